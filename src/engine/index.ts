@@ -1,0 +1,5 @@
+export * from './backend';
+import { onBackendReady } from './backend';
+import { installWasmKernels } from './wasm';
+
+onBackendReady('wasm', installWasmKernels);

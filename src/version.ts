@@ -1,0 +1,2 @@
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const KIT_VERSION: string = require('../package.json').version;
