@@ -3,3 +3,5 @@ import { onBackendReady } from './backend';
 import { installWasmKernels } from './wasm';
 
 onBackendReady('wasm', installWasmKernels);
+export * from './leaks';
+export * from './random';
