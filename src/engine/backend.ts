@@ -114,6 +114,8 @@ async function activate(name: BackendName): Promise<void> {
       wasm.setWasmPaths(dir + path.sep);
     }
   }
+  // Production mode: no debug checks and no "install tfjs-node" banner from the cpu backend.
+  tf.enableProdMode();
   const ok = await tf.setBackend(name);
   if (!ok) throw new BackendError(`backend "${name}" is registered but failed to initialise`);
   await tf.ready();

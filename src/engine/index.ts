@@ -5,3 +5,5 @@ import { installWasmKernels } from './wasm';
 onBackendReady('wasm', installWasmKernels);
 export * from './leaks';
 export * from './random';
+export * from './checkpoint';
+export * from './progress';

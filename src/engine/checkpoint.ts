@@ -1,0 +1,163 @@
+/**
+ * Checkpoints on disk without tfjs-node.
+ *
+ * A checkpoint is a folder:
+ *   checkpoint.json       format, version, meta (config, step, ...), weight specs, weights file name, sha256
+ *   weights-<sha8>.bin    the raw weights (tf.io.encodeWeights), named by content
+ *
+ * Saving writes the new weights file first, then replaces checkpoint.json
+ * atomically (temp file + rename), then deletes older weights files: a save
+ * killed at any point leaves the previous checkpoint loadable. Loading checks
+ * the format, size and hash, and (optionally) the names and shapes the model
+ * expects, and says which of these is wrong.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const FORMAT = 't2i-align-checkpoint';
+const VERSION = 1;
+const INDEX = 'checkpoint.json';
+
+export class CheckpointError extends Error {
+  override name = 'CheckpointError';
+}
+
+export interface CheckpointIndex<M> {
+  format: typeof FORMAT;
+  version: number;
+  meta: M;
+  weightsFile: string;
+  byteLength: number;
+  sha256: string;
+  specs: tf.io.WeightsManifestEntry[];
+  savedAt: string;
+}
+
+export interface LoadedCheckpoint<M> {
+  /** Tensors by name; the caller owns (and disposes) them. */
+  tensors: tf.NamedTensorMap;
+  meta: M;
+}
+
+/** Write `data` to `file` atomically: a temp file in the same folder, fsync, rename. */
+export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
+/**
+ * Save named tensors (or variables) and JSON-able `meta` (the resolved config,
+ * step, metrics) to the folder `dir`, creating it if needed.
+ */
+export async function saveCheckpoint<M>(dir: string, tensors: tf.NamedTensorMap, meta: M): Promise<void> {
+  const names = Object.keys(tensors).sort();
+  if (names.length === 0) throw new CheckpointError(`refusing to save an empty checkpoint to ${dir}`);
+  const { data, specs } = await tf.io.encodeWeights(names.map((name) => ({ name, tensor: tensors[name] })));
+  const bytes = new Uint8Array(data);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const weightsFile = `weights-${sha256.slice(0, 12)}.bin`;
+  fs.mkdirSync(dir, { recursive: true });
+  writeFileAtomic(path.join(dir, weightsFile), bytes);
+  const index: CheckpointIndex<M> = {
+    format: FORMAT,
+    version: VERSION,
+    meta,
+    weightsFile,
+    byteLength: bytes.byteLength,
+    sha256,
+    specs,
+    savedAt: new Date().toISOString(),
+  };
+  writeFileAtomic(path.join(dir, INDEX), JSON.stringify(index, null, 2) + '\n');
+  for (const f of fs.readdirSync(dir)) {
+    if (/^weights-[0-9a-f]+\.bin$/.test(f) && f !== weightsFile) fs.rmSync(path.join(dir, f), { force: true });
+  }
+}
+
+/** True if `dir` holds a checkpoint index (it may still be corrupt). */
+export function hasCheckpoint(dir: string): boolean {
+  return fs.existsSync(path.join(dir, INDEX));
+}
+
+/** Read and validate checkpoint.json alone (no weights): meta and specs. */
+export function readCheckpointIndex<M = unknown>(dir: string): CheckpointIndex<M> {
+  const file = path.join(dir, INDEX);
+  if (!fs.existsSync(dir)) throw new CheckpointError(`no checkpoint at ${dir}: the folder does not exist`);
+  if (!fs.existsSync(file)) throw new CheckpointError(`no checkpoint at ${dir}: ${INDEX} is missing`);
+  let index: CheckpointIndex<M>;
+  try {
+    index = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new CheckpointError(`corrupt checkpoint ${file}: not valid JSON (${(e as Error).message})`);
+  }
+  if (index?.format !== FORMAT) throw new CheckpointError(`${file} is not a t2i-align checkpoint (format is ${JSON.stringify(index?.format)})`);
+  if (index.version !== VERSION) {
+    throw new CheckpointError(`${file} has checkpoint version ${index.version}; this kit reads version ${VERSION}`);
+  }
+  if (!Array.isArray(index.specs) || typeof index.weightsFile !== 'string' || typeof index.byteLength !== 'number') {
+    throw new CheckpointError(`corrupt checkpoint ${file}: specs, weightsFile or byteLength missing`);
+  }
+  return index;
+}
+
+/**
+ * Load a checkpoint. With `expect` (name -> shape, e.g. from the model's
+ * variables), any missing, extra or differently shaped tensor is an error.
+ */
+export async function loadCheckpoint<M = unknown>(
+  dir: string,
+  expect?: Record<string, readonly number[]>,
+): Promise<LoadedCheckpoint<M>> {
+  const index = readCheckpointIndex<M>(dir);
+  const weightsPath = path.join(dir, path.basename(index.weightsFile));
+  if (!fs.existsSync(weightsPath)) throw new CheckpointError(`corrupt checkpoint ${dir}: weights file ${index.weightsFile} is missing`);
+  const bytes = fs.readFileSync(weightsPath);
+  if (bytes.byteLength !== index.byteLength) {
+    throw new CheckpointError(
+      `truncated checkpoint ${weightsPath}: ${bytes.byteLength} bytes, expected ${index.byteLength}`,
+    );
+  }
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (sha256 !== index.sha256) throw new CheckpointError(`corrupt checkpoint ${weightsPath}: sha256 does not match ${INDEX}`);
+  if (expect) checkShapes(dir, index.specs, expect);
+  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  const tensors = tf.io.decodeWeights(buffer, index.specs);
+  return { tensors, meta: index.meta };
+}
+
+function checkShapes(dir: string, specs: tf.io.WeightsManifestEntry[], expect: Record<string, readonly number[]>): void {
+  const saved = new Map(specs.map((s) => [s.name, s.shape]));
+  const problems: string[] = [];
+  for (const [name, shape] of Object.entries(expect)) {
+    const got = saved.get(name);
+    if (!got) problems.push(`missing ${name}`);
+    else if (got.join(',') !== shape.join(',')) problems.push(`${name} is [${got}] in the file, [${shape}] in the model`);
+  }
+  for (const name of saved.keys()) if (!(name in expect)) problems.push(`unexpected ${name}`);
+  if (problems.length > 0) {
+    const shown = problems.slice(0, 5).join('; ') + (problems.length > 5 ? `; and ${problems.length - 5} more` : '');
+    throw new CheckpointError(`checkpoint ${dir} does not match the model: ${shown}`);
+  }
+}
+
+/** Copy loaded tensors into variables of the same names (shapes checked), disposing the loaded tensors. */
+export function assignVariables(variables: Record<string, tf.Variable>, loaded: tf.NamedTensorMap): void {
+  for (const [name, v] of Object.entries(variables)) {
+    const t = loaded[name];
+    if (!t) throw new CheckpointError(`checkpoint has no tensor ${name}`);
+    if (t.shape.join(',') !== v.shape.join(',')) {
+      throw new CheckpointError(`checkpoint tensor ${name} is [${t.shape}], the variable is [${v.shape}]`);
+    }
+    v.assign(t);
+  }
+  tf.dispose(Object.values(loaded));
+}

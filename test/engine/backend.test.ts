@@ -1,0 +1,34 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { BackendError, initBackend, parseBackendChoice, probeBackends } from '../../src/engine';
+
+test('parseBackendChoice accepts the four choices and names the allowed ones otherwise', () => {
+  for (const c of ['auto', 'tensorflow', 'wasm', 'cpu']) assert.equal(parseBackendChoice(c), c);
+  assert.equal(parseBackendChoice(undefined), 'auto');
+  assert.throws(() => parseBackendChoice('gpu'), (e: Error) => e instanceof BackendError && e.message === 'T2I_BACKEND="gpu" is not a backend; use one of: auto, tensorflow, wasm, cpu');
+});
+
+test('probes always list cpu and say why tensorflow is missing when it is', () => {
+  const probes = probeBackends();
+  assert.deepEqual(probes.map((p) => p.name), ['tensorflow', 'wasm', 'cpu']);
+  const t = probes[0];
+  if (!t.available) assert.match(t.reason ?? '', /tfjs-node/);
+});
+
+test('explicit choices activate that backend; an unloadable one is an error naming what is installed', async () => {
+  assert.equal((await initBackend('cpu')).active, 'cpu');
+  assert.equal(tf.getBackend(), 'cpu');
+  assert.equal((await initBackend('wasm')).active, 'wasm');
+  assert.equal(tf.getBackend(), 'wasm');
+  const tensorflow = probeBackends()[0];
+  if (!tensorflow.available) {
+    await assert.rejects(initBackend('tensorflow'), /T2I_BACKEND=tensorflow cannot load .*installed backends: wasm, cpu/);
+  }
+});
+
+test('auto picks the fastest installed backend', async () => {
+  const probes = probeBackends();
+  const expected = probes.find((p) => p.available)!.name;
+  assert.equal((await initBackend('auto')).active, expected);
+});

@@ -1,0 +1,70 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { assertNoLeaks, CheckpointError, initBackend, loadCheckpoint, readCheckpointIndex, saveCheckpoint } from '../../src/engine';
+
+function tmpDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ckpt-'));
+}
+
+async function saveExample(dir: string) {
+  const w = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
+  const b = tf.tensor1d([0.5, -0.25, 1e-3]);
+  await saveCheckpoint(dir, { 'dense/w': w, 'dense/b': b }, { step: 7, config: { lr: 0.1 } });
+  tf.dispose([w, b]);
+}
+
+test('round trip keeps values, shapes and meta, and leaks nothing', async () => {
+  await initBackend('cpu');
+  const dir = tmpDir();
+  await saveExample(dir);
+  await assertNoLeaks(async () => {
+    const { tensors, meta } = await loadCheckpoint<{ step: number }>(dir, { 'dense/w': [2, 3], 'dense/b': [3] });
+    assert.equal(meta.step, 7);
+    assert.deepEqual(tensors['dense/w'].arraySync(), [[1, 2, 3], [4, 5, 6]]);
+    assert.deepEqual(Array.from(tensors['dense/b'].dataSync()), Array.from(new Float32Array([0.5, -0.25, 1e-3])));
+    tf.dispose(Object.values(tensors));
+  });
+});
+
+test('saving again replaces the weights file and leaves exactly one', async () => {
+  await initBackend('cpu');
+  const dir = tmpDir();
+  await saveExample(dir);
+  const x = tf.ones([4]);
+  await saveCheckpoint(dir, { x }, { step: 8 });
+  x.dispose();
+  const bins = fs.readdirSync(dir).filter((f) => f.endsWith('.bin'));
+  assert.equal(bins.length, 1);
+  assert.equal(readCheckpointIndex<{ step: number }>(dir).meta.step, 8);
+});
+
+test('missing, truncated, corrupt and mismatched checkpoints give one-line errors naming the problem', async () => {
+  await initBackend('cpu');
+  const missing = path.join(tmpDir(), 'nope');
+  await assert.rejects(loadCheckpoint(missing), (e: Error) => e instanceof CheckpointError && /does not exist/.test(e.message));
+
+  const dir = tmpDir();
+  await saveExample(dir);
+  const index = readCheckpointIndex(dir);
+  const weights = path.join(dir, index.weightsFile);
+  const bytes = fs.readFileSync(weights);
+
+  fs.writeFileSync(weights, bytes.subarray(0, bytes.length - 4));
+  await assert.rejects(loadCheckpoint(dir), /truncated checkpoint .* 32 bytes, expected 36/);
+
+  const flipped = Buffer.from(bytes);
+  flipped[0] ^= 0xff;
+  fs.writeFileSync(weights, flipped);
+  await assert.rejects(loadCheckpoint(dir), /corrupt checkpoint .*sha256/);
+
+  fs.writeFileSync(weights, bytes);
+  await assert.rejects(loadCheckpoint(dir, { 'dense/w': [3, 2], 'dense/b': [3] }), /does not match the model: dense\/w is \[2,3\] in the file, \[3,2\] in the model/);
+  await assert.rejects(loadCheckpoint(dir, { 'dense/w': [2, 3] }), /unexpected dense\/b/);
+
+  fs.writeFileSync(path.join(dir, 'checkpoint.json'), '{"format": "t2i-align-checkp');
+  await assert.rejects(loadCheckpoint(dir), (e: Error) => /not valid JSON/.test(e.message) && !e.message.includes('\n'));
+});
