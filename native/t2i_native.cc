@@ -1,0 +1,436 @@
+// t2i-align native kernels: sgemm (batched, transpose flags, fused bias and
+// activation) and NHWC conv2d forward / input gradient / filter gradient
+// (im2col + sgemm), over OpenBLAS. The tensors live in the tfjs wasm backend's
+// heap: every function takes that heap's ArrayBuffer plus byte offsets, reads
+// its inputs and writes its output in place (zero copy).
+//
+// OpenBLAS's own symbols are declared here (not taken from cblas.h) so the
+// build needs only libopenblas (Debian: libopenblas-dev), whichever cblas.h
+// the alternatives system points at.
+#include <node_api.h>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <algorithm>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern "C" {
+enum CBLAS_ORDER_ { RowMajor_ = 101 };
+enum CBLAS_TRANS_ { NoTrans_ = 111, Trans_ = 112 };
+void cblas_sgemm(int order, int transA, int transB, int M, int N, int K, float alpha, const float* A, int lda,
+                 const float* B, int ldb, float beta, float* C, int ldc);
+void openblas_set_num_threads(int);
+int openblas_get_num_threads(void);
+char* openblas_get_config(void);
+char* openblas_get_corename(void);
+}
+
+namespace {
+
+#define CHECK(call)                                                    \
+  do {                                                                 \
+    if ((call) != napi_ok) {                                           \
+      napi_throw_error(env, nullptr, "t2i_native: N-API call failed"); \
+      return nullptr;                                                  \
+    }                                                                  \
+  } while (0)
+
+bool throwIf(napi_env env, bool bad, const char* msg) {
+  if (bad) napi_throw_error(env, nullptr, msg);
+  return bad;
+}
+
+// ---- argument helpers ----------------------------------------------------
+struct Args {
+  napi_env env;
+  size_t argc = 16;
+  napi_value argv[16];
+  bool ok = true;
+  Args(napi_env e, napi_callback_info info) : env(e) {
+    if (napi_get_cb_info(e, info, &argc, argv, nullptr, nullptr) != napi_ok) ok = false;
+  }
+  double num(size_t i) {
+    double v = 0;
+    if (i >= argc || napi_get_value_double(env, argv[i], &v) != napi_ok) ok = false;
+    return v;
+  }
+  int64_t i64(size_t i) { return (int64_t)num(i); }
+  // Heap ArrayBuffer: base pointer and byte length.
+  uint8_t* heap(size_t i, size_t* len) {
+    void* data = nullptr;
+    if (i >= argc || napi_get_arraybuffer_info(env, argv[i], &data, len) != napi_ok) {
+      ok = false;
+      return nullptr;
+    }
+    return (uint8_t*)data;
+  }
+  template <typename T>
+  T* typed(size_t i, napi_typedarray_type want, size_t* n) {
+    napi_typedarray_type t;
+    void* data = nullptr;
+    napi_value ab;
+    size_t off;
+    if (i >= argc || napi_get_typedarray_info(env, argv[i], &t, n, &data, &ab, &off) != napi_ok || t != want) {
+      ok = false;
+      return nullptr;
+    }
+    return (T*)data;
+  }
+};
+
+// A float pointer at byte offset `off` into a heap of `len` bytes, holding `count` floats; null when out of range.
+float* at(uint8_t* heap, size_t len, int64_t off, int64_t count) {
+  if (off < 0 || (off & 3) != 0 || count < 0 || (uint64_t)off + (uint64_t)count * 4 > len) return nullptr;
+  return (float*)(heap + off);
+}
+
+// ---- epilogue: bias and activation -----------------------------------------
+enum Act { LINEAR = 0, RELU = 1, RELU6 = 2, LEAKYRELU = 3, SIGMOID = 4, ELU = 5 };
+
+void epilogue(float* c, int64_t rows, int64_t n, const float* bias, int act, float alpha) {
+  if (!bias && act == LINEAR) return;
+  for (int64_t r = 0; r < rows; r++) {
+    float* row = c + r * n;
+    if (bias)
+      for (int64_t j = 0; j < n; j++) row[j] += bias[j];
+    switch (act) {
+      case RELU:
+        for (int64_t j = 0; j < n; j++) row[j] = row[j] > 0 ? row[j] : 0;
+        break;
+      case RELU6:
+        for (int64_t j = 0; j < n; j++) row[j] = std::min(std::max(row[j], 0.f), 6.f);
+        break;
+      case LEAKYRELU:
+        for (int64_t j = 0; j < n; j++) row[j] = row[j] > 0 ? row[j] : alpha * row[j];
+        break;
+      case SIGMOID:
+        for (int64_t j = 0; j < n; j++) row[j] = 1.f / (1.f + std::exp(-row[j]));
+        break;
+      case ELU:
+        for (int64_t j = 0; j < n; j++) row[j] = row[j] > 0 ? row[j] : std::expm1(row[j]);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+// Run f(lo, hi) over [0, n) split across `threads` std::threads (the caller's thread takes the first part).
+template <typename F>
+void parallelFor(int64_t n, int threads, F f) {
+  threads = (int)std::max<int64_t>(1, std::min<int64_t>(threads, n));
+  if (threads == 1) {
+    f(0, n);
+    return;
+  }
+  std::vector<std::thread> pool;
+  int64_t per = (n + threads - 1) / threads;
+  for (int t = 1; t < threads; t++) {
+    int64_t lo = t * per, hi = std::min(n, lo + per);
+    if (lo < hi) pool.emplace_back([=] { f(lo, hi); });
+  }
+  f(0, std::min(n, per));
+  for (auto& th : pool) th.join();
+}
+
+int g_threads = 1;  // threads for our own loops (im2col / col2im / epilogue)
+
+// ---- sgemm -----------------------------------------------------------------
+// gemm(heap, batch, M, N, K, transA, transB, aOffs:Float64Array, bOffs:Float64Array, cOff,
+//      biasOff (-1: none), biasLen (N or 1), act, alpha)
+// C[i] (M x N, contiguous from cOff) = op(A[i]) op(B[i]) (+ bias) (activation).
+// A[i] at aOffs[i] is M x K (K x M when transA), B[i] at bOffs[i] is K x N (N x K when transB).
+napi_value Gemm(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t len = 0;
+  uint8_t* heap = a.heap(0, &len);
+  int64_t batch = a.i64(1), M = a.i64(2), N = a.i64(3), K = a.i64(4);
+  bool tA = a.num(5) != 0, tB = a.num(6) != 0;
+  size_t na = 0, nb = 0;
+  double* aOffs = a.typed<double>(7, napi_float64_array, &na);
+  double* bOffs = a.typed<double>(8, napi_float64_array, &nb);
+  int64_t cOff = a.i64(9), biasOff = a.i64(10), biasLen = a.i64(11);
+  int act = (int)a.i64(12);
+  float alpha = (float)a.num(13);
+  if (throwIf(env, !a.ok, "t2i_native.gemm: bad arguments")) return nullptr;
+  if (throwIf(env, (int64_t)na != batch || (int64_t)nb != batch, "t2i_native.gemm: offsets length != batch")) return nullptr;
+  float* C = at(heap, len, cOff, batch * M * N);
+  const float* bias = biasOff >= 0 ? at(heap, len, biasOff, biasLen) : nullptr;
+  if (throwIf(env, !C || (biasOff >= 0 && !bias), "t2i_native.gemm: output out of heap")) return nullptr;
+  std::vector<float> biasRow;
+  if (bias && biasLen == 1 && N != 1) {
+    biasRow.assign(N, bias[0]);
+    bias = biasRow.data();
+  }
+  for (int64_t i = 0; i < batch; i++) {
+    const float* A = at(heap, len, (int64_t)aOffs[i], M * K);
+    const float* B = at(heap, len, (int64_t)bOffs[i], K * N);
+    if (throwIf(env, !A || !B, "t2i_native.gemm: input out of heap")) return nullptr;
+    float* Ci = C + i * M * N;
+    if (M == 0 || N == 0) continue;
+    if (K == 0) {
+      std::fill(Ci, Ci + M * N, 0.f);
+    } else {
+      cblas_sgemm(RowMajor_, tA ? Trans_ : NoTrans_, tB ? Trans_ : NoTrans_, (int)M, (int)N, (int)K, 1.f, A,
+                  tA ? (int)M : (int)K, B, tB ? (int)K : (int)N, 0.f, Ci, (int)N);
+    }
+  }
+  if (bias || act != LINEAR) {
+    parallelFor(batch * M, M * N * batch > 65536 ? g_threads : 1,
+                [&](int64_t lo, int64_t hi) { epilogue(C + lo * N, hi - lo, N, bias, act, alpha); });
+  }
+  return nullptr;
+}
+
+// ---- convolution ---------------------------------------------------------------
+struct Conv {
+  int64_t B, H, W, Cin, OH, OW, Cout, KH, KW, sh, sw, dh, dw, pt, pl;
+  int64_t patch() const { return KH * KW * Cin; }
+  bool pointwise() const { return KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH == H && OW == W; }
+};
+
+bool readConv(Args& a, size_t i, Conv& c) {
+  size_t n = 0;
+  int32_t* p = a.typed<int32_t>(i, napi_int32_array, &n);
+  if (!p || n != 15) return false;
+  c = Conv{p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14]};
+  return c.B >= 0 && c.H > 0 && c.W > 0 && c.Cin > 0 && c.Cout > 0 && c.KH > 0 && c.KW > 0 && c.sh > 0 && c.sw > 0 &&
+         c.dh > 0 && c.dw > 0 && c.OH >= 0 && c.OW >= 0;
+}
+
+// Columns for output rows [r0, r1) (row = (b, oh, ow)): cols[r - r0] = patch of KH*KW*Cin values.
+void im2col(const Conv& c, const float* x, float* cols, int64_t r0, int64_t r1) {
+  const int64_t P = c.patch();
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t b = r / (c.OH * c.OW), rem = r % (c.OH * c.OW), oh = rem / c.OW, ow = rem % c.OW;
+    float* dst = cols + (r - r0) * P;
+    const float* xb = x + b * c.H * c.W * c.Cin;
+    for (int64_t kh = 0; kh < c.KH; kh++) {
+      int64_t ih = oh * c.sh - c.pt + kh * c.dh;
+      if (ih < 0 || ih >= c.H) {
+        std::memset(dst, 0, sizeof(float) * c.KW * c.Cin);
+        dst += c.KW * c.Cin;
+        continue;
+      }
+      for (int64_t kw = 0; kw < c.KW; kw++, dst += c.Cin) {
+        int64_t iw = ow * c.sw - c.pl + kw * c.dw;
+        if (iw < 0 || iw >= c.W)
+          std::memset(dst, 0, sizeof(float) * c.Cin);
+        else
+          std::memcpy(dst, xb + (ih * c.W + iw) * c.Cin, sizeof(float) * c.Cin);
+      }
+    }
+  }
+}
+
+// dx += col2im(dcols) for images [b0, b1); dcols holds rows of images b0.. (row r - b0*OH*OW).
+void col2im(const Conv& c, const float* dcols, float* dx, int64_t b0, int64_t b1, int64_t rowBase) {
+  const int64_t P = c.patch();
+  for (int64_t b = b0; b < b1; b++) {
+    float* dxb = dx + b * c.H * c.W * c.Cin;
+    for (int64_t oh = 0; oh < c.OH; oh++)
+      for (int64_t ow = 0; ow < c.OW; ow++) {
+        const float* src = dcols + ((b * c.OH + oh) * c.OW + ow - rowBase) * P;
+        for (int64_t kh = 0; kh < c.KH; kh++) {
+          int64_t ih = oh * c.sh - c.pt + kh * c.dh;
+          if (ih < 0 || ih >= c.H) {
+            src += c.KW * c.Cin;
+            continue;
+          }
+          for (int64_t kw = 0; kw < c.KW; kw++, src += c.Cin) {
+            int64_t iw = ow * c.sw - c.pl + kw * c.dw;
+            if (iw < 0 || iw >= c.W) continue;
+            float* d = dxb + (ih * c.W + iw) * c.Cin;
+            for (int64_t ci = 0; ci < c.Cin; ci++) d[ci] += src[ci];
+          }
+        }
+      }
+  }
+}
+
+thread_local std::vector<float> g_cols;
+int64_t g_chunkBytes = 8 << 20;  // im2col scratch per chunk
+
+float* scratch(int64_t n) {
+  if ((int64_t)g_cols.size() < n) {
+    g_cols.clear();
+    g_cols.shrink_to_fit();
+    g_cols.resize(n);
+  }
+  return g_cols.data();
+}
+
+// Images per chunk so that one chunk's columns stay near g_chunkBytes.
+int64_t imagesPerChunk(const Conv& c) {
+  int64_t perImage = c.OH * c.OW * c.patch() * 4;
+  return std::max<int64_t>(1, std::min<int64_t>(c.B, g_chunkBytes / std::max<int64_t>(1, perImage)));
+}
+
+// conv2d(heap, xOff, wOff, yOff, params:Int32Array(15), biasOff, act, alpha)
+napi_value Conv2D(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t len = 0;
+  uint8_t* heap = a.heap(0, &len);
+  int64_t xOff = a.i64(1), wOff = a.i64(2), yOff = a.i64(3);
+  Conv c;
+  bool okc = readConv(a, 4, c);
+  int64_t biasOff = a.i64(5);
+  int act = (int)a.i64(6);
+  float alpha = (float)a.num(7);
+  if (throwIf(env, !a.ok || !okc, "t2i_native.conv2d: bad arguments")) return nullptr;
+  const float* x = at(heap, len, xOff, c.B * c.H * c.W * c.Cin);
+  const float* w = at(heap, len, wOff, c.patch() * c.Cout);
+  float* y = at(heap, len, yOff, c.B * c.OH * c.OW * c.Cout);
+  const float* bias = biasOff >= 0 ? at(heap, len, biasOff, c.Cout) : nullptr;
+  if (throwIf(env, !x || !w || !y || (biasOff >= 0 && !bias), "t2i_native.conv2d: tensor out of heap")) return nullptr;
+  const int64_t rowsPerImage = c.OH * c.OW, P = c.patch();
+  if (c.pointwise()) {
+    cblas_sgemm(RowMajor_, NoTrans_, NoTrans_, (int)(c.B * rowsPerImage), (int)c.Cout, (int)c.Cin, 1.f, x, (int)c.Cin,
+                w, (int)c.Cout, 0.f, y, (int)c.Cout);
+  } else {
+    int64_t ipc = imagesPerChunk(c);
+    float* cols = scratch(ipc * rowsPerImage * P);
+    for (int64_t b0 = 0; b0 < c.B; b0 += ipc) {
+      int64_t b1 = std::min(c.B, b0 + ipc), r0 = b0 * rowsPerImage, r1 = b1 * rowsPerImage;
+      parallelFor(r1 - r0, g_threads, [&](int64_t lo, int64_t hi) { im2col(c, x, cols + lo * P, r0 + lo, r0 + hi); });
+      cblas_sgemm(RowMajor_, NoTrans_, NoTrans_, (int)(r1 - r0), (int)c.Cout, (int)P, 1.f, cols, (int)P, w, (int)c.Cout,
+                  0.f, y + r0 * c.Cout, (int)c.Cout);
+    }
+  }
+  if (bias || act != LINEAR) {
+    int64_t rows = c.B * rowsPerImage;
+    parallelFor(rows, rows * c.Cout > 65536 ? g_threads : 1,
+                [&](int64_t lo, int64_t hi) { epilogue(y + lo * c.Cout, hi - lo, c.Cout, bias, act, alpha); });
+  }
+  return nullptr;
+}
+
+// conv2dBackpropInput(heap, dyOff, wOff, dxOff, params): dx = conv2d^T(dy, w).
+napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t len = 0;
+  uint8_t* heap = a.heap(0, &len);
+  int64_t dyOff = a.i64(1), wOff = a.i64(2), dxOff = a.i64(3);
+  Conv c;
+  bool okc = readConv(a, 4, c);
+  if (throwIf(env, !a.ok || !okc, "t2i_native.conv2dBackpropInput: bad arguments")) return nullptr;
+  const float* dy = at(heap, len, dyOff, c.B * c.OH * c.OW * c.Cout);
+  const float* w = at(heap, len, wOff, c.patch() * c.Cout);
+  float* dx = at(heap, len, dxOff, c.B * c.H * c.W * c.Cin);
+  if (throwIf(env, !dy || !w || !dx, "t2i_native.conv2dBackpropInput: tensor out of heap")) return nullptr;
+  const int64_t rowsPerImage = c.OH * c.OW, P = c.patch();
+  if (c.pointwise()) {
+    cblas_sgemm(RowMajor_, NoTrans_, Trans_, (int)(c.B * rowsPerImage), (int)c.Cin, (int)c.Cout, 1.f, dy, (int)c.Cout,
+                w, (int)c.Cout, 0.f, dx, (int)c.Cin);
+    return nullptr;
+  }
+  std::fill(dx, dx + c.B * c.H * c.W * c.Cin, 0.f);
+  int64_t ipc = imagesPerChunk(c);
+  float* dcols = scratch(ipc * rowsPerImage * P);
+  for (int64_t b0 = 0; b0 < c.B; b0 += ipc) {
+    int64_t b1 = std::min(c.B, b0 + ipc), r0 = b0 * rowsPerImage, r1 = b1 * rowsPerImage;
+    // dcols (rows x P) = dy (rows x Cout) * w^T (Cout x P)
+    cblas_sgemm(RowMajor_, NoTrans_, Trans_, (int)(r1 - r0), (int)P, (int)c.Cout, 1.f, dy + r0 * c.Cout, (int)c.Cout,
+                w, (int)c.Cout, 0.f, dcols, (int)P);
+    // Images do not overlap: split them across threads.
+    parallelFor(b1 - b0, g_threads, [&](int64_t lo, int64_t hi) { col2im(c, dcols, dx, b0 + lo, b0 + hi, r0); });
+  }
+  return nullptr;
+}
+
+// conv2dBackpropFilter(heap, xOff, dyOff, dwOff, params): dw = im2col(x)^T dy.
+napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t len = 0;
+  uint8_t* heap = a.heap(0, &len);
+  int64_t xOff = a.i64(1), dyOff = a.i64(2), dwOff = a.i64(3);
+  Conv c;
+  bool okc = readConv(a, 4, c);
+  if (throwIf(env, !a.ok || !okc, "t2i_native.conv2dBackpropFilter: bad arguments")) return nullptr;
+  const float* x = at(heap, len, xOff, c.B * c.H * c.W * c.Cin);
+  const float* dy = at(heap, len, dyOff, c.B * c.OH * c.OW * c.Cout);
+  float* dw = at(heap, len, dwOff, c.patch() * c.Cout);
+  if (throwIf(env, !x || !dy || !dw, "t2i_native.conv2dBackpropFilter: tensor out of heap")) return nullptr;
+  const int64_t rowsPerImage = c.OH * c.OW, P = c.patch();
+  if (c.B * rowsPerImage == 0) {
+    std::fill(dw, dw + P * c.Cout, 0.f);
+    return nullptr;
+  }
+  if (c.pointwise()) {
+    cblas_sgemm(RowMajor_, Trans_, NoTrans_, (int)c.Cin, (int)c.Cout, (int)(c.B * rowsPerImage), 1.f, x, (int)c.Cin, dy,
+                (int)c.Cout, 0.f, dw, (int)c.Cout);
+    return nullptr;
+  }
+  int64_t ipc = imagesPerChunk(c);
+  float* cols = scratch(ipc * rowsPerImage * P);
+  for (int64_t b0 = 0; b0 < c.B; b0 += ipc) {
+    int64_t b1 = std::min(c.B, b0 + ipc), r0 = b0 * rowsPerImage, r1 = b1 * rowsPerImage;
+    parallelFor(r1 - r0, g_threads, [&](int64_t lo, int64_t hi) { im2col(c, x, cols + lo * P, r0 + lo, r0 + hi); });
+    // dw (P x Cout) (+)= cols^T (P x rows) * dy (rows x Cout)
+    cblas_sgemm(RowMajor_, Trans_, NoTrans_, (int)P, (int)c.Cout, (int)(r1 - r0), 1.f, cols, (int)P, dy + r0 * c.Cout,
+                (int)c.Cout, b0 == 0 ? 0.f : 1.f, dw, (int)c.Cout);
+  }
+  return nullptr;
+}
+
+// ---- configuration -------------------------------------------------------------
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  int n = (int)a.i64(0);
+  if (throwIf(env, !a.ok || n < 1, "t2i_native.setThreads: need a positive count")) return nullptr;
+  openblas_set_num_threads(n);
+  g_threads = n;
+  return nullptr;
+}
+
+napi_value SetChunkBytes(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  int64_t n = a.i64(0);
+  if (throwIf(env, !a.ok || n < 4096, "t2i_native.setChunkBytes: need >= 4096")) return nullptr;
+  g_chunkBytes = n;
+  return nullptr;
+}
+
+napi_value Info(napi_env env, napi_callback_info) {
+  napi_value o, v;
+  CHECK(napi_create_object(env, &o));
+  CHECK(napi_create_int32(env, openblas_get_num_threads(), &v));
+  CHECK(napi_set_named_property(env, o, "blasThreads", v));
+  CHECK(napi_create_int32(env, g_threads, &v));
+  CHECK(napi_set_named_property(env, o, "loopThreads", v));
+  const char* cfg = openblas_get_config();
+  CHECK(napi_create_string_utf8(env, cfg ? cfg : "", NAPI_AUTO_LENGTH, &v));
+  CHECK(napi_set_named_property(env, o, "config", v));
+  const char* core = openblas_get_corename();
+  CHECK(napi_create_string_utf8(env, core ? core : "", NAPI_AUTO_LENGTH, &v));
+  CHECK(napi_set_named_property(env, o, "core", v));
+  CHECK(napi_create_double(env, (double)g_chunkBytes, &v));
+  CHECK(napi_set_named_property(env, o, "chunkBytes", v));
+  return o;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  g_threads = std::max(1, openblas_get_num_threads());
+  struct {
+    const char* name;
+    napi_callback cb;
+  } fns[] = {{"gemm", Gemm},
+             {"conv2d", Conv2D},
+             {"conv2dBackpropInput", Conv2DBackpropInput},
+             {"conv2dBackpropFilter", Conv2DBackpropFilter},
+             {"setThreads", SetThreads},
+             {"setChunkBytes", SetChunkBytes},
+             {"info", Info}};
+  for (auto& f : fns) {
+    napi_value fn;
+    CHECK(napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn));
+    CHECK(napi_set_named_property(env, exports, f.name, fn));
+  }
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
