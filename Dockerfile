@@ -16,13 +16,14 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/t2i-align
-COPY package.json package-lock.json ./
-# The kit's own dependencies first (cached layer), then tfjs-node-gpu, whose
-# install script downloads libtensorflow for the GPU.
-RUN npm install --no-audit --no-fund --ignore-scripts \
-    && npm install --no-audit --no-fund --no-save @tensorflow/tfjs-node-gpu@4.22.0
 COPY . .
-RUN npm run prepare && npx tslab install --python=python3
+# The kit (its install builds dist/ and, with g++ and OpenBLAS present, the
+# native kernels), then tfjs-node-gpu, whose install script downloads
+# libtensorflow for the GPU, then the tslab kernel for Jupyter.
+RUN npm install --no-audit --no-fund \
+    && npm install --no-audit --no-fund --no-save @tensorflow/tfjs-node-gpu@4.22.0 \
+    && npx tslab install --python=python3 \
+    && T2I_BACKEND=tensorflow node bin/t2i-align.js info
 
 ENV T2I_BACKEND=tensorflow
 EXPOSE 8888
