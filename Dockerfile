@@ -23,7 +23,7 @@ COPY . .
 RUN npm install --no-audit --no-fund \
     && npm install --no-audit --no-fund --no-save @tensorflow/tfjs-node-gpu@4.22.0 \
     && npx tslab install --python=python3 \
-    && T2I_BACKEND=tensorflow node bin/t2i-align.js info
+    && node bin/t2i-align.js info   # no GPU while building: tensorflow may show as not loadable here
 
 ENV T2I_BACKEND=tensorflow
 EXPOSE 8888
