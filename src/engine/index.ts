@@ -1,8 +1,11 @@
 export * from './backend';
 import { onBackendReady } from './backend';
 import { installWasmKernels } from './wasm';
+import { installNativeKernels } from './native';
 
-onBackendReady('wasm', installWasmKernels);
+// Native (OpenBLAS) kernels go last: they replace the wasm ones and fall back to them.
+onBackendReady('wasm', () => [...installWasmKernels(), ...installNativeKernels()]);
+export { nativeStatus, type NativeStatus } from './native';
 export * from './leaks';
 export * from './random';
 export * from './checkpoint';

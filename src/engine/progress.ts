@@ -73,7 +73,7 @@ export function progress(total: number, label: string, mode: ProgressMode = prog
     };
   }
   const display = mode === 'notebook' ? notebookDisplay() : undefined;
-  let lastShown = 0;
+  let lastShown = started;
   const show = (info?: Record<string, number | string>) => {
     const pct = total > 0 ? Math.floor((100 * count) / total) : 100;
     const secs = ((Date.now() - started) / 1000).toFixed(1);

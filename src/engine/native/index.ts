@@ -1,0 +1,400 @@
+/**
+ * Native training kernels for the wasm backend: sgemm and NHWC conv2d
+ * (forward, input gradient, filter gradient) over OpenBLAS, through a small
+ * N-API addon (native/t2i_native.cc, built at install by
+ * scripts/build-native.js when a C++ compiler and libopenblas-dev exist).
+ *
+ * The wasm backend keeps every tensor in its wasm heap; the addon takes that
+ * heap's ArrayBuffer plus byte offsets, so inputs are read and outputs written
+ * in place (no copies). OpenBLAS uses all cores.
+ *
+ * `T2I_NATIVE=0` (or off/false/no) forces the plain wasm kernels.
+ * `T2I_NATIVE_THREADS=n` sets the thread count (default: all logical cores).
+ *
+ * Cases the addon does not cover (non-float32, NCHW, prelu activation, bias
+ * that is not per-channel) go to the kernel that was registered before.
+ */
+import * as tf from '@tensorflow/tfjs';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** The addon's functions (see native/t2i_native.cc for the argument order). */
+export interface NativeAddon {
+  gemm(
+    heap: ArrayBuffer,
+    batch: number,
+    m: number,
+    n: number,
+    k: number,
+    transA: number,
+    transB: number,
+    aOffsets: Float64Array,
+    bOffsets: Float64Array,
+    cOffset: number,
+    biasOffset: number,
+    biasLength: number,
+    activation: number,
+    alpha: number,
+  ): void;
+  conv2d(
+    heap: ArrayBuffer,
+    xOffset: number,
+    wOffset: number,
+    yOffset: number,
+    params: Int32Array,
+    biasOffset: number,
+    activation: number,
+    alpha: number,
+  ): void;
+  conv2dBackpropInput(heap: ArrayBuffer, dyOffset: number, wOffset: number, dxOffset: number, params: Int32Array): void;
+  conv2dBackpropFilter(heap: ArrayBuffer, xOffset: number, dyOffset: number, dwOffset: number, params: Int32Array): void;
+  setThreads(n: number): void;
+  setChunkBytes(n: number): void;
+  info(): { blasThreads: number; loopThreads: number; config: string; core: string; chunkBytes: number };
+}
+
+export interface NativeStatus {
+  /** True when the native kernels are registered on the active (wasm) backend. */
+  active: boolean;
+  /** True when the addon loaded (it may still be inactive: other backend, not installed yet). */
+  loaded: boolean;
+  /** Why it is active or not, in words. */
+  reason: string;
+  /** Threads the native kernels use (0 when not loaded). */
+  threads: number;
+  /** The BLAS library and its build (OpenBLAS config string), or '' when not loaded. */
+  library: string;
+  /** The addon file looked for. */
+  addon: string;
+  /** Kernels replaced on the wasm backend. */
+  kernels: string[];
+}
+
+/** The package root: this file sits at src/engine/native/ (tsx) or dist/engine/native/ (compiled). */
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+export const ADDON_PATH = path.join(ROOT, 'build', 'Release', 't2i_native.node');
+const BUILD_REPORT = path.join(ROOT, 'build', 'native-build.json');
+
+let loaded: { addon?: NativeAddon; reason: string } | undefined;
+let installedKernels: string[] = [];
+
+/** True when `T2I_NATIVE` asks for the plain wasm path. */
+export function nativeDisabledByEnv(): boolean {
+  const v = (process.env.T2I_NATIVE ?? '').trim().toLowerCase();
+  return ['0', 'off', 'false', 'no'].includes(v);
+}
+
+function buildReportReason(): string {
+  try {
+    const r = JSON.parse(fs.readFileSync(BUILD_REPORT, 'utf8')) as { ok?: boolean; reason?: string };
+    if (r && r.ok === false && r.reason) return `not built at install: ${r.reason}`;
+  } catch {
+    /* no report */
+  }
+  return 'not built (needs a C++ compiler and libopenblas-dev; then run `npm run build:native`)';
+}
+
+/** Load the addon once (never throws); `undefined` with a reason when it cannot load or is disabled. */
+export function loadNative(): NativeAddon | undefined {
+  if (loaded) return loaded.addon;
+  if (nativeDisabledByEnv()) {
+    loaded = { reason: `disabled by T2I_NATIVE=${process.env.T2I_NATIVE}` };
+    return undefined;
+  }
+  if (!fs.existsSync(ADDON_PATH)) {
+    loaded = { reason: `${buildReportReason()}; ${path.relative(ROOT, ADDON_PATH)} is missing` };
+    return undefined;
+  }
+  try {
+    const addon = require(ADDON_PATH) as NativeAddon;
+    const want = Number(process.env.T2I_NATIVE_THREADS ?? '') || os.availableParallelism();
+    addon.setThreads(Math.max(1, Math.floor(want)));
+    loaded = { addon, reason: 'loaded' };
+  } catch (e) {
+    loaded = { reason: `addon failed to load: ${String(e instanceof Error ? e.message : e).split('\n')[0]}` };
+  }
+  return loaded.addon;
+}
+
+/** Where the native path stands: active or not, why, threads and library. */
+export function nativeStatus(): NativeStatus {
+  const addon = loadNative();
+  const base = { addon: ADDON_PATH, kernels: installedKernels.slice() };
+  if (!addon) return { ...base, active: false, loaded: false, reason: loaded!.reason, threads: 0, library: '' };
+  const i = addon.info();
+  const library = i.config;
+  const threads = i.blasThreads;
+  if (installedKernels.length === 0) {
+    return { ...base, active: false, loaded: true, reason: 'addon loaded; kernels not installed (the wasm backend is not active)', threads, library };
+  }
+  const backend = tf.getBackend();
+  if (backend !== 'wasm') {
+    return { ...base, active: false, loaded: true, reason: `native kernels serve the wasm backend; active backend is ${backend}`, threads, library };
+  }
+  return { ...base, active: true, loaded: true, reason: `OpenBLAS sgemm kernels on wasm (${threads} threads)`, threads, library };
+}
+
+// ---- access to the wasm backend's heap ----------------------------------------------
+
+interface WasmBackendLike {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+
+function offsetOf(backend: WasmBackendLike, t: tf.TensorInfo): number {
+  return backend.dataIdMap.get(t.dataId).memoryOffset;
+}
+
+/** The heap buffer: fetch it after allocating outputs (a heap growth detaches the old one). */
+function heapOf(backend: WasmBackendLike): ArrayBuffer {
+  return backend.wasm.HEAPU8.buffer as ArrayBuffer;
+}
+
+const ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, leakyrelu: 3, sigmoid: 4, elu: 5 };
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+type Prev = tf.KernelFunc | undefined;
+
+function delegate(prev: Prev, name: string, args: KernelArgs, why: string): tf.TensorInfo | tf.TensorInfo[] {
+  if (!prev) throw new Error(`${name}: the native kernel does not handle ${why}, and wasm has no other kernel for it`);
+  return prev(args);
+}
+
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Per-channel bias (size n, only the last axis > 1) or a scalar one: its length, else -1. */
+function biasLength(bias: tf.TensorInfo, n: number): number {
+  const s = size(bias.shape);
+  if (s === 1) return 1;
+  if (s === n && bias.shape[bias.shape.length - 1] === n) return n;
+  return -1;
+}
+
+// ---- matmul ---------------------------------------------------------------------------
+
+function matMul(prev: Prev, name: string, args: KernelArgs, fused: boolean): tf.TensorInfo | tf.TensorInfo[] {
+  const { inputs, attrs } = args;
+  const backend = args.backend as unknown as WasmBackendLike;
+  const a = inputs.a as tf.TensorInfo;
+  const b = inputs.b as tf.TensorInfo;
+  const bias = inputs.bias as tf.TensorInfo | undefined;
+  const prelu = inputs.preluActivationWeights as tf.TensorInfo | undefined;
+  const transposeA = Boolean(attrs?.transposeA);
+  const transposeB = Boolean(attrs?.transposeB);
+  const activation = fused ? String(attrs?.activation ?? 'linear') : 'linear';
+  const alpha = Number(attrs?.leakyreluAlpha ?? 0.2);
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') return delegate(prev, name, args, `dtype ${a.dtype}x${b.dtype}`);
+  if (prelu || !(activation in ACTIVATIONS)) return delegate(prev, name, args, `activation ${activation}`);
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  if (ra < 2 || rb < 2) return delegate(prev, name, args, 'rank < 2');
+  const M = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const K = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const Kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
+  const N = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+  if (K !== Kb) {
+    throw new Error(`${name}: inner dimensions differ: ${a.shape} and ${b.shape} (transposeA=${transposeA}, transposeB=${transposeB})`);
+  }
+  let bLen = -1;
+  if (bias) {
+    if (bias.dtype !== 'float32') return delegate(prev, name, args, 'non-float32 bias');
+    bLen = biasLength(bias, N);
+    if (bLen < 0) return delegate(prev, name, args, `bias of shape ${bias.shape}`);
+  }
+  const batchA = a.shape.slice(0, -2);
+  const batchB = b.shape.slice(0, -2);
+  const outBatch = tf.backend_util.assertAndGetBroadcastShape(batchA, batchB);
+  const outShape = [...outBatch, M, N];
+  const out = backend.makeOutput(outShape, 'float32');
+  if (size(outShape) === 0) return out;
+  const aOff = offsetOf(backend, a);
+  const bOff = offsetOf(backend, b);
+  const cOff = offsetOf(backend, out);
+  const biasOff = bias ? offsetOf(backend, bias) : -1;
+  const nBatch = size(outBatch);
+  const heap = heapOf(backend);
+  const addon = loaded!.addon!;
+  const act = ACTIVATIONS[activation];
+  if (size(batchB) === 1 && !transposeA) {
+    // One shared right-hand matrix: fold the batch into the rows (one big gemm).
+    addon.gemm(heap, 1, nBatch * M, N, K, 0, transposeB ? 1 : 0, new Float64Array([aOff]), new Float64Array([bOff]), cOff, biasOff, bLen, act, alpha);
+    return out;
+  }
+  const aOffs = new Float64Array(nBatch);
+  const bOffs = new Float64Array(nBatch);
+  const sa = broadcastStrides(batchA, outBatch);
+  const sb = broadcastStrides(batchB, outBatch);
+  const idx = new Array<number>(outBatch.length).fill(0);
+  for (let i = 0; i < nBatch; i++) {
+    let ia = 0;
+    let ib = 0;
+    for (let d = 0; d < outBatch.length; d++) {
+      ia += idx[d] * sa[d];
+      ib += idx[d] * sb[d];
+    }
+    aOffs[i] = aOff + ia * M * K * 4;
+    bOffs[i] = bOff + ib * K * N * 4;
+    for (let d = outBatch.length - 1; d >= 0; d--) {
+      if (++idx[d] < outBatch[d]) break;
+      idx[d] = 0;
+    }
+  }
+  addon.gemm(heap, nBatch, M, N, K, transposeA ? 1 : 0, transposeB ? 1 : 0, aOffs, bOffs, cOff, biasOff, bLen, act, alpha);
+  return out;
+}
+
+/** Element strides (in matrices) of `shape`'s batch, aligned right to `out`, 0 on broadcast axes. */
+function broadcastStrides(shape: number[], out: number[]): number[] {
+  const strides = new Array<number>(out.length).fill(0);
+  let s = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    const od = d + out.length - shape.length;
+    strides[od] = shape[d] === 1 ? 0 : s;
+    s *= shape[d];
+  }
+  return strides;
+}
+
+// ---- conv2d ---------------------------------------------------------------------------
+
+type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
+
+function convParams(info: tf.backend_util.Conv2DInfo): Int32Array {
+  return new Int32Array([
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels,
+    info.outHeight, info.outWidth, info.outChannels,
+    info.filterHeight, info.filterWidth,
+    info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
+    info.padInfo.top, info.padInfo.left,
+  ]);
+}
+
+function conv2d(prev: Prev, name: string, args: KernelArgs, fused: boolean): tf.TensorInfo | tf.TensorInfo[] {
+  const { inputs, attrs } = args;
+  const backend = args.backend as unknown as WasmBackendLike;
+  const x = inputs.x as tf.TensorInfo;
+  const filter = inputs.filter as tf.TensorInfo;
+  const bias = inputs.bias as tf.TensorInfo | undefined;
+  const prelu = inputs.preluActivationWeights as tf.TensorInfo | undefined;
+  const dataFormat = String(attrs?.dataFormat ?? 'NHWC') as 'NHWC' | 'NCHW';
+  const activation = fused ? String(attrs?.activation ?? 'linear') : 'linear';
+  const alpha = Number(attrs?.leakyreluAlpha ?? 0.2);
+  if (x.dtype !== 'float32' || filter.dtype !== 'float32') return delegate(prev, name, args, `dtype ${x.dtype}`);
+  if (dataFormat !== 'NHWC') return delegate(prev, name, args, `dataFormat ${dataFormat}`);
+  if (prelu || !(activation in ACTIVATIONS)) return delegate(prev, name, args, `activation ${activation}`);
+  if (x.shape.length !== 4 || filter.shape.length !== 4) return delegate(prev, name, args, 'rank != 4');
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    attrs!.strides as number | [number, number],
+    (attrs!.dilations ?? 1) as number | [number, number],
+    attrs!.pad as Pad,
+    attrs!.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+    false,
+    'channelsLast',
+  );
+  let biasOff = -1;
+  if (bias) {
+    if (bias.dtype !== 'float32' || size(bias.shape) !== info.outChannels || bias.shape[bias.shape.length - 1] !== info.outChannels) {
+      return delegate(prev, name, args, `bias of shape ${bias.shape}`);
+    }
+  }
+  const out = backend.makeOutput(info.outShape, 'float32');
+  if (size(info.outShape) === 0) return out;
+  if (bias) biasOff = offsetOf(backend, bias);
+  loaded!.addon!.conv2d(heapOf(backend), offsetOf(backend, x), offsetOf(backend, filter), offsetOf(backend, out), convParams(info), biasOff, ACTIVATIONS[activation], alpha);
+  return out;
+}
+
+function conv2dBackpropInput(prev: Prev, name: string, args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { inputs, attrs } = args;
+  const backend = args.backend as unknown as WasmBackendLike;
+  const dy = inputs.dy as tf.TensorInfo;
+  const filter = inputs.filter as tf.TensorInfo;
+  const dataFormat = String(attrs?.dataFormat ?? 'NHWC');
+  if (dy.dtype !== 'float32' || filter.dtype !== 'float32') return delegate(prev, name, args, `dtype ${dy.dtype}`);
+  if (dataFormat !== 'NHWC') return delegate(prev, name, args, `dataFormat ${dataFormat}`);
+  const inputShape = attrs!.inputShape as [number, number, number, number];
+  const info = tf.backend_util.computeConv2DInfo(
+    inputShape,
+    filter.shape as [number, number, number, number],
+    attrs!.strides as number | [number, number],
+    1,
+    attrs!.pad as Pad,
+    attrs!.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+    false,
+    'channelsLast',
+  );
+  const out = backend.makeOutput([...inputShape], 'float32');
+  if (size(inputShape) === 0) return out;
+  loaded!.addon!.conv2dBackpropInput(heapOf(backend), offsetOf(backend, dy), offsetOf(backend, filter), offsetOf(backend, out), convParams(info));
+  return out;
+}
+
+function conv2dBackpropFilter(prev: Prev, name: string, args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { inputs, attrs } = args;
+  const backend = args.backend as unknown as WasmBackendLike;
+  const x = inputs.x as tf.TensorInfo;
+  const dy = inputs.dy as tf.TensorInfo;
+  const dataFormat = String(attrs?.dataFormat ?? 'NHWC');
+  if (x.dtype !== 'float32' || dy.dtype !== 'float32') return delegate(prev, name, args, `dtype ${x.dtype}`);
+  if (dataFormat !== 'NHWC') return delegate(prev, name, args, `dataFormat ${dataFormat}`);
+  const filterShape = attrs!.filterShape as [number, number, number, number];
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    attrs!.strides as number | [number, number],
+    1,
+    attrs!.pad as Pad,
+    attrs!.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+    false,
+    'channelsLast',
+  );
+  const out = backend.makeOutput([...filterShape], 'float32');
+  if (size(filterShape) === 0) return out;
+  loaded!.addon!.conv2dBackpropFilter(heapOf(backend), offsetOf(backend, x), offsetOf(backend, dy), offsetOf(backend, out), convParams(info));
+  return out;
+}
+
+// ---- registration -----------------------------------------------------------------------
+
+type Impl = (prev: Prev, name: string, args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
+const IMPLS: Record<string, Impl> = {
+  BatchMatMul: (p, n, a) => matMul(p, n, a, false),
+  _FusedMatMul: (p, n, a) => matMul(p, n, a, true),
+  Conv2D: (p, n, a) => conv2d(p, n, a, false),
+  FusedConv2D: (p, n, a) => conv2d(p, n, a, true),
+  Conv2DBackpropInput: conv2dBackpropInput,
+  Conv2DBackpropFilter: conv2dBackpropFilter,
+};
+
+const OURS = new WeakSet<tf.KernelFunc>();
+
+/**
+ * Replace the wasm backend's matmul and conv kernels by the native ones (call
+ * with wasm active, after the kit's other wasm kernels, which become the
+ * fallback for cases the addon does not handle). Returns the kernels replaced;
+ * none when the addon is off or missing (see `nativeStatus()`).
+ */
+export function installNativeKernels(): string[] {
+  const addon = loadNative();
+  if (!addon) return [];
+  const names: string[] = [];
+  for (const [name, impl] of Object.entries(IMPLS)) {
+    const before = tf.getKernel(name, 'wasm');
+    if (before && OURS.has(before.kernelFunc)) {
+      names.push(name);
+      continue;
+    }
+    const prev = before?.kernelFunc;
+    const kernelFunc: tf.KernelFunc = (args) => impl(prev, name, args);
+    OURS.add(kernelFunc);
+    if (before) tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc, setupFunc: before?.setupFunc, disposeFunc: before?.disposeFunc });
+    names.push(name);
+  }
+  installedKernels = names;
+  return names.map((n) => `${n} (native)`);
+}
