@@ -4,10 +4,12 @@
  */
 import { Command, CommanderError } from 'commander';
 import { KIT_VERSION } from '../version';
+import { registerCheckpoint } from './checkpoint';
 import { registerInfo } from './info';
 
 const COMMANDS: Array<(program: Command) => void> = [
   registerInfo,
+  registerCheckpoint,
 ];
 
 export function buildProgram(): Command {
