@@ -10,7 +10,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import {
+  KernelArgs,
   TensorInfo,
+  need,
   disposeInfos,
   disposeView,
   prod,
@@ -137,13 +139,10 @@ export function fastMatMul(
   return { dataId: out.dataId, dtype: out.dtype, shape: p.outShape };
 }
 
-export function batchMatMulKernel(args: {
-  inputs: tf.NamedTensorInfoMap;
-  backend: unknown;
-  attrs?: tf.NamedAttrMap;
-}): TensorInfo {
+export function batchMatMulKernel(args: KernelArgs): TensorInfo {
   const backend = args.backend as BackendWasm;
-  const { a, b } = args.inputs;
+  const a = need(args, 'a', 'BatchMatMul');
+  const b = need(args, 'b', 'BatchMatMul');
   const transposeA = Boolean(args.attrs?.transposeA);
   const transposeB = Boolean(args.attrs?.transposeB);
   if (a.dtype !== 'float32' || b.dtype !== 'float32') {

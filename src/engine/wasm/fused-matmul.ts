@@ -7,16 +7,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { TensorInfo, disposeInfos, reshaped, runOriginal, swapLast } from './kernel-utils';
+import { KernelArgs, TensorInfo, need, disposeInfos, reshaped, runOriginal, swapLast } from './kernel-utils';
 import { planMatMul } from './batch-matmul';
 
-export function fusedMatMulKernel(args: {
-  inputs: tf.NamedTensorInfoMap;
-  backend: unknown;
-  attrs?: tf.NamedAttrMap;
-}): TensorInfo {
+export function fusedMatMulKernel(args: KernelArgs): TensorInfo {
   const backend = args.backend as BackendWasm;
-  const { a, b, bias, preluActivationWeights } = args.inputs;
+  const a = need(args, 'a', '_FusedMatMul');
+  const b = need(args, 'b', '_FusedMatMul');
+  const { bias, preluActivationWeights } = args.inputs;
   const attrs = args.attrs ?? {};
   const transposeA = Boolean(attrs.transposeA);
   const transposeB = Boolean(attrs.transposeB);

@@ -59,26 +59,30 @@ export function isKitKernel(k: tf.KernelConfig | undefined): boolean {
 /**
  * Register `kernelFunc` as wasm's `name`, replacing the original quietly (no
  * warning) and keeping the original's setup function, so a backend that
- * initialises later still wires up the original's C++ entry points the kit's
- * kernel calls. Idempotent: returns false when the kit's kernel is there.
+ * initialises later still wires up the C++ entry points the kit's kernel
+ * calls. Idempotent: returns false when the kit already installed `name`
+ * (also when another layer, e.g. the native kernels, now sits on top of it).
  */
 export function registerWasmKernel(name: string, kernelFunc: tf.KernelFunc, needsOriginal: string[] = []): boolean {
-  const existing = tf.getKernel(name, 'wasm');
-  if (isKitKernel(existing)) return false;
+  if (installed.has(name)) return false;
   for (const n of needsOriginal) originalKernel(n);
-  const setups = needsOriginal.map((n) => originals.get(n)!.setupFunc).filter((s) => s !== undefined);
+  const existing = tf.getKernel(name, 'wasm');
   if (existing) {
-    originals.set(name, existing);
+    if (!originals.has(name)) originals.set(name, existing);
     tf.unregisterKernel(name, 'wasm');
   }
+  const setups = needsOriginal.map((n) => originals.get(n)!.setupFunc).filter((s) => s !== undefined);
   tf.registerKernel({
     kernelName: name,
     backendName: 'wasm',
     kernelFunc: markKit(kernelFunc),
     setupFunc: setups.length ? (b) => setups.forEach((s) => s!(b)) : undefined,
   });
+  installed.add(name);
   return true;
 }
+
+const installed = new Set<string>();
 
 /** Same data, another shape (no copy, no reference taken: do not dispose it separately). */
 export function reshaped(x: TensorInfo, shape: number[]): TensorInfo {
@@ -117,4 +121,78 @@ export function disposeInfos(backend: BackendWasm, infos: TensorInfo[], keep?: T
 
 export function prod(xs: readonly number[]): number {
   return xs.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * A kernel input as the engine-tracked Tensor it is when an op calls the
+ * kernel (kernels that compose tf ops need Tensors, not bare TensorInfos).
+ */
+export function asTensor<R extends tf.Rank>(x: TensorInfo, what: string): tf.Tensor<R> {
+  if (!(x instanceof tf.Tensor)) throw new Error(`${what} must be a Tensor (call the kernel through tf ops / engine.runKernel)`);
+  return x as tf.Tensor<R>;
+}
+
+/** The `[top, bottom, left, right]` zero padding, height/width strides and the filter size of a NHWC conv. */
+export function convGeometry(
+  what: string,
+  xShape: [number, number, number, number],
+  filterShape: [number, number, number, number],
+  attrs: tf.NamedAttrMap,
+): tf.backend_util.Conv2DInfo {
+  const dataFormat = (attrs.dataFormat as string | undefined) ?? 'NHWC';
+  if (dataFormat !== 'NHWC') throw new Error(`${what} on wasm supports dataFormat NHWC only, got ${dataFormat}`);
+  const dil = attrs.dilations as number | [number, number] | undefined;
+  if (dil !== undefined && !(dil === 1 || (Array.isArray(dil) && dil[0] === 1 && dil[1] === 1))) {
+    throw new Error(`${what} on wasm supports dilations 1 only, got ${JSON.stringify(dil)}`);
+  }
+  return tf.backend_util.computeConv2DInfo(
+    xShape,
+    filterShape,
+    attrs.strides as number | [number, number],
+    1,
+    attrs.pad as 'same' | 'valid' | number,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+    false,
+    'channelsLast',
+  );
+}
+
+/** What the engine hands a kernel function. */
+export interface KernelArgs {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+}
+
+/** Input `name` of `kernel`; a missing one is an error naming both. */
+export function need(args: KernelArgs, name: string, kernel: string): TensorInfo {
+  const x = args.inputs[name];
+  if (x == null) throw new Error(`${kernel}: input "${name}" is missing`);
+  return x;
+}
+
+export type Pads4 = [[number, number], [number, number], [number, number], [number, number]];
+
+/**
+ * Stride-1 NHWC conv2d with explicit zero padding `[top, bottom, left, right]`,
+ * through wasm's Conv2D in the two modes measured correct here: 'valid', and
+ * 'same' when that is the same padding. Other paddings pad x first: wasm's
+ * Conv2D with explicit or uneven padding gave wrong values and out-of-bounds
+ * memory accesses in tests (tfjs-backend-wasm 4.22).
+ */
+export function paddedConv2d(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  pads: [number, number, number, number],
+  dilations: [number, number] = [1, 1],
+): tf.Tensor4D {
+  const [t, b, l, r] = pads;
+  const [fh, fw] = w.shape;
+  if (t === 0 && b === 0 && l === 0 && r === 0) return tf.conv2d(x, w, 1, 'valid', 'NHWC', dilations);
+  const sameOk = dilations[0] === 1 && dilations[1] === 1 && fh % 2 === 1 && fw % 2 === 1;
+  if (sameOk && t === (fh - 1) / 2 && b === t && l === (fw - 1) / 2 && r === l) return tf.conv2d(x, w, 1, 'same');
+  const xp = tf.pad(x, [[0, 0], [t, b], [l, r], [0, 0]]);
+  const y = tf.conv2d(xp, w, 1, 'valid', 'NHWC', dilations);
+  xp.dispose();
+  return y;
 }

@@ -1,0 +1,108 @@
+/**
+ * `npm run bench [-- --json] [-- --only native,wasm,...]`: GFLOP/s of the
+ * kit's compute paths next to a native yardstick.
+ *
+ * Sections (each an exported function; add one to SECTIONS):
+ *   native      numpy sgemm 1024 on OpenBLAS, 1 thread and all cores (bench/native.ts)
+ *   wasm, cpu, tensorflow
+ *               matmul / conv forward and training step per backend (bench/tfjs.ts),
+ *               each in its own process (bench/section.ts); tensorflow only when loadable
+ *   best        the fastest path the kit trains on here (bench/best.ts)
+ *
+ * With --json, stdout gets one JSON object ({"native": {"sgemm1": ..}, "wasm":
+ * {"matmulTrain": ..}, ...}); progress goes to stderr. Without it, a table.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { benchNative } from './native';
+import { round } from './timing';
+
+export type SectionResult = Record<string, unknown>;
+
+/** Run `bench/section.ts <name>` in a child process (with extra env) and parse its JSON. */
+export function runSectionProcess(name: string, env: Record<string, string> = {}, timeoutMs = 150_000): SectionResult {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'section.ts'), name], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: timeoutMs,
+    maxBuffer: 16 << 20,
+  });
+  if (r.status !== 0) {
+    const why = r.error ? r.error.message : (r.stderr || '').trim().split('\n').filter((l) => l.trim()).slice(-3).join(' | ');
+    return { error: `section ${name} failed (exit ${r.status ?? r.signal}): ${why}` };
+  }
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  return JSON.parse(line) as SectionResult;
+}
+
+function tensorflowLoadable(): { ok: boolean; reason?: string } {
+  // Probe in this process without activating anything (same check initBackend makes).
+  const { probeBackends } = require('../src/engine/backend') as typeof import('../src/engine/backend');
+  const p = probeBackends().find((b) => b.name === 'tensorflow')!;
+  return p.available ? { ok: true } : { ok: false, reason: p.reason };
+}
+
+/** Each section: a name and a function that returns its JSON. */
+export const SECTIONS: { name: string; run: () => SectionResult }[] = [
+  { name: 'native', run: () => ({ ...benchNative() }) },
+  { name: 'wasm', run: () => runSectionProcess('wasm', { T2I_NATIVE: '0' }) },
+  { name: 'cpu', run: () => runSectionProcess('cpu') },
+  {
+    name: 'tensorflow',
+    run: () => {
+      const t = tensorflowLoadable();
+      return t.ok ? runSectionProcess('tensorflow') : { skipped: true, reason: t.reason };
+    },
+  },
+  {
+    name: 'best',
+    run: () =>
+      fs.existsSync(path.join(__dirname, 'best.ts')) ? runSectionProcess('best') : { skipped: true, reason: 'bench/best.ts is missing' },
+  },
+];
+
+function table(result: Record<string, unknown>): string {
+  const rows: string[][] = [['section', 'metric', 'value']];
+  const walk = (prefix: string, v: unknown) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) walk(prefix ? `${prefix}.${k}` : k, x);
+    else rows.push([prefix.split('.')[0], prefix.split('.').slice(1).join('.'), Array.isArray(v) ? v.join(', ') : String(v)]);
+  };
+  walk('', result);
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n');
+}
+
+export async function main(argv: string[]): Promise<Record<string, unknown>> {
+  const json = argv.includes('--json');
+  const onlyArg = argv.find((a) => a.startsWith('--only='))?.slice(7) ?? (argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined);
+  const only = onlyArg ? onlyArg.split(',') : undefined;
+  const t0 = performance.now();
+  const result: Record<string, unknown> = {
+    machine: {
+      cpus: os.availableParallelism(),
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      memGiB: round(os.totalmem() / 2 ** 30, 1),
+      node: process.version,
+      platform: `${os.platform()} ${os.arch()}`,
+    },
+    units: 'GFLOP/s unless named ms',
+  };
+  for (const s of SECTIONS) {
+    if (only && !only.includes(s.name)) continue;
+    const t = performance.now();
+    process.stderr.write(`bench: ${s.name} ...`);
+    try {
+      result[s.name] = s.run();
+    } catch (e) {
+      result[s.name] = { error: String(e instanceof Error ? e.message : e) };
+    }
+    process.stderr.write(` ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+  }
+  result.wallSeconds = round((performance.now() - t0) / 1000, 1);
+  process.stdout.write(json ? JSON.stringify(result, null, 2) + '\n' : table(result) + '\n');
+  return result;
+}
+
+if (require.main === module) void main(process.argv.slice(2));
