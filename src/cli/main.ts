@@ -6,9 +6,11 @@ import { Command, CommanderError } from 'commander';
 import { KIT_VERSION } from '../version';
 import { registerCheckpoint } from './checkpoint';
 import { registerInfo } from './info';
+import { registerWorld } from './world';
 
 const COMMANDS: Array<(program: Command) => void> = [
   registerInfo,
+  registerWorld,
   registerCheckpoint,
 ];
 

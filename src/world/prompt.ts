@@ -138,3 +138,24 @@ export function allAttributes(objects: readonly ObjectName[] = OBJECTS): Attribu
         }
   return out;
 }
+
+/**
+ * Attributes a caption may state: the object always, the rest optional
+ * (pretraining captions drop words). A full prompt's attributes are one.
+ */
+export type CaptionAttributes = Partial<Omit<Attributes, 'object'>> & { object: ObjectName };
+
+/**
+ * Text of possibly incomplete attributes. With a count it is the canonical
+ * prompt; without one the count word is left out ("red circles in the sea"),
+ * the noun plural when `trueCount` > 1. Such captions are outside the
+ * prompt grammar on purpose (LAION captions are not tidy either).
+ */
+export function formatCaption(a: CaptionAttributes, trueCount = 1): string {
+  if (a.count !== undefined) return formatPrompt(a as Attributes);
+  const parts: string[] = [];
+  if (a.color) parts.push(a.color);
+  parts.push(trueCount > 1 ? plural(a.object) : a.object);
+  if (a.background) parts.push(PLACES[a.background].phrase);
+  return parts.join(' ');
+}

@@ -42,7 +42,7 @@ function entries(list: Attributes[], opts: PromptSetOptions): PromptEntry[] {
 
 /**
  * Feedback prompts: every prompt about MAIN_OBJECT except held-out pairs.
- * Defaults give 4 count, 7 color, 5 background and 162 combination prompts.
+ * Defaults give 4 count, 7 color, 5 background and 156 combination prompts (172).
  */
 export function seenPrompts(opts: PromptSetOptions = {}): PromptEntry[] {
   return entries(allAttributes([MAIN_OBJECT]).filter((a) => !usesHeldOutCombination(a)), opts);

@@ -58,10 +58,10 @@ export function renderPrompt(a: Attributes, seed: number | string, opts: RenderO
 
 /** Object box side range [lo, hi] (fractions of the canvas) by number of objects. */
 const SIZE_RANGE: Record<number, [number, number]> = {
-  1: [0.38, 0.56],
-  2: [0.3, 0.44],
-  3: [0.28, 0.36],
-  4: [0.25, 0.34],
+  1: [0.4, 0.56],
+  2: [0.32, 0.45],
+  3: [0.3, 0.38],
+  4: [0.28, 0.36],
 };
 
 /** Render an explicit scene (used for prompts and for deliberately wrong images). */

@@ -1,0 +1,117 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command } from 'commander';
+import {
+  Dataset, decodePng, encodePng, judge, judgeDataset, MANIFEST, parsePrompt, renderPrompt, seenPrompts, unseenPrompts,
+  vocabulary,
+} from '../world';
+import { writeFileAtomic } from '../engine/checkpoint';
+
+function intOption(name: string, value: string, lo: number, hi: number): number {
+  const n = Number(value);
+  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < lo || n > hi) {
+    throw new Error(`${name} must be an integer in ${lo}..${hi}, got "${value}"`);
+  }
+  return n;
+}
+
+/** `vocab`, `render`, `render-set` and `judge`: the world's commands. */
+export function registerWorld(program: Command): void {
+  program
+    .command('vocab')
+    .description('print the prompt vocabulary (counts, colors, objects, backgrounds, held-out objects and combinations)')
+    .option('--json', 'print one JSON object')
+    .action((opts: { json?: boolean }) => {
+      const v = vocabulary();
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(v, null, 2) + '\n');
+        return;
+      }
+      console.log(`counts:      ${v.counts.join(', ')}`);
+      console.log(`colors:      ${v.colors.join(', ')}`);
+      console.log(`objects:     ${v.objects.join(', ')} (main: ${v.mainObject})`);
+      console.log(`backgrounds: ${v.backgrounds.join(', ')}`);
+      console.log(`held out:    objects ${v.heldOut.objects.join(', ')}; combinations ${v.heldOut.combinations.map((c) => `${c.color} ${c.background}`).join(', ')}`);
+    });
+
+  program
+    .command('render')
+    .description('render a prompt to a PNG')
+    .requiredOption('--prompt <text>', 'e.g. "two red circles in the forest"')
+    .requiredOption('--out <file.png>', 'output PNG')
+    .option('--seed <n>', 'integer seed', '0')
+    .option('--size <px>', 'canvas side in pixels', '32')
+    .action((opts: { prompt: string; out: string; seed: string; size: string }) => {
+      const attrs = parsePrompt(opts.prompt);
+      const r = renderPrompt(attrs, intOption('--seed', opts.seed, -(2 ** 53) + 1, 2 ** 53 - 1), { size: intOption('--size', opts.size, 16, 1024) });
+      writeFileAtomic(opts.out, encodePng(r.image));
+      console.log(`${opts.out}: ${r.image.width}x${r.image.height}, ${r.scene.objects.length} ${r.scene.objects[0]?.color ?? ''} ${attrs.object}(s) on ${r.scene.place}`);
+    });
+
+  program
+    .command('render-set')
+    .description('render a prompt set (seen or unseen) into a dataset folder (PNGs + manifest.jsonl)')
+    .requiredOption('--out <dir>', 'dataset folder (created; must not hold a manifest yet)')
+    .option('--set <name>', 'seen | unseen', 'seen')
+    .option('--per-prompt <n>', 'images per prompt', '1')
+    .option('--seed <n>', 'integer seed', '0')
+    .option('--size <px>', 'canvas side in pixels', '32')
+    .action((opts: { out: string; set: string; perPrompt: string; seed: string; size: string }) => {
+      if (opts.set !== 'seen' && opts.set !== 'unseen') throw new Error(`--set must be seen or unseen, got "${opts.set}"`);
+      if (fs.existsSync(path.join(opts.out, MANIFEST))) throw new Error(`${path.join(opts.out, MANIFEST)} already exists`);
+      const per = intOption('--per-prompt', opts.perPrompt, 1, 10000);
+      const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
+      const size = intOption('--size', opts.size, 16, 1024);
+      const ds = Dataset.create(opts.out);
+      const prompts = opts.set === 'seen' ? seenPrompts() : unseenPrompts();
+      let n = 0;
+      prompts.forEach((p, i) => {
+        for (let k = 0; k < per; k++) {
+          const s = `${seed}/${i}/${k}`;
+          const r = renderPrompt(p.attributes, s, { size });
+          ds.add({ id: `${opts.set}-${i}-${k}`, prompt: p.prompt, attributes: p.attributes, seed: s, source: 'render', extras: { category: p.category } }, r.image);
+          n++;
+        }
+      });
+      console.log(`${opts.out}: ${n} images of ${prompts.length} ${opts.set} prompts`);
+    });
+
+  program
+    .command('judge')
+    .description('check images against prompts: one (--prompt --image) or a dataset (--manifest)')
+    .option('--prompt <text>', 'prompt to check against')
+    .option('--image <file.png>', 'image to check')
+    .option('--manifest <path>', 'dataset folder or its manifest.jsonl: judge every record')
+    .option('--out <file>', 'with --manifest: per-record verdicts (default <dataset>/verdicts.jsonl)')
+    .option('--json', 'print JSON')
+    .action((opts: { prompt?: string; image?: string; manifest?: string; out?: string; json?: boolean }) => {
+      if (opts.manifest) {
+        if (opts.prompt || opts.image) throw new Error('use either --manifest or --prompt with --image, not both');
+        const dir = path.basename(opts.manifest) === MANIFEST ? path.dirname(opts.manifest) : opts.manifest;
+        const res = judgeDataset(dir);
+        const out = opts.out ?? path.join(dir, 'verdicts.jsonl');
+        writeFileAtomic(out, res.records.map((r) => JSON.stringify(r) + '\n').join(''));
+        writeFileAtomic(out.replace(/(\.jsonl)?$/, '.summary.json'), JSON.stringify(res.summary, null, 2) + '\n');
+        if (opts.json) process.stdout.write(JSON.stringify({ verdicts: out, summary: res.summary }, null, 2) + '\n');
+        else {
+          console.log(`${res.records.length} records -> ${out}`);
+          for (const [c, s] of Object.entries(res.summary)) console.log(`  ${c.padEnd(12)} ${s.aligned}/${s.n} aligned (${(100 * s.rate).toFixed(1)}%)`);
+        }
+        return;
+      }
+      if (!opts.prompt || !opts.image) throw new Error('judge needs --prompt and --image (or --manifest <dataset>)');
+      let bytes: Buffer;
+      try {
+        bytes = fs.readFileSync(opts.image);
+      } catch {
+        throw new Error(`cannot read image ${opts.image}`);
+      }
+      const v = judge(opts.prompt, decodePng(bytes));
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(v, null, 2) + '\n');
+        return;
+      }
+      console.log(`${v.aligned ? 'aligned' : 'NOT aligned'}: "${v.prompt}"`);
+      for (const a of v.verdicts) console.log(`  ${a.ok ? '+' : '-'} ${a.attribute.padEnd(10)} expected ${a.expected}, saw ${a.seen}`);
+    });
+}

@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildProgram } from '../../src/cli/main';
+
+async function run(...args: string[]): Promise<string> {
+  const out: string[] = [];
+  const log = console.log;
+  const write = process.stdout.write.bind(process.stdout);
+  console.log = (...a: unknown[]) => void out.push(a.join(' ') + '\n');
+  process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
+  try {
+    await buildProgram().configureOutput({ writeErr: () => {} }).parseAsync(['node', 't2i-align', ...args]);
+  } finally {
+    console.log = log;
+    process.stdout.write = write;
+  }
+  return out.join('');
+}
+
+test('vocab --json has the documented shape', async () => {
+  const v = JSON.parse(await run('vocab', '--json'));
+  assert.deepEqual(v.counts, ['one', 'two', 'three', 'four']);
+  assert.ok(v.backgrounds.includes('in the forest'));
+  assert.ok(Array.isArray(v.heldOut.objects) && Array.isArray(v.heldOut.combinations));
+});
+
+test('render then judge a PNG; render-set then judge --manifest', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-cli-'));
+  const png = path.join(dir, 'x.png');
+  await run('render', '--prompt', 'two red stars in the city', '--seed', '3', '--out', png);
+  const v = JSON.parse(await run('judge', '--prompt', 'two red stars in the city', '--image', png, '--json'));
+  assert.equal(v.aligned, true);
+  const w = JSON.parse(await run('judge', '--prompt', 'two blue stars in the city', '--image', png, '--json'));
+  assert.deepEqual(w.reasons, ['color: expected blue, saw red']);
+  const ds = path.join(dir, 'set');
+  await run('render-set', '--set', 'seen', '--out', ds);
+  const res = JSON.parse(await run('judge', '--manifest', ds, '--json'));
+  assert.equal(res.summary.all.n, 172);
+  assert.equal(res.summary.all.rate, 1);
+  assert.equal(fs.readFileSync(path.join(ds, 'verdicts.jsonl'), 'utf8').trim().split('\n').length, 172);
+});
+
+test('bad input is an error naming it', async () => {
+  await assert.rejects(run('render', '--prompt', 'two dogs', '--out', '/tmp/never.png'), /unknown object "dogs"/);
+  await assert.rejects(run('render', '--prompt', 'two circles', '--seed', '1.5', '--out', '/tmp/never.png'), /--seed must be an integer/);
+  await assert.rejects(run('render', '--prompt', 'two circles', '--size', '8', '--out', '/tmp/never.png'), /--size must be an integer in 16..1024/);
+  await assert.rejects(run('judge', '--prompt', 'a circle', '--image', '/nonexistent.png'), /cannot read image/);
+  await assert.rejects(run('judge', '--prompt', 'a circle'), /needs --prompt and --image/);
+  await assert.rejects(run('render-set', '--set', 'other', '--out', '/tmp/never'), /--set must be seen or unseen/);
+});

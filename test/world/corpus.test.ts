@@ -1,0 +1,40 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { captionCoverage, defaultCorpusConfig, pretrainingCorpus, resolveCorpusConfig } from '../../src/world/corpus';
+import { sameImage } from '../../src/world/image';
+import { judge } from '../../src/world/judge';
+
+test('defaults are documented and resolved', () => {
+  const d = defaultCorpusConfig();
+  assert.equal(d.size, 2000);
+  assert.equal(d.dropCount, 0.5);
+  assert.equal(d.objects.length, 6);
+});
+
+test('unknown keys and bad values are rejected with the key path', () => {
+  assert.throws(() => resolveCorpusConfig({ dropColour: 0.2 }), /bad corpus config: .*dropColour/);
+  assert.throws(() => resolveCorpusConfig({ dropCount: 1.5 }), /bad corpus config: dropCount: /);
+  assert.throws(() => resolveCorpusConfig({ objects: ['circle', 'dog'] }), /objects\.1: /);
+  assert.throws(() => resolveCorpusConfig({ size: -1 }), /size: /);
+});
+
+test('reproducible; captions incomplete and sometimes wrong at the configured rates', () => {
+  const cfg = { size: 1500, seed: 4, dropCount: 0.5, dropColor: 0.2, dropBackground: 0.6, wrongAttribute: 0.1 };
+  const items = [...pretrainingCorpus(cfg)];
+  const again = [...pretrainingCorpus({ ...cfg, size: 3 })];
+  assert.ok(sameImage(items[2].image, again[2].image));
+  assert.equal(items[2].caption, again[2].caption);
+  const cov = captionCoverage(items);
+  const within = (x: number, p: number, n: number) => Math.abs(x - p) <= 4 * Math.sqrt((p * (1 - p)) / n);
+  assert.ok(within(cov.count, 0.5, 1500), `count ${cov.count}`);
+  assert.ok(within(cov.color, 0.8, 1500), `color ${cov.color}`);
+  assert.ok(cov.wrong > 0.05 && cov.wrong < 0.12, `wrong ${cov.wrong}`);
+  // rare combinations (2+ objects on a named place) are under-represented
+  const rare = items.filter((it) => it.scene.objects.length > 1 && it.scene.place !== 'plain').length / items.length;
+  assert.ok(rare < 0.15, `rare ${rare}`);
+  // the image always shows what the scene says; wrong captions are caught by the judge
+  for (const it of items.slice(0, 200)) {
+    const v = judge(it.captionAttributes, it.image);
+    assert.equal(v.aligned, it.wrong === undefined, `${it.id} "${it.caption}" ${v.reasons}`);
+  }
+});
