@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import {
-  Dataset, decodePng, encodePng, judge, judgeDataset, MANIFEST, parsePrompt, renderPrompt, seenPrompts, unseenPrompts,
-  vocabulary,
+  Dataset, decodePng, encodePng, judge, judgeDataset, MANIFEST, parsePrompt, renderPrompt, robustnessCurve, seenPrompts,
+  unseenPrompts, vocabulary,
 } from '../world';
 import { writeFileAtomic } from '../engine/checkpoint';
 
@@ -15,7 +15,13 @@ function intOption(name: string, value: string, lo: number, hi: number): number 
   return n;
 }
 
-/** `vocab`, `render`, `render-set` and `judge`: the world's commands. */
+function numberList(name: string, value: string, lo: number, hi: number): number[] {
+  const xs = value.split(',').map((v) => Number(v.trim()));
+  if (xs.some((x) => !Number.isFinite(x) || x < lo || x > hi)) throw new Error(`${name} must be comma-separated numbers in ${lo}..${hi}, got "${value}"`);
+  return xs;
+}
+
+/** `vocab`, `render`, `render-set`, `judge` and `judge-accuracy`: the world's commands. */
 export function registerWorld(program: Command): void {
   program
     .command('vocab')
@@ -113,5 +119,30 @@ export function registerWorld(program: Command): void {
       }
       console.log(`${v.aligned ? 'aligned' : 'NOT aligned'}: "${v.prompt}"`);
       for (const a of v.verdicts) console.log(`  ${a.ok ? '+' : '-'} ${a.attribute.padEnd(10)} expected ${a.expected}, saw ${a.seen}`);
+    });
+
+  program
+    .command('judge-accuracy')
+    .description("measure the judge on fresh random renders per category, clean or degraded (the robustness curve)")
+    .option('--per-category <n>', 'renders per category and cell', '1000')
+    .option('--seed <n>', 'integer seed of prompts and renders', '100000')
+    .option('--noise <sigmas>', 'Gaussian noise sigmas on the 0-255 scale, comma-separated', '0')
+    .option('--blur <sigmas>', 'Gaussian blur sigmas in pixels, comma-separated', '0')
+    .option('--json', 'print JSON')
+    .action((opts: { perCategory: string; seed: string; noise: string; blur: string; json?: boolean }) => {
+      const rows = robustnessCurve({
+        perCategory: intOption('--per-category', opts.perCategory, 1, 100000),
+        seed: intOption('--seed', opts.seed, 0, 2 ** 31),
+        noiseSigmas: numberList('--noise', opts.noise, 0, 255),
+        blurSigmas: numberList('--blur', opts.blur, 0, 10),
+      });
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+        return;
+      }
+      for (const r of rows) {
+        const cells = Object.entries(r.exact).map(([c, v]) => `${c} ${(100 * v).toFixed(1)}%`).join('  ');
+        console.log(`noise ${r.noiseSigma} blur ${r.blurSigma}: ${cells}`);
+      }
     });
 }

@@ -51,3 +51,12 @@ test('bad input is an error naming it', async () => {
   await assert.rejects(run('judge', '--prompt', 'a circle'), /needs --prompt and --image/);
   await assert.rejects(run('render-set', '--set', 'other', '--out', '/tmp/never'), /--set must be seen or unseen/);
 });
+
+test('judge-accuracy reports per-category accuracy per noise/blur cell and rejects bad lists', async () => {
+  const rows = JSON.parse(await run('judge-accuracy', '--per-category', '20', '--seed', '5', '--noise', '0,10', '--json'));
+  assert.equal(rows.length, 2);
+  assert.deepEqual(rows.map((r: { noiseSigma: number }) => r.noiseSigma), [0, 10]);
+  for (const r of rows) assert.deepEqual(Object.keys(r.exact).sort(), ['all', 'background', 'color', 'combination', 'count']);
+  await assert.rejects(run('judge-accuracy', '--noise', '1,x'), /--noise must be comma-separated numbers in 0..255, got "1,x"/);
+  await assert.rejects(run('judge-accuracy', '--per-category', '0'), /--per-category must be an integer in 1..100000/);
+});
