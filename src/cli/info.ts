@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { initBackend } from '../engine';
+import { initBackend, nativeStatus } from '../engine';
 import { KIT_VERSION } from '../version';
 
 /** `t2i-align info [--json]`: kit version, active backend, loadable backends, threads. */
@@ -10,6 +10,9 @@ export function registerInfo(program: Command): void {
     .option('--json', 'print one JSON object')
     .action(async (opts: { json?: boolean }) => {
       const b = await initBackend();
+      const native = nativeStatus();
+      // Training threads: the native kernels' pool when active, else the backend's own.
+      const threads = b.active === 'wasm' && native.active ? native.threads : b.threads;
       const info = {
         version: KIT_VERSION,
         node: process.version,
@@ -17,9 +20,10 @@ export function registerInfo(program: Command): void {
         requested: b.requested,
         backends: b.probes,
         loadable: b.probes.filter((p) => p.available).map((p) => p.name),
-        threads: b.threads,
+        threads,
         cores: b.cores,
         kitKernels: b.kitKernels,
+        native,
       };
       if (opts.json) {
         process.stdout.write(JSON.stringify(info, null, 2) + '\n');
@@ -30,5 +34,7 @@ export function registerInfo(program: Command): void {
       for (const p of info.backends) console.log(`  ${p.available ? '+' : '-'} ${p.name.padEnd(10)} ${p.package ?? p.reason}`);
       console.log(`threads:  ${info.threads} of ${info.cores} cores`);
       console.log(`kit kernels: ${info.kitKernels.join(', ') || 'none'}`);
+      const n = native;
+      console.log(`native:   ${n.active ? `active, ${n.threads} threads, ${n.library}` : `inactive: ${n.reason}`}`);
     });
 }

@@ -10,6 +10,7 @@
  *
  * `T2I_NATIVE=0` (or off/false/no) forces the plain wasm kernels.
  * `T2I_NATIVE_THREADS=n` sets the thread count (default: all logical cores).
+ * `T2I_NATIVE_ADDON=path` loads the addon from another file.
  *
  * Cases the addon does not cover (non-float32, NCHW, prelu activation, bias
  * that is not per-channel) go to the kernel that was registered before.
@@ -51,7 +52,9 @@ export interface NativeAddon {
   conv2dBackpropFilter(heap: ArrayBuffer, xOffset: number, dyOffset: number, dwOffset: number, params: Int32Array): void;
   setThreads(n: number): void;
   setChunkBytes(n: number): void;
-  info(): { blasThreads: number; loopThreads: number; config: string; core: string; chunkBytes: number };
+  /** 1: each thread runs im2col + single-threaded sgemm on tasks of `taskBytes` columns (default); 0: one OpenBLAS-threaded gemm per chunk. */
+  setConvMode(mode: number, taskBytes?: number): void;
+  info(): { blasThreads: number; loopThreads: number; config: string; core: string; chunkBytes: number; convMode: number; taskBytes: number };
 }
 
 export interface NativeStatus {
@@ -73,7 +76,8 @@ export interface NativeStatus {
 
 /** The package root: this file sits at src/engine/native/ (tsx) or dist/engine/native/ (compiled). */
 const ROOT = path.resolve(__dirname, '..', '..', '..');
-export const ADDON_PATH = path.join(ROOT, 'build', 'Release', 't2i_native.node');
+/** The addon file; `T2I_NATIVE_ADDON` overrides it (tests point it at a missing file to check the fallback). */
+export const ADDON_PATH = process.env.T2I_NATIVE_ADDON || path.join(ROOT, 'build', 'Release', 't2i_native.node');
 const BUILD_REPORT = path.join(ROOT, 'build', 'native-build.json');
 
 let loaded: { addon?: NativeAddon; reason: string } | undefined;
@@ -103,7 +107,7 @@ export function loadNative(): NativeAddon | undefined {
     return undefined;
   }
   if (!fs.existsSync(ADDON_PATH)) {
-    loaded = { reason: `${buildReportReason()}; ${path.relative(ROOT, ADDON_PATH)} is missing` };
+    loaded = { reason: `${buildReportReason()}; ${ADDON_PATH} is missing` };
     return undefined;
   }
   try {

@@ -1,0 +1,227 @@
+/**
+ * The native (OpenBLAS) kernels on the wasm backend give the cpu backend's
+ * values and gradients: matmul (transpose flags, batched, broadcast, fused
+ * bias + activation) and conv2d (strides, paddings, dilations, fused), with
+ * no tensor leaks. Skipped, with the reason, when the addon is not built.
+ */
+import { before, test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, nativeStatus } from '../../../src/engine';
+import { installNativeKernels, loadNative } from '../../../src/engine/native';
+
+type Arrays = Float32Array[];
+type Case = { name: string; shapes: number[][]; f: (...xs: tf.Tensor[]) => tf.Tensor; forwardOnly?: boolean };
+
+let native = false;
+let skipReason = '';
+
+before(async () => {
+  await initBackend('wasm');
+  const s = nativeStatus();
+  native = s.active;
+  skipReason = s.reason;
+});
+
+function rand(shape: number[], seed: number): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  let s = seed * 2654435761 >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    out[i] = s / 2 ** 32 - 0.5;
+  }
+  return out;
+}
+
+/** Value and gradients of sum(f(xs) * w) (w fixed random) w.r.t. every input, on one backend. */
+function run(backend: string, c: Case): Arrays {
+  tf.setBackend(backend);
+  return tf.tidy(() => {
+    const xs = c.shapes.map((s, i) => tf.tensor(rand(s, i + 1), s));
+    const y = c.f(...xs);
+    const w = tf.tensor(rand(y.shape, 99), y.shape);
+    if (c.forwardOnly) return [y.dataSync() as Float32Array];
+    const g = tf.grads((...as: tf.Tensor[]) => tf.sum(tf.mul(c.f(...as), w)));
+    return [y, ...g(xs)].map((t) => t.dataSync() as Float32Array);
+  });
+}
+
+function assertClose(got: Arrays, want: Arrays, what: string): void {
+  assert.equal(got.length, want.length);
+  for (let k = 0; k < want.length; k++) {
+    assert.equal(got[k].length, want[k].length, `${what} output ${k}: length`);
+    let maxRef = 0;
+    let maxDiff = 0;
+    for (let i = 0; i < want[k].length; i++) {
+      maxRef = Math.max(maxRef, Math.abs(want[k][i]));
+      maxDiff = Math.max(maxDiff, Math.abs(got[k][i] - want[k][i]));
+    }
+    assert.ok(maxDiff <= 1e-4 * Math.max(1, maxRef), `${what} output ${k}: max abs diff ${maxDiff} (max |ref| ${maxRef})`);
+  }
+}
+
+function check(c: Case): void {
+  const want = run('cpu', c);
+  tf.setBackend('wasm');
+  const n0 = tf.memory().numTensors;
+  const got = run('wasm', c);
+  assert.equal(tf.memory().numTensors, n0, `${c.name}: tensors leaked`);
+  assertClose(got, want, c.name);
+}
+
+const mm = (ta: boolean, tb: boolean) => (a: tf.Tensor, b: tf.Tensor) => tf.matMul(a, b, ta, tb);
+
+const MATMUL: Case[] = [
+  { name: '2-D', shapes: [[33, 47], [47, 29]], f: mm(false, false) },
+  { name: '2-D transposeA', shapes: [[47, 33], [47, 29]], f: mm(true, false) },
+  { name: '2-D transposeB', shapes: [[33, 47], [29, 47]], f: mm(false, true) },
+  { name: '2-D both', shapes: [[47, 33], [29, 47]], f: mm(true, true) },
+  { name: 'batched', shapes: [[3, 17, 24], [3, 24, 9]], f: mm(false, false) },
+  { name: 'batched transposeA/B', shapes: [[3, 24, 17], [3, 9, 24]], f: mm(true, true) },
+  { name: 'rank 4', shapes: [[2, 3, 8, 5], [2, 3, 5, 7]], f: mm(false, false) },
+  { name: 'attention-like [16,32,16]x[16,16,32]', shapes: [[16, 32, 16], [16, 32, 16]], f: mm(false, true) },
+  { name: 'batched large [3,200,100]x[3,100,210]', shapes: [[3, 200, 100], [3, 100, 210]], f: mm(false, false) },
+  // tfjs's BatchMatMul gradient does not reduce broadcast batch axes (on every backend): forward only.
+  { name: 'broadcast b', shapes: [[4, 10, 6], [6, 5]], f: mm(false, false), forwardOnly: true },
+  { name: 'broadcast b transposeA', shapes: [[4, 6, 10], [1, 6, 5]], f: mm(true, false), forwardOnly: true },
+  { name: 'broadcast a', shapes: [[10, 6], [4, 6, 5]], f: mm(false, false), forwardOnly: true },
+  { name: 'dense-like 256x512x128', shapes: [[256, 512], [512, 128]], f: mm(false, false) },
+  { name: 'vector-like', shapes: [[1, 64], [64, 1]], f: mm(false, false) },
+];
+
+const fusedMM = (act: tf.fused.Activation, tb = false) => (a: tf.Tensor, b: tf.Tensor, bias: tf.Tensor) =>
+  tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias, activation: act, transposeB: tb, leakyreluAlpha: 0.1 });
+
+const FUSED_MATMUL: Case[] = (['linear', 'relu', 'relu6', 'leakyrelu', 'sigmoid', 'elu'] as tf.fused.Activation[]).map((act) => ({
+  name: `fused matMul ${act}`,
+  shapes: [[19, 23], [23, 13], [13]],
+  f: fusedMM(act),
+}));
+FUSED_MATMUL.push({ name: 'fused matMul transposeB bias', shapes: [[19, 23], [13, 23], [13]], f: fusedMM('relu', true) });
+FUSED_MATMUL.push({ name: 'fused matMul scalar bias', shapes: [[19, 23], [23, 13], [1]], f: fusedMM('linear') });
+
+type Pad = 'same' | 'valid' | number;
+const conv = (strides: number | [number, number], pad: Pad, dil: number | [number, number] = 1) => (x: tf.Tensor, w: tf.Tensor) =>
+  tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, strides, pad, 'NHWC', dil);
+
+const CONV: Case[] = [
+  { name: '3x3 same s1', shapes: [[2, 9, 11, 5], [3, 3, 5, 7]], f: conv(1, 'same') },
+  { name: '3x3 valid s1', shapes: [[2, 9, 11, 5], [3, 3, 5, 7]], f: conv(1, 'valid') },
+  { name: '3x3 same s2', shapes: [[2, 9, 11, 5], [3, 3, 5, 7]], f: conv(2, 'same') },
+  { name: '3x3 valid s2', shapes: [[2, 10, 11, 4], [3, 3, 4, 6]], f: conv(2, 'valid') },
+  { name: '4x4 same s2 (even)', shapes: [[2, 8, 8, 3], [4, 4, 3, 5]], f: conv(2, 'same') },
+  { name: '5x3 same strides [2,1]', shapes: [[1, 12, 10, 3], [5, 3, 3, 4]], f: conv([2, 1], 'same') },
+  { name: '3x3 explicit pad 2', shapes: [[2, 7, 7, 3], [3, 3, 3, 4]], f: conv(1, 2) },
+  { name: '1x1 pointwise', shapes: [[3, 6, 5, 8], [1, 1, 8, 12]], f: conv(1, 'valid') },
+  { name: '1x1 stride 2', shapes: [[2, 6, 6, 4], [1, 1, 4, 3]], f: conv(2, 'same') },
+  { name: '3x3 dilation 2 (forward)', shapes: [[2, 11, 11, 3], [3, 3, 3, 4]], f: conv(1, 'same', 2), forwardOnly: true },
+  { name: '3x3 same s2 batch 5', shapes: [[5, 7, 9, 3], [3, 3, 3, 4]], f: conv(2, 'same') },
+  { name: 'unet-like 16x16x32->32', shapes: [[4, 16, 16, 32], [3, 3, 32, 32]], f: conv(1, 'same') },
+];
+
+const fusedConv = (act: tf.fused.Activation, strides = 1) => (x: tf.Tensor, w: tf.Tensor, bias: tf.Tensor) =>
+  tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides, pad: 'same', bias, activation: act, leakyreluAlpha: 0.1 });
+
+const FUSED_CONV: Case[] = [
+  { name: 'fused conv relu', shapes: [[2, 8, 8, 3], [3, 3, 3, 6], [6]], f: fusedConv('relu') },
+  { name: 'fused conv linear s2', shapes: [[2, 8, 8, 3], [3, 3, 3, 6], [6]], f: fusedConv('linear', 2) },
+  { name: 'fused conv leakyrelu', shapes: [[2, 8, 8, 3], [3, 3, 3, 6], [6]], f: fusedConv('leakyrelu') },
+  { name: 'fused conv elu', shapes: [[2, 8, 8, 3], [3, 3, 3, 6], [6]], f: fusedConv('elu') },
+];
+
+test('the native kernels are active on wasm when the addon is built', (t) => {
+  if (!native) {
+    t.skip(`native path inactive: ${skipReason}`);
+    return;
+  }
+  const s = nativeStatus();
+  assert.ok(s.threads >= 1);
+  assert.match(s.library, /OpenBLAS/);
+  for (const k of ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter']) {
+    assert.ok(s.kernels.includes(k), `${k} is native`);
+  }
+  // Installing twice keeps one layer (no recursion through our own kernel).
+  installNativeKernels();
+  check(MATMUL[0]);
+});
+
+for (const [group, cases] of [['matMul', MATMUL], ['fused matMul', FUSED_MATMUL], ['conv2d', CONV], ['fused conv2d', FUSED_CONV]] as const) {
+  test(`${group}: values and gradients equal the cpu backend's`, (t) => {
+    if (!native) t.diagnostic(`native inactive (${skipReason}): checking the plain wasm kernels`);
+    for (const c of cases) {
+      if (!native && c.name === 'fused matMul scalar bias') {
+        // The plain wasm _FusedMatMul misreads a size-1 bias (diff ~0.2 measured); not the native path's concern.
+        t.diagnostic('skipped on plain wasm: fused matMul scalar bias');
+        continue;
+      }
+      check(c);
+    }
+  });
+}
+
+test('conv2d in each native strategy (small tasks per thread, one threaded gemm) equals the cpu backend', (t) => {
+  if (!native) {
+    t.skip(`native path inactive: ${skipReason}`);
+    return;
+  }
+  const addon = loadNative()!;
+  const saved = addon.info();
+  try {
+    for (const [mode, taskBytes] of [[1, 4096], [1, 20000], [0, 4096]]) {
+      addon.setConvMode(mode, taskBytes);
+      addon.setChunkBytes(Math.max(4096, taskBytes));
+      for (const c of [...CONV, ...FUSED_CONV]) check({ ...c, name: `${c.name} (mode ${mode}, ${taskBytes} B)` });
+    }
+  } finally {
+    addon.setConvMode(saved.convMode, saved.taskBytes);
+    addon.setChunkBytes(saved.chunkBytes);
+  }
+});
+
+test('matMul broadcasting both batch axes ([2,1]x[1,3]) equals the tiled product', (t) => {
+  // The cpu backend flattens batch axes and gets this case wrong, so compare with explicit tiling.
+  if (!native) {
+    t.skip(`native path inactive: ${skipReason}`);
+    return;
+  }
+  tf.setBackend('wasm');
+  const n0 = tf.memory().numTensors;
+  const [got, want] = tf.tidy(() => {
+    const a = tf.tensor(rand([2, 1, 4, 6], 1), [2, 1, 4, 6]);
+    const b = tf.tensor(rand([1, 3, 6, 5], 2), [1, 3, 6, 5]);
+    const y = tf.matMul(a, b, false, false);
+    const at = tf.reshape(tf.tile(a, [1, 3, 1, 1]), [6, 4, 6]);
+    const bt = tf.reshape(tf.tile(b, [2, 1, 1, 1]), [6, 6, 5]);
+    const ref = tf.reshape(tf.matMul(at, bt), [2, 3, 4, 5]);
+    assert.deepEqual(y.shape, [2, 3, 4, 5]);
+    return [y.dataSync() as Float32Array, ref.dataSync() as Float32Array];
+  });
+  assert.equal(tf.memory().numTensors, n0);
+  assertClose([got], [want], 'broadcast both');
+});
+
+test('a training step (dense + conv, optimizer) leaks no tensors', () => {
+  tf.setBackend('wasm');
+  const w1 = tf.variable(tf.tensor(rand([3, 3, 4, 8], 5), [3, 3, 4, 8]));
+  const w2 = tf.variable(tf.tensor(rand([8 * 8 * 8, 10], 6), [512, 10]));
+  const x = tf.tensor(rand([4, 8, 8, 4], 7), [4, 8, 8, 4]);
+  const opt = tf.train.sgd(0.01);
+  const step = () => {
+    const loss = opt.minimize(() => {
+      const h = tf.relu(tf.conv2d(x as tf.Tensor4D, w1 as tf.Variable<tf.Rank.R4>, 1, 'same'));
+      return tf.mean(tf.square(tf.matMul(tf.reshape(h, [4, 512]), w2)));
+    }, true)!;
+    const v = loss.dataSync()[0];
+    loss.dispose();
+    return v;
+  };
+  step();
+  const n0 = tf.memory().numTensors;
+  const l1 = step();
+  const l2 = step();
+  assert.equal(tf.memory().numTensors, n0);
+  assert.ok(Number.isFinite(l1) && Number.isFinite(l2));
+  tf.dispose([w1, w2, x]);
+  opt.dispose();
+});
