@@ -1,3 +1,5 @@
 /** t2i-align: the kit's public API, as notebooks and the CLI import it. */
 export * from './engine';
+export * from './models';
+export * from './world';
 export { KIT_VERSION } from './version';
