@@ -1,0 +1,204 @@
+/**
+ * The typed config of the base models (MiniCLIP, the text-conditioned UNet)
+ * and their pretraining. Every field is explained where it is declared;
+ * unknown keys and bad values are errors that name the key's path.
+ *
+ * Presets: `quick` (tiny, for tests and `pretrain --quick`: a couple of
+ * minutes) and `default` (sized for the full pretraining to fit in about an
+ * hour on a 2-core machine, see `PRESETS.default`). Experiments override a
+ * preset with `resolvePretrainConfig('default', { diffusionTrain: { steps: 10 } })`.
+ */
+import { z } from 'zod';
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+export const ClipConfigSchema = z.strictObject({
+  /** Token positions of the text encoder, <bos> and <eos> included (the longest grammar prompt needs 8). */
+  maxTokens: int(8, 64),
+  /** Width of the text transformer (token and position embeddings, residual stream). */
+  textWidth: int(8, 1024),
+  /** Number of pre-LN transformer blocks in the text encoder. */
+  textLayers: int(1, 24),
+  /** Attention heads per block; must divide textWidth. */
+  textHeads: int(1, 32),
+  /** Output channels of the image encoder's stride-2 convs; each halves the 32x32 image (3 convs: 4x4 at the end). */
+  imageChannels: z.array(int(1, 1024)).min(1).max(5),
+  /** Width of the image encoder's hidden dense layer (after flattening the last feature map). */
+  imageHidden: int(8, 4096),
+  /** Dimension of the joint image-text space the contrastive loss compares in. */
+  embedDim: int(8, 1024),
+  /** Initial softmax temperature of the contrastive logits (CLIP: 0.07); learned as log(1/T), capped at T = 0.01. */
+  initTemperature: z.number().positive().max(1),
+});
+export type ClipConfig = z.infer<typeof ClipConfigSchema>;
+
+export const UnetConfigSchema = z.strictObject({
+  /** Pixels per side folded into channels before the UNet (1: pixel space; 2: 32x32x3 -> 16x16x12, 4x cheaper). */
+  patchSize: z.union([z.literal(1), z.literal(2)]),
+  /** Channels per resolution level; level i works at (32 / patchSize) / 2^i pixels. */
+  channels: z.array(int(4, 1024)).min(1).max(4),
+  /** Levels (indices into channels) with a transformer block: self-attention, cross-attention to the prompt's tokens, MLP. The bottleneck always has one. */
+  attentionLevels: z.array(int(0, 3)),
+  /** Attention heads in those blocks; must divide the level's channels. */
+  heads: int(1, 32),
+  /** Width of the timestep embedding (sinusoidal features, then a 2-layer MLP). */
+  timeEmbedDim: int(4, 2048),
+  /** Groups of the GroupNorms; must divide every level's channels. */
+  groups: int(1, 64),
+});
+export type UnetConfig = z.infer<typeof UnetConfigSchema>;
+
+export const DiffusionConfigSchema = z.strictObject({
+  /** Diffusion steps T of the forward process (DDPM: 1000). */
+  timesteps: int(10, 10000),
+  /** Beta schedule: 'linear' (DDPM, 1e-4 .. 0.02) or 'cosine' (Nichol & Dhariwal 2021; better for small images). */
+  schedule: z.enum(['linear', 'cosine']),
+  /**
+   * What the UNet outputs: 'epsilon' (the noise, DDPM and Stable Diffusion v1.5) or 'v'
+   * (v = sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x_0, Salimans & Ho 2022). The loss compares the
+   * UNet's output to that target; the sampler converts it to eps_theta either way.
+   */
+  prediction: z.enum(['epsilon', 'v']),
+  /** Probability that a training example's prompt is replaced by the empty prompt (classifier-free guidance needs the unconditional model). */
+  condDropout: z.number().min(0).max(1),
+  /** The epsilon-prediction network. */
+  unet: UnetConfigSchema,
+});
+export type DiffusionConfig = z.infer<typeof DiffusionConfigSchema>;
+
+export const SamplerConfigSchema = z.strictObject({
+  /** DDIM steps (evenly spaced over the T training steps). */
+  steps: int(1, 10000),
+  /** Classifier-free guidance scale s: eps = eps_uncond + s (eps_cond - eps_uncond); 0 is unconditional, 1 conditional. */
+  guidanceScale: z.number().min(0).max(100),
+  /** DDIM timesteps: 'leading' (Stable Diffusion's, skips the ill-conditioned t ~ T) or 'trailing' (starts at t = T-1). */
+  spacing: z.enum(['leading', 'trailing']),
+  /** DDIM eta: 0 is the deterministic DDIM sampler, 1 has DDPM-like noise. */
+  eta: z.number().min(0).max(1),
+  /** Clip the predicted x0 to [-1, 1] at every step (keeps a small model's samples in range). */
+  clipSample: z.boolean(),
+});
+export type SamplerConfig = z.infer<typeof SamplerConfigSchema>;
+
+export const TrainConfigSchema = z.strictObject({
+  /** Optimizer updates. */
+  steps: int(1, 10_000_000),
+  /** Examples per update. */
+  batchSize: int(1, 4096),
+  /** Adam learning rate (constant after warmup). */
+  learningRate: z.number().positive().max(1),
+  /** Linear learning-rate warmup, in updates. */
+  warmupSteps: int(0, 1_000_000),
+  /** Save a checkpoint (weights, optimizer state, step) every this many updates, and at the end. */
+  checkpointEvery: int(1, 10_000_000),
+});
+export type TrainConfig = z.infer<typeof TrainConfigSchema>;
+
+export const PretrainConfigSchema = z.strictObject({
+  /** Seed of everything: initial weights, batches, noise, timesteps, condition dropout. */
+  seed: z.number().int(),
+  /** MiniCLIP: the text encoder the diffusion model is conditioned on, and the image-text scorer. */
+  clip: ClipConfigSchema,
+  /** MiniCLIP contrastive pretraining on (image, caption) pairs. */
+  clipTrain: TrainConfigSchema,
+  /** The text-to-image diffusion model. */
+  diffusion: DiffusionConfigSchema,
+  /** Diffusion pretraining (Algorithm 1 of DDPM), with MiniCLIP's text encoder frozen. */
+  diffusionTrain: TrainConfigSchema,
+  /** Default sampler settings for `generate`. */
+  sampler: SamplerConfigSchema,
+});
+export type PretrainConfig = z.infer<typeof PretrainConfigSchema>;
+
+const quick: PretrainConfig = {
+  seed: 0,
+  clip: { maxTokens: 12, textWidth: 32, textLayers: 1, textHeads: 2, imageChannels: [8, 16, 16], imageHidden: 64, embedDim: 32, initTemperature: 0.07 },
+  clipTrain: { steps: 60, batchSize: 32, learningRate: 1e-3, warmupSteps: 5, checkpointEvery: 30 },
+  diffusion: {
+    timesteps: 1000,
+    schedule: 'cosine',
+    prediction: 'v',
+    condDropout: 0.1,
+    unet: { patchSize: 2, channels: [16, 32], attentionLevels: [1], heads: 2, timeEmbedDim: 32, groups: 4 },
+  },
+  diffusionTrain: { steps: 60, batchSize: 16, learningRate: 1e-3, warmupSteps: 5, checkpointEvery: 30 },
+  sampler: { steps: 10, guidanceScale: 3, spacing: 'leading', eta: 0, clipSample: true },
+};
+
+/**
+ * `default`: sized so that the whole pretraining fits in about an hour on the
+ * 2-core dev machine (wasm backend, one thread, the kit's wasm kernels),
+ * from step times measured there (mean of 4-5 updates after a warm-up one,
+ * load average ~2.7 from other jobs), with the kit's native matmul/conv kernels:
+ *   MiniCLIP update, batch 64:                 0.10 s  x 1500 =  2.5 min
+ *   diffusion update, batch 32 (2.1M params):  0.65 s  x 2500 = 27 min
+ *   DDIM step for 32 images (64 with CFG):     0.25 s  (25 steps: ~6 s per 32 images)
+ * i.e. ~30 min alone, up to ~60 min if other jobs halve the speed. With the
+ * wasm kernels only (no native addon) the same steps took 0.22-0.47 s,
+ * 1.3-2.3 s and 0.56 s: then lower diffusionTrain.steps to ~1200.
+ */
+const defaults: PretrainConfig = {
+  seed: 0,
+  clip: { maxTokens: 12, textWidth: 64, textLayers: 2, textHeads: 4, imageChannels: [32, 64, 64], imageHidden: 128, embedDim: 64, initTemperature: 0.07 },
+  clipTrain: { steps: 1500, batchSize: 64, learningRate: 1e-3, warmupSteps: 100, checkpointEvery: 250 },
+  diffusion: {
+    timesteps: 1000,
+    schedule: 'cosine',
+    prediction: 'v',
+    condDropout: 0.1,
+    unet: { patchSize: 2, channels: [48, 96, 96], attentionLevels: [2], heads: 4, timeEmbedDim: 128, groups: 8 },
+  },
+  diffusionTrain: { steps: 2500, batchSize: 32, learningRate: 5e-4, warmupSteps: 100, checkpointEvery: 250 },
+  sampler: { steps: 25, guidanceScale: 3, spacing: 'leading', eta: 0, clipSample: true },
+};
+
+export const PRESETS = { quick, default: defaults } as const;
+export type PresetName = keyof typeof PRESETS;
+
+/** Recursive partial, for overrides. */
+export type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+
+function merge(base: unknown, over: unknown): unknown {
+  if (over === undefined) return base;
+  if (base && over && typeof base === 'object' && typeof over === 'object' && !Array.isArray(base) && !Array.isArray(over)) {
+    const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+    for (const [k, v] of Object.entries(over)) out[k] = merge(out[k], v);
+    return out;
+  }
+  return over;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Validate a whole config; the error lists each bad key by its path. */
+export function parsePretrainConfig(value: unknown): PretrainConfig {
+  const r = PretrainConfigSchema.safeParse(value);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`invalid pretrain config:\n${lines.join('\n')}`);
+  }
+  checkConsistency(r.data);
+  return r.data;
+}
+
+function checkConsistency(c: PretrainConfig): void {
+  const problems: string[] = [];
+  if (c.clip.textWidth % c.clip.textHeads !== 0) problems.push(`clip.textHeads: ${c.clip.textHeads} does not divide clip.textWidth ${c.clip.textWidth}`);
+  const u = c.diffusion.unet;
+  const side = 32 / u.patchSize;
+  if (side % 2 ** (u.channels.length - 1) !== 0) problems.push(`diffusion.unet.channels: ${u.channels.length} levels do not fit a ${side}x${side} grid`);
+  u.channels.forEach((ch, i) => {
+    if (ch % u.groups !== 0) problems.push(`diffusion.unet.channels.${i}: ${ch} is not a multiple of groups ${u.groups}`);
+    if (ch % u.heads !== 0) problems.push(`diffusion.unet.channels.${i}: ${ch} is not a multiple of heads ${u.heads}`);
+  });
+  for (const l of u.attentionLevels) if (l >= u.channels.length) problems.push(`diffusion.unet.attentionLevels: level ${l} does not exist (${u.channels.length} levels)`);
+  if (problems.length > 0) throw new ConfigError(`invalid pretrain config:\n  ${problems.join('\n  ')}`);
+}
+
+/** A preset with overrides applied (deep merge; arrays replace), validated. */
+export function resolvePretrainConfig(preset: PresetName = 'default', overrides: DeepPartial<PretrainConfig> = {}): PretrainConfig {
+  if (!(preset in PRESETS)) throw new ConfigError(`unknown preset "${preset}"; allowed: ${Object.keys(PRESETS).join(', ')}`);
+  return parsePretrainConfig(merge(structuredClone(PRESETS[preset]), overrides));
+}

@@ -1,0 +1,58 @@
+/**
+ * The denoising loss: implements Algorithm 1 (training) of DDPM (Ho et al. 2020).
+ *
+ *   x_0 ~ data, t ~ Uniform{0..T-1}, eps ~ N(0, I)
+ *   x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps
+ *   L(theta) = || eps - eps_theta(x_t, t, c) ||^2
+ *
+ * It returns one loss per example, so that reward-weighted fine-tuning
+ * (Lee et al. 2023, stage 3) can weight each by r_phi(x, z):
+ *   L = E[ r(x, z) * || eps - eps_theta(x_t, t, z) ||^2 ] + beta * E_pre[ ... ].
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../../engine/random';
+import { Conditioning, TextToImage } from './model';
+import { NoiseSchedule } from './schedule';
+
+/** The random draws of one loss evaluation, made from a seeded stream. */
+export interface NoiseDraw {
+  /** Timesteps, one per example, in 0..T-1. */
+  t: Int32Array;
+  /** Seed of eps ~ N(0, I) (tf.randomNormal). */
+  noiseSeed: number;
+}
+
+/** Draw t ~ Uniform{0..T-1} per example and a noise seed from `rng`. */
+export function drawNoise(rng: Rng, batchSize: number, timesteps: number): NoiseDraw {
+  const t = new Int32Array(batchSize);
+  for (let i = 0; i < batchSize; i++) t[i] = rng.int(0, timesteps - 1);
+  return { t, noiseSeed: rng.tfSeed() };
+}
+
+/** x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, for x0, eps [B,H,W,C] and t [B]. */
+export function qSample(schedule: NoiseSchedule, x0: tf.Tensor4D, eps: tf.Tensor4D, t: Int32Array): tf.Tensor4D {
+  return tf.tidy(() => {
+    const b = t.length;
+    const a = tf.tensor4d(Array.from(t, (ti) => schedule.sqrtAlphasCumprod[ti]), [b, 1, 1, 1]);
+    const s = tf.tensor4d(Array.from(t, (ti) => schedule.sqrtOneMinusAlphasCumprod[ti]), [b, 1, 1, 1]);
+    return tf.add(tf.mul(a, x0), tf.mul(s, eps)) as tf.Tensor4D;
+  });
+}
+
+/**
+ * Per-example denoising loss, mean over pixels and channels:
+ * || eps - eps_theta ||^2 for an epsilon-prediction UNet, || v - v_theta ||^2 for a v-prediction one,
+ * v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0 (the same objective up to a per-t weight).
+ * @param x0 clean images [B, 32, 32, 3] in [-1, 1]
+ * @param cond the prompts' conditioning (null prompt for dropped ones)
+ * @returns [B]
+ */
+export function denoisingLoss(model: TextToImage, x0: tf.Tensor4D, cond: Conditioning, draw: NoiseDraw): tf.Tensor1D {
+  return tf.tidy(() => {
+    const eps = tf.randomNormal(x0.shape, 0, 1, 'float32', draw.noiseSeed) as tf.Tensor4D;
+    const xt = qSample(model.schedule, x0, eps, draw.t);
+    const pred = model.predict(xt, tf.tensor1d(Float32Array.from(draw.t)), cond);
+    const target = model.config.prediction === 'epsilon' ? eps : qSample(model.schedule, eps, tf.neg(x0), draw.t);
+    return tf.mean(tf.square(tf.sub(target, pred)), [1, 2, 3]) as tf.Tensor1D;
+  });
+}

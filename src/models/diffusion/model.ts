@@ -1,0 +1,78 @@
+/**
+ * The text-to-image model: MiniCLIP's text encoder (frozen) + the UNet + the
+ * noise schedule. A diffusion checkpoint holds both networks' weights
+ * (`text/...` and `unet/...`), so `generate` needs only that one folder.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { MiniClip } from '../clip/model';
+import { DiffusionConfig } from '../config';
+import { makeSchedule, NoiseSchedule } from './schedule';
+import { Unet } from './unet';
+
+/** Prompt conditioning: per-token features [B, T, D] and padding mask [B, T]. */
+export interface Conditioning {
+  context: tf.Tensor3D;
+  mask: tf.Tensor2D;
+}
+
+/** The null prompt of classifier-free guidance: the empty prompt, `<bos> <eos>`. */
+export const NULL_PROMPT = '';
+
+export class TextToImage {
+  readonly unet: Unet;
+  readonly schedule: NoiseSchedule;
+
+  /**
+   * @param clip supplies the text encoder (its `text/` weights are used, never trained here).
+   * @param seed the UNet's initial weights.
+   */
+  constructor(readonly clip: MiniClip, readonly config: DiffusionConfig, seed: number | string = 0) {
+    this.unet = new Unet(config.unet, clip.config.textWidth, seed);
+    this.schedule = makeSchedule(config.schedule, config.timesteps);
+  }
+
+  /** Everything a checkpoint holds: the UNet's and the text encoder's weights. */
+  get variables(): Record<string, tf.Variable> {
+    return { ...this.clip.textVariables(), ...this.unet.variables };
+  }
+
+  /** The weights diffusion training updates (the UNet's only). */
+  get trainableVariables(): Record<string, tf.Variable> {
+    return this.unet.variables;
+  }
+
+  /** Encode prompts with the frozen text encoder: context [B, T, D], mask [B, T]. */
+  encodePrompts(prompts: readonly string[]): Conditioning {
+    return tf.tidy(() => {
+      const ids = this.clip.tokenize(prompts);
+      const { tokens, mask } = this.clip.encodeText(ids);
+      return { context: tokens, mask };
+    });
+  }
+
+  /** The UNet's raw output (eps or v, per config.prediction): x_t [B,32,32,3], t [B] -> [B,32,32,3]. */
+  predict(xt: tf.Tensor4D, t: tf.Tensor1D, cond: Conditioning): tf.Tensor4D {
+    return this.unet.apply(xt, t, cond.context, cond.mask);
+  }
+
+  /**
+   * eps_theta(x_t, t, c): x_t [B,32,32,3], t [B] -> [B,32,32,3].
+   * For a v-prediction UNet, eps = sqrt(1 - alpha_bar_t) x_t + sqrt(alpha_bar_t) v.
+   */
+  epsTheta(xt: tf.Tensor4D, t: tf.Tensor1D, cond: Conditioning): tf.Tensor4D {
+    const out = this.predict(xt, t, cond);
+    if (this.config.prediction === 'epsilon') return out;
+    return tf.tidy(() => {
+      const ab = Array.from(t.dataSync(), (ti) => this.schedule.alphasCumprod[ti]);
+      const a = tf.tensor4d(ab.map(Math.sqrt), [ab.length, 1, 1, 1]);
+      const s = tf.tensor4d(ab.map((v) => Math.sqrt(1 - v)), [ab.length, 1, 1, 1]);
+      return tf.add(tf.mul(s, xt), tf.mul(a, out)) as tf.Tensor4D;
+    });
+  }
+
+  /** Disposes the UNet, and the MiniCLIP too with `{ clip: true }` (by default it belongs to the caller). */
+  dispose(opts: { clip?: boolean } = {}): void {
+    this.unet.dispose();
+    if (opts.clip) this.clip.dispose();
+  }
+}

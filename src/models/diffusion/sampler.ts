@@ -1,0 +1,144 @@
+/**
+ * Sampling: implements Algorithm 2 in its DDIM form (Song et al. 2021), with
+ * classifier-free guidance (Ho & Salimans 2022).
+ *
+ *   eps_hat = eps_theta(x_t, t, null) + s * (eps_theta(x_t, t, c) - eps_theta(x_t, t, null))
+ *   x0_hat  = (x_t - sqrt(1 - alpha_bar_t) eps_hat) / sqrt(alpha_bar_t)      [clipped to [-1, 1]]
+ *   sigma_t = eta * sqrt((1 - alpha_bar_prev) / (1 - alpha_bar_t)) * sqrt(1 - alpha_bar_t / alpha_bar_prev)
+ *   x_prev  = sqrt(alpha_bar_prev) x0_hat + sqrt(1 - alpha_bar_prev - sigma_t^2) eps_hat + sigma_t z
+ *
+ * over S timesteps spaced evenly (see ddimTimesteps), with alpha_bar_prev = 1
+ * after the last.
+ * Image i's noise (x_T and every z) comes from its own seed, so an image
+ * depends on its prompt and seed only, not on the rest of the batch (up to
+ * float rounding: kernels may sum in another order for another batch size).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../../engine/random';
+import type { ImageLike } from '../../world/image';
+import { SamplerConfig } from '../config';
+import { Conditioning, NULL_PROMPT, TextToImage } from './model';
+
+/** What the sampler needs of a model (TextToImage has it; tests pass an oracle). */
+export type Denoiser = Pick<TextToImage, 'schedule' | 'epsTheta' | 'encodePrompts'>;
+
+/**
+ * The S DDIM timesteps, descending.
+ *   trailing: T-1, T-1-T/S, ..., T/S-1 (starts where training's noise is pure).
+ *   leading:  1 + (S-1)T/S, ..., 1 + T/S, 1 (Stable Diffusion's default, steps_offset 1): skips the last
+ *             T/S - 1 steps, where alpha_bar ~ 0 makes x0 = (x_t - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar)
+ *             amplify any error of eps_theta by 1 / sqrt(alpha_bar) (~2e4 at t = T-1 for the cosine schedule).
+ */
+export function ddimTimesteps(timesteps: number, steps: number, spacing: SamplerConfig['spacing'] = 'leading'): number[] {
+  if (!Number.isInteger(steps) || steps < 1 || steps > timesteps) {
+    throw new Error(`DDIM steps must be an integer in 1..${timesteps}, got ${steps}`);
+  }
+  const stride = Math.floor(timesteps / steps);
+  if (spacing === 'leading') return Array.from({ length: steps }, (_, i) => Math.min(timesteps - 1, (steps - 1 - i) * stride + 1));
+  return Array.from({ length: steps }, (_, i) => Math.round(timesteps - (i * timesteps) / steps) - 1);
+}
+
+/**
+ * Classifier-free guided noise prediction, one UNet call on the batch
+ * [cond; uncond] of size 2B.
+ * @param xt [B,32,32,3]; t [B]; cond and uncond conditionings of batch B.
+ * @returns eps_uncond + scale * (eps_cond - eps_uncond): [B,32,32,3]
+ */
+export function guidedEps(model: Denoiser, xt: tf.Tensor4D, t: tf.Tensor1D, cond: Conditioning, uncond: Conditioning, scale: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const b = xt.shape[0];
+    const both: Conditioning = {
+      context: tf.concat([cond.context, uncond.context], 0),
+      mask: tf.concat([cond.mask, uncond.mask], 0),
+    };
+    const eps = model.epsTheta(tf.concat([xt, xt], 0), tf.concat([t, t], 0), both);
+    const [epsCond, epsUncond] = tf.split(eps, [b, b], 0);
+    return tf.add(epsUncond, tf.mul(scale, tf.sub(epsCond, epsUncond))) as tf.Tensor4D;
+  });
+}
+
+export interface SampleOptions extends SamplerConfig {
+  /** One seed per prompt, or one base seed: image i then uses `${seed}/${i}`. */
+  seed: number | string | ReadonlyArray<number | string>;
+}
+
+function perImageRngs(seed: SampleOptions['seed'], n: number): Rng[] {
+  if (Array.isArray(seed)) {
+    if (seed.length !== n) throw new Error(`got ${seed.length} seeds for ${n} prompts; give one per prompt or a single seed`);
+    return seed.map((s) => new Rng(s).fork('sample'));
+  }
+  return Array.from({ length: n }, (_, i) => new Rng(`${seed}/${i}`).fork('sample'));
+}
+
+function noiseFor(rngs: Rng[]): tf.Tensor4D {
+  return tf.tidy(() => tf.concat(rngs.map((r) => tf.randomNormal([1, 32, 32, 3], 0, 1, 'float32', r.tfSeed())), 0) as tf.Tensor4D);
+}
+
+/**
+ * Sample images for prompts.
+ * @returns x_0 [B, 32, 32, 3] in [-1, 1] (the caller disposes it).
+ */
+export function ddimSample(model: Denoiser, prompts: readonly string[], opts: SampleOptions): tf.Tensor4D {
+  if (prompts.length === 0) throw new Error('ddimSample: no prompts');
+  const { alphasCumprod } = model.schedule;
+  const ts = ddimTimesteps(model.schedule.timesteps, opts.steps, opts.spacing);
+  const rngs = perImageRngs(opts.seed, prompts.length);
+  const cond = model.encodePrompts(prompts);
+  const uncond = model.encodePrompts(prompts.map(() => NULL_PROMPT));
+  let x = noiseFor(rngs);
+  ts.forEach((t, i) => {
+    const abT = alphasCumprod[t];
+    const abPrev = i + 1 < ts.length ? alphasCumprod[ts[i + 1]] : 1;
+    const sigma = opts.eta * Math.sqrt((1 - abPrev) / (1 - abT)) * Math.sqrt(1 - abT / abPrev);
+    const next = tf.tidy(() => {
+      const tt = tf.fill([prompts.length], t) as tf.Tensor1D;
+      let eps = guidedEps(model, x, tt, cond, uncond, opts.guidanceScale);
+      let x0 = tf.div(tf.sub(x, tf.mul(Math.sqrt(1 - abT), eps)), Math.sqrt(abT));
+      if (opts.clipSample) {
+        x0 = tf.clipByValue(x0, -1, 1);
+        eps = tf.div(tf.sub(x, tf.mul(Math.sqrt(abT), x0)), Math.sqrt(1 - abT)) as tf.Tensor4D;
+      }
+      let prev = tf.add(tf.mul(Math.sqrt(abPrev), x0), tf.mul(Math.sqrt(Math.max(0, 1 - abPrev - sigma * sigma)), eps));
+      if (sigma > 0) prev = tf.add(prev, tf.mul(sigma, noiseFor(rngs)));
+      return prev as tf.Tensor4D;
+    });
+    x.dispose();
+    x = next;
+  });
+  tf.dispose([cond.context, cond.mask, uncond.context, uncond.mask]);
+  return x;
+}
+
+/** [B,32,32,3] in [-1, 1] -> RGB images (bytes, rounded, clipped). */
+export async function toImages(x: tf.Tensor4D): Promise<ImageLike[]> {
+  const [b, h, w] = x.shape;
+  const bytes = tf.tidy(() => tf.clipByValue(tf.round(tf.mul(tf.add(x, 1), 127.5)), 0, 255).toInt());
+  const data = Uint8Array.from(await bytes.data());
+  bytes.dispose();
+  const n = h * w * 3;
+  return Array.from({ length: b }, (_, i) => ({ width: w, height: h, data: data.slice(i * n, (i + 1) * n) }));
+}
+
+/**
+ * Generate images for prompts: DDIM with classifier-free guidance, in
+ * batches of `batchSize`. The same prompts and seed give the same images.
+ */
+export async function generateImages(
+  model: Denoiser,
+  prompts: readonly string[],
+  opts: SampleOptions & { batchSize?: number; onBatch?: (done: number) => void },
+): Promise<ImageLike[]> {
+  const rngSeeds: Array<number | string> = Array.isArray(opts.seed)
+    ? [...(opts.seed as Array<number | string>)]
+    : prompts.map((_, i) => `${opts.seed}/${i}`);
+  if (rngSeeds.length !== prompts.length) throw new Error(`got ${rngSeeds.length} seeds for ${prompts.length} prompts`);
+  const bs = opts.batchSize ?? 32;
+  const out: ImageLike[] = [];
+  for (let i = 0; i < prompts.length; i += bs) {
+    const x = ddimSample(model, prompts.slice(i, i + bs), { ...opts, seed: rngSeeds.slice(i, i + bs) });
+    out.push(...(await toImages(x)));
+    x.dispose();
+    opts.onBatch?.(Math.min(prompts.length, i + bs));
+  }
+  return out;
+}

@@ -1,0 +1,23 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { ConfigError, parsePretrainConfig, PRESETS, resolvePretrainConfig } from '../../src/models';
+
+test('both presets are valid configs', () => {
+  for (const name of Object.keys(PRESETS) as Array<keyof typeof PRESETS>) assert.deepEqual(resolvePretrainConfig(name), PRESETS[name]);
+});
+
+test('overrides merge deeply and arrays replace', () => {
+  const c = resolvePretrainConfig('quick', { diffusion: { unet: { channels: [8, 16, 32] } }, diffusionTrain: { steps: 7 } });
+  assert.deepEqual(c.diffusion.unet.channels, [8, 16, 32]);
+  assert.equal(c.diffusionTrain.steps, 7);
+  assert.equal(c.diffusionTrain.batchSize, PRESETS.quick.diffusionTrain.batchSize);
+});
+
+test('unknown keys and bad values are errors naming the key path', () => {
+  assert.throws(() => resolvePretrainConfig('quick', { clip: { textWidht: 3 } } as never), (e: Error) => e instanceof ConfigError && /clip/.test(e.message) && /textWidht/.test(e.message));
+  assert.throws(() => resolvePretrainConfig('quick', { diffusion: { schedule: 'square' } } as never), /diffusion\.schedule/);
+  assert.throws(() => resolvePretrainConfig('quick', { clip: { textHeads: 3 } }), /clip\.textHeads: 3 does not divide/);
+  assert.throws(() => resolvePretrainConfig('quick', { diffusion: { unet: { attentionLevels: [5] } } }), /attentionLevels/);
+  assert.throws(() => parsePretrainConfig({}), /seed/);
+  assert.throws(() => resolvePretrainConfig('huge' as never), /unknown preset "huge"; allowed: quick, default/);
+});

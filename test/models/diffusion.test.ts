@@ -1,0 +1,171 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { assertNoLeaks, assertStepDoesNotLeak, Rng } from '../../src/engine';
+import {
+  ddimSample, ddimTimesteps, denoisingLoss, depthToSpace, drawNoise, generateImages, guidedEps, imagesToTensor, makeSchedule,
+  MiniClip, NULL_PROMPT, spaceToDepth, TextToImage, trainDiffusionStep,
+} from '../../src/models';
+import { fakeBatches, initTestBackend, maxAbsDiff, randomize, tinyConfig } from './helpers';
+
+function tinyModel() {
+  const cfg = tinyConfig();
+  const clip = new MiniClip(cfg.clip);
+  const model = new TextToImage(clip, cfg.diffusion);
+  randomize(model.variables);
+  return { cfg, clip, model, dispose: () => { model.dispose(); clip.dispose(); } };
+}
+
+test('schedules: alpha_bar decreases from ~1 to ~0, and the named arrays agree', () => {
+  for (const kind of ['linear', 'cosine'] as const) {
+    const s = makeSchedule(kind, 1000);
+    assert.ok(s.alphasCumprod[0] > 0.999 && s.alphasCumprod[999] < 1e-4, kind);
+    for (let t = 1; t < 1000; t++) assert.ok(s.alphasCumprod[t] < s.alphasCumprod[t - 1]);
+    const t = 500;
+    assert.ok(Math.abs(s.sqrtAlphasCumprod[t] ** 2 + s.sqrtOneMinusAlphasCumprod[t] ** 2 - 1) < 1e-6);
+    assert.ok(Math.abs(s.alphasCumprod[t] / s.alphasCumprod[t - 1] - s.alphas[t]) < 1e-5);
+  }
+  assert.deepEqual(ddimTimesteps(1000, 4, 'trailing'), [999, 749, 499, 249]);
+  assert.deepEqual(ddimTimesteps(1000, 4, 'leading'), [751, 501, 251, 1]);
+  assert.throws(() => ddimTimesteps(100, 0), /DDIM steps must be an integer in 1..100/);
+});
+
+test('spaceToDepth and depthToSpace are inverse', async () => {
+  await initTestBackend();
+  tf.tidy(() => {
+    const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const y = spaceToDepth(x, 2);
+    assert.deepEqual(y.shape, [2, 16, 16, 12]);
+    assert.equal(maxAbsDiff(depthToSpace(y, 2), x), 0);
+    // pixel (0,1) of the image lands in channels 3..5 of patch (0,0)
+    assert.deepEqual(Array.from(y.slice([0, 0, 0, 3], [1, 1, 1, 3]).dataSync()), Array.from(x.slice([0, 0, 1, 0], [1, 1, 1, 3]).dataSync()));
+  });
+});
+
+test('UNet and loss: shapes, finite per-example loss, no leak', async () => {
+  await initTestBackend();
+  const m = tinyModel();
+  await assertNoLeaks(() =>
+    tf.tidy(() => {
+      const batch = fakeBatches()(0, 3);
+      const x0 = imagesToTensor(batch);
+      const cond = m.model.encodePrompts(batch.map((e) => e.caption));
+      assert.deepEqual(cond.context.shape, [3, 12, 16]);
+      const eps = m.model.epsTheta(x0, tf.tensor1d([0, 50, 99]), cond);
+      assert.deepEqual(eps.shape, [3, 32, 32, 3]);
+      const loss = denoisingLoss(m.model, x0, cond, drawNoise(new Rng(0), 3, 100));
+      assert.deepEqual(loss.shape, [3]);
+      assert.ok(Array.from(loss.dataSync()).every((v) => Number.isFinite(v) && v > 0));
+    }), 'forward');
+  m.dispose();
+});
+
+test('diffusion training step: finite loss, UNet moves, text encoder frozen, no leak', async () => {
+  await initTestBackend();
+  const m = tinyModel();
+  const opt = tf.train.adam(1e-3);
+  const data = fakeBatches();
+  const text0 = m.clip.variables['text/token_embedding'].dataSync().slice();
+  const unet0 = m.model.unet.variables['unet/conv_in/w'].dataSync().slice();
+  let s = 0;
+  await assertStepDoesNotLeak(() => {
+    const loss = trainDiffusionStep(m.model, opt, data(s, 4), new Rng(s++), 0.5);
+    assert.ok(Number.isFinite(loss) && loss > 0, `loss ${loss}`);
+  }, 'trainDiffusionStep');
+  assert.deepEqual(m.clip.variables['text/token_embedding'].dataSync(), text0);
+  assert.ok(m.model.unet.variables['unet/conv_in/w'].dataSync().some((v, i) => v !== unet0[i]));
+  opt.dispose();
+  m.dispose();
+});
+
+test('classifier-free guidance: scale 0 is the unconditional prediction, scale 1 the conditional', async () => {
+  await initTestBackend();
+  const m = tinyModel();
+  tf.tidy(() => {
+    const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
+    const t = tf.tensor1d([10, 80]);
+    const cond = m.model.encodePrompts(['two red circles', 'a heart']);
+    const uncond = m.model.encodePrompts([NULL_PROMPT, NULL_PROMPT]);
+    const epsC = m.model.epsTheta(x, t, cond);
+    const epsU = m.model.epsTheta(x, t, uncond);
+    assert.ok(maxAbsDiff(epsC, epsU) > 1e-3, 'the prompt must change the prediction for this test to mean anything');
+    assert.ok(maxAbsDiff(guidedEps(m.model, x, t, cond, uncond, 0), epsU) < 1e-4);
+    assert.ok(maxAbsDiff(guidedEps(m.model, x, t, cond, uncond, 1), epsC) < 1e-4);
+    const g3 = guidedEps(m.model, x, t, cond, uncond, 3);
+    assert.ok(maxAbsDiff(g3, tf.add(epsU, tf.mul(3, tf.sub(epsC, epsU)))) < 1e-4);
+  });
+  m.dispose();
+});
+
+test('DDIM sampler: same seed same images, another seed differs, an image does not depend on its batch', async () => {
+  await initTestBackend();
+  const m = tinyModel();
+  const opts = { ...m.cfg.sampler, steps: 2 };
+  const prompts = ['two red circles', 'a heart'];
+  await assertNoLeaks(async () => {
+    const a = await generateImages(m.model, prompts, { ...opts, seed: 5 });
+    const b = await generateImages(m.model, prompts, { ...opts, seed: 5 });
+    const c = await generateImages(m.model, prompts, { ...opts, seed: 6 });
+    assert.equal(a.length, 2);
+    assert.deepEqual([a[0].width, a[0].height, a[0].data.length], [32, 32, 3072]);
+    assert.deepEqual(a, b);
+    assert.notDeepEqual(a[0].data, c[0].data);
+    const alone = await generateImages(m.model, [prompts[1]], { ...opts, seed: ['5/1'] });
+    // Equal up to float rounding (kernels may sum in another order for another batch size).
+    const diff = Math.max(...Array.from(alone[0].data, (v, i) => Math.abs(v - a[1].data[i])));
+    assert.ok(diff <= 2, `alone vs in a batch: max byte difference ${diff}`);
+    const noisy = await generateImages(m.model, prompts, { ...opts, eta: 1, seed: 5 });
+    assert.deepEqual(noisy, await generateImages(m.model, prompts, { ...opts, eta: 1, seed: 5 }));
+  }, 'sampling');
+  tf.tidy(() => {
+    const x = ddimSample(m.model, prompts, { ...opts, seed: 1 });
+    assert.ok(x.min().dataSync()[0] >= -1 && x.max().dataSync()[0] <= 1, 'clipSample keeps x0 in [-1, 1]');
+  });
+  m.dispose();
+});
+
+test('DDIM with an oracle noise predictor recovers the image exactly (eta 0 and 1)', async () => {
+  await initTestBackend();
+  const schedule = makeSchedule('cosine', 1000);
+  const target = tf.tidy(() => tf.mul(tf.sin(tf.range(0, 2 * 32 * 32 * 3).reshape([2, 32, 32, 3])), 0.9)) as tf.Tensor4D;
+  // eps*(x_t, t) = (x_t - sqrt(alpha_bar_t) x0) / sqrt(1 - alpha_bar_t): the noise that makes x_t from target.
+  const oracle = {
+    schedule,
+    encodePrompts: (p: readonly string[]) => ({ context: tf.zeros([p.length, 1, 1]) as tf.Tensor3D, mask: tf.ones([p.length, 1]) as tf.Tensor2D }),
+    epsTheta: (xt: tf.Tensor4D, t: tf.Tensor1D) =>
+      tf.tidy(() => {
+        const ab = Array.from(t.dataSync(), (ti) => schedule.alphasCumprod[ti]);
+        const x0 = tf.concat([target, target], 0); // the sampler calls with [cond; uncond]
+        const a = tf.tensor4d(ab.map(Math.sqrt), [ab.length, 1, 1, 1]);
+        const s = tf.tensor4d(ab.map((v) => Math.sqrt(1 - v)), [ab.length, 1, 1, 1]);
+        return tf.div(tf.sub(xt, tf.mul(a, x0)), s) as tf.Tensor4D;
+      }),
+  };
+  for (const eta of [0, 1]) {
+    const x = ddimSample(oracle, ['a', 'b'], { steps: 5, guidanceScale: 3, spacing: 'trailing' as const, eta, clipSample: true, seed: 0 });
+    assert.ok(maxAbsDiff(x, target) < 1e-3, `eta ${eta}: ${maxAbsDiff(x, target)}`);
+    x.dispose();
+  }
+  target.dispose();
+});
+
+test('v-prediction: the loss target is v, and epsTheta turns the true v into the true eps', async () => {
+  await initTestBackend();
+  const m = tinyModel();
+  assert.equal(m.model.config.prediction, 'v');
+  const s = m.model.schedule;
+  tf.tidy(() => {
+    const x0 = tf.randomUniform([2, 32, 32, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+    const eps = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
+    const t = [5, 90];
+    const ab = t.map((ti) => s.alphasCumprod[ti]);
+    const col = (f: (a: number) => number) => tf.tensor4d(ab.map(f), [2, 1, 1, 1]);
+    const xt = tf.add(tf.mul(col(Math.sqrt), x0), tf.mul(col((a) => Math.sqrt(1 - a)), eps)) as tf.Tensor4D;
+    const v = tf.sub(tf.mul(col(Math.sqrt), eps), tf.mul(col((a) => Math.sqrt(1 - a)), x0)) as tf.Tensor4D;
+    const oracle = Object.create(m.model) as TextToImage;
+    oracle.predict = () => v.clone();
+    const cond = m.model.encodePrompts(['a heart', 'a heart']);
+    assert.ok(maxAbsDiff(oracle.epsTheta(xt, tf.tensor1d(t), cond), eps) < 1e-4);
+  });
+  m.dispose();
+});
