@@ -5,7 +5,6 @@
 import { Command, CommanderError } from 'commander';
 import { KIT_VERSION } from '../version';
 import { registerCheckpoint } from './checkpoint';
-import { registerFeedback } from './feedback';
 import { registerInfo } from './info';
 import { registerWorld } from './world';
 
@@ -13,7 +12,6 @@ const COMMANDS: Array<(program: Command) => void> = [
   registerInfo,
   registerWorld,
   registerCheckpoint,
-  registerFeedback,
 ];
 
 export function buildProgram(): Command {
