@@ -10,7 +10,9 @@
  *   best        the fastest path the kit trains on here (bench/best.ts)
  *
  * With --json, stdout gets one JSON object ({"native": {"sgemm1": ..}, "wasm":
- * {"matmulTrain": ..}, ...}); progress goes to stderr. Without it, a table.
+ * {"matmulTrain": ..}, ...}), also written to results/bench.json (npm prints
+ * its own banner on stdout unless run as `npm run -s bench`); progress goes to
+ * stderr. Without it, a table.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -61,6 +63,8 @@ export const SECTIONS: { name: string; run: () => SectionResult }[] = [
     run: () =>
       fs.existsSync(path.join(__dirname, 'best.ts')) ? runSectionProcess('best') : { skipped: true, reason: 'bench/best.ts is missing' },
   },
+  // The default denoiser vs the same UNet in PyTorch CPU (bench/parity.ts; skipped without python3-torch).
+  { name: 'parity', run: () => (require('./parity') as typeof import('./parity')).benchParity() },
 ];
 
 function table(result: Record<string, unknown>): string {
@@ -101,7 +105,16 @@ export async function main(argv: string[]): Promise<Record<string, unknown>> {
     process.stderr.write(` ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
   }
   result.wallSeconds = round((performance.now() - t0) / 1000, 1);
-  process.stdout.write(json ? JSON.stringify(result, null, 2) + '\n' : table(result) + '\n');
+  if (json) {
+    const text = JSON.stringify(result, null, 2) + '\n';
+    const out = path.join(__dirname, '..', 'results', 'bench.json');
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.writeFileSync(out, text);
+    process.stdout.write(text);
+    process.stderr.write(`bench: written to ${path.relative(process.cwd(), out)}\n`);
+  } else {
+    process.stdout.write(table(result) + '\n');
+  }
   return result;
 }
 
