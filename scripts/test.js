@@ -2,7 +2,7 @@
 // `npm test`: the README's one test command, also what CI runs.
 //   1. checks the system packages the tests need and installs them with apt
 //      where it can (root + apt-get), else names each missing one and how to get it;
-//   2. builds the kit (tsc) and links it for notebooks;
+//   2. builds the kit (tsc), type-checks tests and benches, links the kit for notebooks;
 //   3. runs the unit tests (node:test, TypeScript through tsx);
 //   4. executes every notebook headlessly under the tslab kernel (smoke mode).
 // Options: --unit (steps 1-3 only), --notebooks (steps 1, 2, 4), --no-install.
@@ -58,6 +58,7 @@ function ensureSystem() {
 
 function build() {
   if (sh('npx', ['tsc', '-p', 'tsconfig.json']) !== 0) die('the TypeScript build failed');
+  if (sh('npx', ['tsc', '-p', 'tsconfig.check.json']) !== 0) die('the type check of tests and benches failed');
   sh(process.execPath, ['scripts/link-self.js']);
 }
 
