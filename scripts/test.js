@@ -35,6 +35,7 @@ function die(msg) {
 const SYSTEM = [
   [() => ok('/usr/bin/python3', ['-c', 'import nbclient, nbconvert, ipykernel']), ['jupyter-nbconvert', 'python3-nbclient', 'python3-ipykernel'], 'executing notebooks headlessly'],
   [() => ok('/usr/bin/python3', ['-c', 'import numpy']), ['python3-numpy'], 'the native sgemm yardstick in bench/'],
+  [() => fs.existsSync('/usr/bin/chromium'), ['chromium'], 'the labelling app\'s browser tests (playwright-core drives Debian\'s Chromium)'],
 ];
 
 function ensureSystem() {
