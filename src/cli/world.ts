@@ -6,20 +6,9 @@ import {
   unseenPrompts, vocabulary,
 } from '../world';
 import { writeFileAtomic } from '../engine/checkpoint';
+import { intOption, numberListOption } from './options';
 
-function intOption(name: string, value: string, lo: number, hi: number): number {
-  const n = Number(value);
-  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < lo || n > hi) {
-    throw new Error(`${name} must be an integer in ${lo}..${hi}, got "${value}"`);
-  }
-  return n;
-}
 
-function numberList(name: string, value: string, lo: number, hi: number): number[] {
-  const xs = value.split(',').map((v) => Number(v.trim()));
-  if (xs.some((x) => !Number.isFinite(x) || x < lo || x > hi)) throw new Error(`${name} must be comma-separated numbers in ${lo}..${hi}, got "${value}"`);
-  return xs;
-}
 
 /** `vocab`, `render`, `render-set`, `judge` and `judge-accuracy`: the world's commands. */
 export function registerWorld(program: Command): void {
@@ -133,8 +122,8 @@ export function registerWorld(program: Command): void {
       const rows = robustnessCurve({
         perCategory: intOption('--per-category', opts.perCategory, 1, 100000),
         seed: intOption('--seed', opts.seed, 0, 2 ** 31),
-        noiseSigmas: numberList('--noise', opts.noise, 0, 255),
-        blurSigmas: numberList('--blur', opts.blur, 0, 10),
+        noiseSigmas: numberListOption('--noise', opts.noise, 0, 255),
+        blurSigmas: numberListOption('--blur', opts.blur, 0, 10),
       });
       if (opts.json) {
         process.stdout.write(JSON.stringify(rows, null, 2) + '\n');

@@ -1,0 +1,19 @@
+/** Parsers for CLI option values: each error names the option, the allowed range and the bad value. */
+
+/** An integer in [lo, hi]. */
+export function intOption(name: string, value: string, lo: number, hi: number): number {
+  const n = Number(value);
+  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < lo || n > hi) {
+    throw new Error(`${name} must be an integer in ${lo}..${hi}, got "${value}"`);
+  }
+  return n;
+}
+
+/** Comma-separated numbers, each in [lo, hi]. */
+export function numberListOption(name: string, value: string, lo: number, hi: number): number[] {
+  const xs = value.split(',').map((v) => (v.trim() === '' ? NaN : Number(v.trim())));
+  if (xs.some((x) => !Number.isFinite(x) || x < lo || x > hi)) {
+    throw new Error(`${name} must be comma-separated numbers in ${lo}..${hi}, got "${value}"`);
+  }
+  return xs;
+}
