@@ -1,5 +1,7 @@
 /** t2i-align: the kit's public API, as notebooks and the CLI import it. */
 export * from './engine';
+export * from './feedback';
 export * from './models';
 export * from './world';
+export * from './eval';
 export { KIT_VERSION } from './version';

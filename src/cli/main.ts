@@ -5,13 +5,19 @@
 import { Command, CommanderError } from 'commander';
 import { KIT_VERSION } from '../version';
 import { registerCheckpoint } from './checkpoint';
+import { registerFeedback } from './feedback';
+import { registerGenerate } from './generate';
 import { registerInfo } from './info';
+import { registerPretrain } from './pretrain';
 import { registerWorld } from './world';
 
 const COMMANDS: Array<(program: Command) => void> = [
   registerInfo,
   registerWorld,
   registerCheckpoint,
+  registerPretrain,
+  registerGenerate,
+  registerFeedback,
 ];
 
 export function buildProgram(): Command {

@@ -136,6 +136,10 @@ const quick: PretrainConfig = {
  * i.e. ~30 min alone, up to ~60 min if other jobs halve the speed. With the
  * wasm kernels only (no native addon) the same steps took 0.22-0.47 s,
  * 1.3-2.3 s and 0.56 s: then lower diffusionTrain.steps to ~1200.
+ * Measured end to end (`t2i-align pretrain`, machine shared with other jobs):
+ * MiniCLIP 5.2 min, diffusion 0.72 s/update. At 2500 updates the samples were
+ * still blobs in noise (judge accuracy ~10-20% seen, ~0% unseen), so
+ * diffusionTrain.steps is 4000 (~48 min; ~53 min in all).
  */
 const defaults: PretrainConfig = {
   seed: 0,
@@ -148,7 +152,7 @@ const defaults: PretrainConfig = {
     condDropout: 0.1,
     unet: { patchSize: 2, channels: [48, 96, 96], attentionLevels: [2], heads: 4, timeEmbedDim: 128, groups: 8 },
   },
-  diffusionTrain: { steps: 2500, batchSize: 32, learningRate: 5e-4, warmupSteps: 100, checkpointEvery: 250 },
+  diffusionTrain: { steps: 4000, batchSize: 32, learningRate: 5e-4, warmupSteps: 100, checkpointEvery: 250 },
   sampler: { steps: 25, guidanceScale: 3, spacing: 'leading', eta: 0, clipSample: true },
 };
 

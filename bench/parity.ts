@@ -1,0 +1,167 @@
+/**
+ * Parity: the kit's default denoiser (src/models/diffusion/unet.ts, the
+ * `default` preset) against the same architecture in PyTorch CPU
+ * (bench/parity_torch.py, Debian's python3-torch), same batch size, on this
+ * machine. Two timings, medians in ms:
+ *   trainStep   x_t from x_0, the v-prediction MSE, backward, Adam update (batch B)
+ *   sampleStep  one guided denoiser call: the UNet on [cond; uncond] (batch 2B), then
+ *               eps_uncond + s (eps_cond - eps_uncond)
+ * The prompt context is precomputed on both sides (the frozen text encoder is not timed).
+ * Ratios are PyTorch's time over the kit's: above 1 means the kit is faster.
+ *
+ * Run alone: `node --import tsx bench/parity.ts` (prints JSON). `npm run bench`
+ * runs it in its own process (section `parity`).
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { round } from './timing';
+
+const PY = '/usr/bin/python3';
+
+export interface KitParity {
+  params: number;
+  trainStepMs: number;
+  sampleStepMs: number;
+  trainRuns: number;
+  sampleRuns: number;
+  backend: string;
+  threads: number;
+  batch: number;
+}
+
+/** Is Debian's torch importable? (the reason when not). */
+export function torchAvailable(): { ok: boolean; reason?: string } {
+  const r = spawnSync(PY, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 60_000 });
+  if (r.error) return { ok: false, reason: `${PY} cannot run: ${r.error.message}` };
+  if (r.status !== 0) return { ok: false, reason: `PyTorch is not installed for ${PY} (apt-get install python3-torch)` };
+  return { ok: true };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+function timeIt(fn: () => void, budgetMs: number, minRuns = 3): { ms: number; runs: number } {
+  fn(); // warm-up
+  const times: number[] = [];
+  const t0 = performance.now();
+  while (times.length < minRuns || (performance.now() - t0 < budgetMs && times.length < 50)) {
+    const s = performance.now();
+    fn();
+    times.push(performance.now() - s);
+  }
+  return { ms: median(times), runs: times.length };
+}
+
+/** Time the kit's default denoiser (in this process). */
+export async function benchKit(budgetMs = 8000): Promise<KitParity> {
+  const { initBackend, Rng, nativeStatus } = await import('../src/engine');
+  const m = await import('../src/models');
+  const info = await initBackend();
+  const cfg = m.resolvePretrainConfig('default');
+  const clip = new m.MiniClip(cfg.clip, 0);
+  const model = new m.TextToImage(clip, cfg.diffusion, 0);
+  const B = cfg.diffusionTrain.batchSize;
+  // Perturb the zero-initialised layers, as the PyTorch side does, so gradients are generic.
+  for (const v of Object.values(model.unet.variables)) v.assign(tf.tidy(() => tf.add(v, tf.randomNormal(v.shape, 0, 0.02, 'float32', 1))));
+  const prompts = Array.from({ length: B }, (_, i) => ['two red circles in the forest', 'a blue square', 'three stars'][i % 3]);
+  const cond = model.encodePrompts(prompts);
+  const uncond = model.encodePrompts(prompts.map(() => m.NULL_PROMPT));
+  const x0 = tf.randomUniform([B, 32, 32, 3], -1, 1, 'float32', 2) as tf.Tensor4D;
+  const optimizer = tf.train.adam(1e-4);
+  const rng = new Rng('parity');
+  const train = timeIt(() => {
+    const draw = m.drawNoise(rng, B, model.schedule.timesteps);
+    const loss = optimizer.minimize(() => tf.mean(m.denoisingLoss(model, x0, cond, draw)) as tf.Scalar, true, Object.values(model.trainableVariables));
+    loss!.dataSync();
+    loss!.dispose();
+  }, budgetMs);
+  const xt = tf.randomNormal([B, 32, 32, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
+  const t = tf.fill([B], 500) as tf.Tensor1D;
+  const sample = timeIt(() => {
+    const eps = m.guidedEps(model, xt, t, cond, uncond, 3);
+    eps.dataSync();
+    eps.dispose();
+  }, budgetMs);
+  const params = m.countParams(model.unet.variables);
+  tf.dispose([x0, xt, t, cond.context, cond.mask, uncond.context, uncond.mask]);
+  optimizer.dispose();
+  model.dispose({ clip: true });
+  const native = nativeStatus();
+  return {
+    params,
+    trainStepMs: round(train.ms, 1),
+    sampleStepMs: round(sample.ms, 1),
+    trainRuns: train.runs,
+    sampleRuns: sample.runs,
+    backend: `${info.active}${native.active ? ` + native ${native.library.split(' ')[0]}` : ''}`,
+    threads: native.active ? native.threads : info.threads,
+    batch: B,
+  };
+}
+
+/** The PyTorch twin, in a python process. */
+export function benchTorch(spec: { unet: unknown; contextDim: number; tokens: number; batch: number; threads: number; budgetS: number }): Record<string, number | string> {
+  const cfgFile = path.join(os.tmpdir(), `t2i-parity-${process.pid}.json`);
+  fs.writeFileSync(cfgFile, JSON.stringify({ ...spec, budget_s: spec.budgetS }));
+  try {
+    const r = spawnSync(PY, [path.join(__dirname, 'parity_torch.py'), cfgFile], { encoding: 'utf8', timeout: 120_000 });
+    if (r.error || r.status !== 0) throw new Error(`parity_torch.py failed: ${r.error?.message ?? (r.stderr || '').trim().split('\n').slice(-2).join(' | ')}`);
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}');
+  } finally {
+    fs.rmSync(cfgFile, { force: true });
+  }
+}
+
+/** The whole section: the kit (in a child process, so its backend is fresh), then PyTorch. */
+export function benchParity(): Record<string, unknown> {
+  const torch = torchAvailable();
+  if (!torch.ok) return { skipped: true, reason: torch.reason };
+  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--kit-only'], { encoding: 'utf8', timeout: 120_000, maxBuffer: 1 << 20 });
+  if (r.status !== 0) return { error: `kit side failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}` };
+  const kit = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as KitParity & { unet: unknown; contextDim: number; tokens: number };
+  const threads = os.availableParallelism();
+  const pt = benchTorch({ unet: kit.unet, contextDim: kit.contextDim, tokens: kit.tokens, batch: kit.batch, threads, budgetS: 8 });
+  const ptTrain = Number(pt.trainStepMs);
+  const ptSample = Number(pt.sampleStepMs);
+  return {
+    trainStepRatio: round(ptTrain / kit.trainStepMs, 2),
+    sampleStepRatio: round(ptSample / kit.sampleStepMs, 2),
+    kitTrainStepMs: kit.trainStepMs,
+    kitSampleStepMs: kit.sampleStepMs,
+    torchTrainStepMs: round(ptTrain, 1),
+    torchSampleStepMs: round(ptSample, 1),
+    batch: kit.batch,
+    kitParams: kit.params,
+    torchParams: pt.params,
+    kitBackend: kit.backend,
+    kitThreads: kit.threads,
+    torchThreads: pt.threads,
+    torchVersion: pt.torch,
+    note: 'ratio = PyTorch ms / kit ms (>1: kit faster); default preset UNet, train = loss+backward+Adam at batch B, sample = one CFG denoiser call at batch 2B',
+  };
+}
+
+async function cli(argv: string[]): Promise<unknown> {
+  if (argv.includes('--kit-only')) {
+    const kit = await benchKit();
+    const { resolvePretrainConfig } = await import('../src/models');
+    const cfg = resolvePretrainConfig('default');
+    return { ...kit, unet: cfg.diffusion.unet, contextDim: cfg.clip.textWidth, tokens: cfg.clip.maxTokens };
+  }
+  return benchParity();
+}
+
+if (require.main === module) {
+  cli(process.argv.slice(2)).then(
+    (r) => process.stdout.write(JSON.stringify(r) + '\n'),
+    (e) => {
+      process.stderr.write(String(e instanceof Error ? e.stack : e) + '\n');
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,148 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Command } from 'commander';
+import { initBackend } from '../engine/backend';
+import { progress } from '../engine/progress';
+import {
+  collect, datasetAgreement, DEFAULT_MODEL_DIR, defaultStorePath, exportLabels, formatAgreement, ImageGenerator, importLabels, labelWithPanel,
+  LabelStore, loadPrompts, modelGenerator, panelFromSpec, serveLabels, standInGenerator,
+} from '../feedback';
+import { intOption } from './options';
+
+/** LAN addresses to tell students when serving on 0.0.0.0. */
+function lanUrls(port: number): string[] {
+  return Object.values(os.networkInterfaces())
+    .flat()
+    .filter((a): a is os.NetworkInterfaceInfo => !!a && a.family === 'IPv4' && !a.internal)
+    .map((a) => `http://${a.address}:${port}/`);
+}
+
+/** `collect`, `label`, `serve`, `export-labels`, `import-labels`: Stage 1 feedback. */
+export function registerFeedback(program: Command): void {
+  program
+    .command('collect')
+    .description('generate N images per prompt with the pretrained model into a feedback dataset (resumable: rerun to finish)')
+    .requiredOption('--prompts <set>', 'seen | unseen | a text file with one prompt a line')
+    .requiredOption('--out <dir>', 'dataset folder (created, or resumed when it exists)')
+    .option('--per-prompt <n>', 'images per prompt', '4')
+    .option('--model <dir>', 'diffusion checkpoint or pretrain output folder (default: the shipped data/base-model)')
+    .option('--stand-in <p>', 'no model: render each prompt, getting one attribute wrong with probability p (for demos and tests)')
+    .option('--seed <n>', 'integer base seed of the per-image seeds', '0')
+    .option('--batch-size <n>', 'images per generator call', '32')
+    .action(async (opts: { prompts: string; out: string; perPrompt: string; model?: string; standIn?: string; seed: string; batchSize: string }) => {
+      const prompts = loadPrompts(opts.prompts);
+      const perPrompt = intOption('--per-prompt', opts.perPrompt, 1, 100000);
+      const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
+      const batchSize = intOption('--batch-size', opts.batchSize, 1, 4096);
+      if (opts.model !== undefined && opts.standIn !== undefined) throw new Error('use either --model or --stand-in, not both');
+      let generate: ImageGenerator;
+      let source: string;
+      let dispose = () => {};
+      if (opts.standIn !== undefined) {
+        const p = Number(opts.standIn);
+        if (!/^(\d+(\.\d*)?|\.\d+)$/.test(opts.standIn) || !(p >= 0 && p <= 1)) throw new Error(`--stand-in must be a probability in [0, 1], got "${opts.standIn}"`);
+        generate = standInGenerator(p);
+        source = `stand-in:${p}`;
+      } else {
+        await initBackend();
+        const m = await modelGenerator(opts.model ?? DEFAULT_MODEL_DIR);
+        generate = m.generate;
+        source = path.relative(process.cwd(), path.resolve(opts.model ?? DEFAULT_MODEL_DIR)) || '.';
+        dispose = m.dispose;
+      }
+      const total = prompts.length * perPrompt;
+      const bar = progress(total, 'collect');
+      let shown = 0;
+      try {
+        const r = await collect({
+          prompts, perPrompt, outDir: opts.out, generate, seed, batchSize, source,
+          onProgress: (done) => (bar.tick(done - shown), (shown = done)),
+        });
+        bar.done();
+        console.log(`${opts.out}: ${r.generated} images generated, ${r.existing} already there, ${r.total} in all (${prompts.length} prompts x ${perPrompt}, source ${source})`);
+      } finally {
+        bar.done();
+        dispose();
+      }
+    });
+
+  program
+    .command('label')
+    .description('label a dataset with a simulated rater panel into its label store, then print agreement statistics')
+    .requiredOption('--data <dir>', 'dataset folder (manifest.jsonl + PNGs)')
+    .option('--panel <spec>', 'raters: N | key=P[,key=P...][xN] joined by +, keys flip, skip, leniency (e.g. "flip=0.1,skip=0.05,leniency=0.2x3")', '3')
+    .option('--seed <n>', 'integer seed of the panel', '0')
+    .option('--db <file>', 'label store (default <dir>/labels.sqlite)')
+    .option('--json', 'print the statistics as JSON')
+    .action((opts: { data: string; panel: string; seed: string; db?: string; json?: boolean }) => {
+      const panel = panelFromSpec(opts.panel, intOption('--seed', opts.seed, 0, 2 ** 31));
+      const file = opts.db ?? defaultStorePath(opts.data);
+      const store = LabelStore.open(file);
+      try {
+        const run = labelWithPanel(opts.data, store, panel);
+        const stats = datasetAgreement(opts.data, store, run.verdicts);
+        if (opts.json) {
+          process.stdout.write(JSON.stringify({ store: file, added: run.added, duplicates: run.duplicates, stats }, null, 2) + '\n');
+          return;
+        }
+        console.log(`${file}: ${run.added} labels added, ${run.duplicates} already stored (${panel.raters.length} simulated raters, seed ${panel.seed})`);
+        console.log(formatAgreement(stats));
+      } finally {
+        store.close();
+      }
+    });
+
+  program
+    .command('serve')
+    .description('serve the labelling web app for a dataset folder (labels go to its label store)')
+    .requiredOption('--data <dir>', 'dataset folder (manifest.jsonl + PNGs)')
+    .option('--port <n>', 'TCP port (0 = any free one)', '8080')
+    .option('--host <addr>', 'address to listen on; 0.0.0.0 serves the whole LAN', '127.0.0.1')
+    .option('--db <file>', 'label store (default <dir>/labels.sqlite)')
+    .option('--log', 'log every request')
+    .action(async (opts: { data: string; port: string; host: string; db?: string; log?: boolean }) => {
+      const port = intOption('--port', opts.port, 0, 65535);
+      const s = await serveLabels({ dataDir: opts.data, storeFile: opts.db, host: opts.host, port, logger: !!opts.log });
+      const actual = Number(new URL(s.url).port);
+      const urls = opts.host === '0.0.0.0' ? [`http://127.0.0.1:${actual}/`, ...lanUrls(actual)] : [`${s.url}/`];
+      console.log(`labelling ${path.resolve(opts.data)} into ${s.store.file}`);
+      for (const u of urls) console.log(`  labeller:   ${u}\n  statistics: ${u}stats`);
+      console.log('Ctrl+C stops the server.');
+      const stop = () => {
+        void s.close().then(() => process.exit(0));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+
+  program
+    .command('export-labels')
+    .description('write the raw label history (every rater, every change and undo) to JSONL or CSV')
+    .requiredOption('--data <dir>', 'dataset folder')
+    .requiredOption('--out <file>', 'output file ending in .jsonl or .csv')
+    .option('--db <file>', 'label store (default <dir>/labels.sqlite)')
+    .action((opts: { data: string; out: string; db?: string }) => {
+      const store = LabelStore.open(opts.db ?? defaultStorePath(opts.data), { readonly: true });
+      try {
+        console.log(`${opts.out}: ${exportLabels(store, opts.out)} rows`);
+      } finally {
+        store.close();
+      }
+    });
+
+  program
+    .command('import-labels')
+    .description('add rows from a JSONL or CSV export to a label store (rows already there are skipped)')
+    .requiredOption('--data <dir>', 'dataset folder')
+    .requiredOption('--in <file>', 'input file ending in .jsonl or .csv')
+    .option('--db <file>', 'label store (default <dir>/labels.sqlite)')
+    .action((opts: { data: string; in: string; db?: string }) => {
+      const store = LabelStore.open(opts.db ?? defaultStorePath(opts.data));
+      try {
+        const r = importLabels(store, opts.in);
+        console.log(`${store.file}: ${r.added} rows added, ${r.skipped} already stored`);
+      } finally {
+        store.close();
+      }
+    });
+}

@@ -1,0 +1,175 @@
+/**
+ * `generate`: sample images for a file of prompts into a dataset folder, and
+ * `eval-base`: the judge's per-category accuracy of a text-to-image model.
+ * Both use the shipped base model (data/base-model) unless `--model DIR`.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command } from 'commander';
+import { initBackend } from '../engine';
+import { alignmentTable, BASE_MODEL_DIR, evaluateBaseModel, loadModel, writeBaseEval } from '../eval/base';
+import { generateImages, SamplerConfig } from '../models';
+import { Attributes, categoryOf, Dataset, encodePng, formatPrompt, parsePrompt, tileImages } from '../world';
+import { intOption } from './options';
+
+export interface PromptLine {
+  /** 1-based line number in the file. */
+  line: number;
+  prompt: string;
+  attributes: Attributes;
+}
+
+/**
+ * Parse a prompts file: one prompt per line; blank lines and lines starting
+ * with # are skipped. Every line is parsed before any is used; the first bad
+ * line throws `FILE:LINE: <why>`.
+ */
+export function readPromptsFile(file: string): PromptLine[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new Error(`cannot read prompts file ${file}`);
+  }
+  const out: PromptLine[] = [];
+  text.split(/\r?\n/).forEach((raw, k) => {
+    const s = raw.trim();
+    if (s === '' || s.startsWith('#')) return;
+    let attributes: Attributes;
+    try {
+      attributes = parsePrompt(s);
+    } catch (e) {
+      throw new Error(`${file}:${k + 1}: ${(e as Error).message}`);
+    }
+    out.push({ line: k + 1, prompt: formatPrompt(attributes), attributes });
+  });
+  if (out.length === 0) throw new Error(`${file}: no prompts (one per line; blank lines and # comments are skipped)`);
+  return out;
+}
+
+export interface GenerateOptions {
+  prompts: readonly PromptLine[];
+  perPrompt: number;
+  out: string;
+  /** Model location (default data/base-model). */
+  model?: string;
+  seed?: number;
+  batchSize?: number;
+  /** Overrides of the checkpoint's sampler settings. */
+  sampler?: Partial<SamplerConfig>;
+  onBatch?: (done: number, total: number) => void;
+}
+
+/**
+ * Generate `perPrompt` images per prompt into the dataset folder `out`.
+ * Image k of the prompt on line L has id `l<L>-<k>` and seed `${seed}/l<L>/<k>`;
+ * ids already in the manifest are skipped (a stopped run resumes).
+ * @returns images written now and images skipped.
+ */
+export async function generateToDataset(opts: GenerateOptions): Promise<{ written: number; skipped: number; modelDir: string }> {
+  const { model, meta, dir } = await loadModel(opts.model ?? BASE_MODEL_DIR);
+  try {
+    const ds = Dataset.create(opts.out);
+    const have = new Set(ds.records().map((r) => r.id));
+    const seed = opts.seed ?? 0;
+    const todo: Array<{ id: string; seed: string; p: PromptLine }> = [];
+    for (const p of opts.prompts)
+      for (let k = 0; k < opts.perPrompt; k++) {
+        const id = `l${p.line}-${k}`;
+        if (!have.has(id)) todo.push({ id, seed: `${seed}/l${p.line}/${k}`, p });
+      }
+    const sampler = { ...meta.config.sampler, ...opts.sampler };
+    const bs = opts.batchSize ?? 32;
+    // One batch at a time, written as it comes, so a killed run keeps what it made.
+    for (let i = 0; i < todo.length; i += bs) {
+      const chunk = todo.slice(i, i + bs);
+      const images = await generateImages(model, chunk.map((j) => j.p.prompt), { ...sampler, seed: chunk.map((j) => j.seed), batchSize: bs });
+      chunk.forEach((j, n) =>
+        ds.add(
+          {
+            id: j.id,
+            prompt: j.p.prompt,
+            attributes: j.p.attributes,
+            seed: j.seed,
+            source: 'model',
+            extras: { category: categoryOf(j.p.attributes), model: dir, guidanceScale: sampler.guidanceScale, steps: sampler.steps },
+          },
+          images[n],
+        ),
+      );
+      opts.onBatch?.(Math.min(todo.length, i + bs), todo.length);
+    }
+    return { written: todo.length, skipped: opts.prompts.length * opts.perPrompt - todo.length, modelDir: dir };
+  } finally {
+    model.dispose({ clip: true });
+  }
+}
+
+function guidanceOption(v: string): number {
+  const g = Number(v);
+  if (!Number.isFinite(g) || g < 0 || g > 100) throw new Error(`--guidance must be a number in 0..100, got "${v}"`);
+  return g;
+}
+
+export function registerGenerate(program: Command): void {
+  program
+    .command('generate')
+    .description('generate images for a file of prompts (one per line) into a dataset folder (PNGs + manifest.jsonl)')
+    .requiredOption('--prompts <file>', 'one prompt per line; blank lines and # comments skipped')
+    .requiredOption('--out <dir>', 'dataset folder (ids already there are skipped: resumable)')
+    .option('--per-prompt <n>', 'images per prompt', '1')
+    .option('--model <dir>', 'model: a diffusion checkpoint or a pretrain output folder (default: the shipped data/base-model)')
+    .option('--seed <n>', 'integer seed', '0')
+    .option('--batch-size <n>', 'images per sampling batch', '32')
+    .option('--guidance <s>', 'classifier-free guidance scale (default: the checkpoint config\'s)')
+    .option('--steps <n>', 'DDIM steps (default: the checkpoint config\'s)')
+    .action(async (opts: { prompts: string; out: string; perPrompt: string; model?: string; seed: string; batchSize: string; guidance?: string; steps?: string }) => {
+      const prompts = readPromptsFile(opts.prompts); // every line checked before any work
+      const perPrompt = intOption('--per-prompt', opts.perPrompt, 1, 100000);
+      const sampler: Partial<SamplerConfig> = {};
+      if (opts.guidance !== undefined) sampler.guidanceScale = guidanceOption(opts.guidance);
+      if (opts.steps !== undefined) sampler.steps = intOption('--steps', opts.steps, 1, 1000);
+      const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
+      const batchSize = intOption('--batch-size', opts.batchSize, 1, 4096);
+      await initBackend();
+      const r = await generateToDataset({
+        prompts, perPrompt, out: opts.out, model: opts.model, seed, batchSize, sampler,
+        onBatch: (done, total) => process.stderr.write(`generate ${done}/${total}\n`),
+      });
+      console.log(`${opts.out}: ${r.written} images written, ${r.skipped} already there (model ${r.modelDir})`);
+    });
+
+  program
+    .command('eval-base')
+    .description("judge a text-to-image model's alignment per category on the seen and unseen prompt sets (accuracy with Wilson 95% CI)")
+    .option('--model <dir>', 'model (default: the shipped data/base-model)')
+    .option('--per-category <n>', 'images per set and category', '96')
+    .option('--prompts-per-category <n>', 'most prompts per category (seeded subsample)', '24')
+    .option('--seed <n>', 'seed of the prompt subsample (and of the images without --seeds)', '0')
+    .option('--seeds <list>', 'image seeds, comma-separated: each cell is made once per seed and pooled')
+    .option('--batch-size <n>', 'images per sampling batch', '32')
+    .option('--guidance <s>', 'guidance scale (default: the checkpoint config\'s)')
+    .option('--out <dir>', 'results folder (base-eval.json + a grid per set and category)', path.join('results', 'eval-base'))
+    .option('--json', 'print the results JSON')
+    .action(async (opts: { model?: string; perCategory: string; promptsPerCategory: string; seed: string; seeds?: string; batchSize: string; guidance?: string; out: string; json?: boolean }) => {
+      const imagesPerCategory = intOption('--per-category', opts.perCategory, 1, 100000);
+      const promptsPerCategory = intOption('--prompts-per-category', opts.promptsPerCategory, 1, 100000);
+      const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
+      const seeds = opts.seeds !== undefined ? opts.seeds.split(',').map((v) => intOption('--seeds', v, 0, 2 ** 31)) : undefined;
+      const batchSize = intOption('--batch-size', opts.batchSize, 1, 4096);
+      const sampler: Partial<SamplerConfig> = opts.guidance !== undefined ? { guidanceScale: guidanceOption(opts.guidance) } : {};
+      await initBackend();
+      const { model, meta, dir } = await loadModel(opts.model ?? BASE_MODEL_DIR);
+      try {
+        const r = await evaluateBaseModel(model, meta.config.sampler, {
+          imagesPerCategory, promptsPerCategory, seed, seeds, batchSize, sampler,
+          onBatch: (done, total) => process.stderr.write(`eval-base ${done}/${total}\n`),
+        });
+        const file = writeBaseEval(opts.out, r, (imgs) => encodePng(tileImages(imgs, { columns: 8, scale: 3 })), { model: dir, step: meta.step, configSeed: meta.config.seed });
+        if (opts.json) process.stdout.write(fs.readFileSync(file, 'utf8'));
+        else console.log(`${alignmentTable(r)}\n\n${file} (${r.seconds.toFixed(0)} s)`);
+      } finally {
+        model.dispose({ clip: true });
+      }
+    });
+}

@@ -1,0 +1,211 @@
+/**
+ * How well a text-to-image model is aligned, measured by the judge: images for
+ * the seen and unseen prompt sets, per-category accuracy with a Wilson 95%
+ * interval, and how often the judge can read the objects at all (the "before"
+ * table of the paper, whose Table 1 / Figure 4 report the same categories).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { hasCheckpoint } from '../engine/checkpoint';
+import { loadTextToImage, ModelCheckpointMeta, SamplerConfig, TextToImage, generateImages } from '../models';
+import {
+  Category, CATEGORIES, ImageLike, judge, PromptEntry, seenPrompts, unseenPrompts, Verdict,
+} from '../world';
+
+/** The shipped base model (data/base-model), relative to the package root (the same from src/ and dist/). */
+export const BASE_MODEL_DIR = path.resolve(__dirname, '..', '..', 'data', 'base-model');
+
+/**
+ * The diffusion checkpoint folder of a model location: `dir` itself when it
+ * holds a checkpoint, else `dir/diffusion` (a pretrain output or data/base-model).
+ */
+export function diffusionCheckpointDir(dir: string = BASE_MODEL_DIR): string {
+  if (hasCheckpoint(dir)) return dir;
+  const sub = path.join(dir, 'diffusion');
+  if (hasCheckpoint(sub)) return sub;
+  const hint = dir === BASE_MODEL_DIR ? ' (the shipped base model is missing: run `t2i-align pretrain` and pass --model results/pretrain/default)' : '';
+  throw new Error(`no diffusion checkpoint in ${dir} or ${sub}${hint}`);
+}
+
+/** Load a text-to-image model from a model location (see diffusionCheckpointDir). Free it with `model.dispose({ clip: true })`. */
+export async function loadModel(dir: string = BASE_MODEL_DIR): Promise<{ model: TextToImage; meta: ModelCheckpointMeta; dir: string }> {
+  const ckpt = diffusionCheckpointDir(dir);
+  return { ...(await loadTextToImage(ckpt)), dir: ckpt };
+}
+
+/** Wilson score interval of k successes in n trials (z = 1.96: 95%). */
+export function wilson(k: number, n: number, z = 1.96): { lo: number; hi: number } {
+  if (n === 0) return { lo: 0, hi: 1 };
+  const p = k / n;
+  const d = 1 + (z * z) / n;
+  const c = (p + (z * z) / (2 * n)) / d;
+  const h = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / d;
+  return { lo: Math.max(0, c - h), hi: Math.min(1, c + h) };
+}
+
+export interface Rate {
+  k: number;
+  n: number;
+  rate: number;
+  lo: number;
+  hi: number;
+}
+
+function rate(k: number, n: number): Rate {
+  return { k, n, rate: n ? k / n : 0, ...wilson(k, n) };
+}
+
+export interface CategoryResult {
+  prompts: number;
+  perPrompt: number;
+  /** Images whose every stated attribute the judge confirms. */
+  accuracy: Rate;
+  /** Per attribute: share of images where the judge confirms it (object always; count, color, background when stated). */
+  attributes: Partial<Record<'count' | 'color' | 'object' | 'background', Rate>>;
+  /** Images where the judge sees at least one object, all of the prompt's shape (readable objects). */
+  objectRecognised: Rate;
+  /** Images where the judge sees at least one object of some shape at all. */
+  anyObject: Rate;
+}
+
+export interface BaseEvalOptions {
+  /** Images per category and set (spread evenly over its prompts). Default 96. */
+  imagesPerCategory?: number;
+  /** Most prompts per category (a seeded subsample of the set). Default 24. */
+  promptsPerCategory?: number;
+  /** Seed of the prompt subsample and the images. Default 0. */
+  seed?: number;
+  /** Image seeds: every cell's images are made once per seed and pooled (default [seed]). */
+  seeds?: number[];
+  batchSize?: number;
+  sampler?: Partial<SamplerConfig>;
+  /** Keep the images of each cell (for grids). Default: the first 16. */
+  keepImages?: number;
+  onBatch?: (done: number, total: number) => void;
+}
+
+export interface CellResult extends CategoryResult {
+  images: Array<{ prompt: string; image: ImageLike; aligned: boolean }>;
+}
+
+export interface BaseEvalResult {
+  config: { imagesPerCategory: number; promptsPerCategory: number; seed: number; seeds: number[]; sampler: SamplerConfig };
+  seen: Record<Category, CellResult>;
+  unseen: Record<Category, CellResult>;
+  seconds: number;
+}
+
+/** The prompts and per-prompt image counts of one category cell. */
+export function evalPlan(set: 'seen' | 'unseen', opts: { imagesPerCategory: number; promptsPerCategory: number; seed: number }): Record<Category, { prompts: PromptEntry[]; perPrompt: number }> {
+  const perCategory = Object.fromEntries(CATEGORIES.map((c) => [c, opts.promptsPerCategory]));
+  const entries = (set === 'seen' ? seenPrompts : unseenPrompts)({ perCategory, seed: opts.seed });
+  const out = {} as Record<Category, { prompts: PromptEntry[]; perPrompt: number }>;
+  for (const c of CATEGORIES) {
+    const prompts = entries.filter((e) => e.category === c);
+    out[c] = { prompts, perPrompt: prompts.length ? Math.max(1, Math.ceil(opts.imagesPerCategory / prompts.length)) : 0 };
+  }
+  return out;
+}
+
+/** Summarise judge verdicts of one cell. */
+export function summarise(verdicts: readonly Verdict[]): Omit<CategoryResult, 'prompts' | 'perPrompt'> {
+  const n = verdicts.length;
+  const attributes: CategoryResult['attributes'] = {};
+  for (const a of ['count', 'color', 'object', 'background'] as const) {
+    const vs = verdicts.flatMap((v) => v.verdicts.filter((x) => x.attribute === a));
+    if (vs.length) attributes[a] = rate(vs.filter((x) => x.ok).length, vs.length);
+  }
+  return {
+    accuracy: rate(verdicts.filter((v) => v.aligned).length, n),
+    attributes,
+    objectRecognised: rate(verdicts.filter((v) => v.verdicts.find((x) => x.attribute === 'object')?.ok).length, n),
+    anyObject: rate(verdicts.filter((v) => v.observed.objects.length > 0).length, n),
+  };
+}
+
+/**
+ * Generate images for the seen and unseen prompt sets and judge them.
+ * Image j of prompt p in a cell uses seed `${s}/${set}/${category}/${p}/${j}` for each s of `seeds`
+ * (the prompt subsample uses `seed`).
+ */
+export async function evaluateBaseModel(model: TextToImage, sampler: SamplerConfig, opts: BaseEvalOptions = {}): Promise<BaseEvalResult> {
+  const t0 = Date.now();
+  const cfg = {
+    imagesPerCategory: opts.imagesPerCategory ?? 96,
+    promptsPerCategory: opts.promptsPerCategory ?? 24,
+    seed: opts.seed ?? opts.seeds?.[0] ?? 0,
+    seeds: opts.seeds ?? [opts.seed ?? 0],
+    sampler: { ...sampler, ...opts.sampler },
+  };
+  const keep = opts.keepImages ?? 16;
+  type Job = { set: 'seen' | 'unseen'; category: Category; entry: PromptEntry; seed: string };
+  const jobs: Job[] = [];
+  const plans = { seen: evalPlan('seen', cfg), unseen: evalPlan('unseen', cfg) };
+  for (const set of ['seen', 'unseen'] as const)
+    for (const category of CATEGORIES) {
+      const { prompts, perPrompt } = plans[set][category];
+      // Round-robin over prompts so that the first images of a cell cover its prompts (and the grid shows several).
+      for (const s of cfg.seeds)
+        for (let j = 0; j < perPrompt; j++)
+          prompts.forEach((entry, p) => jobs.push({ set, category, entry, seed: `${s}/${set}/${category}/${p}/${j}` }));
+    }
+  const images = await generateImages(model, jobs.map((j) => j.entry.prompt), {
+    ...cfg.sampler,
+    seed: jobs.map((j) => j.seed),
+    batchSize: opts.batchSize ?? 32,
+    onBatch: (done) => opts.onBatch?.(done, jobs.length),
+  });
+  const result = { config: cfg, seen: {}, unseen: {}, seconds: 0 } as BaseEvalResult;
+  for (const set of ['seen', 'unseen'] as const)
+    for (const category of CATEGORIES) {
+      const idx = jobs.map((j, i) => (j.set === set && j.category === category ? i : -1)).filter((i) => i >= 0);
+      const verdicts = idx.map((i) => judge(jobs[i].entry.attributes, images[i]));
+      result[set][category] = {
+        prompts: plans[set][category].prompts.length,
+        perPrompt: plans[set][category].perPrompt * cfg.seeds.length,
+        ...summarise(verdicts),
+        images: idx.slice(0, keep).map((i, k) => ({ prompt: jobs[i].entry.prompt, image: images[i], aligned: verdicts[k].aligned })),
+      };
+    }
+  result.seconds = (Date.now() - t0) / 1000;
+  return result;
+}
+
+/** The result without images (what results JSON and metrics.json hold). */
+export function withoutImages(r: BaseEvalResult): Omit<BaseEvalResult, 'seen' | 'unseen'> & { seen: Record<Category, CategoryResult>; unseen: Record<Category, CategoryResult> } {
+  const strip = (cells: Record<Category, CellResult>) =>
+    Object.fromEntries(Object.entries(cells).map(([c, { images: _images, ...rest }]) => [c, rest])) as Record<Category, CategoryResult>;
+  return { ...r, seen: strip(r.seen), unseen: strip(r.unseen) };
+}
+
+/** A markdown table: set, category, accuracy [95% CI] (n), objects recognised. */
+export function alignmentTable(r: { seen: Record<Category, CategoryResult>; unseen: Record<Category, CategoryResult> }): string {
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const lines = [
+    '| set | category | judge accuracy [95% CI] | n (prompts x images) | object recognised | count ok | color ok | background ok |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const set of ['seen', 'unseen'] as const)
+    for (const c of CATEGORIES) {
+      const x = r[set][c];
+      const attr = (a: 'count' | 'color' | 'background') => (x.attributes[a] ? pct(x.attributes[a]!.rate) : '-');
+      lines.push(
+        `| ${set} | ${c} | ${pct(x.accuracy.rate)} [${pct(x.accuracy.lo)}, ${pct(x.accuracy.hi)}] | ${x.accuracy.n} (${x.prompts} x ${x.perPrompt}) | ${pct(x.objectRecognised.rate)} | ${attr('count')} | ${attr('color')} | ${attr('background')} |`,
+      );
+    }
+  return lines.join('\n');
+}
+
+/** Write `dir/base-eval.json` (no images) and one PNG grid per set and category; returns the JSON path. */
+export function writeBaseEval(dir: string, r: BaseEvalResult, tile: (imgs: ImageLike[]) => Uint8Array, extra: Record<string, unknown> = {}): string {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const set of ['seen', 'unseen'] as const)
+    for (const c of CATEGORIES) {
+      const imgs = r[set][c].images.map((x) => x.image);
+      if (imgs.length) fs.writeFileSync(path.join(dir, `grid-${set}-${c}.png`), tile(imgs));
+      fs.writeFileSync(path.join(dir, `grid-${set}-${c}.txt`), r[set][c].images.map((x) => `${x.aligned ? '+' : '-'} ${x.prompt}`).join('\n') + '\n');
+    }
+  const file = path.join(dir, 'base-eval.json');
+  fs.writeFileSync(file, JSON.stringify({ ...extra, ...withoutImages(r) }, null, 2) + '\n');
+  return file;
+}

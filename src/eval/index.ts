@@ -1,0 +1,4 @@
+/** Evaluation: how well a model is aligned, as the judge measures it, and report helpers. */
+export * from './base';
+export * from './clip';
+export * from './report';

@@ -1,0 +1,165 @@
+/**
+ * Collect images to label (the paper's Stage 1 data): N images per prompt
+ * from a text-to-image model, into a dataset folder (PNGs + manifest.jsonl).
+ *
+ * Resumable: image k of prompt i has the id `p<i>-<k>` and the seed
+ * seedFor(seed, i, k), so a rerun skips the ids already in the manifest and
+ * makes exactly the missing ones. Work goes in fixed batches (jobs
+ * [bB, (b+1)B) of the prompt-major job list); a batch that is partly done is
+ * generated whole again and only its missing images are added, so every
+ * image comes from the same batch as in an uninterrupted run. Dataset.add
+ * writes each PNG atomically before appending its manifest line; a crash
+ * inside that append leaves a truncated last line, which the next run drops.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Rng } from '../engine/random';
+import { Dataset, MANIFEST } from '../world/dataset';
+import { ImageLike } from '../world/image';
+import { Attributes, categoryOf, parsePrompt } from '../world/prompt';
+import { PromptEntry, seenPrompts, unseenPrompts } from '../world/promptSets';
+import { renderPrompt } from '../world/render';
+import { BACKGROUNDS, COLORS, MAX_COUNT, OBJECTS } from '../world/vocab';
+
+/** What collect needs from a model: one image per (prompt, seed), same inputs give the same images. */
+export type ImageGenerator = (prompts: string[], seeds: number[]) => Promise<ImageLike[]>;
+
+export interface CollectOptions {
+  /** Prompts to generate for, in order (their index i is part of each id). */
+  prompts: readonly PromptEntry[];
+  /** Images per prompt. */
+  perPrompt: number;
+  /** Dataset folder (created if needed; an existing one is resumed). */
+  outDir: string;
+  generate: ImageGenerator;
+  /** Base seed of the per-image seeds. Default 0. */
+  seed?: number;
+  /** Images per generator call. Default 32. */
+  batchSize?: number;
+  /** The manifest's `source` field, e.g. the model folder. Default 'pretrain'. */
+  source?: string;
+  /** Called after each batch with (images in the dataset, total). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface CollectResult {
+  total: number;
+  /** Images made by this run. */
+  generated: number;
+  /** Images found already in the manifest. */
+  existing: number;
+}
+
+/** Seed of image k of prompt i: a 31-bit integer from (seed, i, k). */
+export function seedFor(seed: number, i: number, k: number): number {
+  return new Rng(`collect/${seed}/${i}/${k}`).int(0, 2 ** 31 - 1);
+}
+
+/** Id of image k of prompt i. */
+export function collectId(i: number, k: number): string {
+  return `p${i}-${k}`;
+}
+
+/** Drop a truncated last manifest line (a crash mid-append); returns true when it did. */
+export function repairManifestTail(dir: string): boolean {
+  const file = path.join(dir, MANIFEST);
+  if (!fs.existsSync(file)) return false;
+  const text = fs.readFileSync(file, 'utf8');
+  if (text === '' || text.endsWith('\n')) return false;
+  const keep = text.slice(0, text.lastIndexOf('\n') + 1);
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, keep);
+  fs.renameSync(tmp, file);
+  return true;
+}
+
+/** Generate the missing images of the job list into `outDir` (see the file comment). */
+export async function collect(opts: CollectOptions): Promise<CollectResult> {
+  const { prompts, perPrompt, outDir } = opts;
+  const seed = opts.seed ?? 0;
+  const batchSize = opts.batchSize ?? 32;
+  if (!Number.isSafeInteger(perPrompt) || perPrompt < 1) throw new Error(`perPrompt must be a positive integer, got ${perPrompt}`);
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
+  if (prompts.length === 0) throw new Error('collect: no prompts');
+  repairManifestTail(outDir);
+  const ds = Dataset.create(outDir);
+  const existing = new Map(ds.records().map((r) => [r.id, r]));
+  const jobs = prompts.flatMap((p, i) => Array.from({ length: perPrompt }, (_, k) => ({ p, i, k, id: collectId(i, k), seed: seedFor(seed, i, k) })));
+  for (const j of jobs) {
+    const r = existing.get(j.id);
+    if (r && (r.prompt !== j.p.prompt || r.seed !== j.seed)) {
+      throw new Error(`${path.join(outDir, MANIFEST)}: ${j.id} has prompt "${r.prompt}" and seed ${r.seed}, but this run makes "${j.p.prompt}" with seed ${j.seed}: use the same --prompts and --seed as before, or a new --out`);
+    }
+  }
+  let done = jobs.filter((j) => existing.has(j.id)).length;
+  const result: CollectResult = { total: jobs.length, generated: 0, existing: done };
+  for (let b = 0; b < jobs.length; b += batchSize) {
+    const batch = jobs.slice(b, b + batchSize);
+    if (batch.every((j) => existing.has(j.id))) continue;
+    const images = await opts.generate(batch.map((j) => j.p.prompt), batch.map((j) => j.seed));
+    if (images.length !== batch.length) throw new Error(`the generator returned ${images.length} images for ${batch.length} prompts`);
+    batch.forEach((j, n) => {
+      if (existing.has(j.id)) return;
+      ds.add({ id: j.id, prompt: j.p.prompt, attributes: j.p.attributes, seed: j.seed, source: opts.source ?? 'pretrain', extras: { category: j.p.category, promptIndex: j.i, k: j.k } }, images[n]);
+      result.generated++;
+      done++;
+    });
+    opts.onProgress?.(done, jobs.length);
+  }
+  return result;
+}
+
+/**
+ * A prompt set by name ('seen', 'unseen') or a text file with one prompt a
+ * line (blank lines and lines starting with # are ignored; a bad prompt is an
+ * error naming its line).
+ */
+export function loadPrompts(spec: string): PromptEntry[] {
+  if (spec === 'seen') return seenPrompts();
+  if (spec === 'unseen') return unseenPrompts();
+  let text: string;
+  try {
+    text = fs.readFileSync(spec, 'utf8');
+  } catch {
+    throw new Error(`--prompts must be seen, unseen or a readable text file, got "${spec}"`);
+  }
+  const out: PromptEntry[] = [];
+  text.split('\n').forEach((line, k) => {
+    const t = line.trim();
+    if (t === '' || t.startsWith('#')) return;
+    let attributes: Attributes;
+    try {
+      attributes = parsePrompt(t);
+    } catch (e) {
+      throw new Error(`${spec}:${k + 1}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    out.push({ prompt: t, attributes, category: categoryOf(attributes) });
+  });
+  if (out.length === 0) throw new Error(`${spec}: no prompts`);
+  return out;
+}
+
+/** Change one attribute of `a` to another value (the mistake of the stand-in generator). */
+function mistake(a: Attributes, rng: Rng): Attributes {
+  const which = rng.pick(['count', 'color', 'object', 'background'] as const);
+  if (which === 'count') return { ...a, count: rng.pick(Array.from({ length: MAX_COUNT }, (_, c) => c + 1).filter((c) => c !== a.count)) };
+  if (which === 'color') return { ...a, color: rng.pick(COLORS.filter((c) => c !== a.color)) };
+  if (which === 'object') return { ...a, object: rng.pick(OBJECTS.filter((o) => o !== a.object)) };
+  return { ...a, background: rng.pick(BACKGROUNDS.filter((g) => g !== a.background)) };
+}
+
+/**
+ * A stand-in for a trained model, for demos and tests: renders each prompt
+ * with the world's renderer, but with probability `errorRate` gets one
+ * attribute (count, color, object or background) wrong first.
+ */
+export function standInGenerator(errorRate: number): ImageGenerator {
+  if (!(errorRate >= 0 && errorRate <= 1)) throw new Error(`stand-in error rate must be in [0, 1], got ${errorRate}`);
+  return async (prompts, seeds) =>
+    prompts.map((p, n) => {
+      const rng = new Rng(`stand-in/${seeds[n]}`);
+      let a = parsePrompt(p);
+      if (rng.bernoulli(errorRate)) a = mistake(a, rng.fork('mistake'));
+      return renderPrompt(a, seeds[n]).image;
+    });
+}

@@ -1,0 +1,165 @@
+/**
+ * Export and import of the label history: raw per-rater rows, retractions
+ * included, as JSONL (one object a line) or CSV (RFC 4180, header line).
+ * Both carry the same columns:
+ *   seq, image_id, rater, rater_kind, label, time, retracts, request_id
+ * Reading validates every row; a problem is an error `<file>:<line>: ...`.
+ */
+import * as fs from 'node:fs';
+import { z } from 'zod';
+import { writeFileAtomic } from '../engine/checkpoint';
+import { LabelRow, LabelStore } from './store';
+
+export type ExportFormat = 'jsonl' | 'csv';
+export const COLUMNS = ['seq', 'image_id', 'rater', 'rater_kind', 'label', 'time', 'retracts', 'request_id'] as const;
+
+const RowSchema = z.strictObject({
+  seq: z.number().int().min(1),
+  image_id: z.string().min(1),
+  rater: z.string().min(1),
+  rater_kind: z.enum(['simulated', 'human']),
+  label: z.enum(['good', 'bad', 'skip', 'retract']),
+  time: z.iso.datetime({ offset: true }),
+  retracts: z.number().int().min(1).nullable(),
+  request_id: z.string().min(1),
+});
+type ExportRow = z.infer<typeof RowSchema>;
+
+function toExport(r: LabelRow): ExportRow {
+  return { seq: r.seq, image_id: r.imageId, rater: r.rater, rater_kind: r.raterKind, label: r.label, time: r.time, retracts: r.retracts, request_id: r.requestId };
+}
+
+function fromExport(r: ExportRow): LabelRow {
+  return { seq: r.seq, imageId: r.image_id, rater: r.rater, raterKind: r.rater_kind, label: r.label, time: r.time, retracts: r.retracts, requestId: r.request_id };
+}
+
+function csvCell(v: string | number | null): string {
+  if (v === null) return '';
+  const s = String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** The rows as text in `format`. */
+export function formatRows(rows: readonly LabelRow[], format: ExportFormat): string {
+  if (format === 'jsonl') return rows.map((r) => JSON.stringify(toExport(r)) + '\n').join('');
+  const lines = [COLUMNS.join(',')];
+  for (const r of rows) {
+    const e = toExport(r);
+    lines.push(COLUMNS.map((c) => csvCell(e[c])).join(','));
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Format of a file by its extension (.jsonl or .csv), else an error. */
+export function formatOf(file: string): ExportFormat {
+  if (file.endsWith('.jsonl')) return 'jsonl';
+  if (file.endsWith('.csv')) return 'csv';
+  throw new Error(`${file}: label files must end in .jsonl or .csv`);
+}
+
+/** Write the store's whole history to `file` (format from its extension), atomically. Returns the row count. */
+export function exportLabels(store: LabelStore, file: string, format: ExportFormat = formatOf(file)): number {
+  const rows = store.history();
+  writeFileAtomic(file, formatRows(rows, format));
+  return rows.length;
+}
+
+function issues(e: z.ZodError): string {
+  return e.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+}
+
+/** Split CSV text into records, each with the 1-based line it starts on. */
+function csvRecords(text: string, file: string): Array<{ line: number; cells: string[] }> {
+  const out: Array<{ line: number; cells: string[] }> = [];
+  let line = 1;
+  let i = 0;
+  while (i < text.length) {
+    const start = line;
+    const cells: string[] = [];
+    let cell = '';
+    for (;;) {
+      if (text[i] === '"') {
+        i++;
+        for (;;) {
+          if (i >= text.length) throw new Error(`${file}:${start}: unterminated quoted field`);
+          if (text[i] === '"' && text[i + 1] === '"') (cell += '"'), (i += 2);
+          else if (text[i] === '"') {
+            i++;
+            break;
+          } else {
+            if (text[i] === '\n') line++;
+            cell += text[i++];
+          }
+        }
+        if (i < text.length && !/[,\r\n]/.test(text[i])) throw new Error(`${file}:${line}: text after a closing quote`);
+      } else {
+        while (i < text.length && !/[,\r\n]/.test(text[i])) cell += text[i++];
+      }
+      cells.push(cell);
+      cell = '';
+      if (text[i] === ',') {
+        i++;
+        continue;
+      }
+      if (text[i] === '\r') i++;
+      if (text[i] === '\n') (i++, line++);
+      break;
+    }
+    if (!(cells.length === 1 && cells[0] === '')) out.push({ line: start, cells });
+  }
+  return out;
+}
+
+/** Parse an export (JSONL or CSV text), validating every row. Errors name `<file>:<line>`. */
+export function parseRows(text: string, format: ExportFormat, file = '<labels>'): LabelRow[] {
+  const raw: Array<{ line: number; value: unknown }> = [];
+  if (format === 'jsonl') {
+    text.split('\n').forEach((l, k) => {
+      if (l.trim() === '') return;
+      try {
+        raw.push({ line: k + 1, value: JSON.parse(l) });
+      } catch {
+        throw new Error(`${file}:${k + 1}: not valid JSON`);
+      }
+    });
+  } else {
+    const records = csvRecords(text, file);
+    if (records.length === 0) throw new Error(`${file}:1: empty CSV (expected the header ${COLUMNS.join(',')})`);
+    const header = records[0].cells;
+    if (header.join(',') !== COLUMNS.join(',')) throw new Error(`${file}:1: header must be ${COLUMNS.join(',')}, got ${header.join(',')}`);
+    for (const { line, cells } of records.slice(1)) {
+      if (cells.length !== COLUMNS.length) throw new Error(`${file}:${line}: expected ${COLUMNS.length} fields, got ${cells.length}`);
+      const o: Record<string, unknown> = {};
+      COLUMNS.forEach((c, j) => {
+        const v = cells[j];
+        o[c] = c === 'seq' || c === 'retracts' ? (v === '' ? null : /^\d+$/.test(v) ? Number(v) : v) : v;
+      });
+      raw.push({ line, value: o });
+    }
+  }
+  const seqs = new Set<number>();
+  const ids = new Set<string>();
+  return raw.map(({ line, value }) => {
+    const p = RowSchema.safeParse(value);
+    if (!p.success) throw new Error(`${file}:${line}: ${issues(p.error)}`);
+    const r = p.data;
+    if ((r.label === 'retract') !== (r.retracts !== null)) throw new Error(`${file}:${line}: retracts must be set exactly when label is retract`);
+    if (seqs.has(r.seq)) throw new Error(`${file}:${line}: duplicate seq ${r.seq}`);
+    if (ids.has(r.request_id)) throw new Error(`${file}:${line}: duplicate request_id ${r.request_id}`);
+    if (r.retracts !== null && !seqs.has(r.retracts)) throw new Error(`${file}:${line}: retracts seq ${r.retracts}, which no earlier row has`);
+    seqs.add(r.seq);
+    ids.add(r.request_id);
+    return fromExport(r);
+  });
+}
+
+/** Read an export file (format from its extension) into the store. Rows already stored (same request id) are skipped. */
+export function importLabels(store: LabelStore, file: string, format: ExportFormat = formatOf(file)): { added: number; skipped: number } {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new Error(`${file}: cannot read`);
+  }
+  return store.importRows(parseRows(text, format, file));
+}

@@ -1,0 +1,38 @@
+/**
+ * The pretrained text-to-image model (src/models) as collect's ImageGenerator:
+ * DDIM with classifier-free guidance, one seed per image, the sampler
+ * settings saved in the checkpoint unless overridden.
+ */
+import * as path from 'node:path';
+import { hasCheckpoint } from '../engine/checkpoint';
+import { loadTextToImage } from '../models/checkpoint';
+import { SamplerConfig } from '../models/config';
+import { generateImages } from '../models/diffusion/sampler';
+import { ImageGenerator } from './collect';
+
+export interface ModelGenerator {
+  generate: ImageGenerator;
+  /** The sampler settings in use. */
+  sampler: SamplerConfig;
+  /** Free the model's tensors. */
+  dispose(): void;
+}
+
+/** The shipped pretrained model (as `t2i-align generate` uses). */
+export const DEFAULT_MODEL_DIR = path.resolve(__dirname, '..', '..', 'data', 'base-model');
+
+/**
+ * Load the diffusion checkpoint in `dir`, or in `dir/diffusion` (a pretrain
+ * output folder). Call initBackend first.
+ */
+export async function modelGenerator(dir: string = DEFAULT_MODEL_DIR, sampler: Partial<SamplerConfig> = {}): Promise<ModelGenerator> {
+  const ckpt = hasCheckpoint(dir) ? dir : path.join(dir, 'diffusion');
+  if (!hasCheckpoint(ckpt)) throw new Error(`no diffusion checkpoint in ${dir} or ${ckpt} (train one with \`t2i-align pretrain\`, or use --stand-in P)`);
+  const { model, meta } = await loadTextToImage(ckpt);
+  const settings: SamplerConfig = { ...meta.config.sampler, ...sampler };
+  return {
+    sampler: settings,
+    generate: (prompts, seeds) => generateImages(model, prompts, { ...settings, seed: seeds, batchSize: prompts.length }),
+    dispose: () => model.dispose({ clip: true }),
+  };
+}

@@ -1,0 +1,244 @@
+/**
+ * The labelling web app: a small HTTP server over one dataset folder and its
+ * label store. Built on fastify 5 (OpenJS Foundation, actively maintained):
+ * it parses JSON bodies with a size limit and content-type check, answers
+ * malformed input with 4xx before our code runs, and has `inject` for tests
+ * without sockets.
+ *
+ * Pages:  GET /            the labeller (static/index.html + app.js + style.css)
+ *         GET /stats       agreement statistics (static/stats.html + stats.js)
+ * API:    GET  /api/info                    dataset name and size
+ *         GET  /api/next?rater=NAME         next image for this rater (fewest human labels first)
+ *         POST /api/labels {rater, image_id, label, request_id}
+ *         POST /api/undo   {rater, request_id}
+ *         GET  /api/stats                   AgreementStats as JSON
+ *         GET  /api/export.jsonl, /api/export.csv   the raw label history
+ *         GET  /images/<file>               a dataset PNG (only files the manifest lists)
+ * Every error is JSON {error, code?} with a 4xx status; a label is
+ * acknowledged (2xx) only after its SQLite commit.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Fastify, { FastifyError, FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { ManifestRecord, MANIFEST, readManifest } from '../world/dataset';
+import { AgreementStats, agreementStats, recordCategory } from './agreement';
+import { formatRows } from './io';
+import { judgeRecords } from './label';
+import { checkRaterName, ConflictError, LabelRow, LabelStore, LABELS } from './store';
+
+export interface ServerOptions {
+  /** Dataset folder (manifest.jsonl + PNGs). */
+  dataDir: string;
+  /** Label store file. Default DIR/labels.sqlite. */
+  storeFile?: string;
+  /** Largest request body in bytes. Default 16 KiB. */
+  bodyLimit?: number;
+  /** Log requests (fastify's pino logger). Default false. */
+  logger?: boolean;
+}
+
+export interface LabelServer {
+  app: FastifyInstance;
+  store: LabelStore;
+  /** Stop serving and close the store. */
+  close(): Promise<void>;
+}
+
+/** A 4xx with a clear message. */
+class HttpError extends Error {
+  constructor(readonly statusCode: number, message: string) {
+    super(message);
+  }
+}
+
+const STATIC_FILES: Record<string, string> = {
+  'app.js': 'text/javascript; charset=utf-8',
+  'stats.js': 'text/javascript; charset=utf-8',
+  'style.css': 'text/css; charset=utf-8',
+};
+
+/** Folder of the hand-written page files: beside this file in src/, or src/feedback/static from dist/. */
+function staticDir(): string {
+  for (const dir of [path.join(__dirname, 'static'), path.join(__dirname, '..', '..', 'src', 'feedback', 'static')]) {
+    if (fs.existsSync(path.join(dir, 'index.html'))) return dir;
+  }
+  throw new Error(`cannot find the labeller's static files (looked beside ${__dirname})`);
+}
+
+const Rater = z.string().superRefine((v, ctx) => {
+  try {
+    checkRaterName(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+  }
+  if (/^sim-/.test(v)) ctx.addIssue({ code: 'custom', message: `rater names starting with "sim-" are reserved for simulated raters, got "${v}"` });
+});
+const RequestId = z.string().regex(/^[A-Za-z0-9_.:/-]{8,200}$/, 'request_id must be 8-200 characters of A-Z a-z 0-9 _ . : / -');
+const LabelBody = z.strictObject({
+  rater: Rater,
+  image_id: z.string().min(1).max(500),
+  label: z.enum(LABELS, { message: 'must be one of good, bad, skip' }),
+  request_id: RequestId,
+});
+const UndoBody = z.strictObject({ rater: Rater, request_id: RequestId });
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new HttpError(400, 'request body must be a JSON object');
+  }
+  const p = schema.safeParse(body);
+  if (!p.success) {
+    throw new HttpError(400, p.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ` : '') + (i.code === 'invalid_type' && i.input === undefined ? 'missing' : i.message)).join('; '));
+  }
+  return p.data;
+}
+
+/** FNV-1a hash: a per-rater order of images, so raters starting together see different ones. */
+function hash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/** Build the app (not listening yet). */
+export async function createLabelServer(opts: ServerOptions): Promise<LabelServer> {
+  const dataDir = path.resolve(opts.dataDir);
+  const storeFile = opts.storeFile ?? path.join(dataDir, 'labels.sqlite');
+  const pages = staticDir();
+
+  // The manifest is re-read when it changes, so a dataset may grow while served.
+  let manifest = { key: '', records: [] as ManifestRecord[], byId: new Map<string, ManifestRecord>(), byFile: new Map<string, ManifestRecord>() };
+  const records = (): typeof manifest => {
+    const st = fs.statSync(path.join(dataDir, MANIFEST));
+    const key = `${st.mtimeMs}:${st.size}`;
+    if (key !== manifest.key) {
+      const rs = readManifest(dataDir);
+      manifest = { key, records: rs, byId: new Map(rs.map((r) => [r.id, r])), byFile: new Map(rs.map((r) => [r.file, r])) };
+      verdicts = null;
+    }
+    return manifest;
+  };
+  let verdicts: Map<string, boolean> | null = null;
+  records();
+
+  const store = LabelStore.open(storeFile);
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 16 * 1024 });
+
+  app.setErrorHandler((err: FastifyError | HttpError | Error, req, reply) => {
+    const status = (err as FastifyError).statusCode ?? 500;
+    if (status >= 500) req.log.error(err);
+    const code = (err as FastifyError).code;
+    const message =
+      status === 413 ? `request body is larger than ${opts.bodyLimit ?? 16 * 1024} bytes`
+      : status === 415 ? `content-type must be application/json, got "${req.headers['content-type'] ?? ''}"`
+      : err.message;
+    void reply.status(status).send(code ? { error: message, code } : { error: message });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ error: `no such page: ${req.method} ${req.url.slice(0, 200)}` });
+  });
+
+  const page = (name: string) => fs.readFileSync(path.join(pages, name));
+  app.get('/', (_req, reply) => reply.type('text/html; charset=utf-8').send(page('index.html')));
+  app.get('/stats', (_req, reply) => reply.type('text/html; charset=utf-8').send(page('stats.html')));
+  app.get<{ Params: { name: string } }>('/static/:name', (req, reply) => {
+    const type = STATIC_FILES[req.params.name];
+    if (!type) throw new HttpError(404, `no such static file: ${req.params.name}`);
+    return reply.type(type).send(page(req.params.name));
+  });
+
+  app.get('/api/info', () => ({ dataset: path.basename(dataDir), images: records().records.length }));
+
+  // prefer=ID (after an undo): that image, if the rater has not labelled it.
+  app.get<{ Querystring: { rater?: string; prefer?: string } }>('/api/next', (req) => {
+    const q = parseBody(z.strictObject({ rater: Rater, prefer: z.string().max(500).optional() }), { ...req.query });
+    const rater = q.rater;
+    const m = records();
+    const mine = store.labelledBy(rater);
+    let best: ManifestRecord | null = q.prefer !== undefined && !mine.has(q.prefer) ? (m.byId.get(q.prefer) ?? null) : null;
+    const counts = best ? new Map<string, number>() : store.countsPerImage((r) => !r.startsWith('sim-')); // humans spread over images; simulated labels do not count
+    let bestKey: [number, number] = [Infinity, Infinity];
+    for (const r of best ? [] : m.records) {
+      if (mine.has(r.id)) continue;
+      const key: [number, number] = [counts.get(r.id) ?? 0, hash(`${rater}\u0000${r.id}`)];
+      if (key[0] < bestKey[0] || (key[0] === bestKey[0] && key[1] < bestKey[1])) (best = r), (bestKey = key);
+    }
+    const labelled = m.records.filter((r) => mine.has(r.id)).length;
+    const progress = { labelled, total: m.records.length };
+    if (!best) return { done: true, progress };
+    return {
+      done: false,
+      progress,
+      item: { id: best.id, prompt: best.prompt, category: recordCategory(best), image: `/images/${encodeURIComponent(best.file)}` },
+    };
+  });
+
+  app.post('/api/labels', async (req, reply) => {
+    const b = parseBody(LabelBody, req.body);
+    if (!records().byId.has(b.image_id)) throw new HttpError(404, `unknown image id "${b.image_id}"`);
+    try {
+      const res = store.add({ imageId: b.image_id, rater: b.rater, raterKind: 'human', label: b.label, requestId: b.request_id });
+      return reply.status(res.duplicate ? 200 : 201).send({ stored: true, duplicate: res.duplicate, seq: res.row.seq });
+    } catch (e) {
+      if (e instanceof ConflictError) throw new HttpError(409, e.message);
+      throw e;
+    }
+  });
+
+  app.post('/api/undo', async (req) => {
+    const b = parseBody(UndoBody, req.body);
+    try {
+      const res = store.undo(b.rater, b.request_id);
+      if (!res) return { undone: null };
+      const taken: LabelRow = store.row(res.row.retracts!)!;
+      return { undone: { image_id: taken.imageId, label: taken.label }, duplicate: res.duplicate };
+    } catch (e) {
+      if (e instanceof ConflictError) throw new HttpError(409, e.message);
+      throw e;
+    }
+  });
+
+  app.get('/api/stats', (): AgreementStats => {
+    const m = records();
+    if (!verdicts) verdicts = new Map([...judgeRecords(dataDir, m.records).entries()].map(([id, v]) => [id, v.aligned]));
+    return agreementStats(m.records, store.current(), verdicts);
+  });
+
+  for (const format of ['jsonl', 'csv'] as const) {
+    app.get(`/api/export.${format}`, (_req, reply) =>
+      reply
+        .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
+        .header('content-disposition', `attachment; filename="labels.${format}"`)
+        .send(formatRows(store.history(), format)),
+    );
+  }
+
+  app.get<{ Params: { '*': string } }>('/images/*', (req, reply) => {
+    const raw = req.raw.url ?? '';
+    const name = req.params['*'];
+    if (/%2e|%2f|%5c|%00/i.test(raw) || /(^|\/)\.\.(\/|$)/.test(raw) || name.includes('..') || name.includes('\\') || name.includes('\0')) {
+      throw new HttpError(400, 'bad image path: ".." , encoded separators and backslashes are not allowed');
+    }
+    if (name === '' || name.startsWith('/') || path.isAbsolute(name)) throw new HttpError(400, 'bad image path: must be a file name from the manifest');
+    const rec = records().byFile.get(name);
+    if (!rec) throw new HttpError(404, `no image "${name.slice(0, 200)}" in this dataset`);
+    return reply.type('image/png').header('cache-control', 'private, max-age=3600').send(fs.readFileSync(path.join(dataDir, rec.file)));
+  });
+
+  return {
+    app,
+    store,
+    async close() {
+      await app.close();
+      store.close();
+    },
+  };
+}
+
+/** Build the app and listen on host:port; resolves to the server and its address. */
+export async function serveLabels(opts: ServerOptions & { host: string; port: number }): Promise<LabelServer & { url: string }> {
+  const s = await createLabelServer(opts);
+  const url = await s.app.listen({ host: opts.host, port: opts.port });
+  return { ...s, url };
+}

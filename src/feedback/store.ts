@@ -1,0 +1,328 @@
+/**
+ * The label store: every good / bad / skip a rater gives, in one SQLite file
+ * (better-sqlite3, WAL mode), for the paper's Stage 1 feedback.
+ *
+ * - One row per act: (image, rater, label, time). Rows are never updated or
+ *   deleted, so the history is the audit log. A changed mind is a new row.
+ * - The *current* label of (image, rater) is its latest row that has not been
+ *   retracted.
+ * - Undo appends a row with label 'retract' whose `retracts` column names the
+ *   row it takes back (chosen over deleting rows: deletes would lose the audit
+ *   trail). Undoing twice takes back the two latest labels, like an editor.
+ * - Every row carries a `request_id` (UNIQUE): a client sends one per request,
+ *   so a retried POST finds its row instead of adding a second one.
+ * - Several processes or connections may write at once: WAL lets readers run
+ *   beside the one writer, `busy_timeout` makes a writer wait for the lock
+ *   instead of failing, and each write is one `BEGIN IMMEDIATE` transaction.
+ *   A write returns only after its COMMIT (synchronous=FULL), so a caller may
+ *   acknowledge it: a killed process loses no returned label.
+ */
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+
+export const LABELS = ['good', 'bad', 'skip'] as const;
+export type StoredLabel = (typeof LABELS)[number];
+export const RATER_KINDS = ['simulated', 'human'] as const;
+export type RaterKind = (typeof RATER_KINDS)[number];
+/** Default store file inside a dataset folder. */
+export const STORE_FILE = 'labels.sqlite';
+
+/** One row of the history. `label` is 'retract' for an undo, then `retracts` names the row taken back. */
+export interface LabelRow {
+  /** Insertion order, 1, 2, ... (the store's own key). */
+  seq: number;
+  imageId: string;
+  rater: string;
+  raterKind: RaterKind;
+  label: StoredLabel | 'retract';
+  /** ISO 8601 time the label was given. */
+  time: string;
+  /** seq of the row an undo retracts, else null. */
+  retracts: number | null;
+  /** Idempotency key: unique over the store. */
+  requestId: string;
+}
+
+/** A label to add. `requestId` defaults to a fresh UUID (then a retry is not recognised). */
+export interface NewLabel {
+  imageId: string;
+  rater: string;
+  raterKind: RaterKind;
+  label: StoredLabel;
+  requestId?: string;
+  time?: string;
+}
+
+/** What a write did: the row it stored, or (duplicate) the row an earlier request with the same id stored. */
+export interface WriteResult {
+  row: LabelRow;
+  duplicate: boolean;
+}
+
+/** A request id that was reused for a different label. */
+export class ConflictError extends Error {}
+
+const RATER_NAME = /^[\p{L}\p{N}][\p{L}\p{N} _.@:-]{0,63}$/u;
+const REQUEST_ID = /^[A-Za-z0-9_.:/-]{8,200}$/;
+
+/** Throws unless `name` is a valid rater name (1-64 letters, digits, space, _ . @ : -, starting with a letter or digit). */
+export function checkRaterName(name: unknown): string {
+  if (typeof name !== 'string' || !RATER_NAME.test(name) || name !== name.trim()) {
+    throw new Error(`rater name must be 1-64 letters, digits, spaces or _ . @ : - (starting with a letter or digit), got ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
+/** Throws unless `id` is a valid request id (8-200 of A-Z a-z 0-9 _ . : / -). */
+export function checkRequestId(id: unknown): string {
+  if (typeof id !== 'string' || !REQUEST_ID.test(id)) {
+    throw new Error(`request_id must be 8-200 characters of A-Z a-z 0-9 _ . : / -, got ${JSON.stringify(id)}`);
+  }
+  return id;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS labels (
+  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+  image_id   TEXT NOT NULL,
+  rater      TEXT NOT NULL,
+  rater_kind TEXT NOT NULL CHECK (rater_kind IN ('simulated', 'human')),
+  label      TEXT NOT NULL CHECK (label IN ('good', 'bad', 'skip', 'retract')),
+  time       TEXT NOT NULL,
+  retracts   INTEGER REFERENCES labels(seq),
+  request_id TEXT NOT NULL UNIQUE,
+  CHECK ((label = 'retract') = (retracts IS NOT NULL))
+);
+CREATE INDEX IF NOT EXISTS labels_image_rater ON labels (image_id, rater, seq);
+CREATE INDEX IF NOT EXISTS labels_rater ON labels (rater, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS labels_retracts ON labels (retracts) WHERE retracts IS NOT NULL;
+`;
+
+// Live rows: labels not taken back by an undo.
+const LIVE = `SELECT * FROM labels l WHERE l.label != 'retract'
+  AND NOT EXISTS (SELECT 1 FROM labels r WHERE r.retracts = l.seq)`;
+// Current label of each (image, rater): its latest live row.
+const CURRENT = `SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY image_id, rater ORDER BY seq DESC) AS rn FROM (${LIVE})) WHERE rn = 1`;
+
+interface DbRow {
+  seq: number;
+  image_id: string;
+  rater: string;
+  rater_kind: RaterKind;
+  label: StoredLabel | 'retract';
+  time: string;
+  retracts: number | null;
+  request_id: string;
+}
+
+function fromDb(r: DbRow): LabelRow {
+  return { seq: r.seq, imageId: r.image_id, rater: r.rater, raterKind: r.rater_kind, label: r.label, time: r.time, retracts: r.retracts, requestId: r.request_id };
+}
+
+/** Options of `LabelStore.open`. */
+export interface StoreOptions {
+  /** How long a writer waits for another connection's lock, ms. Default 10000. */
+  busyTimeoutMs?: number;
+  /** Open read-only (the file must exist). */
+  readonly?: boolean;
+}
+
+/** A connection to a label store file. Open as many as you like, in as many processes. */
+export class LabelStore {
+  private constructor(readonly file: string, private readonly db: Database.Database) {}
+
+  /** Open (creating if needed) the store at `file` (':memory:' for a private in-memory store). */
+  static open(file: string, opts: StoreOptions = {}): LabelStore {
+    if (file !== ':memory:') {
+      if (opts.readonly && !fs.existsSync(file)) throw new Error(`${file}: no label store`);
+      fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    }
+    const db = new Database(file, { readonly: opts.readonly ?? false, timeout: opts.busyTimeoutMs ?? 10000 });
+    try {
+      if (!opts.readonly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = FULL');
+        db.exec(SCHEMA);
+      }
+      db.pragma('foreign_keys = ON');
+    } catch (e) {
+      db.close();
+      throw new Error(`${file}: cannot open label store: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    return new LabelStore(file, db);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /**
+   * Store one label (one transaction, committed on return). A request id seen
+   * before returns the earlier row with duplicate=true; the same id with a
+   * different image, rater or label throws ConflictError.
+   */
+  add(label: NewLabel): WriteResult {
+    return this.addMany([label])[0];
+  }
+
+  /** Store several labels in one transaction (all or none), in order. */
+  addMany(labels: readonly NewLabel[]): WriteResult[] {
+    const rows = labels.map((l) => {
+      checkRaterName(l.rater);
+      if (!(RATER_KINDS as readonly string[]).includes(l.raterKind)) throw new Error(`rater kind must be simulated or human, got ${JSON.stringify(l.raterKind)}`);
+      if (!(LABELS as readonly string[]).includes(l.label)) throw new Error(`label must be good, bad or skip, got ${JSON.stringify(l.label)}`);
+      if (typeof l.imageId !== 'string' || l.imageId === '') throw new Error('image id must be a non-empty string');
+      return { ...l, requestId: l.requestId === undefined ? randomUUID() : checkRequestId(l.requestId), time: l.time ?? new Date().toISOString() };
+    });
+    const find = this.db.prepare<[string], DbRow>('SELECT * FROM labels WHERE request_id = ?');
+    const insert = this.db.prepare(
+      'INSERT INTO labels (image_id, rater, rater_kind, label, time, retracts, request_id) VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (request_id) DO NOTHING',
+    );
+    const added: LabelRow[] = [];
+    const run = this.db.transaction(() =>
+      rows.map((l): WriteResult => {
+        const info = insert.run(l.imageId, l.rater, l.raterKind, l.label, l.time, l.requestId);
+        const row = fromDb(find.get(l.requestId)!);
+        if (info.changes === 1) {
+          added.push(row);
+          return { row, duplicate: false };
+        }
+        if (row.imageId !== l.imageId || row.rater !== l.rater || row.label !== l.label) {
+          throw new ConflictError(`request_id ${l.requestId} was already used for a different label (${row.rater} ${row.label} ${row.imageId})`);
+        }
+        return { row, duplicate: true };
+      }),
+    );
+    const results = run.immediate();
+    if (this.index) {
+      for (const r of added) {
+        if (!this.index.raters.has(r.imageId)) this.index.raters.set(r.imageId, new Set());
+        this.index.raters.get(r.imageId)!.add(r.rater);
+      }
+    }
+    return results;
+  }
+
+  /**
+   * Undo `rater`'s latest live label (any image): append a 'retract' row for
+   * it. Returns null when the rater has nothing left to undo. Idempotent per
+   * request id like `add`.
+   */
+  undo(rater: string, requestId: string = randomUUID(), time: string = new Date().toISOString()): WriteResult | null {
+    checkRaterName(rater);
+    checkRequestId(requestId);
+    const run = this.db.transaction((): WriteResult | null => {
+      const prior = this.db.prepare<[string], DbRow>('SELECT * FROM labels WHERE request_id = ?').get(requestId);
+      if (prior) {
+        if (prior.label !== 'retract' || prior.rater !== rater) throw new ConflictError(`request_id ${requestId} was already used for something else`);
+        return { row: fromDb(prior), duplicate: true };
+      }
+      const last = this.db.prepare<[string], DbRow>(`SELECT * FROM (${LIVE}) WHERE rater = ? ORDER BY seq DESC LIMIT 1`).get(rater);
+      if (!last) return null;
+      const info = this.db
+        .prepare('INSERT INTO labels (image_id, rater, rater_kind, label, time, retracts, request_id) VALUES (?, ?, ?, \'retract\', ?, ?, ?)')
+        .run(last.image_id, rater, last.rater_kind, time, last.seq, requestId);
+      return { row: fromDb(this.db.prepare<[number], DbRow>('SELECT * FROM labels WHERE seq = ?').get(Number(info.lastInsertRowid))!), duplicate: false };
+    });
+    const result = run.immediate();
+    this.index = null;
+    return result;
+  }
+
+  /** The row an undo took back (for showing the image again). */
+  row(seq: number): LabelRow | undefined {
+    const r = this.db.prepare<[number], DbRow>('SELECT * FROM labels WHERE seq = ?').get(seq);
+    return r && fromDb(r);
+  }
+
+  /** Every row, in order: the full audit history. */
+  history(filter: { imageId?: string; rater?: string } = {}): LabelRow[] {
+    const where: string[] = [];
+    const args: string[] = [];
+    if (filter.imageId !== undefined) (where.push('image_id = ?'), args.push(filter.imageId));
+    if (filter.rater !== undefined) (where.push('rater = ?'), args.push(filter.rater));
+    const sql = `SELECT * FROM labels ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq`;
+    return this.db.prepare<string[], DbRow>(sql).all(...args).map(fromDb);
+  }
+
+  /** The current label of every (image, rater) pair that has one, ordered by image then rater. */
+  current(filter: { rater?: string } = {}): LabelRow[] {
+    const sql = `SELECT seq, image_id, rater, rater_kind, label, time, retracts, request_id FROM (${CURRENT}) ${filter.rater !== undefined ? 'WHERE rater = ?' : ''} ORDER BY image_id, rater`;
+    const args = filter.rater !== undefined ? [filter.rater] : [];
+    return this.db.prepare<string[], DbRow>(sql).all(...args).map(fromDb);
+  }
+
+  /**
+   * Who has a current label on which image: image id -> raters. Kept in
+   * memory: updated on this connection's own adds, rebuilt after an undo or
+   * an import, and when `PRAGMA data_version` shows another connection wrote.
+   */
+  private liveIndex(): Map<string, Set<string>> {
+    const version = this.db.pragma('data_version', { simple: true }) as number;
+    if (this.index && this.index.version === version) return this.index.raters;
+    const raters = new Map<string, Set<string>>();
+    for (const r of this.db.prepare<[], { image_id: string; rater: string }>(`SELECT DISTINCT image_id, rater FROM (${LIVE})`).all()) {
+      if (!raters.has(r.image_id)) raters.set(r.image_id, new Set());
+      raters.get(r.image_id)!.add(r.rater);
+    }
+    this.index = { version, raters };
+    return raters;
+  }
+
+  private index: { version: number; raters: Map<string, Set<string>> } | null = null;
+
+  /** Image ids `rater` has a current label for (skip included). */
+  labelledBy(rater: string): Set<string> {
+    const out = new Set<string>();
+    for (const [image, raters] of this.liveIndex()) if (raters.has(rater)) out.add(image);
+    return out;
+  }
+
+  /** Number of raters (those `counted` accepts; default all) with a current label per image (skip included). */
+  countsPerImage(counted?: (rater: string) => boolean): Map<string, number> {
+    return new Map([...this.liveIndex()].map(([image, raters]) => [image, counted ? [...raters].filter(counted).length : raters.size]));
+  }
+
+  /** Rows in the history. */
+  size(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM labels').get() as { n: number }).n;
+  }
+
+  /**
+   * Append rows from an export (see io.ts) in their order, keeping each row's
+   * rater, kind, label, time and request id; `retracts` is remapped to the new
+   * seq of the row it named. Rows whose request id is already stored are
+   * skipped, so importing the same file twice adds nothing. All or nothing.
+   */
+  importRows(rows: readonly LabelRow[]): { added: number; skipped: number } {
+    const find = this.db.prepare<[string], DbRow>('SELECT * FROM labels WHERE request_id = ?');
+    const insert = this.db.prepare('INSERT INTO labels (image_id, rater, rater_kind, label, time, retracts, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const run = this.db.transaction(() => {
+      const seqMap = new Map<number, number>();
+      let added = 0;
+      let skipped = 0;
+      for (const r of rows) {
+        const prior = find.get(r.requestId);
+        if (prior) {
+          seqMap.set(r.seq, prior.seq);
+          skipped++;
+          continue;
+        }
+        let retracts: number | null = null;
+        if (r.retracts !== null) {
+          const to = seqMap.get(r.retracts);
+          if (to === undefined) throw new Error(`row ${r.seq} retracts row ${r.retracts}, which does not come before it in the import`);
+          retracts = to;
+        }
+        const info = insert.run(r.imageId, r.rater, r.raterKind, r.label, r.time, retracts, r.requestId);
+        seqMap.set(r.seq, Number(info.lastInsertRowid));
+        added++;
+      }
+      return { added, skipped };
+    });
+    this.index = null;
+    return run.immediate();
+  }
+}

@@ -1,0 +1,81 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { MiniClip, saveModelCheckpoint, TextToImage } from '../../src/models';
+import { readManifest, readImage } from '../../src/world';
+import { readPromptsFile } from '../../src/cli/generate';
+import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
+
+const BIN = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
+const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, T2I_PROGRESS: '0' } });
+
+/** A tiny (untrained, randomised) diffusion checkpoint in a pretrain-like folder: <dir>/diffusion. */
+async function tinyModelDir(): Promise<string> {
+  await initTestBackend();
+  const cfg = tinyConfig();
+  const clip = new MiniClip(cfg.clip, 0);
+  const model = new TextToImage(clip, cfg.diffusion, 0);
+  randomize(model.unet.variables, 3, 0.05);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-gen-model-'));
+  await saveModelCheckpoint(path.join(dir, 'diffusion'), model.variables, { kind: 'diffusion', step: 0, config: cfg, vocab: [...clip.tokenizer.vocab], recentLoss: null });
+  model.dispose({ clip: true });
+  return dir;
+}
+
+test('readPromptsFile skips blanks and comments and names the line of an unknown word', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-prompts-'));
+  const good = path.join(dir, 'good.txt');
+  fs.writeFileSync(good, '# comment\n\nTwo red circles in the forest\n  a star  \n');
+  assert.deepEqual(readPromptsFile(good).map((p) => [p.line, p.prompt]), [[3, 'two red circles in the forest'], [4, 'a star']]);
+  const bad = path.join(dir, 'bad.txt');
+  fs.writeFileSync(bad, 'a red circle\n# ok\nthree purple blorps\nfive dogs\n');
+  assert.throws(() => readPromptsFile(bad), new RegExp(`^Error: ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3: unknown object "blorps"`));
+});
+
+test('generate writes PNGs and a manifest, skips ids already there, and rejects a bad prompts file before generating', async () => {
+  const modelDir = await tinyModelDir();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-gen-'));
+  const prompts = path.join(dir, 'prompts.txt');
+  fs.writeFileSync(prompts, '# two prompts\ntwo red circles in the forest\n\na blue square\n');
+  const out = path.join(dir, 'out');
+
+  const r = run(['generate', '--prompts', prompts, '--per-prompt', '2', '--out', out, '--model', modelDir, '--seed', '5', '--batch-size', '3']);
+  assert.equal(r.status, 0, r.stderr);
+  const recs = readManifest(out);
+  assert.deepEqual(recs.map((x) => x.id), ['l2-0', 'l2-1', 'l4-0', 'l4-1']);
+  assert.equal(recs[0].source, 'model');
+  assert.equal(recs[0].seed, '5/l2/0');
+  assert.deepEqual(recs[0].attributes, { count: 2, object: 'circle', color: 'red', background: 'forest' });
+  assert.equal(recs[0].extras?.category, 'combination');
+  assert.equal(recs[2].extras?.category, 'color');
+  assert.equal(recs[0].extras?.model, path.join(modelDir, 'diffusion'));
+  const img = readImage(out, recs[0]);
+  assert.equal(img.width, 32);
+
+  const again = run(['generate', '--prompts', prompts, '--per-prompt', '3', '--out', out, '--model', modelDir, '--seed', '5']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stdout, /2 images written, 4 already there/);
+  assert.equal(readManifest(out).length, 6);
+
+  const bad = path.join(dir, 'bad.txt');
+  fs.writeFileSync(bad, 'a red circle\nthree purple blorps\n');
+  const badRun = run(['generate', '--prompts', bad, '--out', path.join(dir, 'never'), '--model', modelDir]);
+  assert.equal(badRun.status, 1);
+  assert.match(badRun.stderr, /^t2i-align: .*bad\.txt:2: unknown object "blorps"/);
+  assert.ok(!fs.existsSync(path.join(dir, 'never')));
+
+  const evalOut = path.join(dir, 'eval');
+  const ev = run(['eval-base', '--model', modelDir, '--per-category', '1', '--prompts-per-category', '1', '--seeds', '0,1', '--out', evalOut, '--json']);
+  assert.equal(ev.status, 0, ev.stderr);
+  const res = JSON.parse(ev.stdout);
+  assert.equal(res.seen.combination.accuracy.n, 2);
+  assert.deepEqual(res.config.seeds, [0, 1]);
+  assert.ok(fs.existsSync(path.join(evalOut, 'grid-unseen-count.png')));
+
+  const noModel = run(['generate', '--prompts', prompts, '--out', path.join(dir, 'x'), '--model', path.join(dir, 'nothing')]);
+  assert.equal(noModel.status, 1);
+  assert.match(noModel.stderr, /no diffusion checkpoint in/);
+});

@@ -1,0 +1,86 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { initBackend } from '../../src/engine';
+import { generateImages, loadMiniClip, loadTextToImage } from '../../src/models';
+import { resolvePretrainRun } from '../../src/cli/pretrain';
+
+const BIN = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
+const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, T2I_PROGRESS: '0' } });
+
+/** The quick preset shrunk to seconds: a few updates of tiny models. */
+const TINY = {
+  clip: { textWidth: 16, textLayers: 1, textHeads: 2, imageChannels: [4, 8], imageHidden: 16, embedDim: 16 },
+  clipTrain: { steps: 4, batchSize: 8, warmupSteps: 1, checkpointEvery: 2 },
+  diffusion: { timesteps: 100, unet: { patchSize: 2, channels: [8, 16], attentionLevels: [1], heads: 2, timeEmbedDim: 8, groups: 4 } },
+  diffusionTrain: { steps: 4, batchSize: 4, warmupSteps: 1, checkpointEvery: 2 },
+  sampler: { steps: 2 },
+};
+
+function tinyConfigFile(dir: string, extra: object = {}): string {
+  const file = path.join(dir, 'tiny.json');
+  fs.writeFileSync(file, JSON.stringify({ ...TINY, ...extra }));
+  return file;
+}
+
+function lossLines(out: string): Array<{ stage: string; step: number; loss: number }> {
+  return fs.readFileSync(path.join(out, 'losses.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
+
+test('pretrain --quick: stopped early, rerun resumes; writes loadable checkpoints, config, losses, timing, samples', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-pretrain-'));
+  const out = path.join(dir, 'run');
+  const cfg = tinyConfigFile(dir);
+  const args = ['pretrain', '--quick', '--config', cfg, '--corpus-size', '48', '--out', out, '--sample-every', '2'];
+
+  const first = run([...args, '--max-updates', '3']);
+  assert.equal(first.status, 0, first.stderr);
+  assert.match(first.stdout, /stopped early \(clip 3\/4, diffusion 0\/4\)/);
+  assert.ok(!fs.existsSync(path.join(out, 'diffusion')));
+
+  const second = run(args);
+  assert.equal(second.status, 0, second.stderr);
+  assert.match(second.stdout, /clip: steps 2\.\.4 of 4/); // resumed from the step-2 checkpoint
+  assert.match(second.stdout, /done: /);
+
+  // Each update logged once, even the ones redone after the resume.
+  const losses = lossLines(out);
+  assert.deepEqual(losses.filter((l) => l.stage === 'clip').map((l) => l.step), [1, 2, 3, 4]);
+  assert.deepEqual(losses.filter((l) => l.stage === 'diffusion').map((l) => l.step), [1, 2, 3, 4]);
+  assert.ok(losses.every((l) => Number.isFinite(l.loss)));
+
+  const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+  assert.equal(config.preset, 'quick');
+  assert.equal(config.corpus.size, 48);
+  assert.equal(config.diffusionTrain.steps, 4);
+  const timing = JSON.parse(fs.readFileSync(path.join(out, 'timing.json'), 'utf8'));
+  assert.equal(timing.runs.length, 2);
+  assert.ok(timing.total.clip > 0 && timing.total.diffusion > 0);
+  for (const f of ['final.png', 'step-000002.png', 'prompts.txt']) assert.ok(fs.existsSync(path.join(out, 'samples', f)), f);
+
+  // The diffusion checkpoint alone is enough to generate.
+  await initBackend();
+  const { model, meta } = await loadTextToImage(path.join(out, 'diffusion'));
+  assert.equal(meta.step, 4);
+  const imgs = await generateImages(model, ['a red circle', 'two blue squares'], { ...meta.config.sampler, seed: 1 });
+  assert.equal(imgs.length, 2);
+  assert.equal(imgs[0].data.length, 32 * 32 * 3);
+  model.dispose({ clip: true });
+  const { clip, meta: cmeta } = await loadMiniClip(path.join(out, 'clip'));
+  assert.equal(cmeta.step, 4);
+  clip.dispose();
+});
+
+test('pretrain: a bad config key is a one-line error naming its path', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-pretrain-bad-'));
+  const bad = run(['pretrain', '--quick', '--config', tinyConfigFile(dir, { diffusionTrain: { stepz: 3 } }), '--out', path.join(dir, 'x')]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /^t2i-align: invalid pretrain config: diffusionTrain\.stepz: unknown key/);
+  assert.ok(!fs.existsSync(path.join(dir, 'x')));
+  assert.throws(() => resolvePretrainRun('quick', { diffusion: { unet: { chanels: [8] } } }), /diffusion\.unet\.chanels: unknown key/);
+  assert.throws(() => resolvePretrainRun('quick', { corpus: { sise: 3 } }), /corpus\.sise/);
+  assert.throws(() => resolvePretrainRun('quick', { clipTrain: { steps: -1 } }), /clipTrain\.steps/);
+});

@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { collect, ImageGenerator, loadPrompts, seedFor, standInGenerator } from '../../src/feedback/collect';
+import { createImage } from '../../src/world/image';
+import { judge } from '../../src/world/judge';
+import { MANIFEST, readManifest } from '../../src/world/dataset';
+import { seenPrompts } from '../../src/world/promptSets';
+import { tempDir } from './helpers';
+
+const PROMPTS = seenPrompts().slice(0, 5);
+
+/**
+ * A fake model whose every image depends on its own seed AND on the whole
+ * batch (like float sums in a batched network), counting images made; it
+ * throws once `failAfter` images have been made.
+ */
+function fakeGenerator(failAfter = Infinity): { generate: ImageGenerator; made: () => number } {
+  let made = 0;
+  return {
+    made: () => made,
+    generate: async (prompts, seeds) => {
+      if (made + prompts.length > failAfter) throw new Error('interrupted');
+      made += prompts.length;
+      const batch = seeds.reduce((a, b) => (a + b) % 251, 0);
+      return seeds.map((s) => createImage(8, 8, [s % 256, (s >> 8) % 256, batch]));
+    },
+  };
+}
+
+const manifestText = (dir: string) => fs.readFileSync(path.join(dir, MANIFEST), 'utf8');
+const pngs = (dir: string) => Object.fromEntries(fs.readdirSync(dir).filter((f) => f.endsWith('.png')).map((f) => [f, fs.readFileSync(path.join(dir, f)).toString('base64')]));
+
+test('collect: deterministic ids and seeds; an interrupted run resumed gives the same manifest and images', async () => {
+  const full = tempDir('collect-full');
+  const g = fakeGenerator();
+  const r = await collect({ prompts: PROMPTS, perPrompt: 3, outDir: full, generate: g.generate, batchSize: 4, seed: 9 });
+  assert.deepEqual(r, { total: 15, generated: 15, existing: 0 });
+  const records = readManifest(full);
+  assert.deepEqual(records.slice(0, 4).map((x) => x.id), ['p0-0', 'p0-1', 'p0-2', 'p1-0']);
+  assert.equal(records[4].seed, seedFor(9, 1, 1));
+  assert.equal(new Set(records.map((x) => x.seed)).size, 15);
+
+  // Interrupted after two batches (8 images), then resumed.
+  const part = tempDir('collect-part');
+  await assert.rejects(collect({ prompts: PROMPTS, perPrompt: 3, outDir: part, generate: fakeGenerator(8).generate, batchSize: 4, seed: 9 }), /interrupted/);
+  assert.equal(readManifest(part).length, 8);
+  const g2 = fakeGenerator();
+  assert.deepEqual(await collect({ prompts: PROMPTS, perPrompt: 3, outDir: part, generate: g2.generate, batchSize: 4, seed: 9 }), { total: 15, generated: 7, existing: 8 });
+  assert.equal(g2.made(), 7, 'only the two missing batches (4 + 3 images) were generated');
+  assert.equal(manifestText(part), manifestText(full));
+  assert.deepEqual(pngs(part), pngs(full));
+
+  // A crash inside a batch: the last two records lost, the line before them cut in half.
+  const text = manifestText(part).split('\n');
+  const cut = text.slice(0, 11).join('\n') + '\n' + text[11].slice(0, 20);
+  fs.writeFileSync(path.join(part, MANIFEST), cut);
+  assert.deepEqual(await collect({ prompts: PROMPTS, perPrompt: 3, outDir: part, generate: fakeGenerator().generate, batchSize: 4, seed: 9 }), { total: 15, generated: 4, existing: 11 });
+  assert.equal(manifestText(part), manifestText(full), 'a partly done batch is generated whole again, so its images match');
+  assert.deepEqual(pngs(part), pngs(full));
+
+  // Rerun when complete: nothing to do. Another seed into the same folder: a clear error.
+  const g3 = fakeGenerator();
+  assert.deepEqual(await collect({ prompts: PROMPTS, perPrompt: 3, outDir: part, generate: g3.generate, batchSize: 4, seed: 9 }), { total: 15, generated: 0, existing: 15 });
+  assert.equal(g3.made(), 0);
+  await assert.rejects(collect({ prompts: PROMPTS, perPrompt: 3, outDir: part, generate: g3.generate, seed: 10 }), /p0-0 has prompt .* use the same --prompts and --seed/);
+});
+
+test('loadPrompts: sets by name, a file with comments, a bad line named', () => {
+  assert.equal(loadPrompts('seen').length, seenPrompts().length);
+  const dir = tempDir('prompts');
+  const file = path.join(dir, 'p.txt');
+  fs.writeFileSync(file, '# my prompts\ntwo red circles in the forest\n\nthree circles\n');
+  assert.deepEqual(loadPrompts(file).map((p) => [p.prompt, p.category]), [['two red circles in the forest', 'combination'], ['three circles', 'count']]);
+  fs.writeFileSync(file, 'two red circles\nseven purple dragons\n');
+  assert.throws(() => loadPrompts(file), new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:2: `));
+  assert.throws(() => loadPrompts(path.join(dir, 'missing.txt')), /--prompts must be seen, unseen or a readable text file/);
+});
+
+test('the stand-in generator gets about errorRate of the images wrong', async () => {
+  const prompts = seenPrompts().slice(0, 60).map((p) => p.prompt);
+  const seeds = prompts.map((_, i) => i);
+  const clean = await standInGenerator(0)(prompts, seeds);
+  assert.ok(clean.every((img, i) => judge(prompts[i], img).aligned));
+  const noisy = await standInGenerator(0.5)(prompts, seeds);
+  const wrong = noisy.filter((img, i) => !judge(prompts[i], img).aligned).length;
+  assert.ok(wrong > 15 && wrong < 45, `wrong ${wrong} of 60`);
+});

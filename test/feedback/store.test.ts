@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { exportLabels, formatRows, importLabels, parseRows } from '../../src/feedback/io';
+import { ConflictError, LabelStore } from '../../src/feedback/store';
+import { tempDir } from './helpers';
+
+const WRITER = path.join(__dirname, 'fixtures', 'writer.ts');
+
+function runWriter(args: string[]): Promise<{ added: number; duplicates: number }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', WRITER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`writer exited ${code}: ${err}`))));
+  });
+}
+
+test('history: a changed label is a new row, current is the latest, undo retracts the latest live label', () => {
+  const store = LabelStore.open(':memory:');
+  store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'good', requestId: 'req-0001' });
+  store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'bad', requestId: 'req-0002' });
+  store.add({ imageId: 'b', rater: 'ann', raterKind: 'human', label: 'skip', requestId: 'req-0003' });
+  store.add({ imageId: 'a', rater: 'bob', raterKind: 'human', label: 'good', requestId: 'req-0004' });
+  assert.deepEqual(store.current().map((r) => [r.imageId, r.rater, r.label]), [['a', 'ann', 'bad'], ['a', 'bob', 'good'], ['b', 'ann', 'skip']]);
+
+  const u1 = store.undo('ann', 'undo-0001')!;
+  assert.equal(u1.row.label, 'retract');
+  assert.equal(store.row(u1.row.retracts!)!.imageId, 'b');
+  assert.deepEqual([...store.labelledBy('ann')], ['a']);
+  store.undo('ann', 'undo-0002'); // takes back 'bad' on a: 'good' is current again
+  assert.deepEqual(store.current({ rater: 'ann' }).map((r) => [r.imageId, r.label]), [['a', 'good']]);
+  store.undo('ann', 'undo-0003');
+  assert.equal(store.current({ rater: 'ann' }).length, 0);
+  assert.equal(store.undo('ann', 'undo-0004'), null, 'nothing left to undo');
+  assert.equal(store.size(), 7, 'four labels and three retractions: nothing deleted');
+  assert.deepEqual(store.history({ rater: 'ann' }).map((r) => r.label), ['good', 'bad', 'skip', 'retract', 'retract', 'retract']);
+  assert.equal(store.current().length, 1);
+  store.close();
+});
+
+test('idempotency: a retried request id returns the stored row; reuse for another label is a conflict', () => {
+  const store = LabelStore.open(':memory:');
+  const a = store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'good', requestId: 'retry-123' });
+  const b = store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'good', requestId: 'retry-123' });
+  assert.equal(a.duplicate, false);
+  assert.equal(b.duplicate, true);
+  assert.equal(b.row.seq, a.row.seq);
+  assert.throws(() => store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'bad', requestId: 'retry-123' }), ConflictError);
+  const u = store.undo('ann', 'undo-retry');
+  assert.deepEqual(store.undo('ann', 'undo-retry'), { ...u, duplicate: true });
+  assert.equal(store.size(), 2);
+  assert.throws(() => store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'meh' as 'good' }), /label must be good, bad or skip/);
+  assert.throws(() => store.add({ imageId: 'a', rater: '../x', raterKind: 'human', label: 'good' }), /rater name/);
+  store.close();
+});
+
+test('concurrency: four processes write at once through their own connections; every label stored once', async () => {
+  const file = path.join(tempDir('store'), 'labels.sqlite');
+  LabelStore.open(file).close();
+  // w1 and w2 share request ids (a retry landing on another connection).
+  const results = await Promise.all([
+    runWriter([file, 'w1', '100', 'shared']),
+    runWriter([file, 'w1', '100', 'shared']),
+    runWriter([file, 'w3', '100', 'w3']),
+    runWriter([file, 'w4', '100', 'w4']),
+  ]);
+  assert.equal(results[0].added + results[1].added, 100);
+  assert.equal(results[0].duplicates + results[1].duplicates, 100);
+  const store = LabelStore.open(file, { readonly: true });
+  assert.equal(store.size(), 300);
+  assert.equal(new Set(store.history().map((r) => r.requestId)).size, 300);
+  assert.equal(store.current().length, 300);
+  store.close();
+});
+
+test('export and import round trip, JSONL and CSV, history and retractions included', () => {
+  const dir = tempDir('io');
+  const store = LabelStore.open(path.join(dir, 'a.sqlite'));
+  store.add({ imageId: 'img,"1"', rater: 'Zoë', raterKind: 'human', label: 'good', requestId: 'r-000001' });
+  store.add({ imageId: 'img-2', rater: 'sim-r0', raterKind: 'simulated', label: 'skip', requestId: 'r-000002' });
+  store.add({ imageId: 'img,"1"', rater: 'Zoë', raterKind: 'human', label: 'bad', requestId: 'r-000003' });
+  store.undo('Zoë', 'r-000004');
+  for (const format of ['jsonl', 'csv'] as const) {
+    const file = path.join(dir, `labels.${format}`);
+    assert.equal(exportLabels(store, file), 4);
+    const copy = LabelStore.open(path.join(dir, `b-${format}.sqlite`));
+    assert.deepEqual(importLabels(copy, file), { added: 4, skipped: 0 });
+    assert.deepEqual(copy.history(), store.history());
+    assert.deepEqual(copy.current(), store.current());
+    assert.deepEqual(importLabels(copy, file), { added: 0, skipped: 4 }, 'importing twice adds nothing');
+    const again = path.join(dir, `again.${format}`);
+    exportLabels(copy, again);
+    assert.equal(fs.readFileSync(again, 'utf8'), fs.readFileSync(file, 'utf8'));
+    copy.close();
+  }
+  store.close();
+});
+
+test('a corrupt import file is an error naming the line, and nothing is imported', () => {
+  const store = LabelStore.open(':memory:');
+  store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'good', requestId: 'r-000001' });
+  store.add({ imageId: 'b', rater: 'ann', raterKind: 'human', label: 'bad', requestId: 'r-000002' });
+  const jsonl = formatRows(store.history(), 'jsonl').split('\n');
+  const csv = formatRows(store.history(), 'csv').split('\n');
+  const bad = (lines: string[], k: number, line: string) => lines.map((l, i) => (i === k ? line : l)).join('\n');
+  assert.throws(() => parseRows(bad(jsonl, 1, '{"seq": 2,'), 'jsonl', 'x.jsonl'), /^Error: x\.jsonl:2: not valid JSON/);
+  assert.throws(() => parseRows(bad(jsonl, 1, jsonl[1].replace('"bad"', '"meh"')), 'jsonl', 'x.jsonl'), /x\.jsonl:2: label:/);
+  assert.throws(() => parseRows(bad(csv, 2, csv[2].replace(',bad,', ',meh,')), 'csv', 'x.csv'), /x\.csv:3: label:/);
+  assert.throws(() => parseRows(bad(csv, 2, 'just,three,fields'), 'csv', 'x.csv'), /x\.csv:3: expected 8 fields, got 3/);
+  assert.throws(() => parseRows(bad(csv, 0, 'seq,image'), 'csv', 'x.csv'), /x\.csv:1: header must be/);
+  assert.throws(() => parseRows(bad(jsonl, 1, jsonl[1].replace('"retracts":null', '"retracts":9')), 'jsonl', 'x.jsonl'), /x\.jsonl:2: retracts/);
+  assert.throws(() => parseRows(bad(csv, 2, csv[2].replace(/,[^,]*$/, ',r-000001')), 'csv', 'x.csv'), /x\.csv:3: duplicate request_id/);
+  store.close();
+});
