@@ -30,9 +30,58 @@ export class ParamStore {
   }
 }
 
-/** x * sigmoid(x). */
+/** x * sigmoid(x), with its gradient dy * (s + y (1 - s)) for s = sigmoid(x), y = x s (4 passes instead of 6). */
 export function silu<T extends tf.Tensor>(x: T): T {
-  return tf.mul(x, tf.sigmoid(x));
+  const f = tf.customGrad(((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+    const sg = tf.sigmoid(xx);
+    const y = tf.mul(xx, sg);
+    save([sg, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [ss, sy] = saved;
+        return [tf.mul(dy as tf.Tensor, tf.add(ss, tf.mul(sy, tf.sub(1, ss))))];
+      },
+    };
+  }) as unknown as GradFn);
+  return f(x) as T;
+}
+
+/** What tf.customGrad takes (its typing does not accept named tensor parameters). */
+type GradFn = Parameters<typeof tf.customGrad>[0];
+
+/**
+ * y + bias, bias [C] broadcast over y [..., C]. Same value as tf.add; its bias
+ * gradient is one plain matmul (ones [1, N] x dy [N, C]) instead of a sum over
+ * the leading axes, which wasm runs as a transpose plus a reduction.
+ */
+export function biasAdd<T extends tf.Tensor>(y: T, bias: tf.Tensor): T {
+  const c = bias.shape[0];
+  const n = y.size / c;
+  const f = tf.customGrad(((yy: tf.Tensor, bb: tf.Tensor) => ({
+    value: tf.add(yy, bb),
+    gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
+      const d = dy as tf.Tensor;
+      return [d.clone(), tf.matMul(tf.ones([1, n]), d.reshape([n, c])).reshape([c])];
+    },
+  })) as unknown as GradFn);
+  return f(y, bias) as T;
+}
+
+/**
+ * x [B, H, W, C] + v [B, C] broadcast over H and W (same value as tf.add of v
+ * reshaped to [B, 1, 1, C]); v's gradient is a batched matmul with ones.
+ */
+export function addPerImage(x: tf.Tensor4D, v: tf.Tensor2D): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  const f = tf.customGrad(((xx: tf.Tensor, vv: tf.Tensor) => ({
+    value: tf.add(xx, vv.reshape([b, 1, 1, c])),
+    gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
+      const d = dy as tf.Tensor;
+      return [d.clone(), tf.matMul(tf.ones([b, 1, h * w]), d.reshape([b, h * w, c])).reshape([b, c])];
+    },
+  })) as unknown as GradFn);
+  return f(x, v) as tf.Tensor4D;
 }
 
 /** y = x W + b over the last axis: [..., inDim] -> [..., outDim]. */
@@ -49,7 +98,7 @@ export class Linear {
     const lead = x.shape.slice(0, -1);
     // A plain 2-D matmul without transpose flags: the fast path on wasm.
     let y: tf.Tensor = tf.matMul(x.reshape([-1, this.inDim]), this.w);
-    if (this.b) y = tf.add(y, this.b);
+    if (this.b) y = biasAdd(y, this.b);
     return y.reshape([...lead, this.outDim]);
   }
 }
@@ -81,12 +130,48 @@ export class GroupNorm {
     this.beta = ps.add(`${prefix}/beta`, [channels], 'zeros');
   }
 
+  /**
+   * (x - mean) / sqrt(var + eps) * gamma + beta per image and group, written as
+   * (x - mean) * (gamma * rsqrt(var + eps)) + beta with the group sums done as
+   * matmuls with ones (no transposes), and a hand-written gradient.
+   */
   apply(x: tf.Tensor4D): tf.Tensor4D {
     const [b, h, w, c] = x.shape;
-    const g = x.reshape([b, h, w, this.groups, c / this.groups]); // [B, H, W, G, C/G]
-    const { mean, variance } = tf.moments(g, [1, 2, 4], true);
-    const normed = tf.div(tf.sub(g, mean), tf.sqrt(tf.add(variance, this.eps))).reshape([b, h, w, c]);
-    return tf.add(tf.mul(normed, this.gamma), this.beta) as tf.Tensor4D;
+    const G = this.groups;
+    const cg = c / G;
+    const hw = h * w;
+    const n = hw * cg;
+    const eps = this.eps;
+    // Mean over (H, W, channels of the group) per image and group: t [B, HW, G, C/G] -> [B, 1, G, 1].
+    const groupMean = (t: tf.Tensor, ones: tf.Tensor) =>
+      tf.div(tf.sum(tf.matMul(ones, t.reshape([b, hw, c])).reshape([b, G, cg]), 2), n).reshape([b, 1, G, 1]);
+    const f = tf.customGrad(((xx: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
+      const ones = tf.ones([b, 1, hw]);
+      const x4 = xx.reshape([b, hw, G, cg]);
+      const xc = tf.sub(x4, groupMean(x4, ones));
+      const rstd = tf.rsqrt(tf.add(groupMean(tf.square(xc), ones), eps)); // [B, 1, G, 1]
+      const y = tf.add(tf.mul(xc, tf.mul(rstd, gamma.reshape([1, 1, G, cg]))), beta.reshape([1, 1, G, cg]));
+      save([xc, rstd]);
+      return {
+        value: y.reshape([b, h, w, c]),
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const [sxc, srstd] = saved;
+          const ones1 = tf.ones([b, 1, hw]);
+          const onesAll = tf.ones([1, b * hw]);
+          const colSum = (t: tf.Tensor) => tf.matMul(onesAll, t.reshape([b * hw, c])).reshape([c]);
+          const dy4 = (dy as tf.Tensor).reshape([b, hw, G, cg]);
+          const xhat = tf.mul(sxc, srstd);
+          const dbeta = colSum(dy4);
+          const dgamma = colSum(tf.mul(dy4, xhat));
+          const dxhat = tf.mul(dy4, gamma.reshape([1, 1, G, cg]));
+          const m1 = groupMean(dxhat, ones1);
+          const m2 = groupMean(tf.mul(dxhat, xhat), ones1);
+          const dx = tf.mul(tf.sub(tf.sub(dxhat, m1), tf.mul(xhat, m2)), srstd).reshape([b, h, w, c]);
+          return [dx, dgamma, dbeta];
+        },
+      };
+    }) as unknown as GradFn);
+    return f(x, this.gamma, this.beta) as tf.Tensor4D;
   }
 }
 
@@ -106,7 +191,26 @@ export class Conv2d {
 
   apply(x: tf.Tensor4D): tf.Tensor4D {
     const s = this.opts.stride ?? 1;
-    return tf.add(tf.conv2d(x, this.w as tf.Tensor4D, s, 'same'), this.b) as tf.Tensor4D;
+    const [b, h, w, c] = x.shape;
+    const filterShape = this.w.shape as [number, number, number, number];
+    // Forward: one FusedConv2D with the bias (no separate add pass). Gradient: the
+    // kernels tf.conv2d's own gradient runs, and the bias gradient as a matmul with ones.
+    const f = tf.customGrad(((xx: tf.Tensor4D, ww: tf.Tensor4D, bb: tf.Tensor1D, save: tf.GradSaveFunc) => {
+      save([xx, ww]);
+      return {
+        value: tf.fused.conv2d({ x: xx, filter: ww, strides: s, pad: 'same', bias: bb }),
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const d = dy as tf.Tensor4D;
+          const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
+          const n = d.size / this.outC;
+          const dx = tf.conv2dTranspose(d, sw, [b, h, w, c], s, 'same');
+          const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x: sx, dy: d }, { strides: s, pad: 'same', dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+          const db = tf.matMul(tf.ones([1, n]), d.reshape([n, this.outC])).reshape([this.outC]);
+          return [dx, dw, db];
+        },
+      };
+    }) as unknown as GradFn);
+    return f(x, this.w, this.b) as tf.Tensor4D;
   }
 }
 

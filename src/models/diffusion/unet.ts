@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../engine/random';
 import { UnetConfig } from '../config';
-import { Attention, Conv2d, GroupNorm, LayerNorm, Linear, MLP, ParamStore, silu } from '../layers';
+import { addPerImage, Attention, Conv2d, GroupNorm, LayerNorm, Linear, MLP, ParamStore, silu } from '../layers';
 
 /** Sinusoidal features of timesteps: t [B] -> [B, dim] (first half sin, second half cos). */
 export function timestepFeatures(t: tf.Tensor1D, dim: number): tf.Tensor2D {
@@ -65,7 +65,7 @@ class ResBlock {
   /** x [B,H,W,inC], temb [B,timeDim] -> [B,H,W,outC]. */
   apply(x: tf.Tensor4D, temb: tf.Tensor2D): tf.Tensor4D {
     let h = this.conv1.apply(silu(this.norm1.apply(x)));
-    h = tf.add(h, this.time.apply(silu(temb)).reshape([x.shape[0], 1, 1, -1]));
+    h = addPerImage(h, this.time.apply(silu(temb)) as tf.Tensor2D);
     h = this.conv2.apply(silu(this.norm2.apply(h)));
     return tf.add(this.skip ? this.skip.apply(x) : x, h);
   }
