@@ -1,26 +1,13 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { buildProgram } from '../../src/cli/main';
+import { runCli } from '../cli/run-in-process';
 import { datasetAgreement, labelWithPanel } from '../../src/feedback/label';
 import { panelFromSpec } from '../../src/feedback/panel';
 import { LabelStore } from '../../src/feedback/store';
 import { smallDataset } from './helpers';
 
-async function run(...args: string[]): Promise<string> {
-  const out: string[] = [];
-  const log = console.log;
-  const write = process.stdout.write.bind(process.stdout);
-  console.log = (...a: unknown[]) => void out.push(a.join(' ') + '\n');
-  process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
-  try {
-    await buildProgram().configureOutput({ writeErr: () => {} }).parseAsync(['node', 't2i-align', ...args]);
-  } finally {
-    console.log = log;
-    process.stdout.write = write;
-  }
-  return out.join('');
-}
+const run = runCli;
 
 test('labelWithPanel: every rater labels every image; a rerun adds nothing; a perfect panel agrees with the judge', () => {
   const dir = smallDataset(12);

@@ -3,22 +3,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildProgram } from '../../src/cli/main';
+import { runCli } from '../cli/run-in-process';
 
-async function run(...args: string[]): Promise<string> {
-  const out: string[] = [];
-  const log = console.log;
-  const write = process.stdout.write.bind(process.stdout);
-  console.log = (...a: unknown[]) => void out.push(a.join(' ') + '\n');
-  process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
-  try {
-    await buildProgram().configureOutput({ writeErr: () => {} }).parseAsync(['node', 't2i-align', ...args]);
-  } finally {
-    console.log = log;
-    process.stdout.write = write;
-  }
-  return out.join('');
-}
+const run = runCli;
 
 test('vocab --json has the documented shape', async () => {
   const v = JSON.parse(await run('vocab', '--json'));
