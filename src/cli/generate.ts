@@ -9,43 +9,8 @@ import { Command } from 'commander';
 import { initBackend } from '../engine';
 import { alignmentTable, BASE_MODEL_DIR, evaluateBaseModel, loadModel, writeBaseEval } from '../eval/base';
 import { generateImages, SamplerConfig } from '../models';
-import { Attributes, categoryOf, Dataset, encodePng, formatPrompt, parsePrompt, tileImages } from '../world';
+import { categoryOf, Dataset, encodePng, PromptLine, readPromptsFile, tileImages } from '../world';
 import { intOption } from './options';
-
-export interface PromptLine {
-  /** 1-based line number in the file. */
-  line: number;
-  prompt: string;
-  attributes: Attributes;
-}
-
-/**
- * Parse a prompts file: one prompt per line; blank lines and lines starting
- * with # are skipped. Every line is parsed before any is used; the first bad
- * line throws `FILE:LINE: <why>`.
- */
-export function readPromptsFile(file: string): PromptLine[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    throw new Error(`cannot read prompts file ${file}`);
-  }
-  const out: PromptLine[] = [];
-  text.split(/\r?\n/).forEach((raw, k) => {
-    const s = raw.trim();
-    if (s === '' || s.startsWith('#')) return;
-    let attributes: Attributes;
-    try {
-      attributes = parsePrompt(s);
-    } catch (e) {
-      throw new Error(`${file}:${k + 1}: ${(e as Error).message}`);
-    }
-    out.push({ line: k + 1, prompt: formatPrompt(attributes), attributes });
-  });
-  if (out.length === 0) throw new Error(`${file}: no prompts (one per line; blank lines and # comments are skipped)`);
-  return out;
-}
 
 export interface GenerateOptions {
   prompts: readonly PromptLine[];

@@ -17,6 +17,7 @@ import { Rng } from '../engine/random';
 import { Dataset, MANIFEST } from '../world/dataset';
 import { ImageLike } from '../world/image';
 import { Attributes, categoryOf, parsePrompt } from '../world/prompt';
+import { readPromptsFile } from '../world/promptFile';
 import { PromptEntry, seenPrompts, unseenPrompts } from '../world/promptSets';
 import { renderPrompt } from '../world/render';
 import { BACKGROUNDS, COLORS, MAX_COUNT, OBJECTS } from '../world/vocab';
@@ -117,26 +118,10 @@ export async function collect(opts: CollectOptions): Promise<CollectResult> {
 export function loadPrompts(spec: string): PromptEntry[] {
   if (spec === 'seen') return seenPrompts();
   if (spec === 'unseen') return unseenPrompts();
-  let text: string;
-  try {
-    text = fs.readFileSync(spec, 'utf8');
-  } catch {
+  if (!fs.existsSync(spec) || !fs.statSync(spec).isFile()) {
     throw new Error(`--prompts must be seen, unseen or a readable text file, got "${spec}"`);
   }
-  const out: PromptEntry[] = [];
-  text.split('\n').forEach((line, k) => {
-    const t = line.trim();
-    if (t === '' || t.startsWith('#')) return;
-    let attributes: Attributes;
-    try {
-      attributes = parsePrompt(t);
-    } catch (e) {
-      throw new Error(`${spec}:${k + 1}: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    out.push({ prompt: t, attributes, category: categoryOf(attributes) });
-  });
-  if (out.length === 0) throw new Error(`${spec}: no prompts`);
-  return out;
+  return readPromptsFile(spec).map((p) => ({ prompt: p.text, attributes: p.attributes, category: categoryOf(p.attributes) }));
 }
 
 /** Change one attribute of `a` to another value (the mistake of the stand-in generator). */

@@ -11,3 +11,4 @@ export * from './raters';
 export * from './corpus';
 export * from './dataset';
 export * from './judgeDataset';
+export * from './promptFile';

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { MiniClip, saveModelCheckpoint, TextToImage } from '../../src/models';
 import { readManifest, readImage } from '../../src/world';
-import { readPromptsFile } from '../../src/cli/generate';
+import { readPromptsFile } from '../../src/world/promptFile';
 import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
