@@ -83,7 +83,10 @@ test('label by keyboard, undo, reload resumes, screenshot; then two raters at on
   const rendering = await page.$eval('#image', (img) => getComputedStyle(img).imageRendering);
   assert.equal(rendering, 'pixelated');
 
-  for (const file of [path.join(ROOT, 'results', 'screenshots', 'labeller.png'), path.join(ROOT, 'docs', 'labeller.png')]) {
+  // The test artifact; the README's copy in docs/ is refreshed only on request (T2I_UPDATE_DOCS=1), so a test run leaves the tree clean.
+  const shots = [path.join(ROOT, 'results', 'screenshots', 'labeller.png')];
+  if (process.env.T2I_UPDATE_DOCS === '1') shots.push(path.join(ROOT, 'docs', 'labeller.png'));
+  for (const file of shots) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     await page.screenshot({ path: file });
   }
