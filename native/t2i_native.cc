@@ -350,11 +350,13 @@ void convBackpropInputTasks(const Conv& c, const float* dy, const float* w, floa
   });
 }
 
+// dw = sum over tasks of cols_i^T dy_i, one partial per task of tr rows, added up in task
+// order: the sum never depends on which thread ran which task, nor on the thread count.
 void convBackpropFilterTasks(const Conv& c, const float* x, const float* dy, float* dw) {
-  const int64_t P = c.patch(), rows = c.B * c.OH * c.OW, tr = taskRows(c);
+  const int64_t P = c.patch(), rows = c.B * c.OH * c.OW, tr = taskRows(c), size = P * c.Cout;
   const int64_t nTasks = (rows + tr - 1) / tr;
   int threads = (int)std::min<int64_t>(g_threads, nTasks);
-  std::vector<std::vector<float>> partial(threads, std::vector<float>(P * c.Cout, 0.f));
+  std::vector<float> partial((nTasks - 1) * size);
   for (int t = 0; t < threads; t++) taskScratch(t, tr * P);
   {
     BlasSingleThread single;
@@ -362,13 +364,17 @@ void convBackpropFilterTasks(const Conv& c, const float* x, const float* dy, flo
       int64_t r0 = i * tr, r1 = std::min(rows, r0 + tr);
       float* cols = g_taskScratch[t].data();
       im2col(c, x, cols, r0, r1);
+      float* out = i == 0 ? dw : partial.data() + (i - 1) * size;
       cblas_sgemm(RowMajor_, Trans_, NoTrans_, (int)P, (int)c.Cout, (int)(r1 - r0), 1.f, cols, (int)P,
-                  dy + r0 * c.Cout, (int)c.Cout, 1.f, partial[t].data(), (int)c.Cout);
+                  dy + r0 * c.Cout, (int)c.Cout, 0.f, out, (int)c.Cout);
     });
   }
-  std::copy(partial[0].begin(), partial[0].end(), dw);
-  for (int t = 1; t < threads; t++)
-    for (int64_t j = 0; j < P * c.Cout; j++) dw[j] += partial[t][j];
+  parallelFor(size, size > 65536 ? threads : 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = 1; i < nTasks; i++) {
+      const float* p = partial.data() + (i - 1) * size;
+      for (int64_t j = lo; j < hi; j++) dw[j] += p[j];
+    }
+  });
 }
 
 // conv2d(heap, xOff, wOff, yOff, params:Int32Array(15), biasOff, act, alpha)
@@ -473,7 +479,7 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
                 (int)c.Cout, 0.f, dw, (int)c.Cout);
     return nullptr;
   }
-  if (g_convMode == 1 && g_threads > 1 && c.B * rowsPerImage >= 2 * taskRows(c)) {
+  if (g_convMode == 1) {
     convBackpropFilterTasks(c, x, dy, dw);
     return nullptr;
   }

@@ -20,7 +20,7 @@ import { z } from 'zod';
 import { hasCheckpoint, initBackend, writeFileAtomic } from '../engine';
 import {
   ddimSample, DeepPartial, Example, MiniClip, PresetName, PretrainConfig, PretrainConfigSchema, readModelMeta,
-  resolvePretrainConfig, shuffledBatches, TextToImage, trainClip, trainDiffusion, loadMiniClip,
+  resolvePretrainConfig, shuffledBatches, TextToImage, trainClip, trainDiffusion, loadMiniClip, loadTextToImage, EMA_PREFIX,
 } from '../models';
 import { CorpusConfig, CorpusConfigSchema, encodePng, ImageLike, pretrainingCorpus, resolveCorpusConfig, seenPrompts, tileImages } from '../world';
 import { intOption } from './options';
@@ -121,6 +121,19 @@ export function sampleSync(model: TextToImage, config: PretrainConfig, prompts: 
   tf.dispose([x, bytes]);
   const n = 32 * 32 * 3;
   return prompts.map((_, i) => ({ width: 32, height: 32, data: Uint8Array.from(data.subarray(i * n, (i + 1) * n)) }));
+}
+
+/** Run `f` with `weights` (named as `ema/<name>`) in place of `variables`, then put the variables' own values back. */
+function withWeights<T>(variables: Record<string, tf.Variable>, weights: Readonly<Record<string, tf.Variable>> | undefined, f: () => T): T {
+  if (!weights) return f();
+  const saved = Object.fromEntries(Object.entries(variables).map(([k, v]) => [k, v.clone()]));
+  try {
+    for (const [k, v] of Object.entries(variables)) v.assign(weights[`${EMA_PREFIX}${k}`]);
+    return f();
+  } finally {
+    for (const [k, v] of Object.entries(variables)) v.assign(saved[k]);
+    tf.dispose(Object.values(saved));
+  }
 }
 
 interface LossLine {
@@ -234,8 +247,8 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const model = new TextToImage(clip, config.diffusion, config.seed);
   const prompts = samplePrompts();
   const every = opts.sampleEvery ?? config.diffusionTrain.checkpointEvery;
-  const grid = (name: string) => {
-    const imgs = sampleSync(model, config, prompts, `${config.seed}/samples`);
+  const grid = (name: string, ema?: Readonly<Record<string, tf.Variable>>) => {
+    const imgs = withWeights(model.unet.variables, ema, () => sampleSync(model, config, prompts, `${config.seed}/samples`));
     writeFileAtomic(path.join(out, 'samples', name), encodePng(tileImages(imgs, { columns: prompts.length, scale: 3 })));
   };
   const onLoss = appendLoss('diffusion');
@@ -244,14 +257,20 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
       checkpointDir: diffDir,
       progress,
       maxUpdates: opts.maxUpdates,
-      onStep: (s, loss) => {
+      onStep: (s, loss, ema) => {
         onLoss(s, loss);
-        if (every > 0 && s % every === 0 && s < config.diffusionTrain.steps) grid(`step-${String(s).padStart(6, '0')}.png`);
+        if (every > 0 && s % every === 0 && s < config.diffusionTrain.steps) grid(`step-${String(s).padStart(6, '0')}.png`, ema);
       },
     });
     result.diffusion = { startStep: res.startStep, step: res.step, lastLoss: res.losses.at(-1) ?? null };
     if (res.step >= config.diffusionTrain.steps) {
-      grid('final.png');
+      // the final grid shows what `generate` will draw: the saved checkpoint, with its moving average
+      const saved = (await loadTextToImage(diffDir)).model;
+      try {
+        writeFileAtomic(path.join(out, 'samples', 'final.png'), encodePng(tileImages(sampleSync(saved, config, prompts, `${config.seed}/samples`), { columns: prompts.length, scale: 3 })));
+      } finally {
+        saved.dispose({ clip: true });
+      }
       writeFileAtomic(path.join(out, 'samples', 'prompts.txt'), prompts.join('\n') + '\n');
       result.done = true;
     }

@@ -5,6 +5,7 @@
  *
  *   model weights    text/..., image/..., logit_scale, unet/...
  *   optimizer state  optimizer/iter, optimizer/m/<weight>, optimizer/v/<weight>
+ *   moving average   ema/<weight> (when trained with emaDecay > 0): the weights used for sampling
  */
 import * as tf from '@tensorflow/tfjs';
 import { CheckpointError, loadCheckpoint, readCheckpointIndex, saveCheckpoint } from '../engine/checkpoint';
@@ -28,6 +29,8 @@ export interface ModelCheckpointMeta {
 }
 
 const OPT = 'optimizer/';
+/** Name prefix of the weights' exponential moving average in a checkpoint. */
+export const EMA_PREFIX = 'ema/';
 
 /** Adam's state as named tensors: iterations, then first and second moments by weight name. */
 export async function optimizerState(optimizer: tf.Optimizer, trainable: Record<string, tf.Variable>): Promise<tf.NamedTensorMap> {
@@ -119,19 +122,21 @@ export function readModelMeta(dir: string, kind: ModelKind): ModelCheckpointMeta
 
 /**
  * Load weights into `variables` (names and shapes must match exactly; the
- * optimizer state may be present or not), and return the optimizer tensors
- * (the caller disposes them, or passes them to `restoreOptimizer`).
+ * optimizer state and the moving average may be present or not), and return
+ * the optimizer and moving-average tensors (the caller disposes them, or
+ * passes them to `restoreOptimizer`).
  * Weights named in `frozen` are not loaded but checked: a resumed run must
  * use the same frozen weights (e.g. the text encoder) as the checkpoint.
  */
 export async function loadWeightsInto(dir: string, variables: Record<string, tf.Variable>, frozen: ReadonlySet<string> = new Set()): Promise<tf.NamedTensorMap> {
   const index = readCheckpointIndex(dir);
   const expect: Record<string, number[]> = variableShapes(variables);
-  for (const s of index.specs) if (s.name.startsWith(OPT)) expect[s.name] = s.shape;
+  const extra = (name: string) => name.startsWith(OPT) || name.startsWith(EMA_PREFIX);
+  for (const s of index.specs) if (extra(s.name)) expect[s.name] = s.shape;
   const { tensors } = await loadCheckpoint(dir, expect);
   const opt: tf.NamedTensorMap = {};
   for (const [name, t] of Object.entries(tensors)) {
-    if (name.startsWith(OPT)) opt[name] = t;
+    if (extra(name)) opt[name] = t;
     else if (frozen.has(name)) {
       const same = tf.tidy(() => tf.all(tf.equal(variables[name], t)).dataSync()[0] === 1);
       if (!same) {
@@ -171,15 +176,21 @@ export async function loadMiniClip(dir: string): Promise<{ clip: MiniClip; meta:
 /**
  * A text-to-image model from a `diffusion` checkpoint, with its own MiniCLIP
  * (text encoder loaded; image encoder untrained): free it with `model.dispose({ clip: true })`.
+ * The UNet gets the moving average of its weights when the checkpoint has one
+ * (`weights: 'trained'` for the last trained weights instead).
  */
-export async function loadTextToImage(dir: string): Promise<{ model: TextToImage; meta: ModelCheckpointMeta }> {
+export async function loadTextToImage(dir: string, opts: { weights?: 'ema' | 'trained' } = {}): Promise<{ model: TextToImage; meta: ModelCheckpointMeta }> {
   const meta = readModelMeta(dir, 'diffusion');
   const clip = new MiniClip(meta.config.clip);
   const model = new TextToImage(clip, meta.config.diffusion);
   try {
     checkVocab(dir, meta, clip);
     // The checkpoint holds text/ and unet/ weights; the image encoder is not part of it.
-    tf.dispose(Object.values(await loadWeightsInto(dir, model.variables)));
+    const extra = await loadWeightsInto(dir, model.variables);
+    // Sample with the moving average of the UNet's weights when the run kept one.
+    if (opts.weights !== 'trained')
+      for (const [k, v] of Object.entries(model.unet.variables)) if (extra[`${EMA_PREFIX}${k}`]) v.assign(extra[`${EMA_PREFIX}${k}`]);
+    tf.dispose(Object.values(extra));
   } catch (e) {
     model.dispose({ clip: true });
     throw e;

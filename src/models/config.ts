@@ -85,10 +85,22 @@ export const TrainConfigSchema = z.strictObject({
   steps: int(1, 10_000_000),
   /** Examples per update. */
   batchSize: int(1, 4096),
-  /** Adam learning rate (constant after warmup). */
+  /** Adam learning rate (the peak, reached at the end of the warmup). */
   learningRate: z.number().positive().max(1),
   /** Linear learning-rate warmup, in updates. */
   warmupSteps: int(0, 1_000_000),
+  /**
+   * Learning rate after the warmup: 'constant', or 'cosine' (half a cosine from learningRate down to 0 at
+   * `steps`; the late small steps average out the noise of the updates). With 'cosine', `steps` is part of
+   * the schedule, so a run cannot be resumed with other `steps`.
+   */
+  lrSchedule: z.enum(['constant', 'cosine']).default('constant'),
+  /**
+   * Decay of an exponential moving average of the trained weights, kept beside them (`ema/...` in the
+   * checkpoint) and used for sampling; 0: none. The decay at update n is min(emaDecay, (1 + n) / (10 + n)),
+   * so the average forgets the random initial weights early on.
+   */
+  emaDecay: z.number().min(0).max(0.99999).default(0),
   /** Save a checkpoint (weights, optimizer state, step) every this many updates, and at the end. */
   checkpointEvery: int(1, 10_000_000),
 });
@@ -113,7 +125,7 @@ export type PretrainConfig = z.infer<typeof PretrainConfigSchema>;
 const quick: PretrainConfig = {
   seed: 0,
   clip: { maxTokens: 12, textWidth: 32, textLayers: 1, textHeads: 2, imageChannels: [8, 16, 16], imageHidden: 64, embedDim: 32, initTemperature: 0.07 },
-  clipTrain: { steps: 60, batchSize: 32, learningRate: 1e-3, warmupSteps: 5, checkpointEvery: 30 },
+  clipTrain: { steps: 60, batchSize: 32, learningRate: 1e-3, warmupSteps: 5, lrSchedule: 'constant', emaDecay: 0, checkpointEvery: 30 },
   diffusion: {
     timesteps: 1000,
     schedule: 'cosine',
@@ -121,8 +133,8 @@ const quick: PretrainConfig = {
     condDropout: 0.1,
     unet: { patchSize: 2, channels: [16, 32], attentionLevels: [1], heads: 2, timeEmbedDim: 32, groups: 4 },
   },
-  diffusionTrain: { steps: 60, batchSize: 16, learningRate: 1e-3, warmupSteps: 5, checkpointEvery: 30 },
-  sampler: { steps: 10, guidanceScale: 3, spacing: 'leading', eta: 0, clipSample: true },
+  diffusionTrain: { steps: 60, batchSize: 16, learningRate: 1e-3, warmupSteps: 5, lrSchedule: 'cosine', emaDecay: 0.9, checkpointEvery: 30 },
+  sampler: { steps: 10, guidanceScale: 3, spacing: 'trailing', eta: 0, clipSample: true },
 };
 
 /**
@@ -144,7 +156,7 @@ const quick: PretrainConfig = {
 const defaults: PretrainConfig = {
   seed: 0,
   clip: { maxTokens: 12, textWidth: 64, textLayers: 2, textHeads: 4, imageChannels: [32, 64, 64], imageHidden: 128, embedDim: 64, initTemperature: 0.07 },
-  clipTrain: { steps: 1500, batchSize: 64, learningRate: 1e-3, warmupSteps: 100, checkpointEvery: 250 },
+  clipTrain: { steps: 1500, batchSize: 64, learningRate: 1e-3, warmupSteps: 100, lrSchedule: 'constant', emaDecay: 0, checkpointEvery: 250 },
   diffusion: {
     timesteps: 1000,
     schedule: 'cosine',
@@ -152,8 +164,8 @@ const defaults: PretrainConfig = {
     condDropout: 0.1,
     unet: { patchSize: 2, channels: [48, 96, 96], attentionLevels: [2], heads: 4, timeEmbedDim: 128, groups: 8 },
   },
-  diffusionTrain: { steps: 4000, batchSize: 32, learningRate: 5e-4, warmupSteps: 100, checkpointEvery: 250 },
-  sampler: { steps: 25, guidanceScale: 3, spacing: 'leading', eta: 0, clipSample: true },
+  diffusionTrain: { steps: 6000, batchSize: 32, learningRate: 5e-4, warmupSteps: 100, lrSchedule: 'cosine', emaDecay: 0.999, checkpointEvery: 250 },
+  sampler: { steps: 25, guidanceScale: 3, spacing: 'trailing', eta: 0, clipSample: true },
 };
 
 export const PRESETS = { quick, default: defaults } as const;

@@ -5,13 +5,15 @@
  *
  * Determinism: `step(s)` must depend only on s and the weights (batches and
  * noise seeded from `${seed}/${s}`); the checkpoint holds weights, Adam's
- * state and s. So a run killed and resumed ends with the same weights as an
- * uninterrupted one (a test checks this).
+ * state, the weights' moving average (when train.emaDecay > 0) and s. So a run
+ * killed and resumed ends with the same weights as an uninterrupted one (a
+ * test checks this), and a resume that would change the learning-rate
+ * schedule or the average is refused.
  */
 import * as tf from '@tensorflow/tfjs';
 import { CheckpointError, hasCheckpoint } from '../engine/checkpoint';
 import { Progress, progress as makeProgress } from '../engine/progress';
-import { loadWeightsInto, ModelCheckpointMeta, ModelKind, readModelMeta, restoreOptimizer, saveModelCheckpoint } from './checkpoint';
+import { EMA_PREFIX, loadWeightsInto, ModelCheckpointMeta, ModelKind, readModelMeta, restoreOptimizer, saveModelCheckpoint } from './checkpoint';
 import { PretrainConfig, TrainConfig } from './config';
 
 export interface LoopOptions {
@@ -21,8 +23,11 @@ export interface LoopOptions {
   resume?: boolean;
   /** Progress reporting (default: a bar named after the model); false for none. */
   progress?: false | ((total: number, label: string) => Progress);
-  /** Called after every update with its step number (1-based count of updates done) and loss. */
-  onStep?: (step: number, loss: number) => void;
+  /**
+   * Called after every update with its step number (1-based count of updates done), its loss and,
+   * when the run keeps one, the weights' moving average (`ema/<name>`; read it, never keep it).
+   */
+  onStep?: (step: number, loss: number, ema?: Readonly<Record<string, tf.Variable>>) => void;
   /** Stop after this many updates in this call (for tests that simulate an interrupted run). */
   maxUpdates?: number;
 }
@@ -55,66 +60,125 @@ function frozenOf(spec: LoopSpec): Set<string> {
   return new Set(Object.keys(spec.variables).filter((k) => !(k in spec.trainable)));
 }
 
-/** Learning rate at step s: linear warmup over warmupSteps, then constant. */
+/** Learning rate at step s: linear warmup over warmupSteps, then constant, or a half cosine down to 0 at `steps`. */
 export function learningRateAt(train: TrainConfig, s: number): number {
-  return train.learningRate * Math.min(1, (s + 1) / Math.max(1, train.warmupSteps));
+  const warm = Math.min(1, (s + 1) / Math.max(1, train.warmupSteps));
+  if (train.lrSchedule !== 'cosine' || s < train.warmupSteps) return train.learningRate * warm;
+  const progress = (s - train.warmupSteps) / Math.max(1, train.steps - train.warmupSteps);
+  return train.learningRate * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, progress)));
 }
 
-function sameModelConfig(a: PretrainConfig, b: PretrainConfig, kind: ModelKind): string | undefined {
-  const pick = (c: PretrainConfig) => JSON.stringify(kind === 'miniclip' ? [c.seed, c.clip, c.clipTrain.batchSize] : [c.seed, c.clip, c.diffusion, c.diffusionTrain.batchSize]);
-  return pick(a) === pick(b) ? undefined : `saved ${pick(a)}, now ${pick(b)}`;
+/** Decay of the weights' moving average at update s (0-based): min(emaDecay, (1 + s) / (10 + s)). */
+export function emaDecayAt(train: TrainConfig, s: number): number {
+  return Math.min(train.emaDecay, (1 + s) / (10 + s));
+}
+
+/**
+ * Why a checkpoint made with config `a` cannot be resumed with config `b`, or undefined.
+ * The model, the seed and every training key that changes the numbers must match; only
+ * `checkpointEvery`, and `steps` under a constant learning rate (a run may be extended), may differ.
+ */
+export function resumeMismatch(a: PretrainConfig, b: PretrainConfig, kind: ModelKind): string | undefined {
+  const trainKey = kind === 'miniclip' ? 'clipTrain' : 'diffusionTrain';
+  const ta = a[trainKey], tb = b[trainKey];
+  const pairs: Array<[string, unknown, unknown]> = [
+    ['seed', a.seed, b.seed],
+    ['clip', a.clip, b.clip],
+    ...(kind === 'diffusion' ? [['diffusion', a.diffusion, b.diffusion] as [string, unknown, unknown]] : []),
+    ...(['batchSize', 'learningRate', 'warmupSteps', 'lrSchedule', 'emaDecay'] as const).map((k) => [`${trainKey}.${k}`, ta[k], tb[k]] as [string, unknown, unknown]),
+  ];
+  if (ta.lrSchedule === 'cosine' || tb.lrSchedule === 'cosine') pairs.push([`${trainKey}.steps (part of the cosine schedule)`, ta.steps, tb.steps]);
+  const bad = pairs.filter(([, x, y]) => JSON.stringify(x) !== JSON.stringify(y));
+  return bad.length ? bad.map(([k, x, y]) => `${k} was ${JSON.stringify(x)}, now ${JSON.stringify(y)}`).join('; ') : undefined;
+}
+
+/** Fresh copies of `trainable`, the moving average's start: `ema/<name>`. */
+function emaCopies(trainable: Record<string, tf.Variable>): Record<string, tf.Variable> {
+  return Object.fromEntries(
+    Object.entries(trainable).map(([k, v]) => {
+      const init = v.clone();
+      const e = tf.variable(init, false, `${EMA_PREFIX}${k}#${init.id}`);
+      init.dispose();
+      return [`${EMA_PREFIX}${k}`, e];
+    }),
+  );
+}
+
+/** ema <- d * ema + (1 - d) * w, for every trained weight w. */
+function updateEma(ema: Record<string, tf.Variable>, trainable: Record<string, tf.Variable>, d: number): void {
+  tf.tidy(() => {
+    for (const [k, w] of Object.entries(trainable)) {
+      const e = ema[`${EMA_PREFIX}${k}`];
+      e.assign(tf.add(tf.mul(e, d), tf.mul(w, 1 - d)));
+    }
+  });
 }
 
 export async function runTrainingLoop(spec: LoopSpec, opts: LoopOptions = {}): Promise<LoopResult> {
   const { train } = spec;
   const dir = opts.checkpointDir;
+  const ema = train.emaDecay > 0 ? emaCopies(spec.trainable) : undefined;
   let start = 0;
-  if (dir && (opts.resume ?? true) && hasCheckpoint(dir)) {
-    const meta = readModelMeta(dir, spec.kind);
-    const diff = sameModelConfig(meta.config, spec.config, spec.kind);
-    if (diff) throw new CheckpointError(`cannot resume from ${dir}: its seed, model or batch size differ from this run's (${diff})`);
-    const opt = await loadWeightsInto(dir, spec.variables, frozenOf(spec));
-    try {
-      if (meta.step > 0) await restoreOptimizer(spec.optimizer, spec.trainable, opt);
-    } finally {
-      tf.dispose(Object.values(opt));
-    }
-    start = meta.step;
-  }
-  const save = async (step: number, recent: number[]) => {
-    if (!dir) return;
-    const meta: ModelCheckpointMeta = {
-      kind: spec.kind,
-      step,
-      config: spec.config,
-      vocab: spec.vocab,
-      recentLoss: recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : null,
-    };
-    await saveModelCheckpoint(dir, spec.variables, meta, { optimizer: spec.optimizer, trainable: spec.trainable });
-  };
-  const bar = opts.progress === false ? undefined : (opts.progress ?? makeProgress)(train.steps - start, spec.kind);
-  const losses: number[] = [];
-  let recent: number[] = [];
-  let s = start;
-  const end = Math.min(train.steps, start + (opts.maxUpdates ?? Infinity));
   try {
-    while (s < end) {
-      // AdamOptimizer reads its (protected) learningRate at every update.
-      (spec.optimizer as unknown as { learningRate: number }).learningRate = learningRateAt(train, s);
-      const loss = await spec.step(s);
-      if (!Number.isFinite(loss)) throw new Error(`${spec.kind} training diverged: loss ${loss} at step ${s}`);
-      s += 1;
-      losses.push(loss);
-      recent.push(loss);
-      opts.onStep?.(s, loss);
-      bar?.tick(1, { loss });
-      if (s % train.checkpointEvery === 0 || s === train.steps) {
-        await save(s, recent);
-        recent = [];
-      }
-    }
+    return await loop();
   } finally {
-    bar?.done();
+    if (ema) tf.dispose(Object.values(ema));
   }
-  return { startStep: start, step: s, losses };
+
+  async function loop(): Promise<LoopResult> {
+    if (dir && (opts.resume ?? true) && hasCheckpoint(dir)) {
+      const meta = readModelMeta(dir, spec.kind);
+      const diff = resumeMismatch(meta.config, spec.config, spec.kind);
+      if (diff) throw new CheckpointError(`cannot resume from ${dir}: ${diff}; use another output folder, or the checkpoint's settings`);
+      const extra = await loadWeightsInto(dir, spec.variables, frozenOf(spec));
+      try {
+        if (meta.step > 0) await restoreOptimizer(spec.optimizer, spec.trainable, extra);
+        if (ema) {
+          const missing = Object.keys(ema).filter((k) => !(k in extra));
+          if (missing.length) throw new CheckpointError(`cannot resume from ${dir}: it has no moving average of the weights (${missing[0]}, ...)`);
+          for (const [k, v] of Object.entries(ema)) v.assign(extra[k]);
+        }
+      } finally {
+        tf.dispose(Object.values(extra));
+      }
+      start = meta.step;
+    }
+    const save = async (step: number, recent: number[]) => {
+      if (!dir) return;
+      const meta: ModelCheckpointMeta = {
+        kind: spec.kind,
+        step,
+        config: spec.config,
+        vocab: spec.vocab,
+        recentLoss: recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : null,
+      };
+      await saveModelCheckpoint(dir, { ...spec.variables, ...ema }, meta, { optimizer: spec.optimizer, trainable: spec.trainable });
+    };
+    const bar = opts.progress === false ? undefined : (opts.progress ?? makeProgress)(train.steps - start, spec.kind);
+    const losses: number[] = [];
+    let recent: number[] = [];
+    let s = start;
+    const end = Math.min(train.steps, start + (opts.maxUpdates ?? Infinity));
+    try {
+      while (s < end) {
+        // AdamOptimizer reads its (protected) learningRate at every update.
+        (spec.optimizer as unknown as { learningRate: number }).learningRate = learningRateAt(train, s);
+        const loss = await spec.step(s);
+        if (!Number.isFinite(loss)) throw new Error(`${spec.kind} training diverged: loss ${loss} at step ${s}`);
+        if (ema) updateEma(ema, spec.trainable, emaDecayAt(train, s));
+        s += 1;
+        losses.push(loss);
+        recent.push(loss);
+        opts.onStep?.(s, loss, ema);
+        bar?.tick(1, { loss });
+        if (s % train.checkpointEvery === 0 || s === train.steps) {
+          await save(s, recent);
+          recent = [];
+        }
+      }
+    } finally {
+      bar?.done();
+    }
+    return { startStep: start, step: s, losses };
+  }
 }

@@ -138,6 +138,22 @@ test('resuming with another model config is refused', async () => {
   const clip = new MiniClip(cfg.clip);
   await trainClip(clip, fakeBatches(), { ...cfg, clipTrain: { ...cfg.clipTrain, steps: 2 } }, { progress: false, checkpointDir: dir });
   const other = { ...cfg, seed: 9 };
-  await assert.rejects(trainClip(clip, fakeBatches(), other, { progress: false, checkpointDir: dir }), /cannot resume from .*seed, model or batch size differ/);
+  await assert.rejects(trainClip(clip, fakeBatches(), other, { progress: false, checkpointDir: dir }), /cannot resume from .*: seed was 0, now 9;/);
+  clip.dispose();
+});
+
+test('resuming with another learning rate, schedule or average is refused, naming the key', async () => {
+  await initTestBackend();
+  const cfg = tinyConfig();
+  const dir = tmp();
+  const clip = new MiniClip(cfg.clip);
+  const run = (over: Partial<typeof cfg.clipTrain>) => trainClip(clip, fakeBatches(), { ...cfg, clipTrain: { ...cfg.clipTrain, steps: 2, ...over } }, { progress: false, checkpointDir: dir });
+  await run({ lrSchedule: 'cosine' });
+  const before = readCheckpointIndex(dir).meta;
+  await assert.rejects(run({ lrSchedule: 'cosine', learningRate: cfg.clipTrain.learningRate * 2 }), /clipTrain\.learningRate was [0-9.e-]+, now [0-9.e-]+/);
+  await assert.rejects(run({ lrSchedule: 'constant' }), /clipTrain\.lrSchedule was "cosine", now "constant"/);
+  await assert.rejects(run({ lrSchedule: 'cosine', steps: 4 }), /clipTrain\.steps \(part of the cosine schedule\) was 2, now 4/);
+  await assert.rejects(run({ lrSchedule: 'cosine', emaDecay: 0.5 }), /clipTrain\.emaDecay was 0, now 0\.5/);
+  assert.deepEqual(readCheckpointIndex(dir).meta, before, 'a refused resume leaves the checkpoint as it was');
   clip.dispose();
 });

@@ -128,17 +128,17 @@ test('DDIM with an oracle noise predictor recovers the image exactly (eta 0 and 
   await initTestBackend();
   const schedule = makeSchedule('cosine', 1000);
   const target = tf.tidy(() => tf.mul(tf.sin(tf.range(0, 2 * 32 * 32 * 3).reshape([2, 32, 32, 3])), 0.9)) as tf.Tensor4D;
-  // eps*(x_t, t) = (x_t - sqrt(alpha_bar_t) x0) / sqrt(1 - alpha_bar_t): the noise that makes x_t from target.
+  // The oracle knows x0 = target; eps*(x_t, t) = (x_t - sqrt(alpha_bar_t) x0) / sqrt(1 - alpha_bar_t): the noise that makes x_t from it.
   const oracle = {
     schedule,
     encodePrompts: (p: readonly string[]) => ({ context: tf.zeros([p.length, 1, 1]) as tf.Tensor3D, mask: tf.ones([p.length, 1]) as tf.Tensor2D }),
-    epsTheta: (xt: tf.Tensor4D, t: tf.Tensor1D) =>
+    denoise: (xt: tf.Tensor4D, t: tf.Tensor1D) =>
       tf.tidy(() => {
         const ab = Array.from(t.dataSync(), (ti) => schedule.alphasCumprod[ti]);
-        const x0 = tf.concat([target, target], 0); // the sampler calls with [cond; uncond]
+        const x0 = tf.concat([target, target], 0) as tf.Tensor4D; // the sampler calls with [cond; uncond]
         const a = tf.tensor4d(ab.map(Math.sqrt), [ab.length, 1, 1, 1]);
         const s = tf.tensor4d(ab.map((v) => Math.sqrt(1 - v)), [ab.length, 1, 1, 1]);
-        return tf.div(tf.sub(xt, tf.mul(a, x0)), s) as tf.Tensor4D;
+        return { x0, eps: tf.div(tf.sub(xt, tf.mul(a, x0)), s) as tf.Tensor4D };
       }),
   };
   for (const eta of [0, 1]) {

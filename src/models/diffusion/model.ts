@@ -56,18 +56,28 @@ export class TextToImage {
   }
 
   /**
-   * eps_theta(x_t, t, c): x_t [B,32,32,3], t [B] -> [B,32,32,3].
-   * For a v-prediction UNet, eps = sqrt(1 - alpha_bar_t) x_t + sqrt(alpha_bar_t) v.
+   * The model's estimates of the clean image and of the noise at x_t:
+   * x_t [B,32,32,3], t [B] -> { x0, eps }, each [B,32,32,3]. With a = sqrt(alpha_bar_t), s = sqrt(1 - alpha_bar_t):
+   *   v-prediction:        x0 = a x_t - s v,          eps = s x_t + a v      (well conditioned at every t)
+   *   epsilon-prediction:  x0 = (x_t - s eps) / a                            (amplifies eps's error by 1/a as t -> T)
    */
-  epsTheta(xt: tf.Tensor4D, t: tf.Tensor1D, cond: Conditioning): tf.Tensor4D {
-    const out = this.predict(xt, t, cond);
-    if (this.config.prediction === 'epsilon') return out;
+  denoise(xt: tf.Tensor4D, t: tf.Tensor1D, cond: Conditioning): { x0: tf.Tensor4D; eps: tf.Tensor4D } {
     return tf.tidy(() => {
+      const out = this.predict(xt, t, cond);
       const ab = Array.from(t.dataSync(), (ti) => this.schedule.alphasCumprod[ti]);
       const a = tf.tensor4d(ab.map(Math.sqrt), [ab.length, 1, 1, 1]);
       const s = tf.tensor4d(ab.map((v) => Math.sqrt(1 - v)), [ab.length, 1, 1, 1]);
-      return tf.add(tf.mul(s, xt), tf.mul(a, out)) as tf.Tensor4D;
+      if (this.config.prediction === 'epsilon') return { x0: tf.div(tf.sub(xt, tf.mul(s, out)), a) as tf.Tensor4D, eps: out };
+      return { x0: tf.sub(tf.mul(a, xt), tf.mul(s, out)) as tf.Tensor4D, eps: tf.add(tf.mul(s, xt), tf.mul(a, out)) as tf.Tensor4D };
     });
+  }
+
+  /** eps_theta(x_t, t, c): x_t [B,32,32,3], t [B] -> [B,32,32,3] (see denoise). */
+  epsTheta(xt: tf.Tensor4D, t: tf.Tensor1D, cond: Conditioning): tf.Tensor4D {
+    if (this.config.prediction === 'epsilon') return this.predict(xt, t, cond);
+    const { x0, eps } = this.denoise(xt, t, cond);
+    x0.dispose();
+    return eps;
   }
 
   /** Disposes the UNet, and the MiniCLIP too with `{ clip: true }` (by default it belongs to the caller). */

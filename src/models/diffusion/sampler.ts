@@ -4,6 +4,9 @@
  *
  *   eps_hat = eps_theta(x_t, t, null) + s * (eps_theta(x_t, t, c) - eps_theta(x_t, t, null))
  *   x0_hat  = (x_t - sqrt(1 - alpha_bar_t) eps_hat) / sqrt(alpha_bar_t)      [clipped to [-1, 1]]
+ * (both guided alike: they are linear in the UNet's output; a v-prediction UNet gives x0_hat
+ * directly as sqrt(alpha_bar_t) x_t - sqrt(1 - alpha_bar_t) v_hat, with no division by
+ * sqrt(alpha_bar_t) ~ 0 at t ~ T, see TextToImage.denoise)
  *   sigma_t = eta * sqrt((1 - alpha_bar_prev) / (1 - alpha_bar_t)) * sqrt(1 - alpha_bar_t / alpha_bar_prev)
  *   x_prev  = sqrt(alpha_bar_prev) x0_hat + sqrt(1 - alpha_bar_prev - sigma_t^2) eps_hat + sigma_t z
  *
@@ -20,7 +23,7 @@ import { SamplerConfig } from '../config';
 import { Conditioning, NULL_PROMPT, TextToImage } from './model';
 
 /** What the sampler needs of a model (TextToImage has it; tests pass an oracle). */
-export type Denoiser = Pick<TextToImage, 'schedule' | 'epsTheta' | 'encodePrompts'>;
+export type Denoiser = Pick<TextToImage, 'schedule' | 'denoise' | 'encodePrompts'>;
 
 /**
  * The S DDIM timesteps, descending.
@@ -39,22 +42,32 @@ export function ddimTimesteps(timesteps: number, steps: number, spacing: Sampler
 }
 
 /**
- * Classifier-free guided noise prediction, one UNet call on the batch
- * [cond; uncond] of size 2B.
+ * Classifier-free guided estimates of x0 and eps, one UNet call on the batch
+ * [cond; uncond] of size 2B: for each, uncond + scale * (cond - uncond).
  * @param xt [B,32,32,3]; t [B]; cond and uncond conditionings of batch B.
- * @returns eps_uncond + scale * (eps_cond - eps_uncond): [B,32,32,3]
+ * @returns { x0, eps }, each [B,32,32,3]
  */
-export function guidedEps(model: Denoiser, xt: tf.Tensor4D, t: tf.Tensor1D, cond: Conditioning, uncond: Conditioning, scale: number): tf.Tensor4D {
+export function guidedDenoise(model: Denoiser, xt: tf.Tensor4D, t: tf.Tensor1D, cond: Conditioning, uncond: Conditioning, scale: number): { x0: tf.Tensor4D; eps: tf.Tensor4D } {
   return tf.tidy(() => {
     const b = xt.shape[0];
     const both: Conditioning = {
       context: tf.concat([cond.context, uncond.context], 0),
       mask: tf.concat([cond.mask, uncond.mask], 0),
     };
-    const eps = model.epsTheta(tf.concat([xt, xt], 0), tf.concat([t, t], 0), both);
-    const [epsCond, epsUncond] = tf.split(eps, [b, b], 0);
-    return tf.add(epsUncond, tf.mul(scale, tf.sub(epsCond, epsUncond))) as tf.Tensor4D;
+    const out = model.denoise(tf.concat([xt, xt], 0), tf.concat([t, t], 0), both);
+    const guide = (y: tf.Tensor4D) => {
+      const [c, u] = tf.split(y, [b, b], 0);
+      return tf.add(u, tf.mul(scale, tf.sub(c, u))) as tf.Tensor4D;
+    };
+    return { x0: guide(out.x0), eps: guide(out.eps) };
   });
+}
+
+/** Classifier-free guided noise prediction: eps_uncond + scale * (eps_cond - eps_uncond), [B,32,32,3]. */
+export function guidedEps(model: Denoiser, xt: tf.Tensor4D, t: tf.Tensor1D, cond: Conditioning, uncond: Conditioning, scale: number): tf.Tensor4D {
+  const { x0, eps } = guidedDenoise(model, xt, t, cond, uncond, scale);
+  x0.dispose();
+  return eps;
 }
 
 export interface SampleOptions extends SamplerConfig {
@@ -92,8 +105,7 @@ export function ddimSample(model: Denoiser, prompts: readonly string[], opts: Sa
     const sigma = opts.eta * Math.sqrt((1 - abPrev) / (1 - abT)) * Math.sqrt(1 - abT / abPrev);
     const next = tf.tidy(() => {
       const tt = tf.fill([prompts.length], t) as tf.Tensor1D;
-      let eps = guidedEps(model, x, tt, cond, uncond, opts.guidanceScale);
-      let x0 = tf.div(tf.sub(x, tf.mul(Math.sqrt(1 - abT), eps)), Math.sqrt(abT));
+      let { x0, eps } = guidedDenoise(model, x, tt, cond, uncond, opts.guidanceScale);
       if (opts.clipSample) {
         x0 = tf.clipByValue(x0, -1, 1);
         eps = tf.div(tf.sub(x, tf.mul(Math.sqrt(abT), x0)), Math.sqrt(1 - abT)) as tf.Tensor4D;
