@@ -1,11 +1,19 @@
 #!/usr/bin/env node
 // `npm test`: the README's one test command, also what CI runs.
-//   1. checks the system packages the tests need and installs them with apt
-//      where it can (root + apt-get), else names each missing one and how to get it;
+//   1. checks the system packages the tests need (g++, make and libopenblas-dev
+//      for the native kernels among them) and installs them with apt where it
+//      can (root + apt-get), else names each missing one and how to get it;
 //   2. builds the kit (tsc), type-checks tests and benches, links the kit for notebooks;
-//   3. runs the unit tests (node:test, TypeScript through tsx);
-//   4. executes every notebook headlessly under the tslab kernel (smoke mode).
-// Options: --unit (steps 1-3 only), --notebooks (steps 1, 2, 4), --no-install.
+//   3. builds the native kernels (`node scripts/build-native.js --strict`) when
+//      the addon is missing, failed to build or is older than its source, and
+//      stops unless `t2i-align info --json` then says native is active;
+//   4. runs the unit tests (node:test, TypeScript through tsx; spec on stdout,
+//      TAP in results/test.tap) and fails if any test was skipped;
+//   5. executes every notebook headlessly under the tslab kernel (smoke mode).
+// Options: --unit (steps 1-4 only), --notebooks (steps 1-3, 5), --no-install,
+// --no-native (run without the native kernels: no g++/OpenBLAS needed, step 3
+// is not run, and the tests that need native skip instead of failing; refused
+// when CI is set).
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -15,6 +23,7 @@ const root = path.resolve(__dirname, '..');
 const args = new Set(process.argv.slice(2));
 const runUnit = !args.has('--notebooks');
 const runNotebooks = !args.has('--unit');
+const requireNative = !args.has('--no-native');
 const env = { ...process.env, PATH: `${path.join(root, 'node_modules', '.bin')}:${process.env.PATH}` };
 
 function sh(cmd, cmdArgs, opts = {}) {
@@ -31,8 +40,25 @@ function die(msg) {
   process.exit(1);
 }
 
+/** True when the linker can find OpenBLAS (`-lopenblas`, from libopenblas-dev) in a standard place. */
+function hasOpenBlas() {
+  const dirs = ['/usr/lib', '/usr/lib64', '/usr/local/lib'];
+  for (const d of ['/usr/lib', '/usr/lib64']) {
+    try {
+      for (const e of fs.readdirSync(d)) if (/-linux-gnu$/.test(e)) dirs.push(path.join(d, e));
+    } catch {}
+  }
+  return dirs.some((d) => fs.existsSync(path.join(d, 'libopenblas.so')));
+}
+
 // What the tests need from the system: [check, Debian package, why].
+const NATIVE_SYSTEM = [
+  [() => ok(process.env.CXX || 'c++', ['--version']), ['g++'], 'building the native kernels (native/t2i_native.cc)'],
+  [() => ok('make', ['--version']), ['make'], 'building the native kernels'],
+  [hasOpenBlas, ['libopenblas-dev'], 'the native kernels\' sgemm (OpenBLAS)'],
+];
 const SYSTEM = [
+  ...(requireNative ? NATIVE_SYSTEM : []),
   [() => ok('/usr/bin/python3', ['-c', 'import nbclient, nbconvert, ipykernel']), ['jupyter-nbconvert', 'python3-nbclient', 'python3-ipykernel'], 'executing notebooks headlessly'],
   [() => ok('/usr/bin/python3', ['-c', 'import numpy']), ['python3-numpy'], 'the native sgemm yardstick in bench/'],
   [() => fs.existsSync('/usr/bin/chromium'), ['chromium'], 'the labelling app\'s browser tests (playwright-core drives Debian\'s Chromium)'],
@@ -54,7 +80,67 @@ function ensureSystem() {
     return;
   }
   const lines = missing.map(([, p, why]) => `  ${p.join(' ')}  (for ${why})`).join('\n');
-  die(`missing system packages:\n${lines}\ninstall them with: sudo apt-get install ${pkgs.join(' ')}`);
+  const optOut = missing.some((m) => NATIVE_SYSTEM.includes(m)) ? '\n(or run without the native kernels: npm test -- --no-native)' : '';
+  die(`missing system packages:\n${lines}\ninstall them with: sudo apt-get install ${pkgs.join(' ')}${optOut}`);
+}
+
+const ADDON = path.join(root, 'build', 'Release', 't2i_native.node');
+const BUILD_REPORT = path.join(root, 'build', 'native-build.json');
+
+/** Why the native addon must be (re)built, or '' when it is current. */
+function nativeBuildNeeded() {
+  if (!fs.existsSync(ADDON)) return `${path.relative(root, ADDON)} is missing`;
+  let report;
+  try {
+    report = JSON.parse(fs.readFileSync(BUILD_REPORT, 'utf8'));
+  } catch {
+    return `${path.relative(root, BUILD_REPORT)} is missing or unreadable`;
+  }
+  if (!report.ok) return `the last build failed (${report.reason})`;
+  const built = fs.statSync(ADDON).mtimeMs;
+  const newer = ['native/t2i_native.cc', 'binding.gyp'].filter((f) => fs.statSync(path.join(root, f)).mtimeMs > built);
+  if (newer.length) return `${newer.join(' and ')} changed since it was built`;
+  return '';
+}
+
+/** Build the native kernels when needed and stop unless they are active (the tests would otherwise skip or run slow). */
+function ensureNative() {
+  if (!requireNative) {
+    console.log('npm test: --no-native: the native kernels are not required; tests that need them will skip');
+    return;
+  }
+  const flag = (process.env.T2I_NATIVE || '').trim().toLowerCase();
+  if (['0', 'off', 'false', 'no'].includes(flag)) {
+    die(`T2I_NATIVE=${process.env.T2I_NATIVE} turns the native kernels off, but the tests require them: unset it, or run npm test -- --no-native`);
+  }
+  const why = nativeBuildNeeded();
+  if (why) {
+    console.log(`npm test: building the native kernels (${why})`);
+    if (sh(process.execPath, ['scripts/build-native.js', '--strict']) !== 0) {
+      die('the native kernels did not build (the reason is above, and in build/native-build.json); fix that, or run npm test -- --no-native');
+    }
+  }
+  const r = spawnSync(process.execPath, ['bin/t2i-align.js', 'info', '--json'], { cwd: root, encoding: 'utf8', env: { ...env, T2I_BACKEND: 'wasm' } });
+  let native;
+  try {
+    native = JSON.parse(r.stdout).native;
+  } catch {
+    die(`\`t2i-align info --json\` failed: ${(r.stderr || '').trim().split('\n')[0]}`);
+  }
+  if (!native || !native.active) {
+    die(`the native kernels are not active after the build: ${native ? native.reason : 'no native status'}; fix that, or run npm test -- --no-native`);
+  }
+  console.log(`npm test: native kernels active (${native.reason}; ${native.library})`);
+}
+
+/** The tests a TAP report marks as skipped: "ok 3 - name # SKIP reason" -> "name (reason)". */
+function skippedTests(tapFile) {
+  const skipped = [];
+  for (const line of fs.readFileSync(tapFile, 'utf8').split('\n')) {
+    const m = /^\s*ok \d+ - (.*?) # SKIP\b\s*(.*)$/i.exec(line);
+    if (m) skipped.push(m[2] ? `${m[1]} (${m[2]})` : m[1]);
+  }
+  return skipped;
 }
 
 function build() {
@@ -75,8 +161,24 @@ function unitTests() {
   walk(path.join(root, 'test'));
   files.sort();
   console.log(`npm test: ${files.length} test files`);
-  const status = sh(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files]);
+  const tap = path.join(root, 'results', 'test.tap');
+  fs.mkdirSync(path.dirname(tap), { recursive: true });
+  const status = sh(process.execPath, [
+    '--import', 'tsx', '--test', '--test-concurrency=1',
+    '--test-reporter=spec', '--test-reporter-destination=stdout',
+    '--test-reporter=tap', `--test-reporter-destination=${path.relative(root, tap)}`,
+    ...files,
+  ], { env: { ...env, ...(requireNative ? {} : { T2I_ALLOW_NO_NATIVE: '1' }) } });
   if (status !== 0) die('unit tests failed');
+  const skipped = skippedTests(tap);
+  if (skipped.length === 0) return;
+  const list = skipped.map((s) => `  ${s}`).join('\n');
+  const allowed = skipped.filter((s) => !requireNative && s.includes('allowed by --no-native'));
+  if (allowed.length === skipped.length) {
+    console.log(`npm test: ${skipped.length} test(s) skipped (they need the native kernels; allowed by --no-native):\n${list}`);
+    return;
+  }
+  die(`${skipped.length} tests were skipped (a skipped test is a failure here; TAP report: results/test.tap):\n${list}`);
 }
 
 function notebooks() {
@@ -97,8 +199,11 @@ function notebooks() {
   }
 }
 
+const inCI = Boolean(process.env.CI) && !['0', 'false'].includes(process.env.CI.toLowerCase());
+if (!requireNative && inCI) die('--no-native is refused in CI (CI is set): CI must run the native kernels\' tests');
 ensureSystem();
 build();
+ensureNative();
 if (runUnit) unitTests();
 if (runNotebooks) notebooks();
 console.log('npm test: all passed');

@@ -2,6 +2,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { initBackend } from '../engine/backend';
+import { warnIfSlowPath } from '../engine/native';
 import { progress } from '../engine/progress';
 import {
   collect, datasetAgreement, DEFAULT_MODEL_DIR, defaultStorePath, exportLabels, formatAgreement, ImageGenerator, importLabels, labelWithPanel,
@@ -45,6 +46,7 @@ export function registerFeedback(program: Command): void {
         source = `stand-in:${p}`;
       } else {
         await initBackend();
+        warnIfSlowPath();
         const m = await modelGenerator(opts.model ?? DEFAULT_MODEL_DIR);
         generate = m.generate;
         source = path.relative(process.cwd(), path.resolve(opts.model ?? DEFAULT_MODEL_DIR)) || '.';

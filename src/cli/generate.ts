@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { initBackend } from '../engine';
+import { initBackend, warnIfSlowPath } from '../engine';
 import { alignmentTable, BASE_MODEL_DIR, evaluateBaseModel, loadModel, writeBaseEval } from '../eval/base';
 import { generateImages, SamplerConfig } from '../models';
 import { categoryOf, Dataset, encodePng, PromptLine, readPromptsFile, tileImages } from '../world';
@@ -97,6 +97,7 @@ export function registerGenerate(program: Command): void {
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
       const batchSize = intOption('--batch-size', opts.batchSize, 1, 4096);
       await initBackend();
+      warnIfSlowPath();
       const r = await generateToDataset({
         prompts, perPrompt, out: opts.out, model: opts.model, seed, batchSize, sampler,
         onBatch: (done, total) => process.stderr.write(`generate ${done}/${total}\n`),
@@ -124,6 +125,7 @@ export function registerGenerate(program: Command): void {
       const batchSize = intOption('--batch-size', opts.batchSize, 1, 4096);
       const sampler: Partial<SamplerConfig> = opts.guidance !== undefined ? { guidanceScale: guidanceOption(opts.guidance) } : {};
       await initBackend();
+      warnIfSlowPath();
       const { model, meta, dir } = await loadModel(opts.model ?? BASE_MODEL_DIR);
       try {
         const r = await evaluateBaseModel(model, meta.config.sampler, {

@@ -79,3 +79,25 @@ test('generate writes PNGs and a manifest, skips ids already there, and rejects 
   assert.equal(noModel.status, 1);
   assert.match(noModel.stderr, /no diffusion checkpoint in/);
 });
+
+test('a long command on the plain wasm kernels says so in one stderr line: why, and how to get the native ones', async () => {
+  const modelDir = await tinyModelDir();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-gen-slow-'));
+  const prompts = path.join(dir, 'prompts.txt');
+  fs.writeFileSync(prompts, 'a blue square\n');
+  const gen = (name: string, env: Record<string, string>) => {
+    const r = spawnSync(process.execPath, [BIN, 'generate', '--prompts', prompts, '--out', path.join(dir, name), '--model', modelDir], {
+      encoding: 'utf8',
+      env: { ...process.env, T2I_PROGRESS: '0', T2I_BACKEND: 'wasm', ...env },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stderr.split('\n').filter((l) => /native kernels/.test(l));
+  };
+  const missing = gen('missing', { T2I_NATIVE_ADDON: '/nonexistent/t2i_native.node' });
+  assert.equal(missing.length, 1, missing.join('\n'));
+  assert.match(missing[0], /^t2i-align: native kernels not active \(.*\/nonexistent\/t2i_native\.node is missing\); running on the plain wasm kernels/);
+  assert.ok(missing[0].endsWith('To get them: sudo apt-get install g++ make libopenblas-dev && npm run build:native'), missing[0]);
+  assert.deepEqual(gen('off', { T2I_NATIVE: '0' }), ['t2i-align: native kernels disabled by T2I_NATIVE=0 (slow path: plain wasm kernels)']);
+  const { loadNative } = await import('../../src/engine/native');
+  if (loadNative()) assert.deepEqual(gen('native', {}), [], 'silent when the native kernels are active');
+});

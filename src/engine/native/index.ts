@@ -402,3 +402,30 @@ export function installNativeKernels(): string[] {
   installedKernels = names;
   return names.map((n) => `${n} (native)`);
 }
+
+// ---- the slow-path warning ------------------------------------------------------------
+
+/** How to get the native kernels, for messages. */
+export const NATIVE_HOWTO = 'sudo apt-get install g++ make libopenblas-dev && npm run build:native';
+
+let warned = false;
+
+/**
+ * For long commands (pretrain, generate, collect, eval-base): one line on
+ * stderr when they are about to run on the plain wasm kernels (several times
+ * slower) instead of the native ones, with the reason and how to get them.
+ * Silent when native is active or another backend (tensorflow, cpu) runs;
+ * a short line when T2I_NATIVE=0 turned it off on purpose. At most once per
+ * process. Call after `initBackend()`. Returns the line, or '' when silent.
+ */
+export function warnIfSlowPath(write: (line: string) => void = (line) => void process.stderr.write(line)): string {
+  if (warned || tf.getBackend() !== 'wasm') return '';
+  const s = nativeStatus();
+  if (s.active) return '';
+  warned = true;
+  const line = nativeDisabledByEnv()
+    ? `t2i-align: native kernels disabled by T2I_NATIVE=${process.env.T2I_NATIVE} (slow path: plain wasm kernels)\n`
+    : `t2i-align: native kernels not active (${s.reason}); running on the plain wasm kernels, several times slower. To get them: ${NATIVE_HOWTO}\n`;
+  write(line);
+  return line;
+}

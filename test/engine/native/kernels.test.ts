@@ -2,13 +2,15 @@
  * The native (OpenBLAS) kernels on the wasm backend give the cpu backend's
  * values and gradients: matmul (transpose flags, batched, broadcast, fused
  * bias + activation) and conv2d (strides, paddings, dilations, fused), with
- * no tensor leaks. Skipped, with the reason, when the addon is not built.
+ * no tensor leaks. The native-only tests fail when the addon is not built
+ * (skip only under `npm test -- --no-native`, see require-native.ts).
  */
 import { before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, nativeStatus } from '../../../src/engine';
 import { installNativeKernels, loadNative } from '../../../src/engine/native';
+import { requireNative } from './require-native';
 
 type Arrays = Float32Array[];
 type Case = { name: string; shapes: number[][]; f: (...xs: tf.Tensor[]) => tf.Tensor; forwardOnly?: boolean };
@@ -131,10 +133,7 @@ const FUSED_CONV: Case[] = [
 ];
 
 test('the native kernels are active on wasm when the addon is built', (t) => {
-  if (!native) {
-    t.skip(`native path inactive: ${skipReason}`);
-    return;
-  }
+  if (!requireNative(t)) return;
   const s = nativeStatus();
   assert.ok(s.threads >= 1);
   assert.match(s.library, /OpenBLAS/);
@@ -161,10 +160,7 @@ for (const [group, cases] of [['matMul', MATMUL], ['fused matMul', FUSED_MATMUL]
 }
 
 test('conv2d in each native strategy (small tasks per thread, one threaded gemm) equals the cpu backend', (t) => {
-  if (!native) {
-    t.skip(`native path inactive: ${skipReason}`);
-    return;
-  }
+  if (!requireNative(t)) return;
   const addon = loadNative()!;
   const saved = addon.info();
   try {
@@ -181,10 +177,7 @@ test('conv2d in each native strategy (small tasks per thread, one threaded gemm)
 
 test('matMul broadcasting both batch axes ([2,1]x[1,3]) equals the tiled product', (t) => {
   // The cpu backend flattens batch axes and gets this case wrong, so compare with explicit tiling.
-  if (!native) {
-    t.skip(`native path inactive: ${skipReason}`);
-    return;
-  }
+  if (!requireNative(t)) return;
   tf.setBackend('wasm');
   const n0 = tf.memory().numTensors;
   const [got, want] = tf.tidy(() => {
