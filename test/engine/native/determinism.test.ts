@@ -1,0 +1,178 @@
+/**
+ * The native kernels give bit-identical results run after run, at the real
+ * UNet's shapes (the `default` preset: 16x16 feature maps at level 0 with 48
+ * channels, 96+48 -> 48 on the up path, a stride-2 downsample, attention over
+ * the 4x4 bottleneck with 4 heads of 24), batch 32 (training) and 64 (guided
+ * sampling); and the conv filter gradient, whose per-task partials are summed
+ * in task order, is the same on 1 and 2 threads. Then a whole training step of
+ * the default UNet, twice from the same weights and draws: the same weights.
+ * Fails (never skips) when the native kernels are inactive.
+ */
+import { before, test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../../src/engine';
+import { loadNative } from '../../../src/engine/native';
+import { diffusionStepRng, MiniClip, resolvePretrainConfig, TextToImage, trainDiffusionStep } from '../../../src/models';
+import { fakeBatches } from '../../models/helpers';
+import { requireNative } from './require-native';
+
+const REPEATS = 12;
+
+before(async () => {
+  await initBackend('wasm');
+});
+
+function rand(shape: number[], seed: number): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  let s = (seed * 2654435761) >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    v[i] = s / 2 ** 32 - 0.5;
+  }
+  return tf.tensor(v, shape);
+}
+
+/** Run `f` on the native kernels with `threads` threads; its output's bytes. */
+function bytesOf(threads: number, f: () => tf.Tensor): Uint8Array {
+  loadNative()!.setThreads(threads);
+  const out = tf.tidy(f);
+  const y = out.dataSync() as Float32Array;
+  out.dispose();
+  return new Uint8Array(y.buffer.slice(y.byteOffset, y.byteOffset + y.byteLength));
+}
+
+/** How many of `REPEATS` runs differ from the first one in any byte (0 = deterministic). */
+function differingRuns(threads: number, f: () => tf.Tensor): number {
+  const first = bytesOf(threads, f);
+  assert.ok(first.some((b) => b !== 0), 'output is all zeros');
+  let differ = 0;
+  for (let r = 1; r < REPEATS; r++) if (Buffer.compare(bytesOf(threads, f), first) !== 0) differ++;
+  return differ;
+}
+
+type Conv = { name: string; x: number[]; w: number[]; stride: number };
+const B = 32;
+const CONVS: Conv[] = [
+  { name: 'level 0 3x3 48->48', x: [B, 16, 16, 48], w: [3, 3, 48, 48], stride: 1 },
+  { name: 'up path 3x3 96+48->48', x: [B, 16, 16, 144], w: [3, 3, 144, 48], stride: 1 },
+  { name: 'downsample 3x3 s2 48->48', x: [B, 16, 16, 48], w: [3, 3, 48, 48], stride: 2 },
+];
+
+const outShape = (c: Conv) => [c.x[0], c.x[1] / c.stride, c.x[2] / c.stride, c.w[3]];
+
+/** The three conv kernels of one layer on fixed random inputs (made once; `dispose` frees them). */
+function convKernels(c: Conv) {
+  const x = rand(c.x, 1) as tf.Tensor4D;
+  const x64 = rand([64, ...c.x.slice(1)], 1) as tf.Tensor4D;
+  const dy = rand(outShape(c), 2) as tf.Tensor4D;
+  const w = rand(c.w, 3) as tf.Tensor4D;
+  const attrs = { strides: c.stride, pad: 'same', dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: c.w } as unknown as tf.NamedAttrMap;
+  return {
+    kernels: [
+      ['filter gradient', () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs) as tf.Tensor],
+      ['input gradient', () => tf.conv2dTranspose(dy, w, c.x as [number, number, number, number], c.stride, 'same')],
+      ['forward', () => tf.conv2d(x, w, c.stride, 'same')],
+      ['forward batch 64', () => tf.conv2d(x64, w, c.stride, 'same')],
+    ] as const,
+    dispose: () => tf.dispose([x, x64, dy, w]),
+  };
+}
+
+test('conv2d at the default UNet shapes: filter gradient, input gradient and forward are bit-identical over 12 runs on 2 threads', (t) => {
+  if (!requireNative(t)) return;
+  const saved = loadNative()!.info().blasThreads;
+  try {
+    for (const c of CONVS) {
+      const k = convKernels(c);
+      try {
+        for (const [what, f] of k.kernels) {
+          const t0 = Date.now();
+          const differ = differingRuns(2, f);
+          t.diagnostic(`${c.name} ${what}: ${differ}/${REPEATS - 1} reruns differ from the first (${Date.now() - t0} ms)`);
+          assert.equal(differ, 0, `${c.name} ${what}: ${differ} of ${REPEATS - 1} reruns differ from the first`);
+        }
+      } finally {
+        k.dispose();
+      }
+    }
+  } finally {
+    loadNative()!.setThreads(saved);
+  }
+});
+
+test('conv2d filter gradient at the default UNet shapes: 1 thread and 2 threads give the same bits', (t) => {
+  if (!requireNative(t)) return;
+  const saved = loadNative()!.info().blasThreads;
+  try {
+    for (const c of CONVS) {
+      const k = convKernels(c);
+      const [, filterGrad] = k.kernels[0];
+      const one = bytesOf(1, filterGrad);
+      const two = bytesOf(2, filterGrad);
+      k.dispose();
+      assert.equal(Buffer.compare(one, two), 0, `${c.name}: the filter gradient on 1 and 2 threads differs`);
+    }
+  } finally {
+    loadNative()!.setThreads(saved);
+  }
+});
+
+test('attention matmuls at the default UNet shapes (4 heads of 24 over 16 tokens, batch 32): gradients bit-identical over 12 runs', (t) => {
+  if (!requireNative(t)) return;
+  const saved = loadNative()!.info().blasThreads;
+  // q k^T -> softmax -> v, and the qkv projection of the 16 tokens' 96 channels; all gradients concatenated.
+  const attention = () => {
+    const q = rand([B, 4, 16, 24], 1);
+    const k = rand([B, 4, 16, 24], 2);
+    const v = rand([B, 4, 16, 24], 3);
+    const x = rand([B * 16, 96], 4);
+    const wqkv = rand([96, 288], 5);
+    const dy = rand([B, 4, 16, 24], 6);
+    const f = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, x: tf.Tensor, w: tf.Tensor) =>
+      tf.add(tf.sum(tf.mul(tf.matMul(tf.softmax(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(24))), v), dy)), tf.sum(tf.square(tf.matMul(x, w))));
+    const g = tf.grads(f)([q, k, v, x, wqkv]);
+    return tf.concat(g.map((d) => d.reshape([-1])));
+  };
+  try {
+    const differ = differingRuns(2, attention);
+    t.diagnostic(`attention gradients: ${differ}/${REPEATS - 1} runs differ from the first`);
+    assert.equal(differ, 0);
+  } finally {
+    loadNative()!.setThreads(saved);
+  }
+});
+
+test('a training step of the default UNet, twice from the same weights and draws, gives bit-identical weights (2 threads)', (t) => {
+  if (!requireNative(t)) return;
+  const saved = loadNative()!.info().blasThreads;
+  loadNative()!.setThreads(2);
+  const config = resolvePretrainConfig('default');
+  const clip = new MiniClip(config.clip, 0);
+  const batch = fakeBatches(7)(0, config.diffusionTrain.batchSize);
+  const weightsAfterStep = (): Uint8Array[] => {
+    const model = new TextToImage(clip, config.diffusion, 0);
+    const optimizer = tf.train.adam(config.diffusionTrain.learningRate);
+    try {
+      const loss = trainDiffusionStep(model, optimizer, batch, diffusionStepRng(config.seed, 1));
+      assert.ok(Number.isFinite(loss));
+      return Object.values(model.trainableVariables).map((v) => new Uint8Array((v.dataSync() as Float32Array).slice().buffer));
+    } finally {
+      optimizer.dispose();
+      model.dispose();
+    }
+  };
+  try {
+    const t0 = Date.now();
+    const a = weightsAfterStep();
+    const b = weightsAfterStep();
+    t.diagnostic(`batch ${batch.length}: two steps in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${a.length} weight tensors`);
+    assert.equal(a.length, b.length);
+    const differ = a.filter((w, i) => Buffer.compare(w, b[i]) !== 0).length;
+    assert.equal(differ, 0, `${differ} of ${a.length} weight tensors differ after one step`);
+  } finally {
+    clip.dispose();
+    loadNative()!.setThreads(saved);
+  }
+});
