@@ -166,6 +166,8 @@ void runTasks(int64_t n, int threads, F task) {
 }
 
 // ---- sgemm -----------------------------------------------------------------
+constexpr double kSmallGemmMacs = 1 << 20;        // below this, any gemm call runs on one thread
+constexpr double kSmallSingleGemmMacs = 1 << 22;  // below this, a single (unbatched) product runs on one thread
 // gemm(heap, batch, M, N, K, transA, transB, aOffs:Float64Array, bOffs:Float64Array, cOff,
 //      biasOff (-1: none), biasLen (N or 1), act, alpha)
 // C[i] (M x N, contiguous from cOff) = op(A[i]) op(B[i]) (+ bias) (activation).
@@ -208,7 +210,14 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
                 (const float*)(heap + (int64_t)aOffs[i]), tA ? (int)M : (int)K, (const float*)(heap + (int64_t)bOffs[i]),
                 tB ? (int)K : (int)N, 0.f, Ci, (int)N);
   };
-  if (batch >= 2 && g_threads > 1 && (double)M * N * K <= 192.0 * 192 * 192) {
+  const double macs = (double)batch * M * N * K;
+  if (macs <= kSmallGemmMacs || (batch == 1 && (M < 16 || macs <= kSmallSingleGemmMacs))) {
+    // Small work: threads would cost more than they save (a thread start or an OpenBLAS barrier is
+    // ~10-50 us idle, milliseconds when the cores are shared), and one row (M = 1, the bias
+    // gradients' ones x dy) cannot be split well by OpenBLAS anyway.
+    BlasSingleThread single;
+    for (int64_t i = 0; i < batch; i++) one(i);
+  } else if (batch >= 2 && g_threads > 1 && (double)M * N * K <= 192.0 * 192 * 192) {
     // Many small products: whole products per thread, single-threaded BLAS (no barrier per product).
     BlasSingleThread single;
     runTasks(batch, g_threads, [&](int64_t i, int) { one(i); });

@@ -377,6 +377,9 @@ export async function shipBaseModel(run: string, dest: string, opts: { imagesPer
       onBatch: (d, t) => process.stderr.write(`eval ${d}/${t}\n`),
     });
     ev.writeBaseEval(path.join(dest, 'eval'), r, (imgs) => encodePng(tileImages(imgs, { columns: 8, scale: 3 })));
+    const side = await ev.rendersBesideSamples(model, meta.config.sampler, ev.comparisonPrompts(), { seed: 0, columns: 8, scale: 4 });
+    fs.writeFileSync(path.join(dest, 'renders-vs-samples.png'), encodePng(side.grid));
+    fs.writeFileSync(path.join(dest, 'renders-vs-samples.txt'), side.prompts.map((p, i) => `${side.verdicts[i]} ${p}`).join('\n') + '\n');
     const lastMean = (stage: string) => {
       const ps = losses.filter((p) => p.stage === stage).slice(-100);
       return ps.reduce((a, p) => a + p.loss, 0) / Math.max(1, ps.length);
@@ -421,6 +424,7 @@ then \`npx t2i-align ship-base-model --run results/pretrain/default\`. The kit l
 | \`losses.csv\` | training loss per stage, mean over windows of 10 updates |
 | \`metrics.json\` | everything below, as data |
 | \`samples-final.png\` | the run's final sample grid (prompts in \`samples-final.txt\`) |
+| \`renders-vs-samples.png\` | two seen and two unseen prompts per category: the renderer's image (rows 1 and 3) above the model's sample of the same prompt (rows 2 and 4), upscaled; prompts and the judge's verdicts on the samples in \`renders-vs-samples.txt\` |
 | \`eval/\` | the alignment eval: \`base-eval.json\` and the first 16 images per set and category (\`grid-*.png\`, verdicts and prompts in \`grid-*.txt\`) |
 
 ## Training

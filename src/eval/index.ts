@@ -2,3 +2,4 @@
 export * from './base';
 export * from './clip';
 export * from './report';
+export * from './compare';
