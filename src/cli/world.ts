@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import {
-  Dataset, decodePng, encodePng, judge, judgeDataset, MANIFEST, parsePrompt, renderPrompt, robustnessCurve, seenPrompts,
-  unseenPrompts, vocabulary,
+  Dataset, decodePng, encodePng, hardNegativeRates, judge, judgeDataset, MANIFEST, parsePrompt, renderPrompt, robustnessCurve,
+  seenPrompts, SHAPE_THRESHOLD, unseenPrompts, vocabulary,
 } from '../world';
 import { writeFileAtomic } from '../engine/checkpoint';
 import { intOption, numberListOption } from './options';
@@ -113,12 +113,30 @@ export function registerWorld(program: Command): void {
   program
     .command('judge-accuracy')
     .description("measure the judge on fresh random renders per category, clean or degraded (the robustness curve)")
-    .option('--per-category <n>', 'renders per category and cell', '1000')
+    .option('--per-category <n>', 'renders per category and cell (images per kind with --hard-negatives)', '1000')
     .option('--seed <n>', 'integer seed of prompts and renders', '100000')
     .option('--noise <sigmas>', 'Gaussian noise sigmas on the 0-255 scale, comma-separated', '0')
     .option('--blur <sigmas>', 'Gaussian blur sigmas in pixels, comma-separated', '0')
+    .option('--hard-negatives', 'instead: how often the judge recognises no shape in hard negatives (ovals, blobs, merged, cut, frayed shapes), per kind')
     .option('--json', 'print JSON')
-    .action((opts: { perCategory: string; seed: string; noise: string; blur: string; json?: boolean }) => {
+    .action((opts: { perCategory: string; seed: string; noise: string; blur: string; hardNegatives?: boolean; json?: boolean }) => {
+      if (opts.hardNegatives) {
+        const perKind = intOption('--per-category', opts.perCategory, 1, 100000);
+        const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
+        const rows = [];
+        for (const blurSigma of numberListOption('--blur', opts.blur, 0, 10))
+          for (const noiseSigma of numberListOption('--noise', opts.noise, 0, 255))
+            rows.push({ noiseSigma, blurSigma, shapeThreshold: SHAPE_THRESHOLD, kinds: hardNegativeRates({ perKind, seed, noiseSigma, blurSigma }) });
+        if (opts.json) {
+          process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+          return;
+        }
+        for (const r of rows) {
+          const cells = Object.entries(r.kinds).map(([k, v]) => `${k} ${v.rejected}/${v.n} (${(100 * v.rate).toFixed(1)}%)`).join('  ');
+          console.log(`noise ${r.noiseSigma} blur ${r.blurSigma}, rejected at shapeScore < ${r.shapeThreshold}: ${cells}`);
+        }
+        return;
+      }
       const rows = robustnessCurve({
         perCategory: intOption('--per-category', opts.perCategory, 1, 100000),
         seed: intOption('--seed', opts.seed, 0, 2 ** 31),

@@ -12,3 +12,4 @@ export * from './corpus';
 export * from './dataset';
 export * from './judgeDataset';
 export * from './promptFile';
+export * from './hardNegatives';
