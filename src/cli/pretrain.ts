@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Command } from 'commander';
 import { z } from 'zod';
-import { hasCheckpoint, initBackend, writeFileAtomic } from '../engine';
+import { hasCheckpoint, initBackend, warnIfSlowPath, writeFileAtomic } from '../engine';
 import {
   ddimSample, DeepPartial, Example, MiniClip, PresetName, PretrainConfig, PretrainConfigSchema, readModelMeta,
   resolvePretrainConfig, shuffledBatches, TextToImage, trainClip, trainDiffusion, loadMiniClip, loadTextToImage, EMA_PREFIX,
@@ -325,6 +325,7 @@ export function registerPretrain(program: Command): void {
       if (opts.corpusSize !== undefined) overrides.corpus = { ...(overrides.corpus ?? {}), size: intOption('--corpus-size', opts.corpusSize, 1, 10_000_000) };
       resolvePretrainRun(preset, overrides); // fail on bad config before the backend starts
       const b = await initBackend();
+      warnIfSlowPath();
       const out = opts.out ?? path.join('results', 'pretrain', preset);
       console.log(`pretrain (${preset}) -> ${out} on ${b.active} (${b.threads} thread(s))`);
       const r = await pretrain({
