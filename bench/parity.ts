@@ -59,7 +59,7 @@ function timeIt(fn: () => void, budgetMs: number, minRuns = 3): { ms: number; ru
 
 /** Time the kit's default denoiser (in this process). */
 export async function benchKit(budgetMs = 8000): Promise<KitParity> {
-  const { initBackend, Rng, nativeStatus } = await import('../src/engine');
+  const { adam, initBackend, Rng, nativeStatus } = await import('../src/engine');
   const m = await import('../src/models');
   const info = await initBackend();
   const cfg = m.resolvePretrainConfig('default');
@@ -72,7 +72,7 @@ export async function benchKit(budgetMs = 8000): Promise<KitParity> {
   const cond = model.encodePrompts(prompts);
   const uncond = model.encodePrompts(prompts.map(() => m.NULL_PROMPT));
   const x0 = tf.randomUniform([B, 32, 32, 3], -1, 1, 'float32', 2) as tf.Tensor4D;
-  const optimizer = tf.train.adam(1e-4);
+  const optimizer = adam(1e-4);
   const rng = new Rng('parity');
   const train = timeIt(() => {
     const draw = m.drawNoise(rng, B, model.schedule.timesteps);

@@ -504,6 +504,46 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// ---- Adam -----------------------------------------------------------------------
+// adam(heap, wOff, gOff, mOff, vOff, wOutOff, mOutOff, vOutOff, n, beta1, beta2, c1, c2, eps, negLr): one pass
+// of tf.train.adam's update, op for op in float32 (no fused multiply-add), so the numbers equal tfjs's 14
+// separate kernels:
+//   m' = b1 m + (1 - b1) g,  v' = b2 v + (1 - b2) g^2,  w' = (m' / c1) / (sqrt(v' / c2) + eps) * (-lr) + w
+// with c1 = 1 - b1^t, c2 = 1 - b2^t (as float32). beta1 and beta2 come as the doubles JS holds, so that
+// 1 - beta rounds to the same float32 as tfjs's scalar(1 - beta). Outputs are fresh tensors: an input's
+// memory may be shared with other tensors.
+napi_value Adam(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t len = 0;
+  uint8_t* heap = a.heap(0, &len);
+  const int64_t n = a.i64(8);
+  const double beta1 = a.num(9), beta2 = a.num(10);
+  const float b1 = (float)beta1, omb1 = (float)(1.0 - beta1), b2 = (float)beta2, omb2 = (float)(1.0 - beta2);
+  const float c1 = (float)a.num(11), c2 = (float)a.num(12), eps = (float)a.num(13), negLr = (float)a.num(14);
+  if (throwIf(env, !a.ok || n < 0, "t2i_native.adam: bad arguments")) return nullptr;
+  const float* w = at(heap, len, a.i64(1), n);
+  const float* g = at(heap, len, a.i64(2), n);
+  const float* m = at(heap, len, a.i64(3), n);
+  const float* v = at(heap, len, a.i64(4), n);
+  float* wo = at(heap, len, a.i64(5), n);
+  float* mo = at(heap, len, a.i64(6), n);
+  float* vo = at(heap, len, a.i64(7), n);
+  if (throwIf(env, !w || !g || !m || !v || !wo || !mo || !vo, "t2i_native.adam: tensor out of heap")) return nullptr;
+  parallelFor(n, n >= (1 << 17) ? g_threads : 1, [&](int64_t lo, int64_t hi) {
+    // float arithmetic rounds every step to float32 (SSE; binding.gyp turns off contraction into FMA)
+    for (int64_t i = lo; i < hi; i++) {
+      const float gi = g[i];
+      const float nm = m[i] * b1 + gi * omb1;
+      const float nv = v[i] * b2 + (gi * gi) * omb2;
+      const float den = std::sqrt(nv / c2) + eps;
+      mo[i] = nm;
+      vo[i] = nv;
+      wo[i] = ((nm / c1) / den) * negLr + w[i];
+    }
+  });
+  return nullptr;
+}
+
 // ---- configuration -------------------------------------------------------------
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args a(env, info);
@@ -564,6 +604,7 @@ napi_value Init(napi_env env, napi_value exports) {
              {"conv2d", Conv2D},
              {"conv2dBackpropInput", Conv2DBackpropInput},
              {"conv2dBackpropFilter", Conv2DBackpropFilter},
+             {"adam", Adam},
              {"setThreads", SetThreads},
              {"setChunkBytes", SetChunkBytes},
              {"setConvMode", SetConvMode},

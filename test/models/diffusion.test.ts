@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { assertNoLeaks, assertStepDoesNotLeak, Rng } from '../../src/engine';
+import { adam, assertNoLeaks, assertStepDoesNotLeak, Rng } from '../../src/engine';
 import {
   ddimSample, ddimTimesteps, denoisingLoss, depthToSpace, drawNoise, generateImages, guidedEps, imagesToTensor, makeSchedule,
   MiniClip, NULL_PROMPT, spaceToDepth, TextToImage, trainDiffusionStep,
@@ -63,7 +63,7 @@ test('UNet and loss: shapes, finite per-example loss, no leak', async () => {
 test('diffusion training step: finite loss, UNet moves, text encoder frozen, no leak', async () => {
   await initTestBackend();
   const m = tinyModel();
-  const opt = tf.train.adam(1e-3);
+  const opt = adam(1e-3);
   const data = fakeBatches();
   const text0 = m.clip.variables['text/token_embedding'].dataSync().slice();
   const unet0 = m.model.unet.variables['unet/conv_in/w'].dataSync().slice();

@@ -50,6 +50,12 @@ export interface NativeAddon {
   ): void;
   conv2dBackpropInput(heap: ArrayBuffer, dyOffset: number, wOffset: number, dxOffset: number, params: Int32Array): void;
   conv2dBackpropFilter(heap: ArrayBuffer, xOffset: number, dyOffset: number, dwOffset: number, params: Int32Array): void;
+  adam(
+    heap: ArrayBuffer,
+    wOffset: number, gOffset: number, mOffset: number, vOffset: number,
+    wOutOffset: number, mOutOffset: number, vOutOffset: number,
+    n: number, beta1: number, beta2: number, c1: number, c2: number, epsilon: number, negLearningRate: number,
+  ): void;
   setThreads(n: number): void;
   setChunkBytes(n: number): void;
   /** 1: each thread runs im2col + single-threaded sgemm on tasks of `taskBytes` columns (default); 0: one OpenBLAS-threaded gemm per chunk. */
@@ -362,6 +368,32 @@ function conv2dBackpropFilter(prev: Prev, name: string, args: KernelArgs): tf.Te
   return out;
 }
 
+// ---- Adam ---------------------------------------------------------------------------------
+
+/** The kit's own kernel: one fused Adam update of a weight (see FusedAdam in src/engine/adam.ts). */
+export const FUSED_ADAM_KERNEL = 'T2IFusedAdam';
+
+/** Inputs w, g, m, v (float32, one shape); attrs beta1, beta2, c1, c2, epsilon, learningRate; outputs [w', m', v']. */
+function fusedAdam(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as unknown as WasmBackendLike;
+  const { w, g, m, v } = args.inputs as Record<string, tf.TensorInfo>;
+  const at = args.attrs as unknown as { beta1: number; beta2: number; c1: number; c2: number; epsilon: number; learningRate: number };
+  for (const t of [w, g, m, v]) {
+    if (t.dtype !== 'float32') throw new Error(`${FUSED_ADAM_KERNEL}: needs float32 tensors, got ${t.dtype}`);
+    if (size(t.shape) !== size(w.shape)) throw new Error(`${FUSED_ADAM_KERNEL}: shapes differ: ${w.shape} and ${t.shape}`);
+  }
+  const outs = [w, m, v].map(() => backend.makeOutput([...w.shape], 'float32'));
+  const n = size(w.shape);
+  if (n > 0) {
+    loaded!.addon!.adam(
+      heapOf(backend), offsetOf(backend, w), offsetOf(backend, g), offsetOf(backend, m), offsetOf(backend, v),
+      offsetOf(backend, outs[0]), offsetOf(backend, outs[1]), offsetOf(backend, outs[2]),
+      n, at.beta1, at.beta2, at.c1, at.c2, at.epsilon, -at.learningRate,
+    );
+  }
+  return outs;
+}
+
 // ---- registration -----------------------------------------------------------------------
 
 type Impl = (prev: Prev, name: string, args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
@@ -399,6 +431,8 @@ export function installNativeKernels(): string[] {
     tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc, setupFunc: before?.setupFunc, disposeFunc: before?.disposeFunc });
     names.push(name);
   }
+  if (!tf.getKernel(FUSED_ADAM_KERNEL, 'wasm')) tf.registerKernel({ kernelName: FUSED_ADAM_KERNEL, backendName: 'wasm', kernelFunc: fusedAdam });
+  names.push(FUSED_ADAM_KERNEL);
   installedKernels = names;
   return names.map((n) => `${n} (native)`);
 }

@@ -2,6 +2,7 @@
  * MiniCLIP pretraining: contrastive updates on (image, caption) batches.
  */
 import * as tf from '@tensorflow/tfjs';
+import { adam } from '../../engine/adam';
 import { BatchSource, Example, imagesToTensor } from '../data';
 import { PretrainConfig } from '../config';
 import { LoopOptions, LoopResult, runTrainingLoop } from '../train-loop';
@@ -30,7 +31,7 @@ export function trainClipStep(clip: MiniClip, optimizer: tf.Optimizer, batch: re
  */
 export async function trainClip(clip: MiniClip, data: BatchSource, config: PretrainConfig, opts: LoopOptions = {}): Promise<LoopResult> {
   const train = config.clipTrain;
-  const optimizer = tf.train.adam(train.learningRate);
+  const optimizer = adam(train.learningRate);
   try {
     return await runTrainingLoop(
       {

@@ -5,6 +5,7 @@
  * eps_theta(x_t, t, c) and eps_theta(x_t, t, null) for classifier-free guidance.
  */
 import * as tf from '@tensorflow/tfjs';
+import { adam } from '../../engine/adam';
 import { Rng } from '../../engine/random';
 import { PretrainConfig } from '../config';
 import { BatchSource, Example, imagesToTensor } from '../data';
@@ -45,7 +46,7 @@ export function trainDiffusionStep(
  */
 export async function trainDiffusion(model: TextToImage, data: BatchSource, config: PretrainConfig, opts: LoopOptions = {}): Promise<LoopResult> {
   const train = config.diffusionTrain;
-  const optimizer = tf.train.adam(train.learningRate);
+  const optimizer = adam(train.learningRate);
   try {
     return await runTrainingLoop(
       {

@@ -11,7 +11,7 @@
 import { before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../../src/engine';
+import { adam, initBackend } from '../../../src/engine';
 import { loadNative } from '../../../src/engine/native';
 import { diffusionStepRng, MiniClip, resolvePretrainConfig, TextToImage, trainDiffusionStep } from '../../../src/models';
 import { fakeBatches } from '../../models/helpers';
@@ -153,7 +153,7 @@ test('a training step of the default UNet, twice from the same weights and draws
   const batch = fakeBatches(7)(0, config.diffusionTrain.batchSize);
   const weightsAfterStep = (): Uint8Array[] => {
     const model = new TextToImage(clip, config.diffusion, 0);
-    const optimizer = tf.train.adam(config.diffusionTrain.learningRate);
+    const optimizer = adam(config.diffusionTrain.learningRate);
     try {
       const loss = trainDiffusionStep(model, optimizer, batch, diffusionStepRng(config.seed, 1));
       assert.ok(Number.isFinite(loss));
