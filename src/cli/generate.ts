@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
-import { alignmentTable, BASE_MODEL_DIR, evaluateBaseModel, loadModel, writeBaseEval } from '../eval/base';
+import { alignmentTable, BASE_MODEL_DIR, baseModelTargets, evaluateBaseModel, loadModel, writeBaseEval } from '../eval/base';
 import { generateImages, SamplerConfig } from '../models';
 import { categoryOf, Dataset, encodePng, PromptLine, readPromptsFile, tileImages } from '../world';
 import { intOption } from './options';
@@ -134,7 +134,10 @@ export function registerGenerate(program: Command): void {
         });
         const file = writeBaseEval(opts.out, r, (imgs) => encodePng(tileImages(imgs, { columns: 8, scale: 3 })), { model: dir, step: meta.step, configSeed: meta.config.seed });
         if (opts.json) process.stdout.write(fs.readFileSync(file, 'utf8'));
-        else console.log(`${alignmentTable(r)}\n\n${file} (${r.seconds.toFixed(0)} s)`);
+        else {
+          const targets = baseModelTargets(r).map((t) => `  ${t.ok ? 'met    ' : 'NOT met'}  ${t.target}: ${(100 * t.value).toFixed(1)}%`);
+          console.log(`${alignmentTable(r)}\n\nbase-model targets:\n${targets.join('\n')}\n\n${file} (${r.seconds.toFixed(0)} s)`);
+        }
       } finally {
         model.dispose({ clip: true });
       }

@@ -390,12 +390,14 @@ export async function shipBaseModel(run: string, dest: string, opts: { imagesPer
       seed: meta.config.seed,
       corpus: runConfig.corpus,
       steps: { clip: cmeta.step, diffusion: meta.step },
+      emaDecay: meta.config.diffusionTrain.emaDecay,
       params: { unet: countParams(model.unet.variables), textEncoder: countParams(clip.textVariables()), miniclip: countParams(clip.variables) },
       finalLoss: { clipMeanLast100: lastMean('clip'), diffusionMeanLast100: lastMean('diffusion') },
       wallSeconds: timing.total,
       bytes: { diffusion: readCheckpointIndex(path.join(dest, 'diffusion')).byteLength, clip: readCheckpointIndex(path.join(dest, 'clip')).byteLength },
       clipRetrieval: retrieval,
       alignment: ev.withoutImages(r),
+      targets: ev.baseModelTargets(r),
     };
     fs.writeFileSync(path.join(dest, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
     fs.writeFileSync(path.join(dest, 'README.md'), baseModelReadme(metrics, ev.alignmentTable(r)));
@@ -419,7 +421,7 @@ then \`npx t2i-align ship-base-model --run results/pretrain/default\`. The kit l
 
 | file | what |
 |---|---|
-| \`diffusion/\` | text-to-image checkpoint: UNet (${m.params.unet.toLocaleString('en')} parameters) + the frozen MiniCLIP text encoder (${m.params.textEncoder.toLocaleString('en')}); ${mb(m.bytes.diffusion)}; weights only (no optimizer state) |
+| \`diffusion/\` | text-to-image checkpoint: UNet (${m.params.unet.toLocaleString('en')} parameters) + the frozen MiniCLIP text encoder (${m.params.textEncoder.toLocaleString('en')}); ${mb(m.bytes.diffusion)}; weights only (no optimizer state); the UNet's weights are ${m.emaDecay > 0 ? `the run's exponential moving average (decay ${m.emaDecay})` : 'the last trained ones'} |
 | \`clip/\` | MiniCLIP checkpoint (${m.params.miniclip.toLocaleString('en')} parameters): text + image encoder; ${mb(m.bytes.clip)} |
 | \`config.json\` | the resolved model/training config and corpus config of the run |
 | \`losses.csv\` | training loss per stage, mean over windows of 10 updates |
@@ -445,6 +447,12 @@ Accuracy: every attribute the prompt names is right; 95% Wilson interval. "objec
 Reproduce: \`npx t2i-align eval-base --per-category ${a.imagesPerCategory} --prompts-per-category ${a.promptsPerCategory} --seeds ${a.seeds.join(',')} --json\`.
 
 ${table}
+
+Targets of the base model (issue 9: it should draw the object and get the attributes only partly right, like the paper's Stable Diffusion):
+
+| target | measured | met |
+|---|---|---|
+${(m.targets as Array<{ target: string; value: number; ok: boolean }>).map((t) => `| ${t.target} | ${(100 * t.value).toFixed(1)}% | ${t.ok ? 'yes' : '**no**'} |`).join('\n')}
 `;
 }
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { MiniClip, TextToImage } from '../../src/models';
 import { CATEGORIES, judge, renderPrompt, seenPrompts } from '../../src/world';
-import { alignmentTable, evalPlan, evaluateBaseModel, summarise, wilson } from '../../src/eval/base';
+import { alignmentTable, baseModelTargets, evalPlan, evaluateBaseModel, summarise, wilson } from '../../src/eval/base';
 import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
 
 test('wilson interval: golden values and edge cases', () => {
@@ -47,5 +47,34 @@ test('evaluateBaseModel: every set and category, with n, CI and grids (tiny mode
       assert.ok(cell.accuracy.lo <= cell.accuracy.rate && cell.accuracy.rate <= cell.accuracy.hi);
       assert.equal(cell.images.length, 2);
     }
+  // counts 2-4: the multi-object count and combination prompts of the set
+  const multi = (set: 'seen' | 'unseen') => (['count', 'combination'] as const).reduce((n, c) => n + (r[set][c].images.filter((x) => !/^(one|a|an) /.test(x.prompt)).length), 0);
+  for (const set of ['seen', 'unseen'] as const) assert.equal(r.summary[set].countsTwoToFour.n, multi(set), set);
+  assert.equal(r.summary.seen.objectRecognised.n, 8);
   assert.match(alignmentTable(r), /\| unseen \| combination \|/);
+  assert.match(alignmentTable(r), /\| seen \| counts 2-4/);
+});
+
+test('baseModelTargets: each target met or not by its own measure', () => {
+  const rate = (x: number) => ({ k: 0, n: 100, rate: x, lo: x, hi: x });
+  const cell = (acc: number, obj: number) => ({ accuracy: rate(acc), objectRecognised: rate(obj) });
+  const r = {
+    seen: { count: cell(0.3, 0.95), color: cell(0.5, 0.92), background: cell(0.6, 0.9), combination: cell(0.1, 0.91) },
+    unseen: { count: cell(0.1, 0.8), color: cell(0.2, 0.76), background: cell(0.3, 0.75), combination: cell(0.05, 0.9) },
+    summary: { seen: { countsTwoToFour: rate(0.2), objectRecognised: rate(0.9) }, unseen: { countsTwoToFour: rate(0.1), objectRecognised: rate(0.8) } },
+  } as unknown as Parameters<typeof baseModelTargets>[0];
+  const all = baseModelTargets(r);
+  assert.equal(all.length, 4 + 4 + 1 + 3 + 1);
+  assert.ok(all.every((t) => t.ok), JSON.stringify(all.filter((t) => !t.ok)));
+  r.seen.combination.accuracy.rate = 0.35; // above seen count (0.3)
+  r.seen.color.accuracy.rate = 0.9; // above 85%
+  r.unseen.background.objectRecognised.rate = 0.74;
+  r.summary.seen.countsTwoToFour.rate = 0.14;
+  const failed = baseModelTargets(r).filter((t) => !t.ok).map((t) => t.target);
+  assert.deepEqual(failed.sort(), [
+    'seen color: accuracy in [15%, 85%]',
+    'seen combination: accuracy below every single-attribute category',
+    'seen: counts two to four right >= 15%',
+    'unseen background: object recognised >= 75%',
+  ]);
 });
