@@ -504,6 +504,127 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// ---- elementwise binary ops with broadcasting ---------------------------------------
+// binary(heap, op, aOff, bOff, outOff, shape:Float64Array, aStrides:Float64Array, bStrides:Float64Array):
+// out[i] = a[i] op b[i] over `shape` (row-major, already collapsed), each input read through its own
+// element strides (0 on broadcast axes). op: 0 add, 1 sub, 2 mul, 3 div. One float32 operation per element,
+// so the numbers equal the wasm backend's; the outer index is split across threads.
+enum BinOp { ADD = 0, SUB = 1, MUL = 2, DIV = 3 };
+
+template <int OP>
+inline void binaryRow(const float* a, int64_t sa, const float* b, int64_t sb, float* o, int64_t n) {
+  auto f = [](float x, float y) { return OP == ADD ? x + y : OP == SUB ? x - y : OP == MUL ? x * y : x / y; };
+  if (sa == 1 && sb == 1)
+    for (int64_t j = 0; j < n; j++) o[j] = f(a[j], b[j]);
+  else if (sa == 1 && sb == 0) {
+    const float y = b[0];
+    for (int64_t j = 0; j < n; j++) o[j] = f(a[j], y);
+  } else if (sa == 0 && sb == 1) {
+    const float x = a[0];
+    for (int64_t j = 0; j < n; j++) o[j] = f(x, b[j]);
+  } else
+    for (int64_t j = 0; j < n; j++) o[j] = f(a[j * sa], b[j * sb]);
+}
+
+template <int OP>
+void binaryAll(const float* a, const float* b, float* o, const std::vector<int64_t>& shape, const std::vector<int64_t>& sa,
+               const std::vector<int64_t>& sb) {
+  const int nd = (int)shape.size();
+  const int64_t inner = shape[nd - 1];
+  int64_t outer = 1;
+  for (int d = 0; d < nd - 1; d++) outer *= shape[d];
+  parallelFor(outer, outer * inner >= (1 << 16) ? g_threads : 1, [&](int64_t lo, int64_t hi) {
+    std::vector<int64_t> idx(nd, 0);
+    int64_t ao = 0, bo = 0;
+    for (int64_t r = lo, d = nd - 2; d >= 0; d--) {  // the multi-index of row lo
+      idx[d] = r % shape[d];
+      r /= shape[d];
+      ao += idx[d] * sa[d];
+      bo += idx[d] * sb[d];
+    }
+    for (int64_t r = lo; r < hi; r++) {
+      binaryRow<OP>(a + ao, sa[nd - 1], b + bo, sb[nd - 1], o + r * inner, inner);
+      for (int d = nd - 2; d >= 0; d--) {  // next row
+        ao += sa[d];
+        bo += sb[d];
+        if (++idx[d] < shape[d]) break;
+        ao -= shape[d] * sa[d];
+        bo -= shape[d] * sb[d];
+        idx[d] = 0;
+      }
+    }
+  });
+}
+
+napi_value Binary(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t len = 0;
+  uint8_t* heap = a.heap(0, &len);
+  int op = (int)a.i64(1);
+  int64_t aOff = a.i64(2), bOff = a.i64(3), oOff = a.i64(4);
+  size_t nd = 0, nsa = 0, nsb = 0;
+  double* shp = a.typed<double>(5, napi_float64_array, &nd);
+  double* psa = a.typed<double>(6, napi_float64_array, &nsa);
+  double* psb = a.typed<double>(7, napi_float64_array, &nsb);
+  if (throwIf(env, !a.ok || nd == 0 || nsa != nd || nsb != nd || op < 0 || op > 3, "t2i_native.binary: bad arguments")) return nullptr;
+  std::vector<int64_t> shape(nd), sa(nd), sb(nd);
+  int64_t total = 1, aSpan = 1, bSpan = 1;
+  for (size_t d = 0; d < nd; d++) {
+    shape[d] = (int64_t)shp[d];
+    sa[d] = (int64_t)psa[d];
+    sb[d] = (int64_t)psb[d];
+    if (throwIf(env, shape[d] <= 0 || sa[d] < 0 || sb[d] < 0, "t2i_native.binary: bad shape or strides")) return nullptr;
+    total *= shape[d];
+    aSpan += (shape[d] - 1) * sa[d];
+    bSpan += (shape[d] - 1) * sb[d];
+  }
+  const float* x = at(heap, len, aOff, aSpan);
+  const float* y = at(heap, len, bOff, bSpan);
+  float* o = at(heap, len, oOff, total);
+  if (throwIf(env, !x || !y || !o, "t2i_native.binary: tensor out of heap")) return nullptr;
+  switch (op) {
+    case ADD: binaryAll<ADD>(x, y, o, shape, sa, sb); break;
+    case SUB: binaryAll<SUB>(x, y, o, shape, sa, sb); break;
+    case MUL: binaryAll<MUL>(x, y, o, shape, sa, sb); break;
+    default: binaryAll<DIV>(x, y, o, shape, sa, sb); break;
+  }
+  return nullptr;
+}
+
+// ---- concat --------------------------------------------------------------------------
+// concat(heap, offsets:Float64Array, rowLengths:Float64Array, rows, outOff): output row r is input 0's row r,
+// then input 1's row r, ... (a concat along any axis, with rows = the product of the axes before it).
+napi_value Concat(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t len = 0;
+  uint8_t* heap = a.heap(0, &len);
+  size_t n = 0, nl = 0;
+  double* offs = a.typed<double>(1, napi_float64_array, &n);
+  double* lens = a.typed<double>(2, napi_float64_array, &nl);
+  int64_t rows = a.i64(3), oOff = a.i64(4);
+  if (throwIf(env, !a.ok || n != nl || rows < 0, "t2i_native.concat: bad arguments")) return nullptr;
+  int64_t width = 0;
+  std::vector<const float*> src(n);
+  for (size_t i = 0; i < n; i++) {
+    src[i] = at(heap, len, (int64_t)offs[i], rows * (int64_t)lens[i]);
+    if (throwIf(env, !src[i], "t2i_native.concat: input out of heap")) return nullptr;
+    width += (int64_t)lens[i];
+  }
+  float* o = at(heap, len, oOff, rows * width);
+  if (throwIf(env, !o, "t2i_native.concat: output out of heap")) return nullptr;
+  parallelFor(rows, rows * width >= (1 << 16) ? g_threads : 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; r++) {
+      float* d = o + r * width;
+      for (size_t i = 0; i < n; i++) {
+        const int64_t l = (int64_t)lens[i];
+        std::memcpy(d, src[i] + r * l, l * sizeof(float));
+        d += l;
+      }
+    }
+  });
+  return nullptr;
+}
+
 // ---- Adam -----------------------------------------------------------------------
 // adam(heap, wOff, gOff, mOff, vOff, wOutOff, mOutOff, vOutOff, n, beta1, beta2, c1, c2, eps, negLr): one pass
 // of tf.train.adam's update, op for op in float32 (no fused multiply-add), so the numbers equal tfjs's 14
@@ -605,6 +726,8 @@ napi_value Init(napi_env env, napi_value exports) {
              {"conv2dBackpropInput", Conv2DBackpropInput},
              {"conv2dBackpropFilter", Conv2DBackpropFilter},
              {"adam", Adam},
+             {"binary", Binary},
+             {"concat", Concat},
              {"setThreads", SetThreads},
              {"setChunkBytes", SetChunkBytes},
              {"setConvMode", SetConvMode},

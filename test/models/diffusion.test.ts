@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { adam, assertNoLeaks, assertStepDoesNotLeak, Rng } from '../../src/engine';
 import {
-  ddimSample, ddimTimesteps, denoisingLoss, depthToSpace, drawNoise, generateImages, guidedEps, imagesToTensor, makeSchedule,
+  ddimSample, ddimTimesteps, upsample2, denoisingLoss, depthToSpace, drawNoise, generateImages, guidedEps, imagesToTensor, makeSchedule,
   MiniClip, NULL_PROMPT, spaceToDepth, TextToImage, trainDiffusionStep,
 } from '../../src/models';
 import { fakeBatches, initTestBackend, maxAbsDiff, randomize, tinyConfig } from './helpers';
@@ -168,4 +168,17 @@ test('v-prediction: the loss target is v, and epsTheta turns the true v into the
     assert.ok(maxAbsDiff(oracle.epsTheta(xt, tf.tensor1d(t), cond), eps) < 1e-4);
   });
   m.dispose();
+});
+
+test('upsample2: nearest x2, and its gradient (average pool x 4) equals the broadcast\'s own', async () => {
+  await initTestBackend();
+  tf.tidy(() => {
+    const x = tf.randomNormal([2, 4, 3, 5], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const w = tf.randomNormal([2, 8, 6, 5], 0, 1, 'float32', 2);
+    const broadcast = (a: tf.Tensor) => tf.mul(a.reshape([2, 4, 1, 3, 1, 5]), tf.ones([1, 1, 2, 1, 2, 1])).reshape([2, 8, 6, 5]);
+    assert.equal(maxAbsDiff(upsample2(x), broadcast(x) as tf.Tensor4D), 0);
+    const want = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(broadcast(a), w)))(x);
+    const got = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(upsample2(a as tf.Tensor4D), w)))(x);
+    assert.ok(maxAbsDiff(got as tf.Tensor4D, want as tf.Tensor4D) < 1e-5);
+  });
 });

@@ -56,6 +56,8 @@ export interface NativeAddon {
     wOutOffset: number, mOutOffset: number, vOutOffset: number,
     n: number, beta1: number, beta2: number, c1: number, c2: number, epsilon: number, negLearningRate: number,
   ): void;
+  binary(heap: ArrayBuffer, op: number, aOffset: number, bOffset: number, outOffset: number, shape: Float64Array, aStrides: Float64Array, bStrides: Float64Array): void;
+  concat(heap: ArrayBuffer, offsets: Float64Array, rowLengths: Float64Array, rows: number, outOffset: number): void;
   setThreads(n: number): void;
   setChunkBytes(n: number): void;
   /** 1: each thread runs im2col + single-threaded sgemm on tasks of `taskBytes` columns (default); 0: one OpenBLAS-threaded gemm per chunk. */
@@ -368,6 +370,72 @@ function conv2dBackpropFilter(prev: Prev, name: string, args: KernelArgs): tf.Te
   return out;
 }
 
+// ---- elementwise binary ops and concat ---------------------------------------------------
+
+/** Below this many output elements the wasm kernels are as fast (no thread start, no N-API call). */
+const SMALL_ELEMENTWISE = 16384;
+const BINARY_OPS: Record<string, number> = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3 };
+
+/**
+ * The broadcast of a and b to `out`, as few axes as possible: out's shape and each input's element
+ * strides (0 on broadcast axes), with size-1 axes dropped and axes that are contiguous in both merged.
+ */
+export function collapseBroadcast(aShape: number[], bShape: number[], out: number[]): { shape: number[]; a: number[]; b: number[] } {
+  const strides = (shape: number[]) => {
+    const padded = [...new Array(out.length - shape.length).fill(1), ...shape];
+    const st = new Array<number>(out.length).fill(0);
+    for (let d = out.length - 1, s = 1; d >= 0; d--) {
+      st[d] = padded[d] === 1 ? 0 : s;
+      s *= padded[d];
+    }
+    return st;
+  };
+  const sa = strides(aShape), sb = strides(bShape);
+  const shape: number[] = [], a: number[] = [], b: number[] = [];
+  for (let d = 0; d < out.length; d++) {
+    if (out[d] === 1) continue;
+    const k = shape.length - 1;
+    if (k >= 0 && a[k] === sa[d] * out[d] && b[k] === sb[d] * out[d]) {
+      shape[k] *= out[d];
+      a[k] = sa[d];
+      b[k] = sb[d];
+    } else {
+      shape.push(out[d]);
+      a.push(sa[d]);
+      b.push(sb[d]);
+    }
+  }
+  if (shape.length === 0) return { shape: [1], a: [0], b: [0] };
+  return { shape, a, b };
+}
+
+function binary(prev: Prev, name: string, args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const backend = args.backend as unknown as WasmBackendLike;
+  const { a, b } = args.inputs as Record<string, tf.TensorInfo>;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') return delegate(prev, name, args, `dtype ${a.dtype} ${b.dtype}`);
+  const outShape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+  if (size(outShape) < SMALL_ELEMENTWISE) return delegate(prev, name, args, 'small tensors');
+  const c = collapseBroadcast(a.shape, b.shape, outShape);
+  const out = backend.makeOutput(outShape, 'float32');
+  loaded!.addon!.binary(heapOf(backend), BINARY_OPS[name], offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out), new Float64Array(c.shape), new Float64Array(c.a), new Float64Array(c.b));
+  return out;
+}
+
+function concat(prev: Prev, name: string, args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const backend = args.backend as unknown as WasmBackendLike;
+  const inputs = args.inputs as unknown as tf.TensorInfo[];
+  if (inputs.some((t) => t.dtype !== 'float32' || size(t.shape) === 0)) return delegate(prev, name, args, 'non-float32 or empty inputs');
+  const axis = tf.util.parseAxisParam(args.attrs!.axis as number, inputs[0].shape)[0];
+  const outShape = tf.backend_util.computeOutShape(inputs.map((t) => t.shape), axis);
+  if (size(outShape) < SMALL_ELEMENTWISE) return delegate(prev, name, args, 'small tensors');
+  const rows = size(outShape.slice(0, axis));
+  const out = backend.makeOutput(outShape, 'float32');
+  const offsets = new Float64Array(inputs.map((t) => offsetOf(backend, t)));
+  const lengths = new Float64Array(inputs.map((t) => size(t.shape.slice(axis))));
+  loaded!.addon!.concat(heapOf(backend), offsets, lengths, rows, offsetOf(backend, out));
+  return out;
+}
+
 // ---- Adam ---------------------------------------------------------------------------------
 
 /** The kit's own kernel: one fused Adam update of a weight (see FusedAdam in src/engine/adam.ts). */
@@ -404,6 +472,11 @@ const IMPLS: Record<string, Impl> = {
   FusedConv2D: (p, n, a) => conv2d(p, n, a, true),
   Conv2DBackpropInput: conv2dBackpropInput,
   Conv2DBackpropFilter: conv2dBackpropFilter,
+  Add: binary,
+  Sub: binary,
+  Multiply: binary,
+  RealDiv: binary,
+  Concat: concat,
 };
 
 const OURS = new WeakSet<tf.KernelFunc>();

@@ -9,7 +9,7 @@ import { before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, nativeStatus } from '../../../src/engine';
-import { installNativeKernels, loadNative } from '../../../src/engine/native';
+import { collapseBroadcast, installNativeKernels, loadNative } from '../../../src/engine/native';
 import { requireNative } from './require-native';
 
 type Arrays = Float32Array[];
@@ -132,12 +132,31 @@ const FUSED_CONV: Case[] = [
   { name: 'fused conv elu', shapes: [[2, 8, 8, 3], [3, 3, 3, 6], [6]], f: fusedConv('elu') },
 ];
 
+const bin = (op: 'add' | 'sub' | 'mul' | 'div') => (a: tf.Tensor, b: tf.Tensor) =>
+  op === 'div' ? tf.div(a, tf.add(tf.abs(b), 0.5)) : tf[op](a, b);
+
+// Elementwise ops above the size where the native kernels take over (16,384 outputs), with the
+// broadcasts the UNet uses (GroupNorm's per-group statistics, per-channel scales, scalars).
+const ELEMENTWISE: Case[] = (['add', 'sub', 'mul', 'div'] as const).flatMap((op) => [
+  { name: `${op} same shape`, shapes: [[4, 32, 32, 8], [4, 32, 32, 8]], f: bin(op) },
+  { name: `${op} group broadcast`, shapes: [[8, 64, 8, 6], [8, 1, 8, 1]], f: bin(op) },
+  { name: `${op} per-channel, left broadcast`, shapes: [[1, 1, 8, 6], [8, 64, 8, 6]], f: bin(op) },
+  { name: `${op} scalar`, shapes: [[40000], [1]], f: bin(op) },
+  { name: `${op} mixed [5,1,40,1,3]x[1,7,40,11,1]`, shapes: [[5, 1, 40, 1, 3], [1, 7, 40, 11, 1]], f: bin(op) },
+]);
+const cat = (axis: number) => (...xs: tf.Tensor[]) => tf.concat(xs, axis);
+const CONCAT: Case[] = [
+  { name: 'concat channels (UNet skip)', shapes: [[8, 16, 16, 48], [8, 16, 16, 24]], f: cat(3) },
+  { name: 'concat axis 1, three inputs', shapes: [[4, 16, 16, 12], [4, 8, 16, 12], [4, 1, 16, 12]], f: cat(1) },
+  { name: 'concat axis 0', shapes: [[30, 700], [2, 700]], f: cat(0) },
+];
+
 test('the native kernels are active on wasm when the addon is built', (t) => {
   if (!requireNative(t)) return;
   const s = nativeStatus();
   assert.ok(s.threads >= 1);
   assert.match(s.library, /OpenBLAS/);
-  for (const k of ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter']) {
+  for (const k of ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Concat', 'T2IFusedAdam']) {
     assert.ok(s.kernels.includes(k), `${k} is native`);
   }
   // Installing twice keeps one layer (no recursion through our own kernel).
@@ -145,7 +164,7 @@ test('the native kernels are active on wasm when the addon is built', (t) => {
   check(MATMUL[0]);
 });
 
-for (const [group, cases] of [['matMul', MATMUL], ['fused matMul', FUSED_MATMUL], ['conv2d', CONV], ['fused conv2d', FUSED_CONV]] as const) {
+for (const [group, cases] of [['matMul', MATMUL], ['fused matMul', FUSED_MATMUL], ['conv2d', CONV], ['fused conv2d', FUSED_CONV], ['elementwise', ELEMENTWISE], ['concat', CONCAT]] as const) {
   test(`${group}: values and gradients equal the cpu backend's`, (t) => {
     if (!native) t.diagnostic(`native inactive (${skipReason}): checking the plain wasm kernels`);
     for (const c of cases) {
@@ -217,4 +236,20 @@ test('a training step (dense + conv, optimizer) leaks no tensors', () => {
   assert.ok(Number.isFinite(l1) && Number.isFinite(l2));
   tf.dispose([w1, w2, x]);
   opt.dispose();
+});
+
+test('native add, sub and mul round each element once: the same bits as the cpu backend', (t) => {
+  if (!requireNative(t)) return;
+  for (const c of ELEMENTWISE.filter((e) => !e.name.startsWith('div'))) {
+    const want = run('cpu', { ...c, forwardOnly: true })[0];
+    const got = run('wasm', { ...c, forwardOnly: true })[0];
+    assert.ok(Buffer.from(got.buffer).equals(Buffer.from(want.buffer)), c.name);
+  }
+});
+
+test('collapseBroadcast merges axes contiguous in both inputs and drops size-1 axes', () => {
+  assert.deepEqual(collapseBroadcast([8, 64, 8, 6], [8, 1, 8, 1], [8, 64, 8, 6]), { shape: [8, 64, 8, 6], a: [3072, 48, 6, 1], b: [8, 0, 1, 0] });
+  assert.deepEqual(collapseBroadcast([4, 5, 6], [4, 5, 6], [4, 5, 6]), { shape: [120], a: [1], b: [1] });
+  assert.deepEqual(collapseBroadcast([40000], [1], [40000]), { shape: [40000], a: [1], b: [0] });
+  assert.deepEqual(collapseBroadcast([2, 3, 1, 5], [1, 1, 1, 5], [2, 3, 1, 5]), { shape: [6, 5], a: [5, 1], b: [0, 1] });
 });
