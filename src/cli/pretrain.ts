@@ -19,7 +19,7 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { hasCheckpoint, initBackend, warnIfSlowPath, writeFileAtomic } from '../engine';
 import {
-  ddimSample, DeepPartial, Example, MiniClip, PresetName, PretrainConfig, PretrainConfigSchema, readModelMeta,
+  ddimSample, DeepPartial, Example, SamplerConfig, MiniClip, PresetName, PretrainConfig, PretrainConfigSchema, readModelMeta,
   resolvePretrainConfig, shuffledBatches, TextToImage, trainClip, trainDiffusion, loadMiniClip, loadTextToImage, EMA_PREFIX,
 } from '../models';
 import { CorpusConfig, CorpusConfigSchema, encodePng, ImageLike, pretrainingCorpus, resolveCorpusConfig, seenPrompts, tileImages } from '../world';
@@ -349,7 +349,11 @@ export function registerPretrain(program: Command): void {
  * updates, timing, the final sample grid, MiniCLIP retrieval and the judge's
  * per-category alignment (metrics.json, eval/ grids), and a README.
  */
-export async function shipBaseModel(run: string, dest: string, opts: { imagesPerCategory?: number; promptsPerCategory?: number; seeds?: number[]; log?: (s: string) => void } = {}): Promise<Record<string, unknown>> {
+export async function shipBaseModel(
+  run: string,
+  dest: string,
+  opts: { imagesPerCategory?: number; promptsPerCategory?: number; seeds?: number[]; sampler?: Partial<SamplerConfig>; log?: (s: string) => void } = {},
+): Promise<Record<string, unknown>> {
   const log = opts.log ?? ((s: string) => console.log(s));
   const { loadTextToImage, countParams, saveModelCheckpoint } = await import('../models');
   const { readCheckpointIndex } = await import('../engine');
@@ -358,12 +362,18 @@ export async function shipBaseModel(run: string, dest: string, opts: { imagesPer
   const { model, meta } = await loadTextToImage(path.join(run, 'diffusion'));
   const { clip, meta: cmeta } = await loadMiniClip(path.join(run, 'clip'));
   if (meta.step < meta.config.diffusionTrain.steps) throw new Error(`${run}: the diffusion run is not finished (${meta.step}/${meta.config.diffusionTrain.steps}); resume it first`);
+  // The sampler is not part of training: the shipped default may be tuned after it (recorded in config.json).
+  meta.config.sampler = { ...meta.config.sampler, ...opts.sampler };
+  runConfig.sampler = meta.config.sampler;
+  // Build the folder beside dest and swap it in at the end: a failed ship leaves the shipped model as it was.
+  const final = dest;
+  dest = `${final}.tmp-${process.pid}`;
   try {
     fs.rmSync(dest, { recursive: true, force: true });
     fs.mkdirSync(dest, { recursive: true });
     await saveModelCheckpoint(path.join(dest, 'diffusion'), model.variables, meta);
     await saveModelCheckpoint(path.join(dest, 'clip'), clip.variables, cmeta);
-    fs.copyFileSync(path.join(run, 'config.json'), path.join(dest, 'config.json'));
+    fs.writeFileSync(path.join(dest, 'config.json'), JSON.stringify(runConfig, null, 2) + '\n');
     const losses = ev.readLosses(path.join(run, 'losses.jsonl'));
     fs.writeFileSync(path.join(dest, 'losses.csv'), ev.lossesCsv(ev.binLosses(losses, 10)));
     const timing = JSON.parse(fs.readFileSync(path.join(run, 'timing.json'), 'utf8'));
@@ -391,6 +401,7 @@ export async function shipBaseModel(run: string, dest: string, opts: { imagesPer
       corpus: runConfig.corpus,
       steps: { clip: cmeta.step, diffusion: meta.step },
       emaDecay: meta.config.diffusionTrain.emaDecay,
+      shipGuidance: opts.sampler?.guidanceScale ?? null,
       params: { unet: countParams(model.unet.variables), textEncoder: countParams(clip.textVariables()), miniclip: countParams(clip.variables) },
       finalLoss: { clipMeanLast100: lastMean('clip'), diffusionMeanLast100: lastMean('diffusion') },
       wallSeconds: timing.total,
@@ -402,7 +413,12 @@ export async function shipBaseModel(run: string, dest: string, opts: { imagesPer
     fs.writeFileSync(path.join(dest, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
     fs.writeFileSync(path.join(dest, 'README.md'), baseModelReadme(metrics, ev.alignmentTable(r)));
     log(ev.alignmentTable(r));
+    fs.rmSync(final, { recursive: true, force: true });
+    fs.renameSync(dest, final);
     return metrics;
+  } catch (e) {
+    fs.rmSync(dest, { recursive: true, force: true });
+    throw e;
   } finally {
     model.dispose({ clip: true });
     clip.dispose();
@@ -416,7 +432,7 @@ function baseModelReadme(m: Record<string, any>, table: string): string {
   return `# The shipped base models
 
 Made by \`npx t2i-align pretrain --out results/pretrain/default\` (the \`default\` preset, seed ${m.seed}; corpus of ${m.corpus.size} pairs, seed ${m.corpus.seed})
-then \`npx t2i-align ship-base-model --run results/pretrain/default\`. The kit loads this folder by default
+then \`npx t2i-align ship-base-model --run results/pretrain/default${m.shipGuidance !== null ? ` --guidance ${m.shipGuidance}` : ''}\`. The kit loads this folder by default
 (\`generate\`, \`eval-base\`, \`loadModel()\`).
 
 | file | what |
@@ -465,11 +481,15 @@ export function registerShip(program: Command): void {
     .option('--out <dir>', 'destination (replaced)', path.join('data', 'base-model'))
     .option('--per-category <n>', 'eval images per set and category', '96')
     .option('--prompts-per-category <n>', 'eval prompts per category', '24')
-    .action(async (opts: { run: string; out: string; perCategory: string; promptsPerCategory: string }) => {
+    .option('--guidance <s>', "the shipped sampler's guidance scale (default: the run's)")
+    .action(async (opts: { run: string; out: string; perCategory: string; promptsPerCategory: string; guidance?: string }) => {
+      const guidance = opts.guidance === undefined ? undefined : Number(opts.guidance);
+      if (guidance !== undefined && !(Number.isFinite(guidance) && guidance >= 0 && guidance <= 100)) throw new Error(`--guidance must be a number in 0..100, got "${opts.guidance}"`);
       await initBackend();
       await shipBaseModel(opts.run, opts.out, {
         imagesPerCategory: intOption('--per-category', opts.perCategory, 1, 100000),
         promptsPerCategory: intOption('--prompts-per-category', opts.promptsPerCategory, 1, 100000),
+        sampler: guidance === undefined ? {} : { guidanceScale: guidance },
       });
       console.log(`${opts.out}: shipped`);
     });
