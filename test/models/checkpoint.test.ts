@@ -104,7 +104,8 @@ test('training resumed from a checkpoint ends where the uninterrupted run ends (
     textEncoder.dispose();
     return { c, d, clipWeights, unetWeights };
   };
-  const straight = await run(tmp());
+  const straightDir = tmp();
+  const straight = await run(straightDir);
   const dir = tmp();
   const first = await run(dir, 2);
   assert.deepEqual([first.c.step, first.d.step], [2, 2]);
@@ -116,6 +117,18 @@ test('training resumed from a checkpoint ends where the uninterrupted run ends (
   assert.equal(maxAbsDiff(straight.clipWeights, resumed.clipWeights), 0);
   assert.equal(maxAbsDiff(straight.unetWeights, resumed.unetWeights), 0);
   tf.dispose([straight, first, resumed].flatMap((r) => [r.clipWeights, r.unetWeights]));
+  // The moving average of the weights (what sampling loads) resumes exactly too, and differs from the last weights.
+  assert.ok(cfg.diffusionTrain.emaDecay > 0);
+  const sampling = async (d: string, weights: 'ema' | 'trained') => {
+    const { model } = await loadTextToImage(path.join(d, 'diffusion'), { weights });
+    const w = flat(model.unet.variables);
+    model.dispose({ clip: true });
+    return w;
+  };
+  const [emaStraight, emaResumed, trained] = [await sampling(straightDir, 'ema'), await sampling(dir, 'ema'), await sampling(dir, 'trained')];
+  assert.equal(maxAbsDiff(emaStraight, emaResumed), 0);
+  assert.ok(maxAbsDiff(emaResumed, trained) > 0, 'the EMA weights are not the trained ones');
+  tf.dispose([emaStraight, emaResumed, trained]);
 });
 
 test("resuming diffusion with another text encoder than the checkpoint's is refused", async () => {
