@@ -11,6 +11,7 @@
  * | Conv2DBackpropInput  | ~3 GFLOP/s loop; now a forward XNNPACK conv                |
  * | Conv2D               | wasm's gave wrong values / crashed for some paddings    |
  * | UnsortedSegmentSum   | missing: gather (embeddings) could not train               |
+ * | Identity             | copied every tensor saved for a gradient; now shares it    |
  */
 import * as tf from '@tensorflow/tfjs';
 import { batchMatMulKernel } from './batch-matmul';
@@ -18,6 +19,7 @@ import { conv2dKernel } from './conv2d';
 import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter';
 import { conv2dBackpropInputKernel } from './conv2d-backprop-input';
 import { fusedMatMulKernel } from './fused-matmul';
+import { identityKernel } from './identity';
 import { registerWasmKernel } from './kernel-utils';
 import { unsortedSegmentSumKernel } from './unsorted-segment-sum';
 
@@ -29,6 +31,7 @@ const KIT_KERNELS: { name: string; kernelFunc: tf.KernelFunc; uses: string[] }[]
   { name: 'Conv2DBackpropFilter', kernelFunc: conv2dBackpropFilterKernel as tf.KernelFunc, uses: [] },
   { name: 'Conv2DBackpropInput', kernelFunc: conv2dBackpropInputKernel as tf.KernelFunc, uses: ['Conv2DBackpropInput'] },
   { name: 'UnsortedSegmentSum', kernelFunc: unsortedSegmentSumKernel as tf.KernelFunc, uses: ['ScatterNd'] },
+  { name: 'Identity', kernelFunc: identityKernel, uses: [] },
 ];
 
 /** Names of the kernels the kit registers or replaces on wasm. */
