@@ -625,6 +625,40 @@ napi_value Concat(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// split(heap, inOff, outOffsets:Float64Array, rowLengths:Float64Array, rows): the inverse of concat: input
+// row r is cut into output 0's row r, output 1's row r, ... (a split along any axis).
+napi_value Split(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t len = 0;
+  uint8_t* heap = a.heap(0, &len);
+  int64_t inOff = a.i64(1);
+  size_t n = 0, nl = 0;
+  double* offs = a.typed<double>(2, napi_float64_array, &n);
+  double* lens = a.typed<double>(3, napi_float64_array, &nl);
+  int64_t rows = a.i64(4);
+  if (throwIf(env, !a.ok || n != nl || rows < 0, "t2i_native.split: bad arguments")) return nullptr;
+  int64_t width = 0;
+  std::vector<float*> dst(n);
+  for (size_t i = 0; i < n; i++) {
+    dst[i] = at(heap, len, (int64_t)offs[i], rows * (int64_t)lens[i]);
+    if (throwIf(env, !dst[i], "t2i_native.split: output out of heap")) return nullptr;
+    width += (int64_t)lens[i];
+  }
+  const float* x = at(heap, len, inOff, rows * width);
+  if (throwIf(env, !x, "t2i_native.split: input out of heap")) return nullptr;
+  parallelFor(rows, rows * width >= (1 << 16) ? g_threads : 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; r++) {
+      const float* src = x + r * width;
+      for (size_t i = 0; i < n; i++) {
+        const int64_t l = (int64_t)lens[i];
+        std::memcpy(dst[i] + r * l, src, l * sizeof(float));
+        src += l;
+      }
+    }
+  });
+  return nullptr;
+}
+
 // ---- Adam -----------------------------------------------------------------------
 // adam(heap, wOff, gOff, mOff, vOff, wOutOff, mOutOff, vOutOff, n, beta1, beta2, c1, c2, eps, negLr): one pass
 // of tf.train.adam's update, op for op in float32 (no fused multiply-add), so the numbers equal tfjs's 14
@@ -728,6 +762,7 @@ napi_value Init(napi_env env, napi_value exports) {
              {"adam", Adam},
              {"binary", Binary},
              {"concat", Concat},
+             {"split", Split},
              {"setThreads", SetThreads},
              {"setChunkBytes", SetChunkBytes},
              {"setConvMode", SetConvMode},

@@ -58,6 +58,7 @@ export interface NativeAddon {
   ): void;
   binary(heap: ArrayBuffer, op: number, aOffset: number, bOffset: number, outOffset: number, shape: Float64Array, aStrides: Float64Array, bStrides: Float64Array): void;
   concat(heap: ArrayBuffer, offsets: Float64Array, rowLengths: Float64Array, rows: number, outOffset: number): void;
+  split(heap: ArrayBuffer, inOffset: number, outOffsets: Float64Array, rowLengths: Float64Array, rows: number): void;
   setThreads(n: number): void;
   setChunkBytes(n: number): void;
   /** 1: each thread runs im2col + single-threaded sgemm on tasks of `taskBytes` columns (default); 0: one OpenBLAS-threaded gemm per chunk. */
@@ -436,6 +437,21 @@ function concat(prev: Prev, name: string, args: KernelArgs): tf.TensorInfo | tf.
   return out;
 }
 
+/** SplitV (concat's gradient): wasm slices each piece out along the last axis with a generic loop. */
+function splitV(prev: Prev, name: string, args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const backend = args.backend as unknown as WasmBackendLike;
+  const x = args.inputs.x as tf.TensorInfo;
+  if (x.dtype !== 'float32' || size(x.shape) < SMALL_ELEMENTWISE) return delegate(prev, name, args, 'non-float32 or small tensors');
+  const axis = tf.util.parseAxisParam(args.attrs!.axis as number, x.shape)[0];
+  const sizes = tf.backend_util.prepareSplitSize(x, args.attrs!.numOrSizeSplits as number | number[], axis);
+  if (sizes.some((s) => s === 0)) return delegate(prev, name, args, 'empty pieces');
+  const rows = size(x.shape.slice(0, axis));
+  const inner = size(x.shape.slice(axis + 1));
+  const outs = sizes.map((s) => backend.makeOutput([...x.shape.slice(0, axis), s, ...x.shape.slice(axis + 1)], 'float32'));
+  loaded!.addon!.split(heapOf(backend), offsetOf(backend, x), new Float64Array(outs.map((o) => offsetOf(backend, o))), new Float64Array(sizes.map((s) => s * inner)), rows);
+  return outs;
+}
+
 // ---- Adam ---------------------------------------------------------------------------------
 
 /** The kit's own kernel: one fused Adam update of a weight (see FusedAdam in src/engine/adam.ts). */
@@ -477,6 +493,7 @@ const IMPLS: Record<string, Impl> = {
   Multiply: binary,
   RealDiv: binary,
   Concat: concat,
+  SplitV: splitV,
 };
 
 const OURS = new WeakSet<tf.KernelFunc>();

@@ -150,13 +150,19 @@ const CONCAT: Case[] = [
   { name: 'concat axis 1, three inputs', shapes: [[4, 16, 16, 12], [4, 8, 16, 12], [4, 1, 16, 12]], f: cat(1) },
   { name: 'concat axis 0', shapes: [[30, 700], [2, 700]], f: cat(0) },
 ];
+/** Split (SplitV), each piece scaled differently, then put back together: forward and gradient through both. */
+const splitScale = (sizes: number[], axis: number) => (x: tf.Tensor) => tf.concat(tf.split(x, sizes, axis).map((p, i) => tf.mul(p, i + 1)), axis);
+CONCAT.push(
+  { name: 'split channels (concat gradient)', shapes: [[8, 16, 16, 72]], f: splitScale([48, 24], 3) },
+  { name: 'split axis 1 in three', shapes: [[4, 25, 16, 12]], f: splitScale([16, 8, 1], 1) },
+);
 
 test('the native kernels are active on wasm when the addon is built', (t) => {
   if (!requireNative(t)) return;
   const s = nativeStatus();
   assert.ok(s.threads >= 1);
   assert.match(s.library, /OpenBLAS/);
-  for (const k of ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Concat', 'T2IFusedAdam']) {
+  for (const k of ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Concat', 'SplitV', 'T2IFusedAdam']) {
     assert.ok(s.kernels.includes(k), `${k} is native`);
   }
   // Installing twice keeps one layer (no recursion through our own kernel).
