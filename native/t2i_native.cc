@@ -591,73 +591,46 @@ napi_value Binary(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// ---- concat --------------------------------------------------------------------------
-// concat(heap, offsets:Float64Array, rowLengths:Float64Array, rows, outOff): output row r is input 0's row r,
-// then input 1's row r, ... (a concat along any axis, with rows = the product of the axes before it).
-napi_value Concat(napi_env env, napi_callback_info info) {
+// ---- concat and split ------------------------------------------------------------------
+// concat(heap, offsets:Float64Array, rowLengths:Float64Array, rows, wholeOff): row r of the whole is piece 0's
+// row r, then piece 1's row r, ... (a concat along any axis, rows = the product of the axes before it).
+// split(heap, wholeOff, offsets, rowLengths, rows): the inverse, concat's gradient.
+template <bool TO_WHOLE>
+napi_value CopyRows(napi_env env, napi_callback_info info, const char* what) {
   Args a(env, info);
   size_t len = 0;
   uint8_t* heap = a.heap(0, &len);
   size_t n = 0, nl = 0;
-  double* offs = a.typed<double>(1, napi_float64_array, &n);
-  double* lens = a.typed<double>(2, napi_float64_array, &nl);
-  int64_t rows = a.i64(3), oOff = a.i64(4);
-  if (throwIf(env, !a.ok || n != nl || rows < 0, "t2i_native.concat: bad arguments")) return nullptr;
+  const size_t o = TO_WHOLE ? 1 : 2;  // where the pieces' offsets are
+  double* offs = a.typed<double>(o, napi_float64_array, &n);
+  double* lens = a.typed<double>(o + 1, napi_float64_array, &nl);
+  int64_t rows = a.i64(TO_WHOLE ? 3 : 4), wholeOff = a.i64(TO_WHOLE ? 4 : 1);
+  if (throwIf(env, !a.ok || n != nl || rows < 0, what)) return nullptr;
   int64_t width = 0;
-  std::vector<const float*> src(n);
+  std::vector<float*> pieces(n);
   for (size_t i = 0; i < n; i++) {
-    src[i] = at(heap, len, (int64_t)offs[i], rows * (int64_t)lens[i]);
-    if (throwIf(env, !src[i], "t2i_native.concat: input out of heap")) return nullptr;
+    pieces[i] = at(heap, len, (int64_t)offs[i], rows * (int64_t)lens[i]);
+    if (throwIf(env, !pieces[i], what)) return nullptr;
     width += (int64_t)lens[i];
   }
-  float* o = at(heap, len, oOff, rows * width);
-  if (throwIf(env, !o, "t2i_native.concat: output out of heap")) return nullptr;
+  float* whole = at(heap, len, wholeOff, rows * width);
+  if (throwIf(env, !whole, what)) return nullptr;
   parallelFor(rows, rows * width >= (1 << 16) ? g_threads : 1, [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; r++) {
-      float* d = o + r * width;
+      float* w = whole + r * width;
       for (size_t i = 0; i < n; i++) {
         const int64_t l = (int64_t)lens[i];
-        std::memcpy(d, src[i] + r * l, l * sizeof(float));
-        d += l;
+        float* p = pieces[i] + r * l;
+        std::memcpy(TO_WHOLE ? w : p, TO_WHOLE ? p : w, l * sizeof(float));
+        w += l;
       }
     }
   });
   return nullptr;
 }
 
-// split(heap, inOff, outOffsets:Float64Array, rowLengths:Float64Array, rows): the inverse of concat: input
-// row r is cut into output 0's row r, output 1's row r, ... (a split along any axis).
-napi_value Split(napi_env env, napi_callback_info info) {
-  Args a(env, info);
-  size_t len = 0;
-  uint8_t* heap = a.heap(0, &len);
-  int64_t inOff = a.i64(1);
-  size_t n = 0, nl = 0;
-  double* offs = a.typed<double>(2, napi_float64_array, &n);
-  double* lens = a.typed<double>(3, napi_float64_array, &nl);
-  int64_t rows = a.i64(4);
-  if (throwIf(env, !a.ok || n != nl || rows < 0, "t2i_native.split: bad arguments")) return nullptr;
-  int64_t width = 0;
-  std::vector<float*> dst(n);
-  for (size_t i = 0; i < n; i++) {
-    dst[i] = at(heap, len, (int64_t)offs[i], rows * (int64_t)lens[i]);
-    if (throwIf(env, !dst[i], "t2i_native.split: output out of heap")) return nullptr;
-    width += (int64_t)lens[i];
-  }
-  const float* x = at(heap, len, inOff, rows * width);
-  if (throwIf(env, !x, "t2i_native.split: input out of heap")) return nullptr;
-  parallelFor(rows, rows * width >= (1 << 16) ? g_threads : 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; r++) {
-      const float* src = x + r * width;
-      for (size_t i = 0; i < n; i++) {
-        const int64_t l = (int64_t)lens[i];
-        std::memcpy(dst[i] + r * l, src, l * sizeof(float));
-        src += l;
-      }
-    }
-  });
-  return nullptr;
-}
+napi_value Concat(napi_env env, napi_callback_info info) { return CopyRows<true>(env, info, "t2i_native.concat: bad arguments or tensor out of heap"); }
+napi_value Split(napi_env env, napi_callback_info info) { return CopyRows<false>(env, info, "t2i_native.split: bad arguments or tensor out of heap"); }
 
 // ---- Adam -----------------------------------------------------------------------
 // adam(heap, wOff, gOff, mOff, vOff, wOutOff, mOutOff, vOutOff, n, beta1, beta2, c1, c2, eps, negLr): one pass
