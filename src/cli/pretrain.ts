@@ -20,7 +20,7 @@ import { z } from 'zod';
 import { hasCheckpoint, initBackend, warnIfSlowPath, writeFileAtomic } from '../engine';
 import {
   ddimSample, DeepPartial, Example, SamplerConfig, MiniClip, PresetName, PretrainConfig, PretrainConfigSchema, readModelMeta,
-  resolvePretrainConfig, shuffledBatches, TextToImage, trainClip, trainDiffusion, loadMiniClip, loadTextToImage, EMA_PREFIX,
+  resolvePretrainConfig, resumeMismatch, shuffledBatches, TextToImage, trainClip, trainDiffusion, loadMiniClip, loadTextToImage, EMA_PREFIX,
 } from '../models';
 import { CorpusConfig, CorpusConfigSchema, encodePng, ImageLike, pretrainingCorpus, resolveCorpusConfig, seenPrompts, tileImages } from '../world';
 import { intOption } from './options';
@@ -187,6 +187,12 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     if (JSON.stringify(prev.corpus) !== JSON.stringify(corpus)) {
       throw new Error(`${out} holds a run with another corpus config (${JSON.stringify(prev.corpus)}); use another --out`);
     }
+  }
+  // Refuse a resume that would change the numbers before anything is written (the loops check again).
+  for (const [dir, kind] of [[path.join(out, 'clip'), 'miniclip'], [path.join(out, 'diffusion'), 'diffusion']] as const) {
+    if (!hasCheckpoint(dir)) continue;
+    const why = resumeMismatch(readModelMeta(dir, kind).config, config, kind);
+    if (why) throw new Error(`cannot resume from ${dir}: ${why}; use another output folder, or the checkpoint's settings`);
   }
   writeFileAtomic(cfgFile, JSON.stringify(resolved, null, 2) + '\n');
   const lossFile = path.join(out, 'losses.jsonl');

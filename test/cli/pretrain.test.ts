@@ -84,3 +84,19 @@ test('pretrain: a bad config key is a one-line error naming its path', () => {
   assert.throws(() => resolvePretrainRun('quick', { corpus: { sise: 3 } }), /corpus\.sise/);
   assert.throws(() => resolvePretrainRun('quick', { clipTrain: { steps: -1 } }), /clipTrain\.steps/);
 });
+
+test('pretrain refuses to resume with another learning rate or schedule: one line naming the key, nothing rewritten', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-pretrain-'));
+  const out = path.join(dir, 'run');
+  const base = ['pretrain', '--quick', '--corpus-size', '48', '--out', out, '--sample-every', '0'];
+  const first = run([...base, '--config', tinyConfigFile(dir), '--max-updates', '2']);
+  assert.equal(first.status, 0, first.stderr);
+  const config = fs.readFileSync(path.join(out, 'config.json'), 'utf8');
+  const other = path.join(dir, 'other.json');
+  fs.writeFileSync(other, JSON.stringify({ ...TINY, clipTrain: { ...TINY.clipTrain, learningRate: 0.003 } }));
+  const refused = run([...base, '--config', other]);
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr.trim(), /^t2i-align: cannot resume from .*clip: clipTrain\.learningRate was 0\.001, now 0\.003; use another output folder/);
+  assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+  assert.equal(fs.readFileSync(path.join(out, 'config.json'), 'utf8'), config, 'config.json is the checkpoint\'s, not the refused one');
+});
