@@ -113,9 +113,36 @@ export class LayerNorm {
     this.beta = ps.add(`${prefix}/beta`, [dim], 'zeros');
   }
 
+  /**
+   * (x - mean) / sqrt(var + eps) * gamma + beta over the last axis, with a hand-written gradient
+   * whose sums are matmuls with ones (autodiff's reduces broadcast axes with wasm's slow Sum):
+   *   dxhat = dy gamma,  dx = (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) / std,
+   *   dgamma = sum_rows(dy xhat),  dbeta = sum_rows(dy).
+   */
   apply(x: tf.Tensor): tf.Tensor {
-    const { mean, variance } = tf.moments(x, -1, true);
-    return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, this.eps))), this.gamma), this.beta);
+    const d = x.shape[x.shape.length - 1];
+    const n = x.size / d;
+    const eps = this.eps;
+    const f = tf.customGrad(((xx: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
+      const { mean, variance } = tf.moments(xx, -1, true);
+      const std = tf.sqrt(tf.add(variance, eps));
+      const xhat = tf.div(tf.sub(xx, mean), std);
+      save([xhat, std]);
+      return {
+        value: tf.add(tf.mul(xhat, gamma), beta),
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const [sxhat, sstd] = saved;
+          const dy2 = (dy as tf.Tensor).reshape([n, d]);
+          const xhat2 = sxhat.reshape([n, d]);
+          const onesRows = tf.ones([1, n]);
+          const rowMean = (t: tf.Tensor) => tf.div(tf.matMul(t, tf.ones([d, 1])), d); // [n, 1]
+          const dxhat = tf.mul(dy2, gamma);
+          const dx = tf.div(tf.sub(tf.sub(dxhat, rowMean(dxhat)), tf.mul(xhat2, rowMean(tf.mul(dxhat, xhat2)))), sstd.reshape([n, 1]));
+          return [dx.reshape(x.shape), tf.matMul(onesRows, tf.mul(dy2, xhat2)).reshape([d]), tf.matMul(onesRows, dy2).reshape([d])];
+        },
+      };
+    }) as unknown as GradFn);
+    return f(x, this.gamma, this.beta);
   }
 }
 
