@@ -10,7 +10,7 @@ import { initBackend, warnIfSlowPath } from '../engine';
 import { alignmentTable, BASE_MODEL_DIR, baseModelTargets, evaluateBaseModel, loadModel, writeBaseEval } from '../eval/base';
 import { generateImages, SamplerConfig } from '../models';
 import { categoryOf, Dataset, encodePng, PromptLine, readPromptsFile, tileImages } from '../world';
-import { intOption } from './options';
+import { guidanceOption, intOption } from './options';
 
 export interface GenerateOptions {
   prompts: readonly PromptLine[];
@@ -68,12 +68,6 @@ export async function generateToDataset(opts: GenerateOptions): Promise<{ writte
   } finally {
     model.dispose({ clip: true });
   }
-}
-
-function guidanceOption(v: string): number {
-  const g = Number(v);
-  if (!Number.isFinite(g) || g < 0 || g > 100) throw new Error(`--guidance must be a number in 0..100, got "${v}"`);
-  return g;
 }
 
 export function registerGenerate(program: Command): void {

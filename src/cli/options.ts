@@ -17,3 +17,10 @@ export function numberListOption(name: string, value: string, lo: number, hi: nu
   }
   return xs;
 }
+
+/** A classifier-free guidance scale: a number in 0..100 (`--guidance`). */
+export function guidanceOption(v: string): number {
+  const g = Number(v);
+  if (!Number.isFinite(g) || g < 0 || g > 100) throw new Error(`--guidance must be a number in 0..100, got "${v}"`);
+  return g;
+}

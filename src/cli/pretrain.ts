@@ -23,7 +23,7 @@ import {
   resolvePretrainConfig, resumeMismatch, shuffledBatches, TextToImage, trainClip, trainDiffusion, loadMiniClip, loadTextToImage, EMA_PREFIX,
 } from '../models';
 import { CorpusConfig, CorpusConfigSchema, encodePng, ImageLike, pretrainingCorpus, resolveCorpusConfig, seenPrompts, tileImages } from '../world';
-import { intOption } from './options';
+import { guidanceOption, intOption } from './options';
 
 /**
  * Corpus size per preset when neither --corpus-size nor the config file's corpus.size says
@@ -489,8 +489,7 @@ export function registerShip(program: Command): void {
     .option('--prompts-per-category <n>', 'eval prompts per category', '24')
     .option('--guidance <s>', "the shipped sampler's guidance scale (default: the run's)")
     .action(async (opts: { run: string; out: string; perCategory: string; promptsPerCategory: string; guidance?: string }) => {
-      const guidance = opts.guidance === undefined ? undefined : Number(opts.guidance);
-      if (guidance !== undefined && !(Number.isFinite(guidance) && guidance >= 0 && guidance <= 100)) throw new Error(`--guidance must be a number in 0..100, got "${opts.guidance}"`);
+      const guidance = opts.guidance === undefined ? undefined : guidanceOption(opts.guidance);
       await initBackend();
       await shipBaseModel(opts.run, opts.out, {
         imagesPerCategory: intOption('--per-category', opts.perCategory, 1, 100000),

@@ -100,3 +100,17 @@ test('pretrain refuses to resume with another learning rate or schedule: one lin
   assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
   assert.equal(fs.readFileSync(path.join(out, 'config.json'), 'utf8'), config, 'config.json is the checkpoint\'s, not the refused one');
 });
+
+test('ship-base-model --guidance: a bad scale is one line and the destination is left as it was', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ship-'));
+  const dest = path.join(dir, 'shipped');
+  fs.mkdirSync(dest);
+  fs.writeFileSync(path.join(dest, 'keep.txt'), 'old model');
+  for (const bad of ['abc', '-1', '101']) {
+    const r = run(['ship-base-model', '--run', path.join(dir, 'no-run'), '--out', dest, '--guidance', bad]);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr.trim(), `t2i-align: --guidance must be a number in 0..100, got "${bad}"`);
+  }
+  assert.equal(fs.readFileSync(path.join(dest, 'keep.txt'), 'utf8'), 'old model');
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['shipped']);
+});
