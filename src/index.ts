@@ -4,4 +4,5 @@ export * from './feedback';
 export * from './models';
 export * from './world';
 export * from './eval';
+export * from './reward';
 export { KIT_VERSION } from './version';

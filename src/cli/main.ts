@@ -9,6 +9,7 @@ import { registerFeedback } from './feedback';
 import { registerGenerate } from './generate';
 import { registerInfo } from './info';
 import { registerPretrain } from './pretrain';
+import { registerReward } from './reward';
 import { registerWorld } from './world';
 
 const COMMANDS: Array<(program: Command) => void> = [
@@ -18,6 +19,7 @@ const COMMANDS: Array<(program: Command) => void> = [
   registerPretrain,
   registerGenerate,
   registerFeedback,
+  registerReward,
 ];
 
 export function buildProgram(): Command {

@@ -1,0 +1,206 @@
+/**
+ * Stage 2 commands: `train-reward`, `reward` (score images), `eval-reward`
+ * (the reward vs the CLIP score against labels and the judge) and
+ * `reward-ablation` (with and without the auxiliary loss, over seeds).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command } from 'commander';
+import { initBackend } from '../engine/backend';
+import { hasCheckpoint, writeFileAtomic } from '../engine/checkpoint';
+import { lineChartSvg } from '../eval/report';
+import {
+  auxLossAblation, BASE_CLIP_DIR, ClipScore, embedImages, evaluateReward, FrozenClip, judgeEvalSet, labelEvalSet, LABEL_MODES, LabelMode,
+  loadFrozenClip, loadRewardData, loadRewardModel, RewardScorer, rewardTable, TextEmbeddings, trainReward, datasetImageEmbeddings, RewardTrainConfig,
+} from '../reward';
+import { decodePng, formatPrompt, ImageLike, parsePrompt, readManifest } from '../world';
+import { intOption, numberListOption } from './options';
+
+const collectList = (v: string, prev: string[]) => [...prev, v];
+
+function numberOption(name: string, v: string, lo: number, hi: number): number {
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x) || x < lo || x > hi) throw new Error(`${name} must be a number in ${lo}..${hi}, got "${v}"`);
+  return x;
+}
+
+/** Refuse to overwrite a saved model: nothing already saved is lost. */
+function checkFreshOut(out: string, overwrite?: boolean): void {
+  if (hasCheckpoint(out) && !overwrite) throw new Error(`--out ${out} already holds a checkpoint; choose another folder or pass --overwrite`);
+}
+
+/** The reward or the CLIP baseline, by `--model DIR|clip`. */
+async function loadScorer(model: string, clipDir?: string): Promise<{ scorer: RewardScorer; frozen: FrozenClip; dispose: () => void }> {
+  if (model === 'clip') {
+    const frozen = await loadFrozenClip(clipDir ?? BASE_CLIP_DIR);
+    return { scorer: new ClipScore(new TextEmbeddings(frozen)), frozen, dispose: () => frozen.clip.dispose() };
+  }
+  const frozen = clipDir ? await loadFrozenClip(clipDir) : undefined;
+  const r = await loadRewardModel(model, { clip: frozen });
+  return { scorer: r.model, frozen: r.frozen, dispose: () => (r.model.dispose(), r.frozen.clip.dispose()) };
+}
+
+export function registerReward(program: Command): void {
+  program
+    .command('train-reward')
+    .description('train the reward model r(x, z) on labelled datasets (MSE to the labels + lambda x the prompt-classification loss)')
+    .requiredOption('--data <dir>', 'labelled dataset folder (repeat for several)', collectList, [])
+    .requiredOption('--out <dir>', 'folder for the reward model')
+    .option('--clip <dir>', 'frozen MiniCLIP checkpoint (default: the base model\'s, data/base-model/clip)')
+    .option('--aux-weight <lambda>', 'weight of the prompt-classification loss (0 = off)', '0.5')
+    .option('--aux-prompts <n>', 'prompts per good image in that loss: the true one + n-1 perturbed', '10')
+    .option('--labels <mode>', `targets: ${LABEL_MODES.join(' | ')} (share of raters per image, or one row per label)`, 'mean')
+    .option('--seed <n>', 'integer seed (weights, split, order, perturbations)', '0')
+    .option('--overwrite', 'replace a checkpoint already in --out')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { data: string[]; out: string; clip?: string; auxWeight: string; auxPrompts: string; labels: string; seed: string; overwrite?: boolean; json?: boolean }) => {
+      if (!(LABEL_MODES as readonly string[]).includes(opts.labels)) throw new Error(`--labels must be one of ${LABEL_MODES.join(', ')}, got "${opts.labels}"`);
+      const config: Partial<RewardTrainConfig> = {
+        auxWeight: numberOption('--aux-weight', opts.auxWeight, 0, 100),
+        auxPrompts: intOption('--aux-prompts', opts.auxPrompts, 2, 64),
+        labels: opts.labels as LabelMode,
+        seed: intOption('--seed', opts.seed, 0, 2 ** 31),
+      };
+      checkFreshOut(opts.out, opts.overwrite);
+      await initBackend();
+      const frozen = await loadFrozenClip(opts.clip ?? BASE_CLIP_DIR);
+      try {
+        const data = loadRewardData(opts.data, frozen);
+        const t0 = Date.now();
+        const run = await trainReward(data, frozen, config, { out: opts.out });
+        const seconds = (Date.now() - t0) / 1000;
+        const summary = {
+          out: opts.out, seconds, config: run.config, rows: run.rows, bestEpoch: run.bestEpoch, epochs: run.history.length,
+          heldOutPrompts: run.heldOutPrompts.length, trainPrompts: run.trainPrompts.length, heldOut: run.heldOut, datasets: run.datasets,
+        };
+        run.model.dispose();
+        if (opts.json) return void process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+        const h = run.heldOut;
+        console.log(`${opts.out}: reward model trained in ${seconds.toFixed(1)} s on ${run.rows.train} rows (${run.trainPrompts.length} prompts; ${run.rows.goodTrain} good), best epoch ${run.bestEpoch} of ${run.history.length}`);
+        if (h) console.log(`held-out prompts (${run.heldOutPrompts.length}, ${h.images} images): accuracy ${(100 * h.accuracy.value).toFixed(1)}% [${(100 * h.accuracy.lo).toFixed(1)}, ${(100 * h.accuracy.hi).toFixed(1)}], ROC AUC ${h.auc.value.toFixed(3)} [${h.auc.lo.toFixed(3)}, ${h.auc.hi.toFixed(3)}] against the raters' majority`);
+      } finally {
+        frozen.clip.dispose();
+      }
+    });
+
+  program
+    .command('reward')
+    .description('score images against prompts with a reward model (or --model clip: the CLIP-score baseline)')
+    .requiredOption('--model <dir|clip>', 'reward model folder, or "clip"')
+    .option('--manifest <dir>', 'score every image of a dataset against its own prompt')
+    .option('--image <file>', 'one 32x32 PNG to score against each --prompt')
+    .option('--prompt <text>', 'a prompt for --image (repeat for several)', collectList, [])
+    .option('--clip <dir>', 'MiniCLIP checkpoint (default: the one the reward model names, or data/base-model/clip)')
+    .option('--json', 'print {"scores": [{"id", "prompt", "reward"}, ...]}')
+    .action(async (opts: { model: string; manifest?: string; image?: string; prompt: string[]; clip?: string; json?: boolean }) => {
+      if ((opts.manifest === undefined) === (opts.image === undefined)) throw new Error('give either --manifest DIR or --image FILE with --prompt');
+      if (opts.image !== undefined && opts.prompt.length === 0) throw new Error('--image needs at least one --prompt');
+      if (opts.manifest !== undefined && opts.prompt.length > 0) throw new Error('--prompt goes with --image; --manifest scores each image against its own prompt');
+      let items: Array<{ id: string; prompt: string }>;
+      let load: (frozen: FrozenClip) => { dim: number; data: Float32Array };
+      if (opts.image !== undefined) {
+        const prompts = opts.prompt.map((p) => formatPrompt(parsePrompt(p)));
+        if (!fs.existsSync(opts.image)) throw new Error(`--image ${opts.image}: no such file`);
+        let img: ImageLike;
+        try {
+          img = decodePng(fs.readFileSync(opts.image));
+        } catch (e) {
+          throw new Error(`--image ${opts.image}: ${(e as Error).message}`);
+        }
+        if (img.width !== 32 || img.height !== 32) throw new Error(`--image ${opts.image} is ${img.width}x${img.height}; the reward reads 32x32 images`);
+        items = prompts.map((prompt) => ({ id: path.basename(opts.image!), prompt }));
+        load = (frozen) => {
+          const e = embedImages(frozen.clip, [img]);
+          const data = new Float32Array(prompts.length * e.dim);
+          prompts.forEach((_, i) => data.set(e.data, i * e.dim));
+          return { dim: e.dim, data };
+        };
+      } else {
+        const records = readManifest(opts.manifest!);
+        items = records.map((r) => ({ id: r.id, prompt: r.prompt }));
+        load = (frozen) => datasetImageEmbeddings(opts.manifest!, frozen, records);
+      }
+      await initBackend();
+      const { scorer, frozen, dispose } = await loadScorer(opts.model, opts.clip);
+      try {
+        const scores = scorer.score(load(frozen), items.map((x) => x.prompt));
+        const out = items.map((x, i) => ({ id: x.id, prompt: x.prompt, reward: Number(scores[i].toFixed(6)) }));
+        if (opts.json) return void process.stdout.write(JSON.stringify({ model: opts.model, scores: out }) + '\n');
+        for (const s of out) console.log(`${s.reward.toFixed(4)}  ${s.id}  ${s.prompt}`);
+      } finally {
+        dispose();
+      }
+    });
+
+  program
+    .command('eval-reward')
+    .description('accuracy, ROC AUC and calibration of a reward model and of the CLIP score, against held-out labels and the judge')
+    .requiredOption('--model <dir>', 'reward model folder')
+    .option('--labels <dir>', 'labelled dataset of images the model never saw (target: raters\' majority; repeat)', collectList, [])
+    .option('--judge <dir>', 'dataset of images the model never saw (target: the judge\'s verdict; repeat)', collectList, [])
+    .option('--resamples <n>', 'bootstrap draws (over prompts) per interval', '1000')
+    .option('--render-prompts <n>', 'clean renders for the true-vs-changed-prompt check', '200')
+    .option('--seed <n>', 'seed of the bootstrap and the renders', '0')
+    .option('--out <dir>', 'also write eval-reward.json, eval-reward.md and reliability.svg there')
+    .option('--json', 'print the evaluation as JSON')
+    .action(async (opts: { model: string; labels: string[]; judge: string[]; resamples: string; renderPrompts: string; seed: string; out?: string; json?: boolean }) => {
+      if (opts.labels.length + opts.judge.length === 0) throw new Error('give at least one --labels DIR or --judge DIR to evaluate on');
+      const resamples = intOption('--resamples', opts.resamples, 0, 100000);
+      const renderPrompts = intOption('--render-prompts', opts.renderPrompts, 1, 100000);
+      const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
+      await initBackend();
+      const { model, meta, frozen } = await loadRewardModel(opts.model);
+      try {
+        const sets = [...opts.labels.map((d) => labelEvalSet(d, frozen)), ...opts.judge.map((d) => judgeEvalSet(d, frozen))];
+        const r = evaluateReward(model, frozen, sets, { trainPrompts: meta.trainPrompts, clipThreshold: Number(meta.metrics.clipThreshold ?? 0.5) }, { resamples, seed, renderPrompts });
+        const table = rewardTable(r);
+        if (opts.out) {
+          fs.mkdirSync(opts.out, { recursive: true });
+          writeFileAtomic(path.join(opts.out, 'eval-reward.json'), JSON.stringify({ model: opts.model, ...r }, null, 2) + '\n');
+          writeFileAtomic(path.join(opts.out, 'eval-reward.md'), table + '\n');
+          const series = r.evals.map((e) => ({ name: `${e.scorer}: ${e.set}`, points: e.reliability.filter((b) => b.n > 0).map((b) => [b.meanScore, b.meanTarget] as [number, number]) }));
+          series.push({ name: 'perfect', points: [[0, 0], [1, 1]] });
+          writeFileAtomic(path.join(opts.out, 'reliability.svg'), lineChartSvg(series, { title: 'Reliability: share aligned vs mean score per bin', xLabel: 'mean score', yLabel: 'share aligned', width: 720, height: 360 }));
+        }
+        if (opts.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+        console.log(table);
+      } finally {
+        model.dispose();
+        frozen.clip.dispose();
+      }
+    });
+
+  program
+    .command('reward-ablation')
+    .description('the auxiliary-loss ablation: train with lambda and with 0 for each seed, paired effect on AUC and accuracy')
+    .requiredOption('--data <dir>', 'labelled training dataset (repeat for several)', collectList, [])
+    .option('--labels <dir>', 'labelled evaluation dataset (repeat)', collectList, [])
+    .option('--judge <dir>', 'judged evaluation dataset (repeat)', collectList, [])
+    .option('--seeds <list>', 'training seeds', '0,1,2,3,4')
+    .option('--aux-weight <lambda>', 'lambda of the "with" arm', '0.5')
+    .option('--clip <dir>', 'frozen MiniCLIP checkpoint (default data/base-model/clip)')
+    .option('--out <file>', 'also write the result as JSON there')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { data: string[]; labels: string[]; judge: string[]; seeds: string; auxWeight: string; clip?: string; out?: string; json?: boolean }) => {
+      if (opts.labels.length + opts.judge.length === 0) throw new Error('give at least one --labels DIR or --judge DIR to evaluate on');
+      const seeds = numberListOption('--seeds', opts.seeds, 0, 2 ** 31);
+      if (seeds.some((s) => !Number.isInteger(s)) || seeds.length < 2 || seeds.length > 20) throw new Error(`--seeds must be 2..20 integers, got "${opts.seeds}"`);
+      const auxWeight = numberOption('--aux-weight', opts.auxWeight, 1e-9, 100);
+      await initBackend();
+      const frozen = await loadFrozenClip(opts.clip ?? BASE_CLIP_DIR);
+      try {
+        const data = loadRewardData(opts.data, frozen);
+        const sets = [...opts.labels.map((d) => labelEvalSet(d, frozen)), ...opts.judge.map((d) => judgeEvalSet(d, frozen))];
+        const r = await auxLossAblation(data, frozen, sets, seeds, { auxWeight }, (seed, lambda) => process.stderr.write(`reward-ablation: seed ${seed}, lambda ${lambda}\n`));
+        if (opts.out) writeFileAtomic(opts.out, JSON.stringify(r, null, 2) + '\n');
+        if (opts.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+        console.log(`| metric | with (lambda ${auxWeight}) | without | difference [95% t interval] | sign-flip p |`);
+        console.log('|---|---:|---:|---|---:|');
+        for (const e of r.effects.filter((x) => x.metric.endsWith('/auc'))) {
+          console.log(`| ${e.metric} | ${e.withMean.toFixed(3)} | ${e.withoutMean.toFixed(3)} | ${e.diff.mean >= 0 ? '+' : ''}${e.diff.mean.toFixed(3)} [${e.diff.lo.toFixed(3)}, ${e.diff.hi.toFixed(3)}] | ${e.p.toFixed(3)} |`);
+        }
+      } finally {
+        frozen.clip.dispose();
+      }
+    });
+}

@@ -1,0 +1,106 @@
+/**
+ * The auxiliary-loss ablation: the same data and seeds, trained with lambda
+ * (the paper's 0.5) and with lambda = 0; for each seed both models are
+ * evaluated on the same sets, and the effect on each metric is the paired
+ * difference, with a t interval over seeds and an exact sign-flip test.
+ */
+import { FrozenClip } from './embeddings';
+import { EvalSet, evaluateScorer } from './evaluate';
+import { RewardData, trainReward } from './run';
+import { RewardTrainConfig } from './train';
+
+/** Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom. */
+const T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+
+/** Mean of paired differences with a 95% t interval (n >= 2). */
+export function pairedInterval(diffs: readonly number[]): { mean: number; lo: number; hi: number; sd: number } {
+  const n = diffs.length;
+  const mean = diffs.reduce((a, b) => a + b, 0) / n;
+  if (n < 2) return { mean, lo: NaN, hi: NaN, sd: NaN };
+  const sd = Math.sqrt(diffs.reduce((a, d) => a + (d - mean) ** 2, 0) / (n - 1));
+  const h = (T975[n - 2] ?? 1.96) * (sd / Math.sqrt(n));
+  return { mean, lo: mean - h, hi: mean + h, sd };
+}
+
+/**
+ * Exact two-sided sign-flip (paired permutation) test of mean difference 0:
+ * the share of the 2^n sign patterns whose |mean| is at least the observed
+ * one (n <= 20).
+ */
+export function signFlipTest(diffs: readonly number[]): number {
+  const n = diffs.length;
+  if (n === 0 || n > 20) throw new Error(`sign-flip test needs 1..20 paired differences, got ${n}`);
+  const observed = Math.abs(diffs.reduce((a, b) => a + b, 0));
+  let extreme = 0;
+  for (let mask = 0; mask < 1 << n; mask++) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += mask & (1 << i) ? -diffs[i] : diffs[i];
+    if (Math.abs(s) >= observed - 1e-12) extreme++;
+  }
+  return extreme / (1 << n);
+}
+
+export interface AblationRun {
+  seed: number;
+  /** Metric values by `${set}/${group}/auc` (and /accuracy), with the auxiliary loss and without. */
+  with: Record<string, number>;
+  without: Record<string, number>;
+}
+
+export interface AblationEffect {
+  metric: string;
+  withMean: number;
+  withoutMean: number;
+  /** with - without, paired by seed. */
+  diff: { mean: number; lo: number; hi: number; sd: number };
+  /** Sign-flip p-value. */
+  p: number;
+}
+
+export interface AblationResult {
+  auxWeight: number;
+  seeds: number[];
+  runs: AblationRun[];
+  effects: AblationEffect[];
+}
+
+/**
+ * Train with `config.auxWeight` (default 0.5) and with 0 for each seed on the
+ * same data; measure AUC and accuracy of each on `sets` (all images and each
+ * novelty group).
+ */
+export async function auxLossAblation(
+  data: RewardData,
+  frozen: FrozenClip,
+  sets: readonly EvalSet[],
+  seeds: readonly number[],
+  config: Partial<RewardTrainConfig> = {},
+  onRun?: (seed: number, lambda: number) => void,
+): Promise<AblationResult> {
+  const auxWeight = config.auxWeight ?? 0.5;
+  if (auxWeight === 0) throw new Error('the ablation compares an auxiliary weight > 0 with 0; got --aux-weight 0');
+  const runs: AblationRun[] = [];
+  for (const seed of seeds) {
+    const measure = async (lambda: number) => {
+      onRun?.(seed, lambda);
+      const run = await trainReward(data, frozen, { ...config, auxWeight: lambda, seed }, { progress: false });
+      const out: Record<string, number> = {};
+      for (const set of sets) {
+        for (const row of evaluateScorer(run.model, set, run.trainPrompts, 0.5, { resamples: 0 }).rows) {
+          out[`${set.name}/${row.group}/auc`] = row.auc.value;
+          out[`${set.name}/${row.group}/accuracy`] = row.accuracy.value;
+        }
+      }
+      run.model.dispose();
+      return out;
+    };
+    runs.push({ seed, with: await measure(auxWeight), without: await measure(0) });
+  }
+  const metrics = Object.keys(runs[0].with).filter((m) => runs.every((r) => Number.isFinite(r.with[m]) && Number.isFinite(r.without[m])));
+  const effects = metrics.map((metric) => {
+    const diffs = runs.map((r) => r.with[metric] - r.without[metric]);
+    const mean = (k: 'with' | 'without') => runs.reduce((a, r) => a + r[k][metric], 0) / runs.length;
+    return { metric, withMean: mean('with'), withoutMean: mean('without'), diff: pairedInterval(diffs), p: signFlipTest(diffs) };
+  });
+  return { auxWeight, seeds: [...seeds], runs, effects };
+}

@@ -1,0 +1,77 @@
+/**
+ * A trained reward model on disk: its weights, and in the meta the resolved
+ * config, the MiniCLIP it reads (folder and weights sha256), the datasets and
+ * label counts it learnt from, the split, the training curve and its metrics.
+ */
+import * as path from 'node:path';
+import { assignVariables, CheckpointError, loadCheckpoint, readCheckpointIndex, saveCheckpoint } from '../engine/checkpoint';
+import { variableShapes } from '../models/layers';
+import { FrozenClip, loadFrozenClip, TextEmbeddings } from './embeddings';
+import { RewardModel, RewardModelConfigSchema } from './model';
+import { EpochStats, RewardTrainConfig, RewardTrainConfigSchema } from './train';
+
+export interface RewardDatasetInfo {
+  /** Folder, relative to the checkpoint folder. */
+  dir: string;
+  images: number;
+  labelledImages: number;
+  labels: { good: number; bad: number };
+}
+
+export interface RewardMeta {
+  kind: 'reward';
+  config: RewardTrainConfig;
+  model: { hidden: number[]; embedDim: number };
+  /** The frozen MiniCLIP: folder relative to the checkpoint folder, and its weights' sha256. */
+  clip: { dir: string; sha256: string };
+  datasets: RewardDatasetInfo[];
+  trainPrompts: string[];
+  heldOutPrompts: string[];
+  bestEpoch: number;
+  history: EpochStats[];
+  /** Whatever metrics the caller computed (held-out accuracy, AUC, ...). */
+  metrics: Record<string, unknown>;
+}
+
+/** Save a reward model to `dir` (`clip.dir` and dataset folders are made relative to it). */
+export async function saveRewardModel(dir: string, model: RewardModel, meta: RewardMeta): Promise<void> {
+  const rel = (p: string) => path.relative(path.resolve(dir), path.resolve(p)) || '.';
+  await saveCheckpoint(dir, model.variables, {
+    ...meta,
+    clip: { ...meta.clip, dir: rel(meta.clip.dir) },
+    datasets: meta.datasets.map((d) => ({ ...d, dir: rel(d.dir) })),
+  });
+}
+
+/** Read a reward checkpoint's meta (errors name the folder and what is wrong). */
+export function readRewardMeta(dir: string): RewardMeta {
+  const meta = readCheckpointIndex<RewardMeta>(dir).meta;
+  if (meta?.kind !== 'reward') throw new CheckpointError(`checkpoint ${dir} holds a ${JSON.stringify(meta?.kind)} model, not a reward model`);
+  const cfg = RewardTrainConfigSchema.safeParse(meta.config);
+  const m = RewardModelConfigSchema.safeParse(meta.model);
+  if (!cfg.success || !m.success) throw new CheckpointError(`checkpoint ${dir} has an invalid reward config`);
+  return { ...meta, config: cfg.data, model: m.data };
+}
+
+/**
+ * Load a reward model, with the MiniCLIP it was trained on (from the folder
+ * its meta names, unless `clip` is given; either way its weights' sha256 must
+ * match the one recorded).
+ */
+export async function loadRewardModel(dir: string, opts: { clip?: FrozenClip } = {}): Promise<{ model: RewardModel; meta: RewardMeta; frozen: FrozenClip }> {
+  const meta = readRewardMeta(dir);
+  const frozen = opts.clip ?? (await loadFrozenClip(path.resolve(dir, meta.clip.dir)));
+  if (frozen.sha256 !== meta.clip.sha256) {
+    if (!opts.clip) frozen.clip.dispose();
+    throw new CheckpointError(`reward model ${dir} was trained on the MiniCLIP with weights ${meta.clip.sha256.slice(0, 12)}, not ${frozen.sha256.slice(0, 12)} (${frozen.dir})`);
+  }
+  const model = new RewardModel(meta.model, new TextEmbeddings(frozen));
+  try {
+    assignVariables(model.variables, (await loadCheckpoint(dir, variableShapes(model.variables))).tensors);
+  } catch (e) {
+    model.dispose();
+    if (!opts.clip) frozen.clip.dispose();
+    throw e;
+  }
+  return { model, meta, frozen };
+}

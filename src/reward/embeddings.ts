@@ -1,0 +1,136 @@
+/**
+ * Frozen MiniCLIP embeddings, the reward model's inputs (the paper's frozen
+ * CLIP ViT-L/14): unit-length image and text vectors of the joint space.
+ *
+ * Image embeddings are computed once per dataset and cached beside it in
+ * `DIR/embeddings/<sha>.f32` + `.json` (the ids, in row order), where <sha>
+ * is the first 16 hex digits of the MiniCLIP checkpoint's weights sha256: another
+ * MiniCLIP never reads a stale cache. Images added to the dataset later are
+ * embedded and appended on the next call.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { readCheckpointIndex, writeFileAtomic } from '../engine/checkpoint';
+import { l2normalize, MiniClip } from '../models/clip/model';
+import { loadMiniClip } from '../models/checkpoint';
+import { imagesToTensor } from '../models/data';
+import { ManifestRecord, readImage, readManifest } from '../world/dataset';
+import { ImageLike } from '../world/image';
+
+/** A MiniCLIP with the hash of its weights (what keys the caches). */
+export interface FrozenClip {
+  clip: MiniClip;
+  /** sha256 of the checkpoint's weights file. */
+  sha256: string;
+  dir: string;
+}
+
+/** Load the MiniCLIP checkpoint in `dir` (a `miniclip` checkpoint folder). */
+export async function loadFrozenClip(dir: string): Promise<FrozenClip> {
+  const sha256 = readCheckpointIndex(dir).sha256;
+  const { clip } = await loadMiniClip(dir);
+  return { clip, sha256, dir };
+}
+
+/** Rows of unit vectors: `data` is [n, dim] row-major. */
+export interface EmbeddingTable {
+  dim: number;
+  data: Float32Array;
+}
+
+/** Row i of a table (a view, not a copy). */
+export function row(t: EmbeddingTable, i: number): Float32Array {
+  return t.data.subarray(i * t.dim, (i + 1) * t.dim);
+}
+
+/** Unit image embeddings of images [n] -> [n, dim], in batches. */
+export function embedImages(clip: MiniClip, images: readonly ImageLike[], batchSize = 256): EmbeddingTable {
+  const dim = clip.config.embedDim;
+  const data = new Float32Array(images.length * dim);
+  for (let b = 0; b < images.length; b += batchSize) {
+    const part = images.slice(b, b + batchSize);
+    const out = tf.tidy(() => l2normalize(clip.encodeImage(imagesToTensor(part.map((image) => ({ image, caption: '' }))))).dataSync());
+    data.set(out, b * dim);
+  }
+  return { dim, data };
+}
+
+/** Unit text embeddings of prompts [n] -> [n, dim]. */
+export function embedTexts(clip: MiniClip, prompts: readonly string[], batchSize = 512): EmbeddingTable {
+  const dim = clip.config.embedDim;
+  const data = new Float32Array(prompts.length * dim);
+  for (let b = 0; b < prompts.length; b += batchSize) {
+    const part = prompts.slice(b, b + batchSize);
+    const out = tf.tidy(() => l2normalize(clip.encodeText(clip.tokenize(part)).embedding).dataSync());
+    data.set(out, b * dim);
+  }
+  return { dim, data };
+}
+
+/** Text embeddings by prompt, computed once per prompt. */
+export class TextEmbeddings {
+  private readonly rows = new Map<string, Float32Array>();
+
+  constructor(readonly frozen: FrozenClip) {}
+
+  get dim(): number {
+    return this.frozen.clip.config.embedDim;
+  }
+
+  /** Embed every prompt not embedded yet. */
+  add(prompts: Iterable<string>): void {
+    const todo = [...new Set(prompts)].filter((p) => !this.rows.has(p));
+    if (todo.length === 0) return;
+    const t = embedTexts(this.frozen.clip, todo);
+    todo.forEach((p, i) => this.rows.set(p, row(t, i)));
+  }
+
+  /** The embedding of `prompt` (embedding it now if needed). */
+  get(prompt: string): Float32Array {
+    if (!this.rows.has(prompt)) this.add([prompt]);
+    return this.rows.get(prompt)!;
+  }
+}
+
+const CACHE_DIR = 'embeddings';
+
+function cacheFiles(dir: string, sha256: string): { data: string; index: string } {
+  const base = path.join(dir, CACHE_DIR, sha256.slice(0, 16));
+  return { data: `${base}.f32`, index: `${base}.json` };
+}
+
+/**
+ * Unit image embeddings of the records of the dataset in `dir`, in record
+ * order, from the cache when it has them (see the file comment).
+ */
+export function datasetImageEmbeddings(dir: string, frozen: FrozenClip, records: readonly ManifestRecord[] = readManifest(dir)): EmbeddingTable {
+  const dim = frozen.clip.config.embedDim;
+  const files = cacheFiles(dir, frozen.sha256);
+  let ids: string[] = [];
+  let cached = new Float32Array(0);
+  if (fs.existsSync(files.index) && fs.existsSync(files.data)) {
+    const index = JSON.parse(fs.readFileSync(files.index, 'utf8')) as { dim: number; ids: string[]; sha256: string };
+    const bytes = fs.readFileSync(files.data);
+    if (index.dim === dim && index.sha256 === frozen.sha256 && bytes.byteLength === index.ids.length * dim * 4) {
+      ids = index.ids;
+      cached = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    }
+  }
+  const at = new Map(ids.map((id, i) => [id, i]));
+  const missing = records.filter((r) => !at.has(r.id));
+  if (missing.length > 0) {
+    const fresh = embedImages(frozen.clip, missing.map((r) => readImage(dir, r)));
+    const all = new Float32Array(cached.length + fresh.data.length);
+    all.set(cached);
+    all.set(fresh.data, cached.length);
+    missing.forEach((r) => (at.set(r.id, ids.length), ids.push(r.id)));
+    cached = all;
+    fs.mkdirSync(path.dirname(files.data), { recursive: true });
+    writeFileAtomic(files.data, new Uint8Array(cached.buffer));
+    writeFileAtomic(files.index, JSON.stringify({ sha256: frozen.sha256, clip: path.resolve(frozen.dir), dim, ids }) + '\n');
+  }
+  const data = new Float32Array(records.length * dim);
+  records.forEach((r, i) => data.set(cached.subarray(at.get(r.id)! * dim, (at.get(r.id)! + 1) * dim), i * dim));
+  return { dim, data };
+}

@@ -1,0 +1,200 @@
+/**
+ * Evaluating a reward (the learned model, or the CLIP-score baseline) on
+ * images it never saw: accuracy, ROC AUC and calibration against
+ *   (a) the raters' labels (majority; ties left out), and
+ *   (b) the judge's exact verdict,
+ * overall, by prompt category and by prompt novelty relative to the reward
+ * model's training prompts:
+ *   'seen prompt'      the prompt itself was trained on,
+ *   'new combination'  every word was trained on, the prompt was not,
+ *   'new object'       a word (in this world: the object) never was.
+ * Intervals: bootstrap over prompts.
+ */
+import { Rng } from '../engine/random';
+import { judgeRecords } from '../feedback/label';
+import { ManifestRecord, readManifest } from '../world/dataset';
+import { renderPrompt } from '../world/render';
+import { Attributes, categoryOf, Category, CATEGORIES, formatPrompt, parsePrompt } from '../world/prompt';
+import { goodShare, labelledImages, promptAttributes } from './data';
+import { datasetImageEmbeddings, EmbeddingTable, embedImages, FrozenClip } from './embeddings';
+import { accuracyAt, bootstrapOverPrompts, calibration, Interval, ReliabilityBin, rocAuc, Scored } from './metrics';
+import { RewardScorer } from './model';
+import { perturbationsOf, PERTURBED_ATTRIBUTES } from './perturb';
+
+export const NOVELTIES = ['seen prompt', 'new combination', 'new object'] as const;
+export type Novelty = (typeof NOVELTIES)[number];
+export const TARGETS = ['labels', 'judge'] as const;
+export type EvalTarget = (typeof TARGETS)[number];
+
+/** Images with a 0/1 target each, and their embeddings (rows in the same order). */
+export interface EvalSet {
+  /** e.g. "seen (labels)". */
+  name: string;
+  target: EvalTarget;
+  dir: string;
+  prompts: string[];
+  attributes: Attributes[];
+  categories: Category[];
+  targets: number[];
+  embeddings: EmbeddingTable;
+}
+
+/** The words of a prompt (its attribute values), for novelty. */
+function words(a: Attributes): string[] {
+  return [`count:${a.count}`, `object:${a.object}`, ...(a.color ? [`color:${a.color}`] : []), ...(a.background ? [`background:${a.background}`] : [])];
+}
+
+/** Novelty of a prompt relative to the training prompts. */
+export function noveltyOf(a: Attributes, trainPrompts: ReadonlySet<string>, trainWords: ReadonlySet<string>): Novelty {
+  if (trainPrompts.has(formatPrompt(a))) return 'seen prompt';
+  return words(a).every((w) => trainWords.has(w)) ? 'new combination' : 'new object';
+}
+
+
+function pick<T>(list: readonly T[], keep: readonly number[]): T[] {
+  return keep.map((i) => list[i]);
+}
+
+/** A labelled dataset as an evaluation set: target 1 when most of the image's raters said good (ties left out). */
+export function labelEvalSet(dir: string, frozen: FrozenClip, name = `${dir} (labels)`): EvalSet {
+  const images = labelledImages(dir).filter((im) => goodShare(im.labels) !== 0.5);
+  const emb = datasetImageEmbeddings(dir, frozen, images.map((im) => im.record));
+  return {
+    name, target: 'labels', dir, embeddings: emb,
+    prompts: images.map((im) => formatPrompt(im.attributes)),
+    attributes: images.map((im) => im.attributes),
+    categories: images.map((im) => im.category),
+    targets: images.map((im) => (goodShare(im.labels) > 0.5 ? 1 : 0)),
+  };
+}
+
+/** A dataset as an evaluation set with the judge's verdicts as targets (1 = aligned). */
+export function judgeEvalSet(dir: string, frozen: FrozenClip, name = `${dir} (judge)`, records: ManifestRecord[] = readManifest(dir)): EvalSet {
+  const verdicts = judgeRecords(dir, records);
+  const attributes = records.map((r) => promptAttributes(dir, r));
+  return {
+    name, target: 'judge', dir,
+    embeddings: datasetImageEmbeddings(dir, frozen, records),
+    prompts: attributes.map(formatPrompt),
+    attributes,
+    categories: records.map((r, i) => (r.extras?.category as Category | undefined) ?? categoryOf(attributes[i])),
+    targets: records.map((r) => (verdicts.get(r.id)!.aligned ? 1 : 0)),
+  };
+}
+
+/** Rows `keep` of an evaluation set. */
+export function subset(set: EvalSet, keep: readonly number[], name = set.name): EvalSet {
+  const dim = set.embeddings.dim;
+  const data = new Float32Array(keep.length * dim);
+  keep.forEach((i, k) => data.set(set.embeddings.data.subarray(i * dim, (i + 1) * dim), k * dim));
+  return {
+    ...set, name, prompts: pick(set.prompts, keep), attributes: pick(set.attributes, keep), categories: pick(set.categories, keep),
+    targets: pick(set.targets, keep), embeddings: { dim, data },
+  };
+}
+
+export interface MetricRow {
+  /** 'all', a category or a novelty. */
+  group: string;
+  images: number;
+  prompts: number;
+  /** Share of positive targets. */
+  positives: number;
+  accuracy: Interval;
+  auc: Interval;
+  ece: Interval;
+}
+
+export interface ScorerEval {
+  scorer: string;
+  set: string;
+  target: EvalTarget;
+  /** Score at or above which an image counts as aligned. */
+  threshold: number;
+  rows: MetricRow[];
+  reliability: ReliabilityBin[];
+}
+
+export interface EvalOptions {
+  /** Bootstrap draws per interval. Default 1000. */
+  resamples?: number;
+  seed?: number;
+}
+
+function metricRow(group: string, items: Scored[], threshold: number, opts: EvalOptions): MetricRow {
+  const b = (m: (s: Float64Array, t: Float64Array) => number) => bootstrapOverPrompts(items, m, { resamples: opts.resamples, seed: `${opts.seed ?? 0}/${group}` });
+  return {
+    group,
+    images: items.length,
+    prompts: new Set(items.map((x) => x.prompt)).size,
+    positives: items.filter((x) => x.target === 1).length / items.length,
+    accuracy: b((s, t) => accuracyAt(s, t, threshold)),
+    auc: b(rocAuc),
+    ece: b((s, t) => calibration(s, t).ece),
+  };
+}
+
+/**
+ * Score an evaluation set with `scorer` and measure it overall, by category
+ * and by novelty (relative to `trainPrompts`).
+ */
+export function evaluateScorer(scorer: RewardScorer, set: EvalSet, trainPrompts: readonly string[], threshold: number, opts: EvalOptions = {}): ScorerEval {
+  const scores = scorer.score(set.embeddings, set.prompts);
+  const train = new Set(trainPrompts);
+  const trainWords = new Set(trainPrompts.flatMap((p) => words(parsePrompt(p))));
+  const items = set.prompts.map((prompt, i) => ({
+    prompt, score: scores[i], target: set.targets[i], category: set.categories[i], novelty: noveltyOf(set.attributes[i], train, trainWords),
+  }));
+  const rows: MetricRow[] = [metricRow('all', items, threshold, opts)];
+  for (const c of CATEGORIES) {
+    const part = items.filter((x) => x.category === c);
+    if (part.length) rows.push(metricRow(c, part, threshold, opts));
+  }
+  for (const nv of NOVELTIES) {
+    const part = items.filter((x) => x.novelty === nv);
+    if (part.length) rows.push(metricRow(nv, part, threshold, opts));
+  }
+  return { scorer: scorer.name, set: set.name, target: set.target, threshold, rows, reliability: calibration(scores, Float64Array.from(set.targets)).bins };
+}
+
+
+/**
+ * On clean renders: does the scorer put the true prompt above every prompt
+ * with exactly one attribute (count, color or background) changed?
+ * `pairs`: share of (render, changed prompt) pairs ordered right;
+ * `all`: share of renders whose true prompt beats all its single changes.
+ */
+export function renderCheck(scorer: RewardScorer, frozen: FrozenClip, prompts: readonly Attributes[], seed: number | string): { pairs: number; all: number; renders: number; byAttribute: Record<string, number> } {
+  const images = prompts.map((a, i) => renderPrompt(a, `${seed}/${i}`).image);
+  const emb = embedImages(frozen.clip, images);
+  const dim = emb.dim;
+  let pairs = 0;
+  let right = 0;
+  let allRight = 0;
+  const by: Record<string, [number, number]> = {};
+  prompts.forEach((a, i) => {
+    const alts = PERTURBED_ATTRIBUTES.flatMap((k) => perturbationsOf(a, [k]));
+    const list = [formatPrompt(a), ...alts.map((p) => p.prompt)];
+    const rows = new Float32Array(list.length * dim);
+    for (let k = 0; k < list.length; k++) rows.set(emb.data.subarray(i * dim, (i + 1) * dim), k * dim);
+    const s = scorer.score({ dim, data: rows }, list);
+    let ok = true;
+    alts.forEach((p, k) => {
+      const win = s[0] > s[k + 1];
+      pairs++;
+      if (win) right++;
+      else ok = false;
+      const key = p.changed[0];
+      by[key] ??= [0, 0];
+      by[key][0] += win ? 1 : 0;
+      by[key][1]++;
+    });
+    if (ok) allRight++;
+  });
+  return { pairs: right / pairs, all: allRight / prompts.length, renders: prompts.length, byAttribute: Object.fromEntries(Object.entries(by).map(([k, [w, n]]) => [k, w / n])) };
+}
+
+/** Random prompts of the grammar for renderCheck (seeded). */
+export function renderCheckPrompts(all: readonly Attributes[], n: number, seed: number | string): Attributes[] {
+  return new Rng(`${seed}/render-check`).shuffle(all).slice(0, n);
+}

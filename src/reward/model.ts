@@ -1,0 +1,119 @@
+/**
+ * The reward model r_phi(x, z): an MLP on frozen MiniCLIP embeddings (the
+ * paper's MLP on CLIP ViT-L/14 embeddings), output in [0, 1], the probability
+ * that people would call image x aligned with prompt z.
+ *
+ *   input   [u, v, u * v]      u, v: unit image and text embeddings [B, E]
+ *   hidden  Linear -> ReLU, for each width in `hidden`
+ *   output  Linear -> sigmoid  [B]
+ *
+ * The product u * v gives the MLP CLIP's own similarity (its sum) as a
+ * starting point; the MLP learns which of its parts matter.
+ * And the baseline the paper beats: the CLIP score, cosine(u, v) mapped to
+ * [0, 1] as (1 + cos) / 2.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { Rng } from '../engine/random';
+import { Linear, ParamStore } from '../models/layers';
+import { EmbeddingTable, TextEmbeddings } from './embeddings';
+
+export const RewardModelConfigSchema = z.strictObject({
+  /** Widths of the hidden layers. */
+  hidden: z.array(z.number().int().min(1).max(4096)).max(8),
+  /** Joint-embedding width of the MiniCLIP the model reads (set from the MiniCLIP). */
+  embedDim: z.number().int().min(1),
+});
+export type RewardModelConfig = z.infer<typeof RewardModelConfigSchema>;
+
+/** Scores images (by their embeddings) against prompts: what the evaluation compares. */
+export interface RewardScorer {
+  /** 'reward' or 'clip'. */
+  readonly name: string;
+  /** r(x_i, z_i) for row i of `images` and prompts[i]: [n] in [0, 1]. */
+  score(images: EmbeddingTable, prompts: readonly string[]): Float32Array;
+}
+
+export class RewardModel implements RewardScorer {
+  readonly name = 'reward';
+  readonly variables: Record<string, tf.Variable>;
+  private readonly layers: Linear[];
+
+  /** Fresh weights from `seed` (the same seed gives the same weights). */
+  constructor(readonly config: RewardModelConfig, readonly texts: TextEmbeddings, seed: number | string = 0) {
+    const ps = new ParamStore(new Rng(seed).fork('reward-init'));
+    let inDim = 3 * config.embedDim;
+    this.layers = [...config.hidden, 1].map((w, i) => {
+      const layer = new Linear(ps, `reward/fc${i}`, inDim, w);
+      inDim = w;
+      return layer;
+    });
+    this.variables = ps.variables;
+  }
+
+  /** Unit image and text embeddings [B, E] each -> rewards [B] in [0, 1]. */
+  apply(image: tf.Tensor2D, text: tf.Tensor2D): tf.Tensor1D {
+    return tf.tidy(() => {
+      let h: tf.Tensor = tf.concat([image, text, tf.mul(image, text)], 1);
+      this.layers.forEach((layer, i) => {
+        h = layer.apply(h);
+        if (i < this.layers.length - 1) h = tf.relu(h);
+      });
+      return tf.sigmoid(h).reshape([-1]) as tf.Tensor1D;
+    });
+  }
+
+  score(images: EmbeddingTable, prompts: readonly string[]): Float32Array {
+    checkRows(images, prompts);
+    this.texts.add(prompts);
+    const out = new Float32Array(prompts.length);
+    const batch = 4096;
+    for (let b = 0; b < prompts.length; b += batch) {
+      const n = Math.min(batch, prompts.length - b);
+      const r = tf.tidy(() => {
+        const img = tf.tensor2d(images.data.subarray(b * images.dim, (b + n) * images.dim), [n, images.dim]);
+        const txt = tf.tensor2d(textRows(this.texts, prompts.slice(b, b + n)), [n, images.dim]);
+        return this.apply(img, txt).dataSync();
+      });
+      out.set(r, b);
+    }
+    return out;
+  }
+
+  dispose(): void {
+    tf.dispose(Object.values(this.variables));
+  }
+}
+
+/** The CLIP-score baseline: (1 + cos(u, v)) / 2 for unit embeddings u, v. */
+export class ClipScore implements RewardScorer {
+  readonly name = 'clip';
+
+  constructor(readonly texts: TextEmbeddings) {}
+
+  score(images: EmbeddingTable, prompts: readonly string[]): Float32Array {
+    checkRows(images, prompts);
+    const out = new Float32Array(prompts.length);
+    prompts.forEach((p, i) => {
+      const v = this.texts.get(p);
+      let dot = 0;
+      for (let k = 0; k < images.dim; k++) dot += images.data[i * images.dim + k] * v[k];
+      out[i] = (1 + dot) / 2;
+    });
+    return out;
+  }
+}
+
+function checkRows(images: EmbeddingTable, prompts: readonly string[]): void {
+  if (images.data.length !== prompts.length * images.dim) {
+    throw new Error(`${images.data.length / images.dim} image embeddings for ${prompts.length} prompts`);
+  }
+}
+
+/** The text embeddings of `prompts` as one [n * E] array. */
+export function textRows(texts: TextEmbeddings, prompts: readonly string[]): Float32Array {
+  const dim = texts.dim;
+  const out = new Float32Array(prompts.length * dim);
+  prompts.forEach((p, i) => out.set(texts.get(p), i * dim));
+  return out;
+}

@@ -1,0 +1,93 @@
+/**
+ * Perturbed prompts for the auxiliary prompt-classification loss (the paper's
+ * Stage 2): for an image of prompt z, prompts z_2..z_N that change its count,
+ * color or background words, so that the image is wrong for each of them.
+ *
+ * Which changes are safe (the image is certainly wrong for the new prompt):
+ * - count: another count word (the noun's number follows);
+ * - color: another color, only where the prompt names one (adding a color to
+ *   "a circle" could name the color the image happens to have);
+ * - background: another place, or a place where the prompt names none (an
+ *   image without a place has the plain background, which no place phrase names).
+ * Words are never dropped: a shorter prompt is still true of the image.
+ * Every perturbation is a prompt of the grammar (formatPrompt) and differs
+ * from the original.
+ */
+import { Rng } from '../engine/random';
+import { Attributes, formatPrompt } from '../world/prompt';
+import { BACKGROUNDS, COLORS, MAX_COUNT } from '../world/vocab';
+
+/** The attributes a perturbation may change. */
+export const PERTURBED_ATTRIBUTES = ['count', 'color', 'background'] as const;
+export type PerturbedAttribute = (typeof PERTURBED_ATTRIBUTES)[number];
+
+export interface Perturbation {
+  prompt: string;
+  attributes: Attributes;
+  /** What differs from the original, in PERTURBED_ATTRIBUTES order. */
+  changed: PerturbedAttribute[];
+}
+
+/** Every value each attribute of `a` can be changed to (see the file comment). */
+function alternatives(a: Attributes): Record<PerturbedAttribute, Array<Partial<Attributes>>> {
+  return {
+    count: Array.from({ length: MAX_COUNT }, (_, i) => i + 1).filter((c) => c !== a.count).map((count) => ({ count })),
+    color: a.color === undefined ? [] : COLORS.filter((c) => c !== a.color).map((color) => ({ color })),
+    background: BACKGROUNDS.filter((b) => b !== a.background).map((background) => ({ background })),
+  };
+}
+
+/**
+ * Every perturbation of `a` that changes exactly the attributes in `which`
+ * (one, two or all three), in a fixed order.
+ */
+export function perturbationsOf(a: Attributes, which: readonly PerturbedAttribute[]): Perturbation[] {
+  const alt = alternatives(a);
+  let out: Array<Partial<Attributes>> = [{}];
+  for (const key of which) out = out.flatMap((p) => alt[key].map((v) => ({ ...p, ...v })));
+  const changed = PERTURBED_ATTRIBUTES.filter((k) => which.includes(k));
+  return out.map((p) => {
+    const attributes = { ...a, ...p };
+    return { prompt: formatPrompt(attributes), attributes, changed };
+  });
+}
+
+const pools = new Map<string, Perturbation[][]>();
+
+/** The perturbations of `a` by how many attributes they change (1, 2, 3), memoised by prompt. */
+function poolOf(a: Attributes): Perturbation[][] {
+  const key = formatPrompt(a);
+  let pool = pools.get(key);
+  if (!pool) {
+    const k = PERTURBED_ATTRIBUTES;
+    pool = [
+      k.flatMap((x) => perturbationsOf(a, [x])),
+      [[k[0], k[1]], [k[0], k[2]], [k[1], k[2]]].flatMap((w) => perturbationsOf(a, w)),
+      perturbationsOf(a, [...k]),
+    ];
+    if (pools.size > 4096) pools.clear();
+    pools.set(key, pool);
+  }
+  return pool;
+}
+
+/**
+ * `count` perturbed prompts of `a` for one training example, drawn from `rng`:
+ * single-attribute changes first (in random order), then two-attribute
+ * changes, then three, so the classes are as close to the true prompt as the
+ * grammar allows. They are distinct while the grammar has enough of them
+ * ("a circle" has 8 single and 15 double changes); beyond that they repeat,
+ * drawn again from the whole pool.
+ */
+export function perturbPrompt(a: Attributes, count: number, rng: Rng): Perturbation[] {
+  if (!Number.isInteger(count) || count < 0) throw new Error(`perturbation count must be a non-negative integer, got ${count}`);
+  const out: Perturbation[] = [];
+  const levels = poolOf(a);
+  for (const level of levels) {
+    if (out.length >= count) break;
+    out.push(...rng.shuffle(level).slice(0, count - out.length));
+  }
+  const all = levels.flat();
+  while (out.length < count) out.push(rng.pick(all));
+  return out;
+}

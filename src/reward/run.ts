@@ -1,0 +1,156 @@
+/**
+ * Stage 2 as the CLI, the notebooks and `reproduce` call it: train a reward
+ * model from labelled datasets and save it; evaluate rewards against labels
+ * and the judge; the auxiliary-loss ablation over seeds.
+ */
+import * as path from 'node:path';
+import { BASE_MODEL_DIR } from '../eval/base';
+import { Progress } from '../engine/progress';
+import { allAttributes, formatPrompt } from '../world/prompt';
+import { labelledImages, LabelledImage } from './data';
+import { EmbeddingTable, FrozenClip, datasetImageEmbeddings, TextEmbeddings } from './embeddings';
+import { saveRewardModel, RewardDatasetInfo } from './checkpoint';
+import { EvalSet, evaluateScorer, renderCheck, renderCheckPrompts, ScorerEval } from './evaluate';
+import { bestThreshold, Interval } from './metrics';
+import { ClipScore, RewardModel } from './model';
+import { resolveRewardConfig, RewardTrainConfig, RewardTrainResult, trainRewardModel } from './train';
+
+/** The MiniCLIP the shipped base model was trained with (the reward's frozen encoder by default). */
+export const BASE_CLIP_DIR = path.join(BASE_MODEL_DIR, 'clip');
+
+/** Labelled images of several datasets with their embeddings in one table (rows in order). */
+export interface RewardData {
+  images: LabelledImage[];
+  embeddings: EmbeddingTable;
+  datasets: RewardDatasetInfo[];
+}
+
+/** Read the labelled images of each dataset folder and their (cached) embeddings. */
+export function loadRewardData(dirs: readonly string[], frozen: FrozenClip): RewardData {
+  if (dirs.length === 0) throw new Error('no dataset given (--data DIR)');
+  const images: LabelledImage[] = [];
+  const parts: Float32Array[] = [];
+  const datasets: RewardDatasetInfo[] = [];
+  for (const dir of dirs) {
+    const ims = labelledImages(dir);
+    const emb = datasetImageEmbeddings(dir, frozen, ims.map((im) => im.record));
+    images.push(...ims);
+    parts.push(emb.data);
+    const labels = ims.flatMap((im) => im.labels);
+    datasets.push({
+      dir, images: ims.length, labelledImages: ims.length,
+      labels: { good: labels.filter((l) => l === 'good').length, bad: labels.filter((l) => l === 'bad').length },
+    });
+  }
+  const dim = frozen.clip.config.embedDim;
+  const data = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) (data.set(p, at), (at += p.length));
+  return { images, embeddings: { dim, data }, datasets };
+}
+
+export interface TrainRewardRun extends RewardTrainResult {
+  /** Accuracy and AUC on the held-out prompts' images against the raters' majority (null without a held-out split). */
+  heldOut: { images: number; accuracy: Interval; auc: Interval } | null;
+  /** Best-accuracy threshold of the CLIP score on the training images (for its accuracy). */
+  clipThreshold: number;
+  datasets: RewardDatasetInfo[];
+}
+
+/**
+ * Train a reward model on `data` (see trainRewardModel) and measure it on the
+ * held-out prompts; with `out`, save it there.
+ */
+export async function trainReward(
+  data: RewardData,
+  frozen: FrozenClip,
+  overrides: Partial<RewardTrainConfig> = {},
+  opts: { out?: string; progress?: false | ((total: number, label: string) => Progress) } = {},
+): Promise<TrainRewardRun> {
+  const config = resolveRewardConfig(overrides);
+  const result = await trainRewardModel(data.images, data.embeddings, frozen, config, { progress: opts.progress });
+  const held = new Set(result.heldOutPrompts);
+  const rowsWhere = (f: (im: LabelledImage) => boolean) => data.images.map((im, i) => [im, i] as const).filter(([im]) => f(im)).map(([, i]) => i);
+  const set = (keep: number[]): EvalSet => {
+    const dim = data.embeddings.dim;
+    const emb = new Float32Array(keep.length * dim);
+    keep.forEach((i, k) => emb.set(data.embeddings.data.subarray(i * dim, (i + 1) * dim), k * dim));
+    const ims = keep.map((i) => data.images[i]);
+    return {
+      name: 'held-out prompts (labels)', target: 'labels', dir: '', embeddings: { dim, data: emb },
+      prompts: ims.map((im) => formatPrompt(im.attributes)), attributes: ims.map((im) => im.attributes), categories: ims.map((im) => im.category),
+      targets: ims.map((im) => (im.labels.filter((l) => l === 'good').length * 2 > im.labels.length ? 1 : 0)),
+    };
+  };
+  const clipScore = new ClipScore(result.model.texts);
+  const trainSet = set(rowsWhere((im) => !held.has(formatPrompt(im.attributes))));
+  const clipThreshold = bestThreshold(clipScore.score(trainSet.embeddings, trainSet.prompts), trainSet.targets);
+  let heldOut: TrainRewardRun['heldOut'] = null;
+  if (held.size) {
+    const hs = set(rowsWhere((im) => held.has(formatPrompt(im.attributes))));
+    const all = evaluateScorer(result.model, hs, result.trainPrompts, 0.5, { resamples: 500, seed: config.seed }).rows[0];
+    heldOut = { images: all.images, accuracy: all.accuracy, auc: all.auc };
+  }
+  const run: TrainRewardRun = { ...result, heldOut, clipThreshold, datasets: data.datasets };
+  if (opts.out) {
+    await saveRewardModel(opts.out, result.model, {
+      kind: 'reward', config, model: result.model.config, clip: { dir: frozen.dir, sha256: frozen.sha256 }, datasets: data.datasets,
+      trainPrompts: result.trainPrompts, heldOutPrompts: result.heldOutPrompts, bestEpoch: result.bestEpoch, history: result.history,
+      metrics: { heldOut, clipThreshold, rows: result.rows },
+    });
+  }
+  return run;
+}
+
+/** The evaluation of a reward model beside the CLIP baseline on the same sets. */
+export interface RewardEvaluation {
+  evals: ScorerEval[];
+  /** True prompt vs one-attribute changes, on clean renders of seen and unseen prompts. */
+  renders: Record<'reward' | 'clip', ReturnType<typeof renderCheck>>;
+}
+
+/**
+ * Evaluate `model` and the CLIP score on each set (images neither has been
+ * trained on), and on clean renders of `renderPrompts` prompts of the whole grammar.
+ */
+export function evaluateReward(
+  model: RewardModel,
+  frozen: FrozenClip,
+  sets: readonly EvalSet[],
+  meta: { trainPrompts: string[]; clipThreshold: number },
+  opts: { resamples?: number; seed?: number; renderPrompts?: number } = {},
+): RewardEvaluation {
+  const clip = new ClipScore(model.texts ?? new TextEmbeddings(frozen));
+  const evals: ScorerEval[] = [];
+  for (const set of sets) {
+    evals.push(evaluateScorer(model, set, meta.trainPrompts, 0.5, opts));
+    evals.push(evaluateScorer(clip, set, meta.trainPrompts, meta.clipThreshold, opts));
+  }
+  const prompts = renderCheckPrompts(allAttributes(), opts.renderPrompts ?? 200, `${opts.seed ?? 0}`);
+  return {
+    evals,
+    renders: { reward: renderCheck(model, frozen, prompts, `renders/${opts.seed ?? 0}`), clip: renderCheck(clip, frozen, prompts, `renders/${opts.seed ?? 0}`) },
+  };
+}
+
+const pct = (x: number) => (Number.isNaN(x) ? '-' : (100 * x).toFixed(1));
+const ci = (i: Interval, f: (x: number) => string = pct) => `${f(i.value)} [${f(i.lo)}, ${f(i.hi)}]`;
+const num = (x: number) => (Number.isNaN(x) ? '-' : x.toFixed(3));
+
+/** The evaluation as a Markdown table: one line per (set, group), reward beside CLIP. */
+export function rewardTable(r: RewardEvaluation): string {
+  const lines = [
+    '| set | group | images | prompts | aligned % | AUC reward | AUC CLIP | acc % reward | acc % CLIP | ECE reward | ECE CLIP |',
+    '|---|---|---:|---:|---:|---|---|---|---|---|---|',
+  ];
+  for (let i = 0; i < r.evals.length; i += 2) {
+    const [rw, cl] = [r.evals[i], r.evals[i + 1]];
+    rw.rows.forEach((row, k) => {
+      const c = cl.rows[k];
+      lines.push(`| ${rw.set} | ${row.group} | ${row.images} | ${row.prompts} | ${pct(row.positives)} | ${ci(row.auc, num)} | ${ci(c.auc, num)} | ${ci(row.accuracy)} | ${ci(c.accuracy)} | ${num(row.ece.value)} | ${num(c.ece.value)} |`);
+    });
+  }
+  const rr = r.renders;
+  lines.push('', `Clean renders (${rr.reward.renders} prompts of the whole grammar): true prompt above each one-attribute change in ${pct(rr.reward.pairs)}% of pairs (reward) vs ${pct(rr.clip.pairs)}% (CLIP); above all of them in ${pct(rr.reward.all)}% vs ${pct(rr.clip.all)}% of renders.`);
+  return lines.join('\n');
+}

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { runCli } from '../cli/run-in-process';
+import { smallDataset, tempDir } from '../feedback/helpers';
+import { labelledDataset } from './helpers';
+import { encodePng, renderPrompt } from '../../src/world';
+
+test('t2i-align train-reward, reward --manifest/--image and eval-reward on a small labelled dataset', async () => {
+  const data = labelledDataset(30);
+  const out = path.join(tempDir('rm'), 'model');
+  const trained = JSON.parse(await runCli('train-reward', '--data', data, '--out', out, '--json'));
+  assert.equal(trained.rows.train + trained.rows.heldOut, 30);
+  assert.ok(trained.heldOut.auc.value >= 0 && trained.heldOut.auc.value <= 1);
+  await assert.rejects(runCli('train-reward', '--data', data, '--out', out), /already holds a checkpoint.*--overwrite/);
+
+  const scored = JSON.parse(await runCli('reward', '--model', out, '--manifest', data, '--json'));
+  assert.equal(scored.scores.length, 30);
+  for (const s of scored.scores) {
+    assert.deepEqual(Object.keys(s), ['id', 'prompt', 'reward']);
+    assert.ok(s.reward >= 0 && s.reward <= 1);
+  }
+  const png = path.join(tempDir('img'), 'a.png');
+  fs.writeFileSync(png, encodePng(renderPrompt({ count: 2, color: 'red', object: 'circle' }, 1).image));
+  for (const model of [out, 'clip']) {
+    const one = JSON.parse(await runCli('reward', '--model', model, '--image', png, '--prompt', 'two red circles', '--prompt', 'Three red circles.', '--json'));
+    assert.deepEqual(one.scores.map((s: { prompt: string }) => s.prompt), ['two red circles', 'three red circles']);
+  }
+  const judged = smallDataset(12);
+  const ev = JSON.parse(await runCli('eval-reward', '--model', out, '--judge', judged, '--resamples', '20', '--render-prompts', '5', '--json'));
+  assert.deepEqual(ev.evals.map((e: { scorer: string }) => e.scorer), ['reward', 'clip']);
+  assert.equal(ev.evals[0].rows[0].images, 12);
+  assert.ok(ev.renders.reward.pairs >= 0 && ev.renders.reward.pairs <= 1);
+});
+
+test('reward commands: bad input is one clear line and writes nothing', async () => {
+  const unlabelled = smallDataset(3);
+  const out = path.join(tempDir('rm'), 'none');
+  await assert.rejects(runCli('train-reward', '--data', unlabelled, '--out', out), /has no labels/);
+  assert.equal(fs.existsSync(out), false);
+  await assert.rejects(runCli('train-reward', '--data', unlabelled, '--out', out, '--labels', 'median'), /--labels must be one of mean, rater/);
+  await assert.rejects(runCli('train-reward', '--data', unlabelled, '--out', out, '--aux-weight', '-1'), /--aux-weight must be a number in 0\.\.100/);
+  await assert.rejects(runCli('reward', '--model', 'clip', '--image', '/nope.png', '--prompt', 'a circle'), /no such file/);
+  const png = path.join(tempDir('img'), 'a.png');
+  fs.writeFileSync(png, encodePng(renderPrompt({ count: 1, object: 'circle' }, 1).image));
+  await assert.rejects(runCli('reward', '--model', 'clip', '--image', png, '--prompt', 'two purple dogs'), /unknown object "dogs"/);
+  await assert.rejects(runCli('reward', '--model', 'clip', '--image', png), /needs at least one --prompt/);
+  await assert.rejects(runCli('reward', '--model', unlabelled, '--manifest', unlabelled), /no checkpoint|checkpoint\.json is missing/);
+  await assert.rejects(runCli('eval-reward', '--model', out), /at least one --labels DIR or --judge DIR/);
+});

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { pairedInterval, signFlipTest } from '../../src/reward/ablation';
+import { accuracyAt, bestThreshold, bootstrapOverPrompts, calibration, rocAuc } from '../../src/reward/metrics';
+
+test('rocAuc: the Mann-Whitney count, ties half; NaN with one class', () => {
+  assert.equal(rocAuc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]), 0.75);
+  assert.equal(rocAuc([0.5, 0.5, 0.5, 0.5], [0, 1, 0, 1]), 0.5);
+  assert.equal(rocAuc([0.2, 0.5, 0.5, 0.9], [0, 0, 1, 1]), (1 + 0.5 + 1 + 1) / 4);
+  assert.ok(Number.isNaN(rocAuc([0.1, 0.2], [1, 1])));
+});
+
+test('accuracy, best threshold and calibration by hand', () => {
+  assert.equal(accuracyAt([0.2, 0.6, 0.7, 0.4], [0, 1, 0, 0], 0.5), 0.75);
+  const t = bestThreshold([0.2, 0.6, 0.7, 0.4], [0, 0, 1, 0]);
+  assert.ok(t > 0.6 && t <= 0.7);
+  const c = calibration([0.05, 0.15, 0.95, 0.95], [0, 1, 1, 0], 10);
+  // bins: [0,0.1): 0.05 vs 0; [0.1,0.2): 0.15 vs 1; [0.9,1]: 0.95 vs 0.5
+  assert.ok(Math.abs(c.ece - (0.25 * 0.05 + 0.25 * 0.85 + 0.5 * 0.45)) < 1e-12);
+  assert.equal(c.bins[9].n, 2);
+});
+
+test('bootstrapOverPrompts resamples prompts, not images: a prompt\'s images move together', () => {
+  // Two prompts, each all-positive or all-negative: any draw is 0%, 50% or 100% positive, never 1/3.
+  const items = [
+    ...Array.from({ length: 2 }, () => ({ prompt: 'a', score: 1, target: 1 })),
+    ...Array.from({ length: 4 }, () => ({ prompt: 'b', score: 0, target: 0 })),
+  ];
+  const seen = new Set<number>();
+  bootstrapOverPrompts(items, (_, t) => {
+    const m = t.reduce((a, b) => a + b, 0) / t.length;
+    seen.add(Math.round(m * 1000) / 1000);
+    return m;
+  }, { resamples: 200, seed: 1 });
+  assert.deepEqual([...seen].sort(), [0, 0.333, 0.5, 1].filter((x) => seen.has(x)).sort());
+  assert.ok(seen.has(0.333) && seen.has(0) && seen.has(1), 'the full data, and single-prompt draws');
+  assert.ok(![...seen].some((x) => x !== 0 && x !== 1 && x !== 0.333 && x !== 0.5), `${[...seen]}`);
+  const r = bootstrapOverPrompts(items, (s, t) => rocAuc(s, t), { resamples: 100 });
+  assert.equal(r.value, 1);
+});
+
+test('paired t interval and the exact sign-flip test', () => {
+  const p = pairedInterval([1, 2, 3]);
+  assert.equal(p.mean, 2);
+  assert.ok(Math.abs(p.hi - (2 + 4.303 * (1 / Math.sqrt(3)))) < 1e-9);
+  assert.equal(signFlipTest([1, 1, 1]), 2 / 8);
+  assert.equal(signFlipTest([1, -1]), 1);
+  assert.equal(signFlipTest([0.5, 0.2, 0.3, 0.1, 0.4]), 2 / 32);
+  assert.throws(() => signFlipTest([]), /1\.\.20/);
+});

@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Rng } from '../../src/engine/random';
+import { perturbationsOf, perturbPrompt, PERTURBED_ATTRIBUTES } from '../../src/reward/perturb';
+import { allAttributes, Attributes, formatPrompt, parsePrompt } from '../../src/world/prompt';
+
+const KEYS = ['count', 'color', 'background'] as const;
+
+function differs(a: Attributes, b: Attributes): string[] {
+  return KEYS.filter((k) => a[k] !== b[k]);
+}
+
+test('every perturbation of every prompt of the grammar is grammatical, differs from the original and changes exactly its tagged attributes', () => {
+  let n = 0;
+  for (const a of allAttributes()) {
+    const original = formatPrompt(a);
+    for (const p of perturbPrompt(a, 9, new Rng(original))) {
+      assert.deepEqual(parsePrompt(p.prompt), p.attributes, `${p.prompt} does not parse back`);
+      assert.notEqual(p.prompt, original);
+      assert.deepEqual(differs(a, p.attributes), p.changed, `${original} -> ${p.prompt}`);
+      assert.equal(p.attributes.object, a.object, 'the object never changes');
+      if (a.color === undefined) assert.equal(p.attributes.color, undefined, `${original} -> ${p.prompt} adds a color the image may have`);
+      n++;
+    }
+  }
+  assert.equal(n, allAttributes().length * 9);
+});
+
+test('single-attribute changes come first, distinct; the pool of "a circle" is 3 counts and 5 places', () => {
+  const a = parsePrompt('a circle');
+  const singles = PERTURBED_ATTRIBUTES.flatMap((k) => perturbationsOf(a, [k]));
+  assert.deepEqual(singles.map((p) => p.prompt).sort(), [
+    'a circle in the city', 'a circle in the desert', 'a circle in the forest', 'a circle in the sea', 'a circle on the moon',
+    'four circles', 'three circles', 'two circles',
+  ]);
+  const nine = perturbPrompt(a, 9, new Rng(1));
+  assert.equal(new Set(nine.map((p) => p.prompt)).size, 9);
+  assert.deepEqual(nine.slice(0, 8).map((p) => p.changed.length), Array(8).fill(1));
+  assert.equal(nine[8].changed.length, 2);
+  const c = parsePrompt('two red circles in the sea');
+  const p = perturbPrompt(c, 9, new Rng(2));
+  assert.ok(p.every((x) => x.changed.length === 1), 'a prompt with 13 single changes needs no double ones');
+  assert.deepEqual(perturbPrompt(c, 9, new Rng(2)), p, 'seeded');
+  assert.equal(perturbPrompt(a, 40, new Rng(3)).length, 40, 'beyond the pool they repeat');
+  assert.throws(() => perturbPrompt(a, -1, new Rng(0)), /non-negative integer/);
+});

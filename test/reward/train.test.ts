@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { LabelStore } from '../../src/feedback/store';
+import { labelledImages } from '../../src/reward/data';
+import { datasetImageEmbeddings } from '../../src/reward/embeddings';
+import { loadRewardData, trainReward } from '../../src/reward/run';
+import { resolveRewardConfig, trainRewardModel } from '../../src/reward/train';
+import { formatPrompt } from '../../src/world/prompt';
+import { smallDataset } from '../feedback/helpers';
+import { initTestBackend } from '../models/helpers';
+import { labelledDataset, tinyFrozenClip, weightsOf } from './helpers';
+
+const FAST = { maxEpochs: 6, patience: 3, batchSize: 8, hidden: [16] };
+
+test('labelledImages: skips and retracted labels are left out; a dataset without labels is one clear error', async () => {
+  const dir = smallDataset(4);
+  assert.throws(() => labelledImages(dir), /has no labels .*labels\.sqlite is missing.*t2i-align label --data/);
+  const store = LabelStore.open(path.join(dir, 'labels.sqlite'));
+  store.add({ imageId: 'img-0', rater: 'ann', raterKind: 'human', label: 'good' });
+  store.add({ imageId: 'img-1', rater: 'ann', raterKind: 'human', label: 'skip' });
+  store.add({ imageId: 'img-2', rater: 'ann', raterKind: 'human', label: 'bad' });
+  store.add({ imageId: 'img-2', rater: 'bob', raterKind: 'human', label: 'good' });
+  store.undo('bob');
+  store.close();
+  const ims = labelledImages(dir);
+  assert.deepEqual(ims.map((im) => [im.record.id, im.labels]), [['img-0', ['good']], ['img-2', ['bad']]]);
+  const empty = smallDataset(2);
+  LabelStore.open(path.join(empty, 'labels.sqlite')).close();
+  assert.throws(() => labelledImages(empty), /no image has a good or bad label/);
+});
+
+test('embeddings are cached beside the dataset, keyed by the MiniCLIP hash, and equal a fresh computation', async () => {
+  await initTestBackend();
+  const dir = labelledDataset(6);
+  const frozen = tinyFrozenClip(1);
+  const records = labelledImages(dir).map((im) => im.record);
+  const a = datasetImageEmbeddings(dir, frozen, records);
+  const files = fs.readdirSync(path.join(dir, 'embeddings'));
+  assert.deepEqual(files.sort(), [`${frozen.sha256.slice(0, 16)}.f32`, `${frozen.sha256.slice(0, 16)}.json`]);
+  const b = datasetImageEmbeddings(dir, frozen, records.slice().reverse());
+  assert.deepEqual(Array.from(b.data.subarray(0, a.dim)), Array.from(a.data.subarray((records.length - 1) * a.dim)));
+  const other = tinyFrozenClip(2);
+  datasetImageEmbeddings(dir, other, records);
+  assert.equal(fs.readdirSync(path.join(dir, 'embeddings')).length, 4, 'another MiniCLIP gets its own cache');
+  frozen.clip.dispose();
+  other.clip.dispose();
+});
+
+test('training: the split has no prompt on both sides; same seed same weights; another seed other weights; no tensor leaks', async () => {
+  await initTestBackend();
+  const dir = labelledDataset(30);
+  const frozen = tinyFrozenClip(1);
+  const data = loadRewardData([dir], frozen);
+  const before = tf.memory().numTensors;
+  const run = async (seed: number, extra = {}) => trainRewardModel(data.images, data.embeddings, frozen, resolveRewardConfig({ ...FAST, seed, ...extra }), { progress: false });
+  const a = await run(0);
+  const nVars = Object.keys(a.model.variables).length;
+  assert.equal(tf.memory().numTensors - before, nVars, 'only the model\'s weights remain');
+  assert.ok(a.heldOutPrompts.length > 0 && a.trainPrompts.length > 0);
+  assert.equal(a.trainPrompts.filter((p) => a.heldOutPrompts.includes(p)).length, 0);
+  assert.equal(a.rows.train + a.rows.heldOut, data.images.length);
+  assert.deepEqual(new Set(data.images.map((im) => formatPrompt(im.attributes))), new Set([...a.trainPrompts, ...a.heldOutPrompts]));
+  assert.ok(a.history.every((h) => Number.isFinite(h.train.loss) && h.heldOut !== null));
+  const b = await run(0);
+  assert.deepEqual(weightsOf(b.model.variables), weightsOf(a.model.variables));
+  const c = await run(1);
+  assert.notDeepEqual(weightsOf(c.model.variables), weightsOf(a.model.variables));
+  for (const r of [a, b, c]) r.model.dispose();
+  assert.equal(tf.memory().numTensors, before);
+  frozen.clip.dispose();
+});
+
+test('lambda = 0 removes the auxiliary term exactly: the number of perturbed prompts then changes nothing', async () => {
+  await initTestBackend();
+  const dir = labelledDataset(20);
+  const frozen = tinyFrozenClip(1);
+  const data = loadRewardData([dir], frozen);
+  const go = async (auxWeight: number, auxPrompts: number) =>
+    (await trainRewardModel(data.images, data.embeddings, frozen, resolveRewardConfig({ ...FAST, auxWeight, auxPrompts }), { progress: false })).model;
+  const [a, b, c] = [await go(0, 2), await go(0, 10), await go(0.5, 10)];
+  assert.deepEqual(weightsOf(a.variables), weightsOf(b.variables));
+  assert.notDeepEqual(weightsOf(c.variables), weightsOf(a.variables), 'with lambda > 0 the term moves the weights');
+  [a, b, c].forEach((m) => m.dispose());
+  frozen.clip.dispose();
+});
+
+test('a bad config key or value is an error naming it', () => {
+  assert.throws(() => resolveRewardConfig({ auxWieght: 1 }), /auxWieght/);
+  assert.throws(() => resolveRewardConfig({ auxPrompts: 1 }), /auxPrompts/);
+  assert.throws(() => resolveRewardConfig({ labels: 'median' }), /labels.*mean.*rater/);
+});
+
+test('trainReward saves a checkpoint with its config, datasets and label counts; held-out metrics come back', async () => {
+  await initTestBackend();
+  const dir = labelledDataset(24);
+  const frozen = tinyFrozenClip(1);
+  const out = path.join(dir, 'rm');
+  const run = await trainReward(loadRewardData([dir], frozen), frozen, FAST, { out, progress: false });
+  const meta = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint.json'), 'utf8')).meta;
+  assert.equal(meta.kind, 'reward');
+  assert.equal(meta.config.auxWeight, 0.5);
+  assert.equal(meta.datasets[0].dir, '..');
+  assert.equal(meta.datasets[0].labels.good + meta.datasets[0].labels.bad, run.datasets[0].labels.good + run.datasets[0].labels.bad);
+  assert.ok(meta.datasets[0].labels.good > 0);
+  assert.ok(run.heldOut && run.heldOut.images > 0);
+  run.model.dispose();
+  frozen.clip.dispose();
+});
