@@ -94,3 +94,39 @@ export function lineChartSvg(
   parts.push('</svg>');
   return parts.join('\n');
 }
+
+/** An SVG scatter plot of one or more point sets, with axes, ticks, a legend and an optional diagonal. */
+export function scatterSvg(
+  series: Array<{ name: string; points: Array<[number, number]> }>,
+  opts: { title?: string; xLabel?: string; yLabel?: string; width?: number; height?: number; diagonal?: boolean; domain?: [number, number] } = {},
+): string {
+  const W = opts.width ?? 420;
+  const H = opts.height ?? 360;
+  const m = { l: 48, r: 16, t: 28, b: 40 };
+  const all = series.flatMap((s) => s.points);
+  const [lo, hi] = opts.domain ?? [Math.min(...all.flatMap((p) => p)), Math.max(...all.flatMap((p) => p))];
+  const sx = (x: number) => m.l + ((x - lo) / (hi - lo || 1)) * (W - m.l - m.r);
+  const sy = (y: number) => H - m.b - ((y - lo) / (hi - lo || 1)) * (H - m.t - m.b);
+  const colors = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e'];
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="#333"/>`,
+    `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="#333"/>`,
+  ];
+  for (let i = 0; i <= 4; i++) {
+    const v = lo + ((hi - lo) * i) / 4;
+    parts.push(`<text x="${sx(v)}" y="${H - m.b + 14}" text-anchor="middle">${v.toPrecision(2)}</text>`, `<text x="${m.l - 4}" y="${sy(v) + 4}" text-anchor="end">${v.toPrecision(2)}</text>`);
+  }
+  if (opts.diagonal) parts.push(`<line x1="${sx(lo)}" y1="${sy(lo)}" x2="${sx(hi)}" y2="${sy(hi)}" stroke="#aaa" stroke-dasharray="4 3"/>`);
+  series.forEach((s, i) => {
+    const c = colors[i % colors.length];
+    for (const [x, y] of s.points) parts.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2" fill="${c}" fill-opacity="0.5"/>`);
+    parts.push(`<text x="${W - m.r - 4}" y="${m.t + 14 * (i + 1)}" text-anchor="end" fill="${c}">${s.name}</text>`);
+  });
+  if (opts.title) parts.push(`<text x="${W / 2}" y="16" text-anchor="middle" font-size="13">${opts.title}</text>`);
+  if (opts.xLabel) parts.push(`<text x="${(W + m.l) / 2}" y="${H - 6}" text-anchor="middle">${opts.xLabel}</text>`);
+  if (opts.yLabel) parts.push(`<text x="12" y="${(H - m.b + m.t) / 2}" text-anchor="middle" transform="rotate(-90 12 ${(H - m.b + m.t) / 2})">${opts.yLabel}</text>`);
+  parts.push('</svg>');
+  return parts.join('\n');
+}

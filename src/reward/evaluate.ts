@@ -32,6 +32,8 @@ export interface EvalSet {
   name: string;
   target: EvalTarget;
   dir: string;
+  /** The images' manifest records (empty for sets built in memory). */
+  records: ManifestRecord[];
   prompts: string[];
   attributes: Attributes[];
   categories: Category[];
@@ -60,7 +62,7 @@ export function labelEvalSet(dir: string, frozen: FrozenClip, name = `${dir} (la
   const images = labelledImages(dir).filter((im) => goodShare(im.labels) !== 0.5);
   const emb = datasetImageEmbeddings(dir, frozen, images.map((im) => im.record));
   return {
-    name, target: 'labels', dir, embeddings: emb,
+    name, target: 'labels', dir, embeddings: emb, records: images.map((im) => im.record),
     prompts: images.map((im) => formatPrompt(im.attributes)),
     attributes: images.map((im) => im.attributes),
     categories: images.map((im) => im.category),
@@ -73,7 +75,7 @@ export function judgeEvalSet(dir: string, frozen: FrozenClip, name = `${dir} (ju
   const verdicts = judgeRecords(dir, records);
   const attributes = records.map((r) => promptAttributes(dir, r));
   return {
-    name, target: 'judge', dir,
+    name, target: 'judge', dir, records,
     embeddings: datasetImageEmbeddings(dir, frozen, records),
     prompts: attributes.map(formatPrompt),
     attributes,
@@ -88,7 +90,7 @@ export function subset(set: EvalSet, keep: readonly number[], name = set.name): 
   const data = new Float32Array(keep.length * dim);
   keep.forEach((i, k) => data.set(set.embeddings.data.subarray(i * dim, (i + 1) * dim), k * dim));
   return {
-    ...set, name, prompts: pick(set.prompts, keep), attributes: pick(set.attributes, keep), categories: pick(set.categories, keep),
+    ...set, name, records: set.records.length ? pick(set.records, keep) : [], prompts: pick(set.prompts, keep), attributes: pick(set.attributes, keep), categories: pick(set.categories, keep),
     targets: pick(set.targets, keep), embeddings: { dim, data },
   };
 }
@@ -157,6 +159,15 @@ export function evaluateScorer(scorer: RewardScorer, set: EvalSet, trainPrompts:
   return { scorer: scorer.name, set: set.name, target: set.target, threshold, rows, reliability: calibration(scores, Float64Array.from(set.targets)).bins };
 }
 
+
+/** The `k` images of a set whose score is furthest from their target: [index, score, target], worst first. */
+export function worstScored(scorer: RewardScorer, set: EvalSet, k: number): Array<{ index: number; score: number; target: number }> {
+  const scores = scorer.score(set.embeddings, set.prompts);
+  return set.targets
+    .map((target, index) => ({ index, score: scores[index], target }))
+    .sort((a, b) => Math.abs(b.score - b.target) - Math.abs(a.score - a.target))
+    .slice(0, k);
+}
 
 /**
  * On clean renders: does the scorer put the true prompt above every prompt

@@ -17,6 +17,8 @@ import { resolveRewardConfig, RewardTrainConfig, RewardTrainResult, trainRewardM
 
 /** The MiniCLIP the shipped base model was trained with (the reward's frozen encoder by default). */
 export const BASE_CLIP_DIR = path.join(BASE_MODEL_DIR, 'clip');
+/** The shipped reward model, trained on the base model's labelled images (see the README for the commands). */
+export const REWARD_MODEL_DIR = path.join(path.dirname(BASE_MODEL_DIR), 'reward-model');
 
 /** Labelled images of several datasets with their embeddings in one table (rows in order). */
 export interface RewardData {
@@ -77,7 +79,7 @@ export async function trainReward(
     keep.forEach((i, k) => emb.set(data.embeddings.data.subarray(i * dim, (i + 1) * dim), k * dim));
     const ims = keep.map((i) => data.images[i]);
     return {
-      name: 'held-out prompts (labels)', target: 'labels', dir: '', embeddings: { dim, data: emb },
+      name: 'held-out prompts (labels)', target: 'labels', dir: '', records: ims.map((im) => im.record), embeddings: { dim, data: emb },
       prompts: ims.map((im) => formatPrompt(im.attributes)), attributes: ims.map((im) => im.attributes), categories: ims.map((im) => im.category),
       targets: ims.map((im) => (im.labels.filter((l) => l === 'good').length * 2 > im.labels.length ? 1 : 0)),
     };
