@@ -196,7 +196,7 @@ export function registerReward(program: Command): void {
         if (opts.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
         console.log(`| metric | with (lambda ${auxWeight}) | without | difference [95% t interval] | sign-flip p |`);
         console.log('|---|---:|---:|---|---:|');
-        for (const e of r.effects.filter((x) => x.metric.endsWith('/auc'))) {
+        for (const e of r.effects.filter((x) => x.metric.endsWith('/auc') || x.metric.startsWith('renders/'))) {
           console.log(`| ${e.metric} | ${e.withMean.toFixed(3)} | ${e.withoutMean.toFixed(3)} | ${e.diff.mean >= 0 ? '+' : ''}${e.diff.mean.toFixed(3)} [${e.diff.lo.toFixed(3)}, ${e.diff.hi.toFixed(3)}] | ${e.p.toFixed(3)} |`);
         }
       } finally {

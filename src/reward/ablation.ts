@@ -5,7 +5,8 @@
  * difference, with a t interval over seeds and an exact sign-flip test.
  */
 import { FrozenClip } from './embeddings';
-import { EvalSet, evaluateScorer } from './evaluate';
+import { allAttributes } from '../world/prompt';
+import { EvalSet, evaluateScorer, renderCheck, renderCheckPrompts } from './evaluate';
 import { RewardData, trainReward } from './run';
 import { RewardTrainConfig } from './train';
 
@@ -67,7 +68,8 @@ export interface AblationResult {
 /**
  * Train with `config.auxWeight` (default 0.5) and with 0 for each seed on the
  * same data; measure AUC and accuracy of each on `sets` (all images and each
- * novelty group).
+ * novelty group), and the clean-render check (true prompt above each
+ * one-attribute change) on `renderPrompts` renders (0 to skip it).
  */
 export async function auxLossAblation(
   data: RewardData,
@@ -76,7 +78,9 @@ export async function auxLossAblation(
   seeds: readonly number[],
   config: Partial<RewardTrainConfig> = {},
   onRun?: (seed: number, lambda: number) => void,
+  renderPrompts = 200,
 ): Promise<AblationResult> {
+  const renderSet = renderCheckPrompts(allAttributes(), renderPrompts, 'ablation');
   const auxWeight = config.auxWeight ?? 0.5;
   if (auxWeight === 0) throw new Error('the ablation compares an auxiliary weight > 0 with 0; got --aux-weight 0');
   const runs: AblationRun[] = [];
@@ -90,6 +94,11 @@ export async function auxLossAblation(
           out[`${set.name}/${row.group}/auc`] = row.auc.value;
           out[`${set.name}/${row.group}/accuracy`] = row.accuracy.value;
         }
+      }
+      if (renderPrompts > 0) {
+        const rc = renderCheck(run.model, frozen, renderSet, 'ablation-renders');
+        out['renders/pairs'] = rc.pairs;
+        for (const [k, v] of Object.entries(rc.byAttribute)) out[`renders/${k}`] = v;
       }
       run.model.dispose();
       return out;

@@ -3,7 +3,7 @@
  * its label store), and the split of prompts into training and held-out.
  */
 import * as fs from 'node:fs';
-import { defaultStorePath } from '../feedback/label';
+import { defaultStorePath, judgeRecords } from '../feedback/label';
 import { LabelStore } from '../feedback/store';
 import { Rng } from '../engine/random';
 import { ManifestRecord, readManifest } from '../world/dataset';
@@ -81,4 +81,24 @@ export function heldOutPrompts(prompts: Iterable<string>, fraction: number, seed
   if (fraction === 0 || distinct.length < 2) return new Set();
   const k = Math.min(distinct.length - 1, Math.max(1, Math.round(fraction * distinct.length)));
   return new Set(new Rng(`${seed}/split`).shuffle(distinct).slice(0, k));
+}
+
+/**
+ * What the images most raters called good really show, by the judge: how
+ * many are aligned, how many fail each attribute, and how many ask for two
+ * or more objects and show the right count (the count signal the reward can learn from).
+ */
+export function labelAudit(dir: string): { good: number; judgeAligned: number; wrong: Record<string, number>; countAboveOne: number; countAboveOneRight: number } {
+  const good = labelledImages(dir).filter((im) => goodShare(im.labels) > 0.5);
+  const verdicts = judgeRecords(dir, good.map((im) => im.record));
+  const wrong: Record<string, number> = {};
+  for (const v of verdicts.values()) for (const a of v.verdicts) if (!a.ok) wrong[a.attribute] = (wrong[a.attribute] ?? 0) + 1;
+  const many = good.filter((im) => im.attributes.count > 1);
+  return {
+    good: good.length,
+    judgeAligned: [...verdicts.values()].filter((v) => v.aligned).length,
+    wrong,
+    countAboveOne: many.length,
+    countAboveOneRight: many.filter((im) => verdicts.get(im.record.id)!.verdicts.every((a) => a.attribute !== 'count' || a.ok)).length,
+  };
 }

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { LabelStore } from '../../src/feedback/store';
-import { labelledImages } from '../../src/reward/data';
+import { labelAudit, labelledImages } from '../../src/reward/data';
 import { datasetImageEmbeddings } from '../../src/reward/embeddings';
 import { loadRewardData, trainReward } from '../../src/reward/run';
 import { resolveRewardConfig, trainRewardModel } from '../../src/reward/train';
@@ -108,4 +108,14 @@ test('trainReward saves a checkpoint with its config, datasets and label counts;
   assert.ok(run.heldOut && run.heldOut.images > 0);
   run.model.dispose();
   frozen.clip.dispose();
+});
+
+test('labelAudit: with a panel that never errs, every good image is aligned', () => {
+  const dir = labelledDataset(18, 'flip=0,skip=0,leniency=0x3');
+  const a = labelAudit(dir);
+  assert.ok(a.good > 0);
+  assert.equal(a.judgeAligned, a.good);
+  assert.deepEqual(a.wrong, {});
+  const lenient = labelAudit(labelledDataset(18, 'flip=0,skip=0,leniency=1x3'));
+  assert.ok(lenient.good > lenient.judgeAligned && (lenient.wrong.object ?? 0) > 0, JSON.stringify(lenient));
 });
