@@ -6,9 +6,10 @@
 import * as path from 'node:path';
 import { BASE_MODEL_DIR } from '../eval/base';
 import { Progress } from '../engine/progress';
+import { readManifest } from '../world/dataset';
 import { allAttributes, formatPrompt } from '../world/prompt';
 import { labelledImages, LabelledImage } from './data';
-import { EmbeddingTable, FrozenClip, datasetImageEmbeddings, TextEmbeddings } from './embeddings';
+import { EmbeddingTable, FrozenClip, datasetImageEmbeddings } from './embeddings';
 import { saveRewardModel, RewardDatasetInfo } from './checkpoint';
 import { EvalSet, evaluateScorer, renderCheck, renderCheckPrompts, ScorerEval } from './evaluate';
 import { bestThreshold, Interval } from './metrics';
@@ -40,7 +41,7 @@ export function loadRewardData(dirs: readonly string[], frozen: FrozenClip): Rew
     parts.push(emb.data);
     const labels = ims.flatMap((im) => im.labels);
     datasets.push({
-      dir, images: ims.length, labelledImages: ims.length,
+      dir, images: readManifest(dir).length, labelledImages: ims.length,
       labels: { good: labels.filter((l) => l === 'good').length, bad: labels.filter((l) => l === 'bad').length },
     });
   }
@@ -122,7 +123,7 @@ export function evaluateReward(
   meta: { trainPrompts: string[]; clipThreshold: number },
   opts: { resamples?: number; seed?: number; renderPrompts?: number } = {},
 ): RewardEvaluation {
-  const clip = new ClipScore(model.texts ?? new TextEmbeddings(frozen));
+  const clip = new ClipScore(model.texts);
   const evals: ScorerEval[] = [];
   for (const set of sets) {
     evals.push(evaluateScorer(model, set, meta.trainPrompts, 0.5, opts));
