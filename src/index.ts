@@ -5,4 +5,5 @@ export * from './models';
 export * from './world';
 export * from './eval';
 export * from './reward';
+export * from './finetune';
 export { KIT_VERSION } from './version';

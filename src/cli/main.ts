@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { KIT_VERSION } from '../version';
 import { registerCheckpoint } from './checkpoint';
 import { registerFeedback } from './feedback';
+import { registerFinetune } from './finetune';
 import { registerGenerate } from './generate';
 import { registerInfo } from './info';
 import { registerPretrain } from './pretrain';
@@ -20,6 +21,7 @@ const COMMANDS: Array<(program: Command) => void> = [
   registerGenerate,
   registerFeedback,
   registerReward,
+  registerFinetune,
 ];
 
 export function buildProgram(): Command {

@@ -26,8 +26,9 @@ export interface LoopOptions {
   /**
    * Called after every update with its step number (1-based count of updates done), its loss and,
    * when the run keeps one, the weights' moving average (`ema/<name>`; read it, never keep it).
+   * The loop awaits it (e.g. a periodic evaluation); it must leave the weights as it found them.
    */
-  onStep?: (step: number, loss: number, ema?: Readonly<Record<string, tf.Variable>>) => void;
+  onStep?: (step: number, loss: number, ema?: Readonly<Record<string, tf.Variable>>) => void | Promise<void>;
   /** Stop after this many updates in this call (for tests that simulate an interrupted run). */
   maxUpdates?: number;
 }
@@ -169,7 +170,7 @@ export async function runTrainingLoop(spec: LoopSpec, opts: LoopOptions = {}): P
         s += 1;
         losses.push(loss);
         recent.push(loss);
-        opts.onStep?.(s, loss, ema);
+        await opts.onStep?.(s, loss, ema);
         bar?.tick(1, { loss });
         if (s % train.checkpointEvery === 0 || s === train.steps) {
           await save(s, recent);

@@ -1,0 +1,58 @@
+/**
+ * `finetune`: Stage 3, reward-weighted fine-tuning of the base model (src/finetune).
+ */
+import { Command } from 'commander';
+import { initBackend, warnIfSlowPath } from '../engine';
+import { FinetunePreset, finetune, resolveFinetuneConfig, WEIGHT_MODES, NORMALISATIONS } from '../finetune';
+import { intOption } from './options';
+
+const collectList = (v: string, prev: string[]) => [...prev, v];
+
+function numberIn(name: string, v: string, lo: number, hi: number): number {
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x) || x < lo || x > hi) throw new Error(`${name} must be a number in ${lo}..${hi}, got "${v}"`);
+  return x;
+}
+
+export function registerFinetune(program: Command): void {
+  program
+    .command('finetune')
+    .description('fine-tune the base model with the reward-weighted loss + beta x the pretraining loss (resumable: rerun the same command)')
+    .requiredOption('--data <dir>', 'model-generated dataset with labels (repeat for several)', collectList, [])
+    .option('--unlabelled <dir>', 'model-generated dataset without labels, weighted by the reward model (repeat)', collectList, [])
+    .option('--reward <dir>', 'reward model folder (e.g. data/reward-model); needed unless --weights labels|threshold on labelled data only')
+    .requiredOption('--out <dir>', 'output folder: a model for generate/eval-base --model (an existing run is resumed)')
+    .option('--model <dir>', 'base model (default data/base-model)')
+    .option('--beta <b>', 'weight of the pretraining loss', '1')
+    .option('--weights <mode>', `weight of a generated image: ${WEIGHT_MODES.join(' | ')}`, 'reward')
+    .option('--normalise <how>', `weights: ${NORMALISATIONS.join(' | ')} (divide by their mean)`, 'none')
+    .option('--steps <n>', 'updates (default: 2400, or 300 with --quick)')
+    .option('--quick', 'the quick preset: 300 updates, judged every 100')
+    .option('--seed <n>', 'integer seed of batches, dropout, timesteps and noise', '0')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: {
+      data: string[]; unlabelled: string[]; reward?: string; out: string; model?: string; beta: string; weights: string; normalise: string;
+      steps?: string; quick?: boolean; seed: string; json?: boolean;
+    }) => {
+      if (!(WEIGHT_MODES as readonly string[]).includes(opts.weights)) throw new Error(`--weights must be one of ${WEIGHT_MODES.join(', ')}, got "${opts.weights}"`);
+      if (!(NORMALISATIONS as readonly string[]).includes(opts.normalise)) throw new Error(`--normalise must be one of ${NORMALISATIONS.join(', ')}, got "${opts.normalise}"`);
+      const preset: FinetunePreset = opts.quick ? 'quick' : 'default';
+      const config = resolveFinetuneConfig(preset, {
+        beta: numberIn('--beta', opts.beta, 0, 1000),
+        weights: opts.weights,
+        normalise: opts.normalise,
+        seed: intOption('--seed', opts.seed, 0, 2 ** 31),
+        ...(opts.steps !== undefined ? { train: { steps: intOption('--steps', opts.steps, 1, 10_000_000) } } : {}),
+      });
+      await initBackend();
+      warnIfSlowPath();
+      const r = await finetune({ model: opts.model, data: opts.data, unlabelled: opts.unlabelled, reward: opts.reward, out: opts.out }, config, {
+        onEval: (p) => {
+          if (!opts.json) process.stderr.write(`finetune: step ${p.step}: judge accuracy ${(100 * p.accuracy.all).toFixed(1)}% (count ${(100 * p.accuracy.count).toFixed(0)}, color ${(100 * p.accuracy.color).toFixed(0)}, background ${(100 * p.accuracy.background).toFixed(0)}, combination ${(100 * p.accuracy.combination).toFixed(0)}; ${p.images} images)\n`);
+        },
+      });
+      if (opts.json) return void process.stdout.write(JSON.stringify({ out: opts.out, config, ...r, losses: undefined }, null, 2) + '\n');
+      console.log(`${opts.out}: ${r.step} updates in ${r.seconds.toFixed(0)} s on ${r.data.examples} model-generated images (mean weight ${r.data.weight.mean.toFixed(3)}) + the pretraining corpus; beta ${config.beta}, weights ${config.weights}`);
+      console.log(`use it: npx t2i-align eval-base --model ${opts.out}`);
+    });
+}

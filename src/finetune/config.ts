@@ -1,0 +1,72 @@
+/**
+ * The fine-tuning config: one typed default, a `quick` preset as overrides,
+ * every field explained; unknown keys and bad values are errors naming the key.
+ */
+import { z } from 'zod';
+import { TrainConfigSchema } from '../models/config';
+
+/** Where the weight of a model-generated image comes from. */
+export const WEIGHT_MODES = ['reward', 'labels', 'threshold'] as const;
+export type WeightMode = (typeof WEIGHT_MODES)[number];
+export const NORMALISATIONS = ['none', 'mean'] as const;
+
+export const FinetuneConfigSchema = z.strictObject({
+  /** Updates, batch, learning rate, schedule, moving average, checkpoints (the pretraining loop's settings). */
+  train: TrainConfigSchema,
+  /** beta: weight of the pretraining loss (paper's D_pre term); 0 drops it. */
+  beta: z.number().min(0).max(1000),
+  /** Share of each batch drawn from the model-generated images (the paper: half and half). */
+  modelFraction: z.number().gt(0).max(1),
+  /**
+   * The weight of a model-generated image:
+   * - 'reward': r_phi(x, z) of the reward model, for every image (the paper);
+   * - 'labels': the share of raters who said good where the image has labels, else r_phi(x, z);
+   * - 'threshold': 1 if good (most raters said good; unlabelled: r_phi >= threshold), else the image is
+   *   left out: supervised fine-tuning on good images, the common baseline.
+   */
+  weights: z.enum(WEIGHT_MODES),
+  /** The reward at or above which an unlabelled image counts as good ('threshold' mode). */
+  threshold: z.number().min(0).max(1),
+  /**
+   * 'none': the weights as they are (the paper); 'mean': divided by their mean over D_model, so the
+   * model term has the scale of a plain denoising loss whatever the share of good images.
+   */
+  normalise: z.enum(NORMALISATIONS),
+  /** Judge a small fixed set of seen prompts every this many updates (0: never), with the averaged weights. */
+  evalEvery: z.number().int().min(0),
+  /** Prompts per category of that set, and images per prompt. */
+  evalPromptsPerCategory: z.number().int().min(1).max(100),
+  evalImagesPerPrompt: z.number().int().min(1).max(100),
+  /** Seed of the batches, prompt dropout, timesteps and noise. */
+  seed: z.number().int().min(0),
+});
+export type FinetuneConfig = z.infer<typeof FinetuneConfigSchema>;
+
+const defaults: FinetuneConfig = {
+  train: { steps: 2400, batchSize: 32, learningRate: 1e-4, warmupSteps: 50, lrSchedule: 'constant', emaDecay: 0.99, checkpointEvery: 200 },
+  beta: 1,
+  modelFraction: 0.5,
+  weights: 'reward',
+  threshold: 0.5,
+  normalise: 'none',
+  evalEvery: 200,
+  evalPromptsPerCategory: 4,
+  evalImagesPerPrompt: 2,
+  seed: 0,
+};
+
+export const FINETUNE_PRESETS = {
+  default: defaults,
+  quick: { ...defaults, train: { ...defaults.train, steps: 300, checkpointEvery: 100 }, evalEvery: 100 },
+} as const;
+export type FinetunePreset = keyof typeof FINETUNE_PRESETS;
+
+/** A preset with overrides (deep for `train`); errors name the bad key and what is allowed. */
+export function resolveFinetuneConfig(preset: FinetunePreset = 'default', overrides: Record<string, unknown> = {}): FinetuneConfig {
+  const base = FINETUNE_PRESETS[preset];
+  const { train, ...rest } = overrides as { train?: Record<string, unknown> };
+  const merged = { ...base, ...rest, train: { ...base.train, ...(train ?? {}) } };
+  const p = FinetuneConfigSchema.safeParse(merged);
+  if (!p.success) throw new Error(`finetune config: ${p.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  return p.data;
+}

@@ -1,0 +1,122 @@
+/**
+ * Fine-tuning data: D_model, the model-generated images with their weights
+ * (from the reward model, the labels, or a threshold), and D_pre, the
+ * pretraining corpus the base model was trained on.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { defaultStorePath } from '../feedback/label';
+import { Example } from '../models/data';
+import { goodShare, labelledImages, promptAttributes } from '../reward/data';
+import { datasetImageEmbeddings, FrozenClip } from '../reward/embeddings';
+import { RewardModel } from '../reward/model';
+import { CorpusConfig, pretrainingCorpus, resolveCorpusConfig } from '../world/corpus';
+import { MANIFEST, readImage, readManifest } from '../world/dataset';
+import { formatPrompt } from '../world/prompt';
+import { FinetuneConfig } from './config';
+
+/** A model-generated image with its weight in the reward-weighted loss. */
+export interface WeightedExample extends Example {
+  id: string;
+  weight: number;
+  /** Where the weight came from. */
+  from: 'reward' | 'labels';
+}
+
+/** What D_model is made of, for the record saved with the run. */
+export interface ModelDataSummary {
+  datasets: Array<{ dir: string; kind: 'labelled' | 'unlabelled'; images: number; used: number; manifestSha256: string; labels: number }>;
+  examples: number;
+  /** Mean, min and max of the weights (after normalisation). */
+  weight: { mean: number; min: number; max: number };
+}
+
+/** sha256 of a dataset's manifest (which images, prompts and seeds). */
+export function manifestSha256(dir: string): string {
+  return createHash('sha256').update(fs.readFileSync(path.join(dir, MANIFEST))).digest('hex');
+}
+
+/**
+ * D_model from labelled datasets (`data`, with a label store unless the
+ * weights come from the reward model) and unlabelled ones (scored by the
+ * reward model), weighted per `config.weights` and `config.normalise`.
+ * Errors name the dataset and what is missing.
+ */
+export function modelData(
+  dirs: { data: readonly string[]; unlabelled: readonly string[] },
+  config: Pick<FinetuneConfig, 'weights' | 'threshold' | 'normalise'>,
+  reward?: { model: RewardModel; frozen: FrozenClip },
+): { examples: WeightedExample[]; summary: ModelDataSummary } {
+  if (dirs.data.length + dirs.unlabelled.length === 0) throw new Error('no model-generated images: give --data DIR (and/or --unlabelled DIR)');
+  if (!reward && config.weights === 'reward') throw new Error('--weights reward needs a reward model: --reward DIR (e.g. data/reward-model)');
+  if (!reward && dirs.unlabelled.length > 0) throw new Error('unlabelled images are weighted by the reward model: give --reward DIR');
+  const examples: WeightedExample[] = [];
+  const summary: ModelDataSummary = { datasets: [], examples: 0, weight: { mean: 0, min: 0, max: 0 } };
+  const score = (dir: string, records: ReturnType<typeof readManifest>) => {
+    const emb = datasetImageEmbeddings(dir, reward!.frozen, records);
+    return reward!.model.score(emb, records.map((r) => formatPrompt(promptAttributes(dir, r))));
+  };
+  for (const dir of dirs.data) {
+    const records = readManifest(dir);
+    const hasLabels = fs.existsSync(defaultStorePath(dir));
+    if (config.weights !== 'reward' && !hasLabels && !reward) {
+      throw new Error(`${dir} has no labels (${defaultStorePath(dir)} is missing) and no reward model was given: label it (\`t2i-align label --data ${dir}\`) or pass --reward DIR`);
+    }
+    const labels = hasLabels && config.weights !== 'reward' ? new Map(labelledImages(dir).map((im) => [im.record.id, goodShare(im.labels)])) : new Map<string, number>();
+    const scores = reward && (config.weights === 'reward' || records.some((r) => !labels.has(r.id))) ? score(dir, records) : null;
+    let used = 0;
+    records.forEach((r, i) => {
+      const share = labels.get(r.id);
+      let weight: number;
+      let from: WeightedExample['from'];
+      if (share !== undefined) ((weight = config.weights === 'threshold' ? (share > 0.5 ? 1 : 0) : share), (from = 'labels'));
+      else if (scores) ((weight = config.weights === 'threshold' ? (scores[i] >= config.threshold ? 1 : 0) : scores[i]), (from = 'reward'));
+      else return;
+      if (config.weights === 'threshold' && weight === 0) return;
+      examples.push({ id: `${dir}:${r.id}`, image: readImage(dir, r), caption: r.prompt, weight, from });
+      used++;
+    });
+    summary.datasets.push({ dir, kind: 'labelled', images: records.length, used, manifestSha256: manifestSha256(dir), labels: labels.size });
+  }
+  for (const dir of dirs.unlabelled) {
+    const records = readManifest(dir);
+    const scores = score(dir, records);
+    let used = 0;
+    records.forEach((r, i) => {
+      const weight = config.weights === 'threshold' ? (scores[i] >= config.threshold ? 1 : 0) : scores[i];
+      if (config.weights === 'threshold' && weight === 0) return;
+      examples.push({ id: `${dir}:${r.id}`, image: readImage(dir, r), caption: r.prompt, weight, from: 'reward' });
+      used++;
+    });
+    summary.datasets.push({ dir, kind: 'unlabelled', images: records.length, used, manifestSha256: manifestSha256(dir), labels: 0 });
+  }
+  if (examples.length === 0) throw new Error(`no model-generated image has a weight above 0 (weights: ${config.weights}); lower --threshold or use --weights reward`);
+  const mean = examples.reduce((a, e) => a + e.weight, 0) / examples.length;
+  if (config.normalise === 'mean') {
+    if (!(mean > 0)) throw new Error('every weight is 0: nothing to normalise by');
+    for (const e of examples) e.weight /= mean;
+  }
+  const ws = examples.map((e) => e.weight);
+  summary.examples = examples.length;
+  summary.weight = { mean: ws.reduce((a, b) => a + b, 0) / ws.length, min: Math.min(...ws), max: Math.max(...ws) };
+  return { examples, summary };
+}
+
+/** The corpus config of a model folder (its config.json's `corpus`), else the defaults. */
+export function corpusConfigOf(modelDir: string): CorpusConfig {
+  for (const file of [path.join(modelDir, 'config.json'), path.join(modelDir, '..', 'config.json')]) {
+    if (fs.existsSync(file)) {
+      const corpus = (JSON.parse(fs.readFileSync(file, 'utf8')) as { corpus?: unknown }).corpus;
+      if (corpus) return resolveCorpusConfig(corpus);
+    }
+  }
+  return resolveCorpusConfig({});
+}
+
+/** D_pre: the pretraining corpus of `config`, as training pairs. */
+export function pretrainingData(config: CorpusConfig): Example[] {
+  const out: Example[] = [];
+  for (const item of pretrainingCorpus(config)) out.push({ image: item.image, caption: item.caption });
+  return out;
+}

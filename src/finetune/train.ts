@@ -1,0 +1,238 @@
+/**
+ * Stage 3, the run: fine-tune the base model's UNet with the reward-weighted
+ * loss (./loss.ts) on batches that mix model-generated images (D_model) and
+ * pretraining pairs (D_pre), in the pretraining loop (resumable, moving
+ * average, checkpoints), judging a small fixed prompt set as it goes.
+ *
+ * The output folder is a model: `out/diffusion/` is a diffusion checkpoint
+ * (`generate --model out`, `eval-base --model out`), `out/finetune.json` the
+ * resolved config and the inputs' hashes (a rerun with other settings or
+ * inputs is refused), `out/progress.jsonl` the judge's accuracy over updates.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { adam } from '../engine/adam';
+import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine/checkpoint';
+import { Progress, progress as makeProgress } from '../engine/progress';
+import { Rng } from '../engine/random';
+import { BASE_MODEL_DIR, diffusionCheckpointDir } from '../eval/base';
+import { loadTextToImage } from '../models/checkpoint';
+import { PretrainConfig } from '../models/config';
+import { Example, imagesToTensor, shuffledBatches } from '../models/data';
+import { denoisingLoss, drawNoise } from '../models/diffusion/loss';
+import { NULL_PROMPT, TextToImage } from '../models/diffusion/model';
+import { generateImages } from '../models/diffusion/sampler';
+import { runTrainingLoop } from '../models/train-loop';
+import { loadRewardModel } from '../reward/checkpoint';
+import { judge } from '../world/judge';
+import { Category, CATEGORIES } from '../world/prompt';
+import { seenPrompts } from '../world/promptSets';
+import { FinetuneConfig } from './config';
+import { corpusConfigOf, modelData, ModelDataSummary, pretrainingData, WeightedExample } from './data';
+import { rewardWeightedLoss } from './loss';
+
+export interface FinetuneInputs {
+  /** Base model folder (default data/base-model). */
+  model?: string;
+  /** Labelled dataset folders (their images are D_model). */
+  data: readonly string[];
+  /** Unlabelled dataset folders, weighted by the reward model. */
+  unlabelled?: readonly string[];
+  /** Reward model folder. */
+  reward?: string;
+  /** Output folder. */
+  out: string;
+}
+
+/** The judge's accuracy on the fixed prompt set after `step` updates. */
+export interface EvalPoint {
+  step: number;
+  accuracy: Record<Category | 'all', number>;
+  images: number;
+}
+
+export interface FinetuneResult {
+  step: number;
+  losses: number[];
+  progress: EvalPoint[];
+  seconds: number;
+  data: ModelDataSummary;
+}
+
+const RECORD = 'finetune.json';
+const PROGRESS = 'progress.jsonl';
+
+/** The draws of step s: prompt dropout, timesteps, noise. */
+export function finetuneStepRng(seed: number, s: number): Rng {
+  return new Rng(`${seed}/finetune/${s}`);
+}
+
+/**
+ * One update: the reward-weighted loss on `modelBatch` plus beta times the
+ * denoising loss on `preBatch`. Returns the loss.
+ */
+export function finetuneStep(
+  model: TextToImage,
+  optimizer: tf.Optimizer,
+  modelBatch: readonly WeightedExample[],
+  preBatch: readonly Example[],
+  beta: number,
+  rng: Rng,
+  condDropout = model.config.condDropout,
+): number {
+  const all = [...modelBatch, ...preBatch];
+  const prompts = all.map((ex) => (rng.bernoulli(condDropout) ? NULL_PROMPT : ex.caption));
+  const draw = drawNoise(rng, all.length, model.schedule.timesteps);
+  const x0 = imagesToTensor(all);
+  const cond = model.encodePrompts(prompts);
+  const weights = tf.tensor1d(modelBatch.map((e) => e.weight));
+  const m = modelBatch.length;
+  const loss = optimizer.minimize(
+    () => {
+      const l = denoisingLoss(model, x0, cond, draw);
+      return rewardWeightedLoss(l.slice([0], [m]), weights, l.slice([m], [all.length - m]), beta);
+    },
+    true,
+    Object.values(model.trainableVariables),
+  );
+  tf.dispose([x0, cond.context, cond.mask, weights]);
+  const value = loss!.dataSync()[0];
+  loss!.dispose();
+  return value;
+}
+
+/** The fixed prompt set the run judges as it goes (seen prompts; never those of the reported evaluations). */
+export function progressPrompts(perCategory: number): ReturnType<typeof seenPrompts> {
+  return seenPrompts({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, perCategory])), seed: 7919 });
+}
+
+/** Judge `model` on the progress prompt set: accuracy per category and overall. */
+export async function progressEval(model: TextToImage, sampler: PretrainConfig['sampler'], config: FinetuneConfig, step: number): Promise<EvalPoint> {
+  const prompts = progressPrompts(config.evalPromptsPerCategory);
+  const jobs = prompts.flatMap((p) => Array.from({ length: config.evalImagesPerPrompt }, (_, k) => ({ p, seed: `finetune-progress/${p.prompt}/${k}` })));
+  const images = await generateImages(model, jobs.map((j) => j.p.prompt), { ...sampler, seed: jobs.map((j) => j.seed), batchSize: 32 });
+  const ok = jobs.map((j, i) => judge(j.p.attributes, images[i]).aligned);
+  const acc = (f: (c: Category) => boolean) => {
+    const idx = jobs.map((j, i) => (f(j.p.category) ? i : -1)).filter((i) => i >= 0);
+    return idx.filter((i) => ok[i]).length / idx.length;
+  };
+  const accuracy = { all: acc(() => true) } as EvalPoint['accuracy'];
+  for (const c of CATEGORIES) accuracy[c] = acc((x) => x === c);
+  return { step, accuracy, images: jobs.length };
+}
+
+/** Run `fn` with the moving average in the UNet's weights, then put the trained weights back exactly. */
+async function withWeights<T>(vars: Record<string, tf.Variable>, ema: Readonly<Record<string, tf.Variable>> | undefined, fn: () => Promise<T>): Promise<T> {
+  if (!ema) return fn();
+  const saved = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, v.clone()]));
+  try {
+    for (const [k, v] of Object.entries(vars)) v.assign(ema[`ema/${k}`]);
+    return await fn();
+  } finally {
+    for (const [k, v] of Object.entries(vars)) v.assign(saved[k]);
+    tf.dispose(Object.values(saved));
+  }
+}
+
+/** First differing key path of two JSON values, or undefined. */
+function firstDifference(a: unknown, b: unknown, at = ''): string | undefined {
+  if (JSON.stringify(a) === JSON.stringify(b)) return undefined;
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
+    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k);
+      if (d) return d;
+    }
+  }
+  return `${at || '(root)'} was ${JSON.stringify(a)}, now ${JSON.stringify(b)}`;
+}
+
+/**
+ * Fine-tune the base model in `inputs.model` (see the file comment). Bad input
+ * (no labels and no reward model, a missing folder, an output folder holding
+ * another run) is an error before anything is written.
+ */
+export async function finetune(
+  inputs: FinetuneInputs,
+  config: FinetuneConfig,
+  opts: { progress?: false | ((total: number, label: string) => Progress); onEval?: (p: EvalPoint) => void; maxUpdates?: number } = {},
+): Promise<FinetuneResult> {
+  const t0 = Date.now();
+  const baseDir = diffusionCheckpointDir(inputs.model ?? BASE_MODEL_DIR);
+  const reward = inputs.reward ? await loadRewardModel(inputs.reward) : undefined;
+  let data: ReturnType<typeof modelData>;
+  try {
+    data = modelData({ data: inputs.data, unlabelled: inputs.unlabelled ?? [] }, config, reward);
+  } finally {
+    reward?.model.dispose();
+    reward?.frozen.clip.dispose();
+  }
+  const { examples, summary } = data;
+  const corpus = corpusConfigOf(inputs.model ?? BASE_MODEL_DIR);
+  const record = {
+    config,
+    inputs: {
+      model: { dir: path.resolve(baseDir), sha256: readCheckpointIndex(baseDir).sha256 },
+      reward: inputs.reward ? { dir: path.resolve(inputs.reward), sha256: readCheckpointIndex(inputs.reward).sha256 } : null,
+      datasets: summary.datasets.map((d) => ({ ...d, dir: path.resolve(d.dir) })),
+      corpus,
+    },
+  };
+  const recordFile = path.join(inputs.out, RECORD);
+  if (fs.existsSync(recordFile)) {
+    const diff = firstDifference(JSON.parse(fs.readFileSync(recordFile, 'utf8')), JSON.parse(JSON.stringify(record)));
+    if (diff) throw new Error(`${inputs.out} holds a fine-tuning run with other settings or inputs (${diff}); use another --out, or the same settings to resume`);
+  }
+  let model: TextToImage | undefined;
+  try {
+    const loaded = await loadTextToImage(baseDir);
+    model = loaded.model;
+    const pre = pretrainingData(corpus);
+    fs.mkdirSync(inputs.out, { recursive: true });
+    writeFileAtomic(recordFile, JSON.stringify(record, null, 2) + '\n');
+
+    const loopConfig: PretrainConfig = { ...loaded.meta.config, seed: config.seed, diffusionTrain: config.train };
+    const nModel = Math.max(1, Math.round(config.train.batchSize * config.modelFraction));
+    const nPre = config.train.batchSize - nModel;
+    const modelBatches = shuffledBatches(examples, `${config.seed}/model`);
+    const preBatches = shuffledBatches(pre, `${config.seed}/pre`);
+    const ckpt = path.join(inputs.out, 'diffusion');
+    const progressFile = path.join(inputs.out, PROGRESS);
+    const progress: EvalPoint[] = [];
+    const record_ = async (p: EvalPoint) => {
+      progress.push(p);
+      fs.appendFileSync(progressFile, JSON.stringify(p) + '\n');
+      opts.onEval?.(p);
+    };
+    if (!hasCheckpoint(ckpt)) {
+      fs.rmSync(progressFile, { force: true });
+      if (config.evalEvery > 0) await record_(await progressEval(model, loaded.meta.config.sampler, config, 0));
+    }
+    const optimizer = adam(config.train.learningRate);
+    const m = model;
+    try {
+      const result = await runTrainingLoop(
+        {
+          kind: 'diffusion', variables: m.variables, trainable: m.trainableVariables, optimizer, config: loopConfig, train: config.train,
+          vocab: [...m.clip.tokenizer.vocab],
+          step: (s) => finetuneStep(m, optimizer, modelBatches(s, nModel), nPre ? preBatches(s, nPre) : [], config.beta, finetuneStepRng(config.seed, s)),
+        },
+        {
+          checkpointDir: ckpt,
+          progress: opts.progress === false ? false : (total) => (typeof opts.progress === 'function' ? opts.progress : makeProgress)(total, 'finetune'),
+          maxUpdates: opts.maxUpdates,
+          onStep: async (s, _loss, ema) => {
+            if (config.evalEvery > 0 && (s % config.evalEvery === 0 || s === config.train.steps)) {
+              await record_(await withWeights(m.trainableVariables, ema, () => progressEval(m, loaded.meta.config.sampler, config, s)));
+            }
+          },
+        },
+      );
+      return { step: result.step, losses: result.losses, progress, seconds: (Date.now() - t0) / 1000, data: summary };
+    } finally {
+      optimizer.dispose();
+    }
+  } finally {
+    model?.dispose({ clip: true });
+  }
+}

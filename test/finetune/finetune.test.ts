@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { finetune, modelData, resolveFinetuneConfig, rewardWeightedLoss } from '../../src/finetune';
+import { readCheckpointIndex } from '../../src/engine/checkpoint';
+import { MiniClip, saveModelCheckpoint, TextToImage } from '../../src/models';
+import { denoisingLoss, drawNoise } from '../../src/models/diffusion/loss';
+import { imagesToTensor } from '../../src/models/data';
+import { Rng } from '../../src/engine/random';
+import { RewardModel, TextEmbeddings } from '../../src/reward';
+import { readImage, readManifest } from '../../src/world';
+import { runCli } from '../cli/run-in-process';
+import { smallDataset } from '../feedback/helpers';
+import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
+import { labelledDataset, tinyFrozenClip } from '../reward/helpers';
+
+const close = (a: number, b: number, tol = 1e-6) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
+
+/** A tiny randomised base model folder (diffusion/ + config.json with a small corpus). */
+async function tinyBase(): Promise<string> {
+  await initTestBackend();
+  const cfg = tinyConfig();
+  const clip = new MiniClip(cfg.clip, 0);
+  const model = new TextToImage(clip, cfg.diffusion, 0);
+  randomize(model.unet.variables, 3, 0.05);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ft-base-'));
+  await saveModelCheckpoint(path.join(dir, 'diffusion'), model.variables, { kind: 'diffusion', step: 0, config: cfg, vocab: [...clip.tokenizer.vocab], recentLoss: null });
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ corpus: { size: 48, seed: 0 } }));
+  model.dispose({ clip: true });
+  return dir;
+}
+
+const TINY = { train: { steps: 4, batchSize: 4, learningRate: 1e-3, warmupSteps: 1, lrSchedule: 'constant', emaDecay: 0.9, checkpointEvery: 2 }, evalEvery: 2, evalPromptsPerCategory: 1, evalImagesPerPrompt: 1 };
+
+test('rewardWeightedLoss: hand-computed value; beta and weights scale their terms', () => {
+  const lm = tf.tensor1d([0.5, 2]);
+  const w = tf.tensor1d([0.2, 1]);
+  const lp = tf.tensor1d([1, 3, 2]);
+  close(rewardWeightedLoss(lm, w, lp, 0.5).dataSync()[0], (0.2 * 0.5 + 2) / 2 + 0.5 * 2);
+  close(rewardWeightedLoss(lm, w, lp, 0).dataSync()[0], 1.05);
+  close(rewardWeightedLoss(tf.tensor1d([]), tf.tensor1d([]), lp, 2).dataSync()[0], 4);
+  assert.throws(() => rewardWeightedLoss(lm, w, lp, -1), /beta must be >= 0/);
+  // d/dl_i: w_i / Bm for model examples, beta / Bp for pretraining ones.
+  const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => rewardWeightedLoss(a as tf.Tensor1D, w, b as tf.Tensor1D, 0.5))([lm, lp]);
+  assert.deepEqual(Array.from(g[0].dataSync()).map((x) => +x.toFixed(6)), [0.1, 0.5]);
+  assert.deepEqual(Array.from(g[1].dataSync()).map((x) => +x.toFixed(6)), [0.166667, 0.166667, 0.166667]);
+});
+
+test('all weights 1 and beta 0: the loss is the pretraining (denoising) loss of the same batch', async () => {
+  await initTestBackend();
+  const cfg = tinyConfig();
+  const clip = new MiniClip(cfg.clip, 0);
+  const model = new TextToImage(clip, cfg.diffusion, 0);
+  randomize(model.unet.variables, 3, 0.05);
+  const dir = smallDataset(4);
+  const batch = readManifest(dir).map((r) => ({ image: readImage(dir, r), caption: r.prompt }));
+  const draw = drawNoise(new Rng(1), 4, model.schedule.timesteps);
+  const x0 = imagesToTensor(batch);
+  const cond = model.encodePrompts(batch.map((b) => b.caption));
+  const l = denoisingLoss(model, x0, cond, draw);
+  close(rewardWeightedLoss(l, tf.ones([4]) as tf.Tensor1D, tf.tensor1d([]), 0).dataSync()[0], tf.mean(l).dataSync()[0]);
+  tf.dispose([x0, cond.context, cond.mask, l]);
+  model.dispose({ clip: true });
+});
+
+test('modelData: label shares, threshold keeps good images only, mean normalisation; no reward model is a clear error', async () => {
+  await initTestBackend();
+  const dir = labelledDataset(12, 'flip=0,skip=0,leniency=0x3');
+  const labels = modelData({ data: [dir], unlabelled: [] }, { weights: 'labels', threshold: 0.5, normalise: 'none' });
+  assert.equal(labels.examples.length, 12);
+  assert.ok(labels.examples.every((e) => e.weight === 0 || e.weight === 1) && labels.examples.some((e) => e.weight === 1));
+  const sft = modelData({ data: [dir], unlabelled: [] }, { weights: 'threshold', threshold: 0.5, normalise: 'none' });
+  assert.equal(sft.examples.length, labels.examples.filter((e) => e.weight === 1).length);
+  const norm = modelData({ data: [dir], unlabelled: [] }, { weights: 'labels', threshold: 0.5, normalise: 'mean' });
+  close(norm.summary.weight.mean, 1);
+  assert.throws(() => modelData({ data: [dir], unlabelled: [] }, { weights: 'reward', threshold: 0.5, normalise: 'none' }), /--weights reward needs a reward model: --reward DIR/);
+  assert.throws(() => modelData({ data: [smallDataset(2)], unlabelled: [] }, { weights: 'labels', threshold: 0.5, normalise: 'none' }), /has no labels .* no reward model was given/);
+  const frozen = tinyFrozenClip(1);
+  const reward = new RewardModel({ hidden: [8], embedDim: frozen.clip.config.embedDim }, new TextEmbeddings(frozen), 0);
+  const scored = modelData({ data: [], unlabelled: [smallDataset(5)] }, { weights: 'reward', threshold: 0.5, normalise: 'none' }, { model: reward, frozen });
+  assert.equal(scored.examples.length, 5);
+  assert.ok(scored.examples.every((e) => e.from === 'reward' && e.weight > 0 && e.weight < 1));
+  reward.dispose();
+  frozen.clip.dispose();
+});
+
+test('finetune: leak-free; an interrupted and resumed run ends with the weights of an uninterrupted one; progress judged', async () => {
+  const base = await tinyBase();
+  const data = labelledDataset(10);
+  const cfg = resolveFinetuneConfig('quick', { ...TINY, weights: 'labels' });
+  const outA = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ft-a-'));
+  const outB = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ft-b-'));
+  const before = tf.memory().numTensors;
+  const a = await finetune({ model: base, data: [data], out: outA }, cfg, { progress: false });
+  assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+  assert.deepEqual(a.progress.map((p) => p.step), [0, 2, 4]);
+  await finetune({ model: base, data: [data], out: outB }, cfg, { progress: false, maxUpdates: 2 });
+  const b = await finetune({ model: base, data: [data], out: outB }, cfg, { progress: false });
+  assert.equal(b.step, 4);
+  const sha = (d: string) => readCheckpointIndex(path.join(d, 'diffusion')).sha256;
+  assert.equal(sha(outB), sha(outA), 'weights, moving average and optimizer state bit for bit');
+  assert.deepEqual(fs.readFileSync(path.join(outB, 'progress.jsonl'), 'utf8'), fs.readFileSync(path.join(outA, 'progress.jsonl'), 'utf8'));
+  await assert.rejects(finetune({ model: base, data: [data], out: outA }, resolveFinetuneConfig('quick', { ...TINY, weights: 'labels', beta: 2 }), { progress: false }), /other settings or inputs \(config\.beta was 1, now 2\)/);
+  // The output is a model generate/eval-base accept.
+  const said = await runCli('generate', '--model', outA, '--prompts', writePrompts(), '--out', path.join(outA, 'samples'));
+  assert.match(said, /1 images written/);
+  assert.equal(readManifest(path.join(outA, 'samples')).length, 1);
+});
+
+function writePrompts(): string {
+  const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ft-p-')), 'p.txt');
+  fs.writeFileSync(f, 'a red circle\n');
+  return f;
+}
+
+test('t2i-align finetune: bad input is one clear line and writes nothing', async () => {
+  const base = await tinyBase();
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ft-bad-')), 'out');
+  const unlabelled = smallDataset(3);
+  await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--out', out), /has no labels .* no reward model was given/);
+  await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--out', out), /--weights reward needs a reward model/);
+  await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'best', '--out', out), /--weights must be one of reward, labels, threshold/);
+  await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--beta', '-1', '--out', out), /--beta must be a number in 0\.\.1000/);
+  assert.equal(fs.existsSync(out), false);
+});
