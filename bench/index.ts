@@ -8,6 +8,7 @@
  *               matmul / conv forward and training step per backend (bench/tfjs.ts),
  *               each in its own process (bench/section.ts); tensorflow only when loadable
  *   best        the fastest path the kit trains on here (bench/best.ts)
+ *   finetune    reward-weighted fine-tuning updates per second (bench/finetune.ts)
  *
  * With --json, stdout gets one JSON object ({"native": {"sgemm1": ..}, "wasm":
  * {"matmulTrain": ..}, ...}), also written to results/bench.json (npm prints
@@ -63,6 +64,8 @@ export const SECTIONS: { name: string; run: () => SectionResult }[] = [
     run: () =>
       fs.existsSync(path.join(__dirname, 'best.ts')) ? runSectionProcess('best') : { skipped: true, reason: 'bench/best.ts is missing' },
   },
+  // Reward-weighted fine-tuning updates per second (bench/finetune.ts).
+  { name: 'finetune', run: () => runSectionProcess('finetune') },
   // The default denoiser vs the same UNet in PyTorch CPU (bench/parity.ts; skipped without python3-torch).
   { name: 'parity', run: () => (require('./parity') as typeof import('./parity')).benchParity() },
 ];
