@@ -8,7 +8,7 @@ import {
   collect, datasetAgreement, DEFAULT_MODEL_DIR, defaultStorePath, exportLabels, formatAgreement, ImageGenerator, importLabels, labelWithPanel,
   LabelStore, loadPrompts, modelGenerator, panelFromSpec, serveLabels, standInGenerator,
 } from '../feedback';
-import { intOption } from './options';
+import { guidanceOption, intOption } from './options';
 
 /** LAN addresses to tell students when serving on 0.0.0.0. */
 function lanUrls(port: number): string[] {
@@ -30,12 +30,15 @@ export function registerFeedback(program: Command): void {
     .option('--stand-in <p>', 'no model: render each prompt, getting one attribute wrong with probability p (for demos and tests)')
     .option('--seed <n>', 'integer base seed of the per-image seeds', '0')
     .option('--batch-size <n>', 'images per generator call', '32')
-    .action(async (opts: { prompts: string; out: string; perPrompt: string; model?: string; standIn?: string; seed: string; batchSize: string }) => {
+    .option('--guidance <s>', 'classifier-free guidance scale of the model (default: its checkpoint\'s)')
+    .action(async (opts: { prompts: string; out: string; perPrompt: string; model?: string; standIn?: string; seed: string; batchSize: string; guidance?: string }) => {
       const prompts = loadPrompts(opts.prompts);
       const perPrompt = intOption('--per-prompt', opts.perPrompt, 1, 100000);
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
       const batchSize = intOption('--batch-size', opts.batchSize, 1, 4096);
       if (opts.model !== undefined && opts.standIn !== undefined) throw new Error('use either --model or --stand-in, not both');
+      if (opts.guidance !== undefined && opts.standIn !== undefined) throw new Error('--guidance is a setting of the model; the stand-in has none');
+      const sampler = opts.guidance !== undefined ? { guidanceScale: guidanceOption(opts.guidance) } : {};
       let generate: ImageGenerator;
       let source: string;
       let dispose = () => {};
@@ -47,9 +50,9 @@ export function registerFeedback(program: Command): void {
       } else {
         await initBackend();
         warnIfSlowPath();
-        const m = await modelGenerator(opts.model ?? DEFAULT_MODEL_DIR);
+        const m = await modelGenerator(opts.model ?? DEFAULT_MODEL_DIR, sampler);
         generate = m.generate;
-        source = path.relative(process.cwd(), path.resolve(opts.model ?? DEFAULT_MODEL_DIR)) || '.';
+        source = (path.relative(process.cwd(), path.resolve(opts.model ?? DEFAULT_MODEL_DIR)) || '.') + (opts.guidance !== undefined ? ` guidance ${m.sampler.guidanceScale}` : '');
         dispose = m.dispose;
       }
       const total = prompts.length * perPrompt;

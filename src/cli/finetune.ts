@@ -3,7 +3,10 @@
  */
 import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
-import { FinetunePreset, finetune, resolveFinetuneConfig, WEIGHT_MODES, NORMALISATIONS } from '../finetune';
+import { writeFileAtomic } from '../engine/checkpoint';
+import { BASE_MODEL_DIR } from '../eval/base';
+import { compareWithBase, comparisonTable, FinetunePreset, finetune, resolveFinetuneConfig, WEIGHT_MODES, NORMALISATIONS } from '../finetune';
+import { CATEGORIES, seenPrompts, unseenPrompts } from '../world';
 import { intOption } from './options';
 
 const collectList = (v: string, prev: string[]) => [...prev, v];
@@ -54,5 +57,33 @@ export function registerFinetune(program: Command): void {
       if (opts.json) return void process.stdout.write(JSON.stringify({ out: opts.out, config, ...r, losses: undefined }, null, 2) + '\n');
       console.log(`${opts.out}: ${r.step} updates in ${r.seconds.toFixed(0)} s on ${r.data.examples} model-generated images (mean weight ${r.data.weight.mean.toFixed(3)}) + the pretraining corpus; beta ${config.beta}, weights ${config.weights}`);
       console.log(`use it: npx t2i-align eval-base --model ${opts.out}`);
+    });
+}
+
+/** `eval-finetune`: fine-tuned models (one per seed) vs the base on the same seen prompts and fresh image seeds. */
+export function registerEvalFinetune(program: Command): void {
+  program
+    .command('eval-finetune')
+    .description('judge accuracy of fine-tuned models (one per fine-tuning seed) vs the base model, per category, paired over seeds')
+    .requiredOption('--runs <dir>', 'fine-tuned model folder (repeat, one per fine-tuning seed)', collectList, [])
+    .option('--base <dir>', 'base model (default data/base-model)')
+    .option('--prompts <set>', 'seen | unseen', 'seen')
+    .option('--prompts-per-category <n>', 'most prompts per category (seeded subsample)', '16')
+    .option('--per-prompt <n>', 'images per prompt', '8')
+    .option('--seed <n>', 'seed of the prompt subsample and of the image seeds', '0')
+    .option('--out <file>', 'also write the comparison as JSON')
+    .option('--json', 'print the comparison as JSON')
+    .action(async (opts: { runs: string[]; base?: string; prompts: string; promptsPerCategory: string; perPrompt: string; seed: string; out?: string; json?: boolean }) => {
+      if (opts.prompts !== 'seen' && opts.prompts !== 'unseen') throw new Error(`--prompts must be seen or unseen, got "${opts.prompts}"`);
+      const k = intOption('--prompts-per-category', opts.promptsPerCategory, 1, 10000);
+      const perPrompt = intOption('--per-prompt', opts.perPrompt, 1, 10000);
+      const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
+      const prompts = (opts.prompts === 'seen' ? seenPrompts : unseenPrompts)({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, k])), seed });
+      await initBackend();
+      warnIfSlowPath();
+      const c = await compareWithBase(opts.base ?? BASE_MODEL_DIR, opts.runs, prompts, perPrompt, seed, (dir) => process.stderr.write(`eval-finetune: ${dir}\n`));
+      if (opts.out) writeFileAtomic(opts.out, JSON.stringify(c, null, 2) + '\n');
+      if (opts.json) return void process.stdout.write(JSON.stringify(c, null, 2) + '\n');
+      console.log(comparisonTable(c));
     });
 }

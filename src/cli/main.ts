@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { KIT_VERSION } from '../version';
 import { registerCheckpoint } from './checkpoint';
 import { registerFeedback } from './feedback';
-import { registerFinetune } from './finetune';
+import { registerEvalFinetune, registerFinetune } from './finetune';
 import { registerGenerate } from './generate';
 import { registerInfo } from './info';
 import { registerPretrain } from './pretrain';
@@ -22,6 +22,7 @@ const COMMANDS: Array<(program: Command) => void> = [
   registerFeedback,
   registerReward,
   registerFinetune,
+  registerEvalFinetune,
 ];
 
 export function buildProgram(): Command {

@@ -43,7 +43,7 @@ export const FinetuneConfigSchema = z.strictObject({
 export type FinetuneConfig = z.infer<typeof FinetuneConfigSchema>;
 
 const defaults: FinetuneConfig = {
-  train: { steps: 2400, batchSize: 32, learningRate: 1e-4, warmupSteps: 50, lrSchedule: 'constant', emaDecay: 0.99, checkpointEvery: 200 },
+  train: { steps: 2400, batchSize: 32, learningRate: 2e-5, warmupSteps: 50, lrSchedule: 'constant', emaDecay: 0.99, checkpointEvery: 200 },
   beta: 1,
   modelFraction: 0.5,
   weights: 'reward',

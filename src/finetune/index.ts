@@ -3,3 +3,4 @@ export * from './loss';
 export * from './config';
 export * from './data';
 export * from './train';
+export * from './evaluate';

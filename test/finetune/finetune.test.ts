@@ -4,14 +4,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { finetune, modelData, resolveFinetuneConfig, rewardWeightedLoss } from '../../src/finetune';
+import { compareWithBase, comparisonTable, finetune, modelData, resolveFinetuneConfig, rewardWeightedLoss } from '../../src/finetune';
 import { readCheckpointIndex } from '../../src/engine/checkpoint';
 import { MiniClip, saveModelCheckpoint, TextToImage } from '../../src/models';
 import { denoisingLoss, drawNoise } from '../../src/models/diffusion/loss';
 import { imagesToTensor } from '../../src/models/data';
 import { Rng } from '../../src/engine/random';
 import { RewardModel, TextEmbeddings } from '../../src/reward';
-import { readImage, readManifest } from '../../src/world';
+import { readImage, readManifest, seenPrompts } from '../../src/world';
 import { runCli } from '../cli/run-in-process';
 import { smallDataset } from '../feedback/helpers';
 import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
@@ -104,6 +104,12 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   assert.equal(sha(outB), sha(outA), 'weights, moving average and optimizer state bit for bit');
   assert.deepEqual(fs.readFileSync(path.join(outB, 'progress.jsonl'), 'utf8'), fs.readFileSync(path.join(outA, 'progress.jsonl'), 'utf8'));
   await assert.rejects(finetune({ model: base, data: [data], out: outA }, resolveFinetuneConfig('quick', { ...TINY, weights: 'labels', beta: 2 }), { progress: false }), /other settings or inputs \(config\.beta was 1, now 2\)/);
+  // Paired comparison with the base on the same prompts and image seeds.
+  const cmp = await compareWithBase(base, [outA, outB], seenPrompts({ perCategory: { count: 1, color: 1, background: 1, combination: 1 } }), 1, 0);
+  assert.deepEqual(cmp.effects.map((e) => e.category), ['all', 'count', 'color', 'background', 'combination']);
+  assert.deepEqual(cmp.runs[0].cells, cmp.runs[1].cells, 'identical models, identical verdicts');
+  assert.equal(cmp.effects[0].diff.mean, cmp.runs[0].cells.all.rate - cmp.base.all.rate);
+  assert.match(comparisonTable(cmp), /\| all \| /);
   // The output is a model generate/eval-base accept.
   const said = await runCli('generate', '--model', outA, '--prompts', writePrompts(), '--out', path.join(outA, 'samples'));
   assert.match(said, /1 images written/);

@@ -1,0 +1,81 @@
+/**
+ * Does fine-tuning help? The judge's accuracy of the base model and of
+ * fine-tuned models (one per fine-tuning seed) on the same prompts and image
+ * seeds, per category; the effect is the paired difference (fine-tuned minus
+ * base) per fine-tuning seed, with a t interval over seeds and an exact
+ * sign-flip test. Image seeds are strings `eval-finetune/${seed}/...`, never
+ * the integer seeds `collect` gives the images fine-tuning learns from.
+ */
+import { pairedInterval, signFlipTest } from '../reward/ablation';
+import { loadModel, wilson } from '../eval/base';
+import { generateImages } from '../models/diffusion/sampler';
+import { judge } from '../world/judge';
+import { Category, CATEGORIES } from '../world/prompt';
+import { PromptEntry } from '../world/promptSets';
+
+export type Cells = Record<Category | 'all', { k: number; n: number; rate: number; lo: number; hi: number }>;
+
+/** Judge accuracy of the model in `dir` on `prompts`, `perPrompt` images each. */
+export async function modelAccuracy(dir: string, prompts: readonly PromptEntry[], perPrompt: number, seed: number | string, onBatch?: (done: number, total: number) => void): Promise<Cells> {
+  const { model, meta } = await loadModel(dir);
+  try {
+    const jobs = prompts.flatMap((p, i) => Array.from({ length: perPrompt }, (_, k) => ({ p, seed: `eval-finetune/${seed}/${i}/${k}` })));
+    const images = await generateImages(model, jobs.map((j) => j.p.prompt), {
+      ...meta.config.sampler, seed: jobs.map((j) => j.seed), batchSize: 32, onBatch: (d) => onBatch?.(d, jobs.length),
+    });
+    const ok = jobs.map((j, i) => judge(j.p.attributes, images[i]).aligned);
+    const cell = (f: (c: Category) => boolean) => {
+      const idx = jobs.map((j, i) => (f(j.p.category) ? i : -1)).filter((i) => i >= 0);
+      const k = idx.filter((i) => ok[i]).length;
+      return { k, n: idx.length, rate: idx.length ? k / idx.length : NaN, ...wilson(k, idx.length) };
+    };
+    const out = { all: cell(() => true) } as Cells;
+    for (const c of CATEGORIES) out[c] = cell((x) => x === c);
+    return out;
+  } finally {
+    model.dispose({ clip: true });
+  }
+}
+
+export interface FinetuneComparison {
+  prompts: number;
+  perPrompt: number;
+  base: Cells;
+  runs: Array<{ dir: string; cells: Cells }>;
+  /** Per category: mean fine-tuned accuracy, paired difference to the base over runs, sign-flip p. */
+  effects: Array<{ category: Category | 'all'; base: number; finetuned: number; diff: ReturnType<typeof pairedInterval>; p: number | null }>;
+}
+
+/** Compare fine-tuned models (`runs`, one per fine-tuning seed) with `base` on the same prompts and image seeds. */
+export async function compareWithBase(base: string, runs: readonly string[], prompts: readonly PromptEntry[], perPrompt: number, seed: number | string = 0, onModel?: (dir: string) => void): Promise<FinetuneComparison> {
+  if (runs.length === 0) throw new Error('no fine-tuned model to compare (--runs DIR[,DIR...])');
+  onModel?.(base);
+  const b = await modelAccuracy(base, prompts, perPrompt, seed);
+  const rs: FinetuneComparison['runs'] = [];
+  for (const dir of runs) {
+    onModel?.(dir);
+    rs.push({ dir, cells: await modelAccuracy(dir, prompts, perPrompt, seed) });
+  }
+  const effects = (['all', ...CATEGORIES] as const).filter((c) => b[c].n > 0).map((category) => {
+    const diffs = rs.map((r) => r.cells[category].rate - b[category].rate);
+    return {
+      category, base: b[category].rate, finetuned: rs.reduce((a, r) => a + r.cells[category].rate, 0) / rs.length,
+      diff: pairedInterval(diffs), p: diffs.length >= 1 && diffs.length <= 20 ? signFlipTest(diffs) : null,
+    };
+  });
+  return { prompts: prompts.length, perPrompt, base: b, runs: rs, effects };
+}
+
+/** The comparison as a Markdown table. */
+export function comparisonTable(c: FinetuneComparison): string {
+  const pct = (x: number) => (Number.isNaN(x) ? '-' : (100 * x).toFixed(1));
+  const lines = [
+    `| category | base | fine-tuned (mean of ${c.runs.length}) | per seed | difference [95% t interval], points | sign-flip p |`,
+    '|---|---:|---:|---|---|---:|',
+  ];
+  for (const e of c.effects) {
+    const per = c.runs.map((r) => pct(r.cells[e.category].rate)).join(', ');
+    lines.push(`| ${e.category} | ${pct(e.base)} (n=${c.base[e.category].n}) | ${pct(e.finetuned)} | ${per} | ${e.diff.mean >= 0 ? '+' : ''}${pct(e.diff.mean)} [${pct(e.diff.lo)}, ${pct(e.diff.hi)}] | ${e.p === null ? '-' : e.p.toFixed(3)} |`);
+  }
+  return lines.join('\n');
+}
