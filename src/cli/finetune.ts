@@ -1,6 +1,7 @@
 /**
  * `finetune`: Stage 3, reward-weighted fine-tuning of the base model (src/finetune).
  */
+import * as fs from 'node:fs';
 import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
 import { writeFileAtomic } from '../engine/checkpoint';
@@ -26,27 +27,36 @@ export function registerFinetune(program: Command): void {
     .option('--reward <dir>', 'reward model folder (e.g. data/reward-model); needed unless --weights labels|threshold on labelled data only')
     .requiredOption('--out <dir>', 'output folder: a model for generate/eval-base --model (an existing run is resumed)')
     .option('--model <dir>', 'base model (default data/base-model)')
-    .option('--beta <b>', 'weight of the pretraining loss', '1')
-    .option('--weights <mode>', `weight of a generated image: ${WEIGHT_MODES.join(' | ')}`, 'reward')
-    .option('--normalise <how>', `weights: ${NORMALISATIONS.join(' | ')} (divide by their mean)`, 'none')
+    .option('--beta <b>', 'weight of the pretraining loss (default 1)')
+    .option('--weights <mode>', `weight of a generated image: ${WEIGHT_MODES.join(' | ')} (default reward)`)
+    .option('--normalise <how>', `weights: ${NORMALISATIONS.join(' | ')} (divide by their mean; default none)`)
     .option('--steps <n>', 'updates (default: 2400, or 300 with --quick)')
     .option('--quick', 'the quick preset: 300 updates, judged every 100')
-    .option('--seed <n>', 'integer seed of batches, dropout, timesteps and noise', '0')
+    .option('--config <file>', 'JSON overrides of the fine-tuning config (keys of FinetuneConfig, e.g. {"train": {"learningRate": 1e-5}}); flags win')
+    .option('--seed <n>', 'integer seed of batches, dropout, timesteps and noise (default 0)')
     .option('--json', 'print the result as JSON')
     .action(async (opts: {
-      data: string[]; unlabelled: string[]; reward?: string; out: string; model?: string; beta: string; weights: string; normalise: string;
-      steps?: string; quick?: boolean; seed: string; json?: boolean;
+      data: string[]; unlabelled: string[]; reward?: string; out: string; model?: string; beta?: string; weights?: string; normalise?: string;
+      steps?: string; quick?: boolean; config?: string; seed?: string; json?: boolean;
     }) => {
-      if (!(WEIGHT_MODES as readonly string[]).includes(opts.weights)) throw new Error(`--weights must be one of ${WEIGHT_MODES.join(', ')}, got "${opts.weights}"`);
-      if (!(NORMALISATIONS as readonly string[]).includes(opts.normalise)) throw new Error(`--normalise must be one of ${NORMALISATIONS.join(', ')}, got "${opts.normalise}"`);
+      if (opts.weights !== undefined && !(WEIGHT_MODES as readonly string[]).includes(opts.weights)) throw new Error(`--weights must be one of ${WEIGHT_MODES.join(', ')}, got "${opts.weights}"`);
+      if (opts.normalise !== undefined && !(NORMALISATIONS as readonly string[]).includes(opts.normalise)) throw new Error(`--normalise must be one of ${NORMALISATIONS.join(', ')}, got "${opts.normalise}"`);
       const preset: FinetunePreset = opts.quick ? 'quick' : 'default';
-      const config = resolveFinetuneConfig(preset, {
-        beta: numberIn('--beta', opts.beta, 0, 1000),
-        weights: opts.weights,
-        normalise: opts.normalise,
-        seed: intOption('--seed', opts.seed, 0, 2 ** 31),
-        ...(opts.steps !== undefined ? { train: { steps: intOption('--steps', opts.steps, 1, 10_000_000) } } : {}),
-      });
+      let file: Record<string, unknown> = {};
+      if (opts.config !== undefined) {
+        try {
+          file = JSON.parse(fs.readFileSync(opts.config, 'utf8'));
+        } catch (e) {
+          throw new Error(`--config ${opts.config}: ${(e as Error).message}`);
+        }
+      }
+      const flags: Record<string, unknown> = {};
+      if (opts.beta !== undefined) flags.beta = numberIn('--beta', opts.beta, 0, 1000);
+      if (opts.weights !== undefined) flags.weights = opts.weights;
+      if (opts.normalise !== undefined) flags.normalise = opts.normalise;
+      if (opts.seed !== undefined) flags.seed = intOption('--seed', opts.seed, 0, 2 ** 31);
+      const train = { ...((file.train as object | undefined) ?? {}), ...(opts.steps !== undefined ? { steps: intOption('--steps', opts.steps, 1, 10_000_000) } : {}) };
+      const config = resolveFinetuneConfig(preset, { ...file, ...flags, train });
       await initBackend();
       warnIfSlowPath();
       const r = await finetune({ model: opts.model, data: opts.data, unlabelled: opts.unlabelled, reward: opts.reward, out: opts.out }, config, {

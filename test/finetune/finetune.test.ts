@@ -130,5 +130,8 @@ test('t2i-align finetune: bad input is one clear line and writes nothing', async
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--out', out), /--weights reward needs a reward model/);
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'best', '--out', out), /--weights must be one of reward, labels, threshold/);
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--beta', '-1', '--out', out), /--beta must be a number in 0\.\.1000/);
+  const bad = path.join(path.dirname(out), 'bad.json');
+  fs.writeFileSync(bad, JSON.stringify({ betta: 1 }));
+  await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--config', bad, '--out', out), /finetune config: .*betta/);
   assert.equal(fs.existsSync(out), false);
 });
