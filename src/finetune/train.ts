@@ -199,14 +199,14 @@ export async function finetune(
     const ckpt = path.join(inputs.out, 'diffusion');
     const progressFile = path.join(inputs.out, PROGRESS);
     const progress: EvalPoint[] = [];
-    const record_ = async (p: EvalPoint) => {
+    const addPoint = (p: EvalPoint) => {
       progress.push(p);
       fs.appendFileSync(progressFile, JSON.stringify(p) + '\n');
       opts.onEval?.(p);
     };
     if (!hasCheckpoint(ckpt)) {
       fs.rmSync(progressFile, { force: true });
-      if (config.evalEvery > 0) await record_(await progressEval(model, loaded.meta.config.sampler, config, 0));
+      if (config.evalEvery > 0) addPoint(await progressEval(model, loaded.meta.config.sampler, config, 0));
     }
     const optimizer = adam(config.train.learningRate);
     const m = model;
@@ -223,7 +223,7 @@ export async function finetune(
           maxUpdates: opts.maxUpdates,
           onStep: async (s, _loss, ema) => {
             if (config.evalEvery > 0 && (s % config.evalEvery === 0 || s === config.train.steps)) {
-              await record_(await withWeights(m.trainableVariables, ema, () => progressEval(m, loaded.meta.config.sampler, config, s)));
+              addPoint(await withWeights(m.trainableVariables, ema, () => progressEval(m, loaded.meta.config.sampler, config, s)));
             }
           },
         },
