@@ -8,22 +8,15 @@ import { writeFileAtomic } from '../engine/checkpoint';
 import { BASE_MODEL_DIR } from '../eval/base';
 import { compareWithBase, comparisonTable, FinetunePreset, finetune, resolveFinetuneConfig, WEIGHT_MODES, NORMALISATIONS } from '../finetune';
 import { CATEGORIES, seenPrompts, unseenPrompts } from '../world';
-import { intOption } from './options';
+import { intOption, numberOption, repeatable } from './options';
 
-const collectList = (v: string, prev: string[]) => [...prev, v];
-
-function numberIn(name: string, v: string, lo: number, hi: number): number {
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x) || x < lo || x > hi) throw new Error(`${name} must be a number in ${lo}..${hi}, got "${v}"`);
-  return x;
-}
 
 export function registerFinetune(program: Command): void {
   program
     .command('finetune')
     .description('fine-tune the base model with the reward-weighted loss + beta x the pretraining loss (resumable: rerun the same command)')
-    .requiredOption('--data <dir>', 'model-generated dataset with labels (repeat for several)', collectList, [])
-    .option('--unlabelled <dir>', 'model-generated dataset without labels, weighted by the reward model (repeat)', collectList, [])
+    .requiredOption('--data <dir>', 'model-generated dataset with labels (repeat for several)', repeatable, [])
+    .option('--unlabelled <dir>', 'model-generated dataset without labels, weighted by the reward model (repeat)', repeatable, [])
     .option('--reward <dir>', 'reward model folder (e.g. data/reward-model); needed unless --weights labels|threshold on labelled data only')
     .requiredOption('--out <dir>', 'output folder: a model for generate/eval-base --model (an existing run is resumed)')
     .option('--model <dir>', 'base model (default data/base-model)')
@@ -51,7 +44,7 @@ export function registerFinetune(program: Command): void {
         }
       }
       const flags: Record<string, unknown> = {};
-      if (opts.beta !== undefined) flags.beta = numberIn('--beta', opts.beta, 0, 1000);
+      if (opts.beta !== undefined) flags.beta = numberOption('--beta', opts.beta, 0, 1000);
       if (opts.weights !== undefined) flags.weights = opts.weights;
       if (opts.normalise !== undefined) flags.normalise = opts.normalise;
       if (opts.seed !== undefined) flags.seed = intOption('--seed', opts.seed, 0, 2 ** 31);
@@ -75,7 +68,7 @@ export function registerEvalFinetune(program: Command): void {
   program
     .command('eval-finetune')
     .description('judge accuracy of fine-tuned models (one per fine-tuning seed) vs the base model, per category, paired over seeds')
-    .requiredOption('--runs <dir>', 'fine-tuned model folder (repeat, one per fine-tuning seed)', collectList, [])
+    .requiredOption('--runs <dir>', 'fine-tuned model folder (repeat, one per fine-tuning seed)', repeatable, [])
     .option('--base <dir>', 'base model (default data/base-model)')
     .option('--prompts <set>', 'seen | unseen', 'seen')
     .option('--prompts-per-category <n>', 'most prompts per category (seeded subsample)', '16')

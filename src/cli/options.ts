@@ -24,3 +24,13 @@ export function guidanceOption(v: string): number {
   if (!Number.isFinite(g) || g < 0 || g > 100) throw new Error(`--guidance must be a number in 0..100, got "${v}"`);
   return g;
 }
+
+/** A number in [lo, hi]. */
+export function numberOption(name: string, value: string, lo: number, hi: number): number {
+  const x = Number(value);
+  if (value.trim() === '' || !Number.isFinite(x) || x < lo || x > hi) throw new Error(`${name} must be a number in ${lo}..${hi}, got "${value}"`);
+  return x;
+}
+
+/** Commander's collector for a repeatable option (`--data A --data B`). */
+export const repeatable = (value: string, previous: string[]): string[] => [...previous, value];

@@ -14,15 +14,8 @@ import {
   loadFrozenClip, loadRewardData, loadRewardModel, RewardScorer, rewardTable, TextEmbeddings, trainReward, datasetImageEmbeddings, RewardTrainConfig,
 } from '../reward';
 import { decodePng, formatPrompt, ImageLike, parsePrompt, readManifest } from '../world';
-import { intOption, numberListOption } from './options';
+import { intOption, numberListOption, numberOption, repeatable } from './options';
 
-const collectList = (v: string, prev: string[]) => [...prev, v];
-
-function numberOption(name: string, v: string, lo: number, hi: number): number {
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x) || x < lo || x > hi) throw new Error(`${name} must be a number in ${lo}..${hi}, got "${v}"`);
-  return x;
-}
 
 /** Refuse to overwrite a saved model: nothing already saved is lost. */
 function checkFreshOut(out: string, overwrite?: boolean): void {
@@ -44,7 +37,7 @@ export function registerReward(program: Command): void {
   program
     .command('train-reward')
     .description('train the reward model r(x, z) on labelled datasets (MSE to the labels + lambda x the prompt-classification loss)')
-    .requiredOption('--data <dir>', 'labelled dataset folder (repeat for several)', collectList, [])
+    .requiredOption('--data <dir>', 'labelled dataset folder (repeat for several)', repeatable, [])
     .requiredOption('--out <dir>', 'folder for the reward model')
     .option('--clip <dir>', 'frozen MiniCLIP checkpoint (default: the base model\'s, data/base-model/clip)')
     .option('--aux-weight <lambda>', 'weight of the prompt-classification loss (0 = off)', '0.5')
@@ -89,7 +82,7 @@ export function registerReward(program: Command): void {
     .requiredOption('--model <dir|clip>', 'reward model folder, or "clip"')
     .option('--manifest <dir>', 'score every image of a dataset against its own prompt')
     .option('--image <file>', 'one 32x32 PNG to score against each --prompt')
-    .option('--prompt <text>', 'a prompt for --image (repeat for several)', collectList, [])
+    .option('--prompt <text>', 'a prompt for --image (repeat for several)', repeatable, [])
     .option('--clip <dir>', 'MiniCLIP checkpoint (default: the one the reward model names, or data/base-model/clip)')
     .option('--json', 'print {"scores": [{"id", "prompt", "reward"}, ...]}')
     .action(async (opts: { model: string; manifest?: string; image?: string; prompt: string[]; clip?: string; json?: boolean }) => {
@@ -136,8 +129,8 @@ export function registerReward(program: Command): void {
     .command('eval-reward')
     .description('accuracy, ROC AUC and calibration of a reward model and of the CLIP score, against held-out labels and the judge')
     .requiredOption('--model <dir>', 'reward model folder')
-    .option('--labels <dir>', 'labelled dataset of images the model never saw (target: raters\' majority; repeat)', collectList, [])
-    .option('--judge <dir>', 'dataset of images the model never saw (target: the judge\'s verdict; repeat)', collectList, [])
+    .option('--labels <dir>', 'labelled dataset of images the model never saw (target: raters\' majority; repeat)', repeatable, [])
+    .option('--judge <dir>', 'dataset of images the model never saw (target: the judge\'s verdict; repeat)', repeatable, [])
     .option('--resamples <n>', 'bootstrap draws (over prompts) per interval', '1000')
     .option('--render-prompts <n>', 'clean renders for the true-vs-changed-prompt check', '200')
     .option('--seed <n>', 'seed of the bootstrap and the renders', '0')
@@ -173,9 +166,9 @@ export function registerReward(program: Command): void {
   program
     .command('reward-ablation')
     .description('the auxiliary-loss ablation: train with lambda and with 0 for each seed, paired effect on AUC and accuracy')
-    .requiredOption('--data <dir>', 'labelled training dataset (repeat for several)', collectList, [])
-    .option('--labels <dir>', 'labelled evaluation dataset (repeat)', collectList, [])
-    .option('--judge <dir>', 'judged evaluation dataset (repeat)', collectList, [])
+    .requiredOption('--data <dir>', 'labelled training dataset (repeat for several)', repeatable, [])
+    .option('--labels <dir>', 'labelled evaluation dataset (repeat)', repeatable, [])
+    .option('--judge <dir>', 'judged evaluation dataset (repeat)', repeatable, [])
     .option('--seeds <list>', 'training seeds (with 5 seeds the sign-flip test cannot go below p = 0.0625; 8 reach 0.008)', '0,1,2,3,4,5,6,7')
     .option('--aux-weight <lambda>', 'lambda of the "with" arm', '0.5')
     .option('--clip <dir>', 'frozen MiniCLIP checkpoint (default data/base-model/clip)')

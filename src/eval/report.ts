@@ -53,6 +53,16 @@ export function lossesCsv(points: readonly LossPoint[]): string {
   return ['stage,step,loss', ...points.map((p) => `${p.stage},${p.step},${p.loss.toPrecision(5)}`)].join('\n') + '\n';
 }
 
+/** The SVG text of a chart's title and axis labels (those given), for a W x H chart with margins m. */
+function axisTitles(opts: { title?: string; xLabel?: string; yLabel?: string }, W: number, H: number, m: { l: number; t: number; b: number }): string[] {
+  const out: string[] = [];
+  const yMid = (H - m.b + m.t) / 2;
+  if (opts.title) out.push(`<text x="${W / 2}" y="16" text-anchor="middle" font-size="13">${opts.title}</text>`);
+  if (opts.xLabel) out.push(`<text x="${(W + m.l) / 2}" y="${H - 6}" text-anchor="middle">${opts.xLabel}</text>`);
+  if (opts.yLabel) out.push(`<text x="12" y="${yMid}" text-anchor="middle" transform="rotate(-90 12 ${yMid})">${opts.yLabel}</text>`);
+  return out;
+}
+
 /** An SVG line chart of one or more series (x ascending), with axes, ticks and a title. */
 export function lineChartSvg(
   series: Array<{ name: string; points: Array<[number, number]> }>,
@@ -88,9 +98,7 @@ export function lineChartSvg(
     parts.push(`<path d="${d}" fill="none" stroke="${colors[i % colors.length]}" stroke-width="1.5"/>`);
     parts.push(`<text x="${W - m.r - 4}" y="${m.t + 14 * (i + 1)}" text-anchor="end" fill="${colors[i % colors.length]}">${s.name}</text>`);
   });
-  if (opts.title) parts.push(`<text x="${W / 2}" y="16" text-anchor="middle" font-size="13">${opts.title}</text>`);
-  if (opts.xLabel) parts.push(`<text x="${(W + m.l) / 2}" y="${H - 6}" text-anchor="middle">${opts.xLabel}</text>`);
-  if (opts.yLabel) parts.push(`<text x="12" y="${(H - m.b + m.t) / 2}" text-anchor="middle" transform="rotate(-90 12 ${(H - m.b + m.t) / 2})">${opts.yLabel}</text>`);
+  parts.push(...axisTitles(opts, W, H, m));
   parts.push('</svg>');
   return parts.join('\n');
 }
@@ -124,9 +132,7 @@ export function scatterSvg(
     for (const [x, y] of s.points) parts.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2" fill="${c}" fill-opacity="0.5"/>`);
     parts.push(`<text x="${W - m.r - 4}" y="${m.t + 14 * (i + 1)}" text-anchor="end" fill="${c}">${s.name}</text>`);
   });
-  if (opts.title) parts.push(`<text x="${W / 2}" y="16" text-anchor="middle" font-size="13">${opts.title}</text>`);
-  if (opts.xLabel) parts.push(`<text x="${(W + m.l) / 2}" y="${H - 6}" text-anchor="middle">${opts.xLabel}</text>`);
-  if (opts.yLabel) parts.push(`<text x="12" y="${(H - m.b + m.t) / 2}" text-anchor="middle" transform="rotate(-90 12 ${(H - m.b + m.t) / 2})">${opts.yLabel}</text>`);
+  parts.push(...axisTitles(opts, W, H, m));
   parts.push('</svg>');
   return parts.join('\n');
 }

@@ -57,12 +57,14 @@ export function modelData(
     const emb = datasetImageEmbeddings(dir, reward!.frozen, records);
     return reward!.model.score(emb, records.map((r) => formatPrompt(promptAttributes(dir, r))));
   };
-  for (const dir of dirs.data) {
+  const sources = [...dirs.data.map((dir) => ({ dir, kind: 'labelled' as const })), ...dirs.unlabelled.map((dir) => ({ dir, kind: 'unlabelled' as const }))];
+  for (const { dir, kind } of sources) {
     const records = readManifest(dir);
-    const hasLabels = fs.existsSync(defaultStorePath(dir));
-    if (config.weights !== 'reward' && !hasLabels && !reward) {
+    const hasLabels = kind === 'labelled' && fs.existsSync(defaultStorePath(dir));
+    if (kind === 'labelled' && config.weights !== 'reward' && !hasLabels && !reward) {
       throw new Error(`${dir} has no labels (${defaultStorePath(dir)} is missing) and no reward model was given: label it (\`t2i-align label --data ${dir}\`) or pass --reward DIR`);
     }
+    // Shares of raters who said good, used unless the weights come from the reward model.
     const labels = hasLabels && config.weights !== 'reward' ? new Map(labelledImages(dir).map((im) => [im.record.id, goodShare(im.labels)])) : new Map<string, number>();
     const scores = reward && (config.weights === 'reward' || records.some((r) => !labels.has(r.id))) ? score(dir, records) : null;
     let used = 0;
@@ -77,19 +79,7 @@ export function modelData(
       examples.push({ id: `${dir}:${r.id}`, image: readImage(dir, r), caption: r.prompt, weight, from });
       used++;
     });
-    summary.datasets.push({ dir, kind: 'labelled', images: records.length, used, manifestSha256: manifestSha256(dir), labels: labels.size });
-  }
-  for (const dir of dirs.unlabelled) {
-    const records = readManifest(dir);
-    const scores = score(dir, records);
-    let used = 0;
-    records.forEach((r, i) => {
-      const weight = config.weights === 'threshold' ? (scores[i] >= config.threshold ? 1 : 0) : scores[i];
-      if (config.weights === 'threshold' && weight === 0) return;
-      examples.push({ id: `${dir}:${r.id}`, image: readImage(dir, r), caption: r.prompt, weight, from: 'reward' });
-      used++;
-    });
-    summary.datasets.push({ dir, kind: 'unlabelled', images: records.length, used, manifestSha256: manifestSha256(dir), labels: 0 });
+    summary.datasets.push({ dir, kind, images: records.length, used, manifestSha256: manifestSha256(dir), labels: labels.size });
   }
   if (examples.length === 0) throw new Error(`no model-generated image has a weight above 0 (weights: ${config.weights}); lower --threshold or use --weights reward`);
   const mean = examples.reduce((a, e) => a + e.weight, 0) / examples.length;

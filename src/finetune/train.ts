@@ -17,7 +17,7 @@ import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine/c
 import { Progress, progress as makeProgress } from '../engine/progress';
 import { Rng } from '../engine/random';
 import { BASE_MODEL_DIR, diffusionCheckpointDir } from '../eval/base';
-import { loadTextToImage } from '../models/checkpoint';
+import { EMA_PREFIX, loadTextToImage } from '../models/checkpoint';
 import { PretrainConfig } from '../models/config';
 import { Example, imagesToTensor, shuffledBatches } from '../models/data';
 import { denoisingLoss, drawNoise } from '../models/diffusion/loss';
@@ -127,7 +127,7 @@ async function withWeights<T>(vars: Record<string, tf.Variable>, ema: Readonly<R
   if (!ema) return fn();
   const saved = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, v.clone()]));
   try {
-    for (const [k, v] of Object.entries(vars)) v.assign(ema[`ema/${k}`]);
+    for (const [k, v] of Object.entries(vars)) v.assign(ema[`${EMA_PREFIX}${k}`]);
     return await fn();
   } finally {
     for (const [k, v] of Object.entries(vars)) v.assign(saved[k]);

@@ -44,6 +44,13 @@ export function row(t: EmbeddingTable, i: number): Float32Array {
   return t.data.subarray(i * t.dim, (i + 1) * t.dim);
 }
 
+/** Rows `idx` of a table as one [idx.length * dim] array. */
+export function gatherRows(t: EmbeddingTable, idx: readonly number[]): Float32Array {
+  const out = new Float32Array(idx.length * t.dim);
+  idx.forEach((i, k) => out.set(row(t, i), k * t.dim));
+  return out;
+}
+
 /** Unit image embeddings of images [n] -> [n, dim], in batches. */
 export function embedImages(clip: MiniClip, images: readonly ImageLike[], batchSize = 256): EmbeddingTable {
   const dim = clip.config.embedDim;

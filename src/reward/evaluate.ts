@@ -15,8 +15,8 @@ import { judgeRecords } from '../feedback/label';
 import { ManifestRecord, readManifest } from '../world/dataset';
 import { renderPrompt } from '../world/render';
 import { Attributes, categoryOf, Category, CATEGORIES, formatPrompt, parsePrompt } from '../world/prompt';
-import { goodShare, labelledImages, promptAttributes } from './data';
-import { datasetImageEmbeddings, EmbeddingTable, embedImages, FrozenClip } from './embeddings';
+import { goodShare, LabelledImage, labelledImages, promptAttributes } from './data';
+import { datasetImageEmbeddings, EmbeddingTable, embedImages, FrozenClip, gatherRows } from './embeddings';
 import { accuracyAt, bootstrapOverPrompts, calibration, Interval, ReliabilityBin, rocAuc, Scored } from './metrics';
 import { RewardScorer } from './model';
 import { perturbationsOf, PERTURBED_ATTRIBUTES } from './perturb';
@@ -57,17 +57,24 @@ function pick<T>(list: readonly T[], keep: readonly number[]): T[] {
   return keep.map((i) => list[i]);
 }
 
-/** A labelled dataset as an evaluation set: target 1 when most of the image's raters said good (ties left out). */
-export function labelEvalSet(dir: string, frozen: FrozenClip, name = `${dir} (labels)`): EvalSet {
-  const images = labelledImages(dir).filter((im) => goodShare(im.labels) !== 0.5);
-  const emb = datasetImageEmbeddings(dir, frozen, images.map((im) => im.record));
+/**
+ * Labelled images (rows of `embeddings` in the same order) as an evaluation set:
+ * target 1 when most of the image's raters said good.
+ */
+export function labelledSet(images: readonly LabelledImage[], embeddings: EmbeddingTable, name: string, dir = ''): EvalSet {
   return {
-    name, target: 'labels', dir, embeddings: emb, records: images.map((im) => im.record),
+    name, target: 'labels', dir, embeddings, records: images.map((im) => im.record),
     prompts: images.map((im) => formatPrompt(im.attributes)),
     attributes: images.map((im) => im.attributes),
     categories: images.map((im) => im.category),
     targets: images.map((im) => (goodShare(im.labels) > 0.5 ? 1 : 0)),
   };
+}
+
+/** A labelled dataset as an evaluation set: target 1 when most of the image's raters said good (ties left out). */
+export function labelEvalSet(dir: string, frozen: FrozenClip, name = `${dir} (labels)`): EvalSet {
+  const images = labelledImages(dir).filter((im) => goodShare(im.labels) !== 0.5);
+  return labelledSet(images, datasetImageEmbeddings(dir, frozen, images.map((im) => im.record)), name, dir);
 }
 
 /** A dataset as an evaluation set with the judge's verdicts as targets (1 = aligned). */
@@ -79,19 +86,16 @@ export function judgeEvalSet(dir: string, frozen: FrozenClip, name = `${dir} (ju
     embeddings: datasetImageEmbeddings(dir, frozen, records),
     prompts: attributes.map(formatPrompt),
     attributes,
-    categories: records.map((r, i) => (r.extras?.category as Category | undefined) ?? categoryOf(attributes[i])),
+    categories: attributes.map(categoryOf),
     targets: records.map((r) => (verdicts.get(r.id)!.aligned ? 1 : 0)),
   };
 }
 
 /** Rows `keep` of an evaluation set. */
 export function subset(set: EvalSet, keep: readonly number[], name = set.name): EvalSet {
-  const dim = set.embeddings.dim;
-  const data = new Float32Array(keep.length * dim);
-  keep.forEach((i, k) => data.set(set.embeddings.data.subarray(i * dim, (i + 1) * dim), k * dim));
   return {
     ...set, name, records: set.records.length ? pick(set.records, keep) : [], prompts: pick(set.prompts, keep), attributes: pick(set.attributes, keep), categories: pick(set.categories, keep),
-    targets: pick(set.targets, keep), embeddings: { dim, data },
+    targets: pick(set.targets, keep), embeddings: { dim: set.embeddings.dim, data: gatherRows(set.embeddings, keep) },
   };
 }
 

@@ -7,11 +7,11 @@ import * as path from 'node:path';
 import { BASE_MODEL_DIR } from '../eval/base';
 import { Progress } from '../engine/progress';
 import { readManifest } from '../world/dataset';
-import { allAttributes, formatPrompt } from '../world/prompt';
+import { allAttributes } from '../world/prompt';
 import { labelledImages, LabelledImage } from './data';
 import { EmbeddingTable, FrozenClip, datasetImageEmbeddings } from './embeddings';
 import { saveRewardModel, RewardDatasetInfo } from './checkpoint';
-import { EvalSet, evaluateScorer, renderCheck, renderCheckPrompts, ScorerEval } from './evaluate';
+import { EvalSet, evaluateScorer, labelledSet, renderCheck, renderCheckPrompts, ScorerEval, subset } from './evaluate';
 import { bestThreshold, Interval } from './metrics';
 import { ClipScore, RewardModel } from './model';
 import { resolveRewardConfig, RewardTrainConfig, RewardTrainResult, trainRewardModel } from './train';
@@ -73,24 +73,14 @@ export async function trainReward(
   const config = resolveRewardConfig(overrides);
   const result = await trainRewardModel(data.images, data.embeddings, frozen, config, { progress: opts.progress });
   const held = new Set(result.heldOutPrompts);
-  const rowsWhere = (f: (im: LabelledImage) => boolean) => data.images.map((im, i) => [im, i] as const).filter(([im]) => f(im)).map(([, i]) => i);
-  const set = (keep: number[]): EvalSet => {
-    const dim = data.embeddings.dim;
-    const emb = new Float32Array(keep.length * dim);
-    keep.forEach((i, k) => emb.set(data.embeddings.data.subarray(i * dim, (i + 1) * dim), k * dim));
-    const ims = keep.map((i) => data.images[i]);
-    return {
-      name: 'held-out prompts (labels)', target: 'labels', dir: '', records: ims.map((im) => im.record), embeddings: { dim, data: emb },
-      prompts: ims.map((im) => formatPrompt(im.attributes)), attributes: ims.map((im) => im.attributes), categories: ims.map((im) => im.category),
-      targets: ims.map((im) => (im.labels.filter((l) => l === 'good').length * 2 > im.labels.length ? 1 : 0)),
-    };
-  };
+  const all = labelledSet(data.images, data.embeddings, 'held-out prompts (labels)');
+  const part = (heldOut: boolean) => subset(all, all.prompts.flatMap((p, i) => (held.has(p) === heldOut ? [i] : [])));
   const clipScore = new ClipScore(result.model.texts);
-  const trainSet = set(rowsWhere((im) => !held.has(formatPrompt(im.attributes))));
+  const trainSet = part(false);
   const clipThreshold = bestThreshold(clipScore.score(trainSet.embeddings, trainSet.prompts), trainSet.targets);
   let heldOut: TrainRewardRun['heldOut'] = null;
   if (held.size) {
-    const hs = set(rowsWhere((im) => held.has(formatPrompt(im.attributes))));
+    const hs = part(true);
     const all = evaluateScorer(result.model, hs, result.trainPrompts, 0.5, { resamples: 500, seed: config.seed }).rows[0];
     heldOut = { images: all.images, accuracy: all.accuracy, auc: all.auc };
   }

@@ -14,7 +14,7 @@ import { progress as makeProgress, Progress } from '../engine/progress';
 import { Rng } from '../engine/random';
 import { allAttributes, Attributes, formatPrompt } from '../world/prompt';
 import { goodShare, heldOutPrompts, LABEL_MODES, LabelledImage } from './data';
-import { EmbeddingTable, FrozenClip, TextEmbeddings } from './embeddings';
+import { EmbeddingTable, FrozenClip, gatherRows, TextEmbeddings } from './embeddings';
 import { mseLoss, promptClassificationLoss, rewardLoss } from './losses';
 import { RewardModel, textRows } from './model';
 import { perturbPrompt } from './perturb';
@@ -88,23 +88,16 @@ function rowsOf(images: readonly LabelledImage[], mode: RewardTrainConfig['label
   return rows.map((r, key) => ({ ...r, key }));
 }
 
-/** Rows `idx` of a table as one [n * E] array. */
-function gather(t: EmbeddingTable, idx: readonly number[]): Float32Array {
-  const out = new Float32Array(idx.length * t.dim);
-  idx.forEach((i, k) => out.set(t.data.subarray(i * t.dim, (i + 1) * t.dim), k * t.dim));
-  return out;
-}
-
 /** The tensors of a batch: inputs and targets, and the [G * N] pairs of its good rows' prompt classification. */
 function batchTensors(rows: readonly Row[], emb: EmbeddingTable, texts: TextEmbeddings, n: number, rngOf: (r: Row) => Rng) {
   const e = emb.dim;
   const good = rows.filter((r) => r.good);
   const pcPrompts = good.flatMap((r) => [r.prompt, ...perturbPrompt(r.attributes, n - 1, rngOf(r)).map((p) => p.prompt)]);
   return {
-    image: tf.tensor2d(gather(emb, rows.map((r) => r.image)), [rows.length, e]),
+    image: tf.tensor2d(gatherRows(emb, rows.map((r) => r.image)), [rows.length, e]),
     text: tf.tensor2d(textRows(texts, rows.map((r) => r.prompt)), [rows.length, e]),
     target: tf.tensor1d(rows.map((r) => r.target)),
-    pcImage: tf.tensor2d(gather(emb, good.flatMap((r) => Array<number>(n).fill(r.image))), [good.length * n, e]),
+    pcImage: tf.tensor2d(gatherRows(emb, good.flatMap((r) => Array<number>(n).fill(r.image))), [good.length * n, e]),
     pcText: tf.tensor2d(textRows(texts, pcPrompts), [good.length * n, e]),
     goods: good.length,
   };

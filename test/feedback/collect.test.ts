@@ -7,6 +7,7 @@ import { createImage } from '../../src/world/image';
 import { judge } from '../../src/world/judge';
 import { MANIFEST, readManifest } from '../../src/world/dataset';
 import { seenPrompts } from '../../src/world/promptSets';
+import { runCli } from '../cli/run-in-process';
 import { tempDir } from './helpers';
 
 const PROMPTS = seenPrompts().slice(0, 5);
@@ -86,4 +87,11 @@ test('the stand-in generator gets about errorRate of the images wrong', async ()
   const noisy = await standInGenerator(0.5)(prompts, seeds);
   const wrong = noisy.filter((img, i) => !judge(prompts[i], img).aligned).length;
   assert.ok(wrong > 15 && wrong < 45, `wrong ${wrong} of 60`);
+});
+
+test('t2i-align collect --guidance: a bad scale, or a scale for the stand-in, is one clear line and writes nothing', async () => {
+  const out = path.join(tempDir('guid'), 'ds');
+  await assert.rejects(runCli('collect', '--prompts', 'seen', '--out', out, '--guidance', 'strong'), /--guidance must be a number in 0\.\.100, got "strong"/);
+  await assert.rejects(runCli('collect', '--prompts', 'seen', '--out', out, '--stand-in', '0.5', '--guidance', '3'), /--guidance is a setting of the model; the stand-in has none/);
+  assert.equal(fs.existsSync(out), false);
 });

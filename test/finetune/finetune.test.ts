@@ -133,5 +133,9 @@ test('t2i-align finetune: bad input is one clear line and writes nothing', async
   const bad = path.join(path.dirname(out), 'bad.json');
   fs.writeFileSync(bad, JSON.stringify({ betta: 1 }));
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--config', bad, '--out', out), /finetune config: .*betta/);
+  await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--normalise', 'max', '--out', out), /--normalise must be one of none, mean/);
+  await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--config', '/nope.json', '--out', out), /--config \/nope\.json: /);
+  await assert.rejects(runCli('eval-finetune', '--runs', out, '--prompts', 'all'), /--prompts must be seen or unseen/);
+  await assert.rejects(runCli('eval-finetune', '--runs', out, '--per-prompt', '0'), /--per-prompt must be an integer in 1\.\.10000/);
   assert.equal(fs.existsSync(out), false);
 });
