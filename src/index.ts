@@ -6,4 +6,5 @@ export * from './world';
 export * from './eval';
 export * from './reward';
 export * from './finetune';
+export * from './pipeline';
 export { KIT_VERSION } from './version';

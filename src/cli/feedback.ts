@@ -4,10 +4,8 @@ import { Command } from 'commander';
 import { initBackend } from '../engine/backend';
 import { warnIfSlowPath } from '../engine/native';
 import { progress } from '../engine/progress';
-import {
-  collect, datasetAgreement, DEFAULT_MODEL_DIR, defaultStorePath, exportLabels, formatAgreement, ImageGenerator, importLabels, labelWithPanel,
-  LabelStore, loadPrompts, modelGenerator, panelFromSpec, serveLabels, standInGenerator,
-} from '../feedback';
+import { defaultStorePath, exportLabels, formatAgreement, importLabels, LabelStore, loadPrompts, serveLabels } from '../feedback';
+import { collectStage, labelStage } from '../pipeline/stages';
 import { guidanceOption, intOption } from './options';
 
 /** LAN addresses to tell students when serving on 0.0.0.0. */
@@ -36,38 +34,28 @@ export function registerFeedback(program: Command): void {
       const perPrompt = intOption('--per-prompt', opts.perPrompt, 1, 100000);
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
       const batchSize = intOption('--batch-size', opts.batchSize, 1, 4096);
-      if (opts.model !== undefined && opts.standIn !== undefined) throw new Error('use either --model or --stand-in, not both');
-      if (opts.guidance !== undefined && opts.standIn !== undefined) throw new Error('--guidance is a setting of the model; the stand-in has none');
-      const sampler = opts.guidance !== undefined ? { guidanceScale: guidanceOption(opts.guidance) } : {};
-      let generate: ImageGenerator;
-      let source: string;
-      let dispose = () => {};
+      let standIn: number | undefined;
       if (opts.standIn !== undefined) {
-        const p = Number(opts.standIn);
-        if (!/^(\d+(\.\d*)?|\.\d+)$/.test(opts.standIn) || !(p >= 0 && p <= 1)) throw new Error(`--stand-in must be a probability in [0, 1], got "${opts.standIn}"`);
-        generate = standInGenerator(p);
-        source = `stand-in:${p}`;
-      } else {
+        standIn = Number(opts.standIn);
+        if (!/^(\d+(\.\d*)?|\.\d+)$/.test(opts.standIn) || !(standIn >= 0 && standIn <= 1)) throw new Error(`--stand-in must be a probability in [0, 1], got "${opts.standIn}"`);
+      }
+      if (opts.model !== undefined && standIn !== undefined) throw new Error('use either --model or --stand-in, not both');
+      if (opts.guidance !== undefined && standIn !== undefined) throw new Error('--guidance is a setting of the model; the stand-in has none');
+      const guidance = opts.guidance !== undefined ? guidanceOption(opts.guidance) : undefined;
+      if (standIn === undefined) {
         await initBackend();
         warnIfSlowPath();
-        const m = await modelGenerator(opts.model ?? DEFAULT_MODEL_DIR, sampler);
-        generate = m.generate;
-        source = (path.relative(process.cwd(), path.resolve(opts.model ?? DEFAULT_MODEL_DIR)) || '.') + (opts.guidance !== undefined ? ` guidance ${m.sampler.guidanceScale}` : '');
-        dispose = m.dispose;
       }
-      const total = prompts.length * perPrompt;
-      const bar = progress(total, 'collect');
+      const bar = progress(prompts.length * perPrompt, 'collect');
       let shown = 0;
       try {
-        const r = await collect({
-          prompts, perPrompt, outDir: opts.out, generate, seed, batchSize, source,
+        const r = await collectStage({ prompts, perPrompt, seed, batchSize, model: opts.model, guidance, standIn }, opts.out, {
           onProgress: (done) => (bar.tick(done - shown), (shown = done)),
         });
         bar.done();
-        console.log(`${opts.out}: ${r.generated} images generated, ${r.existing} already there, ${r.total} in all (${prompts.length} prompts x ${perPrompt}, source ${source})`);
+        console.log(`${opts.out}: ${r.generated} images generated, ${r.existing} already there, ${r.total} in all (${prompts.length} prompts x ${perPrompt}, source ${r.source})`);
       } finally {
         bar.done();
-        dispose();
       }
     });
 
@@ -80,21 +68,10 @@ export function registerFeedback(program: Command): void {
     .option('--db <file>', 'label store (default <dir>/labels.sqlite)')
     .option('--json', 'print the statistics as JSON')
     .action((opts: { data: string; panel: string; seed: string; db?: string; json?: boolean }) => {
-      const panel = panelFromSpec(opts.panel, intOption('--seed', opts.seed, 0, 2 ** 31));
-      const file = opts.db ?? defaultStorePath(opts.data);
-      const store = LabelStore.open(file);
-      try {
-        const run = labelWithPanel(opts.data, store, panel);
-        const stats = datasetAgreement(opts.data, store, run.verdicts);
-        if (opts.json) {
-          process.stdout.write(JSON.stringify({ store: file, added: run.added, duplicates: run.duplicates, stats }, null, 2) + '\n');
-          return;
-        }
-        console.log(`${file}: ${run.added} labels added, ${run.duplicates} already stored (${panel.raters.length} simulated raters, seed ${panel.seed})`);
-        console.log(formatAgreement(stats));
-      } finally {
-        store.close();
-      }
+      const r = labelStage({ panel: opts.panel, seed: intOption('--seed', opts.seed, 0, 2 ** 31), db: opts.db }, opts.data);
+      if (opts.json) return void process.stdout.write(JSON.stringify({ store: r.store, added: r.added, duplicates: r.duplicates, stats: r.stats }, null, 2) + '\n');
+      console.log(`${r.store}: ${r.added} labels added, ${r.duplicates} already stored (${r.raters} simulated raters, seed ${opts.seed})`);
+      console.log(formatAgreement(r.stats));
     });
 
   program

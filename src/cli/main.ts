@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { KIT_VERSION } from '../version';
 import { registerCheckpoint } from './checkpoint';
 import { registerFeedback } from './feedback';
+import { registerEvaluate } from './evaluate';
 import { registerEvalFinetune, registerFinetune } from './finetune';
 import { registerGenerate } from './generate';
 import { registerInfo } from './info';
@@ -23,6 +24,7 @@ const COMMANDS: Array<(program: Command) => void> = [
   registerReward,
   registerFinetune,
   registerEvalFinetune,
+  registerEvaluate,
 ];
 
 export function buildProgram(): Command {

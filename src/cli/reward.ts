@@ -11,9 +11,10 @@ import { hasCheckpoint, writeFileAtomic } from '../engine/checkpoint';
 import { lineChartSvg } from '../eval/report';
 import {
   auxLossAblation, BASE_CLIP_DIR, ClipScore, embedImages, evaluateReward, FrozenClip, judgeEvalSet, labelEvalSet, LABEL_MODES, LabelMode,
-  loadFrozenClip, loadRewardData, loadRewardModel, RewardScorer, rewardTable, TextEmbeddings, trainReward, datasetImageEmbeddings, RewardTrainConfig,
+  loadFrozenClip, loadRewardData, loadRewardModel, RewardScorer, rewardTable, TextEmbeddings, datasetImageEmbeddings, RewardTrainConfig,
 } from '../reward';
 import { decodePng, formatPrompt, ImageLike, parsePrompt, readManifest } from '../world';
+import { trainRewardStage } from '../pipeline/stages';
 import { intOption, numberListOption, numberOption, repeatable } from './options';
 
 
@@ -56,24 +57,15 @@ export function registerReward(program: Command): void {
       };
       checkFreshOut(opts.out, opts.overwrite);
       await initBackend();
-      const frozen = await loadFrozenClip(opts.clip ?? BASE_CLIP_DIR);
-      try {
-        const data = loadRewardData(opts.data, frozen);
-        const t0 = Date.now();
-        const run = await trainReward(data, frozen, config, { out: opts.out });
-        const seconds = (Date.now() - t0) / 1000;
-        const summary = {
-          out: opts.out, seconds, config: run.config, rows: run.rows, bestEpoch: run.bestEpoch, epochs: run.history.length,
-          heldOutPrompts: run.heldOutPrompts.length, trainPrompts: run.trainPrompts.length, heldOut: run.heldOut, datasets: run.datasets,
-        };
-        run.model.dispose();
-        if (opts.json) return void process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
-        const h = run.heldOut;
-        console.log(`${opts.out}: reward model trained in ${seconds.toFixed(1)} s on ${run.rows.train} rows (${run.trainPrompts.length} prompts; ${run.rows.goodTrain} good), best epoch ${run.bestEpoch} of ${run.history.length}`);
-        if (h) console.log(`held-out prompts (${run.heldOutPrompts.length}, ${h.images} images): accuracy ${(100 * h.accuracy.value).toFixed(1)}% [${(100 * h.accuracy.lo).toFixed(1)}, ${(100 * h.accuracy.hi).toFixed(1)}], ROC AUC ${h.auc.value.toFixed(3)} [${h.auc.lo.toFixed(3)}, ${h.auc.hi.toFixed(3)}] against the raters' majority`);
-      } finally {
-        frozen.clip.dispose();
-      }
+      const { seconds, run } = await trainRewardStage(config, opts.data, opts.out, { clip: opts.clip, overwrite: opts.overwrite, progress: undefined });
+      const summary = {
+        out: opts.out, seconds, config: run.config, rows: run.rows, bestEpoch: run.bestEpoch, epochs: run.history.length,
+        heldOutPrompts: run.heldOutPrompts.length, trainPrompts: run.trainPrompts.length, heldOut: run.heldOut, datasets: run.datasets,
+      };
+      if (opts.json) return void process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+      const h = run.heldOut;
+      console.log(`${opts.out}: reward model trained in ${seconds.toFixed(1)} s on ${run.rows.train} rows (${run.trainPrompts.length} prompts; ${run.rows.goodTrain} good), best epoch ${run.bestEpoch} of ${run.history.length}`);
+      if (h) console.log(`held-out prompts (${run.heldOutPrompts.length}, ${h.images} images): accuracy ${(100 * h.accuracy.value).toFixed(1)}% [${(100 * h.accuracy.lo).toFixed(1)}, ${(100 * h.accuracy.hi).toFixed(1)}], ROC AUC ${h.auc.value.toFixed(3)} [${h.auc.lo.toFixed(3)}, ${h.auc.hi.toFixed(3)}] against the raters' majority`);
     });
 
   program

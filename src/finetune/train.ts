@@ -136,7 +136,7 @@ async function withWeights<T>(vars: Record<string, tf.Variable>, ema: Readonly<R
 }
 
 /** First differing key path of two JSON values, or undefined. */
-function firstDifference(a: unknown, b: unknown, at = ''): string | undefined {
+export function firstDifference(a: unknown, b: unknown, at = ''): string | undefined {
   if (JSON.stringify(a) === JSON.stringify(b)) return undefined;
   if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
     for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../../src/engine';
 import { generateImages, loadMiniClip, loadTextToImage } from '../../src/models';
-import { resolvePretrainRun } from '../../src/cli/pretrain';
+import { resolvePretrainRun } from '../../src/pipeline/pretrain';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
 const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, T2I_PROGRESS: '0' } });

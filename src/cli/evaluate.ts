@@ -1,0 +1,105 @@
+/**
+ * `evaluate` (alignment by the judge or the classifier, reward, fidelity of
+ * one model) and `reproduce` (the whole paper, resumable, with the claims
+ * table and the report).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command } from 'commander';
+import { initBackend, warnIfSlowPath } from '../engine';
+import { progress } from '../engine/progress';
+import { Rng } from '../engine/random';
+import { EVALUATORS, EvaluatorName, evaluationJson } from '../eval/evaluate';
+import { loadPrompts } from '../feedback/collect';
+import { resolveReproduceConfig, reproduce } from '../pipeline/reproduce';
+import { evaluateStage } from '../pipeline/stages';
+import { CATEGORIES, PromptEntry } from '../world';
+import { intOption } from './options';
+
+/** `seen`/`unseen` subsampled to k prompts per category, or every prompt of a file. */
+function evaluationPrompts(spec: string, perCategory: number | undefined, seed: number): PromptEntry[] {
+  const all = loadPrompts(spec);
+  if (perCategory === undefined) return all;
+  const rng = new Rng(`evaluate-prompts/${seed}`);
+  return CATEGORIES.flatMap((c) => {
+    const inCat = all.filter((p) => p.category === c);
+    return inCat.length > perCategory ? rng.fork(c).shuffle(inCat).slice(0, perCategory) : inCat;
+  });
+}
+
+const pct = (x: number) => (100 * x).toFixed(1);
+
+export function registerEvaluate(program: Command): void {
+  program
+    .command('evaluate')
+    .description('alignment per category (judge or classifier, 95% bootstrap over prompts), mean reward and FID of a model')
+    .requiredOption('--model <dir>', 'model folder (a fine-tuning or pretrain output, a diffusion checkpoint), or "base" for data/base-model')
+    .requiredOption('--prompts <set>', 'seen | unseen | a text file with one prompt a line')
+    .option('--prompts-per-category <k>', 'a seeded sample of k prompts per category (default: every prompt)')
+    .option('--per-prompt <n>', 'images per prompt', '4')
+    .option('--seed <s>', 'seed of the image seeds (the same for every model: paired) and of the prompt sample', '0')
+    .option('--evaluator <name>', `who reads the images: ${EVALUATORS.join(' | ')}`, 'judge')
+    .option('--reward <dir>', 'reward model folder: mean reward (and the scorer of --rejection)')
+    .option('--rejection <k>', 'best of k samples by the reward model (the rejection-sampling baseline)')
+    .option('--classifier <dir>', 'attribute classifier folder (default data/classifier)')
+    .option('--out <dir>', 'also write DIR/evaluation.json with every image\'s outcome')
+    .option('--json', 'print one JSON object')
+    .action(async (opts: {
+      model: string; prompts: string; promptsPerCategory?: string; perPrompt: string; seed: string; evaluator: string; reward?: string; rejection?: string;
+      classifier?: string; out?: string; json?: boolean;
+    }) => {
+      if (!(EVALUATORS as readonly string[]).includes(opts.evaluator)) throw new Error(`--evaluator must be one of ${EVALUATORS.join(', ')}, got "${opts.evaluator}"`);
+      const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
+      const perPrompt = intOption('--per-prompt', opts.perPrompt, 1, 10000);
+      const k = opts.promptsPerCategory === undefined ? undefined : intOption('--prompts-per-category', opts.promptsPerCategory, 1, 100000);
+      const rejectionK = opts.rejection === undefined ? undefined : intOption('--rejection', opts.rejection, 2, 64);
+      if (rejectionK !== undefined && !opts.reward) throw new Error('--rejection needs --reward DIR (the reward model picks the best sample)');
+      if (opts.model !== 'base' && !fs.existsSync(opts.model)) throw new Error(`--model ${opts.model}: no such folder (or use "base" for the shipped base model)`);
+      if (opts.reward && !fs.existsSync(opts.reward)) throw new Error(`--reward ${opts.reward}: no such folder`);
+      const prompts = evaluationPrompts(opts.prompts, k, seed);
+      await initBackend();
+      warnIfSlowPath();
+      const bar = progress(prompts.length * perPrompt * (rejectionK ?? 1), 'evaluate');
+      let shown = 0;
+      const r = await evaluateStage(
+        { model: opts.model, prompts, perPrompt, seed, evaluator: opts.evaluator as EvaluatorName, reward: opts.reward, rejectionK, classifier: opts.classifier },
+        opts.out,
+        { onProgress: (done) => (bar.tick(done - shown), (shown = done)) },
+      );
+      bar.done();
+      if (opts.json) return void process.stdout.write(JSON.stringify(evaluationJson(r), null, 2) + '\n');
+      console.log(`${opts.model}${rejectionK ? ` (best of ${rejectionK} by the reward)` : ''}: ${r.images.length} images, ${prompts.length} prompts x ${perPrompt}, seed ${seed}; read by the ${r.evaluator} (the ${r.otherReader.evaluator} beside it)`);
+      for (const [c, cell] of [...Object.entries(r.byCategory), ['overall', r.overall] as const]) {
+        const o = c === 'overall' ? r.otherReader.overall : r.otherReader.byCategory[c as (typeof CATEGORIES)[number]]!;
+        console.log(`  ${c.padEnd(12)} ${pct(cell!.accuracy).padStart(5)}% [${pct(cell!.ci95[0])}, ${pct(cell!.ci95[1])}]  n=${cell!.n} (${cell!.prompts} prompts)   ${r.otherReader.evaluator}: ${pct(o.accuracy)}%`);
+      }
+      console.log(`  readers agree on ${pct(r.readersAgree)}% of images; FID to renders ${r.fid.value.toFixed(2)} (${r.fid.images} images vs ${r.fid.renders} renders, ${r.fid.dim} features)${r.meanReward === null ? '' : `; mean reward ${r.meanReward.toFixed(3)}`}`);
+    });
+
+  program
+    .command('reproduce')
+    .description('the paper end to end from the shipped checkpoints: collect, label, reward, fine-tune (with and without the pretraining term, unlabelled data; SFT), evaluate, baselines, claims, report (resumable)')
+    .option('--quick', 'one fine-tuning seed and small sets (about 10 minutes on 2 cores)')
+    .option('--out <dir>', 'run folder (default results/reproduce/<quick|default>)')
+    .option('--config <file>', 'JSON overrides of the run config (keys of ReproduceConfig, e.g. {"seeds": [0, 1]})')
+    .option('--json', 'print the summary as JSON')
+    .action(async (opts: { quick?: boolean; out?: string; config?: string; json?: boolean }) => {
+      const preset = opts.quick ? 'quick' : 'default';
+      let overrides: Record<string, unknown> = {};
+      if (opts.config !== undefined) {
+        try {
+          overrides = JSON.parse(fs.readFileSync(opts.config, 'utf8'));
+        } catch (e) {
+          throw new Error(`--config ${opts.config}: ${(e as Error).message}`);
+        }
+      }
+      const config = resolveReproduceConfig(preset, overrides);
+      const out = opts.out ?? path.join('results', 'reproduce', preset);
+      await initBackend();
+      warnIfSlowPath();
+      const s = await reproduce(config, out);
+      if (opts.json) return void process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+      console.log(fs.readFileSync(path.join(out, 'claims.md'), 'utf8'));
+      console.log(`${out}: summary.json, claims.md, claims.json, report.html (${(s.seconds / 60).toFixed(1)} min)`);
+    });
+}

@@ -1,0 +1,306 @@
+/**
+ * Pretraining (the stage before the paper's): build the pretraining corpus from the world, train
+ * MiniCLIP, then the text-to-image diffusion model on MiniCLIP's frozen text
+ * encoder. Everything goes to one folder:
+ *
+ *   config.json     the resolved model/training config and corpus config
+ *   clip/           MiniCLIP checkpoint (weights + Adam state, resumable)
+ *   diffusion/      diffusion checkpoint (text encoder + UNet + Adam state): enough to generate
+ *   losses.jsonl    one line per update: {"stage": "clip"|"diffusion", "step", "loss"}
+ *   timing.json     wall seconds per stage, summed over (resumed) invocations
+ *   samples/        sample grids every `sampleEvery` diffusion updates, and final.png
+ *
+ * A killed run resumes from its last checkpoints when the same command is run again.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { hasCheckpoint, writeFileAtomic } from '../engine';
+import {
+  ddimSample, DeepPartial, Example, MiniClip, PresetName, PretrainConfig, PretrainConfigSchema, readModelMeta,
+  resolvePretrainConfig, resumeMismatch, shuffledBatches, TextToImage, trainClip, trainDiffusion, loadMiniClip, loadTextToImage, EMA_PREFIX,
+} from '../models';
+import { CorpusConfig, CorpusConfigSchema, encodePng, ImageLike, pretrainingCorpus, resolveCorpusConfig, seenPrompts, tileImages } from '../world';
+
+/**
+ * Corpus size per preset when neither --corpus-size nor the config file's corpus.size says
+ * (the world's own default, 2000, is small for the default run's 80k training examples).
+ */
+export const PRETRAIN_CORPUS_SIZE: Record<PresetName, number> = { quick: 1000, default: 10000 };
+
+/** Overrides file of `pretrain --config`: PretrainConfig overrides, plus `corpus` (CorpusConfig overrides). */
+export type PretrainOverrides = DeepPartial<PretrainConfig> & { corpus?: Partial<CorpusConfig> };
+
+export interface PretrainOptions {
+  preset: PresetName;
+  /** Output folder (created). */
+  out: string;
+  overrides?: PretrainOverrides;
+  /** Sample grid every this many diffusion updates (0: only the final grid). Default: diffusion checkpointEvery. */
+  sampleEvery?: number;
+  /** Stop each stage after this many updates in this call (tests simulate a killed run). */
+  maxUpdates?: number;
+  /** Show progress (default true). */
+  progress?: boolean;
+  /** Log lines (default console.log). */
+  log?: (line: string) => void;
+}
+
+export interface PretrainResult {
+  config: PretrainConfig;
+  corpus: CorpusConfig;
+  clip: { startStep: number; step: number; lastLoss: number | null };
+  diffusion: { startStep: number; step: number; lastLoss: number | null };
+  /** Wall seconds of this invocation, per stage. */
+  seconds: { corpus: number; clip: number; diffusion: number; total: number };
+  done: boolean;
+}
+
+/**
+ * Resolve a preset plus overrides (as read from a --config file) into the
+ * model config and the corpus config. Unknown keys and bad values throw one
+ * line naming each key by its path.
+ */
+export function resolvePretrainRun(preset: PresetName, overrides: unknown = {}): { config: PretrainConfig; corpus: CorpusConfig } {
+  if (overrides === null || typeof overrides !== 'object' || Array.isArray(overrides)) throw new Error('pretrain config overrides must be a JSON object');
+  const { corpus: corpusOver, ...modelOver } = overrides as Record<string, unknown>;
+  // Check the keys against the schema first so the error names the full path of an unknown key.
+  const unknownKeys = [...checkKeys(modelOver, PretrainConfigSchema, ''), ...checkKeys(corpusOver ?? {}, CorpusConfigSchema, 'corpus')];
+  if (unknownKeys.length) throw new Error(`invalid pretrain config: ${unknownKeys.join('; ')}`);
+  let config: PretrainConfig;
+  try {
+    config = resolvePretrainConfig(preset, modelOver as DeepPartial<PretrainConfig>);
+  } catch (e) {
+    throw new Error((e as Error).message.replace(/\n\s*/g, ' '));
+  }
+  const cr = resolveCorpusCfg({ seed: config.seed, size: PRETRAIN_CORPUS_SIZE[preset], ...((corpusOver as object | undefined) ?? {}) });
+  return { config, corpus: cr };
+}
+
+function resolveCorpusCfg(over: unknown): CorpusConfig {
+  try {
+    return resolveCorpusConfig(over);
+  } catch (e) {
+    throw new Error((e as Error).message.replace(/^bad corpus config: /, 'invalid pretrain config: corpus.').replace(/; /g, '; corpus.'));
+  }
+}
+
+/** Unknown keys of `value` against a zod object schema, recursively, as "a.b.c: unknown key". */
+function checkKeys(value: unknown, schema: z.ZodType, prefix: string): string[] {
+  const def = (schema as unknown as { def?: { type?: string; shape?: Record<string, z.ZodType> } }).def;
+  if (!def || def.type !== 'object' || !def.shape || value === null || typeof value !== 'object' || Array.isArray(value)) return [];
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    const sub = def.shape[k];
+    if (!sub) out.push(`${key}: unknown key (allowed: ${Object.keys(def.shape).join(', ')})`);
+    else out.push(...checkKeys(v, sub, key));
+  }
+  return out;
+}
+
+/** Prompts of the periodic sample grids: two seen prompts per category. */
+export function samplePrompts(): string[] {
+  const byCat = new Map<string, string[]>();
+  for (const p of seenPrompts()) {
+    const l = byCat.get(p.category) ?? [];
+    if (l.length < 2) l.push(p.prompt);
+    byCat.set(p.category, l);
+  }
+  return [...byCat.values()].flat();
+}
+
+/** Sample `prompts` synchronously (usable inside a training callback) as images. */
+export function sampleSync(model: TextToImage, config: PretrainConfig, prompts: readonly string[], seed: number | string): ImageLike[] {
+  const x = ddimSample(model, prompts, { ...config.sampler, seed });
+  const bytes = tf.tidy(() => tf.clipByValue(tf.round(tf.mul(tf.add(x, 1), 127.5)), 0, 255));
+  const data = bytes.dataSync();
+  tf.dispose([x, bytes]);
+  const n = 32 * 32 * 3;
+  return prompts.map((_, i) => ({ width: 32, height: 32, data: Uint8Array.from(data.subarray(i * n, (i + 1) * n)) }));
+}
+
+/** Run `f` with `weights` (named as `ema/<name>`) in place of `variables`, then put the variables' own values back. */
+function withWeights<T>(variables: Record<string, tf.Variable>, weights: Readonly<Record<string, tf.Variable>> | undefined, f: () => T): T {
+  if (!weights) return f();
+  const saved = Object.fromEntries(Object.entries(variables).map(([k, v]) => [k, v.clone()]));
+  try {
+    for (const [k, v] of Object.entries(variables)) v.assign(weights[`${EMA_PREFIX}${k}`]);
+    return f();
+  } finally {
+    for (const [k, v] of Object.entries(variables)) v.assign(saved[k]);
+    tf.dispose(Object.values(saved));
+  }
+}
+
+interface LossLine {
+  stage: 'clip' | 'diffusion';
+  step: number;
+  loss: number;
+}
+
+/** Keep the loss lines of `stage` up to `upTo` (a resumed run redoes the steps after its checkpoint). */
+function trimLosses(file: string, stage: LossLine['stage'], upTo: number): void {
+  if (!fs.existsSync(file)) return;
+  const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  const kept = lines.filter((l) => {
+    try {
+      const r = JSON.parse(l) as LossLine;
+      return r.stage !== stage || r.step <= upTo;
+    } catch {
+      return false;
+    }
+  });
+  if (kept.length !== lines.length) writeFileAtomic(file, kept.map((l) => l + '\n').join(''));
+}
+
+function stepOf(dir: string, kind: 'miniclip' | 'diffusion'): number {
+  return hasCheckpoint(dir) ? readModelMeta(dir, kind).step : 0;
+}
+
+interface Timing {
+  runs: Array<{ startedAt: string; corpus: number; clip: number; diffusion: number; total: number }>;
+  total: { corpus: number; clip: number; diffusion: number; total: number };
+}
+
+function writeTiming(file: string, run: Timing['runs'][number]): void {
+  const prev: Timing = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : { runs: [], total: { corpus: 0, clip: 0, diffusion: 0, total: 0 } };
+  const runs = [...prev.runs.filter((r) => r.startedAt !== run.startedAt), run];
+  const total = { corpus: 0, clip: 0, diffusion: 0, total: 0 };
+  for (const r of runs) for (const k of Object.keys(total) as Array<keyof typeof total>) total[k] += r[k];
+  writeFileAtomic(file, JSON.stringify({ runs, total }, null, 2) + '\n');
+}
+
+/** Run (or resume) the whole pretraining into `opts.out`. */
+export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const { config, corpus } = resolvePretrainRun(opts.preset, opts.overrides ?? {});
+  const out = opts.out;
+  fs.mkdirSync(path.join(out, 'samples'), { recursive: true });
+  const cfgFile = path.join(out, 'config.json');
+  const resolved = { preset: opts.preset, ...config, corpus };
+  if (fs.existsSync(cfgFile)) {
+    const prev = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
+    if (JSON.stringify(prev.corpus) !== JSON.stringify(corpus)) {
+      throw new Error(`${out} holds a run with another corpus config (${JSON.stringify(prev.corpus)}); use another --out`);
+    }
+  }
+  // Refuse a resume that would change the numbers before anything is written (the loops check again).
+  for (const [dir, kind] of [[path.join(out, 'clip'), 'miniclip'], [path.join(out, 'diffusion'), 'diffusion']] as const) {
+    if (!hasCheckpoint(dir)) continue;
+    const why = resumeMismatch(readModelMeta(dir, kind).config, config, kind);
+    if (why) throw new Error(`cannot resume from ${dir}: ${why}; use another output folder, or the checkpoint's settings`);
+  }
+  writeFileAtomic(cfgFile, JSON.stringify(resolved, null, 2) + '\n');
+  const lossFile = path.join(out, 'losses.jsonl');
+  const timingFile = path.join(out, 'timing.json');
+  const clipDir = path.join(out, 'clip');
+  const diffDir = path.join(out, 'diffusion');
+  const startedAt = new Date().toISOString();
+  const t0 = Date.now();
+  const secs = { corpus: 0, clip: 0, diffusion: 0, total: 0 };
+  const flushTiming = () => {
+    secs.total = (Date.now() - t0) / 1000;
+    writeTiming(timingFile, { startedAt, ...secs });
+  };
+  const appendLoss = (stage: LossLine['stage']) => (step: number, loss: number) => fs.appendFileSync(lossFile, JSON.stringify({ stage, step, loss }) + '\n');
+  const progress = opts.progress === false ? (false as const) : undefined;
+
+  // Corpus.
+  let t = Date.now();
+  const examples: Example[] = [];
+  for (const item of pretrainingCorpus(corpus)) examples.push({ image: item.image, caption: item.caption });
+  secs.corpus = (Date.now() - t) / 1000;
+  log(`corpus: ${examples.length} pairs in ${secs.corpus.toFixed(1)} s`);
+  const data = shuffledBatches(examples, config.seed);
+
+  // MiniCLIP.
+  t = Date.now();
+  trimLosses(lossFile, 'clip', stepOf(clipDir, 'miniclip'));
+  trimLosses(lossFile, 'diffusion', stepOf(diffDir, 'diffusion'));
+  let clip: MiniClip = new MiniClip(config.clip, config.seed);
+  let clipRes;
+  try {
+    clipRes = await trainClip(clip, data, config, { checkpointDir: clipDir, progress, onStep: appendLoss('clip'), maxUpdates: opts.maxUpdates });
+  } catch (e) {
+    clip.dispose();
+    throw e;
+  }
+  secs.clip = (Date.now() - t) / 1000;
+  flushTiming();
+  log(`clip: steps ${clipRes.startStep}..${clipRes.step} of ${config.clipTrain.steps} in ${secs.clip.toFixed(1)} s`);
+  const result: PretrainResult = {
+    config,
+    corpus,
+    clip: { startStep: clipRes.startStep, step: clipRes.step, lastLoss: clipRes.losses.at(-1) ?? null },
+    diffusion: { startStep: 0, step: 0, lastLoss: null },
+    seconds: secs,
+    done: false,
+  };
+  if (clipRes.step < config.clipTrain.steps) {
+    clip.dispose();
+    return result;
+  }
+  // The diffusion model uses the saved (final) text encoder, so a resumed run conditions on exactly the same weights.
+  clip.dispose();
+  clip = (await loadMiniClip(clipDir)).clip;
+
+  // Diffusion.
+  t = Date.now();
+  const model = new TextToImage(clip, config.diffusion, config.seed);
+  const prompts = samplePrompts();
+  const every = opts.sampleEvery ?? config.diffusionTrain.checkpointEvery;
+  const grid = (name: string, ema?: Readonly<Record<string, tf.Variable>>) => {
+    const imgs = withWeights(model.unet.variables, ema, () => sampleSync(model, config, prompts, `${config.seed}/samples`));
+    writeFileAtomic(path.join(out, 'samples', name), encodePng(tileImages(imgs, { columns: prompts.length, scale: 3 })));
+  };
+  const onLoss = appendLoss('diffusion');
+  try {
+    const res = await trainDiffusion(model, data, config, {
+      checkpointDir: diffDir,
+      progress,
+      maxUpdates: opts.maxUpdates,
+      onStep: (s, loss, ema) => {
+        onLoss(s, loss);
+        if (every > 0 && s % every === 0 && s < config.diffusionTrain.steps) grid(`step-${String(s).padStart(6, '0')}.png`, ema);
+      },
+    });
+    result.diffusion = { startStep: res.startStep, step: res.step, lastLoss: res.losses.at(-1) ?? null };
+    if (res.step >= config.diffusionTrain.steps) {
+      // the final grid shows what `generate` will draw: the saved checkpoint, with its moving average
+      const saved = (await loadTextToImage(diffDir)).model;
+      try {
+        writeFileAtomic(path.join(out, 'samples', 'final.png'), encodePng(tileImages(sampleSync(saved, config, prompts, `${config.seed}/samples`), { columns: prompts.length, scale: 3 })));
+      } finally {
+        saved.dispose({ clip: true });
+      }
+      writeFileAtomic(path.join(out, 'samples', 'prompts.txt'), prompts.join('\n') + '\n');
+      result.done = true;
+    }
+  } finally {
+    model.dispose({ clip: true });
+  }
+  secs.diffusion = (Date.now() - t) / 1000;
+  flushTiming();
+  log(`diffusion: steps ${result.diffusion.startStep}..${result.diffusion.step} of ${config.diffusionTrain.steps} in ${secs.diffusion.toFixed(1)} s`);
+  return result;
+}
+
+
+/** Read a --config JSON file: errors name the file. */
+export function readOverridesFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new Error(`cannot read config file ${file}`);
+  }
+  try {
+    const v = JSON.parse(text);
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
+    return v;
+  } catch (e) {
+    throw new Error(`config file ${file} is not a JSON object: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,422 @@
+/**
+ * `reproduce`: the paper end to end from the shipped checkpoints, in one
+ * resumable run folder (rerun the same command after a kill and it goes on):
+ *
+ *   config.json              the resolved run config (a rerun with another is refused, naming the key)
+ *   feedback/  unlabelled/   Stage 1: base-model images of the seen prompts (labelled by the panel / not)
+ *   test/  standin-unseen/   reward test sets: new labelled images; renders of unseen prompts, half wrong
+ *   reward/                  Stage 2: the reward model
+ *   reward-claims.json       reward vs CLIP score, and the auxiliary-loss ablation over reward seeds
+ *   finetune/<variant>-seed<s>/   Stage 3, per variant and fine-tuning seed
+ *   eval/<model>/<set>/      evaluate: judge, classifier, reward, fidelity (seen and unseen prompts)
+ *   grids/                   before / after images
+ *   summary.json, claims.md, claims.json, report.html
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { hasCheckpoint, writeFileAtomic } from '../engine/checkpoint';
+import { progress as makeProgress, Progress } from '../engine/progress';
+import { BASE_MODEL_DIR, loadModel } from '../eval/base';
+import { EvaluateResult, evaluationJson, winTieLose, WinTieLose } from '../eval/evaluate';
+import { resolveFinetuneConfig } from '../finetune/config';
+import { firstDifference } from '../finetune/train';
+import { generateImages } from '../models/diffusion/sampler';
+import { auxLossAblation } from '../reward/ablation';
+import { loadRewardModel } from '../reward/checkpoint';
+import { judgeEvalSet, labelEvalSet, EvalSet } from '../reward/evaluate';
+import { bootstrapOverPrompts, rocAuc } from '../reward/metrics';
+import { ClipScore } from '../reward/model';
+import { loadRewardData } from '../reward/run';
+import { Rng } from '../engine/random';
+import { encodePng, tileImages } from '../world/image';
+import { CATEGORIES } from '../world/prompt';
+import { PromptEntry, seenPrompts, unseenPrompts } from '../world/promptSets';
+import { alignmentPart, Claim, claimsMarkdown, fidelityPart, makeClaim, perCategoryParts, seedEffectPart, partVerdict, ClaimPart } from './claims';
+import { collectStage, evaluateStage, finetuneStage, labelStage, trainRewardStage } from './stages';
+import { writeReproduceReport } from './reproduceReport';
+
+export const ReproduceConfigSchema = z.strictObject({
+  /** Seen prompts per category that feedback is collected for (null: every seen prompt); also the unseen stand-in renders. */
+  feedbackPromptsPerCategory: z.number().int().min(1).nullable(),
+  /** Fine-tuning seeds (one model per variant and seed). */
+  seeds: z.array(z.number().int().min(0)).min(1).max(20),
+  /** Stage 1: images per seen prompt to label, their seed, the simulated panel and its seed. */
+  feedback: z.strictObject({ perPrompt: z.number().int().min(1), seed: z.number().int().min(0), panel: z.string(), panelSeed: z.number().int().min(0) }),
+  /** Unlabelled model images per seen prompt (D_model's unlabelled part, weighted by the reward). */
+  unlabelled: z.strictObject({ perPrompt: z.number().int().min(0), seed: z.number().int().min(0) }),
+  /** Reward test sets: new labelled images per seen prompt (another panel seed), and stand-in renders of unseen prompts. */
+  rewardTest: z.strictObject({ perPrompt: z.number().int().min(1), seed: z.number().int().min(0), panelSeed: z.number().int().min(0) }),
+  /** Reward seeds of the auxiliary-loss ablation. */
+  rewardSeeds: z.number().int().min(1).max(20),
+  /** Fine-tuning updates of every variant. */
+  finetuneSteps: z.number().int().min(1),
+  /** Rejection sampling baseline: best of K base-model samples by the reward. */
+  rejectionK: z.number().int().min(2).max(64),
+  /** Evaluation: prompts per category of the seen and unseen sets (seeded sample), images per prompt, seed. */
+  eval: z.strictObject({ promptsPerCategory: z.number().int().min(1), perPrompt: z.number().int().min(1), seed: z.number().int().min(0) }),
+});
+export type ReproduceConfig = z.infer<typeof ReproduceConfigSchema>;
+
+const DEFAULT: ReproduceConfig = {
+  feedbackPromptsPerCategory: null,
+  seeds: [0, 1, 2],
+  feedback: { perPrompt: 8, seed: 0, panel: '3', panelSeed: 0 },
+  unlabelled: { perPrompt: 8, seed: 10 },
+  rewardTest: { perPrompt: 2, seed: 20, panelSeed: 1 },
+  rewardSeeds: 8,
+  finetuneSteps: 600,
+  rejectionK: 4,
+  eval: { promptsPerCategory: 16, perPrompt: 4, seed: 30 },
+};
+
+export const REPRODUCE_PRESETS: Record<'quick' | 'default', ReproduceConfig> = {
+  default: DEFAULT,
+  quick: {
+    ...DEFAULT,
+    seeds: [0],
+    feedback: { ...DEFAULT.feedback, perPrompt: 2 },
+    unlabelled: { perPrompt: 2, seed: 10 },
+    rewardTest: { ...DEFAULT.rewardTest, perPrompt: 1 },
+    rewardSeeds: 4,
+    finetuneSteps: 150,
+    eval: { promptsPerCategory: 6, perPrompt: 3, seed: 30 },
+  },
+};
+
+/** A preset with overrides (nested objects merged); errors name the key. */
+export function resolveReproduceConfig(preset: 'quick' | 'default', overrides: Record<string, unknown> = {}): ReproduceConfig {
+  const base = REPRODUCE_PRESETS[preset] as unknown as Record<string, unknown>;
+  const merged: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(overrides)) {
+    merged[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof base[k] === 'object' && !Array.isArray(base[k]) ? { ...(base[k] as object), ...(v as object) } : v;
+  }
+  const p = ReproduceConfigSchema.safeParse(merged);
+  if (!p.success) throw new Error(`reproduce config: ${p.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  return p.data;
+}
+
+/** The fine-tuning variants: the paper's method and its ablations, and supervised fine-tuning on good images. */
+export const VARIANTS = {
+  rlhf: { beta: 1, weights: 'reward', unlabelled: true, label: 'reward-weighted, with the pretraining term and unlabelled data (the paper)' },
+  'no-pretrain': { beta: 0, weights: 'reward', unlabelled: true, label: 'the same without the pretraining term (beta 0)' },
+  'labelled-only': { beta: 1, weights: 'reward', unlabelled: false, label: 'the same without unlabelled data' },
+  sft: { beta: 1, weights: 'threshold', unlabelled: false, label: 'supervised fine-tuning on the images most raters called good' },
+} as const;
+export type VariantName = keyof typeof VARIANTS;
+export const VARIANT_NAMES = Object.keys(VARIANTS) as VariantName[];
+
+export const EVAL_SETS = ['seen', 'unseen'] as const;
+export type EvalSetName = (typeof EVAL_SETS)[number];
+type ModelEvals = Record<EvalSetName, EvaluateResult>;
+
+export interface ReproduceSummary {
+  config: ReproduceConfig;
+  out: string;
+  seconds: number;
+  /** Wall seconds of each step in this invocation (resumed steps are near 0). */
+  steps: Record<string, number>;
+  reward: RewardClaims;
+  evaluations: Record<string, Record<EvalSetName, object>>;
+  pairs: Array<{ a: string; b: string; set: EvalSetName; alignment: WinTieLose; fidelity: WinTieLose }>;
+  claims: Claim[];
+}
+
+/** Reward vs CLIP on the reward test sets, and the auxiliary-loss ablation. */
+export interface RewardClaims {
+  sets: Array<{ name: string; images: number; prompts: number; reward: number; clip: number; diff: { value: number; lo: number; hi: number; p: number } }>;
+  ablation: { seeds: number[]; metrics: Record<string, { with: number[]; without: number[] }> };
+}
+
+/** Evaluation prompts of a set: a seeded sample per category. */
+export function evalPrompts(set: EvalSetName, config: ReproduceConfig): PromptEntry[] {
+  const k = config.eval.promptsPerCategory;
+  return (set === 'seen' ? seenPrompts : unseenPrompts)({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, k])), seed: config.eval.seed });
+}
+
+/** The prompts feedback is collected for (set 'seen'), or the unseen prompts of the stand-in renders. */
+export function feedbackPrompts(set: EvalSetName, config: ReproduceConfig): PromptEntry[] {
+  const k = config.feedbackPromptsPerCategory;
+  const f = set === 'seen' ? seenPrompts : unseenPrompts;
+  return k === null ? f() : f({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, k])), seed: config.feedback.seed });
+}
+
+/** Work units of the whole run (a generated image is 1), for the one progress bar. */
+function plan(config: ReproduceConfig) {
+  const seen = feedbackPrompts('seen', config).length;
+  const perEval = 2 * 4 * config.eval.promptsPerCategory * config.eval.perPrompt;
+  return {
+    collect: seen * (config.feedback.perPrompt + config.unlabelled.perPrompt + config.rewardTest.perPrompt),
+    reward: 40 * (1 + 2 * config.rewardSeeds),
+    finetune: 5 * config.finetuneSteps * VARIANT_NAMES.length * config.seeds.length,
+    evaluate: perEval * (1 + config.rejectionK + VARIANT_NAMES.length * config.seeds.length),
+    grids: 128,
+  };
+}
+
+/** AUC of reward minus CLIP on one set, with a paired bootstrap over prompts. */
+function aucDifference(set: EvalSet, reward: Float32Array, clip: Float32Array, seed: string): RewardClaims['sets'][number] {
+  const n = set.targets.length;
+  // bootstrapOverPrompts resamples prompts; the metric reads each drawn item's index (score) to pair the two scorers.
+  const items = set.prompts.map((prompt, i) => ({ prompt, score: i, target: set.targets[i] }));
+  const diff = (idx: Float64Array, t: Float64Array) => rocAuc(Array.from(idx, (i) => reward[i]), t) - rocAuc(Array.from(idx, (i) => clip[i]), t);
+  const draws: number[] = [];
+  const ci = bootstrapOverPrompts(items, (idx, t) => {
+    const d = diff(idx, t);
+    if (!Number.isNaN(d)) draws.push(d);
+    return d;
+  }, { resamples: 1000, seed });
+  draws.shift(); // the first call is the point estimate
+  const below = draws.filter((d) => d <= 0).length / Math.max(1, draws.length);
+  const above = draws.filter((d) => d >= 0).length / Math.max(1, draws.length);
+  return {
+    name: set.name, images: n, prompts: new Set(set.prompts).size,
+    reward: rocAuc(reward, set.targets), clip: rocAuc(clip, set.targets),
+    diff: { value: ci.value, lo: ci.lo, hi: ci.hi, p: Math.min(1, 2 * Math.min(below, above)) },
+  };
+}
+
+export interface ReproduceHooks {
+  log?: (line: string) => void;
+  /** The run's one progress display (default: the kit's progress bar). */
+  progress?: (total: number, label: string) => Progress;
+}
+
+/** Run (or resume) the whole pipeline into `out`. Call initBackend first. */
+export async function reproduce(config: ReproduceConfig, out: string, hooks: ReproduceHooks = {}): Promise<ReproduceSummary> {
+  const t0 = Date.now();
+  const log = hooks.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  fs.mkdirSync(out, { recursive: true });
+  const configFile = path.join(out, 'config.json');
+  if (fs.existsSync(configFile)) {
+    const saved = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+    const diff = firstDifference(saved, config);
+    if (diff) throw new Error(`${out} holds a run with another config (${diff}); use another --out, or the same settings to resume`);
+  } else writeFileAtomic(configFile, JSON.stringify(config, null, 2) + '\n');
+
+  const units = plan(config);
+  const bar = (hooks.progress ?? makeProgress)(Object.values(units).reduce((a, b) => a + b, 0), 'reproduce');
+  const steps: Record<string, number> = {};
+  const step = async <T>(name: string, f: () => Promise<T> | T): Promise<T> => {
+    const s0 = Date.now();
+    log(`reproduce: ${name}`);
+    const r = await f();
+    steps[name] = (steps[name] ?? 0) + (Date.now() - s0) / 1000;
+    return r;
+  };
+  /** A stage's own progress as ticks of the run's bar (`weight` run units per stage unit). */
+  const ticker = (weight: number) => {
+    let shown = 0;
+    return (done: number) => {
+      if (done > shown) bar.tick((done - shown) * weight);
+      shown = Math.max(shown, done);
+    };
+  };
+  const sub = (weight: number) => (total: number): Progress => {
+    void total;
+    return { tick: (n = 1) => bar.tick(n * weight), done: () => {} };
+  };
+
+  try {
+    const dir = (...p: string[]) => path.join(out, ...p);
+    // Stage 1.
+    await step('collect feedback', () => collectStage({ prompts: feedbackPrompts('seen', config), perPrompt: config.feedback.perPrompt, seed: config.feedback.seed }, dir('feedback'), { onProgress: ticker(1) }));
+    await step('label feedback', () => labelStage({ panel: config.feedback.panel, seed: config.feedback.panelSeed }, dir('feedback')));
+    if (config.unlabelled.perPrompt > 0) {
+      await step('collect unlabelled', () => collectStage({ prompts: feedbackPrompts('seen', config), perPrompt: config.unlabelled.perPrompt, seed: config.unlabelled.seed }, dir('unlabelled'), { onProgress: ticker(1) }));
+    }
+    await step('collect reward test', () => collectStage({ prompts: feedbackPrompts('seen', config), perPrompt: config.rewardTest.perPrompt, seed: config.rewardTest.seed }, dir('test'), { onProgress: ticker(1) }));
+    await step('label reward test', () => labelStage({ panel: config.feedback.panel, seed: config.rewardTest.panelSeed }, dir('test')));
+    await step('render unseen stand-in', () => collectStage({ prompts: feedbackPrompts('unseen', config), perPrompt: 1, seed: config.rewardTest.seed + 1, standIn: 0.5 }, dir('standin-unseen')));
+
+    // Stage 2.
+    const rewardDir = dir('reward');
+    if (!hasCheckpoint(rewardDir)) await step('train reward', () => trainRewardStage({ seed: 0 }, [dir('feedback')], rewardDir, { progress: false }));
+    bar.tick(40);
+    const reward = await step('reward claims', () => rewardClaims(config, out, () => bar.tick(40)));
+
+    // Stage 3.
+    const ftDir = (v: VariantName, s: number) => dir('finetune', `${v}-seed${s}`);
+    for (const s of config.seeds) {
+      for (const v of VARIANT_NAMES) {
+        const spec = VARIANTS[v];
+        const ftConfig = resolveFinetuneConfig('default', {
+          beta: spec.beta, weights: spec.weights, seed: s, evalEvery: 0,
+          train: { steps: config.finetuneSteps, checkpointEvery: Math.max(50, Math.ceil(config.finetuneSteps / 4)) },
+        });
+        await step(`finetune ${v} seed ${s}`, () =>
+          finetuneStage(ftConfig, {
+            data: [dir('feedback')], unlabelled: spec.unlabelled && config.unlabelled.perPrompt > 0 ? [dir('unlabelled')] : [], reward: rewardDir, out: ftDir(v, s),
+          }, { progress: sub(5) }),
+        );
+      }
+    }
+
+    // Evaluation: every model on the same prompts and image seeds.
+    const models: Array<{ name: string; model: string; rejectionK?: number }> = [
+      { name: 'base', model: BASE_MODEL_DIR },
+      { name: `base+best-of-${config.rejectionK}`, model: BASE_MODEL_DIR, rejectionK: config.rejectionK },
+      ...config.seeds.flatMap((s) => VARIANT_NAMES.map((v) => ({ name: `${v}-seed${s}`, model: ftDir(v, s) }))),
+    ];
+    const evals: Record<string, ModelEvals> = {};
+    for (const m of models) {
+      evals[m.name] = {} as ModelEvals;
+      for (const set of EVAL_SETS) {
+        evals[m.name][set] = await step(`evaluate ${m.name} ${set}`, () =>
+          evaluateStage(
+            { model: m.model, prompts: evalPrompts(set, config), perPrompt: config.eval.perPrompt, seed: config.eval.seed, reward: rewardDir, rejectionK: m.rejectionK, resamples: 1000 },
+            dir('eval', m.name, set),
+            { onProgress: ticker(1) },
+          ),
+        );
+      }
+    }
+    await step('grids', () => writeGrids(config, out, [{ name: 'base', model: BASE_MODEL_DIR }, ...VARIANT_NAMES.map((v) => ({ name: v, model: ftDir(v, config.seeds[0]) }))]));
+    bar.tick(units.grids);
+
+    const byVariant = (v: VariantName, set: EvalSetName) => config.seeds.map((s) => evals[`${v}-seed${s}`][set]);
+    const rejection = evals[`base+best-of-${config.rejectionK}`];
+    const claims = buildClaims(config, evals.base, rejection, byVariant, reward);
+    const pairs: ReproduceSummary['pairs'] = [];
+    for (const set of EVAL_SETS) {
+      for (const [a, b] of [['rlhf', 'base'], ['rlhf', `base+best-of-${config.rejectionK}`], ['rlhf', 'sft'], ['sft', 'base'], ['no-pretrain', 'base'], ['labelled-only', 'base']] as const) {
+        const ea = a === 'rlhf' || a === 'sft' || a === 'no-pretrain' || a === 'labelled-only' ? byVariant(a, set) : [evals[a][set]];
+        const eb = b === 'sft' ? byVariant('sft', set) : config.seeds.map(() => evals[b][set]);
+        const sum = (k: 'alignment' | 'fidelity') => ea.map((x, i) => winTieLose(x, eb[i])[k]).reduce((acc, w) => ({ win: acc.win + w.win, tie: acc.tie + w.tie, lose: acc.lose + w.lose, n: acc.n + w.n }));
+        pairs.push({ a, b, set, alignment: sum('alignment'), fidelity: sum('fidelity') });
+      }
+    }
+    const summary: ReproduceSummary = {
+      config, out, seconds: (Date.now() - t0) / 1000, steps, reward,
+      evaluations: Object.fromEntries(Object.entries(evals).map(([k, v]) => [k, { seen: evaluationJson(v.seen), unseen: evaluationJson(v.unseen) }])) as ReproduceSummary['evaluations'],
+      pairs, claims,
+    };
+    writeFileAtomic(dir('summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    writeFileAtomic(dir('claims.json'), JSON.stringify(claims, null, 2) + '\n');
+    writeFileAtomic(dir('claims.md'), claimsMarkdown(claims, `# Claims of Lee et al. (2023), as the kit measures them\n\n${config.seeds.length} fine-tuning seed(s), ${config.finetuneSteps} updates each; evaluation on ${config.eval.promptsPerCategory} prompts per category x ${config.eval.perPrompt} images (seen and unseen), image seed ${config.eval.seed}. Effects in accuracy points, FID or AUC; judge verdicts, the independent classifier beside them.\n`) + '\n');
+    writeReproduceReport(dir('report.html'), summary, evals);
+    return summary;
+  } finally {
+    bar.done();
+  }
+}
+
+/** Reward vs CLIP on the test sets and the auxiliary-loss ablation (cached in reward-claims.json). */
+async function rewardClaims(config: ReproduceConfig, out: string, onRun: () => void): Promise<RewardClaims> {
+  const file = path.join(out, 'reward-claims.json');
+  if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8'));
+  const { model, frozen } = await loadRewardModel(path.join(out, 'reward'));
+  try {
+    const sets = [labelEvalSet(path.join(out, 'test'), frozen, 'seen test (labels)'), judgeEvalSet(path.join(out, 'standin-unseen'), frozen, 'unseen stand-in (judge)')];
+    const clip = new ClipScore(model.texts);
+    const claims: RewardClaims = {
+      sets: sets.map((s) => aucDifference(s, model.score(s.embeddings, s.prompts), clip.score(s.embeddings, s.prompts), `reward-claims/${s.name}`)),
+      ablation: { seeds: [], metrics: {} },
+    };
+    const data = loadRewardData([path.join(out, 'feedback')], frozen);
+    const seeds = Array.from({ length: config.rewardSeeds }, (_, i) => 100 + i);
+    const ab = await auxLossAblation(data, frozen, sets, seeds, {}, () => onRun(), 0);
+    claims.ablation.seeds = seeds;
+    for (const e of ab.effects) claims.ablation.metrics[e.metric] = { with: ab.runs.map((r) => r.with[e.metric]), without: ab.runs.map((r) => r.without[e.metric]) };
+    writeFileAtomic(file, JSON.stringify(claims, null, 2) + '\n');
+    return claims;
+  } finally {
+    model.dispose();
+    frozen.clip.dispose();
+  }
+}
+
+/** The claims of the paper from the evaluations (see ./claims.ts for the verdict rules). */
+export function buildClaims(
+  config: ReproduceConfig,
+  base: ModelEvals,
+  rejection: ModelEvals,
+  byVariant: (v: VariantName, set: EvalSetName) => EvaluateResult[],
+  reward: RewardClaims,
+): Claim[] {
+  const both = (v: VariantName) => EVAL_SETS.map((set) => ({ set, evals: byVariant(v, set) }));
+  const claims: Claim[] = [];
+  for (const set of EVAL_SETS) {
+    claims.push(makeClaim({
+      id: `alignment-${set}`,
+      claim: `Fine-tuning improves alignment in every category on ${set} prompts`,
+      measure: `judge accuracy, fine-tuned (rlhf) minus base, on ${set} prompts`,
+      unit: 'points',
+      parts: [...perCategoryParts(byVariant('rlhf', set), base[set]), alignmentPart('all', byVariant('rlhf', set), base[set])],
+    }));
+  }
+  claims.push(makeClaim({
+    id: 'fidelity-cost',
+    claim: 'Fine-tuning costs some image fidelity',
+    measure: 'FID to fresh renders (classifier features), rlhf minus base',
+    unit: 'FID',
+    parts: both('rlhf').map(({ set, evals }) => fidelityPart(set, evals, base[set], 1)),
+  }));
+  claims.push(makeClaim({
+    id: 'pretraining-term',
+    claim: 'The pretraining term (beta) keeps fidelity: the cost is larger without it',
+    measure: 'FID, no-pretrain (beta 0) minus rlhf (beta 1)',
+    unit: 'FID',
+    parts: EVAL_SETS.map((set) => fidelityPart(set, byVariant('no-pretrain', set), byVariant('rlhf', set), 1)),
+  }));
+  claims.push(makeClaim({
+    id: 'unlabelled-data',
+    claim: 'Unlabelled model images (weighted by the reward) help',
+    measure: 'rlhf minus labelled-only: judge accuracy (up), FID (down)',
+    unit: 'points',
+    parts: EVAL_SETS.flatMap((set) => [
+      alignmentPart(`${set}: alignment`, byVariant('rlhf', set), byVariant('labelled-only', set)),
+      { ...fidelityPart(`${set}: FID`, byVariant('rlhf', set), byVariant('labelled-only', set), -1) },
+    ]),
+    note: 'the FID parts are in FID units, not points',
+  }));
+  const aux = (metric: string, name: string): ClaimPart | null => {
+    const m = reward.ablation.metrics[metric];
+    return m ? seedEffectPart(name, m.with.map((w, i) => w - m.without[i]), 1) : null;
+  };
+  claims.push(makeClaim({
+    id: 'auxiliary-loss',
+    claim: 'The auxiliary prompt-classification loss helps the reward generalise',
+    measure: `reward AUC with the auxiliary loss minus without, ${config.rewardSeeds} reward seeds`,
+    unit: 'AUC',
+    parts: [aux('unseen stand-in (judge)/all/auc', 'unseen prompts (stand-in renders, judge)'), aux('seen test (labels)/all/auc', 'seen prompts, new images (labels)')].filter((x): x is ClaimPart => x !== null),
+  }));
+  claims.push(makeClaim({
+    id: 'reward-vs-clip',
+    claim: 'The learned reward predicts alignment better than the CLIP score',
+    measure: 'AUC of the reward minus AUC of the CLIP score, one reward model; interval and p from a paired bootstrap over prompts',
+    unit: 'AUC',
+    parts: reward.sets.map((s) => ({
+      name: s.name, effect: s.diff.value, direction: 1 as const, perSeed: [s.diff.value], interval: null, test: `paired bootstrap over ${s.prompts} prompts [${s.diff.lo.toFixed(3)}, ${s.diff.hi.toFixed(3)}]`,
+      p: s.diff.p, verdict: partVerdict(s.diff.value, 1, s.diff.p, [s.diff.lo, s.diff.hi]),
+    })),
+  }));
+  claims.push(makeClaim({
+    id: 'rejection-sampling',
+    claim: `The fine-tuned model is at least as aligned as the base model with rejection sampling (best of ${config.rejectionK} by the reward)`,
+    measure: `judge accuracy, rlhf minus base + best-of-${config.rejectionK}`,
+    unit: 'points',
+    parts: EVAL_SETS.map((set) => alignmentPart(set, byVariant('rlhf', set), rejection[set])),
+  }));
+  return claims;
+}
+
+/** Before / after: the same prompts and seeds from the base and each variant (fine-tuning seed 0), one PNG per model. */
+async function writeGrids(config: ReproduceConfig, out: string, models: Array<{ name: string; model: string }>): Promise<void> {
+  const gdir = path.join(out, 'grids');
+  fs.mkdirSync(gdir, { recursive: true });
+  const prompts = new Rng(`grids/${config.eval.seed}`).shuffle(evalPrompts('seen', config)).slice(0, 8).map((p) => p.prompt);
+  writeFileAtomic(path.join(gdir, 'prompts.txt'), prompts.join('\n') + '\n');
+  for (const m of models) {
+    const file = path.join(gdir, `${m.name}.png`);
+    if (fs.existsSync(file)) continue;
+    const { model, meta } = await loadModel(m.model);
+    try {
+      const jobs = prompts.flatMap((p) => [0, 1, 2, 3].map((k) => ({ p, seed: `grids/${config.eval.seed}/${p}/${k}` })));
+      const images = await generateImages(model, jobs.map((j) => j.p), { ...meta.config.sampler, seed: jobs.map((j) => j.seed), batchSize: 32 });
+      writeFileAtomic(file, encodePng(tileImages(images, { columns: 4, scale: 3, gap: 2 })));
+    } finally {
+      model.dispose({ clip: true });
+    }
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * The page `reproduce` writes (report.html): the claims table, the figures of
+ * the paper's evaluation from this run's data, before / after grids and the
+ * config, self-contained (./report.ts embeds plotly.js-dist).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { AccuracyCell, EvaluateResult } from '../eval/evaluate';
+import { pairedInterval } from '../reward/ablation';
+import { CATEGORIES } from '../world/prompt';
+import { Claim } from './claims';
+import { Report, ReportFigure, ReportSection, writeReport } from './report';
+import type { EvalSetName, ReproduceSummary } from './reproduce';
+
+const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : '-');
+
+/** Models of the run in report order, each with its evaluations (one per fine-tuning seed). */
+function modelGroups(evals: Record<string, Record<EvalSetName, EvaluateResult>>): Array<{ name: string; runs: Array<Record<EvalSetName, EvaluateResult>> }> {
+  const groups = new Map<string, Array<Record<EvalSetName, EvaluateResult>>>();
+  for (const [name, e] of Object.entries(evals)) {
+    const g = name.replace(/-seed\d+$/, '');
+    groups.set(g, [...(groups.get(g) ?? []), e]);
+  }
+  return [...groups].map(([name, runs]) => ({ name, runs }));
+}
+
+/** Mean over runs and a 95% interval: t over runs, or the single run's bootstrap interval. */
+function meanWithError(cells: readonly AccuracyCell[]): { y: number; lo: number; hi: number } {
+  if (cells.length === 1) return { y: cells[0].accuracy, lo: cells[0].ci95[0], hi: cells[0].ci95[1] };
+  const t = pairedInterval(cells.map((c) => c.accuracy));
+  return { y: t.mean, lo: t.lo, hi: t.hi };
+}
+
+function accuracyFigure(set: EvalSetName, groups: ReturnType<typeof modelGroups>): ReportFigure {
+  const x = [...CATEGORIES, 'overall'];
+  return {
+    title: `Judge accuracy per category, ${set} prompts`,
+    caption: 'Bars: mean over fine-tuning seeds; error bars: 95% t interval over seeds (one seed: bootstrap over prompts).',
+    data: groups.map((g) => {
+      const pts = x.map((c) => meanWithError(g.runs.map((r) => (c === 'overall' ? r[set].overall : r[set].byCategory[c as (typeof CATEGORIES)[number]]!)).filter(Boolean)));
+      return {
+        type: 'bar', name: g.name, x, y: pts.map((p) => 100 * p.y),
+        error_y: { type: 'data', symmetric: false, array: pts.map((p) => 100 * (p.hi - p.y)), arrayminus: pts.map((p) => 100 * (p.y - p.lo)) },
+      };
+    }),
+    layout: { barmode: 'group', yaxis: { title: { text: 'aligned images (%)' }, rangemode: 'tozero' } },
+  };
+}
+
+function tradeoffFigure(groups: ReturnType<typeof modelGroups>): ReportFigure {
+  return {
+    title: 'Alignment against fidelity',
+    caption: 'Each point is one model (one fine-tuning seed) on one prompt set; lower FID is closer to the renders. The paper\'s trade-off: up and to the right costs fidelity.',
+    data: groups.flatMap((g) => (['seen', 'unseen'] as const).map((set) => ({
+      type: 'scatter', mode: 'markers', name: `${g.name} (${set})`,
+      x: g.runs.map((r) => 100 * r[set].overall.accuracy), y: g.runs.map((r) => r[set].fid.value),
+      marker: { size: 10, symbol: set === 'seen' ? 'circle' : 'diamond' },
+    }))),
+    layout: { xaxis: { title: { text: 'judge accuracy (%)' } }, yaxis: { title: { text: 'FID to renders' } } },
+  };
+}
+
+function readersFigure(groups: ReturnType<typeof modelGroups>): ReportFigure {
+  const pts = groups.flatMap((g) => g.runs.flatMap((r) => (['seen', 'unseen'] as const).map((set) => ({ name: `${g.name} ${set}`, j: r[set].overall.accuracy, c: r[set].otherReader.overall.accuracy }))));
+  const hi = Math.max(0.05, ...pts.flatMap((p) => [p.j, p.c])) * 100;
+  return {
+    title: 'Two readers: the judge and the independent classifier',
+    caption: 'Overall accuracy of every evaluated model as each reader sees it; the diagonal is perfect agreement.',
+    data: [
+      { type: 'scatter', mode: 'markers', name: 'models', x: pts.map((p) => 100 * p.j), y: pts.map((p) => 100 * p.c), text: pts.map((p) => p.name), marker: { size: 9 } },
+      { type: 'scatter', mode: 'lines', name: 'y = x', x: [0, hi], y: [0, hi], line: { dash: 'dot' } },
+    ],
+    layout: { xaxis: { title: { text: 'judge accuracy (%)' } }, yaxis: { title: { text: 'classifier accuracy (%)' } } },
+  };
+}
+
+function winTieLoseFigure(summary: ReproduceSummary, kind: 'alignment' | 'fidelity'): ReportFigure {
+  const labels = summary.pairs.map((p) => `${p.a} vs ${p.b} (${p.set})`);
+  const part = (k: 'win' | 'tie' | 'lose') => summary.pairs.map((p) => (100 * p[kind][k]) / p[kind].n);
+  return {
+    title: `Win / tie / lose, ${kind}`,
+    caption: kind === 'alignment' ? 'Image by image on the same prompts and seeds: win = the first model\'s image is aligned and the second\'s is not (judge).' : 'Image by image: win = the first model\'s image is closer (by more than 5%) to the renders of its prompt in the classifier\'s feature space.',
+    data: (['win', 'tie', 'lose'] as const).map((k) => ({ type: 'bar', orientation: 'h', name: k, y: labels, x: part(k) })),
+    layout: { barmode: 'stack', xaxis: { title: { text: '% of images' }, range: [0, 100] }, margin: { l: 260 } },
+  };
+}
+
+function rewardFigures(summary: ReproduceSummary): ReportFigure[] {
+  const r = summary.reward;
+  const figs: ReportFigure[] = [{
+    title: 'Reward model against the CLIP score (ROC AUC)',
+    caption: 'AUC of predicting the target (raters\' majority, or the judge) on images neither scorer was trained on.',
+    data: [
+      { type: 'bar', name: 'reward', x: r.sets.map((s) => s.name), y: r.sets.map((s) => s.reward) },
+      { type: 'bar', name: 'CLIP score', x: r.sets.map((s) => s.name), y: r.sets.map((s) => s.clip) },
+    ],
+    layout: { barmode: 'group', yaxis: { title: { text: 'ROC AUC' }, range: [0, 1] } },
+  }];
+  const metrics = Object.entries(r.ablation.metrics).filter(([m]) => m.endsWith('/all/auc'));
+  if (metrics.length) {
+    figs.push({
+      title: 'The auxiliary loss, per reward seed',
+      caption: `AUC with the prompt-classification loss (lambda 0.5) and without it, ${r.ablation.seeds.length} reward seeds.`,
+      data: metrics.flatMap(([m, v]) => [
+        { type: 'scatter', mode: 'markers', name: `${m.replace('/all/auc', '')}: with`, x: r.ablation.seeds, y: v.with, marker: { size: 9 } },
+        { type: 'scatter', mode: 'markers', name: `${m.replace('/all/auc', '')}: without`, x: r.ablation.seeds, y: v.without, marker: { size: 9, symbol: 'x' } },
+      ]),
+      layout: { xaxis: { title: { text: 'reward seed' } }, yaxis: { title: { text: 'ROC AUC' } } },
+    });
+  }
+  return figs;
+}
+
+function claimsTable(claims: readonly Claim[]): ReportSection['table'] {
+  const fmt = (x: number, c: Claim) => (!Number.isFinite(x) ? '-' : c.unit === 'points' || c.unit === 'win-lose' ? `${x >= 0 ? '+' : ''}${pct(x)}` : c.unit === 'AUC' ? x.toFixed(3) : x.toFixed(2));
+  return {
+    columns: ['claim', 'part', 'effect', '95% interval over seeds', 'paired test, p', 'part verdict', 'classifier reads', 'claim verdict'],
+    rows: claims.flatMap((c) => c.parts.map((p, i) => [
+      i === 0 ? `${c.claim} (${c.unit})` : '', p.name, fmt(p.effect, c), p.interval ? `[${fmt(p.interval[0], c)}, ${fmt(p.interval[1], c)}]` : '-',
+      `${p.test}: ${Number.isFinite(p.p) ? p.p.toFixed(3) : '-'}`, p.verdict, p.secondReader ? `${fmt(p.secondReader.effect, c)} (${p.secondReader.verdict})` : '', i === 0 ? c.verdict : '',
+    ])),
+    caption: 'Verdict rules: src/pipeline/claims.ts. Effects in accuracy points (alignment), FID units (fidelity) or AUC (reward).',
+  };
+}
+
+/** Write the report of a finished run. */
+export function writeReproduceReport(file: string, summary: ReproduceSummary, evals: Record<string, Record<EvalSetName, EvaluateResult>>): void {
+  const groups = modelGroups(evals);
+  const gdir = path.join(path.dirname(file), 'grids');
+  const prompts = fs.existsSync(path.join(gdir, 'prompts.txt')) ? fs.readFileSync(path.join(gdir, 'prompts.txt'), 'utf8').trim().split('\n') : [];
+  const grids = fs.existsSync(gdir) ? fs.readdirSync(gdir).filter((f) => f.endsWith('.png')).sort((a, b) => (a === 'base.png' ? -1 : b === 'base.png' ? 1 : a.localeCompare(b))) : [];
+  const c = summary.config;
+  const perModel = groups.map((g) => [
+    g.name, g.runs.length,
+    ...(['seen', 'unseen'] as const).flatMap((set) => [
+      pct(g.runs.reduce((a, r) => a + r[set].overall.accuracy, 0) / g.runs.length),
+      pct(g.runs.reduce((a, r) => a + r[set].otherReader.overall.accuracy, 0) / g.runs.length),
+      (g.runs.reduce((a, r) => a + r[set].fid.value, 0) / g.runs.length).toFixed(2),
+      g.runs[0][set].meanReward === null ? '-' : (g.runs.reduce((a, r) => a + (r[set].meanReward ?? 0), 0) / g.runs.length).toFixed(3),
+    ]),
+  ]);
+  const report: Report = {
+    title: 'Aligning a text-to-image model with (simulated) human feedback: the reproduction',
+    subtitle: `Lee et al. (2023), reproduced by t2i-align in its world of shapes. Run folder ${summary.out}; ${c.seeds.length} fine-tuning seed(s); ${(summary.seconds / 60).toFixed(1)} min in this invocation.`,
+    generated: new Date().toISOString(),
+    sections: [
+      {
+        title: 'Claims',
+        text: ['Each claim of the paper with the effect the kit measures, an interval over fine-tuning seeds, a paired test and a verdict. A claim that does not reproduce here is a result, not a bug.'],
+        table: claimsTable(summary.claims),
+      },
+      {
+        title: 'Alignment',
+        text: [`Every model generates ${c.eval.perPrompt} images for each of ${c.eval.promptsPerCategory} prompts per category, with the same image seeds; the judge reads them.`],
+        figures: [accuracyFigure('seen', groups), accuracyFigure('unseen', groups)],
+        table: {
+          columns: ['model', 'seeds', 'seen: judge %', 'seen: classifier %', 'seen: FID', 'seen: mean reward', 'unseen: judge %', 'unseen: classifier %', 'unseen: FID', 'unseen: mean reward'],
+          rows: perModel,
+          caption: 'Means over fine-tuning seeds. FID: Frechet distance to fresh renders of the same prompts in the classifier\'s feature space.',
+        },
+      },
+      { title: 'Fidelity and the trade-off', figures: [tradeoffFigure(groups)] },
+      { title: 'Pairwise: win / tie / lose', figures: [winTieLoseFigure(summary, 'alignment'), winTieLoseFigure(summary, 'fidelity')] },
+      { title: 'The reward model', figures: rewardFigures(summary) },
+      { title: 'A second reader', text: ['The classifier never labels feedback; where its verdicts move with the judge\'s, an improvement is not the judge\'s blind spot.'], figures: [readersFigure(groups)] },
+      {
+        title: 'Before and after',
+        text: [`The same ${prompts.length} seen prompts and seeds, 4 images each (one row per prompt): ${prompts.join('; ')}.`],
+        images: grids.map((g) => ({ title: g.replace(/\.png$/, ''), png: path.join(gdir, g), pixelated: true })),
+      },
+      { title: 'Time', table: { columns: ['step', 'seconds'], rows: Object.entries(summary.steps).map(([k, v]) => [k, v.toFixed(1)]) } },
+      { title: 'Config', pre: JSON.stringify(summary.config, null, 2) },
+    ],
+  };
+  writeReport(file, report);
+}

@@ -1,0 +1,142 @@
+/**
+ * The paper's stages as functions: each takes a typed config and folders and
+ * returns what it wrote. The CLI commands, the notebooks and `reproduce` all
+ * call these (pretraining is in ./pretrain.ts). Call initBackend first.
+ *
+ *   collectStage      Stage 1: images of the base model for prompts (resumable)
+ *   labelStage        Stage 1: a simulated rater panel labels them
+ *   trainRewardStage  Stage 2: the reward model
+ *   finetuneStage     Stage 3: reward-weighted fine-tuning (resumable)
+ *   evaluateStage     alignment (judge and classifier), reward, fidelity
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { hasCheckpoint, writeFileAtomic } from '../engine/checkpoint';
+import { Progress } from '../engine/progress';
+import { EvaluateOptions, EvaluateResult, evaluateModel, evaluationJson } from '../eval/evaluate';
+import { collect, CollectResult, ImageGenerator, loadPrompts, standInGenerator } from '../feedback/collect';
+import { datasetAgreement, defaultStorePath, labelWithPanel } from '../feedback/label';
+import { AgreementStats } from '../feedback/agreement';
+import { DEFAULT_MODEL_DIR, modelGenerator } from '../feedback/modelGenerator';
+import { panelFromSpec } from '../feedback/panel';
+import { LabelStore } from '../feedback/store';
+import { finetune, FinetuneInputs, FinetuneResult } from '../finetune/train';
+import { FinetuneConfig } from '../finetune/config';
+import { loadFrozenClip } from '../reward/embeddings';
+import { BASE_CLIP_DIR, loadRewardData, trainReward, TrainRewardRun } from '../reward/run';
+import { RewardTrainConfig } from '../reward/train';
+import { PromptEntry } from '../world/promptSets';
+
+export interface CollectStageConfig {
+  /** 'seen', 'unseen', a prompts file, or the prompts themselves. */
+  prompts: string | readonly PromptEntry[];
+  perPrompt: number;
+  /** Base seed of the per-image seeds. */
+  seed: number;
+  /** Model folder (default the shipped base model). */
+  model?: string;
+  /** Classifier-free guidance scale (default the checkpoint's). */
+  guidance?: number;
+  /** No model: render, getting one attribute wrong with this probability. */
+  standIn?: number;
+  batchSize?: number;
+}
+
+export interface CollectStageResult extends CollectResult {
+  out: string;
+  prompts: number;
+  source: string;
+}
+
+/** Stage 1: `perPrompt` images per prompt into the dataset folder `out` (an existing one is resumed). */
+export async function collectStage(config: CollectStageConfig, out: string, hooks: { onProgress?: (done: number, total: number) => void } = {}): Promise<CollectStageResult> {
+  const prompts = typeof config.prompts === 'string' ? loadPrompts(config.prompts) : config.prompts;
+  if (config.model !== undefined && config.standIn !== undefined) throw new Error('use either a model or the stand-in, not both');
+  if (config.guidance !== undefined && config.standIn !== undefined) throw new Error('guidance is a setting of the model; the stand-in has none');
+  let generate: ImageGenerator;
+  let source: string;
+  let dispose = () => {};
+  if (config.standIn !== undefined) {
+    generate = standInGenerator(config.standIn);
+    source = `stand-in:${config.standIn}`;
+  } else {
+    const dir = config.model ?? DEFAULT_MODEL_DIR;
+    const m = await modelGenerator(dir, config.guidance !== undefined ? { guidanceScale: config.guidance } : {});
+    generate = m.generate;
+    source = (path.relative(process.cwd(), path.resolve(dir)) || '.') + (config.guidance !== undefined ? ` guidance ${m.sampler.guidanceScale}` : '');
+    dispose = m.dispose;
+  }
+  try {
+    const r = await collect({ prompts, perPrompt: config.perPrompt, outDir: out, generate, seed: config.seed, batchSize: config.batchSize, source, onProgress: hooks.onProgress });
+    return { ...r, out, prompts: prompts.length, source };
+  } finally {
+    dispose();
+  }
+}
+
+export interface LabelStageConfig {
+  /** Rater panel spec (see panelFromSpec), e.g. '3' or 'flip=0.1,skip=0.05x3'. */
+  panel: string;
+  seed: number;
+  /** Label store (default DIR/labels.sqlite). */
+  db?: string;
+}
+
+/** Stage 1: every rater of the panel labels every image of `data` into its label store. */
+export function labelStage(config: LabelStageConfig, data: string): { store: string; added: number; duplicates: number; raters: number; stats: AgreementStats } {
+  const panel = panelFromSpec(config.panel, config.seed);
+  const file = config.db ?? defaultStorePath(data);
+  const store = LabelStore.open(file);
+  try {
+    const run = labelWithPanel(data, store, panel);
+    return { store: file, added: run.added, duplicates: run.duplicates, raters: panel.raters.length, stats: datasetAgreement(data, store, run.verdicts) };
+  } finally {
+    store.close();
+  }
+}
+
+/** Stage 2: train the reward model on the labelled datasets `data` and save it in `out` (refused where one is saved, unless `overwrite`). */
+export async function trainRewardStage(
+  config: Partial<RewardTrainConfig>,
+  data: readonly string[],
+  out: string,
+  opts: { clip?: string; overwrite?: boolean; progress?: false | ((total: number, label: string) => Progress) } = {},
+): Promise<{ out: string; seconds: number; run: Omit<TrainRewardRun, 'model'> }> {
+  if (hasCheckpoint(out) && !opts.overwrite) throw new Error(`${out} already holds a checkpoint; choose another folder or pass --overwrite`);
+  const frozen = await loadFrozenClip(opts.clip ?? BASE_CLIP_DIR);
+  try {
+    const t0 = Date.now();
+    const { model, ...run } = await trainReward(loadRewardData(data, frozen), frozen, config, { out, progress: opts.progress });
+    model.dispose();
+    return { out, seconds: (Date.now() - t0) / 1000, run };
+  } finally {
+    frozen.clip.dispose();
+  }
+}
+
+/** Stage 3: reward-weighted fine-tuning (resumable; see src/finetune/train.ts). */
+export async function finetuneStage(config: FinetuneConfig, inputs: FinetuneInputs, hooks: Parameters<typeof finetune>[2] = {}): Promise<FinetuneResult> {
+  return finetune(inputs, config, hooks);
+}
+
+export const EVALUATION_FILE = 'evaluation.json';
+
+/**
+ * Evaluate a model (see evaluateModel); with `out`, write `out/evaluation.json`
+ * (with the per-image outcomes, for paired comparisons). When that file holds
+ * an evaluation with the same settings it is read instead (resumable).
+ */
+export async function evaluateStage(config: Omit<EvaluateOptions, 'onProgress' | 'onImages'>, out?: string, hooks: Pick<EvaluateOptions, 'onProgress' | 'onImages'> = {}): Promise<EvaluateResult> {
+  const file = out ? path.join(out, EVALUATION_FILE) : undefined;
+  const settings = JSON.stringify({ ...config, prompts: config.prompts.map((p) => p.prompt) });
+  if (file && fs.existsSync(file) && !hooks.onImages) {
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as { settings: string; result: EvaluateResult };
+    if (saved.settings === settings) return saved.result;
+  }
+  const r = await evaluateModel({ ...config, ...hooks });
+  if (file) {
+    fs.mkdirSync(out!, { recursive: true });
+    writeFileAtomic(file, JSON.stringify({ settings, result: evaluationJson(r, true) }) + '\n');
+  }
+  return r;
+}

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { accuracyTable, EvaluatedImage, EvaluateResult, pairedPromptTest, winTieLose } from '../../src/eval/evaluate';
+import { alignmentEffect, claimsMarkdown, claimVerdict, fidelityPart, makeClaim, partVerdict, perCategoryParts } from '../../src/pipeline/claims';
+import { buildClaims, resolveReproduceConfig, RewardClaims } from '../../src/pipeline/reproduce';
+import { Rng } from '../../src/engine/random';
+import { Category, CATEGORIES } from '../../src/world/prompt';
+
+/** A made-up evaluation: `prompts` prompts per category, `per` images each; image i aligned with probability rate(category). */
+function fakeEval(rate: (c: Category) => number, seed: string, opts: { prompts?: number; per?: number; fid?: number; distance?: number } = {}): EvaluateResult {
+  const rng = new Rng(seed);
+  const images: EvaluatedImage[] = CATEGORIES.flatMap((category) =>
+    Array.from({ length: opts.prompts ?? 10 }, (_, p) =>
+      Array.from({ length: opts.per ?? 4 }, (_, k) => {
+        const ok = rng.bernoulli(rate(category));
+        return { prompt: `${category} prompt ${p}`, category, k, seed: `s/${p}/${k}`, judge: ok, classifier: ok, reward: null, renderDistance: (opts.distance ?? 1) * (1 + 0.1 * rng.uniform(0, 1)) };
+      }),
+    ).flat(),
+  );
+  const t = accuracyTable(images.map((x) => ({ prompt: x.prompt, category: x.category, ok: x.judge })), { resamples: 50 });
+  return {
+    model: seed, evaluator: 'judge', rejection: null, seed: 0, perPrompt: opts.per ?? 4, ...t, otherReader: { evaluator: 'classifier', ...t },
+    readersAgree: 1, meanReward: null, fid: { value: opts.fid ?? 1, images: images.length, renders: images.length, dim: 8 }, images,
+  };
+}
+
+test('partVerdict: right sign with a significant test and an interval clear of 0 reproduces; otherwise mixed or not', () => {
+  assert.equal(partVerdict(0.1, 1, 0.01, [0.02, 0.2]), 'reproduced');
+  assert.equal(partVerdict(0.1, 1, 0.01, null), 'reproduced');
+  assert.equal(partVerdict(0.1, 1, 0.01, [-0.02, 0.2]), 'mixed');
+  assert.equal(partVerdict(0.1, 1, 0.2, [0.01, 0.2]), 'mixed');
+  assert.equal(partVerdict(0.1, 1, 0.2, [-0.1, 0.2]), 'not reproduced');
+  assert.equal(partVerdict(-0.1, 1, 0.001, [-0.2, -0.05]), 'not reproduced', 'a significant effect the other way');
+  assert.equal(partVerdict(-2, -1, 0.001, [-3, -1]), 'reproduced', 'a claimed decrease');
+  assert.equal(partVerdict(0, 1, 0.001, null), 'not reproduced');
+  assert.equal(claimVerdict([{ verdict: 'reproduced' }, { verdict: 'reproduced' }]), 'reproduced');
+  assert.equal(claimVerdict([{ verdict: 'reproduced' }, { verdict: 'not reproduced' }]), 'mixed');
+  assert.equal(claimVerdict([{ verdict: 'not reproduced' }, { verdict: 'not reproduced' }]), 'not reproduced');
+  assert.equal(claimVerdict([{ verdict: 'mixed' }, { verdict: 'not reproduced' }]), 'mixed');
+});
+
+test('pairedPromptTest: a consistent shift is significant, noise is not; p is never 0', () => {
+  const rng = new Rng('ppt');
+  const shift = Array.from({ length: 40 }, (_, i) => ({ prompt: `p${i % 20}`, d: 0.3 + 0.1 * rng.normal() }));
+  const noise = Array.from({ length: 40 }, (_, i) => ({ prompt: `p${i % 20}`, d: rng.normal() }));
+  const a = pairedPromptTest(shift, { draws: 2000 });
+  const b = pairedPromptTest(noise, { draws: 2000 });
+  assert.equal(a.prompts, 20);
+  assert.ok(a.p < 0.01 && a.p > 0, `shift p ${a.p}`);
+  assert.ok(b.p > 0.05, `noise p ${b.p}`);
+});
+
+test('alignment claims: a real improvement in every category reproduces, no change does not, and pairing is checked', () => {
+  const base = fakeEval(() => 0.2, 'base');
+  const better = [0, 1, 2].map((s) => fakeEval(() => 0.7, `better${s}`));
+  const same = [0, 1, 2].map((s) => fakeEval(() => 0.2, `same${s}`));
+  const up = makeClaim({ id: 'x', claim: 'up', measure: 'm', unit: 'points', parts: perCategoryParts(better, base) });
+  assert.equal(up.parts.length, 4);
+  assert.equal(up.verdict, 'reproduced', JSON.stringify(up.parts.map((p) => [p.effect, p.p, p.interval])));
+  for (const p of up.parts) assert.ok(Math.abs(p.effect - 0.5) < 0.2, `effect ${p.effect}`);
+  const flat = makeClaim({ id: 'y', claim: 'flat', measure: 'm', unit: 'points', parts: perCategoryParts(same, base) });
+  assert.notEqual(flat.verdict, 'reproduced');
+  const other = fakeEval(() => 0.5, 'other', { prompts: 5 });
+  assert.throws(() => alignmentEffect('bad', [other], base), /not paired/);
+  assert.throws(() => winTieLose(other, base), /same prompts/);
+  assert.match(claimsMarkdown([up, flat]), /\| up \|.*\*\*reproduced\*\*/);
+});
+
+test('fidelity parts and win/tie/lose read the distances to the renders', () => {
+  const base = fakeEval(() => 0.3, 'base', { fid: 2, distance: 1 });
+  const worse = [fakeEval(() => 0.3, 'w0', { fid: 5, distance: 3 }), fakeEval(() => 0.3, 'w1', { fid: 6, distance: 3 })];
+  const part = fidelityPart('seen', worse, base, 1);
+  assert.equal(part.effect, 3.5);
+  assert.deepEqual(part.perSeed, [3, 4]);
+  assert.equal(part.verdict, 'mixed', 'two seeds: the t interval is wide, the paired test clear');
+  const w = winTieLose(worse[0], base);
+  assert.equal(w.fidelity.lose, w.fidelity.n);
+  assert.equal(w.alignment.win + w.alignment.tie + w.alignment.lose, w.alignment.n);
+});
+
+test('buildClaims: every claim of the paper, each with a verdict', () => {
+  const config = resolveReproduceConfig('quick', { seeds: [0, 1] });
+  const base = { seen: fakeEval(() => 0.2, 'b-seen'), unseen: fakeEval(() => 0.1, 'b-unseen') };
+  const rej = { seen: fakeEval(() => 0.3, 'r-seen'), unseen: fakeEval(() => 0.15, 'r-unseen') };
+  const byVariant = (v: string, set: 'seen' | 'unseen') => config.seeds.map((s) => fakeEval(() => (v === 'rlhf' ? 0.5 : 0.25), `${v}/${set}/${s}`));
+  const reward: RewardClaims = {
+    sets: [{ name: 'seen test (labels)', images: 40, prompts: 10, reward: 0.8, clip: 0.6, diff: { value: 0.2, lo: 0.1, hi: 0.3, p: 0.002 } }],
+    ablation: { seeds: [1, 2, 3, 4, 5], metrics: { 'unseen stand-in (judge)/all/auc': { with: [0.7, 0.72, 0.71, 0.73, 0.7], without: [0.6, 0.6, 0.61, 0.62, 0.6] } } },
+  };
+  const claims = buildClaims(config, base, rej, byVariant, reward);
+  assert.deepEqual(claims.map((c) => c.id), ['alignment-seen', 'alignment-unseen', 'fidelity-cost', 'pretraining-term', 'unlabelled-data', 'auxiliary-loss', 'reward-vs-clip', 'rejection-sampling']);
+  for (const c of claims) assert.ok(['reproduced', 'mixed', 'not reproduced'].includes(c.verdict));
+  assert.equal(claims.find((c) => c.id === 'reward-vs-clip')!.verdict, 'reproduced');
+  const aux = claims.find((c) => c.id === 'auxiliary-loss')!;
+  assert.equal(aux.parts[0].p, 1 / 16);
+  assert.equal(aux.verdict, 'mixed', 'five seeds: the exact sign-flip p cannot go below 1/16');
+});
+
+test('resolveReproduceConfig: presets, nested overrides, and errors naming the key', () => {
+  const q = resolveReproduceConfig('quick');
+  assert.deepEqual(q.seeds, [0]);
+  assert.deepEqual(resolveReproduceConfig('default').seeds, [0, 1, 2]);
+  assert.equal(resolveReproduceConfig('quick', { eval: { perPrompt: 2 } }).eval.promptsPerCategory, q.eval.promptsPerCategory);
+  assert.throws(() => resolveReproduceConfig('quick', { sedes: [1] }), /reproduce config: .*sedes/);
+  assert.throws(() => resolveReproduceConfig('quick', { eval: { perPrompt: 0 } }), /eval\.perPrompt/);
+});
