@@ -41,7 +41,7 @@ export function registerFeedback(program: Command): void {
       }
       if (opts.model !== undefined && standIn !== undefined) throw new Error('use either --model or --stand-in, not both');
       if (opts.guidance !== undefined && standIn !== undefined) throw new Error('--guidance is a setting of the model; the stand-in has none');
-      const guidance = opts.guidance !== undefined ? guidanceOption(opts.guidance) : undefined;
+      const sampler = opts.guidance !== undefined ? { guidanceScale: guidanceOption(opts.guidance) } : undefined;
       if (standIn === undefined) {
         await initBackend();
         warnIfSlowPath();
@@ -49,7 +49,7 @@ export function registerFeedback(program: Command): void {
       const bar = progress(prompts.length * perPrompt, 'collect');
       let shown = 0;
       try {
-        const r = await collectStage({ prompts, perPrompt, seed, batchSize, model: opts.model, guidance, standIn }, opts.out, {
+        const r = await collectStage({ prompts, perPrompt, seed, batchSize, model: opts.model, sampler, standIn }, opts.out, {
           onProgress: (done) => (bar.tick(done - shown), (shown = done)),
         });
         bar.done();

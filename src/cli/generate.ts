@@ -7,9 +7,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
-import { alignmentTable, BASE_MODEL_DIR, baseModelTargets, evaluateBaseModel, loadModel, writeBaseEval } from '../eval/base';
-import { generateImages, SamplerConfig } from '../models';
-import { categoryOf, Dataset, encodePng, PromptLine, readPromptsFile, tileImages } from '../world';
+import { alignmentTable, BASE_MODEL_DIR, baseModelTargets, diffusionCheckpointDir, evaluateBaseModel, loadModel, writeBaseEval } from '../eval/base';
+import { collectStage } from '../pipeline/stages';
+import { SamplerConfig } from '../models';
+import { categoryOf, encodePng, PromptLine, readPromptsFile, tileImages } from '../world';
 import { guidanceOption, intOption } from './options';
 
 export interface GenerateOptions {
@@ -26,48 +27,22 @@ export interface GenerateOptions {
 }
 
 /**
- * Generate `perPrompt` images per prompt into the dataset folder `out`.
- * Image k of the prompt on line L has id `l<L>-<k>` and seed `${seed}/l<L>/<k>`;
- * ids already in the manifest are skipped (a stopped run resumes).
+ * Generate `perPrompt` images per prompt into the dataset folder `out`, with
+ * the same writer as `collect` (collectStage): image k of the i-th prompt has
+ * id `p<i>-<k>` and seed seedFor(seed, i, k); ids already in the manifest are
+ * skipped (a stopped run resumes), and a manifest made with other prompts or
+ * seeds is refused.
  * @returns images written now and images skipped.
  */
 export async function generateToDataset(opts: GenerateOptions): Promise<{ written: number; skipped: number; modelDir: string }> {
-  const { model, meta, dir } = await loadModel(opts.model ?? BASE_MODEL_DIR);
-  try {
-    const ds = Dataset.create(opts.out);
-    const have = new Set(ds.records().map((r) => r.id));
-    const seed = opts.seed ?? 0;
-    const todo: Array<{ id: string; seed: string; p: PromptLine }> = [];
-    for (const p of opts.prompts)
-      for (let k = 0; k < opts.perPrompt; k++) {
-        const id = `l${p.line}-${k}`;
-        if (!have.has(id)) todo.push({ id, seed: `${seed}/l${p.line}/${k}`, p });
-      }
-    const sampler = { ...meta.config.sampler, ...opts.sampler };
-    const bs = opts.batchSize ?? 32;
-    // One batch at a time, written as it comes, so a killed run keeps what it made.
-    for (let i = 0; i < todo.length; i += bs) {
-      const chunk = todo.slice(i, i + bs);
-      const images = await generateImages(model, chunk.map((j) => j.p.prompt), { ...sampler, seed: chunk.map((j) => j.seed), batchSize: bs });
-      chunk.forEach((j, n) =>
-        ds.add(
-          {
-            id: j.id,
-            prompt: j.p.prompt,
-            attributes: j.p.attributes,
-            seed: j.seed,
-            source: 'model',
-            extras: { category: categoryOf(j.p.attributes), model: dir, guidanceScale: sampler.guidanceScale, steps: sampler.steps },
-          },
-          images[n],
-        ),
-      );
-      opts.onBatch?.(Math.min(todo.length, i + bs), todo.length);
-    }
-    return { written: todo.length, skipped: opts.prompts.length * opts.perPrompt - todo.length, modelDir: dir };
-  } finally {
-    model.dispose({ clip: true });
-  }
+  const modelDir = diffusionCheckpointDir(opts.model ?? BASE_MODEL_DIR);
+  const prompts = opts.prompts.map((p) => ({ prompt: p.prompt, attributes: p.attributes, category: categoryOf(p.attributes) }));
+  const r = await collectStage(
+    { prompts, perPrompt: opts.perPrompt, seed: opts.seed ?? 0, model: modelDir, sampler: opts.sampler, batchSize: opts.batchSize },
+    opts.out,
+    { onProgress: opts.onBatch },
+  );
+  return { written: r.generated, skipped: r.existing, modelDir };
 }
 
 export function registerGenerate(program: Command): void {

@@ -26,6 +26,7 @@ import { loadFrozenClip } from '../reward/embeddings';
 import { BASE_CLIP_DIR, loadRewardData, trainReward, TrainRewardRun } from '../reward/run';
 import { RewardTrainConfig } from '../reward/train';
 import { PromptEntry } from '../world/promptSets';
+import { SamplerConfig } from '../models/config';
 
 export interface CollectStageConfig {
   /** 'seen', 'unseen', a prompts file, or the prompts themselves. */
@@ -35,8 +36,8 @@ export interface CollectStageConfig {
   seed: number;
   /** Model folder (default the shipped base model). */
   model?: string;
-  /** Classifier-free guidance scale (default the checkpoint's). */
-  guidance?: number;
+  /** Overrides of the model's sampler settings (guidance scale, DDIM steps). */
+  sampler?: Partial<SamplerConfig>;
   /** No model: render, getting one attribute wrong with this probability. */
   standIn?: number;
   batchSize?: number;
@@ -52,7 +53,7 @@ export interface CollectStageResult extends CollectResult {
 export async function collectStage(config: CollectStageConfig, out: string, hooks: { onProgress?: (done: number, total: number) => void } = {}): Promise<CollectStageResult> {
   const prompts = typeof config.prompts === 'string' ? loadPrompts(config.prompts) : config.prompts;
   if (config.model !== undefined && config.standIn !== undefined) throw new Error('use either a model or the stand-in, not both');
-  if (config.guidance !== undefined && config.standIn !== undefined) throw new Error('guidance is a setting of the model; the stand-in has none');
+  if (config.sampler && Object.keys(config.sampler).length && config.standIn !== undefined) throw new Error('sampler settings (guidance, steps) belong to a model; the stand-in has none');
   let generate: ImageGenerator;
   let source: string;
   let dispose = () => {};
@@ -61,9 +62,10 @@ export async function collectStage(config: CollectStageConfig, out: string, hook
     source = `stand-in:${config.standIn}`;
   } else {
     const dir = config.model ?? DEFAULT_MODEL_DIR;
-    const m = await modelGenerator(dir, config.guidance !== undefined ? { guidanceScale: config.guidance } : {});
+    const m = await modelGenerator(dir, config.sampler ?? {});
     generate = m.generate;
-    source = (path.relative(process.cwd(), path.resolve(dir)) || '.') + (config.guidance !== undefined ? ` guidance ${m.sampler.guidanceScale}` : '');
+    const changed = Object.keys(config.sampler ?? {}).map((k) => ` ${k} ${m.sampler[k as keyof SamplerConfig]}`).join('');
+    source = (path.relative(process.cwd(), path.resolve(dir)) || '.') + changed;
     dispose = m.dispose;
   }
   try {

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { MiniClip, saveModelCheckpoint, TextToImage } from '../../src/models';
 import { readManifest, readImage } from '../../src/world';
 import { readPromptsFile } from '../../src/world/promptFile';
+import { seedFor } from '../../src/feedback/collect';
 import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
@@ -45,13 +46,13 @@ test('generate writes PNGs and a manifest, skips ids already there, and rejects 
   const r = run(['generate', '--prompts', prompts, '--per-prompt', '2', '--out', out, '--model', modelDir, '--seed', '5', '--batch-size', '3']);
   assert.equal(r.status, 0, r.stderr);
   const recs = readManifest(out);
-  assert.deepEqual(recs.map((x) => x.id), ['l2-0', 'l2-1', 'l4-0', 'l4-1']);
-  assert.equal(recs[0].source, 'model');
-  assert.equal(recs[0].seed, '5/l2/0');
+  // The same writer as collect: ids p<i>-<k>, seeds seedFor(seed, i, k), source the model folder.
+  assert.deepEqual(recs.map((x) => x.id), ['p0-0', 'p0-1', 'p1-0', 'p1-1']);
+  assert.equal(recs[0].source, path.relative(process.cwd(), path.join(modelDir, 'diffusion')));
+  assert.equal(recs[0].seed, seedFor(5, 0, 0));
   assert.deepEqual(recs[0].attributes, { count: 2, object: 'circle', color: 'red', background: 'forest' });
   assert.equal(recs[0].extras?.category, 'combination');
   assert.equal(recs[2].extras?.category, 'color');
-  assert.equal(recs[0].extras?.model, path.join(modelDir, 'diffusion'));
   const img = readImage(out, recs[0]);
   assert.equal(img.width, 32);
 
@@ -59,6 +60,10 @@ test('generate writes PNGs and a manifest, skips ids already there, and rejects 
   assert.equal(again.status, 0, again.stderr);
   assert.match(again.stdout, /2 images written, 4 already there/);
   assert.equal(readManifest(out).length, 6);
+  const other = run(['generate', '--prompts', prompts, '--per-prompt', '2', '--out', out, '--model', modelDir, '--seed', '6']);
+  assert.equal(other.status, 1);
+  assert.match(other.stderr, /^t2i-align: .*p0-0 has prompt "two red circles in the forest" and seed \d+, but this run makes .* use the same --prompts and --seed/);
+  assert.equal(readManifest(out).length, 6, 'nothing already saved is lost');
 
   const bad = path.join(dir, 'bad.txt');
   fs.writeFileSync(bad, 'a red circle\nthree purple blorps\n');
