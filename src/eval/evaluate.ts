@@ -221,6 +221,8 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluateResu
 }
 
 /** The evaluation as the CLI's JSON (without the per-image list unless asked). */
+export function evaluationJson(r: EvaluateResult): Omit<EvaluateResult, 'images'> & { images: number };
+export function evaluationJson(r: EvaluateResult, withImages: true): EvaluateResult;
 export function evaluationJson(r: EvaluateResult, withImages = false): object {
   const { images, ...rest } = r;
   return withImages ? r : { ...rest, images: images.length };

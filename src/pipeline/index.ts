@@ -4,3 +4,4 @@ export * from './stages';
 export * from './claims';
 export * from './reproduce';
 export * from './report';
+export * from './reproduceReport';

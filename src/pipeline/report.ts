@@ -340,6 +340,24 @@ ${plotly.source}
 `;
 }
 
+let notebookFigures = 0;
+
+/**
+ * One figure as HTML for a notebook output (tslab.display.html): a div and a
+ * script that draws it with the same offline plotly.js and config as the
+ * report. The first figure of a kernel also carries plotly.js itself (~10 MB,
+ * never a CDN); later ones reuse it. Jupyter runs the scripts of trusted
+ * notebooks; nbconvert keeps the output as it is.
+ */
+export function notebookFigureHtml(f: ReportFigure): string {
+  const id = `t2i-nb-figure-${process.pid}-${++notebookFigures}`;
+  const spec = figureSpec(f, `notebook figure "${f.title}"`);
+  const lib = notebookFigures === 1 ? `<script>/* plotly.js ${escapeHtml(plotlySource().version)}, MIT license, Plotly, Inc. */\n${plotlySource().source}\n</script>` : '';
+  const caption = f.caption ? `<p style="color:#5b6573;font-size:90%">${escapeHtml(f.caption)}</p>` : '';
+  return `${lib}<div><h4>${escapeHtml(f.title)}</h4><div id="${id}" style="width:100%;max-width:900px;height:${(spec.layout as { height?: number }).height ?? 360}px"></div>${caption}</div>
+<script>(function () { var f = ${scriptJson(spec)}; var c = ${scriptJson(PLOTLY_CONFIG)}; if (window.Plotly) window.Plotly.newPlot('${id}', f.data, f.layout, c); })();</script>`;
+}
+
 /** Write `reportHtml(r)` to `file` atomically (its folder is created). */
 export function writeReport(file: string, r: Report): void {
   const html = reportHtml(r);

@@ -34,7 +34,10 @@ import { CATEGORIES } from '../world/prompt';
 import { PromptEntry, seenPrompts, unseenPrompts } from '../world/promptSets';
 import { alignmentPart, Claim, claimsMarkdown, fidelityPart, makeClaim, perCategoryParts, seedEffectPart, partVerdict, ClaimPart } from './claims';
 import { collectStage, evaluateStage, finetuneStage, labelStage, trainRewardStage } from './stages';
-import { writeReproduceReport } from './reproduceReport';
+import { EvaluationSummary, writeReproduceReport } from './reproduceReport';
+
+/** The full default run the README quotes: summary.json, claims.md, claims.json and the grids (its report is not shipped: ~10 MB). */
+export const SHIPPED_RUN_DIR = path.join(path.dirname(BASE_MODEL_DIR), 'reproduce');
 
 export const ReproduceConfigSchema = z.strictObject({
   /** Seen prompts per category that feedback is collected for (null: every seen prompt); also the unseen stand-in renders. */
@@ -117,7 +120,7 @@ export interface ReproduceSummary {
   /** Wall seconds of each step in this invocation (resumed steps are near 0). */
   steps: Record<string, number>;
   reward: RewardClaims;
-  evaluations: Record<string, Record<EvalSetName, object>>;
+  evaluations: Record<string, Record<EvalSetName, EvaluationSummary>>;
   pairs: Array<{ a: string; b: string; set: EvalSetName; alignment: WinTieLose; fidelity: WinTieLose }>;
   claims: Claim[];
 }
@@ -288,13 +291,13 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
     }
     const summary: ReproduceSummary = {
       config, out, seconds: (Date.now() - t0) / 1000, steps, reward,
-      evaluations: Object.fromEntries(Object.entries(evals).map(([k, v]) => [k, { seen: evaluationJson(v.seen), unseen: evaluationJson(v.unseen) }])) as ReproduceSummary['evaluations'],
+      evaluations: Object.fromEntries(Object.entries(evals).map(([k, v]) => [k, { seen: evaluationJson(v.seen), unseen: evaluationJson(v.unseen) }])),
       pairs, claims,
     };
     writeFileAtomic(dir('summary.json'), JSON.stringify(summary, null, 2) + '\n');
     writeFileAtomic(dir('claims.json'), JSON.stringify(claims, null, 2) + '\n');
     writeFileAtomic(dir('claims.md'), claimsMarkdown(claims, `# Claims of Lee et al. (2023), as the kit measures them\n\n${config.seeds.length} fine-tuning seed(s), ${config.finetuneSteps} updates each; evaluation on ${config.eval.promptsPerCategory} prompts per category x ${config.eval.perPrompt} images (seen and unseen), image seed ${config.eval.seed}. Effects in accuracy points, FID or AUC; judge verdicts, the independent classifier beside them.\n`) + '\n');
-    writeReproduceReport(dir('report.html'), summary, evals);
+    writeReproduceReport(dir('report.html'), summary);
     return summary;
   } finally {
     bar.done();

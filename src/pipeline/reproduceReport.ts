@@ -6,6 +6,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AccuracyCell, EvaluateResult } from '../eval/evaluate';
+
+/** An evaluation as summary.json holds it (the per-image list replaced by its length). */
+export type EvaluationSummary = Omit<EvaluateResult, 'images'>;
 import { pairedInterval } from '../reward/ablation';
 import { CATEGORIES } from '../world/prompt';
 import { Claim } from './claims';
@@ -15,8 +18,8 @@ import type { EvalSetName, ReproduceSummary } from './reproduce';
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : '-');
 
 /** Models of the run in report order, each with its evaluations (one per fine-tuning seed). */
-function modelGroups(evals: Record<string, Record<EvalSetName, EvaluateResult>>): Array<{ name: string; runs: Array<Record<EvalSetName, EvaluateResult>> }> {
-  const groups = new Map<string, Array<Record<EvalSetName, EvaluateResult>>>();
+export function modelGroups(evals: Record<string, Record<EvalSetName, EvaluationSummary>>): Array<{ name: string; runs: Array<Record<EvalSetName, EvaluationSummary>> }> {
+  const groups = new Map<string, Array<Record<EvalSetName, EvaluationSummary>>>();
   for (const [name, e] of Object.entries(evals)) {
     const g = name.replace(/-seed\d+$/, '');
     groups.set(g, [...(groups.get(g) ?? []), e]);
@@ -123,9 +126,19 @@ function claimsTable(claims: readonly Claim[]): ReportSection['table'] {
   };
 }
 
+/** The run's figures, by name (the report's, and notebook 05's from a summary.json). */
+export function reproduceFigures(summary: ReproduceSummary): Record<'seen' | 'unseen' | 'tradeoff' | 'readers' | 'winTieLoseAlignment' | 'winTieLoseFidelity' | 'rewardAuc' | 'auxiliaryLoss', ReportFigure | undefined> {
+  const groups = modelGroups(summary.evaluations);
+  const [rewardAuc, auxiliaryLoss] = rewardFigures(summary);
+  return {
+    seen: accuracyFigure('seen', groups), unseen: accuracyFigure('unseen', groups), tradeoff: tradeoffFigure(groups), readers: readersFigure(groups),
+    winTieLoseAlignment: winTieLoseFigure(summary, 'alignment'), winTieLoseFidelity: winTieLoseFigure(summary, 'fidelity'), rewardAuc, auxiliaryLoss,
+  };
+}
+
 /** Write the report of a finished run. */
-export function writeReproduceReport(file: string, summary: ReproduceSummary, evals: Record<string, Record<EvalSetName, EvaluateResult>>): void {
-  const groups = modelGroups(evals);
+export function writeReproduceReport(file: string, summary: ReproduceSummary): void {
+  const groups = modelGroups(summary.evaluations);
   const gdir = path.join(path.dirname(file), 'grids');
   const prompts = fs.existsSync(path.join(gdir, 'prompts.txt')) ? fs.readFileSync(path.join(gdir, 'prompts.txt'), 'utf8').trim().split('\n') : [];
   const grids = fs.existsSync(gdir) ? fs.readdirSync(gdir).filter((f) => f.endsWith('.png')).sort((a, b) => (a === 'base.png' ? -1 : b === 'base.png' ? 1 : a.localeCompare(b))) : [];
