@@ -7,6 +7,7 @@ import { KIT_VERSION } from '../version';
 import { registerCheckpoint } from './checkpoint';
 import { registerFeedback } from './feedback';
 import { registerEvaluate } from './evaluate';
+import { registerEvaluator } from './evaluator';
 import { registerEvalFinetune, registerFinetune } from './finetune';
 import { registerGenerate } from './generate';
 import { registerInfo } from './info';
@@ -25,6 +26,7 @@ const COMMANDS: Array<(program: Command) => void> = [
   registerFinetune,
   registerEvalFinetune,
   registerEvaluate,
+  registerEvaluator,
 ];
 
 export function buildProgram(): Command {

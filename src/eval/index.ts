@@ -3,3 +3,5 @@ export * from './base';
 export * from './clip';
 export * from './report';
 export * from './compare';
+export * from './classifier';
+export * from './fid';

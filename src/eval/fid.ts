@@ -1,0 +1,153 @@
+/**
+ * FID (Heusel et al. 2017) in the attribute classifier's feature space: the
+ * Frechet distance between Gaussians fitted to two sets of features,
+ *
+ *   d^2 = ||mu_a - mu_b||^2 + tr(C_a) + tr(C_b) - 2 tr((C_a C_b)^(1/2)),
+ *
+ * with tr((C_a C_b)^(1/2)) = tr((S C_b S)^(1/2)) for S = C_a^(1/2): the
+ * eigenvalues of C_a C_b are those of the symmetric PSD S C_b S, so both square
+ * roots come from symmetric eigendecompositions (ml-matrix), in float64.
+ * FID is biased by the sample sizes, so every result carries them: compare
+ * FIDs of equal sizes only.
+ *
+ * Also the reference sets FID compares with: fresh renders of a prompt set,
+ * optionally degraded (blur, then noise), written as a dataset folder.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import { Rng } from '../engine/random';
+import { Dataset, ImageLike, MANIFEST, PromptEntry, readImage, readManifest, renderPrompt } from '../world';
+import { degrade } from './classifier';
+
+/** Rows of features: `data` is [n, dim] row-major. */
+export interface FeatureTable {
+  dim: number;
+  data: Float32Array | Float64Array;
+}
+
+/** Mean [dim] and unbiased covariance [dim, dim] (divided by n - 1) of the rows. */
+export function featureStats(x: FeatureTable): { n: number; mean: Float64Array; cov: Matrix } {
+  const { dim, data } = x;
+  if (!Number.isInteger(dim) || dim < 1) throw new Error(`feature dim must be a positive integer, got ${dim}`);
+  if (data.length % dim !== 0) throw new Error(`${data.length} feature values do not split into rows of ${dim}`);
+  const n = data.length / dim;
+  if (n < 2) throw new Error(`a covariance needs at least 2 feature rows, got ${n}`);
+  const mean = new Float64Array(dim);
+  for (let i = 0; i < n; i++) for (let k = 0; k < dim; k++) mean[k] += data[i * dim + k];
+  for (let k = 0; k < dim; k++) mean[k] /= n;
+  const centred = new Matrix(n, dim);
+  for (let i = 0; i < n; i++) for (let k = 0; k < dim; k++) centred.set(i, k, data[i * dim + k] - mean[k]);
+  const cov = centred.transpose().mmul(centred).div(n - 1);
+  return { n, mean, cov };
+}
+
+/** The symmetric part (M + M^T) / 2 (rounding makes products of symmetric matrices slightly asymmetric). */
+function symmetric(m: Matrix): Matrix {
+  return m.clone().add(m.transpose()).div(2);
+}
+
+/** Eigenvalues of a symmetric matrix, negatives from rounding clipped to 0, and its eigenvectors (columns). */
+function eigh(m: Matrix): { values: number[]; vectors: Matrix } {
+  const e = new EigenvalueDecomposition(symmetric(m), { assumeSymmetric: true });
+  return { values: e.realEigenvalues.map((v) => Math.max(0, v)), vectors: e.eigenvectorMatrix };
+}
+
+/** The Frechet distance between N(muA, covA) and N(muB, covB) (see the file comment). */
+export function frechetDistanceOfStats(muA: ArrayLike<number>, covA: Matrix, muB: ArrayLike<number>, covB: Matrix): number {
+  const dim = muA.length;
+  if (muB.length !== dim || covA.rows !== dim || covB.rows !== dim || covA.columns !== dim || covB.columns !== dim) {
+    throw new Error(`Frechet distance of ${dim}-d and ${muB.length}-d features: the dimensions must match`);
+  }
+  let meanTerm = 0;
+  for (let k = 0; k < dim; k++) meanTerm += (muA[k] - muB[k]) ** 2;
+  // S = C_a^(1/2) = V diag(sqrt(lambda)) V^T
+  const a = eigh(covA);
+  const s = a.vectors.mmul(Matrix.diag(a.values.map(Math.sqrt))).mmul(a.vectors.transpose());
+  const traceSqrt = eigh(s.mmul(covB).mmul(s)).values.reduce((acc, v) => acc + Math.sqrt(v), 0);
+  const d = meanTerm + covA.trace() + covB.trace() - 2 * traceSqrt;
+  // d >= 0 in exact arithmetic; equal sets can round to about -1e-12.
+  return Math.max(0, d);
+}
+
+/** FID between two sets of feature rows [nA, dim] and [nB, dim] (each at least 2 rows). */
+export function frechetDistance(a: FeatureTable, b: FeatureTable): number {
+  if (a.dim !== b.dim) throw new Error(`Frechet distance of ${a.dim}-d and ${b.dim}-d features: the dimensions must match`);
+  const sa = featureStats(a), sb = featureStats(b);
+  return frechetDistanceOfStats(sa.mean, sa.cov, sb.mean, sb.cov);
+}
+
+export interface FidResult {
+  fid: number;
+  nA: number;
+  nB: number;
+  dim: number;
+}
+
+/** FID between two image sets in a classifier's feature space (its penultimate layer), with the sample sizes. */
+export function fidBetween(
+  classifier: { features(images: readonly ImageLike[]): FeatureTable },
+  imagesA: readonly ImageLike[],
+  imagesB: readonly ImageLike[],
+): FidResult {
+  if (imagesA.length < 2 || imagesB.length < 2) throw new Error(`FID needs at least 2 images per set, got ${imagesA.length} and ${imagesB.length}`);
+  const a = classifier.features(imagesA), b = classifier.features(imagesB);
+  return { fid: frechetDistance(a, b), nA: imagesA.length, nB: imagesB.length, dim: a.dim };
+}
+
+/**
+ * Every image of a dataset folder, checked for what the classifier reads:
+ * errors name the folder when it is missing, not a dataset or empty, and the
+ * file when an image is not 32x32.
+ */
+export function datasetImages(dir: string, label = dir): ImageLike[] {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`${label}: no such dataset folder`);
+  if (!fs.existsSync(path.join(dir, MANIFEST))) throw new Error(`${label}: not a dataset folder (no ${MANIFEST})`);
+  const records = readManifest(dir);
+  if (records.length === 0) throw new Error(`${label}: the dataset has no images`);
+  return records.map((r) => {
+    const img = readImage(dir, r);
+    if (img.width !== 32 || img.height !== 32) throw new Error(`${path.join(dir, r.file)} is ${img.width}x${img.height}; the classifier reads 32x32 images`);
+    return img;
+  });
+}
+
+export interface RenderSetOptions {
+  prompts: readonly PromptEntry[];
+  perPrompt: number;
+  /** Dataset folder; must not hold a manifest yet. */
+  out: string;
+  /** Seed of the renders and the noise. Default 0. */
+  seed?: number;
+  /** Gaussian noise sigma (0-255), added after the blur. Default 0. */
+  noise?: number;
+  /** Gaussian blur sigma in pixels. Default 0. */
+  blur?: number;
+}
+
+/**
+ * Fresh renders of a prompt set into a dataset folder (PNGs + manifest.jsonl,
+ * the format of `generate` and `collect`), optionally degraded. Image k of
+ * prompt i has the id `p<i>-<k>` and the render seed `${seed}/${i}/${k}`; its
+ * noise comes from `${seed}/${i}/${k}/noise`. Returns the images written.
+ */
+export function renderSet(opts: RenderSetOptions): number {
+  const { prompts, perPrompt, out } = opts;
+  const seed = opts.seed ?? 0, noise = opts.noise ?? 0, blur = opts.blur ?? 0;
+  if (prompts.length === 0) throw new Error('render set: no prompts');
+  if (!Number.isInteger(perPrompt) || perPrompt < 1) throw new Error(`perPrompt must be a positive integer, got ${perPrompt}`);
+  if (!(noise >= 0 && noise <= 255)) throw new Error(`noise must be a sigma in 0..255, got ${noise}`);
+  if (!(blur >= 0 && blur <= 10)) throw new Error(`blur must be a sigma in 0..10 px, got ${blur}`);
+  if (fs.existsSync(path.join(out, MANIFEST))) throw new Error(`${path.join(out, MANIFEST)} already exists; choose a new folder`);
+  const ds = Dataset.create(out);
+  let n = 0;
+  prompts.forEach((p, i) => {
+    for (let k = 0; k < perPrompt; k++) {
+      const s = `${seed}/${i}/${k}`;
+      const image = degrade(renderPrompt(p.attributes, s).image, noise, blur, new Rng(`${s}/noise`));
+      ds.add({ id: `p${i}-${k}`, prompt: p.prompt, attributes: p.attributes, seed: s, source: 'render', extras: { category: p.category, noise, blur } }, image);
+      n++;
+    }
+  });
+  return n;
+}
