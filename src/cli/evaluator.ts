@@ -41,9 +41,9 @@ function outPlan(out: string, config: ReturnType<typeof resolveClassifierConfig>
 }
 
 function accuracyTable(rows: Record<string, AttributeCounts>): string {
-  const head = `${'category'.padEnd(12)} ${'n'.padStart(6)}  ${['exact', 'count', 'color', 'object', 'background'].map((h) => h.padStart(10)).join('')}`;
+  const head = `${'category'.padEnd(12)} ${'n'.padStart(6)}  ${['exact', 'count', 'color', 'object', 'background'].map((h) => h.padStart(12)).join('')}`;
   const lines = Object.entries(rows).map(([c, a]) =>
-    `${c.padEnd(12)} ${String(a.n).padStart(6)}  ${[a.exact, a.count, a.color, a.object, a.background].map((k) => pct(k, a.n).padStart(10)).join('')}`);
+    `${c.padEnd(12)} ${String(a.n).padStart(6)}  ${[a.exact, a.count, a.color, a.object, a.background].map((k) => pct(k, a.n).padStart(12)).join('')}`);
   return [head, ...lines].join('\n');
 }
 

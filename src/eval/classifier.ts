@@ -25,7 +25,7 @@ import { Rng } from '../engine/random';
 import { optimizerState, restoreOptimizer } from '../models/checkpoint';
 import { TrainConfigSchema } from '../models/config';
 import { imagesToTensor } from '../models/data';
-import { Conv2d, GroupNorm, Linear, ParamStore, silu, variableShapes } from '../models/layers';
+import { Conv2d, Linear, ParamStore, silu, variableShapes } from '../models/layers';
 import { learningRateAt } from '../models/train-loop';
 import { standInGenerator } from '../feedback/collect';
 import {
@@ -59,8 +59,6 @@ export const ClassifierConfigSchema = z.strictObject({
   depth: int(1, 2),
   /** Also feed the dense layer the last feature map's max over positions (where an object is does not matter for its shape). */
   pool: z.boolean(),
-  /** GroupNorm groups after each conv (0: none). */
-  norm: int(0, 64),
   /** Width of the dense layer after flattening: the features FID compares. */
   hidden: int(8, 4096),
   /** Adam updates, batch size, learning-rate warmup and schedule, checkpoint interval (no moving average). */
@@ -82,10 +80,9 @@ const quick: ClassifierConfig = {
   seed: 0,
   channels: [8, 16, 16],
   depth: 1,
-  pool: false,
-  norm: 0,
+  pool: true,
   hidden: 32,
-  train: { steps: 150, batchSize: 32, learningRate: 2e-3, warmupSteps: 10, lrSchedule: 'cosine', checkpointEvery: 50 },
+  train: { steps: 300, batchSize: 32, learningRate: 3e-3, warmupSteps: 20, lrSchedule: 'cosine', checkpointEvery: 100 },
   data: { hardNegativeShare: 0.15, degradedShare: 0.5, maxNoise: 20, maxBlur: 0.8 },
 };
 
@@ -95,7 +92,6 @@ const defaults: ClassifierConfig = {
   channels: [16, 32, 64],
   depth: 2,
   pool: true,
-  norm: 0,
   hidden: 128,
   train: { steps: 3000, batchSize: 64, learningRate: 2e-3, warmupSteps: 100, lrSchedule: 'cosine', checkpointEvery: 250 },
   data: { hardNegativeShare: 0.15, degradedShare: 0.5, maxNoise: 20, maxBlur: 0.8 },
@@ -135,7 +131,6 @@ export type HeadLabels = Record<Head, number>;
 export class AttributeClassifier {
   readonly variables: Record<string, tf.Variable>;
   private readonly convs: Conv2d[];
-  private readonly norms: GroupNorm[];
   private readonly fc: Linear;
   private readonly heads: Record<Head, Linear>;
 
@@ -151,7 +146,6 @@ export class AttributeClassifier {
         return conv;
       }),
     );
-    this.norms = config.norm ? this.convs.map((c, i) => new GroupNorm(ps, `norm${i}`, c.outC, config.norm)) : [];
     const side = 32 / 2 ** config.channels.length;
     this.fc = new Linear(ps, 'fc', side * side * inC + (config.pool ? inC : 0), config.hidden);
     this.heads = Object.fromEntries(HEADS.map((h) => [h, new Linear(ps, `head/${h}`, config.hidden, CLASSES[h].length)])) as Record<Head, Linear>;
@@ -161,10 +155,7 @@ export class AttributeClassifier {
   /** Penultimate features: images [B, 32, 32, 3] in [-1, 1] -> [B, hidden]. */
   embed(images: tf.Tensor4D): tf.Tensor2D {
     let x = images;
-    this.convs.forEach((conv, i) => {
-      const y = conv.apply(x);
-      x = silu(this.norms.length ? this.norms[i].apply(y) : y);
-    });
+    for (const conv of this.convs) x = silu(conv.apply(x));
     let flat: tf.Tensor = x.reshape([x.shape[0], -1]);
     if (this.config.pool) flat = tf.concat([flat, tf.max(x, [1, 2])], 1);
     return silu(this.fc.apply(flat)) as tf.Tensor2D;
