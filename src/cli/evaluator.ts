@@ -1,8 +1,7 @@
 /**
- * The independent evaluator's commands: `train-classifier`, `classifier-accuracy`,
- * `render-eval-set` (fresh, optionally degraded renders of a prompt set: FID's
- * reference sets) and `fid` (Frechet distance between two dataset folders in
- * the classifier's feature space).
+ * The independent evaluator's commands: `train-classifier`, `classifier-accuracy`
+ * and `fid` (Frechet distance between two dataset folders in the classifier's
+ * feature space; `render-set --noise --blur` in ./world.ts makes reference sets).
  */
 import * as path from 'node:path';
 import { Command } from 'commander';
@@ -12,8 +11,7 @@ import {
   agreementSet, agreementWithJudge, AttributeCounts, CLASSIFIER_DIR, classifierAccuracy, classifierResumeMismatch, loadClassifier,
   readClassifierMeta, resolveClassifierConfig, trainClassifier,
 } from '../eval/classifier';
-import { datasetImages, fidBetween, renderSet } from '../eval/fid';
-import { loadPrompts } from '../feedback/collect';
+import { datasetImages, fidBetween } from '../eval/fid';
 import { intOption, numberOption } from './options';
 
 const pct = (k: number, n: number) => `${((100 * k) / n).toFixed(1)}%`;
@@ -104,25 +102,6 @@ export function registerEvaluator(program: Command): void {
       } finally {
         classifier.dispose();
       }
-    });
-
-  program
-    .command('render-eval-set')
-    .description('fresh renders of a prompt set into a dataset folder (PNGs + manifest.jsonl), optionally blurred then noised: reference sets for fid')
-    .requiredOption('--prompts <seen|unseen|file>', 'a prompt set, or a text file with one prompt a line')
-    .requiredOption('--per-prompt <n>', 'renders per prompt')
-    .requiredOption('--out <dir>', 'dataset folder (created; must not hold a manifest yet)')
-    .option('--seed <n>', 'integer seed of the renders and the noise', '0')
-    .option('--noise <sigma>', 'Gaussian noise sigma, 0-255 scale, added after the blur', '0')
-    .option('--blur <sigma>', 'Gaussian blur sigma in pixels', '0')
-    .action((opts: { prompts: string; perPrompt: string; out: string; seed: string; noise: string; blur: string }) => {
-      const perPrompt = intOption('--per-prompt', opts.perPrompt, 1, 100000);
-      const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
-      const noise = numberOption('--noise', opts.noise, 0, 255);
-      const blur = numberOption('--blur', opts.blur, 0, 10);
-      const prompts = loadPrompts(opts.prompts);
-      const n = renderSet({ prompts, perPrompt, out: opts.out, seed, noise, blur });
-      console.log(`${opts.out}: ${n} renders of ${prompts.length} prompts (noise ${noise}, blur ${blur})`);
     });
 
   program

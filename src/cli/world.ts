@@ -2,11 +2,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import {
-  Dataset, decodePng, encodePng, hardNegativeRates, judge, judgeDataset, MANIFEST, parsePrompt, renderPrompt, robustnessCurve,
-  seenPrompts, SHAPE_THRESHOLD, unseenPrompts, vocabulary,
+  decodePng, encodePng, hardNegativeRates, judge, judgeDataset, MANIFEST, parsePrompt, renderPrompt, robustnessCurve,
+  SHAPE_THRESHOLD, vocabulary,
 } from '../world';
 import { writeFileAtomic } from '../engine/checkpoint';
-import { intOption, numberListOption } from './options';
+import { renderSet } from '../eval/fid';
+import { loadPrompts } from '../feedback/collect';
+import { intOption, numberListOption, numberOption } from './options';
 
 
 
@@ -45,30 +47,25 @@ export function registerWorld(program: Command): void {
 
   program
     .command('render-set')
-    .description('render a prompt set (seen or unseen) into a dataset folder (PNGs + manifest.jsonl)')
+    .description('fresh renders of a prompt set into a dataset folder (PNGs + manifest.jsonl), optionally blurred then noised (e.g. reference sets for fid)')
+    .option('--prompts <set>', 'seen | unseen | a text file with one prompt a line', 'seen')
+    .option('--set <name>', 'the same as --prompts seen|unseen (kept for older scripts)')
     .requiredOption('--out <dir>', 'dataset folder (created; must not hold a manifest yet)')
-    .option('--set <name>', 'seen | unseen', 'seen')
-    .option('--per-prompt <n>', 'images per prompt', '1')
-    .option('--seed <n>', 'integer seed', '0')
+    .option('--per-prompt <n>', 'renders per prompt', '1')
+    .option('--seed <n>', 'integer seed of the renders and the noise', '0')
+    .option('--noise <sigma>', 'Gaussian noise sigma, 0-255 scale, added after the blur', '0')
+    .option('--blur <sigma>', 'Gaussian blur sigma in pixels', '0')
     .option('--size <px>', 'canvas side in pixels', '32')
-    .action((opts: { out: string; set: string; perPrompt: string; seed: string; size: string }) => {
-      if (opts.set !== 'seen' && opts.set !== 'unseen') throw new Error(`--set must be seen or unseen, got "${opts.set}"`);
-      if (fs.existsSync(path.join(opts.out, MANIFEST))) throw new Error(`${path.join(opts.out, MANIFEST)} already exists`);
-      const per = intOption('--per-prompt', opts.perPrompt, 1, 10000);
+    .action((opts: { prompts: string; set?: string; out: string; perPrompt: string; seed: string; noise: string; blur: string; size: string }) => {
+      if (opts.set !== undefined && opts.set !== 'seen' && opts.set !== 'unseen') throw new Error(`--set must be seen or unseen, got "${opts.set}"`);
+      const perPrompt = intOption('--per-prompt', opts.perPrompt, 1, 100000);
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
+      const noise = numberOption('--noise', opts.noise, 0, 255);
+      const blur = numberOption('--blur', opts.blur, 0, 10);
       const size = intOption('--size', opts.size, 16, 1024);
-      const ds = Dataset.create(opts.out);
-      const prompts = opts.set === 'seen' ? seenPrompts() : unseenPrompts();
-      let n = 0;
-      prompts.forEach((p, i) => {
-        for (let k = 0; k < per; k++) {
-          const s = `${seed}/${i}/${k}`;
-          const r = renderPrompt(p.attributes, s, { size });
-          ds.add({ id: `${opts.set}-${i}-${k}`, prompt: p.prompt, attributes: p.attributes, seed: s, source: 'render', extras: { category: p.category } }, r.image);
-          n++;
-        }
-      });
-      console.log(`${opts.out}: ${n} images of ${prompts.length} ${opts.set} prompts`);
+      const prompts = loadPrompts(opts.set ?? opts.prompts);
+      const n = renderSet({ prompts, perPrompt, out: opts.out, seed, noise, blur, size });
+      console.log(`${opts.out}: ${n} renders of ${prompts.length} prompts (noise ${noise}, blur ${blur})`);
     });
 
   program

@@ -123,6 +123,8 @@ export interface RenderSetOptions {
   noise?: number;
   /** Gaussian blur sigma in pixels. Default 0. */
   blur?: number;
+  /** Canvas side in pixels. Default 32. */
+  size?: number;
 }
 
 /**
@@ -144,7 +146,7 @@ export function renderSet(opts: RenderSetOptions): number {
   prompts.forEach((p, i) => {
     for (let k = 0; k < perPrompt; k++) {
       const s = `${seed}/${i}/${k}`;
-      const image = degrade(renderPrompt(p.attributes, s).image, noise, blur, new Rng(`${s}/noise`));
+      const image = degrade(renderPrompt(p.attributes, s, { size: opts.size }).image, noise, blur, new Rng(`${s}/noise`));
       ds.add({ id: `p${i}-${k}`, prompt: p.prompt, attributes: p.attributes, seed: s, source: 'render', extras: { category: p.category, noise, blur } }, image);
       n++;
     }

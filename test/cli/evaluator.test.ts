@@ -9,22 +9,22 @@ import { runCli } from './run-in-process';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 't2i-evaluator-cli-'));
 
-test('render-eval-set: renders of a prompt file, degraded; bad input is one clear error', async () => {
+test('render-set: renders of a prompt file, degraded; bad input is one clear error', async () => {
   const dir = tmp();
   const prompts = path.join(dir, 'prompts.txt');
   fs.writeFileSync(prompts, '# two prompts\ntwo red circles\na star on the moon\n');
   const out = path.join(dir, 'set');
-  const text = await runCli('render-eval-set', '--prompts', prompts, '--per-prompt', '3', '--out', out, '--noise', '10', '--blur', '0.5');
+  const text = await runCli('render-set', '--prompts', prompts, '--per-prompt', '3', '--out', out, '--noise', '10', '--blur', '0.5');
   assert.match(text, /6 renders of 2 prompts \(noise 10, blur 0.5\)/);
   const records = readManifest(out);
   assert.deepEqual(records.map((r) => r.id), ['p0-0', 'p0-1', 'p0-2', 'p1-0', 'p1-1', 'p1-2']);
   assert.deepEqual(records[3].attributes, { count: 1, object: 'star', background: 'moon' });
   assert.deepEqual(records[0].extras, { category: 'combination', noise: 10, blur: 0.5 });
-  await assert.rejects(runCli('render-eval-set', '--prompts', prompts, '--per-prompt', '1', '--out', out), /manifest.jsonl already exists/);
-  await assert.rejects(runCli('render-eval-set', '--prompts', 'seens', '--per-prompt', '1', '--out', path.join(dir, 'x')), /--prompts must be seen, unseen or a readable text file, got "seens"/);
-  await assert.rejects(runCli('render-eval-set', '--prompts', 'seen', '--per-prompt', '0', '--out', path.join(dir, 'x')), /--per-prompt must be an integer in 1\.\.100000, got "0"/);
-  await assert.rejects(runCli('render-eval-set', '--prompts', 'seen', '--per-prompt', '1', '--noise', 'loud', '--out', path.join(dir, 'x')), /--noise must be a number in 0\.\.255, got "loud"/);
-  await assert.rejects(runCli('render-eval-set', '--prompts', 'seen', '--per-prompt', '1', '--blur', '-1', '--out', path.join(dir, 'x')), /--blur must be a number in 0\.\.10, got "-1"/);
+  await assert.rejects(runCli('render-set', '--prompts', prompts, '--per-prompt', '1', '--out', out), /manifest.jsonl already exists/);
+  await assert.rejects(runCli('render-set', '--prompts', 'seens', '--per-prompt', '1', '--out', path.join(dir, 'x')), /--prompts must be seen, unseen or a readable text file, got "seens"/);
+  await assert.rejects(runCli('render-set', '--prompts', 'seen', '--per-prompt', '0', '--out', path.join(dir, 'x')), /--per-prompt must be an integer in 1\.\.100000, got "0"/);
+  await assert.rejects(runCli('render-set', '--prompts', 'seen', '--per-prompt', '1', '--noise', 'loud', '--out', path.join(dir, 'x')), /--noise must be a number in 0\.\.255, got "loud"/);
+  await assert.rejects(runCli('render-set', '--prompts', 'seen', '--per-prompt', '1', '--blur', '-1', '--out', path.join(dir, 'x')), /--blur must be a number in 0\.\.10, got "-1"/);
   assert.equal(fs.existsSync(path.join(dir, 'x')), false, 'bad input writes nothing');
 });
 
@@ -34,8 +34,8 @@ test('fid: JSON with the sample sizes and the classifier; missing, empty and non
   const prompts = path.join(dir, 'prompts.txt');
   fs.writeFileSync(prompts, 'two red circles\na blue star on the moon\nthree hearts in the sea\n');
   const a = path.join(dir, 'a'), b = path.join(dir, 'b');
-  await runCli('render-eval-set', '--prompts', prompts, '--per-prompt', '4', '--out', a, '--seed', '1');
-  await runCli('render-eval-set', '--prompts', prompts, '--per-prompt', '5', '--out', b, '--seed', '2', '--noise', '30');
+  await runCli('render-set', '--prompts', prompts, '--per-prompt', '4', '--out', a, '--seed', '1');
+  await runCli('render-set', '--prompts', prompts, '--per-prompt', '5', '--out', b, '--seed', '2', '--noise', '30');
   const r = JSON.parse(await runCli('fid', '--a', a, '--b', b, '--json'));
   assert.deepEqual(Object.keys(r).sort(), ['classifier', 'dim', 'fid', 'nA', 'nB']);
   assert.equal(r.nA, 12);

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { runCli } from './run-in-process';
+
+test('evaluate prints one JSON object per the spec for a prompt file, with the shipped base model', { timeout: 300_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-evaluate-'));
+  const file = path.join(dir, 'prompts.txt');
+  fs.writeFileSync(file, '# one prompt per category\ntwo circles\na green circle\na circle on the moon\nthree red stars in the sea\n');
+  const r = JSON.parse(await runCli('evaluate', '--model', 'base', '--prompts', file, '--per-prompt', '2', '--seed', '3', '--reward', 'data/reward-model', '--json'));
+  for (const c of ['count', 'color', 'background', 'combination']) {
+    const cell = r.byCategory[c];
+    assert.equal(cell.n, 2, c);
+    assert.equal(cell.prompts, 1, c);
+    assert.ok(cell.accuracy >= 0 && cell.accuracy <= 1);
+    assert.equal(cell.ci95.length, 2);
+    assert.ok(cell.ci95[0] <= cell.accuracy && cell.accuracy <= cell.ci95[1]);
+  }
+  assert.equal(r.overall.n, 8);
+  assert.ok(r.meanReward > 0 && r.meanReward < 1);
+  assert.ok(Number.isFinite(r.fid.value) && r.fid.value >= 0);
+  assert.equal(r.fid.images, 8);
+  assert.equal(r.fid.renders, 8);
+  assert.equal(r.images, 8);
+  assert.equal(r.evaluator, 'judge');
+  assert.equal(r.otherReader.evaluator, 'classifier');
+
+  // Same prompts and seed: the same images, so the same verdicts (paired across models); the classifier as the reader swaps the tables.
+  const c = JSON.parse(await runCli('evaluate', '--model', 'base', '--prompts', file, '--per-prompt', '2', '--seed', '3', '--evaluator', 'classifier', '--json'));
+  assert.deepEqual(c.overall, r.otherReader.overall);
+  assert.deepEqual(c.otherReader.overall, r.overall);
+  assert.equal(c.fid.value, r.fid.value);
+  assert.equal(c.meanReward, null);
+});
+
+test('evaluate: bad input is one line naming what is wrong and what is allowed', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-evaluate-bad-'));
+  const bad = path.join(dir, 'bad.txt');
+  fs.writeFileSync(bad, 'a red circle\n\nthree purple blorps\n');
+  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', bad), /bad\.txt:3: unknown object "blorps".*allowed objects/);
+  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', 'seen', '--evaluator', 'human'), /--evaluator must be one of judge, classifier, got "human"/);
+  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', 'seen', '--rejection', '4'), /--rejection needs --reward DIR/);
+  await assert.rejects(runCli('evaluate', '--model', path.join(dir, 'nope'), '--prompts', 'seen'), /--model .*nope: no such folder/);
+  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', 'seen', '--per-prompt', '0'), /--per-prompt/);
+  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', 'everything'), /--prompts must be seen, unseen or a readable text file, got "everything"/);
+  await assert.rejects(runCli('reproduce', '--quick', '--config', bad), /--config .*bad\.txt/);
+  const cfg = path.join(dir, 'cfg.json');
+  fs.writeFileSync(cfg, JSON.stringify({ seeds: [0], finetuneStep: 3 }));
+  await assert.rejects(runCli('reproduce', '--quick', '--config', cfg, '--out', path.join(dir, 'run')), /reproduce config: .*finetuneStep/);
+  assert.ok(!fs.existsSync(path.join(dir, 'run')), 'nothing written on a refused config');
+});
