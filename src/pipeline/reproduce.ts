@@ -79,11 +79,11 @@ export const REPRODUCE_PRESETS: Record<'quick' | 'default', ReproduceConfig> = {
     ...DEFAULT,
     seeds: [0],
     feedback: { ...DEFAULT.feedback, perPrompt: 2 },
-    unlabelled: { perPrompt: 2, seed: 10 },
+    unlabelled: { perPrompt: 1, seed: 10 },
     rewardTest: { ...DEFAULT.rewardTest, perPrompt: 1 },
     rewardSeeds: 4,
-    finetuneSteps: 150,
-    eval: { promptsPerCategory: 6, perPrompt: 3, seed: 30 },
+    finetuneSteps: 100,
+    eval: { promptsPerCategory: 4, perPrompt: 2, seed: 30 },
   },
 };
 
