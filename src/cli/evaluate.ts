@@ -9,10 +9,10 @@ import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
 import { progress } from '../engine/progress';
 import { Rng } from '../engine/random';
-import { EVALUATORS, EvaluatorName, evaluationJson } from '../eval/evaluate';
+import { EVALUATORS, EvaluateResult, EvaluatorName, evaluationJson, winTieLose } from '../eval/evaluate';
 import { loadPrompts } from '../feedback/collect';
 import { resolveReproduceConfig, reproduce } from '../pipeline/reproduce';
-import { evaluateStage } from '../pipeline/stages';
+import { EVALUATION_FILE, evaluateStage } from '../pipeline/stages';
 import { CATEGORIES, PromptEntry } from '../world';
 import { intOption } from './options';
 
@@ -28,6 +28,17 @@ function evaluationPrompts(spec: string, perCategory: number | undefined, seed: 
 }
 
 const pct = (x: number) => (100 * x).toFixed(1);
+
+/** The evaluation saved by `evaluate --out DIR` (or a reproduce run's eval/<model>/<set>). */
+function readEvaluation(dir: string, flag: string): EvaluateResult {
+  const file = path.join(dir, EVALUATION_FILE);
+  if (!fs.existsSync(file)) throw new Error(`${flag} ${dir}: no ${EVALUATION_FILE} (write one with \`evaluate --out ${dir}\`)`);
+  try {
+    return (JSON.parse(fs.readFileSync(file, 'utf8')) as { result: EvaluateResult }).result;
+  } catch (e) {
+    throw new Error(`${file}: not an evaluation (${(e as Error).message})`);
+  }
+}
 
 export function registerEvaluate(program: Command): void {
   program
@@ -74,6 +85,24 @@ export function registerEvaluate(program: Command): void {
         console.log(`  ${c.padEnd(12)} ${pct(cell!.accuracy).padStart(5)}% [${pct(cell!.ci95[0])}, ${pct(cell!.ci95[1])}]  n=${cell!.n} (${cell!.prompts} prompts)   ${r.otherReader.evaluator}: ${pct(o.accuracy)}%`);
       }
       console.log(`  readers agree on ${pct(r.readersAgree)}% of images; FID to renders ${r.fid.value.toFixed(2)} (${r.fid.images} images vs ${r.fid.renders} renders, ${r.fid.dim} features)${r.meanReward === null ? '' : `; mean reward ${r.meanReward.toFixed(3)}`}`);
+    });
+
+  program
+    .command('compare')
+    .description('win / tie / lose of two evaluations (evaluate --out DIR) on the same prompts and image seeds, for alignment and fidelity')
+    .requiredOption('--a <dir>', 'evaluation folder of the first model (holds evaluation.json)')
+    .requiredOption('--b <dir>', 'evaluation folder of the second model')
+    .option('--evaluator <name>', `reader of alignment: ${EVALUATORS.join(' | ')}`, 'judge')
+    .option('--json', 'print one JSON object')
+    .action((opts: { a: string; b: string; evaluator: string; json?: boolean }) => {
+      if (!(EVALUATORS as readonly string[]).includes(opts.evaluator)) throw new Error(`--evaluator must be one of ${EVALUATORS.join(', ')}, got "${opts.evaluator}"`);
+      const [a, b] = [readEvaluation(opts.a, '--a'), readEvaluation(opts.b, '--b')];
+      const w = winTieLose(a, b, opts.evaluator as EvaluatorName);
+      if (opts.json) return void process.stdout.write(JSON.stringify({ a: opts.a, b: opts.b, evaluator: opts.evaluator, ...w }, null, 2) + '\n');
+      for (const k of ['alignment', 'fidelity'] as const) {
+        const x = w[k];
+        console.log(`${k.padEnd(10)} win ${pct(x.win / x.n)}%  tie ${pct(x.tie / x.n)}%  lose ${pct(x.lose / x.n)}%  (${x.n} images; ${opts.a} against ${opts.b})`);
+      }
     });
 
   program

@@ -68,9 +68,9 @@ const DEFAULT: ReproduceConfig = {
   unlabelled: { perPrompt: 8, seed: 10 },
   rewardTest: { perPrompt: 2, seed: 20, panelSeed: 1 },
   rewardSeeds: 8,
-  finetuneSteps: 600,
+  finetuneSteps: 500,
   rejectionK: 4,
-  eval: { promptsPerCategory: 16, perPrompt: 4, seed: 30 },
+  eval: { promptsPerCategory: 12, perPrompt: 4, seed: 30 },
 };
 
 export const REPRODUCE_PRESETS: Record<'quick' | 'default', ReproduceConfig> = {

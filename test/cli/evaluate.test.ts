@@ -9,7 +9,7 @@ test('evaluate prints one JSON object per the spec for a prompt file, with the s
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-evaluate-'));
   const file = path.join(dir, 'prompts.txt');
   fs.writeFileSync(file, '# one prompt per category\ntwo circles\na green circle\na circle on the moon\nthree red stars in the sea\n');
-  const r = JSON.parse(await runCli('evaluate', '--model', 'base', '--prompts', file, '--per-prompt', '2', '--seed', '3', '--reward', 'data/reward-model', '--json'));
+  const r = JSON.parse(await runCli('evaluate', '--model', 'base', '--prompts', file, '--per-prompt', '2', '--seed', '3', '--reward', 'data/reward-model', '--out', path.join(dir, 'a'), '--json'));
   for (const c of ['count', 'color', 'background', 'combination']) {
     const cell = r.byCategory[c];
     assert.equal(cell.n, 2, c);
@@ -28,11 +28,17 @@ test('evaluate prints one JSON object per the spec for a prompt file, with the s
   assert.equal(r.otherReader.evaluator, 'classifier');
 
   // Same prompts and seed: the same images, so the same verdicts (paired across models); the classifier as the reader swaps the tables.
-  const c = JSON.parse(await runCli('evaluate', '--model', 'base', '--prompts', file, '--per-prompt', '2', '--seed', '3', '--evaluator', 'classifier', '--json'));
+  const c = JSON.parse(await runCli('evaluate', '--model', 'base', '--prompts', file, '--per-prompt', '2', '--seed', '3', '--evaluator', 'classifier', '--out', path.join(dir, 'b'), '--json'));
   assert.deepEqual(c.overall, r.otherReader.overall);
   assert.deepEqual(c.otherReader.overall, r.overall);
   assert.equal(c.fid.value, r.fid.value);
   assert.equal(c.meanReward, null);
+
+  // The same model, prompts and seeds: every image ties with itself.
+  const w = JSON.parse(await runCli('compare', '--a', path.join(dir, 'a'), '--b', path.join(dir, 'b'), '--json'));
+  assert.deepEqual(w.alignment, { win: 0, tie: 8, lose: 0, n: 8 });
+  assert.deepEqual(w.fidelity, { win: 0, tie: 8, lose: 0, n: 8 });
+  await assert.rejects(runCli('compare', '--a', path.join(dir, 'a'), '--b', dir), /--b .*: no evaluation\.json \(write one with `evaluate --out/);
 });
 
 test('evaluate: bad input is one line naming what is wrong and what is allowed', async () => {
