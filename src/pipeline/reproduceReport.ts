@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as aq from 'arquero';
 import { AccuracyCell, EvaluateResult } from '../eval/evaluate';
 
 /** An evaluation as summary.json holds it (the per-image list replaced by its length). */
@@ -136,6 +137,25 @@ export function reproduceFigures(summary: ReproduceSummary): Record<'seen' | 'un
   };
 }
 
+/**
+ * One row per model and prompt set (fine-tuning seeds averaged, arquero's
+ * groupby / rollup): judge and classifier accuracy, FID to renders, mean reward.
+ */
+export function evaluationTable(summary: ReproduceSummary): aq.ColumnTable {
+  const names = Object.keys(summary.evaluations).map((n) => n.replace(/-seed\d+$/, ''));
+  const rows = Object.entries(summary.evaluations).flatMap(([, e], i) =>
+    (['seen', 'unseen'] as const).map((set) => ({
+      model: names[i], rank: names.indexOf(names[i]), set, judge: e[set].overall.accuracy, classifier: e[set].otherReader.overall.accuracy, fid: e[set].fid.value, reward: e[set].meanReward,
+    })),
+  );
+  return aq
+    .from(rows)
+    .groupby('model', 'set')
+    .rollup({ rank: aq.op.min('rank'), seeds: aq.op.count(), judge: aq.op.mean('judge'), classifier: aq.op.mean('classifier'), fid: aq.op.mean('fid'), reward: aq.op.mean('reward') })
+    .orderby('set', 'rank')
+    .select(aq.not('rank'));
+}
+
 /** Write the report of a finished run. */
 export function writeReproduceReport(file: string, summary: ReproduceSummary): void {
   const groups = modelGroups(summary.evaluations);
@@ -143,15 +163,11 @@ export function writeReproduceReport(file: string, summary: ReproduceSummary): v
   const prompts = fs.existsSync(path.join(gdir, 'prompts.txt')) ? fs.readFileSync(path.join(gdir, 'prompts.txt'), 'utf8').trim().split('\n') : [];
   const grids = fs.existsSync(gdir) ? fs.readdirSync(gdir).filter((f) => f.endsWith('.png')).sort((a, b) => (a === 'base.png' ? -1 : b === 'base.png' ? 1 : a.localeCompare(b))) : [];
   const c = summary.config;
-  const perModel = groups.map((g) => [
-    g.name, g.runs.length,
-    ...(['seen', 'unseen'] as const).flatMap((set) => [
-      pct(g.runs.reduce((a, r) => a + r[set].overall.accuracy, 0) / g.runs.length),
-      pct(g.runs.reduce((a, r) => a + r[set].otherReader.overall.accuracy, 0) / g.runs.length),
-      (g.runs.reduce((a, r) => a + r[set].fid.value, 0) / g.runs.length).toFixed(2),
-      g.runs[0][set].meanReward === null ? '-' : (g.runs.reduce((a, r) => a + (r[set].meanReward ?? 0), 0) / g.runs.length).toFixed(3),
-    ]),
-  ]);
+  const perModel = evaluationTable(summary).objects().map((r) => {
+    const x = r as Record<string, number | string | null>;
+    const f = (v: unknown, d: number) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : '-');
+    return [x.model as string, x.set as string, x.seeds as number, f(100 * (x.judge as number), 1), f(100 * (x.classifier as number), 1), f(x.fid, 2), f(x.reward, 3)];
+  });
   const report: Report = {
     title: 'Aligning a text-to-image model with (simulated) human feedback: the reproduction',
     subtitle: `Lee et al. (2023), reproduced by t2i-align in its world of shapes. Run folder ${summary.out}; ${c.seeds.length} fine-tuning seed(s); ${(summary.seconds / 60).toFixed(1)} min in this invocation.`,
@@ -167,7 +183,7 @@ export function writeReproduceReport(file: string, summary: ReproduceSummary): v
         text: [`Every model generates ${c.eval.perPrompt} images for each of ${c.eval.promptsPerCategory} prompts per category, with the same image seeds; the judge reads them.`],
         figures: [accuracyFigure('seen', groups), accuracyFigure('unseen', groups)],
         table: {
-          columns: ['model', 'seeds', 'seen: judge %', 'seen: classifier %', 'seen: FID', 'seen: mean reward', 'unseen: judge %', 'unseen: classifier %', 'unseen: FID', 'unseen: mean reward'],
+          columns: ['model', 'prompts', 'seeds', 'judge %', 'classifier %', 'FID', 'mean reward'],
           rows: perModel,
           caption: 'Means over fine-tuning seeds. FID: Frechet distance to fresh renders of the same prompts in the classifier\'s feature space.',
         },
