@@ -8,9 +8,8 @@ import {
 import { writeFileAtomic } from '../engine/checkpoint';
 import { renderSet } from '../eval/fid';
 import { loadPrompts } from '../feedback/collect';
+import { ExitStatus } from './errors';
 import { intOption, numberListOption, numberOption } from './options';
-
-
 
 /** `vocab`, `render`, `render-set`, `judge` and `judge-accuracy`: the world's commands. */
 export function registerWorld(program: Command): void {
@@ -70,7 +69,7 @@ export function registerWorld(program: Command): void {
 
   program
     .command('judge')
-    .description('check images against prompts: one (--prompt --image) or a dataset (--manifest)')
+    .description('check images against prompts: one (--prompt --image; exit status 0 when aligned, 1 when not) or a dataset (--manifest; exit status 0 once the verdicts are written)')
     .option('--prompt <text>', 'prompt to check against')
     .option('--image <file.png>', 'image to check')
     .option('--manifest <path>', 'dataset folder or its manifest.jsonl: judge every record')
@@ -98,13 +97,19 @@ export function registerWorld(program: Command): void {
       } catch {
         throw new Error(`cannot read image ${opts.image}`);
       }
-      const v = judge(opts.prompt, decodePng(bytes));
-      if (opts.json) {
-        process.stdout.write(JSON.stringify(v, null, 2) + '\n');
-        return;
+      let image: ReturnType<typeof decodePng>;
+      try {
+        image = decodePng(bytes);
+      } catch (e) {
+        throw new Error(`${opts.image}: ${(e as Error).message}`);
       }
-      console.log(`${v.aligned ? 'aligned' : 'NOT aligned'}: "${v.prompt}"`);
-      for (const a of v.verdicts) console.log(`  ${a.ok ? '+' : '-'} ${a.attribute.padEnd(10)} expected ${a.expected}, saw ${a.seen}`);
+      const v = judge(opts.prompt, image);
+      if (opts.json) process.stdout.write(JSON.stringify(v, null, 2) + '\n');
+      else {
+        console.log(`${v.aligned ? 'aligned' : 'NOT aligned'}: "${v.prompt}"`);
+        for (const a of v.verdicts) console.log(`  ${a.ok ? '+' : '-'} ${a.attribute.padEnd(10)} expected ${a.expected}, saw ${a.seen}`);
+      }
+      if (!v.aligned) throw new ExitStatus(1, `${opts.image} is not aligned with "${v.prompt}"`);
     });
 
   program
