@@ -1,9 +1,14 @@
 /**
  * The `t2i-align` command line. Each stage adds its commands in its own file
- * under src/cli/ and one line to COMMANDS below.
+ * under src/cli/ and one line to COMMANDS below. Every error ends in one line
+ * `t2i-align: <what is wrong, what is allowed or what to do>` with exit
+ * status 1 (see ./errors.ts); every command checks the T2I_* environment
+ * variables before it runs (./env.ts).
  */
 import { Command, CommanderError } from 'commander';
 import { KIT_VERSION } from '../version';
+import { checkEnvironment } from './env';
+import { commanderLine, errorLine, ExitStatus, isHelpOrVersion } from './errors';
 import { registerCheckpoint } from './checkpoint';
 import { registerFeedback } from './feedback';
 import { registerEvaluate } from './evaluate';
@@ -29,13 +34,29 @@ const COMMANDS: Array<(program: Command) => void> = [
   registerEvaluator,
 ];
 
+/** Every command under `cmd`, `cmd` included. */
+function allCommands(cmd: Command): Command[] {
+  return [cmd, ...cmd.commands.flatMap(allCommands)];
+}
+
+/**
+ * The program. Parser errors are thrown as plain Errors whose message is the
+ * one line main prints (commander prints nothing itself); help and version
+ * throw their CommanderError (exit code 0, or 1 for the help shown when no
+ * command is given).
+ */
 export function buildProgram(): Command {
   const program = new Command('t2i-align')
     .description('Align a small text-to-image model with (simulated) human feedback, after Lee et al. 2023.')
     .version(KIT_VERSION)
-    .showHelpAfterError()
-    .exitOverride();
+    .configureOutput({ outputError: () => {} });
   for (const register of COMMANDS) register(program);
+  program.hook('preAction', () => checkEnvironment());
+  for (const cmd of allCommands(program)) {
+    cmd.exitOverride((err: CommanderError) => {
+      throw isHelpOrVersion(err) ? err : new Error(commanderLine(err, cmd));
+    });
+  }
   return program;
 }
 
@@ -44,13 +65,16 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (e) {
-    if (e instanceof CommanderError) {
+    if (isHelpOrVersion(e)) {
       process.exitCode = e.exitCode;
       return;
     }
-    const message = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`t2i-align: ${message.split('\n')[0]}\n`);
-    if (process.env.T2I_DEBUG) console.error(e);
+    if (e instanceof ExitStatus) {
+      process.exitCode = e.status;
+      return;
+    }
+    process.stderr.write(`t2i-align: ${errorLine(e)}\n`);
+    if (process.env.T2I_DEBUG === '1') console.error(e);
     process.exitCode = 1;
   }
 }
