@@ -13,11 +13,17 @@ import { EVALUATORS, EvaluateResult, EvaluatorName, evaluationJson, winTieLose }
 import { loadPrompts } from '../feedback/collect';
 import { resolveReproduceConfig, reproduce } from '../pipeline/reproduce';
 import { EVALUATION_FILE, evaluateStage } from '../pipeline/stages';
-import { CATEGORIES, PromptEntry } from '../world';
+import { CATEGORIES, PromptEntry, seenPrompts, unseenPrompts } from '../world';
 import { intOption } from './options';
 
-/** `seen`/`unseen` subsampled to k prompts per category, or every prompt of a file. */
+/**
+ * The prompts of `--prompts`, with `--prompts-per-category k` a seeded sample of k per category:
+ * for seen / unseen the prompt sets' own sampler (the same prompts as `reproduce` with eval.seed = seed).
+ */
 function evaluationPrompts(spec: string, perCategory: number | undefined, seed: number): PromptEntry[] {
+  if (perCategory !== undefined && (spec === 'seen' || spec === 'unseen')) {
+    return (spec === 'seen' ? seenPrompts : unseenPrompts)({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, perCategory])), seed });
+  }
   const all = loadPrompts(spec);
   if (perCategory === undefined) return all;
   const rng = new Rng(`evaluate-prompts/${seed}`);

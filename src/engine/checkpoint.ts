@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { makeDir } from './files';
 
 const FORMAT = 't2i-align-checkpoint';
 const VERSION = 1;
@@ -65,7 +66,7 @@ export async function saveCheckpoint<M>(dir: string, tensors: tf.NamedTensorMap,
   const bytes = new Uint8Array(data);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const weightsFile = `weights-${sha256.slice(0, 12)}.bin`;
-  fs.mkdirSync(dir, { recursive: true });
+  makeDir(dir);
   writeFileAtomic(path.join(dir, weightsFile), bytes);
   const index: CheckpointIndex<M> = {
     format: FORMAT,

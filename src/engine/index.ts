@@ -10,4 +10,5 @@ export * from './adam';
 export * from './leaks';
 export * from './random';
 export * from './checkpoint';
+export * from './files';
 export * from './progress';

@@ -114,7 +114,7 @@ export function accuracyTable(
   return { byCategory, overall: cell(items) };
 }
 
-/** Mean and covariance-ready rows of features for the images of each prompt. */
+/** The mean feature vector of each prompt's images. */
 function centroids(prompts: readonly string[], feats: { dim: number; data: Float32Array }): Map<string, Float64Array> {
   const sums = new Map<string, { s: Float64Array; n: number }>();
   prompts.forEach((p, i) => {
@@ -275,6 +275,8 @@ export function pairedPromptTest(diffs: ReadonlyArray<{ prompt: string; d: numbe
     e.n++;
     per.set(x.prompt, e);
   }
+  const bad = diffs.find((x) => !Number.isFinite(x.d));
+  if (bad) throw new Error(`paired test: the difference for prompt "${bad.prompt}" is ${bad.d} (the two evaluations are not paired)`);
   const v = [...per.values()].map((e) => e.s / e.n);
   const n = v.length;
   if (n === 0) return { mean: NaN, p: NaN, prompts: 0 };

@@ -9,6 +9,10 @@
  *   p < 0.05, and the interval over seeds (where there is one) excludes 0;
  * - mixed: the sign is right and only one of the test and the interval agrees;
  * - not reproduced: otherwise (no clear effect, or the opposite one).
+ * An alignment part the judge calls reproduced but the independent classifier
+ * does not see at all (its own verdict: not reproduced) is mixed: a gain only
+ * one reader sees may be the judge's blind spot. A fidelity part needs the
+ * per-image test to point the paper's way too.
  * A claim of several parts (e.g. per category) is reproduced when every part
  * is, not reproduced when none is even mixed, and mixed in between.
  */
@@ -21,6 +25,8 @@ export type ClaimVerdict = 'reproduced' | 'mixed' | 'not reproduced';
 
 export interface ClaimPart {
   name: string;
+  /** Unit of this part when it differs from its claim's. */
+  unit?: Claim['unit'];
   /** Mean effect (e.g. accuracy points as a fraction, FID, AUC). */
   effect: number;
   /** The paper's sign of the effect: +1 up, -1 down. */
@@ -73,6 +79,18 @@ function interval(perSeed: readonly number[]): [number, number] | null {
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+/** Throw unless each treated evaluation has its control's prompts, images per prompt and seed. */
+function checkPaired(name: string, treated: readonly EvaluateResult[], controls: readonly EvaluateResult[]): void {
+  if (controls.length !== treated.length) throw new Error(`${name}: ${treated.length} treated evaluations but ${controls.length} controls`);
+  treated.forEach((t, s) => {
+    const c = controls[s];
+    const keys = (r: EvaluateResult) => r.images.map((x) => `${x.prompt}\u0000${x.k}`).sort().join('\n');
+    if (t.seed !== c.seed || t.perPrompt !== c.perPrompt || keys(t) !== keys(c)) {
+      throw new Error(`${name}: the evaluations are not paired (other prompts, images per prompt or seed)`);
+    }
+  });
+}
+
 /** Per-image outcome of `reader` for `category` (or all), keyed by prompt and k. */
 function outcomes(r: EvaluateResult, reader: EvaluatorName, category?: Category): Map<string, { prompt: string; v: number }> {
   return new Map(r.images.filter((x) => !category || x.category === category).map((x) => [`${x.prompt}\u0000${x.k}`, { prompt: x.prompt, v: x[reader] ? 1 : 0 }]));
@@ -92,7 +110,7 @@ export function alignmentEffect(
   category?: Category,
 ): Omit<ClaimPart, 'secondReader'> {
   const controls = Array.isArray(control) ? (control as EvaluateResult[]) : treated.map(() => control as EvaluateResult);
-  if (controls.length !== treated.length) throw new Error(`${name}: ${treated.length} treated evaluations but ${controls.length} controls`);
+  checkPaired(name, treated, controls);
   const perImage = new Map<string, { prompt: string; d: number }>();
   const perSeed = treated.map((t, s) => {
     const a = outcomes(t, reader, category);
@@ -119,7 +137,8 @@ export function alignmentEffect(
 export function alignmentPart(name: string, treated: readonly EvaluateResult[], control: EvaluateResult | readonly EvaluateResult[], category?: Category): ClaimPart {
   const j = alignmentEffect(name, treated, control, 'judge', category);
   const c = alignmentEffect(name, treated, control, 'classifier', category);
-  return { ...j, secondReader: { effect: c.effect, p: c.p, verdict: c.verdict } };
+  const verdict = j.verdict === 'reproduced' && c.verdict === 'not reproduced' ? 'mixed' : j.verdict;
+  return { ...j, verdict, secondReader: { effect: c.effect, p: c.p, verdict: c.verdict } };
 }
 
 /**
@@ -128,6 +147,7 @@ export function alignmentPart(name: string, treated: readonly EvaluateResult[], 
  */
 export function fidelityPart(name: string, treated: readonly EvaluateResult[], control: EvaluateResult | readonly EvaluateResult[], direction: 1 | -1): ClaimPart {
   const controls = Array.isArray(control) ? (control as EvaluateResult[]) : treated.map(() => control as EvaluateResult);
+  checkPaired(name, treated, controls);
   const perSeed = treated.map((t, s) => t.fid.value - controls[s].fid.value);
   const perImage = new Map<string, { prompt: string; d: number }>();
   treated.forEach((t, s) => {
@@ -142,13 +162,19 @@ export function fidelityPart(name: string, treated: readonly EvaluateResult[], c
   const test = pairedPromptTest([...perImage.values()], { seed: name });
   const effect = mean(perSeed);
   const iv = interval(perSeed);
-  return { name, effect, direction, perSeed, interval: iv, test: `sign-flip over ${test.prompts} prompts (distance to renders)`, p: test.p, verdict: partVerdict(effect, direction, test.p, iv) };
+  // The test reads per-image distances, the effect FID: both must point the paper's way.
+  const p = Math.sign(test.mean) === direction ? test.p : 1;
+  return {
+    name, unit: 'FID', effect, direction, perSeed, interval: iv, test: `sign-flip over ${test.prompts} prompts (distance to renders, mean ${test.mean >= 0 ? '+' : ''}${test.mean.toFixed(2)})`,
+    p: test.p, verdict: partVerdict(effect, direction, p, iv),
+  };
 }
 
 /** An effect measured once per seed (e.g. reward seeds), tested by an exact sign flip over seeds. */
 export function seedEffectPart(name: string, perSeed: readonly number[], direction: 1 | -1): ClaimPart {
+  if (perSeed.length === 0 || perSeed.some((x) => !Number.isFinite(x))) throw new Error(`${name}: a per-seed effect is missing or not finite (${perSeed.join(', ')})`);
   const effect = mean(perSeed);
-  const p = perSeed.length >= 1 && perSeed.length <= 20 ? signFlipTest(perSeed) : NaN;
+  const p = perSeed.length <= 20 ? signFlipTest(perSeed) : NaN;
   const iv = interval(perSeed);
   return { name, effect, direction, perSeed: [...perSeed], interval: iv, test: `exact sign-flip over ${perSeed.length} seeds`, p, verdict: partVerdict(effect, direction, p, iv) };
 }
@@ -160,6 +186,7 @@ export function perCategoryParts(treated: readonly EvaluateResult[], control: Ev
 
 /** Build a claim from its parts (the verdict follows from theirs). */
 export function makeClaim(c: Omit<Claim, 'verdict'>): Claim {
+  if (c.parts.length === 0) throw new Error(`claim ${c.id}: nothing was measured`);
   return { ...c, verdict: claimVerdict(c.parts) };
 }
 
@@ -179,9 +206,10 @@ export function claimsMarkdown(claims: readonly Claim[], header = ''): string {
   ].filter((l) => l !== '');
   for (const c of claims) {
     c.parts.forEach((p, i) => {
-      const iv = p.interval ? `[${fmt(p.interval[0], c.unit)}, ${fmt(p.interval[1], c.unit)}]` : `- (${p.perSeed.length} seed)`;
-      const second = p.secondReader ? `${fmt(p.secondReader.effect, c.unit)}, p ${p.secondReader.p.toFixed(3)}: ${p.secondReader.verdict}` : '';
-      lines.push(`| ${i === 0 ? c.claim : ''} | ${i === 0 ? `${c.measure} (${c.unit})` : ''} | ${p.name} | ${fmt(p.effect, c.unit)} | ${iv} | ${p.test}: ${Number.isFinite(p.p) ? p.p.toFixed(3) : '-'} | ${p.verdict} | ${second} | ${i === 0 ? `**${c.verdict}**` : ''} |`);
+      const u = p.unit ?? c.unit;
+      const iv = p.interval ? `[${fmt(p.interval[0], u)}, ${fmt(p.interval[1], u)}]` : `- (${p.perSeed.length} seed${p.perSeed.length === 1 ? '' : 's'})`;
+      const second = p.secondReader ? `${fmt(p.secondReader.effect, u)}, p ${p.secondReader.p.toFixed(3)}: ${p.secondReader.verdict}` : '';
+      lines.push(`| ${i === 0 ? c.claim : ''} | ${i === 0 ? `${c.measure} (${c.unit})` : ''} | ${p.name}${p.unit && p.unit !== c.unit ? ` (${p.unit})` : ''} | ${fmt(p.effect, u)} | ${iv} | ${p.test}: ${Number.isFinite(p.p) ? p.p.toFixed(3) : '-'} | ${p.verdict} | ${second} | ${i === 0 ? `**${c.verdict}**` : ''} |`);
     });
   }
   const notes = claims.filter((c) => c.note).map((c) => `- ${c.id}: ${c.note}`);

@@ -15,7 +15,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { hasCheckpoint, writeFileAtomic } from '../engine/checkpoint';
+import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine/checkpoint';
+import { readManifest } from '../world/dataset';
 import { progress as makeProgress, Progress } from '../engine/progress';
 import { BASE_MODEL_DIR, loadModel } from '../eval/base';
 import { EvaluateResult, evaluationJson, winTieLose, WinTieLose } from '../eval/evaluate';
@@ -25,7 +26,7 @@ import { generateImages } from '../models/diffusion/sampler';
 import { auxLossAblation } from '../reward/ablation';
 import { loadRewardModel } from '../reward/checkpoint';
 import { judgeEvalSet, labelEvalSet, EvalSet } from '../reward/evaluate';
-import { bootstrapOverPrompts, rocAuc } from '../reward/metrics';
+import { rocAuc } from '../reward/metrics';
 import { ClipScore } from '../reward/model';
 import { loadRewardData } from '../reward/run';
 import { Rng } from '../engine/random';
@@ -81,7 +82,7 @@ export const REPRODUCE_PRESETS: Record<'quick' | 'default', ReproduceConfig> = {
     feedback: { ...DEFAULT.feedback, perPrompt: 2 },
     unlabelled: { perPrompt: 1, seed: 10 },
     rewardTest: { ...DEFAULT.rewardTest, perPrompt: 1 },
-    rewardSeeds: 4,
+    rewardSeeds: 6,
     finetuneSteps: 100,
     eval: { promptsPerCategory: 4, perPrompt: 2, seed: 30 },
   },
@@ -134,6 +135,12 @@ export interface RewardClaims {
 /** Evaluation prompts of a set: a seeded sample per category. */
 export function evalPrompts(set: EvalSetName, config: ReproduceConfig): PromptEntry[] {
   const k = config.eval.promptsPerCategory;
+  if (set === 'seen' && config.feedbackPromptsPerCategory !== null) {
+    // Seen means given feedback: sample among the prompts feedback was collected for.
+    const rng = new Rng(`eval-prompts/${config.eval.seed}`);
+    const fed = feedbackPrompts('seen', config);
+    return CATEGORIES.flatMap((c) => rng.fork(c).shuffle(fed.filter((p) => p.category === c)).slice(0, k));
+  }
   return (set === 'seen' ? seenPrompts : unseenPrompts)({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, k])), seed: config.eval.seed });
 }
 
@@ -157,25 +164,37 @@ function plan(config: ReproduceConfig) {
   };
 }
 
-/** AUC of reward minus CLIP on one set, with a paired bootstrap over prompts. */
+/**
+ * AUC of reward minus CLIP on one set, with a paired bootstrap over prompts
+ * (1,000 draws; every draw takes all images of the drawn prompts, scored by
+ * both): a percentile interval, and p = 2 x the smaller share of draws on
+ * either side of 0 (each count + 1, so p is never 0).
+ */
 function aucDifference(set: EvalSet, reward: Float32Array, clip: Float32Array, seed: string): RewardClaims['sets'][number] {
-  const n = set.targets.length;
-  // bootstrapOverPrompts resamples prompts; the metric reads each drawn item's index (score) to pair the two scorers.
-  const items = set.prompts.map((prompt, i) => ({ prompt, score: i, target: set.targets[i] }));
-  const diff = (idx: Float64Array, t: Float64Array) => rocAuc(Array.from(idx, (i) => reward[i]), t) - rocAuc(Array.from(idx, (i) => clip[i]), t);
+  const byPrompt = new Map<string, number[]>();
+  set.prompts.forEach((p, i) => byPrompt.set(p, [...(byPrompt.get(p) ?? []), i]));
+  const groups = [...byPrompt.values()];
+  const diff = (idx: readonly number[]) => {
+    const t = idx.map((i) => set.targets[i]);
+    return rocAuc(idx.map((i) => reward[i]), t) - rocAuc(idx.map((i) => clip[i]), t);
+  };
+  const all = set.targets.map((_, i) => i);
+  const value = diff(all);
+  const rng = new Rng(`${seed}/bootstrap`);
+  const B = 1000;
   const draws: number[] = [];
-  const ci = bootstrapOverPrompts(items, (idx, t) => {
-    const d = diff(idx, t);
+  for (let b = 0; b < B; b++) {
+    const d = diff(groups.flatMap(() => groups[rng.int(0, groups.length - 1)]));
     if (!Number.isNaN(d)) draws.push(d);
-    return d;
-  }, { resamples: 1000, seed });
-  draws.shift(); // the first call is the point estimate
-  const below = draws.filter((d) => d <= 0).length / Math.max(1, draws.length);
-  const above = draws.filter((d) => d >= 0).length / Math.max(1, draws.length);
+  }
+  draws.sort((a, b) => a - b);
+  const q = (x: number) => draws[Math.min(draws.length - 1, Math.max(0, Math.round(x * (draws.length - 1))))];
+  const below = draws.filter((d) => d <= 0).length + 1;
+  const above = draws.filter((d) => d >= 0).length + 1;
   return {
-    name: set.name, images: n, prompts: new Set(set.prompts).size,
+    name: set.name, images: all.length, prompts: groups.length,
     reward: rocAuc(reward, set.targets), clip: rocAuc(clip, set.targets),
-    diff: { value: ci.value, lo: ci.lo, hi: ci.hi, p: Math.min(1, 2 * Math.min(below, above)) },
+    diff: { value, lo: q(0.025), hi: q(0.975), p: Math.min(1, (2 * Math.min(below, above)) / (draws.length + 1)) },
   };
 }
 
@@ -307,7 +326,14 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
 /** Reward vs CLIP on the test sets and the auxiliary-loss ablation (cached in reward-claims.json). */
 async function rewardClaims(config: ReproduceConfig, out: string, onRun: () => void): Promise<RewardClaims> {
   const file = path.join(out, 'reward-claims.json');
-  if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8'));
+  const key = JSON.stringify({
+    reward: readCheckpointIndex(path.join(out, 'reward')).sha256, seeds: config.rewardSeeds,
+    sets: ['feedback', 'test', 'standin-unseen'].map((d) => readManifest(path.join(out, d)).length),
+  });
+  if (fs.existsSync(file)) {
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as RewardClaims & { key?: string };
+    if (saved.key === key) return { sets: saved.sets, ablation: saved.ablation };
+  }
   const { model, frozen } = await loadRewardModel(path.join(out, 'reward'));
   try {
     const sets = [labelEvalSet(path.join(out, 'test'), frozen, 'seen test (labels)'), judgeEvalSet(path.join(out, 'standin-unseen'), frozen, 'unseen stand-in (judge)')];
@@ -321,7 +347,7 @@ async function rewardClaims(config: ReproduceConfig, out: string, onRun: () => v
     const ab = await auxLossAblation(data, frozen, sets, seeds, {}, () => onRun(), 0);
     claims.ablation.seeds = seeds;
     for (const e of ab.effects) claims.ablation.metrics[e.metric] = { with: ab.runs.map((r) => r.with[e.metric]), without: ab.runs.map((r) => r.without[e.metric]) };
-    writeFileAtomic(file, JSON.stringify(claims, null, 2) + '\n');
+    writeFileAtomic(file, JSON.stringify({ key, ...claims }, null, 2) + '\n');
     return claims;
   } finally {
     model.dispose();
@@ -354,6 +380,7 @@ export function buildClaims(
     measure: 'FID to fresh renders (classifier features), rlhf minus base',
     unit: 'FID',
     parts: both('rlhf').map(({ set, evals }) => fidelityPart(set, evals, base[set], 1)),
+    note: 'the features are an attribute classifier\'s and the renders show the prompt, so a better-aligned model also moves closer to them: read fidelity and alignment together',
   }));
   claims.push(makeClaim({
     id: 'pretraining-term',
@@ -369,20 +396,21 @@ export function buildClaims(
     unit: 'points',
     parts: EVAL_SETS.flatMap((set) => [
       alignmentPart(`${set}: alignment`, byVariant('rlhf', set), byVariant('labelled-only', set)),
-      { ...fidelityPart(`${set}: FID`, byVariant('rlhf', set), byVariant('labelled-only', set), -1) },
+      fidelityPart(`${set}: FID`, byVariant('rlhf', set), byVariant('labelled-only', set), -1),
     ]),
-    note: 'the FID parts are in FID units, not points',
   }));
-  const aux = (metric: string, name: string): ClaimPart | null => {
+  const aux = (metric: string, name: string): ClaimPart => {
     const m = reward.ablation.metrics[metric];
-    return m ? seedEffectPart(name, m.with.map((w, i) => w - m.without[i]), 1) : null;
+    if (!m) throw new Error(`the auxiliary-loss ablation has no ${metric} (it measured: ${Object.keys(reward.ablation.metrics).join(', ')})`);
+    return seedEffectPart(name, m.with.map((w, i) => w - m.without[i]), 1);
   };
   claims.push(makeClaim({
     id: 'auxiliary-loss',
     claim: 'The auxiliary prompt-classification loss helps the reward generalise',
-    measure: `reward AUC with the auxiliary loss minus without, ${config.rewardSeeds} reward seeds`,
+    measure: `reward AUC with the auxiliary loss minus without, ${reward.ablation.seeds.length} reward seeds`,
     unit: 'AUC',
-    parts: [aux('unseen stand-in (judge)/all/auc', 'unseen prompts (stand-in renders, judge)'), aux('seen test (labels)/all/auc', 'seen prompts, new images (labels)')].filter((x): x is ClaimPart => x !== null),
+    parts: [aux('unseen stand-in (judge)/all/auc', 'unseen prompts (stand-in renders, judge)'), aux('seen test (labels)/all/auc', 'seen prompts, new images (labels)')],
+    note: `with ${reward.ablation.seeds.length} reward seeds the exact sign-flip p cannot go below ${(2 / 2 ** reward.ablation.seeds.length).toFixed(3)}`,
   }));
   claims.push(makeClaim({
     id: 'reward-vs-clip',
@@ -396,7 +424,7 @@ export function buildClaims(
   }));
   claims.push(makeClaim({
     id: 'rejection-sampling',
-    claim: `The fine-tuned model is at least as aligned as the base model with rejection sampling (best of ${config.rejectionK} by the reward)`,
+    claim: `The fine-tuned model is more aligned than the base model with rejection sampling (best of ${config.rejectionK} by the reward)`,
     measure: `judge accuracy, rlhf minus base + best-of-${config.rejectionK}`,
     unit: 'points',
     parts: EVAL_SETS.map((set) => alignmentPart(set, byVariant('rlhf', set), rejection[set])),

@@ -7,14 +7,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as aq from 'arquero';
 import { AccuracyCell, EvaluateResult } from '../eval/evaluate';
-
-/** An evaluation as summary.json holds it (the per-image list replaced by its length). */
-export type EvaluationSummary = Omit<EvaluateResult, 'images'>;
 import { pairedInterval } from '../reward/ablation';
 import { CATEGORIES } from '../world/prompt';
 import { Claim } from './claims';
 import { Report, ReportFigure, ReportSection, writeReport } from './report';
 import type { EvalSetName, ReproduceSummary } from './reproduce';
+
+/** An evaluation as summary.json holds it (the per-image list replaced by its length). */
+export type EvaluationSummary = Omit<EvaluateResult, 'images'>;
 
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : '-');
 
@@ -104,7 +104,7 @@ function rewardFigures(summary: ReproduceSummary): ReportFigure[] {
   if (metrics.length) {
     figs.push({
       title: 'The auxiliary loss, per reward seed',
-      caption: `AUC with the prompt-classification loss (lambda 0.5) and without it, ${r.ablation.seeds.length} reward seeds.`,
+      caption: `AUC with the prompt-classification loss (the reward's default weight) and without it, ${r.ablation.seeds.length} reward seeds.`,
       data: metrics.flatMap(([m, v]) => [
         { type: 'scatter', mode: 'markers', name: `${m.replace('/all/auc', '')}: with`, x: r.ablation.seeds, y: v.with, marker: { size: 9 } },
         { type: 'scatter', mode: 'markers', name: `${m.replace('/all/auc', '')}: without`, x: r.ablation.seeds, y: v.without, marker: { size: 9, symbol: 'x' } },
@@ -116,12 +116,12 @@ function rewardFigures(summary: ReproduceSummary): ReportFigure[] {
 }
 
 function claimsTable(claims: readonly Claim[]): ReportSection['table'] {
-  const fmt = (x: number, c: Claim) => (!Number.isFinite(x) ? '-' : c.unit === 'points' || c.unit === 'win-lose' ? `${x >= 0 ? '+' : ''}${pct(x)}` : c.unit === 'AUC' ? x.toFixed(3) : x.toFixed(2));
+  const fmt = (x: number, unit: Claim['unit']) => (!Number.isFinite(x) ? '-' : unit === 'points' || unit === 'win-lose' ? `${x >= 0 ? '+' : ''}${pct(x)}` : unit === 'AUC' ? x.toFixed(3) : x.toFixed(2));
   return {
     columns: ['claim', 'part', 'effect', '95% interval over seeds', 'paired test, p', 'part verdict', 'classifier reads', 'claim verdict'],
     rows: claims.flatMap((c) => c.parts.map((p, i) => [
-      i === 0 ? `${c.claim} (${c.unit})` : '', p.name, fmt(p.effect, c), p.interval ? `[${fmt(p.interval[0], c)}, ${fmt(p.interval[1], c)}]` : '-',
-      `${p.test}: ${Number.isFinite(p.p) ? p.p.toFixed(3) : '-'}`, p.verdict, p.secondReader ? `${fmt(p.secondReader.effect, c)} (${p.secondReader.verdict})` : '', i === 0 ? c.verdict : '',
+      i === 0 ? c.claim : '', `${p.name} (${p.unit ?? c.unit})`, fmt(p.effect, p.unit ?? c.unit), p.interval ? `[${fmt(p.interval[0], p.unit ?? c.unit)}, ${fmt(p.interval[1], p.unit ?? c.unit)}]` : '-',
+      `${p.test}: ${Number.isFinite(p.p) ? p.p.toFixed(3) : '-'}`, p.verdict, p.secondReader ? `${fmt(p.secondReader.effect, p.unit ?? c.unit)} (${p.secondReader.verdict})` : '', i === 0 ? c.verdict : '',
     ])),
     caption: 'Verdict rules: src/pipeline/claims.ts. Effects in accuracy points (alignment), FID units (fidelity) or AUC (reward).',
   };

@@ -11,7 +11,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { hasCheckpoint, writeFileAtomic } from '../engine/checkpoint';
+import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine/checkpoint';
+import { BASE_MODEL_DIR, diffusionCheckpointDir } from '../eval/base';
+import { CLASSIFIER_DIR } from '../eval/classifier';
 import { Progress } from '../engine/progress';
 import { EvaluateOptions, EvaluateResult, evaluateModel, evaluationJson } from '../eval/evaluate';
 import { collect, CollectResult, ImageGenerator, loadPrompts, standInGenerator } from '../feedback/collect';
@@ -126,14 +128,21 @@ export const EVALUATION_FILE = 'evaluation.json';
 /**
  * Evaluate a model (see evaluateModel); with `out`, write `out/evaluation.json`
  * (with the per-image outcomes, for paired comparisons). When that file holds
- * an evaluation with the same settings it is read instead (resumable).
+ * an evaluation with the same settings and weights it is read instead
+ * (resumable); one with other settings is refused, never overwritten.
  */
 export async function evaluateStage(config: Omit<EvaluateOptions, 'onProgress' | 'onImages'>, out?: string, hooks: Pick<EvaluateOptions, 'onProgress' | 'onImages'> = {}): Promise<EvaluateResult> {
   const file = out ? path.join(out, EVALUATION_FILE) : undefined;
-  const settings = JSON.stringify({ ...config, prompts: config.prompts.map((p) => p.prompt) });
-  if (file && fs.existsSync(file) && !hooks.onImages) {
+  // The settings and the weights they name: a model retrained in place is not mistaken for the saved one.
+  const sha = (dir: string | undefined) => (dir ? readCheckpointIndex(dir).sha256 : null);
+  const settings = JSON.stringify({
+    ...config, prompts: config.prompts.map((p) => p.prompt),
+    weights: { model: sha(diffusionCheckpointDir(config.model === 'base' ? BASE_MODEL_DIR : config.model)), reward: sha(config.reward), classifier: sha(config.classifier ?? CLASSIFIER_DIR) },
+  });
+  if (file && fs.existsSync(file)) {
     const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as { settings: string; result: EvaluateResult };
-    if (saved.settings === settings) return saved.result;
+    if (saved.settings !== settings) throw new Error(`${file} holds an evaluation with other settings or weights; use another folder (nothing was overwritten)`);
+    if (!hooks.onImages) return saved.result;
   }
   const r = await evaluateModel({ ...config, ...hooks });
   if (file) {

@@ -5,10 +5,15 @@
  *   appended as one line, so a crash leaves at worst an unlisted PNG.
  * - Reading validates every line; a bad line, a missing field or a missing
  *   PNG is an error naming the file and line.
+ * - `dataset.json` records what the images were made from (prompts,
+ *   generator and its settings, seed); a writer that would add images made
+ *   from anything else is refused before it writes (checkOrigin).
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { makeDir } from '../engine/files';
 import { decodePng, encodePng, ImageLike } from './image';
 import { CaptionAttributes } from './prompt';
 import { BACKGROUNDS, COLORS, OBJECTS } from './vocab';
@@ -61,7 +66,7 @@ export class Dataset {
 
   /** Make (or reuse) a dataset folder; existing records are kept. */
   static create(dir: string): Dataset {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDir(dir);
     const manifest = path.join(dir, MANIFEST);
     if (!fs.existsSync(manifest)) writeFileAtomic(manifest, '');
     return Dataset.open(dir);
@@ -162,5 +167,113 @@ export function readImage(dir: string, record: ManifestRecord): ImageLike {
     return decodePng(bytes);
   } catch (e) {
     throw new Error(`${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** The file in a dataset folder that records what its images were made from. */
+export const ORIGIN_FILE = 'dataset.json';
+
+const PromptsOriginSchema = z.strictObject({
+  /** Where the prompts came from: 'seen', 'unseen', a prompts file, or 'list' (given in code). */
+  source: z.string().min(1),
+  /** How many prompts. */
+  count: z.number().int().min(0),
+  /** sha256 of the prompts, one a line (see promptsOrigin). */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+/** What the images of a dataset were made from (DIR/dataset.json). */
+export const DatasetOriginSchema = z.strictObject({
+  prompts: PromptsOriginSchema,
+  /**
+   * The generator and its settings, e.g. { kind: 'model', weightsSha256,
+   * sampler } or { kind: 'stand-in', errorRate }: a later writer must match
+   * it exactly.
+   */
+  generator: z.record(z.string(), z.unknown()),
+  /** Base seed of the per-image seeds. */
+  seed: z.number().int(),
+  /** Where the generator was loaded from (a model folder): for people, not compared. */
+  location: z.string().optional(),
+});
+export type DatasetOrigin = z.infer<typeof DatasetOriginSchema>;
+
+/** The prompts part of an origin: the source's name, the count and the sha256 of the prompts joined by newlines. */
+export function promptsOrigin(source: string, prompts: readonly string[]): DatasetOrigin['prompts'] {
+  return { source, count: prompts.length, sha256: createHash('sha256').update(prompts.join('\n')).digest('hex') };
+}
+
+/** The origin recorded in `dir`, or undefined when the folder has none (a new folder, or one made by an older kit). */
+export function readOrigin(dir: string): DatasetOrigin | undefined {
+  const file = path.join(dir, ORIGIN_FILE);
+  if (!fs.existsSync(file)) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    throw new Error(`${file}: not valid JSON (it records what the dataset was made from; restore it, or use a new folder)`);
+  }
+  const r = DatasetOriginSchema.safeParse(json);
+  if (!r.success) throw new Error(`${file}: ${issues(r.error)}`);
+  return r.data;
+}
+
+/** Write `dir/dataset.json` atomically. */
+export function writeOrigin(dir: string, origin: DatasetOrigin): void {
+  writeFileAtomic(path.join(dir, ORIGIN_FILE), JSON.stringify(DatasetOriginSchema.parse(origin), null, 2) + '\n');
+}
+
+/** Leaves of a JSON value as 'a.b.c' -> JSON text (long strings shortened, for one-line messages). */
+function leaves(v: unknown, prefix = '', out = new Map<string, string>()): Map<string, string> {
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    for (const [k, x] of Object.entries(v)) leaves(x, prefix ? `${prefix}.${k}` : k, out);
+  } else {
+    const s = JSON.stringify(v) ?? 'none';
+    out.set(prefix, s.length > 24 ? `${s.slice(0, 13)}…"` : s);
+  }
+  return out;
+}
+
+/**
+ * Throws a one-line error unless images made from `origin` may join the
+ * dataset in `dir`; reads only, so a refused run leaves the folder as it was.
+ * - A folder without a dataset: anything may start it.
+ * - With dataset.json: the generator and the seed must be equal, and this
+ *   run's prompts (`prompts`, canonical texts in order) must start with the
+ *   recorded ones (more prompts may follow; per-id checks are the writer's).
+ * - A dataset of an older kit (a manifest, no dataset.json): every record's
+ *   `source` must be `recordSource`.
+ */
+export function checkOrigin(dir: string, origin: DatasetOrigin, prompts: readonly string[], recordSource: string): void {
+  const recorded = readOrigin(dir);
+  const advice = 'use the same generator (--model or --stand-in, --guidance, --steps) and --seed as before, or a new --out (nothing was written)';
+  if (!recorded) {
+    const manifest = path.join(dir, MANIFEST);
+    if (!fs.existsSync(manifest)) return;
+    const sources = new Set<string>();
+    for (const line of fs.readFileSync(manifest, 'utf8').split('\n')) {
+      try {
+        const s = (JSON.parse(line) as { source?: unknown }).source;
+        if (typeof s === 'string') sources.add(s);
+      } catch {
+        /* blank or truncated line: the writer repairs or reports it */
+      }
+    }
+    const other = [...sources].filter((s) => s !== recordSource);
+    if (other.length) throw new Error(`${dir}: its images were made by ${other.map((s) => `"${s}"`).join(', ')}, and this run makes images with "${recordSource}": ${advice}`);
+    return;
+  }
+  const was = leaves({ generator: recorded.generator, seed: recorded.seed });
+  const now = leaves({ generator: origin.generator, seed: origin.seed });
+  const keys = [...new Set([...was.keys(), ...now.keys()])].filter((k) => was.get(k) !== now.get(k));
+  if (keys.length) {
+    const list = (m: Map<string, string>) => keys.map((k) => `${k} ${m.get(k) ?? 'none'}`).join(', ');
+    throw new Error(`${path.join(dir, ORIGIN_FILE)}: this dataset was made with ${list(was)}; this run has ${list(now)}: ${advice}`);
+  }
+  const p = recorded.prompts;
+  if (prompts.length < p.count || promptsOrigin(p.source, prompts.slice(0, p.count)).sha256 !== p.sha256) {
+    throw new Error(
+      `${path.join(dir, ORIGIN_FILE)}: this dataset was made for ${p.count} prompts from ${p.source}; this run's ${prompts.length} prompts (from ${origin.prompts.source}) do not start with them: use the same --prompts (more may follow them), or a new --out (nothing was written)`,
+    );
   }
 }

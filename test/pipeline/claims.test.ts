@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { accuracyTable, EvaluatedImage, EvaluateResult, pairedPromptTest, winTieLose } from '../../src/eval/evaluate';
-import { alignmentEffect, claimsMarkdown, claimVerdict, fidelityPart, makeClaim, partVerdict, perCategoryParts } from '../../src/pipeline/claims';
+import { alignmentEffect, alignmentPart, claimsMarkdown, claimVerdict, fidelityPart, makeClaim, partVerdict, perCategoryParts } from '../../src/pipeline/claims';
 import { buildClaims, resolveReproduceConfig, RewardClaims } from '../../src/pipeline/reproduce';
 import { Rng } from '../../src/engine/random';
 import { Category, CATEGORIES } from '../../src/world/prompt';
@@ -85,7 +85,13 @@ test('buildClaims: every claim of the paper, each with a verdict', () => {
   const byVariant = (v: string, set: 'seen' | 'unseen') => config.seeds.map((s) => fakeEval(() => (v === 'rlhf' ? 0.5 : 0.25), `${v}/${set}/${s}`));
   const reward: RewardClaims = {
     sets: [{ name: 'seen test (labels)', images: 40, prompts: 10, reward: 0.8, clip: 0.6, diff: { value: 0.2, lo: 0.1, hi: 0.3, p: 0.002 } }],
-    ablation: { seeds: [1, 2, 3, 4, 5], metrics: { 'unseen stand-in (judge)/all/auc': { with: [0.7, 0.72, 0.71, 0.73, 0.7], without: [0.6, 0.6, 0.61, 0.62, 0.6] } } },
+    ablation: {
+      seeds: [1, 2, 3, 4, 5],
+      metrics: {
+        'unseen stand-in (judge)/all/auc': { with: [0.7, 0.72, 0.71, 0.73, 0.7], without: [0.6, 0.6, 0.61, 0.62, 0.6] },
+        'seen test (labels)/all/auc': { with: [0.8, 0.8, 0.8, 0.8, 0.8], without: [0.8, 0.81, 0.79, 0.8, 0.8] },
+      },
+    },
   };
   const claims = buildClaims(config, base, rej, byVariant, reward);
   assert.deepEqual(claims.map((c) => c.id), ['alignment-seen', 'alignment-unseen', 'fidelity-cost', 'pretraining-term', 'unlabelled-data', 'auxiliary-loss', 'reward-vs-clip', 'rejection-sampling']);
@@ -93,7 +99,29 @@ test('buildClaims: every claim of the paper, each with a verdict', () => {
   assert.equal(claims.find((c) => c.id === 'reward-vs-clip')!.verdict, 'reproduced');
   const aux = claims.find((c) => c.id === 'auxiliary-loss')!;
   assert.equal(aux.parts[0].p, 1 / 16);
-  assert.equal(aux.verdict, 'mixed', 'five seeds: the exact sign-flip p cannot go below 1/16');
+  assert.equal(aux.parts[0].verdict, 'mixed', 'five seeds: the exact sign-flip p cannot go below 1/16');
+  assert.equal(aux.parts[1].verdict, 'not reproduced');
+  assert.match(aux.note!, /cannot go below 0\.063/);
+  delete (reward.ablation.metrics as Record<string, unknown>)['seen test (labels)/all/auc'];
+  assert.throws(() => buildClaims(config, base, rej, byVariant, reward), /ablation has no seen test \(labels\)\/all\/auc/);
+});
+
+test('a gain only the judge sees is mixed; a fidelity test pointing the other way does not count; unpaired evaluations throw', () => {
+  const base = fakeEval(() => 0.2, 'base2');
+  const judgeOnly = [0, 1, 2].map((s) => {
+    const e = fakeEval(() => 0.8, `jo${s}`);
+    const b = new Map(base.images.map((x) => [`${x.prompt}/${x.k}`, x.classifier]));
+    return { ...e, images: e.images.map((x) => ({ ...x, classifier: b.get(`${x.prompt}/${x.k}`)! })) };
+  });
+  const part = alignmentPart('all', judgeOnly, base);
+  assert.equal(part.secondReader!.verdict, 'not reproduced');
+  assert.equal(part.verdict, 'mixed');
+  // FID up for every seed, but each image closer to its renders: the per-image test points the other way.
+  const closer = [fakeEval(() => 0.2, 'c0', { fid: 9, distance: 0.5 }), fakeEval(() => 0.2, 'c1', { fid: 9.5, distance: 0.5 })];
+  const f = fidelityPart('seen', closer, fakeEval(() => 0.2, 'b3', { fid: 2, distance: 1 }), 1);
+  assert.ok(f.p < 0.05 && f.effect > 0);
+  assert.notEqual(f.verdict, 'reproduced');
+  assert.throws(() => fidelityPart('seen', [fakeEval(() => 0.2, 'x', { prompts: 5 })], base, 1), /not paired/);
 });
 
 test('resolveReproduceConfig: presets, nested overrides, and errors naming the key', () => {
