@@ -4,7 +4,8 @@ import { Command } from 'commander';
 import { initBackend } from '../engine/backend';
 import { warnIfSlowPath } from '../engine/native';
 import { progress } from '../engine/progress';
-import { defaultStorePath, exportLabels, formatAgreement, importLabels, LabelStore, loadPrompts, serveLabels } from '../feedback';
+import { defaultStorePath, exportLabels, formatAgreement, formatOf, imageInfo, importLabels, LabelStore, loadPrompts, serveLabels } from '../feedback';
+import { readManifest } from '../world/dataset';
 import { collectStage, labelStage } from '../pipeline/stages';
 import { guidanceOption, intOption } from './options';
 
@@ -99,14 +100,16 @@ export function registerFeedback(program: Command): void {
 
   program
     .command('export-labels')
-    .description('write the raw label history (every rater, every change and undo) to JSONL or CSV')
+    .description('write the raw label history (every rater, every change and undo, with each image\'s prompt and category) to JSONL or CSV')
     .requiredOption('--data <dir>', 'dataset folder')
     .requiredOption('--out <file>', 'output file ending in .jsonl or .csv')
     .option('--db <file>', 'label store (default <dir>/labels.sqlite)')
     .action((opts: { data: string; out: string; db?: string }) => {
+      const format = formatOf(opts.out);
+      const images = imageInfo(readManifest(opts.data, { checkFiles: false }));
       const store = LabelStore.open(opts.db ?? defaultStorePath(opts.data), { readonly: true });
       try {
-        console.log(`${opts.out}: ${exportLabels(store, opts.out)} rows`);
+        console.log(`${opts.out}: ${exportLabels(store, opts.out, format, images)} rows`);
       } finally {
         store.close();
       }
@@ -114,14 +117,16 @@ export function registerFeedback(program: Command): void {
 
   program
     .command('import-labels')
-    .description('add rows from a JSONL or CSV export to a label store (rows already there are skipped)')
+    .description('add rows from a JSONL or CSV export to a label store (rows already there are skipped; a file whose prompts differ from the dataset\'s is refused)')
     .requiredOption('--data <dir>', 'dataset folder')
     .requiredOption('--in <file>', 'input file ending in .jsonl or .csv')
     .option('--db <file>', 'label store (default <dir>/labels.sqlite)')
     .action((opts: { data: string; in: string; db?: string }) => {
+      const format = formatOf(opts.in);
+      const images = imageInfo(readManifest(opts.data, { checkFiles: false }));
       const store = LabelStore.open(opts.db ?? defaultStorePath(opts.data));
       try {
-        const r = importLabels(store, opts.in);
+        const r = importLabels(store, opts.in, format, images);
         console.log(`${store.file}: ${r.added} rows added, ${r.skipped} already stored`);
       } finally {
         store.close();

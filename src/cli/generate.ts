@@ -15,6 +15,8 @@ import { guidanceOption, intOption } from './options';
 
 export interface GenerateOptions {
   prompts: readonly PromptLine[];
+  /** Where the prompts came from (their file), recorded in the dataset's dataset.json. */
+  promptSource?: string;
   perPrompt: number;
   out: string;
   /** Model location (default data/base-model). */
@@ -31,14 +33,15 @@ export interface GenerateOptions {
  * the same writer as `collect` (collectStage): image k of the i-th prompt has
  * id `p<i>-<k>` and seed seedFor(seed, i, k); ids already in the manifest are
  * skipped (a stopped run resumes), and a manifest made with other prompts or
- * seeds is refused.
+ * seeds, or from another model, sampler settings or prompts (its
+ * dataset.json), is refused before the model loads.
  * @returns images written now and images skipped.
  */
 export async function generateToDataset(opts: GenerateOptions): Promise<{ written: number; skipped: number; modelDir: string }> {
   const modelDir = diffusionCheckpointDir(opts.model ?? BASE_MODEL_DIR);
   const prompts = opts.prompts.map((p) => ({ prompt: p.prompt, attributes: p.attributes, category: categoryOf(p.attributes) }));
   const r = await collectStage(
-    { prompts, perPrompt: opts.perPrompt, seed: opts.seed ?? 0, model: modelDir, sampler: opts.sampler, batchSize: opts.batchSize },
+    { prompts, promptSource: opts.promptSource, perPrompt: opts.perPrompt, seed: opts.seed ?? 0, model: modelDir, sampler: opts.sampler, batchSize: opts.batchSize },
     opts.out,
     { onProgress: opts.onBatch },
   );
@@ -68,7 +71,7 @@ export function registerGenerate(program: Command): void {
       await initBackend();
       warnIfSlowPath();
       const r = await generateToDataset({
-        prompts, perPrompt, out: opts.out, model: opts.model, seed, batchSize, sampler,
+        prompts, promptSource: opts.prompts, perPrompt, out: opts.out, model: opts.model, seed, batchSize, sampler,
         onBatch: (done, total) => process.stderr.write(`generate ${done}/${total}\n`),
       });
       console.log(`${opts.out}: ${r.written} images written, ${r.skipped} already there (model ${r.modelDir})`);

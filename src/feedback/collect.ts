@@ -10,11 +10,16 @@
  * image comes from the same batch as in an uninterrupted run. Dataset.add
  * writes each PNG atomically before appending its manifest line; a crash
  * inside that append leaves a truncated last line, which the next run drops.
+ *
+ * The folder's dataset.json records what its images are made from (prompts,
+ * generator and settings, seed): a run from anything else is refused before
+ * it writes or loads a model (prepareCollect), so two sources never mix.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from '../engine/random';
-import { Dataset, MANIFEST } from '../world/dataset';
+import { makeDir } from '../engine/files';
+import { checkOrigin, Dataset, DatasetOrigin, MANIFEST, promptsOrigin, readManifest, readOrigin, writeOrigin } from '../world/dataset';
 import { ImageLike } from '../world/image';
 import { Attributes, categoryOf, parsePrompt } from '../world/prompt';
 import { readPromptsFile } from '../world/promptFile';
@@ -39,6 +44,12 @@ export interface CollectOptions {
   batchSize?: number;
   /** The manifest's `source` field, e.g. the model folder. Default 'pretrain'. */
   source?: string;
+  /**
+   * What the images are made from, recorded in the folder's dataset.json and
+   * checked against it (see checkOrigin). Default: the prompts as a 'list',
+   * the generator named by `source`, and `seed`.
+   */
+  origin?: DatasetOrigin;
   /** Called after each batch with (images in the dataset, total). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -74,24 +85,76 @@ export function repairManifestTail(dir: string): boolean {
   return true;
 }
 
+/** The origin collect records when given none: the prompts as a list, the generator named by its `source`. */
+export function defaultOrigin(prompts: readonly PromptEntry[], source: string, seed: number): DatasetOrigin {
+  return { prompts: promptsOrigin('list', prompts.map((p) => p.prompt)), generator: { source }, seed };
+}
+
+/** The origin of images from the stand-in generator (standInGenerator(errorRate)). */
+export function standInOrigin(promptSource: string, prompts: readonly PromptEntry[], errorRate: number, seed: number): DatasetOrigin {
+  return { prompts: promptsOrigin(promptSource, prompts.map((p) => p.prompt)), generator: { kind: 'stand-in', errorRate }, seed };
+}
+
+/** Parts of CollectOptions that decide where images go and what they are made from. */
+export type CollectTarget = Pick<CollectOptions, 'prompts' | 'perPrompt' | 'outDir' | 'seed' | 'source' | 'origin'>;
+
+/**
+ * Check that this run may write into `outDir` before any work (no model
+ * loaded, nothing written): the folder can be made, its dataset.json (or, for
+ * an older dataset, its records' source) matches `origin`, and every id
+ * already there has this run's prompt and seed. Each refusal is one line and
+ * leaves the folder as it was.
+ */
+export function prepareCollect(opts: CollectTarget): void {
+  const { prompts, perPrompt, outDir } = opts;
+  const seed = opts.seed ?? 0;
+  const source = opts.source ?? 'pretrain';
+  if (!Number.isSafeInteger(perPrompt) || perPrompt < 1) throw new Error(`perPrompt must be a positive integer, got ${perPrompt}`);
+  if (prompts.length === 0) throw new Error('collect: no prompts');
+  if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) throw new Error(`${outDir} exists and is not a folder (pick another --out)`);
+  const existing = new Map<string, { prompt: string; seed: number | string }>();
+  if (fs.existsSync(path.join(outDir, MANIFEST))) {
+    const text = fs.readFileSync(path.join(outDir, MANIFEST), 'utf8');
+    const complete = text === '' || text.endsWith('\n') ? text : text.slice(0, text.lastIndexOf('\n') + 1); // a truncated last line is dropped on resume
+    complete.split('\n').forEach((line, k) => {
+      if (line.trim() === '') return;
+      let r: { id?: unknown; prompt?: unknown; seed?: unknown };
+      try {
+        r = JSON.parse(line);
+      } catch {
+        throw new Error(`${path.join(outDir, MANIFEST)}:${k + 1}: not valid JSON`);
+      }
+      if (typeof r.id === 'string' && typeof r.prompt === 'string' && (typeof r.seed === 'number' || typeof r.seed === 'string')) existing.set(r.id, { prompt: r.prompt, seed: r.seed });
+    });
+  }
+  for (let i = 0; i < prompts.length; i++)
+    for (let k = 0; k < perPrompt; k++) {
+      const id = collectId(i, k);
+      const r = existing.get(id);
+      const s = seedFor(seed, i, k);
+      if (r && (r.prompt !== prompts[i].prompt || r.seed !== s)) {
+        throw new Error(`${path.join(outDir, MANIFEST)}: ${id} has prompt "${r.prompt}" and seed ${r.seed}, but this run makes "${prompts[i].prompt}" with seed ${s}: use the same --prompts and --seed as before, or a new --out`);
+      }
+    }
+  checkOrigin(outDir, opts.origin ?? defaultOrigin(prompts, source, seed), prompts.map((p) => p.prompt), source);
+  makeDir(outDir);
+}
+
 /** Generate the missing images of the job list into `outDir` (see the file comment). */
 export async function collect(opts: CollectOptions): Promise<CollectResult> {
   const { prompts, perPrompt, outDir } = opts;
   const seed = opts.seed ?? 0;
   const batchSize = opts.batchSize ?? 32;
-  if (!Number.isSafeInteger(perPrompt) || perPrompt < 1) throw new Error(`perPrompt must be a positive integer, got ${perPrompt}`);
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
-  if (prompts.length === 0) throw new Error('collect: no prompts');
+  const origin = opts.origin ?? defaultOrigin(prompts, opts.source ?? 'pretrain', seed);
+  prepareCollect(opts);
   repairManifestTail(outDir);
   const ds = Dataset.create(outDir);
-  const existing = new Map(ds.records().map((r) => [r.id, r]));
+  const recorded = readOrigin(outDir);
+  // Record the origin; a run whose prompts extend the recorded ones records its longer list.
+  if (!recorded || recorded.prompts.count < origin.prompts.count) writeOrigin(outDir, origin);
+  const existing = new Map(readManifest(outDir).map((r) => [r.id, r]));
   const jobs = prompts.flatMap((p, i) => Array.from({ length: perPrompt }, (_, k) => ({ p, i, k, id: collectId(i, k), seed: seedFor(seed, i, k) })));
-  for (const j of jobs) {
-    const r = existing.get(j.id);
-    if (r && (r.prompt !== j.p.prompt || r.seed !== j.seed)) {
-      throw new Error(`${path.join(outDir, MANIFEST)}: ${j.id} has prompt "${r.prompt}" and seed ${r.seed}, but this run makes "${j.p.prompt}" with seed ${j.seed}: use the same --prompts and --seed as before, or a new --out`);
-    }
-  }
   let done = jobs.filter((j) => existing.has(j.id)).length;
   const result: CollectResult = { total: jobs.length, generated: 0, existing: done };
   for (let b = 0; b < jobs.length; b += batchSize) {

@@ -2,20 +2,37 @@
  * Export and import of the label history: raw per-rater rows, retractions
  * included, as JSONL (one object a line) or CSV (RFC 4180, header line).
  * Both carry the same columns:
- *   seq, image_id, rater, rater_kind, label, time, retracts, request_id
- * Reading validates every row; a problem is an error `<file>:<line>: ...`.
+ *   seq, image_id, prompt, category, rater, rater_kind, label, time, retracts, request_id
+ * prompt and category come from the dataset's manifest (empty, or null in
+ * JSONL, for an image it does not list); exports of older kits, without
+ * them, still import. Reading validates every row; a problem is an error
+ * `<file>:<line>: ...`.
  */
 import * as fs from 'node:fs';
 import { z } from 'zod';
 import { writeFileAtomic } from '../engine/checkpoint';
+import { ManifestRecord } from '../world/dataset';
+import { Attributes, categoryOf } from '../world/prompt';
 import { LabelRow, LabelStore } from './store';
 
 export type ExportFormat = 'jsonl' | 'csv';
-export const COLUMNS = ['seq', 'image_id', 'rater', 'rater_kind', 'label', 'time', 'retracts', 'request_id'] as const;
+export const COLUMNS = ['seq', 'image_id', 'prompt', 'category', 'rater', 'rater_kind', 'label', 'time', 'retracts', 'request_id'] as const;
+/** The columns of exports before prompt and category were added (still read). */
+export const OLD_COLUMNS = ['seq', 'image_id', 'rater', 'rater_kind', 'label', 'time', 'retracts', 'request_id'] as const;
+
+/** What an export says of each image besides its id: its prompt and the prompt's category. */
+export type ImageInfo = ReadonlyMap<string, { prompt: string; category: string }>;
+
+/** The prompt and category of every record of a dataset (the category as collect recorded it, else from the attributes). */
+export function imageInfo(records: readonly ManifestRecord[]): ImageInfo {
+  return new Map(records.map((r) => [r.id, { prompt: r.prompt, category: typeof r.extras?.category === 'string' ? r.extras.category : categoryOf(r.attributes as Attributes) }]));
+}
 
 const RowSchema = z.strictObject({
   seq: z.number().int().min(1),
   image_id: z.string().min(1),
+  prompt: z.string().nullable().optional(),
+  category: z.string().nullable().optional(),
   rater: z.string().min(1),
   rater_kind: z.enum(['simulated', 'human']),
   label: z.enum(['good', 'bad', 'skip', 'retract']),
@@ -25,26 +42,27 @@ const RowSchema = z.strictObject({
 });
 type ExportRow = z.infer<typeof RowSchema>;
 
-function toExport(r: LabelRow): ExportRow {
-  return { seq: r.seq, image_id: r.imageId, rater: r.rater, rater_kind: r.raterKind, label: r.label, time: r.time, retracts: r.retracts, request_id: r.requestId };
+function toExport(r: LabelRow, images?: ImageInfo): ExportRow {
+  const i = images?.get(r.imageId);
+  return { seq: r.seq, image_id: r.imageId, prompt: i?.prompt ?? null, category: i?.category ?? null, rater: r.rater, rater_kind: r.raterKind, label: r.label, time: r.time, retracts: r.retracts, request_id: r.requestId };
 }
 
 function fromExport(r: ExportRow): LabelRow {
   return { seq: r.seq, imageId: r.image_id, rater: r.rater, raterKind: r.rater_kind, label: r.label, time: r.time, retracts: r.retracts, requestId: r.request_id };
 }
 
-function csvCell(v: string | number | null): string {
-  if (v === null) return '';
+function csvCell(v: string | number | null | undefined): string {
+  if (v === null || v === undefined) return '';
   const s = String(v);
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-/** The rows as text in `format`. */
-export function formatRows(rows: readonly LabelRow[], format: ExportFormat): string {
-  if (format === 'jsonl') return rows.map((r) => JSON.stringify(toExport(r)) + '\n').join('');
+/** The rows as text in `format`, with each image's prompt and category from `images` (the dataset's, see imageInfo). */
+export function formatRows(rows: readonly LabelRow[], format: ExportFormat, images?: ImageInfo): string {
+  if (format === 'jsonl') return rows.map((r) => JSON.stringify(toExport(r, images)) + '\n').join('');
   const lines = [COLUMNS.join(',')];
   for (const r of rows) {
-    const e = toExport(r);
+    const e = toExport(r, images);
     lines.push(COLUMNS.map((c) => csvCell(e[c])).join(','));
   }
   return lines.join('\n') + '\n';
@@ -57,10 +75,10 @@ export function formatOf(file: string): ExportFormat {
   throw new Error(`${file}: label files must end in .jsonl or .csv`);
 }
 
-/** Write the store's whole history to `file` (format from its extension), atomically. Returns the row count. */
-export function exportLabels(store: LabelStore, file: string, format: ExportFormat = formatOf(file)): number {
+/** Write the store's whole history to `file` (format from its extension), atomically, with prompts and categories from `images`. Returns the row count. */
+export function exportLabels(store: LabelStore, file: string, format: ExportFormat = formatOf(file), images?: ImageInfo): number {
   const rows = store.history();
-  writeFileAtomic(file, formatRows(rows, format));
+  writeFileAtomic(file, formatRows(rows, format, images));
   return rows.length;
 }
 
@@ -110,8 +128,13 @@ function csvRecords(text: string, file: string): Array<{ line: number; cells: st
   return out;
 }
 
-/** Parse an export (JSONL or CSV text), validating every row. Errors name `<file>:<line>`. */
-export function parseRows(text: string, format: ExportFormat, file = '<labels>'): LabelRow[] {
+/**
+ * Parse an export (JSONL or CSV text, with or without the prompt and category
+ * columns), validating every row. Errors name `<file>:<line>`. With `images`
+ * (the dataset's), a row whose prompt differs from its image's is an error:
+ * its labels belong to another dataset.
+ */
+export function parseRows(text: string, format: ExportFormat, file = '<labels>', images?: ImageInfo): LabelRow[] {
   const raw: Array<{ line: number; value: unknown }> = [];
   if (format === 'jsonl') {
     text.split('\n').forEach((l, k) => {
@@ -126,13 +149,14 @@ export function parseRows(text: string, format: ExportFormat, file = '<labels>')
     const records = csvRecords(text, file);
     if (records.length === 0) throw new Error(`${file}:1: empty CSV (expected the header ${COLUMNS.join(',')})`);
     const header = records[0].cells;
-    if (header.join(',') !== COLUMNS.join(',')) throw new Error(`${file}:1: header must be ${COLUMNS.join(',')}, got ${header.join(',')}`);
+    const columns: readonly string[] | undefined = [COLUMNS, OLD_COLUMNS].find((cs) => header.join(',') === cs.join(','));
+    if (!columns) throw new Error(`${file}:1: header must be ${COLUMNS.join(',')} (or, from older kits, ${OLD_COLUMNS.join(',')}), got ${header.join(',')}`);
     for (const { line, cells } of records.slice(1)) {
-      if (cells.length !== COLUMNS.length) throw new Error(`${file}:${line}: expected ${COLUMNS.length} fields, got ${cells.length}`);
+      if (cells.length !== columns.length) throw new Error(`${file}:${line}: expected ${columns.length} fields, got ${cells.length}`);
       const o: Record<string, unknown> = {};
-      COLUMNS.forEach((c, j) => {
+      columns.forEach((c, j) => {
         const v = cells[j];
-        o[c] = c === 'seq' || c === 'retracts' ? (v === '' ? null : /^\d+$/.test(v) ? Number(v) : v) : v;
+        o[c] = c === 'seq' || c === 'retracts' ? (v === '' ? null : /^\d+$/.test(v) ? Number(v) : v) : (c === 'prompt' || c === 'category') && v === '' ? null : v;
       });
       raw.push({ line, value: o });
     }
@@ -147,19 +171,27 @@ export function parseRows(text: string, format: ExportFormat, file = '<labels>')
     if (seqs.has(r.seq)) throw new Error(`${file}:${line}: duplicate seq ${r.seq}`);
     if (ids.has(r.request_id)) throw new Error(`${file}:${line}: duplicate request_id ${r.request_id}`);
     if (r.retracts !== null && !seqs.has(r.retracts)) throw new Error(`${file}:${line}: retracts seq ${r.retracts}, which no earlier row has`);
+    const known = images?.get(r.image_id)?.prompt;
+    if (known !== undefined && r.prompt != null && r.prompt !== known) {
+      throw new Error(`${file}:${line}: image ${r.image_id} has prompt "${r.prompt}" here but "${known}" in the dataset: these labels belong to another dataset (nothing was imported)`);
+    }
     seqs.add(r.seq);
     ids.add(r.request_id);
     return fromExport(r);
   });
 }
 
-/** Read an export file (format from its extension) into the store. Rows already stored (same request id) are skipped. */
-export function importLabels(store: LabelStore, file: string, format: ExportFormat = formatOf(file)): { added: number; skipped: number } {
+/**
+ * Read an export file (format from its extension) into the store. Rows
+ * already stored (same request id) are skipped; with `images` (the dataset's),
+ * a file whose prompts differ from the dataset's is refused whole.
+ */
+export function importLabels(store: LabelStore, file: string, format: ExportFormat = formatOf(file), images?: ImageInfo): { added: number; skipped: number } {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch {
     throw new Error(`${file}: cannot read`);
   }
-  return store.importRows(parseRows(text, format, file));
+  return store.importRows(parseRows(text, format, file, images));
 }

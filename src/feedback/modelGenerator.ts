@@ -4,10 +4,11 @@
  * settings saved in the checkpoint unless overridden.
  */
 import * as path from 'node:path';
-import { hasCheckpoint } from '../engine/checkpoint';
-import { loadTextToImage } from '../models/checkpoint';
+import { hasCheckpoint, readCheckpointIndex } from '../engine/checkpoint';
+import { loadTextToImage, readModelMeta } from '../models/checkpoint';
 import { SamplerConfig } from '../models/config';
 import { generateImages } from '../models/diffusion/sampler';
+import { DatasetOrigin } from '../world/dataset';
 import { ImageGenerator } from './collect';
 
 export interface ModelGenerator {
@@ -26,13 +27,30 @@ export const DEFAULT_MODEL_DIR = path.resolve(__dirname, '..', '..', 'data', 'ba
  * output folder). Call initBackend first.
  */
 export async function modelGenerator(dir: string = DEFAULT_MODEL_DIR, sampler: Partial<SamplerConfig> = {}): Promise<ModelGenerator> {
-  const ckpt = hasCheckpoint(dir) ? dir : path.join(dir, 'diffusion');
-  if (!hasCheckpoint(ckpt)) throw new Error(`no diffusion checkpoint in ${dir} or ${ckpt} (train one with \`t2i-align pretrain\`, or use --stand-in P)`);
-  const { model, meta } = await loadTextToImage(ckpt);
+  const { model, meta } = await loadTextToImage(checkpointIn(dir));
   const settings: SamplerConfig = { ...meta.config.sampler, ...sampler };
   return {
     sampler: settings,
     generate: (prompts, seeds) => generateImages(model, prompts, { ...settings, seed: seeds, batchSize: prompts.length }),
     dispose: () => model.dispose({ clip: true }),
   };
+}
+
+/** The diffusion checkpoint in `dir`, or in `dir/diffusion` (a pretrain output folder). */
+function checkpointIn(dir: string): string {
+  const ckpt = hasCheckpoint(dir) ? dir : path.join(dir, 'diffusion');
+  if (!hasCheckpoint(ckpt)) throw new Error(`no diffusion checkpoint in ${dir} or ${ckpt} (train one with \`t2i-align pretrain\`, or use --stand-in P)`);
+  return ckpt;
+}
+
+/**
+ * What images of the model in `dir` with these sampler overrides are made
+ * from, for a dataset's dataset.json: the weights' sha256 and the resolved
+ * sampler settings (the folder is kept as `location`, not compared). Reads
+ * checkpoint.json only, so a collect can be refused before the model loads.
+ */
+export function modelOrigin(dir: string = DEFAULT_MODEL_DIR, sampler: Partial<SamplerConfig> = {}): Pick<DatasetOrigin, 'generator' | 'location'> {
+  const ckpt = checkpointIn(dir);
+  const meta = readModelMeta(ckpt, 'diffusion');
+  return { generator: { kind: 'model', weightsSha256: readCheckpointIndex(ckpt).sha256, sampler: { ...meta.config.sampler, ...Object.fromEntries(Object.entries(sampler).filter(([, v]) => v !== undefined)) } }, location: path.resolve(ckpt) };
 }

@@ -9,9 +9,14 @@
  *
  * Examples: `3`; `flip=0.1,skip=0.05,leniency=0.2x3`;
  * `flip=0.05x2+flip=0.3,leniency=0.5` (two careful raters and one sloppy one).
- * Settings a group leaves out take DEFAULT_RATER's values. Raters are named
- * sim-r0, sim-r1, ... in spec order.
+ * Settings a group leaves out take DEFAULT_RATER's values. parsePanelSpec
+ * names raters sim-r0, sim-r1, ... in spec order; panelFromSpec names them by
+ * spec and seed as well (raterName: `sim-3-s0-r0`), so a second panel labels
+ * beside the first instead of replacing its labels, while rater k's draws
+ * stay keyed by `sim-r<k>` and the seed (its labels do not change with its
+ * name).
  */
+import { createHash } from 'node:crypto';
 import { RaterConfig, RaterPanel } from '../world/raters';
 
 /** Settings of a rater the spec does not override. */
@@ -24,7 +29,7 @@ export const DEFAULT_RATER: Omit<RaterConfig, 'id'> = {
   skipRate: 0.02,
 };
 
-const KEYS: Record<string, keyof Omit<RaterConfig, 'id'>> = { flip: 'flipRate', skip: 'skipRate', leniency: 'leniency' };
+const KEYS: Record<string, 'flipRate' | 'skipRate' | 'leniency'> = { flip: 'flipRate', skip: 'skipRate', leniency: 'leniency' };
 /** Most raters one spec may make. */
 export const MAX_PANEL = 100;
 
@@ -78,9 +83,26 @@ export function parsePanelSpec(spec: string): RaterConfig[] {
   return raters;
 }
 
-/** A reproducible panel from a spec and a seed. */
+/** Longest rater name the label store takes. */
+const MAX_NAME = 64;
+
+/**
+ * The name of rater k of the panel `spec` with `seed`: `sim-<spec>-s<seed>-r<k>`,
+ * the spec without spaces, '=' dropped, ',' as '_' and '+' as ':' (e.g.
+ * "flip=0.1,skip=0.05x3" -> `sim-flip0.1_skip0.05x3-s0-r2`); a spec too long
+ * for a 64-character name is replaced by the first 8 hex digits of its sha256.
+ */
+export function raterName(spec: string, seed: number | string, k: number): string {
+  const s = spec.replace(/\s+/g, '');
+  const slug = s.replace(/=/g, '').replace(/,/g, '_').replace(/\+/g, ':');
+  const name = `sim-${slug}-s${String(seed).replace(/[^A-Za-z0-9_.@:-]/g, "_")}-r${k}`;
+  if (name.length <= MAX_NAME && /^[A-Za-z0-9_.@:-]+$/.test(name)) return name;
+  return `sim-${createHash('sha256').update(s).digest('hex').slice(0, 8)}-s${seed}-r${k}`;
+}
+
+/** A reproducible panel from a spec and a seed; raters named by raterName. */
 export function panelFromSpec(spec: string, seed: number | string): RaterPanel {
-  return new RaterPanel(parsePanelSpec(spec), seed);
+  return new RaterPanel(parsePanelSpec(spec).map((r, k) => ({ ...r, id: raterName(spec, seed, k), noiseKey: r.id })), seed);
 }
 
 /** The spec of one rater's settings, e.g. "flip=0.05,skip=0.02,leniency=0.3" (used in request ids). */

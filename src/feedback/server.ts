@@ -23,7 +23,7 @@ import Fastify, { FastifyError, FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ManifestRecord, MANIFEST, readManifest } from '../world/dataset';
 import { AgreementStats, agreementStats, recordCategory } from './agreement';
-import { formatRows } from './io';
+import { formatRows, imageInfo } from './io';
 import { judgeRecords } from './label';
 import { checkRaterName, ConflictError, LabelRow, LabelStore, LABELS } from './store';
 
@@ -210,7 +210,7 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
       reply
         .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
         .header('content-disposition', `attachment; filename="labels.${format}"`)
-        .send(formatRows(store.history(), format)),
+        .send(formatRows(store.history(), format, imageInfo(records().records))),
     );
   }
 

@@ -16,10 +16,10 @@ import { BASE_MODEL_DIR, diffusionCheckpointDir } from '../eval/base';
 import { CLASSIFIER_DIR } from '../eval/classifier';
 import { Progress } from '../engine/progress';
 import { EvaluateOptions, EvaluateResult, evaluateModel, evaluationJson } from '../eval/evaluate';
-import { collect, CollectResult, ImageGenerator, loadPrompts, standInGenerator } from '../feedback/collect';
+import { collect, CollectResult, ImageGenerator, loadPrompts, prepareCollect, standInGenerator, standInOrigin } from '../feedback/collect';
 import { datasetAgreement, defaultStorePath, labelWithPanel } from '../feedback/label';
 import { AgreementStats } from '../feedback/agreement';
-import { DEFAULT_MODEL_DIR, modelGenerator } from '../feedback/modelGenerator';
+import { DEFAULT_MODEL_DIR, modelGenerator, modelOrigin } from '../feedback/modelGenerator';
 import { panelFromSpec } from '../feedback/panel';
 import { LabelStore } from '../feedback/store';
 import { finetune, FinetuneInputs, FinetuneResult } from '../finetune/train';
@@ -27,12 +27,15 @@ import { FinetuneConfig } from '../finetune/config';
 import { loadFrozenClip } from '../reward/embeddings';
 import { BASE_CLIP_DIR, loadRewardData, trainReward, TrainRewardRun } from '../reward/run';
 import { RewardTrainConfig } from '../reward/train';
+import { DatasetOrigin, promptsOrigin } from '../world/dataset';
 import { PromptEntry } from '../world/promptSets';
 import { SamplerConfig } from '../models/config';
 
 export interface CollectStageConfig {
   /** 'seen', 'unseen', a prompts file, or the prompts themselves. */
   prompts: string | readonly PromptEntry[];
+  /** Where prompts given as entries came from (e.g. their file), for the dataset's dataset.json. Default 'list'. */
+  promptSource?: string;
   perPrompt: number;
   /** Base seed of the per-image seeds. */
   seed: number;
@@ -51,27 +54,40 @@ export interface CollectStageResult extends CollectResult {
   source: string;
 }
 
-/** Stage 1: `perPrompt` images per prompt into the dataset folder `out` (an existing one is resumed). */
+/**
+ * Stage 1: `perPrompt` images per prompt into the dataset folder `out` (an
+ * existing one is resumed). The folder records what its images are made from
+ * (prompts, model weights and sampler settings or the stand-in, seed); a run
+ * from anything else is refused before the model loads (prepareCollect).
+ */
 export async function collectStage(config: CollectStageConfig, out: string, hooks: { onProgress?: (done: number, total: number) => void } = {}): Promise<CollectStageResult> {
   const prompts = typeof config.prompts === 'string' ? loadPrompts(config.prompts) : config.prompts;
+  const promptSource = typeof config.prompts === 'string' ? config.prompts : (config.promptSource ?? 'list');
   if (config.model !== undefined && config.standIn !== undefined) throw new Error('use either a model or the stand-in, not both');
   if (config.sampler && Object.keys(config.sampler).length && config.standIn !== undefined) throw new Error('sampler settings (guidance, steps) belong to a model; the stand-in has none');
-  let generate: ImageGenerator;
+  const dir = config.model ?? DEFAULT_MODEL_DIR;
+  let origin: DatasetOrigin;
   let source: string;
-  let dispose = () => {};
   if (config.standIn !== undefined) {
-    generate = standInGenerator(config.standIn);
+    origin = standInOrigin(promptSource, prompts, config.standIn, config.seed);
     source = `stand-in:${config.standIn}`;
   } else {
-    const dir = config.model ?? DEFAULT_MODEL_DIR;
+    origin = { prompts: promptsOrigin(promptSource, prompts.map((p) => p.prompt)), seed: config.seed, ...modelOrigin(dir, config.sampler ?? {}) };
+    const changed = Object.entries(config.sampler ?? {}).filter(([, v]) => v !== undefined).map(([k, v]) => ` ${k} ${v}`).join('');
+    source = (path.relative(process.cwd(), path.resolve(dir)) || '.') + changed;
+  }
+  const target = { prompts, perPrompt: config.perPrompt, outDir: out, seed: config.seed, source, origin };
+  prepareCollect(target);
+  let generate: ImageGenerator;
+  let dispose = () => {};
+  if (config.standIn !== undefined) generate = standInGenerator(config.standIn);
+  else {
     const m = await modelGenerator(dir, config.sampler ?? {});
     generate = m.generate;
-    const changed = Object.keys(config.sampler ?? {}).map((k) => ` ${k} ${m.sampler[k as keyof SamplerConfig]}`).join('');
-    source = (path.relative(process.cwd(), path.resolve(dir)) || '.') + changed;
     dispose = m.dispose;
   }
   try {
-    const r = await collect({ prompts, perPrompt: config.perPrompt, outDir: out, generate, seed: config.seed, batchSize: config.batchSize, source, onProgress: hooks.onProgress });
+    const r = await collect({ ...target, generate, batchSize: config.batchSize, onProgress: hooks.onProgress });
     return { ...r, out, prompts: prompts.length, source };
   } finally {
     dispose();

@@ -52,7 +52,23 @@ export function parsePrompt(text: string): Attributes {
   let count: number;
   if (ONE_WORDS.includes(countWord)) count = 1;
   else if ((COUNT_WORDS as readonly string[]).includes(countWord)) count = COUNT_WORDS.indexOf(countWord as never) + 1;
-  else fail(`unknown count word "${countWord}" in "${text}"; allowed: ${[...ONE_WORDS, ...COUNT_WORDS.slice(1)].join(', ')}`);
+  else {
+    const allowed = [...ONE_WORDS, ...COUNT_WORDS.slice(1)].join(', ');
+    const isColor = (COLORS as string[]).includes(countWord);
+    if (isColor || OBJECTS.some((o) => o === countWord || plural(o) === countWord)) {
+      let example = '';
+      for (const w of ['one', 'two']) {
+        try {
+          example = `, e.g. "${formatPrompt(parsePrompt(`${w} ${clean}`))}"`;
+          break;
+        } catch {
+          /* the rest of the prompt is wrong too: no example */
+        }
+      }
+      fail(`a count word is missing at the start of "${text}" (it starts with the ${isColor ? 'color' : 'object'} "${countWord}"); start with one of: ${allowed}${example}`);
+    }
+    fail(`unknown count word "${countWord}" in "${text}"; allowed: ${allowed}`);
+  }
   if (words.length < 2) fail(`missing object in "${text}"; allowed objects: ${OBJECTS.join(', ')}`);
   let color: Color | undefined;
   let i = 1;

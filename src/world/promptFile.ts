@@ -12,10 +12,14 @@ export interface PromptLine {
   attributes: Attributes;
 }
 
+/** Most bad lines one error names (the count of the rest follows). */
+const MAX_REPORTED = 20;
+
 /**
  * Parse a prompts file: one prompt per line; blank lines and lines starting
- * with # are skipped. Every line is parsed before any is used; the first bad
- * line throws `FILE:LINE: <why>`.
+ * with # are skipped. Every line is parsed before any is used, and every bad
+ * line is reported at once, in one line:
+ * `FILE:3: <why>; line 7: <why> (2 bad lines: fix them all, then run again)`.
  */
 export function readPromptsFile(file: string): PromptLine[] {
   let text: string;
@@ -25,6 +29,7 @@ export function readPromptsFile(file: string): PromptLine[] {
     throw new Error(`cannot read prompts file ${file}`);
   }
   const out: PromptLine[] = [];
+  const bad: Array<{ line: number; why: string }> = [];
   text.split(/\r?\n/).forEach((raw, k) => {
     const s = raw.trim();
     if (s === '' || s.startsWith('#')) return;
@@ -32,10 +37,17 @@ export function readPromptsFile(file: string): PromptLine[] {
     try {
       attributes = parsePrompt(s);
     } catch (e) {
-      throw new Error(`${file}:${k + 1}: ${(e as Error).message}`);
+      bad.push({ line: k + 1, why: (e as Error).message });
+      return;
     }
     out.push({ line: k + 1, prompt: formatPrompt(attributes), text: s, attributes });
   });
+  if (bad.length === 1) throw new Error(`${file}:${bad[0].line}: ${bad[0].why}`);
+  if (bad.length > 1) {
+    const shown = bad.slice(0, MAX_REPORTED).map((b, i) => (i === 0 ? `${file}:${b.line}: ${b.why}` : `line ${b.line}: ${b.why}`));
+    const more = bad.length > MAX_REPORTED ? `; and ${bad.length - MAX_REPORTED} more` : '';
+    throw new Error(`${shown.join('; ')}${more} (${bad.length} bad lines: fix them all, then run again)`);
+  }
   if (out.length === 0) throw new Error(`${file}: no prompts (one per line; blank lines and # comments are skipped)`);
   return out;
 }

@@ -16,6 +16,8 @@ export type Label = 'good' | 'bad' | 'skip';
 export interface RaterConfig {
   /** Name, unique in a panel. */
   id: string;
+  /** Key of the rater's random draws (default: id), so a rater can be renamed without changing its labels. */
+  noiseKey?: string;
   /** Probability of flipping the (lenient) answer. */
   flipRate: number;
   /** Probability of calling a partly right image good. */
@@ -52,7 +54,7 @@ export class RaterPanel {
 
   /** Every rater's label for the item `itemId` (in panel order). */
   label(itemId: string, v: Verdict): Label[] {
-    return this.raters.map((r) => rate(v, r, new Rng(`${this.seed}/${r.id}/${itemId}`)));
+    return this.raters.map((r) => rate(v, r, new Rng(`${this.seed}/${r.noiseKey ?? r.id}/${itemId}`)));
   }
 }
 
