@@ -104,8 +104,10 @@ export function systemErrorLine(e: unknown): string | undefined {
   switch (e.code) {
     case 'ENOENT': {
       if (!file) break;
-      const parent = path.dirname(path.resolve(file));
-      if (e.syscall === 'mkdir' || !fs.existsSync(parent)) return `cannot make ${file}: the folder ${path.dirname(file)} does not exist or cannot hold new files (create it first, or pick another path)`;
+      const parent = path.dirname(file);
+      if (e.syscall === 'mkdir') return `cannot make the folder ${file}: ${parent} does not exist or cannot hold folders (pick another path)`;
+      const writing = file !== e.path || e.syscall === 'rename' || e.syscall === 'copyfile';
+      if (writing && !fs.existsSync(parent)) return `cannot write ${file}: the folder ${parent} does not exist (create it first, or pick another path)`;
       return `${file}: no such file or folder (check the path)`;
     }
     case 'EEXIST':

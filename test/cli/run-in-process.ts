@@ -1,7 +1,8 @@
 import { buildProgram } from '../../src/cli/main';
+import { ExitStatus } from '../../src/cli/errors';
 
-/** Run the CLI in this process and return what it printed on stdout; errors reject (as the CLI would print them). */
-export async function runCli(...args: string[]): Promise<string> {
+/** Run the CLI in this process; returns what it printed on stdout and how it ended (an error as thrown, or an exit status). */
+async function capture(args: string[]): Promise<{ stdout: string; status: number; error?: unknown }> {
   const out: string[] = [];
   const log = console.log;
   const write = process.stdout.write.bind(process.stdout);
@@ -11,9 +12,29 @@ export async function runCli(...args: string[]): Promise<string> {
     typeof s === 'string' ? (out.push(s), true) : (write as (...a: unknown[]) => boolean)(s, ...rest)) as typeof process.stdout.write;
   try {
     await buildProgram().configureOutput({ writeErr: () => {} }).parseAsync(['node', 't2i-align', ...args]);
+    return { stdout: out.join(''), status: 0 };
+  } catch (e) {
+    return { stdout: out.join(''), status: e instanceof ExitStatus ? e.status : 1, error: e };
   } finally {
     console.log = log;
     process.stdout.write = write;
   }
-  return out.join('');
+}
+
+/** Run the CLI in this process and return what it printed on stdout; errors reject (as the CLI would print them). */
+export async function runCli(...args: string[]): Promise<string> {
+  const r = await capture(args);
+  if (r.error !== undefined) throw r.error;
+  return r.stdout;
+}
+
+/**
+ * Run the CLI in this process for its exit status: a command that printed its
+ * result and ends with a non-zero status (ExitStatus, e.g. `judge` on an image
+ * that is not aligned) resolves with it; other errors reject.
+ */
+export async function runCliStatus(...args: string[]): Promise<{ status: number; stdout: string }> {
+  const r = await capture(args);
+  if (r.error !== undefined && !(r.error instanceof ExitStatus)) throw r.error;
+  return { status: r.status, stdout: r.stdout };
 }

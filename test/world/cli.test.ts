@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runCli } from '../cli/run-in-process';
+import { runCli, runCliStatus } from '../cli/run-in-process';
 
 const run = runCli;
 
@@ -20,8 +20,15 @@ test('render then judge a PNG; render-set then judge --manifest', async () => {
   await run('render', '--prompt', 'two red stars in the city', '--seed', '3', '--out', png);
   const v = JSON.parse(await run('judge', '--prompt', 'two red stars in the city', '--image', png, '--json'));
   assert.equal(v.aligned, true);
-  const w = JSON.parse(await run('judge', '--prompt', 'two blue stars in the city', '--image', png, '--json'));
-  assert.deepEqual(w.reasons, ['color: expected blue, saw red']);
+  // Exit status 1 when the image is not aligned (scripts can test it), after printing the verdict.
+  const w = await runCliStatus('judge', '--prompt', 'two blue stars in the city', '--image', png, '--json');
+  assert.equal(w.status, 1);
+  assert.deepEqual(JSON.parse(w.stdout).reasons, ['color: expected blue, saw red']);
+  const plain = await runCliStatus('judge', '--prompt', 'two blue stars in the city', '--image', png);
+  assert.equal(plain.status, 1);
+  assert.match(plain.stdout, /^NOT aligned: "two blue stars in the city"\n/);
+  assert.match(plain.stdout, /\n  - color +expected blue, saw red\n/);
+  assert.equal((await runCliStatus('judge', '--prompt', 'two red stars in the city', '--image', png)).status, 0);
   const ds = path.join(dir, 'set');
   await run('render-set', '--set', 'seen', '--out', ds);
   const res = JSON.parse(await run('judge', '--manifest', ds, '--json'));
@@ -35,6 +42,10 @@ test('bad input is an error naming it', async () => {
   await assert.rejects(run('render', '--prompt', 'two circles', '--seed', '1.5', '--out', '/tmp/never.png'), /--seed must be an integer/);
   await assert.rejects(run('render', '--prompt', 'two circles', '--size', '8', '--out', '/tmp/never.png'), /--size must be an integer in 16..1024/);
   await assert.rejects(run('judge', '--prompt', 'a circle', '--image', '/nonexistent.png'), /cannot read image/);
+  const notPng = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2i-cli-')), 'notes.png');
+  fs.writeFileSync(notPng, 'not an image');
+  await assert.rejects(run('judge', '--prompt', 'a circle', '--image', notPng), new RegExp(`^Error: ${notPng.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: not a readable PNG`));
+  await assert.rejects(run('render', '--prompt', 'red circle', '--out', '/tmp/never.png'), /a count word is missing at the start of "red circle" .*e\.g\. "a red circle"/);
   await assert.rejects(run('judge', '--prompt', 'a circle'), /needs --prompt and --image/);
   await assert.rejects(run('render-set', '--set', 'other', '--out', '/tmp/never'), /--set must be seen or unseen/);
 });

@@ -24,6 +24,10 @@ test('parser rejects words outside the grammar, naming the word and the allowed 
   const cases: Array<[string, RegExp]> = [
     ['two dogs', /unknown object "dogs".*allowed objects: circle/],
     ['five circles', /unknown count word "five".*allowed: a, an, one, two/],
+    ['red circle', /Error: a count word is missing at the start of "red circle" \(it starts with the color "red"\); start with one of: a, an, one, two, three, four, e\.g\. "a red circle"$/],
+    ['orange star', /count word is missing.*e\.g\. "an orange star"/],
+    ['circles in the forest', /count word is missing .*the object "circles".*e\.g\. "two circles in the forest"/],
+    ['red dragon', /count word is missing at the start of "red dragon" \(it starts with the color "red"\); start with one of: a, an, one, two, three, four$/],
     ['two teal circles', /unknown color "teal".*allowed colors: red/],
     ['two circles under water', /unknown background phrase "under water".*in the forest/],
     ['two circle', /needs the plural "circles"/],

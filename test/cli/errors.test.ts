@@ -1,0 +1,111 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawn } from 'node:child_process';
+import { checkEnvironment } from '../../src/cli/env';
+import { errorLine } from '../../src/cli/errors';
+import { smallDataset } from '../feedback/helpers';
+import { runCli } from './run-in-process';
+
+const BIN = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
+/** The CLI as a user runs it (dist/: build first), without any T2I_* variable of the test run unless given. */
+const run = (args: string[], env: Record<string, string> = {}) => {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('T2I_')));
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...base, T2I_PROGRESS: '0', ...env } });
+};
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 't2i-errors-'));
+
+/** One stderr line `t2i-align: ...`, exit status 1, nothing on stdout. */
+function oneLine(r: ReturnType<typeof run>, message: RegExp): void {
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /^t2i-align: [^\n]+\n$/, `not one line: ${JSON.stringify(r.stderr)}`);
+  assert.match(r.stderr, message);
+}
+
+test('parser errors are one line that says what is allowed; --help stays long', () => {
+  oneLine(run(['rendr']), /unknown command "rendr" \(did you mean render\?\); commands: info, vocab, render, .* \(t2i-align --help says what each does\)/);
+  oneLine(run(['render', '--prompt', 'a circle']), /^t2i-align: render: --out <file\.png> is required: output PNG \(t2i-align render --help\)/);
+  oneLine(run(['render', '--prompt', 'a circle', '--out', 'x.png', '--sed', '3']), /render: unknown option "--sed" \(did you mean --seed\?\); render takes --prompt, --out, --seed, --size, --help/);
+  oneLine(run(['render', '--out', 'x.png', '--prompt']), /render: --prompt <text> needs a value/);
+  oneLine(run(['render', '--prompt', 'a', 'red', 'circle', '--out', 'x.png']), /render: unexpected arguments "red" "circle": render takes .* \(quote a value with spaces/);
+  const help = run(['render', '--help']);
+  assert.equal(help.status, 0);
+  assert.ok(help.stdout.split('\n').length > 5 && /--prompt <text>/.test(help.stdout));
+});
+
+test('system errors are one line naming the path or address and what to do', async () => {
+  const dir = tmp();
+  const r = run(['render', '--prompt', 'a circle', '--out', path.join(dir, 'no', 'x.png')]);
+  oneLine(r, new RegExp(`cannot write ${path.join(dir, 'no', 'x.png').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: the folder .* does not exist \\(create it first`));
+  assert.doesNotMatch(r.stderr, /\.tmp-|ENOENT/);
+  // `generate --out /proc/x` once spun forever in Node's recursive mkdir: now it fails at once, before the model loads.
+  const prompts = path.join(dir, 'p.txt');
+  fs.writeFileSync(prompts, 'a red circle\n');
+  const t0 = Date.now();
+  oneLine(run(['generate', '--prompts', prompts, '--out', '/proc/x/y']), /cannot make the folder \/proc\/x: \/proc does not exist or cannot hold folders/);
+  assert.ok(Date.now() - t0 < 20000);
+  fs.writeFileSync(path.join(dir, 'file'), '');
+  oneLine(run(['render-set', '--out', path.join(dir, 'file')]), /file exists and is not a folder/);
+
+  // A busy port: the address, and what to do.
+  const data = smallDataset(2);
+  const busy = net.createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  const port = (busy.address() as net.AddressInfo).port;
+  try {
+    const child = spawn(process.execPath, [BIN, 'serve', '--data', data, '--port', String(port)], { env: { ...process.env, T2I_PROGRESS: '0' } });
+    let stderr = '';
+    child.stderr.on('data', (b) => (stderr += b));
+    const status = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20000);
+      child.on('exit', (code) => (clearTimeout(timer), resolve(code)));
+    });
+    assert.equal(status, 1);
+    assert.equal(stderr, `t2i-align: address 127.0.0.1:${port} is already in use: another server listens there (stop it, pick another --port, or --port 0 for any free one)\n`);
+  } finally {
+    busy.close();
+  }
+});
+
+test('errorLine: each system error names the user\'s path (not a temp file) and a way out', () => {
+  const sys = (code: string, syscall: string, extra: Record<string, unknown>) => Object.assign(new Error(`${code}: raw`), { code, syscall, ...extra });
+  assert.equal(errorLine(sys('EEXIST', 'mkdir', { path: 'out' })), 'out already exists and is not a folder (remove it, or pick another path)');
+  assert.equal(errorLine(sys('EACCES', 'open', { path: '/root/x.png.tmp-123-1700000000000' })), 'permission denied: cannot open /root/x.png (pick a path you may read and write, or change its permissions)');
+  assert.equal(errorLine(sys('EACCES', 'listen', { address: '0.0.0.0', port: 80 })), 'no permission to listen on 0.0.0.0:80 (ports below 1024 need privileges: pick a port above 1023, or --port 0 for any free one)');
+  assert.equal(errorLine(sys('ENOENT', 'open', { path: '/nope/in.txt' })), '/nope/in.txt: no such file or folder (check the path)');
+  assert.equal(errorLine(sys('ENOTDIR', 'open', { path: 'a.txt/b' })), 'a.txt/b: a part of this path is a file, not a folder (pick another path)');
+  assert.equal(errorLine(new Error('first line\nsecond line')), 'first line');
+});
+
+test('every command checks the T2I_* variables before it runs: a bad value names the variable, the value and what is allowed', async () => {
+  const saved = { ...process.env };
+  const withEnv = async (env: Record<string, string>, ...args: string[]) => {
+    Object.assign(process.env, env);
+    try {
+      return await runCli(...args);
+    } finally {
+      for (const k of Object.keys(env)) if (saved[k] === undefined) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+  };
+  const dir = tmp();
+  const png = path.join(dir, 'x.png');
+  await assert.rejects(withEnv({ T2I_BACKEND: 'bogus' }, 'render', '--prompt', 'a circle', '--out', png), /^Error: T2I_BACKEND="bogus" is not a backend; use one of: auto, tensorflow, wasm, cpu$/);
+  assert.ok(!fs.existsSync(png), 'nothing ran');
+  await assert.rejects(withEnv({ T2I_BACKEND: 'bogus' }, 'vocab'), /T2I_BACKEND="bogus"/);
+  await assert.rejects(withEnv({ T2I_NATIVE: 'maybe' }, 'vocab'), /T2I_NATIVE="maybe" is not allowed for the native kernels; use one of: 0, off, false, no, 1, on, true, yes/);
+  await assert.rejects(withEnv({ T2I_NATIVE_THREADS: 'lots' }, 'vocab'), /T2I_NATIVE_THREADS="lots" is not allowed .* whole number in 1\.\.1024 \(unset: all cores\)/);
+  await assert.rejects(withEnv({ T2I_NATIVE_THREADS: '0' }, 'vocab'), /T2I_NATIVE_THREADS="0"/);
+  await assert.rejects(withEnv({ T2I_PROGRESS: 'quiet' }, 'vocab'), /T2I_PROGRESS="quiet" is not allowed for progress bars; use one of: 0, 1/);
+  await assert.rejects(withEnv({ T2I_BAKEND: 'cpu' }, 'vocab'), /T2I_BAKEND is not a variable of t2i-align \(did you mean T2I_BACKEND\? known: T2I_BACKEND, /);
+  assert.ok(JSON.parse(await withEnv({ T2I_BACKEND: 'cpu', T2I_NATIVE: 'off', T2I_NATIVE_THREADS: '2', T2I_PROGRESS: '0', T2I_QUICK: '1' }, 'vocab', '--json')).counts);
+  assert.doesNotThrow(() => checkEnvironment({ T2I_BACKEND: '', T2I_NATIVE: 'Yes' }), 'empty is the default; case does not matter');
+  // The same from a shell: one line, exit status 1 (commands that never touch tfjs included).
+  oneLine(run(['judge', '--prompt', 'a circle', '--image', png], { T2I_BACKEND: 'bogus' }), /^t2i-align: T2I_BACKEND="bogus" is not a backend/);
+  oneLine(run(['vocab'], { T2I_NATIVE_THREADS: '-1' }), /^t2i-align: T2I_NATIVE_THREADS="-1"/);
+});

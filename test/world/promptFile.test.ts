@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { readPromptsFile } from '../../src/world/promptFile';
+
+const file = (text: string) => {
+  const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2i-prompts-')), 'prompts.txt');
+  fs.writeFileSync(f, text);
+  return f;
+};
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+test('a prompts file reports every bad line at once, in one line', () => {
+  const f = file('# a class\na red circle\nred circle\n\nthree purple blorps\ntwo stars\nfive dogs\n');
+  assert.throws(() => readPromptsFile(f), (e: Error) => {
+    assert.doesNotMatch(e.message, /\n/);
+    assert.match(e.message, new RegExp(`^${esc(f)}:3: a count word is missing at the start of "red circle"`));
+    assert.match(e.message, /; line 5: unknown object "blorps"/);
+    assert.match(e.message, /; line 7: unknown count word "five"/);
+    assert.match(e.message, /\(3 bad lines: fix them all, then run again\)$/);
+    return true;
+  });
+});
+
+test('one bad line reads as before; very many are cut after 20 with a count', () => {
+  const one = readPromptsFileError(file('a star\ntwo blorps\n'));
+  assert.match(one, /prompts\.txt:2: unknown object "blorps" in "two blorps"; allowed objects: /);
+  assert.doesNotMatch(one, /bad lines/);
+  const many = readPromptsFileError(file(Array.from({ length: 25 }, () => 'blue square').join('\n')));
+  assert.match(many, /line 20: .*; and 5 more \(25 bad lines/);
+  assert.doesNotMatch(many, /line 21:/);
+});
+
+function readPromptsFileError(f: string): string {
+  try {
+    readPromptsFile(f);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('no error');
+}
