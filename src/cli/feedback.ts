@@ -50,7 +50,7 @@ export function registerFeedback(program: Command): void {
       const bar = progress(prompts.length * perPrompt, 'collect');
       let shown = 0;
       try {
-        const r = await collectStage({ prompts, perPrompt, seed, batchSize, model: opts.model, sampler, standIn }, opts.out, {
+        const r = await collectStage({ prompts, promptSource: opts.prompts, perPrompt, seed, batchSize, model: opts.model, sampler, standIn }, opts.out, {
           onProgress: (done) => (bar.tick(done - shown), (shown = done)),
         });
         bar.done();

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import { collect, ImageGenerator, loadPrompts, seedFor, standInGenerator } from '../../src/feedback/collect';
 import { createImage } from '../../src/world/image';
 import { judge } from '../../src/world/judge';
-import { MANIFEST, readManifest } from '../../src/world/dataset';
+import { MANIFEST, ORIGIN_FILE, promptsOrigin, readManifest, readOrigin } from '../../src/world/dataset';
+import { collectStage } from '../../src/pipeline/stages';
 import { seenPrompts } from '../../src/world/promptSets';
 import { runCli } from '../cli/run-in-process';
 import { tempDir } from './helpers';
@@ -94,4 +95,43 @@ test('t2i-align collect --guidance: a bad scale, or a scale for the stand-in, is
   await assert.rejects(runCli('collect', '--prompts', 'seen', '--out', out, '--guidance', 'strong'), /--guidance must be a number in 0\.\.100, got "strong"/);
   await assert.rejects(runCli('collect', '--prompts', 'seen', '--out', out, '--stand-in', '0.5', '--guidance', '3'), /--guidance is a setting of the model; the stand-in has none/);
   assert.equal(fs.existsSync(out), false);
+});
+
+/** Every file of a folder and its bytes (to show a refused run changed nothing). */
+const snapshot = (dir: string) => Object.fromEntries(fs.readdirSync(dir).sort().map((f) => [f, fs.readFileSync(path.join(dir, f)).toString('base64')]));
+
+test('a dataset records what it was made from, and refuses images of another source before any work', async () => {
+  const dir = path.join(tempDir('origin'), 'ds');
+  const r = await collectStage({ prompts: PROMPTS, promptSource: 'five seen', perPrompt: 2, seed: 3, standIn: 0.2 }, dir);
+  assert.equal(r.generated, 10);
+  assert.deepEqual(readOrigin(dir), { prompts: promptsOrigin('five seen', PROMPTS.map((p) => p.prompt)), generator: { kind: 'stand-in', errorRate: 0.2 }, seed: 3 });
+  // The same source again, with more images per prompt and more prompts after the same ones: a resume.
+  const more = await collectStage({ prompts: seenPrompts().slice(0, 6), perPrompt: 3, seed: 3, standIn: 0.2 }, dir);
+  assert.deepEqual([more.existing, more.generated], [10, 8]);
+  assert.equal(readOrigin(dir)!.prompts.count, 6, 'the longer prompt list is recorded');
+  const before = snapshot(dir);
+  await assert.rejects(collectStage({ prompts: PROMPTS, perPrompt: 1, seed: 3, standIn: 0.5 }, dir), /made with generator\.errorRate 0\.2; this run has generator\.errorRate 0\.5: use the same generator/);
+  // The shipped model: refused from its checkpoint.json alone, before it loads.
+  await assert.rejects(collectStage({ prompts: PROMPTS, perPrompt: 1, seed: 3 }, dir), /made with generator\.kind "stand-in", generator\.errorRate 0\.2, generator\.weightsSha256 none, generator\.sampler\.steps none, .*; this run has generator\.kind "model"/);
+  await assert.rejects(collectStage({ prompts: seenPrompts().slice(1, 6), perPrompt: 1, seed: 3, standIn: 0.2 }, dir), /p0-0 has prompt .* use the same --prompts and --seed/);
+  assert.deepEqual(snapshot(dir), before, 'a refused run leaves the dataset as it was');
+
+  // A dataset of an older kit: its records' source decides.
+  fs.rmSync(path.join(dir, ORIGIN_FILE));
+  await assert.rejects(collectStage({ prompts: PROMPTS, perPrompt: 1, seed: 3, standIn: 0.5 }, dir), /its images were made by "stand-in:0\.2", and this run makes images with "stand-in:0\.5"/);
+  await collectStage({ prompts: PROMPTS, perPrompt: 1, seed: 3, standIn: 0.2 }, dir);
+  assert.equal(readOrigin(dir)!.generator.errorRate, 0.2, 'the origin is recorded on the first run of this kit');
+});
+
+test('t2i-align collect and generate into a folder made from another source: one line, nothing written', async () => {
+  const dir = tempDir('origin-cli');
+  const prompts = path.join(dir, 'prompts.txt');
+  fs.writeFileSync(prompts, 'two red circles\na blue star in the sea\n');
+  const out = path.join(dir, 'ds');
+  await runCli('collect', '--prompts', prompts, '--per-prompt', '2', '--stand-in', '0.1', '--out', out);
+  assert.equal(readOrigin(out)!.prompts.source, prompts);
+  const before = snapshot(out);
+  await assert.rejects(runCli('collect', '--prompts', prompts, '--per-prompt', '2', '--stand-in', '0.3', '--out', out), /^Error: [^\n]*dataset\.json: this dataset was made with generator\.errorRate 0\.1; this run has generator\.errorRate 0\.3/);
+  await assert.rejects(runCli('generate', '--prompts', prompts, '--out', out), /dataset\.json: this dataset was made with generator\.kind "stand-in"/);
+  assert.deepEqual(snapshot(out), before);
 });

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../cli/run-in-process';
 import { datasetAgreement, labelWithPanel } from '../../src/feedback/label';
 import { panelFromSpec } from '../../src/feedback/panel';
 import { LabelStore } from '../../src/feedback/store';
+import { readManifest } from '../../src/world/dataset';
 import { smallDataset } from './helpers';
 
 const run = runCli;
@@ -15,15 +17,18 @@ test('labelWithPanel: every rater labels every image; a rerun adds nothing; a pe
   const first = labelWithPanel(dir, store, panelFromSpec('flip=0.1x3', 7));
   assert.equal(first.added, 36);
   assert.deepEqual(labelWithPanel(dir, store, panelFromSpec('flip=0.1x3', 7)), { ...first, added: 0, duplicates: 36 });
-  labelWithPanel(dir, store, panelFromSpec('flip=0,skip=0,leniency=0x2', 1)); // sim-r0, sim-r1 change their minds
-  assert.equal(store.size(), 36 + 24, 'changed labels are new rows');
+  // A second panel labels beside the first: its raters are named by its spec and seed.
+  labelWithPanel(dir, store, panelFromSpec('flip=0,skip=0,leniency=0x2', 1));
+  assert.equal(store.size(), 36 + 24);
   const s = datasetAgreement(dir, store);
-  assert.equal(s.labels, 36);
-  assert.equal(s.raters.find((r) => r.rater === 'sim-r0')!.judgeAgreement, 1);
-  assert.equal(s.raters.find((r) => r.rater === 'sim-r0')!.judgeKappa, 1);
-  assert.equal(s.pairs.find((p) => p.a === 'sim-r0' && p.b === 'sim-r1')!.kappa, 1);
+  assert.equal(s.labels, 60, 'no label of the first panel is replaced');
+  assert.deepEqual(s.raters.map((r) => r.rater).sort(), ['sim-flip0.1x3-s7-r0', 'sim-flip0.1x3-s7-r1', 'sim-flip0.1x3-s7-r2', 'sim-flip0_skip0_leniency0x2-s1-r0', 'sim-flip0_skip0_leniency0x2-s1-r1']);
+  const perfect = ['sim-flip0_skip0_leniency0x2-s1-r0', 'sim-flip0_skip0_leniency0x2-s1-r1'];
+  assert.equal(s.raters.find((r) => r.rater === perfect[0])!.judgeAgreement, 1);
+  assert.equal(s.raters.find((r) => r.rater === perfect[0])!.judgeKappa, 1);
+  assert.equal(s.pairs.find((p) => p.a === perfect[0] && p.b === perfect[1])!.kappa, 1);
   assert.equal(s.balance.all.images, 12);
-  assert.equal(s.balance.all.good + s.balance.all.bad + s.balance.all.skip, 36);
+  assert.equal(s.balance.all.good + s.balance.all.bad + s.balance.all.skip, 60);
   store.close();
 });
 
@@ -32,7 +37,7 @@ test('t2i-align label: writes DIR/labels.sqlite, prints kappa and balance; bad -
   const out = await run('label', '--data', dir, '--panel', 'flip=0.1,skip=0.05,leniency=0.2x3');
   assert.match(out, /labels\.sqlite: 27 labels added, 0 already stored/);
   assert.match(out, /Fleiss' kappa: /);
-  assert.match(out, /sim-r2 +simulated/);
+  assert.match(out, /sim-flip0\.1_skip0\.05_leniency0\.2x3-s0-r2 +simulated/);
   assert.match(out, /combination|count|color|background/);
   const store = LabelStore.open(path.join(dir, 'labels.sqlite'), { readonly: true });
   assert.equal(store.current().length, 27);
@@ -41,4 +46,16 @@ test('t2i-align label: writes DIR/labels.sqlite, prints kappa and balance; bad -
   assert.equal(json.duplicates, 27);
   await assert.rejects(run('label', '--data', dir, '--panel', 'flip=0.1,lenient=0.2x3'), /unknown key "lenient"/);
   await assert.rejects(run('label', '--data', dir, '--panel', 'flip=2'), /flip must be a probability in \[0, 1\]/);
+});
+
+test('t2i-align export-labels writes prompt and category columns; import-labels reads them back', async () => {
+  const dir = smallDataset(4);
+  await run('label', '--data', dir, '--panel', '2');
+  const csv = path.join(dir, 'labels.csv');
+  assert.match(await run('export-labels', '--data', dir, '--out', csv), /labels\.csv: 8 rows/);
+  const lines = fs.readFileSync(csv, 'utf8').trim().split('\n');
+  assert.equal(lines[0], 'seq,image_id,prompt,category,rater,rater_kind,label,time,retracts,request_id');
+  const first = readManifest(dir)[0];
+  assert.ok(lines.slice(1).some((l) => l.startsWith(`1,${first.id},${first.prompt},${first.extras!.category},sim-2-s0-r0,simulated,`)), lines[1]);
+  assert.match(await run('import-labels', '--data', dir, '--in', csv, '--db', path.join(dir, 'copy.sqlite')), /copy\.sqlite: 8 rows added, 0 already stored/);
 });

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULT_RATER, parsePanelSpec } from '../../src/feedback/panel';
+import { DEFAULT_RATER, panelFromSpec, parsePanelSpec, raterName } from '../../src/feedback/panel';
+import { checkRaterName } from '../../src/feedback/store';
+import { judge } from '../../src/world/judge';
+import { RaterPanel } from '../../src/world/raters';
+import { renderPrompt } from '../../src/world/render';
 
 test('panel specs: a count, settings with a count, several groups', () => {
   assert.deepEqual(parsePanelSpec('3').map((r) => r.id), ['sim-r0', 'sim-r1', 'sim-r2']);
@@ -33,4 +37,19 @@ test('bad panel specs are errors that say what is wrong and show the syntax', ()
       return true;
     });
   }
+});
+
+test('panel raters are named by spec and seed; their labels do not depend on the name', () => {
+  assert.deepEqual(panelFromSpec('3', 0).raters.map((r) => r.id), ['sim-3-s0-r0', 'sim-3-s0-r1', 'sim-3-s0-r2']);
+  assert.equal(raterName('flip=0.05x2 + flip=0.3,leniency=.5', 4, 2), 'sim-flip0.05x2:flip0.3_leniency.5-s4-r2');
+  const long = 'flip=0.05,skip=0.01,leniency=0.25x2+flip=0.3,skip=0.1,leniency=0.9x2';
+  assert.match(raterName(long, 123, 3), /^sim-[0-9a-f]{8}-s123-r3$/, 'a spec too long for a name is hashed');
+  for (const name of [raterName('3', 0, 0), raterName(long, 2 ** 31, 99)]) assert.doesNotThrow(() => checkRaterName(name), name);
+  assert.notEqual(raterName('3', 0, 0), raterName('3', 1, 0));
+  assert.notEqual(raterName('3', 0, 0), raterName('flip=0.1x3', 0, 0));
+  // The draws of rater k stay keyed by sim-r<k>: the same labels as a panel of the spec's own configs.
+  const verdicts = Array.from({ length: 40 }, (_, i) => judge('two red circles', renderPrompt({ count: 1 + (i % 3), color: 'red', object: 'circle' }, i).image));
+  const named = panelFromSpec('flip=0.3,skip=0.2x3', 5);
+  const plain = new RaterPanel(parsePanelSpec('flip=0.3,skip=0.2x3'), 5);
+  assert.deepEqual(verdicts.map((v, i) => named.label(`img-${i}`, v)), verdicts.map((v, i) => plain.label(`img-${i}`, v)));
 });

@@ -3,7 +3,9 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { exportLabels, formatRows, importLabels, parseRows } from '../../src/feedback/io';
+import { exportLabels, formatRows, imageInfo, importLabels, OLD_COLUMNS, parseRows } from '../../src/feedback/io';
+import { readManifest } from '../../src/world/dataset';
+import { smallDataset } from './helpers';
 import { ConflictError, LabelStore } from '../../src/feedback/store';
 import { tempDir } from './helpers';
 
@@ -111,9 +113,56 @@ test('a corrupt import file is an error naming the line, and nothing is imported
   assert.throws(() => parseRows(bad(jsonl, 1, '{"seq": 2,'), 'jsonl', 'x.jsonl'), /^Error: x\.jsonl:2: not valid JSON/);
   assert.throws(() => parseRows(bad(jsonl, 1, jsonl[1].replace('"bad"', '"meh"')), 'jsonl', 'x.jsonl'), /x\.jsonl:2: label:/);
   assert.throws(() => parseRows(bad(csv, 2, csv[2].replace(',bad,', ',meh,')), 'csv', 'x.csv'), /x\.csv:3: label:/);
-  assert.throws(() => parseRows(bad(csv, 2, 'just,three,fields'), 'csv', 'x.csv'), /x\.csv:3: expected 8 fields, got 3/);
+  assert.throws(() => parseRows(bad(csv, 2, 'just,three,fields'), 'csv', 'x.csv'), /x\.csv:3: expected 10 fields, got 3/);
   assert.throws(() => parseRows(bad(csv, 0, 'seq,image'), 'csv', 'x.csv'), /x\.csv:1: header must be/);
   assert.throws(() => parseRows(bad(jsonl, 1, jsonl[1].replace('"retracts":null', '"retracts":9')), 'jsonl', 'x.jsonl'), /x\.jsonl:2: retracts/);
   assert.throws(() => parseRows(bad(csv, 2, csv[2].replace(/,[^,]*$/, ',r-000001')), 'csv', 'x.csv'), /x\.csv:3: duplicate request_id/);
+  store.close();
+});
+
+test('exports carry each image\'s prompt and category; exports without them (older kits) still import; another dataset\'s labels are refused', () => {
+  const dir = tempDir('io-prompts');
+  const data = smallDataset(3, path.join(dir, 'ds'));
+  const images = imageInfo(readManifest(data));
+  const store = LabelStore.open(path.join(dir, 'a.sqlite'));
+  store.add({ imageId: 'img-1', rater: 'ann', raterKind: 'human', label: 'good', requestId: 'r-000001' });
+  store.add({ imageId: 'gone', rater: 'ann', raterKind: 'human', label: 'bad', requestId: 'r-000002' });
+  const csv = path.join(dir, 'labels.csv');
+  exportLabels(store, csv, 'csv', images);
+  const lines = fs.readFileSync(csv, 'utf8').trim().split('\n');
+  assert.equal(lines[0], 'seq,image_id,prompt,category,rater,rater_kind,label,time,retracts,request_id');
+  const prompt = readManifest(data)[1].prompt;
+  assert.ok(lines[1].startsWith(`1,img-1,${prompt},${images.get('img-1')!.category},ann,human,good,`), lines[1]);
+  assert.ok(lines[2].startsWith('2,gone,,,ann,human,bad,'), 'an image the dataset does not list: empty prompt and category');
+  const jsonl = path.join(dir, 'labels.jsonl');
+  exportLabels(store, jsonl, 'jsonl', images);
+  const rows = fs.readFileSync(jsonl, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual([rows[0].prompt, rows[0].category, rows[1].prompt], [prompt, images.get('img-1')!.category, null]);
+  for (const file of [csv, jsonl]) {
+    const copy = LabelStore.open(':memory:');
+    assert.deepEqual(importLabels(copy, file, undefined, images), { added: 2, skipped: 0 });
+    assert.deepEqual(copy.history(), store.history());
+    copy.close();
+  }
+
+  // An export of an older kit: no prompt or category columns.
+  const oldCsv = path.join(dir, 'old.csv');
+  fs.writeFileSync(oldCsv, [OLD_COLUMNS.join(','), ...lines.slice(1).map((l) => l.replace(/^(\d+,[^,]*),[^,]*,[^,]*,/, '$1,'))].join('\n') + '\n');
+  const oldJsonl = path.join(dir, 'old.jsonl');
+  fs.writeFileSync(oldJsonl, rows.map(({ prompt: _p, category: _c, ...r }) => JSON.stringify(r) + '\n').join(''));
+  for (const file of [oldCsv, oldJsonl]) {
+    const copy = LabelStore.open(':memory:');
+    assert.deepEqual(importLabels(copy, file, undefined, images), { added: 2, skipped: 0 }, file);
+    assert.deepEqual(copy.history(), store.history());
+    copy.close();
+  }
+
+  // Labels of another dataset (same ids, other prompts): refused whole, naming the line.
+  const other = path.join(dir, 'other.csv');
+  fs.writeFileSync(other, fs.readFileSync(csv, 'utf8').replace(`,${prompt},`, ',a purple dragon,'));
+  const copy = LabelStore.open(':memory:');
+  assert.throws(() => importLabels(copy, other, undefined, images), /other\.csv:2: image img-1 has prompt "a purple dragon" here but ".*" in the dataset: these labels belong to another dataset/);
+  assert.equal(copy.size(), 0);
+  copy.close();
   store.close();
 });

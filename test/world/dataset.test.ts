@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Dataset, MANIFEST, readManifest, writeManifest } from '../../src/world/dataset';
+import { checkOrigin, Dataset, DatasetOrigin, MANIFEST, ORIGIN_FILE, promptsOrigin, readManifest, readOrigin, writeManifest, writeOrigin } from '../../src/world/dataset';
 import { sameImage } from '../../src/world/image';
 import { judgeDataset } from '../../src/world/judgeDataset';
 import { parsePrompt } from '../../src/world/prompt';
@@ -79,4 +79,32 @@ test('corrupt manifests give errors naming file and line', () => {
   assert.equal(readManifest(dir, { checkFiles: false }).length, 3);
 
   assert.throws(() => readManifest(tmpDir()), /no manifest/);
+});
+
+test('dataset.json: images from another generator, seed or prompts are refused; more prompts after the same ones are not', () => {
+  const dir = tmpDir();
+  const prompts = ['two red circles', 'a star in the sea'];
+  const origin: DatasetOrigin = { prompts: promptsOrigin('mine.txt', prompts), generator: { kind: 'model', weightsSha256: 'a'.repeat(64), sampler: { steps: 25, guidanceScale: 7 } }, seed: 0, location: '/models/a' };
+  checkOrigin(path.join(dir, 'new'), origin, prompts, 'x'); // nothing there yet: anything may start it
+  fill(dir);
+  writeOrigin(dir, origin);
+  assert.deepEqual(readOrigin(dir), origin);
+  checkOrigin(dir, { ...origin, location: '/elsewhere' }, prompts, 'x'); // the folder is for people, not compared
+  checkOrigin(dir, { ...origin, prompts: promptsOrigin('seen', [...prompts, 'a circle']) }, [...prompts, 'a circle'], 'x');
+  const refused = (o: DatasetOrigin, ps: string[], re: RegExp) => assert.throws(() => checkOrigin(dir, o, ps, 'x'), (e: Error) => (assert.match(e.message, re), assert.doesNotMatch(e.message, /\n/), true));
+  refused({ ...origin, generator: { kind: 'stand-in', errorRate: 0.3 } }, prompts, /dataset\.json: this dataset was made with generator\.kind "model", generator\.weightsSha256 "aaaaaaaaaaaa…", generator\.sampler\.steps 25, generator\.sampler\.guidanceScale 7, generator\.errorRate none; this run has generator\.kind "stand-in", .*generator\.errorRate 0\.3: use the same generator .* or a new --out \(nothing was written\)$/);
+  refused({ ...origin, generator: { ...origin.generator, sampler: { steps: 25, guidanceScale: 3 } } }, prompts, /made with generator\.sampler\.guidanceScale 7; this run has generator\.sampler\.guidanceScale 3/);
+  refused({ ...origin, seed: 1 }, prompts, /made with seed 0; this run has seed 1/);
+  refused({ ...origin, prompts: promptsOrigin('other.txt', ['a circle']) }, ['a circle'], /made for 2 prompts from mine\.txt; this run's 1 prompts \(from other\.txt\) do not start with them/);
+  refused(origin, [...prompts].reverse(), /do not start with them/);
+  fs.writeFileSync(path.join(dir, ORIGIN_FILE), '{');
+  assert.throws(() => readOrigin(dir), /dataset\.json: not valid JSON/);
+});
+
+test('a dataset of an older kit (no dataset.json) takes images only from the source its records name', () => {
+  const dir = tmpDir();
+  fill(dir); // records with source 'render'
+  const origin: DatasetOrigin = { prompts: promptsOrigin('list', ['a circle']), generator: { source: 'render' }, seed: 0 };
+  checkOrigin(dir, origin, ['a circle'], 'render');
+  assert.throws(() => checkOrigin(dir, origin, ['a circle'], 'data/base-model'), /its images were made by "render", and this run makes images with "data\/base-model": use the same generator/);
 });
