@@ -19,10 +19,11 @@ WORKDIR /opt/t2i-align
 COPY . .
 # The kit (its install builds dist/ and, with g++ and OpenBLAS present, the
 # native kernels), then tfjs-node-gpu, whose install script downloads
-# libtensorflow for the GPU, then the tslab kernel for Jupyter.
+# libtensorflow for the GPU, then the tslab kernel for Jupyter (by absolute
+# paths, as `npm run notebooks` registers it).
 RUN npm install --no-audit --no-fund \
     && npm install --no-audit --no-fund --no-save @tensorflow/tfjs-node-gpu@4.22.0 \
-    && npx tslab install --python=python3 \
+    && node scripts/notebooks.js --register \
     && node bin/t2i-align.js info   # no GPU while building: tensorflow may show as not loadable here
 
 ENV T2I_BACKEND=tensorflow

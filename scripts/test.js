@@ -185,8 +185,11 @@ function notebooks() {
   const dir = path.join(root, 'notebooks');
   const nbs = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.ipynb')).sort() : [];
   if (nbs.length === 0) return;
-  if (!ok('/usr/bin/python3', ['-c', 'import json,sys,jupyter_client; sys.exit(0 if "tslab" in jupyter_client.kernelspec.find_kernel_specs() else 1)'])) {
-    sh('npx', ['tslab', 'install', '--python=/usr/bin/python3']);
+  // The kit's kernel, by absolute paths, in the user's kernel folder (as `npm run notebooks` registers it).
+  try {
+    require('./notebooks.js').registerKernel({ python: '/usr/bin/python3' });
+  } catch (e) {
+    die(`cannot register the notebooks' kernel: ${e.message}`);
   }
   const out = path.join(root, 'results', 'notebooks');
   fs.mkdirSync(out, { recursive: true });
