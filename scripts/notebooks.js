@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run notebooks [-- JUPYTER OPTIONS]`: open the kit's notebooks.
-//   1. registers the TypeScript kernel the notebooks name ("tslab") in your
+//   1. links node_modules/t2i-align to this checkout (what the notebooks
+//      import) and registers the TypeScript kernel they name ("tslab") in your
 //      Jupyter kernel folder, as absolute paths: this Node and this checkout's
 //      tslab, so `jupyter nbconvert --execute notebooks/00_world.ipynb` works
 //      from any shell, with or without node_modules/.bin on PATH;
@@ -92,10 +93,18 @@ function registerKernel({ root = ROOT, python = findPython() } = {}) {
   return { file, python, resolved };
 }
 
+/** What the notebooks import: `t2i-align` resolves to this checkout (node_modules/t2i-align, a link) and its dist/ is built. */
+function checkKit(root = ROOT) {
+  if (!fs.existsSync(path.join(root, 'dist', 'index.js'))) throw new Error(`the kit is not built (dist/ is missing): run \`npm run build\` in ${root}`);
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'link-self.js')], { cwd: root, stdio: 'inherit' });
+  if (r.error || r.status !== 0) throw new Error('could not link node_modules/t2i-align to this checkout (scripts/link-self.js)');
+}
+
 function main(args) {
   const registerOnly = args[0] === '--register';
   let r;
   try {
+    checkKit();
     r = registerKernel();
   } catch (e) {
     process.stderr.write(`npm run notebooks: ${e.message}\n`);
