@@ -47,16 +47,21 @@ export function registerFeedback(program: Command): void {
         await initBackend();
         warnIfSlowPath();
       }
-      const bar = progress(prompts.length * perPrompt, 'collect');
+      // The bar starts with the first batch: a run refused before any work prints only its one-line error.
+      let bar: ReturnType<typeof progress> | undefined;
       let shown = 0;
       try {
         const r = await collectStage({ prompts, promptSource: opts.prompts, perPrompt, seed, batchSize, model: opts.model, sampler, standIn }, opts.out, {
-          onProgress: (done) => (bar.tick(done - shown), (shown = done)),
+          onProgress: (done, total) => {
+            bar ??= progress(total, 'collect');
+            bar.tick(done - shown);
+            shown = done;
+          },
         });
-        bar.done();
+        bar?.done();
         console.log(`${opts.out}: ${r.generated} images generated, ${r.existing} already there, ${r.total} in all (${prompts.length} prompts x ${perPrompt}, source ${r.source})`);
       } finally {
-        bar.done();
+        bar?.done();
       }
     });
 

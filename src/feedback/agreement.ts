@@ -158,9 +158,10 @@ export function formatAgreement(s: AgreementStats): string {
   out.push(`${s.labels} labels on ${s.labelledImages}/${s.images} images by ${s.raters.length} raters`);
   out.push(`Fleiss' kappa: ${f3(s.fleissKappa)} (over ${s.fleissItems} images with 2+ good/bad labels)`);
   out.push('');
-  out.push(`${'rater'.padEnd(16)} ${'kind'.padEnd(9)} ${'good'.padStart(5)} ${'bad'.padStart(5)} ${'skip'.padStart(5)}  agree w/ judge  kappa w/ judge`);
+  const w = Math.max(16, ...s.raters.map((r) => r.rater.length)); // simulated raters' names carry their panel spec
+  out.push(`${'rater'.padEnd(w)} ${'kind'.padEnd(9)} ${'good'.padStart(5)} ${'bad'.padStart(5)} ${'skip'.padStart(5)}  agree w/ judge  kappa w/ judge`);
   for (const r of s.raters) {
-    out.push(`${r.rater.padEnd(16)} ${r.kind.padEnd(9)} ${String(r.good).padStart(5)} ${String(r.bad).padStart(5)} ${String(r.skip).padStart(5)}  ${pct(r.judgeAgreement).padStart(14)}  ${f3(r.judgeKappa).padStart(14)}`);
+    out.push(`${r.rater.padEnd(w)} ${r.kind.padEnd(9)} ${String(r.good).padStart(5)} ${String(r.bad).padStart(5)} ${String(r.skip).padStart(5)}  ${pct(r.judgeAgreement).padStart(14)}  ${f3(r.judgeKappa).padStart(14)}`);
   }
   out.push('');
   out.push(`${'category'.padEnd(12)} ${'images'.padStart(6)} ${'good'.padStart(6)} ${'bad'.padStart(6)} ${'skip'.padStart(6)} ${'good rate'.padStart(10)} ${'judge aligned'.padStart(14)}`);

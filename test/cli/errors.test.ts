@@ -49,6 +49,9 @@ test('system errors are one line naming the path or address and what to do', asy
   const t0 = Date.now();
   oneLine(run(['generate', '--prompts', prompts, '--out', '/proc/x/y']), /cannot make the folder \/proc\/x: \/proc does not exist or cannot hold folders/);
   assert.ok(Date.now() - t0 < 20000);
+  // A dataset refused for another source: the one line only (no progress line before it).
+  assert.equal(run(['collect', '--prompts', prompts, '--stand-in', '0.1', '--out', path.join(dir, 'ds')]).status, 0);
+  oneLine(run(['collect', '--prompts', prompts, '--stand-in', '0.2', '--out', path.join(dir, 'ds')]), /ds\/dataset\.json: this dataset was made with generator\.errorRate 0\.1; this run has generator\.errorRate 0\.2/);
   fs.writeFileSync(path.join(dir, 'file'), '');
   oneLine(run(['render-set', '--out', path.join(dir, 'file')]), /file exists and is not a folder/);
 
