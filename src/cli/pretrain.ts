@@ -10,6 +10,7 @@ import { loadMiniClip, PresetName, SamplerConfig } from '../models';
 import { encodePng, tileImages } from '../world';
 import { pretrain, PretrainOverrides, readOverridesFile, resolvePretrainRun } from '../pipeline/pretrain';
 import { guidanceOption, intOption } from './options';
+import { makeDir } from '../engine/files';
 
 
 /** `pretrain`: train MiniCLIP and the diffusion model from scratch (or resume). */
@@ -81,7 +82,7 @@ export async function shipBaseModel(
   dest = `${final}.tmp-${process.pid}`;
   try {
     fs.rmSync(dest, { recursive: true, force: true });
-    fs.mkdirSync(dest, { recursive: true });
+    makeDir(dest);
     await saveModelCheckpoint(path.join(dest, 'diffusion'), model.variables, meta);
     await saveModelCheckpoint(path.join(dest, 'clip'), clip.variables, cmeta);
     fs.writeFileSync(path.join(dest, 'config.json'), JSON.stringify(runConfig, null, 2) + '\n');

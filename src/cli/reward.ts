@@ -16,6 +16,7 @@ import {
 import { decodePng, formatPrompt, ImageLike, parsePrompt, readManifest } from '../world';
 import { trainRewardStage } from '../pipeline/stages';
 import { intOption, numberListOption, numberOption, repeatable } from './options';
+import { makeDir } from '../engine/files';
 
 
 /** Refuse to overwrite a saved model: nothing already saved is lost. */
@@ -140,7 +141,7 @@ export function registerReward(program: Command): void {
         const r = evaluateReward(model, frozen, sets, { trainPrompts: meta.trainPrompts, clipThreshold: Number(meta.metrics.clipThreshold ?? 0.5) }, { resamples, seed, renderPrompts });
         const table = rewardTable(r);
         if (opts.out) {
-          fs.mkdirSync(opts.out, { recursive: true });
+          makeDir(opts.out);
           writeFileAtomic(path.join(opts.out, 'eval-reward.json'), JSON.stringify({ model: opts.model, ...r }, null, 2) + '\n');
           writeFileAtomic(path.join(opts.out, 'eval-reward.md'), table + '\n');
           const series = r.evals.map((e) => ({ name: `${e.scorer}: ${e.set}`, points: e.reliability.filter((b) => b.n > 0).map((b) => [b.meanScore, b.meanTarget] as [number, number]) }));

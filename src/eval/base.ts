@@ -11,6 +11,7 @@ import { loadTextToImage, ModelCheckpointMeta, SamplerConfig, TextToImage, gener
 import {
   Category, CATEGORIES, ImageLike, judge, PromptEntry, seenPrompts, unseenPrompts, Verdict,
 } from '../world';
+import { makeDir } from '../engine/files';
 
 /** The shipped base model (data/base-model), relative to the package root (the same from src/ and dist/). */
 export const BASE_MODEL_DIR = path.resolve(__dirname, '..', '..', 'data', 'base-model');
@@ -249,7 +250,7 @@ export function alignmentTable(r: { seen: Record<Category, CategoryResult>; unse
 
 /** Write `dir/base-eval.json` (no images) and one PNG grid per set and category; returns the JSON path. */
 export function writeBaseEval(dir: string, r: BaseEvalResult, tile: (imgs: ImageLike[]) => Uint8Array, extra: Record<string, unknown> = {}): string {
-  fs.mkdirSync(dir, { recursive: true });
+  makeDir(dir);
   for (const set of ['seen', 'unseen'] as const)
     for (const c of CATEGORIES) {
       const imgs = r[set][c].images.map((x) => x.image);

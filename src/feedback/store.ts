@@ -21,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
+import { makeDir } from '../engine/files';
 
 export const LABELS = ['good', 'bad', 'skip'] as const;
 export type StoredLabel = (typeof LABELS)[number];
@@ -137,7 +138,7 @@ export class LabelStore {
   static open(file: string, opts: StoreOptions = {}): LabelStore {
     if (file !== ':memory:') {
       if (opts.readonly && !fs.existsSync(file)) throw new Error(`${file}: no label store`);
-      fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+      makeDir(path.dirname(path.resolve(file)));
     }
     const db = new Database(file, { readonly: opts.readonly ?? false, timeout: opts.busyTimeoutMs ?? 10000 });
     try {

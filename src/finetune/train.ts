@@ -31,6 +31,7 @@ import { seenPrompts } from '../world/promptSets';
 import { FinetuneConfig } from './config';
 import { corpusConfigOf, modelData, ModelDataSummary, pretrainingData, WeightedExample } from './data';
 import { rewardWeightedLoss } from './loss';
+import { makeDir } from '../engine/files';
 
 export interface FinetuneInputs {
   /** Base model folder (default data/base-model). */
@@ -188,7 +189,7 @@ export async function finetune(
     const loaded = await loadTextToImage(baseDir);
     model = loaded.model;
     const pre = pretrainingData(corpus);
-    fs.mkdirSync(inputs.out, { recursive: true });
+    makeDir(inputs.out);
     writeFileAtomic(recordFile, JSON.stringify(record, null, 2) + '\n');
 
     const loopConfig: PretrainConfig = { ...loaded.meta.config, seed: config.seed, diffusionTrain: config.train };
