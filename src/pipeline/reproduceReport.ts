@@ -9,7 +9,7 @@ import * as aq from 'arquero';
 import { AccuracyCell, EvaluateResult } from '../eval/evaluate';
 import { pairedInterval } from '../reward/ablation';
 import { CATEGORIES } from '../world/prompt';
-import { Claim } from './claims';
+import { Claim, formatP } from './claims';
 import { Report, ReportFigure, ReportSection, writeReport } from './report';
 import type { EvalSetName, ReproduceSummary } from './reproduce';
 
@@ -121,7 +121,7 @@ function claimsTable(claims: readonly Claim[]): ReportSection['table'] {
     columns: ['claim', 'part', 'effect', '95% interval over seeds', 'paired test, p', 'part verdict', 'classifier reads', 'claim verdict'],
     rows: claims.flatMap((c) => c.parts.map((p, i) => [
       i === 0 ? c.claim : '', `${p.name} (${p.unit ?? c.unit})`, fmt(p.effect, p.unit ?? c.unit), p.interval ? `[${fmt(p.interval[0], p.unit ?? c.unit)}, ${fmt(p.interval[1], p.unit ?? c.unit)}]` : '-',
-      `${p.test}: ${Number.isFinite(p.p) ? p.p.toFixed(3) : '-'}`, p.verdict, p.secondReader ? `${fmt(p.secondReader.effect, p.unit ?? c.unit)} (${p.secondReader.verdict})` : '', i === 0 ? c.verdict : '',
+      `${p.test}: ${formatP(p.p)}`, p.verdict, p.secondReader ? `${fmt(p.secondReader.effect, p.unit ?? c.unit)} (${p.secondReader.verdict})` : '', i === 0 ? c.verdict : '',
     ])),
     caption: 'Verdict rules: src/pipeline/claims.ts. Effects in accuracy points (alignment), FID units (fidelity) or AUC (reward).',
   };
