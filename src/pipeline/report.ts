@@ -296,9 +296,12 @@ export function reportHtml(r: Report): string {
       if (!ID_PATTERN.test(id)) throw new Error(`${where}: figure id ${JSON.stringify(id)} must match ${ID_PATTERN}`);
       if (ids.has(id) || ids.has(`${id}-figure`)) throw new Error(`${where}: figure id "${id}" clashes with another id on the page`);
       ids.add(id).add(`${id}-figure`);
-      figures.push({ id, ...figureSpec(f, `${where}, figure "${id}"`) });
+      const spec = figureSpec(f, `${where}, figure "${id}"`);
+      figures.push({ id, ...spec });
       const caption = f.caption ? `<figcaption>${escapeHtml(f.caption)}</figcaption>` : '';
-      parts.push(`<figure id="${id}-figure"><h3>${escapeHtml(f.title)}</h3><div class="plot" id="${id}"></div>${caption}</figure>`);
+      // A fixed height: plotly's responsive resize reads it (without one, a resize, e.g. a full-page screenshot, shrinks the plot to the min-height).
+      const height = Number((spec.layout as { height?: unknown }).height) || DEFAULT_LAYOUT.height;
+      parts.push(`<figure id="${id}-figure"><h3>${escapeHtml(f.title)}</h3><div class="plot" id="${id}" style="height:${height + 2}px"></div>${caption}</figure>`);
       subToc.push(`<li><a href="#${id}-figure">${escapeHtml(f.title)}</a></li>`);
     });
     (s.images ?? []).forEach((img, k) => parts.push(imageHtml(img, `${where}, image ${k + 1} ("${img.title}")`)));

@@ -16,6 +16,9 @@ import type { EvalSetName, ReproduceSummary } from './reproduce';
 /** An evaluation as summary.json holds it (the per-image list replaced by its length). */
 export type EvaluationSummary = Omit<EvaluateResult, 'images'>;
 
+/** One color per model, the same in every figure (plotly's default cycle). */
+const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
+
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : '-');
 
 /** Models of the run in report order, each with its evaluations (one per fine-tuning seed). */
@@ -43,7 +46,7 @@ function accuracyFigure(set: EvalSetName, groups: ReturnType<typeof modelGroups>
     data: groups.map((g) => {
       const pts = x.map((c) => meanWithError(g.runs.map((r) => (c === 'overall' ? r[set].overall : r[set].byCategory[c as (typeof CATEGORIES)[number]]!)).filter(Boolean)));
       return {
-        type: 'bar', name: g.name, x, y: pts.map((p) => 100 * p.y),
+        type: 'bar', name: g.name, x, y: pts.map((p) => 100 * p.y), marker: { color: PALETTE[groups.indexOf(g) % PALETTE.length] },
         error_y: { type: 'data', symmetric: false, array: pts.map((p) => 100 * (p.hi - p.y)), arrayminus: pts.map((p) => 100 * (p.y - p.lo)) },
       };
     }),
@@ -54,13 +57,13 @@ function accuracyFigure(set: EvalSetName, groups: ReturnType<typeof modelGroups>
 function tradeoffFigure(groups: ReturnType<typeof modelGroups>): ReportFigure {
   return {
     title: 'Alignment against fidelity',
-    caption: 'Each point is one model (one fine-tuning seed) on one prompt set; lower FID is closer to the renders. The paper\'s trade-off: up and to the right costs fidelity.',
-    data: groups.flatMap((g) => (['seen', 'unseen'] as const).map((set) => ({
-      type: 'scatter', mode: 'markers', name: `${g.name} (${set})`,
+    caption: 'Each point is one model (one fine-tuning seed) on one prompt set (filled: seen, open: unseen); lower FID is closer to the renders. FIDs compare within one prompt set only (equal sample sizes).',
+    data: groups.flatMap((g, i) => (['seen', 'unseen'] as const).map((set) => ({
+      type: 'scatter', mode: 'markers', name: `${g.name} (${set})`, legendgroup: g.name,
       x: g.runs.map((r) => 100 * r[set].overall.accuracy), y: g.runs.map((r) => r[set].fid.value),
-      marker: { size: 10, symbol: set === 'seen' ? 'circle' : 'diamond' },
+      marker: { size: 10, color: PALETTE[i % PALETTE.length], symbol: set === 'seen' ? 'circle' : 'diamond-open' },
     }))),
-    layout: { xaxis: { title: { text: 'judge accuracy (%)' } }, yaxis: { title: { text: 'FID to renders' } } },
+    layout: { height: 520, xaxis: { title: { text: 'judge accuracy (%)' } }, yaxis: { title: { text: 'FID to renders' } } },
   };
 }
 
@@ -84,7 +87,7 @@ function winTieLoseFigure(summary: ReproduceSummary, kind: 'alignment' | 'fideli
   return {
     title: `Win / tie / lose, ${kind}`,
     caption: kind === 'alignment' ? 'Image by image on the same prompts and seeds: win = the first model\'s image is aligned and the second\'s is not (judge).' : 'Image by image: win = the first model\'s image is closer (by more than 5%) to the renders of its prompt in the classifier\'s feature space.',
-    data: (['win', 'tie', 'lose'] as const).map((k) => ({ type: 'bar', orientation: 'h', name: k, y: labels, x: part(k) })),
+    data: (['win', 'tie', 'lose'] as const).map((k) => ({ type: 'bar', orientation: 'h', name: k, y: labels, x: part(k), marker: { color: { win: '#2ca02c', tie: '#c7c7c7', lose: '#d62728' }[k] } })),
     layout: { barmode: 'stack', xaxis: { title: { text: '% of images' }, range: [0, 100] }, margin: { l: 260 } },
   };
 }
