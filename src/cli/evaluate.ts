@@ -14,7 +14,7 @@ import { loadPrompts } from '../feedback/collect';
 import { resolveReproduceConfig, reproduce } from '../pipeline/reproduce';
 import { EVALUATION_FILE, evaluateStage } from '../pipeline/stages';
 import { CATEGORIES, PromptEntry, seenPrompts, unseenPrompts } from '../world';
-import { intOption } from './options';
+import { intOption, jsonFileOption } from './options';
 
 /**
  * The prompts of `--prompts`, with `--prompts-per-category k` a seeded sample of k per category:
@@ -120,15 +120,7 @@ export function registerEvaluate(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .action(async (opts: { quick?: boolean; out?: string; config?: string; json?: boolean }) => {
       const preset = opts.quick ? 'quick' : 'default';
-      let overrides: Record<string, unknown> = {};
-      if (opts.config !== undefined) {
-        try {
-          overrides = JSON.parse(fs.readFileSync(opts.config, 'utf8'));
-        } catch (e) {
-          throw new Error(`--config ${opts.config}: ${(e as Error).message}`);
-        }
-      }
-      const config = resolveReproduceConfig(preset, overrides);
+      const config = resolveReproduceConfig(preset, opts.config !== undefined ? jsonFileOption('--config', opts.config) : {});
       const out = opts.out ?? path.join('results', 'reproduce', preset);
       await initBackend();
       warnIfSlowPath();

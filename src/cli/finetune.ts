@@ -1,14 +1,13 @@
 /**
  * `finetune`: Stage 3, reward-weighted fine-tuning of the base model (src/finetune).
  */
-import * as fs from 'node:fs';
 import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
 import { writeFileAtomic } from '../engine/checkpoint';
 import { BASE_MODEL_DIR } from '../eval/base';
 import { compareWithBase, comparisonTable, FinetunePreset, finetune, resolveFinetuneConfig, WEIGHT_MODES, NORMALISATIONS } from '../finetune';
 import { CATEGORIES, seenPrompts, unseenPrompts } from '../world';
-import { intOption, numberOption, repeatable } from './options';
+import { intOption, jsonFileOption, numberOption, repeatable } from './options';
 
 
 export function registerFinetune(program: Command): void {
@@ -35,14 +34,7 @@ export function registerFinetune(program: Command): void {
       if (opts.weights !== undefined && !(WEIGHT_MODES as readonly string[]).includes(opts.weights)) throw new Error(`--weights must be one of ${WEIGHT_MODES.join(', ')}, got "${opts.weights}"`);
       if (opts.normalise !== undefined && !(NORMALISATIONS as readonly string[]).includes(opts.normalise)) throw new Error(`--normalise must be one of ${NORMALISATIONS.join(', ')}, got "${opts.normalise}"`);
       const preset: FinetunePreset = opts.quick ? 'quick' : 'default';
-      let file: Record<string, unknown> = {};
-      if (opts.config !== undefined) {
-        try {
-          file = JSON.parse(fs.readFileSync(opts.config, 'utf8'));
-        } catch (e) {
-          throw new Error(`--config ${opts.config}: ${(e as Error).message}`);
-        }
-      }
+      const file = opts.config !== undefined ? jsonFileOption('--config', opts.config) : {};
       const flags: Record<string, unknown> = {};
       if (opts.beta !== undefined) flags.beta = numberOption('--beta', opts.beta, 0, 1000);
       if (opts.weights !== undefined) flags.weights = opts.weights;

@@ -1,4 +1,5 @@
 /** Parsers for CLI option values: each error names the option, the allowed range and the bad value. */
+import * as fs from 'node:fs';
 
 /** An integer in [lo, hi]. */
 export function intOption(name: string, value: string, lo: number, hi: number): number {
@@ -34,3 +35,12 @@ export function numberOption(name: string, value: string, lo: number, hi: number
 
 /** Commander's collector for a repeatable option (`--data A --data B`). */
 export const repeatable = (value: string, previous: string[]): string[] => [...previous, value];
+
+/** The JSON object in the file of a `--config` option (e.g. preset overrides); errors name the option and the file. */
+export function jsonFileOption(name: string, file: string): Record<string, unknown> {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${name} ${file}: ${(e as Error).message}`);
+  }
+}

@@ -195,7 +195,8 @@ export function formatP(p: number): string {
   return !Number.isFinite(p) ? '-' : p < 0.001 ? '<0.001' : p.toFixed(3);
 }
 
-function fmt(x: number, unit: Claim['unit']): string {
+/** An effect or interval end in its unit: signed points (x100), AUC to 3 decimals, FID to 2. */
+export function formatEffect(x: number, unit: Claim['unit']): string {
   if (!Number.isFinite(x)) return '-';
   if (unit === 'points' || unit === 'win-lose') return `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}`;
   if (unit === 'AUC') return `${x >= 0 ? '+' : ''}${x.toFixed(3)}`;
@@ -212,9 +213,9 @@ export function claimsMarkdown(claims: readonly Claim[], header = ''): string {
   for (const c of claims) {
     c.parts.forEach((p, i) => {
       const u = p.unit ?? c.unit;
-      const iv = p.interval ? `[${fmt(p.interval[0], u)}, ${fmt(p.interval[1], u)}]` : `- (${p.perSeed.length} seed${p.perSeed.length === 1 ? '' : 's'})`;
-      const second = p.secondReader ? `${fmt(p.secondReader.effect, u)}, p ${formatP(p.secondReader.p)}: ${p.secondReader.verdict}` : '';
-      lines.push(`| ${i === 0 ? c.claim : ''} | ${i === 0 ? `${c.measure} (${c.unit})` : ''} | ${p.name}${p.unit && p.unit !== c.unit ? ` (${p.unit})` : ''} | ${fmt(p.effect, u)} | ${iv} | ${p.test}: ${formatP(p.p)} | ${p.verdict} | ${second} | ${i === 0 ? `**${c.verdict}**` : ''} |`);
+      const iv = p.interval ? `[${formatEffect(p.interval[0], u)}, ${formatEffect(p.interval[1], u)}]` : `- (${p.perSeed.length} seed${p.perSeed.length === 1 ? '' : 's'})`;
+      const second = p.secondReader ? `${formatEffect(p.secondReader.effect, u)}, p ${formatP(p.secondReader.p)}: ${p.secondReader.verdict}` : '';
+      lines.push(`| ${i === 0 ? c.claim : ''} | ${i === 0 ? `${c.measure} (${c.unit})` : ''} | ${p.name}${p.unit && p.unit !== c.unit ? ` (${p.unit})` : ''} | ${formatEffect(p.effect, u)} | ${iv} | ${p.test}: ${formatP(p.p)} | ${p.verdict} | ${second} | ${i === 0 ? `**${c.verdict}**` : ''} |`);
     });
   }
   const notes = claims.filter((c) => c.note).map((c) => `- ${c.id}: ${c.note}`);

@@ -9,7 +9,7 @@ import * as aq from 'arquero';
 import { AccuracyCell, EvaluateResult } from '../eval/evaluate';
 import { pairedInterval } from '../reward/ablation';
 import { CATEGORIES } from '../world/prompt';
-import { Claim, formatP } from './claims';
+import { Claim, formatEffect, formatP } from './claims';
 import { Report, ReportFigure, ReportSection, writeReport } from './report';
 import type { EvalSetName, ReproduceSummary } from './reproduce';
 
@@ -19,7 +19,6 @@ export type EvaluationSummary = Omit<EvaluateResult, 'images'>;
 /** One color per model, the same in every figure (plotly's default cycle). */
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
 
-const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : '-');
 
 /** Models of the run in report order, each with its evaluations (one per fine-tuning seed). */
 export function modelGroups(evals: Record<string, Record<EvalSetName, EvaluationSummary>>): Array<{ name: string; runs: Array<Record<EvalSetName, EvaluationSummary>> }> {
@@ -119,12 +118,11 @@ function rewardFigures(summary: ReproduceSummary): ReportFigure[] {
 }
 
 function claimsTable(claims: readonly Claim[]): ReportSection['table'] {
-  const fmt = (x: number, unit: Claim['unit']) => (!Number.isFinite(x) ? '-' : unit === 'points' || unit === 'win-lose' ? `${x >= 0 ? '+' : ''}${pct(x)}` : unit === 'AUC' ? x.toFixed(3) : x.toFixed(2));
   return {
     columns: ['claim', 'part', 'effect', '95% interval over seeds', 'paired test, p', 'part verdict', 'classifier reads', 'claim verdict'],
     rows: claims.flatMap((c) => c.parts.map((p, i) => [
-      i === 0 ? c.claim : '', `${p.name} (${p.unit ?? c.unit})`, fmt(p.effect, p.unit ?? c.unit), p.interval ? `[${fmt(p.interval[0], p.unit ?? c.unit)}, ${fmt(p.interval[1], p.unit ?? c.unit)}]` : '-',
-      `${p.test}: ${formatP(p.p)}`, p.verdict, p.secondReader ? `${fmt(p.secondReader.effect, p.unit ?? c.unit)} (${p.secondReader.verdict})` : '', i === 0 ? c.verdict : '',
+      i === 0 ? c.claim : '', `${p.name} (${p.unit ?? c.unit})`, formatEffect(p.effect, p.unit ?? c.unit), p.interval ? `[${formatEffect(p.interval[0], p.unit ?? c.unit)}, ${formatEffect(p.interval[1], p.unit ?? c.unit)}]` : '-',
+      `${p.test}: ${formatP(p.p)}`, p.verdict, p.secondReader ? `${formatEffect(p.secondReader.effect, p.unit ?? c.unit)} (${p.secondReader.verdict})` : '', i === 0 ? c.verdict : '',
     ])),
     caption: 'Verdict rules: src/pipeline/claims.ts. Effects in accuracy points (alignment), FID units (fidelity) or AUC (reward).',
   };
