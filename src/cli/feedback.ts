@@ -1,21 +1,12 @@
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { initBackend } from '../engine/backend';
 import { warnIfSlowPath } from '../engine/native';
 import { progress } from '../engine/progress';
-import { defaultStorePath, exportLabels, formatAgreement, formatOf, imageInfo, importLabels, LabelStore, loadPrompts, serveLabels } from '../feedback';
+import { defaultStorePath, exportLabels, formatAgreement, formatOf, imageInfo, importLabels, isLoopbackUrl, LabelStore, loadPrompts, serveLabels } from '../feedback';
 import { readManifest } from '../world/dataset';
 import { collectStage, labelStage } from '../pipeline/stages';
 import { guidanceOption, intOption } from './options';
-
-/** LAN addresses to tell students when serving on 0.0.0.0. */
-function lanUrls(port: number): string[] {
-  return Object.values(os.networkInterfaces())
-    .flat()
-    .filter((a): a is os.NetworkInterfaceInfo => !!a && a.family === 'IPv4' && !a.internal)
-    .map((a) => `http://${a.address}:${port}/`);
-}
 
 /** `collect`, `label`, `serve`, `export-labels`, `import-labels`: Stage 1 feedback. */
 export function registerFeedback(program: Command): void {
@@ -91,10 +82,9 @@ export function registerFeedback(program: Command): void {
     .action(async (opts: { data: string; port: string; host: string; db?: string; log?: boolean }) => {
       const port = intOption('--port', opts.port, 0, 65535);
       const s = await serveLabels({ dataDir: opts.data, storeFile: opts.db, host: opts.host, port, logger: !!opts.log });
-      const actual = Number(new URL(s.url).port);
-      const urls = opts.host === '0.0.0.0' ? [`http://127.0.0.1:${actual}/`, ...lanUrls(actual)] : [`${s.url}/`];
       console.log(`labelling ${path.resolve(opts.data)} into ${s.store.file}`);
-      for (const u of urls) console.log(`  labeller:   ${u}\n  statistics: ${u}stats`);
+      for (const u of s.classUrls) console.log(`  labeller:   ${u}\n  statistics: ${u}stats`);
+      if (s.classUrls.every(isLoopbackUrl)) console.log('Only this computer can open it: for a class, serve with --host 0.0.0.0 (the whole LAN).');
       console.log('Ctrl+C stops the server.');
       const stop = () => {
         void s.close().then(() => process.exit(0));

@@ -1,13 +1,18 @@
 /**
  * Agreement statistics of the current labels of a dataset: labels per rater,
  * Fleiss' kappa over all raters, Cohen's kappa between each pair of raters
- * and of each rater with the judge, and the label balance per prompt category.
+ * and of each rater with the judge, and the label balance per prompt category;
+ * for the teacher's page also each rater's progress and last activity, humans
+ * apart from simulated raters, and the most disputed images.
  * 'skip' counts as labelled but takes no part in agreement.
  */
 import { Category, CATEGORIES, categoryOf } from '../world/prompt';
 import { cohenKappa, fleissKappa, Label } from '../world/raters';
 import { ManifestRecord } from '../world/dataset';
-import { LabelRow } from './store';
+import { LabelRow, RATER_KINDS, RaterKind } from './store';
+
+/** Most disputed images listed per group. */
+export const DISPUTED_MAX = 12;
 
 export interface RaterStats {
   rater: string;
@@ -19,6 +24,36 @@ export interface RaterStats {
   judgeAgreement: number | null;
   /** Cohen's kappa with the judge (null when undefined). */
   judgeKappa: number | null;
+  /** Images of the dataset with a current label of this rater (good + bad + skip). */
+  labelled: number;
+  /** ISO time of the rater's latest act (label or undo), null when not given. */
+  lastActivity: string | null;
+}
+
+/** An image the raters disagree on: its current good/bad/skip votes. */
+export interface DisputedImage {
+  id: string;
+  prompt: string;
+  /** Image file in the dataset folder. */
+  file: string;
+  category: Category;
+  good: number;
+  bad: number;
+  skip: number;
+  /** Minority share of the good/bad votes, min(good, bad) / (good + bad): 0 = unanimous, 0.5 = split evenly. */
+  disagreement: number;
+  /** The judge's verdict (null when not judged). */
+  judgeAligned: boolean | null;
+  votes: Array<{ rater: string; kind: string; label: Label }>;
+}
+
+/** Summary of one kind of rater (humans apart from simulated raters). */
+export interface KindStats {
+  raters: number;
+  labels: number;
+  /** Fleiss' kappa among raters of this kind over images with >= 2 of their good/bad labels (null when none). */
+  fleissKappa: number | null;
+  fleissItems: number;
 }
 
 export interface BalanceRow {
@@ -45,6 +80,14 @@ export interface AgreementStats {
   /** Cohen's kappa of each rater pair over the images both labelled good/bad (null when none). */
   pairs: Array<{ a: string; b: string; common: number; kappa: number | null; agreement: number | null }>;
   balance: Record<Category | 'all', BalanceRow>;
+  /** Humans and simulated raters apart. */
+  kinds: Record<RaterKind, KindStats>;
+  /**
+   * The most disputed images (>= 2 good/bad votes, disagreement > 0; most
+   * disagreement first, then most votes), among humans and among all raters;
+   * at most DISPUTED_MAX each.
+   */
+  disputed: { human: DisputedImage[]; all: DisputedImage[] };
 }
 
 /** Category of a manifest record: its `extras.category` tag, else derived from its attributes. */
@@ -63,12 +106,26 @@ function safe(f: () => number): number | null {
   }
 }
 
+/** Counts of good and bad per image of `byImage`, keeping only raters `keep` accepts: [good, bad][]. */
+function voteCounts(byImage: ReadonlyMap<string, ReadonlyMap<string, Label>>, keep: (rater: string) => boolean): number[][] {
+  return [...byImage.values()].map((m) => {
+    const ls = [...m.entries()].filter(([r]) => keep(r)).map(([, l]) => l);
+    return [ls.filter((l) => l === 'good').length, ls.filter((l) => l === 'bad').length];
+  });
+}
+
 /**
  * Statistics of `current` (the store's current labels) over the dataset's
- * `records`; `aligned` maps image id to the judge's verdict. Labels of ids
- * outside the dataset are ignored.
+ * `records`; `aligned` maps image id to the judge's verdict and
+ * `lastActivity` rater to the time of their latest act (LabelStore.lastActivity).
+ * Labels of ids outside the dataset are ignored.
  */
-export function agreementStats(records: readonly ManifestRecord[], current: readonly LabelRow[], aligned: ReadonlyMap<string, boolean>): AgreementStats {
+export function agreementStats(
+  records: readonly ManifestRecord[],
+  current: readonly LabelRow[],
+  aligned: ReadonlyMap<string, boolean>,
+  lastActivity: ReadonlyMap<string, string> = new Map(),
+): AgreementStats {
   const category = new Map(records.map((r) => [r.id, recordCategory(r)]));
   const rows = current.filter((r) => category.has(r.imageId) && r.label !== 'retract');
   const byRater = new Map<string, LabelRow[]>();
@@ -94,14 +151,46 @@ export function agreementStats(records: readonly ManifestRecord[], current: read
         skip: rs.filter((r) => r.label === 'skip').length,
         judgeAgreement: decided.length ? agree / decided.length : null,
         judgeKappa: safe(() => cohenKappa(decided.map((r) => r.label as Label), decided.map((r) => judgeLabel(r.imageId)))),
+        labelled: rs.length,
+        lastActivity: lastActivity.get(rater) ?? null,
       };
     });
+  const kindOf = new Map(raters.map((r) => [r.rater, r.kind]));
 
-  const counts = [...byImage.values()].map((m) => {
-    const ls = [...m.values()];
-    return [ls.filter((l) => l === 'good').length, ls.filter((l) => l === 'bad').length];
-  });
-  const fleissItems = counts.filter((c) => c[0] + c[1] >= 2).length;
+  const fleiss = (keep: (rater: string) => boolean) => {
+    const counts = voteCounts(byImage, keep).filter((c) => c[0] + c[1] >= 2);
+    return { fleissKappa: counts.length ? safe(() => fleissKappa(counts)) : null, fleissItems: counts.length };
+  };
+  const all = fleiss(() => true);
+  const kinds = {} as AgreementStats['kinds'];
+  for (const kind of RATER_KINDS) {
+    kinds[kind] = {
+      raters: raters.filter((r) => r.kind === kind).length,
+      labels: rows.filter((r) => r.raterKind === kind).length,
+      ...fleiss((rater) => kindOf.get(rater) === kind),
+    };
+  }
+
+  const record = new Map(records.map((r) => [r.id, r]));
+  const disputed = (keep: (rater: string) => boolean): DisputedImage[] => {
+    const out: DisputedImage[] = [];
+    for (const [id, m] of byImage) {
+      const votes = [...m.entries()].filter(([r]) => keep(r)).map(([rater, label]) => ({ rater, kind: kindOf.get(rater)!, label }));
+      const good = votes.filter((v) => v.label === 'good').length;
+      const bad = votes.filter((v) => v.label === 'bad').length;
+      if (good + bad < 2 || good === 0 || bad === 0) continue;
+      const r = record.get(id)!;
+      out.push({
+        id, prompt: r.prompt, file: r.file, category: category.get(id)!,
+        good, bad, skip: votes.length - good - bad,
+        disagreement: Math.min(good, bad) / (good + bad),
+        judgeAligned: aligned.get(id) ?? null,
+        votes,
+      });
+    }
+    out.sort((a, b) => b.disagreement - a.disagreement || b.good + b.bad - (a.good + a.bad) || a.id.localeCompare(b.id));
+    return out.slice(0, DISPUTED_MAX);
+  };
 
   const names = raters.map((r) => r.rater);
   const pairs: AgreementStats['pairs'] = [];
@@ -142,10 +231,11 @@ export function agreementStats(records: readonly ManifestRecord[], current: read
     labelledImages: byImage.size,
     labels: rows.length,
     raters,
-    fleissKappa: fleissItems ? safe(() => fleissKappa(counts)) : null,
-    fleissItems,
+    ...all,
     pairs,
     balance,
+    kinds,
+    disputed: { human: disputed((rater) => kindOf.get(rater) === 'human'), all: disputed(() => true) },
   };
 }
 
@@ -157,6 +247,10 @@ export function formatAgreement(s: AgreementStats): string {
   const out: string[] = [];
   out.push(`${s.labels} labels on ${s.labelledImages}/${s.images} images by ${s.raters.length} raters`);
   out.push(`Fleiss' kappa: ${f3(s.fleissKappa)} (over ${s.fleissItems} images with 2+ good/bad labels)`);
+  for (const k of RATER_KINDS) {
+    const ks = s.kinds[k];
+    if (ks.raters) out.push(`  among ${k} raters (${ks.raters}): ${f3(ks.fleissKappa)} (over ${ks.fleissItems} images)`);
+  }
   out.push('');
   const w = Math.max(16, ...s.raters.map((r) => r.rater.length)); // simulated raters' names carry their panel spec
   out.push(`${'rater'.padEnd(w)} ${'kind'.padEnd(9)} ${'good'.padStart(5)} ${'bad'.padStart(5)} ${'skip'.padStart(5)}  agree w/ judge  kappa w/ judge`);

@@ -61,5 +61,5 @@ export function datasetAgreement(dir: string, store: LabelStore, verdicts?: Read
   const records = readManifest(dir);
   const v = verdicts ?? judgeRecords(dir, records);
   const aligned = new Map([...v.entries()].map(([id, x]) => [id, x.aligned]));
-  return agreementStats(records, store.current(), aligned);
+  return agreementStats(records, store.current(), aligned, store.lastActivity());
 }

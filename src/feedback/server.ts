@@ -5,19 +5,22 @@
  * malformed input with 4xx before our code runs, and has `inject` for tests
  * without sockets.
  *
- * Pages:  GET /            the labeller (static/index.html + app.js + style.css)
- *         GET /stats       agreement statistics (static/stats.html + stats.js)
- * API:    GET  /api/info                    dataset name and size
+ * Pages:  GET /            the labeller with its rubric (static/index.html + app.js + style.css)
+ *         GET /stats       the teacher's page: class address, progress, agreement (static/stats.html + stats.js)
+ * API:    GET  /api/info                    dataset name and size, the class address(es)
+ *         GET  /api/rubric                  the rubric (rubric.ts) with example image paths
+ *         GET  /rubric/<name>.png           an example render, made by the world's renderer on first request
  *         GET  /api/next?rater=NAME         next image for this rater (fewest human labels first)
  *         POST /api/labels {rater, image_id, label, request_id}
  *         POST /api/undo   {rater, request_id}
- *         GET  /api/stats                   AgreementStats as JSON
+ *         GET  /api/stats                   AgreementStats as JSON (with each rater's last activity)
  *         GET  /api/export.jsonl, /api/export.csv   the raw label history
  *         GET  /images/<file>               a dataset PNG (only files the manifest lists)
  * Every error is JSON {error, code?} with a 4xx status; a label is
  * acknowledged (2xx) only after its SQLite commit.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import Fastify, { FastifyError, FastifyInstance } from 'fastify';
 import { z } from 'zod';
@@ -25,6 +28,7 @@ import { ManifestRecord, MANIFEST, readManifest } from '../world/dataset';
 import { AgreementStats, agreementStats, recordCategory } from './agreement';
 import { formatRows, imageInfo } from './io';
 import { judgeRecords } from './label';
+import { rubric, rubricImage } from './rubric';
 import { checkRaterName, ConflictError, LabelRow, LabelStore, LABELS } from './store';
 
 export interface ServerOptions {
@@ -41,6 +45,12 @@ export interface ServerOptions {
 export interface LabelServer {
   app: FastifyInstance;
   store: LabelStore;
+  /**
+   * Addresses students open, the first shown largest on the stats page (set
+   * by serveLabels from its listen address). When empty the page shows the
+   * address it was itself opened at.
+   */
+  classUrls: string[];
   /** Stop serving and close the store. */
   close(): Promise<void>;
 }
@@ -94,6 +104,9 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   return p.data;
 }
 
+/** Where the app serves a dataset image. */
+const imageUrl = (r: ManifestRecord): string => `/images/${encodeURIComponent(r.file)}`;
+
 /** FNV-1a hash: a per-rater order of images, so raters starting together see different ones. */
 function hash(s: string): number {
   let h = 0x811c9dc5;
@@ -124,6 +137,15 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
 
   const store = LabelStore.open(storeFile);
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 16 * 1024 });
+  const server: LabelServer = {
+    app,
+    store,
+    classUrls: [],
+    async close() {
+      await app.close();
+      store.close();
+    },
+  };
 
   app.setErrorHandler((err: FastifyError | HttpError | Error, req, reply) => {
     const status = (err as FastifyError).statusCode ?? 500;
@@ -148,7 +170,30 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
     return reply.type(type).send(page(req.params.name));
   });
 
-  app.get('/api/info', () => ({ dataset: path.basename(dataDir), images: records().records.length }));
+  app.get('/api/info', (req) => {
+    // Fallback: the address this request came to (only a well-formed host:port is echoed back).
+    const host = req.headers.host ?? '';
+    const seen = /^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](:\d{1,5})?$/.test(host) ? [`http://${host}/`] : [];
+    const classUrls = server.classUrls.length ? server.classUrls : seen;
+    return { dataset: path.basename(dataDir), images: records().records.length, classUrls, localOnly: classUrls.length > 0 && classUrls.every(isLoopbackUrl) };
+  });
+
+  app.get('/api/rubric', () => {
+    const r = rubric();
+    const src = (name: string) => `/rubric/${name}.png`;
+    return {
+      ...r,
+      shapes: r.shapes.map((x) => ({ ...x, example: src(x.example) })),
+      notShapes: r.notShapes.map((x) => ({ ...x, example: src(x.example) })),
+      places: r.places.map((x) => ({ ...x, example: src(x.example) })),
+    };
+  });
+  app.get<{ Params: { file: string } }>('/rubric/:file', (req, reply) => {
+    const m = /^([a-z]+-[a-z]+)\.png$/.exec(req.params.file);
+    const png = m ? rubricImage(m[1]) : null;
+    if (!png) throw new HttpError(404, `no rubric example "${req.params.file.slice(0, 100)}"; GET /api/rubric lists them`);
+    return reply.type('image/png').header('cache-control', 'public, max-age=86400').send(png);
+  });
 
   // prefer=ID (after an undo): that image, if the rater has not labelled it.
   app.get<{ Querystring: { rater?: string; prefer?: string } }>('/api/next', (req) => {
@@ -170,7 +215,7 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
     return {
       done: false,
       progress,
-      item: { id: best.id, prompt: best.prompt, category: recordCategory(best), image: `/images/${encodeURIComponent(best.file)}` },
+      item: { id: best.id, prompt: best.prompt, category: recordCategory(best), image: imageUrl(best) },
     };
   });
 
@@ -192,7 +237,9 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
       const res = store.undo(b.rater, b.request_id);
       if (!res) return { undone: null };
       const taken: LabelRow = store.row(res.row.retracts!)!;
-      return { undone: { image_id: taken.imageId, label: taken.label }, duplicate: res.duplicate };
+      const rec = records().byId.get(taken.imageId);
+      const shown = rec ? { prompt: rec.prompt, image: imageUrl(rec) } : {};
+      return { undone: { image_id: taken.imageId, label: taken.label, ...shown }, duplicate: res.duplicate };
     } catch (e) {
       if (e instanceof ConflictError) throw new HttpError(409, e.message);
       throw e;
@@ -202,7 +249,7 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
   app.get('/api/stats', (): AgreementStats => {
     const m = records();
     if (!verdicts) verdicts = new Map([...judgeRecords(dataDir, m.records).entries()].map(([id, v]) => [id, v.aligned]));
-    return agreementStats(m.records, store.current(), verdicts);
+    return agreementStats(m.records, store.current(), verdicts, store.lastActivity());
   });
 
   for (const format of ['jsonl', 'csv'] as const) {
@@ -226,19 +273,35 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
     return reply.type('image/png').header('cache-control', 'private, max-age=3600').send(fs.readFileSync(path.join(dataDir, rec.file)));
   });
 
-  return {
-    app,
-    store,
-    async close() {
-      await app.close();
-      store.close();
-    },
-  };
+  return server;
 }
 
-/** Build the app and listen on host:port; resolves to the server and its address. */
+const LOOPBACK = /^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//;
+/** True for an address only this computer can open (127.x, localhost, [::1]). */
+export function isLoopbackUrl(url: string): boolean {
+  return LOOPBACK.test(url);
+}
+
+/**
+ * The addresses students open for a server listening on host:port: on a
+ * wildcard host (0.0.0.0, ::) every non-internal IPv4 address of this
+ * machine, then 127.0.0.1; else the host itself.
+ */
+export function classUrlsFor(host: string, port: number): string[] {
+  if (host === '0.0.0.0' || host === '::') {
+    const lan = Object.values(os.networkInterfaces())
+      .flat()
+      .filter((a): a is os.NetworkInterfaceInfo => !!a && a.family === 'IPv4' && !a.internal)
+      .map((a) => `http://${a.address}:${port}/`);
+    return [...lan, `http://127.0.0.1:${port}/`];
+  }
+  return [`http://${host.includes(':') ? `[${host}]` : host}:${port}/`];
+}
+
+/** Build the app and listen on host:port; resolves to the server and its address (its classUrls set). */
 export async function serveLabels(opts: ServerOptions & { host: string; port: number }): Promise<LabelServer & { url: string }> {
   const s = await createLabelServer(opts);
   const url = await s.app.listen({ host: opts.host, port: opts.port });
-  return { ...s, url };
+  s.classUrls = classUrlsFor(opts.host, Number(new URL(url).port));
+  return Object.assign(s, { url });
 }

@@ -286,6 +286,12 @@ export class LabelStore {
     return new Map([...this.liveIndex()].map(([image, raters]) => [image, counted ? [...raters].filter(counted).length : raters.size]));
   }
 
+  /** Time of each rater's latest row (label or undo): rater -> ISO time. */
+  lastActivity(): Map<string, string> {
+    const rows = this.db.prepare<[], { rater: string; time: string }>('SELECT rater, max(time) AS time FROM labels GROUP BY rater').all();
+    return new Map(rows.map((r) => [r.rater, r.time]));
+  }
+
   /** Rows in the history. */
   size(): number {
     return (this.db.prepare('SELECT count(*) AS n FROM labels').get() as { n: number }).n;

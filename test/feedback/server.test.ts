@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { createLabelServer, LabelServer } from '../../src/feedback/server';
+import { classUrlsFor, createLabelServer, LabelServer } from '../../src/feedback/server';
+import { decodePng } from '../../src/world/image';
+import { OBJECT_COLORS } from '../../src/world/vocab';
 import { smallDataset, tempDir } from './helpers';
 
 let s: LabelServer;
@@ -41,7 +43,7 @@ function raw(method: string, url: string, body?: string, headers: Record<string,
 const post = (url: string, body: unknown) => raw('POST', url, JSON.stringify(body));
 
 test('the pages and an image are served', async () => {
-  for (const p of ['/', '/stats', '/static/app.js', '/static/style.css']) {
+  for (const p of ['/', '/stats', '/static/app.js', '/static/stats.js', '/static/style.css']) {
     const r = await fetch(base + p);
     assert.equal(r.status, 200, p);
   }
@@ -64,7 +66,7 @@ test('label, next skips labelled images, duplicate POST is stored once, undo bri
   assert.notEqual((n2.json.item as { id: string }).id, item.id);
   assert.deepEqual(n2.json.progress, { labelled: 1, total: 12 });
   const u = await post('/api/undo', { rater: 'ann', request_id: 'undo-ann-0001' });
-  assert.deepEqual(u.json.undone, { image_id: item.id, label: 'good' });
+  assert.deepEqual(u.json.undone, { image_id: item.id, label: 'good', prompt: (n1.json.item as { prompt: string }).prompt, image: item.image });
   const n3 = await raw('GET', `/api/next?rater=ann&prefer=${item.id}`);
   assert.equal((n3.json.item as { id: string }).id, item.id);
   const stats = await raw('GET', '/api/stats');
@@ -95,6 +97,11 @@ test('bad input gets a 4xx with a clear JSON message, and the server keeps servi
     ['backslash', raw('GET', '/images/..\\manifest.jsonl'), 400, /bad image path/],
     ['file not in the manifest', raw('GET', '/images/labels.sqlite'), 404, /no image "labels.sqlite"/],
     ['unknown static file', raw('GET', '/static/server.ts'), 404, /no such static file/],
+    ['unknown rubric example', raw('GET', '/rubric/shape-oval.png'), 404, /no rubric example "shape-oval.png"; GET \/api\/rubric lists them/],
+    ['rubric example, not .png', raw('GET', '/rubric/shape-circle.jpg'), 404, /no rubric example/],
+    ['rubric traversal', raw('GET', '/rubric/..%2fserver.ts'), 404, /no rubric example/],
+    ['rubric name with odd characters', raw('GET', '/rubric/SHAPE-circle%00.png'), 404, /no rubric example/],
+    ['rubric without a name', raw('GET', '/rubric/'), 404, /no (such page|rubric example)/],
     ['unknown route', raw('GET', '/admin'), 404, /no such page/],
   ];
   for (const [name, p, status, message] of cases) {
@@ -105,4 +112,73 @@ test('bad input gets a 4xx with a clear JSON message, and the server keeps servi
   const ok = await raw('GET', '/api/info');
   assert.equal(ok.status, 200);
   assert.equal(ok.json.images, 12);
+});
+
+test('GET /api/rubric: rules, example renders served as 32x32 PNGs, swatches from the vocabulary', async () => {
+  const r = await raw('GET', '/api/rubric');
+  assert.equal(r.status, 200);
+  const rubric = r.json as unknown as {
+    rules: Array<{ attribute: string }>;
+    shapes: Array<{ object: string; example: string }>;
+    notShapes: Array<{ kind: string; example: string }>;
+    colors: Array<{ color: keyof typeof OBJECT_COLORS; rgb: number[]; hex: string }>;
+    places: Array<{ place: string; example: string }>;
+  };
+  assert.deepEqual(rubric.rules.map((x) => x.attribute), ['count', 'shape', 'color', 'place']);
+  for (const c of rubric.colors) assert.deepEqual(c.rgb, OBJECT_COLORS[c.color]);
+  const examples = [...rubric.shapes, ...rubric.notShapes, ...rubric.places].map((x) => x.example);
+  assert.equal(examples.length, 6 + 6 + 6);
+  for (const src of examples) {
+    assert.match(src, /^\/rubric\/[a-z]+-[a-z]+\.png$/);
+    const res = await fetch(base + src);
+    assert.equal(res.status, 200, src);
+    assert.equal(res.headers.get('content-type'), 'image/png');
+    const img = decodePng(new Uint8Array(await res.arrayBuffer()));
+    assert.deepEqual([img.width, img.height], [32, 32], src);
+  }
+});
+
+test('GET /api/info: the class address from the listen address, else from the Host header', async () => {
+  const seen = await raw('GET', '/api/info');
+  assert.deepEqual(seen.json.classUrls, [`${base}/`]);
+  assert.equal(seen.json.localOnly, true);
+  const odd = await raw('GET', '/api/info', undefined, { host: 'x y<z>' });
+  assert.equal(odd.status, 200);
+  assert.deepEqual(odd.json.classUrls, [], 'a malformed Host header is not echoed back');
+  s.classUrls = ['http://192.168.1.20:8080/', 'http://127.0.0.1:8080/'];
+  try {
+    const set = await raw('GET', '/api/info');
+    assert.deepEqual(set.json.classUrls, s.classUrls);
+    assert.equal(set.json.localOnly, false);
+  } finally {
+    s.classUrls = [];
+  }
+  assert.deepEqual(classUrlsFor('127.0.0.1', 8080), ['http://127.0.0.1:8080/']);
+  assert.deepEqual(classUrlsFor('::1', 80), ['http://[::1]:80/']);
+  const all = classUrlsFor('0.0.0.0', 8080);
+  assert.equal(all.at(-1), 'http://127.0.0.1:8080/', 'a wildcard host lists the LAN addresses, then loopback');
+  for (const u of all) assert.match(u, /^http:\/\/\d+\.\d+\.\d+\.\d+:8080\/$/);
+});
+
+test('GET /api/stats: last activity per rater, humans and simulated apart, disputed images', async () => {
+  const first = await raw('GET', '/api/next?rater=zed');
+  const id = (first.json.item as { id: string }).id;
+  assert.equal((await post('/api/labels', { rater: 'zed', image_id: id, label: 'bad', request_id: 'req-zed-0001' })).status, 201);
+  assert.equal((await post('/api/labels', { rater: 'yan', image_id: id, label: 'good', request_id: 'req-yan-0001' })).status, 201);
+  s.store.add({ imageId: id, rater: 'sim-x', raterKind: 'simulated', label: 'good', requestId: 'sim-x-req-0001' });
+  const r = await raw('GET', '/api/stats');
+  assert.equal(r.status, 200);
+  const stats = r.json as unknown as {
+    raters: Array<{ rater: string; kind: string; labelled: number; lastActivity: string | null }>;
+    kinds: { human: { raters: number }; simulated: { raters: number } };
+    disputed: { human: Array<{ id: string; good: number; bad: number }>; all: Array<{ id: string; good: number; bad: number }> };
+  };
+  const zed = stats.raters.find((x) => x.rater === 'zed')!;
+  assert.equal(zed.kind, 'human');
+  assert.equal(zed.labelled, 1);
+  assert.ok(zed.lastActivity && Math.abs(Date.parse(zed.lastActivity) - Date.now()) < 10 * 60_000, `recent ISO time, got ${zed.lastActivity}`);
+  assert.equal(stats.raters.find((x) => x.rater === 'sim-x')!.kind, 'simulated');
+  assert.equal(stats.kinds.simulated.raters, 1);
+  assert.ok(stats.disputed.human.some((d) => d.id === id && d.good === 1 && d.bad === 1));
+  assert.ok(stats.disputed.all.some((d) => d.id === id && d.good === 2 && d.bad === 1));
 });

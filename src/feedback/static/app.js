@@ -16,10 +16,24 @@
     return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
   }
 
-  function setStatus(text, isError) {
-    $('status').textContent = text || '';
-    $('status').className = isError ? 'error' : '';
+  // The confirmation line: what was just done, with a thumbnail of its image.
+  // It stays until the next action; `flash` replays a short highlight.
+  let shown = 0;
+  function setStatus(text, isError, thumb) {
+    const el = $('status');
+    $('status-text').textContent = text || '';
+    $('status-thumb').hidden = !thumb;
+    if (thumb) $('status-thumb').src = thumb;
+    el.className = isError ? 'error' : text ? 'ok' : '';
+    el.dataset.n = String(++shown);
+    if (text) {
+      el.classList.remove('flash');
+      void el.offsetWidth; // restart the animation
+      el.classList.add('flash');
+    }
   }
+
+  const quote = (prompt) => '\u201c' + prompt + '\u201d';
 
   function setBusy(b) {
     busy = b;
@@ -87,7 +101,7 @@
         img.src = item.image;
       });
       document.body.dataset.item = item.id;
-      setStatus('');
+      if ($('status').classList.contains('error')) setStatus('');
     } catch (e) {
       setStatus(e.message, true);
     } finally {
@@ -98,9 +112,10 @@
   async function label(value) {
     if (busy || !item) return;
     setBusy(true);
+    const it = item;
     try {
-      await api('POST', '/api/labels', { rater, image_id: item.id, label: value, request_id: newId() });
-      setStatus('saved "' + value + '" for ' + item.id);
+      await api('POST', '/api/labels', { rater, image_id: it.id, label: value, request_id: newId() });
+      setStatus((value === 'skip' ? 'Skipped ' : 'Saved: ' + value + ' for ') + quote(it.prompt) + ' (' + it.id + ')', false, it.image);
     } catch (e) {
       setStatus(e.message, true);
       setBusy(false);
@@ -116,7 +131,8 @@
     try {
       const r = await api('POST', '/api/undo', { rater, request_id: newId() });
       back = r.undone;
-      setStatus(back ? 'undone: "' + back.label + '" for ' + back.image_id : 'nothing to undo');
+      if (back) setStatus('Undone: ' + back.label + ' for ' + (back.prompt ? quote(back.prompt) + ' ' : '') + '(' + back.image_id + '), shown again to label', false, back.image);
+      else setStatus('Nothing to undo: you have no labels left to take back');
     } catch (e) {
       setStatus(e.message, true);
       setBusy(false);
@@ -129,6 +145,7 @@
     $('name-form').hidden = true;
     $('who').hidden = false;
     $('rater-name').textContent = rater;
+    setStatus('Labelling as ' + rater);
     next();
   }
 
@@ -178,6 +195,39 @@
     if (action === 'undo') undo();
     else label(action);
   });
+
+  // The rubric: rules, example renders (served by the kit's renderer) and color swatches.
+  function el(tag, props, children) {
+    const e = Object.assign(document.createElement(tag), props || {});
+    for (const c of children || []) e.append(c);
+    return e;
+  }
+  function example(src, caption) {
+    return el('figure', {}, [el('img', { src, alt: caption, width: 64, height: 64 }), el('figcaption', { textContent: caption })]);
+  }
+  function swatch(hex, title) {
+    const s = el('span', { className: 'swatch', title: title || hex });
+    s.style.background = hex;
+    return s;
+  }
+  async function loadRubric() {
+    const r = await api('GET', '/api/rubric');
+    $('rubric-summary').textContent = r.summary;
+    $('rubric-rules').replaceChildren(...r.rules.flatMap((x) => [el('dt', { textContent: x.attribute }), el('dd', { textContent: x.text })]));
+    $('rubric-shapes').replaceChildren(...r.shapes.map((x) => example(x.example, x.object)));
+    $('rubric-not-shapes').replaceChildren(...r.notShapes.map((x) => example(x.example, x.caption)));
+    $('rubric-colors').replaceChildren(...r.colors.map((x) => el('span', { className: 'color' }, [swatch(x.hex, x.hex + ' = rgb(' + x.rgb.join(', ') + ')'), x.color])));
+    $('rubric-places').replaceChildren(...r.places.map((x) => {
+      const f = example(x.example, x.phrase || 'no place named');
+      f.querySelector('figcaption').append(el('span', { className: 'palette' }, x.palette.map((h) => swatch(h))));
+      return f;
+    }));
+    document.body.dataset.rubric = '1';
+  }
+  const RUBRIC_KEY = 't2i-align.rubric';
+  $('rubric').open = localStorage.getItem(RUBRIC_KEY) !== 'closed';
+  $('rubric').addEventListener('toggle', () => localStorage.setItem(RUBRIC_KEY, $('rubric').open ? 'open' : 'closed'));
+  loadRubric().catch((e) => ($('rubric-error').textContent = 'cannot load the rubric: ' + e.message));
 
   api('GET', '/api/info')
     .then((i) => ($('dataset').textContent = i.dataset + ' (' + i.images + ' images)'))
