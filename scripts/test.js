@@ -62,6 +62,7 @@ const SYSTEM = [
   [() => ok('/usr/bin/python3', ['-c', 'import nbclient, nbconvert, ipykernel']), ['jupyter-nbconvert', 'python3-nbclient', 'python3-ipykernel'], 'executing notebooks headlessly'],
   [() => ok('/usr/bin/python3', ['-c', 'import numpy']), ['python3-numpy'], 'the native sgemm yardstick in bench/'],
   [() => fs.existsSync('/usr/bin/chromium'), ['chromium'], 'the labelling app\'s browser tests (playwright-core drives Debian\'s Chromium)'],
+  [() => fs.existsSync('/usr/bin/redis-server'), ['redis-server'], 'the sweep queue tests (BullMQ on a real Redis started on 127.0.0.1)'],
 ];
 
 function ensureSystem() {

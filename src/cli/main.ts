@@ -18,6 +18,7 @@ import { registerGenerate } from './generate';
 import { registerInfo } from './info';
 import { registerPretrain } from './pretrain';
 import { registerReward } from './reward';
+import { registerSweep } from './sweep';
 import { registerWorld } from './world';
 
 const COMMANDS: Array<(program: Command) => void> = [
@@ -32,6 +33,7 @@ const COMMANDS: Array<(program: Command) => void> = [
   registerEvalFinetune,
   registerEvaluate,
   registerEvaluator,
+  registerSweep,
 ];
 
 /** Every command under `cmd`, `cmd` included. */

@@ -1,0 +1,89 @@
+/**
+ * Ablation sweeps: `runSweep` runs every point of a sweep (./config.ts) with
+ * several seeds, sharing what the runs share (./run.ts prepareSweep), on this
+ * process, a local pool of worker processes (./pool.ts) or a BullMQ queue
+ * (./queue.ts), then writes results.csv, summary.csv, index.html and the PNGs
+ * (./results.ts). Resumable: a rerun finishes only the missing runs.
+ * Call initBackend first.
+ */
+import { progress as makeProgress, Progress } from '../engine/progress';
+import { EvaluateResult } from '../eval/evaluate';
+import { ReportFigure } from '../pipeline/report';
+import { ResolvedSweep, SweepRun, sweepRuns } from './config';
+import { createRunPool } from './pool';
+import { runOnQueue } from './queue';
+import { figureId, exportFigurePngs, SummaryRow, writeSweepResults } from './results';
+import { executeRun, prepareSweep, savedRows, snapshotSteps, SweepRow } from './run';
+
+export * from './config';
+export * from './run';
+export * from './results';
+export { createRunPool, availableCores } from './pool';
+export { queueConnection, runOnQueue, startQueueWorker, QUEUE_NAME } from './queue';
+
+export interface SweepOptions {
+  /** Worker processes of the local pool (0: run in this process). Ignored with `queue`. */
+  workers?: number;
+  /** Native threads per pool worker (default: a fair share of the cores). */
+  threads?: number;
+  /** `redis://HOST:PORT`: enqueue the runs for `t2i-align worker` processes instead. */
+  queue?: string;
+  /** Export the figures as PNGs through Chromium (default true). */
+  png?: boolean;
+  log?: (line: string) => void;
+  progress?: (total: number, label: string) => Progress;
+}
+
+export interface SweepResult {
+  dir: string;
+  sweep: ResolvedSweep;
+  rows: SweepRow[];
+  summary: SummaryRow[];
+  base: EvaluateResult;
+  figures: ReportFigure[];
+  pngs: string[];
+  /** Runs done by this invocation (the others were on disk). */
+  ran: number;
+  seconds: number;
+}
+
+/** Run (or resume) a sweep in `dir`. */
+export async function runSweep(dir: string, s: ResolvedSweep, opts: SweepOptions = {}): Promise<SweepResult> {
+  const t0 = Date.now();
+  const log = opts.log ?? (() => {});
+  const { base } = await prepareSweep(dir, s, { log });
+  const runs = sweepRuns(s);
+  const missing = runs.filter((r) => savedRows(dir, r).length < snapshotSteps(r.settings).length);
+  log(`${runs.length} runs, ${runs.length - missing.length} already done`);
+  const bar = (opts.progress ?? makeProgress)(missing.length, `sweep ${s.name}`);
+  const finished = (run: SweepRun) => {
+    log(`done ${run.key}`);
+    bar.tick(1);
+  };
+  const failures: string[] = [];
+  try {
+    if (missing.length && opts.queue) {
+      await runOnQueue(opts.queue, dir, missing, (run) => finished(run));
+    } else if (missing.length && (opts.workers ?? 0) > 0) {
+      const pool = createRunPool(Math.min(opts.workers!, missing.length), opts.threads);
+      try {
+        const settled = await Promise.allSettled(missing.map((r) => pool.run(dir, r, log).then(() => finished(r))));
+        settled.forEach((p, i) => p.status === 'rejected' && failures.push(`${missing[i].key}: ${(p.reason as Error)?.message ?? p.reason}`));
+      } finally {
+        await pool.close();
+      }
+    } else {
+      for (const r of missing) {
+        await executeRun(dir, r, { log });
+        finished(r);
+      }
+    }
+  } finally {
+    bar.done();
+  }
+  if (failures.length) throw new Error(`${failures.length} run(s) failed (rerun the same command to resume them): ${failures.join('; ')}`);
+  const rows = runs.flatMap((r) => savedRows(dir, r));
+  const { figures, summary } = writeSweepResults(dir, s, rows, base);
+  const pngs = opts.png === false ? [] : await exportFigurePngs(dir, s.figures.map((_, k) => figureId(s.name, k)));
+  return { dir, sweep: s, rows, summary, base, figures, pngs, ran: missing.length, seconds: (Date.now() - t0) / 1000 };
+}

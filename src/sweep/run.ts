@@ -1,0 +1,275 @@
+/**
+ * The work of a sweep on disk, in one resumable folder:
+ *
+ *   sweep.json                  the resolved sweep (a rerun with another is refused, naming the key)
+ *   pool/feedback, pool/unlabelled, pool/standin-unseen
+ *                               shared images: one collect pass at the largest count any run needs
+ *   data/labels<n>-r<k>-flip<f>/  the first n images per prompt of the pool, labelled by that panel
+ *   data/unlabelled<n>/         the first n unlabelled images per prompt
+ *   reward/<data>-aux<a>-seed<s>/  one reward model per setting that needs one (+ sweep-info.json)
+ *   base/evaluation.json        the base model on the evaluation prompts and image seeds
+ *   runs/<key>/                 one run: finetune/, eval/step-<s>/, rows/step-<s>.json
+ *
+ * `prepareSweep` does the shared part in the calling process (collect, label,
+ * rewards, the base evaluation); `executeRun` does one run (fine-tune and
+ * evaluate) and may run in any process that sees the folder: a local worker
+ * or a queue worker on another host. A run that finds its rows on disk
+ * returns them; a killed one resumes from its last checkpoint.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { hasCheckpoint, writeFileAtomic } from '../engine/checkpoint';
+import { makeDir } from '../engine/files';
+import { BASE_MODEL_DIR } from '../eval/base';
+import { EvaluateResult } from '../eval/evaluate';
+import { resolveFinetuneConfig } from '../finetune/config';
+import { firstDifference } from '../finetune/train';
+import { readModelMeta } from '../models/checkpoint';
+import { collectStage, evaluateStage, finetuneStage, labelStage, trainRewardStage } from '../pipeline/stages';
+import { defaultStorePath } from '../feedback/label';
+import { labelledImages } from '../reward/data';
+import { datasetImageEmbeddings, loadFrozenClip } from '../reward/embeddings';
+import { judgeEvalSet } from '../reward/evaluate';
+import { loadRewardModel } from '../reward/checkpoint';
+import { rocAuc } from '../reward/metrics';
+import { BASE_CLIP_DIR } from '../reward/run';
+import { Rng } from '../engine/random';
+import { MANIFEST, ORIGIN_FILE, readManifest, writeManifest } from '../world/dataset';
+import { CATEGORIES } from '../world/prompt';
+import { PromptEntry, seenPrompts, unseenPrompts } from '../world/promptSets';
+import { ResolvedSweep, RunSettings, SweepRun, sweepRuns } from './config';
+
+/** One row of results.csv: a run at one evaluation step. */
+export interface SweepRow extends RunSettings {
+  run: string;
+  seed: number;
+  step: number;
+  labelCount: number;
+  count: number;
+  color: number;
+  background: number;
+  combination: number;
+  overall: number;
+  /** overall minus the base model's overall on the same prompts and image seeds. */
+  gain: number;
+  classifier: number;
+  fid: number;
+  reward: number;
+  rewardAucUnseen: number;
+  rewardAucHeldOut: number;
+  /** Wall seconds of the run up to this evaluation (fine-tuning and evaluations). */
+  seconds: number;
+}
+
+export const SWEEP_FILE = 'sweep.json';
+const FEEDBACK_SEED = 0;
+const UNLABELLED_SEED = 10;
+const STANDIN_SEED = 21;
+const PANEL_SEED = 0;
+
+const sub = (dir: string, ...p: string[]) => path.join(dir, ...p);
+export const labelsKey = (s: RunSettings) => `labels${s.labels}-r${s.raters}-flip${s.flip}`;
+export const rewardKey = (s: RunSettings, seed: number) => `${labelsKey(s)}-aux${s.aux}-seed${seed}`;
+const labelsDir = (dir: string, s: RunSettings) => sub(dir, 'data', labelsKey(s));
+const unlabelledDir = (dir: string, s: RunSettings) => sub(dir, 'data', `unlabelled${s.unlabelled}`);
+const rewardDir = (dir: string, s: RunSettings, seed: number) => sub(dir, 'reward', rewardKey(s, seed));
+/** The panel spec of these settings (see src/feedback/panel.ts). */
+export const panelSpec = (s: RunSettings) => `flip=${s.flip}x${s.raters}`;
+
+/** The evaluation prompts: a seeded sample of seen prompts per category (the same for every run and the base). */
+export function sweepEvalPrompts(s: ResolvedSweep): PromptEntry[] {
+  return seenPrompts({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, s.eval.promptsPerCategory])), seed: s.eval.seed });
+}
+
+/** The prompts feedback is collected for: every seen prompt, or a seeded sample per category. */
+function feedbackPrompts(s: ResolvedSweep, set: 'seen' | 'unseen'): PromptEntry[] {
+  const f = set === 'seen' ? seenPrompts : unseenPrompts;
+  const k = s.feedbackPromptsPerCategory;
+  return k === null ? f() : f({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, k])), seed: FEEDBACK_SEED });
+}
+
+/** Read the sweep a folder holds. */
+export function readSweep(dir: string): ResolvedSweep {
+  const file = sub(dir, SWEEP_FILE);
+  if (!fs.existsSync(file)) throw new Error(`${dir} holds no sweep (${SWEEP_FILE} is missing)`);
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as ResolvedSweep;
+}
+
+/** Write sweep.json, or check that the folder holds this same sweep (to resume it). */
+export function claimSweepDir(dir: string, s: ResolvedSweep): void {
+  makeDir(dir);
+  const file = sub(dir, SWEEP_FILE);
+  if (fs.existsSync(file)) {
+    const diff = firstDifference(JSON.parse(fs.readFileSync(file, 'utf8')), JSON.parse(JSON.stringify(s)));
+    if (diff) throw new Error(`${dir} holds another sweep (${diff}); use another --out, or the same settings to resume`);
+  } else writeFileAtomic(file, JSON.stringify(s, null, 2) + '\n');
+}
+
+/**
+ * A dataset of the records of `src` that `keep` accepts, in `out`: the
+ * manifest and dataset.json written, the PNGs hard-linked (copied where the
+ * file system cannot link). Done once: an existing one is kept as it is.
+ */
+export function subsetDataset(src: string, out: string, keep: (id: string) => boolean): void {
+  if (fs.existsSync(sub(out, MANIFEST))) return;
+  const tmp = `${out}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  makeDir(tmp);
+  const records = readManifest(src).filter((r) => keep(r.id));
+  for (const r of records) {
+    makeDir(path.dirname(sub(tmp, r.file)));
+    try {
+      fs.linkSync(sub(src, r.file), sub(tmp, r.file));
+    } catch {
+      fs.copyFileSync(sub(src, r.file), sub(tmp, r.file));
+    }
+  }
+  if (fs.existsSync(sub(src, ORIGIN_FILE))) fs.copyFileSync(sub(src, ORIGIN_FILE), sub(tmp, ORIGIN_FILE));
+  writeManifest(tmp, records);
+  fs.renameSync(tmp, out);
+}
+
+/** Image k of a prompt has id `p<i>-<k>` (see collectId). */
+const kOf = (id: string) => Number(id.slice(id.lastIndexOf('-') + 1));
+
+/** What the runs of one reward model share: its held-out AUC, its AUC on unseen stand-ins, the labels it learnt from. */
+interface RewardInfo {
+  labelCount: number;
+  rewardAucHeldOut: number;
+  rewardAucUnseen: number;
+}
+
+export interface PrepareHooks {
+  log?: (line: string) => void;
+}
+
+/**
+ * The shared part of a sweep, in this process: collect the pools, make and
+ * label the data subsets, train every reward model the runs need and measure
+ * it, evaluate the base model. Each step is skipped where its output exists.
+ */
+export async function prepareSweep(dir: string, s: ResolvedSweep, hooks: PrepareHooks = {}): Promise<{ base: EvaluateResult }> {
+  const log = hooks.log ?? (() => {});
+  claimSweepDir(dir, s);
+  const runs = sweepRuns(s);
+  const maxLabels = Math.max(...runs.map((r) => r.settings.labels));
+  const maxUnlabelled = Math.max(...runs.map((r) => r.settings.unlabelled));
+  log(`collect: ${maxLabels} labelled${maxUnlabelled ? ` + ${maxUnlabelled} unlabelled` : ''} images per seen prompt`);
+  await collectStage({ prompts: feedbackPrompts(s, 'seen'), promptSource: 'seen', perPrompt: maxLabels, seed: FEEDBACK_SEED }, sub(dir, 'pool', 'feedback'));
+  if (maxUnlabelled > 0) await collectStage({ prompts: feedbackPrompts(s, 'seen'), promptSource: 'seen', perPrompt: maxUnlabelled, seed: UNLABELLED_SEED }, sub(dir, 'pool', 'unlabelled'));
+  await collectStage({ prompts: feedbackPrompts(s, 'unseen'), promptSource: 'unseen', perPrompt: 1, seed: STANDIN_SEED, standIn: 0.5 }, sub(dir, 'pool', 'standin-unseen'));
+
+  for (const r of runs) {
+    const d = labelsDir(dir, r.settings);
+    if (!fs.existsSync(defaultStorePath(d))) {
+      subsetDataset(sub(dir, 'pool', 'feedback'), d, (id) => kOf(id) < r.settings.labels);
+      labelStage({ panel: panelSpec(r.settings), seed: PANEL_SEED }, d);
+      log(`labelled ${path.basename(d)} (panel ${panelSpec(r.settings)})`);
+    }
+    if (r.settings.unlabelled > 0) subsetDataset(sub(dir, 'pool', 'unlabelled'), unlabelledDir(dir, r.settings), (id) => kOf(id) < r.settings.unlabelled);
+  }
+
+  const frozen = await loadFrozenClip(BASE_CLIP_DIR);
+  try {
+    // Embeddings are cached beside each dataset; computing them here keeps workers from writing the same cache at once.
+    for (const d of new Set(runs.flatMap((r) => (r.settings.unlabelled > 0 ? [unlabelledDir(dir, r.settings)] : [])))) datasetImageEmbeddings(d, frozen);
+    const standIn = judgeEvalSet(sub(dir, 'pool', 'standin-unseen'), frozen, 'unseen stand-in (judge)');
+    for (const r of runs) {
+      const rd = rewardDir(dir, r.settings, r.seed);
+      const infoFile = sub(rd, 'sweep-info.json');
+      if (fs.existsSync(infoFile)) continue;
+      log(`train reward ${path.basename(rd)}`);
+      fs.rmSync(rd, { recursive: true, force: true });
+      const t = await trainRewardStage({ seed: r.seed, auxWeight: r.settings.aux }, [labelsDir(dir, r.settings)], rd, { progress: false });
+      const { model, frozen: f2 } = await loadRewardModel(rd);
+      try {
+        const info: RewardInfo = {
+          labelCount: labelledImages(labelsDir(dir, r.settings)).reduce((n, im) => n + im.labels.length, 0),
+          rewardAucHeldOut: t.run.heldOut?.auc.value ?? NaN,
+          rewardAucUnseen: rocAuc(model.score(standIn.embeddings, standIn.prompts), standIn.targets),
+        };
+        writeFileAtomic(infoFile, JSON.stringify(info, null, 2) + '\n');
+      } finally {
+        model.dispose();
+        f2.clip.dispose();
+      }
+    }
+  } finally {
+    frozen.clip.dispose();
+  }
+  log('evaluate the base model');
+  const base = await evaluateStage({ model: BASE_MODEL_DIR, prompts: sweepEvalPrompts(s), perPrompt: s.eval.perPrompt, seed: s.eval.seed, resamples: 200 }, sub(dir, 'base'));
+  return { base };
+}
+
+/** The evaluation steps of a run: `snapshots` evenly spaced, the last at `steps`, and 0 (the base model) before them when there are several. */
+export function snapshotSteps(s: RunSettings): number[] {
+  const after = Array.from({ length: s.snapshots }, (_, j) => (s.steps / s.snapshots) * (j + 1));
+  return s.snapshots > 1 ? [0, ...after] : after;
+}
+
+const rowFile = (dir: string, run: SweepRun, step: number) => sub(dir, 'runs', run.key, 'rows', `step-${step}.json`);
+
+/** The rows of a run already on disk (one per evaluation step done). */
+export function savedRows(dir: string, run: SweepRun): SweepRow[] {
+  return snapshotSteps(run.settings).flatMap((st) => (fs.existsSync(rowFile(dir, run, st)) ? [JSON.parse(fs.readFileSync(rowFile(dir, run, st), 'utf8')) as SweepRow] : []));
+}
+
+export interface RunHooks {
+  log?: (line: string) => void;
+}
+
+/**
+ * One run of a prepared sweep: fine-tune up to each evaluation step (resuming
+ * from the run's checkpoint), evaluate, write the row. Returns every row of the run.
+ */
+export async function executeRun(dir: string, run: SweepRun, hooks: RunHooks = {}): Promise<SweepRow[]> {
+  const log = hooks.log ?? (() => {});
+  const s = readSweep(dir);
+  const steps = snapshotSteps(run.settings);
+  const done = savedRows(dir, run);
+  if (done.length === steps.length) return done;
+  const base = JSON.parse(fs.readFileSync(sub(dir, 'base', 'evaluation.json'), 'utf8')).result as EvaluateResult;
+  const rd = rewardDir(dir, run.settings, run.seed);
+  const info = JSON.parse(fs.readFileSync(sub(rd, 'sweep-info.json'), 'utf8')) as RewardInfo;
+  const ftOut = sub(dir, 'runs', run.key, 'finetune');
+  const ckpt = sub(ftOut, 'diffusion');
+  const every = run.settings.steps / run.settings.snapshots;
+  const config = resolveFinetuneConfig('default', {
+    beta: run.settings.beta, seed: run.seed, evalEvery: 0,
+    train: { steps: run.settings.steps, checkpointEvery: every },
+  });
+  const inputs = { data: [labelsDir(dir, run.settings)], unlabelled: run.settings.unlabelled > 0 ? [unlabelledDir(dir, run.settings)] : [], reward: rd, out: ftOut };
+  const prompts = sweepEvalPrompts(s);
+  let seconds = done.length ? done[done.length - 1].seconds : 0;
+  const rows = [...done];
+  for (const step of steps.slice(done.length)) {
+    const t0 = Date.now();
+    const at = hasCheckpoint(ckpt) ? readModelMeta(ckpt, 'diffusion').step : 0;
+    if (step > 0 && at > step) throw new Error(`${ftOut} is at update ${at}, past the evaluation at ${step} that has no row: remove ${path.join(dir, 'runs', run.key)} and rerun`);
+    if (step > 0 && at < step) {
+      log(`${run.key}: fine-tune to update ${step}`);
+      await finetuneStage(config, inputs, { progress: false, maxUpdates: step - at });
+    }
+    log(`${run.key}: evaluate at update ${step}`);
+    const e = await evaluateStage({ model: step === 0 ? BASE_MODEL_DIR : ftOut, prompts, perPrompt: s.eval.perPrompt, seed: s.eval.seed, reward: rd, resamples: 200 }, sub(dir, 'runs', run.key, 'eval', `step-${step}`));
+    seconds += (Date.now() - t0) / 1000;
+    const acc = (c: (typeof CATEGORIES)[number]) => e.byCategory[c]?.accuracy ?? NaN;
+    const row: SweepRow = {
+      run: run.key, ...run.settings, seed: run.seed, step, labelCount: info.labelCount,
+      count: acc('count'), color: acc('color'), background: acc('background'), combination: acc('combination'),
+      overall: e.overall.accuracy, gain: e.overall.accuracy - base.overall.accuracy, classifier: e.otherReader.overall.accuracy,
+      fid: e.fid.value, reward: e.meanReward ?? NaN, rewardAucUnseen: info.rewardAucUnseen, rewardAucHeldOut: info.rewardAucHeldOut,
+      seconds: Math.round(seconds * 10) / 10,
+    };
+    makeDir(path.dirname(rowFile(dir, run, step)));
+    writeFileAtomic(rowFile(dir, run, step), JSON.stringify(row, null, 2) + '\n');
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** A seeded shuffle of the runs, so that a pool's workers start on different grid points. */
+export function interleave(runs: readonly SweepRun[], seed: string): SweepRun[] {
+  return new Rng(seed).shuffle([...runs]);
+}

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DEFAULT_SETTINGS, NAMED_SWEEPS, namedSweep, resolveSweep, snapshotSteps, sweepRuns, SWEEP_NAMES } from '../../src/sweep';
+import { TINY } from './helpers';
+
+test('every named sweep resolves, default and quick, with its axes varied and its seeds', () => {
+  assert.deepEqual(SWEEP_NAMES, ['beta', 'aux', 'unlabelled', 'labels', 'noise', 'overopt']);
+  for (const name of SWEEP_NAMES) {
+    for (const quick of [false, true]) {
+      const s = resolveSweep(NAMED_SWEEPS[name], { quick });
+      const runs = sweepRuns(s);
+      const axes = Object.keys(s.grid);
+      assert.equal(runs.length, axes.reduce((n, k) => n * s.grid[k as keyof typeof s.grid]!.length, s.seeds), name);
+      assert.equal(new Set(runs.map((r) => r.key)).size, runs.length, `${name}: run keys are unique`);
+      if (quick) assert.equal(s.settings.steps % s.settings.snapshots, 0);
+    }
+  }
+  const q = resolveSweep(namedSweep('beta'), { quick: true });
+  assert.deepEqual(q.grid.beta, [0, 1, 3]);
+  assert.equal(q.settings.steps, 100);
+  assert.equal(resolveSweep(namedSweep('beta'), { quick: true, seeds: 4 }).seeds, 4);
+  assert.equal(resolveSweep(namedSweep('beta')).settings.labels, DEFAULT_SETTINGS.labels);
+});
+
+test('runs: grid points in order, seeds innermost, settings filled in', () => {
+  const s = resolveSweep({ ...TINY, grid: { beta: [0, 1], aux: [0, 0.5] }, seeds: 2 });
+  const runs = sweepRuns(s);
+  assert.equal(runs.length, 8);
+  assert.deepEqual(runs.slice(0, 3).map((r) => r.key), ['beta=0,aux=0-seed0', 'beta=0,aux=0-seed1', 'beta=0,aux=0.5-seed0']);
+  assert.equal(runs[2].settings.aux, 0.5);
+  assert.equal(runs[2].settings.steps, 4);
+});
+
+test('evaluation steps: evenly spaced, with 0 (the base) first when there are several', () => {
+  assert.deepEqual(snapshotSteps({ ...DEFAULT_SETTINGS, steps: 600, snapshots: 6 }), [0, 100, 200, 300, 400, 500, 600]);
+  assert.deepEqual(snapshotSteps({ ...DEFAULT_SETTINGS, steps: 300, snapshots: 1 }), [300]);
+});
+
+test('a bad sweep config is an error that names the key and what is allowed', () => {
+  const bad = (c: unknown, re: RegExp) => assert.throws(() => resolveSweep(c, { source: 'my.json' }), re);
+  bad({ ...TINY, setings: {} }, /my\.json: .*setings/);
+  bad({ ...TINY, settings: { beta: -1 } }, /settings\.beta/);
+  bad({ ...TINY, settings: { nonsense: 1 } }, /settings.*nonsense/);
+  bad({ ...TINY, grid: { gamma: [1] } }, /grid/);
+  bad({ ...TINY, grid: {} }, /name at least one setting to vary/);
+  bad({ ...TINY, grid: { beta: [0, 0] } }, /grid\.beta: a value is listed twice/);
+  bad({ ...TINY, grid: { flip: [0.9] } }, /grid\.flip: 0\.9 is not allowed/);
+  bad({ ...TINY, settings: { steps: 5, snapshots: 2 } }, /multiple of snapshots/);
+  bad({ ...TINY, figures: [{ title: 't', x: 'nope', y: ['overall'] }] }, /figures\.0\.x/);
+  bad({ ...TINY, name: 'Bad Name' }, /name/);
+  assert.throws(() => namedSweep('gamma'), /unknown sweep "gamma"; the named sweeps are beta, aux, unlabelled, labels, noise, overopt/);
+});

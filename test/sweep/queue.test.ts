@@ -1,0 +1,108 @@
+// Sweeps across processes. A local pool run is the reference; then the same
+// sweep goes through BullMQ on a real redis-server (Debian's package, started
+// here on 127.0.0.1) to two `t2i-align worker` processes, one of which is
+// killed mid-run: another worker takes its run over and the CSV is the same.
+// The lock is 15 s: a busy worker renews it between updates, a killed one
+// loses it after 15 s. Workers and the pool run with one native thread each, so the sums are done
+// in the same order (the thread count changes the last bits).
+import assert from 'node:assert/strict';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { initBackend } from '../../src/engine';
+import { queueConnection, resolveSweep, runSweep } from '../../src/sweep';
+import { csvWithoutSeconds, tempDir, TINY } from './helpers';
+
+const ROOT = path.join(__dirname, '..', '..');
+const REDIS = '/usr/bin/redis-server';
+const children: ChildProcess[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+/** Start a child and resolve when a line of its output matches `ready`. */
+function startChild(cmd: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      if (ready.test(out)) resolve({ child, output: () => out });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`${cmd} ${args.join(' ')} exited (${code}) before it was ready:\n${out}`)));
+  });
+}
+
+let url: string;
+
+before(async () => {
+  if (!fs.existsSync(REDIS)) throw new Error(`redis-server is missing (${REDIS}): the queue tests need Debian's redis-server. Install it with: sudo apt-get install redis-server`);
+  await initBackend();
+  const port = await freePort();
+  await startChild(REDIS, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], /Ready to accept connections/);
+  url = `redis://127.0.0.1:${port}`;
+});
+
+after(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+test('queue URLs: redis://HOST:PORT[/DB], anything else named with the form', () => {
+  assert.deepEqual(queueConnection('redis://10.0.0.2:6380/2'), { host: '10.0.0.2', port: 6380, db: 2, maxRetriesPerRequest: null });
+  assert.throws(() => queueConnection('localhost:6379'), /only redis:\/\/ queues are supported/);
+  assert.throws(() => queueConnection('nonsense'), /not a URL; give redis:\/\/HOST:PORT/);
+});
+
+test('a worker that cannot reach its queue says so in one line', () => {
+  const r = spawnSync(process.execPath, ['bin/t2i-align.js', 'worker', '--queue', 'redis://127.0.0.1:1'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr.trim(), /^t2i-align: cannot reach the queue at redis:\/\/127\.0\.0\.1:1 within 10 s: is redis-server running there\?/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+});
+
+test('through the queue, with a worker killed mid-run, the sweep gives the local pool\'s CSV', async () => {
+  const sweep = resolveSweep(TINY);
+  const local = tempDir('pool');
+  await runSweep(local, sweep, { workers: 1, threads: 1, png: false });
+
+  const env = { ...process.env, T2I_NATIVE_THREADS: '1', OPENBLAS_NUM_THREADS: '1', T2I_PROGRESS: '0' };
+  const args = ['bin/t2i-align.js', 'worker', '--queue', url, '--lock-seconds', '15'];
+  const a = await startChild(process.execPath, args, /waiting for runs/, env);
+  const b = await startChild(process.execPath, args, /waiting for runs/, env);
+  // Kill A as soon as it has taken a run.
+  let killedRun = '';
+  const killed = new Promise<void>((resolve) => {
+    const watch = setInterval(() => {
+      const m = /started (\S+)/.exec(a.output());
+      if (m) {
+        clearInterval(watch);
+        killedRun = m[1];
+        a.child.kill('SIGKILL');
+        resolve();
+      }
+    }, 50);
+  });
+  const queued = tempDir('queue');
+  const r = await runSweep(queued, sweep, { queue: url, png: false });
+  await killed;
+  assert.equal(r.ran, 2);
+  assert.ok(killedRun, 'worker A took a run');
+  assert.equal(a.child.signalCode, 'SIGKILL');
+  // B finished both runs, the one A had started among them.
+  assert.match(b.output(), new RegExp(`finished ${killedRun.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  assert.ok(new Set([...b.output().matchAll(/finished (\S+)/g)].map((m) => m[1])).size === 2, b.output());
+  assert.equal(csvWithoutSeconds(queued), csvWithoutSeconds(local));
+});

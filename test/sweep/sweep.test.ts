@@ -1,0 +1,72 @@
+// A tiny sweep end to end in this process: the shared stages, the runs, the
+// CSVs, the page (opened in Chromium: every plot has data), the PNGs, and the
+// resume (a rerun does only what is missing).
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { before, test } from 'node:test';
+import { initBackend } from '../../src/engine';
+import { checkReportInBrowser } from '../../src/pipeline/report';
+import { decodePng } from '../../src/world/image';
+import { RESULT_COLUMNS, resolveSweep, runSweep, SweepResult } from '../../src/sweep';
+import { csvWithoutSeconds, tempDir, TINY } from './helpers';
+
+let dir: string;
+let first: SweepResult;
+
+before(async () => {
+  await initBackend();
+  dir = tempDir('inline');
+  first = await runSweep(dir, resolveSweep(TINY), { workers: 0 });
+});
+
+test('a sweep writes one row per run and evaluation step, with every column', () => {
+  assert.equal(first.ran, 2);
+  assert.equal(first.rows.length, 2 * 3);
+  const csv = fs.readFileSync(path.join(dir, 'results.csv'), 'utf8').trim().split('\n');
+  assert.deepEqual(csv[0].split(','), [...RESULT_COLUMNS]);
+  assert.equal(csv.length, 1 + 6);
+  for (const r of first.rows) {
+    for (const m of ['overall', 'classifier', 'count', 'reward'] as const) assert.ok(r[m] >= 0 && r[m] <= 1, `${m} ${r[m]}`);
+    assert.ok(Number.isFinite(r.fid) && r.fid > 0);
+    assert.ok(r.labelCount > 0);
+  }
+  // Step 0 is the base model, the same for both betas; the gain is measured against the base evaluation.
+  const zero = first.rows.filter((r) => r.step === 0);
+  assert.equal(zero.length, 2);
+  assert.equal(zero[0].overall, first.base.overall.accuracy);
+  assert.equal(zero[0].fid, zero[1].fid);
+  for (const r of first.rows) assert.ok(Math.abs(r.gain - (r.overall - first.base.overall.accuracy)) < 1e-12);
+  // summary.csv: one row per beta and step.
+  assert.equal(first.summary.length, 6);
+  assert.equal(fs.readFileSync(path.join(dir, 'summary.csv'), 'utf8').trim().split('\n').length, 7);
+});
+
+test('the sweep page draws every figure with data, offline, and the PNGs are the figures', async () => {
+  const check = await checkReportInBrowser(path.join(dir, 'index.html'));
+  assert.equal(check.figures, TINY.figures.length);
+  assert.equal(check.drawn, check.figures);
+  assert.deepEqual(check.blank, []);
+  assert.deepEqual(check.requests, []);
+  assert.deepEqual(check.errors, []);
+  assert.deepEqual(first.pngs.map((p) => path.basename(p)), ['tiny-1.png', 'tiny-2.png']);
+  for (const p of first.pngs) {
+    const img = decodePng(fs.readFileSync(p));
+    assert.ok(img.width > 400 && img.height > 200, `${p}: ${img.width}x${img.height}`);
+  }
+});
+
+test('a rerun resumes: only the missing run is done again, and the numbers are the same', async () => {
+  const before = csvWithoutSeconds(dir);
+  const key = first.rows[first.rows.length - 1].run;
+  fs.rmSync(path.join(dir, 'runs', key, 'rows', 'step-4.json'));
+  const again = await runSweep(dir, resolveSweep(TINY), { workers: 0, png: false });
+  assert.equal(again.ran, 1);
+  assert.equal(csvWithoutSeconds(dir), before);
+});
+
+test('a folder holding another sweep is refused, naming the difference, with nothing written', async () => {
+  const manifest = fs.readFileSync(path.join(dir, 'sweep.json'), 'utf8');
+  await assert.rejects(runSweep(dir, resolveSweep({ ...TINY, grid: { beta: [0, 2] } }), { workers: 0, png: false }), /holds another sweep \(grid\.beta/);
+  assert.equal(fs.readFileSync(path.join(dir, 'sweep.json'), 'utf8'), manifest);
+});
