@@ -9,6 +9,7 @@
  *               each in its own process (bench/section.ts); tensorflow only when loadable
  *   best        the fastest path the kit trains on here (bench/best.ts)
  *   finetune    reward-weighted fine-tuning updates per second (bench/finetune.ts)
+ *   sweep       a sweep's runs inline vs a pool of worker processes (bench/sweep.ts)
  *
  * With --json, stdout gets one JSON object ({"native": {"sgemm1": ..}, "wasm":
  * {"matmulTrain": ..}, ...}), also written to results/bench.json (npm prints
@@ -66,6 +67,8 @@ export const SECTIONS: { name: string; run: () => SectionResult }[] = [
   },
   // Reward-weighted fine-tuning updates per second (bench/finetune.ts).
   { name: 'finetune', run: () => runSectionProcess('finetune') },
+  // A sweep's runs in one process vs a pool of worker processes (bench/sweep.ts).
+  { name: 'sweep', run: () => runSectionProcess('sweep', {}, 1_200_000) },
   // The default denoiser vs the same UNet in PyTorch CPU (bench/parity.ts; skipped without python3-torch).
   { name: 'parity', run: () => (require('./parity') as typeof import('./parity')).benchParity() },
 ];

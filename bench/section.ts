@@ -8,6 +8,7 @@ import { SIZES, benchTfjs } from './tfjs';
 
 async function main(name: string): Promise<unknown> {
   if (name === 'finetune') return (await import('./finetune')).benchFinetune();
+  if (name === 'sweep') return (await import('./sweep')).benchSweepPool();
   if (name === 'best') {
     // The native-kernel section lives in bench/best.ts (its owner's file).
     const best = (await import('./best')) as { benchBest: () => Promise<unknown> };

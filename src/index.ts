@@ -7,4 +7,5 @@ export * from './eval';
 export * from './reward';
 export * from './finetune';
 export * from './pipeline';
+export * from './sweep';
 export { KIT_VERSION } from './version';

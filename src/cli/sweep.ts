@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
-import { availableCores, namedSweep, resolveSweep, runSweep, startQueueWorker, SWEEP_NAMES } from '../sweep';
+import { availableCores, namedSweep, queueConnection, resolveSweep, runSweep, startQueueWorker, SWEEP_NAMES } from '../sweep';
 import { intOption, jsonFileOption, numberOption } from './options';
 
 export function registerSweep(program: Command): void {
@@ -23,16 +23,19 @@ export function registerSweep(program: Command): void {
     .option('--queue <url>', 'enqueue the runs on BullMQ at redis://HOST:PORT for `t2i-align worker` processes')
     .option('--no-png', 'skip the PNG export through Chromium')
     .option('--json', 'print the summary rows as JSON')
-    .action(async (name: string | undefined, opts: { config?: string; quick?: boolean; seeds?: string; out?: string; workers?: string; threads?: string; queue?: string; png: boolean; json?: boolean }) => {
+    .option('--print-config', 'print the named sweep\'s config as JSON (a start for your own --config) and exit')
+    .action(async (name: string | undefined, opts: { printConfig?: boolean; config?: string; quick?: boolean; seeds?: string; out?: string; workers?: string; threads?: string; queue?: string; png: boolean; json?: boolean }) => {
       if (name !== undefined && opts.config !== undefined) throw new Error('give a sweep name or --config FILE, not both');
       if (name === undefined && opts.config === undefined) throw new Error(`name a sweep (${SWEEP_NAMES.join(', ')}) or give --config FILE`);
       const input = opts.config !== undefined ? jsonFileOption('--config', opts.config) : namedSweep(name!);
+      if (opts.printConfig) return void process.stdout.write(JSON.stringify(input, null, 2) + '\n');
       const s = resolveSweep(input, {
         quick: opts.quick, seeds: opts.seeds !== undefined ? intOption('--seeds', opts.seeds, 1, 20) : undefined,
         source: opts.config ?? `sweep ${name}`,
       });
       const workers = opts.workers !== undefined ? intOption('--workers', opts.workers, 0, 64) : defaultWorkers();
       const threads = opts.threads !== undefined ? intOption('--threads', opts.threads, 1, 256) : undefined;
+      if (opts.queue !== undefined) queueConnection(opts.queue); // a bad URL fails before any work
       const out = opts.out ?? path.join('results', 'sweeps', s.name + (s.quick ? '-quick' : ''));
       await initBackend();
       warnIfSlowPath();

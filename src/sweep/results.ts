@@ -32,7 +32,7 @@ export type SummaryRow = Record<string, number>;
  * Mean over seeds per grid point and step (arquero groupby / rollup), with a
  * 95% t interval (`<metric>_lo`, `<metric>_hi`; NaN with one seed).
  */
-export function summarise(table: aq.ColumnTable): SummaryRow[] {
+export function summariseSweep(table: aq.ColumnTable): SummaryRow[] {
   const keys = [...SETTING_KEYS, 'step'];
   const rollup: Record<string, unknown> = { seeds: aq.op.count() };
   for (const m of SUMMARISED) rollup[m] = aq.op.array_agg(m);
@@ -106,7 +106,7 @@ export const figureId = (sweep: string, k: number) => `${sweep}-${k + 1}`;
 export function writeSweepResults(dir: string, s: ResolvedSweep, rows: readonly SweepRow[], base: EvaluateResult | undefined): { figures: ReportFigure[]; summary: SummaryRow[] } {
   const table = resultsTable(rows);
   writeFileAtomic(path.join(dir, 'results.csv'), table.toCSV() + '\n');
-  const summary = summarise(table);
+  const summary = summariseSweep(table);
   writeFileAtomic(path.join(dir, 'summary.csv'), aq.from(summary).toCSV() + '\n');
   const figures = s.figures.map((f, k) => sweepFigure(f, summary, base, figureId(s.name, k)));
   const axes = Object.keys(s.grid) as SettingKey[];
@@ -147,4 +147,19 @@ export async function exportFigurePngs(dir: string, ids: readonly string[]): Pro
   } finally {
     await browser.close();
   }
+}
+
+/** Where the kit ships the sweeps' results (sweep.json, results.csv, summary.csv, base/evaluation.json, figures/). */
+export const SHIPPED_SWEEPS_DIR = path.join(__dirname, '..', '..', 'data', 'sweeps');
+
+/** A finished sweep folder read back: its config, results table (arquero), summary over seeds, base evaluation and figures. */
+export function loadSweepResults(dir: string): { sweep: ResolvedSweep; table: aq.ColumnTable; summary: SummaryRow[]; base: EvaluateResult | undefined; figures: ReportFigure[] } {
+  const file = (f: string) => path.join(dir, f);
+  for (const f of ['sweep.json', 'results.csv']) if (!fs.existsSync(file(f))) throw new Error(`${dir} holds no finished sweep (${f} is missing): run \`t2i-align sweep\` into it first`);
+  const sweep = JSON.parse(fs.readFileSync(file('sweep.json'), 'utf8')) as ResolvedSweep;
+  const table = aq.fromCSV(fs.readFileSync(file('results.csv'), 'utf8'));
+  const summary = summariseSweep(table);
+  const baseFile = file(path.join('base', 'evaluation.json'));
+  const base = fs.existsSync(baseFile) ? (JSON.parse(fs.readFileSync(baseFile, 'utf8')).result as EvaluateResult) : undefined;
+  return { sweep, table, summary, base, figures: sweep.figures.map((f, k) => sweepFigure(f, summary, base, figureId(sweep.name, k))) };
 }

@@ -33,7 +33,6 @@ import { judgeEvalSet } from '../reward/evaluate';
 import { loadRewardModel } from '../reward/checkpoint';
 import { rocAuc } from '../reward/metrics';
 import { BASE_CLIP_DIR } from '../reward/run';
-import { Rng } from '../engine/random';
 import { MANIFEST, ORIGIN_FILE, readManifest, writeManifest } from '../world/dataset';
 import { CATEGORIES } from '../world/prompt';
 import { PromptEntry, seenPrompts, unseenPrompts } from '../world/promptSets';
@@ -267,9 +266,4 @@ export async function executeRun(dir: string, run: SweepRun, hooks: RunHooks = {
     rows.push(row);
   }
   return rows;
-}
-
-/** A seeded shuffle of the runs, so that a pool's workers start on different grid points. */
-export function interleave(runs: readonly SweepRun[], seed: string): SweepRun[] {
-  return new Rng(seed).shuffle([...runs]);
 }

@@ -8,7 +8,7 @@ import { before, test } from 'node:test';
 import { initBackend } from '../../src/engine';
 import { checkReportInBrowser } from '../../src/pipeline/report';
 import { decodePng } from '../../src/world/image';
-import { RESULT_COLUMNS, resolveSweep, runSweep, SweepResult } from '../../src/sweep';
+import { loadSweepResults, RESULT_COLUMNS, resolveSweep, runSweep, SweepResult } from '../../src/sweep';
 import { csvWithoutSeconds, tempDir, TINY } from './helpers';
 
 let dir: string;
@@ -54,6 +54,15 @@ test('the sweep page draws every figure with data, offline, and the PNGs are the
     const img = decodePng(fs.readFileSync(p));
     assert.ok(img.width > 400 && img.height > 200, `${p}: ${img.width}x${img.height}`);
   }
+});
+
+test('a finished sweep folder reads back as the same summary and figures (what notebook 06 shows)', () => {
+  const r = loadSweepResults(dir);
+  assert.equal(r.sweep.name, 'tiny');
+  assert.equal(r.table.numRows(), first.rows.length);
+  assert.deepEqual(r.summary.map((x) => [x.beta, x.step, x.overall, x.fid]), first.summary.map((x) => [x.beta, x.step, x.overall, x.fid]));
+  assert.deepEqual(r.figures.map((f) => f.id), ['tiny-1', 'tiny-2']);
+  assert.throws(() => loadSweepResults(path.join(dir, 'runs')), /holds no finished sweep \(sweep\.json is missing\)/);
 });
 
 test('a rerun resumes: only the missing run is done again, and the numbers are the same', async () => {
