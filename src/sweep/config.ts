@@ -183,7 +183,7 @@ export const NAMED_SWEEPS: Record<string, SweepConfigInput> = {
   overopt: {
     name: 'overopt',
     question: 'Reward over-optimisation: as fine-tuning goes on, and with beta at 0, does the reward model\'s score keep tracking the judge and the independent classifier?',
-    settings: { steps: 600, snapshots: 6 },
+    settings: { steps: 400, snapshots: 4 },
     grid: { beta: [0, 1] },
     seeds: 2,
     eval: {},
