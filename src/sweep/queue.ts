@@ -71,7 +71,12 @@ export async function runOnQueue(url: string, dir: string, runs: readonly SweepR
     await reachable(queue, url);
     await events.waitUntilReady();
     const abs = path.resolve(dir);
-    const jobs = await Promise.all(runs.map((run) => queue.add('run', { dir: abs, run }, { jobId: jobId(abs, run), attempts: 2, removeOnComplete: false, removeOnFail: false })));
+    const jobs = await Promise.all(runs.map(async (run) => {
+      // A job that failed in an earlier sweep of this folder would be found again, failed: start it afresh.
+      const old = await queue.getJob(jobId(abs, run));
+      if (old && (await old.isFailed())) await old.remove();
+      return queue.add('run', { dir: abs, run }, { jobId: jobId(abs, run), attempts: 2, removeOnComplete: false, removeOnFail: false });
+    }));
     await Promise.all(jobs.map(async (job, i) => {
       const rows = (await job.waitUntilFinished(events)) as SweepRow[];
       onDone(runs[i], rows);
