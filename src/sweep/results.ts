@@ -61,17 +61,21 @@ export function sweepFigure(spec: SweepFigure, summary: readonly SummaryRow[], b
   const xIsSetting = (SETTING_KEYS as readonly string[]).includes(spec.x) || spec.x === 'step';
   const err = (r: SummaryRow, c: string) => (Number.isFinite(r[`${c}_lo`]) ? { plus: r[`${c}_hi`] - r[c], minus: r[c] - r[`${c}_lo`] } : { plus: NaN, minus: NaN });
   const traces: object[] = [];
-  let color = 0;
-  for (const y of spec.y) {
-    for (const sv of seriesValues) {
+  // With a series: one color per series value, one dash and marker per metric; without: one color per metric.
+  const DASHES = ['solid', 'dash', 'dot', 'dashdot', 'longdash', 'longdashdot', 'solid', 'dash'];
+  const SYMBOLS = ['circle', 'square', 'diamond', 'triangle-up', 'cross', 'x', 'star', 'hexagon'];
+  for (const [yi, y] of spec.y.entries()) {
+    for (const [si, sv] of seriesValues.entries()) {
       const rows = summary.filter((r) => sv === undefined || r[spec.series!] === sv).sort((a, b) => a[spec.x] - b[spec.x]);
       const name = [spec.y.length > 1 || !spec.series ? y : '', sv !== undefined ? `${spec.series} ${fmt(sv)}` : ''].filter(Boolean).join(', ');
-      const c = PALETTE[color++ % PALETTE.length];
+      const c = PALETTE[(spec.series ? si : yi) % PALETTE.length];
+      const dash = spec.series ? DASHES[yi % DASHES.length] : 'solid';
+      const symbol = spec.series ? SYMBOLS[yi % SYMBOLS.length] : 'circle';
       traces.push({
         type: 'scatter', mode: spec.mode === 'markers' ? 'markers+text' : 'lines+markers', name,
         x: rows.map((r) => r[spec.x]), y: rows.map((r) => r[y]),
         text: spec.mode === 'markers' ? rows.map(() => (sv !== undefined ? `${spec.series} ${fmt(sv)}` : '')) : undefined, textposition: 'top center',
-        marker: { size: 9, color: c }, line: { color: c },
+        marker: { size: 9, color: c, symbol }, line: { color: c, dash },
         error_y: { type: 'data', symmetric: false, array: rows.map((r) => err(r, y).plus), arrayminus: rows.map((r) => err(r, y).minus), visible: rows.some((r) => Number.isFinite(err(r, y).plus)) },
         ...(xIsSetting ? {} : { error_x: { type: 'data', symmetric: false, array: rows.map((r) => err(r, spec.x).plus), arrayminus: rows.map((r) => err(r, spec.x).minus), visible: rows.some((r) => Number.isFinite(err(r, spec.x).plus)) } }),
       });
