@@ -56,6 +56,8 @@ export const FigureSchema = z.strictObject({
   series: z.enum(SETTING_KEYS as [string, ...string[]]).optional(),
   /** 'lines' joins the points in x order; 'markers' for a trade-off scatter (x and y both metrics). */
   mode: z.enum(['lines', 'markers']).default('lines'),
+  /** Plot each run's change since its own step 0 (paired by run; needs snapshots > 1) instead of the values. */
+  change: z.boolean().default(false),
   caption: z.string().optional(),
 });
 export type SweepFigure = z.infer<typeof FigureSchema>;
@@ -185,10 +187,11 @@ export const NAMED_SWEEPS: Record<string, SweepConfigInput> = {
     question: 'Reward over-optimisation: as fine-tuning goes on, and with beta at 0, does the reward model\'s score keep tracking the judge and the independent classifier?',
     settings: { steps: 400, snapshots: 4 },
     grid: { beta: [0, 1] },
-    seeds: 2,
+    seeds: 3,
     eval: {},
     figures: [
-      { title: 'Proxy and truth over fine-tuning', x: 'step', y: ['reward', 'overall', 'classifier'], series: 'beta', caption: 'Mean reward (the proxy being optimised) and the share of images the judge and the independent classifier call aligned, at each evaluation; one line per beta.' },
+      { title: 'Proxy and truth over fine-tuning: change since the base model', x: 'step', y: ['reward', 'overall', 'classifier'], series: 'beta', change: true, caption: 'Each run\'s change since its step 0 (the base model scored by that run\'s reward model), mean over seeds with 95% t intervals of the paired changes: mean reward (the proxy) and the share of images the judge and the independent classifier call aligned; one color per beta.' },
+      { title: 'Proxy and truth over fine-tuning', x: 'step', y: ['reward', 'overall', 'classifier'], series: 'beta', caption: 'The values themselves (mean over seeds; each seed has its own reward model, so the reward starts at a different level).' },
       { title: 'FID over fine-tuning', x: 'step', y: ['fid'], series: 'beta' },
     ],
     quick: { settings: { steps: 150, snapshots: 3 }, seeds: 1 },

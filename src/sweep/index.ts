@@ -10,7 +10,7 @@ import { progress as makeProgress, Progress } from '../engine/progress';
 import { EvaluateResult } from '../eval/evaluate';
 import { ReportFigure } from '../pipeline/report';
 import { ResolvedSweep, SweepRun, sweepRuns } from './config';
-import { createRunPool } from './pool';
+import { availableCores, createRunPool } from './pool';
 import { runOnQueue } from './queue';
 import { figureId, exportFigurePngs, SummaryRow, writeSweepResults } from './results';
 import { executeRun, prepareSweep, savedRows, snapshotSteps, SweepRow } from './run';
@@ -65,7 +65,9 @@ export async function runSweep(dir: string, s: ResolvedSweep, opts: SweepOptions
     if (missing.length && opts.queue) {
       await runOnQueue(opts.queue, dir, missing, (run) => finished(run));
     } else if (missing.length && (opts.workers ?? 0) > 0) {
-      const pool = createRunPool(Math.min(opts.workers!, missing.length), opts.threads);
+      // Threads from the requested pool size, not from the runs left: the same --workers gives the same numbers on a resume.
+      const threads = opts.threads ?? Math.max(1, Math.floor(availableCores() / opts.workers!));
+      const pool = createRunPool(Math.min(opts.workers!, missing.length), threads);
       try {
         const settled = await Promise.allSettled(missing.map((r) => pool.run(dir, r, log).then(() => finished(r))));
         settled.forEach((p, i) => p.status === 'rejected' && failures.push(`${missing[i].key}: ${(p.reason as Error)?.message ?? p.reason}`));

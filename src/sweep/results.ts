@@ -103,6 +103,30 @@ export function sweepFigure(spec: SweepFigure, summary: readonly SummaryRow[], b
   };
 }
 
+/** Each row's metrics minus its own run's values at step 0 (the rows of runs without a step 0 are left out). */
+export function changeSinceStart(table: aq.ColumnTable): aq.ColumnTable {
+  const rows = table.objects() as Array<Record<string, number | string>>;
+  const start = new Map(rows.filter((r) => r.step === 0).map((r) => [r.run, r]));
+  return aq.from(rows.flatMap((r) => {
+    const s = start.get(r.run);
+    if (!s) return [];
+    return [{ ...r, ...Object.fromEntries(SUMMARISED.filter((m) => m !== 'labelCount' && m !== 'seconds').map((m) => [m, (r[m] as number) - (s[m] as number)])) }];
+  }));
+}
+
+/** The figures of a sweep from its results table (values, or changes since step 0 where a figure asks). */
+export function sweepFigures(s: Pick<ResolvedSweep, 'name' | 'figures'>, table: aq.ColumnTable, summary: readonly SummaryRow[], base: EvaluateResult | undefined): ReportFigure[] {
+  let change: SummaryRow[] | undefined;
+  return s.figures.map((f, k) => {
+    if (!f.change) return sweepFigure(f, summary, base, figureId(s.name, k));
+    change ??= summariseSweep(changeSinceStart(table));
+    const fig = sweepFigure({ ...f, y: f.y }, change, undefined, figureId(s.name, k));
+    const layout = fig.layout as { yaxis: { title: { text: string } } };
+    layout.yaxis.title.text = 'change since the base model (step 0)';
+    return fig;
+  });
+}
+
 /** Figure ids: `<sweep>-<k>` (also the PNG names). */
 export const figureId = (sweep: string, k: number) => `${sweep}-${k + 1}`;
 
@@ -112,7 +136,7 @@ export function writeSweepResults(dir: string, s: ResolvedSweep, rows: readonly 
   writeFileAtomic(path.join(dir, 'results.csv'), table.toCSV() + '\n');
   const summary = summariseSweep(table);
   writeFileAtomic(path.join(dir, 'summary.csv'), aq.from(summary).toCSV() + '\n');
-  const figures = s.figures.map((f, k) => sweepFigure(f, summary, base, figureId(s.name, k)));
+  const figures = sweepFigures(s, table, summary, base);
   const axes = Object.keys(s.grid) as SettingKey[];
   const shown = [...axes, 'step', 'seeds', 'overall', 'classifier', 'fid', 'reward', 'gain', 'rewardAucUnseen'];
   writeReport(path.join(dir, 'index.html'), {
@@ -165,5 +189,5 @@ export function loadSweepResults(dir: string): { sweep: ResolvedSweep; table: aq
   const summary = summariseSweep(table);
   const baseFile = file(path.join('base', 'evaluation.json'));
   const base = fs.existsSync(baseFile) ? (JSON.parse(fs.readFileSync(baseFile, 'utf8')).result as EvaluateResult) : undefined;
-  return { sweep, table, summary, base, figures: sweep.figures.map((f, k) => sweepFigure(f, summary, base, figureId(sweep.name, k))) };
+  return { sweep, table, summary, base, figures: sweepFigures(sweep, table, summary, base) };
 }

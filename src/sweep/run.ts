@@ -94,14 +94,21 @@ export function readSweep(dir: string): ResolvedSweep {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as ResolvedSweep;
 }
 
-/** Write sweep.json, or check that the folder holds this same sweep (to resume it). */
+/**
+ * Write sweep.json, or check that the folder holds this same sweep (to resume
+ * it). The question and the figures may change (they do not touch the runs),
+ * and the seeds (more seeds add runs): the new ones are saved and drawn.
+ */
 export function claimSweepDir(dir: string, s: ResolvedSweep): void {
   makeDir(dir);
   const file = sub(dir, SWEEP_FILE);
   if (fs.existsSync(file)) {
-    const diff = firstDifference(JSON.parse(fs.readFileSync(file, 'utf8')), JSON.parse(JSON.stringify(s)));
+    // More seeds only add runs: the runs on disk stay valid.
+    const runsOnly = ({ question, figures, seeds, ...rest }: ResolvedSweep) => (void question, void figures, void seeds, JSON.parse(JSON.stringify(rest)));
+    const diff = firstDifference(runsOnly(JSON.parse(fs.readFileSync(file, 'utf8'))), runsOnly(s));
     if (diff) throw new Error(`${dir} holds another sweep (${diff}); use another --out, or the same settings to resume`);
-  } else writeFileAtomic(file, JSON.stringify(s, null, 2) + '\n');
+  }
+  writeFileAtomic(file, JSON.stringify(s, null, 2) + '\n');
 }
 
 /**

@@ -74,6 +74,24 @@ test('a rerun resumes: only the missing run is done again, and the numbers are t
   assert.equal(csvWithoutSeconds(dir), before);
 });
 
+test('new figures for a finished sweep are drawn without rerunning anything', async () => {
+  const figures = [{ title: 'Change since the base', x: 'step', y: ['overall', 'reward'], series: 'beta', change: true }] as const;
+  const again = await runSweep(dir, resolveSweep({ ...TINY, figures: [...figures] }), { workers: 0, png: false });
+  assert.equal(again.ran, 0);
+  assert.equal(again.figures.length, 1);
+  // Step 0 of every run is 0 in a change-since-start figure.
+  const traces = again.figures[0].data as Array<{ x: number[]; y: number[] }>;
+  for (const t of traces) assert.equal(t.y[t.x.indexOf(0)], 0);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'sweep.json'), 'utf8')).figures[0].title, 'Change since the base');
+});
+
+test('more seeds extend a finished sweep: only the new runs are done', async () => {
+  const more = await runSweep(dir, resolveSweep({ ...TINY, seeds: 2 }), { workers: 0, png: false });
+  assert.equal(more.ran, 2);
+  assert.equal(more.rows.length, 4 * 3);
+  assert.deepEqual([...new Set(more.rows.map((r) => r.seed))], [0, 1]);
+});
+
 test('a folder holding another sweep is refused, naming the difference, with nothing written', async () => {
   const manifest = fs.readFileSync(path.join(dir, 'sweep.json'), 'utf8');
   await assert.rejects(runSweep(dir, resolveSweep({ ...TINY, grid: { beta: [0, 2] } }), { workers: 0, png: false }), /holds another sweep \(grid\.beta/);
