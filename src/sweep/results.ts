@@ -133,9 +133,9 @@ export const figureId = (sweep: string, k: number) => `${sweep}-${k + 1}`;
 /** Write results.csv, summary.csv and index.html; returns the figures. */
 export function writeSweepResults(dir: string, s: ResolvedSweep, rows: readonly SweepRow[], base: EvaluateResult | undefined): { figures: ReportFigure[]; summary: SummaryRow[] } {
   const table = resultsTable(rows);
-  writeFileAtomic(path.join(dir, 'results.csv'), table.toCSV() + '\n');
+  writeFileAtomic(path.join(dir, 'results.csv'), table.toCSV().trimEnd() + '\n');
   const summary = summariseSweep(table);
-  writeFileAtomic(path.join(dir, 'summary.csv'), aq.from(summary).toCSV() + '\n');
+  writeFileAtomic(path.join(dir, 'summary.csv'), aq.from(summary).toCSV().trimEnd() + '\n');
   const figures = sweepFigures(s, table, summary, base);
   const axes = Object.keys(s.grid) as SettingKey[];
   const shown = [...axes, 'step', 'seeds', 'overall', 'classifier', 'fid', 'reward', 'gain', 'rewardAucUnseen'];
@@ -185,7 +185,7 @@ export function loadSweepResults(dir: string): { sweep: ResolvedSweep; table: aq
   const file = (f: string) => path.join(dir, f);
   for (const f of ['sweep.json', 'results.csv']) if (!fs.existsSync(file(f))) throw new Error(`${dir} holds no finished sweep (${f} is missing): run \`t2i-align sweep\` into it first`);
   const sweep = JSON.parse(fs.readFileSync(file('sweep.json'), 'utf8')) as ResolvedSweep;
-  const table = aq.fromCSV(fs.readFileSync(file('results.csv'), 'utf8'));
+  const table = aq.fromCSV(fs.readFileSync(file('results.csv'), 'utf8').trimEnd());
   const summary = summariseSweep(table);
   const baseFile = file(path.join('base', 'evaluation.json'));
   const base = fs.existsSync(baseFile) ? (JSON.parse(fs.readFileSync(baseFile, 'utf8')).result as EvaluateResult) : undefined;
