@@ -92,6 +92,16 @@ test('more seeds extend a finished sweep: only the new runs are done', async () 
   assert.deepEqual([...new Set(more.rows.map((r) => r.seed))], [0, 1]);
 });
 
+test('a second sweep into a folder in use is refused with the holder\'s pid; a lock left by a dead process is taken over', async () => {
+  const lock = path.join(dir, '.sweep.lock');
+  fs.writeFileSync(lock, String(process.ppid));
+  await assert.rejects(runSweep(dir, resolveSweep(TINY), { workers: 0, png: false }), new RegExp(`another sweep \\(pid ${process.ppid}\\) is running in`));
+  fs.writeFileSync(lock, '999999999');
+  const r = await runSweep(dir, resolveSweep({ ...TINY, seeds: 2 }), { workers: 0, png: false });
+  assert.equal(r.ran, 0);
+  assert.equal(fs.existsSync(lock), false);
+});
+
 test('a folder holding another sweep is refused, naming the difference, with nothing written', async () => {
   const manifest = fs.readFileSync(path.join(dir, 'sweep.json'), 'utf8');
   await assert.rejects(runSweep(dir, resolveSweep({ ...TINY, grid: { beta: [0, 2] } }), { workers: 0, png: false }), /holds another sweep \(grid\.beta/);
