@@ -15,6 +15,9 @@ import type { Browser } from 'playwright-core';
 import { writeFileAtomic } from '../engine/checkpoint';
 import { decodePng } from '../world/image';
 
+/** One color per model or series, the same in every figure (plotly's default cycle). */
+export const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
+
 /** One plotly figure; `data` and `layout` are plotly.js traces and layout, passed through. */
 export interface ReportFigure {
   /** HTML id of the figure (letters, digits, '-', '_'); default `fig-<section>-<k>`. */

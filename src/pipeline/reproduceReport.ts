@@ -10,14 +10,12 @@ import { AccuracyCell, EvaluateResult } from '../eval/evaluate';
 import { pairedInterval } from '../reward/ablation';
 import { CATEGORIES } from '../world/prompt';
 import { Claim, formatEffect, formatP } from './claims';
-import { Report, ReportFigure, ReportSection, writeReport } from './report';
+import { PALETTE, Report, ReportFigure, ReportSection, writeReport } from './report';
 import type { EvalSetName, ReproduceSummary } from './reproduce';
 
 /** An evaluation as summary.json holds it (the per-image list replaced by its length). */
 export type EvaluationSummary = Omit<EvaluateResult, 'images'>;
 
-/** One color per model, the same in every figure (plotly's default cycle). */
-const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
 
 
 /** Models of the run in report order, each with its evaluations (one per fine-tuning seed). */

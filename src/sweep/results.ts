@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import * as aq from 'arquero';
 import { writeFileAtomic } from '../engine/checkpoint';
 import { EvaluateResult } from '../eval/evaluate';
-import { launchChromium, ReportFigure, writeReport } from '../pipeline/report';
+import { launchChromium, PALETTE, ReportFigure, writeReport } from '../pipeline/report';
 import { pairedInterval } from '../reward/ablation';
 import { Metric, METRIC_TITLES, METRICS, ResolvedSweep, SETTING_KEYS, SettingKey, SweepFigure } from './config';
 import { SweepRow } from './run';
@@ -47,7 +47,6 @@ export function summariseSweep(table: aq.ColumnTable): SummaryRow[] {
   });
 }
 
-const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
 const BASE_METRICS: Partial<Record<Metric, (b: EvaluateResult) => number>> = {
   overall: (b) => b.overall.accuracy, classifier: (b) => b.otherReader.overall.accuracy, fid: (b) => b.fid.value,
   count: (b) => b.byCategory.count?.accuracy ?? NaN, color: (b) => b.byCategory.color?.accuracy ?? NaN,
@@ -120,7 +119,7 @@ export function sweepFigures(s: Pick<ResolvedSweep, 'name' | 'figures'>, table: 
   return s.figures.map((f, k) => {
     if (!f.change) return sweepFigure(f, summary, base, figureId(s.name, k));
     change ??= summariseSweep(changeSinceStart(table));
-    const fig = sweepFigure({ ...f, y: f.y }, change, undefined, figureId(s.name, k));
+    const fig = sweepFigure(f, change, undefined, figureId(s.name, k));
     const layout = fig.layout as { yaxis: { title: { text: string } } };
     layout.yaxis.title.text = 'change since the base model (step 0)';
     return fig;

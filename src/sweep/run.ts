@@ -25,14 +25,13 @@ import { EvaluateResult } from '../eval/evaluate';
 import { resolveFinetuneConfig } from '../finetune/config';
 import { firstDifference } from '../finetune/train';
 import { readModelMeta } from '../models/checkpoint';
-import { collectStage, evaluateStage, finetuneStage, labelStage, trainRewardStage } from '../pipeline/stages';
+import { collectStage, evaluateStage, finetuneStage, labelStage } from '../pipeline/stages';
 import { defaultStorePath } from '../feedback/label';
 import { labelledImages } from '../reward/data';
 import { datasetImageEmbeddings, loadFrozenClip } from '../reward/embeddings';
 import { judgeEvalSet } from '../reward/evaluate';
-import { loadRewardModel } from '../reward/checkpoint';
 import { rocAuc } from '../reward/metrics';
-import { BASE_CLIP_DIR } from '../reward/run';
+import { BASE_CLIP_DIR, loadRewardData, trainReward } from '../reward/run';
 import { MANIFEST, ORIGIN_FILE, readManifest, writeManifest } from '../world/dataset';
 import { CATEGORIES } from '../world/prompt';
 import { PromptEntry, seenPrompts, unseenPrompts } from '../world/promptSets';
@@ -66,12 +65,11 @@ const UNLABELLED_SEED = 10;
 const STANDIN_SEED = 21;
 const PANEL_SEED = 0;
 
-const sub = (dir: string, ...p: string[]) => path.join(dir, ...p);
 export const labelsKey = (s: RunSettings) => `labels${s.labels}-r${s.raters}-flip${s.flip}`;
 export const rewardKey = (s: RunSettings, seed: number) => `${labelsKey(s)}-aux${s.aux}-seed${seed}`;
-const labelsDir = (dir: string, s: RunSettings) => sub(dir, 'data', labelsKey(s));
-const unlabelledDir = (dir: string, s: RunSettings) => sub(dir, 'data', `unlabelled${s.unlabelled}`);
-const rewardDir = (dir: string, s: RunSettings, seed: number) => sub(dir, 'reward', rewardKey(s, seed));
+const labelsDir = (dir: string, s: RunSettings) => path.join(dir, 'data', labelsKey(s));
+const unlabelledDir = (dir: string, s: RunSettings) => path.join(dir, 'data', `unlabelled${s.unlabelled}`);
+const rewardDir = (dir: string, s: RunSettings, seed: number) => path.join(dir, 'reward', rewardKey(s, seed));
 /** The panel spec of these settings (see src/feedback/panel.ts). */
 export const panelSpec = (s: RunSettings) => `flip=${s.flip}x${s.raters}`;
 
@@ -89,7 +87,7 @@ function feedbackPrompts(s: ResolvedSweep, set: 'seen' | 'unseen'): PromptEntry[
 
 /** Read the sweep a folder holds. */
 export function readSweep(dir: string): ResolvedSweep {
-  const file = sub(dir, SWEEP_FILE);
+  const file = path.join(dir, SWEEP_FILE);
   if (!fs.existsSync(file)) throw new Error(`${dir} holds no sweep (${SWEEP_FILE} is missing)`);
   return JSON.parse(fs.readFileSync(file, 'utf8')) as ResolvedSweep;
 }
@@ -101,7 +99,7 @@ export function readSweep(dir: string): ResolvedSweep {
  */
 export function claimSweepDir(dir: string, s: ResolvedSweep): void {
   makeDir(dir);
-  const file = sub(dir, SWEEP_FILE);
+  const file = path.join(dir, SWEEP_FILE);
   if (fs.existsSync(file)) {
     // More seeds only add runs: the runs on disk stay valid.
     const runsOnly = ({ question, figures, seeds, ...rest }: ResolvedSweep) => (void question, void figures, void seeds, JSON.parse(JSON.stringify(rest)));
@@ -117,20 +115,20 @@ export function claimSweepDir(dir: string, s: ResolvedSweep): void {
  * file system cannot link). Done once: an existing one is kept as it is.
  */
 export function subsetDataset(src: string, out: string, keep: (id: string) => boolean): void {
-  if (fs.existsSync(sub(out, MANIFEST))) return;
+  if (fs.existsSync(path.join(out, MANIFEST))) return;
   const tmp = `${out}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   makeDir(tmp);
   const records = readManifest(src).filter((r) => keep(r.id));
   for (const r of records) {
-    makeDir(path.dirname(sub(tmp, r.file)));
+    makeDir(path.dirname(path.join(tmp, r.file)));
     try {
-      fs.linkSync(sub(src, r.file), sub(tmp, r.file));
+      fs.linkSync(path.join(src, r.file), path.join(tmp, r.file));
     } catch {
-      fs.copyFileSync(sub(src, r.file), sub(tmp, r.file));
+      fs.copyFileSync(path.join(src, r.file), path.join(tmp, r.file));
     }
   }
-  if (fs.existsSync(sub(src, ORIGIN_FILE))) fs.copyFileSync(sub(src, ORIGIN_FILE), sub(tmp, ORIGIN_FILE));
+  if (fs.existsSync(path.join(src, ORIGIN_FILE))) fs.copyFileSync(path.join(src, ORIGIN_FILE), path.join(tmp, ORIGIN_FILE));
   writeManifest(tmp, records);
   fs.renameSync(tmp, out);
 }
@@ -161,50 +159,49 @@ export async function prepareSweep(dir: string, s: ResolvedSweep, hooks: Prepare
   const maxLabels = Math.max(...runs.map((r) => r.settings.labels));
   const maxUnlabelled = Math.max(...runs.map((r) => r.settings.unlabelled));
   log(`collect: ${maxLabels} labelled${maxUnlabelled ? ` + ${maxUnlabelled} unlabelled` : ''} images per seen prompt`);
-  await collectStage({ prompts: feedbackPrompts(s, 'seen'), promptSource: 'seen', perPrompt: maxLabels, seed: FEEDBACK_SEED }, sub(dir, 'pool', 'feedback'));
-  if (maxUnlabelled > 0) await collectStage({ prompts: feedbackPrompts(s, 'seen'), promptSource: 'seen', perPrompt: maxUnlabelled, seed: UNLABELLED_SEED }, sub(dir, 'pool', 'unlabelled'));
-  await collectStage({ prompts: feedbackPrompts(s, 'unseen'), promptSource: 'unseen', perPrompt: 1, seed: STANDIN_SEED, standIn: 0.5 }, sub(dir, 'pool', 'standin-unseen'));
+  await collectStage({ prompts: feedbackPrompts(s, 'seen'), promptSource: 'seen', perPrompt: maxLabels, seed: FEEDBACK_SEED }, path.join(dir, 'pool', 'feedback'));
+  if (maxUnlabelled > 0) await collectStage({ prompts: feedbackPrompts(s, 'seen'), promptSource: 'seen', perPrompt: maxUnlabelled, seed: UNLABELLED_SEED }, path.join(dir, 'pool', 'unlabelled'));
+  await collectStage({ prompts: feedbackPrompts(s, 'unseen'), promptSource: 'unseen', perPrompt: 1, seed: STANDIN_SEED, standIn: 0.5 }, path.join(dir, 'pool', 'standin-unseen'));
 
   for (const r of runs) {
     const d = labelsDir(dir, r.settings);
     if (!fs.existsSync(defaultStorePath(d))) {
-      subsetDataset(sub(dir, 'pool', 'feedback'), d, (id) => kOf(id) < r.settings.labels);
+      subsetDataset(path.join(dir, 'pool', 'feedback'), d, (id) => kOf(id) < r.settings.labels);
       labelStage({ panel: panelSpec(r.settings), seed: PANEL_SEED }, d);
       log(`labelled ${path.basename(d)} (panel ${panelSpec(r.settings)})`);
     }
-    if (r.settings.unlabelled > 0) subsetDataset(sub(dir, 'pool', 'unlabelled'), unlabelledDir(dir, r.settings), (id) => kOf(id) < r.settings.unlabelled);
+    if (r.settings.unlabelled > 0) subsetDataset(path.join(dir, 'pool', 'unlabelled'), unlabelledDir(dir, r.settings), (id) => kOf(id) < r.settings.unlabelled);
   }
 
   const frozen = await loadFrozenClip(BASE_CLIP_DIR);
   try {
     // Embeddings are cached beside each dataset; computing them here keeps workers from writing the same cache at once.
     for (const d of new Set(runs.flatMap((r) => (r.settings.unlabelled > 0 ? [unlabelledDir(dir, r.settings)] : [])))) datasetImageEmbeddings(d, frozen);
-    const standIn = judgeEvalSet(sub(dir, 'pool', 'standin-unseen'), frozen, 'unseen stand-in (judge)');
+    const standIn = judgeEvalSet(path.join(dir, 'pool', 'standin-unseen'), frozen, 'unseen stand-in (judge)');
     for (const r of runs) {
       const rd = rewardDir(dir, r.settings, r.seed);
-      const infoFile = sub(rd, 'sweep-info.json');
+      const infoFile = path.join(rd, 'sweep-info.json');
       if (fs.existsSync(infoFile)) continue;
       log(`train reward ${path.basename(rd)}`);
       fs.rmSync(rd, { recursive: true, force: true });
-      const t = await trainRewardStage({ seed: r.seed, auxWeight: r.settings.aux }, [labelsDir(dir, r.settings)], rd, { progress: false });
-      const { model, frozen: f2 } = await loadRewardModel(rd);
+      // The shared MiniCLIP serves training and scoring (trainRewardStage would load its own each time).
+      const { model, ...t } = await trainReward(loadRewardData([labelsDir(dir, r.settings)], frozen), frozen, { seed: r.seed, auxWeight: r.settings.aux }, { out: rd, progress: false });
       try {
         const info: RewardInfo = {
           labelCount: labelledImages(labelsDir(dir, r.settings)).reduce((n, im) => n + im.labels.length, 0),
-          rewardAucHeldOut: t.run.heldOut?.auc.value ?? NaN,
+          rewardAucHeldOut: t.heldOut?.auc.value ?? NaN,
           rewardAucUnseen: rocAuc(model.score(standIn.embeddings, standIn.prompts), standIn.targets),
         };
         writeFileAtomic(infoFile, JSON.stringify(info, null, 2) + '\n');
       } finally {
         model.dispose();
-        f2.clip.dispose();
       }
     }
   } finally {
     frozen.clip.dispose();
   }
   log('evaluate the base model');
-  const base = await evaluateStage({ model: BASE_MODEL_DIR, prompts: sweepEvalPrompts(s), perPrompt: s.eval.perPrompt, seed: s.eval.seed, resamples: 200 }, sub(dir, 'base'));
+  const base = await evaluateStage({ model: BASE_MODEL_DIR, prompts: sweepEvalPrompts(s), perPrompt: s.eval.perPrompt, seed: s.eval.seed, resamples: 200 }, path.join(dir, 'base'));
   return { base };
 }
 
@@ -214,7 +211,7 @@ export function snapshotSteps(s: RunSettings): number[] {
   return s.snapshots > 1 ? [0, ...after] : after;
 }
 
-const rowFile = (dir: string, run: SweepRun, step: number) => sub(dir, 'runs', run.key, 'rows', `step-${step}.json`);
+const rowFile = (dir: string, run: SweepRun, step: number) => path.join(dir, 'runs', run.key, 'rows', `step-${step}.json`);
 
 /** The rows of a run already on disk (one per evaluation step done). */
 export function savedRows(dir: string, run: SweepRun): SweepRow[] {
@@ -235,11 +232,11 @@ export async function executeRun(dir: string, run: SweepRun, hooks: RunHooks = {
   const steps = snapshotSteps(run.settings);
   const done = savedRows(dir, run);
   if (done.length === steps.length) return done;
-  const base = JSON.parse(fs.readFileSync(sub(dir, 'base', 'evaluation.json'), 'utf8')).result as EvaluateResult;
+  const base = JSON.parse(fs.readFileSync(path.join(dir, 'base', 'evaluation.json'), 'utf8')).result as EvaluateResult;
   const rd = rewardDir(dir, run.settings, run.seed);
-  const info = JSON.parse(fs.readFileSync(sub(rd, 'sweep-info.json'), 'utf8')) as RewardInfo;
-  const ftOut = sub(dir, 'runs', run.key, 'finetune');
-  const ckpt = sub(ftOut, 'diffusion');
+  const info = JSON.parse(fs.readFileSync(path.join(rd, 'sweep-info.json'), 'utf8')) as RewardInfo;
+  const ftOut = path.join(dir, 'runs', run.key, 'finetune');
+  const ckpt = path.join(ftOut, 'diffusion');
   const every = run.settings.steps / run.settings.snapshots;
   const config = resolveFinetuneConfig('default', {
     beta: run.settings.beta, seed: run.seed, evalEvery: 0,
@@ -258,7 +255,7 @@ export async function executeRun(dir: string, run: SweepRun, hooks: RunHooks = {
       await finetuneStage(config, inputs, { progress: false, maxUpdates: step - at });
     }
     log(`${run.key}: evaluate at update ${step}`);
-    const e = await evaluateStage({ model: step === 0 ? BASE_MODEL_DIR : ftOut, prompts, perPrompt: s.eval.perPrompt, seed: s.eval.seed, reward: rd, resamples: 200 }, sub(dir, 'runs', run.key, 'eval', `step-${step}`));
+    const e = await evaluateStage({ model: step === 0 ? BASE_MODEL_DIR : ftOut, prompts, perPrompt: s.eval.perPrompt, seed: s.eval.seed, reward: rd, resamples: 200 }, path.join(dir, 'runs', run.key, 'eval', `step-${step}`));
     seconds += (Date.now() - t0) / 1000;
     const acc = (c: (typeof CATEGORIES)[number]) => e.byCategory[c]?.accuracy ?? NaN;
     const row: SweepRow = {

@@ -29,7 +29,9 @@ test('sweep and worker: bad input is one error naming what is wrong, and nothing
     [['sweep', 'beta', '--seeds', '0', '--out', out], /--seeds must be an integer in 1\.\.20, got "0"/],
     [['sweep', 'beta', '--workers', 'two', '--out', out], /--workers must be an integer/],
     [['sweep', 'beta', '--queue', 'http://x:1', '--out', out], /only redis:\/\/ queues are supported/],
+    [['sweep', 'beta', '--threads', '0', '--out', out], /--threads must be an integer in 1\.\.256, got "0"/],
     [['worker', '--queue', 'localhost'], /not a URL|only redis/],
+    [['worker', '--queue', 'redis://127.0.0.1:6379', '--concurrency', '0'], /--concurrency must be an integer in 1\.\.64, got "0"/],
     [['worker', '--queue', 'redis://127.0.0.1:6379', '--lock-seconds', '0'], /--lock-seconds must be a number in 1\.\.3600/],
   ];
   for (const [args, re] of cases) await assert.rejects(runCli(...args), re, args.join(' '));
