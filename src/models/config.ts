@@ -45,6 +45,8 @@ export const UnetConfigSchema = z.strictObject({
   timeEmbedDim: int(4, 2048),
   /** Groups of the GroupNorms; must divide every level's channels. */
   groups: int(1, 64),
+  /** ResBlocks per level on the way down (the way up has one more, as in DDPM). */
+  resBlocks: int(1, 4).default(1),
 });
 export type UnetConfig = z.infer<typeof UnetConfigSchema>;
 
@@ -61,6 +63,14 @@ export const DiffusionConfigSchema = z.strictObject({
   prediction: z.enum(['epsilon', 'v']),
   /** Probability that a training example's prompt is replaced by the empty prompt (classifier-free guidance needs the unconditional model). */
   condDropout: z.number().min(0).max(1),
+  /**
+   * Per-timestep weight of the denoising loss. 'none': the plain loss of `prediction` (for v, (SNR + 1) times
+   * the x0 error; for eps, SNR times it). 'min-snr' (Hang et al. 2023): min(SNR, snrGamma) times the x0
+   * error, so that the easy low-noise steps (large SNR) stop dominating the gradient.
+   */
+  lossWeighting: z.enum(['none', 'min-snr']).default('none'),
+  /** gamma of 'min-snr' (the paper's 5). */
+  snrGamma: z.number().positive().default(5),
   /** The epsilon-prediction network. */
   unet: UnetConfigSchema,
 });
@@ -131,7 +141,9 @@ const quick: PretrainConfig = {
     schedule: 'cosine',
     prediction: 'v',
     condDropout: 0.1,
-    unet: { patchSize: 2, channels: [16, 32], attentionLevels: [1], heads: 2, timeEmbedDim: 32, groups: 4 },
+    lossWeighting: 'none',
+    snrGamma: 5,
+    unet: { patchSize: 2, channels: [16, 32], attentionLevels: [1], heads: 2, timeEmbedDim: 32, groups: 4, resBlocks: 1 },
   },
   diffusionTrain: { steps: 60, batchSize: 16, learningRate: 1e-3, warmupSteps: 5, lrSchedule: 'cosine', emaDecay: 0.9, checkpointEvery: 30 },
   sampler: { steps: 10, guidanceScale: 3, spacing: 'trailing', eta: 0, clipSample: true },
@@ -159,7 +171,9 @@ const defaults: PretrainConfig = {
     schedule: 'cosine',
     prediction: 'v',
     condDropout: 0.1,
-    unet: { patchSize: 2, channels: [48, 96, 96], attentionLevels: [2], heads: 4, timeEmbedDim: 128, groups: 8 },
+    lossWeighting: 'none',
+    snrGamma: 5,
+    unet: { patchSize: 2, channels: [48, 96, 96], attentionLevels: [2], heads: 4, timeEmbedDim: 128, groups: 8, resBlocks: 1 },
   },
   diffusionTrain: { steps: 6000, batchSize: 32, learningRate: 5e-4, warmupSteps: 100, lrSchedule: 'cosine', emaDecay: 0.999, checkpointEvery: 250 },
   sampler: { steps: 25, guidanceScale: 7, spacing: 'trailing', eta: 0, clipSample: true },

@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { adam, assertNoLeaks, assertStepDoesNotLeak, Rng } from '../../src/engine';
 import {
-  ddimSample, ddimTimesteps, upsample2, denoisingLoss, depthToSpace, drawNoise, generateImages, guidedEps, imagesToTensor, makeSchedule,
+  ddimSample, ddimTimesteps, upsample2, denoisingLoss, timestepWeights, depthToSpace, drawNoise, generateImages, guidedEps, imagesToTensor, makeSchedule,
   MiniClip, NULL_PROMPT, spaceToDepth, TextToImage, trainDiffusionStep,
 } from '../../src/models';
 import { fakeBatches, initTestBackend, maxAbsDiff, randomize, tinyConfig } from './helpers';
@@ -181,4 +181,52 @@ test('upsample2: nearest x2, and its gradient (average pool x 4) equals the broa
     const got = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(upsample2(a as tf.Tensor4D), w)))(x);
     assert.ok(maxAbsDiff(got as tf.Tensor4D, want as tf.Tensor4D) < 1e-5);
   });
+});
+
+test('min-SNR loss weighting: w_t by hand, and the weighted loss is the plain loss times w_t', async () => {
+  await initTestBackend();
+  const m = tinyModel();
+  const s = m.model.schedule;
+  const t = Int32Array.from([1, 40, 99]);
+  const snr = Array.from(t, (ti) => s.alphasCumprod[ti] / (1 - s.alphasCumprod[ti]));
+  assert.ok(snr[0] > 5 && snr[2] < 5, `SNRs ${snr}`);
+  assert.deepEqual(Array.from(timestepWeights(m.model, t)), [1, 1, 1]);
+  const weighted = Object.create(m.model) as TextToImage;
+  Object.defineProperty(weighted, 'config', { value: { ...m.model.config, lossWeighting: 'min-snr', snrGamma: 5 } });
+  const w = timestepWeights(weighted, t);
+  snr.forEach((r, i) => assert.ok(Math.abs(w[i] - Math.min(r, 5) / (r + 1)) < 1e-6, `w[${i}] = ${w[i]}`));
+  const epsModel = Object.create(weighted) as TextToImage;
+  Object.defineProperty(epsModel, 'config', { value: { ...weighted.config, prediction: 'epsilon' } });
+  const we = timestepWeights(epsModel, t);
+  assert.ok(Math.abs(we[0] - 5 / snr[0]) < 1e-6 && we[2] === 1, `eps weights ${we}`);
+  tf.tidy(() => {
+    const batch = fakeBatches()(0, 3);
+    const x0 = imagesToTensor(batch);
+    const cond = m.model.encodePrompts(batch.map((e) => e.caption));
+    const draw = { t, noiseSeed: 7 };
+    const plain = denoisingLoss(m.model, x0, cond, draw).dataSync();
+    const got = denoisingLoss(weighted, x0, cond, draw).dataSync();
+    plain.forEach((p, i) => assert.ok(Math.abs(got[i] - p * w[i]) <= 1e-6 * Math.max(1, p), `example ${i}: ${got[i]} vs ${p} x ${w[i]}`));
+  });
+  m.dispose();
+});
+
+test('resBlocks: two ResBlocks per level add their weights, keep the first block\'s names, and run', async () => {
+  await initTestBackend();
+  const base = tinyConfig();
+  const clip = new MiniClip(base.clip);
+  const one = new TextToImage(clip, base.diffusion);
+  const two = new TextToImage(clip, { ...base.diffusion, unet: { ...base.diffusion.unet, resBlocks: 2 } });
+  const names1 = Object.keys(one.unet.variables);
+  const names2 = Object.keys(two.unet.variables);
+  assert.ok(names1.every((n) => names2.includes(n)), 'a one-block checkpoint\'s names are a subset');
+  assert.ok(names2.includes('unet/down/0/res1/conv1/w') && names2.includes('unet/up/1/res1/conv2/w'), names2.filter((n) => n.includes('res1')).join(','));
+  tf.tidy(() => {
+    const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const cond = two.encodePrompts(['a heart', 'two red circles']);
+    assert.deepEqual(two.predict(x, tf.tensor1d([3, 60]), cond).shape, [2, 32, 32, 3]);
+  });
+  one.dispose();
+  two.dispose();
+  clip.dispose();
 });

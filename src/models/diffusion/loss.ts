@@ -40,7 +40,25 @@ export function qSample(schedule: NoiseSchedule, x0: tf.Tensor4D, eps: tf.Tensor
 }
 
 /**
- * Per-example denoising loss, mean over pixels and channels:
+ * The per-timestep weight w_t of the denoising loss (config.lossWeighting).
+ * With SNR_t = alpha_bar_t / (1 - alpha_bar_t), the plain losses are, in terms of the x0 error,
+ *   || eps - eps_theta ||^2 = SNR_t || x0 - x0_theta ||^2,   || v - v_theta ||^2 = (SNR_t + 1) || x0 - x0_theta ||^2.
+ * 'min-snr' (Hang et al. 2023) trains on min(SNR_t, gamma) || x0 - x0_theta ||^2, so
+ *   w_t = min(SNR_t, gamma) / SNR_t (eps),   w_t = min(SNR_t, gamma) / (SNR_t + 1) (v);   'none': w_t = 1.
+ */
+export function timestepWeights(model: Pick<TextToImage, 'schedule' | 'config'>, t: Int32Array): Float32Array {
+  const { lossWeighting, snrGamma, prediction } = model.config;
+  return Float32Array.from(t, (ti) => {
+    if (lossWeighting === 'none') return 1;
+    const ab = model.schedule.alphasCumprod[ti];
+    const snr = ab / Math.max(1 - ab, 1e-12);
+    return Math.min(snr, snrGamma) / (prediction === 'v' ? snr + 1 : Math.max(snr, 1e-12));
+  });
+}
+
+/**
+ * Per-example denoising loss, mean over pixels and channels, times the timestep's weight w_t
+ * (`timestepWeights`; 1 unless config.lossWeighting says otherwise):
  * || eps - eps_theta ||^2 for an epsilon-prediction UNet, || v - v_theta ||^2 for a v-prediction one,
  * v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0 (the same objective up to a per-t weight).
  * @param x0 clean images [B, 32, 32, 3] in [-1, 1]
@@ -53,6 +71,7 @@ export function denoisingLoss(model: TextToImage, x0: tf.Tensor4D, cond: Conditi
     const xt = qSample(model.schedule, x0, eps, draw.t);
     const pred = model.predict(xt, tf.tensor1d(Float32Array.from(draw.t)), cond);
     const target = model.config.prediction === 'epsilon' ? eps : qSample(model.schedule, eps, tf.neg(x0), draw.t);
-    return tf.mean(tf.square(tf.sub(target, pred)), [1, 2, 3]) as tf.Tensor1D;
+    const perExample = tf.mean(tf.square(tf.sub(target, pred)), [1, 2, 3]) as tf.Tensor1D;
+    return model.config.lossWeighting === 'none' ? perExample : (tf.mul(perExample, tf.tensor1d(timestepWeights(model, draw.t))) as tf.Tensor1D);
   });
 }

@@ -5,9 +5,9 @@
  * from the frozen MiniCLIP text encoder, MLP) at the low resolutions.
  *
  *   x [B,32,32,3] --patchify p--> [B,32/p,32/p,3p^2] --convIn--> c0
- *   down level i:  ResBlock(-> c_i) [+ transformer]  (skip kept) [+ stride-2 conv]
+ *   down level i:  ResBlock(-> c_i) x resBlocks [+ transformer]  (skip kept) [+ stride-2 conv]
  *   bottleneck:    ResBlock, transformer, ResBlock
- *   up level i:    concat skip, ResBlock(-> c_i) [+ transformer] [+ nearest x2, conv -> c_{i-1}]
+ *   up level i:    concat skip, ResBlock(-> c_i) x resBlocks [+ transformer] [+ nearest x2, conv -> c_{i-1}]
  *   GroupNorm, SiLU, convOut (zero-initialised) --unpatchify--> eps [B,32,32,3]
  */
 import * as tf from '@tensorflow/tfjs';
@@ -111,8 +111,14 @@ class SpatialTransformer {
 }
 
 interface Level {
-  res: ResBlock;
+  /** config.resBlocks ResBlocks (the first changes the channels; on the way up it takes the skip too). */
+  res: ResBlock[];
   attn?: SpatialTransformer;
+}
+
+/** The variable prefix of ResBlock j of a level: `<level>/res` for the first (as before resBlocks), `<level>/res<j>` after. */
+function resName(level: string, j: number): string {
+  return j === 0 ? `${level}/res` : `${level}/res${j}`;
 }
 
 export class Unet {
@@ -143,9 +149,11 @@ export class Unet {
     this.timeFc2 = new Linear(ps, name('time/fc2'), td, td);
     this.convIn = new Conv2d(ps, name('conv_in'), 3 * p * p, ch[0]);
     let c = ch[0];
+    const blocks = (level: string, firstIn: number, out: number) =>
+      Array.from({ length: config.resBlocks }, (_, j) => new ResBlock(ps, name(resName(level, j)), j === 0 ? firstIn : out, out, td, groups));
     ch.forEach((out, i) => {
       this.down.push({
-        res: new ResBlock(ps, name(`down/${i}/res`), c, out, td, groups),
+        res: blocks(`down/${i}`, c, out),
         attn: attnAt(i) ? new SpatialTransformer(ps, name(`down/${i}/attn`), out, contextDim, heads) : undefined,
       });
       c = out;
@@ -156,7 +164,7 @@ export class Unet {
     this.mid2 = new ResBlock(ps, name('mid/res2'), c, c, td, groups);
     for (let i = ch.length - 1; i >= 0; i--) {
       this.up[i] = {
-        res: new ResBlock(ps, name(`up/${i}/res`), c + ch[i], ch[i], td, groups),
+        res: blocks(`up/${i}`, c + ch[i], ch[i]),
         attn: attnAt(i) ? new SpatialTransformer(ps, name(`up/${i}/attn`), ch[i], contextDim, heads) : undefined,
       };
       c = ch[i];
@@ -182,14 +190,14 @@ export class Unet {
     let h = this.convIn.apply(spaceToDepth(xt, this.config.patchSize));
     const skips: tf.Tensor4D[] = [];
     this.down.forEach((level, i) => {
-      h = level.res.apply(h, temb);
+      for (const r of level.res) h = r.apply(h, temb);
       if (level.attn) h = level.attn.apply(h, context, mask);
       skips.push(h);
       if (i < this.down.length - 1) h = this.downsample[i].apply(h);
     });
     h = this.mid2.apply(this.midAttn.apply(this.mid1.apply(h, temb), context, mask), temb);
     for (let i = this.up.length - 1; i >= 0; i--) {
-      h = this.up[i].res.apply(tf.concat([h, skips[i]], 3), temb);
+      h = this.up[i].res.reduce((x, r) => r.apply(x, temb), tf.concat([h, skips[i]], 3) as tf.Tensor4D);
       if (this.up[i].attn) h = this.up[i].attn!.apply(h, context, mask);
       if (i > 0) h = this.upsample[i].apply(upsample2(h));
     }
