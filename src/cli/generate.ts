@@ -11,7 +11,7 @@ import { alignmentTable, BASE_MODEL_DIR, baseModelTargets, diffusionCheckpointDi
 import { collectStage } from '../pipeline/stages';
 import { SamplerConfig } from '../models';
 import { categoryOf, encodePng, PromptLine, readPromptsFile, tileImages } from '../world';
-import { guidanceOption, intOption } from './options';
+import { addSamplerOptions, intOption, SamplerFlags, samplerOverrides } from './options';
 
 export interface GenerateOptions {
   prompts: readonly PromptLine[];
@@ -49,7 +49,7 @@ export async function generateToDataset(opts: GenerateOptions): Promise<{ writte
 }
 
 export function registerGenerate(program: Command): void {
-  program
+  const cmd = program
     .command('generate')
     .description('generate images for a file of prompts (one per line) into a dataset folder (PNGs + manifest.jsonl)')
     .requiredOption('--prompts <file>', 'one prompt per line; blank lines and # comments skipped')
@@ -57,15 +57,12 @@ export function registerGenerate(program: Command): void {
     .option('--per-prompt <n>', 'images per prompt', '1')
     .option('--model <dir>', 'model: a diffusion checkpoint or a pretrain output folder (default: the shipped data/base-model)')
     .option('--seed <n>', 'integer seed', '0')
-    .option('--batch-size <n>', 'images per sampling batch', '32')
-    .option('--guidance <s>', 'classifier-free guidance scale (default: the checkpoint config\'s)')
-    .option('--steps <n>', 'DDIM steps (default: the checkpoint config\'s)')
-    .action(async (opts: { prompts: string; out: string; perPrompt: string; model?: string; seed: string; batchSize: string; guidance?: string; steps?: string }) => {
+    .option('--batch-size <n>', 'images per sampling batch', '32');
+  addSamplerOptions(cmd)
+    .action(async (opts: { prompts: string; out: string; perPrompt: string; model?: string; seed: string; batchSize: string } & SamplerFlags) => {
       const prompts = readPromptsFile(opts.prompts); // every line checked before any work
       const perPrompt = intOption('--per-prompt', opts.perPrompt, 1, 100000);
-      const sampler: Partial<SamplerConfig> = {};
-      if (opts.guidance !== undefined) sampler.guidanceScale = guidanceOption(opts.guidance);
-      if (opts.steps !== undefined) sampler.steps = intOption('--steps', opts.steps, 1, 1000);
+      const sampler = samplerOverrides(opts);
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
       const batchSize = intOption('--batch-size', opts.batchSize, 1, 4096);
       await initBackend();
@@ -77,7 +74,7 @@ export function registerGenerate(program: Command): void {
       console.log(`${opts.out}: ${r.written} images written, ${r.skipped} already there (model ${r.modelDir})`);
     });
 
-  program
+  const evalBase = program
     .command('eval-base')
     .description("judge a text-to-image model's alignment per category on the seen and unseen prompt sets (accuracy with Wilson 95% CI)")
     .option('--model <dir>', 'model (default: the shipped data/base-model)')
@@ -86,16 +83,16 @@ export function registerGenerate(program: Command): void {
     .option('--seed <n>', 'seed of the prompt subsample (and of the images without --seeds)', '0')
     .option('--seeds <list>', 'image seeds, comma-separated: each cell is made once per seed and pooled')
     .option('--batch-size <n>', 'images per sampling batch', '32')
-    .option('--guidance <s>', 'guidance scale (default: the checkpoint config\'s)')
     .option('--out <dir>', 'results folder (base-eval.json + a grid per set and category)', path.join('results', 'eval-base'))
-    .option('--json', 'print the results JSON')
-    .action(async (opts: { model?: string; perCategory: string; promptsPerCategory: string; seed: string; seeds?: string; batchSize: string; guidance?: string; out: string; json?: boolean }) => {
+    .option('--json', 'print the results JSON');
+  addSamplerOptions(evalBase)
+    .action(async (opts: { model?: string; perCategory: string; promptsPerCategory: string; seed: string; seeds?: string; batchSize: string; out: string; json?: boolean } & SamplerFlags) => {
       const imagesPerCategory = intOption('--per-category', opts.perCategory, 1, 100000);
       const promptsPerCategory = intOption('--prompts-per-category', opts.promptsPerCategory, 1, 100000);
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
       const seeds = opts.seeds !== undefined ? opts.seeds.split(',').map((v) => intOption('--seeds', v, 0, 2 ** 31)) : undefined;
       const batchSize = intOption('--batch-size', opts.batchSize, 1, 4096);
-      const sampler: Partial<SamplerConfig> = opts.guidance !== undefined ? { guidanceScale: guidanceOption(opts.guidance) } : {};
+      const sampler = samplerOverrides(opts);
       await initBackend();
       warnIfSlowPath();
       const { model, meta, dir } = await loadModel(opts.model ?? BASE_MODEL_DIR);

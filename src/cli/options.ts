@@ -1,5 +1,7 @@
 /** Parsers for CLI option values: each error names the option, the allowed range and the bad value. */
 import * as fs from 'node:fs';
+import type { Command } from 'commander';
+import type { SamplerConfig } from '../models/config';
 
 /** An integer in [lo, hi]. */
 export function intOption(name: string, value: string, lo: number, hi: number): number {
@@ -43,4 +45,28 @@ export function jsonFileOption(name: string, file: string): Record<string, unkno
   } catch (e) {
     throw new Error(`${name} ${file}: ${(e as Error).message}`);
   }
+}
+
+/** The sampler options shared by the commands that sample (generate, eval-base, ship-base-model). */
+export interface SamplerFlags {
+  guidance?: string;
+  steps?: string;
+  eta?: string;
+}
+
+/** Add --guidance, --steps and --eta to a command; `what` says whose default applies. */
+export function addSamplerOptions(cmd: Command, what = "the checkpoint config's"): Command {
+  return cmd
+    .option('--guidance <s>', `classifier-free guidance scale (default: ${what})`)
+    .option('--steps <n>', `DDIM steps (default: ${what})`)
+    .option('--eta <x>', `DDIM eta in 0..1: 0 deterministic, 1 as stochastic as DDPM (default: ${what})`);
+}
+
+/** The sampler settings the flags override (only those given). */
+export function samplerOverrides(opts: SamplerFlags): Partial<SamplerConfig> {
+  const out: Partial<SamplerConfig> = {};
+  if (opts.guidance !== undefined) out.guidanceScale = guidanceOption(opts.guidance);
+  if (opts.steps !== undefined) out.steps = intOption('--steps', opts.steps, 1, 1000);
+  if (opts.eta !== undefined) out.eta = numberOption('--eta', opts.eta, 0, 1);
+  return out;
 }

@@ -9,7 +9,7 @@ import { initBackend, warnIfSlowPath } from '../engine';
 import { loadMiniClip, PresetName, SamplerConfig } from '../models';
 import { encodePng, tileImages } from '../world';
 import { pretrain, PretrainOverrides, readOverridesFile, resolvePretrainRun } from '../pipeline/pretrain';
-import { guidanceOption, intOption } from './options';
+import { addSamplerOptions, intOption, SamplerFlags, samplerOverrides } from './options';
 import { makeDir } from '../engine/files';
 
 
@@ -113,7 +113,8 @@ export async function shipBaseModel(
       corpus: runConfig.corpus,
       steps: { clip: cmeta.step, diffusion: meta.step },
       emaDecay: meta.config.diffusionTrain.emaDecay,
-      shipGuidance: opts.sampler?.guidanceScale ?? null,
+      /** Sampler settings given to ship-base-model (they override the run's and are shipped). */
+      shipSampler: opts.sampler ?? {},
       params: { unet: countParams(model.unet.variables), textEncoder: countParams(clip.textVariables()), miniclip: countParams(clip.variables) },
       finalLoss: { clipMeanLast100: lastMean('clip'), diffusionMeanLast100: lastMean('diffusion') },
       wallSeconds: timing.total,
@@ -137,6 +138,12 @@ export async function shipBaseModel(
   }
 }
 
+/** The ship-base-model flags that give these sampler overrides. */
+function shipFlags(s: Partial<SamplerConfig>): string {
+  const flags: Array<[string, number | undefined]> = [['--guidance', s.guidanceScale], ['--steps', s.steps], ['--eta', s.eta]];
+  return flags.filter(([, v]) => v !== undefined).map(([f, v]) => ` ${f} ${v}`).join('');
+}
+
 function baseModelReadme(m: Record<string, any>, table: string): string {
   const w = m.wallSeconds;
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
@@ -144,7 +151,7 @@ function baseModelReadme(m: Record<string, any>, table: string): string {
   return `# The shipped base models
 
 Made by \`npx t2i-align pretrain --out results/pretrain/default\` (the \`default\` preset, seed ${m.seed}; corpus of ${m.corpus.size} pairs, seed ${m.corpus.seed})
-then \`npx t2i-align ship-base-model --run results/pretrain/default${m.shipGuidance !== null ? ` --guidance ${m.shipGuidance}` : ''}\`. The kit loads this folder by default
+then \`npx t2i-align ship-base-model --run results/pretrain/default${shipFlags(m.shipSampler)}\`. The kit loads this folder by default
 (\`generate\`, \`eval-base\`, \`loadModel()\`).
 
 | file | what |
@@ -186,21 +193,21 @@ ${(m.targets as Array<{ target: string; value: number; ok: boolean }>).map((t) =
 
 /** `ship-base-model`: export a finished pretrain run as the shipped base model folder. */
 export function registerShip(program: Command): void {
-  program
+  const ship = program
     .command('ship-base-model')
     .description('export a finished pretrain run (weights only) with its config, losses, metrics and alignment eval, as data/base-model')
     .option('--run <dir>', 'pretrain output folder', path.join('results', 'pretrain', 'default'))
     .option('--out <dir>', 'destination (replaced)', path.join('data', 'base-model'))
     .option('--per-category <n>', 'eval images per set and category', '96')
-    .option('--prompts-per-category <n>', 'eval prompts per category', '24')
-    .option('--guidance <s>', "the shipped sampler's guidance scale (default: the run's)")
-    .action(async (opts: { run: string; out: string; perCategory: string; promptsPerCategory: string; guidance?: string }) => {
-      const guidance = opts.guidance === undefined ? undefined : guidanceOption(opts.guidance);
+    .option('--prompts-per-category <n>', 'eval prompts per category', '24');
+  addSamplerOptions(ship, "the run's; what is given here is shipped")
+    .action(async (opts: { run: string; out: string; perCategory: string; promptsPerCategory: string } & SamplerFlags) => {
+      const sampler = samplerOverrides(opts);
       await initBackend();
       await shipBaseModel(opts.run, opts.out, {
         imagesPerCategory: intOption('--per-category', opts.perCategory, 1, 100000),
         promptsPerCategory: intOption('--prompts-per-category', opts.promptsPerCategory, 1, 100000),
-        sampler: guidance === undefined ? {} : { guidanceScale: guidance },
+        sampler,
       });
       console.log(`${opts.out}: shipped`);
     });

@@ -171,11 +171,11 @@ const defaults: PretrainConfig = {
     schedule: 'cosine',
     prediction: 'v',
     condDropout: 0.1,
-    lossWeighting: 'none',
+    lossWeighting: 'min-snr',
     snrGamma: 5,
     unet: { patchSize: 2, channels: [48, 96, 96], attentionLevels: [2], heads: 4, timeEmbedDim: 128, groups: 8, resBlocks: 1 },
   },
-  diffusionTrain: { steps: 6000, batchSize: 32, learningRate: 5e-4, warmupSteps: 100, lrSchedule: 'cosine', emaDecay: 0.999, checkpointEvery: 250 },
+  diffusionTrain: { steps: 10000, batchSize: 32, learningRate: 1e-3, warmupSteps: 100, lrSchedule: 'cosine', emaDecay: 0.999, checkpointEvery: 250 },
   sampler: { steps: 25, guidanceScale: 7, spacing: 'trailing', eta: 0, clipSample: true },
 };
 

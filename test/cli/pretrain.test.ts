@@ -101,15 +101,19 @@ test('pretrain refuses to resume with another learning rate or schedule: one lin
   assert.equal(fs.readFileSync(path.join(out, 'config.json'), 'utf8'), config, 'config.json is the checkpoint\'s, not the refused one');
 });
 
-test('ship-base-model --guidance: a bad scale is one line and the destination is left as it was', () => {
+test('ship-base-model --guidance, --steps, --eta: a bad value is one line and the destination is left as it was', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ship-'));
   const dest = path.join(dir, 'shipped');
   fs.mkdirSync(dest);
   fs.writeFileSync(path.join(dest, 'keep.txt'), 'old model');
-  for (const bad of ['abc', '-1', '101']) {
-    const r = run(['ship-base-model', '--run', path.join(dir, 'no-run'), '--out', dest, '--guidance', bad]);
+  const cases: Array<[string, string, string]> = [
+    ['--guidance', 'abc', 'a number in 0..100'], ['--guidance', '-1', 'a number in 0..100'], ['--guidance', '101', 'a number in 0..100'],
+    ['--steps', '0', 'an integer in 1..1000'], ['--steps', '2.5', 'an integer in 1..1000'], ['--eta', '1.5', 'a number in 0..1'], ['--eta', 'x', 'a number in 0..1'],
+  ];
+  for (const [flag, bad, allowed] of cases) {
+    const r = run(['ship-base-model', '--run', path.join(dir, 'no-run'), '--out', dest, flag, bad]);
     assert.equal(r.status, 1);
-    assert.equal(r.stderr.trim(), `t2i-align: --guidance must be a number in 0..100, got "${bad}"`);
+    assert.equal(r.stderr.trim(), `t2i-align: ${flag} must be ${allowed}, got "${bad}"`);
   }
   assert.equal(fs.readFileSync(path.join(dest, 'keep.txt'), 'utf8'), 'old model');
   assert.deepEqual(fs.readdirSync(dir).sort(), ['shipped']);
