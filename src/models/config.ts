@@ -177,7 +177,7 @@ const defaults: PretrainConfig = {
     unet: { patchSize: 2, channels: [48, 96, 96], attentionLevels: [2], heads: 4, timeEmbedDim: 128, groups: 8, resBlocks: 1 },
   },
   diffusionTrain: { steps: 10000, batchSize: 32, learningRate: 1e-3, warmupSteps: 100, lrSchedule: 'cosine', emaDecay: 0.999, checkpointEvery: 250 },
-  sampler: { steps: 25, guidanceScale: 7, spacing: 'trailing', eta: 0, clipSample: true },
+  sampler: { steps: 50, guidanceScale: 7, spacing: 'trailing', eta: 1, clipSample: true },
 };
 
 export const PRESETS = { quick, default: defaults } as const;
