@@ -13,7 +13,10 @@
  * v = a eps - sqrt(1 - a^2) x_0, the eps error is a times the v error:
  *   || eps - eps_theta ||^2 = alpha_bar_t || v - v_theta ||^2,
  * so the v-MSE is the eps-MSE with the per-timestep weight 1 / alpha_bar_t
- * (more weight on noisy timesteps). Both terms use the same per-example loss
+ * (more weight on noisy timesteps). A base model trained with min-SNR
+ * weighting (diffusion.lossWeighting, as the shipped one) multiplies both terms
+ * by the same w_t = min(SNR_t, 5) / (SNR_t + 1) (`timestepWeights`). Both terms
+ * use the same per-example loss
  * (`denoisingLoss`, the pretraining loss), so the objective keeps its meaning:
  * a reward-weighted denoising loss plus beta times the pretraining loss.
  */

@@ -45,7 +45,7 @@ export const UnetConfigSchema = z.strictObject({
   timeEmbedDim: int(4, 2048),
   /** Groups of the GroupNorms; must divide every level's channels. */
   groups: int(1, 64),
-  /** ResBlocks per level on the way down (the way up has one more, as in DDPM). */
+  /** ResBlocks per level, on the way down and on the way up (DDPM has one more on the way up; here they match). */
   resBlocks: int(1, 4).default(1),
 });
 export type UnetConfig = z.infer<typeof UnetConfigSchema>;

@@ -18,6 +18,9 @@ test('unknown keys and bad values are errors naming the key path', () => {
   assert.throws(() => resolvePretrainConfig('quick', { diffusion: { schedule: 'square' } } as never), /diffusion\.schedule/);
   assert.throws(() => resolvePretrainConfig('quick', { clip: { textHeads: 3 } }), /clip\.textHeads: 3 does not divide/);
   assert.throws(() => resolvePretrainConfig('quick', { diffusion: { unet: { attentionLevels: [5] } } }), /attentionLevels/);
+  assert.throws(() => resolvePretrainConfig('quick', { diffusion: { lossWeighting: 'snr' } } as never), /diffusion\.lossWeighting/);
+  assert.throws(() => resolvePretrainConfig('quick', { diffusion: { snrGamma: 0 } }), /diffusion\.snrGamma/);
+  assert.throws(() => resolvePretrainConfig('quick', { diffusion: { unet: { resBlocks: 0 } } }), /diffusion\.unet\.resBlocks/);
   assert.throws(() => parsePretrainConfig({}), /seed/);
   assert.throws(() => resolvePretrainConfig('huge' as never), /unknown preset "huge"; allowed: quick, default/);
 });

@@ -28,6 +28,7 @@ test('resumeMismatch names each changed key; checkpointEvery may change, and ste
   assert.equal(resumeMismatch(constant, { ...constant, diffusionTrain: { ...constant.diffusionTrain, steps: 9000 } }, 'diffusion'), undefined);
   assert.match(resumeMismatch(a, { ...a, diffusionTrain: { ...a.diffusionTrain, steps: 9000 } }, 'diffusion')!, new RegExp(`diffusionTrain\\.steps \\(part of the cosine schedule\\) was ${a.diffusionTrain.steps}, now 9000`));
   assert.match(resumeMismatch(a, { ...a, diffusionTrain: { ...a.diffusionTrain, warmupSteps: 5 } }, 'diffusion')!, /^diffusionTrain\.warmupSteps was 100, now 5$/);
+  assert.match(resumeMismatch(a, { ...a, diffusion: { ...a.diffusion, lossWeighting: 'none' } }, 'diffusion')!, /^diffusion was .*"lossWeighting":"min-snr"/);
   // the MiniCLIP run ignores the diffusion keys
   assert.equal(resumeMismatch(a, { ...a, diffusionTrain: { ...a.diffusionTrain, learningRate: 1 } }, 'miniclip'), undefined);
 });
