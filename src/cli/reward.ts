@@ -10,7 +10,7 @@ import { initBackend } from '../engine/backend';
 import { hasCheckpoint, writeFileAtomic } from '../engine/checkpoint';
 import { lineChartSvg } from '../eval/report';
 import {
-  auxLossAblation, BASE_CLIP_DIR, ClipScore, embedImages, evaluateReward, FrozenClip, judgeEvalSet, labelEvalSet, LABEL_MODES, LabelMode,
+  ablationTable, auxLossAblation, BASE_CLIP_DIR, ClipScore, embedImages, evaluateReward, FrozenClip, judgeEvalSet, labelEvalSet, LABEL_MODES, REWARD_INPUTS, RewardInputs, LabelMode,
   loadFrozenClip, loadRewardData, loadRewardModel, RewardScorer, rewardTable, TextEmbeddings, datasetImageEmbeddings, RewardTrainConfig,
 } from '../reward';
 import { decodePng, formatPrompt, ImageLike, parsePrompt, readManifest } from '../world';
@@ -45,15 +45,18 @@ export function registerReward(program: Command): void {
     .option('--aux-weight <lambda>', 'weight of the prompt-classification loss (0 = off)', '0.5')
     .option('--aux-prompts <n>', 'prompts per good image in that loss: the true one + n-1 perturbed', '10')
     .option('--labels <mode>', `targets: ${LABEL_MODES.join(' | ')} (share of raters per image, or one row per label)`, 'mean')
+    .option('--inputs <what>', `what the MLP reads: ${REWARD_INPUTS.join(' | ')} (u * v, or [u, v, u * v])`, 'product')
     .option('--seed <n>', 'integer seed (weights, split, order, perturbations)', '0')
     .option('--overwrite', 'replace a checkpoint already in --out')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { data: string[]; out: string; clip?: string; auxWeight: string; auxPrompts: string; labels: string; seed: string; overwrite?: boolean; json?: boolean }) => {
+    .action(async (opts: { data: string[]; out: string; clip?: string; auxWeight: string; auxPrompts: string; labels: string; inputs: string; seed: string; overwrite?: boolean; json?: boolean }) => {
       if (!(LABEL_MODES as readonly string[]).includes(opts.labels)) throw new Error(`--labels must be one of ${LABEL_MODES.join(', ')}, got "${opts.labels}"`);
+      if (!(REWARD_INPUTS as readonly string[]).includes(opts.inputs)) throw new Error(`--inputs must be one of ${REWARD_INPUTS.join(', ')}, got "${opts.inputs}"`);
       const config: Partial<RewardTrainConfig> = {
         auxWeight: numberOption('--aux-weight', opts.auxWeight, 0, 100),
         auxPrompts: intOption('--aux-prompts', opts.auxPrompts, 2, 64),
         labels: opts.labels as LabelMode,
+        inputs: opts.inputs as RewardInputs,
         seed: intOption('--seed', opts.seed, 0, 2 ** 31),
       };
       checkFreshOut(opts.out, opts.overwrite);
@@ -178,15 +181,16 @@ export function registerReward(program: Command): void {
         const data = loadRewardData(opts.data, frozen);
         const sets = [...opts.labels.map((d) => labelEvalSet(d, frozen)), ...opts.judge.map((d) => judgeEvalSet(d, frozen))];
         const r = await auxLossAblation(data, frozen, sets, seeds, { auxWeight }, (seed, lambda) => process.stderr.write(`reward-ablation: seed ${seed}, lambda ${lambda}\n`));
-        if (opts.out) writeFileAtomic(opts.out, JSON.stringify(r, null, 2) + '\n');
-        if (opts.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-        console.log(`| metric | with (lambda ${auxWeight}) | without | difference [95% t interval] | sign-flip p |`);
-        console.log('|---|---:|---:|---|---:|');
-        for (const e of r.effects.filter((x) => x.metric.endsWith('/auc') || x.metric.startsWith('renders/'))) {
-          console.log(`| ${e.metric} | ${e.withMean.toFixed(3)} | ${e.withoutMean.toFixed(3)} | ${e.diff.mean >= 0 ? '+' : ''}${e.diff.mean.toFixed(3)} [${e.diff.lo.toFixed(3)}, ${e.diff.hi.toFixed(3)}] | ${e.p.toFixed(3)} |`);
+        const table = ablationTable(r, auxWeight);
+        if (opts.out) {
+          writeFileAtomic(opts.out, JSON.stringify(r, null, 2) + '\n');
+          writeFileAtomic(opts.out.replace(/\.json$/, '') + '.md', table + '\n');
         }
+        if (opts.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+        console.log(table);
       } finally {
         frozen.clip.dispose();
       }
     });
 }
+

@@ -113,3 +113,15 @@ export async function auxLossAblation(
   });
   return { auxWeight, seeds: [...seeds], runs, effects };
 }
+
+/** The ablation's AUC and render effects as a markdown table. */
+export function ablationTable(r: AblationResult, auxWeight: number): string {
+  const sign = (x: number) => (x >= 0 ? '+' : '');
+  return [
+    `| metric | with (lambda ${auxWeight}) | without | difference [95% t interval] | sign-flip p |`,
+    '|---|---:|---:|---|---:|',
+    ...r.effects
+      .filter((e) => e.metric.endsWith('/auc') || e.metric.startsWith('renders/'))
+      .map((e) => `| ${e.metric} | ${e.withMean.toFixed(3)} | ${e.withoutMean.toFixed(3)} | ${sign(e.diff.mean)}${e.diff.mean.toFixed(3)} [${e.diff.lo.toFixed(3)}, ${e.diff.hi.toFixed(3)}] | ${e.p.toFixed(3)} |`),
+  ].join('\n');
+}

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { assignVariables, CheckpointError, loadCheckpoint, readCheckpointIndex, saveCheckpoint } from '../engine/checkpoint';
 import { variableShapes } from '../models/layers';
 import { FrozenClip, loadFrozenClip, TextEmbeddings } from './embeddings';
-import { RewardModel, RewardModelConfigSchema } from './model';
+import { RewardModel, RewardModelConfig, RewardModelConfigSchema } from './model';
 import { EpochStats, RewardTrainConfig, RewardTrainConfigSchema } from './train';
 
 export interface RewardDatasetInfo {
@@ -21,7 +21,7 @@ export interface RewardDatasetInfo {
 export interface RewardMeta {
   kind: 'reward';
   config: RewardTrainConfig;
-  model: { hidden: number[]; embedDim: number };
+  model: RewardModelConfig;
   /** The frozen MiniCLIP: folder relative to the checkpoint folder, and its weights' sha256. */
   clip: { dir: string; sha256: string };
   datasets: RewardDatasetInfo[];
@@ -50,7 +50,8 @@ export function readRewardMeta(dir: string): RewardMeta {
   const cfg = RewardTrainConfigSchema.safeParse(meta.config);
   const m = RewardModelConfigSchema.safeParse(meta.model);
   if (!cfg.success || !m.success) throw new CheckpointError(`checkpoint ${dir} has an invalid reward config`);
-  return { ...meta, config: cfg.data, model: m.data };
+  // A checkpoint from before `inputs` existed read [u, v, u * v]: its model block says so, and so must its config.
+  return { ...meta, config: { ...cfg.data, inputs: m.data.inputs }, model: m.data };
 }
 
 /**

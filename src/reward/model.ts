@@ -3,12 +3,15 @@
  * paper's MLP on CLIP ViT-L/14 embeddings), output in [0, 1], the probability
  * that people would call image x aligned with prompt z.
  *
- *   input   [u, v, u * v]      u, v: unit image and text embeddings [B, E]
+ *   input   u * v, or [u, v, u * v] (config.inputs)   u, v: unit image and text embeddings [B, E]
  *   hidden  Linear -> ReLU, for each width in `hidden`
  *   output  Linear -> sigmoid  [B]
  *
  * The product u * v gives the MLP CLIP's own similarity (its sum) as a
- * starting point; the MLP learns which of its parts matter.
+ * starting point; the MLP learns which of its parts matter. Trained on one
+ * object's images, an MLP that also reads u and v learns what that object
+ * looks like and transfers worse to new objects (README, "Reward model"), so
+ * the kit trains on u * v alone by default; 'joint' is the older setting.
  * And the baseline the paper beats: the CLIP score, cosine(u, v) mapped to
  * [0, 1] as (1 + cos) / 2.
  */
@@ -18,9 +21,18 @@ import { Rng } from '../engine/random';
 import { Linear, ParamStore } from '../models/layers';
 import { EmbeddingTable, TextEmbeddings } from './embeddings';
 
+/** What the MLP reads: 'joint' is [u, v, u * v]; 'product' is u * v alone. */
+export const REWARD_INPUTS = ['joint', 'product'] as const;
+export type RewardInputs = (typeof REWARD_INPUTS)[number];
+
 export const RewardModelConfigSchema = z.strictObject({
   /** Widths of the hidden layers. */
   hidden: z.array(z.number().int().min(1).max(4096)).max(8),
+  /**
+   * 'joint': [u, v, u * v] (the paper's MLP on both embeddings); 'product': u * v alone, so the MLP sees
+   * how image and prompt agree, dimension by dimension, but not which object is drawn or asked for.
+   */
+  inputs: z.enum(REWARD_INPUTS).default('joint'),
   /** Joint-embedding width of the MiniCLIP the model reads (set from the MiniCLIP). */
   embedDim: z.number().int().min(1),
 });
@@ -42,7 +54,7 @@ export class RewardModel implements RewardScorer {
   /** Fresh weights from `seed` (the same seed gives the same weights). */
   constructor(readonly config: RewardModelConfig, readonly texts: TextEmbeddings, seed: number | string = 0) {
     const ps = new ParamStore(new Rng(seed).fork('reward-init'));
-    let inDim = 3 * config.embedDim;
+    let inDim = (config.inputs === 'joint' ? 3 : 1) * config.embedDim;
     this.layers = [...config.hidden, 1].map((w, i) => {
       const layer = new Linear(ps, `reward/fc${i}`, inDim, w);
       inDim = w;
@@ -54,7 +66,8 @@ export class RewardModel implements RewardScorer {
   /** Unit image and text embeddings [B, E] each -> rewards [B] in [0, 1]. */
   apply(image: tf.Tensor2D, text: tf.Tensor2D): tf.Tensor1D {
     return tf.tidy(() => {
-      let h: tf.Tensor = tf.concat([image, text, tf.mul(image, text)], 1);
+      const product = tf.mul(image, text);
+      let h: tf.Tensor = this.config.inputs === 'joint' ? tf.concat([image, text, product], 1) : product;
       this.layers.forEach((layer, i) => {
         h = layer.apply(h);
         if (i < this.layers.length - 1) h = tf.relu(h);

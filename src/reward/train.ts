@@ -16,12 +16,14 @@ import { allAttributes, Attributes, formatPrompt } from '../world/prompt';
 import { goodShare, heldOutPrompts, LABEL_MODES, LabelledImage } from './data';
 import { EmbeddingTable, FrozenClip, gatherRows, TextEmbeddings } from './embeddings';
 import { mseLoss, promptClassificationLoss, rewardLoss } from './losses';
-import { RewardModel, textRows } from './model';
+import { REWARD_INPUTS, RewardModel, textRows } from './model';
 import { perturbPrompt } from './perturb';
 
 export const RewardTrainConfigSchema = z.strictObject({
   /** Hidden layer widths of the MLP. */
   hidden: z.array(z.number().int().min(1).max(4096)).max(8).default([128, 64]),
+  /** What the MLP reads: u * v ('product') or [u, v, u * v] ('joint'); RewardModelConfig.inputs. */
+  inputs: z.enum(REWARD_INPUTS).default('product'),
   /** lambda, the weight of the prompt-classification loss (paper: 0.5; 0 turns it off). */
   auxWeight: z.number().min(0).max(100).default(0.5),
   /** N, the prompts per good image in that loss: the true one and N-1 perturbed (paper: 10). */
@@ -136,7 +138,7 @@ export async function trainRewardModel(
   if (train.length === 0) throw new Error('no training rows left after the held-out split');
   const texts = new TextEmbeddings(frozen);
   texts.add(allAttributes().map(formatPrompt));
-  const model = new RewardModel({ hidden: config.hidden, embedDim: embeddings.dim }, texts, config.seed);
+  const model = new RewardModel({ hidden: config.hidden, inputs: config.inputs, embedDim: embeddings.dim }, texts, config.seed);
   const optimizer = adam(config.learningRate);
   const n = config.auxPrompts;
   const lambda = config.auxWeight;

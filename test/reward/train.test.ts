@@ -5,7 +5,9 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { LabelStore } from '../../src/feedback/store';
 import { labelAudit, labelledImages } from '../../src/reward/data';
-import { datasetImageEmbeddings } from '../../src/reward/embeddings';
+import { readRewardMeta, loadRewardModel } from '../../src/reward/checkpoint';
+import { datasetImageEmbeddings, TextEmbeddings } from '../../src/reward/embeddings';
+import { RewardModel } from '../../src/reward/model';
 import { loadRewardData, trainReward } from '../../src/reward/run';
 import { resolveRewardConfig, trainRewardModel } from '../../src/reward/train';
 import { formatPrompt } from '../../src/world/prompt';
@@ -91,6 +93,53 @@ test('a bad config key or value is an error naming it', () => {
   assert.throws(() => resolveRewardConfig({ auxWieght: 1 }), /auxWieght/);
   assert.throws(() => resolveRewardConfig({ auxPrompts: 1 }), /auxPrompts/);
   assert.throws(() => resolveRewardConfig({ labels: 'median' }), /labels.*mean.*rater/);
+});
+
+test('inputs: "product" reads u * v alone (u and v matter only through it); "joint" reads [u, v, u * v]; the default is product', async () => {
+  await initTestBackend();
+  assert.equal(resolveRewardConfig({}).inputs, 'product');
+  assert.throws(() => resolveRewardConfig({ inputs: 'both' }), /inputs/);
+  const texts = new TextEmbeddings(tinyFrozenClip(1));
+  const product = new RewardModel({ hidden: [8], inputs: 'product', embedDim: 4 }, texts, 3);
+  const joint = new RewardModel({ hidden: [8], inputs: 'joint', embedDim: 4 }, texts, 3);
+  assert.deepEqual(product.variables['reward/fc0/w'].shape, [4, 8]);
+  assert.deepEqual(joint.variables['reward/fc0/w'].shape, [12, 8]);
+  // Swapping u and v, or scaling u by 2 and v by 1/2, keeps u * v: the product model cannot tell; the joint one can.
+  const u = tf.tensor2d([[0.5, -0.5, 0.5, 0.5]]);
+  const v = tf.tensor2d([[0.1, 0.7, -0.1, 0.7]]);
+  const same = (m: RewardModel, a: [tf.Tensor2D, tf.Tensor2D], b: [tf.Tensor2D, tf.Tensor2D]) =>
+    tf.tidy(() => m.apply(...a).dataSync()[0] === m.apply(...b).dataSync()[0]);
+  assert.equal(same(product, [u, v], [v, u]), true);
+  assert.equal(same(joint, [u, v], [v, u]), false);
+  const [u2, v2] = [tf.mul(u, 2) as tf.Tensor2D, tf.mul(v, 0.5) as tf.Tensor2D];
+  assert.equal(same(product, [u, v], [u2, v2]), true);
+  tf.dispose([u, v, u2, v2]);
+  product.dispose();
+  joint.dispose();
+  texts.frozen.clip.dispose();
+});
+
+test('a checkpoint saved before `inputs` existed reads as "joint", in its model and in its config', async () => {
+  await initTestBackend();
+  const dir = labelledDataset(24);
+  const frozen = tinyFrozenClip(1);
+  const out = path.join(dir, 'rm');
+  const run = await trainReward(loadRewardData([dir], frozen), frozen, { ...FAST, inputs: 'joint' }, { out, progress: false });
+  const dim = frozen.clip.config.embedDim;
+  const image = { dim, data: new Float32Array(dim).fill(0.3) };
+  const expected = run.model.score(image, ['a circle']);
+  run.model.dispose();
+  const file = path.join(out, 'checkpoint.json');
+  const index = JSON.parse(fs.readFileSync(file, 'utf8'));
+  delete index.meta.model.inputs;
+  delete index.meta.config.inputs;
+  fs.writeFileSync(file, JSON.stringify(index));
+  assert.equal(readRewardMeta(out).config.inputs, 'joint');
+  const { model } = await loadRewardModel(out, { clip: frozen });
+  assert.equal(model.config.inputs, 'joint');
+  assert.deepEqual(model.score(image, ['a circle']), expected);
+  model.dispose();
+  frozen.clip.dispose();
 });
 
 test('trainReward saves a checkpoint with its config, datasets and label counts; held-out metrics come back', async () => {
