@@ -79,7 +79,7 @@ test('modelData: label shares, threshold keeps good images only, mean normalisat
   assert.throws(() => modelData({ data: [dir], unlabelled: [] }, { weights: 'reward', threshold: 0.5, normalise: 'none' }), /--weights reward needs a reward model: --reward DIR/);
   assert.throws(() => modelData({ data: [smallDataset(2)], unlabelled: [] }, { weights: 'labels', threshold: 0.5, normalise: 'none' }), /has no labels .* no reward model was given/);
   const frozen = tinyFrozenClip(1);
-  const reward = new RewardModel({ hidden: [8], embedDim: frozen.clip.config.embedDim }, new TextEmbeddings(frozen), 0);
+  const reward = new RewardModel({ hidden: [8], inputs: 'product', embedDim: frozen.clip.config.embedDim }, new TextEmbeddings(frozen), 0);
   const scored = modelData({ data: [], unlabelled: [smallDataset(5)] }, { weights: 'reward', threshold: 0.5, normalise: 'none' }, { model: reward, frozen });
   assert.equal(scored.examples.length, 5);
   assert.ok(scored.examples.every((e) => e.from === 'reward' && e.weight > 0 && e.weight < 1));
