@@ -181,7 +181,7 @@ export function registerReward(program: Command): void {
         const data = loadRewardData(opts.data, frozen);
         const sets = [...opts.labels.map((d) => labelEvalSet(d, frozen)), ...opts.judge.map((d) => judgeEvalSet(d, frozen))];
         const r = await auxLossAblation(data, frozen, sets, seeds, { auxWeight }, (seed, lambda) => process.stderr.write(`reward-ablation: seed ${seed}, lambda ${lambda}\n`));
-        const table = ablationTable(r, auxWeight);
+        const table = ablationTable(r);
         if (opts.out) {
           writeFileAtomic(opts.out, JSON.stringify(r, null, 2) + '\n');
           writeFileAtomic(opts.out.replace(/\.json$/, '') + '.md', table + '\n');
@@ -193,4 +193,3 @@ export function registerReward(program: Command): void {
       }
     });
 }
-

@@ -115,10 +115,10 @@ export async function auxLossAblation(
 }
 
 /** The ablation's AUC and render effects as a markdown table. */
-export function ablationTable(r: AblationResult, auxWeight: number): string {
+export function ablationTable(r: AblationResult): string {
   const sign = (x: number) => (x >= 0 ? '+' : '');
   return [
-    `| metric | with (lambda ${auxWeight}) | without | difference [95% t interval] | sign-flip p |`,
+    `| metric | with (lambda ${r.auxWeight}) | without | difference [95% t interval] | sign-flip p |`,
     '|---|---:|---:|---|---:|',
     ...r.effects
       .filter((e) => e.metric.endsWith('/auc') || e.metric.startsWith('renders/'))

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pairedInterval, signFlipTest } from '../../src/reward/ablation';
+import { ablationTable, pairedInterval, signFlipTest } from '../../src/reward/ablation';
 import { accuracyAt, bestThreshold, bootstrapOverPrompts, calibration, rocAuc } from '../../src/reward/metrics';
 
 test('rocAuc: the Mann-Whitney count, ties half; NaN with one class', () => {
@@ -47,4 +47,15 @@ test('paired t interval and the exact sign-flip test', () => {
   assert.equal(signFlipTest([1, -1]), 1);
   assert.equal(signFlipTest([0.5, 0.2, 0.3, 0.1, 0.4]), 2 / 32);
   assert.throws(() => signFlipTest([]), /1\.\.20/);
+});
+
+test('ablationTable: the AUC and render rows, signed differences, lambda from the result', () => {
+  const effect = (metric: string, mean: number) => ({ metric, withMean: 0.8, withoutMean: 0.8 - mean, diff: { mean, lo: mean - 0.01, hi: mean + 0.01, sd: 0.01 }, p: 0.008 });
+  const table = ablationTable({ auxWeight: 0.5, seeds: [0, 1], runs: [], effects: [effect('a/all/auc', 0.1), effect('a/all/accuracy', 0.2), effect('renders/count', -0.05)] });
+  assert.deepEqual(table.split('\n'), [
+    '| metric | with (lambda 0.5) | without | difference [95% t interval] | sign-flip p |',
+    '|---|---:|---:|---|---:|',
+    '| a/all/auc | 0.800 | 0.700 | +0.100 [0.090, 0.110] | 0.008 |',
+    '| renders/count | 0.800 | 0.850 | -0.050 [-0.060, -0.040] | 0.008 |',
+  ]);
 });
