@@ -167,20 +167,22 @@ export function registerReward(program: Command): void {
     .option('--judge <dir>', 'judged evaluation dataset (repeat)', repeatable, [])
     .option('--seeds <list>', 'training seeds (with 5 seeds the sign-flip test cannot go below p = 0.0625; 8 reach 0.008)', '0,1,2,3,4,5,6,7')
     .option('--aux-weight <lambda>', 'lambda of the "with" arm', '0.5')
+    .option('--render-prompts <n>', 'clean renders for the true-vs-changed-prompt check (0: skip it)', '200')
     .option('--clip <dir>', 'frozen MiniCLIP checkpoint (default data/base-model/clip)')
-    .option('--out <file>', 'also write the result as JSON there')
+    .option('--out <file>', 'also write the result as JSON and a markdown table (same name, .md) there')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { data: string[]; labels: string[]; judge: string[]; seeds: string; auxWeight: string; clip?: string; out?: string; json?: boolean }) => {
+    .action(async (opts: { data: string[]; labels: string[]; judge: string[]; seeds: string; auxWeight: string; renderPrompts: string; clip?: string; out?: string; json?: boolean }) => {
       if (opts.labels.length + opts.judge.length === 0) throw new Error('give at least one --labels DIR or --judge DIR to evaluate on');
       const seeds = numberListOption('--seeds', opts.seeds, 0, 2 ** 31);
       if (seeds.some((s) => !Number.isInteger(s)) || seeds.length < 2 || seeds.length > 20) throw new Error(`--seeds must be 2..20 integers, got "${opts.seeds}"`);
       const auxWeight = numberOption('--aux-weight', opts.auxWeight, 1e-9, 100);
+      const renderPrompts = intOption('--render-prompts', opts.renderPrompts, 0, 100000);
       await initBackend();
       const frozen = await loadFrozenClip(opts.clip ?? BASE_CLIP_DIR);
       try {
         const data = loadRewardData(opts.data, frozen);
         const sets = [...opts.labels.map((d) => labelEvalSet(d, frozen)), ...opts.judge.map((d) => judgeEvalSet(d, frozen))];
-        const r = await auxLossAblation(data, frozen, sets, seeds, { auxWeight }, (seed, lambda) => process.stderr.write(`reward-ablation: seed ${seed}, lambda ${lambda}\n`));
+        const r = await auxLossAblation(data, frozen, sets, seeds, { auxWeight }, (seed, lambda) => process.stderr.write(`reward-ablation: seed ${seed}, lambda ${lambda}\n`), renderPrompts);
         const table = ablationTable(r);
         if (opts.out) {
           writeFileAtomic(opts.out, JSON.stringify(r, null, 2) + '\n');

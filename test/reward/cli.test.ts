@@ -53,5 +53,21 @@ test('reward commands: bad input is one clear line and writes nothing', async ()
   await assert.rejects(runCli('train-reward', '--data', unlabelled, '--out', out, '--aux-prompts', '1'), /--aux-prompts must be an integer in 2\.\.64/);
   await assert.rejects(runCli('reward-ablation', '--data', unlabelled, '--judge', unlabelled, '--seeds', '3'), /--seeds must be 2\.\.20 integers/);
   await assert.rejects(runCli('reward-ablation', '--data', unlabelled, '--judge', unlabelled, '--aux-weight', '0'), /--aux-weight must be a number in 1e-9\.\.100/);
+  await assert.rejects(runCli('reward-ablation', '--data', unlabelled, '--judge', unlabelled, '--render-prompts', '-1'), /--render-prompts must be an integer in 0\.\.100000/);
   assert.equal(fs.existsSync(out), false);
+});
+
+test('t2i-align reward-ablation writes its result as JSON and as the markdown table beside it', async () => {
+  const data = labelledDataset(30);
+  const judged = smallDataset(12);
+  const out = path.join(tempDir('abl'), 'ablation.json');
+  const printed = await runCli('reward-ablation', '--data', data, '--judge', judged, '--seeds', '0,1', '--render-prompts', '4', '--out', out);
+  const r = JSON.parse(fs.readFileSync(out, 'utf8'));
+  assert.deepEqual(r.seeds, [0, 1]);
+  assert.equal(r.auxWeight, 0.5);
+  assert.equal(r.runs.length, 2);
+  assert.ok(r.effects.some((e: { metric: string }) => e.metric === 'renders/pairs'), 'the render check ran');
+  const md = fs.readFileSync(out.replace(/\.json$/, '.md'), 'utf8');
+  assert.equal(md, printed.endsWith('\n') ? printed : printed + '\n', 'the .md file is the table the command prints');
+  assert.match(md, /\| metric \|/);
 });
