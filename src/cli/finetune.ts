@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../engine/checkpoint';
 import { BASE_MODEL_DIR } from '../eval/base';
 import { compareWithBase, comparisonTable, FinetunePreset, finetune, resolveFinetuneConfig, WEIGHT_MODES, NORMALISATIONS } from '../finetune';
 import { CATEGORIES, seenPrompts, unseenPrompts } from '../world';
-import { intOption, jsonFileOption, numberOption, repeatable } from './options';
+import { addSamplerOptions, intOption, jsonFileOption, numberOption, repeatable, SamplerFlags, samplerOverrides } from './options';
 
 
 export function registerFinetune(program: Command): void {
@@ -57,7 +57,7 @@ export function registerFinetune(program: Command): void {
 
 /** `eval-finetune`: fine-tuned models (one per seed) vs the base on the same seen prompts and fresh image seeds. */
 export function registerEvalFinetune(program: Command): void {
-  program
+  addSamplerOptions(program
     .command('eval-finetune')
     .description('judge accuracy of fine-tuned models (one per fine-tuning seed) vs the base model, per category, paired over seeds')
     .requiredOption('--runs <dir>', 'fine-tuned model folder (repeat, one per fine-tuning seed)', repeatable, [])
@@ -67,16 +67,17 @@ export function registerEvalFinetune(program: Command): void {
     .option('--per-prompt <n>', 'images per prompt', '8')
     .option('--seed <n>', 'seed of the prompt subsample and of the image seeds', '0')
     .option('--out <file>', 'also write the comparison as JSON')
-    .option('--json', 'print the comparison as JSON')
-    .action(async (opts: { runs: string[]; base?: string; prompts: string; promptsPerCategory: string; perPrompt: string; seed: string; out?: string; json?: boolean }) => {
+    .option('--json', 'print the comparison as JSON'), "each model's checkpoint config's; given, it applies to the base and the fine-tuned models alike")
+    .action(async (opts: { runs: string[]; base?: string; prompts: string; promptsPerCategory: string; perPrompt: string; seed: string; out?: string; json?: boolean } & SamplerFlags) => {
       if (opts.prompts !== 'seen' && opts.prompts !== 'unseen') throw new Error(`--prompts must be seen or unseen, got "${opts.prompts}"`);
       const k = intOption('--prompts-per-category', opts.promptsPerCategory, 1, 10000);
       const perPrompt = intOption('--per-prompt', opts.perPrompt, 1, 10000);
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
+      const sampler = samplerOverrides(opts);
       const prompts = (opts.prompts === 'seen' ? seenPrompts : unseenPrompts)({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, k])), seed });
       await initBackend();
       warnIfSlowPath();
-      const c = await compareWithBase(opts.base ?? BASE_MODEL_DIR, opts.runs, prompts, perPrompt, seed, (dir) => process.stderr.write(`eval-finetune: ${dir}\n`));
+      const c = await compareWithBase(opts.base ?? BASE_MODEL_DIR, opts.runs, prompts, perPrompt, seed, (dir) => process.stderr.write(`eval-finetune: ${dir}\n`), sampler);
       if (opts.out) writeFileAtomic(opts.out, JSON.stringify(c, null, 2) + '\n');
       if (opts.json) return void process.stdout.write(JSON.stringify(c, null, 2) + '\n');
       console.log(comparisonTable(c));

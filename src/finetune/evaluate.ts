@@ -8,6 +8,7 @@
  */
 import { pairedInterval, signFlipTest } from '../reward/ablation';
 import { loadModel, wilson } from '../eval/base';
+import { SamplerConfig } from '../models/config';
 import { generateImages } from '../models/diffusion/sampler';
 import { judge } from '../world/judge';
 import { Category, CATEGORIES } from '../world/prompt';
@@ -15,13 +16,20 @@ import { PromptEntry } from '../world/promptSets';
 
 export type Cells = Record<Category | 'all', { k: number; n: number; rate: number; lo: number; hi: number }>;
 
-/** Judge accuracy of the model in `dir` on `prompts`, `perPrompt` images each. */
-export async function modelAccuracy(dir: string, prompts: readonly PromptEntry[], perPrompt: number, seed: number | string, onBatch?: (done: number, total: number) => void): Promise<Cells> {
+/** Judge accuracy of the model in `dir` on `prompts`, `perPrompt` images each, with its sampler and `sampler`'s overrides. */
+export async function modelAccuracy(
+  dir: string,
+  prompts: readonly PromptEntry[],
+  perPrompt: number,
+  seed: number | string,
+  onBatch?: (done: number, total: number) => void,
+  sampler: Partial<SamplerConfig> = {},
+): Promise<Cells> {
   const { model, meta } = await loadModel(dir);
   try {
     const jobs = prompts.flatMap((p, i) => Array.from({ length: perPrompt }, (_, k) => ({ p, seed: `eval-finetune/${seed}/${i}/${k}` })));
     const images = await generateImages(model, jobs.map((j) => j.p.prompt), {
-      ...meta.config.sampler, seed: jobs.map((j) => j.seed), batchSize: 32, onBatch: (d) => onBatch?.(d, jobs.length),
+      ...meta.config.sampler, ...sampler, seed: jobs.map((j) => j.seed), batchSize: 32, onBatch: (d) => onBatch?.(d, jobs.length),
     });
     const ok = jobs.map((j, i) => judge(j.p.attributes, images[i]).aligned);
     const cell = (f: (c: Category) => boolean) => {
@@ -40,21 +48,36 @@ export async function modelAccuracy(dir: string, prompts: readonly PromptEntry[]
 export interface FinetuneComparison {
   prompts: number;
   perPrompt: number;
+  /** Sampler settings that replaced every model's own (the same on both sides); {} when none did. */
+  sampler: Partial<SamplerConfig>;
   base: Cells;
   runs: Array<{ dir: string; cells: Cells }>;
   /** Per category: mean fine-tuned accuracy, paired difference to the base over runs, sign-flip p. */
   effects: Array<{ category: Category | 'all'; base: number; finetuned: number; diff: ReturnType<typeof pairedInterval>; p: number | null }>;
 }
 
-/** Compare fine-tuned models (`runs`, one per fine-tuning seed) with `base` on the same prompts and image seeds. */
-export async function compareWithBase(base: string, runs: readonly string[], prompts: readonly PromptEntry[], perPrompt: number, seed: number | string = 0, onModel?: (dir: string) => void): Promise<FinetuneComparison> {
+/**
+ * Compare fine-tuned models (`runs`, one per fine-tuning seed) with `base` on
+ * the same prompts and image seeds; `sampler` overrides every model's own
+ * sampler settings alike (a fine-tuned model learnt guided samples, so its
+ * best guidance scale may be lower than the base model's: compare at one).
+ */
+export async function compareWithBase(
+  base: string,
+  runs: readonly string[],
+  prompts: readonly PromptEntry[],
+  perPrompt: number,
+  seed: number | string = 0,
+  onModel?: (dir: string) => void,
+  sampler: Partial<SamplerConfig> = {},
+): Promise<FinetuneComparison> {
   if (runs.length === 0) throw new Error('no fine-tuned model to compare (--runs DIR[,DIR...])');
   onModel?.(base);
-  const b = await modelAccuracy(base, prompts, perPrompt, seed);
+  const b = await modelAccuracy(base, prompts, perPrompt, seed, undefined, sampler);
   const rs: FinetuneComparison['runs'] = [];
   for (const dir of runs) {
     onModel?.(dir);
-    rs.push({ dir, cells: await modelAccuracy(dir, prompts, perPrompt, seed) });
+    rs.push({ dir, cells: await modelAccuracy(dir, prompts, perPrompt, seed, undefined, sampler) });
   }
   const effects = (['all', ...CATEGORIES] as const).filter((c) => b[c].n > 0).map((category) => {
     const diffs = rs.map((r) => r.cells[category].rate - b[category].rate);
@@ -63,7 +86,7 @@ export async function compareWithBase(base: string, runs: readonly string[], pro
       diff: pairedInterval(diffs), p: diffs.length >= 1 && diffs.length <= 20 ? signFlipTest(diffs) : null,
     };
   });
-  return { prompts: prompts.length, perPrompt, base: b, runs: rs, effects };
+  return { prompts: prompts.length, perPrompt, sampler: { ...sampler }, base: b, runs: rs, effects };
 }
 
 /** The comparison as a Markdown table. */

@@ -110,6 +110,9 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   assert.deepEqual(cmp.runs[0].cells, cmp.runs[1].cells, 'identical models, identical verdicts');
   assert.equal(cmp.effects[0].diff.mean, cmp.runs[0].cells.all.rate - cmp.base.all.rate);
   assert.match(comparisonTable(cmp), /\| all \| /);
+  assert.deepEqual(cmp.sampler, {});
+  const one = await compareWithBase(base, [outA], seenPrompts({ perCategory: { count: 1, color: 0, background: 0, combination: 0 } }), 1, 0, undefined, { guidanceScale: 2.5, steps: 2 });
+  assert.deepEqual(one.sampler, { guidanceScale: 2.5, steps: 2 }, 'the sampler both sides used is recorded');
   // The output is a model generate/eval-base accept.
   const said = await runCli('generate', '--model', outA, '--prompts', writePrompts(), '--out', path.join(outA, 'samples'));
   assert.match(said, /1 images written/);
@@ -137,5 +140,6 @@ test('t2i-align finetune: bad input is one clear line and writes nothing', async
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--config', '/nope.json', '--out', out), /--config \/nope\.json: /);
   await assert.rejects(runCli('eval-finetune', '--runs', out, '--prompts', 'all'), /--prompts must be seen or unseen/);
   await assert.rejects(runCli('eval-finetune', '--runs', out, '--per-prompt', '0'), /--per-prompt must be an integer in 1\.\.10000/);
+  await assert.rejects(runCli('eval-finetune', '--runs', out, '--guidance', '-1'), /--guidance must be a number in 0\.\.100, got "-1"/);
   assert.equal(fs.existsSync(out), false);
 });
