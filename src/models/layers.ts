@@ -8,6 +8,7 @@
  * Initial values come from a seeded `Rng`, so the same seed builds the same model.
  */
 import * as tf from '@tensorflow/tfjs';
+import { GROUP_NORM_KERNEL } from '../engine/native';
 import { Rng } from '../engine/random';
 
 /** Named weights of one model, created from a seeded stream. */
@@ -163,6 +164,7 @@ export class GroupNorm {
    * matmuls with ones (no transposes), and a hand-written gradient.
    */
   apply(x: tf.Tensor4D): tf.Tensor4D {
+    if (GroupNorm.native()) return this.runNative(x, false);
     const [b, h, w, c] = x.shape;
     const G = this.groups;
     const cg = c / G;
@@ -199,6 +201,27 @@ export class GroupNorm {
       };
     }) as unknown as GradFn);
     return f(x, this.gamma, this.beta) as tf.Tensor4D;
+  }
+
+  /** silu(apply(x)): one native pass where `native()` allows, else the two ops. */
+  applySilu(x: tf.Tensor4D): tf.Tensor4D {
+    return GroupNorm.native() ? this.runNative(x, true) : silu(this.apply(x));
+  }
+
+  /**
+   * True when the fused native kernel can run: the wasm backend with the
+   * addon's kernels, and no gradient being recorded (the kernel has none, so
+   * training keeps the composed ops and their hand-written gradient). Its sums
+   * are doubles over each image in a fixed order, so sampled images differ
+   * from the composed path's in the last bits, and repeat exactly.
+   */
+  static native(): boolean {
+    return tf.engine().state.gradientDepth === 0 && tf.getBackend() === 'wasm' && tf.getKernel(GROUP_NORM_KERNEL, 'wasm') !== undefined;
+  }
+
+  private runNative(x: tf.Tensor4D, withSilu: boolean): tf.Tensor4D {
+    const attrs = { groups: this.groups, eps: this.eps, silu: withSilu ? 1 : 0 };
+    return tf.engine().runKernel(GROUP_NORM_KERNEL, { x, gamma: this.gamma, beta: this.beta }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
   }
 }
 

@@ -59,6 +59,7 @@ export interface NativeAddon {
   binary(heap: ArrayBuffer, op: number, aOffset: number, bOffset: number, outOffset: number, shape: Float64Array, aStrides: Float64Array, bStrides: Float64Array): void;
   concat(heap: ArrayBuffer, offsets: Float64Array, rowLengths: Float64Array, rows: number, outOffset: number): void;
   split(heap: ArrayBuffer, inOffset: number, outOffsets: Float64Array, rowLengths: Float64Array, rows: number): void;
+  groupNorm(heap: ArrayBuffer, xOffset: number, gammaOffset: number, betaOffset: number, yOffset: number, b: number, hw: number, c: number, groups: number, eps: number, silu: number): void;
   setThreads(n: number): void;
   setChunkBytes(n: number): void;
   /** 1: each thread runs im2col + single-threaded sgemm on tasks of `taskBytes` columns (default); 0: one OpenBLAS-threaded gemm per chunk. */
@@ -478,6 +479,28 @@ function fusedAdam(args: KernelArgs): tf.TensorInfo[] {
   return outs;
 }
 
+// ---- GroupNorm (+ SiLU), inference -------------------------------------------------------
+
+/** The kit's own kernel: GroupNorm over NHWC, optionally followed by SiLU, forward only (see GroupNorm in src/models/layers.ts). */
+export const GROUP_NORM_KERNEL = 'T2IGroupNorm';
+
+/** Inputs x [B, H, W, C], gamma [C], beta [C] (float32); attrs groups, eps, silu (0 or 1); output like x. */
+function groupNorm(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as unknown as WasmBackendLike;
+  const { x, gamma, beta } = args.inputs as Record<string, tf.TensorInfo>;
+  const at = args.attrs as unknown as { groups: number; eps: number; silu: number };
+  const [b, h, w, c] = x.shape;
+  for (const t of [x, gamma, beta]) if (t.dtype !== 'float32') throw new Error(`${GROUP_NORM_KERNEL}: needs float32 tensors, got ${t.dtype}`);
+  if (x.shape.length !== 4 || size(gamma.shape) !== c || size(beta.shape) !== c || c % at.groups !== 0) {
+    throw new Error(`${GROUP_NORM_KERNEL}: needs x [B,H,W,C] with C a multiple of ${at.groups} and gamma, beta [C]; got ${x.shape}, ${gamma.shape}, ${beta.shape}`);
+  }
+  const out = backend.makeOutput([...x.shape], 'float32');
+  if (size(x.shape) > 0) {
+    loaded!.addon!.groupNorm(heapOf(backend), offsetOf(backend, x), offsetOf(backend, gamma), offsetOf(backend, beta), offsetOf(backend, out), b, h * w, c, at.groups, at.eps, at.silu ? 1 : 0);
+  }
+  return out;
+}
+
 // ---- registration -----------------------------------------------------------------------
 
 type Impl = (prev: Prev, name: string, args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
@@ -522,7 +545,8 @@ export function installNativeKernels(): string[] {
     names.push(name);
   }
   if (!tf.getKernel(FUSED_ADAM_KERNEL, 'wasm')) tf.registerKernel({ kernelName: FUSED_ADAM_KERNEL, backendName: 'wasm', kernelFunc: fusedAdam });
-  names.push(FUSED_ADAM_KERNEL);
+  if (!tf.getKernel(GROUP_NORM_KERNEL, 'wasm')) tf.registerKernel({ kernelName: GROUP_NORM_KERNEL, backendName: 'wasm', kernelFunc: groupNorm as tf.KernelFunc });
+  names.push(FUSED_ADAM_KERNEL, GROUP_NORM_KERNEL);
   installedKernels = names;
   return names.map((n) => `${n} (native)`);
 }

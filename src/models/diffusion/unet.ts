@@ -73,9 +73,9 @@ class ResBlock {
 
   /** x [B,H,W,inC], temb [B,timeDim] -> [B,H,W,outC]. */
   apply(x: tf.Tensor4D, temb: tf.Tensor2D): tf.Tensor4D {
-    let h = this.conv1.apply(silu(this.norm1.apply(x)));
+    let h = this.conv1.apply(this.norm1.applySilu(x));
     h = addPerImage(h, this.time.apply(silu(temb)) as tf.Tensor2D);
-    h = this.conv2.apply(silu(this.norm2.apply(h)));
+    h = this.conv2.apply(this.norm2.applySilu(h));
     return tf.add(this.skip ? this.skip.apply(x) : x, h);
   }
 }
@@ -201,7 +201,7 @@ export class Unet {
       if (this.up[i].attn) h = this.up[i].attn!.apply(h, context, mask);
       if (i > 0) h = this.upsample[i].apply(upsample2(h));
     }
-    const out = this.convOut.apply(silu(this.normOut.apply(h)));
+    const out = this.convOut.apply(this.normOut.applySilu(h));
     return depthToSpace(out, this.config.patchSize);
   }
 

@@ -4,7 +4,8 @@
  * channels, 96+48 -> 48 on the up path, a stride-2 downsample, attention over
  * the 4x4 bottleneck with 4 heads of 24), batch 32 (training) and 64 (guided
  * sampling); and the conv filter gradient, whose per-task partials are summed
- * in task order, is the same on 1 and 2 threads. Then a whole training step of
+ * in task order, is the same on 1 and 2 threads, as is the fused inference
+ * GroupNorm + SiLU (one image per thread). Then a whole training step of
  * the default UNet, twice from the same weights and draws: the same weights.
  * Fails (never skips) when the native kernels are inactive.
  */
@@ -13,6 +14,8 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { adam, initBackend } from '../../../src/engine';
 import { loadNative } from '../../../src/engine/native';
+import { Rng } from '../../../src/engine/random';
+import { GroupNorm, ParamStore } from '../../../src/models/layers';
 import { diffusionStepRng, MiniClip, resolvePretrainConfig, TextToImage, trainDiffusionStep } from '../../../src/models';
 import { fakeBatches } from '../../models/helpers';
 import { requireNative } from './require-native';
@@ -116,6 +119,26 @@ test('conv2d filter gradient at the default UNet shapes: 1 thread and 2 threads 
     }
   } finally {
     loadNative()!.setThreads(saved);
+  }
+});
+
+test('the fused GroupNorm + SiLU at the default UNet sampling shapes (batch 64): 1 and 2 threads give the same bits, 12 runs on 2 threads too', (t) => {
+  if (!requireNative(t)) return;
+  const saved = loadNative()!.info().blasThreads;
+  const ps = new ParamStore(new Rng('gn-determinism'));
+  try {
+    for (const [c, hw] of [[48, 16], [144, 16], [96, 4]]) {
+      const gn = new GroupNorm(ps, `gn${c}x${hw}`, c, 8);
+      tf.tidy(() => gn.gamma.assign(rand([c], 1).add(1)));
+      const x = rand([64, hw, hw, c], 2);
+      const f = () => gn.applySilu(x as tf.Tensor4D);
+      assert.equal(Buffer.compare(bytesOf(1, f), bytesOf(2, f)), 0, `${c} channels at ${hw}x${hw}: 1 and 2 threads differ`);
+      assert.equal(differingRuns(2, f), 0, `${c} channels at ${hw}x${hw}: runs differ`);
+      x.dispose();
+    }
+  } finally {
+    loadNative()!.setThreads(saved);
+    tf.dispose(Object.values(ps.variables));
   }
 });
 
