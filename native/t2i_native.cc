@@ -673,13 +673,13 @@ napi_value Adam(napi_env env, napi_callback_info info) {
 }
 
 // ---- GroupNorm (+ SiLU), forward only ---------------------------------------------
-// groupNorm(heap, xOff, gammaOff, betaOff, yOff, B, HW, C, G, eps, silu)
+// groupNorm(heap, xOff, gammaOff, betaOff, yOff, B, HW, C, G, eps, silu, statsOff)
 // x, y: [B, HW, C] (NHWC); gamma, beta: [C]; groups of C / G channels. Per image b and group g:
 //   mean = sum(x) / n,  var = sum((x - mean)^2) / n  over the n = HW * C / G values,
 //   y = (x - mean) * (gamma[c] / sqrt(var + eps)) + beta[c],  then y * sigmoid(y) when silu != 0.
 // The sums are doubles, taken by one thread per image in a fixed order, so the result does not depend
-// on the thread count. Three passes over x instead of the ten or so of the composed ops; inference only
-// (no gradient), see GroupNorm in src/models/layers.ts.
+// on the thread count. Three passes over x instead of the ten or so of the composed ops. With statsOff
+// >= 0 it also writes stats [B, G, 2] = (mean, 1 / sqrt(var + eps)) as floats, for groupNormGrad.
 napi_value GroupNorm(napi_env env, napi_callback_info info) {
   Args a(env, info);
   size_t len = 0;
@@ -693,7 +693,9 @@ napi_value GroupNorm(napi_env env, napi_callback_info info) {
   const float* gamma = at(heap, len, a.i64(2), C);
   const float* beta = at(heap, len, a.i64(3), C);
   float* y = at(heap, len, a.i64(4), n);
-  if (throwIf(env, !x || !gamma || !beta || !y, "t2i_native.groupNorm: tensor out of heap")) return nullptr;
+  const int64_t statsOff = a.argc > 11 ? a.i64(11) : -1;
+  float* stats = statsOff >= 0 ? at(heap, len, statsOff, B * G * 2) : nullptr;
+  if (throwIf(env, !x || !gamma || !beta || !y || (statsOff >= 0 && !stats), "t2i_native.groupNorm: tensor out of heap")) return nullptr;
   const int64_t cg = C / G;
   const double count = (double)(HW * cg);
   parallelFor(B, n >= (1 << 16) ? g_threads : 1, [&](int64_t lo, int64_t hi) {
@@ -722,6 +724,10 @@ napi_value GroupNorm(napi_env env, napi_callback_info info) {
         }
       for (int64_t g = 0; g < G; g++) {
         const double r = 1.0 / std::sqrt(sq[g] / count + eps);
+        if (stats) {
+          stats[(b * G + g) * 2] = (float)mean[g];
+          stats[(b * G + g) * 2 + 1] = (float)r;
+        }
         for (int64_t j = g * cg; j < (g + 1) * cg; j++) {
           scale[j] = (float)(gamma[j] * r);
           shift[j] = (float)(beta[j] - mean[g] * gamma[j] * r);
@@ -738,6 +744,98 @@ napi_value GroupNorm(napi_env env, napi_callback_info info) {
       }
     }
   });
+  return nullptr;
+}
+
+// groupNormGrad(heap, dzOff, xOff, gammaOff, betaOff, statsOff, dxOff, dgammaOff, dbetaOff, B, HW, C, G, silu)
+// The gradient of groupNorm (with the stats its forward wrote). With xhat = (x - mean) rstd and
+// y = xhat gamma + beta, z = silu ? y sigmoid(y) : y:
+//   dy = silu ? dz (s + y s (1 - s)), s = sigmoid(y) : dz;   dxhat = dy gamma
+//   dx = rstd (dxhat - mean_g(dxhat) - xhat mean_g(dxhat xhat))   (means over each image's group)
+//   dgamma[c] = sum over images and pixels of dy xhat,  dbeta[c] = sum of dy.
+// One image per thread; dgamma and dbeta are per-image partials (doubles) added in image order, so the
+// result does not depend on the thread count.
+napi_value GroupNormGrad(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  size_t len = 0;
+  uint8_t* heap = a.heap(0, &len);
+  const int64_t B = a.i64(9), HW = a.i64(10), C = a.i64(11), G = a.i64(12);
+  const bool silu = a.i64(13) != 0;
+  if (throwIf(env, !a.ok || B < 1 || HW < 1 || C < 1 || G < 1 || C % G != 0, "t2i_native.groupNormGrad: bad arguments")) return nullptr;
+  const int64_t n = B * HW * C;
+  const float* dz = at(heap, len, a.i64(1), n);
+  const float* x = at(heap, len, a.i64(2), n);
+  const float* gamma = at(heap, len, a.i64(3), C);
+  const float* beta = at(heap, len, a.i64(4), C);
+  const float* stats = at(heap, len, a.i64(5), B * G * 2);
+  float* dx = at(heap, len, a.i64(6), n);
+  float* dgamma = at(heap, len, a.i64(7), C);
+  float* dbeta = at(heap, len, a.i64(8), C);
+  if (throwIf(env, !dz || !x || !gamma || !beta || !stats || !dx || !dgamma || !dbeta, "t2i_native.groupNormGrad: tensor out of heap")) return nullptr;
+  const int64_t cg = C / G;
+  const double count = (double)(HW * cg);
+  std::vector<double> pg(B * C, 0.0), pb(B * C, 0.0);  // per-image partials of dgamma, dbeta
+  parallelFor(B, n >= (1 << 16) ? g_threads : 1, [&](int64_t lo, int64_t hi) {
+    std::vector<double> m1(G), m2(G);
+    for (int64_t b = lo; b < hi; b++) {
+      const float* xb = x + b * HW * C;
+      const float* dzb = dz + b * HW * C;
+      float* dxb = dx + b * HW * C;
+      const float* st = stats + b * G * 2;
+      double* pgb = pg.data() + b * C;
+      double* pbb = pb.data() + b * C;
+      std::fill(m1.begin(), m1.end(), 0.0);
+      std::fill(m2.begin(), m2.end(), 0.0);
+      // Pass 1: dy into dx, the channel partials, and the group sums of dxhat and dxhat xhat.
+      for (int64_t p = 0; p < HW; p++)
+        for (int64_t g = 0; g < G; g++) {
+          const float mean = st[g * 2], rstd = st[g * 2 + 1];
+          double s1 = 0, s2 = 0;
+          for (int64_t c = g * cg; c < (g + 1) * cg; c++) {
+            const int64_t i = p * C + c;
+            const float xh = (xb[i] - mean) * rstd;
+            float d = dzb[i];
+            if (silu) {
+              const float y = xh * gamma[c] + beta[c];
+              const float sg = 1.0f / (1.0f + std::exp(-y));
+              d = d * (sg + y * sg * (1.0f - sg));
+            }
+            dxb[i] = d;
+            pgb[c] += (double)d * xh;
+            pbb[c] += d;
+            const double dxh = (double)d * gamma[c];
+            s1 += dxh;
+            s2 += dxh * xh;
+          }
+          m1[g] += s1;
+          m2[g] += s2;
+        }
+      for (int64_t g = 0; g < G; g++) {
+        m1[g] /= count;
+        m2[g] /= count;
+      }
+      // Pass 2: dx from dy (in place).
+      for (int64_t p = 0; p < HW; p++)
+        for (int64_t g = 0; g < G; g++) {
+          const float mean = st[g * 2], rstd = st[g * 2 + 1];
+          const float a1 = (float)m1[g], a2 = (float)m2[g];
+          for (int64_t c = g * cg; c < (g + 1) * cg; c++) {
+            const int64_t i = p * C + c;
+            const float xh = (xb[i] - mean) * rstd;
+            dxb[i] = rstd * ((dxb[i] * gamma[c] - a1) - xh * a2);
+          }
+        }
+    }
+  });
+  for (int64_t c = 0; c < C; c++) {
+    double sg = 0, sb = 0;
+    for (int64_t b = 0; b < B; b++) {
+      sg += pg[b * C + c];
+      sb += pb[b * C + c];
+    }
+    dgamma[c] = (float)sg;
+    dbeta[c] = (float)sb;
+  }
   return nullptr;
 }
 
@@ -806,6 +904,7 @@ napi_value Init(napi_env env, napi_value exports) {
              {"concat", Concat},
              {"split", Split},
              {"groupNorm", GroupNorm},
+             {"groupNormGrad", GroupNormGrad},
              {"setThreads", SetThreads},
              {"setChunkBytes", SetChunkBytes},
              {"setConvMode", SetConvMode},

@@ -8,7 +8,7 @@
  * Initial values come from a seeded `Rng`, so the same seed builds the same model.
  */
 import * as tf from '@tensorflow/tfjs';
-import { GROUP_NORM_KERNEL } from '../engine/native';
+import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL, GROUP_NORM_TRAIN_KERNEL } from '../engine/native';
 import { Rng } from '../engine/random';
 
 /** Named weights of one model, created from a seeded stream. */
@@ -147,7 +147,84 @@ export class LayerNorm {
   }
 }
 
-/** GroupNorm over [B, H, W, C] with `groups` groups of C / groups channels. */
+/** True when the kit's native GroupNorm kernels can run: the wasm backend with the addon's kernels. */
+export function nativeGroupNorm(): boolean {
+  return tf.getBackend() === 'wasm' && tf.getKernel(GROUP_NORM_KERNEL, 'wasm') !== undefined;
+}
+
+/**
+ * GroupNorm of x [B, H, W, C] with gamma, beta [C] over `groups` groups of
+ * C / groups channels, then SiLU when `withSilu`:
+ *
+ *   y = (x - mean) / sqrt(var + eps) * gamma + beta   (mean, var per image and group)
+ *
+ * On the native path (`nativeGroupNorm()`) one kernel does it in three passes
+ * over each image, sums in double in a fixed order, one image per thread; with
+ * a gradient being recorded it also returns each image and group's mean and
+ * 1/std, and its gradient is one more kernel (dgamma, dbeta: per-image
+ * partials added in image order). The same bits on any thread count; within
+ * float32 rounding of the composed ops, which run elsewhere: the group sums as
+ * matmuls with ones (no transposes), and a hand-written gradient.
+ */
+export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps: number, withSilu: boolean): tf.Tensor4D {
+  if (nativeGroupNorm()) {
+    const attrs = { groups, eps, silu: withSilu ? 1 : 0 } as unknown as tf.NamedAttrMap;
+    if (tf.engine().state.gradientDepth === 0) return tf.engine().runKernel(GROUP_NORM_KERNEL, { x, gamma, beta }, attrs) as tf.Tensor4D;
+    const f = tf.customGrad(((xx: tf.Tensor, g: tf.Tensor, bt: tf.Tensor, save: tf.GradSaveFunc) => {
+      const [y, stats] = tf.engine().runKernel(GROUP_NORM_TRAIN_KERNEL, { x: xx, gamma: g, beta: bt }, attrs) as tf.Tensor[];
+      save([xx, stats, g, bt]); // the gradient may use only saved tensors: the forward's others are gone by then
+      return {
+        value: y,
+        gradFunc: (dz: tf.Tensor | tf.Tensor[], [sx, sstats, sg, sb]: tf.Tensor[]) =>
+          tf.engine().runKernel(GROUP_NORM_GRAD_KERNEL, { dz: dz as tf.Tensor, x: sx, gamma: sg, beta: sb, stats: sstats }, attrs) as tf.Tensor[],
+      };
+    }) as unknown as GradFn);
+    return f(x, gamma, beta) as tf.Tensor4D;
+  }
+  const y = composedGroupNorm(x, gamma, beta, groups, eps);
+  return withSilu ? silu(y) : y;
+}
+
+/** GroupNorm from tf ops: (x - mean) * (gamma * rsqrt(var + eps)) + beta, with a hand-written gradient. */
+function composedGroupNorm(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps: number): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  const G = groups;
+  const cg = c / G;
+  const hw = h * w;
+  const n = hw * cg;
+  // Mean over (H, W, channels of the group) per image and group: t [B, HW, G, C/G] -> [B, 1, G, 1].
+  const groupMean = (t: tf.Tensor, ones: tf.Tensor) =>
+    tf.div(tf.sum(tf.matMul(ones, t.reshape([b, hw, c])).reshape([b, G, cg]), 2), n).reshape([b, 1, G, 1]);
+  const f = tf.customGrad(((xx: tf.Tensor, gm: tf.Tensor, bt: tf.Tensor, save: tf.GradSaveFunc) => {
+    const ones = tf.ones([b, 1, hw]);
+    const x4 = xx.reshape([b, hw, G, cg]);
+    const xc = tf.sub(x4, groupMean(x4, ones));
+    const rstd = tf.rsqrt(tf.add(groupMean(tf.square(xc), ones), eps)); // [B, 1, G, 1]
+    const y = tf.add(tf.mul(xc, tf.mul(rstd, gm.reshape([1, 1, G, cg]))), bt.reshape([1, 1, G, cg]));
+    save([xc, rstd, gm]);
+    return {
+      value: y.reshape([b, h, w, c]),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [sxc, srstd, sgm] = saved;
+        const ones1 = tf.ones([b, 1, hw]);
+        const onesAll = tf.ones([1, b * hw]);
+        const colSum = (t: tf.Tensor) => tf.matMul(onesAll, t.reshape([b * hw, c])).reshape([c]);
+        const dy4 = (dy as tf.Tensor).reshape([b, hw, G, cg]);
+        const xhat = tf.mul(sxc, srstd);
+        const dbeta = colSum(dy4);
+        const dgamma = colSum(tf.mul(dy4, xhat));
+        const dxhat = tf.mul(dy4, sgm.reshape([1, 1, G, cg]));
+        const m1 = groupMean(dxhat, ones1);
+        const m2 = groupMean(tf.mul(dxhat, xhat), ones1);
+        const dx = tf.mul(tf.sub(tf.sub(dxhat, m1), tf.mul(xhat, m2)), srstd).reshape([b, h, w, c]);
+        return [dx, dgamma, dbeta];
+      },
+    };
+  }) as unknown as GradFn);
+  return f(x, gamma, beta) as tf.Tensor4D;
+}
+
+/** GroupNorm over [B, H, W, C] with `groups` groups of C / groups channels (see `groupNorm`). */
 export class GroupNorm {
   readonly gamma: tf.Variable;
   readonly beta: tf.Variable;
@@ -158,70 +235,13 @@ export class GroupNorm {
     this.beta = ps.add(`${prefix}/beta`, [channels], 'zeros');
   }
 
-  /**
-   * (x - mean) / sqrt(var + eps) * gamma + beta per image and group, written as
-   * (x - mean) * (gamma * rsqrt(var + eps)) + beta with the group sums done as
-   * matmuls with ones (no transposes), and a hand-written gradient.
-   */
   apply(x: tf.Tensor4D): tf.Tensor4D {
-    if (GroupNorm.native()) return this.runNative(x, false);
-    const [b, h, w, c] = x.shape;
-    const G = this.groups;
-    const cg = c / G;
-    const hw = h * w;
-    const n = hw * cg;
-    const eps = this.eps;
-    // Mean over (H, W, channels of the group) per image and group: t [B, HW, G, C/G] -> [B, 1, G, 1].
-    const groupMean = (t: tf.Tensor, ones: tf.Tensor) =>
-      tf.div(tf.sum(tf.matMul(ones, t.reshape([b, hw, c])).reshape([b, G, cg]), 2), n).reshape([b, 1, G, 1]);
-    const f = tf.customGrad(((xx: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
-      const ones = tf.ones([b, 1, hw]);
-      const x4 = xx.reshape([b, hw, G, cg]);
-      const xc = tf.sub(x4, groupMean(x4, ones));
-      const rstd = tf.rsqrt(tf.add(groupMean(tf.square(xc), ones), eps)); // [B, 1, G, 1]
-      const y = tf.add(tf.mul(xc, tf.mul(rstd, gamma.reshape([1, 1, G, cg]))), beta.reshape([1, 1, G, cg]));
-      save([xc, rstd]);
-      return {
-        value: y.reshape([b, h, w, c]),
-        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-          const [sxc, srstd] = saved;
-          const ones1 = tf.ones([b, 1, hw]);
-          const onesAll = tf.ones([1, b * hw]);
-          const colSum = (t: tf.Tensor) => tf.matMul(onesAll, t.reshape([b * hw, c])).reshape([c]);
-          const dy4 = (dy as tf.Tensor).reshape([b, hw, G, cg]);
-          const xhat = tf.mul(sxc, srstd);
-          const dbeta = colSum(dy4);
-          const dgamma = colSum(tf.mul(dy4, xhat));
-          const dxhat = tf.mul(dy4, gamma.reshape([1, 1, G, cg]));
-          const m1 = groupMean(dxhat, ones1);
-          const m2 = groupMean(tf.mul(dxhat, xhat), ones1);
-          const dx = tf.mul(tf.sub(tf.sub(dxhat, m1), tf.mul(xhat, m2)), srstd).reshape([b, h, w, c]);
-          return [dx, dgamma, dbeta];
-        },
-      };
-    }) as unknown as GradFn);
-    return f(x, this.gamma, this.beta) as tf.Tensor4D;
+    return groupNorm(x, this.gamma, this.beta, this.groups, this.eps, false);
   }
 
-  /** silu(apply(x)): one native pass where `native()` allows, else the two ops. */
+  /** silu(apply(x)), in one native pass where it can. */
   applySilu(x: tf.Tensor4D): tf.Tensor4D {
-    return GroupNorm.native() ? this.runNative(x, true) : silu(this.apply(x));
-  }
-
-  /**
-   * True when the fused native kernel can run: the wasm backend with the
-   * addon's kernels, and no gradient being recorded (the kernel has none, so
-   * training keeps the composed ops and their hand-written gradient). Its sums
-   * are doubles over each image in a fixed order, so sampled images differ
-   * from the composed path's in the last bits, and repeat exactly.
-   */
-  static native(): boolean {
-    return tf.engine().state.gradientDepth === 0 && tf.getBackend() === 'wasm' && tf.getKernel(GROUP_NORM_KERNEL, 'wasm') !== undefined;
-  }
-
-  private runNative(x: tf.Tensor4D, withSilu: boolean): tf.Tensor4D {
-    const attrs = { groups: this.groups, eps: this.eps, silu: withSilu ? 1 : 0 };
-    return tf.engine().runKernel(GROUP_NORM_KERNEL, { x, gamma: this.gamma, beta: this.beta }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+    return groupNorm(x, this.gamma, this.beta, this.groups, this.eps, true);
   }
 }
 

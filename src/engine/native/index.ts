@@ -59,7 +59,14 @@ export interface NativeAddon {
   binary(heap: ArrayBuffer, op: number, aOffset: number, bOffset: number, outOffset: number, shape: Float64Array, aStrides: Float64Array, bStrides: Float64Array): void;
   concat(heap: ArrayBuffer, offsets: Float64Array, rowLengths: Float64Array, rows: number, outOffset: number): void;
   split(heap: ArrayBuffer, inOffset: number, outOffsets: Float64Array, rowLengths: Float64Array, rows: number): void;
-  groupNorm(heap: ArrayBuffer, xOffset: number, gammaOffset: number, betaOffset: number, yOffset: number, b: number, hw: number, c: number, groups: number, eps: number, silu: number): void;
+  groupNorm(
+    heap: ArrayBuffer, xOffset: number, gammaOffset: number, betaOffset: number, yOffset: number,
+    b: number, hw: number, c: number, groups: number, eps: number, silu: number, statsOffset?: number,
+  ): void;
+  groupNormGrad(
+    heap: ArrayBuffer, dzOffset: number, xOffset: number, gammaOffset: number, betaOffset: number, statsOffset: number,
+    dxOffset: number, dgammaOffset: number, dbetaOffset: number, b: number, hw: number, c: number, groups: number, silu: number,
+  ): void;
   setThreads(n: number): void;
   setChunkBytes(n: number): void;
   /** 1: each thread runs im2col + single-threaded sgemm on tasks of `taskBytes` columns (default); 0: one OpenBLAS-threaded gemm per chunk. */
@@ -479,26 +486,64 @@ function fusedAdam(args: KernelArgs): tf.TensorInfo[] {
   return outs;
 }
 
-// ---- GroupNorm (+ SiLU), inference -------------------------------------------------------
+// ---- GroupNorm (+ SiLU) -------------------------------------------------------------------
 
-/** The kit's own kernel: GroupNorm over NHWC, optionally followed by SiLU, forward only (see GroupNorm in src/models/layers.ts). */
+/**
+ * The kit's own kernels for GroupNorm over NHWC, optionally followed by SiLU
+ * (see GroupNorm in src/models/layers.ts): GROUP_NORM_KERNEL for inference;
+ * for training, GROUP_NORM_TRAIN_KERNEL, which also returns each image and
+ * group's mean and 1/std, and GROUP_NORM_GRAD_KERNEL, the gradient from them.
+ */
 export const GROUP_NORM_KERNEL = 'T2IGroupNorm';
+export const GROUP_NORM_TRAIN_KERNEL = 'T2IGroupNormTrain';
+export const GROUP_NORM_GRAD_KERNEL = 'T2IGroupNormGrad';
 
-/** Inputs x [B, H, W, C], gamma [C], beta [C] (float32); attrs groups, eps, silu (0 or 1); output like x. */
-function groupNorm(args: KernelArgs): tf.TensorInfo {
+type GroupNormAttrs = { groups: number; eps: number; silu: number };
+
+/** x [B, H, W, C], gamma and beta [C], float32, C a multiple of the groups: its B, H*W and C. */
+function groupNormShape(name: string, x: tf.TensorInfo, gamma: tf.TensorInfo, beta: tf.TensorInfo, groups: number): [number, number, number] {
+  for (const t of [x, gamma, beta]) if (t.dtype !== 'float32') throw new Error(`${name}: needs float32 tensors, got ${t.dtype}`);
+  const [b, h, w, c] = x.shape;
+  if (x.shape.length !== 4 || size(gamma.shape) !== c || size(beta.shape) !== c || c % groups !== 0) {
+    throw new Error(`${name}: needs x [B,H,W,C] with C a multiple of ${groups} and gamma, beta [C]; got ${x.shape}, ${gamma.shape}, ${beta.shape}`);
+  }
+  return [b, h * w, c];
+}
+
+/** Inputs x, gamma, beta; attrs groups, eps, silu (0 or 1); output y like x (and, training, stats [B, G, 2]). */
+function groupNorm(args: KernelArgs, training: boolean): tf.TensorInfo | tf.TensorInfo[] {
   const backend = args.backend as unknown as WasmBackendLike;
   const { x, gamma, beta } = args.inputs as Record<string, tf.TensorInfo>;
-  const at = args.attrs as unknown as { groups: number; eps: number; silu: number };
-  const [b, h, w, c] = x.shape;
-  for (const t of [x, gamma, beta]) if (t.dtype !== 'float32') throw new Error(`${GROUP_NORM_KERNEL}: needs float32 tensors, got ${t.dtype}`);
-  if (x.shape.length !== 4 || size(gamma.shape) !== c || size(beta.shape) !== c || c % at.groups !== 0) {
-    throw new Error(`${GROUP_NORM_KERNEL}: needs x [B,H,W,C] with C a multiple of ${at.groups} and gamma, beta [C]; got ${x.shape}, ${gamma.shape}, ${beta.shape}`);
-  }
+  const at = args.attrs as unknown as GroupNormAttrs;
+  const [b, hw, c] = groupNormShape(training ? GROUP_NORM_TRAIN_KERNEL : GROUP_NORM_KERNEL, x, gamma, beta, at.groups);
   const out = backend.makeOutput([...x.shape], 'float32');
-  if (size(x.shape) > 0) {
-    loaded!.addon!.groupNorm(heapOf(backend), offsetOf(backend, x), offsetOf(backend, gamma), offsetOf(backend, beta), offsetOf(backend, out), b, h * w, c, at.groups, at.eps, at.silu ? 1 : 0);
+  const stats = training ? backend.makeOutput([b, at.groups, 2], 'float32') : undefined;
+  if (b > 0) {
+    loaded!.addon!.groupNorm(
+      heapOf(backend), offsetOf(backend, x), offsetOf(backend, gamma), offsetOf(backend, beta), offsetOf(backend, out),
+      b, hw, c, at.groups, at.eps, at.silu ? 1 : 0, stats ? offsetOf(backend, stats) : -1,
+    );
   }
-  return out;
+  return stats ? [out, stats] : out;
+}
+
+/** Inputs dz (like x), x, gamma, beta, stats; attrs as the forward's; outputs dx, dgamma, dbeta. */
+function groupNormGrad(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as unknown as WasmBackendLike;
+  const { dz, x, gamma, beta, stats } = args.inputs as Record<string, tf.TensorInfo>;
+  const at = args.attrs as unknown as GroupNormAttrs;
+  const [b, hw, c] = groupNormShape(GROUP_NORM_GRAD_KERNEL, x, gamma, beta, at.groups);
+  if (size(dz.shape) !== size(x.shape) || size(stats.shape) !== b * at.groups * 2) {
+    throw new Error(`${GROUP_NORM_GRAD_KERNEL}: dz ${dz.shape} and stats ${stats.shape} do not fit x ${x.shape}`);
+  }
+  const dx = backend.makeOutput([...x.shape], 'float32');
+  const dgamma = backend.makeOutput([c], 'float32');
+  const dbeta = backend.makeOutput([c], 'float32');
+  loaded!.addon!.groupNormGrad(
+    heapOf(backend), offsetOf(backend, dz), offsetOf(backend, x), offsetOf(backend, gamma), offsetOf(backend, beta), offsetOf(backend, stats),
+    offsetOf(backend, dx), offsetOf(backend, dgamma), offsetOf(backend, dbeta), b, hw, c, at.groups, at.silu ? 1 : 0,
+  );
+  return [dx, dgamma, dbeta];
 }
 
 // ---- registration -----------------------------------------------------------------------
@@ -545,8 +590,13 @@ export function installNativeKernels(): string[] {
     names.push(name);
   }
   if (!tf.getKernel(FUSED_ADAM_KERNEL, 'wasm')) tf.registerKernel({ kernelName: FUSED_ADAM_KERNEL, backendName: 'wasm', kernelFunc: fusedAdam });
-  if (!tf.getKernel(GROUP_NORM_KERNEL, 'wasm')) tf.registerKernel({ kernelName: GROUP_NORM_KERNEL, backendName: 'wasm', kernelFunc: groupNorm as tf.KernelFunc });
-  names.push(FUSED_ADAM_KERNEL, GROUP_NORM_KERNEL);
+  const own: Array<[string, tf.KernelFunc]> = [
+    [GROUP_NORM_KERNEL, (a) => groupNorm(a, false)],
+    [GROUP_NORM_TRAIN_KERNEL, (a) => groupNorm(a, true)],
+    [GROUP_NORM_GRAD_KERNEL, groupNormGrad],
+  ];
+  for (const [kernelName, kernelFunc] of own) if (!tf.getKernel(kernelName, 'wasm')) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+  names.push(FUSED_ADAM_KERNEL, ...own.map(([n]) => n));
   installedKernels = names;
   return names.map((n) => `${n} (native)`);
 }

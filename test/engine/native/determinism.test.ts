@@ -4,8 +4,8 @@
  * channels, 96+48 -> 48 on the up path, a stride-2 downsample, attention over
  * the 4x4 bottleneck with 4 heads of 24), batch 32 (training) and 64 (guided
  * sampling); and the conv filter gradient, whose per-task partials are summed
- * in task order, is the same on 1 and 2 threads, as is the fused inference
- * GroupNorm + SiLU (one image per thread). Then a whole training step of
+ * in task order, is the same on 1 and 2 threads, as are the GroupNorm + SiLU
+ * kernels (one image per thread; per-image partials added in image order). Then a whole training step of
  * the default UNet, twice from the same weights and draws: the same weights.
  * Fails (never skips) when the native kernels are inactive.
  */
@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { adam, initBackend } from '../../../src/engine';
 import { loadNative } from '../../../src/engine/native';
 import { Rng } from '../../../src/engine/random';
-import { GroupNorm, ParamStore } from '../../../src/models/layers';
+import { GroupNorm, groupNorm, ParamStore } from '../../../src/models/layers';
 import { diffusionStepRng, MiniClip, resolvePretrainConfig, TextToImage, trainDiffusionStep } from '../../../src/models';
 import { fakeBatches } from '../../models/helpers';
 import { requireNative } from './require-native';
@@ -122,7 +122,7 @@ test('conv2d filter gradient at the default UNet shapes: 1 thread and 2 threads 
   }
 });
 
-test('the fused GroupNorm + SiLU at the default UNet sampling shapes (batch 64): 1 and 2 threads give the same bits, 12 runs on 2 threads too', (t) => {
+test('the GroupNorm + SiLU kernels at the default UNet sampling shapes (batch 64): 1 and 2 threads give the same bits (forward and gradient), 12 forward runs on 2 threads too', (t) => {
   if (!requireNative(t)) return;
   const saved = loadNative()!.info().blasThreads;
   const ps = new ParamStore(new Rng('gn-determinism'));
@@ -134,6 +134,13 @@ test('the fused GroupNorm + SiLU at the default UNet sampling shapes (batch 64):
       const f = () => gn.applySilu(x as tf.Tensor4D);
       assert.equal(Buffer.compare(bytesOf(1, f), bytesOf(2, f)), 0, `${c} channels at ${hw}x${hw}: 1 and 2 threads differ`);
       assert.equal(differingRuns(2, f), 0, `${c} channels at ${hw}x${hw}: runs differ`);
+      // The training kernels: the gradient with respect to x, gamma and beta, concatenated.
+      const g = () => {
+        const w = rand([64, hw, hw, c], 3);
+        const [dx, dgamma, dbeta] = tf.grads((xx: tf.Tensor, gm: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(groupNorm(xx as tf.Tensor4D, gm, bt, 8, 1e-5, true), w)))([x, gn.gamma, gn.beta]);
+        return tf.concat([dx.reshape([-1]), dgamma, dbeta]);
+      };
+      assert.equal(Buffer.compare(bytesOf(1, g), bytesOf(2, g)), 0, `${c} channels at ${hw}x${hw}: the gradient on 1 and 2 threads differs`);
       x.dispose();
     }
   } finally {

@@ -11,8 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, nativeStatus } from '../../../src/engine';
 import { collapseBroadcast, installNativeKernels, loadNative } from '../../../src/engine/native';
 import { requireNative } from './require-native';
-import { Rng } from '../../../src/engine/random';
-import { GroupNorm, ParamStore } from '../../../src/models/layers';
+import { groupNorm, nativeGroupNorm } from '../../../src/models/layers';
 
 type Arrays = Float32Array[];
 type Case = { name: string; shapes: number[][]; f: (...xs: tf.Tensor[]) => tf.Tensor; forwardOnly?: boolean };
@@ -164,7 +163,7 @@ test('the native kernels are active on wasm when the addon is built', (t) => {
   const s = nativeStatus();
   assert.ok(s.threads >= 1);
   assert.match(s.library, /OpenBLAS/);
-  for (const k of ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Concat', 'SplitV', 'T2IFusedAdam', 'T2IGroupNorm']) {
+  for (const k of ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Concat', 'SplitV', 'T2IFusedAdam', 'T2IGroupNorm', 'T2IGroupNormTrain', 'T2IGroupNormGrad']) {
     assert.ok(s.kernels.includes(k), `${k} is native`);
   }
   // Installing twice keeps one layer (no recursion through our own kernel).
@@ -262,35 +261,23 @@ test('collapseBroadcast merges axes contiguous in both inputs and drops size-1 a
   assert.deepEqual(collapseBroadcast([2, 3, 1, 5], [1, 1, 1, 5], [2, 3, 1, 5]), { shape: [6, 5], a: [5, 1], b: [0, 1] });
 });
 
-test('the fused GroupNorm (+ SiLU) kernel equals the composed ops, and runs only when no gradient is recorded', (t) => {
+const GROUP_NORM: Case[] = [
+  [64, 16, 16, 48, 8, true],
+  [3, 5, 7, 12, 4, true],
+  [2, 4, 4, 96, 8, false],
+  [4, 8, 8, 96, 8, true],
+].map(([b, h, w, c, g, withSilu]) => ({
+  name: `groupNorm [${b},${h},${w},${c}] groups ${g}${withSilu ? ' + silu' : ''}`,
+  shapes: [[b, h, w, c] as number[], [c as number], [c as number]],
+  f: (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) =>
+    groupNorm(tf.add(tf.mul(x, 4), 0.5) as tf.Tensor4D, tf.add(gamma, 1), beta, g as number, 1e-5, withSilu as boolean),
+}));
+
+test('the native GroupNorm (+ SiLU) kernels: values and gradients (x, gamma, beta) equal the cpu backend\'s composed ops', (t) => {
   if (!requireNative(t)) return;
-  const ps = new ParamStore(new Rng('gn-fused'));
-  const before = tf.memory().numTensors;
-  for (const [b, h, w, c, g] of [[64, 16, 16, 48, 8], [3, 5, 7, 12, 4], [2, 4, 4, 96, 8]]) {
-    const gn = new GroupNorm(ps, `gn${b}x${h}x${w}x${c}`, c, g);
-    tf.tidy(() => {
-      gn.gamma.assign(tf.tensor1d(rand([c], 3)).add(1));
-      gn.beta.assign(tf.tensor1d(rand([c], 4)));
-    });
-    const x = tf.tidy(() => tf.tensor4d(rand([b, h, w, c], 5), [b, h, w, c]).mul(4).add(0.5) as tf.Tensor4D);
-    assert.equal(GroupNorm.native(), true);
-    const fused = gn.applySilu(x);
-    const fusedPlain = gn.apply(x);
-    // Under a gradient tape the composed ops run (the kernel has no gradient).
-    let composed: tf.Tensor | undefined;
-    let composedPlain: tf.Tensor | undefined;
-    tf.grad((xx: tf.Tensor) => {
-      assert.equal(GroupNorm.native(), false);
-      composedPlain = tf.keep(gn.apply(xx as tf.Tensor4D));
-      composed = tf.keep(gn.applySilu(xx as tf.Tensor4D));
-      return tf.add(composed.sum(), composedPlain.sum());
-    })(x).dispose();
-    for (const [got, want, what] of [[fused, composed!, 'with SiLU'], [fusedPlain, composedPlain!, 'without']] as const) {
-      const err = tf.tidy(() => tf.max(tf.abs(tf.sub(got, want))).dataSync()[0]);
-      assert.ok(err < 2e-5, `[${b},${h},${w},${c}] groups ${g} ${what}: max difference ${err}`);
-    }
-    tf.dispose([x, fused, fusedPlain, composed!, composedPlain!]);
+  assert.equal(nativeGroupNorm(), true);
+  for (const c of GROUP_NORM) {
+    check(c);
+    check({ ...c, name: `${c.name}, inference`, forwardOnly: true });
   }
-  tf.dispose(Object.values(ps.variables));
-  assert.equal(tf.memory().numTensors, before, 'no tensor leaks');
 });
