@@ -14,7 +14,7 @@ import { loadPrompts } from '../feedback/collect';
 import { resolveReproduceConfig, reproduce } from '../pipeline/reproduce';
 import { EVALUATION_FILE, evaluateStage } from '../pipeline/stages';
 import { CATEGORIES, PromptEntry, seenPrompts, unseenPrompts } from '../world';
-import { intOption, jsonFileOption } from './options';
+import { addSamplerOptions, intOption, jsonFileOption, SamplerFlags, samplerOverrides } from './options';
 
 /**
  * The prompts of `--prompts`, with `--prompts-per-category k` a seeded sample of k per category:
@@ -47,7 +47,7 @@ function readEvaluation(dir: string, flag: string): EvaluateResult {
 }
 
 export function registerEvaluate(program: Command): void {
-  program
+  addSamplerOptions(program
     .command('evaluate')
     .description('alignment per category (judge or classifier, 95% bootstrap over prompts), mean reward and FID of a model')
     .requiredOption('--model <dir>', 'model folder (a fine-tuning or pretrain output, a diffusion checkpoint), or "base" for data/base-model')
@@ -60,16 +60,17 @@ export function registerEvaluate(program: Command): void {
     .option('--rejection <k>', 'best of k samples by the reward model (the rejection-sampling baseline)')
     .option('--classifier <dir>', 'attribute classifier folder (default data/classifier)')
     .option('--out <dir>', 'also write DIR/evaluation.json with every image\'s outcome')
-    .option('--json', 'print one JSON object')
+    .option('--json', 'print one JSON object'), "the model's checkpoint config's; give the same to every model you compare")
     .action(async (opts: {
       model: string; prompts: string; promptsPerCategory?: string; perPrompt: string; seed: string; evaluator: string; reward?: string; rejection?: string;
       classifier?: string; out?: string; json?: boolean;
-    }) => {
+    } & SamplerFlags) => {
       if (!(EVALUATORS as readonly string[]).includes(opts.evaluator)) throw new Error(`--evaluator must be one of ${EVALUATORS.join(', ')}, got "${opts.evaluator}"`);
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
       const perPrompt = intOption('--per-prompt', opts.perPrompt, 1, 10000);
       const k = opts.promptsPerCategory === undefined ? undefined : intOption('--prompts-per-category', opts.promptsPerCategory, 1, 100000);
       const rejectionK = opts.rejection === undefined ? undefined : intOption('--rejection', opts.rejection, 2, 64);
+      const sampler = samplerOverrides(opts);
       if (rejectionK !== undefined && !opts.reward) throw new Error('--rejection needs --reward DIR (the reward model picks the best sample)');
       if (opts.model !== 'base' && !fs.existsSync(opts.model)) throw new Error(`--model ${opts.model}: no such folder (or use "base" for the shipped base model)`);
       if (opts.reward && !fs.existsSync(opts.reward)) throw new Error(`--reward ${opts.reward}: no such folder`);
@@ -79,13 +80,13 @@ export function registerEvaluate(program: Command): void {
       const bar = progress(prompts.length * perPrompt * (rejectionK ?? 1), 'evaluate');
       let shown = 0;
       const r = await evaluateStage(
-        { model: opts.model, prompts, perPrompt, seed, evaluator: opts.evaluator as EvaluatorName, reward: opts.reward, rejectionK, classifier: opts.classifier },
+        { model: opts.model, prompts, perPrompt, seed, evaluator: opts.evaluator as EvaluatorName, reward: opts.reward, rejectionK, classifier: opts.classifier, ...(Object.keys(sampler).length ? { sampler } : {}) },
         opts.out,
         { onProgress: (done) => (bar.tick(done - shown), (shown = done)) },
       );
       bar.done();
       if (opts.json) return void process.stdout.write(JSON.stringify(evaluationJson(r), null, 2) + '\n');
-      console.log(`${opts.model}${rejectionK ? ` (best of ${rejectionK} by the reward)` : ''}: ${r.images.length} images, ${prompts.length} prompts x ${perPrompt}, seed ${seed}; read by the ${r.evaluator} (the ${r.otherReader.evaluator} beside it)`);
+      console.log(`${opts.model}${rejectionK ? ` (best of ${rejectionK} by the reward)` : ''}: ${r.images.length} images, ${prompts.length} prompts x ${perPrompt}, seed ${seed}, guidance ${r.sampler.guidanceScale}, ${r.sampler.steps} steps; read by the ${r.evaluator} (the ${r.otherReader.evaluator} beside it)`);
       for (const [c, cell] of [...Object.entries(r.byCategory), ['overall', r.overall] as const]) {
         const o = c === 'overall' ? r.otherReader.overall : r.otherReader.byCategory[c as (typeof CATEGORIES)[number]]!;
         console.log(`  ${c.padEnd(12)} ${pct(cell!.accuracy).padStart(5)}% [${pct(cell!.ci95[0])}, ${pct(cell!.ci95[1])}]  n=${cell!.n} (${cell!.prompts} prompts)   ${r.otherReader.evaluator}: ${pct(o.accuracy)}%`);

@@ -11,6 +11,7 @@
  * fresh renders of the same prompts (seeds `evaluate-renders/...`).
  */
 import { Rng } from '../engine/random';
+import { SamplerConfig } from '../models/config';
 import { generateImages } from '../models/diffusion/sampler';
 import { bootstrapOverPrompts } from '../reward/metrics';
 import { loadRewardModel } from '../reward/checkpoint';
@@ -56,6 +57,8 @@ export interface EvaluateResult {
   rejection: { k: number; reward: string } | null;
   seed: number;
   perPrompt: number;
+  /** The sampler settings the images were made with (the model's, with `sampler`'s overrides). */
+  sampler: SamplerConfig;
   byCategory: Partial<Record<Category, AccuracyCell>>;
   overall: AccuracyCell;
   /** The same table read by the other evaluator. */
@@ -82,6 +85,11 @@ export interface EvaluateOptions {
   rejectionK?: number;
   /** Classifier folder (default the shipped data/classifier). */
   classifier?: string;
+  /**
+   * Overrides of the model's sampler settings (guidance scale, DDIM steps, eta). Give the same to every
+   * model of a comparison: a model fine-tuned on guided samples may be best at a lower guidance scale.
+   */
+  sampler?: Partial<SamplerConfig>;
   resamples?: number;
   batchSize?: number;
   /** Called after each batch of generated images. */
@@ -146,10 +154,11 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluateResu
   const jobs = slots.flatMap((s, slot) => Array.from({ length: K }, (_, j) => ({ ...s, slot, seed: evaluateSeed(seed, s.p.prompt, s.k, j) })));
 
   const { model, meta } = await loadModel(modelDir);
+  const sampler: SamplerConfig = { ...meta.config.sampler, ...opts.sampler };
   let candidates: ImageLike[];
   try {
     candidates = await generateImages(model, jobs.map((j) => j.p.prompt), {
-      ...meta.config.sampler, seed: jobs.map((j) => j.seed), batchSize: opts.batchSize ?? 64,
+      ...sampler, seed: jobs.map((j) => j.seed), batchSize: opts.batchSize ?? 64,
       onBatch: (done) => opts.onProgress?.(done, jobs.length),
     });
   } finally {
@@ -211,6 +220,7 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluateResu
     rejection: K > 1 ? { k: K, reward: opts.reward! } : null,
     seed,
     perPrompt: opts.perPrompt,
+    sampler,
     ...main,
     otherReader: { evaluator: other, ...table(other) },
     readersAgree: items.filter((x) => x.judge === x.classifier).length / items.length,

@@ -26,6 +26,13 @@ test('evaluate prints one JSON object per the spec for a prompt file, with the s
   assert.equal(r.images, 8);
   assert.equal(r.evaluator, 'judge');
   assert.equal(r.otherReader.evaluator, 'classifier');
+  assert.equal(r.sampler.guidanceScale, 7, "the model's own sampler");
+
+  // --guidance and --steps replace the model's own settings, and the result says which were used.
+  const g = JSON.parse(await runCli('evaluate', '--model', 'base', '--prompts', file, '--per-prompt', '1', '--guidance', '2.5', '--steps', '2', '--json'));
+  assert.equal(g.sampler.guidanceScale, 2.5);
+  assert.equal(g.sampler.steps, 2);
+  assert.equal(g.sampler.eta, r.sampler.eta);
 
   // Same prompts and seed: the same images, so the same verdicts (paired across models); the classifier as the reader swaps the tables.
   const c = JSON.parse(await runCli('evaluate', '--model', 'base', '--prompts', file, '--per-prompt', '2', '--seed', '3', '--evaluator', 'classifier', '--out', path.join(dir, 'b'), '--json'));
@@ -50,6 +57,7 @@ test('evaluate: bad input is one line naming what is wrong and what is allowed',
   await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', 'seen', '--rejection', '4'), /--rejection needs --reward DIR/);
   await assert.rejects(runCli('evaluate', '--model', path.join(dir, 'nope'), '--prompts', 'seen'), /--model .*nope: no such folder/);
   await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', 'seen', '--per-prompt', '0'), /--per-prompt/);
+  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', 'seen', '--guidance', 'high'), /--guidance must be a number in 0\.\.100, got "high"/);
   await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', 'everything'), /--prompts must be seen, unseen or a readable text file, got "everything"/);
   await assert.rejects(runCli('reproduce', '--quick', '--config', bad), /--config .*bad\.txt/);
   const cfg = path.join(dir, 'cfg.json');

@@ -19,7 +19,7 @@ function fakeEval(rate: (c: Category) => number, seed: string, opts: { prompts?:
   );
   const t = accuracyTable(images.map((x) => ({ prompt: x.prompt, category: x.category, ok: x.judge })), { resamples: 50 });
   return {
-    model: seed, evaluator: 'judge', rejection: null, seed: 0, perPrompt: opts.per ?? 4, ...t, otherReader: { evaluator: 'classifier', ...t },
+    model: seed, evaluator: 'judge', rejection: null, seed: 0, perPrompt: opts.per ?? 4, sampler: { steps: 2, guidanceScale: 7, eta: 0, spacing: 'trailing', clipSample: true }, ...t, otherReader: { evaluator: 'classifier', ...t },
     readersAgree: 1, meanReward: null, fid: { value: opts.fid ?? 1, images: images.length, renders: images.length, dim: 8 }, images,
   };
 }
