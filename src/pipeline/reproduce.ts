@@ -57,8 +57,18 @@ export const ReproduceConfigSchema = z.strictObject({
   finetuneSteps: z.number().int().min(1),
   /** Rejection sampling baseline: best of K base-model samples by the reward. */
   rejectionK: z.number().int().min(2).max(64),
-  /** Evaluation: prompts per category of the seen and unseen sets (seeded sample), images per prompt, seed. */
-  eval: z.strictObject({ promptsPerCategory: z.number().int().min(1), perPrompt: z.number().int().min(1), seed: z.number().int().min(0) }),
+  /**
+   * Evaluation: prompts per category of the seen and unseen sets (seeded sample), images per prompt, seed,
+   * and the guidance scale every model (base, fine-tuned, best-of-K) is sampled with there and in the grids:
+   * null for each model's own (7 for the shipped base model and what is fine-tuned from it). A model
+   * fine-tuned on guided samples may be best at a lower scale (README, "Fine-tuning").
+   */
+  eval: z.strictObject({
+    promptsPerCategory: z.number().int().min(1),
+    perPrompt: z.number().int().min(1),
+    seed: z.number().int().min(0),
+    guidance: z.number().min(0).max(100).nullable().default(null),
+  }),
 });
 export type ReproduceConfig = z.infer<typeof ReproduceConfigSchema>;
 
@@ -71,7 +81,7 @@ const DEFAULT: ReproduceConfig = {
   rewardSeeds: 8,
   finetuneSteps: 500,
   rejectionK: 4,
-  eval: { promptsPerCategory: 12, perPrompt: 4, seed: 30 },
+  eval: { promptsPerCategory: 12, perPrompt: 4, seed: 30, guidance: null },
 };
 
 export const REPRODUCE_PRESETS: Record<'quick' | 'default', ReproduceConfig> = {
@@ -84,7 +94,7 @@ export const REPRODUCE_PRESETS: Record<'quick' | 'default', ReproduceConfig> = {
     rewardTest: { ...DEFAULT.rewardTest, perPrompt: 1 },
     rewardSeeds: 6,
     finetuneSteps: 100,
-    eval: { promptsPerCategory: 4, perPrompt: 2, seed: 30 },
+    eval: { promptsPerCategory: 4, perPrompt: 2, seed: 30, guidance: null },
   },
 };
 
@@ -204,6 +214,11 @@ export interface ReproduceHooks {
   progress?: (total: number, label: string) => Progress;
 }
 
+/** The evaluation's sampler overrides: `{ sampler: { guidanceScale } }` when eval.guidance is set, else nothing. */
+function evalSampler(config: ReproduceConfig): { sampler?: { guidanceScale: number } } {
+  return config.eval.guidance === null ? {} : { sampler: { guidanceScale: config.eval.guidance } };
+}
+
 /** Run (or resume) the whole pipeline into `out`. Call initBackend first. */
 export async function reproduce(config: ReproduceConfig, out: string, hooks: ReproduceHooks = {}): Promise<ReproduceSummary> {
   const t0 = Date.now();
@@ -211,8 +226,10 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
   fs.mkdirSync(out, { recursive: true });
   const configFile = path.join(out, 'config.json');
   if (fs.existsSync(configFile)) {
-    const saved = JSON.parse(fs.readFileSync(configFile, 'utf8'));
-    const diff = firstDifference(saved, config);
+    const raw = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+    // Keys added since the run began read as their defaults (a run from before eval.guidance used each model's own).
+    const parsed = ReproduceConfigSchema.safeParse(raw);
+    const diff = firstDifference(parsed.success ? parsed.data : raw, config);
     if (diff) throw new Error(`${out} holds a run with another config (${diff}); use another --out, or the same settings to resume`);
   } else writeFileAtomic(configFile, JSON.stringify(config, null, 2) + '\n');
 
@@ -286,7 +303,10 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
       for (const set of EVAL_SETS) {
         evals[m.name][set] = await step(`evaluate ${m.name} ${set}`, () =>
           evaluateStage(
-            { model: m.model, prompts: evalPrompts(set, config), perPrompt: config.eval.perPrompt, seed: config.eval.seed, reward: rewardDir, rejectionK: m.rejectionK, resamples: 1000 },
+            {
+              model: m.model, prompts: evalPrompts(set, config), perPrompt: config.eval.perPrompt, seed: config.eval.seed, reward: rewardDir, rejectionK: m.rejectionK, resamples: 1000,
+              ...evalSampler(config),
+            },
             dir('eval', m.name, set),
             { onProgress: ticker(1) },
           ),
@@ -315,7 +335,7 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
     };
     writeFileAtomic(dir('summary.json'), JSON.stringify(summary, null, 2) + '\n');
     writeFileAtomic(dir('claims.json'), JSON.stringify(claims, null, 2) + '\n');
-    writeFileAtomic(dir('claims.md'), claimsMarkdown(claims, `# Claims of Lee et al. (2023), as the kit measures them\n\n${config.seeds.length} fine-tuning seed(s), ${config.finetuneSteps} updates each; evaluation on ${config.eval.promptsPerCategory} prompts per category x ${config.eval.perPrompt} images (seen and unseen), image seed ${config.eval.seed}. Effects in accuracy points, FID or AUC; judge verdicts, the independent classifier beside them.\n`) + '\n');
+    writeFileAtomic(dir('claims.md'), claimsMarkdown(claims, `# Claims of Lee et al. (2023), as the kit measures them\n\n${config.seeds.length} fine-tuning seed(s), ${config.finetuneSteps} updates each; evaluation on ${config.eval.promptsPerCategory} prompts per category x ${config.eval.perPrompt} images (seen and unseen), image seed ${config.eval.seed}${config.eval.guidance === null ? '' : `, every model at guidance ${config.eval.guidance}`}. Effects in accuracy points, FID or AUC; judge verdicts, the independent classifier beside them.\n`) + '\n');
     writeReproduceReport(dir('report.html'), summary);
     return summary;
   } finally {
@@ -444,7 +464,7 @@ async function writeGrids(config: ReproduceConfig, out: string, models: Array<{ 
     const { model, meta } = await loadModel(m.model);
     try {
       const jobs = prompts.flatMap((p) => [0, 1, 2, 3].map((k) => ({ p, seed: `grids/${config.eval.seed}/${p}/${k}` })));
-      const images = await generateImages(model, jobs.map((j) => j.p), { ...meta.config.sampler, seed: jobs.map((j) => j.seed), batchSize: 32 });
+      const images = await generateImages(model, jobs.map((j) => j.p), { ...meta.config.sampler, ...evalSampler(config).sampler, seed: jobs.map((j) => j.seed), batchSize: 32 });
       writeFileAtomic(file, encodePng(tileImages(images, { columns: 4, scale: 3, gap: 2 })));
     } finally {
       model.dispose({ clip: true });

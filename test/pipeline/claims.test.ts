@@ -131,4 +131,7 @@ test('resolveReproduceConfig: presets, nested overrides, and errors naming the k
   assert.equal(resolveReproduceConfig('quick', { eval: { perPrompt: 2 } }).eval.promptsPerCategory, q.eval.promptsPerCategory);
   assert.throws(() => resolveReproduceConfig('quick', { sedes: [1] }), /reproduce config: .*sedes/);
   assert.throws(() => resolveReproduceConfig('quick', { eval: { perPrompt: 0 } }), /eval\.perPrompt/);
+  assert.equal(q.eval.guidance, null, "each model's own guidance by default");
+  assert.equal(resolveReproduceConfig('quick', { eval: { guidance: 2.5 } }).eval.guidance, 2.5);
+  assert.throws(() => resolveReproduceConfig('quick', { eval: { guidance: -1 } }), /eval\.guidance/);
 });

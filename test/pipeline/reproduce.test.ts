@@ -57,6 +57,13 @@ test('reproduce at toy scale: summary, claims, a report that draws, resume, and 
   assert.deepEqual(again.claims, s.claims);
   assert.ok(Date.now() - t0 < (s.seconds * 1000) / 2, `resume took ${Date.now() - t0} ms against ${s.seconds} s`);
 
+  // A run folder from before eval.guidance existed resumes: the missing key reads as its default (null).
+  const saved = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+  delete saved.eval.guidance;
+  fs.writeFileSync(path.join(out, 'config.json'), JSON.stringify(saved, null, 2) + '\n');
+  assert.deepEqual((await reproduce(config, out, { log: () => {} })).claims, s.claims);
+  await assert.rejects(reproduce(resolveReproduceConfig('quick', { ...TOY, eval: { ...TOY.eval, guidance: 2.5 } }), out, { log: () => {} }), /another config \(eval\.guidance was null, now 2\.5\)/);
+
   const other = resolveReproduceConfig('quick', { ...TOY, finetuneSteps: 3 });
   const before = fs.readFileSync(path.join(out, 'config.json'), 'utf8');
   await assert.rejects(reproduce(other, out, { log: () => {} }), /holds a run with another config \(finetuneSteps was 2, now 3\)/);
