@@ -589,14 +589,15 @@ export function installNativeKernels(): string[] {
     tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc, setupFunc: before?.setupFunc, disposeFunc: before?.disposeFunc });
     names.push(name);
   }
-  if (!tf.getKernel(FUSED_ADAM_KERNEL, 'wasm')) tf.registerKernel({ kernelName: FUSED_ADAM_KERNEL, backendName: 'wasm', kernelFunc: fusedAdam });
+  // The kit's own kernels (no wasm kernel of that name to wrap).
   const own: Array<[string, tf.KernelFunc]> = [
+    [FUSED_ADAM_KERNEL, fusedAdam],
     [GROUP_NORM_KERNEL, (a) => groupNorm(a, false)],
     [GROUP_NORM_TRAIN_KERNEL, (a) => groupNorm(a, true)],
     [GROUP_NORM_GRAD_KERNEL, groupNormGrad],
   ];
   for (const [kernelName, kernelFunc] of own) if (!tf.getKernel(kernelName, 'wasm')) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
-  names.push(FUSED_ADAM_KERNEL, ...own.map(([n]) => n));
+  names.push(...own.map(([n]) => n));
   installedKernels = names;
   return names.map((n) => `${n} (native)`);
 }
