@@ -672,7 +672,7 @@ napi_value Adam(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// ---- GroupNorm (+ SiLU), forward only ---------------------------------------------
+// ---- GroupNorm (+ SiLU): forward, and its gradient -------------------------------
 // groupNorm(heap, xOff, gammaOff, betaOff, yOff, B, HW, C, G, eps, silu, statsOff)
 // x, y: [B, HW, C] (NHWC); gamma, beta: [C]; groups of C / G channels. Per image b and group g:
 //   mean = sum(x) / n,  var = sum((x - mean)^2) / n  over the n = HW * C / G values,
