@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
 import { loadMiniClip, PresetName, SamplerConfig } from '../models';
 import { encodePng, tileImages } from '../world';
-import { pretrain, PretrainOverrides, readOverridesFile, resolvePretrainRun } from '../pipeline/pretrain';
+import { checkInitFrom, pretrain, PretrainOverrides, readOverridesFile, resolvePretrainRun } from '../pipeline/pretrain';
 import { addSamplerOptions, intOption, SamplerFlags, samplerOverrides } from './options';
 import { makeDir } from '../engine/files';
 
@@ -26,7 +26,8 @@ export function registerPretrain(program: Command): void {
     .option('--seed <n>', 'seed of weights, batches, noise and the corpus')
     .option('--sample-every <n>', 'sample grid every n diffusion updates (default: the checkpoint interval; 0: final only)')
     .option('--max-updates <n>', 'stop each stage after n updates in this call (resume later)')
-    .action(async (opts: { quick?: boolean; out?: string; config?: string; corpusSize?: string; seed?: string; sampleEvery?: string; maxUpdates?: string }) => {
+    .option('--init-from <dir>', "warm start: take this finished run's (or shipped model's) MiniCLIP and start the diffusion stage from its UNet weights")
+    .action(async (opts: { quick?: boolean; out?: string; config?: string; corpusSize?: string; seed?: string; sampleEvery?: string; maxUpdates?: string; initFrom?: string }) => {
       const preset: PresetName = opts.quick ? 'quick' : 'default';
       const overrides: PretrainOverrides = opts.config ? (readOverridesFile(opts.config) as PretrainOverrides) : {};
       if (opts.seed !== undefined) {
@@ -35,7 +36,8 @@ export function registerPretrain(program: Command): void {
         overrides.corpus = { ...(overrides.corpus ?? {}), seed };
       }
       if (opts.corpusSize !== undefined) overrides.corpus = { ...(overrides.corpus ?? {}), size: intOption('--corpus-size', opts.corpusSize, 1, 10_000_000) };
-      resolvePretrainRun(preset, overrides); // fail on bad config before the backend starts
+      const { config } = resolvePretrainRun(preset, overrides); // fail on bad config before the backend starts
+      if (opts.initFrom !== undefined) checkInitFrom(opts.initFrom, config);
       const b = await initBackend();
       warnIfSlowPath();
       const out = opts.out ?? path.join('results', 'pretrain', preset);
@@ -46,6 +48,7 @@ export function registerPretrain(program: Command): void {
         overrides,
         sampleEvery: opts.sampleEvery !== undefined ? intOption('--sample-every', opts.sampleEvery, 0, 10_000_000) : undefined,
         maxUpdates: opts.maxUpdates !== undefined ? intOption('--max-updates', opts.maxUpdates, 1, 10_000_000) : undefined,
+        initFrom: opts.initFrom,
       });
       console.log(
         r.done

@@ -11,15 +11,21 @@
  *   samples/        sample grids every `sampleEvery` diffusion updates, and final.png
  *
  * A killed run resumes from its last checkpoints when the same command is run again.
+ *
+ * A warm start (`initFrom`: a finished pretrain run or a shipped model) takes that folder's
+ * MiniCLIP as it is and starts the diffusion stage from its UNet weights (their moving average,
+ * as sampled) instead of random ones; the diffusion stage then runs its own schedule. It is how
+ * a finished model gets more updates under a fresh learning-rate cycle.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { hasCheckpoint, writeFileAtomic } from '../engine';
+import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine';
 import {
   ddimSample, DeepPartial, Example, MiniClip, PresetName, PretrainConfig, PretrainConfigSchema, readModelMeta,
   resolvePretrainConfig, resumeMismatch, shuffledBatches, TextToImage, trainClip, trainDiffusion, loadMiniClip, loadTextToImage, EMA_PREFIX,
+  loadWeightsInto,
 } from '../models';
 import { CorpusConfig, CorpusConfigSchema, encodePng, ImageLike, pretrainingCorpus, resolveCorpusConfig, seenPrompts, tileImages } from '../world';
 
@@ -41,6 +47,8 @@ export interface PretrainOptions {
   sampleEvery?: number;
   /** Stop each stage after this many updates in this call (tests simulate a killed run). */
   maxUpdates?: number;
+  /** Warm start from this folder's clip/ and diffusion/ (a finished pretrain run or a shipped model). */
+  initFrom?: string;
   /** Show progress (default true). */
   progress?: boolean;
   /** Log lines (default console.log). */
@@ -179,11 +187,16 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const out = opts.out;
   fs.mkdirSync(path.join(out, 'samples'), { recursive: true });
   const cfgFile = path.join(out, 'config.json');
-  const resolved = { preset: opts.preset, ...config, corpus };
+  const initFrom = opts.initFrom === undefined ? null : checkInitFrom(opts.initFrom, config);
+  const resolved = { preset: opts.preset, ...config, corpus, initFrom };
   if (fs.existsSync(cfgFile)) {
     const prev = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
     if (JSON.stringify(prev.corpus) !== JSON.stringify(corpus)) {
       throw new Error(`${out} holds a run with another corpus config (${JSON.stringify(prev.corpus)}); use another --out`);
+    }
+    if ((prev.initFrom?.sha256 ?? null) !== (initFrom?.sha256 ?? null)) {
+      const was = prev.initFrom ? `warm-started from ${prev.initFrom.dir} (diffusion sha256 ${prev.initFrom.sha256.slice(0, 12)})` : 'started from random weights';
+      throw new Error(`${out} holds a run ${was}; resume it with the same --init-from, or use another --out`);
     }
   }
   // Refuse a resume that would change the numbers before anything is written (the loops check again).
@@ -219,10 +232,14 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   t = Date.now();
   trimLosses(lossFile, 'clip', stepOf(clipDir, 'miniclip'));
   trimLosses(lossFile, 'diffusion', stepOf(diffDir, 'diffusion'));
+  if (initFrom && !hasCheckpoint(clipDir)) fs.cpSync(path.join(initFrom.dir, 'clip'), clipDir, { recursive: true });
   let clip: MiniClip = new MiniClip(config.clip, config.seed);
   let clipRes;
   try {
-    clipRes = await trainClip(clip, data, config, { checkpointDir: clipDir, progress, onStep: appendLoss('clip'), maxUpdates: opts.maxUpdates });
+    // A warm start's MiniCLIP is finished (checkInitFrom); shipped ones hold no optimizer state to resume from.
+    clipRes = initFrom
+      ? { startStep: config.clipTrain.steps, step: config.clipTrain.steps, losses: [] }
+      : await trainClip(clip, data, config, { checkpointDir: clipDir, progress, onStep: appendLoss('clip'), maxUpdates: opts.maxUpdates });
   } catch (e) {
     clip.dispose();
     throw e;
@@ -249,6 +266,15 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   // Diffusion.
   t = Date.now();
   const model = new TextToImage(clip, config.diffusion, config.seed);
+  if (initFrom && !hasCheckpoint(diffDir)) {
+    try {
+      await warmStart(model, path.join(initFrom.dir, 'diffusion'));
+    } catch (e) {
+      model.dispose({ clip: true });
+      throw e;
+    }
+    log(`diffusion: warm start from ${initFrom.dir} (sha256 ${initFrom.sha256.slice(0, 12)})`);
+  }
   const prompts = samplePrompts();
   const every = opts.sampleEvery ?? config.diffusionTrain.checkpointEvery;
   const grid = (name: string, ema?: Readonly<Record<string, tf.Variable>>) => {
@@ -287,6 +313,42 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   return result;
 }
 
+
+/** Where a warm start comes from: the folder and its diffusion weights' sha256 (what a resume must match). */
+export interface InitFrom {
+  dir: string;
+  sha256: string;
+}
+
+/**
+ * Check that `dir` can warm-start a run with `config`: a finished MiniCLIP trained exactly as the
+ * run's would be (it is used as it is), and a diffusion checkpoint of the same architecture.
+ * Throws one line naming what differs.
+ */
+export function checkInitFrom(dir: string, config: PretrainConfig): InitFrom {
+  const clipDir = path.join(dir, 'clip'), diffDir = path.join(dir, 'diffusion');
+  for (const d of [clipDir, diffDir]) if (!hasCheckpoint(d)) throw new Error(`--init-from ${dir}: no checkpoint in ${d} (a finished pretrain run or a shipped model folder holds clip/ and diffusion/)`);
+  const clipMeta = readModelMeta(clipDir, 'miniclip');
+  if (clipMeta.step < clipMeta.config.clipTrain.steps) throw new Error(`--init-from ${dir}: its MiniCLIP is not finished (${clipMeta.step}/${clipMeta.config.clipTrain.steps})`);
+  const clipWhy = resumeMismatch(clipMeta.config, config, 'miniclip');
+  if (clipWhy) throw new Error(`--init-from ${dir}: its MiniCLIP was trained otherwise (${clipWhy})`);
+  const diffMeta = readModelMeta(diffDir, 'diffusion');
+  if (JSON.stringify(diffMeta.config.diffusion) !== JSON.stringify(config.diffusion)) {
+    throw new Error(`--init-from ${dir}: its diffusion model differs from the run's: diffusion was ${JSON.stringify(diffMeta.config.diffusion)}, now ${JSON.stringify(config.diffusion)}`);
+  }
+  return { dir, sha256: readCheckpointIndex(diffDir).sha256 };
+}
+
+/** Load a diffusion checkpoint's UNet weights into `model` (the moving average where it kept one); its text encoder must equal the model's. */
+async function warmStart(model: TextToImage, dir: string): Promise<void> {
+  const frozen = new Set(Object.keys(model.variables).filter((k) => !(k in model.trainableVariables)));
+  const extra = await loadWeightsInto(dir, model.variables, frozen);
+  try {
+    for (const [k, v] of Object.entries(model.unet.variables)) if (extra[`${EMA_PREFIX}${k}`]) v.assign(extra[`${EMA_PREFIX}${k}`]);
+  } finally {
+    tf.dispose(Object.values(extra));
+  }
+}
 
 /** Read a --config JSON file: errors name the file. */
 export function readOverridesFile(file: string): Record<string, unknown> {

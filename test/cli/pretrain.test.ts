@@ -118,3 +118,56 @@ test('ship-base-model --guidance, --steps, --eta: a bad value is one line and th
   assert.equal(fs.readFileSync(path.join(dest, 'keep.txt'), 'utf8'), 'old model');
   assert.deepEqual(fs.readdirSync(dir).sort(), ['shipped']);
 });
+
+test('pretrain --init-from: takes the folder\'s MiniCLIP and starts the UNet from its (averaged) weights; resumes only with the same start', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-pretrain-init-'));
+  const a = path.join(dir, 'a'), b = path.join(dir, 'b');
+  const base = ['pretrain', '--quick', '--corpus-size', '48', '--sample-every', '0'];
+  const first = run([...base, '--config', tinyConfigFile(dir), '--out', a]);
+  assert.equal(first.status, 0, first.stderr);
+  // A learning rate so small that Adam's steps (about lr each) vanish in float32: b's UNet must end where a's average was.
+  const still = path.join(dir, 'still.json');
+  fs.writeFileSync(still, JSON.stringify({ ...TINY, diffusionTrain: { ...TINY.diffusionTrain, learningRate: 1e-12 } }));
+  const warm = run([...base, '--config', still, '--out', b, '--init-from', a]);
+  assert.equal(warm.status, 0, warm.stderr);
+  assert.match(warm.stdout, /diffusion: warm start from .*\/a \(sha256 [0-9a-f]{12}\)/);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(b, 'config.json'), 'utf8')).initFrom.dir, a);
+
+  await initBackend();
+  const wa = (await loadTextToImage(path.join(a, 'diffusion'))).model;
+  const wb = (await loadTextToImage(path.join(b, 'diffusion'))).model;
+  const fresh = (await loadTextToImage(path.join(a, 'diffusion'), { weights: 'trained' })).model;
+  try {
+    const maxDiff = (x: typeof wa, y: typeof wa) =>
+      Math.max(...Object.keys(x.unet.variables).map((k) => Math.max(...Array.from(x.unet.variables[k].sub(y.unet.variables[k]).abs().dataSync()))));
+    assert.ok(maxDiff(wa, wb) < 1e-6, `b starts from a's averaged weights (max diff ${maxDiff(wa, wb)})`);
+    assert.ok(maxDiff(wa, fresh) > 1e-4, 'the average differs from the last weights, so the check above can tell them apart');
+  } finally {
+    for (const m of [wa, wb, fresh]) m.dispose({ clip: true });
+  }
+  const clipSha = (out: string) => JSON.parse(fs.readFileSync(path.join(out, 'clip', 'checkpoint.json'), 'utf8')).sha256;
+  assert.equal(clipSha(b), clipSha(a), 'the same MiniCLIP');
+
+  // Rerun without --init-from: refused in one line, nothing rewritten.
+  const config = fs.readFileSync(path.join(b, 'config.json'), 'utf8');
+  const cold = run([...base, '--config', still, '--out', b]);
+  assert.equal(cold.status, 1);
+  assert.match(cold.stderr.trim(), /^t2i-align: .*\/b holds a run warm-started from .*\/a \(diffusion sha256 [0-9a-f]{12}\); resume it with the same --init-from, or use another --out$/);
+  assert.equal(fs.readFileSync(path.join(b, 'config.json'), 'utf8'), config);
+
+  // Bad sources: one line each, naming the folder and what is wrong; no output folder made.
+  const wider = path.join(dir, 'wider.json');
+  fs.writeFileSync(wider, JSON.stringify({ ...TINY, diffusion: { ...TINY.diffusion, unet: { ...TINY.diffusion.unet, channels: [8, 24] } } }));
+  const cases: Array<[string[], RegExp]> = [
+    [['--config', still, '--init-from', path.join(dir, 'nothing')], /--init-from .*nothing: no checkpoint in .*clip \(a finished pretrain run or a shipped model folder holds clip\/ and diffusion\/\)/],
+    [['--config', wider, '--init-from', a], /--init-from .*\/a: its diffusion model differs from the run's: diffusion was .*"channels":\[8,16\].*, now .*"channels":\[8,24\]/],
+    [['--init-from', a], /--init-from .*\/a: its MiniCLIP was trained otherwise \(clip was /],
+  ];
+  for (const [args, message] of cases) {
+    const r = run([...base, ...args, '--out', path.join(dir, 'c')]);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, message);
+    assert.ok(!fs.existsSync(path.join(dir, 'c')));
+  }
+});
