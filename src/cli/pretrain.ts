@@ -121,6 +121,7 @@ export async function shipBaseModel(
       params: { unet: countParams(model.unet.variables), textEncoder: countParams(clip.textVariables()), miniclip: countParams(clip.variables) },
       finalLoss: { clipMeanLast100: lastMean('clip'), diffusionMeanLast100: lastMean('diffusion') },
       wallSeconds: timing.total,
+      stages: trainingStages(runConfig, timing.total, meta.step),
       bytes: { diffusion: readCheckpointIndex(path.join(dest, 'diffusion')).byteLength, clip: readCheckpointIndex(path.join(dest, 'clip')).byteLength },
       clipRetrieval: retrieval,
       alignment: ev.withoutImages(r),
@@ -141,6 +142,41 @@ export async function shipBaseModel(
   }
 }
 
+/** One training run behind a shipped model: what it ran and how long it took. */
+export interface TrainingStage {
+  /** The command (with `--config` overrides spelled out) that ran it. */
+  command: string;
+  /** The warm start's diffusion weights (sha256), or null for random initial weights. */
+  initFrom: string | null;
+  diffusionUpdates: number;
+  learningRate: number;
+  wallSeconds: { corpus: number; clip: number; diffusion: number; total: number };
+}
+
+/**
+ * The runs behind a model, oldest first: those behind a warm start's source (from its
+ * metrics.json, when it is a shipped model) and then this run.
+ */
+function trainingStages(runConfig: Record<string, any>, wallSeconds: TrainingStage['wallSeconds'], diffusionUpdates: number): TrainingStage[] {
+  const init = runConfig.initFrom as { dir: string; sha256: string } | null | undefined;
+  let earlier: TrainingStage[] = [];
+  const prevFile = init ? path.join(init.dir, 'metrics.json') : undefined;
+  if (prevFile && fs.existsSync(prevFile)) {
+    const prev = JSON.parse(fs.readFileSync(prevFile, 'utf8'));
+    earlier = prev.stages ?? [{
+      command: `npx t2i-align pretrain${prev.preset === 'quick' ? ' --quick' : ''}`,
+      initFrom: null,
+      diffusionUpdates: prev.steps.diffusion,
+      learningRate: JSON.parse(fs.readFileSync(path.join(init!.dir, 'config.json'), 'utf8')).diffusionTrain.learningRate,
+      wallSeconds: prev.wallSeconds,
+    }];
+  }
+  const dt = runConfig.diffusionTrain;
+  const overrides = JSON.stringify({ diffusionTrain: { steps: dt.steps, learningRate: dt.learningRate } });
+  const command = `npx t2i-align pretrain${runConfig.preset === 'quick' ? ' --quick' : ''}${init ? ` --init-from ${init.dir} --config <${overrides}>` : ''}`;
+  return [...earlier, { command, initFrom: init?.sha256 ?? null, diffusionUpdates, learningRate: dt.learningRate, wallSeconds }];
+}
+
 /** The ship-base-model flags that give these sampler overrides. */
 function shipFlags(s: Partial<SamplerConfig>): string {
   const flags: Array<[string, number | undefined]> = [['--guidance', s.guidanceScale], ['--steps', s.steps], ['--eta', s.eta]];
@@ -151,10 +187,21 @@ function baseModelReadme(m: Record<string, any>, table: string): string {
   const w = m.wallSeconds;
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
   const a = m.alignment.config;
+  const stages = m.stages as TrainingStage[];
+  const made = stages.length > 1
+    ? `Made by ${stages.length} training runs, each a warm start from the one before (\`pretrain --init-from\`: the earlier model's MiniCLIP as it is, its UNet's averaged weights as the start, and a fresh learning-rate cycle):
+
+| run | diffusion updates | peak learning rate | wall time (min) |
+|---|---:|---:|---:|
+${stages.map((st) => `| \`${st.command}\` | ${st.diffusionUpdates} | ${st.learningRate} | ${(st.wallSeconds.total / 60).toFixed(1)} |`).join('\n')}
+
+(the default preset, seed ${m.seed}; corpus of ${m.corpus.size} pairs, seed ${m.corpus.seed}),
+then \`npx t2i-align ship-base-model --run <the last run's folder>${shipFlags(m.shipSampler)}\`.`
+    : `Made by \`npx t2i-align pretrain --out results/pretrain/default\` (the \`default\` preset, seed ${m.seed}; corpus of ${m.corpus.size} pairs, seed ${m.corpus.seed})
+then \`npx t2i-align ship-base-model --run results/pretrain/default${shipFlags(m.shipSampler)}\`.`;
   return `# The shipped base models
 
-Made by \`npx t2i-align pretrain --out results/pretrain/default\` (the \`default\` preset, seed ${m.seed}; corpus of ${m.corpus.size} pairs, seed ${m.corpus.seed})
-then \`npx t2i-align ship-base-model --run results/pretrain/default${shipFlags(m.shipSampler)}\`. The kit loads this folder by default
+${made} The kit loads this folder by default
 (\`generate\`, \`eval-base\`, \`loadModel()\`).
 
 | file | what |
@@ -170,7 +217,7 @@ then \`npx t2i-align ship-base-model --run results/pretrain/default${shipFlags(m
 
 ## Training
 
-${m.steps.clip} MiniCLIP updates, then ${m.steps.diffusion} diffusion updates. Wall time on the 2-core dev machine (shared with other jobs):
+${m.steps.clip} MiniCLIP updates, then ${stages.map((st) => st.diffusionUpdates).reduce((x, y) => x + y, 0)} diffusion updates${stages.length > 1 ? ` in all (${m.steps.diffusion} in the last run)` : ''}. Wall time of the last run on the 2-core dev machine (shared with other jobs):
 corpus ${w.corpus.toFixed(0)} s, MiniCLIP ${(w.clip / 60).toFixed(1)} min, diffusion ${(w.diffusion / 60).toFixed(1)} min, total ${(w.total / 60).toFixed(1)} min.
 Final losses (mean of the last 100 updates): MiniCLIP contrastive ${m.finalLoss.clipMeanLast100.toFixed(3)}, diffusion (v-MSE) ${m.finalLoss.diffusionMeanLast100.toFixed(4)}.
 

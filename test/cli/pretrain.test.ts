@@ -171,3 +171,33 @@ test('pretrain --init-from: takes the folder\'s MiniCLIP and starts the UNet fro
     assert.ok(!fs.existsSync(path.join(dir, 'c')));
   }
 });
+
+test('ship-base-model ships a finished run; a warm start from the shipped folder lists both runs in metrics.json and the README', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ship-ok-'));
+  const base = ['pretrain', '--quick', '--corpus-size', '48', '--sample-every', '0', '--config', tinyConfigFile(dir)];
+  const ship = (runDir: string, dest: string) => {
+    const r = run(['ship-base-model', '--run', runDir, '--out', dest, '--per-category', '2', '--prompts-per-category', '1']);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(fs.readFileSync(path.join(dest, 'metrics.json'), 'utf8'));
+  };
+  assert.equal(run([...base, '--out', path.join(dir, 'a')]).status, 0);
+  const first = ship(path.join(dir, 'a'), path.join(dir, 'shipped-a'));
+  assert.equal(first.stages.length, 1);
+  assert.equal(first.stages[0].initFrom, null);
+  assert.equal(first.stages[0].diffusionUpdates, 4);
+  for (const f of ['diffusion/checkpoint.json', 'clip/checkpoint.json', 'config.json', 'losses.csv', 'README.md', 'renders-vs-samples.png', 'eval/base-eval.json']) {
+    assert.ok(fs.existsSync(path.join(dir, 'shipped-a', f)), f);
+  }
+
+  const warm = run([...base, '--out', path.join(dir, 'b'), '--init-from', path.join(dir, 'shipped-a')]);
+  assert.equal(warm.status, 0, warm.stderr);
+  const second = ship(path.join(dir, 'b'), path.join(dir, 'shipped-b'));
+  assert.equal(second.stages.length, 2);
+  assert.deepEqual(second.stages[0], first.stages[0]);
+  const sha = JSON.parse(fs.readFileSync(path.join(dir, 'shipped-a', 'diffusion', 'checkpoint.json'), 'utf8')).sha256;
+  assert.equal(second.stages[1].initFrom, sha);
+  assert.match(second.stages[1].command, /--init-from .*shipped-a --config <\{"diffusionTrain":\{"steps":4,"learningRate":0\.001\}\}>/);
+  const readme = fs.readFileSync(path.join(dir, 'shipped-b', 'README.md'), 'utf8');
+  assert.match(readme, /Made by 2 training runs/);
+  assert.match(readme, /8 diffusion updates in all \(4 in the last run\)/);
+});
