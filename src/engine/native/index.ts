@@ -539,6 +539,11 @@ function groupNormGrad(args: KernelArgs): tf.TensorInfo[] {
   const dx = backend.makeOutput([...x.shape], 'float32');
   const dgamma = backend.makeOutput([c], 'float32');
   const dbeta = backend.makeOutput([c], 'float32');
+  if (b === 0) {
+    // An empty batch (the forward accepts one): no gradient, and the sums over no images are 0.
+    for (const t of [dgamma, dbeta]) new Float32Array(heapOf(backend), offsetOf(backend, t), c).fill(0);
+    return [dx, dgamma, dbeta];
+  }
   loaded!.addon!.groupNormGrad(
     heapOf(backend), offsetOf(backend, dz), offsetOf(backend, x), offsetOf(backend, gamma), offsetOf(backend, beta), offsetOf(backend, stats),
     offsetOf(backend, dx), offsetOf(backend, dgamma), offsetOf(backend, dbeta), b, hw, c, at.groups, at.silu ? 1 : 0,

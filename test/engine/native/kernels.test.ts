@@ -281,3 +281,14 @@ test('the native GroupNorm (+ SiLU) kernels: values and gradients (x, gamma, bet
     check({ ...c, name: `${c.name}, inference`, forwardOnly: true });
   }
 });
+
+test('the native GroupNorm gradient of an empty batch: dx empty, dgamma and dbeta zero (as the forward accepts B = 0)', (t) => {
+  if (!requireNative(t)) return;
+  const x = tf.zeros([0, 4, 4, 16]) as tf.Tensor4D;
+  const gamma = tf.ones([16]), beta = tf.zeros([16]);
+  const gr = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => groupNorm(xx as tf.Tensor4D, gg, bb, 4, 1e-5, true))([x, gamma, beta]);
+  assert.deepEqual(gr[0].shape, [0, 4, 4, 16]);
+  assert.deepEqual(Array.from(gr[1].dataSync()), new Array(16).fill(0));
+  assert.deepEqual(Array.from(gr[2].dataSync()), new Array(16).fill(0));
+  tf.dispose([x, gamma, beta, ...gr]);
+});
