@@ -25,8 +25,7 @@ import { firstDifference } from '../finetune/train';
 import { generateImages } from '../models/diffusion/sampler';
 import { auxLossAblation } from '../reward/ablation';
 import { loadRewardModel } from '../reward/checkpoint';
-import { judgeEvalSet, labelEvalSet, EvalSet } from '../reward/evaluate';
-import { rocAuc } from '../reward/metrics';
+import { AucDifference, aucDifference, judgeEvalSet, labelEvalSet } from '../reward/evaluate';
 import { ClipScore } from '../reward/model';
 import { loadRewardData } from '../reward/run';
 import { Rng } from '../engine/random';
@@ -138,7 +137,7 @@ export interface ReproduceSummary {
 
 /** Reward vs CLIP on the reward test sets, and the auxiliary-loss ablation. */
 export interface RewardClaims {
-  sets: Array<{ name: string; images: number; prompts: number; reward: number; clip: number; diff: { value: number; lo: number; hi: number; p: number } }>;
+  sets: AucDifference[];
   ablation: { seeds: number[]; metrics: Record<string, { with: number[]; without: number[] }> };
 }
 
@@ -171,40 +170,6 @@ function plan(config: ReproduceConfig) {
     finetune: 5 * config.finetuneSteps * VARIANT_NAMES.length * config.seeds.length,
     evaluate: perEval * (1 + config.rejectionK + VARIANT_NAMES.length * config.seeds.length),
     grids: 128,
-  };
-}
-
-/**
- * AUC of reward minus CLIP on one set, with a paired bootstrap over prompts
- * (1,000 draws; every draw takes all images of the drawn prompts, scored by
- * both): a percentile interval, and p = 2 x the smaller share of draws on
- * either side of 0 (each count + 1, so p is never 0).
- */
-function aucDifference(set: EvalSet, reward: Float32Array, clip: Float32Array, seed: string): RewardClaims['sets'][number] {
-  const byPrompt = new Map<string, number[]>();
-  set.prompts.forEach((p, i) => byPrompt.set(p, [...(byPrompt.get(p) ?? []), i]));
-  const groups = [...byPrompt.values()];
-  const diff = (idx: readonly number[]) => {
-    const t = idx.map((i) => set.targets[i]);
-    return rocAuc(idx.map((i) => reward[i]), t) - rocAuc(idx.map((i) => clip[i]), t);
-  };
-  const all = set.targets.map((_, i) => i);
-  const value = diff(all);
-  const rng = new Rng(`${seed}/bootstrap`);
-  const B = 1000;
-  const draws: number[] = [];
-  for (let b = 0; b < B; b++) {
-    const d = diff(groups.flatMap(() => groups[rng.int(0, groups.length - 1)]));
-    if (!Number.isNaN(d)) draws.push(d);
-  }
-  draws.sort((a, b) => a - b);
-  const q = (x: number) => draws[Math.min(draws.length - 1, Math.max(0, Math.round(x * (draws.length - 1))))];
-  const below = draws.filter((d) => d <= 0).length + 1;
-  const above = draws.filter((d) => d >= 0).length + 1;
-  return {
-    name: set.name, images: all.length, prompts: groups.length,
-    reward: rocAuc(reward, set.targets), clip: rocAuc(clip, set.targets),
-    diff: { value, lo: q(0.025), hi: q(0.975), p: Math.min(1, (2 * Math.min(below, above)) / (draws.length + 1)) },
   };
 }
 

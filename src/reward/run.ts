@@ -11,7 +11,7 @@ import { allAttributes } from '../world/prompt';
 import { labelledImages, LabelledImage } from './data';
 import { EmbeddingTable, FrozenClip, datasetImageEmbeddings } from './embeddings';
 import { saveRewardModel, RewardDatasetInfo } from './checkpoint';
-import { EvalSet, evaluateScorer, labelledSet, renderCheck, renderCheckPrompts, ScorerEval, subset } from './evaluate';
+import { AucDifference, aucDifference, EvalSet, evaluateScorer, labelledSet, renderCheck, renderCheckPrompts, ScorerEval, subset } from './evaluate';
 import { bestThreshold, Interval } from './metrics';
 import { ClipScore, RewardModel } from './model';
 import { resolveRewardConfig, RewardTrainConfig, RewardTrainResult, trainRewardModel } from './train';
@@ -100,6 +100,8 @@ export interface RewardEvaluation {
   evals: ScorerEval[];
   /** True prompt vs one-attribute changes, on clean renders of seen and unseen prompts. */
   renders: Record<'reward' | 'clip', ReturnType<typeof renderCheck>>;
+  /** Per set: reward AUC minus the CLIP score's, with a paired bootstrap over prompts. */
+  differences: AucDifference[];
 }
 
 /**
@@ -119,10 +121,13 @@ export function evaluateReward(
     evals.push(evaluateScorer(model, set, meta.trainPrompts, 0.5, opts));
     evals.push(evaluateScorer(clip, set, meta.trainPrompts, meta.clipThreshold, opts));
   }
+  const differences = sets.map((set) =>
+    aucDifference(set, model.score(set.embeddings, set.prompts), clip.score(set.embeddings, set.prompts), `eval-reward/${opts.seed ?? 0}/${set.name}`));
   const prompts = renderCheckPrompts(allAttributes(), opts.renderPrompts ?? 200, `${opts.seed ?? 0}`);
   return {
     evals,
     renders: { reward: renderCheck(model, frozen, prompts, `renders/${opts.seed ?? 0}`), clip: renderCheck(clip, frozen, prompts, `renders/${opts.seed ?? 0}`) },
+    differences,
   };
 }
 
@@ -143,6 +148,14 @@ export function rewardTable(r: RewardEvaluation): string {
       lines.push(`| ${rw.set} | ${row.group} | ${row.images} | ${row.prompts} | ${pct(row.positives)} | ${ci(row.auc, num)} | ${ci(c.auc, num)} | ${ci(row.accuracy)} | ${ci(c.accuracy)} | ${num(row.ece.value)} | ${num(c.ece.value)} |`);
     });
   }
+  lines.push(
+    '',
+    'Reward minus CLIP score, ROC AUC on each whole set (paired bootstrap over prompts, 1,000 draws; p: two-sided):',
+    '',
+    '| set | images | prompts | AUC reward | AUC CLIP | difference [95% CI] | p |',
+    '|---|---:|---:|---:|---:|---|---:|',
+    ...r.differences.map((d) => `| ${d.name} | ${d.images} | ${d.prompts} | ${num(d.reward)} | ${num(d.clip)} | ${d.diff.value >= 0 ? '+' : ''}${num(d.diff.value)} [${num(d.diff.lo)}, ${num(d.diff.hi)}] | ${num(d.diff.p)} |`),
+  );
   const rr = r.renders;
   lines.push('', `Clean renders (${rr.reward.renders} prompts of the whole grammar): true prompt above each one-attribute change in ${pct(rr.reward.pairs)}% of pairs (reward) vs ${pct(rr.clip.pairs)}% (CLIP); above all of them in ${pct(rr.reward.all)}% vs ${pct(rr.clip.all)}% of renders.`);
   return lines.join('\n');

@@ -32,6 +32,9 @@ test('t2i-align train-reward, reward --manifest/--image and eval-reward on a sma
   assert.deepEqual(ev.evals.map((e: { scorer: string }) => e.scorer), ['reward', 'clip']);
   assert.equal(ev.evals[0].rows[0].images, 12);
   assert.ok(ev.renders.reward.pairs >= 0 && ev.renders.reward.pairs <= 1);
+  assert.equal(ev.differences.length, 1);
+  assert.equal(ev.differences[0].reward, ev.evals[0].rows[0].auc.value, 'the difference starts from the AUCs of the table');
+  assert.equal(ev.differences[0].clip, ev.evals[1].rows[0].auc.value);
 });
 
 test('reward commands: bad input is one clear line and writes nothing', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ablationTable, pairedInterval, signFlipTest } from '../../src/reward/ablation';
 import { accuracyAt, bestThreshold, bootstrapOverPrompts, calibration, rocAuc } from '../../src/reward/metrics';
+import { aucDifference, EvalSet } from '../../src/reward/evaluate';
 
 test('rocAuc: the Mann-Whitney count, ties half; NaN with one class', () => {
   assert.equal(rocAuc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]), 0.75);
@@ -58,4 +59,29 @@ test('ablationTable: the AUC and render rows, signed differences, lambda from th
     '| a/all/auc | 0.800 | 0.700 | +0.100 [0.090, 0.110] | 0.008 |',
     '| renders/count | 0.800 | 0.850 | -0.050 [-0.060, -0.040] | 0.008 |',
   ]);
+});
+
+test('aucDifference: reward AUC minus CLIP\'s with a paired bootstrap over prompts; equal scores give 0 and p 1', () => {
+  // 20 prompts, 3 images each; the reward ranks every aligned image first, the "CLIP" scores are noise.
+  const prompts: string[] = [], targets: number[] = [], reward: number[] = [], noise: number[] = [];
+  for (let p = 0; p < 20; p++) {
+    for (let i = 0; i < 3; i++) {
+      const t = (p + i) % 2;
+      prompts.push(`prompt ${p}`);
+      targets.push(t);
+      reward.push(t + 0.01 * i);
+      noise.push(((p * 7 + i * 13) % 10) / 10);
+    }
+  }
+  const set = { name: 'toy', target: 'judge', dir: '', records: [], prompts, attributes: [], categories: [], targets, embeddings: undefined } as unknown as EvalSet;
+  const d = aucDifference(set, reward, noise, 'toy');
+  assert.equal(d.images, 60);
+  assert.equal(d.prompts, 20);
+  assert.equal(d.reward, 1);
+  assert.equal(d.clip, rocAuc(noise, targets));
+  assert.ok(Math.abs(d.diff.value - (1 - d.clip)) < 1e-12);
+  assert.ok(d.diff.lo > 0 && d.diff.lo <= d.diff.value && d.diff.value <= d.diff.hi, JSON.stringify(d.diff));
+  assert.ok(d.diff.p < 0.01, `p ${d.diff.p}`);
+  const same = aucDifference(set, noise, noise, 'toy');
+  assert.deepEqual([same.diff.value, same.diff.lo, same.diff.hi, same.diff.p], [0, 0, 0, 1]);
 });
