@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { initBackend, warnIfSlowPath } from '../engine';
+import { initBackend, readCheckpointIndex, warnIfSlowPath } from '../engine';
 import { loadMiniClip, PresetName, SamplerConfig } from '../models';
 import { encodePng, tileImages } from '../world';
 import { checkInitFrom, pretrain, PretrainOverrides, readOverridesFile, resolvePretrainRun } from '../pipeline/pretrain';
@@ -71,7 +71,6 @@ export async function shipBaseModel(
 ): Promise<Record<string, unknown>> {
   const log = opts.log ?? ((s: string) => console.log(s));
   const { loadTextToImage, countParams, saveModelCheckpoint } = await import('../models');
-  const { readCheckpointIndex } = await import('../engine');
   const ev = await import('../eval');
   const runConfig = JSON.parse(fs.readFileSync(path.join(run, 'config.json'), 'utf8'));
   const { model, meta } = await loadTextToImage(path.join(run, 'diffusion'));
@@ -170,6 +169,11 @@ function trainingStages(runConfig: Record<string, any>, wallSeconds: TrainingSta
       learningRate: JSON.parse(fs.readFileSync(path.join(init!.dir, 'config.json'), 'utf8')).diffusionTrain.learningRate,
       wallSeconds: prev.wallSeconds,
     }];
+  } else if (init && fs.existsSync(path.join(init.dir, 'timing.json'))) {
+    // The source is a pretrain run folder (not shipped): its own runs, from its config and timing.
+    const cfg = JSON.parse(fs.readFileSync(path.join(init.dir, 'config.json'), 'utf8'));
+    const wall = JSON.parse(fs.readFileSync(path.join(init.dir, 'timing.json'), 'utf8')).total;
+    earlier = trainingStages(cfg, wall, readCheckpointIndex<{ step: number }>(path.join(init.dir, 'diffusion')).meta.step);
   }
   const dt = runConfig.diffusionTrain;
   const overrides = JSON.stringify({ diffusionTrain: { steps: dt.steps, learningRate: dt.learningRate } });

@@ -200,4 +200,14 @@ test('ship-base-model ships a finished run; a warm start from the shipped folder
   const readme = fs.readFileSync(path.join(dir, 'shipped-b', 'README.md'), 'utf8');
   assert.match(readme, /Made by 2 training runs/);
   assert.match(readme, /8 diffusion updates in all \(4 in the last run\)/);
+
+  // A warm start from a pretrain run folder (not shipped) lists that run too, from its config and timing.
+  assert.equal(run([...base, '--out', path.join(dir, 'c'), '--init-from', path.join(dir, 'a')]).status, 0);
+  const third = ship(path.join(dir, 'c'), path.join(dir, 'shipped-c'));
+  assert.deepEqual(third.stages.map((st: { command: string; diffusionUpdates: number }) => [st.command, st.diffusionUpdates]), [
+    ['npx t2i-align pretrain --quick', 4],
+    [third.stages[1].command, 4],
+  ]);
+  assert.match(third.stages[1].command, /--init-from .*\/a --config/);
+  assert.ok(third.stages[0].wallSeconds.total > 0);
 });
