@@ -154,26 +154,19 @@ export interface TrainingStage {
 
 /**
  * The runs behind a model, oldest first: those behind a warm start's source (from its
- * metrics.json, when it is a shipped model) and then this run.
+ * metrics.json when it is a shipped model, else from its config and timing as a pretrain
+ * run folder) and then this run.
  */
 function trainingStages(runConfig: Record<string, any>, wallSeconds: TrainingStage['wallSeconds'], diffusionUpdates: number): TrainingStage[] {
   const init = runConfig.initFrom as { dir: string; sha256: string } | null | undefined;
+  const read = (file: string) => JSON.parse(fs.readFileSync(path.join(init!.dir, file), 'utf8'));
   let earlier: TrainingStage[] = [];
-  const prevFile = init ? path.join(init.dir, 'metrics.json') : undefined;
-  if (prevFile && fs.existsSync(prevFile)) {
-    const prev = JSON.parse(fs.readFileSync(prevFile, 'utf8'));
-    earlier = prev.stages ?? [{
-      command: `npx t2i-align pretrain${prev.preset === 'quick' ? ' --quick' : ''}`,
-      initFrom: null,
-      diffusionUpdates: prev.steps.diffusion,
-      learningRate: JSON.parse(fs.readFileSync(path.join(init!.dir, 'config.json'), 'utf8')).diffusionTrain.learningRate,
-      wallSeconds: prev.wallSeconds,
-    }];
+  if (init && fs.existsSync(path.join(init.dir, 'metrics.json'))) {
+    const prev = read('metrics.json');
+    // A model shipped before metrics listed its runs was one run from random weights.
+    earlier = prev.stages ?? trainingStages(read('config.json'), prev.wallSeconds, prev.steps.diffusion);
   } else if (init && fs.existsSync(path.join(init.dir, 'timing.json'))) {
-    // The source is a pretrain run folder (not shipped): its own runs, from its config and timing.
-    const cfg = JSON.parse(fs.readFileSync(path.join(init.dir, 'config.json'), 'utf8'));
-    const wall = JSON.parse(fs.readFileSync(path.join(init.dir, 'timing.json'), 'utf8')).total;
-    earlier = trainingStages(cfg, wall, readCheckpointIndex<{ step: number }>(path.join(init.dir, 'diffusion')).meta.step);
+    earlier = trainingStages(read('config.json'), read('timing.json').total, readCheckpointIndex<{ step: number }>(path.join(init.dir, 'diffusion')).meta.step);
   }
   const dt = runConfig.diffusionTrain;
   const overrides = JSON.stringify({ diffusionTrain: { steps: dt.steps, learningRate: dt.learningRate } });

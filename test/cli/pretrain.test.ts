@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine';
 import { generateImages, loadMiniClip, loadTextToImage } from '../../src/models';
 import { resolvePretrainRun } from '../../src/pipeline/pretrain';
@@ -139,7 +140,7 @@ test('pretrain --init-from: takes the folder\'s MiniCLIP and starts the UNet fro
   const fresh = (await loadTextToImage(path.join(a, 'diffusion'), { weights: 'trained' })).model;
   try {
     const maxDiff = (x: typeof wa, y: typeof wa) =>
-      Math.max(...Object.keys(x.unet.variables).map((k) => Math.max(...Array.from(x.unet.variables[k].sub(y.unet.variables[k]).abs().dataSync()))));
+      Math.max(...Object.keys(x.unet.variables).map((k) => tf.tidy(() => tf.max(tf.abs(tf.sub(x.unet.variables[k], y.unet.variables[k]))).dataSync()[0])));
     assert.ok(maxDiff(wa, wb) < 1e-6, `b starts from a's averaged weights (max diff ${maxDiff(wa, wb)})`);
     assert.ok(maxDiff(wa, fresh) > 1e-4, 'the average differs from the last weights, so the check above can tell them apart');
   } finally {
@@ -200,6 +201,12 @@ test('ship-base-model ships a finished run; a warm start from the shipped folder
   const readme = fs.readFileSync(path.join(dir, 'shipped-b', 'README.md'), 'utf8');
   assert.match(readme, /Made by 2 training runs/);
   assert.match(readme, /8 diffusion updates in all \(4 in the last run\)/);
+
+  // A source shipped before metrics listed its runs (no `stages`) counts as one run from random weights.
+  const metricsA = path.join(dir, 'shipped-a', 'metrics.json');
+  const { stages: _, ...legacy } = JSON.parse(fs.readFileSync(metricsA, 'utf8'));
+  fs.writeFileSync(metricsA, JSON.stringify(legacy));
+  assert.deepEqual(ship(path.join(dir, 'b'), path.join(dir, 'shipped-b2')).stages, second.stages);
 
   // A warm start from a pretrain run folder (not shipped) lists that run too, from its config and timing.
   assert.equal(run([...base, '--out', path.join(dir, 'c'), '--init-from', path.join(dir, 'a')]).status, 0);
