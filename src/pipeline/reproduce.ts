@@ -44,8 +44,19 @@ export const ReproduceConfigSchema = z.strictObject({
   feedbackPromptsPerCategory: z.number().int().min(1).nullable(),
   /** Fine-tuning seeds (one model per variant and seed). */
   seeds: z.array(z.number().int().min(0)).min(1).max(20),
-  /** Stage 1: images per seen prompt to label, their seed, the simulated panel and its seed. */
-  feedback: z.strictObject({ perPrompt: z.number().int().min(1), seed: z.number().int().min(0), panel: z.string(), panelSeed: z.number().int().min(0) }),
+  /**
+   * Stage 1: images per seen prompt to label, their seed, the simulated panel and its seed, and the guidance
+   * scale the base model samples every model-generated image with (feedback, unlabelled and reward-test
+   * images alike): null for the model's own (7 for the shipped base model). Fine-tuning learns the guided
+   * samples, and sampling applies guidance again (README, "Fine-tuning").
+   */
+  feedback: z.strictObject({
+    perPrompt: z.number().int().min(1),
+    seed: z.number().int().min(0),
+    panel: z.string(),
+    panelSeed: z.number().int().min(0),
+    guidance: z.number().min(0).max(100).nullable().default(null),
+  }),
   /** Unlabelled model images per seen prompt (D_model's unlabelled part, weighted by the reward). */
   unlabelled: z.strictObject({ perPrompt: z.number().int().min(0), seed: z.number().int().min(0) }),
   /** Reward test sets: new labelled images per seen prompt (another panel seed), and stand-in renders of unseen prompts. */
@@ -74,7 +85,7 @@ export type ReproduceConfig = z.infer<typeof ReproduceConfigSchema>;
 const DEFAULT: ReproduceConfig = {
   feedbackPromptsPerCategory: null,
   seeds: [0, 1, 2],
-  feedback: { perPrompt: 8, seed: 0, panel: '3', panelSeed: 0 },
+  feedback: { perPrompt: 8, seed: 0, panel: '3', panelSeed: 0, guidance: null },
   unlabelled: { perPrompt: 8, seed: 10 },
   rewardTest: { perPrompt: 2, seed: 20, panelSeed: 1 },
   rewardSeeds: 8,
@@ -179,9 +190,9 @@ export interface ReproduceHooks {
   progress?: (total: number, label: string) => Progress;
 }
 
-/** The evaluation's sampler overrides: `{ sampler: { guidanceScale } }` when eval.guidance is set, else nothing. */
-function evalSampler(config: ReproduceConfig): { sampler?: { guidanceScale: number } } {
-  return config.eval.guidance === null ? {} : { sampler: { guidanceScale: config.eval.guidance } };
+/** Sampler overrides for a guidance-scale key (eval.guidance, feedback.guidance): `{ sampler: { guidanceScale } }`, or nothing for null (the model's own). */
+function guidanceOverride(scale: number | null): { sampler?: { guidanceScale: number } } {
+  return scale === null ? {} : { sampler: { guidanceScale: scale } };
 }
 
 /** Run (or resume) the whole pipeline into `out`. Call initBackend first. */
@@ -192,7 +203,7 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
   const configFile = path.join(out, 'config.json');
   if (fs.existsSync(configFile)) {
     const raw = JSON.parse(fs.readFileSync(configFile, 'utf8'));
-    // Keys added since the run began read as their defaults (a run from before eval.guidance used each model's own).
+    // Keys added since the run began read as their defaults (a run from before eval.guidance or feedback.guidance used each model's own).
     const parsed = ReproduceConfigSchema.safeParse(raw);
     const diff = firstDifference(parsed.success ? parsed.data : raw, config);
     if (diff) throw new Error(`${out} holds a run with another config (${diff}); use another --out, or the same settings to resume`);
@@ -224,12 +235,12 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
   try {
     const dir = (...p: string[]) => path.join(out, ...p);
     // Stage 1.
-    await step('collect feedback', () => collectStage({ prompts: feedbackPrompts('seen', config), perPrompt: config.feedback.perPrompt, seed: config.feedback.seed }, dir('feedback'), { onProgress: ticker(1) }));
+    await step('collect feedback', () => collectStage({ prompts: feedbackPrompts('seen', config), perPrompt: config.feedback.perPrompt, seed: config.feedback.seed, ...guidanceOverride(config.feedback.guidance) }, dir('feedback'), { onProgress: ticker(1) }));
     await step('label feedback', () => labelStage({ panel: config.feedback.panel, seed: config.feedback.panelSeed }, dir('feedback')));
     if (config.unlabelled.perPrompt > 0) {
-      await step('collect unlabelled', () => collectStage({ prompts: feedbackPrompts('seen', config), perPrompt: config.unlabelled.perPrompt, seed: config.unlabelled.seed }, dir('unlabelled'), { onProgress: ticker(1) }));
+      await step('collect unlabelled', () => collectStage({ prompts: feedbackPrompts('seen', config), perPrompt: config.unlabelled.perPrompt, seed: config.unlabelled.seed, ...guidanceOverride(config.feedback.guidance) }, dir('unlabelled'), { onProgress: ticker(1) }));
     }
-    await step('collect reward test', () => collectStage({ prompts: feedbackPrompts('seen', config), perPrompt: config.rewardTest.perPrompt, seed: config.rewardTest.seed }, dir('test'), { onProgress: ticker(1) }));
+    await step('collect reward test', () => collectStage({ prompts: feedbackPrompts('seen', config), perPrompt: config.rewardTest.perPrompt, seed: config.rewardTest.seed, ...guidanceOverride(config.feedback.guidance) }, dir('test'), { onProgress: ticker(1) }));
     await step('label reward test', () => labelStage({ panel: config.feedback.panel, seed: config.rewardTest.panelSeed }, dir('test')));
     await step('render unseen stand-in', () => collectStage({ prompts: feedbackPrompts('unseen', config), perPrompt: 1, seed: config.rewardTest.seed + 1, standIn: 0.5 }, dir('standin-unseen')));
 
@@ -270,7 +281,7 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
           evaluateStage(
             {
               model: m.model, prompts: evalPrompts(set, config), perPrompt: config.eval.perPrompt, seed: config.eval.seed, reward: rewardDir, rejectionK: m.rejectionK, resamples: 1000,
-              ...evalSampler(config),
+              ...guidanceOverride(config.eval.guidance),
             },
             dir('eval', m.name, set),
             { onProgress: ticker(1) },
@@ -429,7 +440,7 @@ async function writeGrids(config: ReproduceConfig, out: string, models: Array<{ 
     const { model, meta } = await loadModel(m.model);
     try {
       const jobs = prompts.flatMap((p) => [0, 1, 2, 3].map((k) => ({ p, seed: `grids/${config.eval.seed}/${p}/${k}` })));
-      const images = await generateImages(model, jobs.map((j) => j.p), { ...meta.config.sampler, ...evalSampler(config).sampler, seed: jobs.map((j) => j.seed), batchSize: 32 });
+      const images = await generateImages(model, jobs.map((j) => j.p), { ...meta.config.sampler, ...guidanceOverride(config.eval.guidance).sampler, seed: jobs.map((j) => j.seed), batchSize: 32 });
       writeFileAtomic(file, encodePng(tileImages(images, { columns: 4, scale: 3, gap: 2 })));
     } finally {
       model.dispose({ clip: true });

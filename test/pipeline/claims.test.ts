@@ -134,4 +134,7 @@ test('resolveReproduceConfig: presets, nested overrides, and errors naming the k
   assert.equal(q.eval.guidance, null, "each model's own guidance by default");
   assert.equal(resolveReproduceConfig('quick', { eval: { guidance: 2.5 } }).eval.guidance, 2.5);
   assert.throws(() => resolveReproduceConfig('quick', { eval: { guidance: -1 } }), /eval\.guidance/);
+  assert.equal(q.feedback.guidance, null, "the base model's own guidance for stage 1's images by default");
+  assert.equal(resolveReproduceConfig('quick', { feedback: { guidance: 2.5 } }).feedback.guidance, 2.5);
+  assert.throws(() => resolveReproduceConfig('quick', { feedback: { guidance: 'low' } }), /feedback\.guidance/);
 });

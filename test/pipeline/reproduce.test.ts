@@ -15,7 +15,7 @@ import { readManifest } from '../../src/world/dataset';
 const TOY = {
   feedbackPromptsPerCategory: 2,
   seeds: [0],
-  feedback: { perPrompt: 2 },
+  feedback: { perPrompt: 2, guidance: 2.5 },
   unlabelled: { perPrompt: 1 },
   rewardTest: { perPrompt: 2 },
   rewardSeeds: 2,
@@ -32,6 +32,9 @@ test('reproduce at toy scale: summary, claims, a report that draws, resume, and 
   const s = await reproduce(config, out, { log: (l) => lines.push(l) });
 
   assert.equal(readManifest(path.join(out, 'feedback')).length, 8 * 2);
+  // feedback.guidance reaches every model-generated dataset of stage 1 (and only those).
+  const guidanceOf = (d: string) => JSON.parse(fs.readFileSync(path.join(out, d, 'dataset.json'), 'utf8')).generator.sampler.guidanceScale;
+  assert.deepEqual(['feedback', 'unlabelled', 'test'].map(guidanceOf), [2.5, 2.5, 2.5]);
   for (const f of ['summary.json', 'claims.md', 'claims.json', 'report.html', 'config.json', 'reward-claims.json', 'grids/base.png', 'grids/rlhf.png']) {
     assert.ok(fs.existsSync(path.join(out, f)), `${f} written`);
   }
@@ -63,6 +66,7 @@ test('reproduce at toy scale: summary, claims, a report that draws, resume, and 
   fs.writeFileSync(path.join(out, 'config.json'), JSON.stringify(saved, null, 2) + '\n');
   assert.deepEqual((await reproduce(config, out, { log: () => {} })).claims, s.claims);
   await assert.rejects(reproduce(resolveReproduceConfig('quick', { ...TOY, eval: { ...TOY.eval, guidance: 2.5 } }), out, { log: () => {} }), /another config \(eval\.guidance was null, now 2\.5\)/);
+  await assert.rejects(reproduce(resolveReproduceConfig('quick', { ...TOY, feedback: { perPrompt: 2 } }), out, { log: () => {} }), /another config \(feedback\.guidance was 2\.5, now null\)/);
 
   const other = resolveReproduceConfig('quick', { ...TOY, finetuneSteps: 3 });
   const before = fs.readFileSync(path.join(out, 'config.json'), 'utf8');
