@@ -234,13 +234,15 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
 
   try {
     const dir = (...p: string[]) => path.join(out, ...p);
-    // Stage 1.
-    await step('collect feedback', () => collectStage({ prompts: feedbackPrompts('seen', config), perPrompt: config.feedback.perPrompt, seed: config.feedback.seed, ...guidanceOverride(config.feedback.guidance) }, dir('feedback'), { onProgress: ticker(1) }));
+    // Stage 1. Its base-model images of the seen prompts are all sampled at feedback.guidance.
+    const modelImages = (name: string, perPrompt: number, seed: number) =>
+      collectStage({ prompts: feedbackPrompts('seen', config), perPrompt, seed, ...guidanceOverride(config.feedback.guidance) }, dir(name), { onProgress: ticker(1) });
+    await step('collect feedback', () => modelImages('feedback', config.feedback.perPrompt, config.feedback.seed));
     await step('label feedback', () => labelStage({ panel: config.feedback.panel, seed: config.feedback.panelSeed }, dir('feedback')));
     if (config.unlabelled.perPrompt > 0) {
-      await step('collect unlabelled', () => collectStage({ prompts: feedbackPrompts('seen', config), perPrompt: config.unlabelled.perPrompt, seed: config.unlabelled.seed, ...guidanceOverride(config.feedback.guidance) }, dir('unlabelled'), { onProgress: ticker(1) }));
+      await step('collect unlabelled', () => modelImages('unlabelled', config.unlabelled.perPrompt, config.unlabelled.seed));
     }
-    await step('collect reward test', () => collectStage({ prompts: feedbackPrompts('seen', config), perPrompt: config.rewardTest.perPrompt, seed: config.rewardTest.seed, ...guidanceOverride(config.feedback.guidance) }, dir('test'), { onProgress: ticker(1) }));
+    await step('collect reward test', () => modelImages('test', config.rewardTest.perPrompt, config.rewardTest.seed));
     await step('label reward test', () => labelStage({ panel: config.feedback.panel, seed: config.rewardTest.panelSeed }, dir('test')));
     await step('render unseen stand-in', () => collectStage({ prompts: feedbackPrompts('unseen', config), perPrompt: 1, seed: config.rewardTest.seed + 1, standIn: 0.5 }, dir('standin-unseen')));
 

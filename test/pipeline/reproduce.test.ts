@@ -32,7 +32,7 @@ test('reproduce at toy scale: summary, claims, a report that draws, resume, and 
   const s = await reproduce(config, out, { log: (l) => lines.push(l) });
 
   assert.equal(readManifest(path.join(out, 'feedback')).length, 8 * 2);
-  // feedback.guidance reaches every model-generated dataset of stage 1 (and only those).
+  // feedback.guidance reaches every model-generated dataset of stage 1.
   const guidanceOf = (d: string) => JSON.parse(fs.readFileSync(path.join(out, d, 'dataset.json'), 'utf8')).generator.sampler.guidanceScale;
   assert.deepEqual(['feedback', 'unlabelled', 'test'].map(guidanceOf), [2.5, 2.5, 2.5]);
   for (const f of ['summary.json', 'claims.md', 'claims.json', 'report.html', 'config.json', 'reward-claims.json', 'grids/base.png', 'grids/rlhf.png']) {
