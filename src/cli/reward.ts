@@ -46,10 +46,11 @@ export function registerReward(program: Command): void {
     .option('--aux-prompts <n>', 'prompts per good image in that loss: the true one + n-1 perturbed', '10')
     .option('--labels <mode>', `targets: ${LABEL_MODES.join(' | ')} (share of raters per image, or one row per label)`, 'mean')
     .option('--inputs <what>', `what the MLP reads: ${REWARD_INPUTS.join(' | ')} (u * v, or [u, v, u * v])`, 'product')
+    .option('--clip-weight <k>', 'weight of the CLIP cosine added to the MLP\'s logit, then recalibrated (beyond the paper; 0 = the MLP alone)', '0')
     .option('--seed <n>', 'integer seed (weights, split, order, perturbations)', '0')
     .option('--overwrite', 'replace a checkpoint already in --out')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { data: string[]; out: string; clip?: string; auxWeight: string; auxPrompts: string; labels: string; inputs: string; seed: string; overwrite?: boolean; json?: boolean }) => {
+    .action(async (opts: { data: string[]; out: string; clip?: string; auxWeight: string; auxPrompts: string; labels: string; inputs: string; clipWeight: string; seed: string; overwrite?: boolean; json?: boolean }) => {
       if (!(LABEL_MODES as readonly string[]).includes(opts.labels)) throw new Error(`--labels must be one of ${LABEL_MODES.join(', ')}, got "${opts.labels}"`);
       if (!(REWARD_INPUTS as readonly string[]).includes(opts.inputs)) throw new Error(`--inputs must be one of ${REWARD_INPUTS.join(', ')}, got "${opts.inputs}"`);
       const config: Partial<RewardTrainConfig> = {
@@ -57,6 +58,7 @@ export function registerReward(program: Command): void {
         auxPrompts: intOption('--aux-prompts', opts.auxPrompts, 2, 64),
         labels: opts.labels as LabelMode,
         inputs: opts.inputs as RewardInputs,
+        clipWeight: numberOption('--clip-weight', opts.clipWeight, 0, 1000),
         seed: intOption('--seed', opts.seed, 0, 2 ** 31),
       };
       checkFreshOut(opts.out, opts.overwrite);

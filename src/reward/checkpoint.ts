@@ -50,8 +50,9 @@ export function readRewardMeta(dir: string): RewardMeta {
   const cfg = RewardTrainConfigSchema.safeParse(meta.config);
   const m = RewardModelConfigSchema.safeParse(meta.model);
   if (!cfg.success || !m.success) throw new CheckpointError(`checkpoint ${dir} has an invalid reward config`);
-  // A checkpoint from before `inputs` existed read [u, v, u * v]: its model block says so, and so must its config.
-  return { ...meta, config: { ...cfg.data, inputs: m.data.inputs }, model: m.data };
+  // A checkpoint from before `inputs` (or `clipWeight`) existed read [u, v, u * v] (and the MLP alone): its model block
+  // says so, and so must its config.
+  return { ...meta, config: { ...cfg.data, inputs: m.data.inputs, clipWeight: m.data.clipWeight }, model: m.data };
 }
 
 /**

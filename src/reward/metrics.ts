@@ -122,3 +122,63 @@ export function bootstrapOverPrompts(
   const q = (p: number) => draws[Math.min(draws.length - 1, Math.max(0, Math.round(p * (draws.length - 1))))];
   return { value, lo: q(0.025), hi: q(0.975) };
 }
+
+/**
+ * One-feature logistic regression: the a, b that minimise the mean
+ * cross-entropy -mean_i [y_i log p_i + (1 - y_i) log(1 - p_i)],
+ * p_i = sigmoid(a s_i + b), for soft targets y_i in [0, 1] (Platt scaling).
+ * Newton's method with step halving, on the standardised scores, from a = 0
+ * and b = logit(mean y); a small ridge keeps separable data finite.
+ * Deterministic: the same inputs give the same a, b.
+ */
+export function fitLogistic(scores: ArrayLike<number>, targets: ArrayLike<number>, ridge = 1e-6): { a: number; b: number } {
+  const n = scores.length;
+  if (n !== targets.length) throw new Error(`${n} scores for ${targets.length} targets`);
+  if (n === 0) throw new Error('fitLogistic: no rows');
+  let mean = 0;
+  let ybar = 0;
+  for (let i = 0; i < n; i++) (mean += scores[i] / n), (ybar += targets[i] / n);
+  let sd = 0;
+  for (let i = 0; i < n; i++) sd += (scores[i] - mean) ** 2 / n;
+  sd = Math.sqrt(sd) || 1;
+  const x = Array.from(scores, (v) => (v - mean) / sd);
+  const yc = Math.min(1 - 1e-6, Math.max(1e-6, ybar));
+  const loss = (a: number, b: number) => {
+    let l = (ridge / 2) * (a * a + b * b);
+    for (let i = 0; i < n; i++) {
+      const z = a * x[i] + b;
+      // log(1 + e^z) - y z, computed without overflow.
+      l += ((z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z))) - targets[i] * z) / n;
+    }
+    return l;
+  };
+  let a = 0;
+  let b = Math.log(yc / (1 - yc));
+  let current = loss(a, b);
+  for (let it = 0; it < 100; it++) {
+    let ga = ridge * a, gb = ridge * b, haa = ridge, hab = 0, hbb = ridge;
+    for (let i = 0; i < n; i++) {
+      const p = 1 / (1 + Math.exp(-(a * x[i] + b)));
+      const r = (p - targets[i]) / n;
+      const w = (p * (1 - p)) / n;
+      ga += r * x[i];
+      gb += r;
+      haa += w * x[i] * x[i];
+      hab += w * x[i];
+      hbb += w;
+    }
+    const det = haa * hbb - hab * hab;
+    const da = (hbb * ga - hab * gb) / det;
+    const db = (haa * gb - hab * ga) / det;
+    let t = 1;
+    let next = loss(a - da, b - db);
+    while (next > current && t > 1e-10) (t /= 2), (next = loss(a - t * da, b - t * db));
+    if (next > current) break;
+    a -= t * da;
+    b -= t * db;
+    const done = current - next < 1e-15;
+    current = next;
+    if (done) break;
+  }
+  return { a: a / sd, b: b - (a * mean) / sd };
+}

@@ -12,6 +12,16 @@
  * object's images, an MLP that also reads u and v learns what that object
  * looks like and transfers worse to new objects (README, "Reward model"), so
  * the kit trains on u * v alone by default; 'joint' is the older setting.
+ * With clipWeight k > 0 (beyond the paper), the MLP, trained alone, is joined
+ * with the CLIP score as a product of experts and recalibrated:
+ *
+ *   r(x, z) = sigmoid(a * (MLP(u * v) + k * cos(u, v)) + b)
+ *
+ * a and b are fitted after training (`fitLogistic`, on the held-out prompts'
+ * rows); k = 0 is the MLP alone, exactly. The learnt part ranks the model's
+ * images of the trained prompts better, the CLIP score renders of new ones;
+ * the sum keeps some of each (README, "Reward model").
+ *
  * And the baseline the paper beats: the CLIP score, cosine(u, v) mapped to
  * [0, 1] as (1 + cos) / 2.
  */
@@ -35,8 +45,14 @@ export const RewardModelConfigSchema = z.strictObject({
   inputs: z.enum(REWARD_INPUTS).default('joint'),
   /** Joint-embedding width of the MiniCLIP the model reads (set from the MiniCLIP). */
   embedDim: z.number().int().min(1),
+  /** k, the CLIP cosine's weight added to the MLP's logit (0: the MLP alone, and `calibration` unused). */
+  clipWeight: z.number().min(0).max(1000).default(0),
+  /** a and b of sigmoid(a * (MLP + k * cos) + b), fitted after training when k > 0. */
+  calibration: z.strictObject({ a: z.number(), b: z.number() }).default({ a: 1, b: 0 }),
 });
 export type RewardModelConfig = z.infer<typeof RewardModelConfigSchema>;
+/** The config as callers write it: clipWeight and calibration may be left out (the MLP alone). */
+export type RewardModelSpec = z.input<typeof RewardModelConfigSchema>;
 
 /** Scores images (by their embeddings) against prompts: what the evaluation compares. */
 export interface RewardScorer {
@@ -49,10 +65,13 @@ export interface RewardScorer {
 export class RewardModel implements RewardScorer {
   readonly name = 'reward';
   readonly variables: Record<string, tf.Variable>;
+  private cfg: RewardModelConfig;
   private readonly layers: Linear[];
 
   /** Fresh weights from `seed` (the same seed gives the same weights). */
-  constructor(readonly config: RewardModelConfig, readonly texts: TextEmbeddings, seed: number | string = 0) {
+  constructor(spec: RewardModelSpec, readonly texts: TextEmbeddings, seed: number | string = 0) {
+    const config = RewardModelConfigSchema.parse(spec);
+    this.cfg = config;
     const ps = new ParamStore(new Rng(seed).fork('reward-init'));
     let inDim = (config.inputs === 'joint' ? 3 : 1) * config.embedDim;
     this.layers = [...config.hidden, 1].map((w, i) => {
@@ -63,8 +82,27 @@ export class RewardModel implements RewardScorer {
     this.variables = ps.variables;
   }
 
+  get config(): RewardModelConfig {
+    return this.cfg;
+  }
+
   /** Unit image and text embeddings [B, E] each -> rewards [B] in [0, 1]. */
   apply(image: tf.Tensor2D, text: tf.Tensor2D): tf.Tensor1D {
+    return tf.tidy(() => tf.sigmoid(this.logit(image, text)));
+  }
+
+  /** The logit of apply(): a * (MLP + k * cos) + b, or the MLP's alone when k = 0. */
+  logit(image: tf.Tensor2D, text: tf.Tensor2D): tf.Tensor1D {
+    return tf.tidy(() => {
+      const mlp = this.mlpLogit(image, text);
+      const { clipWeight: k, calibration: { a, b } } = this.config;
+      if (k === 0) return mlp;
+      return mlp.add(tf.sum(tf.mul(image, text), 1).mul(k)).mul(a).add(b) as tf.Tensor1D;
+    });
+  }
+
+  /** The MLP's logit alone [B]. */
+  mlpLogit(image: tf.Tensor2D, text: tf.Tensor2D): tf.Tensor1D {
     return tf.tidy(() => {
       const product = tf.mul(image, text);
       let h: tf.Tensor = this.config.inputs === 'joint' ? tf.concat([image, text, product], 1) : product;
@@ -72,8 +110,13 @@ export class RewardModel implements RewardScorer {
         h = layer.apply(h);
         if (i < this.layers.length - 1) h = tf.relu(h);
       });
-      return tf.sigmoid(h).reshape([-1]) as tf.Tensor1D;
+      return h.reshape([-1]) as tf.Tensor1D;
     });
+  }
+
+  /** Join the CLIP score with weight k and calibration (a, b) (what training does after the MLP's last epoch). */
+  joinClipScore(clipWeight: number, calibration: { a: number; b: number }): void {
+    this.cfg = RewardModelConfigSchema.parse({ ...this.cfg, clipWeight, calibration });
   }
 
   score(images: EmbeddingTable, prompts: readonly string[]): Float32Array {

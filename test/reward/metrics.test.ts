@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ablationTable, pairedInterval, signFlipTest } from '../../src/reward/ablation';
-import { accuracyAt, bestThreshold, bootstrapOverPrompts, calibration, rocAuc } from '../../src/reward/metrics';
+import { accuracyAt, bestThreshold, bootstrapOverPrompts, calibration, fitLogistic, rocAuc } from '../../src/reward/metrics';
 import { aucDifference, EvalSet } from '../../src/reward/evaluate';
 
 test('rocAuc: the Mann-Whitney count, ties half; NaN with one class', () => {
@@ -19,6 +19,17 @@ test('accuracy, best threshold and calibration by hand', () => {
   // bins: [0,0.1): 0.05 vs 0; [0.1,0.2): 0.15 vs 1; [0.9,1]: 0.95 vs 0.5
   assert.ok(Math.abs(c.ece - (0.25 * 0.05 + 0.25 * 0.85 + 0.5 * 0.45)) < 1e-12);
   assert.equal(c.bins[9].n, 2);
+});
+
+test('fitLogistic: targets that are a logistic curve give its a and b back; separable targets stay finite; same input, same fit', () => {
+  const s = Array.from({ length: 41 }, (_, i) => 10 + i / 4);
+  const y = s.map((x) => 1 / (1 + Math.exp(-(0.8 * x - 12))));
+  const fit = fitLogistic(s, y);
+  assert.ok(Math.abs(fit.a - 0.8) < 1e-3 && Math.abs(fit.b + 12) < 1e-2, JSON.stringify(fit));
+  const hard = fitLogistic([0, 1, 2, 3], [0, 0, 1, 1]);
+  assert.ok(hard.a > 0 && Number.isFinite(hard.a) && Number.isFinite(hard.b), JSON.stringify(hard));
+  assert.deepEqual(fitLogistic(s, y), fit);
+  assert.throws(() => fitLogistic([1, 2], [1]), /2 scores for 1 targets/);
 });
 
 test('bootstrapOverPrompts resamples prompts, not images: a prompt\'s images move together', () => {

@@ -142,6 +142,47 @@ test('a checkpoint saved before `inputs` existed reads as "joint", in its model 
   frozen.clip.dispose();
 });
 
+test('clipWeight: the MLP is trained alone, then joined with k * cos(u, v) and recalibrated; 0 (the default) is the MLP alone; an older checkpoint reads as 0', async () => {
+  await initTestBackend();
+  assert.equal(resolveRewardConfig({}).clipWeight, 0);
+  assert.throws(() => resolveRewardConfig({ clipWeight: -1 }), /clipWeight/);
+  const dir = labelledDataset(24);
+  const frozen = tinyFrozenClip(1);
+  const data = loadRewardData([dir], frozen);
+  const alone = await trainRewardModel(data.images, data.embeddings, frozen, resolveRewardConfig({ ...FAST, clipWeight: 0 }), { progress: false });
+  const joined = await trainRewardModel(data.images, data.embeddings, frozen, resolveRewardConfig({ ...FAST, clipWeight: 7 }), { progress: false });
+  assert.deepEqual(weightsOf(joined.model.variables), weightsOf(alone.model.variables), 'the same MLP');
+  assert.deepEqual(alone.model.config.calibration, { a: 1, b: 0 });
+  const { a, b } = joined.model.config.calibration;
+  assert.equal(joined.model.config.clipWeight, 7);
+  assert.ok(a > 0 && Number.isFinite(b), `a ${a}, b ${b}`);
+  // By hand on one row: sigmoid(a * (MLP logit + 7 * u . v) + b); k = 0: sigmoid(MLP logit).
+  const u = [0.5, -0.5, 0.5, 0.5, 0, 0, 0, 0].slice(0, data.embeddings.dim);
+  const image = { dim: data.embeddings.dim, data: Float32Array.from({ length: data.embeddings.dim }, (_, i) => u[i % u.length]) };
+  const prompt = 'two red circles';
+  const v = joined.model.texts.get(prompt);
+  const cos = Array.from(image.data).reduce((acc, x, i) => acc + x * v[i], 0);
+  const mlp = tf.tidy(() => alone.model.mlpLogit(tf.tensor2d(image.data, [1, image.dim]), tf.tensor2d(v, [1, image.dim])).dataSync()[0]);
+  const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+  assert.ok(Math.abs(alone.model.score(image, [prompt])[0] - sigmoid(mlp)) < 1e-6);
+  assert.ok(Math.abs(joined.model.score(image, [prompt])[0] - sigmoid(a * (mlp + 7 * cos) + b)) < 1e-5);
+  // A checkpoint saved before clipWeight existed: the MLP alone, in its model and its config.
+  const out = path.join(dir, 'rm-old');
+  const run = await trainReward(data, frozen, { ...FAST, clipWeight: 0 }, { out, progress: false });
+  const file = path.join(out, 'checkpoint.json');
+  const index = JSON.parse(fs.readFileSync(file, 'utf8'));
+  delete index.meta.model.clipWeight;
+  delete index.meta.model.calibration;
+  delete index.meta.config.clipWeight;
+  fs.writeFileSync(file, JSON.stringify(index));
+  assert.equal(readRewardMeta(out).config.clipWeight, 0);
+  const { model } = await loadRewardModel(out, { clip: frozen });
+  assert.equal(model.config.clipWeight, 0);
+  assert.deepEqual(model.score(image, [prompt]), run.model.score(image, [prompt]));
+  [alone.model, joined.model, run.model, model].forEach((m) => m.dispose());
+  frozen.clip.dispose();
+});
+
 test('trainReward saves a checkpoint with its config, datasets and label counts; held-out metrics come back', async () => {
   await initTestBackend();
   const dir = labelledDataset(24);
