@@ -25,11 +25,12 @@ export function registerFinetune(program: Command): void {
     .option('--steps <n>', 'updates (default: 2400, or 300 with --quick)')
     .option('--quick', 'the quick preset: 300 updates, judged every 100')
     .option('--config <file>', 'JSON overrides of the fine-tuning config (keys of FinetuneConfig, e.g. {"train": {"learningRate": 1e-5}}); flags win')
+    .option('--eval-guidance <s>', 'guidance scale of the progress judge (default: the model\'s own; use the scale you evaluate at)')
     .option('--seed <n>', 'integer seed of batches, dropout, timesteps and noise (default 0)')
     .option('--json', 'print the result as JSON')
     .action(async (opts: {
       data: string[]; unlabelled: string[]; reward?: string; out: string; model?: string; beta?: string; weights?: string; normalise?: string;
-      steps?: string; quick?: boolean; config?: string; seed?: string; json?: boolean;
+      steps?: string; quick?: boolean; config?: string; evalGuidance?: string; seed?: string; json?: boolean;
     }) => {
       if (opts.weights !== undefined && !(WEIGHT_MODES as readonly string[]).includes(opts.weights)) throw new Error(`--weights must be one of ${WEIGHT_MODES.join(', ')}, got "${opts.weights}"`);
       if (opts.normalise !== undefined && !(NORMALISATIONS as readonly string[]).includes(opts.normalise)) throw new Error(`--normalise must be one of ${NORMALISATIONS.join(', ')}, got "${opts.normalise}"`);
@@ -40,13 +41,14 @@ export function registerFinetune(program: Command): void {
       if (opts.weights !== undefined) flags.weights = opts.weights;
       if (opts.normalise !== undefined) flags.normalise = opts.normalise;
       if (opts.seed !== undefined) flags.seed = intOption('--seed', opts.seed, 0, 2 ** 31);
+      if (opts.evalGuidance !== undefined) flags.evalGuidance = numberOption('--eval-guidance', opts.evalGuidance, 0, 100);
       const train = { ...((file.train as object | undefined) ?? {}), ...(opts.steps !== undefined ? { steps: intOption('--steps', opts.steps, 1, 10_000_000) } : {}) };
       const config = resolveFinetuneConfig(preset, { ...file, ...flags, train });
       await initBackend();
       warnIfSlowPath();
       const r = await finetune({ model: opts.model, data: opts.data, unlabelled: opts.unlabelled, reward: opts.reward, out: opts.out }, config, {
         onEval: (p) => {
-          if (!opts.json) process.stderr.write(`finetune: step ${p.step}: judge accuracy ${(100 * p.accuracy.all).toFixed(1)}% (count ${(100 * p.accuracy.count).toFixed(0)}, color ${(100 * p.accuracy.color).toFixed(0)}, background ${(100 * p.accuracy.background).toFixed(0)}, combination ${(100 * p.accuracy.combination).toFixed(0)}; ${p.images} images)\n`);
+          if (!opts.json) process.stderr.write(`finetune: step ${p.step}: judge accuracy ${(100 * p.accuracy.all).toFixed(1)}% at guidance ${p.guidance} (count ${(100 * p.accuracy.count).toFixed(0)}, color ${(100 * p.accuracy.color).toFixed(0)}, background ${(100 * p.accuracy.background).toFixed(0)}, combination ${(100 * p.accuracy.combination).toFixed(0)}; ${p.images} images)\n`);
         },
       });
       if (opts.json) return void process.stdout.write(JSON.stringify({ out: opts.out, config, ...r, losses: undefined }, null, 2) + '\n');

@@ -37,6 +37,11 @@ export const FinetuneConfigSchema = z.strictObject({
   /** Prompts per category of that set, and images per prompt. */
   evalPromptsPerCategory: z.number().int().min(1).max(100),
   evalImagesPerPrompt: z.number().int().min(1).max(100),
+  /**
+   * Guidance scale of that judge (null: the model's own sampler's). Set it to the scale the reported
+   * evaluation samples at (eval-finetune --guidance), so that the live curve measures the same thing.
+   */
+  evalGuidance: z.number().min(0).max(100).nullable(),
   /** Seed of the batches, prompt dropout, timesteps and noise. */
   seed: z.number().int().min(0),
 });
@@ -52,6 +57,7 @@ const defaults: FinetuneConfig = {
   evalEvery: 200,
   evalPromptsPerCategory: 4,
   evalImagesPerPrompt: 2,
+  evalGuidance: null,
   seed: 0,
 };
 

@@ -51,6 +51,8 @@ export interface EvalPoint {
   step: number;
   accuracy: Record<Category | 'all', number>;
   images: number;
+  /** The guidance scale the images were sampled at. */
+  guidance: number;
 }
 
 export interface FinetuneResult {
@@ -108,11 +110,12 @@ export function progressPrompts(perCategory: number): ReturnType<typeof seenProm
   return seenPrompts({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, perCategory])), seed: 7919 });
 }
 
-/** Judge `model` on the progress prompt set: accuracy per category and overall. */
+/** Judge `model` on the progress prompt set, at config.evalGuidance or the sampler's scale: accuracy per category and overall. */
 export async function progressEval(model: TextToImage, sampler: PretrainConfig['sampler'], config: FinetuneConfig, step: number): Promise<EvalPoint> {
   const prompts = progressPrompts(config.evalPromptsPerCategory);
   const jobs = prompts.flatMap((p) => Array.from({ length: config.evalImagesPerPrompt }, (_, k) => ({ p, seed: `finetune-progress/${p.prompt}/${k}` })));
-  const images = await generateImages(model, jobs.map((j) => j.p.prompt), { ...sampler, seed: jobs.map((j) => j.seed), batchSize: 32 });
+  const guidance = config.evalGuidance ?? sampler.guidanceScale;
+  const images = await generateImages(model, jobs.map((j) => j.p.prompt), { ...sampler, guidanceScale: guidance, seed: jobs.map((j) => j.seed), batchSize: 32 });
   const ok = jobs.map((j, i) => judge(j.p.attributes, images[i]).aligned);
   const acc = (f: (c: Category) => boolean) => {
     const idx = jobs.map((j, i) => (f(j.p.category) ? i : -1)).filter((i) => i >= 0);
@@ -120,7 +123,7 @@ export async function progressEval(model: TextToImage, sampler: PretrainConfig['
   };
   const accuracy = { all: acc(() => true) } as EvalPoint['accuracy'];
   for (const c of CATEGORIES) accuracy[c] = acc((x) => x === c);
-  return { step, accuracy, images: jobs.length };
+  return { step, accuracy, images: jobs.length, guidance };
 }
 
 /** Run `fn` with the moving average in the UNet's weights, then put the trained weights back exactly. */
@@ -136,7 +139,10 @@ async function withWeights<T>(vars: Record<string, tf.Variable>, ema: Readonly<R
   }
 }
 
-/** First differing key path of two JSON values, or undefined. */
+/** Config keys added after the first fine-tuning runs, with the value those runs used (for resuming them). */
+const KEYS_ADDED_SINCE: Partial<FinetuneConfig> = { evalGuidance: null };
+
+/** First differing key path of two JSON values, or undefined (the order of an object's keys does not count). */
 export function firstDifference(a: unknown, b: unknown, at = ''): string | undefined {
   if (JSON.stringify(a) === JSON.stringify(b)) return undefined;
   if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
@@ -144,6 +150,7 @@ export function firstDifference(a: unknown, b: unknown, at = ''): string | undef
       const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k);
       if (d) return d;
     }
+    return undefined; // the same keys and values, in another order
   }
   return `${at || '(root)'} was ${JSON.stringify(a)}, now ${JSON.stringify(b)}`;
 }
@@ -181,7 +188,10 @@ export async function finetune(
   };
   const recordFile = path.join(inputs.out, RECORD);
   if (fs.existsSync(recordFile)) {
-    const diff = firstDifference(JSON.parse(fs.readFileSync(recordFile, 'utf8')), JSON.parse(JSON.stringify(record)));
+    const saved = JSON.parse(fs.readFileSync(recordFile, 'utf8'));
+    // Keys added since a run began read as the values the run used.
+    saved.config = { ...KEYS_ADDED_SINCE, ...saved.config };
+    const diff = firstDifference(saved, JSON.parse(JSON.stringify(record)));
     if (diff) throw new Error(`${inputs.out} holds a fine-tuning run with other settings or inputs (${diff}); use another --out, or the same settings to resume`);
   }
   let model: TextToImage | undefined;

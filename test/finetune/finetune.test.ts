@@ -104,6 +104,19 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   assert.equal(sha(outB), sha(outA), 'weights, moving average and optimizer state bit for bit');
   assert.deepEqual(fs.readFileSync(path.join(outB, 'progress.jsonl'), 'utf8'), fs.readFileSync(path.join(outA, 'progress.jsonl'), 'utf8'));
   await assert.rejects(finetune({ model: base, data: [data], out: outA }, resolveFinetuneConfig('quick', { ...TINY, weights: 'labels', beta: 2 }), { progress: false }), /other settings or inputs \(config\.beta was 1, now 2\)/);
+  // The progress judge samples at the model's own scale, or at evalGuidance; a run begun before that key resumes.
+  const ownScale = JSON.parse(fs.readFileSync(path.join(base, 'diffusion', 'checkpoint.json'), 'utf8')).meta.config.sampler.guidanceScale;
+  assert.deepEqual(a.progress.map((p) => p.guidance), [ownScale, ownScale, ownScale]);
+  await assert.rejects(finetune({ model: base, data: [data], out: outA }, resolveFinetuneConfig('quick', { ...TINY, weights: 'labels', evalGuidance: 2.5 }), { progress: false }), /config\.evalGuidance was null, now 2\.5/);
+  const record = path.join(outA, 'finetune.json');
+  const old = JSON.parse(fs.readFileSync(record, 'utf8'));
+  delete old.config.evalGuidance;
+  fs.writeFileSync(record, JSON.stringify(old));
+  assert.equal((await finetune({ model: base, data: [data], out: outA }, cfg, { progress: false })).step, 4, 'resumed (already done)');
+  const outG = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ft-g-'));
+  const g = await finetune({ model: base, data: [data], out: outG }, resolveFinetuneConfig('quick', { ...TINY, weights: 'labels', evalGuidance: 2.5, train: { ...TINY.train, steps: 2 } }), { progress: false });
+  assert.deepEqual(g.progress.map((p) => p.guidance), [2.5, 2.5]);
+  assert.notEqual(ownScale, 2.5);
   // Paired comparison with the base on the same prompts and image seeds.
   const cmp = await compareWithBase(base, [outA, outB], seenPrompts({ perCategory: { count: 1, color: 1, background: 1, combination: 1 } }), 1, 0);
   assert.deepEqual(cmp.effects.map((e) => e.category), ['all', 'count', 'color', 'background', 'combination']);
