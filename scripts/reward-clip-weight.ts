@@ -4,7 +4,7 @@
  * MLP logit + k * cos(u, v) for several k, against the judge on the tuning
  * set's base-model images and stand-in renders, and against the raters on
  * each model's own held-out prompts. The recalibration that train-reward adds
- * is monotone, so it changes no AUC here. Mean over the models given.
+ * is increasing (a > 0, checked), so it changes no AUC here. Mean over the models given.
  *
  *   node --import tsx scripts/reward-clip-weight.ts --feedback DIR --judge DIR [--judge DIR] MODEL [MODEL ...]
  */
@@ -21,12 +21,12 @@ const K = [0, 10, 20, 40, 80];
 function aucs(model: RewardModel, set: EvalSet): number[] {
   const n = set.prompts.length;
   const dim = set.embeddings.dim;
-  const [mlp, cos] = tf.tidy(() => {
+  return tf.tidy(() => {
     const image = tf.tensor2d(set.embeddings.data, [n, dim]);
     const text = tf.tensor2d(textRows(model.texts, set.prompts), [n, dim]);
-    return [model.mlpLogit(image, text).dataSync(), tf.sum(tf.mul(image, text), 1).dataSync()];
+    const cos = tf.sum(tf.mul(image, text), 1).dataSync();
+    return [...K.map((k) => rocAuc(model.joinedLogit(image, text, k).dataSync(), set.targets)), rocAuc(cos, set.targets)];
   });
-  return [...K.map((k) => rocAuc(Array.from(mlp, (m, i) => m + k * cos[i]), set.targets)), rocAuc(cos, set.targets)];
 }
 
 async function main(): Promise<void> {

@@ -110,12 +110,14 @@ export function progressPrompts(perCategory: number): ReturnType<typeof seenProm
   return seenPrompts({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, perCategory])), seed: 7919 });
 }
 
-/** Judge `model` on the progress prompt set, at config.evalGuidance or the sampler's scale: accuracy per category and overall. */
-export async function progressEval(model: TextToImage, sampler: PretrainConfig['sampler'], config: FinetuneConfig, step: number): Promise<EvalPoint> {
+/** Judge `model` on the progress prompt set, sampled (by `generate`) at config.evalGuidance or the sampler's scale: accuracy per category and overall. */
+export async function progressEval(
+  model: TextToImage, sampler: PretrainConfig['sampler'], config: FinetuneConfig, step: number, generate: typeof generateImages = generateImages,
+): Promise<EvalPoint> {
   const prompts = progressPrompts(config.evalPromptsPerCategory);
   const jobs = prompts.flatMap((p) => Array.from({ length: config.evalImagesPerPrompt }, (_, k) => ({ p, seed: `finetune-progress/${p.prompt}/${k}` })));
   const guidance = config.evalGuidance ?? sampler.guidanceScale;
-  const images = await generateImages(model, jobs.map((j) => j.p.prompt), { ...sampler, guidanceScale: guidance, seed: jobs.map((j) => j.seed), batchSize: 32 });
+  const images = await generate(model, jobs.map((j) => j.p.prompt), { ...sampler, guidanceScale: guidance, seed: jobs.map((j) => j.seed), batchSize: 32 });
   const ok = jobs.map((j, i) => judge(j.p.attributes, images[i]).aligned);
   const acc = (f: (c: Category) => boolean) => {
     const idx = jobs.map((j, i) => (f(j.p.category) ? i : -1)).filter((i) => i >= 0);
@@ -142,7 +144,7 @@ async function withWeights<T>(vars: Record<string, tf.Variable>, ema: Readonly<R
 /** Config keys added after the first fine-tuning runs, with the value those runs used (for resuming them). */
 const KEYS_ADDED_SINCE: Partial<FinetuneConfig> = { evalGuidance: null };
 
-/** First differing key path of two JSON values, or undefined (the order of an object's keys does not count). */
+/** First differing key path of two JSON values, or undefined (the order of an object's keys does not count; arrays compare whole). */
 export function firstDifference(a: unknown, b: unknown, at = ''): string | undefined {
   if (JSON.stringify(a) === JSON.stringify(b)) return undefined;
   if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {

@@ -124,25 +124,34 @@ export function bootstrapOverPrompts(
 }
 
 /**
- * One-feature logistic regression: the a, b that minimise the mean
- * cross-entropy -mean_i [y_i log p_i + (1 - y_i) log(1 - p_i)],
- * p_i = sigmoid(a s_i + b), for soft targets y_i in [0, 1] (Platt scaling).
- * Newton's method with step halving, on the standardised scores, from a = 0
- * and b = logit(mean y); a small ridge keeps separable data finite.
+ * One-feature logistic regression (Platt scaling): the a, b that minimise the
+ * mean cross-entropy -mean_i [y_i log p_i + (1 - y_i) log(1 - p_i)],
+ * p_i = sigmoid(a s_i + b), for soft targets y_i in [0, 1], plus a small
+ * ridge on the coefficients of the standardised scores (so separable data
+ * still gives finite values). Newton's method with step halving, from a = 0
+ * and b = logit(mean y). Constant scores, targets of one class only, and
+ * values that are not finite are errors: no slope can be fitted to them.
  * Deterministic: the same inputs give the same a, b.
  */
 export function fitLogistic(scores: ArrayLike<number>, targets: ArrayLike<number>, ridge = 1e-6): { a: number; b: number } {
   const n = scores.length;
   if (n !== targets.length) throw new Error(`${n} scores for ${targets.length} targets`);
   if (n === 0) throw new Error('fitLogistic: no rows');
-  let mean = 0;
-  let ybar = 0;
-  for (let i = 0; i < n; i++) (mean += scores[i] / n), (ybar += targets[i] / n);
-  let sd = 0;
-  for (let i = 0; i < n; i++) sd += (scores[i] - mean) ** 2 / n;
-  sd = Math.sqrt(sd) || 1;
+  for (let i = 0; i < n; i++) {
+    if (!Number.isFinite(scores[i])) throw new Error(`fitLogistic: score ${i} is ${scores[i]}`);
+    if (!(targets[i] >= 0 && targets[i] <= 1)) throw new Error(`fitLogistic: target ${i} is ${targets[i]}, not in [0, 1]`);
+  }
+  let sum = 0;
+  let ysum = 0;
+  for (let i = 0; i < n; i++) (sum += scores[i]), (ysum += targets[i]);
+  const mean = sum / n;
+  const ybar = ysum / n;
+  if (ybar === 0 || ybar === 1) throw new Error(`fitLogistic: every target is ${ybar}: one class, no slope to fit`);
+  let ss = 0;
+  for (let i = 0; i < n; i++) ss += (scores[i] - mean) ** 2;
+  const sd = Math.sqrt(ss / n);
+  if (!(sd > 1e-9 * (1 + Math.abs(mean)))) throw new Error(`fitLogistic: the ${n} scores are constant (${mean}): no slope to fit`);
   const x = Array.from(scores, (v) => (v - mean) / sd);
-  const yc = Math.min(1 - 1e-6, Math.max(1e-6, ybar));
   const loss = (a: number, b: number) => {
     let l = (ridge / 2) * (a * a + b * b);
     for (let i = 0; i < n; i++) {
@@ -153,7 +162,7 @@ export function fitLogistic(scores: ArrayLike<number>, targets: ArrayLike<number
     return l;
   };
   let a = 0;
-  let b = Math.log(yc / (1 - yc));
+  let b = Math.log(ybar / (1 - ybar));
   let current = loss(a, b);
   for (let it = 0; it < 100; it++) {
     let ga = ridge * a, gb = ridge * b, haa = ridge, hab = 0, hbb = ridge;

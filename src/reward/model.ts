@@ -47,8 +47,8 @@ export const RewardModelConfigSchema = z.strictObject({
   embedDim: z.number().int().min(1),
   /** k, the CLIP cosine's weight added to the MLP's logit (0: the MLP alone, and `calibration` unused). */
   clipWeight: z.number().min(0).max(1000).default(0),
-  /** a and b of sigmoid(a * (MLP + k * cos) + b), fitted after training when k > 0. */
-  calibration: z.strictObject({ a: z.number(), b: z.number() }).default({ a: 1, b: 0 }),
+  /** a and b of sigmoid(a * (MLP + k * cos) + b), fitted after training when k > 0, and on how many rows. */
+  calibration: z.strictObject({ a: z.number(), b: z.number(), rows: z.number().int().min(0).default(0) }).default({ a: 1, b: 0, rows: 0 }),
 });
 export type RewardModelConfig = z.infer<typeof RewardModelConfigSchema>;
 /** The config as callers write it: clipWeight and calibration may be left out (the MLP alone). */
@@ -93,12 +93,14 @@ export class RewardModel implements RewardScorer {
 
   /** The logit of apply(): a * (MLP + k * cos) + b, or the MLP's alone when k = 0. */
   logit(image: tf.Tensor2D, text: tf.Tensor2D): tf.Tensor1D {
-    return tf.tidy(() => {
-      const mlp = this.mlpLogit(image, text);
-      const { clipWeight: k, calibration: { a, b } } = this.config;
-      if (k === 0) return mlp;
-      return mlp.add(tf.sum(tf.mul(image, text), 1).mul(k)).mul(a).add(b) as tf.Tensor1D;
-    });
+    const { clipWeight: k, calibration: { a, b } } = this.config;
+    if (k === 0) return this.mlpLogit(image, text);
+    return tf.tidy(() => this.joinedLogit(image, text, k).mul(a).add(b) as tf.Tensor1D);
+  }
+
+  /** MLP logit + k * cos(u, v), before the calibration [B]. */
+  joinedLogit(image: tf.Tensor2D, text: tf.Tensor2D, k: number): tf.Tensor1D {
+    return tf.tidy(() => this.mlpLogit(image, text).add(tf.sum(tf.mul(image, text), 1).mul(k)) as tf.Tensor1D);
   }
 
   /** The MLP's logit alone [B]. */
@@ -114,8 +116,11 @@ export class RewardModel implements RewardScorer {
     });
   }
 
-  /** Join the CLIP score with weight k and calibration (a, b) (what training does after the MLP's last epoch). */
-  joinClipScore(clipWeight: number, calibration: { a: number; b: number }): void {
+  /** Join the CLIP score with weight k and calibration (a, b), a > 0 (what training does after the MLP's last epoch). */
+  joinClipScore(clipWeight: number, calibration: { a: number; b: number; rows?: number }): void {
+    if (!(calibration.a > 0 && Number.isFinite(calibration.a) && Number.isFinite(calibration.b))) {
+      throw new Error(`reward calibration a = ${calibration.a}, b = ${calibration.b}: a must be positive and both finite (else the reward would rank images backwards or not at all)`);
+    }
     this.cfg = RewardModelConfigSchema.parse({ ...this.cfg, clipWeight, calibration });
   }
 

@@ -120,17 +120,23 @@ function disposeBatch(b: Batch): void {
 /**
  * Join the trained MLP with the CLIP score: s = MLP logit + k * cos(u, v), and
  * a, b of sigmoid(a s + b) fitted to the rows' targets (the held-out prompts'
- * rows, those the MLP did not learn from, when there are any; the held-out
+ * rows, those the MLP did not learn from, when they hold good and bad ones,
+ * else every row; `calibration.rows` records which; the held-out
  * accuracy at 0.5 is then measured on the rows it was calibrated on, while
- * AUC does not change with a, b).
+ * AUC does not change with a, b as long as a > 0, which is checked: a fit
+ * that would rank images backwards is an error naming k and the rows).
  */
-function joinClipScore(model: RewardModel, rows: readonly Row[], emb: EmbeddingTable, k: number): void {
+function calibrateJoinedScore(model: RewardModel, rows: readonly Row[], emb: EmbeddingTable, k: number): void {
   const s = tf.tidy(() => {
     const image = tf.tensor2d(gatherRows(emb, rows.map((r) => r.image)), [rows.length, emb.dim]);
     const text = tf.tensor2d(textRows(model.texts, rows.map((r) => r.prompt)), [rows.length, emb.dim]);
-    return model.mlpLogit(image, text).add(tf.sum(tf.mul(image, text), 1).mul(k)).dataSync();
+    return model.joinedLogit(image, text, k).dataSync();
   });
-  model.joinClipScore(k, fitLogistic(s, rows.map((r) => r.target)));
+  try {
+    model.joinClipScore(k, { ...fitLogistic(s, rows.map((r) => r.target)), rows: rows.length });
+  } catch (e) {
+    throw new Error(`reward clipWeight ${k}: calibrating on ${rows.length} rows failed: ${e instanceof Error ? e.message : e}`);
+  }
 }
 
 /** [L, L_mse, L_pc] of a batch as one [3] tensor. */
@@ -210,7 +216,15 @@ export async function trainRewardModel(
     optimizer.dispose();
   }
   if (best.weights) vars.forEach((x, i) => tf.tidy(() => x.assign(tf.tensor(best.weights![i], x.shape))));
-  if (config.clipWeight > 0) joinClipScore(model, heldOut.length ? heldOut : train, embeddings, config.clipWeight);
+  if (config.clipWeight > 0) {
+    try {
+      const bothClasses = (rows: readonly Row[]) => rows.some((r) => r.target > 0) && rows.some((r) => r.target < 1);
+      calibrateJoinedScore(model, bothClasses(heldOut) ? heldOut : [...train, ...heldOut], embeddings, config.clipWeight);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  }
   const trainPrompts = [...new Set(train.map((r) => r.prompt))].sort();
   return {
     model, config, history, bestEpoch: best.epoch, trainPrompts, heldOutPrompts: [...held].sort(),

@@ -4,9 +4,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { compareWithBase, comparisonTable, finetune, modelData, resolveFinetuneConfig, rewardWeightedLoss } from '../../src/finetune';
+import { compareWithBase, comparisonTable, finetune, modelData, progressEval, resolveFinetuneConfig, rewardWeightedLoss } from '../../src/finetune';
+import { generateImages } from '../../src/models/diffusion/sampler';
 import { readCheckpointIndex } from '../../src/engine/checkpoint';
-import { MiniClip, saveModelCheckpoint, TextToImage } from '../../src/models';
+import { loadTextToImage, MiniClip, saveModelCheckpoint, TextToImage } from '../../src/models';
 import { denoisingLoss, drawNoise } from '../../src/models/diffusion/loss';
 import { imagesToTensor } from '../../src/models/data';
 import { Rng } from '../../src/engine/random';
@@ -117,6 +118,15 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   const g = await finetune({ model: base, data: [data], out: outG }, resolveFinetuneConfig('quick', { ...TINY, weights: 'labels', evalGuidance: 2.5, train: { ...TINY.train, steps: 2 } }), { progress: false });
   assert.deepEqual(g.progress.map((p) => p.guidance), [2.5, 2.5]);
   assert.notEqual(ownScale, 2.5);
+  // What the sampler is asked for: the scale the point records.
+  const scales: number[] = [];
+  const spy: typeof generateImages = async (m, prompts, o) => (scales.push(o.guidanceScale!), generateImages(m, prompts, o));
+  const loaded = await loadTextToImage(path.join(base, 'diffusion'));
+  const sampler = { steps: 2, guidanceScale: ownScale, spacing: 'trailing' as const, eta: 0, clipSample: true };
+  const p1 = await progressEval(loaded.model, sampler, resolveFinetuneConfig('quick', { ...TINY, evalGuidance: 2.5 }), 0, spy);
+  const p2 = await progressEval(loaded.model, sampler, resolveFinetuneConfig('quick', TINY), 0, spy);
+  assert.deepEqual([p1.guidance, p2.guidance, ...scales], [2.5, ownScale, 2.5, ownScale]);
+  loaded.model.dispose({ clip: true });
   // Paired comparison with the base on the same prompts and image seeds.
   const cmp = await compareWithBase(base, [outA, outB], seenPrompts({ perCategory: { count: 1, color: 1, background: 1, combination: 1 } }), 1, 0);
   assert.deepEqual(cmp.effects.map((e) => e.category), ['all', 'count', 'color', 'background', 'combination']);

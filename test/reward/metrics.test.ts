@@ -21,15 +21,20 @@ test('accuracy, best threshold and calibration by hand', () => {
   assert.equal(c.bins[9].n, 2);
 });
 
-test('fitLogistic: targets that are a logistic curve give its a and b back; separable targets stay finite; same input, same fit', () => {
+test('fitLogistic: targets that are a logistic curve give its a and b back; separable targets stay finite; what cannot be fitted is an error', () => {
   const s = Array.from({ length: 41 }, (_, i) => 10 + i / 4);
   const y = s.map((x) => 1 / (1 + Math.exp(-(0.8 * x - 12))));
   const fit = fitLogistic(s, y);
   assert.ok(Math.abs(fit.a - 0.8) < 1e-3 && Math.abs(fit.b + 12) < 1e-2, JSON.stringify(fit));
   const hard = fitLogistic([0, 1, 2, 3], [0, 0, 1, 1]);
   assert.ok(hard.a > 0 && Number.isFinite(hard.a) && Number.isFinite(hard.b), JSON.stringify(hard));
-  assert.deepEqual(fitLogistic(s, y), fit);
+  // Targets falling as the score rises: a negative slope (the reward refuses such a calibration).
+  assert.ok(fitLogistic(s, y.map((v) => 1 - v)).a < -0.7);
   assert.throws(() => fitLogistic([1, 2], [1]), /2 scores for 1 targets/);
+  assert.throws(() => fitLogistic(Array(10).fill(0.3), [0, 1, 0, 1, 0, 1, 0, 1, 0, 1]), /10 scores are constant/);
+  assert.throws(() => fitLogistic([0, 1, 2], [0, 0, 0]), /every target is 0: one class/);
+  assert.throws(() => fitLogistic([0, NaN, 2], [0, 1, 1]), /score 1 is NaN/);
+  assert.throws(() => fitLogistic([0, 1, 2], [0, 1.5, 1]), /target 1 is 1\.5/);
 });
 
 test('bootstrapOverPrompts resamples prompts, not images: a prompt\'s images move together', () => {

@@ -150,12 +150,15 @@ test('clipWeight: the MLP is trained alone, then joined with k * cos(u, v) and r
   const frozen = tinyFrozenClip(1);
   const data = loadRewardData([dir], frozen);
   const alone = await trainRewardModel(data.images, data.embeddings, frozen, resolveRewardConfig({ ...FAST, clipWeight: 0 }), { progress: false });
+  const before = tf.memory().numTensors;
   const joined = await trainRewardModel(data.images, data.embeddings, frozen, resolveRewardConfig({ ...FAST, clipWeight: 7 }), { progress: false });
+  assert.equal(tf.memory().numTensors - before, Object.keys(joined.model.variables).length, 'only the new model\'s weights are left');
   assert.deepEqual(weightsOf(joined.model.variables), weightsOf(alone.model.variables), 'the same MLP');
-  assert.deepEqual(alone.model.config.calibration, { a: 1, b: 0 });
+  assert.deepEqual(alone.model.config.calibration, { a: 1, b: 0, rows: 0 });
   const { a, b } = joined.model.config.calibration;
   assert.equal(joined.model.config.clipWeight, 7);
   assert.ok(a > 0 && Number.isFinite(b), `a ${a}, b ${b}`);
+  assert.ok(joined.model.config.calibration.rows > 0);
   // By hand on one row: sigmoid(a * (MLP logit + 7 * u . v) + b); k = 0: sigmoid(MLP logit).
   const u = [0.5, -0.5, 0.5, 0.5, 0, 0, 0, 0].slice(0, data.embeddings.dim);
   const image = { dim: data.embeddings.dim, data: Float32Array.from({ length: data.embeddings.dim }, (_, i) => u[i % u.length]) };
@@ -166,6 +169,13 @@ test('clipWeight: the MLP is trained alone, then joined with k * cos(u, v) and r
   const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
   assert.ok(Math.abs(alone.model.score(image, [prompt])[0] - sigmoid(mlp)) < 1e-6);
   assert.ok(Math.abs(joined.model.score(image, [prompt])[0] - sigmoid(a * (mlp + 7 * cos) + b)) < 1e-5);
+  assert.throws(() => joined.model.joinClipScore(7, { a: -1, b: 0 }), /a must be positive/);
+  // Saved and loaded, the joined model scores the same.
+  const saved = await trainReward(data, frozen, { ...FAST, clipWeight: 7 }, { out: path.join(dir, 'rm-joined'), progress: false });
+  const reloaded = (await loadRewardModel(path.join(dir, 'rm-joined'), { clip: frozen })).model;
+  assert.deepEqual(reloaded.config, saved.model.config);
+  assert.deepEqual(reloaded.score(image, [prompt]), joined.model.score(image, [prompt]));
+  [saved.model, reloaded].forEach((m) => m.dispose());
   // A checkpoint saved before clipWeight existed: the MLP alone, in its model and its config.
   const out = path.join(dir, 'rm-old');
   const run = await trainReward(data, frozen, { ...FAST, clipWeight: 0 }, { out, progress: false });
