@@ -186,6 +186,10 @@ test('clipWeight: the MLP is trained alone, then joined with k * cos(u, v) and r
   delete index.meta.config.clipWeight;
   fs.writeFileSync(file, JSON.stringify(index));
   assert.equal(readRewardMeta(out).config.clipWeight, 0);
+  // The model block is what the weights were scored with: a config that disagrees reads as the model says.
+  fs.writeFileSync(file, JSON.stringify({ ...index, meta: { ...index.meta, config: { ...index.meta.config, clipWeight: 7 } } }));
+  assert.equal(readRewardMeta(out).config.clipWeight, 0);
+  fs.writeFileSync(file, JSON.stringify(index));
   const { model } = await loadRewardModel(out, { clip: frozen });
   assert.equal(model.config.clipWeight, 0);
   assert.deepEqual(model.score(image, [prompt]), run.model.score(image, [prompt]));
