@@ -14,7 +14,7 @@ import { initBackend } from '../src/engine';
 import { loadRewardModel } from '../src/reward/checkpoint';
 import { EvalSet, judgeEvalSet, labelEvalSet, subset } from '../src/reward/evaluate';
 import { rocAuc } from '../src/reward/metrics';
-import { RewardModel, textRows } from '../src/reward/model';
+import { ClipScore, RewardModel, textRows } from '../src/reward/model';
 
 const K = [0, 10, 20, 40, 80];
 
@@ -24,9 +24,8 @@ function aucs(model: RewardModel, set: EvalSet): number[] {
   return tf.tidy(() => {
     const image = tf.tensor2d(set.embeddings.data, [n, dim]);
     const text = tf.tensor2d(textRows(model.texts, set.prompts), [n, dim]);
-    const cos = tf.sum(tf.mul(image, text), 1).dataSync();
-    return [...K.map((k) => rocAuc(model.joinedLogit(image, text, k).dataSync(), set.targets)), rocAuc(cos, set.targets)];
-  });
+    return K.map((k) => rocAuc(model.joinedLogit(image, text, k).dataSync(), set.targets));
+  }).concat(rocAuc(new ClipScore(model.texts).score(set.embeddings, set.prompts), set.targets));
 }
 
 async function main(): Promise<void> {

@@ -18,7 +18,8 @@
  *   r(x, z) = sigmoid(a * (MLP(u * v) + k * cos(u, v)) + b)
  *
  * a and b are fitted after training (`fitLogistic`, on the held-out prompts'
- * rows); k = 0 is the MLP alone, exactly. The learnt part ranks the model's
+ * rows when they hold both classes, else on every row: reward/train.ts);
+ * k = 0 is the MLP alone, exactly. The learnt part ranks the model's
  * images of the trained prompts better, the CLIP score renders of new ones;
  * the sum keeps some of each (README, "Reward model").
  *

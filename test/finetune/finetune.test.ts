@@ -160,6 +160,9 @@ test('t2i-align finetune: bad input is one clear line and writes nothing', async
   fs.writeFileSync(bad, JSON.stringify({ betta: 1 }));
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--config', bad, '--out', out), /finetune config: .*betta/);
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--normalise', 'max', '--out', out), /--normalise must be one of none, mean/);
+  await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--eval-guidance', 'high', '--out', out), /--eval-guidance must be a number in 0\.\.100, got "high"/);
+  fs.writeFileSync(bad, JSON.stringify({ evalGuidance: -2 }));
+  await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--config', bad, '--out', out), /finetune config: evalGuidance: /);
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--config', '/nope.json', '--out', out), /--config \/nope\.json: /);
   await assert.rejects(runCli('eval-finetune', '--runs', out, '--prompts', 'all'), /--prompts must be seen or unseen/);
   await assert.rejects(runCli('eval-finetune', '--runs', out, '--per-prompt', '0'), /--per-prompt must be an integer in 1\.\.10000/);

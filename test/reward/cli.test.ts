@@ -45,6 +45,7 @@ test('reward commands: bad input is one clear line and writes nothing', async ()
   await assert.rejects(runCli('train-reward', '--data', unlabelled, '--out', out, '--labels', 'median'), /--labels must be one of mean, rater/);
   await assert.rejects(runCli('train-reward', '--data', unlabelled, '--out', out, '--aux-weight', '-1'), /--aux-weight must be a number in 0\.\.100/);
   await assert.rejects(runCli('train-reward', '--data', unlabelled, '--out', out, '--inputs', 'both'), /--inputs must be one of joint, product, got "both"/);
+  await assert.rejects(runCli('train-reward', '--data', unlabelled, '--out', out, '--clip-weight', '-1'), /--clip-weight must be a number in 0\.\.1000, got "-1"/);
   await assert.rejects(runCli('reward', '--model', 'clip', '--image', '/nope.png', '--prompt', 'a circle'), /no such file/);
   const png = path.join(tempDir('img'), 'a.png');
   fs.writeFileSync(png, encodePng(renderPrompt({ count: 1, object: 'circle' }, 1).image));
