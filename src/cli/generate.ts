@@ -76,7 +76,7 @@ export function registerGenerate(program: Command): void {
 
   const evalBase = program
     .command('eval-base')
-    .description("judge a text-to-image model's alignment per category on the seen and unseen prompt sets (accuracy with Wilson 95% CI)")
+    .description("judge a text-to-image model's alignment per category on the seen and unseen prompt sets (accuracy with a 95% interval bootstrapped over prompts)")
     .option('--model <dir>', 'model (default: the shipped data/base-model)')
     .option('--per-category <n>', 'images per set and category', '96')
     .option('--prompts-per-category <n>', 'most prompts per category (seeded subsample)', '24')

@@ -105,9 +105,10 @@ export async function shipBaseModel(
     const side = await ev.rendersBesideSamples(model, meta.config.sampler, ev.comparisonPrompts(), { seed: 0, columns: 8, scale: 4 });
     fs.writeFileSync(path.join(dest, 'renders-vs-samples.png'), encodePng(side.grid));
     fs.writeFileSync(path.join(dest, 'renders-vs-samples.txt'), side.prompts.map((p, i) => `${side.verdicts[i]} ${p}`).join('\n') + '\n');
+    // null: the stage did not train in this run (a warm start takes MiniCLIP as it is).
     const lastMean = (stage: string) => {
       const ps = losses.filter((p) => p.stage === stage).slice(-100);
-      return ps.reduce((a, p) => a + p.loss, 0) / Math.max(1, ps.length);
+      return ps.length ? ps.reduce((a, p) => a + p.loss, 0) / ps.length : null;
     };
     const metrics = {
       run,
@@ -165,6 +166,8 @@ function trainingStages(runConfig: Record<string, any>, wallSeconds: TrainingSta
     const prev = read('metrics.json');
     // A model shipped before metrics listed its runs was one run from random weights.
     earlier = prev.stages ?? trainingStages(read('config.json'), prev.wallSeconds, prev.steps.diffusion);
+    // Shipping the same run again into the folder it started from: that folder's list already ends with this run.
+    if (earlier.length && earlier[earlier.length - 1].initFrom === init.sha256) earlier = earlier.slice(0, -1);
   } else if (init && fs.existsSync(path.join(init.dir, 'timing.json'))) {
     earlier = trainingStages(read('config.json'), read('timing.json').total, readCheckpointIndex<{ step: number }>(path.join(init.dir, 'diffusion')).meta.step);
   }
@@ -185,6 +188,7 @@ function baseModelReadme(m: Record<string, any>, table: string): string {
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
   const a = m.alignment.config;
   const stages = m.stages as TrainingStage[];
+  const clipTrained = m.finalLoss.clipMeanLast100 !== null;
   const made = stages.length > 1
     ? `Made by ${stages.length} training runs, each a warm start from the one before (\`pretrain --init-from\`: the earlier model's MiniCLIP as it is, its UNet's averaged weights as the start, and a fresh learning-rate cycle):
 
@@ -206,7 +210,7 @@ ${made} The kit loads this folder by default
 | \`diffusion/\` | text-to-image checkpoint: UNet (${m.params.unet.toLocaleString('en')} parameters) + the frozen MiniCLIP text encoder (${m.params.textEncoder.toLocaleString('en')}); ${mb(m.bytes.diffusion)}; weights only (no optimizer state); the UNet's weights are ${m.emaDecay > 0 ? `the run's exponential moving average (decay ${m.emaDecay})` : 'the last trained ones'} |
 | \`clip/\` | MiniCLIP checkpoint (${m.params.miniclip.toLocaleString('en')} parameters): text + image encoder; ${mb(m.bytes.clip)} |
 | \`config.json\` | the resolved model/training config and corpus config of the run |
-| \`losses.csv\` | training loss per stage, mean over windows of 10 updates |
+| \`losses.csv\` | training loss of the last run per stage, mean over windows of 10 updates${m.finalLoss.clipMeanLast100 === null ? ' (diffusion only: the last run did not train MiniCLIP)' : ''} |
 | \`metrics.json\` | everything below, as data |
 | \`samples-final.png\` | the run's final sample grid (prompts in \`samples-final.txt\`) |
 | \`renders-vs-samples.png\` | two seen and two unseen prompts per category: the renderer's image (rows 1 and 3) above the model's sample of the same prompt (rows 2 and 4), upscaled; prompts and the judge's verdicts on the samples in \`renders-vs-samples.txt\` |
@@ -215,8 +219,11 @@ ${made} The kit loads this folder by default
 ## Training
 
 ${m.steps.clip} MiniCLIP updates, then ${stages.map((st) => st.diffusionUpdates).reduce((x, y) => x + y, 0)} diffusion updates${stages.length > 1 ? ` in all (${m.steps.diffusion} in the last run)` : ''}. Wall time of the last run on the 2-core dev machine (shared with other jobs):
-corpus ${w.corpus.toFixed(0)} s, MiniCLIP ${(w.clip / 60).toFixed(1)} min, diffusion ${(w.diffusion / 60).toFixed(1)} min, total ${(w.total / 60).toFixed(1)} min.
-Final losses (mean of the last 100 updates): MiniCLIP contrastive ${m.finalLoss.clipMeanLast100.toFixed(3)}, diffusion (v-MSE) ${m.finalLoss.diffusionMeanLast100.toFixed(4)}.
+${clipTrained
+    ? `corpus ${w.corpus.toFixed(0)} s, MiniCLIP ${(w.clip / 60).toFixed(1)} min, diffusion ${(w.diffusion / 60).toFixed(1)} min, total ${(w.total / 60).toFixed(1)} min.
+Final losses (mean of the last 100 updates): MiniCLIP contrastive ${m.finalLoss.clipMeanLast100.toFixed(3)}, diffusion (v-MSE) ${m.finalLoss.diffusionMeanLast100.toFixed(4)}.`
+    : `corpus ${w.corpus.toFixed(0)} s, diffusion ${(w.diffusion / 60).toFixed(1)} min, total ${(w.total / 60).toFixed(1)} min; MiniCLIP was not trained in this run (taken as it is from the run before).
+Final loss (mean of the last 100 updates): diffusion (v-MSE) ${m.finalLoss.diffusionMeanLast100.toFixed(4)}.`}
 
 MiniCLIP image -> caption top-1 on ${m.clipRetrieval.n} fresh renders of distinct prompts (exact prompt among all ${m.clipRetrieval.n}):
 ${(100 * m.clipRetrieval.top1.rate).toFixed(1)}% [${(100 * m.clipRetrieval.top1.lo).toFixed(1)}, ${(100 * m.clipRetrieval.top1.hi).toFixed(1)}] (chance ${(100 * m.clipRetrieval.chance).toFixed(2)}%).
@@ -225,7 +232,7 @@ ${(100 * m.clipRetrieval.top1.rate).toFixed(1)}% [${(100 * m.clipRetrieval.top1.
 
 ${a.imagesPerCategory} images per set and category (up to ${a.promptsPerCategory} prompts per category, a seeded subsample; images spread evenly over them),
 image seeds ${JSON.stringify(a.seeds)}, prompt-subsample seed ${a.seed}; DDIM ${a.sampler.steps} steps, guidance ${a.sampler.guidanceScale}, eta ${a.sampler.eta}.
-Accuracy: every attribute the prompt names is right; 95% Wilson interval. "object recognised": the judge finds at least one object and all have the prompt's shape.
+Accuracy: every attribute the prompt names is right; 95% interval bootstrapped over prompts (images of one prompt are not independent). "object recognised": the judge finds at least one object and all have the prompt's shape.
 Reproduce: \`npx t2i-align eval-base --per-category ${a.imagesPerCategory} --prompts-per-category ${a.promptsPerCategory} --seeds ${a.seeds.join(',')} --json\`.
 
 ${table}

@@ -17,6 +17,7 @@ import { decodePng, formatPrompt, ImageLike, parsePrompt, readManifest } from '.
 import { trainRewardStage } from '../pipeline/stages';
 import { intOption, numberListOption, numberOption, repeatable } from './options';
 import { makeDir } from '../engine/files';
+import { fixed3 } from '../reward/metrics';
 
 
 /** Refuse to overwrite a saved model: nothing already saved is lost. */
@@ -71,7 +72,8 @@ export function registerReward(program: Command): void {
       if (opts.json) return void process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
       const h = run.heldOut;
       console.log(`${opts.out}: reward model trained in ${seconds.toFixed(1)} s on ${run.rows.train} rows (${run.trainPrompts.length} prompts; ${run.rows.goodTrain} good), best epoch ${run.bestEpoch} of ${run.history.length}`);
-      if (h) console.log(`held-out prompts (${run.heldOutPrompts.length}, ${h.images} images): accuracy ${(100 * h.accuracy.value).toFixed(1)}% [${(100 * h.accuracy.lo).toFixed(1)}, ${(100 * h.accuracy.hi).toFixed(1)}], ROC AUC ${h.auc.value.toFixed(3)} [${h.auc.lo.toFixed(3)}, ${h.auc.hi.toFixed(3)}] against the raters' majority`);
+      const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : '-');
+      if (h) console.log(`held-out prompts (${run.heldOutPrompts.length}, ${h.images} images): accuracy ${pct(h.accuracy.value)}% [${pct(h.accuracy.lo)}, ${pct(h.accuracy.hi)}], ROC AUC ${fixed3(h.auc.value)} [${fixed3(h.auc.lo)}, ${fixed3(h.auc.hi)}] against the raters' majority`);
     });
 
   program

@@ -1,8 +1,9 @@
 /**
  * How well a text-to-image model is aligned, measured by the judge: images for
- * the seen and unseen prompt sets, per-category accuracy with a Wilson 95%
- * interval, and how often the judge can read the objects at all (the "before"
- * table of the paper, whose Table 1 / Figure 4 report the same categories).
+ * the seen and unseen prompt sets, per-category accuracy with a 95% interval
+ * bootstrapped over prompts (the images of one prompt are not independent),
+ * and how often the judge can read the objects at all (the "before" table of
+ * the paper, whose Table 1 / Figure 4 report the same categories).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,6 +13,7 @@ import {
   Category, CATEGORIES, ImageLike, judge, PromptEntry, seenPrompts, unseenPrompts, Verdict,
 } from '../world';
 import { makeDir } from '../engine/files';
+import { bootstrapOverPrompts } from '../reward/metrics';
 
 /** The shipped base model (data/base-model), relative to the package root (the same from src/ and dist/). */
 export const BASE_MODEL_DIR = path.resolve(__dirname, '..', '..', 'data', 'base-model');
@@ -34,7 +36,11 @@ export async function loadModel(dir: string = BASE_MODEL_DIR): Promise<{ model: 
   return { ...(await loadTextToImage(ckpt)), dir: ckpt };
 }
 
-/** Wilson score interval of k successes in n trials (z = 1.96: 95%). */
+/**
+ * Wilson score interval of k successes in n trials (z = 1.96: 95%), for
+ * independent trials only (one image per prompt); images that share prompts
+ * take `promptRate`.
+ */
 export function wilson(k: number, n: number, z = 1.96): { lo: number; hi: number } {
   if (n === 0) return { lo: 0, hi: 1 };
   const p = k / n;
@@ -52,8 +58,20 @@ export interface Rate {
   hi: number;
 }
 
-function rate(k: number, n: number): Rate {
-  return { k, n, rate: n ? k / n : 0, ...wilson(k, n) };
+/**
+ * The share of `ok` with a percentile 95% interval from 1000 bootstrap draws
+ * of prompts (each draw takes every image of a drawn prompt; seeded, so the
+ * same inputs give the same interval). `prompts[i]` is image i's prompt.
+ * With one prompt the interval is that prompt's share alone: [rate, rate].
+ */
+export function promptRate(ok: readonly boolean[], prompts: readonly string[]): Rate {
+  if (ok.length !== prompts.length) throw new Error(`promptRate: ${ok.length} verdicts for ${prompts.length} prompts`);
+  const k = ok.filter(Boolean).length, n = ok.length;
+  if (n === 0) return { k, n, rate: 0, lo: 0, hi: 1 };
+  const items = ok.map((x, i) => ({ prompt: prompts[i], score: 0, target: x ? 1 : 0 }));
+  const mean = (_s: Float64Array, t: Float64Array) => t.reduce((a, b) => a + b, 0) / t.length;
+  const { lo, hi } = bootstrapOverPrompts(items, mean, { seed: 'base-eval' });
+  return { k, n, rate: k / n, lo, hi };
 }
 
 export interface CategoryResult {
@@ -117,19 +135,18 @@ export function evalPlan(set: 'seen' | 'unseen', opts: { imagesPerCategory: numb
   return out;
 }
 
-/** Summarise judge verdicts of one cell. */
-export function summarise(verdicts: readonly Verdict[]): Omit<CategoryResult, 'prompts' | 'perPrompt'> {
-  const n = verdicts.length;
+/** Summarise judge verdicts of one cell; `prompts[i]` is verdict i's prompt (the intervals' resampling unit). */
+export function summarise(verdicts: readonly Verdict[], prompts: readonly string[]): Omit<CategoryResult, 'prompts' | 'perPrompt'> {
   const attributes: CategoryResult['attributes'] = {};
   for (const a of ['count', 'color', 'object', 'background'] as const) {
-    const vs = verdicts.flatMap((v) => v.verdicts.filter((x) => x.attribute === a));
-    if (vs.length) attributes[a] = rate(vs.filter((x) => x.ok).length, vs.length);
+    const has = verdicts.map((v, i) => ({ v: v.verdicts.find((x) => x.attribute === a), prompt: prompts[i] })).filter((x) => x.v);
+    if (has.length) attributes[a] = promptRate(has.map((x) => x.v!.ok), has.map((x) => x.prompt));
   }
   return {
-    accuracy: rate(verdicts.filter((v) => v.aligned).length, n),
+    accuracy: promptRate(verdicts.map((v) => v.aligned), prompts),
     attributes,
-    objectRecognised: rate(verdicts.filter((v) => v.verdicts.find((x) => x.attribute === 'object')?.ok).length, n),
-    anyObject: rate(verdicts.filter((v) => v.observed.objects.length > 0).length, n),
+    objectRecognised: promptRate(verdicts.map((v) => !!v.verdicts.find((x) => x.attribute === 'object')?.ok), prompts),
+    anyObject: promptRate(verdicts.map((v) => v.observed.objects.length > 0), prompts),
   };
 }
 
@@ -170,9 +187,11 @@ export async function evaluateBaseModel(model: TextToImage, sampler: SamplerConf
   for (const set of ['seen', 'unseen'] as const) {
     const inSet = jobs.map((j, i) => (j.set === set ? i : -1)).filter((i) => i >= 0);
     const multi = inSet.filter((i) => jobs[i].entry.attributes.count >= 2);
+    const okOf = (idx: number[], a: 'count' | 'object') => idx.map((i) => !!verdictOf[i].verdicts.find((v) => v.attribute === a)?.ok);
+    const promptsOf = (idx: number[]) => idx.map((i) => jobs[i].entry.prompt);
     result.summary[set] = {
-      countsTwoToFour: rate(multi.filter((i) => verdictOf[i].verdicts.find((v) => v.attribute === 'count')?.ok).length, multi.length),
-      objectRecognised: rate(inSet.filter((i) => verdictOf[i].verdicts.find((v) => v.attribute === 'object')?.ok).length, inSet.length),
+      countsTwoToFour: promptRate(okOf(multi, 'count'), promptsOf(multi)),
+      objectRecognised: promptRate(okOf(inSet, 'object'), promptsOf(inSet)),
     };
     for (const category of CATEGORIES) {
       const idx = jobs.map((j, i) => (j.set === set && j.category === category ? i : -1)).filter((i) => i >= 0);
@@ -180,7 +199,7 @@ export async function evaluateBaseModel(model: TextToImage, sampler: SamplerConf
       result[set][category] = {
         prompts: plans[set][category].prompts.length,
         perPrompt: plans[set][category].perPrompt * cfg.seeds.length,
-        ...summarise(verdicts),
+        ...summarise(verdicts, idx.map((i) => jobs[i].entry.prompt)),
         images: idx.slice(0, keep).map((i, k) => ({ prompt: jobs[i].entry.prompt, image: images[i], aligned: verdicts[k].aligned })),
       };
     }

@@ -7,7 +7,7 @@
  * the integer seeds `collect` gives the images fine-tuning learns from.
  */
 import { pairedInterval, signFlipTest } from '../reward/ablation';
-import { loadModel, wilson } from '../eval/base';
+import { loadModel, promptRate } from '../eval/base';
 import { SamplerConfig } from '../models/config';
 import { generateImages } from '../models/diffusion/sampler';
 import { judge } from '../world/judge';
@@ -34,8 +34,8 @@ export async function modelAccuracy(
     const ok = jobs.map((j, i) => judge(j.p.attributes, images[i]).aligned);
     const cell = (f: (c: Category) => boolean) => {
       const idx = jobs.map((j, i) => (f(j.p.category) ? i : -1)).filter((i) => i >= 0);
-      const k = idx.filter((i) => ok[i]).length;
-      return { k, n: idx.length, rate: idx.length ? k / idx.length : NaN, ...wilson(k, idx.length) };
+      const r = promptRate(idx.map((i) => ok[i]), idx.map((i) => jobs[i].p.prompt));
+      return idx.length ? r : { ...r, rate: NaN };
     };
     const out = { all: cell(() => true) } as Cells;
     for (const c of CATEGORIES) out[c] = cell((x) => x === c);

@@ -26,6 +26,7 @@ import { generateImages } from '../models/diffusion/sampler';
 import { auxLossAblation } from '../reward/ablation';
 import { loadRewardModel } from '../reward/checkpoint';
 import { AucDifference, aucDifference, judgeEvalSet, labelEvalSet } from '../reward/evaluate';
+import { fixed3 } from '../reward/metrics';
 import { ClipScore } from '../reward/model';
 import { loadRewardData } from '../reward/run';
 import { Rng } from '../engine/random';
@@ -416,7 +417,7 @@ export function buildClaims(
     measure: 'AUC of the reward minus AUC of the CLIP score, one reward model; interval and p from a paired bootstrap over prompts',
     unit: 'AUC',
     parts: reward.sets.map((s) => ({
-      name: s.name, effect: s.diff.value, direction: 1 as const, perSeed: [s.diff.value], interval: null, test: `paired bootstrap over ${s.prompts} prompts [${s.diff.lo.toFixed(3)}, ${s.diff.hi.toFixed(3)}]`,
+      name: s.name, effect: s.diff.value, direction: 1 as const, perSeed: [s.diff.value], interval: null, test: `paired bootstrap over ${s.prompts} prompts [${fixed3(s.diff.lo)}, ${fixed3(s.diff.hi)}]`,
       p: s.diff.p, verdict: partVerdict(s.diff.value, 1, s.diff.p, [s.diff.lo, s.diff.hi]),
     })),
   }));

@@ -248,12 +248,11 @@ export function aucDifference(set: EvalSet, reward: ArrayLike<number>, clip: Arr
     if (!Number.isNaN(d)) draws.push(d);
   }
   draws.sort((a, b) => a - b);
+  const base = { name: set.name, images: all.length, prompts: groups.length, reward: rocAuc(reward, set.targets), clip: rocAuc(clip, set.targets) };
+  // One class in every draw (or in the set): no AUC, so no difference to test.
+  if (draws.length === 0) return { ...base, diff: { value, lo: NaN, hi: NaN, p: NaN } };
   const q = (x: number) => draws[Math.min(draws.length - 1, Math.max(0, Math.round(x * (draws.length - 1))))];
   const below = draws.filter((d) => d <= 0).length + 1;
   const above = draws.filter((d) => d >= 0).length + 1;
-  return {
-    name: set.name, images: all.length, prompts: groups.length,
-    reward: rocAuc(reward, set.targets), clip: rocAuc(clip, set.targets),
-    diff: { value, lo: q(0.025), hi: q(0.975), p: Math.min(1, (2 * Math.min(below, above)) / (draws.length + 1)) },
-  };
+  return { ...base, diff: { value, lo: q(0.025), hi: q(0.975), p: Math.min(1, (2 * Math.min(below, above)) / (draws.length + 1)) } };
 }

@@ -83,6 +83,9 @@ export interface Interval {
   hi: number;
 }
 
+/** x with 3 decimals, or '-' when it is not a number (an interval or AUC that could not be computed). */
+export const fixed3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : '-');
+
 /** A scored item of an evaluation: its prompt (the bootstrap's unit), score and 0/1 target. */
 export interface Scored {
   prompt: string;

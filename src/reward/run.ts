@@ -12,7 +12,7 @@ import { labelledImages, LabelledImage } from './data';
 import { EmbeddingTable, FrozenClip, datasetImageEmbeddings } from './embeddings';
 import { saveRewardModel, RewardDatasetInfo } from './checkpoint';
 import { AucDifference, aucDifference, EvalSet, evaluateScorer, labelledSet, renderCheck, renderCheckPrompts, ScorerEval, subset } from './evaluate';
-import { bestThreshold, Interval } from './metrics';
+import { bestThreshold, fixed3, Interval } from './metrics';
 import { ClipScore, RewardModel } from './model';
 import { resolveRewardConfig, RewardTrainConfig, RewardTrainResult, trainRewardModel } from './train';
 
@@ -133,7 +133,7 @@ export function evaluateReward(
 
 const pct = (x: number) => (Number.isNaN(x) ? '-' : (100 * x).toFixed(1));
 const ci = (i: Interval, f: (x: number) => string = pct) => `${f(i.value)} [${f(i.lo)}, ${f(i.hi)}]`;
-const num = (x: number) => (Number.isNaN(x) ? '-' : x.toFixed(3));
+const num = fixed3;
 
 /** The evaluation as a Markdown table: one line per (set, group), reward beside CLIP. */
 export function rewardTable(r: RewardEvaluation): string {

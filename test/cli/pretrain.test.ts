@@ -201,6 +201,11 @@ test('ship-base-model ships a finished run; a warm start from the shipped folder
   const readme = fs.readFileSync(path.join(dir, 'shipped-b', 'README.md'), 'utf8');
   assert.match(readme, /Made by 2 training runs/);
   assert.match(readme, /8 diffusion updates in all \(4 in the last run\)/);
+  // The warm start took MiniCLIP as it was: no MiniCLIP loss or time is reported for it, rather than a 0.
+  assert.equal(second.finalLoss.clipMeanLast100, null);
+  assert.equal(typeof first.finalLoss.clipMeanLast100, 'number');
+  assert.match(readme, /MiniCLIP was not trained in this run \(taken as it is from the run before\)/);
+  assert.doesNotMatch(readme, /MiniCLIP contrastive/);
 
   // A source shipped before metrics listed its runs (no `stages`) counts as one run from random weights.
   const metricsA = path.join(dir, 'shipped-a', 'metrics.json');
@@ -217,4 +222,12 @@ test('ship-base-model ships a finished run; a warm start from the shipped folder
   ]);
   assert.match(third.stages[1].command, /--init-from .*\/a --config/);
   assert.ok(third.stages[0].wallSeconds.total > 0);
+
+  // Shipping a run again into the folder it was warm-started from (the shipped model replaced by its own
+  // continuation, then shipped once more): the folder's list already ends with this run, so it is not listed twice.
+  fs.cpSync(path.join(dir, 'shipped-c'), path.join(dir, 'a-shipped'), { recursive: true });
+  const cConfig = path.join(dir, 'c', 'config.json');
+  const conf = JSON.parse(fs.readFileSync(cConfig, 'utf8'));
+  fs.writeFileSync(cConfig, JSON.stringify({ ...conf, initFrom: { ...conf.initFrom, dir: path.join(dir, 'a-shipped') } }));
+  assert.deepEqual(ship(path.join(dir, 'c'), path.join(dir, 'a-shipped')).stages.map((st: { diffusionUpdates: number }) => st.diffusionUpdates), [4, 4]);
 });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { MiniClip, TextToImage } from '../../src/models';
 import { CATEGORIES, judge, renderPrompt, seenPrompts } from '../../src/world';
-import { alignmentTable, baseModelTargets, evalPlan, evaluateBaseModel, summarise, wilson } from '../../src/eval/base';
+import { alignmentTable, baseModelTargets, evalPlan, evaluateBaseModel, promptRate, summarise, wilson } from '../../src/eval/base';
 import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
 
 test('wilson interval: golden values and edge cases', () => {
@@ -12,6 +12,24 @@ test('wilson interval: golden values and edge cases', () => {
   assert.equal(z.lo, 0);
   assert.ok(Math.abs(z.hi - 0.1611) < 1e-3);
   assert.deepEqual(wilson(0, 0), { lo: 0, hi: 1 });
+});
+
+test('promptRate: the interval resamples prompts, not images', () => {
+  // 4 prompts x 25 images: two prompts always aligned, two never. Over images (Wilson) the share looks
+  // well known, [0.40, 0.60]; over prompts it is anything from 0 to 1.
+  const prompts = [0, 1, 2, 3].flatMap((p) => Array.from({ length: 25 }, () => `prompt ${p}`));
+  const ok = prompts.map((p) => p === 'prompt 0' || p === 'prompt 1');
+  const r = promptRate(ok, prompts);
+  assert.deepEqual([r.k, r.n, r.rate], [50, 100, 0.5]);
+  assert.ok(r.lo <= 0.25 && r.hi >= 0.75, `${r.lo} ${r.hi}`);
+  assert.ok(wilson(50, 100).hi < 0.6);
+  // Independent images (one per prompt): close to Wilson's.
+  const single = Array.from({ length: 100 }, (_, i) => `p${i}`);
+  const s = promptRate(single.map((_, i) => i % 2 === 0), single);
+  assert.ok(Math.abs(s.lo - 0.4) < 0.03 && Math.abs(s.hi - 0.6) < 0.03, `${s.lo} ${s.hi}`);
+  assert.deepEqual(promptRate(ok, prompts), r, 'seeded: the same interval again');
+  assert.deepEqual(promptRate([], []), { k: 0, n: 0, rate: 0, lo: 0, hi: 1 });
+  assert.throws(() => promptRate([true], []), /1 verdicts for 0 prompts/);
 });
 
 test('evalPlan spreads images over a subsample of prompts per category', () => {
@@ -25,7 +43,7 @@ test('evalPlan spreads images over a subsample of prompts per category', () => {
 test('summarise: renders of the prompts are judged aligned and readable', () => {
   const entries = seenPrompts({ perCategory: { combination: 5 } });
   const verdicts = entries.map((e, i) => judge(e.attributes, renderPrompt(e.attributes, i).image));
-  const s = summarise(verdicts);
+  const s = summarise(verdicts, entries.map((e) => e.prompt));
   assert.equal(s.accuracy.n, entries.length);
   assert.ok(s.accuracy.rate > 0.8, `renders judged aligned ${s.accuracy.rate}`);
   assert.ok(s.objectRecognised.rate > 0.8);

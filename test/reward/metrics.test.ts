@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ablationTable, pairedInterval, signFlipTest } from '../../src/reward/ablation';
+import { ablationTable, pairedInterval, signFlipTest, t975 } from '../../src/reward/ablation';
 import { accuracyAt, bestThreshold, bootstrapOverPrompts, calibration, fitLogistic, rocAuc } from '../../src/reward/metrics';
 import { aucDifference, EvalSet } from '../../src/reward/evaluate';
 
@@ -64,6 +64,21 @@ test('paired t interval and the exact sign-flip test', () => {
   assert.equal(signFlipTest([1, -1]), 1);
   assert.equal(signFlipTest([0.5, 0.2, 0.3, 0.1, 0.4]), 2 / 32);
   assert.throws(() => signFlipTest([]), /1\.\.20/);
+  // A NaN difference compares false with everything: refused, not p = 0.
+  assert.throws(() => signFlipTest([0.5, NaN, 0.5]), /must be finite numbers, got \[0\.5, NaN, 0\.5\]/);
+});
+
+test('t975: the table up to 30 degrees of freedom, the Cornish-Fisher expansion beyond', () => {
+  assert.equal(t975(1), 12.706);
+  assert.equal(t975(30), 2.042);
+  // Student's t 97.5% quantiles (R: qt(0.975, df)).
+  for (const [df, q] of [[31, 2.039513], [40, 2.021075], [60, 2.000298], [120, 1.979930], [1000, 1.962339]] as const)
+    assert.ok(Math.abs(t975(df) - q) < 2e-5, `df ${df}: ${t975(df)} vs ${q}`);
+  // 32 seeds: the interval uses 31 degrees of freedom, not the normal 1.96.
+  const diffs = Array.from({ length: 32 }, (_, i) => (i % 4) - 1.5);
+  const p = pairedInterval(diffs);
+  assert.ok(Math.abs(p.hi - p.mean - 2.039513 * (p.sd / Math.sqrt(32))) < 1e-4);
+  assert.throws(() => t975(0), /positive integer, got 0/);
 });
 
 test('ablationTable: the AUC and render rows, signed differences, lambda from the result', () => {
@@ -100,4 +115,14 @@ test('aucDifference: reward AUC minus CLIP\'s with a paired bootstrap over promp
   assert.ok(d.diff.p < 0.01, `p ${d.diff.p}`);
   const same = aucDifference(set, noise, noise, 'toy');
   assert.deepEqual([same.diff.value, same.diff.lo, same.diff.hi, same.diff.p], [0, 0, 0, 1]);
+  // One class only: no AUC, so no interval and no p (NaN, shown as '-'), not undefined.
+  const oneClass = { ...set, targets: targets.map(() => 1) } as EvalSet;
+  const none = aucDifference(oneClass, reward, noise, 'toy');
+  assert.deepEqual([none.reward, none.diff.value, none.diff.lo, none.diff.hi, none.diff.p].map(Number.isNaN), [true, true, true, true, true]);
+});
+
+test('ablationTable: one seed has no interval, shown as "-", not NaN', () => {
+  const table = ablationTable({ auxWeight: 0.5, seeds: [0], runs: [], effects: [{ metric: 'a/all/auc', withMean: 0.8, withoutMean: 0.7, diff: pairedInterval([0.1]), p: signFlipTest([0.1]) }] });
+  assert.match(table, /\| a\/all\/auc \| 0\.800 \| 0\.700 \| \+0\.100 \[-, -\] \| 1\.000 \|/);
+  assert.doesNotMatch(table, /NaN/);
 });
