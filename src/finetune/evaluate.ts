@@ -52,7 +52,7 @@ export interface FinetuneComparison {
   sampler: Partial<SamplerConfig>;
   base: Cells;
   runs: Array<{ dir: string; cells: Cells }>;
-  /** Per category: mean fine-tuned accuracy, paired difference to the base over runs, sign-flip p. */
+  /** Per category: mean fine-tuned accuracy, paired difference to the base over runs, sign-flip p (null with one run, which no test can judge, or more than 20). */
   effects: Array<{ category: Category | 'all'; base: number; finetuned: number; diff: ReturnType<typeof pairedInterval>; p: number | null }>;
 }
 
@@ -83,7 +83,7 @@ export async function compareWithBase(
     const diffs = rs.map((r) => r.cells[category].rate - b[category].rate);
     return {
       category, base: b[category].rate, finetuned: rs.reduce((a, r) => a + r.cells[category].rate, 0) / rs.length,
-      diff: pairedInterval(diffs), p: diffs.length >= 1 && diffs.length <= 20 ? signFlipTest(diffs) : null,
+      diff: pairedInterval(diffs), p: diffs.length >= 2 && diffs.length <= 20 ? signFlipTest(diffs) : null, // one seed: no test
     };
   });
   return { prompts: prompts.length, perPrompt, sampler: { ...sampler }, base: b, runs: rs, effects };
