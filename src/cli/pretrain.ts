@@ -166,8 +166,10 @@ function trainingStages(runConfig: Record<string, any>, wallSeconds: TrainingSta
     const prev = read('metrics.json');
     // A model shipped before metrics listed its runs was one run from random weights.
     earlier = prev.stages ?? trainingStages(read('config.json'), prev.wallSeconds, prev.steps.diffusion);
-    // Shipping the same run again into the folder it started from: that folder's list already ends with this run.
-    if (earlier.length && earlier[earlier.length - 1].initFrom === init.sha256) earlier = earlier.slice(0, -1);
+    // The folder was replaced since this run started from it (e.g. this run shipped into its own source): its list
+    // goes on past the source, from the first run that started from the same weights as this one; keep what came before.
+    const from = earlier.findIndex((st) => st.initFrom === init.sha256);
+    if (from >= 0) earlier = earlier.slice(0, from);
   } else if (init && fs.existsSync(path.join(init.dir, 'timing.json'))) {
     earlier = trainingStages(read('config.json'), read('timing.json').total, readCheckpointIndex<{ step: number }>(path.join(init.dir, 'diffusion')).meta.step);
   }

@@ -62,12 +62,14 @@ export interface Rate {
  * The share of `ok` with a percentile 95% interval from 1000 bootstrap draws
  * of prompts (each draw takes every image of a drawn prompt; seeded, so the
  * same inputs give the same interval). `prompts[i]` is image i's prompt.
- * With one prompt the interval is that prompt's share alone: [rate, rate].
+ * One prompt has no interval (lo and hi NaN, shown as '-'); with a handful
+ * of prompts the percentile interval is rough, and reads best as a range.
  */
 export function promptRate(ok: readonly boolean[], prompts: readonly string[]): Rate {
   if (ok.length !== prompts.length) throw new Error(`promptRate: ${ok.length} verdicts for ${prompts.length} prompts`);
   const k = ok.filter(Boolean).length, n = ok.length;
   if (n === 0) return { k, n, rate: 0, lo: 0, hi: 1 };
+  if (new Set(prompts).size < 2) return { k, n, rate: k / n, lo: NaN, hi: NaN };
   const items = ok.map((x, i) => ({ prompt: prompts[i], score: 0, target: x ? 1 : 0 }));
   const mean = (_s: Float64Array, t: Float64Array) => t.reduce((a, b) => a + b, 0) / t.length;
   const { lo, hi } = bootstrapOverPrompts(items, mean, { seed: 'base-eval' });
@@ -245,7 +247,7 @@ export function baseModelTargets(r: Pick<BaseEvalResult, 'seen' | 'unseen' | 'su
 
 /** A markdown table: set, category, accuracy [95% CI] (n), objects recognised. */
 export function alignmentTable(r: { seen: Record<Category, CategoryResult>; unseen: Record<Category, CategoryResult>; summary?: BaseEvalResult['summary'] }): string {
-  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '-');
   const lines = [
     '| set | category | judge accuracy [95% CI] | n (prompts x images) | object recognised | count ok | color ok | background ok |',
     '|---|---|---|---|---|---|---|---|',

@@ -354,6 +354,11 @@ async function rewardClaims(config: ReproduceConfig, out: string, onRun: () => v
   }
 }
 
+/** The note of a claim whose sets `names` could not be tested (all images of one class: no AUC), or nothing. */
+function untestable(names: readonly string[]): { note?: string } {
+  return names.length ? { note: `left out, all of their images of one class (no AUC): ${names.join(', ')}` } : {};
+}
+
 /** The claims of the paper from the evaluations (see ./claims.ts for the verdict rules). */
 export function buildClaims(
   config: ReproduceConfig,
@@ -416,10 +421,12 @@ export function buildClaims(
     claim: 'The learned reward predicts alignment better than the CLIP score',
     measure: 'AUC of the reward minus AUC of the CLIP score, one reward model; interval and p from a paired bootstrap over prompts',
     unit: 'AUC',
-    parts: reward.sets.map((s) => ({
+    // A set of one class has no AUC: it is left out (named in the note), not counted against the claim.
+    parts: reward.sets.filter((s) => Number.isFinite(s.diff.value)).map((s) => ({
       name: s.name, effect: s.diff.value, direction: 1 as const, perSeed: [s.diff.value], interval: null, test: `paired bootstrap over ${s.prompts} prompts [${fixed3(s.diff.lo)}, ${fixed3(s.diff.hi)}]`,
       p: s.diff.p, verdict: partVerdict(s.diff.value, 1, s.diff.p, [s.diff.lo, s.diff.hi]),
     })),
+    ...untestable(reward.sets.filter((s) => !Number.isFinite(s.diff.value)).map((s) => s.name)),
   }));
   claims.push(makeClaim({
     id: 'rejection-sampling',

@@ -229,5 +229,9 @@ test('ship-base-model ships a finished run; a warm start from the shipped folder
   const cConfig = path.join(dir, 'c', 'config.json');
   const conf = JSON.parse(fs.readFileSync(cConfig, 'utf8'));
   fs.writeFileSync(cConfig, JSON.stringify({ ...conf, initFrom: { ...conf.initFrom, dir: path.join(dir, 'a-shipped') } }));
-  assert.deepEqual(ship(path.join(dir, 'c'), path.join(dir, 'a-shipped')).stages.map((st: { diffusionUpdates: number }) => st.diffusionUpdates), [4, 4]);
+  const reshipped = ship(path.join(dir, 'c'), path.join(dir, 'a-shipped')).stages;
+  assert.deepEqual(reshipped.map((st: { initFrom: string | null }) => st.initFrom), third.stages.map((st: { initFrom: string | null }) => st.initFrom));
+  assert.deepEqual(reshipped[0], third.stages[0], 'the first run kept, the re-shipped run listed once');
+  // ...and again: a folder replaced twice still lists each run once.
+  assert.equal(ship(path.join(dir, 'c'), path.join(dir, 'a-shipped')).stages.length, 2);
 });

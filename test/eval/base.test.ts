@@ -22,13 +22,16 @@ test('promptRate: the interval resamples prompts, not images', () => {
   const r = promptRate(ok, prompts);
   assert.deepEqual([r.k, r.n, r.rate], [50, 100, 0.5]);
   assert.ok(r.lo <= 0.25 && r.hi >= 0.75, `${r.lo} ${r.hi}`);
-  assert.ok(wilson(50, 100).hi < 0.6);
+  assert.ok(r.hi - r.lo > 2 * (wilson(50, 100).hi - wilson(50, 100).lo), 'wider than the interval over images');
   // Independent images (one per prompt): close to Wilson's.
   const single = Array.from({ length: 100 }, (_, i) => `p${i}`);
   const s = promptRate(single.map((_, i) => i % 2 === 0), single);
   assert.ok(Math.abs(s.lo - 0.4) < 0.03 && Math.abs(s.hi - 0.6) < 0.03, `${s.lo} ${s.hi}`);
   assert.deepEqual(promptRate(ok, prompts), r, 'seeded: the same interval again');
   assert.deepEqual(promptRate([], []), { k: 0, n: 0, rate: 0, lo: 0, hi: 1 });
+  // One prompt: nothing to resample, so no interval (not [rate, rate], which would read as certainty).
+  const one = promptRate([true, false, true], ['p', 'p', 'p']);
+  assert.deepEqual([one.k, one.n, one.rate, Number.isNaN(one.lo), Number.isNaN(one.hi)], [2, 3, 2 / 3, true, true]);
   assert.throws(() => promptRate([true], []), /1 verdicts for 0 prompts/);
 });
 
@@ -56,7 +59,7 @@ test('evaluateBaseModel: every set and category, with n, CI and grids (tiny mode
   const clip = new MiniClip(cfg.clip, 0);
   const model = new TextToImage(clip, cfg.diffusion, 0);
   randomize(model.unet.variables, 2, 0.05);
-  const r = await evaluateBaseModel(model, cfg.sampler, { imagesPerCategory: 2, promptsPerCategory: 1, batchSize: 16 });
+  const r = await evaluateBaseModel(model, cfg.sampler, { imagesPerCategory: 2, promptsPerCategory: 2, batchSize: 16 });
   model.dispose({ clip: true });
   for (const set of ['seen', 'unseen'] as const)
     for (const c of CATEGORIES) {

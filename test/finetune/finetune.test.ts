@@ -136,6 +136,9 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   assert.deepEqual(cmp.sampler, {});
   const one = await compareWithBase(base, [outA], seenPrompts({ perCategory: { count: 1, color: 0, background: 0, combination: 0 } }), 1, 0, undefined, { guidanceScale: 2.5, steps: 2 });
   assert.deepEqual(one.sampler, { guidanceScale: 2.5, steps: 2 }, 'the sampler both sides used is recorded');
+  assert.ok(one.effects.every((e) => e.p === null), 'one run: no sign-flip p');
+  assert.ok(cmp.effects.every((e) => e.p !== null && e.p >= 0.5), 'two runs: an exact p, at least 2/4');
+  assert.match(comparisonTable(one), /\| all \|.*\| - \|$/m);
   // The output is a model generate/eval-base accept.
   const said = await runCli('generate', '--model', outA, '--prompts', writePrompts(), '--out', path.join(outA, 'samples'));
   assert.match(said, /1 images written/);

@@ -102,6 +102,12 @@ test('buildClaims: every claim of the paper, each with a verdict', () => {
   assert.equal(aux.parts[0].verdict, 'mixed', 'five seeds: the exact sign-flip p cannot go below 1/16');
   assert.equal(aux.parts[1].verdict, 'not reproduced');
   assert.match(aux.note!, /cannot go below 0\.063/);
+  // A set whose images are all of one class has no AUC: left out and named, not counted against the claim.
+  reward.sets.push({ name: 'unseen (one class)', images: 12, prompts: 3, reward: NaN, clip: NaN, diff: { value: NaN, lo: NaN, hi: NaN, p: NaN } });
+  const vsClip = buildClaims(config, base, rej, byVariant, reward).find((c) => c.id === 'reward-vs-clip')!;
+  assert.deepEqual(vsClip.parts.map((p) => p.name), ['seen test (labels)']);
+  assert.equal(vsClip.verdict, 'reproduced');
+  assert.match(vsClip.note!, /left out, all of their images of one class \(no AUC\): unseen \(one class\)/);
   delete (reward.ablation.metrics as Record<string, unknown>)['seen test (labels)/all/auc'];
   assert.throws(() => buildClaims(config, base, rej, byVariant, reward), /ablation has no seen test \(labels\)\/all\/auc/);
 });
