@@ -212,7 +212,7 @@ ${made} The kit loads this folder by default
 | \`diffusion/\` | text-to-image checkpoint: UNet (${m.params.unet.toLocaleString('en')} parameters) + the frozen MiniCLIP text encoder (${m.params.textEncoder.toLocaleString('en')}); ${mb(m.bytes.diffusion)}; weights only (no optimizer state); the UNet's weights are ${m.emaDecay > 0 ? `the run's exponential moving average (decay ${m.emaDecay})` : 'the last trained ones'} |
 | \`clip/\` | MiniCLIP checkpoint (${m.params.miniclip.toLocaleString('en')} parameters): text + image encoder; ${mb(m.bytes.clip)} |
 | \`config.json\` | the resolved model/training config and corpus config of the run |
-| \`losses.csv\` | training loss of the last run per stage, mean over windows of 10 updates${m.finalLoss.clipMeanLast100 === null ? ' (diffusion only: the last run did not train MiniCLIP)' : ''} |
+| \`losses.csv\` | training loss of the last run per stage, mean over windows of 10 updates${clipTrained ? '' : ' (diffusion only: the last run did not train MiniCLIP)'} |
 | \`metrics.json\` | everything below, as data |
 | \`samples-final.png\` | the run's final sample grid (prompts in \`samples-final.txt\`) |
 | \`renders-vs-samples.png\` | two seen and two unseen prompts per category: the renderer's image (rows 1 and 3) above the model's sample of the same prompt (rows 2 and 4), upscaled; prompts and the judge's verdicts on the samples in \`renders-vs-samples.txt\` |
