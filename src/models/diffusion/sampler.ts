@@ -136,10 +136,9 @@ export async function toImages(x: tf.Tensor4D): Promise<ImageLike[]> {
  * batches of `batchSize`. The same prompts and seed give the same images.
  * An image's seed fixes its noise, but not which images share its batch:
  * batched with other images, the kernels' sums may run in another order (the
- * likely cause), so
- * the same (prompt, seed) can come out one level apart in a few channel
- * values (86 of 344 images, 162 values in all, each by 1 of 255, between two
- * collections of one prompt set with 2 and 4 images per prompt).
+ * likely cause), so the same (prompt, seed) can come out one level apart in a
+ * few channel values (86 of 344 images, 162 values in all, each by 1 of 255,
+ * between two collections of one prompt set with 2 and 4 images per prompt).
  */
 export async function generateImages(
   model: Denoiser,
