@@ -134,11 +134,9 @@ export async function toImages(x: tf.Tensor4D): Promise<ImageLike[]> {
 /**
  * Generate images for prompts: DDIM with classifier-free guidance, in
  * batches of `batchSize`. The same prompts and seed give the same images.
- * An image's seed fixes its noise, but not which images share its batch:
- * batched with other images, the kernels' sums may run in another order (the
- * likely cause), so the same (prompt, seed) can come out one level apart in a
- * few channel values (86 of 344 images, 162 values in all, each by 1 of 255,
- * between two collections of one prompt set with 2 and 4 images per prompt).
+ * A seed fixes an image's noise, not the other images in its batch: batched
+ * differently, the same (prompt, seed) can come out a level of 255 apart in a
+ * few channel values (measured in the README, "Base models").
  */
 export async function generateImages(
   model: Denoiser,
