@@ -4,7 +4,8 @@
  *
  *   config.json              the resolved run config (a rerun with another is refused, naming the key)
  *   feedback/  unlabelled/   Stage 1: base-model images of the seen prompts (labelled by the panel / not)
- *   test/  standin-unseen/   reward test sets: new labelled images; renders of unseen prompts, half wrong
+ *   test/  unseen-test/  standin-unseen/   reward test sets: new labelled base-model images of the seen prompts;
+ *                            base-model images of the unseen prompts; renders of the unseen prompts, half wrong
  *   reward/                  Stage 2: the reward model
  *   reward-claims.json       reward vs CLIP score, and the auxiliary-loss ablation over reward seeds
  *   finetune/<variant>-seed<s>/   Stage 3, per variant and fine-tuning seed
@@ -33,7 +34,7 @@ import { Rng } from '../engine/random';
 import { encodePng, tileImages } from '../world/image';
 import { CATEGORIES } from '../world/prompt';
 import { PromptEntry, seenPrompts, unseenPrompts } from '../world/promptSets';
-import { alignmentPart, Claim, claimsMarkdown, fidelityPart, makeClaim, perCategoryParts, seedEffectPart, partVerdict, ClaimPart } from './claims';
+import { alignmentPart, Claim, claimsMarkdown, fidelityPart, makeClaim, perCategoryParts, seedEffectPart, partVerdict } from './claims';
 import { collectStage, evaluateStage, finetuneStage, labelStage, trainRewardStage } from './stages';
 import { EvaluationSummary, writeReproduceReport } from './reproduceReport';
 
@@ -60,7 +61,10 @@ export const ReproduceConfigSchema = z.strictObject({
   }),
   /** Unlabelled model images per seen prompt (D_model's unlabelled part, weighted by the reward). */
   unlabelled: z.strictObject({ perPrompt: z.number().int().min(0), seed: z.number().int().min(0) }),
-  /** Reward test sets: new labelled images per seen prompt (another panel seed), and stand-in renders of unseen prompts. */
+  /**
+   * Reward test sets: new labelled images per seen prompt (another panel seed); one base-model image (seed + 2)
+   * and one stand-in render (seed + 1) per unseen prompt, both read by the judge.
+   */
   rewardTest: z.strictObject({ perPrompt: z.number().int().min(1), seed: z.number().int().min(0), panelSeed: z.number().int().min(0) }),
   /** Reward seeds of the auxiliary-loss ablation. */
   rewardSeeds: z.number().int().min(1).max(20),
@@ -235,9 +239,9 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
 
   try {
     const dir = (...p: string[]) => path.join(out, ...p);
-    // Stage 1. Its base-model images of the seen prompts are all sampled at feedback.guidance.
-    const modelImages = (name: string, perPrompt: number, seed: number) =>
-      collectStage({ prompts: feedbackPrompts('seen', config), perPrompt, seed, ...guidanceOverride(config.feedback.guidance) }, dir(name), { onProgress: ticker(1) });
+    // Stage 1. Its base-model images are all sampled at feedback.guidance.
+    const modelImages = (name: string, perPrompt: number, seed: number, set: 'seen' | 'unseen' = 'seen') =>
+      collectStage({ prompts: feedbackPrompts(set, config), perPrompt, seed, ...guidanceOverride(config.feedback.guidance) }, dir(name), { onProgress: ticker(1) });
     await step('collect feedback', () => modelImages('feedback', config.feedback.perPrompt, config.feedback.seed));
     await step('label feedback', () => labelStage({ panel: config.feedback.panel, seed: config.feedback.panelSeed }, dir('feedback')));
     if (config.unlabelled.perPrompt > 0) {
@@ -245,6 +249,7 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
     }
     await step('collect reward test', () => modelImages('test', config.rewardTest.perPrompt, config.rewardTest.seed));
     await step('label reward test', () => labelStage({ panel: config.feedback.panel, seed: config.rewardTest.panelSeed }, dir('test')));
+    await step('collect unseen reward test', () => modelImages('unseen-test', 1, config.rewardTest.seed + 2, 'unseen'));
     await step('render unseen stand-in', () => collectStage({ prompts: feedbackPrompts('unseen', config), perPrompt: 1, seed: config.rewardTest.seed + 1, standIn: 0.5 }, dir('standin-unseen')));
 
     // Stage 2.
@@ -327,7 +332,7 @@ async function rewardClaims(config: ReproduceConfig, out: string, onRun: () => v
   const file = path.join(out, 'reward-claims.json');
   const key = JSON.stringify({
     reward: readCheckpointIndex(path.join(out, 'reward')).sha256, seeds: config.rewardSeeds,
-    sets: ['feedback', 'test', 'standin-unseen'].map((d) => readManifest(path.join(out, d)).length),
+    sets: ['feedback', 'test', 'unseen-test', 'standin-unseen'].map((d) => readManifest(path.join(out, d)).length),
   });
   if (fs.existsSync(file)) {
     const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as RewardClaims & { key?: string };
@@ -335,7 +340,11 @@ async function rewardClaims(config: ReproduceConfig, out: string, onRun: () => v
   }
   const { model, frozen } = await loadRewardModel(path.join(out, 'reward'));
   try {
-    const sets = [labelEvalSet(path.join(out, 'test'), frozen, 'seen test (labels)'), judgeEvalSet(path.join(out, 'standin-unseen'), frozen, 'unseen stand-in (judge)')];
+    const sets = [
+      labelEvalSet(path.join(out, 'test'), frozen, 'seen test (labels)'),
+      judgeEvalSet(path.join(out, 'unseen-test'), frozen, 'unseen test (judge)'),
+      judgeEvalSet(path.join(out, 'standin-unseen'), frozen, 'unseen stand-in (judge)'),
+    ];
     const clip = new ClipScore(model.texts);
     const claims: RewardClaims = {
       sets: sets.map((s) => aucDifference(s, model.score(s.embeddings, s.prompts), clip.score(s.embeddings, s.prompts), `reward-claims/${s.name}`)),
@@ -403,18 +412,31 @@ export function buildClaims(
       fidelityPart(`${set}: FID`, byVariant('rlhf', set), byVariant('labelled-only', set), -1),
     ]),
   }));
-  const aux = (metric: string, name: string): ClaimPart => {
-    const m = reward.ablation.metrics[metric];
-    if (!m) throw new Error(`the auxiliary-loss ablation has no ${metric} (it measured: ${Object.keys(reward.ablation.metrics).join(', ')})`);
-    return seedEffectPart(name, m.with.map((w, i) => w - m.without[i]), 1);
-  };
+  // A set of one class has no AUC: its part is left out (named in the note), not counted against the claim.
+  const auxSets = [
+    ['unseen test (judge)', 'unseen prompts (base-model images, judge)'],
+    ['unseen stand-in (judge)', 'unseen prompts (stand-in renders, judge)'],
+    ['seen test (labels)', 'seen prompts, new images (labels)'],
+  ] as const;
+  const auxDiffs = auxSets.map(([set, name]) => {
+    const m = reward.ablation.metrics[`${set}/all/auc`];
+    // The ablation keeps finite metrics only: a set missing here must be one of one class.
+    if (!m && Number.isFinite(reward.sets.find((s) => s.name === set)?.diff.value)) {
+      throw new Error(`the auxiliary-loss ablation has no ${set}/all/auc (it measured: ${Object.keys(reward.ablation.metrics).join(', ')})`);
+    }
+    return { name, perSeed: m ? m.with.map((w, i) => w - m.without[i]) : [NaN] };
+  });
+  const auxOneClass = auxDiffs.filter((d) => !d.perSeed.every(Number.isFinite)).map((d) => d.name);
   claims.push(makeClaim({
     id: 'auxiliary-loss',
     claim: 'The auxiliary prompt-classification loss helps the reward generalise',
     measure: `reward AUC with the auxiliary loss minus without, ${reward.ablation.seeds.length} reward seeds`,
     unit: 'AUC',
-    parts: [aux('unseen stand-in (judge)/all/auc', 'unseen prompts (stand-in renders, judge)'), aux('seen test (labels)/all/auc', 'seen prompts, new images (labels)')],
-    note: `with ${reward.ablation.seeds.length} reward seeds the exact sign-flip p cannot go below ${(2 / 2 ** reward.ablation.seeds.length).toFixed(3)}`,
+    parts: auxDiffs.filter((d) => d.perSeed.every(Number.isFinite)).map((d) => seedEffectPart(d.name, d.perSeed, 1)),
+    note: [
+      `with ${reward.ablation.seeds.length} reward seeds the exact sign-flip p cannot go below ${(2 / 2 ** reward.ablation.seeds.length).toFixed(3)}`,
+      ...(auxOneClass.length ? [untestable(auxOneClass).note!] : []),
+    ].join('; '),
   }));
   claims.push(makeClaim({
     id: 'reward-vs-clip',

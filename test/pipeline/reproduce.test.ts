@@ -34,13 +34,21 @@ test('reproduce at toy scale: summary, claims, a report that draws, resume, and 
   assert.equal(readManifest(path.join(out, 'feedback')).length, 8 * 2);
   // feedback.guidance reaches every model-generated dataset of stage 1.
   const guidanceOf = (d: string) => JSON.parse(fs.readFileSync(path.join(out, d, 'dataset.json'), 'utf8')).generator.sampler.guidanceScale;
-  assert.deepEqual(['feedback', 'unlabelled', 'test'].map(guidanceOf), [2.5, 2.5, 2.5]);
+  assert.deepEqual(['feedback', 'unlabelled', 'test', 'unseen-test'].map(guidanceOf), [2.5, 2.5, 2.5, 2.5]);
+  // The reward claims read the base model's images of the unseen prompts as well as the stand-in renders
+  // (a set of one class is named in the claim's note instead of a part).
+  assert.equal(readManifest(path.join(out, 'unseen-test')).length, readManifest(path.join(out, 'standin-unseen')).length);
   for (const f of ['summary.json', 'claims.md', 'claims.json', 'report.html', 'config.json', 'reward-claims.json', 'grids/base.png', 'grids/rlhf.png']) {
     assert.ok(fs.existsSync(path.join(out, f)), `${f} written`);
   }
   const claims = JSON.parse(fs.readFileSync(path.join(out, 'claims.json'), 'utf8'));
   assert.equal(claims.length, 8);
   for (const c of claims) assert.ok(['reproduced', 'mixed', 'not reproduced'].includes(c.verdict), `${c.id}: ${c.verdict}`);
+  for (const id of ['auxiliary-loss', 'reward-vs-clip']) {
+    const c = claims.find((x: { id: string }) => x.id === id);
+    const text = JSON.stringify(c.parts.map((p: { name: string }) => p.name)) + (c.note ?? '');
+    assert.match(text, /unseen (test|prompts) \((judge|base-model images, judge)\)/, `${id} reads the unseen base-model images: ${text}`);
+  }
   assert.deepEqual(Object.keys(s.evaluations).sort(), ['base', 'base+best-of-2', 'labelled-only-seed0', 'no-pretrain-seed0', 'rlhf-seed0', 'sft-seed0']);
   const ev = s.evaluations.base.seen as { byCategory: Record<string, { n: number }>; fid: { images: number } };
   assert.equal(ev.byCategory.count.n, 2);

@@ -1,0 +1,157 @@
+/**
+ * Where the two readers disagree about a fine-tuning run, image by image. For
+ * a `reproduce` folder, regenerate the evaluation images of the base model and
+ * of each seed of one variant (the same prompts, seeds and sampler as its
+ * `eval/NAME/SPLIT/evaluation.json`; a mismatch with the stored verdicts is an
+ * error), then write to OUT:
+ * - `grid.png`: base above-left of fine-tuned, for every pair the classifier
+ *   turns right while the judge calls both images wrong (upscaled 6x);
+ * - `readings.json`: what each reader saw in every image;
+ * - `summary.md`: why the judge rejects the images the classifier accepts, and
+ *   the fine-tuning effect re-judged at other shape thresholds (the judge's
+ *   SHAPE_THRESHOLD is 0.8).
+ *
+ *   node --import tsx scripts/reader-disagreements.ts --run DIR [--split unseen] [--variant rlhf] [--out DIR]
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { initBackend } from '../src/engine';
+import { evaluateModel } from '../src/eval/evaluate';
+import { loadClassifier, Prediction } from '../src/eval/classifier';
+import { categoryOf, parsePrompt } from '../src/world/prompt';
+import { encodePng, ImageLike, tileImages } from '../src/world/image';
+import { Observation, observe, SeenObject, UNKNOWN_OBJECT, verdictFor } from '../src/world/judge';
+
+const THRESHOLDS = [0.7, 0.75, 0.8, 0.85];
+
+interface Reading {
+  prompt: string;
+  k: number;
+  judge: boolean;
+  classifier: boolean;
+  reasons: string[];
+  observed: Observation;
+  read: Omit<Prediction, 'probability'>;
+}
+
+async function regenerate(evalFile: string, clf: Awaited<ReturnType<typeof loadClassifier>>): Promise<{ readings: Reading[]; images: ImageLike[] }> {
+  const ev = JSON.parse(fs.readFileSync(evalFile, 'utf8'));
+  const s = typeof ev.settings === 'string' ? JSON.parse(ev.settings) : ev.settings;
+  const prompts = s.prompts.map((p: string) => {
+    const attributes = parsePrompt(p);
+    return { prompt: p, attributes, category: categoryOf(attributes) };
+  });
+  let readings: Reading[] = [];
+  let images: ImageLike[] = [];
+  await evaluateModel({
+    model: s.model, prompts, perPrompt: s.perPrompt, seed: s.seed, sampler: s.sampler, resamples: 10,
+    onImages: (imgs, items) => {
+      const preds = clf.predict(imgs);
+      images = imgs;
+      readings = items.map((it, i) => {
+        const v = verdictFor(parsePrompt(it.prompt), observe(imgs[i]));
+        const { probability: _, ...read } = preds[i];
+        return { prompt: it.prompt, k: it.k, judge: it.judge, classifier: it.classifier, reasons: v.reasons, observed: v.observed, read };
+      });
+    },
+  });
+  const stored = ev.result.images as Array<{ prompt: string; k: number; judge: boolean; classifier: boolean }>;
+  const bad = readings.filter((r, i) => r.prompt !== stored[i].prompt || r.k !== stored[i].k || r.judge !== stored[i].judge || r.classifier !== stored[i].classifier);
+  if (bad.length) throw new Error(`${evalFile}: ${bad.length} regenerated images disagree with the stored verdicts (another kit version or backend?)`);
+  return { readings, images };
+}
+
+/** The judge's verdict with another shape threshold: a component is its nearest shape when its IoU reaches `t`. */
+function alignedAt(r: Reading, t: number): boolean {
+  const objects = r.observed.objects.map((o): SeenObject => ({ ...o, object: o.shapeScore >= t ? o.nearest : UNKNOWN_OBJECT }));
+  return verdictFor(parsePrompt(r.prompt), { ...r.observed, objects }).aligned;
+}
+
+/** Why the judge rejects an image the classifier accepts. */
+function whyRejected(r: Reading): string {
+  const attrs = r.reasons.map((x) => x.split(':')[0]);
+  const objs = r.observed.objects;
+  const kinds: string[] = [];
+  if (attrs.includes('count')) kinds.push('count');
+  if (attrs.includes('object')) {
+    const mixed = objs.length > 1 && new Set(objs.map((o) => o.object)).size > 1;
+    if (mixed) kinds.push('mixed shapes');
+    else {
+      const want = parsePrompt(r.prompt).object;
+      const best = Math.max(0, ...objs.filter((o) => o.nearest === want).map((o) => o.shapeScore));
+      kinds.push(best >= 0.75 ? 'no shape recognised (prompted shape at IoU 0.75-0.8)' : 'no shape recognised (IoU < 0.75)');
+    }
+  }
+  for (const a of ['color', 'background']) if (attrs.includes(a)) kinds.push(a);
+  return kinds.join(' + ');
+}
+
+const pct = (xs: boolean[]) => (100 * xs.filter(Boolean).length) / xs.length;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { run: { type: 'string' }, split: { type: 'string', default: 'unseen' }, variant: { type: 'string', default: 'rlhf' }, out: { type: 'string' } } });
+  if (!values.run) throw new Error('usage: --run DIR [--split seen|unseen] [--variant rlhf] [--out DIR]');
+  const split = values.split!;
+  const evalDir = path.join(values.run, 'eval');
+  const seeds = fs.readdirSync(evalDir).filter((d) => d.startsWith(`${values.variant}-seed`)).sort();
+  if (!seeds.length) throw new Error(`no ${values.variant}-seed* folders in ${evalDir}`);
+  const out = values.out ?? path.join(values.run, 'disagreements', split);
+  fs.mkdirSync(out, { recursive: true });
+  await initBackend();
+  const clf = await loadClassifier();
+  const file = (name: string) => path.join(evalDir, name, split, 'evaluation.json');
+  const base = await regenerate(file('base'), clf);
+  const runs: Array<{ name: string; readings: Reading[]; images: ImageLike[] }> = [];
+  for (const name of seeds) runs.push({ name, ...(await regenerate(file(name), clf)) });
+
+  const grid: ImageLike[] = [];
+  let picked = 0;
+  for (const run of runs) {
+    run.readings.forEach((a, i) => {
+      const b = base.readings[i];
+      if (!b.classifier && a.classifier && !b.judge && !a.judge) {
+        picked++;
+        grid.push(base.images[i], run.images[i]);
+      }
+    });
+  }
+  if (grid.length) fs.writeFileSync(path.join(out, 'grid.png'), encodePng(tileImages(grid, { columns: 8, scale: 6 })));
+
+  const why = new Map<string, number>();
+  const all = [base.readings, ...runs.map((r) => r.readings)].flat();
+  const accepted = all.filter((r) => r.classifier && !r.judge);
+  for (const r of accepted) why.set(whyRejected(r), (why.get(whyRejected(r)) ?? 0) + 1);
+
+  const lines = [
+    `# Where the readers disagree: ${values.run}, ${split} prompts, base and ${seeds.join(', ')}`,
+    '',
+    `Pairs (same prompt and image seed) that the classifier turns right while the judge calls both images wrong: ${picked} (grid.png, base left of fine-tuned).`,
+    '',
+    `Images the classifier calls right and the judge wrong (base and every seed, ${all.length} images): ${accepted.length}. The judge's reasons:`,
+    '',
+    '| reason | images |',
+    '|---|---:|',
+    ...[...why].sort((a, b) => b[1] - a[1]).map(([k, n]) => `| ${k} | ${n} |`),
+    '',
+    `The judge re-run at other shape thresholds (IoU with the nearest template; shipped 0.8): accuracy, and ${values.variant} minus base per seed (points).`,
+    '',
+    `| threshold | base | ${values.variant} (mean of seeds) | per seed | mean difference |`,
+    '|---:|---:|---:|---|---:|',
+    ...THRESHOLDS.map((t) => {
+      const b = pct(base.readings.map((r) => alignedAt(r, t)));
+      const m = runs.map((run) => pct(run.readings.map((r) => alignedAt(r, t))));
+      const d = m.map((x) => x - b);
+      return `| ${t} | ${b.toFixed(1)} | ${(m.reduce((s, x) => s + x, 0) / m.length).toFixed(1)} | ${d.map((x) => x.toFixed(1)).join(', ')} | ${(d.reduce((s, x) => s + x, 0) / d.length).toFixed(1)} |`;
+    }),
+    '',
+  ];
+  fs.writeFileSync(path.join(out, 'summary.md'), lines.join('\n'));
+  fs.writeFileSync(path.join(out, 'readings.json'), JSON.stringify({ base: base.readings, ...Object.fromEntries(runs.map((r) => [r.name, r.readings])) }));
+  console.log(lines.join('\n'));
+}
+
+main().catch((e) => {
+  console.error(`reader-disagreements: ${e instanceof Error ? e.message : e}`);
+  process.exit(1);
+});
