@@ -4,8 +4,10 @@
  * of each seed of one variant (the same prompts, seeds and sampler as its
  * `eval/NAME/SPLIT/evaluation.json`; a mismatch with the stored verdicts is an
  * error), then write to OUT:
- * - `grid.png`: base above-left of fine-tuned, for every pair the classifier
+ * - `grid.png`: base left of fine-tuned, for every pair the classifier
  *   turns right while the judge calls both images wrong (upscaled 6x);
+ * - `judge-accepts.png`: every image the judge calls right and the classifier
+ *   wrong (the judge's possible false positives: a reward hack would show here);
  * - `readings.json`: what each reader saw in every image;
  * - `summary.md`: why the judge rejects the images the classifier accepts, and
  *   the fine-tuning effect re-judged at other shape thresholds (the judge's
@@ -21,7 +23,7 @@ import { evaluateModel } from '../src/eval/evaluate';
 import { loadClassifier, Prediction } from '../src/eval/classifier';
 import { categoryOf, parsePrompt } from '../src/world/prompt';
 import { encodePng, ImageLike, tileImages } from '../src/world/image';
-import { Observation, observe, SeenObject, UNKNOWN_OBJECT, verdictFor } from '../src/world/judge';
+import { Observation, observe, SeenObject, SHAPE_THRESHOLD, UNKNOWN_OBJECT, verdictFor } from '../src/world/judge';
 
 const THRESHOLDS = [0.7, 0.75, 0.8, 0.85];
 
@@ -57,8 +59,10 @@ async function regenerate(evalFile: string, clf: Awaited<ReturnType<typeof loadC
     },
   });
   const stored = ev.result.images as Array<{ prompt: string; k: number; judge: boolean; classifier: boolean }>;
+  if (readings.length !== stored.length) throw new Error(`${evalFile}: ${readings.length} images regenerated, ${stored.length} stored`);
   const bad = readings.filter((r, i) => r.prompt !== stored[i].prompt || r.k !== stored[i].k || r.judge !== stored[i].judge || r.classifier !== stored[i].classifier);
   if (bad.length) throw new Error(`${evalFile}: ${bad.length} regenerated images disagree with the stored verdicts (another kit version or backend?)`);
+  if (readings.some((r) => alignedAt(r, SHAPE_THRESHOLD) !== r.judge)) throw new Error('alignedAt at the judge\'s own threshold differs from the judge');
   return { readings, images };
 }
 
@@ -68,22 +72,22 @@ function alignedAt(r: Reading, t: number): boolean {
   return verdictFor(parsePrompt(r.prompt), { ...r.observed, objects }).aligned;
 }
 
-/** Why the judge rejects an image the classifier accepts. */
+/** The judge recognises a shape other than the prompt's (beside others: a mix, which one object head cannot read). */
+const OTHER_SHAPE = /^(a mix of shapes|another shape)/;
+
+/** Why the judge rejects an image (the attributes it fails; for the object, what it saw instead). */
 function whyRejected(r: Reading): string {
   const attrs = r.reasons.map((x) => x.split(':')[0]);
   const objs = r.observed.objects;
+  const want = parsePrompt(r.prompt).object;
   const kinds: string[] = [];
-  if (attrs.includes('count')) kinds.push('count');
   if (attrs.includes('object')) {
-    const mixed = objs.length > 1 && new Set(objs.map((o) => o.object)).size > 1;
-    if (mixed) kinds.push('mixed shapes');
-    else {
-      const want = parsePrompt(r.prompt).object;
-      const best = Math.max(0, ...objs.filter((o) => o.nearest === want).map((o) => o.shapeScore));
-      kinds.push(best >= 0.75 ? 'no shape recognised (prompted shape at IoU 0.75-0.8)' : 'no shape recognised (IoU < 0.75)');
-    }
+    const unknown = objs.filter((o) => o.object === UNKNOWN_OBJECT);
+    if (!objs.length) kinds.push('no object');
+    else if (objs.some((o) => o.object !== UNKNOWN_OBJECT && o.object !== want)) kinds.push(objs.length > 1 ? 'a mix of shapes' : 'another shape');
+    else kinds.push(unknown.every((o) => o.shapeScore >= 0.75) ? 'a shape not recognised, IoU 0.75-0.8' : 'a shape not recognised, IoU < 0.75');
   }
-  for (const a of ['color', 'background']) if (attrs.includes(a)) kinds.push(a);
+  for (const a of ['count', 'color', 'background']) if (attrs.includes(a)) kinds.push(a);
   return kinds.join(' + ');
 }
 
@@ -94,7 +98,8 @@ async function main(): Promise<void> {
   if (!values.run) throw new Error('usage: --run DIR [--split seen|unseen] [--variant rlhf] [--out DIR]');
   const split = values.split!;
   const evalDir = path.join(values.run, 'eval');
-  const seeds = fs.readdirSync(evalDir).filter((d) => d.startsWith(`${values.variant}-seed`)).sort();
+  const seedOf = (d: string) => Number(d.slice(`${values.variant}-seed`.length));
+  const seeds = fs.readdirSync(evalDir).filter((d) => d.startsWith(`${values.variant}-seed`)).sort((a, b) => seedOf(a) - seedOf(b));
   if (!seeds.length) throw new Error(`no ${values.variant}-seed* folders in ${evalDir}`);
   const out = values.out ?? path.join(values.run, 'disagreements', split);
   fs.mkdirSync(out, { recursive: true });
@@ -103,7 +108,11 @@ async function main(): Promise<void> {
   const file = (name: string) => path.join(evalDir, name, split, 'evaluation.json');
   const base = await regenerate(file('base'), clf);
   const runs: Array<{ name: string; readings: Reading[]; images: ImageLike[] }> = [];
-  for (const name of seeds) runs.push({ name, ...(await regenerate(file(name), clf)) });
+  for (const name of seeds) {
+    const run = await regenerate(file(name), clf);
+    if (run.readings.some((r, i) => r.prompt !== base.readings[i].prompt || r.k !== base.readings[i].k)) throw new Error(`${name}: its images are not paired with the base model's`);
+    runs.push({ name, ...run });
+  }
 
   const grid: ImageLike[] = [];
   let picked = 0;
@@ -118,21 +127,48 @@ async function main(): Promise<void> {
   }
   if (grid.length) fs.writeFileSync(path.join(out, 'grid.png'), encodePng(tileImages(grid, { columns: 8, scale: 6 })));
 
-  const why = new Map<string, number>();
   const all = [base.readings, ...runs.map((r) => r.readings)].flat();
+  const allImages = [base.images, ...runs.map((r) => r.images)].flat();
+  const judgeOnly = all.flatMap((r, i) => (r.judge && !r.classifier ? [i] : []));
+  if (judgeOnly.length) fs.writeFileSync(path.join(out, 'judge-accepts.png'), encodePng(tileImages(judgeOnly.map((i) => allImages[i]), { columns: 10, scale: 4 })));
+  const judgeOnlyReads = new Map<string, number>();
+  for (const i of judgeOnly) {
+    const read = `classifier reads ${all[i].read.count} ${all[i].read.object}`;
+    judgeOnlyReads.set(read, (judgeOnlyReads.get(read) ?? 0) + 1);
+  }
+
+  const why = new Map<string, number>();
   const accepted = all.filter((r) => r.classifier && !r.judge);
   for (const r of accepted) why.set(whyRejected(r), (why.get(whyRejected(r)) ?? 0) + 1);
+
+  const perModel = [{ name: 'base', readings: base.readings }, ...runs].map(({ name, readings }) => {
+    const n = (f: (r: Reading) => boolean) => readings.filter(f).length;
+    const classifierOnly = (r: Reading) => !r.judge && r.classifier;
+    return `| ${name} | ${readings.length} | ${n((r) => r.judge && r.classifier)} | ${n((r) => r.judge && !r.classifier)} | ${n(classifierOnly)} | ${n((r) => classifierOnly(r) && OTHER_SHAPE.test(whyRejected(r)))} |`;
+  });
 
   const lines = [
     `# Where the readers disagree: ${values.run}, ${split} prompts, base and ${seeds.join(', ')}`,
     '',
     `Pairs (same prompt and image seed) that the classifier turns right while the judge calls both images wrong: ${picked} (grid.png, base left of fine-tuned).`,
     '',
-    `Images the classifier calls right and the judge wrong (base and every seed, ${all.length} images): ${accepted.length}. The judge's reasons:`,
+    `Images the classifier calls right and the judge wrong (base and every seed, ${all.length} images): ${accepted.length}, ${accepted.filter((r) => r.observed.objects.length > 1).length} of them with several objects. The judge's reasons:`,
     '',
     '| reason | images |',
     '|---|---:|',
     ...[...why].sort((a, b) => b[1] - a[1]).map(([k, n]) => `| ${k} | ${n} |`),
+    '',
+    `Images the judge calls right and the classifier wrong: ${judgeOnly.length} (judge-accepts.png). What the classifier reads there:`,
+    '',
+    '| reading | images |',
+    '|---|---:|',
+    ...[...judgeOnlyReads].sort((a, b) => b[1] - a[1]).map(([k, n]) => `| ${k} | ${n} |`),
+    '',
+    'Per model: if fine-tuning found a blind spot of the judge, the images only the judge accepts would grow.',
+    '',
+    '| model | images | both readers right | judge only | classifier only | of which another shape recognised |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...perModel,
     '',
     `The judge re-run at other shape thresholds (IoU with the nearest template; shipped 0.8): accuracy, and ${values.variant} minus base per seed (points).`,
     '',

@@ -42,7 +42,7 @@ import { EvaluationSummary, writeReproduceReport } from './reproduceReport';
 export const SHIPPED_RUN_DIR = path.join(path.dirname(BASE_MODEL_DIR), 'reproduce');
 
 export const ReproduceConfigSchema = z.strictObject({
-  /** Seen prompts per category that feedback is collected for (null: every seen prompt); also the unseen stand-in renders. */
+  /** Seen prompts per category that feedback is collected for (null: every seen prompt); the same per category of the unseen reward test sets. */
   feedbackPromptsPerCategory: z.number().int().min(1).nullable(),
   /** Fine-tuning seeds (one model per variant and seed). */
   seeds: z.array(z.number().int().min(0)).min(1).max(20),
@@ -169,7 +169,7 @@ export function evalPrompts(set: EvalSetName, config: ReproduceConfig): PromptEn
   return (set === 'seen' ? seenPrompts : unseenPrompts)({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, k])), seed: config.eval.seed });
 }
 
-/** The prompts feedback is collected for (set 'seen'), or the unseen prompts of the stand-in renders. */
+/** The prompts feedback is collected for (set 'seen'), or the unseen prompts of the reward test sets (base-model images and stand-in renders). */
 export function feedbackPrompts(set: EvalSetName, config: ReproduceConfig): PromptEntry[] {
   const k = config.feedbackPromptsPerCategory;
   const f = set === 'seen' ? seenPrompts : unseenPrompts;
@@ -420,8 +420,9 @@ export function buildClaims(
   ] as const;
   const auxDiffs = auxSets.map(([set, name]) => {
     const m = reward.ablation.metrics[`${set}/all/auc`];
-    // The ablation keeps finite metrics only: a set missing here must be one of one class.
-    if (!m && Number.isFinite(reward.sets.find((s) => s.name === set)?.diff.value)) {
+    // The ablation keeps finite metrics only: a set may be missing there only when it is of one class (no AUC).
+    const measured = reward.sets.find((s) => s.name === set);
+    if (!m && !(measured && Number.isNaN(measured.diff.value))) {
       throw new Error(`the auxiliary-loss ablation has no ${set}/all/auc (it measured: ${Object.keys(reward.ablation.metrics).join(', ')})`);
     }
     return { name, perSeed: m ? m.with.map((w, i) => w - m.without[i]) : [NaN] };

@@ -84,7 +84,11 @@ test('buildClaims: every claim of the paper, each with a verdict', () => {
   const rej = { seen: fakeEval(() => 0.3, 'r-seen'), unseen: fakeEval(() => 0.15, 'r-unseen') };
   const byVariant = (v: string, set: 'seen' | 'unseen') => config.seeds.map((s) => fakeEval(() => (v === 'rlhf' ? 0.5 : 0.25), `${v}/${set}/${s}`));
   const reward: RewardClaims = {
-    sets: [{ name: 'seen test (labels)', images: 40, prompts: 10, reward: 0.8, clip: 0.6, diff: { value: 0.2, lo: 0.1, hi: 0.3, p: 0.002 } }],
+    sets: [
+      { name: 'seen test (labels)', images: 40, prompts: 10, reward: 0.8, clip: 0.6, diff: { value: 0.2, lo: 0.1, hi: 0.3, p: 0.002 } },
+      // All of one class: no AUC, so the ablation has no metric for it either.
+      { name: 'unseen test (judge)', images: 6, prompts: 6, reward: NaN, clip: NaN, diff: { value: NaN, lo: NaN, hi: NaN, p: NaN } },
+    ],
     ablation: {
       seeds: [1, 2, 3, 4, 5],
       metrics: {
@@ -102,12 +106,18 @@ test('buildClaims: every claim of the paper, each with a verdict', () => {
   assert.equal(aux.parts[0].verdict, 'mixed', 'five seeds: the exact sign-flip p cannot go below 1/16');
   assert.equal(aux.parts[1].verdict, 'not reproduced');
   assert.match(aux.note!, /cannot go below 0\.063/);
+  assert.deepEqual(aux.parts.map((p) => p.name), ['unseen prompts (stand-in renders, judge)', 'seen prompts, new images (labels)']);
+  assert.match(aux.note!, /one class \(no AUC\): unseen prompts \(base-model images, judge\)/);
   // A set whose images are all of one class has no AUC: left out and named, not counted against the claim.
   reward.sets.push({ name: 'unseen (one class)', images: 12, prompts: 3, reward: NaN, clip: NaN, diff: { value: NaN, lo: NaN, hi: NaN, p: NaN } });
   const vsClip = buildClaims(config, base, rej, byVariant, reward).find((c) => c.id === 'reward-vs-clip')!;
   assert.deepEqual(vsClip.parts.map((p) => p.name), ['seen test (labels)']);
   assert.equal(vsClip.verdict, 'reproduced');
-  assert.match(vsClip.note!, /left out, all of their images of one class \(no AUC\): unseen \(one class\)/);
+  assert.match(vsClip.note!, /left out, all of their images of one class \(no AUC\): unseen test \(judge\), unseen \(one class\)/);
+  // A set the reward claims never measured is an error, not a set of one class.
+  const measured = reward.sets.splice(1, 1);
+  assert.throws(() => buildClaims(config, base, rej, byVariant, reward), /ablation has no unseen test \(judge\)\/all\/auc/);
+  reward.sets.splice(1, 0, ...measured);
   delete (reward.ablation.metrics as Record<string, unknown>)['seen test (labels)/all/auc'];
   assert.throws(() => buildClaims(config, base, rej, byVariant, reward), /ablation has no seen test \(labels\)\/all\/auc/);
 });
