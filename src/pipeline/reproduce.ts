@@ -62,10 +62,17 @@ export const ReproduceConfigSchema = z.strictObject({
   /** Unlabelled model images per seen prompt (D_model's unlabelled part, weighted by the reward). */
   unlabelled: z.strictObject({ perPrompt: z.number().int().min(0), seed: z.number().int().min(0) }),
   /**
-   * Reward test sets: new labelled images per seen prompt (another panel seed); one base-model image (seed + 2)
-   * and one stand-in render (seed + 1) per unseen prompt, both read by the judge.
+   * Reward test sets: new labelled images per seen prompt (another panel seed); one stand-in render (seed + 1)
+   * per unseen prompt and one base-model image (seed + 2) per unseen prompt of a seeded sample of
+   * `unseenPromptsPerCategory` per category (null: all; the unseen set is 900 combinations and 80 others).
+   * Both are read by the judge.
    */
-  rewardTest: z.strictObject({ perPrompt: z.number().int().min(1), seed: z.number().int().min(0), panelSeed: z.number().int().min(0) }),
+  rewardTest: z.strictObject({
+    perPrompt: z.number().int().min(1),
+    seed: z.number().int().min(0),
+    panelSeed: z.number().int().min(0),
+    unseenPromptsPerCategory: z.number().int().min(1).nullable().default(null),
+  }),
   /** Reward seeds of the auxiliary-loss ablation. */
   rewardSeeds: z.number().int().min(1).max(20),
   /** Fine-tuning updates of every variant. */
@@ -92,7 +99,7 @@ const DEFAULT: ReproduceConfig = {
   seeds: [0, 1, 2],
   feedback: { perPrompt: 8, seed: 0, panel: '3', panelSeed: 0, guidance: null },
   unlabelled: { perPrompt: 8, seed: 10 },
-  rewardTest: { perPrompt: 2, seed: 20, panelSeed: 1 },
+  rewardTest: { perPrompt: 2, seed: 20, panelSeed: 1, unseenPromptsPerCategory: null },
   rewardSeeds: 8,
   finetuneSteps: 500,
   rejectionK: 4,
@@ -106,7 +113,7 @@ export const REPRODUCE_PRESETS: Record<'quick' | 'default', ReproduceConfig> = {
     seeds: [0],
     feedback: { ...DEFAULT.feedback, perPrompt: 2 },
     unlabelled: { perPrompt: 1, seed: 10 },
-    rewardTest: { ...DEFAULT.rewardTest, perPrompt: 1 },
+    rewardTest: { ...DEFAULT.rewardTest, perPrompt: 1, unseenPromptsPerCategory: 25 },
     rewardSeeds: 6,
     finetuneSteps: 100,
     eval: { promptsPerCategory: 4, perPrompt: 2, seed: 30, guidance: null },
@@ -169,9 +176,13 @@ export function evalPrompts(set: EvalSetName, config: ReproduceConfig): PromptEn
   return (set === 'seen' ? seenPrompts : unseenPrompts)({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, k])), seed: config.eval.seed });
 }
 
-/** The prompts feedback is collected for (set 'seen'), or the unseen prompts of the reward test sets (base-model images and stand-in renders). */
-export function feedbackPrompts(set: EvalSetName, config: ReproduceConfig): PromptEntry[] {
-  const k = config.feedbackPromptsPerCategory;
+/**
+ * The prompts feedback is collected for (set 'seen'), or the unseen prompts of the stand-in renders; with
+ * `perCategory`, fewer (a prefix of the same seeded sample, so the base-model images' prompts are among the renders').
+ */
+export function feedbackPrompts(set: EvalSetName, config: ReproduceConfig, perCategory: number | null = null): PromptEntry[] {
+  const caps = [config.feedbackPromptsPerCategory, perCategory].filter((k): k is number => k !== null);
+  const k = caps.length ? Math.min(...caps) : null;
   const f = set === 'seen' ? seenPrompts : unseenPrompts;
   return k === null ? f() : f({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, k])), seed: config.feedback.seed });
 }
@@ -181,7 +192,7 @@ function plan(config: ReproduceConfig) {
   const seen = feedbackPrompts('seen', config).length;
   const perEval = 2 * 4 * config.eval.promptsPerCategory * config.eval.perPrompt;
   return {
-    collect: seen * (config.feedback.perPrompt + config.unlabelled.perPrompt + config.rewardTest.perPrompt),
+    collect: seen * (config.feedback.perPrompt + config.unlabelled.perPrompt + config.rewardTest.perPrompt) + feedbackPrompts('unseen', config, config.rewardTest.unseenPromptsPerCategory).length,
     reward: 40 * (1 + 2 * config.rewardSeeds),
     finetune: 5 * config.finetuneSteps * VARIANT_NAMES.length * config.seeds.length,
     evaluate: perEval * (1 + config.rejectionK + VARIANT_NAMES.length * config.seeds.length),
@@ -240,8 +251,8 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
   try {
     const dir = (...p: string[]) => path.join(out, ...p);
     // Stage 1. Its base-model images are all sampled at feedback.guidance.
-    const modelImages = (name: string, perPrompt: number, seed: number, set: 'seen' | 'unseen' = 'seen') =>
-      collectStage({ prompts: feedbackPrompts(set, config), perPrompt, seed, ...guidanceOverride(config.feedback.guidance) }, dir(name), { onProgress: ticker(1) });
+    const modelImages = (name: string, perPrompt: number, seed: number, prompts = feedbackPrompts('seen', config)) =>
+      collectStage({ prompts, perPrompt, seed, ...guidanceOverride(config.feedback.guidance) }, dir(name), { onProgress: ticker(1) });
     await step('collect feedback', () => modelImages('feedback', config.feedback.perPrompt, config.feedback.seed));
     await step('label feedback', () => labelStage({ panel: config.feedback.panel, seed: config.feedback.panelSeed }, dir('feedback')));
     if (config.unlabelled.perPrompt > 0) {
@@ -249,7 +260,7 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
     }
     await step('collect reward test', () => modelImages('test', config.rewardTest.perPrompt, config.rewardTest.seed));
     await step('label reward test', () => labelStage({ panel: config.feedback.panel, seed: config.rewardTest.panelSeed }, dir('test')));
-    await step('collect unseen reward test', () => modelImages('unseen-test', 1, config.rewardTest.seed + 2, 'unseen'));
+    await step('collect unseen reward test', () => modelImages('unseen-test', 1, config.rewardTest.seed + 2, feedbackPrompts('unseen', config, config.rewardTest.unseenPromptsPerCategory)));
     await step('render unseen stand-in', () => collectStage({ prompts: feedbackPrompts('unseen', config), perPrompt: 1, seed: config.rewardTest.seed + 1, standIn: 0.5 }, dir('standin-unseen')));
 
     // Stage 2.
