@@ -83,9 +83,10 @@ function whyRejected(r: Reading): string {
   const kinds: string[] = [];
   if (attrs.includes('object')) {
     const unknown = objs.filter((o) => o.object === UNKNOWN_OBJECT);
+    const other = objs.find((o) => o.object !== UNKNOWN_OBJECT && o.object !== want);
     if (!objs.length) kinds.push('no object');
-    else if (objs.some((o) => o.object !== UNKNOWN_OBJECT && o.object !== want)) kinds.push(objs.length > 1 ? 'a mix of shapes' : 'another shape');
-    else kinds.push(unknown.every((o) => o.shapeScore >= 0.75) ? 'a shape not recognised, IoU 0.75-0.8' : 'a shape not recognised, IoU < 0.75');
+    else if (other) kinds.push(objs.some((o) => o.object !== other.object) ? 'a mix of shapes' : 'another shape');
+    else kinds.push(unknown.every((o) => o.shapeScore >= 0.75) ? `a shape not recognised, IoU 0.75-${SHAPE_THRESHOLD}` : 'a shape not recognised, IoU < 0.75');
   }
   for (const a of ['count', 'color', 'background']) if (attrs.includes(a)) kinds.push(a);
   return kinds.join(' + ');
@@ -103,6 +104,7 @@ async function main(): Promise<void> {
   if (!seeds.length) throw new Error(`no ${values.variant}-seed* folders in ${evalDir}`);
   const out = values.out ?? path.join(values.run, 'disagreements', split);
   fs.mkdirSync(out, { recursive: true });
+  for (const f of ['grid.png', 'judge-accepts.png']) fs.rmSync(path.join(out, f), { force: true });
   await initBackend();
   const clf = await loadClassifier();
   const file = (name: string) => path.join(evalDir, name, split, 'evaluation.json');
@@ -110,7 +112,7 @@ async function main(): Promise<void> {
   const runs: Array<{ name: string; readings: Reading[]; images: ImageLike[] }> = [];
   for (const name of seeds) {
     const run = await regenerate(file(name), clf);
-    if (run.readings.some((r, i) => r.prompt !== base.readings[i].prompt || r.k !== base.readings[i].k)) throw new Error(`${name}: its images are not paired with the base model's`);
+    if (run.readings.length !== base.readings.length || run.readings.some((r, i) => r.prompt !== base.readings[i].prompt || r.k !== base.readings[i].k)) throw new Error(`${name}: its images are not paired with the base model's`);
     runs.push({ name, ...run });
   }
 
@@ -170,7 +172,7 @@ async function main(): Promise<void> {
     '|---|---:|---:|---:|---:|---:|',
     ...perModel,
     '',
-    `The judge re-run at other shape thresholds (IoU with the nearest template; shipped 0.8): accuracy, and ${values.variant} minus base per seed (points).`,
+    `The judge re-run at other shape thresholds (IoU with the nearest template; shipped ${SHAPE_THRESHOLD}): accuracy, and ${values.variant} minus base per seed (points).`,
     '',
     `| threshold | base | ${values.variant} (mean of seeds) | per seed | mean difference |`,
     '|---:|---:|---:|---|---:|',

@@ -64,7 +64,8 @@ export const ReproduceConfigSchema = z.strictObject({
   /**
    * Reward test sets: new labelled images per seen prompt (another panel seed); one stand-in render (seed + 1)
    * per unseen prompt and one base-model image (seed + 2) per unseen prompt of a seeded sample of
-   * `unseenPromptsPerCategory` per category (null: all; the unseen set is 900 combinations and 80 others).
+   * `unseenPromptsPerCategory` per category (null: all; the unseen set is 900 combinations and 80 others; never more
+   * than `feedbackPromptsPerCategory`, as they are a prefix of the stand-ins' sample).
    * Both are read by the judge.
    */
   rewardTest: z.strictObject({
@@ -219,7 +220,11 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
   const configFile = path.join(out, 'config.json');
   if (fs.existsSync(configFile)) {
     const raw = JSON.parse(fs.readFileSync(configFile, 'utf8'));
-    // Keys added since the run began read as their defaults (a run from before eval.guidance or feedback.guidance used each model's own).
+    // Keys added since the run began read as their defaults (a run from before eval.guidance or feedback.guidance used each model's own),
+    // except where the key's stage is new: a run from before the unseen base-model reward test set has not collected it yet.
+    if (raw?.rewardTest && typeof raw.rewardTest === 'object' && !('unseenPromptsPerCategory' in raw.rewardTest)) {
+      raw.rewardTest.unseenPromptsPerCategory = config.rewardTest.unseenPromptsPerCategory;
+    }
     const parsed = ReproduceConfigSchema.safeParse(raw);
     const diff = firstDifference(parsed.success ? parsed.data : raw, config);
     if (diff) throw new Error(`${out} holds a run with another config (${diff}); use another --out, or the same settings to resume`);
