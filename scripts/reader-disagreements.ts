@@ -98,7 +98,9 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { run: { type: 'string' }, split: { type: 'string', default: 'unseen' }, variant: { type: 'string', default: 'rlhf' }, out: { type: 'string' } } });
   if (!values.run) throw new Error('usage: --run DIR [--split seen|unseen] [--variant rlhf] [--out DIR]');
   const split = values.split!;
+  if (split !== 'seen' && split !== 'unseen') throw new Error(`--split must be seen or unseen, got "${split}"`);
   const evalDir = path.join(values.run, 'eval');
+  if (!fs.existsSync(evalDir)) throw new Error(`${values.run} is not a reproduce run folder (it has no eval/)`);
   const seedOf = (d: string) => Number(d.slice(`${values.variant}-seed`.length));
   const seeds = fs.readdirSync(evalDir).filter((d) => d.startsWith(`${values.variant}-seed`)).sort((a, b) => seedOf(a) - seedOf(b));
   if (!seeds.length) throw new Error(`no ${values.variant}-seed* folders in ${evalDir}`);

@@ -188,12 +188,17 @@ export function feedbackPrompts(set: EvalSetName, config: ReproduceConfig, perCa
   return k === null ? f() : f({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, k])), seed: config.feedback.seed });
 }
 
+/** The unseen prompts of the base-model reward test set (`unseen-test/`): one image each. */
+function unseenTestPrompts(config: ReproduceConfig): PromptEntry[] {
+  return feedbackPrompts('unseen', config, config.rewardTest.unseenPromptsPerCategory);
+}
+
 /** Work units of the whole run (a generated image is 1), for the one progress bar. */
 function plan(config: ReproduceConfig) {
   const seen = feedbackPrompts('seen', config).length;
   const perEval = 2 * 4 * config.eval.promptsPerCategory * config.eval.perPrompt;
   return {
-    collect: seen * (config.feedback.perPrompt + config.unlabelled.perPrompt + config.rewardTest.perPrompt) + feedbackPrompts('unseen', config, config.rewardTest.unseenPromptsPerCategory).length,
+    collect: seen * (config.feedback.perPrompt + config.unlabelled.perPrompt + config.rewardTest.perPrompt) + unseenTestPrompts(config).length,
     reward: 40 * (1 + 2 * config.rewardSeeds),
     finetune: 5 * config.finetuneSteps * VARIANT_NAMES.length * config.seeds.length,
     evaluate: perEval * (1 + config.rejectionK + VARIANT_NAMES.length * config.seeds.length),
@@ -265,7 +270,7 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
     }
     await step('collect reward test', () => modelImages('test', config.rewardTest.perPrompt, config.rewardTest.seed));
     await step('label reward test', () => labelStage({ panel: config.feedback.panel, seed: config.rewardTest.panelSeed }, dir('test')));
-    await step('collect unseen reward test', () => modelImages('unseen-test', 1, config.rewardTest.seed + 2, feedbackPrompts('unseen', config, config.rewardTest.unseenPromptsPerCategory)));
+    await step('collect unseen reward test', () => modelImages('unseen-test', 1, config.rewardTest.seed + 2, unseenTestPrompts(config)));
     await step('render unseen stand-in', () => collectStage({ prompts: feedbackPrompts('unseen', config), perPrompt: 1, seed: config.rewardTest.seed + 1, standIn: 0.5 }, dir('standin-unseen')));
 
     // Stage 2.
@@ -434,22 +439,22 @@ export function buildClaims(
     ['unseen stand-in (judge)', 'unseen prompts (stand-in renders, judge)'],
     ['seen test (labels)', 'seen prompts, new images (labels)'],
   ] as const;
-  const auxDiffs = auxSets.map(([set, name]) => {
+  const auxMetrics = auxSets.map(([set, name]) => {
     const m = reward.ablation.metrics[`${set}/all/auc`];
     // The ablation keeps finite metrics only: a set may be missing there only when it is of one class (no AUC).
     const measured = reward.sets.find((s) => s.name === set);
     if (!m && !(measured && Number.isNaN(measured.diff.value))) {
       throw new Error(`the auxiliary-loss ablation has no ${set}/all/auc (it measured: ${Object.keys(reward.ablation.metrics).join(', ')})`);
     }
-    return { name, perSeed: m ? m.with.map((w, i) => w - m.without[i]) : [NaN] };
+    return { name, m };
   });
-  const auxOneClass = auxDiffs.filter((d) => !d.perSeed.every(Number.isFinite)).map((d) => d.name);
+  const auxOneClass = auxMetrics.filter((a) => !a.m).map((a) => a.name);
   claims.push(makeClaim({
     id: 'auxiliary-loss',
     claim: 'The auxiliary prompt-classification loss helps the reward generalise',
     measure: `reward AUC with the auxiliary loss minus without, ${reward.ablation.seeds.length} reward seeds`,
     unit: 'AUC',
-    parts: auxDiffs.filter((d) => d.perSeed.every(Number.isFinite)).map((d) => seedEffectPart(d.name, d.perSeed, 1)),
+    parts: auxMetrics.flatMap(({ name, m }) => (m ? [seedEffectPart(name, m.with.map((w, i) => w - m.without[i]), 1)] : [])),
     note: [
       `with ${reward.ablation.seeds.length} reward seeds the exact sign-flip p cannot go below ${(2 / 2 ** reward.ablation.seeds.length).toFixed(3)}`,
       ...(auxOneClass.length ? [untestable(auxOneClass).note!] : []),

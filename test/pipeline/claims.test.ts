@@ -153,4 +153,7 @@ test('resolveReproduceConfig: presets, nested overrides, and errors naming the k
   assert.equal(q.feedback.guidance, null, "the base model's own guidance for stage 1's images by default");
   assert.equal(resolveReproduceConfig('quick', { feedback: { guidance: 2.5 } }).feedback.guidance, 2.5);
   assert.throws(() => resolveReproduceConfig('quick', { feedback: { guidance: 'low' } }), /feedback\.guidance/);
+  assert.equal(resolveReproduceConfig('default').rewardTest.unseenPromptsPerCategory, null, 'every unseen prompt by default');
+  assert.equal(q.rewardTest.unseenPromptsPerCategory, 25);
+  assert.throws(() => resolveReproduceConfig('quick', { rewardTest: { unseenPromptsPerCategory: 0 } }), /rewardTest\.unseenPromptsPerCategory/);
 });
