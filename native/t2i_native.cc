@@ -1,6 +1,7 @@
 // t2i-align native kernels: sgemm (batched, transpose flags, fused bias and
 // activation) and NHWC conv2d forward / input gradient / filter gradient
-// (im2col + sgemm), over OpenBLAS. The tensors live in the tfjs wasm backend's
+// (im2col + sgemm, or Winograd F(2x2, 3x3) for large 3x3 stride-1 forward and
+// input-gradient convolutions), over OpenBLAS. The tensors live in the tfjs wasm backend's
 // heap: every function takes that heap's ArrayBuffer plus byte offsets, reads
 // its inputs and writes its output in place (zero copy).
 //
@@ -231,6 +232,15 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Loops over contiguous channels are written to vectorise; on x86-64 a function marked T2I_VECTOR is
+// also compiled for AVX2 and the copy to run is picked at load time (target_clones), so the addon
+// still runs on any x86-64.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define T2I_VECTOR __attribute__((target_clones("avx2", "default")))
+#else
+#define T2I_VECTOR
+#endif
+
 // ---- convolution ---------------------------------------------------------------
 struct Conv {
   int64_t B, H, W, Cin, OH, OW, Cout, KH, KW, sh, sw, dh, dw, pt, pl;
@@ -396,6 +406,149 @@ void convBackpropFilterTasks(const Conv& c, const float* x, const float* dy, flo
   });
 }
 
+// ---- Winograd F(2x2, 3x3): the forward 3x3 stride-1 convolution in 2.25x fewer multiplications ----
+// Lavin & Gray (2016): per 2x2 output tile, Y = A^T [ U . V ] A with U = G g G^T (the filter, 4x4 per
+// input and output channel) and V = B^T d B (the 4x4 input patch, per channel); the products U . V
+// summed over input channels are 16 gemms [tiles, Cin] x [Cin, Cout]. Each task transforms its own
+// tiles, runs the 16 gemms on one thread and writes its outputs, so nothing is summed across tasks and
+// the result does not depend on the thread count. The transforms round differently from im2col +
+// sgemm: outputs agree to float32 rounding of the larger terms (tested against the cpu backend).
+int g_winograd = 1;
+// A task's transformed inputs and gemm outputs (16 matrices each) fill about this much, so that they
+// stay in a core's L2 between the transforms and the gemms; at least 64 tiles a task.
+constexpr int64_t kWinogradTaskBytes = 768 << 10;
+
+// 3x3, stride 1, no dilation, and at least 256 output tiles: below that (e.g. [32,4,4,96] -> 96,
+// 128 tiles) im2col + sgemm measured faster.
+bool winogradFits(const Conv& c) {
+  return c.KH == 3 && c.KW == 3 && c.sh == 1 && c.sw == 1 && c.dh == 1 && c.dw == 1 && c.OH >= 2 && c.OW >= 2 &&
+         c.B * ((c.OH + 1) / 2) * ((c.OW + 1) / 2) >= 256;
+}
+
+// U[k][ci][co], k = 4 i + j, = (G g G^T)[i][j] with G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]; w is [3][3][Cin][Cout].
+T2I_VECTOR void winogradFilter(const float* w, float* U, int64_t S) {
+  for (int64_t e = 0; e < S; e++) {
+    float g[3][3], t[4][3];
+    for (int r = 0; r < 3; r++)
+      for (int q = 0; q < 3; q++) g[r][q] = w[(r * 3 + q) * S + e];
+    for (int q = 0; q < 3; q++) {
+      t[0][q] = g[0][q];
+      t[1][q] = 0.5f * ((g[0][q] + g[1][q]) + g[2][q]);
+      t[2][q] = 0.5f * ((g[0][q] - g[1][q]) + g[2][q]);
+      t[3][q] = g[2][q];
+    }
+    for (int r = 0; r < 4; r++) {
+      U[(r * 4 + 0) * S + e] = t[r][0];
+      U[(r * 4 + 1) * S + e] = 0.5f * ((t[r][0] + t[r][1]) + t[r][2]);
+      U[(r * 4 + 2) * S + e] = 0.5f * ((t[r][0] - t[r][1]) + t[r][2]);
+      U[(r * 4 + 3) * S + e] = t[r][2];
+    }
+  }
+}
+
+struct Tiles {
+  int64_t H, W;  // tiles per column and row of an image
+  void at(int64_t t, int64_t& b, int64_t& th, int64_t& tw) const {
+    b = t / (H * W);
+    const int64_t r = t % (H * W);
+    th = r / W;
+    tw = r % W;
+  }
+};
+
+// V[k][t - t0][ci] = (B^T d B)[i][j] for tiles [t0, t1), B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1];
+// input pixels outside the image read `zeros` (Cin zeros).
+T2I_VECTOR void winogradInput(const Conv& c, const Tiles& tl, const float* x, float* V, int64_t t0, int64_t t1,
+                              int64_t ks, const float* zeros) {
+  const int64_t Cin = c.Cin;
+  for (int64_t t = t0; t < t1; t++) {
+    int64_t b, th, tw;
+    tl.at(t, b, th, tw);
+    const float* d[4][4];
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++) {
+        const int64_t ih = 2 * th - c.pt + i, iw = 2 * tw - c.pl + j;
+        d[i][j] = ih >= 0 && ih < c.H && iw >= 0 && iw < c.W ? x + ((b * c.H + ih) * c.W + iw) * Cin : zeros;
+      }
+    float* v = V + (t - t0) * Cin;
+    for (int64_t ci = 0; ci < Cin; ci++) {
+      float u[4][4];
+      for (int j = 0; j < 4; j++) {
+        u[0][j] = d[0][j][ci] - d[2][j][ci];
+        u[1][j] = d[1][j][ci] + d[2][j][ci];
+        u[2][j] = d[2][j][ci] - d[1][j][ci];
+        u[3][j] = d[1][j][ci] - d[3][j][ci];
+      }
+      for (int i = 0; i < 4; i++) {
+        v[(i * 4 + 0) * ks + ci] = u[i][0] - u[i][2];
+        v[(i * 4 + 1) * ks + ci] = u[i][1] + u[i][2];
+        v[(i * 4 + 2) * ks + ci] = u[i][2] - u[i][1];
+        v[(i * 4 + 3) * ks + ci] = u[i][1] - u[i][3];
+      }
+    }
+  }
+}
+
+// y's 2x2 tiles [t0, t1) = A^T M A, A^T = [1 1 1 0; 0 1 -1 -1], M[k][t - t0][co] the gemms' output; then
+// bias and activation. Outputs past the image's edge (odd OH or OW) go to `spill` (Cout floats).
+T2I_VECTOR void winogradOutput(const Conv& c, const Tiles& tl, const float* M, float* y, int64_t t0, int64_t t1,
+                               int64_t ks, float* spill, const float* bias, int act, float alpha) {
+  const int64_t Cout = c.Cout;
+  for (int64_t t = t0; t < t1; t++) {
+    int64_t b, th, tw;
+    tl.at(t, b, th, tw);
+    float* o[2][2];
+    for (int i = 0; i < 2; i++)
+      for (int j = 0; j < 2; j++) {
+        const int64_t oh = 2 * th + i, ow = 2 * tw + j;
+        o[i][j] = oh < c.OH && ow < c.OW ? y + ((b * c.OH + oh) * c.OW + ow) * Cout : spill;
+      }
+    const float* m = M + (t - t0) * Cout;
+    for (int64_t co = 0; co < Cout; co++) {
+      float s0[4], s1[4];
+      for (int j = 0; j < 4; j++) {
+        s0[j] = (m[j * ks + co] + m[(4 + j) * ks + co]) + m[(8 + j) * ks + co];
+        s1[j] = (m[(4 + j) * ks + co] - m[(8 + j) * ks + co]) - m[(12 + j) * ks + co];
+      }
+      o[0][0][co] = (s0[0] + s0[1]) + s0[2];
+      o[0][1][co] = (s0[1] - s0[2]) - s0[3];
+      o[1][0][co] = (s1[0] + s1[1]) + s1[2];
+      o[1][1][co] = (s1[1] - s1[2]) - s1[3];
+    }
+    for (int i = 0; i < 2; i++)
+      for (int j = 0; j < 2; j++)
+        if (o[i][j] != spill) epilogue(o[i][j], 1, Cout, bias, act, alpha);
+  }
+}
+
+void convForwardWinograd(const Conv& c, const float* x, const float* w, float* y, const float* bias, int act, float alpha) {
+  const Tiles tl{(c.OH + 1) / 2, (c.OW + 1) / 2};
+  const int64_t tiles = c.B * tl.H * tl.W, S = c.Cin * c.Cout;
+  const int64_t tt = balancedTaskSize(tiles, std::max<int64_t>(64, kWinogradTaskBytes / (64 * (c.Cin + c.Cout))));
+  const int64_t nTasks = (tiles + tt - 1) / tt;
+  const int threads = (int)std::min<int64_t>(g_threads, nTasks);
+  // The 16 matrices of a task sit 64 bytes further apart than their size, so that their rows do not
+  // fall on the same 4 KiB cache sets (a task of 128 tiles x 48 channels ran at half speed without).
+  const int64_t ksV = tt * c.Cin + 16, ksM = tt * c.Cout + 16;
+  std::vector<float> U(16 * S);
+  winogradFilter(w, U.data(), S);
+  const int64_t per = 16 * (ksV + ksM) + c.Cin + c.Cout;
+  for (int t = 0; t < threads; t++) std::fill_n(taskScratch(t, per) + 16 * (ksV + ksM), c.Cin, 0.f);
+  BlasSingleThread single;
+  runTasks(nTasks, threads, [&](int64_t i, int th) {
+    const int64_t t0 = i * tt, t1 = std::min(tiles, t0 + tt), T = t1 - t0;
+    float* V = g_taskScratch[th].data();
+    float* M = V + 16 * ksV;
+    float* zeros = M + 16 * ksM;
+    float* spill = zeros + c.Cin;
+    winogradInput(c, tl, x, V, t0, t1, ksV, zeros);
+    for (int k = 0; k < 16; k++)
+      cblas_sgemm(RowMajor_, NoTrans_, NoTrans_, (int)T, (int)c.Cout, (int)c.Cin, 1.f, V + k * ksV, (int)c.Cin,
+                  U.data() + k * S, (int)c.Cout, 0.f, M + k * ksM, (int)c.Cout);
+    winogradOutput(c, tl, M, y, t0, t1, ksM, spill, bias, act, alpha);
+  });
+}
+
 // conv2d(heap, xOff, wOff, yOff, params:Int32Array(15), biasOff, act, alpha)
 napi_value Conv2D(napi_env env, napi_callback_info info) {
   Args a(env, info);
@@ -417,6 +570,9 @@ napi_value Conv2D(napi_env env, napi_callback_info info) {
   if (c.pointwise()) {
     cblas_sgemm(RowMajor_, NoTrans_, NoTrans_, (int)(c.B * rowsPerImage), (int)c.Cout, (int)c.Cin, 1.f, x, (int)c.Cin,
                 w, (int)c.Cout, 0.f, y, (int)c.Cout);
+  } else if (g_winograd && winogradFits(c)) {
+    convForwardWinograd(c, x, w, y, bias, act, alpha);
+    return nullptr;
   } else if (g_convMode == 1 && g_threads > 1 && c.B * rowsPerImage >= 2 * taskRows(c)) {
     convForwardTasks(c, x, w, y, bias, act, alpha);
     return nullptr;
@@ -456,6 +612,21 @@ napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
     cblas_sgemm(RowMajor_, NoTrans_, Trans_, (int)(c.B * rowsPerImage), (int)c.Cin, (int)c.Cout, 1.f, dy, (int)c.Cout,
                 w, (int)c.Cout, 0.f, dx, (int)c.Cin);
     return nullptr;
+  }
+  if (g_winograd && c.pt <= 2 && c.pl <= 2) {
+    // dx is the forward convolution of dy with the filter turned 180 degrees and its channels swapped,
+    // padded by 2 - pad: dx[ih] = sum_r dy[ih - (2 - pt) + r] w[2 - r].
+    const Conv t{c.B, c.OH, c.OW, c.Cout, c.H, c.W, c.Cin, 3, 3, 1, 1, 1, 1, 2 - c.pt, 2 - c.pl};
+    // (From 1,024 tiles: at [32,8,8,96] both ways took the same time, at [64,4,4,96] Winograd was slower.)
+    if (c.KH == 3 && c.KW == 3 && c.sh == 1 && c.sw == 1 && c.dh == 1 && c.dw == 1 && winogradFits(t) &&
+        t.B * ((t.OH + 1) / 2) * ((t.OW + 1) / 2) >= 1024) {
+      std::vector<float> wt(9 * c.Cin * c.Cout);
+      for (int64_t k = 0; k < 9; k++)
+        for (int64_t ci = 0; ci < c.Cin; ci++)
+          for (int64_t co = 0; co < c.Cout; co++) wt[(k * c.Cout + co) * c.Cin + ci] = w[((8 - k) * c.Cin + ci) * c.Cout + co];
+      convForwardWinograd(t, dy, wt.data(), dx, nullptr, LINEAR, 0.f);
+      return nullptr;
+    }
   }
   if (g_convMode == 1 && g_threads > 1 && c.B >= 2 * g_threads) {
     convBackpropInputTasks(c, dy, w, dx);
@@ -683,13 +854,7 @@ napi_value Adam(napi_env env, napi_callback_info info) {
 }
 
 // ---- GroupNorm (+ SiLU): forward, and its gradient -------------------------------
-// The per-image loops run over contiguous channels so that they vectorise; on x86-64 each is also
-// compiled for AVX2 and picked at load time (target_clones), so the addon still runs on any x86-64.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define T2I_VECTOR __attribute__((target_clones("avx2", "default")))
-#else
-#define T2I_VECTOR
-#endif
+// The per-image loops run over contiguous channels so that they vectorise (T2I_VECTOR: an AVX2 clone).
 
 // sigmoid(y) = 1 / (1 + exp(-y)) over a row, eight lanes at a time (GCC vector extensions, so the AVX2
 // clone runs them as one 256-bit op and the default clone as two SSE ops; the clamps are vector selects,
@@ -941,14 +1106,17 @@ napi_value SetChunkBytes(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// setConvMode(mode, taskBytes): 1 task-parallel, 0 OpenBLAS-threaded gemm over big chunks.
+// setConvMode(mode, taskBytes, winograd): 1 task-parallel, 0 OpenBLAS-threaded gemm over big chunks;
+// winograd 1 (default) or 0.
 napi_value SetConvMode(napi_env env, napi_callback_info info) {
   Args a(env, info);
   int mode = (int)a.i64(0);
   int64_t tb = a.argc > 1 ? a.i64(1) : g_taskBytes;
-  if (throwIf(env, !a.ok || (mode != 0 && mode != 1) || tb < 4096, "t2i_native.setConvMode: bad arguments")) return nullptr;
+  int wino = a.argc > 2 ? (int)a.i64(2) : g_winograd;
+  if (throwIf(env, !a.ok || (mode != 0 && mode != 1) || tb < 4096 || (wino != 0 && wino != 1), "t2i_native.setConvMode: bad arguments")) return nullptr;
   g_convMode = mode;
   g_taskBytes = tb;
+  g_winograd = wino;
   return nullptr;
 }
 
@@ -971,6 +1139,8 @@ napi_value Info(napi_env env, napi_callback_info) {
   CHECK(napi_set_named_property(env, o, "convMode", v));
   CHECK(napi_create_double(env, (double)g_taskBytes, &v));
   CHECK(napi_set_named_property(env, o, "taskBytes", v));
+  CHECK(napi_create_int32(env, g_winograd, &v));
+  CHECK(napi_set_named_property(env, o, "winograd", v));
   return o;
 }
 

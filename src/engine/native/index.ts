@@ -70,8 +70,9 @@ export interface NativeAddon {
   setThreads(n: number): void;
   setChunkBytes(n: number): void;
   /** 1: each thread runs im2col + single-threaded sgemm on tasks of `taskBytes` columns (default); 0: one OpenBLAS-threaded gemm per chunk. */
-  setConvMode(mode: number, taskBytes?: number): void;
-  info(): { blasThreads: number; loopThreads: number; config: string; core: string; chunkBytes: number; convMode: number; taskBytes: number };
+  /** mode 1: im2col tasks per thread, 0: one threaded gemm; winograd 1 (default): 3x3 stride-1 convolutions by Winograd F(2x2, 3x3). */
+  setConvMode(mode: number, taskBytes?: number, winograd?: number): void;
+  info(): { blasThreads: number; loopThreads: number; config: string; core: string; chunkBytes: number; convMode: number; taskBytes: number; winograd: number };
 }
 
 export interface NativeStatus {

@@ -121,6 +121,11 @@ const CONV: Case[] = [
   { name: '3x3 dilation 2 (forward)', shapes: [[2, 11, 11, 3], [3, 3, 3, 4]], f: conv(1, 'same', 2), forwardOnly: true },
   { name: '3x3 same s2 batch 5', shapes: [[5, 7, 9, 3], [3, 3, 3, 4]], f: conv(2, 'same') },
   { name: 'unet-like 16x16x32->32', shapes: [[4, 16, 16, 32], [3, 3, 32, 32]], f: conv(1, 'same') },
+  // Big enough for the Winograd kernels (>= 256 output tiles forward, >= 1,024 for the input gradient):
+  // odd sizes (edge tiles), and each padding (pad 1, 0 and 2 become 1, 2 and 0 in the input gradient).
+  { name: 'winograd 3x3 same, odd sizes', shapes: [[20, 13, 15, 5], [3, 3, 5, 7]], f: conv(1, 'same') },
+  { name: 'winograd 3x3 valid', shapes: [[20, 13, 15, 5], [3, 3, 5, 7]], f: conv(1, 'valid') },
+  { name: 'winograd 3x3 explicit pad 2', shapes: [[16, 12, 11, 4], [3, 3, 4, 6]], f: conv(1, 2) },
 ];
 
 const fusedConv = (act: tf.fused.Activation, strides = 1) => (x: tf.Tensor, w: tf.Tensor, bias: tf.Tensor) =>
@@ -131,6 +136,7 @@ const FUSED_CONV: Case[] = [
   { name: 'fused conv linear s2', shapes: [[2, 8, 8, 3], [3, 3, 3, 6], [6]], f: fusedConv('linear', 2) },
   { name: 'fused conv leakyrelu', shapes: [[2, 8, 8, 3], [3, 3, 3, 6], [6]], f: fusedConv('leakyrelu') },
   { name: 'fused conv elu', shapes: [[2, 8, 8, 3], [3, 3, 3, 6], [6]], f: fusedConv('elu') },
+  { name: 'fused conv relu, Winograd-sized', shapes: [[16, 12, 12, 6], [3, 3, 6, 10], [10]], f: fusedConv('relu') },
 ];
 
 const bin = (op: 'add' | 'sub' | 'mul' | 'div') => (a: tf.Tensor, b: tf.Tensor) =>
@@ -185,18 +191,18 @@ for (const [group, cases] of [['matMul', MATMUL], ['fused matMul', FUSED_MATMUL]
   });
 }
 
-test('conv2d in each native strategy (small tasks per thread, one threaded gemm) equals the cpu backend', (t) => {
+test('conv2d in each native strategy (small tasks per thread, one threaded gemm, Winograd or not) equals the cpu backend', (t) => {
   if (!requireNative(t)) return;
   const addon = loadNative()!;
   const saved = addon.info();
   try {
-    for (const [mode, taskBytes] of [[1, 4096], [1, 20000], [0, 4096]]) {
-      addon.setConvMode(mode, taskBytes);
+    for (const [mode, taskBytes, winograd] of [[1, 4096, 1], [1, 20000, 0], [0, 4096, 0], [0, 4096, 1]]) {
+      addon.setConvMode(mode, taskBytes, winograd);
       addon.setChunkBytes(Math.max(4096, taskBytes));
-      for (const c of [...CONV, ...FUSED_CONV]) check({ ...c, name: `${c.name} (mode ${mode}, ${taskBytes} B)` });
+      for (const c of [...CONV, ...FUSED_CONV]) check({ ...c, name: `${c.name} (mode ${mode}, ${taskBytes} B, winograd ${winograd})` });
     }
   } finally {
-    addon.setConvMode(saved.convMode, saved.taskBytes);
+    addon.setConvMode(saved.convMode, saved.taskBytes, saved.winograd);
     addon.setChunkBytes(saved.chunkBytes);
   }
 });
