@@ -458,6 +458,8 @@ struct Tiles {
 
 // V[k][t - t0][ci] = (B^T d B)[i][j] for tiles [t0, t1), B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1];
 // input pixels outside the image read `zeros` (Cin zeros).
+// (filterGrad: B^T of F(3x3, 2x2) instead, whose last row is [0 -1 0 1].)
+template <bool filterGrad>
 T2I_VECTOR void winogradInput(const Conv& c, const Tiles& tl, const float* x, float* V, int64_t t0, int64_t t1,
                               int64_t ks, const float* zeros) {
   const int64_t Cin = c.Cin;
@@ -477,13 +479,13 @@ T2I_VECTOR void winogradInput(const Conv& c, const Tiles& tl, const float* x, fl
         u[0][j] = d[0][j][ci] - d[2][j][ci];
         u[1][j] = d[1][j][ci] + d[2][j][ci];
         u[2][j] = d[2][j][ci] - d[1][j][ci];
-        u[3][j] = d[1][j][ci] - d[3][j][ci];
+        u[3][j] = filterGrad ? d[3][j][ci] - d[1][j][ci] : d[1][j][ci] - d[3][j][ci];
       }
       for (int i = 0; i < 4; i++) {
         v[(i * 4 + 0) * ks + ci] = u[i][0] - u[i][2];
         v[(i * 4 + 1) * ks + ci] = u[i][1] + u[i][2];
         v[(i * 4 + 2) * ks + ci] = u[i][2] - u[i][1];
-        v[(i * 4 + 3) * ks + ci] = u[i][1] - u[i][3];
+        v[(i * 4 + 3) * ks + ci] = filterGrad ? u[i][3] - u[i][1] : u[i][1] - u[i][3];
       }
     }
   }
@@ -541,12 +543,103 @@ void convForwardWinograd(const Conv& c, const float* x, const float* w, float* y
     float* M = V + 16 * ksV;
     float* zeros = M + 16 * ksM;
     float* spill = zeros + c.Cin;
-    winogradInput(c, tl, x, V, t0, t1, ksV, zeros);
+    winogradInput<false>(c, tl, x, V, t0, t1, ksV, zeros);
     for (int k = 0; k < 16; k++)
       cblas_sgemm(RowMajor_, NoTrans_, NoTrans_, (int)T, (int)c.Cout, (int)c.Cin, 1.f, V + k * ksV, (int)c.Cin,
                   U.data() + k * S, (int)c.Cout, 0.f, M + k * ksM, (int)c.Cout);
     winogradOutput(c, tl, M, y, t0, t1, ksM, spill, bias, act, alpha);
   });
+}
+
+// The filter gradient by Winograd F(3x3, 2x2) (the 2x2 tiles of dy play the filter, the 4x4 patches of x
+// the input): dw[r][s] = sum over tiles of A^T [ (G dy G^T) . (B^T x B) ] A with
+// A^T = [1 1 1 0; 0 1 -1 0; 0 1 1 1], G = [1 0; .5 .5; .5 -.5; 0 1], B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 -1 0 1].
+// The sum over tiles is 16 gemms [Cin, tiles] x [tiles, Cout] per task; each task's 16 x Cin x Cout
+// partial is added in task order, and the split depends on the shape only, as in convBackpropFilterTasks.
+
+// D[k][t - t0][co] = (G g G^T)[i][j] for the 2x2 tiles g of dy (zero past the edge).
+T2I_VECTOR void winogradDy(const Conv& c, const Tiles& tl, const float* dy, float* D, int64_t t0, int64_t t1, int64_t ks,
+                           const float* zeros) {
+  const int64_t Cout = c.Cout;
+  for (int64_t t = t0; t < t1; t++) {
+    int64_t b, th, tw;
+    tl.at(t, b, th, tw);
+    const float* g[2][2];
+    for (int i = 0; i < 2; i++)
+      for (int j = 0; j < 2; j++) {
+        const int64_t oh = 2 * th + i, ow = 2 * tw + j;
+        g[i][j] = oh < c.OH && ow < c.OW ? dy + ((b * c.OH + oh) * c.OW + ow) * Cout : zeros;
+      }
+    float* d = D + (t - t0) * Cout;
+    for (int64_t co = 0; co < Cout; co++) {
+      float u[4][2];
+      for (int j = 0; j < 2; j++) {
+        u[0][j] = g[0][j][co];
+        u[1][j] = 0.5f * (g[0][j][co] + g[1][j][co]);
+        u[2][j] = 0.5f * (g[0][j][co] - g[1][j][co]);
+        u[3][j] = g[1][j][co];
+      }
+      for (int i = 0; i < 4; i++) {
+        d[(i * 4 + 0) * ks + co] = u[i][0];
+        d[(i * 4 + 1) * ks + co] = 0.5f * (u[i][0] + u[i][1]);
+        d[(i * 4 + 2) * ks + co] = 0.5f * (u[i][0] - u[i][1]);
+        d[(i * 4 + 3) * ks + co] = u[i][1];
+      }
+    }
+  }
+}
+
+// dw[r][s][e] = (A^T P A)[r][s] for each e = (ci, co), P[k][e] the summed products.
+T2I_VECTOR void winogradFilterGradOut(const float* P, float* dw, int64_t S) {
+  for (int64_t e = 0; e < S; e++) {
+    float p[4][4], q[3][4];
+    for (int k = 0; k < 16; k++) p[k / 4][k % 4] = P[k * S + e];
+    for (int j = 0; j < 4; j++) {
+      q[0][j] = (p[0][j] + p[1][j]) + p[2][j];
+      q[1][j] = p[1][j] - p[2][j];
+      q[2][j] = (p[1][j] + p[2][j]) + p[3][j];
+    }
+    for (int r = 0; r < 3; r++) {
+      dw[(r * 3 + 0) * S + e] = (q[r][0] + q[r][1]) + q[r][2];
+      dw[(r * 3 + 1) * S + e] = q[r][1] - q[r][2];
+      dw[(r * 3 + 2) * S + e] = (q[r][1] + q[r][2]) + q[r][3];
+    }
+  }
+}
+
+void convBackpropFilterWinograd(const Conv& c, const float* x, const float* dy, float* dw) {
+  const Tiles tl{(c.OH + 1) / 2, (c.OW + 1) / 2};
+  const int64_t tiles = c.B * tl.H * tl.W, S = c.Cin * c.Cout;
+  const int64_t tt = balancedTaskSize(tiles, std::max<int64_t>(64, kWinogradTaskBytes / (64 * (c.Cin + c.Cout))));
+  const int64_t nTasks = (tiles + tt - 1) / tt;
+  const int threads = (int)std::min<int64_t>(g_threads, nTasks);
+  const int64_t ksV = tt * c.Cin + 16, ksD = tt * c.Cout + 16;
+  std::vector<float> partial(nTasks * 16 * S);
+  const int64_t per = 16 * (ksV + ksD) + std::max(c.Cin, c.Cout);
+  for (int t = 0; t < threads; t++) std::fill_n(taskScratch(t, per) + 16 * (ksV + ksD), std::max(c.Cin, c.Cout), 0.f);
+  {
+    BlasSingleThread single;
+    runTasks(nTasks, threads, [&](int64_t i, int th) {
+      const int64_t t0 = i * tt, t1 = std::min(tiles, t0 + tt), T = t1 - t0;
+      float* V = g_taskScratch[th].data();
+      float* D = V + 16 * ksV;
+      const float* zeros = D + 16 * ksD;
+      winogradInput<true>(c, tl, x, V, t0, t1, ksV, zeros);
+      winogradDy(c, tl, dy, D, t0, t1, ksD, zeros);
+      float* P = partial.data() + i * 16 * S;
+      for (int k = 0; k < 16; k++)
+        cblas_sgemm(RowMajor_, Trans_, NoTrans_, (int)c.Cin, (int)c.Cout, (int)T, 1.f, V + k * ksV, (int)c.Cin,
+                    D + k * ksD, (int)c.Cout, 0.f, P + k * S, (int)c.Cout);
+    });
+  }
+  float* P = partial.data();
+  parallelFor(16 * S, 16 * S > 65536 ? threads : 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = 1; i < nTasks; i++) {
+      const float* q = partial.data() + i * 16 * S;
+      for (int64_t j = lo; j < hi; j++) P[j] += q[j];
+    }
+  });
+  winogradFilterGradOut(P, dw, S);
 }
 
 // conv2d(heap, xOff, wOff, yOff, params:Int32Array(15), biasOff, act, alpha)
@@ -667,6 +760,11 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
   if (c.pointwise()) {
     cblas_sgemm(RowMajor_, Trans_, NoTrans_, (int)c.Cin, (int)c.Cout, (int)(c.B * rowsPerImage), 1.f, x, (int)c.Cin, dy,
                 (int)c.Cout, 0.f, dw, (int)c.Cout);
+    return nullptr;
+  }
+  if (g_winograd && winogradFits(c) && c.B * ((c.OH + 1) / 2) * ((c.OW + 1) / 2) >= 1024) {
+    // (From 1,024 tiles, as the input gradient: at [32,8,8,96] -> 96, 512 tiles, im2col was faster.)
+    convBackpropFilterWinograd(c, x, dy, dw);
     return nullptr;
   }
   if (g_convMode == 1) {

@@ -121,11 +121,11 @@ const CONV: Case[] = [
   { name: '3x3 dilation 2 (forward)', shapes: [[2, 11, 11, 3], [3, 3, 3, 4]], f: conv(1, 'same', 2), forwardOnly: true },
   { name: '3x3 same s2 batch 5', shapes: [[5, 7, 9, 3], [3, 3, 3, 4]], f: conv(2, 'same') },
   { name: 'unet-like 16x16x32->32', shapes: [[4, 16, 16, 32], [3, 3, 32, 32]], f: conv(1, 'same') },
-  // Big enough for the Winograd kernels (>= 256 output tiles forward, >= 1,024 for the input gradient):
+  // Big enough for the Winograd kernels (>= 256 output tiles forward, >= 1,024 for the gradients):
   // odd sizes (edge tiles), and each padding (pad 1, 0 and 2 become 1, 2 and 0 in the input gradient).
   { name: 'winograd 3x3 same, odd sizes', shapes: [[20, 13, 15, 5], [3, 3, 5, 7]], f: conv(1, 'same') },
-  { name: 'winograd 3x3 valid', shapes: [[20, 13, 15, 5], [3, 3, 5, 7]], f: conv(1, 'valid') },
-  { name: 'winograd 3x3 explicit pad 2', shapes: [[16, 12, 11, 4], [3, 3, 4, 6]], f: conv(1, 2) },
+  { name: 'winograd 3x3 valid', shapes: [[26, 13, 15, 5], [3, 3, 5, 7]], f: conv(1, 'valid') },
+  { name: 'winograd 3x3 explicit pad 2', shapes: [[30, 12, 11, 4], [3, 3, 4, 6]], f: conv(1, 2) },
 ];
 
 const fusedConv = (act: tf.fused.Activation, strides = 1) => (x: tf.Tensor, w: tf.Tensor, bias: tf.Tensor) =>
