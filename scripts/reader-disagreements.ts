@@ -2,8 +2,9 @@
  * Where the two readers disagree about a fine-tuning run, image by image. For
  * a `reproduce` folder, regenerate the evaluation images of the base model and
  * of each seed of one variant (the same prompts, seeds and sampler as its
- * `eval/NAME/SPLIT/evaluation.json`; a mismatch with the stored verdicts is an
- * error), then write to OUT:
+ * `eval/NAME/SPLIT/evaluation.json`; images not paired as stored are an error;
+ * verdicts other than the stored ones, as after a change of the native kernels'
+ * arithmetic, are counted and named in the summary), then write to OUT:
  * - `grid.png`: base left of fine-tuned, for every pair the classifier
  *   turns right while the judge calls both images wrong (upscaled 6x);
  * - `judge-accepts.png`: every image the judge calls right and the classifier
@@ -37,7 +38,7 @@ interface Reading {
   read: Omit<Prediction, 'probability'>;
 }
 
-async function regenerate(evalFile: string, clf: Awaited<ReturnType<typeof loadClassifier>>): Promise<{ readings: Reading[]; images: ImageLike[] }> {
+async function regenerate(evalFile: string, clf: Awaited<ReturnType<typeof loadClassifier>>): Promise<{ readings: Reading[]; images: ImageLike[]; changed: number }> {
   const ev = JSON.parse(fs.readFileSync(evalFile, 'utf8'));
   const s = typeof ev.settings === 'string' ? JSON.parse(ev.settings) : ev.settings;
   const prompts = s.prompts.map((p: string) => {
@@ -60,10 +61,12 @@ async function regenerate(evalFile: string, clf: Awaited<ReturnType<typeof loadC
   });
   const stored = ev.result.images as Array<{ prompt: string; k: number; judge: boolean; classifier: boolean }>;
   if (readings.length !== stored.length) throw new Error(`${evalFile}: ${readings.length} images regenerated, ${stored.length} stored`);
-  const bad = readings.filter((r, i) => r.prompt !== stored[i].prompt || r.k !== stored[i].k || r.judge !== stored[i].judge || r.classifier !== stored[i].classifier);
-  if (bad.length) throw new Error(`${evalFile}: ${bad.length} regenerated images disagree with the stored verdicts (another kit version or backend?)`);
+  const unpaired = readings.filter((r, i) => r.prompt !== stored[i].prompt || r.k !== stored[i].k);
+  if (unpaired.length) throw new Error(`${evalFile}: ${unpaired.length} regenerated images are not the stored prompt and image index`);
+  const changed = readings.filter((r, i) => r.judge !== stored[i].judge || r.classifier !== stored[i].classifier).length;
+  if (changed) process.stderr.write(`${evalFile}: ${changed} of ${readings.length} regenerated images read differently from the stored verdicts (kernels or backend changed since the run)\n`);
   if (readings.some((r) => alignedAt(r, SHAPE_THRESHOLD) !== r.judge)) throw new Error('alignedAt at the judge\'s own threshold differs from the judge');
-  return { readings, images };
+  return { readings, images, changed };
 }
 
 /** The judge's verdict with another shape threshold: a component is its nearest shape when its IoU reaches `t`. */
@@ -111,7 +114,7 @@ async function main(): Promise<void> {
   const clf = await loadClassifier();
   const file = (name: string) => path.join(evalDir, name, split, 'evaluation.json');
   const base = await regenerate(file('base'), clf);
-  const runs: Array<{ name: string; readings: Reading[]; images: ImageLike[] }> = [];
+  const runs: Array<{ name: string; readings: Reading[]; images: ImageLike[]; changed: number }> = [];
   for (const name of seeds) {
     const run = await regenerate(file(name), clf);
     if (run.readings.length !== base.readings.length || run.readings.some((r, i) => r.prompt !== base.readings[i].prompt || r.k !== base.readings[i].k)) throw new Error(`${name}: its images are not paired with the base model's`);
@@ -132,6 +135,7 @@ async function main(): Promise<void> {
   if (grid.length) fs.writeFileSync(path.join(out, 'grid.png'), encodePng(tileImages(grid, { columns: 8, scale: 6 })));
 
   const all = [base.readings, ...runs.map((r) => r.readings)].flat();
+  const changed = base.changed + runs.reduce((n, r) => n + r.changed, 0);
   const allImages = [base.images, ...runs.map((r) => r.images)].flat();
   const judgeOnly = all.flatMap((r, i) => (r.judge && !r.classifier ? [i] : []));
   if (judgeOnly.length) fs.writeFileSync(path.join(out, 'judge-accepts.png'), encodePng(tileImages(judgeOnly.map((i) => allImages[i]), { columns: 10, scale: 4 })));
@@ -153,6 +157,8 @@ async function main(): Promise<void> {
 
   const lines = [
     `# Where the readers disagree: ${values.run}, ${split} prompts, base and ${seeds.join(', ')}`,
+    '',
+    `Regenerated images that read differently from the verdicts stored with the run: ${changed} of ${all.length}${changed ? ' (the kernels or backend changed since the run; everything below reads the regenerated images)' : ''}.`,
     '',
     `Pairs (same prompt and image seed) that the classifier turns right while the judge calls both images wrong: ${picked} (grid.png, base left of fine-tuned).`,
     '',
