@@ -30,6 +30,8 @@ export interface KitParity {
   backend: string;
   threads: number;
   batch: number;
+  /** Large 3x3 convolutions by Winograd (the native default) rather than im2col + sgemm. */
+  winograd: boolean;
 }
 
 /** Is Debian's torch importable? (the reason when not). */
@@ -92,6 +94,7 @@ export async function benchKit(budgetMs = 5000): Promise<KitParity> {
   optimizer.dispose();
   model.dispose({ clip: true });
   const native = nativeStatus();
+  const { loadNative } = await import('../src/engine/native');
   return {
     params,
     trainStepMs: round(train.ms, 1),
@@ -101,6 +104,7 @@ export async function benchKit(budgetMs = 5000): Promise<KitParity> {
     backend: `${info.active}${native.active ? ` + native ${native.library.split(' ')[0]}` : ''}`,
     threads: native.active ? native.threads : info.threads,
     batch: B,
+    winograd: native.active && loadNative()?.info().winograd === 1,
   };
 }
 
@@ -160,6 +164,7 @@ export function benchParity(rounds = PARITY_ROUNDS): Record<string, unknown> {
     torchParams: pt.params,
     kitBackend: kit.backend,
     kitThreads: kit.threads,
+    kitWinograd: kit.winograd,
     torchThreads: pt.threads,
     torchVersion: pt.torch,
     openblasCoretype: process.env.OPENBLAS_CORETYPE ?? 'unset',

@@ -340,6 +340,7 @@ int64_t taskRows(const Conv& c) { return std::max<int64_t>(1, g_taskBytes / (c.p
 // time). It depends on the shape only, never on the thread count, so the filter gradient's partial sums
 // are the same on any number of threads.
 int64_t balancedTaskSize(int64_t n, int64_t cap) {
+  if (n <= 0) return 1;
   int64_t tasks = (n + cap - 1) / std::max<int64_t>(1, cap);
   tasks = (tasks + 3) / 4 * 4;
   return std::max<int64_t>(1, (n + tasks - 1) / tasks);
@@ -963,9 +964,13 @@ napi_value Adam(napi_env env, napi_callback_info info) {
 typedef float F8 __attribute__((vector_size(32)));
 typedef int32_t I8 __attribute__((vector_size(32)));
 
-inline F8 splat(float v) { return F8{v, v, v, v, v, v, v, v}; }
+// Always inlined: they take and return 256-bit vectors, which must not cross a call between the
+// default and the AVX2 clones.
+#define T2I_INLINE inline __attribute__((always_inline))
 
-inline F8 expF8(F8 x) {
+T2I_INLINE F8 splat(float v) { return F8{v, v, v, v, v, v, v, v}; }
+
+T2I_INLINE F8 expF8(F8 x) {
   x = x > splat(-87.3f) ? x : splat(-87.3f);
   x = x < splat(88.3f) ? x : splat(88.3f);
   const F8 t = x * 1.44269504088896341f + 0.5f;
@@ -983,18 +988,24 @@ inline F8 expF8(F8 x) {
   return e * (F8)bits;
 }
 
-inline void sigmoidRow(const float* y, float* s, int64_t n) {
+// 1 / (1 + exp(-v)), and 0 below -88.3 (where exp(-v) overflows float; the clamp alone would leave ~4e-39).
+T2I_INLINE F8 sigmoidF8(F8 v) {
+  const F8 r = 1.0f / (1.0f + expF8(-v));
+  return v < splat(-88.3f) ? splat(0.f) : r;
+}
+
+T2I_INLINE void sigmoidRow(const float* y, float* s, int64_t n) {
   int64_t c = 0;
   for (; c + 8 <= n; c += 8) {
     F8 v;
     std::memcpy(&v, y + c, 32);
-    const F8 r = 1.0f / (1.0f + expF8(-v));
+    const F8 r = sigmoidF8(v);
     std::memcpy(s + c, &r, 32);
   }
   if (c < n) {
     F8 v = splat(0.f);
     std::memcpy(&v, y + c, 4 * (n - c));
-    const F8 r = 1.0f / (1.0f + expF8(-v));
+    const F8 r = sigmoidF8(v);
     std::memcpy(s + c, &r, 4 * (n - c));
   }
 }

@@ -154,7 +154,8 @@ export function nativeStatus(): NativeStatus {
   if (backend !== 'wasm') {
     return { ...base, active: false, loaded: true, reason: `native kernels serve the wasm backend; active backend is ${backend}`, threads, library };
   }
-  return { ...base, active: true, loaded: true, reason: `OpenBLAS sgemm kernels on wasm (${threads} threads)`, threads, library };
+  const conv = i.winograd ? '; large 3x3 convolutions by Winograd' : '; Winograd off';
+  return { ...base, active: true, loaded: true, reason: `OpenBLAS sgemm kernels on wasm (${threads} threads${conv})`, threads, library };
 }
 
 // ---- access to the wasm backend's heap ----------------------------------------------
