@@ -69,8 +69,12 @@ export interface NativeAddon {
   ): void;
   setThreads(n: number): void;
   setChunkBytes(n: number): void;
-  /** 1: each thread runs im2col + single-threaded sgemm on tasks of `taskBytes` columns (default); 0: one OpenBLAS-threaded gemm per chunk. */
-  /** mode 1: im2col tasks per thread, 0: one threaded gemm; winograd 1 (default): 3x3 stride-1 convolutions by Winograd F(2x2, 3x3). */
+  /**
+   * mode 1: each thread runs im2col + single-threaded sgemm on tasks of `taskBytes` columns (default);
+   * 0: one OpenBLAS-threaded gemm per chunk. winograd 1 (default): large 3x3 stride-1 convolutions by
+   * Winograd (F(2x2, 3x3) forward and input gradient, F(3x3, 2x2) filter gradient); 0: never. Pass
+   * numbers only: an explicit `undefined` is a bad argument to the addon.
+   */
   setConvMode(mode: number, taskBytes?: number, winograd?: number): void;
   info(): { blasThreads: number; loopThreads: number; config: string; core: string; chunkBytes: number; convMode: number; taskBytes: number; winograd: number };
 }

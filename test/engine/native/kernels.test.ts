@@ -207,6 +207,28 @@ test('conv2d in each native strategy (small tasks per thread, one threaded gemm,
   }
 });
 
+test('the Winograd-sized cases reach the Winograd kernels: forward, input and filter gradient differ in their bits from im2col\'s', (t) => {
+  // Both ways agree with the cpu backend (the test above); Winograd rounds differently, so equal bits
+  // would mean the Winograd leg of that test ran im2col.
+  if (!requireNative(t)) return;
+  const addon = loadNative()!;
+  const saved = addon.info();
+  try {
+    for (const name of ['winograd 3x3 same, odd sizes', 'winograd 3x3 valid', 'winograd 3x3 explicit pad 2']) {
+      const c = CONV.find((x) => x.name === name)!;
+      const [im2col, winograd] = [0, 1].map((w) => {
+        addon.setConvMode(saved.convMode, saved.taskBytes, w);
+        return run('wasm', c);
+      });
+      ['output', 'input gradient', 'filter gradient'].forEach((what, k) =>
+        assert.ok(!Buffer.from(im2col[k].buffer).equals(Buffer.from(winograd[k].buffer)), `${name}, ${what}: the same bits with Winograd on and off`),
+      );
+    }
+  } finally {
+    addon.setConvMode(saved.convMode, saved.taskBytes, saved.winograd);
+  }
+});
+
 test('matMul broadcasting both batch axes ([2,1]x[1,3]) equals the tiled product', (t) => {
   // The cpu backend flattens batch axes and gets this case wrong, so compare with explicit tiling.
   if (!requireNative(t)) return;
@@ -286,6 +308,17 @@ test('the native GroupNorm (+ SiLU) kernels: values and gradients (x, gamma, bet
     check(c);
     check({ ...c, name: `${c.name}, inference`, forwardOnly: true });
   }
+});
+
+test('the native GroupNorm + SiLU is 0 far below zero (where exp(-y) overflows float), as the composed ops are', (t) => {
+  if (!requireNative(t)) return;
+  tf.setBackend('wasm');
+  const out = tf.tidy(() => {
+    const x = tf.tensor(rand([2, 4, 4, 16], 5), [2, 4, 4, 16]) as tf.Tensor4D;
+    return groupNorm(x, tf.ones([16]), tf.fill([16], -100), 4, 1e-5, true).dataSync() as Float32Array;
+  });
+  // y = xhat - 100 < -95 everywhere: silu(y) = y sigmoid(y) rounds to 0 (or a denormal) in float32.
+  for (const v of out) assert.ok(Math.abs(v) < 1e-40, `silu of y < -95 gave ${v}`);
 });
 
 test('the native GroupNorm gradient of an empty batch: dx empty, dgamma and dbeta zero (as the forward accepts B = 0)', (t) => {
