@@ -419,12 +419,18 @@ int g_winograd = 1;
 // stay in a core's L2 between the transforms and the gemms; at least 64 tiles a task.
 constexpr int64_t kWinogradTaskBytes = 768 << 10;
 
+// The gradients take Winograd from this many output tiles (at [32,8,8,96] -> 96, 512 tiles, im2col
+// was as fast or faster; at [64,4,4,96], 256 tiles, the input gradient was slower).
+constexpr int64_t kWinogradGradTiles = 1024;
+
+bool winograd3x3(const Conv& c) { return c.KH == 3 && c.KW == 3 && c.sh == 1 && c.sw == 1 && c.dh == 1 && c.dw == 1; }
+
+// 2x2 output tiles over the batch.
+int64_t winogradTiles(const Conv& c) { return c.B * ((c.OH + 1) / 2) * ((c.OW + 1) / 2); }
+
 // 3x3, stride 1, no dilation, and at least 256 output tiles: below that (e.g. [32,4,4,96] -> 96,
 // 128 tiles) im2col + sgemm measured faster.
-bool winogradFits(const Conv& c) {
-  return c.KH == 3 && c.KW == 3 && c.sh == 1 && c.sw == 1 && c.dh == 1 && c.dw == 1 && c.OH >= 2 && c.OW >= 2 &&
-         c.B * ((c.OH + 1) / 2) * ((c.OW + 1) / 2) >= 256;
-}
+bool winogradFits(const Conv& c) { return winograd3x3(c) && c.OH >= 2 && c.OW >= 2 && winogradTiles(c) >= 256; }
 
 // U[k][ci][co], k = 4 i + j, = (G g G^T)[i][j] with G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]; w is [3][3][Cin][Cout].
 T2I_VECTOR void winogradFilter(const float* w, float* U, int64_t S) {
@@ -454,6 +460,30 @@ struct Tiles {
     const int64_t r = t % (H * W);
     th = r / W;
     tw = r % W;
+  }
+};
+
+// How a Winograd convolution is cut into tasks (shared by the forward pass and the filter gradient).
+// Each task holds 16 matrices of its tiles by Cin and 16 by Cout; they sit 64 bytes further apart
+// than their size, so that their rows do not fall on the same 4 KiB cache sets (a task of 128 tiles x
+// 48 channels ran at half speed without). The split depends on the shape only.
+struct WinogradPlan {
+  Tiles tl;
+  int64_t tiles, S, tt, nTasks, ksIn, ksOut;
+  int threads;
+  explicit WinogradPlan(const Conv& c)
+      : tl{(c.OH + 1) / 2, (c.OW + 1) / 2},
+        tiles(winogradTiles(c)),
+        S(c.Cin * c.Cout),
+        tt(balancedTaskSize(tiles, std::max<int64_t>(64, kWinogradTaskBytes / (64 * (c.Cin + c.Cout))))),
+        nTasks((tiles + tt - 1) / tt),
+        ksIn(tt * c.Cin + 16),
+        ksOut(tt * c.Cout + 16),
+        threads((int)std::min<int64_t>(g_threads, nTasks)) {}
+  // Each thread's scratch: the 16 + 16 matrices, then `extra` floats (zeroed) after them.
+  float* scratch(int thread) const { return g_taskScratch[thread].data(); }
+  void reserve(int64_t extra) const {
+    for (int t = 0; t < threads; t++) std::fill_n(taskScratch(t, 16 * (ksIn + ksOut) + extra) + 16 * (ksIn + ksOut), extra, 0.f);
   }
 };
 
@@ -525,30 +555,22 @@ T2I_VECTOR void winogradOutput(const Conv& c, const Tiles& tl, const float* M, f
 }
 
 void convForwardWinograd(const Conv& c, const float* x, const float* w, float* y, const float* bias, int act, float alpha) {
-  const Tiles tl{(c.OH + 1) / 2, (c.OW + 1) / 2};
-  const int64_t tiles = c.B * tl.H * tl.W, S = c.Cin * c.Cout;
-  const int64_t tt = balancedTaskSize(tiles, std::max<int64_t>(64, kWinogradTaskBytes / (64 * (c.Cin + c.Cout))));
-  const int64_t nTasks = (tiles + tt - 1) / tt;
-  const int threads = (int)std::min<int64_t>(g_threads, nTasks);
-  // The 16 matrices of a task sit 64 bytes further apart than their size, so that their rows do not
-  // fall on the same 4 KiB cache sets (a task of 128 tiles x 48 channels ran at half speed without).
-  const int64_t ksV = tt * c.Cin + 16, ksM = tt * c.Cout + 16;
-  std::vector<float> U(16 * S);
-  winogradFilter(w, U.data(), S);
-  const int64_t per = 16 * (ksV + ksM) + c.Cin + c.Cout;
-  for (int t = 0; t < threads; t++) std::fill_n(taskScratch(t, per) + 16 * (ksV + ksM), c.Cin, 0.f);
+  const WinogradPlan p(c);
+  std::vector<float> U(16 * p.S);
+  winogradFilter(w, U.data(), p.S);
+  p.reserve(c.Cin + c.Cout);  // zeros (Cin) for pixels past the edge, spill (Cout) for outputs past it
   BlasSingleThread single;
-  runTasks(nTasks, threads, [&](int64_t i, int th) {
-    const int64_t t0 = i * tt, t1 = std::min(tiles, t0 + tt), T = t1 - t0;
-    float* V = g_taskScratch[th].data();
-    float* M = V + 16 * ksV;
-    float* zeros = M + 16 * ksM;
+  runTasks(p.nTasks, p.threads, [&](int64_t i, int th) {
+    const int64_t t0 = i * p.tt, t1 = std::min(p.tiles, t0 + p.tt), T = t1 - t0;
+    float* V = p.scratch(th);
+    float* M = V + 16 * p.ksIn;
+    float* zeros = M + 16 * p.ksOut;
     float* spill = zeros + c.Cin;
-    winogradInput<false>(c, tl, x, V, t0, t1, ksV, zeros);
+    winogradInput<false>(c, p.tl, x, V, t0, t1, p.ksIn, zeros);
     for (int k = 0; k < 16; k++)
-      cblas_sgemm(RowMajor_, NoTrans_, NoTrans_, (int)T, (int)c.Cout, (int)c.Cin, 1.f, V + k * ksV, (int)c.Cin,
-                  U.data() + k * S, (int)c.Cout, 0.f, M + k * ksM, (int)c.Cout);
-    winogradOutput(c, tl, M, y, t0, t1, ksM, spill, bias, act, alpha);
+      cblas_sgemm(RowMajor_, NoTrans_, NoTrans_, (int)T, (int)c.Cout, (int)c.Cin, 1.f, V + k * p.ksIn, (int)c.Cin,
+                  U.data() + k * p.S, (int)c.Cout, 0.f, M + k * p.ksOut, (int)c.Cout);
+    winogradOutput(c, p.tl, M, y, t0, t1, p.ksOut, spill, bias, act, alpha);
   });
 }
 
@@ -609,33 +631,28 @@ T2I_VECTOR void winogradFilterGradOut(const float* P, float* dw, int64_t S) {
 }
 
 void convBackpropFilterWinograd(const Conv& c, const float* x, const float* dy, float* dw) {
-  const Tiles tl{(c.OH + 1) / 2, (c.OW + 1) / 2};
-  const int64_t tiles = c.B * tl.H * tl.W, S = c.Cin * c.Cout;
-  const int64_t tt = balancedTaskSize(tiles, std::max<int64_t>(64, kWinogradTaskBytes / (64 * (c.Cin + c.Cout))));
-  const int64_t nTasks = (tiles + tt - 1) / tt;
-  const int threads = (int)std::min<int64_t>(g_threads, nTasks);
-  const int64_t ksV = tt * c.Cin + 16, ksD = tt * c.Cout + 16;
-  std::vector<float> partial(nTasks * 16 * S);
-  const int64_t per = 16 * (ksV + ksD) + std::max(c.Cin, c.Cout);
-  for (int t = 0; t < threads; t++) std::fill_n(taskScratch(t, per) + 16 * (ksV + ksD), std::max(c.Cin, c.Cout), 0.f);
+  const WinogradPlan p(c);
+  const int64_t S = p.S;
+  std::vector<float> partial(p.nTasks * 16 * S);
+  p.reserve(std::max(c.Cin, c.Cout));  // zeros for x and dy past the edge
   {
     BlasSingleThread single;
-    runTasks(nTasks, threads, [&](int64_t i, int th) {
-      const int64_t t0 = i * tt, t1 = std::min(tiles, t0 + tt), T = t1 - t0;
-      float* V = g_taskScratch[th].data();
-      float* D = V + 16 * ksV;
-      const float* zeros = D + 16 * ksD;
-      winogradInput<true>(c, tl, x, V, t0, t1, ksV, zeros);
-      winogradDy(c, tl, dy, D, t0, t1, ksD, zeros);
+    runTasks(p.nTasks, p.threads, [&](int64_t i, int th) {
+      const int64_t t0 = i * p.tt, t1 = std::min(p.tiles, t0 + p.tt), T = t1 - t0;
+      float* V = p.scratch(th);
+      float* D = V + 16 * p.ksIn;
+      const float* zeros = D + 16 * p.ksOut;
+      winogradInput<true>(c, p.tl, x, V, t0, t1, p.ksIn, zeros);
+      winogradDy(c, p.tl, dy, D, t0, t1, p.ksOut, zeros);
       float* P = partial.data() + i * 16 * S;
       for (int k = 0; k < 16; k++)
-        cblas_sgemm(RowMajor_, Trans_, NoTrans_, (int)c.Cin, (int)c.Cout, (int)T, 1.f, V + k * ksV, (int)c.Cin,
-                    D + k * ksD, (int)c.Cout, 0.f, P + k * S, (int)c.Cout);
+        cblas_sgemm(RowMajor_, Trans_, NoTrans_, (int)c.Cin, (int)c.Cout, (int)T, 1.f, V + k * p.ksIn, (int)c.Cin,
+                    D + k * p.ksOut, (int)c.Cout, 0.f, P + k * S, (int)c.Cout);
     });
   }
   float* P = partial.data();
-  parallelFor(16 * S, 16 * S > 65536 ? threads : 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = 1; i < nTasks; i++) {
+  parallelFor(16 * S, 16 * S > 65536 ? p.threads : 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = 1; i < p.nTasks; i++) {
       const float* q = partial.data() + i * 16 * S;
       for (int64_t j = lo; j < hi; j++) P[j] += q[j];
     }
@@ -707,13 +724,11 @@ napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
                 w, (int)c.Cout, 0.f, dx, (int)c.Cin);
     return nullptr;
   }
-  if (g_winograd && c.pt <= 2 && c.pl <= 2) {
+  if (g_winograd && winograd3x3(c) && c.pt <= 2 && c.pl <= 2) {
     // dx is the forward convolution of dy with the filter turned 180 degrees and its channels swapped,
     // padded by 2 - pad: dx[ih] = sum_r dy[ih - (2 - pt) + r] w[2 - r].
     const Conv t{c.B, c.OH, c.OW, c.Cout, c.H, c.W, c.Cin, 3, 3, 1, 1, 1, 1, 2 - c.pt, 2 - c.pl};
-    // (From 1,024 tiles: at [32,8,8,96] both ways took the same time, at [64,4,4,96] Winograd was slower.)
-    if (c.KH == 3 && c.KW == 3 && c.sh == 1 && c.sw == 1 && c.dh == 1 && c.dw == 1 && winogradFits(t) &&
-        t.B * ((t.OH + 1) / 2) * ((t.OW + 1) / 2) >= 1024) {
+    if (winogradFits(t) && winogradTiles(t) >= kWinogradGradTiles) {
       std::vector<float> wt(9 * c.Cin * c.Cout);
       for (int64_t k = 0; k < 9; k++)
         for (int64_t ci = 0; ci < c.Cin; ci++)
@@ -763,8 +778,7 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
                 (int)c.Cout, 0.f, dw, (int)c.Cout);
     return nullptr;
   }
-  if (g_winograd && winogradFits(c) && c.B * ((c.OH + 1) / 2) * ((c.OW + 1) / 2) >= 1024) {
-    // (From 1,024 tiles, as the input gradient: at [32,8,8,96] -> 96, 512 tiles, im2col was faster.)
+  if (g_winograd && winogradFits(c) && winogradTiles(c) >= kWinogradGradTiles) {
     convBackpropFilterWinograd(c, x, dy, dw);
     return nullptr;
   }
