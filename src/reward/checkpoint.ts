@@ -3,6 +3,7 @@
  * config, the MiniCLIP it reads (folder and weights sha256), the datasets and
  * label counts it learnt from, the split, the training curve and its metrics.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assignVariables, CheckpointError, loadCheckpoint, readCheckpointIndex, saveCheckpoint } from '../engine/checkpoint';
 import { variableShapes } from '../models/layers';
@@ -62,7 +63,15 @@ export function readRewardMeta(dir: string): RewardMeta {
  */
 export async function loadRewardModel(dir: string, opts: { clip?: FrozenClip } = {}): Promise<{ model: RewardModel; meta: RewardMeta; frozen: FrozenClip }> {
   const meta = readRewardMeta(dir);
-  const frozen = opts.clip ?? (await loadFrozenClip(path.resolve(dir, meta.clip.dir)));
+  const clipDir = path.resolve(dir, meta.clip.dir);
+  if (!opts.clip && !fs.existsSync(clipDir)) {
+    // The path is stored relative to the reward model's folder, so a copied or moved folder points elsewhere.
+    throw new CheckpointError(
+      `reward model ${dir} names its MiniCLIP as ${meta.clip.dir} (relative to its folder), and ${clipDir} does not exist: ` +
+        `a reward model folder keeps that path when it is copied or moved; train it with --out where it will be used, or give the MiniCLIP's folder (weights ${meta.clip.sha256.slice(0, 12)})`,
+    );
+  }
+  const frozen = opts.clip ?? (await loadFrozenClip(clipDir));
   if (frozen.sha256 !== meta.clip.sha256) {
     if (!opts.clip) frozen.clip.dispose();
     throw new CheckpointError(`reward model ${dir} was trained on the MiniCLIP with weights ${meta.clip.sha256.slice(0, 12)}, not ${frozen.sha256.slice(0, 12)} (${frozen.dir})`);

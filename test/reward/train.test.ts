@@ -142,6 +142,26 @@ test('a checkpoint saved before `inputs` existed reads as "joint", in its model 
   frozen.clip.dispose();
 });
 
+test('a reward model copied away from its MiniCLIP is one clear error naming the stored path, not a missing-file error', async () => {
+  await initTestBackend();
+  const dir = labelledDataset(12);
+  const frozen = tinyFrozenClip(1);
+  const out = path.join(dir, 'rm');
+  (await trainReward(loadRewardData([dir], frozen), frozen, FAST, { out, progress: false })).model.dispose();
+  const moved = path.join(dir, 'deeper', 'still', 'rm');
+  fs.cpSync(out, moved, { recursive: true });
+  const stored = readRewardMeta(moved).clip.dir;
+  await assert.rejects(loadRewardModel(moved), (e: Error) => {
+    assert.ok(e.message.includes(`names its MiniCLIP as ${stored}`), e.message);
+    assert.match(e.message, /does not exist: a reward model folder keeps that path when it is copied or moved/);
+    assert.ok(!e.message.includes('\n'));
+    return true;
+  });
+  const { model } = await loadRewardModel(moved, { clip: frozen }); // given the MiniCLIP, the copy loads
+  model.dispose();
+  frozen.clip.dispose();
+});
+
 test('clipWeight: the MLP is trained alone, then joined with k * cos(u, v) and recalibrated; 0 (the default) is the MLP alone; an older checkpoint reads as 0', async () => {
   await initTestBackend();
   assert.equal(resolveRewardConfig({}).clipWeight, 0);
