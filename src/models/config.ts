@@ -150,7 +150,8 @@ const quick: PretrainConfig = {
 };
 
 /**
- * `default`: the recipe of the shipped base model (data/base-model), on the
+ * `default`: the first run of the shipped base model's recipe (data/base-model;
+ * two more rounds of 6,000 updates follow, `npm run recipe:base-model`), on the
  * 2-core dev machine (wasm backend with the kit's native kernels). Diffusion:
  * 10000 updates at batch 32, Adam 1e-3 with 100 warmup updates and a cosine
  * decay to 0, min-SNR-5 loss weighting (Hang et al. 2023), an EMA of the
@@ -159,8 +160,10 @@ const quick: PretrainConfig = {
  * update alone, more while other jobs ran). At 1200 updates each, min-SNR at
  * 1e-3 recognised objects where the previous recipe (uniform weights, 5e-4)
  * recognised none (tuning prompts and seeds, eval-base --seed 1000). The
- * shipped sampler (DDIM 50 steps, eta 1, guidance 7) was chosen on those
- * tuning seeds too. Without the native kernels a diffusion update takes
+ * sampler below (DDIM 50 steps, eta 1, guidance 7) was chosen on those tuning
+ * seeds too; it draws the run's sample grids, and `ship-base-model --guidance`
+ * sets the shipped model's (2.5 since the third round, chosen the same way).
+ * Without the native kernels a diffusion update takes
  * several times longer: lower diffusionTrain.steps.
  */
 const defaults: PretrainConfig = {
