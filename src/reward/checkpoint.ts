@@ -68,7 +68,7 @@ export async function loadRewardModel(dir: string, opts: { clip?: FrozenClip } =
     // The path is stored relative to the reward model's folder, so a copied or moved folder points elsewhere.
     throw new CheckpointError(
       `reward model ${dir} names its MiniCLIP as ${meta.clip.dir} (relative to its folder), and ${clipDir} does not exist: ` +
-        `a reward model folder keeps that path when it is copied or moved; train it with --out where it will be used, or give the MiniCLIP's folder (weights ${meta.clip.sha256.slice(0, 12)})`,
+        `a reward model folder keeps that path when it is copied or moved; train it with --out where it will be used, or put it back where it was trained (its MiniCLIP's weights: ${meta.clip.sha256.slice(0, 12)})`,
     );
   }
   const frozen = opts.clip ?? (await loadFrozenClip(clipDir));
