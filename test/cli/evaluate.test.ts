@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { readCheckpointIndex } from '../../src/engine/checkpoint';
+import { DEFAULT_MODEL_DIR } from '../../src/feedback/modelGenerator';
 import { runCli } from './run-in-process';
 
 test('evaluate prints one JSON object per the spec for a prompt file, with the shipped base model', { timeout: 300_000 }, async () => {
@@ -26,7 +28,7 @@ test('evaluate prints one JSON object per the spec for a prompt file, with the s
   assert.equal(r.images, 8);
   assert.equal(r.evaluator, 'judge');
   assert.equal(r.otherReader.evaluator, 'classifier');
-  const own = JSON.parse(fs.readFileSync(path.join('data', 'base-model', 'diffusion', 'checkpoint.json'), 'utf8')).meta.config.sampler;
+  const own = readCheckpointIndex<{ config: { sampler: { guidanceScale: number } } }>(path.join(DEFAULT_MODEL_DIR, 'diffusion')).meta.config.sampler;
   assert.equal(r.sampler.guidanceScale, own.guidanceScale, "the model's own sampler");
 
   // --guidance and --steps replace the model's own settings, and the result says which were used.
