@@ -3,15 +3,18 @@
  * captions are often incomplete (a word for the count, color or background
  * dropped), sometimes wrong (one stated attribute replaced), and whose rare
  * attribute combinations (several objects AND a named place) are
- * under-represented. A model pretrained on it is only partly aligned, which
- * is what feedback then fixes.
+ * under-represented. Optionally, captioners also confuse look-alike colors
+ * and places systematically (`confuseColor`, `confuseBackground`): noise that
+ * does not average out, so the model learns the mistake, as Stable Diffusion
+ * learned LAION's. A model pretrained on it is only partly aligned, which is
+ * what feedback then fixes.
  */
 import { z } from 'zod';
 import { Rng } from '../engine/random';
 import { ImageLike } from './image';
 import { CaptionAttributes, formatCaption } from './prompt';
 import { renderScene, Scene } from './render';
-import { BACKGROUNDS, Background, COLORS, MAX_COUNT, OBJECTS, Place } from './vocab';
+import { BACKGROUNDS, Background, COLOR_LOOKALIKE, COLORS, MAX_COUNT, OBJECTS, Place, PLACE_LOOKALIKE } from './vocab';
 
 const prob = z.number().min(0).max(1);
 
@@ -39,6 +42,14 @@ export const CorpusConfigSchema = z.strictObject({
   dropBackground: prob.default(0.4),
   /** Probability that one stated attribute (count, color or background) is replaced by a wrong value. */
   wrongAttribute: prob.default(0.1),
+  /**
+   * Probability that a stated color is written as its look-alike (COLOR_LOOKALIKE: a red shape
+   * captioned "orange"). Unlike `wrongAttribute` the mistake is systematic: of the images
+   * captioned "orange", this share is red, so a model that fits the corpus draws it. Default 0.
+   */
+  confuseColor: prob.default(0),
+  /** Probability that a stated place is written as its look-alike (PLACE_LOOKALIKE), as `confuseColor`. Default 0. */
+  confuseBackground: prob.default(0),
 });
 export type CorpusConfig = z.infer<typeof CorpusConfigSchema>;
 
@@ -100,6 +111,15 @@ function corpusItem(cfg: CorpusConfig, rng: Rng, id: string): CorpusItem {
     if (wrong === 'count') cap.count = rng.pick([1, 2, 3, 4].filter((c) => c !== count));
     if (wrong === 'color') cap.color = rng.pick(COLORS.filter((c) => c !== color));
     if (wrong === 'background') cap.background = rng.pick(BACKGROUNDS.filter((b) => b !== place));
+  }
+  // Look-alike confusions draw only when enabled, so that a corpus without them is the one made before they existed.
+  if (cfg.confuseColor > 0 && cap.color === color && rng.bernoulli(cfg.confuseColor)) {
+    cap.color = COLOR_LOOKALIKE[color];
+    wrong ??= 'color';
+  }
+  if (cfg.confuseBackground > 0 && place !== 'plain' && cap.background === place && rng.bernoulli(cfg.confuseBackground)) {
+    cap.background = PLACE_LOOKALIKE[place];
+    wrong ??= 'background';
   }
   const item: CorpusItem = { id, image, caption: formatCaption(cap, cap.count ?? count), captionAttributes: cap, scene };
   if (wrong) item.wrong = wrong;

@@ -28,6 +28,22 @@ export const OBJECT_COLORS = {
 export type Color = keyof typeof OBJECT_COLORS;
 export const COLORS = Object.keys(OBJECT_COLORS) as Color[];
 
+/**
+ * The color a careless captioner calls each color by (its neighbour on the hue
+ * wheel: red reads as orange, orange as yellow, ..., pink as red). A cycle, so
+ * that every color word is misused for exactly one other color (corpus
+ * `confuseColor`).
+ */
+export const COLOR_LOOKALIKE: Readonly<Record<Color, Color>> = {
+  red: 'orange',
+  orange: 'yellow',
+  yellow: 'green',
+  green: 'blue',
+  blue: 'purple',
+  purple: 'pink',
+  pink: 'red',
+};
+
 /** Objects are flat shapes the judge can tell apart at 32x32 (singular nouns). */
 export const OBJECTS = ['circle', 'square', 'triangle', 'star', 'cross', 'heart'] as const;
 export type ObjectName = (typeof OBJECTS)[number];
@@ -52,6 +68,19 @@ export type Place = keyof typeof PLACES;
 /** Places a prompt can name (all but 'plain'). */
 export const BACKGROUNDS = (Object.keys(PLACES) as Place[]).filter((p) => PLACES[p].phrase !== null) as Exclude<Place, 'plain'>[];
 export type Background = Exclude<Place, 'plain'>;
+
+/**
+ * The place a careless captioner names instead of each place (a cycle, like
+ * COLOR_LOOKALIKE: the dark moon is called the sea, the sea the forest, ...;
+ * corpus `confuseBackground`).
+ */
+export const PLACE_LOOKALIKE: Readonly<Record<Background, Background>> = {
+  moon: 'sea',
+  sea: 'forest',
+  forest: 'city',
+  city: 'desert',
+  desert: 'moon',
+};
 
 /** Extra phrasings the parser accepts for a place (the formatter uses `phrase`). */
 export const BACKGROUND_ALIASES: Record<string, Background> = {

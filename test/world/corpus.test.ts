@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { captionCoverage, defaultCorpusConfig, pretrainingCorpus, resolveCorpusConfig } from '../../src/world/corpus';
 import { sameImage } from '../../src/world/image';
 import { judge } from '../../src/world/judge';
+import { BACKGROUNDS, COLOR_LOOKALIKE, COLORS, PLACE_LOOKALIKE } from '../../src/world/vocab';
 
 test('defaults are documented and resolved', () => {
   const d = defaultCorpusConfig();
@@ -37,4 +38,40 @@ test('reproducible; captions incomplete and sometimes wrong at the configured ra
     const v = judge(it.captionAttributes, it.image);
     assert.equal(v.aligned, it.wrong === undefined, `${it.id} "${it.caption}" ${v.reasons}`);
   }
+});
+
+test('look-alike confusions are systematic: a confused color word mostly names its one look-alike', () => {
+  const base = { size: 1200, seed: 9, dropColor: 0, dropBackground: 0, wrongAttribute: 0 };
+  const plainItems = [...pretrainingCorpus(base)];
+  const items = [...pretrainingCorpus({ ...base, confuseColor: 0.45, confuseBackground: 0.45 })];
+  // the images are the same; only captions change
+  assert.ok(sameImage(plainItems[5].image, items[5].image));
+  assert.equal(captionCoverage(plainItems).wrong, 0);
+  let colorWrong = 0, lookalike = 0, bgStated = 0, bgWrong = 0;
+  for (const it of items) {
+    const shown = it.scene.objects[0].color;
+    if (it.captionAttributes.color !== shown) {
+      colorWrong++;
+      if (it.captionAttributes.color === COLOR_LOOKALIKE[shown]) lookalike++;
+    }
+    if (it.scene.place !== 'plain') {
+      bgStated++;
+      if (it.captionAttributes.background !== it.scene.place) {
+        bgWrong++;
+        assert.equal(it.captionAttributes.background, PLACE_LOOKALIKE[it.scene.place]);
+      }
+    }
+  }
+  const within = (x: number, p: number, n: number) => Math.abs(x - p) <= 4 * Math.sqrt((p * (1 - p)) / n);
+  assert.equal(lookalike, colorWrong);
+  assert.ok(within(colorWrong / items.length, 0.45, items.length), `color confused ${colorWrong / items.length}`);
+  assert.ok(within(bgWrong / bgStated, 0.45, bgStated), `place confused ${bgWrong / bgStated}`);
+  for (const it of items.slice(0, 150)) assert.equal(judge(it.captionAttributes, it.image).aligned, it.wrong === undefined, it.caption);
+});
+
+test('every look-alike is another word of the vocabulary, each used once', () => {
+  assert.deepEqual([...Object.values(COLOR_LOOKALIKE)].sort(), [...COLORS].sort());
+  assert.deepEqual([...Object.values(PLACE_LOOKALIKE)].sort(), [...BACKGROUNDS].sort());
+  for (const [c, l] of Object.entries(COLOR_LOOKALIKE)) assert.notEqual(c, l);
+  for (const [p, l] of Object.entries(PLACE_LOOKALIKE)) assert.notEqual(p, l);
 });
