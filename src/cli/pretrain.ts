@@ -174,9 +174,19 @@ function trainingStages(runConfig: Record<string, any>, wallSeconds: TrainingSta
     earlier = trainingStages(read('config.json'), read('timing.json').total, readCheckpointIndex<{ step: number }>(path.join(init.dir, 'diffusion')).meta.step);
   }
   const dt = runConfig.diffusionTrain;
-  const overrides = JSON.stringify({ diffusionTrain: { steps: dt.steps, learningRate: dt.learningRate } });
+  const corpus = corpusOverrides(runConfig);
+  const overrides = JSON.stringify({ diffusionTrain: { steps: dt.steps, learningRate: dt.learningRate }, ...(corpus ? { corpus } : {}) });
   const command = `npx t2i-align pretrain${runConfig.preset === 'quick' ? ' --quick' : ''}${init ? ` --init-from ${init.dir} --config <${overrides}>` : ''}`;
   return [...earlier, { command, initFrom: init?.sha256 ?? null, diffusionUpdates, learningRate: dt.learningRate, wallSeconds }];
+}
+
+/** The corpus keys a run's config sets otherwise than its preset would (undefined: none). */
+function corpusOverrides(runConfig: Record<string, any>): Record<string, unknown> | undefined {
+  if (!runConfig.corpus) return undefined;
+  const preset = (runConfig.preset ?? 'default') as PresetName;
+  const { corpus: plain } = resolvePretrainRun(preset, { seed: runConfig.seed });
+  const diff = Object.entries(runConfig.corpus as Record<string, unknown>).filter(([k, v]) => JSON.stringify(v) !== JSON.stringify((plain as Record<string, unknown>)[k]));
+  return diff.length ? Object.fromEntries(diff) : undefined;
 }
 
 /** The ship-base-model flags that give these sampler overrides. */
@@ -198,7 +208,7 @@ function baseModelReadme(m: Record<string, any>, table: string): string {
 |---|---:|---:|---:|
 ${stages.map((st) => `| \`${st.command}\` | ${st.diffusionUpdates} | ${st.learningRate} | ${(st.wallSeconds.total / 60).toFixed(1)} |`).join('\n')}
 
-(the default preset, seed ${m.seed}; corpus of ${m.corpus.size} pairs, seed ${m.corpus.seed}),
+(the default preset, seed ${m.seed}; corpus of ${m.corpus.size} pairs, seed ${m.corpus.seed}${m.corpus.confuseColor || m.corpus.confuseBackground ? `; in the last run its captions name a color's look-alike in ${m.corpus.confuseColor} and a place's in ${m.corpus.confuseBackground} of the captions that name one` : ''}),
 then \`npx t2i-align ship-base-model --run <the last run's folder>${shipFlags(m.shipSampler)}\`.`
     : `Made by \`npx t2i-align pretrain --out results/pretrain/default\` (the \`default\` preset, seed ${m.seed}; corpus of ${m.corpus.size} pairs, seed ${m.corpus.seed})
 then \`npx t2i-align ship-base-model --run results/pretrain/default${shipFlags(m.shipSampler)}\`.`;

@@ -190,14 +190,18 @@ test('ship-base-model ships a finished run; a warm start from the shipped folder
     assert.ok(fs.existsSync(path.join(dir, 'shipped-a', f)), f);
   }
 
-  const warm = run([...base, '--out', path.join(dir, 'b'), '--init-from', path.join(dir, 'shipped-a')]);
+  // The warm run also changes the corpus's captions: its command in the list says so.
+  const lookalikes = path.join(dir, 'lookalikes.json');
+  fs.writeFileSync(lookalikes, JSON.stringify({ ...TINY, corpus: { confuseColor: 0.5 } }));
+  const warm = run([...base, '--config', lookalikes, '--out', path.join(dir, 'b'), '--init-from', path.join(dir, 'shipped-a')]);
   assert.equal(warm.status, 0, warm.stderr);
   const second = ship(path.join(dir, 'b'), path.join(dir, 'shipped-b'));
   assert.equal(second.stages.length, 2);
   assert.deepEqual(second.stages[0], first.stages[0]);
   const sha = JSON.parse(fs.readFileSync(path.join(dir, 'shipped-a', 'diffusion', 'checkpoint.json'), 'utf8')).sha256;
   assert.equal(second.stages[1].initFrom, sha);
-  assert.match(second.stages[1].command, /--init-from .*shipped-a --config <\{"diffusionTrain":\{"steps":4,"learningRate":0\.001\}\}>/);
+  assert.match(second.stages[1].command, /--init-from .*shipped-a --config <\{"diffusionTrain":\{"steps":4,"learningRate":0\.001\},"corpus":\{"size":48,"confuseColor":0\.5\}\}>/);
+  assert.match(fs.readFileSync(path.join(dir, 'shipped-b', 'README.md'), 'utf8'), /in the last run its captions name a color's look-alike in 0\.5 and a place's in 0 of the captions that name one/);
   const readme = fs.readFileSync(path.join(dir, 'shipped-b', 'README.md'), 'utf8');
   assert.match(readme, /Made by 2 training runs/);
   assert.match(readme, /8 diffusion updates in all \(4 in the last run\)/);
