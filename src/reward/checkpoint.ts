@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assignVariables, CheckpointError, loadCheckpoint, readCheckpointIndex, saveCheckpoint } from '../engine/checkpoint';
+import { assignVariables, CheckpointError, hasCheckpoint, loadCheckpoint, readCheckpointIndex, saveCheckpoint } from '../engine/checkpoint';
 import { variableShapes } from '../models/layers';
 import { FrozenClip, loadFrozenClip, TextEmbeddings } from './embeddings';
 import { RewardModel, RewardModelConfig, RewardModelConfigSchema } from './model';
@@ -64,10 +64,11 @@ export function readRewardMeta(dir: string): RewardMeta {
 export async function loadRewardModel(dir: string, opts: { clip?: FrozenClip } = {}): Promise<{ model: RewardModel; meta: RewardMeta; frozen: FrozenClip }> {
   const meta = readRewardMeta(dir);
   const clipDir = path.resolve(dir, meta.clip.dir);
-  if (!opts.clip && !fs.existsSync(clipDir)) {
+  if (!opts.clip && !hasCheckpoint(clipDir)) {
     // The path is stored relative to the reward model's folder, so a copied or moved folder points elsewhere.
+    const what = fs.existsSync(clipDir) ? 'holds no checkpoint' : 'does not exist';
     throw new CheckpointError(
-      `reward model ${dir} names its MiniCLIP as ${meta.clip.dir} (relative to its folder), and ${clipDir} does not exist: ` +
+      `reward model ${dir} names its MiniCLIP as ${meta.clip.dir} (relative to its folder), and ${clipDir} ${what}: ` +
         `a reward model folder keeps that path when it is copied or moved; train it with --out where it will be used, or put it back where it was trained (its MiniCLIP's weights: ${meta.clip.sha256.slice(0, 12)})`,
     );
   }

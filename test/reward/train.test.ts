@@ -157,6 +157,9 @@ test('a reward model copied away from its MiniCLIP is one clear error naming the
     assert.ok(!e.message.includes('\n'));
     return true;
   });
+  // A folder where the MiniCLIP should be, without its checkpoint, is named as such.
+  fs.mkdirSync(path.resolve(moved, stored), { recursive: true });
+  await assert.rejects(loadRewardModel(moved), /holds no checkpoint: a reward model folder keeps that path when it is copied or moved/);
   const { model } = await loadRewardModel(moved, { clip: frozen }); // given the MiniCLIP, the copy loads
   model.dispose();
   frozen.clip.dispose();
