@@ -63,7 +63,12 @@ const defaults: FinetuneConfig = {
 
 export const FINETUNE_PRESETS = {
   default: defaults,
-  quick: { ...defaults, train: { ...defaults.train, steps: 300, checkpointEvery: 100 }, evalEvery: 100 },
+  /**
+   * 300 updates at 1e-4 (the default's rate times 5, an eighth of its updates): on the tuning prompts and
+   * image seeds (eval-base --seed 1000), one fine-tuning seed each, seen accuracy 49.5% at 2e-5, 46.5% at
+   * 5e-5 and 54.5% at 1e-4, against the base model's 49.5% (README, "Does it help here?").
+   */
+  quick: { ...defaults, train: { ...defaults.train, steps: 300, learningRate: 1e-4, checkpointEvery: 100 }, evalEvery: 100 },
 } as const;
 export type FinetunePreset = keyof typeof FINETUNE_PRESETS;
 
