@@ -176,7 +176,8 @@ function trainingStages(runConfig: Record<string, any>, wallSeconds: TrainingSta
   const dt = runConfig.diffusionTrain;
   const corpus = corpusOverrides(runConfig);
   const overrides = JSON.stringify({ diffusionTrain: { steps: dt.steps, learningRate: dt.learningRate }, ...(corpus ? { corpus } : {}) });
-  const command = `npx t2i-align pretrain${runConfig.preset === 'quick' ? ' --quick' : ''}${init ? ` --init-from ${init.dir} --config <${overrides}>` : ''}`;
+  const fromScratch = corpus ? ` --config <${JSON.stringify({ corpus })}>` : '';
+  const command = `npx t2i-align pretrain${runConfig.preset === 'quick' ? ' --quick' : ''}${init ? ` --init-from ${init.dir} --config <${overrides}>` : fromScratch}`;
   return [...earlier, { command, initFrom: init?.sha256 ?? null, diffusionUpdates, learningRate: dt.learningRate, wallSeconds }];
 }
 
@@ -195,6 +196,14 @@ function shipFlags(s: Partial<SamplerConfig>): string {
   return flags.filter(([, v]) => v !== undefined).map(([f, v]) => ` ${f} ${v}`).join('');
 }
 
+/** The corpus's look-alike confusions in words ('' when it has none). */
+function lookalikeNote(corpus: { confuseColor?: number; confuseBackground?: number }, when: string): string {
+  const pct = (x = 0) => `${+(100 * x).toFixed(1)}%`;
+  return corpus.confuseColor || corpus.confuseBackground
+    ? `; ${when}its captions name a color's look-alike in ${pct(corpus.confuseColor)} and a place's in ${pct(corpus.confuseBackground)} of the captions that name one`
+    : '';
+}
+
 function baseModelReadme(m: Record<string, any>, table: string): string {
   const w = m.wallSeconds;
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
@@ -208,9 +217,9 @@ function baseModelReadme(m: Record<string, any>, table: string): string {
 |---|---:|---:|---:|
 ${stages.map((st) => `| \`${st.command}\` | ${st.diffusionUpdates} | ${st.learningRate} | ${(st.wallSeconds.total / 60).toFixed(1)} |`).join('\n')}
 
-(the default preset, seed ${m.seed}; corpus of ${m.corpus.size} pairs, seed ${m.corpus.seed}${m.corpus.confuseColor || m.corpus.confuseBackground ? `; in the last run its captions name a color's look-alike in ${m.corpus.confuseColor} and a place's in ${m.corpus.confuseBackground} of the captions that name one` : ''}),
+(the default preset, seed ${m.seed}; corpus of ${m.corpus.size} pairs, seed ${m.corpus.seed}${lookalikeNote(m.corpus, 'in the last run ')}),
 then \`npx t2i-align ship-base-model --run <the last run's folder>${shipFlags(m.shipSampler)}\`.`
-    : `Made by \`npx t2i-align pretrain --out results/pretrain/default\` (the \`default\` preset, seed ${m.seed}; corpus of ${m.corpus.size} pairs, seed ${m.corpus.seed})
+    : `Made by \`npx t2i-align pretrain --out results/pretrain/default\` (the \`default\` preset, seed ${m.seed}; corpus of ${m.corpus.size} pairs, seed ${m.corpus.seed}${lookalikeNote(m.corpus, '')})
 then \`npx t2i-align ship-base-model --run results/pretrain/default${shipFlags(m.shipSampler)}\`.`;
   return `# The shipped base models
 

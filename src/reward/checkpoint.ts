@@ -66,7 +66,7 @@ export async function loadRewardModel(dir: string, opts: { clip?: FrozenClip } =
   const clipDir = path.resolve(dir, meta.clip.dir);
   if (!opts.clip && !hasCheckpoint(clipDir)) {
     // The path is stored relative to the reward model's folder, so a copied or moved folder points elsewhere.
-    const what = fs.existsSync(clipDir) ? 'holds no checkpoint' : 'does not exist';
+    const what = fs.existsSync(clipDir) ? 'holds no checkpoint.json (a partial copy?)' : 'does not exist';
     throw new CheckpointError(
       `reward model ${dir} names its MiniCLIP as ${meta.clip.dir} (relative to its folder), and ${clipDir} ${what}: ` +
         `a reward model folder keeps that path when it is copied or moved; train it with --out where it will be used, or put it back where it was trained (its MiniCLIP's weights: ${meta.clip.sha256.slice(0, 12)})`,

@@ -76,7 +76,7 @@ export interface CorpusItem {
   captionAttributes: CaptionAttributes;
   /** What the image shows. */
   scene: Scene;
-  /** The attribute the caption gets wrong, if any. */
+  /** The attribute the caption gets wrong, if any (the first, where a replacement and a confusion make two). */
   wrong?: 'count' | 'color' | 'background';
 }
 

@@ -159,7 +159,7 @@ test('a reward model copied away from its MiniCLIP is one clear error naming the
   });
   // A folder where the MiniCLIP should be, without its checkpoint, is named as such.
   fs.mkdirSync(path.resolve(moved, stored), { recursive: true });
-  await assert.rejects(loadRewardModel(moved), /holds no checkpoint: a reward model folder keeps that path when it is copied or moved/);
+  await assert.rejects(loadRewardModel(moved), /holds no checkpoint\.json \(a partial copy\?\): a reward model folder keeps that path when it is copied or moved/);
   const { model } = await loadRewardModel(moved, { clip: frozen }); // given the MiniCLIP, the copy loads
   model.dispose();
   frozen.clip.dispose();
