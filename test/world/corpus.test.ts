@@ -18,6 +18,9 @@ test('unknown keys and bad values are rejected with the key path', () => {
   assert.throws(() => resolveCorpusConfig({ dropCount: 1.5 }), /bad corpus config: dropCount: /);
   assert.throws(() => resolveCorpusConfig({ objects: ['circle', 'dog'] }), /objects\.1: /);
   assert.throws(() => resolveCorpusConfig({ size: -1 }), /size: /);
+  assert.throws(() => resolveCorpusConfig({ confuseColor: 1.5 }), /bad corpus config: confuseColor: /);
+  assert.throws(() => resolveCorpusConfig({ confuseBackground: -0.1 }), /bad corpus config: confuseBackground: /);
+  assert.throws(() => resolveCorpusConfig({ confuseColour: 0.2 }), /bad corpus config: .*confuseColour/);
 });
 
 test('reproducible; captions incomplete and sometimes wrong at the configured rates', () => {
