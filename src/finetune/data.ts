@@ -13,7 +13,8 @@ import { datasetImageEmbeddings, FrozenClip } from '../reward/embeddings';
 import { RewardModel } from '../reward/model';
 import { CorpusConfig, pretrainingCorpus, resolveCorpusConfig } from '../world/corpus';
 import { MANIFEST, readImage, readManifest } from '../world/dataset';
-import { formatPrompt } from '../world/prompt';
+import { judge } from '../world/judge';
+import { Attributes, Category, CATEGORIES, categoryOf, formatPrompt } from '../world/prompt';
 import { FinetuneConfig } from './config';
 
 /** A model-generated image with its weight in the reward-weighted loss. */
@@ -30,6 +31,41 @@ export interface ModelDataSummary {
   examples: number;
   /** Mean, min and max of the weights (after normalisation). */
   weight: { mean: number; min: number; max: number };
+  /** Where the weight falls, by the judge (see `weightAudit`). */
+  audit: WeightAudit[];
+}
+
+/**
+ * One row of the weight audit: of the D_model images of a category, the
+ * share the judge calls aligned, and the share of the weight those images
+ * carry. Weights that see what the judge sees put more weight on aligned
+ * images than there are of them (`weightOnAligned` above `aligned`); where
+ * the two are close, the reward-weighted loss learns the model's own
+ * mistakes as much as its successes, and that category cannot rise.
+ * The judge only reads the audit: it never sets a weight.
+ */
+export interface WeightAudit {
+  /** A category, 'several' (two or more objects asked for, in any category) or 'all'. */
+  group: Category | 'several' | 'all';
+  images: number;
+  aligned: number;
+  weightOnAligned: number;
+}
+
+/** The weight audit of weighted images with the attributes their prompts ask for (see `WeightAudit`). */
+export function weightAudit(items: ReadonlyArray<{ attributes: Attributes; weight: number; aligned: boolean }>): WeightAudit[] {
+  const groups: Array<[WeightAudit['group'], (a: Attributes) => boolean]> = [
+    ['all', () => true],
+    ...CATEGORIES.map((c): [Category, (a: Attributes) => boolean] => [c, (a) => categoryOf(a) === c]),
+    ['several', (a) => a.count > 1],
+  ];
+  return groups.flatMap(([group, f]) => {
+    const xs = items.filter((x) => f(x.attributes));
+    if (xs.length === 0) return [];
+    const w = xs.reduce((a, x) => a + x.weight, 0);
+    const wOk = xs.reduce((a, x) => a + (x.aligned ? x.weight : 0), 0);
+    return [{ group, images: xs.length, aligned: xs.filter((x) => x.aligned).length / xs.length, weightOnAligned: w > 0 ? wOk / w : NaN }];
+  });
 }
 
 /** sha256 of a dataset's manifest (which images, prompts and seeds). */
@@ -52,7 +88,8 @@ export function modelData(
   if (!reward && config.weights === 'reward') throw new Error('--weights reward needs a reward model: --reward DIR (e.g. data/reward-model)');
   if (!reward && dirs.unlabelled.length > 0) throw new Error('unlabelled images are weighted by the reward model: give --reward DIR');
   const examples: WeightedExample[] = [];
-  const summary: ModelDataSummary = { datasets: [], examples: 0, weight: { mean: 0, min: 0, max: 0 } };
+  const summary: ModelDataSummary = { datasets: [], examples: 0, weight: { mean: 0, min: 0, max: 0 }, audit: [] };
+  const judged: Array<{ attributes: Attributes; aligned: boolean }> = [];
   const score = (dir: string, records: ReturnType<typeof readManifest>) => {
     const emb = datasetImageEmbeddings(dir, reward!.frozen, records);
     return reward!.model.score(emb, records.map((r) => formatPrompt(promptAttributes(dir, r))));
@@ -76,7 +113,10 @@ export function modelData(
       else if (scores) ((weight = config.weights === 'threshold' ? (scores[i] >= config.threshold ? 1 : 0) : scores[i]), (from = 'reward'));
       else return;
       if (config.weights === 'threshold' && weight === 0) return;
-      examples.push({ id: `${dir}:${r.id}`, image: readImage(dir, r), caption: r.prompt, weight, from });
+      const image = readImage(dir, r);
+      examples.push({ id: `${dir}:${r.id}`, image, caption: r.prompt, weight, from });
+      const attributes = promptAttributes(dir, r);
+      judged.push({ attributes, aligned: judge(attributes, image).aligned });
       used++;
     });
     summary.datasets.push({ dir, kind, images: records.length, used, manifestSha256: manifestSha256(dir), labels: labels.size });
@@ -90,6 +130,7 @@ export function modelData(
   const ws = examples.map((e) => e.weight);
   summary.examples = examples.length;
   summary.weight = { mean: ws.reduce((a, b) => a + b, 0) / ws.length, min: Math.min(...ws), max: Math.max(...ws) };
+  summary.audit = weightAudit(examples.map((e, i) => ({ ...judged[i], weight: e.weight })));
   return { examples, summary };
 }
 

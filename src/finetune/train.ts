@@ -7,7 +7,9 @@
  * The output folder is a model: `out/diffusion/` is a diffusion checkpoint
  * (`generate --model out`, `eval-base --model out`), `out/finetune.json` the
  * resolved config and the inputs' hashes (a rerun with other settings or
- * inputs is refused), `out/progress.jsonl` the judge's accuracy over updates.
+ * inputs is refused), `out/progress.jsonl` the judge's accuracy over updates,
+ * `out/weights.json` what D_model holds and where its weight falls (the
+ * weight audit, ./data.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -65,6 +67,7 @@ export interface FinetuneResult {
 
 const RECORD = 'finetune.json';
 const PROGRESS = 'progress.jsonl';
+const WEIGHTS = 'weights.json';
 
 /** The draws of step s: prompt dropout, timesteps, noise. */
 export function finetuneStepRng(seed: number, s: number): Rng {
@@ -203,6 +206,7 @@ export async function finetune(
     const pre = pretrainingData(corpus);
     makeDir(inputs.out);
     writeFileAtomic(recordFile, JSON.stringify(record, null, 2) + '\n');
+    writeFileAtomic(path.join(inputs.out, WEIGHTS), JSON.stringify(summary, null, 2) + '\n');
 
     const loopConfig: PretrainConfig = { ...loaded.meta.config, seed: config.seed, diffusionTrain: config.train };
     const nModel = Math.max(1, Math.round(config.train.batchSize * config.modelFraction));

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { compareWithBase, comparisonTable, finetune, modelData, progressEval, resolveFinetuneConfig, rewardWeightedLoss } from '../../src/finetune';
+import { compareWithBase, comparisonTable, finetune, modelData, progressEval, resolveFinetuneConfig, rewardWeightedLoss, weightAudit } from '../../src/finetune';
 import { generateImages } from '../../src/models/diffusion/sampler';
 import { readCheckpointIndex } from '../../src/engine/checkpoint';
 import { loadTextToImage, MiniClip, saveModelCheckpoint, TextToImage } from '../../src/models';
@@ -12,7 +12,7 @@ import { denoisingLoss, drawNoise } from '../../src/models/diffusion/loss';
 import { imagesToTensor } from '../../src/models/data';
 import { Rng } from '../../src/engine/random';
 import { RewardModel, TextEmbeddings } from '../../src/reward';
-import { readImage, readManifest, seenPrompts } from '../../src/world';
+import { parsePrompt, readImage, readManifest, seenPrompts } from '../../src/world';
 import { runCli } from '../cli/run-in-process';
 import { smallDataset } from '../feedback/helpers';
 import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
@@ -77,6 +77,8 @@ test('modelData: label shares, threshold keeps good images only, mean normalisat
   assert.equal(sft.examples.length, labels.examples.filter((e) => e.weight === 1).length);
   const norm = modelData({ data: [dir], unlabelled: [] }, { weights: 'labels', threshold: 0.5, normalise: 'mean' });
   close(norm.summary.weight.mean, 1);
+  assert.equal(norm.summary.audit[0].group, 'all');
+  assert.equal(norm.summary.audit[0].images, 12, 'the audit covers every weighted image');
   assert.throws(() => modelData({ data: [dir], unlabelled: [] }, { weights: 'reward', threshold: 0.5, normalise: 'none' }), /--weights reward needs a reward model: --reward DIR/);
   assert.throws(() => modelData({ data: [smallDataset(2)], unlabelled: [] }, { weights: 'labels', threshold: 0.5, normalise: 'none' }), /has no labels .* no reward model was given/);
   const frozen = tinyFrozenClip(1);
@@ -86,6 +88,27 @@ test('modelData: label shares, threshold keeps good images only, mean normalisat
   assert.ok(scored.examples.every((e) => e.from === 'reward' && e.weight > 0 && e.weight < 1));
   reward.dispose();
   frozen.clip.dispose();
+});
+
+test('weightAudit: per category and for several objects, the aligned share and the share of the weight on aligned images', () => {
+  const items = [
+    { attributes: parsePrompt('a red circle'), weight: 0.9, aligned: true },
+    { attributes: parsePrompt('a red circle'), weight: 0.1, aligned: false },
+    { attributes: parsePrompt('two circles'), weight: 0.5, aligned: true },
+    { attributes: parsePrompt('two circles'), weight: 0.5, aligned: false },
+    { attributes: parsePrompt('two circles'), weight: 1, aligned: false },
+    { attributes: parsePrompt('three red circles'), weight: 0, aligned: false },
+  ];
+  const rows = Object.fromEntries(weightAudit(items).map((r) => [r.group, r]));
+  assert.deepEqual(Object.keys(rows), ['all', 'count', 'color', 'combination', 'several'], 'no row for a category without images');
+  assert.deepEqual(rows.color, { group: 'color', images: 2, aligned: 0.5, weightOnAligned: 0.9 });
+  assert.equal(rows.count.images, 3);
+  close(rows.count.aligned, 1 / 3);
+  close(rows.count.weightOnAligned, 0.25);
+  close(rows.several.weightOnAligned, 0.25, 1e-12);
+  assert.equal(rows.several.images, 4);
+  close(rows.all.weightOnAligned, 1.4 / 3);
+  assert.ok(Number.isNaN(rows.combination.weightOnAligned), 'all weights 0: no share');
 });
 
 test('finetune: leak-free; an interrupted and resumed run ends with the weights of an uninterrupted one; progress judged', async () => {
