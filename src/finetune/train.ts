@@ -58,6 +58,8 @@ export interface EvalPoint {
 }
 
 export interface FinetuneResult {
+  /** The step this call started (or resumed) from, and the step it ended at. */
+  startStep: number;
   step: number;
   losses: number[];
   progress: EvalPoint[];
@@ -245,7 +247,7 @@ export async function finetune(
           },
         },
       );
-      return { step: result.step, losses: result.losses, progress, seconds: (Date.now() - t0) / 1000, data: summary };
+      return { startStep: result.startStep, step: result.step, losses: result.losses, progress, seconds: (Date.now() - t0) / 1000, data: summary };
     } finally {
       optimizer.dispose();
     }
