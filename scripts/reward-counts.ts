@@ -18,7 +18,7 @@ import { rocAuc } from '../src/reward/metrics';
 import { ClipScore } from '../src/reward/model';
 import { readImage, readManifest } from '../src/world/dataset';
 import { judge, Verdict } from '../src/world/judge';
-import { parsePrompt } from '../src/world/prompt';
+import { formatPrompt, parsePrompt } from '../src/world/prompt';
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({ options: { model: { type: 'string', default: 'data/reward-model' } }, allowPositionals: true });
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   for (const dir of positionals) {
     const records = readManifest(dir);
     const emb = datasetImageEmbeddings(dir, reward.frozen, records);
-    const prompts = records.map((r) => r.prompt);
+    const prompts = records.map((r) => formatPrompt(parsePrompt(r.prompt))); // as the reward model is trained and scored
     const scores = { reward: reward.model.score(emb, prompts), clip: clip.score(emb, prompts) };
     const verdicts: Verdict[] = records.map((r) => judge(parsePrompt(r.prompt), readImage(dir, r)));
     const countOk = (v: Verdict) => v.verdicts.find((a) => a.attribute === 'count')?.ok ?? false;

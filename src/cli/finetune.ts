@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
 import { writeFileAtomic } from '../engine/checkpoint';
 import { BASE_MODEL_DIR } from '../eval/base';
-import { compareWithBase, comparisonTable, FinetunePreset, finetune, resolveFinetuneConfig, WEIGHT_MODES, NORMALISATIONS } from '../finetune';
+import { compareWithBase, comparisonTable, FinetunePreset, finetune, resolveFinetuneConfig, weightAuditTable, WEIGHT_MODES, NORMALISATIONS } from '../finetune';
 import { CATEGORIES, seenPrompts, unseenPrompts } from '../world';
 import { addSamplerOptions, intOption, jsonFileOption, numberOption, repeatable, SamplerFlags, samplerOverrides } from './options';
 
@@ -54,8 +54,8 @@ export function registerFinetune(program: Command): void {
       if (opts.json) return void process.stdout.write(JSON.stringify({ out: opts.out, config, ...r, losses: undefined }, null, 2) + '\n');
       const done = r.startStep === r.step ? `${r.step} updates (already done)` : `${r.step} updates (${r.step - r.startStep} in this call, ${r.seconds.toFixed(0)} s)`;
       console.log(`${opts.out}: ${done} on ${r.data.examples} model-generated images (mean weight ${r.data.weight.mean.toFixed(3)}) + the pretraining corpus; beta ${config.beta}, weights ${config.weights}`);
-      console.log(`where the weight falls (by the judge; weights that see what it sees put more on aligned images than there are of them):`);
-      for (const a of r.data.audit) console.log(`  ${a.group.padEnd(12)} ${String(a.images).padStart(5)} images, ${(100 * a.aligned).toFixed(0).padStart(3)}% aligned, ${(100 * a.weightOnAligned).toFixed(0).padStart(3)}% of the weight on them`);
+      console.log(`where the weight falls (the judge's verdicts; weights that see what it sees put more of it on aligned images than there are of them):`);
+      console.log(weightAuditTable(r.data.audit));
       console.log(`use it: npx t2i-align eval-base --model ${opts.out}`);
     });
 }

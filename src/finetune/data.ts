@@ -31,24 +31,26 @@ export interface ModelDataSummary {
   examples: number;
   /** Mean, min and max of the weights (after normalisation). */
   weight: { mean: number; min: number; max: number };
-  /** Where the weight falls, by the judge (see `weightAudit`). */
+  /** Where the weight falls, by the judge's verdicts (see `WeightAudit`). */
   audit: WeightAudit[];
 }
 
 /**
- * One row of the weight audit: of the D_model images of a category, the
- * share the judge calls aligned, and the share of the weight those images
- * carry. Weights that see what the judge sees put more weight on aligned
- * images than there are of them (`weightOnAligned` above `aligned`); where
- * the two are close, the reward-weighted loss learns the model's own
- * mistakes as much as its successes, and that category cannot rise.
- * The judge only reads the audit: it never sets a weight.
+ * One row of the weight audit: of the D_model images of a group, the share
+ * the judge calls aligned, and the share of the weight those images carry.
+ * Weights that see what the judge sees put more weight on aligned images
+ * than there are of them (`weightOnAligned` above `aligned`); the closer the
+ * two, the less the reward-weighted loss pushes that group towards its
+ * aligned images, and the more it teaches the model its misaligned ones.
+ * The audit only reads the judge's verdicts; the judge never sets a weight.
+ * Images left out by `--weights threshold` count with weight 0.
  */
 export interface WeightAudit {
   /** A category, 'several' (two or more objects asked for, in any category) or 'all'. */
   group: Category | 'several' | 'all';
   images: number;
   aligned: number;
+  /** NaN where every weight of the group is 0. */
   weightOnAligned: number;
 }
 
@@ -66,6 +68,16 @@ export function weightAudit(items: ReadonlyArray<{ attributes: Attributes; weigh
     const wOk = xs.reduce((a, x) => a + (x.aligned ? x.weight : 0), 0);
     return [{ group, images: xs.length, aligned: xs.filter((x) => x.aligned).length / xs.length, weightOnAligned: w > 0 ? wOk / w : NaN }];
   });
+}
+
+/** The weight audit as a Markdown table (the CLI prints it, notebook 04 shows it). */
+export function weightAuditTable(audit: readonly WeightAudit[]): string {
+  const pct = (x: number) => (Number.isNaN(x) ? '-' : `${(100 * x).toFixed(0)}%`);
+  return [
+    '| group | images | aligned (judge) | share of the weight on aligned images |',
+    '|---|---:|---:|---:|',
+    ...audit.map((a) => `| ${a.group === 'several' ? 'several objects' : a.group} | ${a.images} | ${pct(a.aligned)} | ${pct(a.weightOnAligned)} |`),
+  ].join('\n');
 }
 
 /** sha256 of a dataset's manifest (which images, prompts and seeds). */
@@ -89,7 +101,7 @@ export function modelData(
   if (!reward && dirs.unlabelled.length > 0) throw new Error('unlabelled images are weighted by the reward model: give --reward DIR');
   const examples: WeightedExample[] = [];
   const summary: ModelDataSummary = { datasets: [], examples: 0, weight: { mean: 0, min: 0, max: 0 }, audit: [] };
-  const judged: Array<{ attributes: Attributes; aligned: boolean }> = [];
+  const audited: Array<{ attributes: Attributes; aligned: boolean; weight: number }> = [];
   const score = (dir: string, records: ReturnType<typeof readManifest>) => {
     const emb = datasetImageEmbeddings(dir, reward!.frozen, records);
     return reward!.model.score(emb, records.map((r) => formatPrompt(promptAttributes(dir, r))));
@@ -112,11 +124,11 @@ export function modelData(
       if (share !== undefined) ((weight = config.weights === 'threshold' ? (share > 0.5 ? 1 : 0) : share), (from = 'labels'));
       else if (scores) ((weight = config.weights === 'threshold' ? (scores[i] >= config.threshold ? 1 : 0) : scores[i]), (from = 'reward'));
       else return;
-      if (config.weights === 'threshold' && weight === 0) return;
       const image = readImage(dir, r);
-      examples.push({ id: `${dir}:${r.id}`, image, caption: r.prompt, weight, from });
       const attributes = promptAttributes(dir, r);
-      judged.push({ attributes, aligned: judge(attributes, image).aligned });
+      audited.push({ attributes, aligned: judge(attributes, image).aligned, weight });
+      if (config.weights === 'threshold' && weight === 0) return;
+      examples.push({ id: `${dir}:${r.id}`, image, caption: r.prompt, weight, from });
       used++;
     });
     summary.datasets.push({ dir, kind, images: records.length, used, manifestSha256: manifestSha256(dir), labels: labels.size });
@@ -130,7 +142,7 @@ export function modelData(
   const ws = examples.map((e) => e.weight);
   summary.examples = examples.length;
   summary.weight = { mean: ws.reduce((a, b) => a + b, 0) / ws.length, min: Math.min(...ws), max: Math.max(...ws) };
-  summary.audit = weightAudit(examples.map((e, i) => ({ ...judged[i], weight: e.weight })));
+  summary.audit = weightAudit(audited); // before normalisation: the shares do not depend on the scale
   return { examples, summary };
 }
 

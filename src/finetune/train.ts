@@ -58,8 +58,9 @@ export interface EvalPoint {
 }
 
 export interface FinetuneResult {
-  /** The step this call started (or resumed) from, and the step it ended at. */
+  /** The step this call started (or resumed) from. */
   startStep: number;
+  /** The step it ended at. */
   step: number;
   losses: number[];
   progress: EvalPoint[];

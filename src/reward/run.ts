@@ -157,6 +157,7 @@ export function rewardTable(r: RewardEvaluation): string {
     ...r.differences.map((d) => `| ${d.name} | ${d.images} | ${d.prompts} | ${num(d.reward)} | ${num(d.clip)} | ${d.diff.value >= 0 ? '+' : ''}${num(d.diff.value)} [${num(d.diff.lo)}, ${num(d.diff.hi)}] | ${num(d.diff.p)} |`),
   );
   const rr = r.renders;
-  lines.push('', `Clean renders (${rr.reward.renders} prompts of the whole grammar): true prompt above each one-attribute change in ${pct(rr.reward.pairs)}% of pairs (reward) vs ${pct(rr.clip.pairs)}% (CLIP); above all of them in ${pct(rr.reward.all)}% vs ${pct(rr.clip.all)}% of renders. By the attribute changed: ${Object.keys(rr.reward.byAttribute).map((a) => `${a} ${pct(rr.reward.byAttribute[a])}% vs ${pct(rr.clip.byAttribute[a])}%`).join(', ')}.`);
+  const byAttribute = Object.keys(rr.reward.byAttribute).map((a) => `${a} ${pct(rr.reward.byAttribute[a])}% vs ${pct(rr.clip.byAttribute[a])}%`).join(', ');
+  lines.push('', `Clean renders (${rr.reward.renders} prompts of the whole grammar): true prompt above each one-attribute change in ${pct(rr.reward.pairs)}% of pairs (reward) vs ${pct(rr.clip.pairs)}% (CLIP); above all of them in ${pct(rr.reward.all)}% vs ${pct(rr.clip.all)}% of renders. By the attribute changed: ${byAttribute}.`);
   return lines.join('\n');
 }
