@@ -13,27 +13,30 @@
 import { parseArgs } from 'node:util';
 import { initBackend } from '../src/engine';
 import { loadRewardModel } from '../src/reward/checkpoint';
+import { promptAttributes } from '../src/reward/data';
 import { datasetImageEmbeddings, TextEmbeddings } from '../src/reward/embeddings';
 import { rocAuc } from '../src/reward/metrics';
 import { ClipScore } from '../src/reward/model';
 import { readImage, readManifest } from '../src/world/dataset';
 import { judge, Verdict } from '../src/world/judge';
-import { formatPrompt, parsePrompt } from '../src/world/prompt';
+import { formatPrompt } from '../src/world/prompt';
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({ options: { model: { type: 'string', default: 'data/reward-model' } }, allowPositionals: true });
-  if (positionals.length === 0) throw new Error('give one or more dataset folders (e.g. results/reward/seen-test)');
+  if (positionals.length === 0) throw new Error('usage: [--model DIR] DATASET [DATASET...] (e.g. results/reward/seen-test)');
+  const manifests = positionals.map((dir) => readManifest(dir)); // every folder checked before any work
   await initBackend();
   const reward = await loadRewardModel(values.model!);
   const clip = new ClipScore(new TextEmbeddings(reward.frozen));
   const pct = (x: number) => (100 * x).toFixed(0);
   console.log('| dataset | group | images | target share | AUC reward | AUC CLIP |\n|---|---|---:|---:|---:|---:|');
-  for (const dir of positionals) {
-    const records = readManifest(dir);
+  for (const [k, dir] of positionals.entries()) {
+    const records = manifests[k];
     const emb = datasetImageEmbeddings(dir, reward.frozen, records);
-    const prompts = records.map((r) => formatPrompt(parsePrompt(r.prompt))); // as the reward model is trained and scored
+    const attributes = records.map((r) => promptAttributes(dir, r));
+    const prompts = attributes.map(formatPrompt); // as the reward model is trained and scored
     const scores = { reward: reward.model.score(emb, prompts), clip: clip.score(emb, prompts) };
-    const verdicts: Verdict[] = records.map((r) => judge(parsePrompt(r.prompt), readImage(dir, r)));
+    const verdicts: Verdict[] = records.map((r, i) => judge(attributes[i], readImage(dir, r)));
     const countOk = (v: Verdict) => v.verdicts.find((a) => a.attribute === 'count')?.ok ?? false;
     const several = (v: Verdict) => (v.attributes.count ?? 1) > 1;
     const groups: Array<[string, (v: Verdict) => boolean, (v: Verdict) => boolean]> = [
