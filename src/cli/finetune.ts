@@ -5,9 +5,9 @@ import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
 import { writeFileAtomic } from '../engine/checkpoint';
 import { BASE_MODEL_DIR } from '../eval/base';
-import { compareWithBase, comparisonTable, FinetunePreset, finetune, resolveFinetuneConfig, weightAuditTable, WEIGHT_MODES, NORMALISATIONS } from '../finetune';
+import { compareWithBase, comparisonTable, drawnCountTable, FinetunePreset, finetune, resolveFinetuneConfig, weightAuditTable, WEIGHT_MODES, NORMALISATIONS } from '../finetune';
 import { CATEGORIES, seenPrompts, unseenPrompts } from '../world';
-import { addSamplerOptions, intOption, jsonFileOption, numberOption, repeatable, SamplerFlags, samplerOverrides } from './options';
+import { addSamplerOptions, choiceListOption, intOption, jsonFileOption, numberOption, repeatable, SamplerFlags, samplerOverrides } from './options';
 
 
 export function registerFinetune(program: Command): void {
@@ -69,22 +69,26 @@ export function registerEvalFinetune(program: Command): void {
     .option('--base <dir>', 'base model (default data/base-model)')
     .option('--prompts <set>', 'seen | unseen', 'seen')
     .option('--prompts-per-category <n>', 'most prompts per category (seeded subsample)', '16')
+    .option('--categories <list>', `only these categories, comma-separated (${CATEGORIES.join(', ')}; default all)`)
     .option('--per-prompt <n>', 'images per prompt', '8')
     .option('--seed <n>', 'seed of the prompt subsample and of the image seeds', '0')
     .option('--out <file>', 'also write the comparison as JSON')
     .option('--json', 'print the comparison as JSON'), "each model's checkpoint config's; given, it applies to the base and the fine-tuned models alike")
-    .action(async (opts: { runs: string[]; base?: string; prompts: string; promptsPerCategory: string; perPrompt: string; seed: string; out?: string; json?: boolean } & SamplerFlags) => {
+    .action(async (opts: { runs: string[]; base?: string; prompts: string; promptsPerCategory: string; categories?: string; perPrompt: string; seed: string; out?: string; json?: boolean } & SamplerFlags) => {
       if (opts.prompts !== 'seen' && opts.prompts !== 'unseen') throw new Error(`--prompts must be seen or unseen, got "${opts.prompts}"`);
       const k = intOption('--prompts-per-category', opts.promptsPerCategory, 1, 10000);
+      const only = opts.categories === undefined ? CATEGORIES : choiceListOption('--categories', opts.categories, CATEGORIES);
       const perPrompt = intOption('--per-prompt', opts.perPrompt, 1, 10000);
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
       const sampler = samplerOverrides(opts);
-      const prompts = (opts.prompts === 'seen' ? seenPrompts : unseenPrompts)({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, k])), seed });
+      const prompts = (opts.prompts === 'seen' ? seenPrompts : unseenPrompts)({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, only.includes(c) ? k : 0])), seed });
       await initBackend();
       warnIfSlowPath();
       const c = await compareWithBase(opts.base ?? BASE_MODEL_DIR, opts.runs, prompts, perPrompt, seed, (dir) => process.stderr.write(`eval-finetune: ${dir}\n`), sampler);
       if (opts.out) writeFileAtomic(opts.out, JSON.stringify(c, null, 2) + '\n');
       if (opts.json) return void process.stdout.write(JSON.stringify(c, null, 2) + '\n');
       console.log(comparisonTable(c));
+      const drawn = drawnCountTable(c);
+      if (drawn) console.log(`\nCount prompts: images aligned, and how many objects the judge found\n\n${drawn}`);
     });
 }

@@ -21,6 +21,16 @@ export function numberListOption(name: string, value: string, lo: number, hi: nu
   return xs;
 }
 
+/** Comma-separated names, each one of `allowed` (no repeats). */
+export function choiceListOption<T extends string>(name: string, value: string, allowed: readonly T[]): T[] {
+  const xs = value.split(',').map((v) => v.trim());
+  const bad = xs.find((x) => !(allowed as readonly string[]).includes(x));
+  if (bad !== undefined || new Set(xs).size !== xs.length) {
+    throw new Error(`${name} must be comma-separated names from ${allowed.join(', ')} (each once), got "${value}"`);
+  }
+  return xs as T[];
+}
+
 /** A classifier-free guidance scale: a number in 0..100 (`--guidance`). */
 export function guidanceOption(v: string): number {
   const g = Number(v);

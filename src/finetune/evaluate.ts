@@ -11,10 +11,31 @@ import { loadModel, promptRate } from '../eval/base';
 import { SamplerConfig } from '../models/config';
 import { generateImages } from '../models/diffusion/sampler';
 import { judge } from '../world/judge';
-import { Category, CATEGORIES } from '../world/prompt';
+import { Category, CATEGORIES, parsePrompt } from '../world/prompt';
 import { PromptEntry } from '../world/promptSets';
 
 export type Cells = Record<Category | 'all', { k: number; n: number; rate: number; lo: number; hi: number }>;
+
+/** Most objects `drawn` tells apart: its last entry counts images with this many or more. */
+export const DRAWN_MAX = 5;
+
+/**
+ * One prompt's images: `k` of `n` aligned, and `drawn[c]` images in which the
+ * judge found c objects (recognised or not, as its count verdict counts them;
+ * index DRAWN_MAX: that many or more). Where a category's rate hides which
+ * way counts move, this shows it (README, "Does it help here?").
+ */
+export interface PromptCell {
+  k: number;
+  n: number;
+  drawn: number[];
+}
+
+/** Per category and per prompt (in `prompts`' order), one model's verdicts. */
+export interface ModelAccuracy {
+  cells: Cells;
+  byPrompt: PromptCell[];
+}
 
 /** Judge accuracy of the model in `dir` on `prompts`, `perPrompt` images each, with its sampler and `sampler`'s overrides. */
 export async function modelAccuracy(
@@ -24,22 +45,30 @@ export async function modelAccuracy(
   seed: number | string,
   onBatch?: (done: number, total: number) => void,
   sampler: Partial<SamplerConfig> = {},
-): Promise<Cells> {
+): Promise<ModelAccuracy> {
   const { model, meta } = await loadModel(dir);
   try {
     const jobs = prompts.flatMap((p, i) => Array.from({ length: perPrompt }, (_, k) => ({ p, seed: `eval-finetune/${seed}/${i}/${k}` })));
     const images = await generateImages(model, jobs.map((j) => j.p.prompt), {
       ...meta.config.sampler, ...sampler, seed: jobs.map((j) => j.seed), batchSize: 32, onBatch: (d) => onBatch?.(d, jobs.length),
     });
-    const ok = jobs.map((j, i) => judge(j.p.attributes, images[i]).aligned);
+    const verdicts = jobs.map((j, i) => judge(j.p.attributes, images[i]));
+    const ok = verdicts.map((v) => v.aligned);
     const cell = (f: (c: Category) => boolean) => {
       const idx = jobs.map((j, i) => (f(j.p.category) ? i : -1)).filter((i) => i >= 0);
       const r = promptRate(idx.map((i) => ok[i]), idx.map((i) => jobs[i].p.prompt));
       return idx.length ? r : { ...r, rate: NaN };
     };
-    const out = { all: cell(() => true) } as Cells;
-    for (const c of CATEGORIES) out[c] = cell((x) => x === c);
-    return out;
+    const cells = { all: cell(() => true) } as Cells;
+    for (const c of CATEGORIES) cells[c] = cell((x) => x === c);
+    const byPrompt = prompts.map((): PromptCell => ({ k: 0, n: 0, drawn: new Array<number>(DRAWN_MAX + 1).fill(0) }));
+    jobs.forEach((j, i) => {
+      const cellOf = byPrompt[Math.floor(i / perPrompt)];
+      cellOf.n++;
+      if (ok[i]) cellOf.k++;
+      cellOf.drawn[Math.min(DRAWN_MAX, verdicts[i].observed.objects.length)]++;
+    });
+    return { cells, byPrompt };
   } finally {
     model.dispose({ clip: true });
   }
@@ -52,6 +81,8 @@ export interface FinetuneComparison {
   sampler: Partial<SamplerConfig>;
   base: Cells;
   runs: Array<{ dir: string; cells: Cells }>;
+  /** Every prompt's images, the base's and each run's (in `runs`' order). */
+  byPrompt: Array<{ prompt: string; category: Category; base: PromptCell; runs: PromptCell[] }>;
   /** Per category: mean fine-tuned accuracy, paired difference to the base over runs, sign-flip p (null with one run, which no test can judge, or more than 20). */
   effects: Array<{ category: Category | 'all'; base: number; finetuned: number; diff: ReturnType<typeof pairedInterval>; p: number | null }>;
 }
@@ -73,12 +104,16 @@ export async function compareWithBase(
 ): Promise<FinetuneComparison> {
   if (runs.length === 0) throw new Error('no fine-tuned model to compare (--runs DIR[,DIR...])');
   onModel?.(base);
-  const b = await modelAccuracy(base, prompts, perPrompt, seed, undefined, sampler);
+  const { cells: b, byPrompt: bp } = await modelAccuracy(base, prompts, perPrompt, seed, undefined, sampler);
   const rs: FinetuneComparison['runs'] = [];
+  const rp: PromptCell[][] = [];
   for (const dir of runs) {
     onModel?.(dir);
-    rs.push({ dir, cells: await modelAccuracy(dir, prompts, perPrompt, seed, undefined, sampler) });
+    const r = await modelAccuracy(dir, prompts, perPrompt, seed, undefined, sampler);
+    rs.push({ dir, cells: r.cells });
+    rp.push(r.byPrompt);
   }
+  const byPrompt = prompts.map((p, i) => ({ prompt: p.prompt, category: p.category, base: bp[i], runs: rp.map((r) => r[i]) }));
   const effects = (['all', ...CATEGORIES] as const).filter((c) => b[c].n > 0).map((category) => {
     const diffs = rs.map((r) => r.cells[category].rate - b[category].rate);
     return {
@@ -86,7 +121,7 @@ export async function compareWithBase(
       diff: pairedInterval(diffs), p: diffs.length >= 2 && diffs.length <= 20 ? signFlipTest(diffs) : null, // one seed: no test
     };
   });
-  return { prompts: prompts.length, perPrompt, sampler: { ...sampler }, base: b, runs: rs, effects };
+  return { prompts: prompts.length, perPrompt, sampler: { ...sampler }, base: b, runs: rs, byPrompt, effects };
 }
 
 /** The comparison as a Markdown table. */
@@ -101,4 +136,31 @@ export function comparisonTable(c: FinetuneComparison): string {
     lines.push(`| ${e.category} | ${pct(e.base)} (n=${c.base[e.category].n}) | ${pct(e.finetuned)} | ${per} | ${e.diff.mean >= 0 ? '+' : ''}${pct(e.diff.mean)} [${pct(e.diff.lo)}, ${pct(e.diff.hi)}] | ${e.p === null ? '-' : e.p.toFixed(3)} |`);
   }
   return lines.join('\n');
+}
+
+/**
+ * The count prompts, one row each: images aligned, images with the asked-for
+ * number of objects (the count verdict alone), and how many objects were
+ * drawn, for the base model and for the fine-tuned models together (summed
+ * over runs). Empty when the comparison has no count prompt.
+ */
+export function drawnCountTable(c: FinetuneComparison): string {
+  const rows = c.byPrompt.filter((p) => p.category === 'count');
+  if (rows.length === 0) return '';
+  const sum = (cells: readonly PromptCell[]): PromptCell => ({
+    k: cells.reduce((a, x) => a + x.k, 0),
+    n: cells.reduce((a, x) => a + x.n, 0),
+    drawn: cells.reduce((a, x) => a.map((v, i) => v + x.drawn[i]), new Array<number>(DRAWN_MAX + 1).fill(0)),
+  });
+  const show = (x: PromptCell, count: number) => `${x.k}/${x.n} | ${x.drawn[Math.min(count, DRAWN_MAX)]}/${x.n} | ${x.drawn.join(' / ')}`;
+  const counts = Array.from({ length: DRAWN_MAX + 1 }, (_, i) => (i === DRAWN_MAX ? `${i}+` : `${i}`)).join(' / ');
+  const side = (who: string) => `${who}: aligned | ${who}: right count | ${who}: images with ${counts} objects`;
+  return [
+    `| prompt | ${side('base')} | ${side(`fine-tuned (${c.runs.length} runs)`)} |`,
+    '|---|---:|---:|---|---:|---:|---|',
+    ...rows.map((p) => {
+      const count = parsePrompt(p.prompt).count ?? 1;
+      return `| ${p.prompt} | ${show(p.base, count)} | ${show(sum(p.runs), count)} |`;
+    }),
+  ].join('\n');
 }

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { compareWithBase, comparisonTable, finetune, modelData, progressEval, resolveFinetuneConfig, rewardWeightedLoss, weightAudit } from '../../src/finetune';
+import { compareWithBase, comparisonTable, drawnCountTable, finetune, modelData, progressEval, resolveFinetuneConfig, rewardWeightedLoss, weightAudit } from '../../src/finetune';
 import { generateImages } from '../../src/models/diffusion/sampler';
 import { readCheckpointIndex } from '../../src/engine/checkpoint';
 import { loadTextToImage, MiniClip, saveModelCheckpoint, TextToImage } from '../../src/models';
@@ -160,6 +160,20 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   assert.deepEqual(cmp.runs[0].cells, cmp.runs[1].cells, 'identical models, identical verdicts');
   assert.equal(cmp.effects[0].diff.mean, cmp.runs[0].cells.all.rate - cmp.base.all.rate);
   assert.match(comparisonTable(cmp), /\| all \| /);
+  // Per prompt: every image counted once, the same verdicts as the categories, and where objects were drawn.
+  assert.deepEqual(cmp.byPrompt.map((p) => p.category), ['count', 'color', 'background', 'combination']);
+  for (const cells of [cmp.byPrompt.map((p) => p.base), ...cmp.runs.map((_, r) => cmp.byPrompt.map((p) => p.runs[r]))]) {
+    assert.ok(cells.every((x) => x.n === 1 && x.k <= x.n && x.drawn.length === 6 && x.drawn.reduce((a, v) => a + v, 0) === x.n));
+  }
+  assert.equal(cmp.byPrompt.reduce((a, p) => a + p.base.k, 0), cmp.base.all.k);
+  assert.deepEqual(cmp.byPrompt[0].runs[0], cmp.byPrompt[0].runs[1], 'identical models, identical images');
+  const countRow = drawnCountTable(cmp).split('\n')[2];
+  const asked = parsePrompt(cmp.byPrompt[0].prompt).count ?? 1;
+  const b0 = cmp.byPrompt[0].base, r0 = cmp.byPrompt[0].runs[0];
+  assert.ok(countRow.startsWith(`| ${cmp.byPrompt[0].prompt} | ${b0.k}/1 | ${b0.drawn[asked]}/1 | ${b0.drawn.join(' / ')} | `), countRow);
+  const summed = r0.drawn.map((v) => 2 * v).join(' / ');
+  assert.ok(countRow.endsWith(`| ${2 * r0.k}/2 | ${2 * r0.drawn[asked]}/2 | ${summed} |`), `fine-tuned cells are summed over runs: ${countRow}`);
+  assert.equal(drawnCountTable({ ...cmp, byPrompt: cmp.byPrompt.filter((p) => p.category !== 'count') }), '', 'no count prompt, no table');
   assert.deepEqual(cmp.sampler, {});
   const one = await compareWithBase(base, [outA], seenPrompts({ perCategory: { count: 1, color: 0, background: 0, combination: 0 } }), 1, 0, undefined, { guidanceScale: 2.5, steps: 2 });
   assert.deepEqual(one.sampler, { guidanceScale: 2.5, steps: 2 }, 'the sampler both sides used is recorded');
@@ -196,6 +210,8 @@ test('t2i-align finetune: bad input is one clear line and writes nothing', async
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--config', '/nope.json', '--out', out), /--config \/nope\.json: /);
   await assert.rejects(runCli('eval-finetune', '--runs', out, '--prompts', 'all'), /--prompts must be seen or unseen/);
   await assert.rejects(runCli('eval-finetune', '--runs', out, '--per-prompt', '0'), /--per-prompt must be an integer in 1\.\.10000/);
+  await assert.rejects(runCli('eval-finetune', '--runs', out, '--categories', 'count,shape'), /--categories must be comma-separated names from count, color, background, combination \(each once\), got "count,shape"/);
+  await assert.rejects(runCli('eval-finetune', '--runs', out, '--categories', 'count,count'), /--categories must be/);
   await assert.rejects(runCli('eval-finetune', '--runs', out, '--guidance', '-1'), /--guidance must be a number in 0\.\.100, got "-1"/);
   assert.equal(fs.existsSync(out), false);
 });
