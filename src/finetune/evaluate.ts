@@ -156,7 +156,7 @@ export function drawnCountTable(c: FinetuneComparison): string {
   const counts = Array.from({ length: DRAWN_MAX + 1 }, (_, i) => (i === DRAWN_MAX ? `${i}+` : `${i}`)).join(' / ');
   const side = (who: string) => `${who}: aligned | ${who}: right count | ${who}: images with ${counts} objects`;
   return [
-    `| prompt | ${side('base')} | ${side(`fine-tuned (${c.runs.length} runs)`)} |`,
+    `| prompt | ${side('base')} | ${side(`fine-tuned (${c.runs.length} run${c.runs.length === 1 ? '' : 's'})`)} |`,
     '|---|---:|---:|---|---:|---:|---|',
     ...rows.map((p) => {
       const count = parsePrompt(p.prompt).count ?? 1;
