@@ -3,12 +3,14 @@
  * every field explained; unknown keys and bad values are errors naming the key.
  */
 import { z } from 'zod';
-import { TrainConfigSchema } from '../models/config';
+import { LOSS_WEIGHTINGS, TrainConfigSchema } from '../models/config';
 
 /** Where the weight of a model-generated image comes from. */
 export const WEIGHT_MODES = ['reward', 'labels', 'threshold'] as const;
 export type WeightMode = (typeof WEIGHT_MODES)[number];
 export const NORMALISATIONS = ['none', 'mean'] as const;
+/** The per-timestep weight of the denoising loss while fine-tuning: the base model's own, or one of the diffusion config's. */
+export const TIMESTEP_WEIGHTINGS = ['model', ...LOSS_WEIGHTINGS] as const;
 
 export const FinetuneConfigSchema = z.strictObject({
   /** Updates, batch, learning rate, schedule, moving average, checkpoints (the pretraining loop's settings). */
@@ -32,6 +34,15 @@ export const FinetuneConfigSchema = z.strictObject({
    * model term has the scale of a plain denoising loss whatever the share of good images.
    */
   normalise: z.enum(NORMALISATIONS),
+  /**
+   * The per-timestep weight of both terms' denoising loss (beyond the paper, which uses the plain eps-MSE):
+   * - 'model': the base model's own (diffusion.lossWeighting; the shipped model's min-SNR-5, which for
+   *   SNR < 5 equals the paper's eps-MSE: in v terms alpha_bar_t, almost 0 at the noisiest steps);
+   * - 'none': the plain v-MSE, the same weight at every timestep, so the noisiest steps, where the layout
+   *   and the number of objects are decided, weigh as much as the rest;
+   * - 'min-snr': min-SNR with the model's gamma.
+   */
+  timestepWeighting: z.enum(TIMESTEP_WEIGHTINGS),
   /** Judge a small fixed set of seen prompts every this many updates (0: never), with the averaged weights. */
   evalEvery: z.number().int().min(0),
   /** Prompts per category of that set, and images per prompt. */
@@ -54,6 +65,7 @@ const defaults: FinetuneConfig = {
   weights: 'reward',
   threshold: 0.5,
   normalise: 'none',
+  timestepWeighting: 'model',
   evalEvery: 200,
   evalPromptsPerCategory: 4,
   evalImagesPerPrompt: 2,

@@ -20,7 +20,7 @@ import { Progress, progress as makeProgress } from '../engine/progress';
 import { Rng } from '../engine/random';
 import { BASE_MODEL_DIR, diffusionCheckpointDir } from '../eval/base';
 import { EMA_PREFIX, loadTextToImage } from '../models/checkpoint';
-import { PretrainConfig } from '../models/config';
+import { LossWeighting, PretrainConfig } from '../models/config';
 import { Example, imagesToTensor, shuffledBatches } from '../models/data';
 import { denoisingLoss, drawNoise } from '../models/diffusion/loss';
 import { NULL_PROMPT, TextToImage } from '../models/diffusion/model';
@@ -79,7 +79,8 @@ export function finetuneStepRng(seed: number, s: number): Rng {
 
 /**
  * One update: the reward-weighted loss on `modelBatch` plus beta times the
- * denoising loss on `preBatch`. Returns the loss.
+ * denoising loss on `preBatch`, both with the per-timestep weight
+ * `lossWeighting` (default: the model's own). Returns the loss.
  */
 export function finetuneStep(
   model: TextToImage,
@@ -89,6 +90,7 @@ export function finetuneStep(
   beta: number,
   rng: Rng,
   condDropout = model.config.condDropout,
+  lossWeighting: LossWeighting = model.config.lossWeighting,
 ): number {
   const all = [...modelBatch, ...preBatch];
   const prompts = all.map((ex) => (rng.bernoulli(condDropout) ? NULL_PROMPT : ex.caption));
@@ -99,7 +101,7 @@ export function finetuneStep(
   const m = modelBatch.length;
   const loss = optimizer.minimize(
     () => {
-      const l = denoisingLoss(model, x0, cond, draw);
+      const l = denoisingLoss(model, x0, cond, draw, lossWeighting);
       return rewardWeightedLoss(l.slice([0], [m]), weights, l.slice([m], [all.length - m]), beta);
     },
     true,
@@ -148,7 +150,7 @@ async function withWeights<T>(vars: Record<string, tf.Variable>, ema: Readonly<R
 }
 
 /** Config keys added after the first fine-tuning runs, with the value those runs used (for resuming them). */
-const KEYS_ADDED_SINCE: Partial<FinetuneConfig> = { evalGuidance: null };
+const KEYS_ADDED_SINCE: Partial<FinetuneConfig> = { evalGuidance: null, timestepWeighting: 'model' };
 
 /** First differing key path of two JSON values, or undefined (the order of an object's keys does not count; arrays compare whole). */
 export function firstDifference(a: unknown, b: unknown, at = ''): string | undefined {
@@ -235,7 +237,10 @@ export async function finetune(
         {
           kind: 'diffusion', variables: m.variables, trainable: m.trainableVariables, optimizer, config: loopConfig, train: config.train,
           vocab: [...m.clip.tokenizer.vocab],
-          step: (s) => finetuneStep(m, optimizer, modelBatches(s, nModel), nPre ? preBatches(s, nPre) : [], config.beta, finetuneStepRng(config.seed, s)),
+          step: (s) => finetuneStep(
+            m, optimizer, modelBatches(s, nModel), nPre ? preBatches(s, nPre) : [], config.beta, finetuneStepRng(config.seed, s),
+            undefined, config.timestepWeighting === 'model' ? undefined : config.timestepWeighting,
+          ),
         },
         {
           checkpointDir: ckpt,

@@ -12,6 +12,10 @@ import { z } from 'zod';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
+/** Per-timestep weightings of the denoising loss (DiffusionConfig.lossWeighting). */
+export const LOSS_WEIGHTINGS = ['none', 'min-snr'] as const;
+export type LossWeighting = (typeof LOSS_WEIGHTINGS)[number];
+
 export const ClipConfigSchema = z.strictObject({
   /** Token positions of the text encoder, <bos> and <eos> included (the longest grammar prompt needs 8). */
   maxTokens: int(8, 64),
@@ -68,7 +72,7 @@ export const DiffusionConfigSchema = z.strictObject({
    * the x0 error; for eps, SNR times it). 'min-snr' (Hang et al. 2023): min(SNR, snrGamma) times the x0
    * error, so that the easy low-noise steps (large SNR) stop dominating the gradient.
    */
-  lossWeighting: z.enum(['none', 'min-snr']).default('none'),
+  lossWeighting: z.enum(LOSS_WEIGHTINGS).default('none'),
   /** gamma of 'min-snr' (the paper's 5). */
   snrGamma: z.number().positive().default(5),
   /** The epsilon-prediction network. */

@@ -4,11 +4,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { compareWithBase, comparisonTable, drawnCountTable, finetune, modelData, progressEval, resolveFinetuneConfig, rewardWeightedLoss, weightAudit } from '../../src/finetune';
+import { compareWithBase, comparisonTable, drawnCountTable, finetune, finetuneStep, modelData, progressEval, resolveFinetuneConfig, rewardWeightedLoss, weightAudit } from '../../src/finetune';
 import { generateImages } from '../../src/models/diffusion/sampler';
 import { readCheckpointIndex } from '../../src/engine/checkpoint';
 import { loadTextToImage, MiniClip, saveModelCheckpoint, TextToImage } from '../../src/models';
-import { denoisingLoss, drawNoise } from '../../src/models/diffusion/loss';
+import { denoisingLoss, drawNoise, timestepWeights } from '../../src/models/diffusion/loss';
+import { adam } from '../../src/engine/adam';
 import { imagesToTensor } from '../../src/models/data';
 import { Rng } from '../../src/engine/random';
 import { RewardModel, TextEmbeddings } from '../../src/reward';
@@ -64,6 +65,38 @@ test('all weights 1 and beta 0: the loss is the pretraining (denoising) loss of 
   const l = denoisingLoss(model, x0, cond, draw);
   close(rewardWeightedLoss(l, tf.ones([4]) as tf.Tensor1D, tf.tensor1d([]), 0).dataSync()[0], tf.mean(l).dataSync()[0]);
   tf.dispose([x0, cond.context, cond.mask, l]);
+  model.dispose({ clip: true });
+});
+
+test("timestepWeighting: fine-tuning can replace the model's per-timestep weight; 'model' keeps it", async () => {
+  await initTestBackend();
+  const cfg = tinyConfig();
+  const model = new TextToImage(new MiniClip(cfg.clip, 0), { ...cfg.diffusion, lossWeighting: 'min-snr', snrGamma: 5 }, 0);
+  randomize(model.unet.variables, 3, 0.05);
+  const dir = smallDataset(4);
+  const batch = readManifest(dir).map((r) => ({ image: readImage(dir, r), caption: r.prompt }));
+  const draw = drawNoise(new Rng(2), 4, model.schedule.timesteps);
+  const x0 = imagesToTensor(batch);
+  const cond = model.encodePrompts(batch.map((b) => b.caption));
+  const own = denoisingLoss(model, x0, cond, draw).dataSync();
+  const plain = denoisingLoss(model, x0, cond, draw, 'none').dataSync();
+  const w = timestepWeights(model, draw.t);
+  own.forEach((v, i) => close(v, plain[i] * w[i], 1e-5));
+  assert.ok(w.some((x) => Math.abs(x - 1) > 0.01), 'min-SNR weights are not all 1');
+  tf.dispose([x0, cond.context, cond.mask]);
+  // Through one update: the same draws, so only the weighting differs.
+  const step = (weighting?: 'none' | 'min-snr') => {
+    const opt = adam(0); // rate 0: the weights stay, so each call sees the same model
+    const modelBatch = batch.slice(0, 2).map((b, i) => ({ ...b, id: String(i), weight: 1, from: 'labels' as const }));
+    const v = finetuneStep(model, opt, modelBatch, batch.slice(2), 1, new Rng(5), undefined, weighting);
+    opt.dispose();
+    return v;
+  };
+  const byModel = step(), byMinSnr = step('min-snr'), byNone = step('none');
+  assert.equal(byMinSnr, byModel, "the model's own weighting is min-SNR");
+  assert.notEqual(byNone, byModel);
+  assert.equal(resolveFinetuneConfig('default').timestepWeighting, 'model');
+  assert.throws(() => resolveFinetuneConfig('default', { timestepWeighting: 'snr' }), /finetune config: timestepWeighting: /);
   model.dispose({ clip: true });
 });
 

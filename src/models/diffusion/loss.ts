@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../engine/random';
+import { LossWeighting } from '../config';
 import { Conditioning, TextToImage } from './model';
 import { NoiseSchedule } from './schedule';
 
@@ -46,8 +47,10 @@ export function qSample(schedule: NoiseSchedule, x0: tf.Tensor4D, eps: tf.Tensor
  * 'min-snr' (Hang et al. 2023) trains on min(SNR_t, gamma) || x0 - x0_theta ||^2, so
  *   w_t = min(SNR_t, gamma) / SNR_t (eps),   w_t = min(SNR_t, gamma) / (SNR_t + 1) (v);   'none': w_t = 1.
  */
-export function timestepWeights(model: Pick<TextToImage, 'schedule' | 'config'>, t: Int32Array): Float32Array {
-  const { lossWeighting, snrGamma, prediction } = model.config;
+export function timestepWeights(
+  model: Pick<TextToImage, 'schedule' | 'config'>, t: Int32Array, lossWeighting: LossWeighting = model.config.lossWeighting,
+): Float32Array {
+  const { snrGamma, prediction } = model.config;
   return Float32Array.from(t, (ti) => {
     if (lossWeighting === 'none') return 1;
     const ab = model.schedule.alphasCumprod[ti];
@@ -58,20 +61,22 @@ export function timestepWeights(model: Pick<TextToImage, 'schedule' | 'config'>,
 
 /**
  * Per-example denoising loss, mean over pixels and channels, times the timestep's weight w_t
- * (`timestepWeights`; 1 unless config.lossWeighting says otherwise):
+ * (`timestepWeights`; 1 unless `lossWeighting`, by default the model's config.lossWeighting, says otherwise):
  * || eps - eps_theta ||^2 for an epsilon-prediction UNet, || v - v_theta ||^2 for a v-prediction one,
  * v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0 (the same objective up to a per-t weight).
  * @param x0 clean images [B, 32, 32, 3] in [-1, 1]
  * @param cond the prompts' conditioning (null prompt for dropped ones)
  * @returns [B]
  */
-export function denoisingLoss(model: TextToImage, x0: tf.Tensor4D, cond: Conditioning, draw: NoiseDraw): tf.Tensor1D {
+export function denoisingLoss(
+  model: TextToImage, x0: tf.Tensor4D, cond: Conditioning, draw: NoiseDraw, lossWeighting: LossWeighting = model.config.lossWeighting,
+): tf.Tensor1D {
   return tf.tidy(() => {
     const eps = tf.randomNormal(x0.shape, 0, 1, 'float32', draw.noiseSeed) as tf.Tensor4D;
     const xt = qSample(model.schedule, x0, eps, draw.t);
     const pred = model.predict(xt, tf.tensor1d(Float32Array.from(draw.t)), cond);
     const target = model.config.prediction === 'epsilon' ? eps : qSample(model.schedule, eps, tf.neg(x0), draw.t);
     const perExample = tf.mean(tf.square(tf.sub(target, pred)), [1, 2, 3]) as tf.Tensor1D;
-    return model.config.lossWeighting === 'none' ? perExample : (tf.mul(perExample, tf.tensor1d(timestepWeights(model, draw.t))) as tf.Tensor1D);
+    return lossWeighting === 'none' ? perExample : (tf.mul(perExample, tf.tensor1d(timestepWeights(model, draw.t, lossWeighting))) as tf.Tensor1D);
   });
 }
