@@ -43,6 +43,12 @@ export const FinetuneConfigSchema = z.strictObject({
    * - 'min-snr': min-SNR with the model's gamma.
    */
   timestepWeighting: z.enum(TIMESTEP_WEIGHTINGS),
+  /**
+   * Train the text encoder too (beyond the paper's setup here, where only the UNet learns). The base model's
+   * text encoder is MiniCLIP's, frozen in pretraining, and gives "two", "three" and "four circles" almost the
+   * same token states (README, "Does it help here?"), so a UNet alone has little to tell counts apart by.
+   */
+  trainTextEncoder: z.boolean(),
   /** Judge a small fixed set of seen prompts every this many updates (0: never), with the averaged weights. */
   evalEvery: z.number().int().min(0),
   /** Prompts per category of that set, and images per prompt. */
@@ -66,6 +72,7 @@ const defaults: FinetuneConfig = {
   threshold: 0.5,
   normalise: 'none',
   timestepWeighting: 'model',
+  trainTextEncoder: false,
   evalEvery: 200,
   evalPromptsPerCategory: 4,
   evalImagesPerPrompt: 2,

@@ -77,10 +77,20 @@ export function finetuneStepRng(seed: number, s: number): Rng {
   return new Rng(`${seed}/finetune/${s}`);
 }
 
+/** How an update runs; each defaults to the model's own setting. */
+export interface FinetuneStepOptions {
+  /** Probability that a prompt is replaced by the empty one. */
+  condDropout?: number;
+  /** The per-timestep weight of the denoising loss. */
+  lossWeighting?: LossWeighting;
+  /** The weights the update changes (default: the UNet's; `model.variables` adds the text encoder's). */
+  trainable?: Record<string, tf.Variable>;
+}
+
 /**
  * One update: the reward-weighted loss on `modelBatch` plus beta times the
  * denoising loss on `preBatch`, both with the per-timestep weight
- * `lossWeighting` (default: the model's own). Returns the loss.
+ * `opts.lossWeighting`. Returns the loss.
  */
 export function finetuneStep(
   model: TextToImage,
@@ -89,25 +99,26 @@ export function finetuneStep(
   preBatch: readonly Example[],
   beta: number,
   rng: Rng,
-  condDropout = model.config.condDropout,
-  lossWeighting: LossWeighting = model.config.lossWeighting,
+  opts: FinetuneStepOptions = {},
 ): number {
+  const { condDropout = model.config.condDropout, lossWeighting = model.config.lossWeighting, trainable = model.trainableVariables } = opts;
   const all = [...modelBatch, ...preBatch];
   const prompts = all.map((ex) => (rng.bernoulli(condDropout) ? NULL_PROMPT : ex.caption));
   const draw = drawNoise(rng, all.length, model.schedule.timesteps);
   const x0 = imagesToTensor(all);
-  const cond = model.encodePrompts(prompts);
   const weights = tf.tensor1d(modelBatch.map((e) => e.weight));
   const m = modelBatch.length;
   const loss = optimizer.minimize(
     () => {
+      // Encoded inside: where the text encoder is trained, its weights need this on the gradient tape.
+      const cond = model.encodePrompts(prompts);
       const l = denoisingLoss(model, x0, cond, draw, lossWeighting);
       return rewardWeightedLoss(l.slice([0], [m]), weights, l.slice([m], [all.length - m]), beta);
     },
     true,
-    Object.values(model.trainableVariables),
+    Object.values(trainable),
   );
-  tf.dispose([x0, cond.context, cond.mask, weights]);
+  tf.dispose([x0, weights]);
   const value = loss!.dataSync()[0];
   loss!.dispose();
   return value;
@@ -150,7 +161,7 @@ async function withWeights<T>(vars: Record<string, tf.Variable>, ema: Readonly<R
 }
 
 /** Config keys added after the first fine-tuning runs, with the value those runs used (for resuming them). */
-const KEYS_ADDED_SINCE: Partial<FinetuneConfig> = { evalGuidance: null, timestepWeighting: 'model' };
+const KEYS_ADDED_SINCE: Partial<FinetuneConfig> = { evalGuidance: null, timestepWeighting: 'model', trainTextEncoder: false };
 
 /** First differing key path of two JSON values, or undefined (the order of an object's keys does not count; arrays compare whole). */
 export function firstDifference(a: unknown, b: unknown, at = ''): string | undefined {
@@ -232,15 +243,14 @@ export async function finetune(
     }
     const optimizer = adam(config.train.learningRate);
     const m = model;
+    const trainable = config.trainTextEncoder ? m.variables : m.trainableVariables;
+    const stepOpts: FinetuneStepOptions = { trainable, lossWeighting: config.timestepWeighting === 'model' ? undefined : config.timestepWeighting };
     try {
       const result = await runTrainingLoop(
         {
-          kind: 'diffusion', variables: m.variables, trainable: m.trainableVariables, optimizer, config: loopConfig, train: config.train,
+          kind: 'diffusion', variables: m.variables, trainable, optimizer, config: loopConfig, train: config.train,
           vocab: [...m.clip.tokenizer.vocab],
-          step: (s) => finetuneStep(
-            m, optimizer, modelBatches(s, nModel), nPre ? preBatches(s, nPre) : [], config.beta, finetuneStepRng(config.seed, s),
-            undefined, config.timestepWeighting === 'model' ? undefined : config.timestepWeighting,
-          ),
+          step: (s) => finetuneStep(m, optimizer, modelBatches(s, nModel), nPre ? preBatches(s, nPre) : [], config.beta, finetuneStepRng(config.seed, s), stepOpts),
         },
         {
           checkpointDir: ckpt,
@@ -248,7 +258,7 @@ export async function finetune(
           maxUpdates: opts.maxUpdates,
           onStep: async (s, _loss, ema) => {
             if (config.evalEvery > 0 && (s % config.evalEvery === 0 || s === config.train.steps)) {
-              addPoint(await withWeights(m.trainableVariables, ema, () => progressEval(m, loaded.meta.config.sampler, config, s)));
+              addPoint(await withWeights(trainable, ema, () => progressEval(m, loaded.meta.config.sampler, config, s)));
             }
           },
         },

@@ -187,9 +187,10 @@ export async function loadTextToImage(dir: string, opts: { weights?: 'ema' | 'tr
     checkVocab(dir, meta, clip);
     // The checkpoint holds text/ and unet/ weights; the image encoder is not part of it.
     const extra = await loadWeightsInto(dir, model.variables);
-    // Sample with the moving average of the UNet's weights when the run kept one.
+    // Sample with the moving average of the trained weights when the run kept one (the UNet's; the text
+    // encoder's too where fine-tuning trained it: finetune's trainTextEncoder).
     if (opts.weights !== 'trained')
-      for (const [k, v] of Object.entries(model.unet.variables)) if (extra[`${EMA_PREFIX}${k}`]) v.assign(extra[`${EMA_PREFIX}${k}`]);
+      for (const [k, v] of Object.entries(model.variables)) if (extra[`${EMA_PREFIX}${k}`]) v.assign(extra[`${EMA_PREFIX}${k}`]);
     tf.dispose(Object.values(extra));
   } catch (e) {
     model.dispose({ clip: true });

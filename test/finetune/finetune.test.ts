@@ -88,7 +88,7 @@ test("timestepWeighting: fine-tuning can replace the model's per-timestep weight
   const step = (weighting?: 'none' | 'min-snr') => {
     const opt = adam(0); // rate 0: the weights stay, so each call sees the same model
     const modelBatch = batch.slice(0, 2).map((b, i) => ({ ...b, id: String(i), weight: 1, from: 'labels' as const }));
-    const v = finetuneStep(model, opt, modelBatch, batch.slice(2), 1, new Rng(5), undefined, weighting);
+    const v = finetuneStep(model, opt, modelBatch, batch.slice(2), 1, new Rng(5), { lossWeighting: weighting });
     opt.dispose();
     return v;
   };
@@ -98,6 +98,36 @@ test("timestepWeighting: fine-tuning can replace the model's per-timestep weight
   assert.equal(resolveFinetuneConfig('default').timestepWeighting, 'model');
   assert.throws(() => resolveFinetuneConfig('default', { timestepWeighting: 'snr' }), /finetune config: timestepWeighting: /);
   model.dispose({ clip: true });
+});
+
+test('trainTextEncoder: the text encoder learns only when asked; leak-free, resumed bit for bit, sampled with its moving average', async () => {
+  const base = await tinyBase();
+  const data = labelledDataset(10);
+  const cfg = resolveFinetuneConfig('quick', { ...TINY, weights: 'labels', evalEvery: 0, trainTextEncoder: true });
+  const dirs = [0, 1, 2].map((i) => fs.mkdtempSync(path.join(os.tmpdir(), `t2i-ft-text${i}-`)));
+  const before = tf.memory().numTensors;
+  await finetune({ model: base, data: [data], out: dirs[0] }, cfg, { progress: false });
+  assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+  await finetune({ model: base, data: [data], out: dirs[1] }, cfg, { progress: false, maxUpdates: 2 });
+  await finetune({ model: base, data: [data], out: dirs[1] }, cfg, { progress: false });
+  const sha = (d: string) => readCheckpointIndex(path.join(d, 'diffusion')).sha256;
+  assert.equal(sha(dirs[1]), sha(dirs[0]), 'resumed bit for bit');
+  await finetune({ model: base, data: [data], out: dirs[2] }, { ...cfg, trainTextEncoder: false }, { progress: false });
+  const text = async (dir: string, weights?: 'trained') => {
+    const { model } = await loadTextToImage(path.join(dir, 'diffusion'), { weights });
+    const values = Object.entries(model.variables).filter(([k]) => k.startsWith('text/')).map(([, v]) => Array.from(v.dataSync()));
+    model.dispose({ clip: true });
+    return values;
+  };
+  const original = await text(base);
+  assert.deepEqual(await text(dirs[2]), original, 'the UNet alone: text weights as the base model\'s');
+  assert.deepEqual(await text(dirs[2], 'trained'), original);
+  const largest = (a: number[][], b: number[][]) => Math.max(...a.flatMap((xs, i) => xs.map((x, j) => Math.abs(x - b[i][j]))));
+  const trained = await text(dirs[0], 'trained');
+  assert.ok(largest(trained, original) > 1e-3, `trained: text weights moved by ${largest(trained, original)}`);
+  const averaged = await text(dirs[0]);
+  assert.ok(largest(averaged, original) > 1e-4 && largest(averaged, trained) > 1e-4, 'sampling reads the text weights\' moving average, between the two');
+  await assert.rejects(finetune({ model: base, data: [data], out: dirs[0] }, { ...cfg, trainTextEncoder: false }, { progress: false }), /config\.trainTextEncoder was true, now false/);
 });
 
 test('modelData: label shares, threshold keeps good images only, mean normalisation; no reward model is a clear error', async () => {
