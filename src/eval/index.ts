@@ -5,3 +5,4 @@ export * from './report';
 export * from './compare';
 export * from './classifier';
 export * from './fid';
+export * from './textWords';

@@ -1,0 +1,72 @@
+/**
+ * Can a text-to-image model's text encoder tell the words of one attribute
+ * apart? The UNet reads the text encoder's token states, so two prompts whose
+ * states are almost the same get almost the same images. For each attribute
+ * (count two to four, color, background), every pair of prompts about the
+ * main object that differ in that attribute alone; per pair, the cosine of the
+ * two prompts' token states at the position where they differ most (the
+ * changed word). Near 1: the UNet is told nearly the same thing for both words.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { TextToImage } from '../models/diffusion/model';
+import { formatPrompt } from '../world/prompt';
+import { BACKGROUNDS, COLORS, MAIN_OBJECT } from '../world/vocab';
+
+export interface WordSimilarity {
+  attribute: 'count' | 'color' | 'background';
+  prompts: string[];
+  /** One cosine per pair of prompts (i < j, in `prompts`' order). */
+  cosines: number[];
+  mean: number;
+  min: number;
+  max: number;
+}
+
+/** Prompts about the main object differing in one attribute: count 2..4, each color, each background. */
+export const WORD_GROUPS: ReadonlyArray<{ attribute: WordSimilarity['attribute']; prompts: string[] }> = [
+  { attribute: 'count', prompts: [2, 3, 4].map((count) => formatPrompt({ count, object: MAIN_OBJECT })) },
+  { attribute: 'color', prompts: COLORS.map((color) => formatPrompt({ count: 1, object: MAIN_OBJECT, color })) },
+  { attribute: 'background', prompts: BACKGROUNDS.map((background) => formatPrompt({ count: 1, object: MAIN_OBJECT, background })) },
+];
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let d = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return d / Math.sqrt(na * nb);
+}
+
+/** Per attribute, the cosine of the token states at the changed word, for every pair of prompts (see the file comment). */
+export function wordSimilarity(model: TextToImage): WordSimilarity[] {
+  return WORD_GROUPS.map(({ attribute, prompts }) => {
+    const cond = model.encodePrompts(prompts);
+    const [, T, D] = cond.context.shape;
+    const states = cond.context.dataSync() as Float32Array;
+    const mask = cond.mask.dataSync();
+    tf.dispose([cond.context, cond.mask]);
+    const at = (p: number, t: number) => states.subarray((p * T + t) * D, (p * T + t + 1) * D);
+    const cosines: number[] = [];
+    for (let i = 0; i < prompts.length; i++) {
+      for (let j = i + 1; j < prompts.length; j++) {
+        let least = Infinity;
+        for (let t = 0; t < T; t++) if (mask[i * T + t] && mask[j * T + t]) least = Math.min(least, cosine(at(i, t), at(j, t)));
+        cosines.push(least);
+      }
+    }
+    const mean = cosines.reduce((a, b) => a + b, 0) / cosines.length;
+    return { attribute, prompts, cosines, mean, min: Math.min(...cosines), max: Math.max(...cosines) };
+  });
+}
+
+/** The similarities as a Markdown table. */
+export function wordSimilarityTable(rows: readonly WordSimilarity[]): string {
+  const shown = (ps: readonly string[]) => (ps.length > 3 ? `${ps[0]}, ${ps[1]}, ... (${ps.length})` : ps.join(', '));
+  return [
+    '| attribute | prompts | pairs | cosine at the changed word: mean [min, max] |',
+    '|---|---|---:|---|',
+    ...rows.map((r) => `| ${r.attribute} | ${shown(r.prompts)} | ${r.cosines.length} | ${r.mean.toFixed(3)} [${r.min.toFixed(3)}, ${r.max.toFixed(3)}] |`),
+  ].join('\n');
+}
