@@ -33,6 +33,13 @@ export const ClipConfigSchema = z.strictObject({
   embedDim: int(8, 1024),
   /** Initial softmax temperature of the contrastive logits (CLIP: 0.07); learned as log(1/T), capped at T = 0.01. */
   initTemperature: z.number().positive().max(1),
+  /**
+   * Training: each caption naming two, three or four objects brings the same caption with the other two
+   * counts as extra wrong answers for every image of the batch (`countSwaps`), so the towers must tell
+   * the count words apart; without them MiniCLIP gives "two" and "three circles" almost the same token
+   * states (README, "Why the count does not move"). Off in the shipped MiniCLIP.
+   */
+  countNegatives: z.boolean().default(false),
 });
 export type ClipConfig = z.infer<typeof ClipConfigSchema>;
 
@@ -138,7 +145,7 @@ export type PretrainConfig = z.infer<typeof PretrainConfigSchema>;
 
 const quick: PretrainConfig = {
   seed: 0,
-  clip: { maxTokens: 12, textWidth: 32, textLayers: 1, textHeads: 2, imageChannels: [8, 16, 16], imageHidden: 64, embedDim: 32, initTemperature: 0.07 },
+  clip: { maxTokens: 12, textWidth: 32, textLayers: 1, textHeads: 2, imageChannels: [8, 16, 16], imageHidden: 64, embedDim: 32, initTemperature: 0.07, countNegatives: false },
   clipTrain: { steps: 60, batchSize: 32, learningRate: 1e-3, warmupSteps: 5, lrSchedule: 'constant', emaDecay: 0, checkpointEvery: 30 },
   diffusion: {
     timesteps: 1000,
@@ -172,7 +179,7 @@ const quick: PretrainConfig = {
  */
 const defaults: PretrainConfig = {
   seed: 0,
-  clip: { maxTokens: 12, textWidth: 64, textLayers: 2, textHeads: 4, imageChannels: [32, 64, 64], imageHidden: 128, embedDim: 64, initTemperature: 0.07 },
+  clip: { maxTokens: 12, textWidth: 64, textLayers: 2, textHeads: 4, imageChannels: [32, 64, 64], imageHidden: 128, embedDim: 64, initTemperature: 0.07, countNegatives: false },
   clipTrain: { steps: 1500, batchSize: 64, learningRate: 1e-3, warmupSteps: 100, lrSchedule: 'constant', emaDecay: 0, checkpointEvery: 250 },
   diffusion: {
     timesteps: 1000,

@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { assertNoLeaks, assertStepDoesNotLeak } from '../../src/engine';
 import { allAttributes, formatPrompt } from '../../src/world/prompt';
-import { clipLoss, contrastiveLoss, imagesToTensor, MiniClip, sameCaptionTargets, Tokenizer, trainClipStep, UNK_ID } from '../../src/models';
+import { clipLoss, contrastiveLoss, countSwaps, imagesToTensor, MiniClip, sameCaptionTargets, Tokenizer, trainClipStep, UNK_ID } from '../../src/models';
 import { fakeBatches, initTestBackend, tinyConfig } from './helpers';
 
 test('tokenizer: every grammar prompt encodes without <unk> and decodes back', () => {
@@ -51,6 +51,37 @@ test('contrastive loss: log(B) for equal logits, 0-ish for perfect ones, equal c
     const logits = tf.tensor2d([[50, 50, 0], [50, 50, 0], [0, 0, 50]]);
     assert.ok(contrastiveLoss(logits, dup).dataSync()[0] < Math.log(2) * (2 / 3) + 1e-4);
   });
+});
+
+test('count hard negatives: the other counts of each caption naming two to four, none that is a caption of the batch; extra columns are wrong answers for every image', async () => {
+  assert.deepEqual(countSwaps(['two red circles', 'a circle', 'four circles in the sea']), [
+    'three red circles', 'four red circles', 'two circles in the sea', 'three circles in the sea',
+  ]);
+  assert.deepEqual(countSwaps(['two circles', 'three circles']), ['four circles'], 'a swap equal to a caption of the batch is that image\'s right answer');
+  assert.deepEqual(countSwaps(['a circle', 'red circles']), []);
+  await initTestBackend();
+  tf.tidy(() => {
+    const targets = sameCaptionTargets(['a', 'b', 'c']);
+    const paired = tf.mul(tf.eye(3), 5) as tf.Tensor2D;
+    const plain = contrastiveLoss(paired, targets).dataSync()[0];
+    const far = contrastiveLoss(tf.concat([paired, tf.fill([3, 2], -100)], 1) as tf.Tensor2D, targets).dataSync()[0];
+    assert.ok(Math.abs(far - plain) < 1e-5, 'negatives nobody picks cost nothing');
+    const near = contrastiveLoss(tf.concat([paired, tf.fill([3, 2], 5)], 1) as tf.Tensor2D, targets).dataSync()[0];
+    // image -> text: each row's softmax now has 2 more columns as high as the right one; text -> image is unchanged.
+    const rowLoss = (extra: number) => -(5 - Math.log(Math.exp(5) * (1 + extra) + 2));
+    assert.ok(Math.abs(near - 0.5 * (rowLoss(2) + rowLoss(0))) < 1e-4, `${near}`);
+  });
+  // A MiniCLIP that trains with them: the loss of a batch with counts uses them (it differs from the loss without).
+  const cfg = tinyConfig();
+  const on = new MiniClip({ ...cfg.clip, countNegatives: true }, 0);
+  const off = new MiniClip(cfg.clip, 0);
+  const captions = ['two circles', 'three red squares', 'a circle', 'four stars'];
+  const images = imagesToTensor(captions.map(() => ({ image: fakeBatches()(0, 1)[0].image, caption: '' })));
+  const [a, b] = [on, off].map((c) => tf.tidy(() => clipLoss(c, images, captions).dataSync()[0]));
+  assert.ok(Number.isFinite(a) && a > b, `${a} vs ${b}`);
+  images.dispose();
+  on.dispose();
+  off.dispose();
 });
 
 test('MiniCLIP training step: finite loss, weights move, no leak', async () => {

@@ -6,12 +6,16 @@ import { adam } from '../../engine/adam';
 import { BatchSource, Example, imagesToTensor } from '../data';
 import { PretrainConfig } from '../config';
 import { LoopOptions, LoopResult, runTrainingLoop } from '../train-loop';
-import { contrastiveLoss, sameCaptionTargets } from './loss';
+import { contrastiveLoss, countSwaps, sameCaptionTargets } from './loss';
 import { MiniClip } from './model';
 
-/** The contrastive loss of a batch (no update): images [B,32,32,3] in [-1,1], captions [B] -> scalar. */
+/**
+ * The contrastive loss of a batch (no update): images [B,32,32,3] in [-1,1], captions [B] -> scalar;
+ * with clip.config.countNegatives, each image's softmax also holds its batch's count swaps (`countSwaps`).
+ */
 export function clipLoss(clip: MiniClip, images: tf.Tensor4D, captions: readonly string[]): tf.Scalar {
-  return tf.tidy(() => contrastiveLoss(clip.logits(images, clip.tokenize(captions)), sameCaptionTargets(captions)));
+  const texts = clip.config.countNegatives ? [...captions, ...countSwaps(captions)] : captions;
+  return tf.tidy(() => contrastiveLoss(clip.logits(images, clip.tokenize(texts)), sameCaptionTargets(captions)));
 }
 
 /** One optimizer update on a batch; returns its loss. Leaves no tensors behind. */
