@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/engine';
 import { BASE_MODEL_DIR, wordSimilarity, wordSimilarityTable } from '../src/eval';
-import { imagesToTensor, loadMiniClip, MiniClip, shuffledBatches, TextToImage, trainClip } from '../src/models';
+import { imagesToTensor, loadMiniClip, MiniClip, shuffledBatches, trainClip } from '../src/models';
 import { resolvePretrainRun } from '../src/pipeline/pretrain';
 import { formatPrompt, MAIN_OBJECT, pretrainingCorpus, renderPrompt } from '../src/world';
 
@@ -41,12 +41,18 @@ function countTop1(clip: MiniClip, perCount = 60): { k: number; n: number } {
   return { k, n: perCount * COUNTS.length };
 }
 
-function report(name: string, clip: MiniClip, diffusion: TextToImage['config']): void {
+/** The token states a diffusion model conditioned on this MiniCLIP would read (TextToImage.encodePrompts). */
+function textStates(clip: MiniClip, prompts: readonly string[]): { context: tf.Tensor3D; mask: tf.Tensor2D } {
+  return tf.tidy(() => {
+    const { tokens, mask } = clip.encodeText(clip.tokenize(prompts));
+    return { context: tokens, mask };
+  });
+}
+
+function report(name: string, clip: MiniClip): void {
   const top1 = countTop1(clip);
-  const t2i = new TextToImage(clip, diffusion, 0); // only its text encoder (the MiniCLIP's) is read
   console.log(`\n${name}: count top-1 ${top1.k}/${top1.n} (${((100 * top1.k) / top1.n).toFixed(1)}%; chance 33.3%)\n`);
-  console.log(wordSimilarityTable(wordSimilarity(t2i)));
-  t2i.unet.dispose();
+  console.log(wordSimilarityTable(wordSimilarity({ encodePrompts: (prompts) => textStates(clip, prompts) })));
 }
 
 async function main(): Promise<void> {
@@ -57,13 +63,13 @@ async function main(): Promise<void> {
   const { config, corpus } = resolvePretrainRun('default', { clip: { countNegatives: Boolean(values['count-negatives']) }, clipTrain: { steps } });
   const out = values.out ?? fs.mkdtempSync(path.join(os.tmpdir(), 'miniclip-counts-'));
   const shipped = (await loadMiniClip(path.join(BASE_MODEL_DIR, 'clip'))).clip;
-  report('shipped MiniCLIP (data/base-model/clip)', shipped, config.diffusion);
+  report('shipped MiniCLIP (data/base-model/clip)', shipped);
   shipped.dispose();
   const examples = [...pretrainingCorpus(corpus)].map((it) => ({ image: it.image, caption: it.caption }));
   const clip = new MiniClip(config.clip, config.seed);
   const t0 = Date.now();
   await trainClip(clip, shuffledBatches(examples, config.seed), config, { checkpointDir: out });
-  report(`trained here (${steps} updates, count negatives ${config.clip.countNegatives ? 'on' : 'off'}, ${((Date.now() - t0) / 60000).toFixed(1)} min; ${out})`, clip, config.diffusion);
+  report(`trained here (${steps} updates, count negatives ${config.clip.countNegatives ? 'on' : 'off'}, ${((Date.now() - t0) / 60000).toFixed(1)} min; ${out})`, clip);
   clip.dispose();
 }
 

@@ -5,8 +5,8 @@ import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
 import { writeFileAtomic } from '../engine/checkpoint';
 import { BASE_MODEL_DIR } from '../eval/base';
-import { compareWithBase, comparisonTable, drawnCountTable, FinetunePreset, finetune, resolveFinetuneConfig, weightAuditTable, WEIGHT_MODES, NORMALISATIONS } from '../finetune';
-import { CATEGORIES, seenPrompts, unseenPrompts } from '../world';
+import { compareWithBase, comparisonTable, drawnCountTable, finetuneEvalPrompts, FinetunePreset, finetune, resolveFinetuneConfig, weightAuditTable, WEIGHT_MODES, NORMALISATIONS } from '../finetune';
+import { CATEGORIES } from '../world';
 import { addSamplerOptions, choiceListOption, intOption, jsonFileOption, numberOption, repeatable, SamplerFlags, samplerOverrides } from './options';
 
 
@@ -81,7 +81,7 @@ export function registerEvalFinetune(program: Command): void {
       const perPrompt = intOption('--per-prompt', opts.perPrompt, 1, 10000);
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
       const sampler = samplerOverrides(opts);
-      const prompts = (opts.prompts === 'seen' ? seenPrompts : unseenPrompts)({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, only.includes(c) ? k : 0])), seed });
+      const prompts = finetuneEvalPrompts(opts.prompts, k, seed, only);
       await initBackend();
       warnIfSlowPath();
       const c = await compareWithBase(opts.base ?? BASE_MODEL_DIR, opts.runs, prompts, perPrompt, seed, (dir) => process.stderr.write(`eval-finetune: ${dir}\n`), sampler);

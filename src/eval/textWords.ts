@@ -3,9 +3,10 @@
  * apart? The UNet reads the text encoder's token states, so two prompts whose
  * states are almost the same get almost the same images. For each attribute
  * (count two to four, color, background), every pair of prompts about the
- * main object that differ in that attribute alone; per pair, the cosine of the
- * two prompts' token states at the position where they differ most (the
- * changed word). Near 1: the UNet is told nearly the same thing for both words.
+ * main object that differ in that attribute alone; per pair, the least cosine
+ * of the two prompts' token states over the positions both fill (the position
+ * where they differ most; for counts, the count word). Near 1: the UNet is
+ * told nearly the same thing for both prompts.
  */
 import * as tf from '@tensorflow/tfjs';
 import { TextToImage } from '../models/diffusion/model';
@@ -39,9 +40,9 @@ function cosine(a: Float32Array, b: Float32Array): number {
   return d / Math.sqrt(na * nb);
 }
 
-/** Per attribute, the cosine of the token states at the changed word, for every pair of prompts (see the file comment). */
-export function wordSimilarity(model: TextToImage): WordSimilarity[] {
-  return WORD_GROUPS.map(({ attribute, prompts }) => {
+/** Per group (default WORD_GROUPS), the least cosine of the token states of every pair of prompts (see the file comment). */
+export function wordSimilarity(model: Pick<TextToImage, 'encodePrompts'>, groups = WORD_GROUPS): WordSimilarity[] {
+  return groups.map(({ attribute, prompts }) => {
     const cond = model.encodePrompts(prompts);
     const [, T, D] = cond.context.shape;
     const states = cond.context.dataSync() as Float32Array;
@@ -65,7 +66,7 @@ export function wordSimilarity(model: TextToImage): WordSimilarity[] {
 export function wordSimilarityTable(rows: readonly WordSimilarity[]): string {
   const shown = (ps: readonly string[]) => (ps.length > 3 ? `${ps[0]}, ${ps[1]}, ... (${ps.length})` : ps.join(', '));
   return [
-    '| attribute | prompts | pairs | cosine at the changed word: mean [min, max] |',
+    '| attribute | prompts | pairs | least cosine of the token states: mean [min, max] |',
     '|---|---|---:|---|',
     ...rows.map((r) => `| ${r.attribute} | ${shown(r.prompts)} | ${r.cosines.length} | ${r.mean.toFixed(3)} [${r.min.toFixed(3)}, ${r.max.toFixed(3)}] |`),
   ].join('\n');

@@ -12,7 +12,7 @@ import { SamplerConfig } from '../models/config';
 import { generateImages } from '../models/diffusion/sampler';
 import { judge } from '../world/judge';
 import { Category, CATEGORIES, parsePrompt } from '../world/prompt';
-import { PromptEntry } from '../world/promptSets';
+import { PromptEntry, seenPrompts, unseenPrompts } from '../world/promptSets';
 
 export type Cells = Record<Category | 'all', { k: number; n: number; rate: number; lo: number; hi: number }>;
 
@@ -37,10 +37,24 @@ export interface ModelAccuracy {
   byPrompt: PromptCell[];
 }
 
+/** A prompt to judge; `seedIndex` (default: its place in the list) names its image seeds. */
+export type EvalPrompt = PromptEntry & { seedIndex?: number };
+
+/**
+ * The evaluation's prompts: the seen or unseen set, at most `perCategory` per
+ * category (a subsample seeded by `seed`), only the categories in `only`. Each
+ * keeps its place in the whole set as `seedIndex`, so a prompt gets the same
+ * images whichever categories are judged with it.
+ */
+export function finetuneEvalPrompts(set: 'seen' | 'unseen', perCategory: number, seed: number, only: readonly Category[] = CATEGORIES): EvalPrompt[] {
+  const all = (set === 'seen' ? seenPrompts : unseenPrompts)({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, perCategory])), seed });
+  return all.map((p, seedIndex) => ({ ...p, seedIndex })).filter((p) => only.includes(p.category));
+}
+
 /** Judge accuracy of the model in `dir` on `prompts`, `perPrompt` images each, with its sampler and `sampler`'s overrides. */
 export async function modelAccuracy(
   dir: string,
-  prompts: readonly PromptEntry[],
+  prompts: readonly EvalPrompt[],
   perPrompt: number,
   seed: number | string,
   onBatch?: (done: number, total: number) => void,
@@ -48,7 +62,7 @@ export async function modelAccuracy(
 ): Promise<ModelAccuracy> {
   const { model, meta } = await loadModel(dir);
   try {
-    const jobs = prompts.flatMap((p, i) => Array.from({ length: perPrompt }, (_, k) => ({ p, seed: `eval-finetune/${seed}/${i}/${k}` })));
+    const jobs = prompts.flatMap((p, i) => Array.from({ length: perPrompt }, (_, k) => ({ p, seed: `eval-finetune/${seed}/${p.seedIndex ?? i}/${k}` })));
     const images = await generateImages(model, jobs.map((j) => j.p.prompt), {
       ...meta.config.sampler, ...sampler, seed: jobs.map((j) => j.seed), batchSize: 32, onBatch: (d) => onBatch?.(d, jobs.length),
     });
@@ -96,7 +110,7 @@ export interface FinetuneComparison {
 export async function compareWithBase(
   base: string,
   runs: readonly string[],
-  prompts: readonly PromptEntry[],
+  prompts: readonly EvalPrompt[],
   perPrompt: number,
   seed: number | string = 0,
   onModel?: (dir: string) => void,

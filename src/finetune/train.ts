@@ -1,5 +1,6 @@
 /**
- * Stage 3, the run: fine-tune the base model's UNet with the reward-weighted
+ * Stage 3, the run: fine-tune the base model's UNet (and its text encoder with
+ * `trainTextEncoder`) with the reward-weighted
  * loss (./loss.ts) on batches that mix model-generated images (D_model) and
  * pretraining pairs (D_pre), in the pretraining loop (resumable, moving
  * average, checkpoints), judging a small fixed prompt set as it goes.
@@ -147,7 +148,7 @@ export async function progressEval(
   return { step, accuracy, images: jobs.length, guidance };
 }
 
-/** Run `fn` with the moving average in the UNet's weights, then put the trained weights back exactly. */
+/** Run `fn` with the moving average in the trained weights (`vars`), then put the trained weights back exactly. */
 async function withWeights<T>(vars: Record<string, tf.Variable>, ema: Readonly<Record<string, tf.Variable>> | undefined, fn: () => Promise<T>): Promise<T> {
   if (!ema) return fn();
   const saved = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, v.clone()]));

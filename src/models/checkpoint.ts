@@ -176,8 +176,9 @@ export async function loadMiniClip(dir: string): Promise<{ clip: MiniClip; meta:
 /**
  * A text-to-image model from a `diffusion` checkpoint, with its own MiniCLIP
  * (text encoder loaded; image encoder untrained): free it with `model.dispose({ clip: true })`.
- * The UNet gets the moving average of its weights when the checkpoint has one
- * (`weights: 'trained'` for the last trained weights instead).
+ * Every weight the run averaged (the UNet's; the text encoder's too after
+ * `finetune` with `trainTextEncoder`) gets its moving average when the
+ * checkpoint has one (`weights: 'trained'` for the last trained weights instead).
  */
 export async function loadTextToImage(dir: string, opts: { weights?: 'ema' | 'trained' } = {}): Promise<{ model: TextToImage; meta: ModelCheckpointMeta }> {
   const meta = readModelMeta(dir, 'diffusion');

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { compareWithBase, comparisonTable, drawnCountTable, finetune, finetuneStep, modelData, progressEval, resolveFinetuneConfig, rewardWeightedLoss, weightAudit } from '../../src/finetune';
+import { compareWithBase, comparisonTable, drawnCountTable, finetune, finetuneEvalPrompts, finetuneStep, modelData, progressEval, resolveFinetuneConfig, rewardWeightedLoss, weightAudit } from '../../src/finetune';
 import { generateImages } from '../../src/models/diffusion/sampler';
 import { readCheckpointIndex } from '../../src/engine/checkpoint';
 import { loadTextToImage, MiniClip, saveModelCheckpoint, TextToImage } from '../../src/models';
@@ -128,6 +128,10 @@ test('trainTextEncoder: the text encoder learns only when asked; leak-free, resu
   const averaged = await text(dirs[0]);
   assert.ok(largest(averaged, original) > 1e-4 && largest(averaged, trained) > 1e-4, 'sampling reads the text weights\' moving average, between the two');
   await assert.rejects(finetune({ model: base, data: [data], out: dirs[0] }, { ...cfg, trainTextEncoder: false }, { progress: false }), /config\.trainTextEncoder was true, now false/);
+  // timestepWeighting reaches the updates: the tiny base trains with plain weights, so 'min-snr' changes them.
+  const minSnr = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ft-snr-'));
+  await finetune({ model: base, data: [data], out: minSnr }, { ...cfg, trainTextEncoder: false, timestepWeighting: 'min-snr' }, { progress: false });
+  assert.notEqual(sha(minSnr), sha(dirs[2]));
 });
 
 test('modelData: label shares, threshold keeps good images only, mean normalisation; no reward model is a clear error', async () => {
@@ -237,6 +241,16 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   const summed = r0.drawn.map((v) => 2 * v).join(' / ');
   assert.ok(countRow.endsWith(`| ${2 * r0.k}/2 | ${2 * r0.drawn[asked]}/2 | ${summed} |`), `fine-tuned cells are summed over runs: ${countRow}`);
   assert.equal(drawnCountTable({ ...cmp, byPrompt: cmp.byPrompt.filter((p) => p.category !== 'count') }), '', 'no count prompt, no table');
+  // --categories: a prompt keeps its place in the whole set, so it gets the same image seeds as in a full run.
+  const whole = finetuneEvalPrompts('seen', 2, 0);
+  assert.deepEqual(whole.map((p) => p.seedIndex), whole.map((_, i) => i));
+  const colors = finetuneEvalPrompts('seen', 2, 0, ['color']);
+  assert.equal(colors.length, 2);
+  assert.ok(colors.every((p) => p.category === 'color' && p.seedIndex! > 0 && whole[p.seedIndex!].prompt === p.prompt), JSON.stringify(colors));
+  const counted = await runCli('eval-finetune', '--base', base, '--runs', outA, '--categories', 'count', '--prompts-per-category', '1', '--per-prompt', '1', '--steps', '2');
+  assert.match(counted, /^\| count \| /m);
+  assert.doesNotMatch(counted, /^\| color \| /m);
+  assert.match(counted, /Count prompts: images aligned/);
   assert.deepEqual(cmp.sampler, {});
   const one = await compareWithBase(base, [outA], seenPrompts({ perCategory: { count: 1, color: 0, background: 0, combination: 0 } }), 1, 0, undefined, { guidanceScale: 2.5, steps: 2 });
   assert.deepEqual(one.sampler, { guidanceScale: 2.5, steps: 2 }, 'the sampler both sides used is recorded');

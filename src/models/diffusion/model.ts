@@ -23,7 +23,7 @@ export class TextToImage {
   readonly schedule: NoiseSchedule;
 
   /**
-   * @param clip supplies the text encoder (its `text/` weights are used, never trained here).
+   * @param clip supplies the text encoder (its `text/` weights are used; pretraining never trains them, fine-tuning may: `trainTextEncoder`).
    * @param seed the UNet's initial weights.
    */
   constructor(readonly clip: MiniClip, readonly config: DiffusionConfig, seed: number | string = 0) {
@@ -41,7 +41,7 @@ export class TextToImage {
     return this.unet.variables;
   }
 
-  /** Encode prompts with the frozen text encoder: context [B, T, D], mask [B, T]. */
+  /** Encode prompts with the text encoder (frozen unless fine-tuning trains it): context [B, T, D], mask [B, T]. */
   encodePrompts(prompts: readonly string[]): Conditioning {
     return tf.tidy(() => {
       const ids = this.clip.tokenize(prompts);
