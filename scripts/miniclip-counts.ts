@@ -9,8 +9,9 @@
  * The same seed and settings give the same MiniCLIP (1,500 updates without
  * negatives give the shipped one).
  *
- *   node --import tsx scripts/miniclip-counts.ts [--steps N] [--count-negatives] [--out DIR]
+ *   node --import tsx scripts/miniclip-counts.ts [--steps N] [--count-negatives] [--seed S] [--out DIR]
  *
+ * S seeds the MiniCLIP's weights and batches (default 0, the shipped one's).
  * DIR keeps the MiniCLIP checkpoint (resumable; default a temporary folder).
  */
 import * as fs from 'node:fs';
@@ -56,11 +57,13 @@ function report(name: string, clip: MiniClip): void {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { steps: { type: 'string' }, 'count-negatives': { type: 'boolean' }, out: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({ options: { steps: { type: 'string' }, 'count-negatives': { type: 'boolean' }, seed: { type: 'string' }, out: { type: 'string' } }, strict: true });
   const steps = values.steps === undefined ? 1500 : Number(values.steps);
   if (!Number.isInteger(steps) || steps < 1 || steps > 100000) throw new Error(`--steps must be an integer in 1..100000, got "${values.steps}"`);
+  const seed = values.seed === undefined ? 0 : Number(values.seed);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 2 ** 31) throw new Error(`--seed must be an integer in 0..${2 ** 31}, got "${values.seed}"`);
   await initBackend();
-  const { config, corpus } = resolvePretrainRun('default', { clip: { countNegatives: Boolean(values['count-negatives']) }, clipTrain: { steps } });
+  const { config, corpus } = resolvePretrainRun('default', { seed, clip: { countNegatives: Boolean(values['count-negatives']) }, clipTrain: { steps } });
   const out = values.out ?? fs.mkdtempSync(path.join(os.tmpdir(), 'miniclip-counts-'));
   const shipped = (await loadMiniClip(path.join(BASE_MODEL_DIR, 'clip'))).clip;
   report('shipped MiniCLIP (data/base-model/clip)', shipped);
@@ -69,7 +72,7 @@ async function main(): Promise<void> {
   const clip = new MiniClip(config.clip, config.seed);
   const t0 = Date.now();
   await trainClip(clip, shuffledBatches(examples, config.seed), config, { checkpointDir: out });
-  report(`trained here (${steps} updates, count negatives ${config.clip.countNegatives ? 'on' : 'off'}, ${((Date.now() - t0) / 60000).toFixed(1)} min; ${out})`, clip);
+  report(`trained here (${steps} updates, count negatives ${config.clip.countNegatives ? 'on' : 'off'}, seed ${seed}, ${((Date.now() - t0) / 60000).toFixed(1)} min; ${out})`, clip);
   clip.dispose();
 }
 
