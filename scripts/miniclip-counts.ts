@@ -42,18 +42,10 @@ function countTop1(clip: MiniClip, perCount = 60): { k: number; n: number } {
   return { k, n: perCount * COUNTS.length };
 }
 
-/** The token states a diffusion model conditioned on this MiniCLIP would read (TextToImage.encodePrompts). */
-function textStates(clip: MiniClip, prompts: readonly string[]): { context: tf.Tensor3D; mask: tf.Tensor2D } {
-  return tf.tidy(() => {
-    const { tokens, mask } = clip.encodeText(clip.tokenize(prompts));
-    return { context: tokens, mask };
-  });
-}
-
 function report(name: string, clip: MiniClip): void {
   const top1 = countTop1(clip);
   console.log(`\n${name}: count top-1 ${top1.k}/${top1.n} (${((100 * top1.k) / top1.n).toFixed(1)}%; chance 33.3%)\n`);
-  console.log(wordSimilarityTable(wordSimilarity({ encodePrompts: (prompts) => textStates(clip, prompts) })));
+  console.log(wordSimilarityTable(wordSimilarity(clip)));
 }
 
 async function main(): Promise<void> {

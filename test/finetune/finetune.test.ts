@@ -51,17 +51,22 @@ test('rewardWeightedLoss: hand-computed value; beta and weights scale their term
   assert.deepEqual(Array.from(g[1].dataSync()).map((x) => +x.toFixed(6)), [0.166667, 0.166667, 0.166667]);
 });
 
-test('all weights 1 and beta 0: the loss is the pretraining (denoising) loss of the same batch', async () => {
+/** A tiny randomised model (its diffusion config with `diffusion`'s overrides) and a batch of 4 dataset images: noise, images, prompts' encoding. */
+async function tinyModelAndBatch(diffusion: Partial<ReturnType<typeof tinyConfig>['diffusion']>, noiseSeed: number) {
   await initTestBackend();
   const cfg = tinyConfig();
-  const clip = new MiniClip(cfg.clip, 0);
-  const model = new TextToImage(clip, cfg.diffusion, 0);
+  const model = new TextToImage(new MiniClip(cfg.clip, 0), { ...cfg.diffusion, ...diffusion }, 0);
   randomize(model.unet.variables, 3, 0.05);
   const dir = smallDataset(4);
   const batch = readManifest(dir).map((r) => ({ image: readImage(dir, r), caption: r.prompt }));
-  const draw = drawNoise(new Rng(1), 4, model.schedule.timesteps);
+  const draw = drawNoise(new Rng(noiseSeed), 4, model.schedule.timesteps);
   const x0 = imagesToTensor(batch);
   const cond = model.encodePrompts(batch.map((b) => b.caption));
+  return { model, batch, draw, x0, cond };
+}
+
+test('all weights 1 and beta 0: the loss is the pretraining (denoising) loss of the same batch', async () => {
+  const { model, draw, x0, cond } = await tinyModelAndBatch({}, 1);
   const l = denoisingLoss(model, x0, cond, draw);
   close(rewardWeightedLoss(l, tf.ones([4]) as tf.Tensor1D, tf.tensor1d([]), 0).dataSync()[0], tf.mean(l).dataSync()[0]);
   tf.dispose([x0, cond.context, cond.mask, l]);
@@ -69,15 +74,7 @@ test('all weights 1 and beta 0: the loss is the pretraining (denoising) loss of 
 });
 
 test("timestepWeighting: fine-tuning can replace the model's per-timestep weight; 'model' keeps it", async () => {
-  await initTestBackend();
-  const cfg = tinyConfig();
-  const model = new TextToImage(new MiniClip(cfg.clip, 0), { ...cfg.diffusion, lossWeighting: 'min-snr', snrGamma: 5 }, 0);
-  randomize(model.unet.variables, 3, 0.05);
-  const dir = smallDataset(4);
-  const batch = readManifest(dir).map((r) => ({ image: readImage(dir, r), caption: r.prompt }));
-  const draw = drawNoise(new Rng(2), 4, model.schedule.timesteps);
-  const x0 = imagesToTensor(batch);
-  const cond = model.encodePrompts(batch.map((b) => b.caption));
+  const { model, batch, draw, x0, cond } = await tinyModelAndBatch({ lossWeighting: 'min-snr', snrGamma: 5 }, 2);
   const own = denoisingLoss(model, x0, cond, draw).dataSync();
   const plain = denoisingLoss(model, x0, cond, draw, 'none').dataSync();
   const w = timestepWeights(model, draw.t);
@@ -97,6 +94,7 @@ test("timestepWeighting: fine-tuning can replace the model's per-timestep weight
   assert.notEqual(byNone, byModel);
   assert.equal(resolveFinetuneConfig('default').timestepWeighting, 'model');
   assert.throws(() => resolveFinetuneConfig('default', { timestepWeighting: 'snr' }), /finetune config: timestepWeighting: /);
+  assert.throws(() => resolveFinetuneConfig('default', { trainTextEncoder: 'yes' }), /finetune config: trainTextEncoder: /);
   model.dispose({ clip: true });
 });
 

@@ -80,6 +80,11 @@ test('count hard negatives: the other counts of each caption naming two to four,
   const [a, b] = [on, off].map((c) => tf.tidy(() => clipLoss(c, images, captions).dataSync()[0]));
   assert.ok(Number.isFinite(a) && a > b, `${a} vs ${b}`);
   images.dispose();
+  const opt = tf.train.adam(1e-2);
+  const data = fakeBatches();
+  let s = 0;
+  await assertStepDoesNotLeak(() => assert.ok(Number.isFinite(trainClipStep(on, opt, data(s++, 4)))), 'trainClipStep with count negatives');
+  opt.dispose();
   on.dispose();
   off.dispose();
 });

@@ -16,6 +16,7 @@ test('overrides merge deeply and arrays replace', () => {
 test('unknown keys and bad values are errors naming the key path', () => {
   assert.throws(() => resolvePretrainConfig('quick', { clip: { textWidht: 3 } } as never), (e: Error) => e instanceof ConfigError && /clip/.test(e.message) && /textWidht/.test(e.message));
   assert.throws(() => resolvePretrainConfig('quick', { diffusion: { schedule: 'square' } } as never), /diffusion\.schedule/);
+  assert.throws(() => resolvePretrainConfig('quick', { clip: { countNegatives: 'yes' } } as never), /clip\.countNegatives/);
   assert.throws(() => resolvePretrainConfig('quick', { clip: { textHeads: 3 } }), /clip\.textHeads: 3 does not divide/);
   assert.throws(() => resolvePretrainConfig('quick', { diffusion: { unet: { attentionLevels: [5] } } }), /attentionLevels/);
   assert.throws(() => resolvePretrainConfig('quick', { diffusion: { lossWeighting: 'snr' } } as never), /diffusion\.lossWeighting/);

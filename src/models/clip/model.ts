@@ -95,6 +95,17 @@ export class MiniClip {
     return tf.tensor2d(this.tokenizer.encodeBatch(prompts), [prompts.length, this.config.maxTokens], 'int32');
   }
 
+  /**
+   * Prompts -> the text encoder's token states [B, T, D] (`context`) and padding mask [B, T]: what a
+   * diffusion model conditioned on this MiniCLIP reads (TextToImage.encodePrompts).
+   */
+  encodePrompts(prompts: readonly string[]): { context: tf.Tensor3D; mask: tf.Tensor2D } {
+    return tf.tidy(() => {
+      const { tokens, mask } = this.encodeText(this.tokenize(prompts));
+      return { context: tokens, mask };
+    });
+  }
+
   /** ids [B, T] int32 -> per-token features, padding mask, joint embedding. */
   encodeText(ids: tf.Tensor2D): TextEncoding {
     const [b, t] = ids.shape;

@@ -43,11 +43,7 @@ export class TextToImage {
 
   /** Encode prompts with the text encoder (frozen unless fine-tuning trains it): context [B, T, D], mask [B, T]. */
   encodePrompts(prompts: readonly string[]): Conditioning {
-    return tf.tidy(() => {
-      const ids = this.clip.tokenize(prompts);
-      const { tokens, mask } = this.clip.encodeText(ids);
-      return { context: tokens, mask };
-    });
+    return this.clip.encodePrompts(prompts);
   }
 
   /** The UNet's raw output (eps or v, per config.prediction): x_t [B,32,32,3], t [B] -> [B,32,32,3]. */
