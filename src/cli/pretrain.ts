@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { initBackend, readCheckpointIndex, warnIfSlowPath } from '../engine';
 import { loadMiniClip, PresetName, SamplerConfig } from '../models';
 import { encodePng, tileImages } from '../world';
-import { checkInitFrom, pretrain, PretrainOverrides, readOverridesFile, resolvePretrainRun } from '../pipeline/pretrain';
+import { checkClipFrom, checkInitFrom, pretrain, PretrainOverrides, readOverridesFile, resolvePretrainRun } from '../pipeline/pretrain';
 import { addSamplerOptions, intOption, SamplerFlags, samplerOverrides } from './options';
 import { makeDir } from '../engine/files';
 
@@ -27,7 +27,8 @@ export function registerPretrain(program: Command): void {
     .option('--sample-every <n>', 'sample grid every n diffusion updates (default: the checkpoint interval; 0: final only)')
     .option('--max-updates <n>', 'stop each stage after n updates in this call (resume later)')
     .option('--init-from <dir>', "warm start: take this finished run's (or shipped model's) MiniCLIP and start the diffusion stage from its UNet weights")
-    .action(async (opts: { quick?: boolean; out?: string; config?: string; corpusSize?: string; seed?: string; sampleEvery?: string; maxUpdates?: string; initFrom?: string }) => {
+    .option('--clip-from <dir>', "take this folder's finished MiniCLIP (a run, a shipped model, or a MiniCLIP checkpoint folder) instead; with --init-from only the UNet comes from there")
+    .action(async (opts: { quick?: boolean; out?: string; config?: string; corpusSize?: string; seed?: string; sampleEvery?: string; maxUpdates?: string; initFrom?: string; clipFrom?: string }) => {
       const preset: PresetName = opts.quick ? 'quick' : 'default';
       const overrides: PretrainOverrides = opts.config ? (readOverridesFile(opts.config) as PretrainOverrides) : {};
       if (opts.seed !== undefined) {
@@ -37,7 +38,8 @@ export function registerPretrain(program: Command): void {
       }
       if (opts.corpusSize !== undefined) overrides.corpus = { ...(overrides.corpus ?? {}), size: intOption('--corpus-size', opts.corpusSize, 1, 10_000_000) };
       const { config } = resolvePretrainRun(preset, overrides); // fail on bad config before the backend starts
-      if (opts.initFrom !== undefined) checkInitFrom(opts.initFrom, config);
+      if (opts.clipFrom !== undefined) checkClipFrom(opts.clipFrom, config);
+      if (opts.initFrom !== undefined) checkInitFrom(opts.initFrom, config, { ownClip: opts.clipFrom !== undefined });
       const b = await initBackend();
       warnIfSlowPath();
       const out = opts.out ?? path.join('results', 'pretrain', preset);
@@ -49,6 +51,7 @@ export function registerPretrain(program: Command): void {
         sampleEvery: opts.sampleEvery !== undefined ? intOption('--sample-every', opts.sampleEvery, 0, 10_000_000) : undefined,
         maxUpdates: opts.maxUpdates !== undefined ? intOption('--max-updates', opts.maxUpdates, 1, 10_000_000) : undefined,
         initFrom: opts.initFrom,
+        clipFrom: opts.clipFrom,
       });
       console.log(
         r.done
@@ -174,19 +177,23 @@ function trainingStages(runConfig: Record<string, any>, wallSeconds: TrainingSta
     earlier = trainingStages(read('config.json'), read('timing.json').total, readCheckpointIndex<{ step: number }>(path.join(init.dir, 'diffusion')).meta.step);
   }
   const dt = runConfig.diffusionTrain;
-  const corpus = corpusOverrides(runConfig);
-  const overrides = JSON.stringify({ diffusionTrain: { steps: dt.steps, learningRate: dt.learningRate }, ...(corpus ? { corpus } : {}) });
-  const fromScratch = corpus ? ` --config <${JSON.stringify({ corpus })}>` : '';
-  const command = `npx t2i-align pretrain${runConfig.preset === 'quick' ? ' --quick' : ''}${init ? ` --init-from ${init.dir} --config <${overrides}>` : fromScratch}`;
+  const clipFrom = runConfig.clipFrom as { dir: string } | undefined;
+  // --clip-from's MiniCLIP must match the run's clip settings, so the command names them.
+  const sections = clipFrom ? (['clip', 'clipTrain', 'corpus'] as const) : (['corpus'] as const);
+  const changed = Object.fromEntries(sections.map((k) => [k, sectionOverrides(runConfig, k)]).filter(([, v]) => v));
+  const overrides = JSON.stringify({ ...(init ? { diffusionTrain: { steps: dt.steps, learningRate: dt.learningRate } } : {}), ...changed });
+  const flags = `${init ? ` --init-from ${init.dir}` : ''}${clipFrom ? ` --clip-from ${clipFrom.dir}` : ''}${overrides !== '{}' ? ` --config <${overrides}>` : ''}`;
+  const command = `npx t2i-align pretrain${runConfig.preset === 'quick' ? ' --quick' : ''}${flags}`;
   return [...earlier, { command, initFrom: init?.sha256 ?? null, diffusionUpdates, learningRate: dt.learningRate, wallSeconds }];
 }
 
-/** The corpus keys a run's config sets otherwise than its preset would (undefined: none). */
-function corpusOverrides(runConfig: Record<string, any>): Record<string, unknown> | undefined {
-  if (!runConfig.corpus) return undefined;
+/** The keys of one section of a run's config that it sets otherwise than its preset would (undefined: none). */
+function sectionOverrides(runConfig: Record<string, any>, section: 'clip' | 'clipTrain' | 'corpus'): Record<string, unknown> | undefined {
+  if (!runConfig[section]) return undefined;
   const preset = (runConfig.preset ?? 'default') as PresetName;
-  const { corpus: plain } = resolvePretrainRun(preset, { seed: runConfig.seed });
-  const diff = Object.entries(runConfig.corpus as Record<string, unknown>).filter(([k, v]) => JSON.stringify(v) !== JSON.stringify((plain as Record<string, unknown>)[k]));
+  const { config, corpus } = resolvePretrainRun(preset, { seed: runConfig.seed });
+  const plain = (section === 'corpus' ? corpus : config[section]) as Record<string, unknown>;
+  const diff = Object.entries(runConfig[section] as Record<string, unknown>).filter(([k, v]) => JSON.stringify(v) !== JSON.stringify(plain[k]));
   return diff.length ? Object.fromEntries(diff) : undefined;
 }
 
@@ -211,7 +218,7 @@ function baseModelReadme(m: Record<string, any>, table: string): string {
   const stages = m.stages as TrainingStage[];
   const clipTrained = m.finalLoss.clipMeanLast100 !== null;
   const made = stages.length > 1
-    ? `Made by ${stages.length} training runs, each a warm start from the one before (\`pretrain --init-from\`: the earlier model's MiniCLIP as it is, its UNet's averaged weights as the start, and a fresh learning-rate cycle):
+    ? `Made by ${stages.length} training runs, each a warm start from the one before (\`pretrain --init-from\`: the earlier model's MiniCLIP as it is, or the one \`--clip-from\` names, its UNet's averaged weights as the start, and a fresh learning-rate cycle):
 
 | run | diffusion updates | peak learning rate | wall time (min) |
 |---|---:|---:|---:|

@@ -16,12 +16,16 @@
  * MiniCLIP as it is and starts the diffusion stage from its UNet weights (their moving average,
  * as sampled) instead of random ones; the diffusion stage then runs its own schedule. It is how
  * a finished model gets more updates under a fresh learning-rate cycle.
+ *
+ * `clipFrom` takes a finished MiniCLIP from another folder instead (a pretrain run, or a MiniCLIP
+ * checkpoint folder such as scripts/miniclip-counts.ts writes), with or without a warm start: how
+ * a drawing UNet moves onto a new text encoder without relearning to draw.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine';
+import { CheckpointError, hasCheckpoint, loadCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine';
 import {
   ddimSample, DeepPartial, Example, MiniClip, PresetName, PretrainConfig, PretrainConfigSchema, readModelMeta,
   resolvePretrainConfig, resumeMismatch, shuffledBatches, TextToImage, trainClip, trainDiffusion, loadMiniClip, loadTextToImage, EMA_PREFIX,
@@ -49,6 +53,8 @@ export interface PretrainOptions {
   maxUpdates?: number;
   /** Warm start from this folder's clip/ and diffusion/ (a finished pretrain run or a shipped model). */
   initFrom?: string;
+  /** Take the MiniCLIP from this folder (a finished run's, or a MiniCLIP checkpoint folder) rather than train it or take initFrom's. */
+  clipFrom?: string;
   /** Show progress (default true). */
   progress?: boolean;
   /** Log lines (default console.log). */
@@ -187,8 +193,9 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const out = opts.out;
   fs.mkdirSync(path.join(out, 'samples'), { recursive: true });
   const cfgFile = path.join(out, 'config.json');
-  const initFrom = opts.initFrom === undefined ? null : checkInitFrom(opts.initFrom, config);
-  const resolved = { preset: opts.preset, ...config, corpus, initFrom };
+  const clipFrom = opts.clipFrom === undefined ? null : checkClipFrom(opts.clipFrom, config);
+  const initFrom = opts.initFrom === undefined ? null : checkInitFrom(opts.initFrom, config, { ownClip: clipFrom !== null });
+  const resolved = { preset: opts.preset, ...config, corpus, initFrom, ...(clipFrom ? { clipFrom } : {}) };
   if (fs.existsSync(cfgFile)) {
     const prev = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
     if (JSON.stringify(prev.corpus) !== JSON.stringify(corpus)) {
@@ -197,6 +204,10 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     if ((prev.initFrom?.sha256 ?? null) !== (initFrom?.sha256 ?? null)) {
       const was = prev.initFrom ? `warm-started from ${prev.initFrom.dir} (diffusion sha256 ${prev.initFrom.sha256.slice(0, 12)})` : 'started from random weights';
       throw new Error(`${out} holds a run ${was}; resume it with the same --init-from, or use another --out`);
+    }
+    if ((prev.clipFrom?.sha256 ?? null) !== (clipFrom?.sha256 ?? null)) {
+      const was = prev.clipFrom ? `with the MiniCLIP of ${prev.clipFrom.dir} (sha256 ${prev.clipFrom.sha256.slice(0, 12)})` : 'without --clip-from';
+      throw new Error(`${out} holds a run ${was}; resume it with the same --clip-from, or use another --out`);
     }
   }
   // Refuse a resume that would change the numbers before anything is written (the loops check again).
@@ -232,12 +243,13 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   t = Date.now();
   trimLosses(lossFile, 'clip', stepOf(clipDir, 'miniclip'));
   trimLosses(lossFile, 'diffusion', stepOf(diffDir, 'diffusion'));
-  if (initFrom && !hasCheckpoint(clipDir)) fs.cpSync(path.join(initFrom.dir, 'clip'), clipDir, { recursive: true });
+  const clipSource = clipFrom?.dir ?? (initFrom ? path.join(initFrom.dir, 'clip') : null);
+  if (clipSource && !hasCheckpoint(clipDir)) fs.cpSync(clipSource, clipDir, { recursive: true });
   let clip: MiniClip = new MiniClip(config.clip, config.seed);
   let clipRes;
   try {
-    // A warm start's MiniCLIP is finished (checkInitFrom); shipped ones hold no optimizer state to resume from.
-    clipRes = initFrom
+    // A MiniCLIP taken from elsewhere is finished (checkInitFrom, checkClipFrom); shipped ones hold no optimizer state to resume from.
+    clipRes = clipSource
       ? { startStep: config.clipTrain.steps, step: config.clipTrain.steps, losses: [] }
       : await trainClip(clip, data, config, { checkpointDir: clipDir, progress, onStep: appendLoss('clip'), maxUpdates: opts.maxUpdates });
   } catch (e) {
@@ -268,7 +280,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const model = new TextToImage(clip, config.diffusion, config.seed);
   if (initFrom && !hasCheckpoint(diffDir)) {
     try {
-      await warmStart(model, path.join(initFrom.dir, 'diffusion'));
+      await warmStart(model, path.join(initFrom.dir, 'diffusion'), { sameText: clipFrom === null });
     } catch (e) {
       model.dispose({ clip: true });
       throw e;
@@ -322,16 +334,13 @@ export interface InitFrom {
 
 /**
  * Check that `dir` can warm-start a run with `config`: a finished MiniCLIP trained exactly as the
- * run's would be (it is used as it is), and a diffusion checkpoint of the same architecture.
- * Throws one line naming what differs.
+ * run's would be (it is used as it is; not read when the run has its own, `ownClip`), and a
+ * diffusion checkpoint of the same architecture. Throws one line naming what differs.
  */
-export function checkInitFrom(dir: string, config: PretrainConfig): InitFrom {
+export function checkInitFrom(dir: string, config: PretrainConfig, opts: { ownClip?: boolean } = {}): InitFrom {
   const clipDir = path.join(dir, 'clip'), diffDir = path.join(dir, 'diffusion');
-  for (const d of [clipDir, diffDir]) if (!hasCheckpoint(d)) throw new Error(`--init-from ${dir}: no checkpoint in ${d} (a finished pretrain run or a shipped model folder holds clip/ and diffusion/)`);
-  const clipMeta = readModelMeta(clipDir, 'miniclip');
-  if (clipMeta.step < clipMeta.config.clipTrain.steps) throw new Error(`--init-from ${dir}: its MiniCLIP is not finished (${clipMeta.step}/${clipMeta.config.clipTrain.steps})`);
-  const clipWhy = resumeMismatch(clipMeta.config, config, 'miniclip');
-  if (clipWhy) throw new Error(`--init-from ${dir}: its MiniCLIP was trained otherwise (${clipWhy})`);
+  for (const d of opts.ownClip ? [diffDir] : [clipDir, diffDir]) if (!hasCheckpoint(d)) throw new Error(`--init-from ${dir}: no checkpoint in ${d} (a finished pretrain run or a shipped model folder holds clip/ and diffusion/)`);
+  if (!opts.ownClip) checkFinishedClip('--init-from', dir, clipDir, config);
   const diffMeta = readModelMeta(diffDir, 'diffusion');
   if (JSON.stringify(diffMeta.config.diffusion) !== JSON.stringify(config.diffusion)) {
     throw new Error(`--init-from ${dir}: its diffusion model differs from the run's: diffusion was ${JSON.stringify(diffMeta.config.diffusion)}, now ${JSON.stringify(config.diffusion)}`);
@@ -339,14 +348,40 @@ export function checkInitFrom(dir: string, config: PretrainConfig): InitFrom {
   return { dir, sha256: readCheckpointIndex(diffDir).sha256 };
 }
 
-/** Load a diffusion checkpoint's UNet weights into `model` (the moving average where it kept one); its text encoder must equal the model's. */
-async function warmStart(model: TextToImage, dir: string): Promise<void> {
-  const frozen = new Set(Object.keys(model.variables).filter((k) => !(k in model.trainableVariables)));
-  const extra = await loadWeightsInto(dir, model.variables, frozen);
+/**
+ * Check that `dir` holds a finished MiniCLIP trained as `config` says (`dir` itself, or its clip/):
+ * what `--clip-from` takes as it is. Throws one line naming what differs.
+ */
+export function checkClipFrom(dir: string, config: PretrainConfig): { dir: string; sha256: string } {
+  const clipDir = [dir, path.join(dir, 'clip')].find((d) => hasCheckpoint(d) && readCheckpointIndex<{ kind?: string }>(d).meta.kind === 'miniclip');
+  if (!clipDir) throw new Error(`--clip-from ${dir}: no MiniCLIP checkpoint there or in its clip/ (a pretrain run, a shipped model, or scripts/miniclip-counts.ts --out)`);
+  checkFinishedClip('--clip-from', dir, clipDir, config);
+  return { dir: clipDir, sha256: readCheckpointIndex(clipDir).sha256 };
+}
+
+function checkFinishedClip(flag: string, dir: string, clipDir: string, config: PretrainConfig): void {
+  const clipMeta = readModelMeta(clipDir, 'miniclip');
+  if (clipMeta.step < clipMeta.config.clipTrain.steps) throw new Error(`${flag} ${dir}: its MiniCLIP is not finished (${clipMeta.step}/${clipMeta.config.clipTrain.steps})`);
+  const clipWhy = resumeMismatch(clipMeta.config, config, 'miniclip');
+  if (clipWhy) throw new Error(`${flag} ${dir}: its MiniCLIP was trained otherwise (${clipWhy}); give the run its clip and clipTrain settings in --config, or another MiniCLIP with --clip-from`);
+}
+
+/**
+ * Load a diffusion checkpoint's UNet weights into `model` (the moving average where it kept one).
+ * With `sameText` its text encoder must equal the model's; without, the checkpoint's is not read.
+ */
+async function warmStart(model: TextToImage, dir: string, opts: { sameText: boolean }): Promise<void> {
+  const text = new Set(Object.keys(model.variables).filter((k) => !(k in model.unet.variables)));
+  if (opts.sameText) tf.dispose(Object.values(await loadWeightsInto(dir, model.variables, text)));
+  const { tensors } = await loadCheckpoint(dir);
   try {
-    for (const [k, v] of Object.entries(model.unet.variables)) if (extra[`${EMA_PREFIX}${k}`]) v.assign(extra[`${EMA_PREFIX}${k}`]);
+    for (const [k, v] of Object.entries(model.unet.variables)) {
+      const t = tensors[`${EMA_PREFIX}${k}`] ?? tensors[k];
+      if (!t || t.shape.join(',') !== v.shape.join(',')) throw new CheckpointError(`--init-from ${dir}: its UNet has no weight ${k} of shape [${v.shape}]`);
+      v.assign(t);
+    }
   } finally {
-    tf.dispose(Object.values(extra));
+    tf.dispose(Object.values(tensors));
   }
 }
 

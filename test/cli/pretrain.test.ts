@@ -177,6 +177,66 @@ test('pretrain --init-from: takes the folder\'s MiniCLIP and starts the UNet fro
   }
 });
 
+test('pretrain --clip-from: the MiniCLIP from another folder as it is, the UNet from --init-from; resumes only with the same MiniCLIP', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-pretrain-clipfrom-'));
+  const a = path.join(dir, 'a'), k = path.join(dir, 'k'), b = path.join(dir, 'b');
+  const base = ['pretrain', '--quick', '--corpus-size', '48', '--sample-every', '0'];
+  assert.equal(run([...base, '--config', tinyConfigFile(dir), '--out', a]).status, 0);
+  const negatives = { ...TINY, clip: { ...TINY.clip, countNegatives: true } };
+  const kConfig = path.join(dir, 'k.json');
+  fs.writeFileSync(kConfig, JSON.stringify(negatives));
+  assert.equal(run([...base, '--config', kConfig, '--out', k]).status, 0);
+  const still = path.join(dir, 'still.json');
+  fs.writeFileSync(still, JSON.stringify({ ...negatives, diffusionTrain: { ...TINY.diffusionTrain, learningRate: 1e-12 } }));
+  const warm = run([...base, '--config', still, '--out', b, '--init-from', a, '--clip-from', k]);
+  assert.equal(warm.status, 0, warm.stderr);
+  const clipSha = (out: string) => JSON.parse(fs.readFileSync(path.join(out, 'clip', 'checkpoint.json'), 'utf8')).sha256;
+  assert.equal(clipSha(b), clipSha(k), "k's MiniCLIP");
+  assert.notEqual(clipSha(k), clipSha(a), 'the two MiniCLIPs differ, so the check above can tell them apart');
+  assert.equal(JSON.parse(fs.readFileSync(path.join(b, 'config.json'), 'utf8')).clipFrom.dir, path.join(k, 'clip'));
+
+  await initBackend();
+  const wa = (await loadTextToImage(path.join(a, 'diffusion'))).model;
+  const wb = (await loadTextToImage(path.join(b, 'diffusion'))).model;
+  const wk = (await loadTextToImage(path.join(k, 'diffusion'))).model;
+  try {
+    const maxDiff = (x: Record<string, tf.Variable>, y: Record<string, tf.Variable>) =>
+      Math.max(...Object.keys(x).map((n) => tf.tidy(() => tf.max(tf.abs(tf.sub(x[n], y[n]))).dataSync()[0])));
+    assert.ok(maxDiff(wa.unet.variables, wb.unet.variables) < 1e-6, "b's UNet starts from a's averaged weights");
+    assert.equal(maxDiff(wk.clip.textVariables(), wb.clip.textVariables()), 0, "b's text encoder is k's");
+    assert.ok(maxDiff(wa.clip.textVariables(), wb.clip.textVariables()) > 1e-4, "and not a's");
+  } finally {
+    for (const m of [wa, wb, wk]) m.dispose({ clip: true });
+  }
+
+  // A resume without --clip-from, or with a MiniCLIP the run's config does not describe, or from a folder without one: one line each.
+  // (d: --clip-from without a warm start, the UNet from random weights.)
+  const d = path.join(dir, 'd');
+  assert.equal(run([...base, '--config', still, '--out', d, '--clip-from', path.join(k, 'clip')]).status, 0);
+  assert.equal(clipSha(d), clipSha(k), 'a MiniCLIP checkpoint folder itself works too');
+  const config = fs.readFileSync(path.join(b, 'config.json'), 'utf8');
+  const cases: Array<[string[], RegExp]> = [
+    [['--config', still, '--out', b, '--init-from', a], /--init-from .*\/a: its MiniCLIP was trained otherwise \(clip was .*"countNegatives":false.*\); give the run its clip and clipTrain settings in --config, or another MiniCLIP with --clip-from$/],
+    [['--config', still, '--out', d], /\/d holds a run with the MiniCLIP of .*\/k\/clip \(sha256 [0-9a-f]{12}\); resume it with the same --clip-from, or use another --out$/],
+    [['--config', tinyConfigFile(dir), '--out', path.join(dir, 'c'), '--init-from', a, '--clip-from', k], /--clip-from .*\/k: its MiniCLIP was trained otherwise \(clip was .*"countNegatives":true.*\); give the run its clip and clipTrain settings in --config, or another MiniCLIP with --clip-from$/],
+    [['--config', still, '--out', path.join(dir, 'c'), '--clip-from', path.join(dir, 'nothing')], /--clip-from .*nothing: no MiniCLIP checkpoint there or in its clip\//],
+  ];
+  for (const [args, message] of cases) {
+    const r = run([...base, ...args]);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr.trim(), message);
+  }
+  assert.equal(fs.readFileSync(path.join(b, 'config.json'), 'utf8'), config);
+  assert.ok(!fs.existsSync(path.join(dir, 'c')));
+
+  // The shipped model's list of runs names the MiniCLIP's folder and the clip settings it needs.
+  const shipped = run(['ship-base-model', '--run', b, '--out', path.join(dir, 'shipped-b'), '--per-category', '2', '--prompts-per-category', '1']);
+  assert.equal(shipped.status, 0, shipped.stderr);
+  const stages = JSON.parse(fs.readFileSync(path.join(dir, 'shipped-b', 'metrics.json'), 'utf8')).stages;
+  assert.match(stages.at(-1).command, /--init-from .*\/a --clip-from .*\/k\/clip --config <\{"diffusionTrain":.*"clip":\{.*"countNegatives":true\}/);
+});
+
 test('ship-base-model ships a finished run; a warm start from the shipped folder lists both runs in metrics.json and the README', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ship-ok-'));
   const base = ['pretrain', '--quick', '--corpus-size', '48', '--sample-every', '0', '--config', tinyConfigFile(dir)];
