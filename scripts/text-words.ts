@@ -1,7 +1,8 @@
 /**
  * Can the text encoder tell the words of one attribute apart? For each
  * attribute, the cosine of the token states (what the UNet reads) of prompts
- * that differ in that attribute alone, at the changed word (src/eval/textWords.ts).
+ * that differ in that attribute alone: the least over positions, which is at
+ * the changed word (src/eval/textWords.ts).
  *
  *   node --import tsx scripts/text-words.ts [--model DIR]
  *
@@ -16,7 +17,7 @@ async function main(): Promise<void> {
   await initBackend();
   const { model } = await loadModel(values.model ?? BASE_MODEL_DIR);
   try {
-    console.log(`Token states of ${values.model ?? 'data/base-model'}: cosine at the changed word, per pair of prompts\n`);
+    console.log(`Token states of ${values.model ?? 'data/base-model'}: least cosine over positions, per pair of prompts\n`);
     console.log(wordSimilarityTable(wordSimilarity(model)));
   } finally {
     model.dispose({ clip: true });
