@@ -46,7 +46,7 @@ export const FinetuneConfigSchema = z.strictObject({
   /**
    * Train the text encoder too (beyond the paper's setup here, where only the UNet learns). The base model's
    * text encoder is MiniCLIP's, frozen in pretraining, and gives "two", "three" and "four circles" almost the
-   * same token states (README, "A likely reason the count does not move"), so a UNet alone has little to tell counts apart by.
+   * same token states (README, "A suspected reason the count does not move"), so a UNet alone has little to tell counts apart by.
    */
   trainTextEncoder: z.boolean(),
   /** Judge a small fixed set of seen prompts every this many updates (0: never), with the averaged weights. */

@@ -127,8 +127,15 @@ export function readModelMeta(dir: string, kind: ModelKind): ModelCheckpointMeta
  * passes them to `restoreOptimizer`).
  * Weights named in `frozen` are not loaded but checked: a resumed run must
  * use the same frozen weights (e.g. the text encoder) as the checkpoint.
+ * With `frozenCheck: 'skip'` they are neither loaded nor checked (a warm
+ * start onto another text encoder).
  */
-export async function loadWeightsInto(dir: string, variables: Record<string, tf.Variable>, frozen: ReadonlySet<string> = new Set()): Promise<tf.NamedTensorMap> {
+export async function loadWeightsInto(
+  dir: string,
+  variables: Record<string, tf.Variable>,
+  frozen: ReadonlySet<string> = new Set(),
+  frozenCheck: 'check' | 'skip' = 'check',
+): Promise<tf.NamedTensorMap> {
   const index = readCheckpointIndex(dir);
   const expect: Record<string, number[]> = variableShapes(variables);
   const extra = (name: string) => name.startsWith(OPT) || name.startsWith(EMA_PREFIX);
@@ -138,7 +145,7 @@ export async function loadWeightsInto(dir: string, variables: Record<string, tf.
   for (const [name, t] of Object.entries(tensors)) {
     if (extra(name)) opt[name] = t;
     else if (frozen.has(name)) {
-      const same = tf.tidy(() => tf.all(tf.equal(variables[name], t)).dataSync()[0] === 1);
+      const same = frozenCheck === 'skip' || tf.tidy(() => tf.all(tf.equal(variables[name], t)).dataSync()[0] === 1);
       if (!same) {
         tf.dispose([...Object.values(tensors)]);
         throw new CheckpointError(`cannot resume from ${dir}: frozen weight ${name} differs from the checkpoint's (another text encoder?)`);

@@ -37,7 +37,7 @@ export const ClipConfigSchema = z.strictObject({
    * Training: each caption naming two, three or four objects brings the same caption with the other two
    * counts as extra wrong answers for every image of the batch (`countSwaps`), so the towers must tell
    * the count words apart; without them MiniCLIP gives "two" and "three circles" almost the same token
-   * states (README, "A likely reason the count does not move"). Off in the shipped MiniCLIP. A caption
+   * states (README, "A suspected reason the count does not move"). Off in the shipped MiniCLIP. A caption
    * that dropped or misstated its count (the corpus's caption noise) can make a true description of some
    * other image a wrong answer here, as in-batch negatives already can.
    */

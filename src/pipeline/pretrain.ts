@@ -25,7 +25,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { CheckpointError, hasCheckpoint, loadCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine';
+import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine';
 import {
   ddimSample, DeepPartial, Example, MiniClip, PresetName, PretrainConfig, PretrainConfigSchema, readModelMeta,
   resolvePretrainConfig, resumeMismatch, shuffledBatches, TextToImage, trainClip, trainDiffusion, loadMiniClip, loadTextToImage, EMA_PREFIX,
@@ -372,16 +372,11 @@ function checkFinishedClip(flag: string, dir: string, clipDir: string, config: P
  */
 async function warmStart(model: TextToImage, dir: string, opts: { sameText: boolean }): Promise<void> {
   const text = new Set(Object.keys(model.variables).filter((k) => !(k in model.unet.variables)));
-  if (opts.sameText) tf.dispose(Object.values(await loadWeightsInto(dir, model.variables, text)));
-  const { tensors } = await loadCheckpoint(dir);
+  const extra = await loadWeightsInto(dir, model.variables, text, opts.sameText ? 'check' : 'skip');
   try {
-    for (const [k, v] of Object.entries(model.unet.variables)) {
-      const t = tensors[`${EMA_PREFIX}${k}`] ?? tensors[k];
-      if (!t || t.shape.join(',') !== v.shape.join(',')) throw new CheckpointError(`--init-from ${dir}: its UNet has no weight ${k} of shape [${v.shape}]`);
-      v.assign(t);
-    }
+    for (const [k, v] of Object.entries(model.unet.variables)) if (extra[`${EMA_PREFIX}${k}`]) v.assign(extra[`${EMA_PREFIX}${k}`]);
   } finally {
-    tf.dispose(Object.values(tensors));
+    tf.dispose(Object.values(extra));
   }
 }
 
