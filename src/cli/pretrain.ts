@@ -178,8 +178,9 @@ function trainingStages(runConfig: Record<string, any>, wallSeconds: TrainingSta
   }
   const dt = runConfig.diffusionTrain;
   const clipFrom = runConfig.clipFrom as { dir: string } | undefined;
-  // --clip-from's MiniCLIP must match the run's clip settings, so the command names them.
-  const sections = clipFrom ? (['clip', 'clipTrain', 'corpus'] as const) : (['corpus'] as const);
+  // --clip-from's MiniCLIP must match the run's clip settings, so the command names them; so are a UNet's
+  // settings where they are not its preset's (a warm start may add attention levels).
+  const sections = clipFrom ? (['clip', 'clipTrain', 'diffusion', 'corpus'] as const) : (['diffusion', 'corpus'] as const);
   const changed = Object.fromEntries(sections.map((k) => [k, sectionOverrides(runConfig, k)]).filter(([, v]) => v));
   const overrides = JSON.stringify({ ...(init ? { diffusionTrain: { steps: dt.steps, learningRate: dt.learningRate } } : {}), ...changed });
   const flags = `${init ? ` --init-from ${init.dir}` : ''}${clipFrom ? ` --clip-from ${clipFrom.dir}` : ''}${overrides !== '{}' ? ` --config <${overrides}>` : ''}`;
@@ -188,7 +189,7 @@ function trainingStages(runConfig: Record<string, any>, wallSeconds: TrainingSta
 }
 
 /** The keys of one section of a run's config that it sets otherwise than its preset would (undefined: none). */
-function sectionOverrides(runConfig: Record<string, any>, section: 'clip' | 'clipTrain' | 'corpus'): Record<string, unknown> | undefined {
+function sectionOverrides(runConfig: Record<string, any>, section: 'clip' | 'clipTrain' | 'diffusion' | 'corpus'): Record<string, unknown> | undefined {
   if (!runConfig[section]) return undefined;
   const preset = (runConfig.preset ?? 'default') as PresetName;
   const { config, corpus } = resolvePretrainRun(preset, { seed: runConfig.seed });

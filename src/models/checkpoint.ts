@@ -128,16 +128,19 @@ export function readModelMeta(dir: string, kind: ModelKind): ModelCheckpointMeta
  * Weights named in `frozen` are not loaded but checked: a resumed run must
  * use the same frozen weights (e.g. the text encoder) as the checkpoint.
  * With `frozenCheck: 'skip'` they are neither loaded nor checked (a warm
- * start onto another text encoder).
+ * start onto another text encoder). Weights named in `fresh` are not in the
+ * checkpoint and keep their values (blocks added to a warm-started UNet).
  */
 export async function loadWeightsInto(
   dir: string,
   variables: Record<string, tf.Variable>,
   frozen: ReadonlySet<string> = new Set(),
   frozenCheck: 'check' | 'skip' = 'check',
+  fresh: ReadonlySet<string> = new Set(),
 ): Promise<tf.NamedTensorMap> {
   const index = readCheckpointIndex(dir);
   const expect: Record<string, number[]> = variableShapes(variables);
+  for (const name of fresh) delete expect[name];
   const extra = (name: string) => name.startsWith(OPT) || name.startsWith(EMA_PREFIX);
   for (const s of index.specs) if (extra(s.name)) expect[s.name] = s.shape;
   const { tensors } = await loadCheckpoint(dir, expect);

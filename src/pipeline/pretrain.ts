@@ -342,10 +342,24 @@ export function checkInitFrom(dir: string, config: PretrainConfig, opts: { ownCl
   for (const d of opts.ownClip ? [diffDir] : [clipDir, diffDir]) if (!hasCheckpoint(d)) throw new Error(`--init-from ${dir}: no checkpoint in ${d} (a finished pretrain run or a shipped model folder holds clip/ and diffusion/)`);
   if (!opts.ownClip) checkFinishedClip('--init-from', dir, clipDir, config);
   const diffMeta = readModelMeta(diffDir, 'diffusion');
-  if (JSON.stringify(diffMeta.config.diffusion) !== JSON.stringify(config.diffusion)) {
-    throw new Error(`--init-from ${dir}: its diffusion model differs from the run's: diffusion was ${JSON.stringify(diffMeta.config.diffusion)}, now ${JSON.stringify(config.diffusion)}`);
+  if (JSON.stringify(diffMeta.config.diffusion) !== JSON.stringify(config.diffusion) && grownLevels(diffMeta.config.diffusion, config.diffusion) === null) {
+    throw new Error(
+      `--init-from ${dir}: its diffusion model differs from the run's (only attention levels may be added): diffusion was ${JSON.stringify(diffMeta.config.diffusion)}, now ${JSON.stringify(config.diffusion)}`,
+    );
   }
   return { dir, sha256: readCheckpointIndex(diffDir).sha256 };
+}
+
+/**
+ * The attention levels a run adds to a warm start's UNet, or null when the two diffusion
+ * configs differ in anything else (or the run drops a level). An added block starts as the
+ * identity (its attention and MLP output projections are zero), so the grown UNet first
+ * computes exactly what the source did.
+ */
+export function grownLevels(from: PretrainConfig['diffusion'], to: PretrainConfig['diffusion']): number[] | null {
+  const strip = (d: PretrainConfig['diffusion']) => JSON.stringify({ ...d, unet: { ...d.unet, attentionLevels: [] } });
+  if (strip(from) !== strip(to) || !from.unet.attentionLevels.every((l) => to.unet.attentionLevels.includes(l))) return null;
+  return to.unet.attentionLevels.filter((l) => !from.unet.attentionLevels.includes(l));
 }
 
 /**
@@ -369,10 +383,13 @@ function checkFinishedClip(flag: string, dir: string, clipDir: string, config: P
 /**
  * Load a diffusion checkpoint's UNet weights into `model` (the moving average where it kept one).
  * With `sameText` its text encoder must equal the model's; without, the checkpoint's is not read.
+ * Attention blocks the checkpoint lacks (`grownLevels`) keep their identity start.
  */
 async function warmStart(model: TextToImage, dir: string, opts: { sameText: boolean }): Promise<void> {
   const text = new Set(Object.keys(model.variables).filter((k) => !(k in model.unet.variables)));
-  const extra = await loadWeightsInto(dir, model.variables, text, opts.sameText ? 'check' : 'skip');
+  const saved = new Set(readCheckpointIndex(dir).specs.map((s) => s.name));
+  const fresh = new Set(Object.keys(model.unet.variables).filter((k) => !saved.has(k)));
+  const extra = await loadWeightsInto(dir, model.variables, text, opts.sameText ? 'check' : 'skip', fresh);
   try {
     for (const [k, v] of Object.entries(model.unet.variables)) if (extra[`${EMA_PREFIX}${k}`]) v.assign(extra[`${EMA_PREFIX}${k}`]);
   } finally {

@@ -161,11 +161,15 @@ test('pretrain --init-from: takes the folder\'s MiniCLIP and starts the UNet fro
   assert.equal(fs.readFileSync(path.join(b, 'config.json'), 'utf8'), config);
 
   // Bad sources: one line each, naming the folder and what is wrong; no output folder made.
-  const wider = path.join(dir, 'wider.json');
-  fs.writeFileSync(wider, JSON.stringify({ ...TINY, diffusion: { ...TINY.diffusion, unet: { ...TINY.diffusion.unet, channels: [8, 24] } } }));
+  const unet = (u: object) => {
+    const file = path.join(dir, `unet-${Object.values(u).join('-')}.json`);
+    fs.writeFileSync(file, JSON.stringify({ ...TINY, diffusion: { ...TINY.diffusion, unet: { ...TINY.diffusion.unet, ...u } } }));
+    return file;
+  };
   const cases: Array<[string[], RegExp]> = [
     [['--config', still, '--init-from', path.join(dir, 'nothing')], /--init-from .*nothing: no checkpoint in .*clip \(a finished pretrain run or a shipped model folder holds clip\/ and diffusion\/\)/],
-    [['--config', wider, '--init-from', a], /--init-from .*\/a: its diffusion model differs from the run's: diffusion was .*"channels":\[8,16\].*, now .*"channels":\[8,24\]/],
+    [['--config', unet({ channels: [8, 24] }), '--init-from', a], /--init-from .*\/a: its diffusion model differs from the run's \(only attention levels may be added\): diffusion was .*"channels":\[8,16\].*, now .*"channels":\[8,24\]/],
+    [['--config', unet({ attentionLevels: [] }), '--init-from', a], /--init-from .*\/a: its diffusion model differs from the run's \(only attention levels may be added\): .*"attentionLevels":\[1\].*, now .*"attentionLevels":\[\]/],
     [['--init-from', a], /--init-from .*\/a: its MiniCLIP was trained otherwise \(clip was /],
   ];
   for (const [args, message] of cases) {
@@ -175,6 +179,41 @@ test('pretrain --init-from: takes the folder\'s MiniCLIP and starts the UNet fro
     assert.match(r.stderr, message);
     assert.ok(!fs.existsSync(path.join(dir, 'c')));
   }
+});
+
+test('pretrain --init-from onto a UNet with more attention levels: the added blocks start as the identity', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-pretrain-grow-'));
+  const a = path.join(dir, 'a'), b = path.join(dir, 'b');
+  const base = ['pretrain', '--quick', '--corpus-size', '48', '--sample-every', '0'];
+  assert.equal(run([...base, '--config', tinyConfigFile(dir), '--out', a]).status, 0);
+  // As above, a rate too small to move a weight: b must compute what a computes.
+  const grown = path.join(dir, 'grown.json');
+  const unet = { ...TINY.diffusion.unet, attentionLevels: [0, 1] };
+  fs.writeFileSync(grown, JSON.stringify({ ...TINY, diffusion: { ...TINY.diffusion, unet }, diffusionTrain: { ...TINY.diffusionTrain, learningRate: 1e-12 } }));
+  const warm = run([...base, '--config', grown, '--out', b, '--init-from', a]);
+  assert.equal(warm.status, 0, warm.stderr);
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(b, 'config.json'), 'utf8')).diffusion.unet.attentionLevels, [0, 1]);
+
+  await initBackend();
+  const { model: wa, meta } = await loadTextToImage(path.join(a, 'diffusion'));
+  const wb = (await loadTextToImage(path.join(b, 'diffusion'))).model;
+  try {
+    const added = Object.keys(wb.unet.variables).filter((k) => !(k in wa.unet.variables));
+    assert.ok(added.length > 0 && added.every((k) => /(down|up)\/0\/attn\//.test(k)), `only level 0's attention is new: ${added.join(', ')}`);
+    const diff = (k: string) => tf.tidy(() => tf.max(tf.abs(tf.sub(wa.unet.variables[k], wb.unet.variables[k]))).dataSync()[0]);
+    assert.ok(Object.keys(wa.unet.variables).every((k) => diff(k) < 1e-6), 'the shared weights are a\'s average');
+    const prompts = ['a red circle', 'two blue squares in the forest'];
+    const opts = { ...meta.config.sampler, seed: 5 };
+    const [ia, ib] = [await generateImages(wa, prompts, opts), await generateImages(wb, prompts, opts)];
+    assert.deepEqual(ib.map((im) => Array.from(im.data)), ia.map((im) => Array.from(im.data)), 'the grown UNet draws the same images');
+  } finally {
+    for (const m of [wa, wb]) m.dispose({ clip: true });
+  }
+  // The shipped list of runs gives the grown UNet's settings, so its command makes the same model.
+  const shipped = run(['ship-base-model', '--run', b, '--out', path.join(dir, 'shipped-b'), '--per-category', '2', '--prompts-per-category', '1']);
+  assert.equal(shipped.status, 0, shipped.stderr);
+  const stages = JSON.parse(fs.readFileSync(path.join(dir, 'shipped-b', 'metrics.json'), 'utf8')).stages;
+  assert.match(stages.at(-1).command, /--init-from .*\/a --config <\{"diffusionTrain":.*"diffusion":\{.*"attentionLevels":\[0,1\]/);
 });
 
 test('pretrain --clip-from: the MiniCLIP from another folder as it is, the UNet from --init-from; resumes only with the same MiniCLIP', async () => {
@@ -264,7 +303,7 @@ test('ship-base-model ships a finished run; a warm start from the shipped folder
   assert.deepEqual(second.stages[0], first.stages[0]);
   const sha = JSON.parse(fs.readFileSync(path.join(dir, 'shipped-a', 'diffusion', 'checkpoint.json'), 'utf8')).sha256;
   assert.equal(second.stages[1].initFrom, sha);
-  assert.match(second.stages[1].command, /--init-from .*shipped-a --config <\{"diffusionTrain":\{"steps":4,"learningRate":0\.001\},"corpus":\{"size":48,"confuseColor":0\.5\}\}>/);
+  assert.match(second.stages[1].command, /--init-from .*shipped-a --config <\{"diffusionTrain":\{"steps":4,"learningRate":0\.001\},"diffusion":\{"timesteps":100,.*\},"corpus":\{"size":48,"confuseColor":0\.5\}\}>/);
   assert.match(fs.readFileSync(path.join(dir, 'shipped-b', 'README.md'), 'utf8'), /in the last run its captions name a color's look-alike in 50% and a place's in 0% of the captions that name one/);
   const readme = fs.readFileSync(path.join(dir, 'shipped-b', 'README.md'), 'utf8');
   assert.match(readme, /Made by 2 training runs/);
@@ -285,7 +324,7 @@ test('ship-base-model ships a finished run; a warm start from the shipped folder
   assert.equal(run([...base, '--out', path.join(dir, 'c'), '--init-from', path.join(dir, 'a')]).status, 0);
   const third = ship(path.join(dir, 'c'), path.join(dir, 'shipped-c'));
   assert.deepEqual(third.stages.map((st: { command: string; diffusionUpdates: number }) => [st.command, st.diffusionUpdates]), [
-    ['npx t2i-align pretrain --quick --config <{"corpus":{"size":48}}>', 4],
+    [`npx t2i-align pretrain --quick --config <{"diffusion":${JSON.stringify({ ...TINY.diffusion, unet: { ...TINY.diffusion.unet, resBlocks: 1 } })},"corpus":{"size":48}}>`, 4],
     [third.stages[1].command, 4],
   ]);
   assert.match(third.stages[1].command, /--init-from .*\/a --config/);
