@@ -15,7 +15,8 @@
  * A warm start (`initFrom`: a finished pretrain run or a shipped model) takes that folder's
  * MiniCLIP as it is and starts the diffusion stage from its UNet weights (their moving average,
  * as sampled) instead of random ones; the diffusion stage then runs its own schedule. It is how
- * a finished model gets more updates under a fresh learning-rate cycle.
+ * a finished model gets more updates under a fresh learning-rate cycle. The run's UNet may add
+ * attention levels to the source's (`grownLevels`); the added blocks start as the identity.
  *
  * `clipFrom` takes a finished MiniCLIP from another folder instead (a pretrain run, or a MiniCLIP
  * checkpoint folder such as scripts/miniclip-counts.ts writes), with or without a warm start: how
