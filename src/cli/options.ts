@@ -62,6 +62,7 @@ export interface SamplerFlags {
   guidance?: string;
   steps?: string;
   eta?: string;
+  guidanceInterval?: string;
 }
 
 /** Add --guidance, --steps and --eta to a command; `what` says whose default applies. */
@@ -69,7 +70,8 @@ export function addSamplerOptions(cmd: Command, what = "the checkpoint config's"
   return cmd
     .option('--guidance <s>', `classifier-free guidance scale (default: ${what})`)
     .option('--steps <n>', `DDIM steps (default: ${what})`)
-    .option('--eta <x>', `DDIM eta in 0..1: 0 deterministic, 1 as stochastic as DDPM (default: ${what})`);
+    .option('--eta <x>', `DDIM eta in 0..1: 0 deterministic, 1 as stochastic as DDPM (default: ${what})`)
+    .option('--guidance-interval <lo:hi>', `guide only the steps with timestep lo <= t <= hi, the others conditional alone; "all" guides every step (default: ${what})`);
 }
 
 /** The sampler settings the flags override (only those given). */
@@ -78,5 +80,16 @@ export function samplerOverrides(opts: SamplerFlags): Partial<SamplerConfig> {
   if (opts.guidance !== undefined) out.guidanceScale = guidanceOption(opts.guidance);
   if (opts.steps !== undefined) out.steps = intOption('--steps', opts.steps, 1, 1000);
   if (opts.eta !== undefined) out.eta = numberOption('--eta', opts.eta, 0, 1);
+  if (opts.guidanceInterval !== undefined) out.guidanceInterval = guidanceIntervalOption(opts.guidanceInterval);
   return out;
+}
+
+/** `--guidance-interval lo:hi` (timesteps, lo <= hi), or "all": every step guided (undefined). */
+export function guidanceIntervalOption(v: string): [number, number] | undefined {
+  if (v.trim() === 'all') return undefined;
+  const m = /^\s*(\d+)\s*:\s*(\d+)\s*$/.exec(v);
+  if (!m || Number(m[1]) > Number(m[2]) || Number(m[2]) > 100000) {
+    throw new Error(`--guidance-interval must be lo:hi, two timesteps with lo <= hi (e.g. 0:600), or "all", got "${v}"`);
+  }
+  return [Number(m[1]), Number(m[2])];
 }

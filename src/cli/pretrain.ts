@@ -200,7 +200,8 @@ function sectionOverrides(runConfig: Record<string, any>, section: 'clip' | 'cli
 
 /** The ship-base-model flags that give these sampler overrides. */
 function shipFlags(s: Partial<SamplerConfig>): string {
-  const flags: Array<[string, number | undefined]> = [['--guidance', s.guidanceScale], ['--steps', s.steps], ['--eta', s.eta]];
+  const flags: Array<[string, number | string | undefined]> = [['--guidance', s.guidanceScale], ['--steps', s.steps], ['--eta', s.eta]];
+  if ('guidanceInterval' in s) flags.push(['--guidance-interval', s.guidanceInterval ? s.guidanceInterval.join(':') : 'all']);
   return flags.filter(([, v]) => v !== undefined).map(([f, v]) => ` ${f} ${v}`).join('');
 }
 
@@ -260,7 +261,7 @@ ${(100 * m.clipRetrieval.top1.rate).toFixed(1)}% [${(100 * m.clipRetrieval.top1.
 ## Alignment (the judge, per category)
 
 ${a.imagesPerCategory} images per set and category (up to ${a.promptsPerCategory} prompts per category, a seeded subsample; images spread evenly over them),
-image seeds ${JSON.stringify(a.seeds)}, prompt-subsample seed ${a.seed}; DDIM ${a.sampler.steps} steps, guidance ${a.sampler.guidanceScale}, eta ${a.sampler.eta}.
+image seeds ${JSON.stringify(a.seeds)}, prompt-subsample seed ${a.seed}; DDIM ${a.sampler.steps} steps, guidance ${a.sampler.guidanceScale}${a.sampler.guidanceInterval ? ` at timesteps ${a.sampler.guidanceInterval.join('-')}` : ''}, eta ${a.sampler.eta}.
 Accuracy: every attribute the prompt names is right; 95% interval bootstrapped over prompts (images of one prompt are not independent). "object recognised": the judge finds at least one object and all have the prompt's shape.
 Reproduce: \`npx t2i-align eval-base --per-category ${a.imagesPerCategory} --prompts-per-category ${a.promptsPerCategory} --seeds ${a.seeds.join(',')} --json\`.
 

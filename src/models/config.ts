@@ -100,6 +100,15 @@ export const SamplerConfigSchema = z.strictObject({
   eta: z.number().min(0).max(1),
   /** Clip the predicted x0 to [-1, 1] at every step (keeps a small model's samples in range). */
   clipSample: z.boolean(),
+  /**
+   * Guide only the steps whose timestep t has lo <= t <= hi (Kynkaanniemi et al. 2024, "guidance in a
+   * limited interval"); the other steps use the conditional model alone (scale 1, one UNet pass).
+   * Absent: every step is guided.
+   */
+  guidanceInterval: z
+    .tuple([int(0, 100000), int(0, 100000)])
+    .refine(([lo, hi]) => lo <= hi, { message: 'guidanceInterval [lo, hi] needs lo <= hi' })
+    .optional(),
 });
 export type SamplerConfig = z.infer<typeof SamplerConfigSchema>;
 

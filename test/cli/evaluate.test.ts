@@ -62,6 +62,7 @@ test('evaluate: bad input is one line naming what is wrong and what is allowed',
   await assert.rejects(runCli('evaluate', '--model', path.join(dir, 'nope'), '--prompts', 'seen'), /--model .*nope: no such folder/);
   await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', 'seen', '--per-prompt', '0'), /--per-prompt/);
   await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', 'seen', '--guidance', 'high'), /--guidance must be a number in 0\.\.100, got "high"/);
+  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', 'seen', '--guidance-interval', '600:200'), /--guidance-interval must be lo:hi, two timesteps with lo <= hi .*got "600:200"/);
   await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', 'everything'), /--prompts must be seen, unseen or a readable text file, got "everything"/);
   await assert.rejects(runCli('reproduce', '--quick', '--config', bad), /--config .*bad\.txt/);
   const cfg = path.join(dir, 'cfg.json');

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { adam, assertNoLeaks, assertStepDoesNotLeak, Rng } from '../../src/engine';
 import {
   ddimSample, ddimTimesteps, upsample2, denoisingLoss, timestepWeights, depthToSpace, drawNoise, generateImages, guidedEps, imagesToTensor, makeSchedule,
-  MiniClip, NULL_PROMPT, spaceToDepth, TextToImage, trainDiffusionStep,
+  MiniClip, NULL_PROMPT, SamplerConfigSchema, spaceToDepth, TextToImage, trainDiffusionStep,
 } from '../../src/models';
 import { fakeBatches, initTestBackend, maxAbsDiff, randomize, tinyConfig } from './helpers';
 
@@ -121,6 +121,29 @@ test('DDIM sampler: same seed same images, another seed differs, an image does n
     const x = ddimSample(m.model, prompts, { ...opts, seed: 1 });
     assert.ok(x.min().dataSync()[0] >= -1 && x.max().dataSync()[0] <= 1, 'clipSample keeps x0 in [-1, 1]');
   });
+  m.dispose();
+});
+
+test('guidance interval: covering every step is plain guidance, covering none is the conditional model alone, in between differs from both', async () => {
+  await initTestBackend();
+  const m = tinyModel();
+  const opts = { ...m.cfg.sampler, steps: 4, guidanceScale: 4, eta: 0, clipSample: false, seed: 3 };
+  const prompts = ['two red circles', 'a heart'];
+  const ts = ddimTimesteps(m.model.schedule.timesteps, opts.steps, opts.spacing);
+  await assertNoLeaks(async () => {
+    tf.tidy(() => {
+      const sample = (o: Partial<typeof opts> & { guidanceInterval?: [number, number] }) => ddimSample(m.model, prompts, { ...opts, ...o });
+      const plain = sample({});
+      const conditional = sample({ guidanceScale: 1 });
+      assert.ok(maxAbsDiff(plain, conditional) > 1e-3, 'guidance must change the sample for this test to mean anything');
+      assert.equal(maxAbsDiff(sample({ guidanceInterval: [0, ts[0]] }), plain), 0);
+      // No timestep in [ts[0] + 1, ts[0] + 1]: every step is the conditional model alone (one pass; equal up to rounding).
+      assert.ok(maxAbsDiff(sample({ guidanceInterval: [ts[0] + 1, ts[0] + 1] }), conditional) < 1e-4);
+      const late = sample({ guidanceInterval: [0, ts[2]] });
+      assert.ok(maxAbsDiff(late, plain) > 1e-4 && maxAbsDiff(late, conditional) > 1e-4, 'guiding the last two steps only is neither');
+    });
+  }, 'sampling with a guidance interval');
+  assert.throws(() => SamplerConfigSchema.parse({ ...m.cfg.sampler, guidanceInterval: [600, 200] }), /lo <= hi/);
   m.dispose();
 });
 

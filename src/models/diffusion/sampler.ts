@@ -11,7 +11,8 @@
  *   x_prev  = sqrt(alpha_bar_prev) x0_hat + sqrt(1 - alpha_bar_prev - sigma_t^2) eps_hat + sigma_t z
  *
  * over S timesteps spaced evenly (see ddimTimesteps), with alpha_bar_prev = 1
- * after the last.
+ * after the last. With a guidance interval [lo, hi], steps with t outside it
+ * take the conditional model's estimates alone (s = 1).
  * Image i's noise (x_T and every z) comes from its own seed, so an image
  * depends on its prompt and seed only, not on the rest of the batch (up to
  * float rounding: kernels may sum in another order for another batch size).
@@ -98,6 +99,8 @@ export function ddimSample(model: Denoiser, prompts: readonly string[], opts: Sa
   const rngs = perImageRngs(opts.seed, prompts.length);
   const cond = model.encodePrompts(prompts);
   const uncond = model.encodePrompts(prompts.map(() => NULL_PROMPT));
+  const [lo, hi] = opts.guidanceInterval ?? [0, Infinity];
+  const guidedAt = (t: number) => t >= lo && t <= hi;
   let x = noiseFor(rngs);
   ts.forEach((t, i) => {
     const abT = alphasCumprod[t];
@@ -105,7 +108,7 @@ export function ddimSample(model: Denoiser, prompts: readonly string[], opts: Sa
     const sigma = opts.eta * Math.sqrt((1 - abPrev) / (1 - abT)) * Math.sqrt(1 - abT / abPrev);
     const next = tf.tidy(() => {
       const tt = tf.fill([prompts.length], t) as tf.Tensor1D;
-      let { x0, eps } = guidedDenoise(model, x, tt, cond, uncond, opts.guidanceScale);
+      let { x0, eps } = guidedAt(t) ? guidedDenoise(model, x, tt, cond, uncond, opts.guidanceScale) : model.denoise(x, tt, cond);
       if (opts.clipSample) {
         x0 = tf.clipByValue(x0, -1, 1);
         eps = tf.div(tf.sub(x, tf.mul(Math.sqrt(abT), x0)), Math.sqrt(1 - abT)) as tf.Tensor4D;
