@@ -65,7 +65,7 @@ export interface SamplerFlags {
   guidanceInterval?: string;
 }
 
-/** Add --guidance, --steps and --eta to a command; `what` says whose default applies. */
+/** Add --guidance, --steps, --eta and --guidance-interval to a command; `what` says whose default applies. */
 export function addSamplerOptions(cmd: Command, what = "the checkpoint config's"): Command {
   return cmd
     .option('--guidance <s>', `classifier-free guidance scale (default: ${what})`)
