@@ -23,7 +23,7 @@ export function registerFinetune(program: Command): void {
     .option('--weights <mode>', `weight of a generated image: ${WEIGHT_MODES.join(' | ')} (default reward)`)
     .option('--normalise <how>', `weights: ${NORMALISATIONS.join(' | ')} (divide by their mean; default none)`)
     .option('--steps <n>', 'updates (default: 2400, or 300 with --quick)')
-    .option('--quick', 'the quick preset: 300 updates, judged every 100')
+    .option('--quick', 'the quick preset: 300 updates at 2e-4, weights divided by their mean, judged every 100')
     .option('--config <file>', 'JSON overrides of the fine-tuning config (keys of FinetuneConfig, e.g. {"train": {"learningRate": 1e-5}}); flags win')
     .option('--eval-guidance <s>', 'guidance scale of the progress judge (default: the model\'s own; use the scale you evaluate at)')
     .option('--seed <n>', 'integer seed of batches, dropout, timesteps and noise (default 0)')
