@@ -85,8 +85,9 @@ export const FINETUNE_PRESETS = {
   /**
    * 300 updates at 2e-4 (the default's rate times 10, an eighth of its updates), the weights divided by
    * their mean (the paper's relative weights; since Adam's step does not depend on the loss's scale, this
-   * amounts to beta = the mean weight, about 0.32 with the shipped reward model). Chosen on the tuning prompts and image
-   * seeds alone (eval-finetune --seed 1000 --per-prompt 16, 512 images, two or three fine-tuning seeds):
+   * amounts to beta = the mean weight, about 0.32 with the shipped reward model). Chosen on the tuning
+   * prompts and image seeds alone (eval-finetune --seed 1000 --per-prompt 16, 512 images, two or three
+   * fine-tuning seeds):
    * seen accuracy +3.1 points over the base model at 1e-4 (the earlier preset), +4.0 at 2e-4, +4.5 at 1e-4
    * with 'mean', +5.9 at 2e-4 over 500 updates, +6.4 at 2e-4 with 'mean' (README, "Does it help here?").
    */
