@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { OPENBLAS_THREAD_TIMEOUT } from '../src/engine/native';
 import { round } from './timing';
 
 const PY = '/usr/bin/python3';
@@ -108,12 +109,17 @@ export async function benchKit(budgetMs = 5000): Promise<KitParity> {
   };
 }
 
+/** PyTorch's environment: the kit's OpenBLAS thread timeout too (PyTorch links OpenBLAS for its matmuls), so both wait alike. */
+function torchEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, OPENBLAS_THREAD_TIMEOUT: process.env.OPENBLAS_THREAD_TIMEOUT ?? OPENBLAS_THREAD_TIMEOUT };
+}
+
 /** The PyTorch twin, in a python process. */
 export function benchTorch(spec: { unet: unknown; contextDim: number; tokens: number; batch: number; threads: number; budgetS: number }): Record<string, number | string> {
   const cfgFile = path.join(os.tmpdir(), `t2i-parity-${process.pid}.json`);
   fs.writeFileSync(cfgFile, JSON.stringify({ ...spec, budget_s: spec.budgetS }));
   try {
-    const r = spawnSync(PY, [path.join(__dirname, 'parity_torch.py'), cfgFile], { encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(PY, [path.join(__dirname, 'parity_torch.py'), cfgFile], { encoding: 'utf8', timeout: 120_000, env: torchEnv() });
     if (r.error || r.status !== 0) throw new Error(`parity_torch.py failed: ${r.error?.message ?? (r.stderr || '').trim().split('\n').slice(-2).join(' | ')}`);
     return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}');
   } finally {
@@ -168,6 +174,7 @@ export function benchParity(rounds = PARITY_ROUNDS): Record<string, unknown> {
     torchThreads: pt.threads,
     torchVersion: pt.torch,
     openblasCoretype: process.env.OPENBLAS_CORETYPE ?? 'unset',
+    openblasThreadTimeout: torchEnv().OPENBLAS_THREAD_TIMEOUT,
     note: 'ratio = PyTorch ms / kit ms (>1: kit faster), of the medians over rounds (kit then PyTorch in each); default preset UNet, train = loss+backward+Adam at batch B, sample = one CFG denoiser call at batch 2B',
   };
 }

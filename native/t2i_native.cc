@@ -14,6 +14,9 @@
 #include <cstring>
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -119,7 +122,75 @@ void epilogue(float* c, int64_t rows, int64_t n, const float* bias, int act, flo
   }
 }
 
-// Run f(lo, hi) over [0, n) split across `threads` std::threads (the caller's thread takes the first part).
+// ---- threads -------------------------------------------------------------------
+// One pool of workers for the whole process, started on first use and woken for each parallel
+// region (starting and joining a std::thread costs ~50 us here, and a training step makes hundreds
+// of parallel calls). Workers sleep on a condition variable between regions: a spinning worker would
+// take a core from OpenBLAS's threads. A region that starts while another runs (a nested call, or a
+// second JS thread) runs its parts one after another on the calling thread: the same parts, so the
+// same results.
+class ThreadPool {
+ public:
+  // Run part(t) for t in [0, parts) at once, the caller taking part 0; returns when all are done.
+  template <typename F>
+  void run(int parts, F&& part) {
+    if (parts <= 1 || busy_.exchange(true)) {
+      for (int t = 0; t < parts; t++) part(t);
+      return;
+    }
+    std::function<void(int)> job = part;
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      while ((int)workers_.size() < parts - 1) {
+        int idx = (int)workers_.size() + 1;
+        uint64_t seen = gen_;  // the region about to start is the new worker's first
+        workers_.emplace_back([this, idx, seen] { loop(idx, seen); });
+        workers_.back().detach();
+      }
+      job_ = &job;
+      parts_ = parts;
+      pending_ = parts - 1;
+      gen_++;
+    }
+    wake_.notify_all();
+    job(0);
+    {
+      std::unique_lock<std::mutex> lock(m_);
+      done_.wait(lock, [this] { return pending_ == 0; });
+      job_ = nullptr;
+    }
+    busy_.store(false);
+  }
+
+ private:
+  void loop(int idx, uint64_t seen) {
+    std::unique_lock<std::mutex> lock(m_);
+    for (;;) {
+      wake_.wait(lock, [&] { return gen_ != seen; });
+      seen = gen_;
+      if (idx >= parts_ || !job_) continue;
+      std::function<void(int)>* job = job_;
+      lock.unlock();
+      (*job)(idx);
+      lock.lock();
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+  std::mutex m_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> workers_;
+  std::function<void(int)>* job_ = nullptr;
+  int parts_ = 0, pending_ = 0;
+  uint64_t gen_ = 0;
+  std::atomic<bool> busy_{false};
+};
+
+ThreadPool& pool() {
+  static ThreadPool* p = new ThreadPool();  // never destroyed: its detached workers outlive static destructors
+  return *p;
+}
+
+// Run f(lo, hi) over [0, n) split into `threads` equal parts (the caller's thread takes the first).
 template <typename F>
 void parallelFor(int64_t n, int threads, F f) {
   threads = (int)std::max<int64_t>(1, std::min<int64_t>(threads, n));
@@ -127,14 +198,11 @@ void parallelFor(int64_t n, int threads, F f) {
     f(0, n);
     return;
   }
-  std::vector<std::thread> pool;
   int64_t per = (n + threads - 1) / threads;
-  for (int t = 1; t < threads; t++) {
+  pool().run(threads, [&](int t) {
     int64_t lo = t * per, hi = std::min(n, lo + per);
-    if (lo < hi) pool.emplace_back([=] { f(lo, hi); });
-  }
-  f(0, std::min(n, per));
-  for (auto& th : pool) th.join();
+    if (lo < hi) f(lo, hi);
+  });
 }
 
 int g_threads = 1;  // threads for our own loops (im2col / col2im / epilogue)
@@ -157,13 +225,9 @@ template <typename F>
 void runTasks(int64_t n, int threads, F task) {
   threads = (int)std::max<int64_t>(1, std::min<int64_t>(threads, n));
   std::atomic<int64_t> next{0};
-  auto worker = [&](int t) {
+  pool().run(threads, [&](int t) {
     for (int64_t i; (i = next.fetch_add(1)) < n;) task(i, t);
-  };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; t++) pool.emplace_back(worker, t);
-  worker(0);
-  for (auto& th : pool) th.join();
+  });
 }
 
 // ---- sgemm -----------------------------------------------------------------
