@@ -82,6 +82,8 @@ export function finetuneStepRng(seed: number, s: number): Rng {
 export interface FinetuneStepOptions {
   /** Probability that a prompt is replaced by the empty one. */
   condDropout?: number;
+  /** The same for the model-generated examples (default: condDropout). */
+  modelCondDropout?: number;
   /** The per-timestep weight of the denoising loss. */
   lossWeighting?: LossWeighting;
   /** The weights the update changes (default: the UNet's; `model.variables` adds the text encoder's). */
@@ -103,8 +105,10 @@ export function finetuneStep(
   opts: FinetuneStepOptions = {},
 ): number {
   const { condDropout = model.config.condDropout, lossWeighting = model.config.lossWeighting, trainable = model.trainableVariables } = opts;
+  const modelDropout = opts.modelCondDropout ?? condDropout;
   const all = [...modelBatch, ...preBatch];
-  const prompts = all.map((ex) => (rng.bernoulli(condDropout) ? NULL_PROMPT : ex.caption));
+  // One draw per example whatever the probabilities, so the timesteps and noise below do not depend on them.
+  const prompts = all.map((ex, i) => (rng.bernoulli(i < modelBatch.length ? modelDropout : condDropout) ? NULL_PROMPT : ex.caption));
   const draw = drawNoise(rng, all.length, model.schedule.timesteps);
   const x0 = imagesToTensor(all);
   const weights = tf.tensor1d(modelBatch.map((e) => e.weight));
@@ -162,7 +166,7 @@ async function withWeights<T>(vars: Record<string, tf.Variable>, ema: Readonly<R
 }
 
 /** Config keys added after the first fine-tuning runs, with the value those runs used (for resuming them). */
-const KEYS_ADDED_SINCE: Partial<FinetuneConfig> = { evalGuidance: null, timestepWeighting: 'model', trainTextEncoder: false };
+const KEYS_ADDED_SINCE: Partial<FinetuneConfig> = { evalGuidance: null, timestepWeighting: 'model', trainTextEncoder: false, modelCondDropout: null };
 
 /** First differing key path of two JSON values, or undefined (the order of an object's keys does not count; arrays compare whole). */
 export function firstDifference(a: unknown, b: unknown, at = ''): string | undefined {
@@ -245,7 +249,11 @@ export async function finetune(
     const optimizer = adam(config.train.learningRate);
     const m = model;
     const trainable = config.trainTextEncoder ? m.variables : m.trainableVariables;
-    const stepOpts: FinetuneStepOptions = { trainable, lossWeighting: config.timestepWeighting === 'model' ? undefined : config.timestepWeighting };
+    const stepOpts: FinetuneStepOptions = {
+      trainable,
+      lossWeighting: config.timestepWeighting === 'model' ? undefined : config.timestepWeighting,
+      modelCondDropout: config.modelCondDropout ?? undefined,
+    };
     try {
       const result = await runTrainingLoop(
         {

@@ -98,6 +98,38 @@ test("timestepWeighting: fine-tuning can replace the model's per-timestep weight
   model.dispose({ clip: true });
 });
 
+test('modelCondDropout: the model-generated examples keep their prompts at 0 while D_pre keeps its own dropout; same draws otherwise', async () => {
+  const { model, batch, x0, cond } = await tinyModelAndBatch({}, 3);
+  tf.dispose([x0, cond.context, cond.mask]);
+  const seen: string[][] = [];
+  const encode = model.encodePrompts.bind(model);
+  model.encodePrompts = (prompts: readonly string[]) => {
+    seen.push([...prompts]);
+    return encode(prompts);
+  };
+  const modelBatch = batch.slice(0, 2).map((b, i) => ({ ...b, id: String(i), weight: 1, from: 'labels' as const }));
+  const step = (opts: { condDropout: number; modelCondDropout?: number }) => {
+    const opt = adam(0);
+    const v = finetuneStep(model, opt, modelBatch, batch.slice(2), 1, new Rng(5), opts);
+    opt.dispose();
+    return { v, prompts: seen.at(-1)! };
+  };
+  const all = step({ condDropout: 1 });
+  assert.deepEqual(all.prompts, ['', '', '', ''], 'condDropout 1 drops every prompt');
+  const kept = step({ condDropout: 1, modelCondDropout: 0 });
+  assert.deepEqual(kept.prompts, [batch[0].caption, batch[1].caption, '', '']);
+  assert.notEqual(kept.v, all.v);
+  const none = step({ condDropout: 0 });
+  assert.deepEqual(none.prompts, batch.map((b) => b.caption));
+  // The dropout draws do not shift the timesteps and noise: with no prompt dropped either way, the loss is the same.
+  assert.equal(step({ condDropout: 0, modelCondDropout: 0 }).v, none.v);
+  assert.equal(resolveFinetuneConfig('default').modelCondDropout, 0);
+  assert.equal(resolveFinetuneConfig('quick').modelCondDropout, 0);
+  assert.equal(resolveFinetuneConfig('default', { modelCondDropout: null }).modelCondDropout, null);
+  assert.throws(() => resolveFinetuneConfig('default', { modelCondDropout: 2 }), /finetune config: modelCondDropout: /);
+  model.dispose({ clip: true });
+});
+
 test('trainTextEncoder: the text encoder learns only when asked; leak-free, resumed bit for bit, sampled with its moving average', async () => {
   const base = await tinyBase();
   const data = labelledDataset(10);
