@@ -106,8 +106,8 @@ const BUILD_REPORT = path.join(ROOT, 'build', 'native-build.json');
  * How long OpenBLAS's idle worker threads spin before they sleep, as log2 of CPU cycles (its
  * minimum; OpenBLAS's own default is 28, about 0.1 s). After each threaded gemm the spinning
  * worker (sched_yield in a loop) takes a core from the kit's own threads, which run most
- * kernels: a train step measured 10-25% faster at 4, and its system time fell from ~35% of
- * the CPU time to ~9%. The waiting strategy only: no result changes. A value already in the
+ * kernels: a train step took 6-27% less at 4 (three alternating pairs here), and its system
+ * time fell from ~35% of the CPU time to ~9%. The waiting strategy only: no result changes. A value already in the
  * environment is kept.
  */
 export const OPENBLAS_THREAD_TIMEOUT = '4';
