@@ -10,10 +10,12 @@
 // the alternatives system points at.
 #include <node_api.h>
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <cstring>
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -125,16 +127,20 @@ void epilogue(float* c, int64_t rows, int64_t n, const float* bias, int act, flo
 // ---- threads -------------------------------------------------------------------
 // One pool of workers for the whole process, started on first use and woken for each parallel
 // region (starting and joining a std::thread costs ~50 us here, and a training step makes hundreds
-// of parallel calls). Workers sleep on a condition variable between regions: a spinning worker would
-// take a core from OpenBLAS's threads. A region that starts while another runs (a nested call, or a
-// second JS thread) runs its parts one after another on the calling thread: the same parts, so the
-// same results.
+// of parallel calls). After a region a worker spins for kPoolSpinUs, polling for the next one, and
+// then sleeps on a condition variable: a training step's regions come tens of microseconds apart, and
+// waking a sleeping thread costs about as much as a small region's work. OpenBLAS always runs on one
+// thread inside the kit (the pool splits the work), so a spinning worker never takes a core from
+// OpenBLAS's own threads. A region that starts while another runs (a nested call, or a second JS
+// thread) runs its parts one after another on the calling thread: the same parts, so the same results.
+int64_t g_poolSpinUs = 200;
+
 class ThreadPool {
  public:
   // Run part(t) for t in [0, parts) at once, the caller taking part 0; returns when all are done.
   template <typename F>
   void run(int parts, F&& part) {
-    if (parts <= 1 || busy_.exchange(true)) {
+    if (parts <= 1 || parts > 255 || busy_.exchange(true)) {
       for (int t = 0; t < parts; t++) part(t);
       return;
     }
@@ -143,45 +149,59 @@ class ThreadPool {
       std::lock_guard<std::mutex> lock(m_);
       while ((int)workers_.size() < parts - 1) {
         int idx = (int)workers_.size() + 1;
-        uint64_t seen = gen_;  // the region about to start is the new worker's first
+        uint64_t seen = state_.load() >> 8;  // the region about to start is the new worker's first
         workers_.emplace_back([this, idx, seen] { loop(idx, seen); });
         workers_.back().detach();
       }
       job_ = &job;
-      parts_ = parts;
-      pending_ = parts - 1;
-      gen_++;
+      pending_.store(parts - 1);
+      // Generation and part count in one word, so a worker never pairs one region's count with another's.
+      state_.store((((state_.load() >> 8) + 1) << 8) | (uint64_t)parts, std::memory_order_release);
     }
-    wake_.notify_all();
+    if (sleepers_.load() > 0) wake_.notify_all();
     job(0);
-    {
-      std::unique_lock<std::mutex> lock(m_);
-      done_.wait(lock, [this] { return pending_ == 0; });
-      job_ = nullptr;
+    for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; spins++) {
+      if (spins < 4096) pause();
+      else std::this_thread::yield();
     }
     busy_.store(false);
   }
 
  private:
+  static void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
   void loop(int idx, uint64_t seen) {
-    std::unique_lock<std::mutex> lock(m_);
     for (;;) {
-      wake_.wait(lock, [&] { return gen_ != seen; });
-      seen = gen_;
-      if (idx >= parts_ || !job_) continue;
-      std::function<void(int)>* job = job_;
-      lock.unlock();
-      (*job)(idx);
-      lock.lock();
-      if (--pending_ == 0) done_.notify_one();
+      uint64_t s = state_.load(std::memory_order_acquire);
+      if ((s >> 8) == seen) {
+        auto start = std::chrono::steady_clock::now();
+        for (int spins = 1; (s = state_.load(std::memory_order_acquire)) >> 8 == seen; spins++) {
+          pause();
+          if ((spins & 255) == 0 &&
+              std::chrono::steady_clock::now() - start > std::chrono::microseconds(g_poolSpinUs)) {
+            std::unique_lock<std::mutex> lock(m_);
+            sleepers_++;
+            wake_.wait(lock, [&] { return state_.load() >> 8 != seen; });
+            sleepers_--;
+          }
+        }
+      }
+      seen = s >> 8;
+      if (idx < (int)(s & 255)) {
+        (*job_)(idx);  // job_ stays set until every part of this region is done
+        pending_.fetch_sub(1, std::memory_order_release);
+      }
     }
   }
   std::mutex m_;
-  std::condition_variable wake_, done_;
+  std::condition_variable wake_;
   std::vector<std::thread> workers_;
   std::function<void(int)>* job_ = nullptr;
-  int parts_ = 0, pending_ = 0;
-  uint64_t gen_ = 0;
+  std::atomic<uint64_t> state_{0};
+  std::atomic<int> pending_{0}, sleepers_{0};
   std::atomic<bool> busy_{false};
 };
 
@@ -214,11 +234,6 @@ int g_threads = 1;  // threads for our own loops (im2col / col2im / epilogue)
 int g_convMode = 1;               // 1: task-parallel (default), 0: im2col + OpenBLAS-threaded gemm
 int64_t g_taskBytes = 3 << 20;    // im2col bytes per task
 
-struct BlasSingleThread {
-  int prev;
-  BlasSingleThread() : prev(openblas_get_num_threads()) { openblas_set_num_threads(1); }
-  ~BlasSingleThread() { openblas_set_num_threads(prev); }
-};
 
 // Run task(i, threadIndex) for i in [0, n) on g_threads threads pulling from a shared counter.
 template <typename F>
@@ -231,6 +246,38 @@ void runTasks(int64_t n, int threads, F task) {
 }
 
 // ---- sgemm -----------------------------------------------------------------
+// OpenBLAS runs on one thread inside the kit (set at load): its own threads, woken for each threaded
+// call, cost ~50 us each time and competed with the pool for the two cores. A product large enough
+// for two threads is cut here instead, into bands of C's rows (of its columns when it has few rows),
+// one band per pool thread. No sum is split: each element of C is summed over K by one call, as on
+// one thread, so the result does not depend on the thread count.
+void sgemmPar(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+              int64_t ldb, float beta, float* C, int64_t ldc, int threads) {
+  auto call = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+    if (m1 <= m0 || n1 <= n0) return;
+    const float* a = A + (tA ? m0 : m0 * lda);
+    const float* b = B + (tB ? n0 * ldb : n0);
+    cblas_sgemm(RowMajor_, tA ? Trans_ : NoTrans_, tB ? Trans_ : NoTrans_, (int)(m1 - m0), (int)(n1 - n0), (int)K, 1.f, a,
+                (int)lda, b, (int)ldb, beta, C + m0 * ldc + n0, (int)ldc);
+  };
+  const bool byRows = M >= 32 * (int64_t)threads || M >= N;
+  const int64_t n = byRows ? M : N;
+  threads = (int)std::max<int64_t>(1, std::min<int64_t>(threads, n / 16));
+  if (threads == 1) {
+    call(0, M, 0, N);
+    return;
+  }
+  // Bands of a multiple of 16 (the sgemm kernels' register tile), the last one taking the rest.
+  const int64_t per = (n / threads + 15) / 16 * 16;
+  pool().run(threads, [&](int t) {
+    const int64_t lo = std::min(n, t * per), hi = t == threads - 1 ? n : std::min(n, lo + per);
+    if (byRows)
+      call(lo, hi, 0, N);
+    else
+      call(0, M, lo, hi);
+  });
+}
+
 constexpr double kSmallGemmMacs = 1 << 20;        // below this, any gemm call runs on one thread
 constexpr double kSmallSingleGemmMacs = 1 << 22;  // below this, a single (unbatched) product runs on one thread
 // gemm(heap, batch, M, N, K, transA, transB, aOffs:Float64Array, bOffs:Float64Array, cOff,
@@ -280,14 +327,17 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
     // Small work: threads would cost more than they save (a thread start or an OpenBLAS barrier is
     // ~10-50 us idle, milliseconds when the cores are shared), and one row (M = 1, the bias
     // gradients' ones x dy) cannot be split well by OpenBLAS anyway.
-    BlasSingleThread single;
-    for (int64_t i = 0; i < batch; i++) one(i);
+      for (int64_t i = 0; i < batch; i++) one(i);
   } else if (batch >= 2 && g_threads > 1 && (double)M * N * K <= 192.0 * 192 * 192) {
     // Many small products: whole products per thread, single-threaded BLAS (no barrier per product).
-    BlasSingleThread single;
-    runTasks(batch, g_threads, [&](int64_t i, int) { one(i); });
+      runTasks(batch, g_threads, [&](int64_t i, int) { one(i); });
   } else {
-    for (int64_t i = 0; i < batch; i++) one(i);
+    for (int64_t i = 0; i < batch; i++)
+      if (M > 0 && N > 0 && K > 0)
+        sgemmPar(tA, tB, M, N, K, (const float*)(heap + (int64_t)aOffs[i]), tA ? M : K,
+                 (const float*)(heap + (int64_t)bOffs[i]), tB ? K : N, 0.f, C + i * M * N, N, g_threads);
+      else
+        one(i);
   }
   if (bias || act != LINEAR) {
     parallelFor(batch * M, M * N * batch > 65536 ? g_threads : 1,
@@ -364,6 +414,7 @@ void col2im(const Conv& c, const float* dcols, float* dx, int64_t b0, int64_t b1
             int64_t iw = ow * c.sw - c.pl + kw * c.dw;
             if (iw < 0 || iw >= c.W) continue;
             float* d = dxb + (ih * c.W + iw) * c.Cin;
+#pragma GCC ivdep
             for (int64_t ci = 0; ci < c.Cin; ci++) d[ci] += src[ci];
           }
         }
@@ -415,7 +466,6 @@ void convForwardTasks(const Conv& c, const float* x, const float* w, float* y, c
   const int64_t nTasks = (rows + tr - 1) / tr;
   int threads = g_threads;
   for (int t = 0; t < threads; t++) taskScratch(t, tr * P);
-  BlasSingleThread single;
   runTasks(nTasks, threads, [&](int64_t i, int t) {
     int64_t r0 = i * tr, r1 = std::min(rows, r0 + tr);
     float* cols = g_taskScratch[t].data();
@@ -432,7 +482,6 @@ void convBackpropInputTasks(const Conv& c, const float* dy, const float* w, floa
   const int64_t nTasks = (c.B + ipt - 1) / ipt;
   int threads = g_threads;
   for (int t = 0; t < threads; t++) taskScratch(t, ipt * rpi * P);
-  BlasSingleThread single;
   runTasks(nTasks, threads, [&](int64_t i, int t) {
     int64_t b0 = i * ipt, b1 = std::min(c.B, b0 + ipt), r0 = b0 * rpi, r1 = b1 * rpi;
     float* dcols = g_taskScratch[t].data();
@@ -453,8 +502,7 @@ void convBackpropFilterTasks(const Conv& c, const float* x, const float* dy, flo
   std::vector<float> partial((nTasks - 1) * size);
   for (int t = 0; t < threads; t++) taskScratch(t, tr * P);
   {
-    BlasSingleThread single;
-    runTasks(nTasks, threads, [&](int64_t i, int t) {
+      runTasks(nTasks, threads, [&](int64_t i, int t) {
       int64_t r0 = i * tr, r1 = std::min(rows, r0 + tr);
       float* cols = g_taskScratch[t].data();
       im2col(c, x, cols, r0, r1);
@@ -498,6 +546,7 @@ bool winogradFits(const Conv& c) { return winograd3x3(c) && c.OH >= 2 && c.OW >=
 
 // U[k][ci][co], k = 4 i + j, = (G g G^T)[i][j] with G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]; w is [3][3][Cin][Cout].
 T2I_VECTOR void winogradFilter(const float* w, float* U, int64_t S) {
+#pragma GCC ivdep
   for (int64_t e = 0; e < S; e++) {
     float g[3][3], t[4][3];
     for (int r = 0; r < 3; r++)
@@ -568,6 +617,8 @@ T2I_VECTOR void winogradInput(const Conv& c, const Tiles& tl, const float* x, fl
         d[i][j] = ih >= 0 && ih < c.H && iw >= 0 && iw < c.W ? x + ((b * c.H + ih) * c.W + iw) * Cin : zeros;
       }
     float* v = V + (t - t0) * Cin;
+    // No store to v reaches the rows read (ivdep): without it the loop stayed scalar.
+#pragma GCC ivdep
     for (int64_t ci = 0; ci < Cin; ci++) {
       float u[4][4];
       for (int j = 0; j < 4; j++) {
@@ -601,6 +652,7 @@ T2I_VECTOR void winogradOutput(const Conv& c, const Tiles& tl, const float* M, f
         o[i][j] = oh < c.OH && ow < c.OW ? y + ((b * c.OH + oh) * c.OW + ow) * Cout : spill;
       }
     const float* m = M + (t - t0) * Cout;
+#pragma GCC ivdep
     for (int64_t co = 0; co < Cout; co++) {
       float s0[4], s1[4];
       for (int j = 0; j < 4; j++) {
@@ -623,7 +675,6 @@ void convForwardWinograd(const Conv& c, const float* x, const float* w, float* y
   std::vector<float> U(16 * p.S);
   winogradFilter(w, U.data(), p.S);
   p.reserve(c.Cin + c.Cout);  // zeros (Cin) for pixels past the edge, spill (Cout) for outputs past it
-  BlasSingleThread single;
   runTasks(p.nTasks, p.threads, [&](int64_t i, int th) {
     const int64_t t0 = i * p.tt, t1 = std::min(p.tiles, t0 + p.tt), T = t1 - t0;
     float* V = p.scratch(th);
@@ -658,6 +709,7 @@ T2I_VECTOR void winogradDy(const Conv& c, const Tiles& tl, const float* dy, floa
         g[i][j] = oh < c.OH && ow < c.OW ? dy + ((b * c.OH + oh) * c.OW + ow) * Cout : zeros;
       }
     float* d = D + (t - t0) * Cout;
+#pragma GCC ivdep
     for (int64_t co = 0; co < Cout; co++) {
       float u[4][2];
       for (int j = 0; j < 2; j++) {
@@ -678,6 +730,7 @@ T2I_VECTOR void winogradDy(const Conv& c, const Tiles& tl, const float* dy, floa
 
 // dw[r][s][e] = (A^T P A)[r][s] for each e = (ci, co), P[k][e] the summed products.
 T2I_VECTOR void winogradFilterGradOut(const float* P, float* dw, int64_t S) {
+#pragma GCC ivdep
   for (int64_t e = 0; e < S; e++) {
     float p[4][4], q[3][4];
     for (int k = 0; k < 16; k++) p[k / 4][k % 4] = P[k * S + e];
@@ -700,8 +753,7 @@ void convBackpropFilterWinograd(const Conv& c, const float* x, const float* dy, 
   std::vector<float> partial(p.nTasks * 16 * S);
   p.reserve(std::max(c.Cin, c.Cout));  // zeros for x and dy past the edge
   {
-    BlasSingleThread single;
-    runTasks(p.nTasks, p.threads, [&](int64_t i, int th) {
+      runTasks(p.nTasks, p.threads, [&](int64_t i, int th) {
       const int64_t t0 = i * p.tt, t1 = std::min(p.tiles, t0 + p.tt), T = t1 - t0;
       float* V = p.scratch(th);
       float* D = V + 16 * p.ksIn;
@@ -743,8 +795,7 @@ napi_value Conv2D(napi_env env, napi_callback_info info) {
   if (throwIf(env, !x || !w || !y || (biasOff >= 0 && !bias), "t2i_native.conv2d: tensor out of heap")) return nullptr;
   const int64_t rowsPerImage = c.OH * c.OW, P = c.patch();
   if (c.pointwise()) {
-    cblas_sgemm(RowMajor_, NoTrans_, NoTrans_, (int)(c.B * rowsPerImage), (int)c.Cout, (int)c.Cin, 1.f, x, (int)c.Cin,
-                w, (int)c.Cout, 0.f, y, (int)c.Cout);
+    sgemmPar(false, false, c.B * rowsPerImage, c.Cout, c.Cin, x, c.Cin, w, c.Cout, 0.f, y, c.Cout, g_threads);
   } else if (g_winograd && winogradFits(c)) {
     convForwardWinograd(c, x, w, y, bias, act, alpha);
     return nullptr;
@@ -757,8 +808,7 @@ napi_value Conv2D(napi_env env, napi_callback_info info) {
     for (int64_t b0 = 0; b0 < c.B; b0 += ipc) {
       int64_t b1 = std::min(c.B, b0 + ipc), r0 = b0 * rowsPerImage, r1 = b1 * rowsPerImage;
       parallelFor(r1 - r0, g_threads, [&](int64_t lo, int64_t hi) { im2col(c, x, cols + lo * P, r0 + lo, r0 + hi); });
-      cblas_sgemm(RowMajor_, NoTrans_, NoTrans_, (int)(r1 - r0), (int)c.Cout, (int)P, 1.f, cols, (int)P, w, (int)c.Cout,
-                  0.f, y + r0 * c.Cout, (int)c.Cout);
+      sgemmPar(false, false, r1 - r0, c.Cout, P, cols, P, w, c.Cout, 0.f, y + r0 * c.Cout, c.Cout, g_threads);
     }
   }
   if (bias || act != LINEAR) {
@@ -784,8 +834,7 @@ napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
   if (throwIf(env, !dy || !w || !dx, "t2i_native.conv2dBackpropInput: tensor out of heap")) return nullptr;
   const int64_t rowsPerImage = c.OH * c.OW, P = c.patch();
   if (c.pointwise()) {
-    cblas_sgemm(RowMajor_, NoTrans_, Trans_, (int)(c.B * rowsPerImage), (int)c.Cin, (int)c.Cout, 1.f, dy, (int)c.Cout,
-                w, (int)c.Cout, 0.f, dx, (int)c.Cin);
+    sgemmPar(false, true, c.B * rowsPerImage, c.Cin, c.Cout, dy, c.Cout, w, c.Cout, 0.f, dx, c.Cin, g_threads);
     return nullptr;
   }
   if (g_winograd && winograd3x3(c) && c.pt <= 2 && c.pl <= 2) {
@@ -811,8 +860,7 @@ napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
   for (int64_t b0 = 0; b0 < c.B; b0 += ipc) {
     int64_t b1 = std::min(c.B, b0 + ipc), r0 = b0 * rowsPerImage, r1 = b1 * rowsPerImage;
     // dcols (rows x P) = dy (rows x Cout) * w^T (Cout x P)
-    cblas_sgemm(RowMajor_, NoTrans_, Trans_, (int)(r1 - r0), (int)P, (int)c.Cout, 1.f, dy + r0 * c.Cout, (int)c.Cout,
-                w, (int)c.Cout, 0.f, dcols, (int)P);
+    sgemmPar(false, true, r1 - r0, P, c.Cout, dy + r0 * c.Cout, c.Cout, w, c.Cout, 0.f, dcols, P, g_threads);
     // Images do not overlap: split them across threads.
     parallelFor(b1 - b0, g_threads, [&](int64_t lo, int64_t hi) { col2im(c, dcols, dx, b0 + lo, b0 + hi, r0); });
   }
@@ -838,8 +886,7 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   if (c.pointwise()) {
-    cblas_sgemm(RowMajor_, Trans_, NoTrans_, (int)c.Cin, (int)c.Cout, (int)(c.B * rowsPerImage), 1.f, x, (int)c.Cin, dy,
-                (int)c.Cout, 0.f, dw, (int)c.Cout);
+    sgemmPar(true, false, c.Cin, c.Cout, c.B * rowsPerImage, x, c.Cin, dy, c.Cout, 0.f, dw, c.Cout, g_threads);
     return nullptr;
   }
   if (g_winograd && winogradFits(c) && winogradTiles(c) >= kWinogradGradTiles) {
@@ -856,8 +903,7 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
     int64_t b1 = std::min(c.B, b0 + ipc), r0 = b0 * rowsPerImage, r1 = b1 * rowsPerImage;
     parallelFor(r1 - r0, g_threads, [&](int64_t lo, int64_t hi) { im2col(c, x, cols + lo * P, r0 + lo, r0 + hi); });
     // dw (P x Cout) (+)= cols^T (P x rows) * dy (rows x Cout)
-    cblas_sgemm(RowMajor_, Trans_, NoTrans_, (int)P, (int)c.Cout, (int)(r1 - r0), 1.f, cols, (int)P, dy + r0 * c.Cout,
-                (int)c.Cout, b0 == 0 ? 0.f : 1.f, dw, (int)c.Cout);
+    sgemmPar(true, false, P, c.Cout, r1 - r0, cols, P, dy + r0 * c.Cout, c.Cout, b0 == 0 ? 0.f : 1.f, dw, c.Cout, g_threads);
   }
   return nullptr;
 }
@@ -1280,7 +1326,6 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args a(env, info);
   int n = (int)a.i64(0);
   if (throwIf(env, !a.ok || n < 1, "t2i_native.setThreads: need a positive count")) return nullptr;
-  openblas_set_num_threads(n);
   g_threads = n;
   return nullptr;
 }
@@ -1332,7 +1377,9 @@ napi_value Info(napi_env env, napi_callback_info) {
 }
 
 napi_value Init(napi_env env, napi_value exports) {
-  g_threads = std::max(1, openblas_get_num_threads());
+  g_threads = std::max(1, openblas_get_num_threads());  // OpenBLAS's default: OPENBLAS_NUM_THREADS, else the cores
+  openblas_set_num_threads(1);
+  if (const char* spin = std::getenv("T2I_POOL_SPIN_US")) g_poolSpinUs = std::max<int64_t>(0, std::atoll(spin));
   struct {
     const char* name;
     napi_callback cb;

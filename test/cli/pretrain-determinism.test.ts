@@ -3,7 +3,9 @@
  * the same weights: the clip/ and diffusion/ checkpoints' weights files are
  * byte-identical (same sha256), their checkpoint.json files equal up to the
  * save time, and the final sample grids are the same PNG. Runs the built CLI
- * (dist/) with the quick preset's models for 3 updates of each stage.
+ * (dist/) with the quick preset's models for 3 updates of each stage. Then the
+ * default preset's UNet (warm-started from data/base-model) for 2 updates on 1
+ * and on 2 native threads: the same weights, bit for bit.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -12,6 +14,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { loadNative } from '../../src/engine/native';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
 
@@ -51,4 +54,28 @@ test('pretrain --quick twice with the same seed, from scratch, gives identical c
   const a = pretrain('a');
   const b = pretrain('b');
   assert.deepEqual(b, a);
+});
+
+test('pretrain at the default UNet shapes gives the same weights on 1 and 2 native threads', (t) => {
+  // The native kernels are required, as in test/engine/native: only `npm test -- --no-native` skips.
+  const addon = loadNative();
+  if (!addon && process.env.T2I_ALLOW_NO_NATIVE === '1') {
+    t.skip('native kernels not loaded; allowed by --no-native');
+    return;
+  }
+  assert.ok(addon, 'native kernels not loaded: npm run build:native (or npm test -- --no-native)');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-pretrain-threads-'));
+  const cfg = path.join(dir, 'short.json');
+  fs.writeFileSync(cfg, JSON.stringify({ diffusionTrain: { steps: 2, checkpointEvery: 2 } }));
+  const model = path.join(__dirname, '..', '..', 'data', 'base-model');
+  const pretrain = (threads: number) => {
+    const out = path.join(dir, `t${threads}`);
+    const r = spawnSync(process.execPath, [BIN, 'pretrain', '--init-from', model, '--config', cfg, '--corpus-size', '64', '--out', out, '--sample-every', '0'], {
+      encoding: 'utf8',
+      env: { ...process.env, T2I_PROGRESS: '0', T2I_NATIVE_THREADS: String(threads) },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    return fingerprint(out);
+  };
+  assert.deepEqual(pretrain(2), pretrain(1));
 });

@@ -67,6 +67,7 @@ export interface NativeAddon {
     heap: ArrayBuffer, dzOffset: number, xOffset: number, gammaOffset: number, betaOffset: number, statsOffset: number,
     dxOffset: number, dgammaOffset: number, dbetaOffset: number, b: number, hw: number, c: number, groups: number, silu: number,
   ): void;
+  /** Threads of the addon's own pool (OpenBLAS itself always runs on one: the pool splits the products). */
   setThreads(n: number): void;
   setChunkBytes(n: number): void;
   /**
@@ -108,7 +109,9 @@ const BUILD_REPORT = path.join(ROOT, 'build', 'native-build.json');
  * worker (sched_yield in a loop) takes a core from the kit's own threads, which run most
  * kernels: a train step took 6-27% less at 4 (three alternating pairs here), and its system
  * time fell from ~35% of the CPU time to ~9%. The waiting strategy only: no result changes. A value already in the
- * environment is kept.
+ * environment is kept. Since the addon runs OpenBLAS on one thread and splits products over its own
+ * pool (native/t2i_native.cc, sgemmPar), OpenBLAS's workers no longer start at all; the setting stays
+ * for any threaded call and is what the parity bench gives PyTorch, which links the same OpenBLAS.
  */
 export const OPENBLAS_THREAD_TIMEOUT = '4';
 
@@ -162,7 +165,7 @@ export function nativeStatus(): NativeStatus {
   if (!addon) return { ...base, active: false, loaded: false, reason: loaded!.reason, threads: 0, library: '' };
   const i = addon.info();
   const library = i.config;
-  const threads = i.blasThreads;
+  const threads = i.loopThreads;
   if (installedKernels.length === 0) {
     return { ...base, active: false, loaded: true, reason: 'addon loaded; kernels not installed (the wasm backend is not active)', threads, library };
   }

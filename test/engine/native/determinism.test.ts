@@ -85,7 +85,7 @@ function convKernels(c: Conv) {
 
 test('conv2d at the default UNet shapes: filter gradient, input gradient and forward are bit-identical over 12 runs on 2 threads', (t) => {
   if (!requireNative(t)) return;
-  const saved = loadNative()!.info().blasThreads;
+  const saved = loadNative()!.info().loopThreads;
   try {
     for (const c of CONVS) {
       const k = convKernels(c);
@@ -107,7 +107,7 @@ test('conv2d at the default UNet shapes: filter gradient, input gradient and for
 
 test('conv2d filter gradient at the default UNet shapes: 1 thread and 2 threads give the same bits', (t) => {
   if (!requireNative(t)) return;
-  const saved = loadNative()!.info().blasThreads;
+  const saved = loadNative()!.info().loopThreads;
   try {
     for (const c of CONVS) {
       const k = convKernels(c);
@@ -124,7 +124,7 @@ test('conv2d filter gradient at the default UNet shapes: 1 thread and 2 threads 
 
 test('the GroupNorm + SiLU kernels at the default UNet sampling shapes (batch 64): 1 and 2 threads give the same bits (forward and gradient), 12 forward runs on 2 threads too', (t) => {
   if (!requireNative(t)) return;
-  const saved = loadNative()!.info().blasThreads;
+  const saved = loadNative()!.info().loopThreads;
   const ps = new ParamStore(new Rng('gn-determinism'));
   try {
     for (const [c, hw] of [[48, 16], [144, 16], [96, 4]]) {
@@ -151,7 +151,7 @@ test('the GroupNorm + SiLU kernels at the default UNet sampling shapes (batch 64
 
 test('attention matmuls at the default UNet shapes (4 heads of 24 over 16 tokens, batch 32): gradients bit-identical over 12 runs', (t) => {
   if (!requireNative(t)) return;
-  const saved = loadNative()!.info().blasThreads;
+  const saved = loadNative()!.info().loopThreads;
   // q k^T -> softmax -> v, and the qkv projection of the 16 tokens' 96 channels; all gradients concatenated.
   const attention = () => {
     const q = rand([B, 4, 16, 24], 1);
@@ -176,7 +176,7 @@ test('attention matmuls at the default UNet shapes (4 heads of 24 over 16 tokens
 
 test('a training step of the default UNet, twice from the same weights and draws, gives bit-identical weights (2 threads)', (t) => {
   if (!requireNative(t)) return;
-  const saved = loadNative()!.info().blasThreads;
+  const saved = loadNative()!.info().loopThreads;
   loadNative()!.setThreads(2);
   const config = resolvePretrainConfig('default');
   const clip = new MiniClip(config.clip, 0);
