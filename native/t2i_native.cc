@@ -531,18 +531,19 @@ int g_winograd = 1;
 // stay in a core's L2 between the transforms and the gemms; at least 64 tiles a task.
 constexpr int64_t kWinogradTaskBytes = 768 << 10;
 
-// The gradients take Winograd from this many output tiles (at [32,8,8,96] -> 96, 512 tiles, im2col
-// was as fast or faster; at [64,4,4,96], 256 tiles, the input gradient was slower).
-constexpr int64_t kWinogradGradTiles = 1024;
+// The gradients take Winograd from this many output tiles. Before the transforms were vectorised
+// (2026-12-03) im2col was as fast or faster below 1024 tiles; since then Winograd wins down to 128
+// tiles: at [32,8,8,96] -> 96 (512 tiles) the input gradient took about half the time.
+constexpr int64_t kWinogradGradTiles = 64;
 
 bool winograd3x3(const Conv& c) { return c.KH == 3 && c.KW == 3 && c.sh == 1 && c.sw == 1 && c.dh == 1 && c.dw == 1; }
 
 // 2x2 output tiles over the batch.
 int64_t winogradTiles(const Conv& c) { return c.B * ((c.OH + 1) / 2) * ((c.OW + 1) / 2); }
 
-// 3x3, stride 1, no dilation, and at least 256 output tiles: below that (e.g. [32,4,4,96] -> 96,
-// 128 tiles) im2col + sgemm measured faster.
-bool winogradFits(const Conv& c) { return winograd3x3(c) && c.OH >= 2 && c.OW >= 2 && winogradTiles(c) >= 256; }
+// 3x3, stride 1, no dilation, and at least 64 output tiles (with the vectorised transforms, [32,4,4,96]
+// -> 96, 128 tiles, took two thirds of im2col + sgemm's time; before them im2col won below 256).
+bool winogradFits(const Conv& c) { return winograd3x3(c) && c.OH >= 2 && c.OW >= 2 && winogradTiles(c) >= 64; }
 
 // U[k][ci][co], k = 4 i + j, = (G g G^T)[i][j] with G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]; w is [3][3][Cin][Cout].
 T2I_VECTOR void winogradFilter(const float* w, float* U, int64_t S) {
