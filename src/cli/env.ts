@@ -44,6 +44,10 @@ export const ENV_VARS: Record<string, EnvVar> = {
     about: 'threads of the native kernels',
     check: (v) => (/^\d+$/.test(v.trim()) && Number(v) >= 1 && Number(v) <= MAX_NATIVE_THREADS ? undefined : `use a whole number in 1..${MAX_NATIVE_THREADS} (unset: all cores)`),
   },
+  T2I_POOL_SPIN_US: {
+    about: "how long the native kernels' idle threads spin before they sleep",
+    check: (v) => (/^\d+$/.test(v.trim()) && Number(v) <= 1_000_000 ? undefined : 'use a whole number of microseconds in 0..1000000 (unset: 200)'),
+  },
   T2I_NATIVE_ADDON: {
     about: 'the native addon file',
     check: (v) => (fs.existsSync(v) && !fs.statSync(v).isFile() ? 'it is a folder; give the path of t2i_native.node (a missing file falls back to the plain wasm kernels)' : undefined),

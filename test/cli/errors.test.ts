@@ -104,9 +104,10 @@ test('every command checks the T2I_* variables before it runs: a bad value names
   await assert.rejects(withEnv({ T2I_NATIVE: 'maybe' }, 'vocab'), /T2I_NATIVE="maybe" is not allowed for the native kernels; use one of: 0, off, false, no, 1, on, true, yes/);
   await assert.rejects(withEnv({ T2I_NATIVE_THREADS: 'lots' }, 'vocab'), /T2I_NATIVE_THREADS="lots" is not allowed .* whole number in 1\.\.1024 \(unset: all cores\)/);
   await assert.rejects(withEnv({ T2I_NATIVE_THREADS: '0' }, 'vocab'), /T2I_NATIVE_THREADS="0"/);
+  await assert.rejects(withEnv({ T2I_POOL_SPIN_US: '-5' }, 'vocab'), /T2I_POOL_SPIN_US="-5" is not allowed .* whole number of microseconds in 0\.\.1000000 \(unset: 200\)/);
   await assert.rejects(withEnv({ T2I_PROGRESS: 'quiet' }, 'vocab'), /T2I_PROGRESS="quiet" is not allowed for progress bars; use one of: 0, 1/);
   await assert.rejects(withEnv({ T2I_BAKEND: 'cpu' }, 'vocab'), /T2I_BAKEND is not a variable of t2i-align \(did you mean T2I_BACKEND\? known: T2I_BACKEND, /);
-  assert.ok(JSON.parse(await withEnv({ T2I_BACKEND: 'cpu', T2I_NATIVE: 'off', T2I_NATIVE_THREADS: '2', T2I_PROGRESS: '0', T2I_QUICK: '1' }, 'vocab', '--json')).counts);
+  assert.ok(JSON.parse(await withEnv({ T2I_BACKEND: 'cpu', T2I_NATIVE: 'off', T2I_NATIVE_THREADS: '2', T2I_POOL_SPIN_US: '0', T2I_PROGRESS: '0', T2I_QUICK: '1' }, 'vocab', '--json')).counts);
   assert.doesNotThrow(() => checkEnvironment({ T2I_BACKEND: '', T2I_NATIVE: 'Yes' }), 'empty is the default; case does not matter');
   // The same from a shell: one line, exit status 1 (commands that never touch tfjs included).
   oneLine(run(['judge', '--prompt', 'a circle', '--image', png], { T2I_BACKEND: 'bogus' }), /^t2i-align: T2I_BACKEND="bogus" is not a backend/);
