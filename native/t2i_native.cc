@@ -127,9 +127,9 @@ void epilogue(float* c, int64_t rows, int64_t n, const float* bias, int act, flo
 // ---- threads -------------------------------------------------------------------
 // One pool of workers for the whole process, started on first use and woken for each parallel
 // region (starting and joining a std::thread costs ~50 us here, and a training step makes hundreds
-// of parallel calls). After a region a worker spins for kPoolSpinUs, polling for the next one, and
-// then sleeps on a condition variable: a training step's regions come tens of microseconds apart, and
-// waking a sleeping thread costs about as much as a small region's work. OpenBLAS always runs on one
+// of parallel calls). After a region a worker spins for g_poolSpinUs (T2I_POOL_SPIN_US, default 200),
+// polling for the next one, and then sleeps on a condition variable: a training step's regions come
+// tens of microseconds apart, and waking a sleeping thread costs about as much as a small region's work. OpenBLAS always runs on one
 // thread inside the kit (the pool splits the work), so a spinning worker never takes a core from
 // OpenBLAS's own threads. A region that starts while another runs (a nested call, or a second JS
 // thread) runs its parts one after another on the calling thread: the same parts, so the same results.
@@ -231,9 +231,8 @@ int g_threads = 1;  // threads for our own loops (im2col / col2im / epilogue)
 // chunk of rows, so the columns are consumed while still in cache and the threads never
 // wait on each other inside a gemm (measured faster than one OpenBLAS-threaded gemm over
 // all rows for the narrow N = Cout shapes of small convs).
-int g_convMode = 1;               // 1: task-parallel (default), 0: im2col + OpenBLAS-threaded gemm
+int g_convMode = 1;               // 1: task-parallel (default), 0: im2col + one gemm cut over the pool (sgemmPar)
 int64_t g_taskBytes = 3 << 20;    // im2col bytes per task
-
 
 // Run task(i, threadIndex) for i in [0, n) on g_threads threads pulling from a shared counter.
 template <typename F>
@@ -1339,7 +1338,7 @@ napi_value SetChunkBytes(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// setConvMode(mode, taskBytes, winograd): 1 task-parallel, 0 OpenBLAS-threaded gemm over big chunks;
+// setConvMode(mode, taskBytes, winograd): 1 task-parallel, 0 one gemm over big chunks, cut over the pool;
 // winograd 1 (default) or 0.
 napi_value SetConvMode(napi_env env, napi_callback_info info) {
   Args a(env, info);

@@ -72,7 +72,7 @@ export interface NativeAddon {
   setChunkBytes(n: number): void;
   /**
    * mode 1: each thread runs im2col + single-threaded sgemm on tasks of `taskBytes` columns (default);
-   * 0: one OpenBLAS-threaded gemm per chunk. winograd 1 (default): large 3x3 stride-1 convolutions by
+   * 0: one gemm per chunk, cut over the addon's threads. winograd 1 (default): large 3x3 stride-1 convolutions by
    * Winograd (F(2x2, 3x3) forward and input gradient, F(3x3, 2x2) filter gradient); 0: never. Pass
    * numbers only: an explicit `undefined` is a bad argument to the addon.
    */
