@@ -266,10 +266,11 @@ void sgemmPar(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const float* A,
     call(0, M, 0, N);
     return;
   }
-  // Bands of a multiple of 16 (the sgemm kernels' register tile), the last one taking the rest.
-  const int64_t per = (n / threads + 15) / 16 * 16;
+  // Bands of whole 16-row units (the sgemm kernels' register tile; the last unit may be short),
+  // shared out evenly: at most one unit more in one band than in another.
+  const int64_t units = (n + 15) / 16;
   pool().run(threads, [&](int t) {
-    const int64_t lo = std::min(n, t * per), hi = t == threads - 1 ? n : std::min(n, lo + per);
+    const int64_t lo = std::min(n, units * t / threads * 16), hi = std::min(n, units * (t + 1) / threads * 16);
     if (byRows)
       call(lo, hi, 0, N);
     else
@@ -326,10 +327,10 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
     // Small work: threads would cost more than they save (a thread start or an OpenBLAS barrier is
     // ~10-50 us idle, milliseconds when the cores are shared), and one row (M = 1, the bias
     // gradients' ones x dy) cannot be split well by OpenBLAS anyway.
-      for (int64_t i = 0; i < batch; i++) one(i);
+    for (int64_t i = 0; i < batch; i++) one(i);
   } else if (batch >= 2 && g_threads > 1 && (double)M * N * K <= 192.0 * 192 * 192) {
     // Many small products: whole products per thread, single-threaded BLAS (no barrier per product).
-      runTasks(batch, g_threads, [&](int64_t i, int) { one(i); });
+    runTasks(batch, g_threads, [&](int64_t i, int) { one(i); });
   } else {
     for (int64_t i = 0; i < batch; i++)
       if (M > 0 && N > 0 && K > 0)
@@ -501,7 +502,7 @@ void convBackpropFilterTasks(const Conv& c, const float* x, const float* dy, flo
   std::vector<float> partial((nTasks - 1) * size);
   for (int t = 0; t < threads; t++) taskScratch(t, tr * P);
   {
-      runTasks(nTasks, threads, [&](int64_t i, int t) {
+    runTasks(nTasks, threads, [&](int64_t i, int t) {
       int64_t r0 = i * tr, r1 = std::min(rows, r0 + tr);
       float* cols = g_taskScratch[t].data();
       im2col(c, x, cols, r0, r1);
@@ -531,8 +532,9 @@ int g_winograd = 1;
 constexpr int64_t kWinogradTaskBytes = 768 << 10;
 
 // The gradients take Winograd from this many output tiles. Before the transforms were vectorised
-// (2026-12-03) im2col was as fast or faster below 1024 tiles; since then Winograd wins down to 128
-// tiles: at [32,8,8,96] -> 96 (512 tiles) the input gradient took about half the time.
+// (2026-12-03) im2col was as fast or faster below 1024 tiles; since then Winograd won at every UNet
+// shape measured, down to 128 tiles (at [32,8,8,96] -> 96, 512 tiles, the input gradient took about
+// half the time); smaller shapes were not measured.
 constexpr int64_t kWinogradGradTiles = 64;
 
 bool winograd3x3(const Conv& c) { return c.KH == 3 && c.KW == 3 && c.sh == 1 && c.sw == 1 && c.dh == 1 && c.dw == 1; }
@@ -753,7 +755,7 @@ void convBackpropFilterWinograd(const Conv& c, const float* x, const float* dy, 
   std::vector<float> partial(p.nTasks * 16 * S);
   p.reserve(std::max(c.Cin, c.Cout));  // zeros for x and dy past the edge
   {
-      runTasks(p.nTasks, p.threads, [&](int64_t i, int th) {
+    runTasks(p.nTasks, p.threads, [&](int64_t i, int th) {
       const int64_t t0 = i * p.tt, t1 = std::min(p.tiles, t0 + p.tt), T = t1 - t0;
       float* V = p.scratch(th);
       float* D = V + 16 * p.ksIn;
@@ -1377,7 +1379,10 @@ napi_value Info(napi_env env, napi_callback_info) {
 }
 
 napi_value Init(napi_env env, napi_value exports) {
-  g_threads = std::max(1, openblas_get_num_threads());  // OpenBLAS's default: OPENBLAS_NUM_THREADS, else the cores
+  // OpenBLAS's default thread count (OPENBLAS_NUM_THREADS, else the cores), read once per process
+  // before OpenBLAS is set to one thread: a second load (a worker thread's) must not read that 1.
+  static const int defaultThreads = std::max(1, openblas_get_num_threads());
+  g_threads = defaultThreads;
   openblas_set_num_threads(1);
   if (const char* spin = std::getenv("T2I_POOL_SPIN_US")) g_poolSpinUs = std::max<int64_t>(0, std::atoll(spin));
   struct {
