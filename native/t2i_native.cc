@@ -129,9 +129,9 @@ void epilogue(float* c, int64_t rows, int64_t n, const float* bias, int act, flo
 // region (starting and joining a std::thread costs ~50 us here, and a training step makes hundreds
 // of parallel calls). After a region a worker spins for g_poolSpinUs (T2I_POOL_SPIN_US, default 200),
 // polling for the next one, and then sleeps on a condition variable: a training step's regions come
-// tens of microseconds apart, and waking a sleeping thread costs about as much as a small region's work. OpenBLAS always runs on one
-// thread inside the kit (the pool splits the work), so a spinning worker never takes a core from
-// OpenBLAS's own threads. A region that starts while another runs (a nested call, or a second JS
+// tens of microseconds apart, and waking a sleeping thread costs about as much as a small region's
+// work. OpenBLAS always runs on one thread inside the kit (the pool splits the work), so a spinning
+// worker never takes a core from OpenBLAS's own threads. A region that starts while another runs (a nested call, or a second JS
 // thread) runs its parts one after another on the calling thread: the same parts, so the same results.
 int64_t g_poolSpinUs = 200;
 
@@ -140,7 +140,7 @@ class ThreadPool {
   // Run part(t) for t in [0, parts) at once, the caller taking part 0; returns when all are done.
   template <typename F>
   void run(int parts, F&& part) {
-    if (parts <= 1 || parts > 255 || busy_.exchange(true)) {
+    if (parts <= 1 || parts > kMaxParts || busy_.exchange(true)) {
       for (int t = 0; t < parts; t++) part(t);
       return;
     }
@@ -149,14 +149,14 @@ class ThreadPool {
       std::lock_guard<std::mutex> lock(m_);
       while ((int)workers_.size() < parts - 1) {
         int idx = (int)workers_.size() + 1;
-        uint64_t seen = state_.load() >> 8;  // the region about to start is the new worker's first
+        uint64_t seen = state_.load() >> kPartBits;  // the region about to start is the new worker's first
         workers_.emplace_back([this, idx, seen] { loop(idx, seen); });
         workers_.back().detach();
       }
       job_ = &job;
       pending_.store(parts - 1);
       // Generation and part count in one word, so a worker never pairs one region's count with another's.
-      state_.store((((state_.load() >> 8) + 1) << 8) | (uint64_t)parts, std::memory_order_release);
+      state_.store((((state_.load() >> kPartBits) + 1) << kPartBits) | (uint64_t)parts, std::memory_order_release);
     }
     if (sleepers_.load() > 0) wake_.notify_all();
     job(0);
@@ -168,6 +168,9 @@ class ThreadPool {
   }
 
  private:
+  // state_ = generation << kPartBits | parts (more parts than the CLI allows threads, 1024).
+  static constexpr int kPartBits = 16;
+  static constexpr int kMaxParts = (1 << kPartBits) - 1;
   static void pause() {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -176,21 +179,21 @@ class ThreadPool {
   void loop(int idx, uint64_t seen) {
     for (;;) {
       uint64_t s = state_.load(std::memory_order_acquire);
-      if ((s >> 8) == seen) {
+      if ((s >> kPartBits) == seen) {
         auto start = std::chrono::steady_clock::now();
-        for (int spins = 1; (s = state_.load(std::memory_order_acquire)) >> 8 == seen; spins++) {
+        for (int spins = 1; (s = state_.load(std::memory_order_acquire)) >> kPartBits == seen; spins++) {
           pause();
           if ((spins & 255) == 0 &&
               std::chrono::steady_clock::now() - start > std::chrono::microseconds(g_poolSpinUs)) {
             std::unique_lock<std::mutex> lock(m_);
             sleepers_++;
-            wake_.wait(lock, [&] { return state_.load() >> 8 != seen; });
+            wake_.wait(lock, [&] { return state_.load() >> kPartBits != seen; });
             sleepers_--;
           }
         }
       }
-      seen = s >> 8;
-      if (idx < (int)(s & 255)) {
+      seen = s >> kPartBits;
+      if (idx < (int)(s & kMaxParts)) {
         (*job_)(idx);  // job_ stays set until every part of this region is done
         pending_.fetch_sub(1, std::memory_order_release);
       }

@@ -109,9 +109,10 @@ const BUILD_REPORT = path.join(ROOT, 'build', 'native-build.json');
  * worker (sched_yield in a loop) takes a core from the kit's own threads, which run most
  * kernels: a train step took 6-27% less at 4 (three alternating pairs here), and its system
  * time fell from ~35% of the CPU time to ~9%. The waiting strategy only: no result changes. A value already in the
- * environment is kept. Since the addon runs OpenBLAS on one thread and splits products over its own
- * pool (native/t2i_native.cc, sgemmPar), OpenBLAS's workers no longer start at all; the setting stays
- * for any threaded call and is what the parity bench gives PyTorch, which links the same OpenBLAS.
+ * environment is kept. Since 2026-12-03's evening the addon runs OpenBLAS on one thread and splits
+ * products over its own pool (native/t2i_native.cc, sgemmPar), so the kit itself no longer starts
+ * OpenBLAS's workers and this setting no longer changes its speed; it stays because the parity bench
+ * gives PyTorch, which links the same OpenBLAS and does thread it, the same value.
  */
 export const OPENBLAS_THREAD_TIMEOUT = '4';
 
