@@ -3,7 +3,9 @@
  * apart? The UNet reads the text encoder's token states, so two prompts whose
  * states are almost the same get almost the same images. For each attribute
  * (count two to four, color, background), every pair of prompts about the
- * main object that differ in that attribute alone; per pair, the least cosine
+ * main object that differ in that attribute alone, and (object) every pair
+ * of prompts for one and for two objects that differ in the shape alone;
+ * per pair, the least cosine
  * of the two prompts' token states over the positions both fill (the position
  * where they differ most; for counts, the count word). Near 1: the UNet is
  * told nearly the same thing for both prompts.
@@ -11,23 +13,30 @@
 import * as tf from '@tensorflow/tfjs';
 import { TextToImage } from '../models/diffusion/model';
 import { formatPrompt } from '../world/prompt';
-import { BACKGROUNDS, COLORS, MAIN_OBJECT } from '../world/vocab';
+import { BACKGROUNDS, COLORS, MAIN_OBJECT, OBJECTS } from '../world/vocab';
 
 export interface WordSimilarity {
-  attribute: 'count' | 'color' | 'background';
+  attribute: 'count' | 'color' | 'background' | 'object';
   prompts: string[];
   /** One cosine per pair of prompts (i < j, in `prompts`' order). */
   cosines: number[];
+  /** The pair with the highest cosine: the two prompts the encoder tells apart least. */
+  closest: [string, string];
   mean: number;
   min: number;
   max: number;
 }
 
-/** Prompts about the main object differing in one attribute: count 2..4, each color, each background. */
+/**
+ * Prompts about the main object differing in one attribute (count 2..4, each color, each background), then
+ * prompts differing in the shape alone, for one object and for two (the several-objects prompts' case).
+ */
 export const WORD_GROUPS: ReadonlyArray<{ attribute: WordSimilarity['attribute']; prompts: string[] }> = [
   { attribute: 'count', prompts: [2, 3, 4].map((count) => formatPrompt({ count, object: MAIN_OBJECT })) },
   { attribute: 'color', prompts: COLORS.map((color) => formatPrompt({ count: 1, object: MAIN_OBJECT, color })) },
   { attribute: 'background', prompts: BACKGROUNDS.map((background) => formatPrompt({ count: 1, object: MAIN_OBJECT, background })) },
+  { attribute: 'object', prompts: OBJECTS.map((object) => formatPrompt({ count: 1, object })) },
+  { attribute: 'object', prompts: OBJECTS.map((object) => formatPrompt({ count: 2, object })) },
 ];
 
 function cosine(a: Float32Array, b: Float32Array): number {
@@ -50,15 +59,18 @@ export function wordSimilarity(model: Pick<TextToImage, 'encodePrompts'>, groups
     tf.dispose([cond.context, cond.mask]);
     const at = (p: number, t: number) => states.subarray((p * T + t) * D, (p * T + t + 1) * D);
     const cosines: number[] = [];
+    let closest: [string, string] = [prompts[0], prompts[1]];
+    let highest = -Infinity;
     for (let i = 0; i < prompts.length; i++) {
       for (let j = i + 1; j < prompts.length; j++) {
         let least = Infinity;
         for (let t = 0; t < T; t++) if (mask[i * T + t] && mask[j * T + t]) least = Math.min(least, cosine(at(i, t), at(j, t)));
+        if (least > highest) [highest, closest] = [least, [prompts[i], prompts[j]]];
         cosines.push(least);
       }
     }
     const mean = cosines.reduce((a, b) => a + b, 0) / cosines.length;
-    return { attribute, prompts, cosines, mean, min: Math.min(...cosines), max: Math.max(...cosines) };
+    return { attribute, prompts, cosines, closest, mean, min: Math.min(...cosines), max: Math.max(...cosines) };
   });
 }
 
@@ -66,8 +78,8 @@ export function wordSimilarity(model: Pick<TextToImage, 'encodePrompts'>, groups
 export function wordSimilarityTable(rows: readonly WordSimilarity[]): string {
   const shown = (ps: readonly string[]) => (ps.length > 3 ? `${ps[0]}, ${ps[1]}, ... (${ps.length})` : ps.join(', '));
   return [
-    '| attribute | prompts | pairs | least cosine of the token states: mean [min, max] |',
-    '|---|---|---:|---|',
-    ...rows.map((r) => `| ${r.attribute} | ${shown(r.prompts)} | ${r.cosines.length} | ${r.mean.toFixed(3)} [${r.min.toFixed(3)}, ${r.max.toFixed(3)}] |`),
+    '| attribute | prompts | pairs | least cosine of the token states: mean [min, max] | closest pair |',
+    '|---|---|---:|---|---|',
+    ...rows.map((r) => `| ${r.attribute} | ${shown(r.prompts)} | ${r.cosines.length} | ${r.mean.toFixed(3)} [${r.min.toFixed(3)}, ${r.max.toFixed(3)}] | ${r.closest.join(' / ')} |`),
   ].join('\n');
 }

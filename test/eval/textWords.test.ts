@@ -13,14 +13,20 @@ test('wordSimilarity: every pair of each group, cosines in [-1, 1], leak-free; t
   const before = tf.memory().numTensors;
   const rows = wordSimilarity(model);
   assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
-  assert.deepEqual(rows.map((r) => r.attribute), ['count', 'color', 'background']);
+  assert.deepEqual(rows.map((r) => r.attribute), ['count', 'color', 'background', 'object', 'object']);
   for (const [i, r] of rows.entries()) {
     const n = WORD_GROUPS[i].prompts.length;
     assert.equal(r.cosines.length, (n * (n - 1)) / 2);
     assert.ok(r.cosines.every((c) => c >= -1 - 1e-6 && c <= 1 + 1e-6), `${r.attribute}: ${r.cosines}`);
     assert.ok(r.min <= r.mean && r.mean <= r.max);
+    // The closest pair is the one whose cosine is the greatest.
+    const [a, b] = r.closest.map((p) => WORD_GROUPS[i].prompts.indexOf(p));
+    assert.ok(a >= 0 && a < b, `${r.closest}`);
+    const pairIndex = a * n - (a * (a + 1)) / 2 + (b - a - 1);
+    assert.equal(r.cosines[pairIndex], r.max);
   }
-  assert.equal(wordSimilarityTable(rows).split('\n').length, 5);
+  assert.deepEqual(rows[4].prompts.slice(0, 2), ['two circles', 'two squares']);
+  assert.equal(wordSimilarityTable(rows).split('\n').length, 7);
   // A prompt against itself is 1; against one that differs in a word, below 1.
   const [same, other] = wordSimilarity(model, [
     { attribute: 'count', prompts: ['two circles', 'two circles'] },
