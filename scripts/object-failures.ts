@@ -11,8 +11,12 @@
  *   read in each object, in reading order.
  *
  *   node --import tsx scripts/object-failures.ts [--model DIR] [--set seen|unseen]
- *       [--seed S] [--per-category N] [--prompts-per-category P] [--out DIR]
+ *       [--seed S] [--per-category N] [--prompts-per-category P] [--guidance G] [--out DIR]
  *
+ * The sampler is the model's own (`sampler` in its config.json), with G as its
+ * guidance scale when given: a pretrain run's folder holds its preset's scale
+ * (7), a shipped model the scale it was shipped at (2.5), so give --guidance
+ * to compare the two.
  * S defaults to 1000, the tuning seed of the README's "How the recipe was
  * chosen" (never a reported seed); N and P default to that tuning's 96 and 8.
  */
@@ -50,6 +54,7 @@ async function main(): Promise<void> {
       seed: { type: 'string' },
       'per-category': { type: 'string' },
       'prompts-per-category': { type: 'string' },
+      guidance: { type: 'string' },
       out: { type: 'string', default: path.join('results', 'object-failures') },
     },
     strict: true,
@@ -59,6 +64,8 @@ async function main(): Promise<void> {
   const seed = intArg('seed', values.seed, 1000);
   const imagesPerCategory = intArg('per-category', values['per-category'], 96);
   const promptsPerCategory = intArg('prompts-per-category', values['prompts-per-category'], 8);
+  const guidance = values.guidance === undefined ? undefined : Number(values.guidance);
+  if (guidance !== undefined && !(Number.isFinite(guidance) && guidance >= 0)) throw new Error(`--guidance must be a number >= 0, got '${values.guidance}'`);
   await initBackend();
   const { model, meta, dir } = await loadModel(values.model ?? BASE_MODEL_DIR);
   try {
@@ -70,9 +77,10 @@ async function main(): Promise<void> {
       for (let j = 0; j < perPrompt; j++)
         prompts.forEach((e, p) => jobs.push({ category, prompt: e.prompt, attributes: e.attributes, seed: `${seed}/${set}/${category}/${p}/${j}` }));
     }
-    const images = await generateImages(model, jobs.map((j) => j.prompt), { ...meta.config.sampler, seed: jobs.map((j) => j.seed), batchSize: 32 });
+    const sampler = { ...meta.config.sampler, ...(guidance !== undefined ? { guidanceScale: guidance } : {}) };
+    const images = await generateImages(model, jobs.map((j) => j.prompt), { ...sampler, seed: jobs.map((j) => j.seed), batchSize: 32 });
 
-    const lines: string[] = [`${dir}, ${set} prompts, seed ${seed}, guidance ${meta.config.sampler.guidanceScale}, ${meta.config.sampler.steps} steps`, ''];
+    const lines: string[] = [`${dir}, ${set} prompts, seed ${seed}, guidance ${sampler.guidanceScale}, ${sampler.steps} steps`, ''];
     const failed: Array<{ image: ImageLike; note: string }> = [];
     for (const category of CATEGORIES) {
       const idx = jobs.map((j, i) => (j.category === category ? i : -1)).filter((i) => i >= 0);
