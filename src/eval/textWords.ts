@@ -16,7 +16,8 @@ import { formatPrompt } from '../world/prompt';
 import { BACKGROUNDS, COLORS, MAIN_OBJECT, OBJECTS } from '../world/vocab';
 
 export interface WordSimilarity {
-  attribute: 'count' | 'color' | 'background' | 'object';
+  /** The attribute the prompts differ in ('prompts': a group given by hand). */
+  attribute: 'count' | 'color' | 'background' | 'object' | 'prompts';
   prompts: string[];
   /** One cosine per pair of prompts (i < j, in `prompts`' order). */
   cosines: number[];
