@@ -29,3 +29,25 @@ test('text-words: an unknown flag and a missing model are each one clear line, e
     assert.equal(r.stdout, '');
   }
 });
+
+test('text-words: the object rows, a group of your own, and its bad input as one line', () => {
+  const all = run();
+  assert.equal(all.status, 0, all.stderr);
+  const objects = all.stdout.split('\n').filter((l) => /^\| object \|/.test(l));
+  assert.deepEqual(objects.map((l) => Number(l.split('|')[3])), [15, 15], 'pairs of 6 shapes, for one and for two objects');
+  const own = run('--prompts', 'two circles,two squares');
+  assert.equal(own.status, 0, own.stderr);
+  const rows = own.stdout.split('\n').filter((l) => /^\| prompts \|/.test(l));
+  assert.equal(rows.length, 1, own.stdout);
+  assert.match(rows[0], /\| two circles \/ two squares \|$/);
+  for (const [args, message] of [
+    [['--prompts', 'two circlez,a square'], /unknown object "circlez"/],
+    [['--prompts', 'a circle'], /--prompts needs two or more/],
+    [['--model', 'data/base-model', '--clip', 'data/base-model/clip'], /give --model or --clip, not both/],
+  ] as const) {
+    const r = run(...args);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+});

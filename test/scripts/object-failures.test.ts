@@ -1,0 +1,25 @@
+// scripts/object-failures.ts: bad arguments are one clear line and write nothing (a full run samples 192 images: not a unit test).
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const ROOT = path.join(__dirname, '..', '..');
+
+test('object-failures: a bad set, guidance or seed is one line, exit status 1, nothing written', () => {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'of-')), 'out');
+  for (const [args, message] of [
+    [['--set', 'both'], /--set must be seen or unseen, got 'both'/],
+    [['--guidance', 'x'], /--guidance must be a number >= 0, got 'x'/],
+    [['--seed', '1.5'], /--seed must be a whole number >= 0, got '1.5'/],
+    [['--bogus'], /Unknown option '--bogus'/],
+  ] as const) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'object-failures.ts'), ...args, '--out', out], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.ok(!fs.existsSync(out), 'nothing written');
+  }
+});
