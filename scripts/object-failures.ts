@@ -24,7 +24,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../src/engine';
-import { BASE_MODEL_DIR, evalPlan, loadModel } from '../src/eval';
+import { BASE_MODEL_DIR, evalJobs, loadModel } from '../src/eval';
 import { generateImages } from '../src/models';
 import { encodePng, ImageLike, tileImages } from '../src/world/image';
 import { judge, SeenObject, UNKNOWN_OBJECT } from '../src/world/judge';
@@ -37,10 +37,10 @@ const SIDE_BINS: Array<[string, (side: number) => boolean]> = [
   ['>= 14 px', (s) => s >= 14],
 ];
 
-function intArg(name: string, value: string | undefined, fallback: number): number {
+function intArg(name: string, value: string | undefined, fallback: number, min: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number >= 0, got '${value}'`);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number >= ${min}, got '${value}'`);
   return n;
 }
 
@@ -61,24 +61,18 @@ async function main(): Promise<void> {
   });
   const set = values.set;
   if (set !== 'seen' && set !== 'unseen') throw new Error(`--set must be seen or unseen, got '${set}'`);
-  const seed = intArg('seed', values.seed, 1000);
-  const imagesPerCategory = intArg('per-category', values['per-category'], 96);
-  const promptsPerCategory = intArg('prompts-per-category', values['prompts-per-category'], 8);
+  const seed = intArg('seed', values.seed, 1000, 0);
+  const imagesPerCategory = intArg('per-category', values['per-category'], 96, 1);
+  const promptsPerCategory = intArg('prompts-per-category', values['prompts-per-category'], 8, 1);
   const guidance = values.guidance === undefined ? undefined : Number(values.guidance);
   if (guidance !== undefined && !(Number.isFinite(guidance) && guidance >= 0)) throw new Error(`--guidance must be a number >= 0, got '${values.guidance}'`);
   await initBackend();
   const { model, meta, dir } = await loadModel(values.model ?? BASE_MODEL_DIR);
   try {
-    // The jobs of evaluateBaseModel (src/eval/base.ts) for these two cells, with its image seeds.
-    const plan = evalPlan(set, { imagesPerCategory, promptsPerCategory, seed });
-    const jobs: Array<{ category: string; prompt: string; attributes: (typeof plan)['count']['prompts'][number]['attributes']; seed: string }> = [];
-    for (const category of CATEGORIES) {
-      const { prompts, perPrompt } = plan[category];
-      for (let j = 0; j < perPrompt; j++)
-        prompts.forEach((e, p) => jobs.push({ category, prompt: e.prompt, attributes: e.attributes, seed: `${seed}/${set}/${category}/${p}/${j}` }));
-    }
+    // eval-base's images of these two cells (src/eval/base.ts).
+    const jobs = evalJobs(set, { imagesPerCategory, promptsPerCategory, seed, seeds: [seed] }, CATEGORIES);
     const sampler = { ...meta.config.sampler, ...(guidance !== undefined ? { guidanceScale: guidance } : {}) };
-    const images = await generateImages(model, jobs.map((j) => j.prompt), { ...sampler, seed: jobs.map((j) => j.seed), batchSize: 32 });
+    const images = await generateImages(model, jobs.map((j) => j.entry.prompt), { ...sampler, seed: jobs.map((j) => j.seed), batchSize: 32 });
 
     const lines: string[] = [`${dir}, ${set} prompts, seed ${seed}, guidance ${sampler.guidanceScale}, ${sampler.steps} steps`, ''];
     const failed: Array<{ image: ImageLike; note: string }> = [];
@@ -87,12 +81,13 @@ async function main(): Promise<void> {
       let recognised = 0;
       const objects: Array<{ o: SeenObject; expected: string }> = [];
       for (const i of idx) {
-        const v = judge(jobs[i].attributes, images[i]);
+        const { prompt, attributes } = jobs[i].entry;
+        const v = judge(attributes, images[i]);
         const ok = !!v.verdicts.find((x) => x.attribute === 'object')?.ok;
         if (ok) recognised++;
         else if (failed.length < 24)
-          failed.push({ image: images[i], note: `${jobs[i].prompt}: ${v.observed.objects.map((o) => `${o.object} ${o.box.w}x${o.box.h} IoU ${o.shapeScore.toFixed(2)}`).join('; ') || 'no object'}` });
-        for (const o of v.observed.objects) objects.push({ o, expected: jobs[i].attributes.object });
+          failed.push({ image: images[i], note: `${prompt}: ${v.observed.objects.map((o) => `${o.object} ${o.box.w}x${o.box.h} IoU ${o.shapeScore.toFixed(2)}`).join('; ') || 'no object'}` });
+        for (const o of v.observed.objects) objects.push({ o, expected: attributes.object });
       }
       const wrong = objects.filter(({ o, expected }) => o.object !== expected);
       const byReading = new Map<string, number>();

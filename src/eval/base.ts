@@ -152,6 +152,34 @@ export function summarise(verdicts: readonly Verdict[], prompts: readonly string
   };
 }
 
+/** One image of a base-model evaluation: its cell, prompt and image seed. */
+export interface EvalJob {
+  set: 'seen' | 'unseen';
+  category: Category;
+  entry: PromptEntry;
+  seed: string;
+}
+
+/**
+ * The images of one set's cells (default every category), in the order they are made.
+ * Image j of prompt p uses seed `${s}/${set}/${category}/${p}/${j}` for each s of `seeds`,
+ * round-robin over prompts so that the first images of a cell cover its prompts (and the grid shows several).
+ */
+export function evalJobs(
+  set: 'seen' | 'unseen',
+  cfg: { imagesPerCategory: number; promptsPerCategory: number; seed: number; seeds: readonly number[] },
+  categories: readonly Category[] = CATEGORIES,
+): EvalJob[] {
+  const plan = evalPlan(set, cfg);
+  const jobs: EvalJob[] = [];
+  for (const category of categories) {
+    const { prompts, perPrompt } = plan[category];
+    for (const s of cfg.seeds)
+      for (let j = 0; j < perPrompt; j++) prompts.forEach((entry, p) => jobs.push({ set, category, entry, seed: `${s}/${set}/${category}/${p}/${j}` }));
+  }
+  return jobs;
+}
+
 /**
  * Generate images for the seen and unseen prompt sets and judge them.
  * Image j of prompt p in a cell uses seed `${s}/${set}/${category}/${p}/${j}` for each s of `seeds`
@@ -167,17 +195,8 @@ export async function evaluateBaseModel(model: TextToImage, sampler: SamplerConf
     sampler: { ...sampler, ...opts.sampler },
   };
   const keep = opts.keepImages ?? 16;
-  type Job = { set: 'seen' | 'unseen'; category: Category; entry: PromptEntry; seed: string };
-  const jobs: Job[] = [];
   const plans = { seen: evalPlan('seen', cfg), unseen: evalPlan('unseen', cfg) };
-  for (const set of ['seen', 'unseen'] as const)
-    for (const category of CATEGORIES) {
-      const { prompts, perPrompt } = plans[set][category];
-      // Round-robin over prompts so that the first images of a cell cover its prompts (and the grid shows several).
-      for (const s of cfg.seeds)
-        for (let j = 0; j < perPrompt; j++)
-          prompts.forEach((entry, p) => jobs.push({ set, category, entry, seed: `${s}/${set}/${category}/${p}/${j}` }));
-    }
+  const jobs = [...evalJobs('seen', cfg), ...evalJobs('unseen', cfg)];
   const images = await generateImages(model, jobs.map((j) => j.entry.prompt), {
     ...cfg.sampler,
     seed: jobs.map((j) => j.seed),

@@ -60,18 +60,18 @@ export function wordSimilarity(model: Pick<TextToImage, 'encodePrompts'>, groups
     tf.dispose([cond.context, cond.mask]);
     const at = (p: number, t: number) => states.subarray((p * T + t) * D, (p * T + t + 1) * D);
     const cosines: number[] = [];
-    let closest: [string, string] = [prompts[0], prompts[1]];
-    let highest = -Infinity;
+    const pairs: Array<[string, string]> = [];
     for (let i = 0; i < prompts.length; i++) {
       for (let j = i + 1; j < prompts.length; j++) {
         let least = Infinity;
         for (let t = 0; t < T; t++) if (mask[i * T + t] && mask[j * T + t]) least = Math.min(least, cosine(at(i, t), at(j, t)));
-        if (least > highest) [highest, closest] = [least, [prompts[i], prompts[j]]];
         cosines.push(least);
+        pairs.push([prompts[i], prompts[j]]);
       }
     }
     const mean = cosines.reduce((a, b) => a + b, 0) / cosines.length;
-    return { attribute, prompts, cosines, closest, mean, min: Math.min(...cosines), max: Math.max(...cosines) };
+    const max = Math.max(...cosines);
+    return { attribute, prompts, cosines, closest: pairs[cosines.indexOf(max)], mean, min: Math.min(...cosines), max };
   });
 }
 

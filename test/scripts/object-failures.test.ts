@@ -8,13 +8,15 @@ import * as path from 'node:path';
 
 const ROOT = path.join(__dirname, '..', '..');
 
-test('object-failures: a bad set, guidance or seed is one line, exit status 1, nothing written', () => {
+test('object-failures: a bad set, guidance, seed, image count or model is one line, exit status 1, nothing written', () => {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'of-')), 'out');
   for (const [args, message] of [
     [['--set', 'both'], /--set must be seen or unseen, got 'both'/],
     [['--guidance', 'x'], /--guidance must be a number >= 0, got 'x'/],
     [['--seed', '1.5'], /--seed must be a whole number >= 0, got '1.5'/],
     [['--bogus'], /Unknown option '--bogus'/],
+    [['--per-category', '0'], /--per-category must be a whole number >= 1, got '0'/],
+    [['--model', '/nonexistent'], /no diffusion checkpoint in \/nonexistent/],
   ] as const) {
     const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'object-failures.ts'), ...args, '--out', out], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(r.status, 1, r.stderr);

@@ -44,6 +44,7 @@ test('text-words: the object rows, a group of your own, and its bad input as one
     [['--prompts', 'two circlez,a square'], /unknown object "circlez"/],
     [['--prompts', 'a circle'], /--prompts needs two or more/],
     [['--model', 'data/base-model', '--clip', 'data/base-model/clip'], /give --model or --clip, not both/],
+    [['--clip', '/nonexistent'], /no checkpoint at \/nonexistent/],
   ] as const) {
     const r = run(...args);
     assert.equal(r.status, 1, r.stderr);
