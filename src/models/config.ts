@@ -138,6 +138,25 @@ export const TrainConfigSchema = z.strictObject({
 });
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 
+/** How a diffusion update draws its timesteps (DiffusionTrainConfig.timestepSampling). */
+export const TIMESTEP_SAMPLINGS = ['uniform', 'logit-normal'] as const;
+export type TimestepSampling = (typeof TIMESTEP_SAMPLINGS)[number];
+
+export const DiffusionTrainConfigSchema = TrainConfigSchema.extend({
+  /**
+   * 'uniform': t ~ Uniform{0..T-1} (DDPM). 'logit-normal' (Esser et al. 2024, Stable Diffusion 3):
+   * t = floor(T sigmoid(u)), u ~ N(logitMean, logitStd^2), so that the updates go where the sample's
+   * layout and shapes are decided (the middle timesteps) rather than where denoising is easy.
+   * Absent: 'uniform' (so the configs of earlier runs read as they were made).
+   */
+  timestepSampling: z.enum(TIMESTEP_SAMPLINGS).optional(),
+  /** Mean of u for 'logit-normal' (absent: 0, centred on t = T/2; 0.4: on t ~ 0.6 T). */
+  logitMean: z.number().min(-5).max(5).optional(),
+  /** Standard deviation of u for 'logit-normal' (absent: 1). */
+  logitStd: z.number().positive().max(5).optional(),
+});
+export type DiffusionTrainConfig = z.infer<typeof DiffusionTrainConfigSchema>;
+
 export const PretrainConfigSchema = z.strictObject({
   /** Seed of everything: initial weights, batches, noise, timesteps, condition dropout. */
   seed: z.number().int(),
@@ -148,7 +167,7 @@ export const PretrainConfigSchema = z.strictObject({
   /** The text-to-image diffusion model. */
   diffusion: DiffusionConfigSchema,
   /** Diffusion pretraining (Algorithm 1 of DDPM), with MiniCLIP's text encoder frozen. */
-  diffusionTrain: TrainConfigSchema,
+  diffusionTrain: DiffusionTrainConfigSchema,
   /** Default sampler settings for `generate`. */
   sampler: SamplerConfigSchema,
 });

@@ -139,6 +139,8 @@ test('guidance interval: covering every step is plain guidance, covering none is
       assert.equal(maxAbsDiff(sample({ guidanceInterval: [0, ts[0]] }), plain), 0);
       // No timestep in [ts[0] + 1, ts[0] + 1]: every step is the conditional model alone (one pass; equal up to rounding).
       assert.ok(maxAbsDiff(sample({ guidanceInterval: [ts[0] + 1, ts[0] + 1] }), conditional) < 1e-4);
+      // guidanceOutside: the scale outside the interval, so the same scale there is plain guidance again.
+      assert.equal(maxAbsDiff(sample({ guidanceInterval: [ts[0] + 1, ts[0] + 1], guidanceOutside: 4 } as Partial<typeof opts>), plain), 0);
       const late = sample({ guidanceInterval: [0, ts[2]] });
       assert.ok(maxAbsDiff(late, plain) > 1e-4 && maxAbsDiff(late, conditional) > 1e-4, 'guiding the last two steps only is neither');
     });
@@ -170,6 +172,35 @@ test('DDIM with an oracle noise predictor recovers the image exactly (eta 0 and 
     x.dispose();
   }
   target.dispose();
+});
+
+test('SDEdit (init): starts at the step it names from the image noised with the seed\'s own noise; a bad step or image count is refused', async () => {
+  await initTestBackend();
+  const schedule = makeSchedule('cosine', 1000);
+  const seen: Array<{ t: number; xt: Float32Array }> = [];
+  const recorder = {
+    schedule,
+    encodePrompts: (p: readonly string[]) => ({ context: tf.zeros([p.length, 1, 1]) as tf.Tensor3D, mask: tf.ones([p.length, 1]) as tf.Tensor2D }),
+    denoise: (xt: tf.Tensor4D, t: tf.Tensor1D) => {
+      seen.push({ t: t.dataSync()[0], xt: xt.slice([0, 0, 0, 0], [1, 32, 32, 3]).dataSync() as Float32Array });
+      return tf.tidy(() => ({ x0: tf.zerosLike(xt), eps: tf.zerosLike(xt) }));
+    },
+  };
+  const opts = { steps: 5, guidanceScale: 2, spacing: 'trailing' as const, eta: 1, clipSample: false, seed: ['s'] };
+  const image = tf.tidy(() => tf.mul(tf.cos(tf.range(0, 32 * 32 * 3).reshape([1, 32, 32, 3])), 0.8)) as tf.Tensor4D;
+  const ts = ddimTimesteps(1000, 5, 'trailing');
+  tf.dispose(ddimSample(recorder, ['a'], opts));
+  const noise = seen[0].xt;
+  seen.length = 0;
+  tf.dispose(ddimSample(recorder, ['a'], { ...opts, init: { images: image, fromStep: 3 } }));
+  assert.deepEqual(seen.map((x) => x.t), ts.slice(3));
+  const ab = schedule.alphasCumprod[ts[3]];
+  const img = image.dataSync();
+  const err = Math.max(...Array.from(seen[0].xt, (v, i) => Math.abs(v - (Math.sqrt(ab) * img[i] + Math.sqrt(1 - ab) * noise[i]))));
+  assert.ok(err < 1e-5, `start: ${err}`);
+  assert.throws(() => ddimSample(recorder, ['a'], { ...opts, init: { images: image, fromStep: 5 } }), /init.fromStep must be a step in 0..4, got 5/);
+  assert.throws(() => ddimSample(recorder, ['a', 'b'], { ...opts, seed: 0, init: { images: image, fromStep: 1 } }), /init: got 1 images for 2 prompts/);
+  image.dispose();
 });
 
 test('v-prediction: the loss target is v, and epsTheta turns the true v into the true eps', async () => {
@@ -252,4 +283,24 @@ test('resBlocks: two ResBlocks per level add their weights, keep the first block
   one.dispose();
   two.dispose();
   clip.dispose();
+});
+
+test("drawNoise: 'uniform' (or absent) draws as before; 'logit-normal' puts timesteps where its mean says, within 0..T-1", () => {
+  const plain = drawNoise(new Rng('draw'), 64, 1000);
+  const r = new Rng('draw');
+  assert.deepEqual(Array.from(plain.t), Array.from({ length: 64 }, () => r.int(0, 999)), 'uniform: the same draws as rng.int');
+  assert.deepEqual(drawNoise(new Rng('draw'), 64, 1000, { timestepSampling: 'uniform' }), plain);
+  const median = (m: number) => {
+    const t = Array.from(drawNoise(new Rng('draw'), 4000, 1000, { timestepSampling: 'logit-normal', logitMean: m, logitStd: 1 }).t).sort((x, y) => x - y);
+    assert.ok(t[0] >= 0 && t[t.length - 1] <= 999);
+    return t[2000];
+  };
+  // median of floor(1000 sigmoid(u)) is 1000 sigmoid(mean)
+  assert.ok(Math.abs(median(0) - 500) < 25, `mean 0: median ${median(0)}`);
+  assert.ok(Math.abs(median(0.4) - 599) < 25, `mean 0.4: median ${median(0.4)}`);
+  const spread = (s: number) => {
+    const t = drawNoise(new Rng('draw'), 4000, 1000, { timestepSampling: 'logit-normal', logitStd: s }).t;
+    return t.filter((v) => v < 100 || v > 899).length / t.length;
+  };
+  assert.ok(spread(0.5) < 0.01 && spread(1) > 0.02 && spread(1) < 0.06, 'a narrower std leaves the ends (t < 100 or > 899) alone');
 });

@@ -29,6 +29,11 @@ test('resumeMismatch names each changed key; checkpointEvery may change, and ste
   assert.match(resumeMismatch(a, { ...a, diffusionTrain: { ...a.diffusionTrain, steps: 9000 } }, 'diffusion')!, new RegExp(`diffusionTrain\\.steps \\(part of the cosine schedule\\) was ${a.diffusionTrain.steps}, now 9000`));
   assert.match(resumeMismatch(a, { ...a, diffusionTrain: { ...a.diffusionTrain, warmupSteps: 5 } }, 'diffusion')!, /^diffusionTrain\.warmupSteps was 100, now 5$/);
   assert.match(resumeMismatch(a, { ...a, diffusion: { ...a.diffusion, lossWeighting: 'none' } }, 'diffusion')!, /^diffusion was .*"lossWeighting":"min-snr"/);
+  // the timestep draw: absent is 'uniform'; the logit keys count only under 'logit-normal'
+  const logit = { ...a, diffusionTrain: { ...a.diffusionTrain, timestepSampling: 'logit-normal' as const, logitMean: 0.4 } };
+  assert.equal(resumeMismatch(a, { ...a, diffusionTrain: { ...a.diffusionTrain, timestepSampling: 'uniform', logitMean: 3 } }, 'diffusion'), undefined);
+  assert.match(resumeMismatch(a, logit, 'diffusion')!, /^diffusionTrain\.timestepSampling was "uniform", now "logit-normal"; diffusionTrain\.logitMean was 0, now 0\.4$/);
+  assert.match(resumeMismatch(logit, { ...logit, diffusionTrain: { ...logit.diffusionTrain, logitStd: 2 } }, 'diffusion')!, /^diffusionTrain\.logitStd was 1, now 2$/);
   // the MiniCLIP run ignores the diffusion keys
   assert.equal(resumeMismatch(a, { ...a, diffusionTrain: { ...a.diffusionTrain, learningRate: 1 } }, 'miniclip'), undefined);
 });

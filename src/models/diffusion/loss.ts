@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../engine/random';
-import { LossWeighting } from '../config';
+import { DiffusionTrainConfig, LossWeighting } from '../config';
 import { Conditioning, TextToImage } from './model';
 import { NoiseSchedule } from './schedule';
 
@@ -23,10 +23,21 @@ export interface NoiseDraw {
   noiseSeed: number;
 }
 
-/** Draw t ~ Uniform{0..T-1} per example and a noise seed from `rng`. */
-export function drawNoise(rng: Rng, batchSize: number, timesteps: number): NoiseDraw {
+/** How timesteps are drawn (DiffusionTrainConfig's timestepSampling, logitMean, logitStd); absent: uniform. */
+export type TimestepDraw = Pick<DiffusionTrainConfig, 'timestepSampling' | 'logitMean' | 'logitStd'>;
+
+/**
+ * Draw a timestep per example and a noise seed from `rng`: t ~ Uniform{0..T-1}, or with
+ * 'logit-normal' t = min(T-1, floor(T sigmoid(u))), u ~ N(logitMean, logitStd^2).
+ */
+export function drawNoise(rng: Rng, batchSize: number, timesteps: number, sampling?: TimestepDraw): NoiseDraw {
   const t = new Int32Array(batchSize);
-  for (let i = 0; i < batchSize; i++) t[i] = rng.int(0, timesteps - 1);
+  for (let i = 0; i < batchSize; i++) {
+    if (sampling?.timestepSampling === 'logit-normal') {
+      const u = rng.normal(sampling.logitMean ?? 0, sampling.logitStd ?? 1);
+      t[i] = Math.min(timesteps - 1, Math.floor(timesteps / (1 + Math.exp(-u))));
+    } else t[i] = rng.int(0, timesteps - 1);
+  }
   return { t, noiseSeed: rng.tfSeed() };
 }
 

@@ -74,6 +74,14 @@ export function guidedEps(model: Denoiser, xt: tf.Tensor4D, t: tf.Tensor1D, cond
 export interface SampleOptions extends SamplerConfig {
   /** One seed per prompt, or one base seed: image i then uses `${seed}/${i}`. */
   seed: number | string | ReadonlyArray<number | string>;
+  /** The guidance scale at the steps outside `guidanceInterval` (default 1: the conditional model alone, one UNet pass). */
+  guidanceOutside?: number;
+  /**
+   * Start from these images instead of pure noise (SDEdit, Meng et al. 2022): noise them to the
+   * timestep of sampling step `fromStep` (0 = the first, pure noise at t = T-1 with 'trailing')
+   * with each image's own seeded noise, then run the remaining steps. Images [B,32,32,3] in [-1, 1].
+   */
+  init?: { images: tf.Tensor4D; fromStep: number };
 }
 
 function perImageRngs(seed: SampleOptions['seed'], n: number): Rng[] {
@@ -97,18 +105,30 @@ export function ddimSample(model: Denoiser, prompts: readonly string[], opts: Sa
   const { alphasCumprod } = model.schedule;
   const ts = ddimTimesteps(model.schedule.timesteps, opts.steps, opts.spacing);
   const rngs = perImageRngs(opts.seed, prompts.length);
+  const from = opts.init?.fromStep ?? 0;
+  if (opts.init && !(Number.isInteger(from) && from >= 0 && from < ts.length)) throw new Error(`init.fromStep must be a step in 0..${ts.length - 1}, got ${from}`);
+  if (opts.init && opts.init.images.shape[0] !== prompts.length) throw new Error(`init: got ${opts.init.images.shape[0]} images for ${prompts.length} prompts`);
   const cond = model.encodePrompts(prompts);
   const uncond = model.encodePrompts(prompts.map(() => NULL_PROMPT));
   const [lo, hi] = opts.guidanceInterval ?? [0, Infinity];
-  const guidedAt = (t: number) => t >= lo && t <= hi;
+  // The scale of each step, or null for the conditional model alone.
+  const scaleAt = (t: number) => (t >= lo && t <= hi ? opts.guidanceScale : opts.guidanceOutside !== undefined && opts.guidanceOutside !== 1 ? opts.guidanceOutside : null);
   let x = noiseFor(rngs);
+  if (opts.init) {
+    const ab = alphasCumprod[ts[from]];
+    const noise = x;
+    x = tf.tidy(() => tf.add(tf.mul(Math.sqrt(ab), opts.init!.images), tf.mul(Math.sqrt(1 - ab), noise)) as tf.Tensor4D);
+    noise.dispose();
+  }
   ts.forEach((t, i) => {
+    if (i < from) return;
     const abT = alphasCumprod[t];
     const abPrev = i + 1 < ts.length ? alphasCumprod[ts[i + 1]] : 1;
     const sigma = opts.eta * Math.sqrt((1 - abPrev) / (1 - abT)) * Math.sqrt(1 - abT / abPrev);
     const next = tf.tidy(() => {
       const tt = tf.fill([prompts.length], t) as tf.Tensor1D;
-      let { x0, eps } = guidedAt(t) ? guidedDenoise(model, x, tt, cond, uncond, opts.guidanceScale) : model.denoise(x, tt, cond);
+      const scale = scaleAt(t);
+      let { x0, eps } = scale !== null ? guidedDenoise(model, x, tt, cond, uncond, scale) : model.denoise(x, tt, cond);
       if (opts.clipSample) {
         x0 = tf.clipByValue(x0, -1, 1);
         eps = tf.div(tf.sub(x, tf.mul(Math.sqrt(abT), x0)), Math.sqrt(1 - abT)) as tf.Tensor4D;

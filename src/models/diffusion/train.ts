@@ -10,7 +10,7 @@ import { Rng } from '../../engine/random';
 import { PretrainConfig } from '../config';
 import { BatchSource, Example, imagesToTensor } from '../data';
 import { LoopOptions, LoopResult, runTrainingLoop } from '../train-loop';
-import { denoisingLoss, drawNoise } from './loss';
+import { denoisingLoss, drawNoise, TimestepDraw } from './loss';
 import { NULL_PROMPT, TextToImage } from './model';
 
 /** The draws of step s of a run with `seed`: prompt dropout, timesteps, noise. */
@@ -20,7 +20,7 @@ export function diffusionStepRng(seed: number, s: number): Rng {
 
 /**
  * One optimizer update of the UNet on a batch; returns its loss.
- * `rng` decides which prompts are dropped, the timesteps and the noise.
+ * `rng` decides which prompts are dropped, the timesteps (drawn as `sampling` says; absent, uniform) and the noise.
  */
 export function trainDiffusionStep(
   model: TextToImage,
@@ -28,9 +28,10 @@ export function trainDiffusionStep(
   batch: readonly Example[],
   rng: Rng,
   condDropout = model.config.condDropout,
+  sampling?: TimestepDraw,
 ): number {
   const prompts = batch.map((ex) => (rng.bernoulli(condDropout) ? NULL_PROMPT : ex.caption));
-  const draw = drawNoise(rng, batch.length, model.schedule.timesteps);
+  const draw = drawNoise(rng, batch.length, model.schedule.timesteps, sampling);
   const x0 = imagesToTensor(batch);
   const cond = model.encodePrompts(prompts);
   const loss = optimizer.minimize(() => tf.mean(denoisingLoss(model, x0, cond, draw)) as tf.Scalar, true, Object.values(model.trainableVariables));
@@ -57,7 +58,7 @@ export async function trainDiffusion(model: TextToImage, data: BatchSource, conf
         config,
         train,
         vocab: [...model.clip.tokenizer.vocab],
-        step: async (s) => trainDiffusionStep(model, optimizer, await data(s, train.batchSize), diffusionStepRng(config.seed, s)),
+        step: async (s) => trainDiffusionStep(model, optimizer, await data(s, train.batchSize), diffusionStepRng(config.seed, s), model.config.condDropout, train),
       },
       opts,
     );

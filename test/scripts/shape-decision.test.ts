@@ -1,0 +1,28 @@
+// scripts/shape-decision.ts: bad arguments are one clear line and write nothing (a full run samples hundreds of images: not a unit test).
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const ROOT = path.join(__dirname, '..', '..');
+
+test('shape-decision: a bad category, guidance, start step or model is one line, exit status 1, nothing written', () => {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sd-')), 'out');
+  for (const [args, message] of [
+    [['--category', 'size'], /--category must be one of count, color, background, combination, got 'size'/],
+    [['--guidance', ''], /--guidance needs a number >= 0, got ''/],
+    [['--guidance-at', '5:700:400'], /--guidance-at must be G:LO:HI \(a scale, then timesteps 0 <= LO <= HI\), got '5:700:400'/],
+    [['--guidance-at', 'x:400:700'], /--guidance-at needs a number >= 0, got 'x'/],
+    [['--from', '3,50'], /--from takes sampling steps in 0..49, got '50'/],
+    [['--per-category', '0'], /--per-category must be a whole number >= 1, got '0'/],
+    [['--model', '/nonexistent'], /no diffusion checkpoint in \/nonexistent/],
+  ] as const) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'shape-decision.ts'), ...args, '--out', out], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.ok(!fs.existsSync(out), 'nothing written');
+  }
+});
