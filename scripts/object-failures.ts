@@ -28,6 +28,7 @@ import { BASE_MODEL_DIR, evalJobs, loadModel } from '../src/eval';
 import { generateImages } from '../src/models';
 import { encodePng, ImageLike, tileImages } from '../src/world/image';
 import { judge, SeenObject, UNKNOWN_OBJECT } from '../src/world/judge';
+import { intArg } from './args';
 
 const CATEGORIES = ['count', 'combination'] as const;
 const SIDE_BINS: Array<[string, (side: number) => boolean]> = [
@@ -36,13 +37,6 @@ const SIDE_BINS: Array<[string, (side: number) => boolean]> = [
   ['12-13 px', (s) => s >= 12 && s <= 13],
   ['>= 14 px', (s) => s >= 14],
 ];
-
-function intArg(name: string, value: string | undefined, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number >= ${min}, got '${value}'`);
-  return n;
-}
 
 const pct = (k: number, n: number) => (n ? `${((100 * k) / n).toFixed(1)}%` : '-');
 

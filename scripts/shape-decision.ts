@@ -27,13 +27,7 @@ import { ddimSample, ddimTimesteps, toImages } from '../src/models';
 import { judge } from '../src/world/judge';
 import { CATEGORIES, Category } from '../src/world/prompt';
 import { renderPrompt } from '../src/world/render';
-
-function intArg(name: string, value: string | undefined, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number >= ${min}, got '${value}'`);
-  return n;
-}
+import { intArg } from './args';
 
 function scaleArg(name: string, value: string): number {
   const g = Number(value);
