@@ -249,10 +249,13 @@ void runTasks(int64_t n, int threads, F task) {
 
 // ---- sgemm -----------------------------------------------------------------
 // OpenBLAS runs on one thread inside the kit (set at load): its own threads, woken for each threaded
-// call, cost ~50 us each time and competed with the pool for the two cores. A product large enough
-// for two threads is cut here instead, into bands of C's rows (of its columns when it has few rows),
-// one band per pool thread. No sum is split: each element of C is summed over K by one call, as on
-// one thread, so the result does not depend on the thread count.
+// call, cost ~50 us each time and competed with the pool for the two cores. A large product is cut
+// here instead, into bands of C's rows (of its columns when it has few rows) run as pool tasks. No sum
+// is split: each element of C is summed over K by one call. The cut depends on the shape only, never
+// on the thread count: OpenBLAS's kernels may sum an element in an order that depends on where it
+// falls in the call's register tiles (its Haswell sgemm groups rows by 24, then 16, 8, ...), so bands
+// that moved with the thread count changed the bits (seen on an AMD EPYC with OpenBLAS 0.3.21).
+constexpr int64_t kBandUnit = 16, kMinBandUnits = 4, kMaxBands = 8;
 void sgemmPar(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
               int64_t ldb, float beta, float* C, int64_t ldc, int threads) {
   auto call = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
@@ -262,18 +265,19 @@ void sgemmPar(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const float* A,
     cblas_sgemm(RowMajor_, tA ? Trans_ : NoTrans_, tB ? Trans_ : NoTrans_, (int)(m1 - m0), (int)(n1 - n0), (int)K, 1.f, a,
                 (int)lda, b, (int)ldb, beta, C + m0 * ldc + n0, (int)ldc);
   };
-  const bool byRows = M >= 32 * (int64_t)threads || M >= N;
+  const bool byRows = M >= kBandUnit * kMinBandUnits || M >= N;
   const int64_t n = byRows ? M : N;
-  threads = (int)std::max<int64_t>(1, std::min<int64_t>(threads, n / 16));
-  if (threads == 1) {
+  // Bands of whole 16-row units (the last unit may be short), at least 4 units each, at most 8 bands,
+  // an even count so that two threads get equal shares; at most one unit more in one band than in another.
+  const int64_t units = (n + kBandUnit - 1) / kBandUnit;
+  int64_t bands = std::min<int64_t>(kMaxBands, units / kMinBandUnits);
+  if (bands > 1) bands -= bands & 1;
+  if (bands <= 1) {
     call(0, M, 0, N);
     return;
   }
-  // Bands of whole 16-row units (the sgemm kernels' register tile; the last unit may be short),
-  // shared out evenly: at most one unit more in one band than in another.
-  const int64_t units = (n + 15) / 16;
-  pool().run(threads, [&](int t) {
-    const int64_t lo = std::min(n, units * t / threads * 16), hi = std::min(n, units * (t + 1) / threads * 16);
+  runTasks(bands, threads, [&](int64_t i, int) {
+    const int64_t lo = std::min(n, units * i / bands * kBandUnit), hi = std::min(n, units * (i + 1) / bands * kBandUnit);
     if (byRows)
       call(lo, hi, 0, N);
     else
@@ -331,8 +335,9 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
     // ~10-50 us idle, milliseconds when the cores are shared), and one row (M = 1, the bias
     // gradients' ones x dy) cannot be split well by OpenBLAS anyway.
     for (int64_t i = 0; i < batch; i++) one(i);
-  } else if (batch >= 2 && g_threads > 1 && (double)M * N * K <= 192.0 * 192 * 192) {
-    // Many small products: whole products per thread, single-threaded BLAS (no barrier per product).
+  } else if (batch >= 2 && (double)M * N * K <= 192.0 * 192 * 192) {
+    // Many small products: whole products per task, single-threaded BLAS (no barrier per product).
+    // Chosen by shape, not by thread count, so that one product is the same call on any number of threads.
     runTasks(batch, g_threads, [&](int64_t i, int) { one(i); });
   } else {
     for (int64_t i = 0; i < batch; i++)
@@ -804,7 +809,7 @@ napi_value Conv2D(napi_env env, napi_callback_info info) {
   } else if (g_winograd && winogradFits(c)) {
     convForwardWinograd(c, x, w, y, bias, act, alpha);
     return nullptr;
-  } else if (g_convMode == 1 && g_threads > 1 && c.B * rowsPerImage >= 2 * taskRows(c)) {
+  } else if (g_convMode == 1 && c.B * rowsPerImage >= 2 * taskRows(c)) {  // chosen by shape, never thread count (see sgemmPar)
     convForwardTasks(c, x, w, y, bias, act, alpha);
     return nullptr;
   } else {
@@ -855,7 +860,7 @@ napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
       return nullptr;
     }
   }
-  if (g_convMode == 1 && g_threads > 1 && c.B >= 2 * g_threads) {
+  if (g_convMode == 1 && c.B >= 4) {  // chosen by shape, never thread count (see sgemmPar)
     convBackpropInputTasks(c, dy, w, dx);
     return nullptr;
   }

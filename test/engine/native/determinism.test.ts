@@ -3,11 +3,15 @@
  * UNet's shapes (the `default` preset: 16x16 feature maps at level 0 with 48
  * channels, 96+48 -> 48 on the up path, a stride-2 downsample, attention over
  * the 4x4 bottleneck with 4 heads of 24), batch 32 (training) and 64 (guided
- * sampling); and the conv filter gradient, whose per-task partials are summed
- * in task order, is the same on 1 and 2 threads, as are the GroupNorm + SiLU
- * kernels (one image per thread; per-image partials added in image order). Then a whole training step of
- * the default UNet, twice from the same weights and draws: the same weights.
- * Fails (never skips) when the native kernels are inactive.
+ * sampling); and the same on 1 and 2 threads: every conv kernel, products
+ * large enough to be cut into bands, and the GroupNorm + SiLU kernels (one
+ * image per thread; per-image partials added in image order). The work is cut
+ * by shape, never by thread count, because OpenBLAS's kernels may sum an
+ * element in an order that depends on its place in a call (seen with 0.3.21's
+ * Haswell kernels on an AMD EPYC). Then a whole training step of the default
+ * UNet, twice from the same weights and draws on 2 threads, and once on 1
+ * thread: the same weights. Fails (never skips) when the native kernels are
+ * inactive.
  */
 import { before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -105,17 +109,38 @@ test('conv2d at the default UNet shapes: filter gradient, input gradient and for
   }
 });
 
-test('conv2d filter gradient at the default UNet shapes: 1 thread and 2 threads give the same bits', (t) => {
+test('conv2d at the default UNet shapes: all four kernels give the same bits on 1 and 2 threads', (t) => {
   if (!requireNative(t)) return;
   const saved = loadNative()!.info().loopThreads;
   try {
     for (const c of CONVS) {
       const k = convKernels(c);
-      const [, filterGrad] = k.kernels[0];
-      const one = bytesOf(1, filterGrad);
-      const two = bytesOf(2, filterGrad);
-      k.dispose();
-      assert.equal(Buffer.compare(one, two), 0, `${c.name}: the filter gradient on 1 and 2 threads differs`);
+      try {
+        for (const [what, f] of k.kernels) assert.equal(Buffer.compare(bytesOf(1, f), bytesOf(2, f)), 0, `${c.name} ${what}: 1 and 2 threads differ`);
+      } finally {
+        k.dispose();
+      }
+    }
+  } finally {
+    loadNative()!.setThreads(saved);
+  }
+});
+
+// Products large enough to be cut into bands (of rows, or of columns when there are few rows), with
+// row and column counts that are not multiples of OpenBLAS's register tiles: 1 and 2 threads must make
+// the same BLAS calls, since a kernel may sum an element in an order that depends on its place in a call.
+test('matMul products cut into bands give the same bits on 1 and 2 threads', (t) => {
+  if (!requireNative(t)) return;
+  const saved = loadNative()!.info().loopThreads;
+  try {
+    for (const [m, k, n] of [[8192, 144, 48], [1000, 576, 64], [40, 300, 1000], [2048, 96, 288]]) {
+      const a = rand([m, k], 1);
+      const b = rand([k, n], 2);
+      for (const [ta, tb] of [[false, false], [true, false], [false, true]]) {
+        const f = () => tf.matMul(ta ? a.transpose() : a, tb ? b.transpose() : b, ta, tb);
+        assert.equal(Buffer.compare(bytesOf(1, f), bytesOf(2, f)), 0, `${m}x${k} by ${k}x${n} (transposed ${ta}, ${tb}): 1 and 2 threads differ`);
+      }
+      tf.dispose([a, b]);
     }
   } finally {
     loadNative()!.setThreads(saved);
@@ -174,14 +199,14 @@ test('attention matmuls at the default UNet shapes (4 heads of 24 over 16 tokens
   }
 });
 
-test('a training step of the default UNet, twice from the same weights and draws, gives bit-identical weights (2 threads)', (t) => {
+test('a training step of the default UNet, twice from the same weights and draws, gives bit-identical weights on 2 threads, and the same on 1 thread', (t) => {
   if (!requireNative(t)) return;
   const saved = loadNative()!.info().loopThreads;
-  loadNative()!.setThreads(2);
   const config = resolvePretrainConfig('default');
   const clip = new MiniClip(config.clip, 0);
   const batch = fakeBatches(7)(0, config.diffusionTrain.batchSize);
-  const weightsAfterStep = (): Uint8Array[] => {
+  const weightsAfterStep = (threads: number): Uint8Array[] => {
+    loadNative()!.setThreads(threads);
     const model = new TextToImage(clip, config.diffusion, 0);
     const optimizer = adam(config.diffusionTrain.learningRate);
     try {
@@ -195,12 +220,15 @@ test('a training step of the default UNet, twice from the same weights and draws
   };
   try {
     const t0 = Date.now();
-    const a = weightsAfterStep();
-    const b = weightsAfterStep();
+    const a = weightsAfterStep(2);
+    const b = weightsAfterStep(2);
     t.diagnostic(`batch ${batch.length}: two steps in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${a.length} weight tensors`);
     assert.equal(a.length, b.length);
     const differ = a.filter((w, i) => Buffer.compare(w, b[i]) !== 0).length;
     assert.equal(differ, 0, `${differ} of ${a.length} weight tensors differ after one step`);
+    const one = weightsAfterStep(1);
+    const differOne = a.filter((w, i) => Buffer.compare(w, one[i]) !== 0).length;
+    assert.equal(differOne, 0, `${differOne} of ${a.length} weight tensors differ between 2 threads and 1 thread after one step`);
   } finally {
     clip.dispose();
     loadNative()!.setThreads(saved);
