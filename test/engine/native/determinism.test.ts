@@ -87,19 +87,14 @@ function convKernels(c: Conv) {
   };
 }
 
-test('conv2d at the default UNet shapes: filter gradient, input gradient and forward are bit-identical over 12 runs on 2 threads', (t) => {
-  if (!requireNative(t)) return;
+/** Call `check` on each conv kernel of each layer in CONVS (its label and the kernel), freeing the inputs and restoring the thread count after. */
+function forEachConvKernel(check: (label: string, f: () => tf.Tensor) => void): void {
   const saved = loadNative()!.info().loopThreads;
   try {
     for (const c of CONVS) {
       const k = convKernels(c);
       try {
-        for (const [what, f] of k.kernels) {
-          const t0 = Date.now();
-          const differ = differingRuns(2, f);
-          t.diagnostic(`${c.name} ${what}: ${differ}/${REPEATS - 1} reruns differ from the first (${Date.now() - t0} ms)`);
-          assert.equal(differ, 0, `${c.name} ${what}: ${differ} of ${REPEATS - 1} reruns differ from the first`);
-        }
+        for (const [what, f] of k.kernels) check(`${c.name} ${what}`, f);
       } finally {
         k.dispose();
       }
@@ -107,23 +102,21 @@ test('conv2d at the default UNet shapes: filter gradient, input gradient and for
   } finally {
     loadNative()!.setThreads(saved);
   }
+}
+
+test('conv2d at the default UNet shapes: filter gradient, input gradient and forward are bit-identical over 12 runs on 2 threads', (t) => {
+  if (!requireNative(t)) return;
+  forEachConvKernel((label, f) => {
+    const t0 = Date.now();
+    const differ = differingRuns(2, f);
+    t.diagnostic(`${label}: ${differ}/${REPEATS - 1} reruns differ from the first (${Date.now() - t0} ms)`);
+    assert.equal(differ, 0, `${label}: ${differ} of ${REPEATS - 1} reruns differ from the first`);
+  });
 });
 
 test('conv2d at the default UNet shapes: all four kernels give the same bits on 1 and 2 threads', (t) => {
   if (!requireNative(t)) return;
-  const saved = loadNative()!.info().loopThreads;
-  try {
-    for (const c of CONVS) {
-      const k = convKernels(c);
-      try {
-        for (const [what, f] of k.kernels) assert.equal(Buffer.compare(bytesOf(1, f), bytesOf(2, f)), 0, `${c.name} ${what}: 1 and 2 threads differ`);
-      } finally {
-        k.dispose();
-      }
-    }
-  } finally {
-    loadNative()!.setThreads(saved);
-  }
+  forEachConvKernel((label, f) => assert.equal(Buffer.compare(bytesOf(1, f), bytesOf(2, f)), 0, `${label}: 1 and 2 threads differ`));
 });
 
 // Products large enough to be cut into bands (of rows, or of columns when there are few rows), with
