@@ -2,17 +2,17 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, readCheckpointIndex, saveCheckpoint } from '../../src/engine';
+import { removedAtExit } from '../helpers/temp';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
 const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, T2I_BACKEND: 'cpu' } });
 
 test('checkpoint verifies a good folder and gives a one-line error for a corrupt one', async () => {
   await initBackend('cpu');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-cli-ckpt-'));
+  const dir = removedAtExit('t2i-cli-ckpt-');
   const w = tf.ones([3, 4]);
   await saveCheckpoint(dir, { w }, { step: 3 });
   w.dispose();

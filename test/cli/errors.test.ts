@@ -3,13 +3,13 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { checkEnvironment } from '../../src/cli/env';
 import { errorLine } from '../../src/cli/errors';
 import { smallDataset } from '../feedback/helpers';
 import { runCli } from './run-in-process';
+import { removedAtExit } from '../helpers/temp';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
 /** The CLI as a user runs it (dist/: build first), without any T2I_* variable of the test run unless given. */
@@ -17,7 +17,7 @@ const run = (args: string[], env: Record<string, string> = {}) => {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('T2I_')));
   return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...base, T2I_PROGRESS: '0', ...env } });
 };
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 't2i-errors-'));
+const tmp = () => removedAtExit('t2i-errors-');
 
 /** One stderr line `t2i-align: ...`, exit status 1, nothing on stdout. */
 function oneLine(r: ReturnType<typeof run>, message: RegExp): void {

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { readCheckpointIndex } from '../../src/engine/checkpoint';
 import { DEFAULT_MODEL_DIR } from '../../src/feedback/modelGenerator';
 import { runCli } from './run-in-process';
+import { removedAtExit } from '../helpers/temp';
 
 test('evaluate prints one JSON object per the spec for a prompt file, with the shipped base model', { timeout: 300_000 }, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-evaluate-'));
+  const dir = removedAtExit('t2i-evaluate-');
   const file = path.join(dir, 'prompts.txt');
   fs.writeFileSync(file, '# one prompt per category\ntwo circles\na green circle\na circle on the moon\nthree red stars in the sea\n');
   const r = JSON.parse(await runCli('evaluate', '--model', 'base', '--prompts', file, '--per-prompt', '2', '--seed', '3', '--reward', 'data/reward-model', '--out', path.join(dir, 'a'), '--json'));
@@ -53,7 +53,7 @@ test('evaluate prints one JSON object per the spec for a prompt file, with the s
 });
 
 test('evaluate: bad input is one line naming what is wrong and what is allowed', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-evaluate-bad-'));
+  const dir = removedAtExit('t2i-evaluate-bad-');
   const bad = path.join(dir, 'bad.txt');
   fs.writeFileSync(bad, 'a red circle\n\nthree purple blorps\n');
   await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', bad), /bad\.txt:3: unknown object "blorps".*allowed objects/);

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { readManifest } from '../../src/world';
 import { initTestBackend } from '../models/helpers';
 import { runCli } from './run-in-process';
+import { removedAtExit } from '../helpers/temp';
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 't2i-evaluator-cli-'));
+const tmp = () => removedAtExit('t2i-evaluator-cli-');
 
 test('render-set: renders of a prompt file, degraded; bad input is one clear error', async () => {
   const dir = tmp();

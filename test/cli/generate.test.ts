@@ -2,13 +2,13 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { MiniClip, saveModelCheckpoint, TextToImage } from '../../src/models';
 import { readManifest, readImage } from '../../src/world';
 import { readPromptsFile } from '../../src/world/promptFile';
 import { seedFor } from '../../src/feedback/collect';
 import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
+import { removedAtExit } from '../helpers/temp';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
 const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, T2I_PROGRESS: '0' } });
@@ -20,14 +20,14 @@ async function tinyModelDir(): Promise<string> {
   const clip = new MiniClip(cfg.clip, 0);
   const model = new TextToImage(clip, cfg.diffusion, 0);
   randomize(model.unet.variables, 3, 0.05);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-gen-model-'));
+  const dir = removedAtExit('t2i-gen-model-');
   await saveModelCheckpoint(path.join(dir, 'diffusion'), model.variables, { kind: 'diffusion', step: 0, config: cfg, vocab: [...clip.tokenizer.vocab], recentLoss: null });
   model.dispose({ clip: true });
   return dir;
 }
 
 test('readPromptsFile skips blanks and comments and names the line of an unknown word', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-prompts-'));
+  const dir = removedAtExit('t2i-prompts-');
   const good = path.join(dir, 'good.txt');
   fs.writeFileSync(good, '# comment\n\nTwo red circles in the forest\n  a star  \n');
   assert.deepEqual(readPromptsFile(good).map((p) => [p.line, p.prompt]), [[3, 'two red circles in the forest'], [4, 'a star']]);
@@ -38,7 +38,7 @@ test('readPromptsFile skips blanks and comments and names the line of an unknown
 
 test('generate writes PNGs and a manifest, skips ids already there, and rejects a bad prompts file before generating', async () => {
   const modelDir = await tinyModelDir();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-gen-'));
+  const dir = removedAtExit('t2i-gen-');
   const prompts = path.join(dir, 'prompts.txt');
   fs.writeFileSync(prompts, '# two prompts\ntwo red circles in the forest\n\na blue square\n');
   const out = path.join(dir, 'out');
@@ -87,7 +87,7 @@ test('generate writes PNGs and a manifest, skips ids already there, and rejects 
 
 test('a long command on the plain wasm kernels says so in one stderr line: why, and how to get the native ones', async () => {
   const modelDir = await tinyModelDir();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-gen-slow-'));
+  const dir = removedAtExit('t2i-gen-slow-');
   const prompts = path.join(dir, 'prompts.txt');
   fs.writeFileSync(prompts, 'a blue square\n');
   const gen = (name: string, env: Record<string, string>) => {

@@ -12,9 +12,9 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadNative } from '../../src/engine/native';
+import { removedAtExit } from '../helpers/temp';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
 
@@ -39,7 +39,7 @@ function fingerprint(out: string): Record<string, unknown> {
 }
 
 test('pretrain --quick twice with the same seed, from scratch, gives identical checkpoint weights', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-pretrain-det-'));
+  const dir = removedAtExit('t2i-pretrain-det-');
   const cfg = path.join(dir, 'short.json');
   fs.writeFileSync(cfg, JSON.stringify({ clipTrain: { steps: 3, checkpointEvery: 3 }, diffusionTrain: { steps: 3, checkpointEvery: 3 } }));
   const pretrain = (name: string) => {
@@ -64,7 +64,7 @@ test('pretrain at the default UNet shapes gives the same weights on 1 and 2 nati
     return;
   }
   assert.ok(addon, 'native kernels not loaded: npm run build:native (or npm test -- --no-native)');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-pretrain-threads-'));
+  const dir = removedAtExit('t2i-pretrain-threads-');
   const cfg = path.join(dir, 'short.json');
   fs.writeFileSync(cfg, JSON.stringify({ diffusionTrain: { steps: 2, checkpointEvery: 2 } }));
   const model = path.join(__dirname, '..', '..', 'data', 'base-model');

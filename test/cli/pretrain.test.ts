@@ -2,12 +2,12 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine';
 import { generateImages, loadMiniClip, loadTextToImage } from '../../src/models';
 import { resolvePretrainRun } from '../../src/pipeline/pretrain';
+import { removedAtExit } from '../helpers/temp';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
 const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, T2I_PROGRESS: '0' } });
@@ -32,7 +32,7 @@ function lossLines(out: string): Array<{ stage: string; step: number; loss: numb
 }
 
 test('pretrain --quick: stopped early, rerun resumes; writes loadable checkpoints, config, losses, timing, samples', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-pretrain-'));
+  const dir = removedAtExit('t2i-pretrain-');
   const out = path.join(dir, 'run');
   const cfg = tinyConfigFile(dir);
   const args = ['pretrain', '--quick', '--config', cfg, '--corpus-size', '48', '--out', out, '--sample-every', '2'];
@@ -76,7 +76,7 @@ test('pretrain --quick: stopped early, rerun resumes; writes loadable checkpoint
 });
 
 test('pretrain: a bad config key is a one-line error naming its path', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-pretrain-bad-'));
+  const dir = removedAtExit('t2i-pretrain-bad-');
   const bad = run(['pretrain', '--quick', '--config', tinyConfigFile(dir, { diffusionTrain: { stepz: 3 } }), '--out', path.join(dir, 'x')]);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /^t2i-align: invalid pretrain config: diffusionTrain\.stepz: unknown key/);
@@ -93,7 +93,7 @@ test('pretrain: a bad config key is a one-line error naming its path', () => {
 });
 
 test('pretrain refuses to resume with another learning rate or schedule: one line naming the key, nothing rewritten', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-pretrain-'));
+  const dir = removedAtExit('t2i-pretrain-');
   const out = path.join(dir, 'run');
   const base = ['pretrain', '--quick', '--corpus-size', '48', '--out', out, '--sample-every', '0'];
   const first = run([...base, '--config', tinyConfigFile(dir), '--max-updates', '2']);
@@ -109,7 +109,7 @@ test('pretrain refuses to resume with another learning rate or schedule: one lin
 });
 
 test('ship-base-model --guidance, --steps, --eta: a bad value is one line and the destination is left as it was', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ship-'));
+  const dir = removedAtExit('t2i-ship-');
   const dest = path.join(dir, 'shipped');
   fs.mkdirSync(dest);
   fs.writeFileSync(path.join(dest, 'keep.txt'), 'old model');
@@ -127,7 +127,7 @@ test('ship-base-model --guidance, --steps, --eta: a bad value is one line and th
 });
 
 test('pretrain --init-from: takes the folder\'s MiniCLIP and starts the UNet from its (averaged) weights; resumes only with the same start', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-pretrain-init-'));
+  const dir = removedAtExit('t2i-pretrain-init-');
   const a = path.join(dir, 'a'), b = path.join(dir, 'b');
   const base = ['pretrain', '--quick', '--corpus-size', '48', '--sample-every', '0'];
   const first = run([...base, '--config', tinyConfigFile(dir), '--out', a]);
@@ -184,7 +184,7 @@ test('pretrain --init-from: takes the folder\'s MiniCLIP and starts the UNet fro
 });
 
 test('pretrain --init-from onto a UNet with more attention levels: the added blocks start as the identity', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-pretrain-grow-'));
+  const dir = removedAtExit('t2i-pretrain-grow-');
   const a = path.join(dir, 'a'), b = path.join(dir, 'b');
   const base = ['pretrain', '--quick', '--corpus-size', '48', '--sample-every', '0'];
   assert.equal(run([...base, '--config', tinyConfigFile(dir), '--out', a]).status, 0);
@@ -219,7 +219,7 @@ test('pretrain --init-from onto a UNet with more attention levels: the added blo
 });
 
 test('pretrain --clip-from: the MiniCLIP from another folder as it is, the UNet from --init-from; resumes only with the same MiniCLIP', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-pretrain-clipfrom-'));
+  const dir = removedAtExit('t2i-pretrain-clipfrom-');
   const a = path.join(dir, 'a'), k = path.join(dir, 'k'), b = path.join(dir, 'b');
   const base = ['pretrain', '--quick', '--corpus-size', '48', '--sample-every', '0'];
   assert.equal(run([...base, '--config', tinyConfigFile(dir), '--out', a]).status, 0);
@@ -279,7 +279,7 @@ test('pretrain --clip-from: the MiniCLIP from another folder as it is, the UNet 
 });
 
 test('ship-base-model ships a finished run; a warm start from the shipped folder lists both runs in metrics.json and the README', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ship-ok-'));
+  const dir = removedAtExit('t2i-ship-ok-');
   const base = ['pretrain', '--quick', '--corpus-size', '48', '--sample-every', '0', '--config', tinyConfigFile(dir)];
   const ship = (runDir: string, dest: string) => {
     const r = run(['ship-base-model', '--run', runDir, '--out', dest, '--per-category', '2', '--prompts-per-category', '1']);

@@ -4,8 +4,8 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { removedAtExit } from '../helpers/temp';
 
 const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 't2i-align.js');
@@ -14,7 +14,7 @@ const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { en
 
 test('collect, label, serve and export-labels work on the shipped base model', async () => {
   assert.ok(fs.existsSync(path.join(ROOT, 'data', 'base-model', 'diffusion', 'checkpoint.json')), 'data/base-model is shipped');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-stage1-'));
+  const dir = removedAtExit('t2i-stage1-');
   const prompts = path.join(dir, 'prompts.txt');
   fs.writeFileSync(prompts, 'two red circles\na circle on the moon\n');
   const data = path.join(dir, 'feedback');

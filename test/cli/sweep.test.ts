@@ -2,13 +2,12 @@
 // before any work (no sweep folder is made).
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { runCli } from './run-in-process';
+import { removedAtExit } from '../helpers/temp';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-cli-sweep-'));
-process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = removedAtExit('t2i-cli-sweep-');
 
 test('sweep: a named sweep prints its config as JSON, a start for your own', async () => {
   const c = JSON.parse(await runCli('sweep', 'overopt', '--print-config'));

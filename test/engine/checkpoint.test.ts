@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { assertNoLeaks, CheckpointError, initBackend, loadCheckpoint, readCheckpointIndex, saveCheckpoint } from '../../src/engine';
+import { removedAtExit } from '../helpers/temp';
 
 function tmpDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ckpt-'));
+  return removedAtExit('t2i-ckpt-');
 }
 
 async function saveExample(dir: string) {

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { adam } from '../../src/engine/adam';
@@ -12,6 +11,7 @@ import {
 } from '../../src/eval/classifier';
 import { parsePrompt, UNKNOWN_OBJECT } from '../../src/world';
 import { initTestBackend } from '../models/helpers';
+import { removedAtExit } from '../helpers/temp';
 
 function tinyConfig(over: Partial<ClassifierConfig> = {}): ClassifierConfig {
   return resolveClassifierConfig('quick', {
@@ -23,7 +23,7 @@ function tinyConfig(over: Partial<ClassifierConfig> = {}): ClassifierConfig {
   });
 }
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 't2i-classifier-'));
+const tmp = () => removedAtExit('t2i-classifier-');
 const weights = (m: AttributeClassifier) => Object.fromEntries(Object.entries(m.variables).map(([k, v]) => [k, Array.from(v.dataSync())]));
 
 test('config: presets validate; bad values name their path', () => {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { removedAtExit } from '../helpers/temp';
 import { Dataset, MANIFEST } from '../../src/world/dataset';
 import { seenPrompts } from '../../src/world/promptSets';
 import { renderPrompt } from '../../src/world/render';
@@ -9,9 +9,7 @@ import { OBJECTS } from '../../src/world/vocab';
 
 /** A fresh temp folder, removed when the process exits. */
 export function tempDir(tag: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `t2i-feedback-${tag}-`));
-  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
+  return removedAtExit(`t2i-feedback-${tag}-`);
 }
 
 /**

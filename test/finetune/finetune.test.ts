@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
@@ -18,6 +17,7 @@ import { runCli } from '../cli/run-in-process';
 import { smallDataset } from '../feedback/helpers';
 import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
 import { labelledDataset, tinyFrozenClip } from '../reward/helpers';
+import { removedAtExit } from '../helpers/temp';
 
 const close = (a: number, b: number, tol = 1e-6) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
 
@@ -28,7 +28,7 @@ async function tinyBase(): Promise<string> {
   const clip = new MiniClip(cfg.clip, 0);
   const model = new TextToImage(clip, cfg.diffusion, 0);
   randomize(model.unet.variables, 3, 0.05);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ft-base-'));
+  const dir = removedAtExit('t2i-ft-base-');
   await saveModelCheckpoint(path.join(dir, 'diffusion'), model.variables, { kind: 'diffusion', step: 0, config: cfg, vocab: [...clip.tokenizer.vocab], recentLoss: null });
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ corpus: { size: 48, seed: 0 } }));
   model.dispose({ clip: true });
@@ -134,7 +134,7 @@ test('trainTextEncoder: the text encoder learns only when asked; leak-free, resu
   const base = await tinyBase();
   const data = labelledDataset(10);
   const cfg = resolveFinetuneConfig('quick', { ...TINY, weights: 'labels', evalEvery: 0, trainTextEncoder: true });
-  const dirs = [0, 1, 2].map((i) => fs.mkdtempSync(path.join(os.tmpdir(), `t2i-ft-text${i}-`)));
+  const dirs = [0, 1, 2].map((i) => removedAtExit(`t2i-ft-text${i}-`));
   const before = tf.memory().numTensors;
   await finetune({ model: base, data: [data], out: dirs[0] }, cfg, { progress: false });
   assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
@@ -159,7 +159,7 @@ test('trainTextEncoder: the text encoder learns only when asked; leak-free, resu
   assert.ok(largest(averaged, original) > 1e-4 && largest(averaged, trained) > 1e-4, 'sampling reads the text weights\' moving average, between the two');
   await assert.rejects(finetune({ model: base, data: [data], out: dirs[0] }, { ...cfg, trainTextEncoder: false }, { progress: false }), /config\.trainTextEncoder was true, now false/);
   // timestepWeighting reaches the updates: the tiny base trains with plain weights, so 'min-snr' changes them.
-  const minSnr = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ft-snr-'));
+  const minSnr = removedAtExit('t2i-ft-snr-');
   await finetune({ model: base, data: [data], out: minSnr }, { ...cfg, trainTextEncoder: false, timestepWeighting: 'min-snr' }, { progress: false });
   assert.notEqual(sha(minSnr), sha(dirs[2]));
 });
@@ -213,8 +213,8 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   const base = await tinyBase();
   const data = labelledDataset(10);
   const cfg = resolveFinetuneConfig('quick', { ...TINY, weights: 'labels' });
-  const outA = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ft-a-'));
-  const outB = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ft-b-'));
+  const outA = removedAtExit('t2i-ft-a-');
+  const outB = removedAtExit('t2i-ft-b-');
   const before = tf.memory().numTensors;
   const a = await finetune({ model: base, data: [data], out: outA }, cfg, { progress: false });
   assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
@@ -238,7 +238,7 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   delete old.config.evalGuidance;
   fs.writeFileSync(record, JSON.stringify(old));
   assert.equal((await finetune({ model: base, data: [data], out: outA }, cfg, { progress: false })).step, 4, 'resumed (already done)');
-  const outG = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ft-g-'));
+  const outG = removedAtExit('t2i-ft-g-');
   const g = await finetune({ model: base, data: [data], out: outG }, resolveFinetuneConfig('quick', { ...TINY, weights: 'labels', evalGuidance: 2.5, train: { ...TINY.train, steps: 2 } }), { progress: false });
   assert.deepEqual(g.progress.map((p) => p.guidance), [2.5, 2.5]);
   assert.notEqual(ownScale, 2.5);
@@ -294,14 +294,14 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
 });
 
 function writePrompts(): string {
-  const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ft-p-')), 'p.txt');
+  const f = path.join(removedAtExit('t2i-ft-p-'), 'p.txt');
   fs.writeFileSync(f, 'a red circle\n');
   return f;
 }
 
 test('t2i-align finetune: bad input is one clear line and writes nothing', async () => {
   const base = await tinyBase();
-  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2i-ft-bad-')), 'out');
+  const out = path.join(removedAtExit('t2i-ft-bad-'), 'out');
   const unlabelled = smallDataset(3);
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--out', out), /has no labels .* no reward model was given/);
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--out', out), /--weights reward needs a reward model/);

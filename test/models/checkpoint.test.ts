@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { assertNoLeaks, CheckpointError, readCheckpointIndex } from '../../src/engine';
@@ -10,8 +9,9 @@ import {
   saveModelCheckpoint, TextToImage, trainClip, trainDiffusion,
 } from '../../src/models';
 import { fakeBatches, initTestBackend, maxAbsDiff, randomize, tinyConfig } from './helpers';
+import { removedAtExit } from '../helpers/temp';
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 't2i-models-'));
+const tmp = () => removedAtExit('t2i-models-');
 const meta = (kind: ModelCheckpointMeta['kind'], config: PretrainConfig, clip: MiniClip): ModelCheckpointMeta => ({
   kind, step: 0, config, vocab: [...clip.tokenizer.vocab], recentLoss: null,
 });

@@ -3,8 +3,8 @@
 // these tests fail and say so (they never skip silently).
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { removedAtExit } from '../helpers/temp';
 import { test } from 'node:test';
 import { checkReportInBrowser, plotlySource, Report, reportHtml, writeReport } from '../../src/pipeline/report';
 import { encodePng, tileImages } from '../../src/world/image';
@@ -13,11 +13,7 @@ import { renderPrompt } from '../../src/world/render';
 
 const ROOT = path.join(__dirname, '..', '..');
 
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-report-'));
-  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = () => removedAtExit('t2i-report-');
 
 /** Elements that would load something over the network (absolute or protocol-relative URL). */
 const EXTERNAL_REF = /<(script|link|img|iframe|source|video|audio|embed|object|image|use)\b[^>]*\b(src|href|data|srcset)\s*=\s*["']?\s*(https?:)?\/\//gi;

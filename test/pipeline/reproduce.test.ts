@@ -4,7 +4,6 @@
 // a rerun with another config is refused before anything is touched.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { initBackend } from '../../src/engine';
@@ -12,6 +11,7 @@ import { checkReportInBrowser } from '../../src/pipeline/report';
 import { reproduce, resolveReproduceConfig } from '../../src/pipeline/reproduce';
 import { readManifest } from '../../src/world/dataset';
 import { seenPrompts } from '../../src/world/promptSets';
+import { removedAtExit } from '../helpers/temp';
 
 const TOY = {
   feedbackPromptsPerCategory: 2,
@@ -27,7 +27,7 @@ const TOY = {
 
 test('reproduce at toy scale: summary, claims, a report that draws, resume, and a changed config refused', { timeout: 600_000 }, async () => {
   await initBackend();
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-reproduce-'));
+  const out = removedAtExit('t2i-reproduce-');
   const config = resolveReproduceConfig('quick', TOY);
   const lines: string[] = [];
   const s = await reproduce(config, out, { log: (l) => lines.push(l) });

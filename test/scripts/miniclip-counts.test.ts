@@ -3,15 +3,15 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { removedAtExit } from '../helpers/temp';
 
 const ROOT = path.join(__dirname, '..', '..');
 const run = (...args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'miniclip-counts.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
 
 test('miniclip-counts: the shipped MiniCLIP and one trained with count negatives, each with count top-1 and the word table; resumable', () => {
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-miniclip-'));
+  const out = removedAtExit('t2i-miniclip-');
   const r = run('--steps', '4', '--count-negatives', '--out', out);
   assert.equal(r.status, 0, r.stderr);
   const top1 = [...r.stdout.matchAll(/count top-1 (\d+)\/180/g)].map((m) => Number(m[1]));

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { removedAtExit } from '../helpers/temp';
 
 const ROOT = path.join(__dirname, '..', '..');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -28,7 +29,7 @@ test('the kernel spec names this Node and this checkout\'s tslab by absolute pat
 test('registered in the user\'s kernel folder, Jupyter resolves "tslab" to it and runs TypeScript from a plain shell', () => {
   const python = nb.findPython();
   assert.ok(python, 'no Python with jupyter_client (npm test installs python3-nbclient and python3-ipykernel)');
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-jupyter-'));
+  const dataDir = removedAtExit('t2i-jupyter-');
   const saved = process.env.JUPYTER_DATA_DIR;
   process.env.JUPYTER_DATA_DIR = dataDir;
   try {

@@ -3,13 +3,13 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { removedAtExit } from '../helpers/temp';
 
 const ROOT = path.join(__dirname, '..', '..');
 
 test('object-failures: a bad set, guidance, seed, image count or model is one line, exit status 1, nothing written', () => {
-  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'of-')), 'out');
+  const out = path.join(removedAtExit('of-'), 'out');
   for (const [args, message] of [
     [['--set', 'both'], /--set must be seen or unseen, got 'both'/],
     [['--guidance', 'x'], /--guidance must be a number >= 0, got 'x'/],

@@ -3,15 +3,15 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { removedAtExit } from '../helpers/temp';
 
 const ROOT = path.join(__dirname, '..', '..');
 const run = (...args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'reader-disagreements.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
 
 test('reader-disagreements: a missing --run, a bad --split and a folder that is no reproduce run are each one clear line', () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-disagree-'));
+  const tmp = removedAtExit('t2i-disagree-');
   const cases: Array<[string[], RegExp]> = [
     [[], /usage: --run DIR/],
     [['--run', tmp, '--split', 'train'], /--split must be seen or unseen, got "train"/],

@@ -3,15 +3,15 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { removedAtExit } from '../helpers/temp';
 
 const ROOT = path.join(__dirname, '..', '..');
 const run = (...args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'reward-counts.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
 
 test('reward-counts: no dataset, an unknown flag, a folder that is no dataset and a missing reward model are each one clear line', () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-counts-'));
+  const tmp = removedAtExit('t2i-counts-');
   fs.writeFileSync(path.join(tmp, 'manifest.jsonl'), '');
   const cases: Array<[string[], RegExp]> = [
     [[], /usage: \[--model DIR\] DATASET/],

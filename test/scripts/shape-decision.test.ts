@@ -3,13 +3,13 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { removedAtExit } from '../helpers/temp';
 
 const ROOT = path.join(__dirname, '..', '..');
 
 test('shape-decision: a bad category, guidance, start step or model is one line, exit status 1, nothing written', () => {
-  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sd-')), 'out');
+  const out = path.join(removedAtExit('sd-'), 'out');
   for (const [args, message] of [
     [['--category', 'size'], /--category must be one of count, color, background, combination, got 'size'/],
     [['--guidance', ''], /--guidance needs a number >= 0, got ''/],

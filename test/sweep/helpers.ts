@@ -1,8 +1,8 @@
 // A tiny sweep for tests: 3 seen prompts per category, 1 labelled and 1
 // unlabelled image per prompt, 4 fine-tuning updates evaluated at 0, 2 and 4.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { removedAtExit } from '../helpers/temp';
 import { SweepConfigInput } from '../../src/sweep';
 
 export const TINY: SweepConfigInput = {
@@ -20,9 +20,7 @@ export const TINY: SweepConfigInput = {
 };
 
 export function tempDir(tag: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `t2i-sweep-${tag}-`));
-  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
+  return removedAtExit(`t2i-sweep-${tag}-`);
 }
 
 /** results.csv without the wall-seconds column (the only one that may differ between two runs of a sweep). */

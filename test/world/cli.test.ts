@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli, runCliStatus } from '../cli/run-in-process';
+import { removedAtExit } from '../helpers/temp';
 
 const run = runCli;
 
@@ -15,7 +15,7 @@ test('vocab --json has the documented shape', async () => {
 });
 
 test('render then judge a PNG; render-set then judge --manifest', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2i-cli-'));
+  const dir = removedAtExit('t2i-cli-');
   const png = path.join(dir, 'x.png');
   await run('render', '--prompt', 'two red stars in the city', '--seed', '3', '--out', png);
   const v = JSON.parse(await run('judge', '--prompt', 'two red stars in the city', '--image', png, '--json'));
@@ -42,7 +42,7 @@ test('bad input is an error naming it', async () => {
   await assert.rejects(run('render', '--prompt', 'two circles', '--seed', '1.5', '--out', '/tmp/never.png'), /--seed must be an integer/);
   await assert.rejects(run('render', '--prompt', 'two circles', '--size', '8', '--out', '/tmp/never.png'), /--size must be an integer in 16..1024/);
   await assert.rejects(run('judge', '--prompt', 'a circle', '--image', '/nonexistent.png'), /cannot read image/);
-  const notPng = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2i-cli-')), 'notes.png');
+  const notPng = path.join(removedAtExit('t2i-cli-'), 'notes.png');
   fs.writeFileSync(notPng, 'not an image');
   await assert.rejects(run('judge', '--prompt', 'a circle', '--image', notPng), new RegExp(`^Error: ${notPng.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: not a readable PNG`));
   await assert.rejects(run('render', '--prompt', 'red circle', '--out', '/tmp/never.png'), /a count word is missing at the start of "red circle" .*e\.g\. "a red circle"/);

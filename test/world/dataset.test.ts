@@ -1,16 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { checkOrigin, Dataset, DatasetOrigin, MANIFEST, ORIGIN_FILE, promptsOrigin, readManifest, readOrigin, writeManifest, writeOrigin } from '../../src/world/dataset';
 import { sameImage } from '../../src/world/image';
 import { judgeDataset } from '../../src/world/judgeDataset';
 import { parsePrompt } from '../../src/world/prompt';
 import { renderPrompt } from '../../src/world/render';
+import { removedAtExit } from '../helpers/temp';
 
 function tmpDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 't2i-world-'));
+  return removedAtExit('t2i-world-');
 }
 
 function fill(dir: string, n = 3): Dataset {

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { readPromptsFile } from '../../src/world/promptFile';
+import { removedAtExit } from '../helpers/temp';
 
 const file = (text: string) => {
-  const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2i-prompts-')), 'prompts.txt');
+  const f = path.join(removedAtExit('t2i-prompts-'), 'prompts.txt');
   fs.writeFileSync(f, text);
   return f;
 };
