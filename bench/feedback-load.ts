@@ -135,6 +135,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const store = LabelStore.open(storeFile);
   const rows = store.history();
   store.close();
+  fs.rmSync(path.dirname(storeFile), { recursive: true, force: true });
   const stored = new Map<string, number>();
   for (const row of rows) stored.set(row.requestId, (stored.get(row.requestId) ?? 0) + 1);
   latencies.sort((a, b) => a - b);
