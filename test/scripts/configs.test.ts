@@ -1,0 +1,38 @@
+// scripts/*.json: every config the README tells a user to pass with --config resolves
+// against its schema (a renamed key would otherwise fail only after a long run starts),
+// and every one of them is named in the README.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { resolvePretrainRun } from '../../src/pipeline/pretrain';
+import { resolveFinetuneConfig } from '../../src/finetune/config';
+
+const ROOT = path.join(__dirname, '..', '..');
+const configs = fs.readdirSync(path.join(ROOT, 'scripts')).filter((f) => f.endsWith('.json')).sort();
+const read = (f: string): Record<string, unknown> => JSON.parse(fs.readFileSync(path.join(ROOT, 'scripts', f), 'utf8'));
+
+test('scripts: the base-model recipe configs resolve as pretrain configs', () => {
+  const pretrain = configs.filter((f) => f.startsWith('base-model-'));
+  assert.ok(pretrain.includes('base-model-more.json') && pretrain.includes('base-model-lookalikes.json'), 'the recipe of data/base-model');
+  for (const f of pretrain) {
+    const { config, corpus } = resolvePretrainRun('default', read(f));
+    assert.ok(config.diffusionTrain.steps > 0, f);
+    assert.ok(corpus.size > 0, f);
+  }
+});
+
+test('scripts: the fine-tuning configs resolve as fine-tuning configs', () => {
+  const finetune = configs.filter((f) => f.startsWith('finetune-'));
+  assert.ok(finetune.length > 0);
+  for (const f of finetune) assert.doesNotThrow(() => resolveFinetuneConfig('default', read(f)), f);
+});
+
+test('scripts: a config with a misspelt key is refused, naming the key', () => {
+  assert.throws(() => resolvePretrainRun('default', { diffusionTrain: { step: 6000 } }), /diffusionTrain\.step\b/);
+});
+
+test('scripts: every config is named in the README', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  for (const f of configs) assert.ok(readme.includes(`scripts/${f}`), `README does not mention scripts/${f}`);
+});
