@@ -60,6 +60,13 @@ export const UnetConfigSchema = z.strictObject({
   groups: int(1, 64),
   /** ResBlocks per level, on the way down and on the way up (DDPM has one more on the way up; here they match). */
   resBlocks: int(1, 4).default(1),
+  /**
+   * Add the prompt's pooled features (the mean of its token features) to the timestep embedding,
+   * through a zero-initialised linear layer, so that every ResBlock at every level sees the prompt,
+   * not only the transformer blocks (Imagen, Saharia et al. 2022; SDXL's pooled text embedding).
+   * Off in the shipped model, whose prompt reaches the UNet only through cross-attention.
+   */
+  pooledText: z.boolean().default(false),
 });
 export type UnetConfig = z.infer<typeof UnetConfigSchema>;
 
@@ -184,7 +191,7 @@ const quick: PretrainConfig = {
     condDropout: 0.1,
     lossWeighting: 'none',
     snrGamma: 5,
-    unet: { patchSize: 2, channels: [16, 32], attentionLevels: [1], heads: 2, timeEmbedDim: 32, groups: 4, resBlocks: 1 },
+    unet: { patchSize: 2, channels: [16, 32], attentionLevels: [1], heads: 2, timeEmbedDim: 32, groups: 4, resBlocks: 1, pooledText: false },
   },
   diffusionTrain: { steps: 60, batchSize: 16, learningRate: 1e-3, warmupSteps: 5, lrSchedule: 'cosine', emaDecay: 0.9, checkpointEvery: 30 },
   sampler: { steps: 10, guidanceScale: 3, spacing: 'trailing', eta: 0, clipSample: true },
@@ -218,7 +225,7 @@ const defaults: PretrainConfig = {
     condDropout: 0.1,
     lossWeighting: 'min-snr',
     snrGamma: 5,
-    unet: { patchSize: 2, channels: [48, 96, 96], attentionLevels: [2], heads: 4, timeEmbedDim: 128, groups: 8, resBlocks: 1 },
+    unet: { patchSize: 2, channels: [48, 96, 96], attentionLevels: [2], heads: 4, timeEmbedDim: 128, groups: 8, resBlocks: 1, pooledText: false },
   },
   diffusionTrain: { steps: 10000, batchSize: 32, learningRate: 1e-3, warmupSteps: 100, lrSchedule: 'cosine', emaDecay: 0.999, checkpointEvery: 250 },
   sampler: { steps: 50, guidanceScale: 7, spacing: 'trailing', eta: 1, clipSample: true },

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { adam, assertNoLeaks, assertStepDoesNotLeak, Rng } from '../../src/engine';
 import {
   ddimSample, ddimTimesteps, upsample2, denoisingLoss, timestepWeights, depthToSpace, drawNoise, generateImages, guidedEps, imagesToTensor, makeSchedule,
-  MiniClip, NULL_PROMPT, SamplerConfigSchema, spaceToDepth, TextToImage, trainDiffusionStep,
+  MiniClip, NULL_PROMPT, pooledTokens, SamplerConfigSchema, spaceToDepth, TextToImage, trainDiffusionStep, UnetConfigSchema,
 } from '../../src/models';
 import { fakeBatches, initTestBackend, maxAbsDiff, randomize, tinyConfig } from './helpers';
 
@@ -282,6 +282,53 @@ test('resBlocks: two ResBlocks per level add their weights, keep the first block
   });
   one.dispose();
   two.dispose();
+  clip.dispose();
+});
+
+test('pooledTokens: the mean over the prompt\'s tokens, by hand; a prompt of no tokens pools to 0', () => {
+  tf.tidy(() => {
+    const context = tf.tensor3d([[[1, 2], [3, 6], [100, 100]], [[5, 5], [7, 7], [9, 9]]]);
+    const mask = tf.tensor2d([[1, 1, 0], [0, 0, 0]]);
+    assert.deepEqual(Array.from(pooledTokens(context, mask).dataSync()), [2, 4, 0, 0]);
+  });
+});
+
+test('pooledText: off in a config that does not name it; on, it adds only the zero-initialised text_fc, starts as the UNet without it, learns, and is in the forward path', async () => {
+  await initTestBackend();
+  const base = tinyConfig();
+  const { pooledText: _, ...older } = base.diffusion.unet;
+  assert.equal(UnetConfigSchema.parse(older).pooledText, false);
+  const clip = new MiniClip(base.clip);
+  randomize(clip.variables);
+  const plain = new TextToImage(clip, base.diffusion, 7);
+  const pooled = new TextToImage(clip, { ...base.diffusion, unet: { ...base.diffusion.unet, pooledText: true } }, 7);
+  const extra = Object.keys(pooled.unet.variables).filter((n) => !(n in plain.unet.variables));
+  assert.deepEqual(extra.sort(), ['unet/time/text_fc/b', 'unet/time/text_fc/w']);
+  for (const [n, v] of Object.entries(plain.unet.variables)) assert.equal(maxAbsDiff(v, pooled.unet.variables[n]), 0, n);
+  randomize(plain.unet.variables, 3);
+  for (const [n, v] of Object.entries(plain.unet.variables)) pooled.unet.variables[n].assign(v);
+  tf.tidy(() => {
+    const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const t = tf.tensor1d([3, 60]);
+    const cond = plain.encodePrompts(['a heart', 'two red circles']);
+    assert.equal(maxAbsDiff(plain.predict(x, t, cond), pooled.predict(x, t, cond)), 0, 'zero-initialised: the same prediction');
+  });
+  const opt = adam(1e-2);
+  const data = fakeBatches();
+  let s = 0;
+  await assertStepDoesNotLeak(() => { trainDiffusionStep(pooled, opt, data(s, 4), new Rng(s++), 0.5); }, 'trainDiffusionStep with pooledText');
+  assert.ok(pooled.unet.variables['unet/time/text_fc/w'].dataSync().some((v) => v !== 0), 'text_fc/w learns');
+  tf.tidy(() => {
+    const x = tf.randomNormal([1, 32, 32, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
+    const t = tf.tensor1d([30]);
+    const cond = pooled.encodePrompts(['two red circles']);
+    const learnt = pooled.predict(x, t, cond);
+    for (const n of ['unet/time/text_fc/w', 'unet/time/text_fc/b']) pooled.unet.variables[n].assign(tf.zerosLike(pooled.unet.variables[n]));
+    assert.ok(maxAbsDiff(learnt, pooled.predict(x, t, cond)) > 0, 'the learnt text_fc is in the forward path');
+  });
+  opt.dispose();
+  plain.dispose();
+  pooled.dispose();
   clip.dispose();
 });
 

@@ -2,7 +2,8 @@
  * The epsilon-prediction UNet eps_theta(x_t, t, c) for 32x32x3 images, after
  * Stable Diffusion's: ResBlocks with a timestep embedding, and transformer
  * blocks (self-attention, cross-attention to the prompt's per-token features
- * from the frozen MiniCLIP text encoder, MLP) at the low resolutions.
+ * from the frozen MiniCLIP text encoder, MLP) at the low resolutions; with
+ * `pooledText`, the prompt's mean token feature joins the timestep embedding too.
  *
  *   x [B,32,32,3] --patchify p--> [B,32/p,32/p,3p^2] --convIn--> c0
  *   down level i:  ResBlock(-> c_i) x resBlocks [+ transformer]  (skip kept) [+ stride-2 conv]
@@ -22,6 +23,12 @@ export function timestepFeatures(t: tf.Tensor1D, dim: number): tf.Tensor2D {
   const args = tf.mul(t.reshape([-1, 1]), freqs.reshape([1, half])); // [B, half]
   const feats = tf.concat([tf.sin(args), tf.cos(args)], 1);
   return (dim % 2 === 1 ? tf.pad(feats, [[0, 0], [0, 1]]) : feats) as tf.Tensor2D;
+}
+
+/** The mean of the prompt's token features over its tokens (mask 1): [B, T, D], [B, T] -> [B, D]; 0 for a prompt of no tokens. */
+export function pooledTokens(context: tf.Tensor3D, mask: tf.Tensor2D): tf.Tensor2D {
+  const sum = tf.sum(tf.mul(context, tf.expandDims(mask, 2)), 1);
+  return tf.div(sum, tf.maximum(tf.sum(mask, 1, true), 1)) as tf.Tensor2D;
 }
 
 /** [B, H, W, C] -> [B, H/p, W/p, p*p*C]: each p x p patch becomes one pixel's channels. */
@@ -135,6 +142,7 @@ export class Unet {
   private readonly upsample: Conv2d[] = [];
   private readonly normOut: GroupNorm;
   private readonly convOut: Conv2d;
+  private readonly textFc?: Linear;
 
   /**
    * @param contextDim width of the text encoder's per-token features.
@@ -175,6 +183,8 @@ export class Unet {
     }
     this.normOut = new GroupNorm(ps, name('norm_out'), c, groups);
     this.convOut = new Conv2d(ps, name('conv_out'), c, 3 * p * p, { zero: true });
+    // Made last, so that the other weights start as they do without it.
+    if (config.pooledText) this.textFc = new Linear(ps, name('time/text_fc'), contextDim, td, { zero: true });
     this.variables = ps.variables;
   }
 
@@ -186,7 +196,8 @@ export class Unet {
    * @returns predicted noise [B, 32, 32, 3]
    */
   apply(xt: tf.Tensor4D, t: tf.Tensor1D, context: tf.Tensor3D, mask: tf.Tensor2D): tf.Tensor4D {
-    const temb = this.timeFc2.apply(silu(this.timeFc1.apply(timestepFeatures(t, this.config.timeEmbedDim)))) as tf.Tensor2D;
+    let temb = this.timeFc2.apply(silu(this.timeFc1.apply(timestepFeatures(t, this.config.timeEmbedDim)))) as tf.Tensor2D;
+    if (this.textFc) temb = tf.add(temb, this.textFc.apply(pooledTokens(context, mask))) as tf.Tensor2D;
     let h = this.convIn.apply(spaceToDepth(xt, this.config.patchSize));
     const skips: tf.Tensor4D[] = [];
     this.down.forEach((level, i) => {
