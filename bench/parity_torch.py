@@ -112,6 +112,8 @@ class Unet(nn.Module):
         super().__init__()
         ch, groups, heads, td, p = cfg["channels"], cfg["groups"], cfg["heads"], cfg["timeEmbedDim"], cfg["patchSize"]
         self.cfg = cfg
+        if cfg.get("pooledText"):
+            raise SystemExit("parity_torch.py: the UNet's pooledText is not built here; bench the UNet without it")
         attn_at = lambda i: i in cfg["attentionLevels"]
         self.time_fc1 = nn.Linear(td, td)
         self.time_fc2 = nn.Linear(td, td)
