@@ -172,6 +172,7 @@ test('pretrain --init-from: takes the folder\'s MiniCLIP and starts the UNet fro
     [['--config', still, '--init-from', path.join(dir, 'nothing')], /--init-from .*nothing: no checkpoint in .*clip \(a finished pretrain run or a shipped model folder holds clip\/ and diffusion\/\)/],
     [['--config', unet({ channels: [8, 24] }), '--init-from', a], /--init-from .*\/a: its diffusion model differs from the run's \(only attention levels may be added\): diffusion was .*"channels":\[8,16\].*, now .*"channels":\[8,24\]/],
     [['--config', unet({ attentionLevels: [] }), '--init-from', a], /--init-from .*\/a: its diffusion model differs from the run's \(only attention levels may be added\): .*"attentionLevels":\[1\].*, now .*"attentionLevels":\[\]/],
+    [['--config', unet({ pooledText: true }), '--init-from', a], /--init-from .*\/a: its diffusion model differs from the run's \(only attention levels may be added\): .*"pooledText":false.*, now .*"pooledText":true/],
     [['--init-from', a], /--init-from .*\/a: its MiniCLIP was trained otherwise \(clip was /],
   ];
   for (const [args, message] of cases) {
