@@ -9,6 +9,7 @@
  *   node --import tsx scripts/shape-decision.ts [--model DIR] [--set seen|unseen]
  *       [--category count|color|background|combination] [--seed S] [--per-category N]
  *       [--prompts-per-category P] [--guidance G] [--guidance-at G2:LO:HI]
+ *       [--steps N] [--eta E] [--no-clip] [--eps-scale L[:THI]]
  *       [--from 'k1,k2,...'] [--out DIR]
  *
  * The prompts and image seeds are eval-base's (`evalJobs`) for that seed, the
@@ -16,6 +17,12 @@
  * own with G as its scale when given; --guidance-at uses scale G2 at the steps
  * with LO <= t <= HI and G at the others. S defaults to 1000, the README's
  * tuning seed (never a reported one); N and P to 96 and 8.
+ * Sampler variants (each absent: the model's own setting): --steps and --eta of
+ * DDIM, --no-clip (x0 estimates not clipped to [-1, 1]), and --eps-scale,
+ * epsilon scaling against exposure bias (Ning et al. 2024): the noise estimate is
+ * divided by L (and x0 recomputed from it) at the steps with t <= THI (default 900,
+ * where sqrt(alpha_bar) is large enough not to blow up the recomputed x0).
+ * `--from 0` alone is then plain sampling with that variant.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -23,7 +30,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/engine';
 import { BASE_MODEL_DIR, evalJobs, loadModel } from '../src/eval';
-import { ddimSample, ddimTimesteps, toImages } from '../src/models';
+import { ddimSample, ddimTimesteps, Denoiser, TextToImage, toImages } from '../src/models';
 import { judge } from '../src/world/judge';
 import { CATEGORIES, Category } from '../src/world/prompt';
 import { renderPrompt } from '../src/world/render';
@@ -48,6 +55,10 @@ async function main(): Promise<void> {
       'prompts-per-category': { type: 'string' },
       guidance: { type: 'string' },
       'guidance-at': { type: 'string' },
+      steps: { type: 'string' },
+      eta: { type: 'string' },
+      'no-clip': { type: 'boolean', default: false },
+      'eps-scale': { type: 'string' },
       from: { type: 'string', default: '49,44,39,34,29,24,19,14,0' },
       out: { type: 'string', default: path.join('results', 'shape-decision') },
     },
@@ -70,10 +81,30 @@ async function main(): Promise<void> {
     }
     at = { scale: scaleArg('guidance-at', parts[0]), lo, hi };
   }
+  const steps = values.steps === undefined ? undefined : intArg('steps', values.steps, 50, 1);
+  let eta: number | undefined;
+  if (values.eta !== undefined) {
+    eta = Number(values.eta);
+    if (values.eta.trim() === '' || !(eta >= 0 && eta <= 1)) throw new Error(`--eta needs a number in 0..1, got '${values.eta}'`);
+  }
+  let epsScale: { lambda: number; tMax: number } | undefined;
+  if (values['eps-scale'] !== undefined) {
+    const [l, hi = '900'] = values['eps-scale'].split(':');
+    const lambda = Number(l), tMax = Number(hi);
+    if (l.trim() === '' || !(lambda > 0) || !Number.isInteger(tMax) || tMax < 0) throw new Error(`--eps-scale must be L or L:THI (L > 0, THI a timestep), got '${values['eps-scale']}'`);
+    epsScale = { lambda, tMax };
+  }
   await initBackend();
   const { model, meta, dir } = await loadModel(values.model ?? BASE_MODEL_DIR);
   try {
-    const base = { ...meta.config.sampler, ...(guidance !== undefined ? { guidanceScale: guidance } : {}) };
+    const base = {
+      ...meta.config.sampler,
+      ...(guidance !== undefined ? { guidanceScale: guidance } : {}),
+      ...(steps !== undefined ? { steps } : {}),
+      ...(eta !== undefined ? { eta } : {}),
+      ...(values['no-clip'] ? { clipSample: false } : {}),
+    };
+    const denoiser = epsScale ? epsScaled(model, epsScale.lambda, epsScale.tMax) : model;
     const sampler = at ? { ...base, guidanceScale: at.scale, guidanceInterval: [at.lo, at.hi] as [number, number], guidanceOutside: base.guidanceScale } : base;
     const ts = ddimTimesteps(model.schedule.timesteps, sampler.steps, sampler.spacing);
     const from = values.from!.split(',').map((k) => {
@@ -84,7 +115,8 @@ async function main(): Promise<void> {
     const jobs = evalJobs(set, { imagesPerCategory, promptsPerCategory, seed, seeds: [seed] }, [category]);
     const renders = jobs.map((j, i) => renderPrompt(j.entry.attributes, `${seed}/render/${i}`).image);
     const lines = [
-      `${dir}, ${set} ${category} prompts, seed ${seed}, ${jobs.length} images, guidance ${base.guidanceScale}${at ? ` (${at.scale} at ${at.lo} <= t <= ${at.hi})` : ''}, ${sampler.steps} steps, eta ${sampler.eta}`,
+      `${dir}, ${set} ${category} prompts, seed ${seed}, ${jobs.length} images, guidance ${base.guidanceScale}${at ? ` (${at.scale} at ${at.lo} <= t <= ${at.hi})` : ''}, ${sampler.steps} steps, eta ${sampler.eta}` +
+        `${sampler.clipSample ? '' : ', x0 not clipped'}${epsScale ? `, eps / ${epsScale.lambda} at t <= ${epsScale.tMax}` : ''}`,
       '',
       '| start: step, timestep | steps sampled | images: object recognised | count right | objects misread | read as (misread) |',
       '|---|---:|---:|---:|---:|---|',
@@ -112,7 +144,7 @@ async function main(): Promise<void> {
       for (let s = 0; s < jobs.length; s += 32) {
         const part = jobs.slice(s, s + 32);
         const images = tf.tidy(() => tf.sub(tf.div(tf.tensor4d(Float32Array.from(renders.slice(s, s + 32).flatMap((im) => Array.from(im.data))), [part.length, 32, 32, 3]), 127.5), 1) as tf.Tensor4D);
-        const x = ddimSample(model, part.map((j) => j.entry.prompt), { ...sampler, seed: part.map((j) => j.seed), ...(k > 0 ? { init: { images, fromStep: k } } : {}) });
+        const x = ddimSample(denoiser, part.map((j) => j.entry.prompt), { ...sampler, seed: part.map((j) => j.seed), ...(k > 0 ? { init: { images, fromStep: k } } : {}) });
         out.push(...(await toImages(x)));
         tf.dispose([x, images]);
       }
@@ -124,6 +156,26 @@ async function main(): Promise<void> {
   } finally {
     model.dispose({ clip: true });
   }
+}
+
+/** The model with its noise estimate divided by lambda at t <= tMax, x0 recomputed to match (Ning et al. 2024). */
+function epsScaled(model: TextToImage, lambda: number, tMax: number): Denoiser {
+  return {
+    schedule: model.schedule,
+    encodePrompts: (prompts) => model.encodePrompts(prompts),
+    denoise: (xt, t, cond) =>
+      tf.tidy(() => {
+        const out = model.denoise(xt, t, cond);
+        const ts = Array.from(t.dataSync());
+        if (!ts.some((v) => v <= tMax)) return out;
+        const lam = tf.tensor4d(ts.map((v) => (v <= tMax ? 1 / lambda : 1)), [ts.length, 1, 1, 1]);
+        const ab = ts.map((v) => model.schedule.alphasCumprod[v]);
+        const eps = tf.mul(out.eps, lam) as tf.Tensor4D;
+        const s = tf.tensor4d(ab.map((v) => Math.sqrt(1 - v)), [ab.length, 1, 1, 1]);
+        const a = tf.tensor4d(ab.map(Math.sqrt), [ab.length, 1, 1, 1]);
+        return { x0: tf.div(tf.sub(xt, tf.mul(s, eps)), a) as tf.Tensor4D, eps };
+      }),
+  };
 }
 
 main().catch((e: Error) => {

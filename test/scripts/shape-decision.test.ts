@@ -8,7 +8,7 @@ import { removedAtExit } from '../helpers/temp';
 
 const ROOT = path.join(__dirname, '..', '..');
 
-test('shape-decision: a bad category, guidance, start step or model is one line, exit status 1, nothing written', () => {
+test('shape-decision: a bad category, guidance, sampler variant, start step or model is one line, exit status 1, nothing written', () => {
   const out = path.join(removedAtExit('sd-'), 'out');
   for (const [args, message] of [
     [['--category', 'size'], /--category must be one of count, color, background, combination, got 'size'/],
@@ -17,6 +17,11 @@ test('shape-decision: a bad category, guidance, start step or model is one line,
     [['--guidance-at', 'x:400:700'], /--guidance-at needs a number >= 0, got 'x'/],
     [['--from', '3,50'], /--from takes sampling steps in 0..49, got '50'/],
     [['--per-category', '0'], /--per-category must be a whole number >= 1, got '0'/],
+    [['--steps', '0'], /--steps must be a whole number >= 1, got '0'/],
+    [['--eta', '2'], /--eta needs a number in 0..1, got '2'/],
+    [['--eps-scale', '0'], /--eps-scale must be L or L:THI \(L > 0, THI a timestep\), got '0'/],
+    [['--eps-scale', '1.01:x'], /--eps-scale must be L or L:THI \(L > 0, THI a timestep\), got '1.01:x'/],
+    [['--steps', '20'], /--from takes sampling steps in 0..19, got '49'/],
     [['--model', '/nonexistent'], /no diffusion checkpoint in \/nonexistent/],
   ] as const) {
     const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'shape-decision.ts'), ...args, '--out', out], { cwd: ROOT, encoding: 'utf8' });
