@@ -25,13 +25,27 @@ test('shape-likelihood: at t = 100 the shipped model reads each paired render by
   }
 });
 
-test('shape-likelihood: bad shapes, timesteps or counts are one line, exit status 1, nothing written', () => {
+test('shape-likelihood: --attribute count gives one row per count, of the first shape', () => {
+  const out = path.join(removedAtExit('sl-'), 'out');
+  const r = run(['--attribute', 'count', '--counts', '2,4', '--images', '2', '--t', '900', '--draws', '1', '--out', out]);
+  assert.equal(r.status, 0, r.stderr);
+  const text = fs.readFileSync(path.join(out, 'summary.md'), 'utf8');
+  assert.match(text, /2 scenes per count of circles, 1 noise draws per timestep, error over the whole image/);
+  const rows = text.split('\n').filter((l) => /^\| \d \|/.test(l)).map((l) => l.split('|').map((c) => c.trim()));
+  assert.deepEqual(rows.map((c) => [c[1], c[3]]), [['2', 'circle'], ['4', 'circle']]);
+  for (const c of rows) assert.match(c[4], /^(0|50|100)% \([+-]\d+\.\d%\)$/);
+});
+
+test('shape-likelihood: a bad attribute, shapes, timesteps, counts or model is one line, exit status 1, nothing written', () => {
   const out = path.join(removedAtExit('sl-'), 'out');
   for (const [args, message] of [
     [['--shapes', 'circle,dog'], /--shapes takes circle, square, triangle, star, cross, heart, got 'dog'/],
     [['--shapes', 'circle'], /--shapes needs two or more different shapes, got 'circle'/],
     [['--t', '1000'], /--t takes timesteps in 0..999, got '1000'/],
     [['--images', '0'], /--images must be a whole number >= 1, got '0'/],
+    [['--attribute', 'size'], /--attribute must be shape or count, got 'size'/],
+    [['--attribute', 'count', '--counts', '2,2'], /--counts needs two or more different counts, got '2,2'/],
+    [['--attribute', 'count', '--counts', '2,5'], /--counts takes counts in 1..4, got '5'/],
     [['--model', '/nonexistent'], /no diffusion checkpoint in \/nonexistent/],
   ] as const) {
     const r = run([...args, '--out', out]);
