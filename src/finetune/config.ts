@@ -44,6 +44,17 @@ export const FinetuneConfigSchema = z.strictObject({
    */
   timestepWeighting: z.enum(TIMESTEP_WEIGHTINGS),
   /**
+   * The timesteps [lo, hi] of the model-generated images' term (beyond the paper, which draws t uniformly
+   * for both terms); the pretraining term keeps 0..T-1. null: 0..T-1. The base model's own likelihood reads
+   * the count word only at t of about 800-950, where the layout is set (README, "The UNet's own reading of
+   * the count"), so [700, 999] puts the whole reward-weighted term where the count is decided. Use it with
+   * timestepWeighting 'none': the model's min-SNR weight is almost 0 there.
+   */
+  modelTimesteps: z
+    .tuple([z.number().int().min(0), z.number().int().min(0)])
+    .refine(([lo, hi]) => lo <= hi, { message: 'modelTimesteps [lo, hi] needs lo <= hi' })
+    .nullable(),
+  /**
    * Train the text encoder too (beyond the paper's setup here, where only the UNet learns). The base model's
    * text encoder is MiniCLIP's, frozen in pretraining, and gives "two", "three" and "four circles" almost the
    * same token states (README, "A suspected reason the count does not move"), so a UNet alone has little to tell counts apart by.
@@ -82,6 +93,7 @@ const defaults: FinetuneConfig = {
   threshold: 0.5,
   normalise: 'none',
   timestepWeighting: 'model',
+  modelTimesteps: null,
   trainTextEncoder: false,
   modelCondDropout: 0,
   evalEvery: 200,

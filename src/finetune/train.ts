@@ -86,6 +86,8 @@ export interface FinetuneStepOptions {
   modelCondDropout?: number;
   /** The per-timestep weight of the denoising loss. */
   lossWeighting?: LossWeighting;
+  /** The model-generated examples' timesteps [lo, hi] (default: 0..T-1, as the pretraining examples'). */
+  modelTimesteps?: readonly [number, number];
   /** The weights the update changes (default: the UNet's; `model.variables` adds the text encoder's). */
   trainable?: Record<string, tf.Variable>;
 }
@@ -109,7 +111,14 @@ export function finetuneStep(
   const all = [...modelBatch, ...preBatch];
   // One draw per example whatever the probabilities, so the timesteps and noise below do not depend on them.
   const prompts = all.map((ex, i) => (rng.bernoulli(i < modelBatch.length ? modelDropout : condDropout) ? NULL_PROMPT : ex.caption));
-  const draw = drawNoise(rng, all.length, model.schedule.timesteps);
+  const T = model.schedule.timesteps;
+  const draw = drawNoise(rng, all.length, T);
+  if (opts.modelTimesteps) {
+    const [lo, hi] = opts.modelTimesteps;
+    if (hi >= T) throw new Error(`modelTimesteps [${lo}, ${hi}]: timesteps run 0..${T - 1}`);
+    // The same draws mapped onto lo..hi, so that every other draw of the step stays as it was.
+    for (let i = 0; i < modelBatch.length; i++) draw.t[i] = lo + Math.floor((draw.t[i] * (hi - lo + 1)) / T);
+  }
   const x0 = imagesToTensor(all);
   const weights = tf.tensor1d(modelBatch.map((e) => e.weight));
   const m = modelBatch.length;
@@ -166,7 +175,7 @@ async function withWeights<T>(vars: Record<string, tf.Variable>, ema: Readonly<R
 }
 
 /** Config keys added after the first fine-tuning runs, with the value those runs used (for resuming them). */
-const KEYS_ADDED_SINCE: Partial<FinetuneConfig> = { evalGuidance: null, timestepWeighting: 'model', trainTextEncoder: false, modelCondDropout: null };
+const KEYS_ADDED_SINCE: Partial<FinetuneConfig> = { evalGuidance: null, timestepWeighting: 'model', trainTextEncoder: false, modelCondDropout: null, modelTimesteps: null };
 
 /** First differing key path of two JSON values, or undefined (the order of an object's keys does not count; arrays compare whole). */
 export function firstDifference(a: unknown, b: unknown, at = ''): string | undefined {
@@ -224,6 +233,10 @@ export async function finetune(
   try {
     const loaded = await loadTextToImage(baseDir);
     model = loaded.model;
+    const T = model.schedule.timesteps;
+    if (config.modelTimesteps && config.modelTimesteps[1] >= T) {
+      throw new Error(`modelTimesteps [${config.modelTimesteps.join(', ')}]: the base model's timesteps run 0..${T - 1}`);
+    }
     const pre = pretrainingData(corpus);
     makeDir(inputs.out);
     writeFileAtomic(recordFile, JSON.stringify(record, null, 2) + '\n');
@@ -253,6 +266,7 @@ export async function finetune(
       trainable,
       lossWeighting: config.timestepWeighting === 'model' ? undefined : config.timestepWeighting,
       modelCondDropout: config.modelCondDropout ?? undefined,
+      modelTimesteps: config.modelTimesteps ?? undefined,
     };
     try {
       const result = await runTrainingLoop(

@@ -98,6 +98,34 @@ test("timestepWeighting: fine-tuning can replace the model's per-timestep weight
   model.dispose({ clip: true });
 });
 
+test('modelTimesteps: the model-generated examples\' timesteps are the same draws mapped onto [lo, hi]; the pretraining ones and everything else stay', async () => {
+  const { model, batch, x0, cond } = await tinyModelAndBatch({}, 4);
+  tf.dispose([x0, cond.context, cond.mask]);
+  const seen: number[][] = [];
+  const predict = model.predict.bind(model);
+  model.predict = (xt, t, c) => {
+    seen.push(Array.from(t.dataSync()));
+    return predict(xt, t, c);
+  };
+  const modelBatch = batch.slice(0, 2).map((b, i) => ({ ...b, id: String(i), weight: 1, from: 'labels' as const }));
+  const step = (modelTimesteps?: readonly [number, number]) => {
+    const opt = adam(0);
+    const v = finetuneStep(model, opt, modelBatch, batch.slice(2), 1, new Rng(9), { modelTimesteps });
+    opt.dispose();
+    return { v, t: seen.at(-1)! };
+  };
+  const T = model.schedule.timesteps;
+  const plain = step();
+  const banded = step([70, 99]);
+  assert.deepEqual(banded.t.slice(0, 2), plain.t.slice(0, 2).map((t) => 70 + Math.floor((t * 30) / T)));
+  assert.deepEqual(banded.t.slice(2), plain.t.slice(2), 'the pretraining examples keep their timesteps');
+  for (const t of banded.t.slice(0, 2)) assert.ok(t >= 70 && t <= 99, `t = ${t}`);
+  assert.notDeepEqual(banded.t.slice(0, 2), plain.t.slice(0, 2), 'the draws here fall below 70 at least once');
+  assert.deepEqual(step([0, T - 1]).t, plain.t, '[0, T-1] is the identity');
+  assert.equal(resolveFinetuneConfig('default').modelTimesteps, null);
+  model.dispose({ clip: true });
+});
+
 test('modelCondDropout: the model-generated examples keep their prompts at 0 while D_pre keeps its own dropout; same draws otherwise', async () => {
   const { model, batch, x0, cond } = await tinyModelAndBatch({}, 3);
   tf.dispose([x0, cond.context, cond.mask]);
@@ -315,6 +343,11 @@ test('t2i-align finetune: bad input is one clear line and writes nothing', async
   fs.writeFileSync(bad, JSON.stringify({ evalGuidance: -2 }));
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--config', bad, '--out', out), /finetune config: evalGuidance: /);
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--config', '/nope.json', '--out', out), /--config \/nope\.json: /);
+  fs.writeFileSync(bad, JSON.stringify({ modelTimesteps: [900, 800] }));
+  await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--config', bad, '--out', out), /finetune config: modelTimesteps: modelTimesteps \[lo, hi\] needs lo <= hi/);
+  const labelled = labelledDataset(3);
+  fs.writeFileSync(bad, JSON.stringify({ modelTimesteps: [50, 100] })); // the tiny base has 100 timesteps: 0..99
+  await assert.rejects(runCli('finetune', '--model', base, '--data', labelled, '--weights', 'labels', '--config', bad, '--out', out), /modelTimesteps \[50, 100\]: the base model's timesteps run 0\.\.99/);
   await assert.rejects(runCli('eval-finetune', '--runs', out, '--prompts', 'all'), /--prompts must be seen or unseen/);
   await assert.rejects(runCli('eval-finetune', '--runs', out, '--per-prompt', '0'), /--per-prompt must be an integer in 1\.\.10000/);
   await assert.rejects(runCli('eval-finetune', '--runs', out, '--categories', 'count,shape'), /--categories must be comma-separated names from count, color, background, combination \(each once\), got "count,shape"/);
