@@ -21,7 +21,9 @@
  * DDIM, --no-clip (x0 estimates not clipped to [-1, 1]), and --eps-scale,
  * epsilon scaling against exposure bias (Ning et al. 2024): the noise estimate is
  * divided by L (and x0 recomputed from it) at the steps with t <= THI (default 900,
- * where sqrt(alpha_bar) is large enough not to blow up the recomputed x0).
+ * where sqrt(alpha_bar) is large enough not to blow up the recomputed x0). With the
+ * x0 estimates clipped (the shipped sampler), the sampler recomputes eps from the
+ * clipped x0, so the scaling holds where x0 stays inside [-1, 1].
  * `--from 0` alone is then plain sampling with that variant.
  */
 import * as fs from 'node:fs';
@@ -89,9 +91,10 @@ async function main(): Promise<void> {
   }
   let epsScale: { lambda: number; tMax: number } | undefined;
   if (values['eps-scale'] !== undefined) {
-    const [l, hi = '900'] = values['eps-scale'].split(':');
+    const parts = values['eps-scale'].split(':');
+    const [l, hi = '900'] = parts;
     const lambda = Number(l), tMax = Number(hi);
-    if (l.trim() === '' || !(lambda > 0) || !Number.isInteger(tMax) || tMax < 0) throw new Error(`--eps-scale must be L or L:THI (L > 0, THI a timestep), got '${values['eps-scale']}'`);
+    if (parts.length > 2 || l.trim() === '' || hi.trim() === '' || !(lambda > 0) || !Number.isInteger(tMax) || tMax < 0) throw new Error(`--eps-scale must be L or L:THI (L > 0, THI a timestep), got '${values['eps-scale']}'`);
     epsScale = { lambda, tMax };
   }
   await initBackend();

@@ -20,7 +20,7 @@
  * Images per count and shape N (default 48), noise draws per timestep D (2),
  * shapes circle,square. The render keys are 'S/shape-likelihood/n/i' ('S/count-likelihood/n/i') with S
  * defaulting to 1000, the README's tuning seed (never a reported one).
- * The error is the v-prediction error summed over each image's object boxes
+ * The error is the denoising error (of v or eps, as the model predicts) summed over each image's object boxes
  * (the rest of the image is the same for both shapes); --whole takes the whole
  * image's mean instead.
  */
@@ -65,12 +65,12 @@ async function main(): Promise<void> {
   const T = model.schedule.timesteps;
   const ts = values.t!.split(',').map((v) => {
     const t = Number(v);
-    if (!Number.isInteger(t) || t < 0 || t >= T) throw new Error(`--t takes timesteps in 0..${T - 1}, got '${v}'`);
+    if (v.trim() === '' || !Number.isInteger(t) || t < 0 || t >= T) throw new Error(`--t takes timesteps in 0..${T - 1}, got '${v}'`);
     return t;
   });
   const counts = values.counts!.split(',').map((v) => {
     const c = Number(v);
-    if (!Number.isInteger(c) || c < 1 || c > MAX_COUNT) throw new Error(`--counts takes counts in 1..${MAX_COUNT}, got '${v}'`);
+    if (v.trim() === '' || !Number.isInteger(c) || c < 1 || c > MAX_COUNT) throw new Error(`--counts takes counts in 1..${MAX_COUNT}, got '${v}'`);
     return c;
   });
   if (values.attribute === 'count' && (counts.length < 2 || new Set(counts).size !== counts.length)) {
@@ -135,11 +135,11 @@ function readings(
 ): Readings {
   const K = classes.length;
   const images = scenes.flatMap((sc) => sc.map((r) => r.image)); // image (i, class k) at i * K + k
-  const masks = scenes.flatMap((sc) => sc.map((r) => boxMask(r.placed, 32)));
+  const masks = whole ? [] : scenes.flatMap((sc) => sc.map((r) => boxMask(r.placed, 32)));
   const prompts = classes.map(formatPrompt);
   const cond = model.encodePrompts(prompts.flatMap((p) => images.map(() => p))); // [K * images]: prompt j, image m
   const x0 = tf.tidy(() => tf.sub(tf.div(tf.tensor4d(Float32Array.from(images.flatMap((im) => Array.from(im.data))), [images.length, 32, 32, 3]), 127.5), 1) as tf.Tensor4D);
-  const mask = tf.tensor4d(Float32Array.from(masks.flatMap((m) => Array.from(m))), [images.length, 32, 32, 1]);
+  const mask = whole ? tf.ones([images.length, 32, 32, 1]) : tf.tensor4d(Float32Array.from(masks.flatMap((m) => Array.from(m))), [images.length, 32, 32, 1]);
   const right = ts.map(() => classes.map(() => 0));
   const margin = ts.map(() => classes.map(() => 0));
   try {

@@ -48,11 +48,12 @@ export const FinetuneConfigSchema = z.strictObject({
    * for both terms); the pretraining term keeps 0..T-1. null: 0..T-1. The base model's own likelihood reads
    * the count word only at t of about 800-950, where the layout is set (README, "The UNet's own reading of
    * the count"), so [700, 999] puts the whole reward-weighted term where the count is decided. Use it with
-   * timestepWeighting 'none': the model's min-SNR weight is almost 0 there.
+   * timestepWeighting 'none': the model's min-SNR weight is almost 0 there. Tried once with oracle weights
+   * (README, "Training only where the count is set"): the right count did not rise beyond noise.
    */
   modelTimesteps: z
     .tuple([z.number().int().min(0), z.number().int().min(0)])
-    .refine(([lo, hi]) => lo <= hi, { message: 'modelTimesteps [lo, hi] needs lo <= hi' })
+    .refine(([lo, hi]) => lo <= hi, { message: '[lo, hi] needs lo <= hi' })
     .nullable(),
   /**
    * Train the text encoder too (beyond the paper's setup here, where only the UNet learns). The base model's

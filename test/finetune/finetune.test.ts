@@ -344,7 +344,7 @@ test('t2i-align finetune: bad input is one clear line and writes nothing', async
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--config', bad, '--out', out), /finetune config: evalGuidance: /);
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--config', '/nope.json', '--out', out), /--config \/nope\.json: /);
   fs.writeFileSync(bad, JSON.stringify({ modelTimesteps: [900, 800] }));
-  await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--config', bad, '--out', out), /finetune config: modelTimesteps: modelTimesteps \[lo, hi\] needs lo <= hi/);
+  await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--config', bad, '--out', out), /finetune config: modelTimesteps: \[lo, hi\] needs lo <= hi/);
   const labelled = labelledDataset(3);
   fs.writeFileSync(bad, JSON.stringify({ modelTimesteps: [50, 100] })); // the tiny base has 100 timesteps: 0..99
   await assert.rejects(runCli('finetune', '--model', base, '--data', labelled, '--weights', 'labels', '--config', bad, '--out', out), /modelTimesteps \[50, 100\]: the base model's timesteps run 0\.\.99/);

@@ -20,6 +20,7 @@ test('shape-decision: a bad category, guidance, sampler variant, start step or m
     [['--steps', '0'], /--steps must be a whole number >= 1, got '0'/],
     [['--eta', '2'], /--eta needs a number in 0..1, got '2'/],
     [['--eps-scale', '0'], /--eps-scale must be L or L:THI \(L > 0, THI a timestep\), got '0'/],
+    [['--eps-scale', '1.01:'], /--eps-scale must be L or L:THI \(L > 0, THI a timestep\), got '1.01:'/],
     [['--eps-scale', '1.01:x'], /--eps-scale must be L or L:THI \(L > 0, THI a timestep\), got '1.01:x'/],
     [['--steps', '20'], /--from takes sampling steps in 0..19, got '49'/],
     [['--model', '/nonexistent'], /no diffusion checkpoint in \/nonexistent/],

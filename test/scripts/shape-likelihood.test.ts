@@ -42,6 +42,7 @@ test('shape-likelihood: a bad attribute, shapes, timesteps, counts or model is o
     [['--shapes', 'circle,dog'], /--shapes takes circle, square, triangle, star, cross, heart, got 'dog'/],
     [['--shapes', 'circle'], /--shapes needs two or more different shapes, got 'circle'/],
     [['--t', '1000'], /--t takes timesteps in 0..999, got '1000'/],
+    [['--t', '100,'], /--t takes timesteps in 0..999, got ''/],
     [['--images', '0'], /--images must be a whole number >= 1, got '0'/],
     [['--attribute', 'size'], /--attribute must be shape or count, got 'size'/],
     [['--attribute', 'count', '--counts', '2,2'], /--counts needs two or more different counts, got '2,2'/],
