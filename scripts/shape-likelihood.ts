@@ -135,11 +135,13 @@ function readings(
 ): Readings {
   const K = classes.length;
   const images = scenes.flatMap((sc) => sc.map((r) => r.image)); // image (i, class k) at i * K + k
-  const masks = whole ? [] : scenes.flatMap((sc) => sc.map((r) => boxMask(r.placed, 32)));
   const prompts = classes.map(formatPrompt);
   const cond = model.encodePrompts(prompts.flatMap((p) => images.map(() => p))); // [K * images]: prompt j, image m
   const x0 = tf.tidy(() => tf.sub(tf.div(tf.tensor4d(Float32Array.from(images.flatMap((im) => Array.from(im.data))), [images.length, 32, 32, 3]), 127.5), 1) as tf.Tensor4D);
-  const mask = whole ? tf.ones([images.length, 32, 32, 1]) : tf.tensor4d(Float32Array.from(masks.flatMap((m) => Array.from(m))), [images.length, 32, 32, 1]);
+  // The boxes of every (prompt, image) pair, in the prompts' layout; none for the whole image.
+  const masks = whole
+    ? undefined
+    : tf.tensor4d(Float32Array.from(prompts.flatMap(() => scenes.flatMap((sc) => sc.flatMap((r) => Array.from(boxMask(r.placed, 32)))))), [K * images.length, 32, 32, 1]);
   const right = ts.map(() => classes.map(() => 0));
   const margin = ts.map(() => classes.map(() => 0));
   try {
@@ -155,7 +157,7 @@ function readings(
           const rep = <R extends tf.Tensor>(x: R) => tf.concat(classes.map(() => x)) as R;
           const pred = model.predict(rep(xt), tf.fill([K * images.length], t, 'float32') as tf.Tensor1D, cond);
           const sq = tf.square(tf.sub(rep(target), pred));
-          return whole ? tf.mean(sq, [1, 2, 3]) : tf.sum(tf.mul(sq, rep(mask)), [1, 2, 3]);
+          return masks ? tf.sum(tf.mul(sq, masks), [1, 2, 3]) : tf.mean(sq, [1, 2, 3]);
         });
         const v = e.dataSync();
         for (let k = 0; k < v.length; k++) err[k] += v[k];
@@ -171,7 +173,7 @@ function readings(
       }
     }
   } finally {
-    tf.dispose([x0, mask, cond.context, cond.mask]);
+    tf.dispose([x0, cond.context, cond.mask, ...(masks ? [masks] : [])]);
   }
   return { right, margin };
 }
