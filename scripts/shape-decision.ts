@@ -9,7 +9,8 @@
  *   node --import tsx scripts/shape-decision.ts [--model DIR] [--set seen|unseen]
  *       [--category count|color|background|combination] [--seed S] [--per-category N]
  *       [--prompts-per-category P] [--guidance G] [--guidance-at G2:LO:HI]
- *       [--steps N] [--eta E] [--no-clip] [--eps-scale L[:THI]]
+ *       [--steps N] [--eta E] [--no-clip] [--eps-scale L[:THI]] [--negative-object OBJ]
+ *       [--negative-count D]
  *       [--from 'k1,k2,...'] [--out DIR]
  *
  * The prompts and image seeds are eval-base's (`evalJobs`) for that seed, the
@@ -24,6 +25,12 @@
  * where sqrt(alpha_bar) is large enough not to blow up the recomputed x0). With the
  * x0 estimates clipped (the shipped sampler), the sampler recomputes eps from the
  * clipped x0, so the scaling holds where x0 stays inside [-1, 1].
+ * --negative-object OBJ: a negative prompt for each prompt, the prompt with its
+ * object replaced by OBJ (the empty prompt where the object is OBJ already), so
+ * that guidance steers away from OBJ, e.g. from squares where circles are asked for.
+ * --negative-count D: the same with the count moved by D (a whole number, not 0;
+ * the empty prompt where that count is outside 1..MAX_COUNT), e.g. 1: away from
+ * one object more. Both together change object and count in one negative prompt.
  * `--from 0` alone is then plain sampling with that variant.
  */
 import * as fs from 'node:fs';
@@ -32,9 +39,10 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/engine';
 import { BASE_MODEL_DIR, evalJobs, loadModel } from '../src/eval';
-import { ddimSample, ddimTimesteps, Denoiser, TextToImage, toImages } from '../src/models';
+import { ddimSample, ddimTimesteps, Denoiser, NULL_PROMPT, TextToImage, toImages } from '../src/models';
 import { judge } from '../src/world/judge';
-import { CATEGORIES, Category } from '../src/world/prompt';
+import { Attributes, CATEGORIES, Category, formatPrompt } from '../src/world/prompt';
+import { MAX_COUNT, ObjectName, OBJECTS } from '../src/world/vocab';
 import { renderPrompt } from '../src/world/render';
 import { intArg } from './args';
 
@@ -61,6 +69,8 @@ async function main(): Promise<void> {
       eta: { type: 'string' },
       'no-clip': { type: 'boolean', default: false },
       'eps-scale': { type: 'string' },
+      'negative-object': { type: 'string' },
+      'negative-count': { type: 'string' },
       from: { type: 'string', default: '49,44,39,34,29,24,19,14,0' },
       out: { type: 'string', default: path.join('results', 'shape-decision') },
     },
@@ -97,6 +107,18 @@ async function main(): Promise<void> {
     if (parts.length > 2 || l.trim() === '' || hi.trim() === '' || !(lambda > 0) || !Number.isInteger(tMax) || tMax < 0) throw new Error(`--eps-scale must be L or L:THI (L > 0, THI a timestep), got '${values['eps-scale']}'`);
     epsScale = { lambda, tMax };
   }
+  const negObject = values['negative-object'] as ObjectName | undefined;
+  if (negObject !== undefined && !OBJECTS.includes(negObject)) throw new Error(`--negative-object must be one of ${OBJECTS.join(', ')}, got '${negObject}'`);
+  let negCount: number | undefined;
+  if (values['negative-count'] !== undefined) {
+    negCount = Number(values['negative-count']);
+    if (values['negative-count'].trim() === '' || !Number.isInteger(negCount) || negCount === 0) throw new Error(`--negative-count must be a whole number other than 0, got '${values['negative-count']}'`);
+  }
+  const negativeFor = (a: Attributes): string => {
+    const n: Attributes = { ...a, ...(negObject ? { object: negObject } : {}), count: a.count + (negCount ?? 0) };
+    if (n.count < 1 || n.count > MAX_COUNT || formatPrompt(n) === formatPrompt(a)) return NULL_PROMPT;
+    return formatPrompt(n);
+  };
   await initBackend();
   const { model, meta, dir } = await loadModel(values.model ?? BASE_MODEL_DIR);
   try {
@@ -119,7 +141,7 @@ async function main(): Promise<void> {
     const renders = jobs.map((j, i) => renderPrompt(j.entry.attributes, `${seed}/render/${i}`).image);
     const lines = [
       `${dir}, ${set} ${category} prompts, seed ${seed}, ${jobs.length} images, guidance ${base.guidanceScale}${at ? ` (${at.scale} at ${at.lo} <= t <= ${at.hi})` : ''}, ${sampler.steps} steps, eta ${sampler.eta}` +
-        `${sampler.clipSample ? '' : ', x0 not clipped'}${epsScale ? `, eps / ${epsScale.lambda} at t <= ${epsScale.tMax}` : ''}`,
+        `${sampler.clipSample ? '' : ', x0 not clipped'}${epsScale ? `, eps / ${epsScale.lambda} at t <= ${epsScale.tMax}` : ''}${negObject || negCount ? `, negative prompts with${negObject ? ` ${negObject}` : ''}${negCount ? ` count ${negCount > 0 ? '+' : ''}${negCount}` : ''}` : ''}`,
       '',
       '| start: step, timestep | steps sampled | images: object recognised | count right | objects misread | read as (misread) |',
       '|---|---:|---:|---:|---:|---|',
@@ -147,7 +169,8 @@ async function main(): Promise<void> {
       for (let s = 0; s < jobs.length; s += 32) {
         const part = jobs.slice(s, s + 32);
         const images = tf.tidy(() => tf.sub(tf.div(tf.tensor4d(Float32Array.from(renders.slice(s, s + 32).flatMap((im) => Array.from(im.data))), [part.length, 32, 32, 3]), 127.5), 1) as tf.Tensor4D);
-        const x = ddimSample(denoiser, part.map((j) => j.entry.prompt), { ...sampler, seed: part.map((j) => j.seed), ...(k > 0 ? { init: { images, fromStep: k } } : {}) });
+        const negativePrompts = negObject || negCount ? part.map((j) => negativeFor(j.entry.attributes)) : undefined;
+        const x = ddimSample(denoiser, part.map((j) => j.entry.prompt), { ...sampler, seed: part.map((j) => j.seed), ...(k > 0 ? { init: { images, fromStep: k } } : {}), ...(negativePrompts ? { negativePrompts } : {}) });
         out.push(...(await toImages(x)));
         tf.dispose([x, images]);
       }

@@ -149,6 +149,31 @@ test('guidance interval: covering every step is plain guidance, covering none is
   m.dispose();
 });
 
+test('negative prompts: empty ones are plain guidance bit for bit, a real one changes the sample, batches slice them, a wrong count is refused', async () => {
+  await initTestBackend();
+  const m = tinyModel();
+  const opts = { ...m.cfg.sampler, steps: 3, guidanceScale: 3, eta: 1, clipSample: false, seed: 4 };
+  const prompts = ['two red circles', 'a heart', 'three stars'];
+  await assertNoLeaks(async () => {
+    tf.tidy(() => {
+      const plain = ddimSample(m.model, prompts, opts);
+      assert.equal(maxAbsDiff(ddimSample(m.model, prompts, { ...opts, negativePrompts: ['', '', ''] }), plain), 0);
+      const away = ddimSample(m.model, prompts, { ...opts, negativePrompts: ['two red squares', '', 'three stars on the moon'] });
+      const diffs = [0, 1, 2].map((i) => maxAbsDiff(away.slice(i, 1), plain.slice(i, 1)));
+      assert.ok(diffs[0] > 1e-4 && diffs[2] > 1e-4, `a negative prompt changes its image: ${diffs}`);
+      assert.equal(diffs[1], 0, 'an empty negative leaves its image as plain guidance');
+    });
+    const negativePrompts = ['two red squares', '', 'three stars on the moon'];
+    const batched = await generateImages(m.model, prompts, { ...opts, negativePrompts, batchSize: 2 });
+    const whole = await generateImages(m.model, prompts, { ...opts, negativePrompts, seed: ['4/0', '4/1', '4/2'] });
+    const diff = Math.max(...batched.flatMap((im, k) => Array.from(im.data, (v, i) => Math.abs(v - whole[k].data[i]))));
+    assert.ok(diff <= 2, `in batches of 2 vs one batch: max byte difference ${diff}`);
+  }, 'sampling with negative prompts');
+  assert.throws(() => ddimSample(m.model, prompts, { ...opts, negativePrompts: ['a square'] }), /got 1 negative prompts for 3 prompts; give one per prompt/);
+  await assert.rejects(generateImages(m.model, prompts, { ...opts, negativePrompts: ['a square'] }), /got 1 negative prompts for 3 prompts/);
+  m.dispose();
+});
+
 test('DDIM with an oracle noise predictor recovers the image exactly (eta 0 and 1)', async () => {
   await initTestBackend();
   const schedule = makeSchedule('cosine', 1000);

@@ -22,6 +22,9 @@ test('shape-decision: a bad category, guidance, sampler variant, start step or m
     [['--eps-scale', '0'], /--eps-scale must be L or L:THI \(L > 0, THI a timestep\), got '0'/],
     [['--eps-scale', '1.01:'], /--eps-scale must be L or L:THI \(L > 0, THI a timestep\), got '1.01:'/],
     [['--eps-scale', '1.01:x'], /--eps-scale must be L or L:THI \(L > 0, THI a timestep\), got '1.01:x'/],
+    [['--negative-object', 'dog'], /--negative-object must be one of circle, .*, got 'dog'/],
+    [['--negative-count', '0'], /--negative-count must be a whole number other than 0, got '0'/],
+    [['--negative-count', '1.5'], /--negative-count must be a whole number other than 0, got '1.5'/],
     [['--steps', '20'], /--from takes sampling steps in 0..19, got '49'/],
     [['--model', '/nonexistent'], /no diffusion checkpoint in \/nonexistent/],
   ] as const) {

@@ -82,6 +82,12 @@ export interface SampleOptions extends SamplerConfig {
    * with each image's own seeded noise, then run the remaining steps. Images [B,32,32,3] in [-1, 1].
    */
   init?: { images: tf.Tensor4D; fromStep: number };
+  /**
+   * Negative prompts, one per prompt: guidance then steers away from each instead of
+   * from the empty prompt, uncond + scale * (cond - uncond) with uncond the negative's
+   * prediction (as Stable Diffusion's negative prompt). Absent: the empty prompt.
+   */
+  negativePrompts?: readonly string[];
 }
 
 function perImageRngs(seed: SampleOptions['seed'], n: number): Rng[] {
@@ -108,8 +114,9 @@ export function ddimSample(model: Denoiser, prompts: readonly string[], opts: Sa
   const from = opts.init?.fromStep ?? 0;
   if (opts.init && !(Number.isInteger(from) && from >= 0 && from < ts.length)) throw new Error(`init.fromStep must be a step in 0..${ts.length - 1}, got ${from}`);
   if (opts.init && opts.init.images.shape[0] !== prompts.length) throw new Error(`init: got ${opts.init.images.shape[0]} images for ${prompts.length} prompts`);
+  if (opts.negativePrompts && opts.negativePrompts.length !== prompts.length) throw new Error(`got ${opts.negativePrompts.length} negative prompts for ${prompts.length} prompts; give one per prompt`);
   const cond = model.encodePrompts(prompts);
-  const uncond = model.encodePrompts(prompts.map(() => NULL_PROMPT));
+  const uncond = model.encodePrompts(opts.negativePrompts ?? prompts.map(() => NULL_PROMPT));
   const [lo, hi] = opts.guidanceInterval ?? [0, Infinity];
   // The scale of each step, or null for the conditional model alone.
   const scaleAt = (t: number) => (t >= lo && t <= hi ? opts.guidanceScale : opts.guidanceOutside !== undefined && opts.guidanceOutside !== 1 ? opts.guidanceOutside : null);
@@ -170,10 +177,12 @@ export async function generateImages(
     ? [...(opts.seed as Array<number | string>)]
     : prompts.map((_, i) => `${opts.seed}/${i}`);
   if (rngSeeds.length !== prompts.length) throw new Error(`got ${rngSeeds.length} seeds for ${prompts.length} prompts`);
+  if (opts.negativePrompts && opts.negativePrompts.length !== prompts.length) throw new Error(`got ${opts.negativePrompts.length} negative prompts for ${prompts.length} prompts; give one per prompt`);
   const bs = opts.batchSize ?? 32;
   const out: ImageLike[] = [];
   for (let i = 0; i < prompts.length; i += bs) {
-    const x = ddimSample(model, prompts.slice(i, i + bs), { ...opts, seed: rngSeeds.slice(i, i + bs) });
+    const negativePrompts = opts.negativePrompts?.slice(i, i + bs);
+    const x = ddimSample(model, prompts.slice(i, i + bs), { ...opts, seed: rngSeeds.slice(i, i + bs), ...(negativePrompts ? { negativePrompts } : {}) });
     out.push(...(await toImages(x)));
     x.dispose();
     opts.onBatch?.(Math.min(prompts.length, i + bs));
