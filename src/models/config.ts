@@ -67,6 +67,14 @@ export const UnetConfigSchema = z.strictObject({
    * Off in the shipped model, whose prompt reaches the UNet only through cross-attention.
    */
   pooledText: z.boolean().default(false),
+  /**
+   * Self-conditioning (Chen et al. 2022, "Analog Bits"): the UNet also takes its own previous
+   * estimate of x0, through a zero-initialised convolution added to the input convolution's output.
+   * In training, half the examples get an estimate from a first pass without gradient (the other
+   * half zeros); in sampling, each step gets the previous step's guided x0 (zeros at the first).
+   * Off in the shipped model.
+   */
+  selfCondition: z.boolean().default(false),
 });
 export type UnetConfig = z.infer<typeof UnetConfigSchema>;
 
@@ -191,7 +199,7 @@ const quick: PretrainConfig = {
     condDropout: 0.1,
     lossWeighting: 'none',
     snrGamma: 5,
-    unet: { patchSize: 2, channels: [16, 32], attentionLevels: [1], heads: 2, timeEmbedDim: 32, groups: 4, resBlocks: 1, pooledText: false },
+    unet: { patchSize: 2, channels: [16, 32], attentionLevels: [1], heads: 2, timeEmbedDim: 32, groups: 4, resBlocks: 1, pooledText: false, selfCondition: false },
   },
   diffusionTrain: { steps: 60, batchSize: 16, learningRate: 1e-3, warmupSteps: 5, lrSchedule: 'cosine', emaDecay: 0.9, checkpointEvery: 30 },
   sampler: { steps: 10, guidanceScale: 3, spacing: 'trailing', eta: 0, clipSample: true },
@@ -225,7 +233,7 @@ const defaults: PretrainConfig = {
     condDropout: 0.1,
     lossWeighting: 'min-snr',
     snrGamma: 5,
-    unet: { patchSize: 2, channels: [48, 96, 96], attentionLevels: [2], heads: 4, timeEmbedDim: 128, groups: 8, resBlocks: 1, pooledText: false },
+    unet: { patchSize: 2, channels: [48, 96, 96], attentionLevels: [2], heads: 4, timeEmbedDim: 128, groups: 8, resBlocks: 1, pooledText: false, selfCondition: false },
   },
   diffusionTrain: { steps: 10000, batchSize: 32, learningRate: 1e-3, warmupSteps: 100, lrSchedule: 'cosine', emaDecay: 0.999, checkpointEvery: 250 },
   sampler: { steps: 50, guidanceScale: 7, spacing: 'trailing', eta: 1, clipSample: true },

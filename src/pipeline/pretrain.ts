@@ -345,7 +345,7 @@ export function checkInitFrom(dir: string, config: PretrainConfig, opts: { ownCl
   const diffMeta = readModelMeta(diffDir, 'diffusion');
   if (JSON.stringify(diffMeta.config.diffusion) !== JSON.stringify(config.diffusion) && grownLevels(diffMeta.config.diffusion, config.diffusion) === null) {
     throw new Error(
-      `--init-from ${dir}: its diffusion model differs from the run's (only attention levels may be added): diffusion was ${JSON.stringify(diffMeta.config.diffusion)}, now ${JSON.stringify(config.diffusion)}`,
+      `--init-from ${dir}: its diffusion model differs from the run's (only attention levels or self-conditioning may be added): diffusion was ${JSON.stringify(diffMeta.config.diffusion)}, now ${JSON.stringify(config.diffusion)}`,
     );
   }
   return { dir, sha256: readCheckpointIndex(diffDir).sha256 };
@@ -353,12 +353,14 @@ export function checkInitFrom(dir: string, config: PretrainConfig, opts: { ownCl
 
 /**
  * The attention levels a run adds to a warm start's UNet, or null when the two diffusion
- * configs differ in anything else (or the run drops a level). An added block starts as the
- * identity (its attention and MLP output projections are zero), so the grown UNet first
- * computes exactly what the source did.
+ * configs differ in anything else (or the run drops a level or self-conditioning). An added
+ * block starts as the identity (its attention and MLP output projections are zero), as does
+ * added self-conditioning (its input convolution is zero), so the grown UNet first computes
+ * exactly what the source did.
  */
 export function grownLevels(from: PretrainConfig['diffusion'], to: PretrainConfig['diffusion']): number[] | null {
-  const strip = (d: PretrainConfig['diffusion']) => JSON.stringify({ ...d, unet: { ...d.unet, attentionLevels: [] } });
+  const strip = (d: PretrainConfig['diffusion']) => JSON.stringify({ ...d, unet: { ...d.unet, attentionLevels: [], selfCondition: false } });
+  if (from.unet.selfCondition && !to.unet.selfCondition) return null;
   if (strip(from) !== strip(to) || !from.unet.attentionLevels.every((l) => to.unet.attentionLevels.includes(l))) return null;
   return to.unet.attentionLevels.filter((l) => !from.unet.attentionLevels.includes(l));
 }

@@ -5,8 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine';
-import { generateImages, loadMiniClip, loadTextToImage } from '../../src/models';
-import { resolvePretrainRun } from '../../src/pipeline/pretrain';
+import { generateImages, loadMiniClip, loadTextToImage, PretrainConfig } from '../../src/models';
+import { grownLevels, resolvePretrainRun } from '../../src/pipeline/pretrain';
 import { removedAtExit } from '../helpers/temp';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
@@ -170,9 +170,9 @@ test('pretrain --init-from: takes the folder\'s MiniCLIP and starts the UNet fro
   };
   const cases: Array<[string[], RegExp]> = [
     [['--config', still, '--init-from', path.join(dir, 'nothing')], /--init-from .*nothing: no checkpoint in .*clip \(a finished pretrain run or a shipped model folder holds clip\/ and diffusion\/\)/],
-    [['--config', unet({ channels: [8, 24] }), '--init-from', a], /--init-from .*\/a: its diffusion model differs from the run's \(only attention levels may be added\): diffusion was .*"channels":\[8,16\].*, now .*"channels":\[8,24\]/],
-    [['--config', unet({ attentionLevels: [] }), '--init-from', a], /--init-from .*\/a: its diffusion model differs from the run's \(only attention levels may be added\): .*"attentionLevels":\[1\].*, now .*"attentionLevels":\[\]/],
-    [['--config', unet({ pooledText: true }), '--init-from', a], /--init-from .*\/a: its diffusion model differs from the run's \(only attention levels may be added\): .*"pooledText":false.*, now .*"pooledText":true/],
+    [['--config', unet({ channels: [8, 24] }), '--init-from', a], /--init-from .*\/a: its diffusion model differs from the run's \(only attention levels or self-conditioning may be added\): diffusion was .*"channels":\[8,16\].*, now .*"channels":\[8,24\]/],
+    [['--config', unet({ attentionLevels: [] }), '--init-from', a], /--init-from .*\/a: its diffusion model differs from the run's \(only attention levels or self-conditioning may be added\): .*"attentionLevels":\[1\].*, now .*"attentionLevels":\[\]/],
+    [['--config', unet({ pooledText: true }), '--init-from', a], /--init-from .*\/a: its diffusion model differs from the run's \(only attention levels or self-conditioning may be added\): .*"pooledText":false.*, now .*"pooledText":true/],
     [['--init-from', a], /--init-from .*\/a: its MiniCLIP was trained otherwise \(clip was /],
   ];
   for (const [args, message] of cases) {
@@ -344,4 +344,14 @@ test('ship-base-model ships a finished run; a warm start from the shipped folder
   assert.deepEqual(reshipped[0], third.stages[0], 'the first run kept, the re-shipped run listed once');
   // ...and again: a folder replaced twice still lists each run once.
   assert.equal(ship(path.join(dir, 'c'), path.join(dir, 'a-shipped')).stages.length, 2);
+});
+
+test('grownLevels: a warm start may add attention levels or self-conditioning (both start as the identity), and may not drop either', () => {
+  const d = TINY.diffusion as unknown as PretrainConfig['diffusion'];
+  const withUnet = (u: object) => ({ ...d, unet: { ...d.unet, ...u } }) as PretrainConfig['diffusion'];
+  assert.deepEqual(grownLevels(d, d), []);
+  assert.deepEqual(grownLevels(d, withUnet({ selfCondition: true })), []);
+  assert.deepEqual(grownLevels(d, withUnet({ selfCondition: true, attentionLevels: [0, 1] })), [0]);
+  assert.equal(grownLevels(withUnet({ selfCondition: true }), withUnet({ selfCondition: false })), null);
+  assert.equal(grownLevels(d, withUnet({ pooledText: true })), null);
 });

@@ -357,6 +357,68 @@ test('pooledText: off in a config that does not name it; on, it adds only the ze
   clip.dispose();
 });
 
+test('selfCondition: off in a config that does not name it; on, it adds only the zero-initialised conv_in_self, starts as the UNet without it, learns from its own estimates, and the sampler feeds it the previous x0', async () => {
+  await initTestBackend();
+  const base = tinyConfig();
+  const { selfCondition: _, ...older } = base.diffusion.unet;
+  assert.equal(UnetConfigSchema.parse(older).selfCondition, false);
+  const clip = new MiniClip(base.clip);
+  randomize(clip.variables);
+  const plain = new TextToImage(clip, base.diffusion, 7);
+  const sc = new TextToImage(clip, { ...base.diffusion, unet: { ...base.diffusion.unet, selfCondition: true } }, 7);
+  assert.deepEqual([plain.selfConditioned, sc.selfConditioned], [false, true]);
+  const extra = Object.keys(sc.unet.variables).filter((n) => !(n in plain.unet.variables));
+  assert.deepEqual(extra.sort(), ['unet/conv_in_self/b', 'unet/conv_in_self/w']);
+  randomize(plain.unet.variables, 3);
+  for (const [n, v] of Object.entries(plain.unet.variables)) sc.unet.variables[n].assign(v);
+  const probe = () => tf.tidy(() => {
+    const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const t = tf.tensor1d([3, 60]);
+    const cond = sc.encodePrompts(['a heart', 'two red circles']);
+    const est = tf.randomUniform([2, 32, 32, 3], -1, 1, 'float32', 2) as tf.Tensor4D;
+    return { none: sc.predict(x, t, cond), zeros: sc.predict(x, t, cond, tf.zerosLike(est)), withEst: sc.predict(x, t, cond, est), plain: plain.predict(x, t, cond) };
+  });
+  let p = probe();
+  assert.equal(maxAbsDiff(p.withEst, p.plain), 0, 'zero-initialised: the same prediction whatever the estimate');
+  tf.dispose(Object.values(p));
+  const opt = adam(1e-2);
+  const data = fakeBatches();
+  let s = 0;
+  // Which examples get an estimate is drawn from the step's rng: a few steps make sure some do.
+  for (let k = 0; k < 3; k++) await assertStepDoesNotLeak(() => { trainDiffusionStep(sc, opt, data(s, 4), new Rng(s++), 0.5); }, 'trainDiffusionStep with selfCondition');
+  assert.ok(sc.unet.variables['unet/conv_in_self/w'].dataSync().some((v) => v !== 0), 'conv_in_self/w learns');
+  p = probe();
+  assert.ok(maxAbsDiff(p.withEst, p.zeros) > 0, 'the learnt estimate input is in the forward path');
+  assert.equal(maxAbsDiff(p.none, p.zeros), 0, 'no estimate is a zero estimate');
+  tf.dispose(Object.values(p));
+  // The same steps twice from the same start give the same weights (the estimate pass is seeded as the loss is).
+  const runs = [0, 1].map(() => {
+    const m = new TextToImage(clip, sc.config, 7);
+    for (const [n, v] of Object.entries(plain.unet.variables)) m.unet.variables[n].assign(v);
+    const o = adam(1e-2);
+    for (let k = 0; k < 3; k++) trainDiffusionStep(m, o, data(k, 4), new Rng(k), 0.5);
+    o.dispose();
+    return m;
+  });
+  for (const [n, v] of Object.entries(runs[0].unet.variables)) assert.equal(maxAbsDiff(v, runs[1].unet.variables[n]), 0, n);
+  assert.ok(runs[0].unet.variables['unet/conv_in_self/w'].dataSync().some((v) => v !== 0), 'conv_in_self/w learns in three steps');
+  runs.forEach((m) => m.dispose());
+  // Sampling: the previous step's x0 goes in, so a self-conditioned sample differs from one that gets zeros throughout.
+  const opts = { ...base.sampler, steps: 4, guidanceScale: 2, eta: 1, clipSample: true, seed: 9 };
+  await assertNoLeaks(async () => {
+    tf.tidy(() => {
+      const fed = ddimSample(sc, ['two red circles'], opts);
+      assert.equal(maxAbsDiff(fed, ddimSample(sc, ['two red circles'], opts)), 0, 'deterministic');
+      const zerosOnly = { schedule: sc.schedule, encodePrompts: sc.encodePrompts.bind(sc), denoise: sc.denoise.bind(sc) };
+      assert.ok(maxAbsDiff(fed, ddimSample(zerosOnly, ['two red circles'], opts)) > 1e-5, 'the sampler feeds the estimate');
+    });
+  }, 'sampling a self-conditioned model');
+  opt.dispose();
+  plain.dispose();
+  sc.dispose();
+  clip.dispose();
+});
+
 test("drawNoise: 'uniform' (or absent) draws as before; 'logit-normal' puts timesteps where its mean says, within 0..T-1", () => {
   const plain = drawNoise(new Rng('draw'), 64, 1000);
   const r = new Rng('draw');

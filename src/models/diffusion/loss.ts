@@ -77,17 +77,34 @@ export function timestepWeights(
  * v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0 (the same objective up to a per-t weight).
  * @param x0 clean images [B, 32, 32, 3] in [-1, 1]
  * @param cond the prompts' conditioning (null prompt for dropped ones)
+ * @param selfCond a self-conditioned model's x0 estimates (`selfConditionInput`); absent: zeros
  * @returns [B]
  */
 export function denoisingLoss(
-  model: TextToImage, x0: tf.Tensor4D, cond: Conditioning, draw: NoiseDraw, lossWeighting: LossWeighting = model.config.lossWeighting,
+  model: TextToImage, x0: tf.Tensor4D, cond: Conditioning, draw: NoiseDraw, lossWeighting: LossWeighting = model.config.lossWeighting, selfCond?: tf.Tensor4D,
 ): tf.Tensor1D {
   return tf.tidy(() => {
     const eps = tf.randomNormal(x0.shape, 0, 1, 'float32', draw.noiseSeed) as tf.Tensor4D;
     const xt = qSample(model.schedule, x0, eps, draw.t);
-    const pred = model.predict(xt, tf.tensor1d(Float32Array.from(draw.t)), cond);
+    const pred = model.predict(xt, tf.tensor1d(Float32Array.from(draw.t)), cond, selfCond);
     const target = model.config.prediction === 'epsilon' ? eps : qSample(model.schedule, eps, tf.neg(x0), draw.t);
     const perExample = tf.mean(tf.square(tf.sub(target, pred)), [1, 2, 3]) as tf.Tensor1D;
     return lossWeighting === 'none' ? perExample : (tf.mul(perExample, tf.tensor1d(timestepWeights(model, draw.t, lossWeighting))) as tf.Tensor1D);
+  });
+}
+
+/**
+ * Self-conditioning's training input (Chen et al. 2022): for the examples with `use[i]`, the model's
+ * own x0 estimate at the same x_t (the draw's noise and timesteps), from a pass with a zero estimate,
+ * clipped to [-1, 1]; zeros for the others. Call it outside the gradient tape: the estimate is an
+ * input, not trained through. Null when no example uses one (the loss then passes zeros).
+ */
+export function selfConditionInput(model: TextToImage, x0: tf.Tensor4D, cond: Conditioning, draw: NoiseDraw, use: readonly boolean[]): tf.Tensor4D | null {
+  if (!use.some(Boolean)) return null;
+  return tf.tidy(() => {
+    const eps = tf.randomNormal(x0.shape, 0, 1, 'float32', draw.noiseSeed) as tf.Tensor4D;
+    const xt = qSample(model.schedule, x0, eps, draw.t);
+    const est = tf.clipByValue(model.denoise(xt, tf.tensor1d(Float32Array.from(draw.t)), cond).x0, -1, 1);
+    return tf.mul(est, tf.tensor4d(use.map((u) => (u ? 1 : 0)), [use.length, 1, 1, 1])) as tf.Tensor4D;
   });
 }

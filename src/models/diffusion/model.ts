@@ -46,9 +46,17 @@ export class TextToImage {
     return this.clip.encodePrompts(prompts);
   }
 
-  /** The UNet's raw output (eps or v, per config.prediction): x_t [B,32,32,3], t [B] -> [B,32,32,3]. */
-  predict(xt: tf.Tensor4D, t: tf.Tensor1D, cond: Conditioning): tf.Tensor4D {
-    return this.unet.apply(xt, t, cond.context, cond.mask);
+  /** Whether the UNet takes its previous x0 estimate (config.unet.selfCondition). */
+  get selfConditioned(): boolean {
+    return this.config.unet.selfCondition;
+  }
+
+  /**
+   * The UNet's raw output (eps or v, per config.prediction): x_t [B,32,32,3], t [B] -> [B,32,32,3].
+   * `selfCond`: a self-conditioned UNet's previous x0 estimate (absent: zeros); ignored by others.
+   */
+  predict(xt: tf.Tensor4D, t: tf.Tensor1D, cond: Conditioning, selfCond?: tf.Tensor4D): tf.Tensor4D {
+    return this.unet.apply(xt, t, cond.context, cond.mask, selfCond);
   }
 
   /**
@@ -57,9 +65,9 @@ export class TextToImage {
    *   v-prediction:        x0 = a x_t - s v,          eps = s x_t + a v      (well conditioned at every t)
    *   epsilon-prediction:  x0 = (x_t - s eps) / a                            (amplifies eps's error by 1/a as t -> T)
    */
-  denoise(xt: tf.Tensor4D, t: tf.Tensor1D, cond: Conditioning): { x0: tf.Tensor4D; eps: tf.Tensor4D } {
+  denoise(xt: tf.Tensor4D, t: tf.Tensor1D, cond: Conditioning, selfCond?: tf.Tensor4D): { x0: tf.Tensor4D; eps: tf.Tensor4D } {
     return tf.tidy(() => {
-      const out = this.predict(xt, t, cond);
+      const out = this.predict(xt, t, cond, selfCond);
       const ab = Array.from(t.dataSync(), (ti) => this.schedule.alphasCumprod[ti]);
       const a = tf.tensor4d(ab.map(Math.sqrt), [ab.length, 1, 1, 1]);
       const s = tf.tensor4d(ab.map((v) => Math.sqrt(1 - v)), [ab.length, 1, 1, 1]);

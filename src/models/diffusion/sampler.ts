@@ -24,7 +24,7 @@ import { SamplerConfig } from '../config';
 import { Conditioning, NULL_PROMPT, TextToImage } from './model';
 
 /** What the sampler needs of a model (TextToImage has it; tests pass an oracle). */
-export type Denoiser = Pick<TextToImage, 'schedule' | 'denoise' | 'encodePrompts'>;
+export type Denoiser = Pick<TextToImage, 'schedule' | 'denoise' | 'encodePrompts'> & Partial<Pick<TextToImage, 'selfConditioned'>>;
 
 /**
  * The S DDIM timesteps, descending.
@@ -46,16 +46,19 @@ export function ddimTimesteps(timesteps: number, steps: number, spacing: Sampler
  * Classifier-free guided estimates of x0 and eps, one UNet call on the batch
  * [cond; uncond] of size 2B: for each, uncond + scale * (cond - uncond).
  * @param xt [B,32,32,3]; t [B]; cond and uncond conditionings of batch B.
+ * @param selfCond a self-conditioned model's previous x0 estimate [B,32,32,3], given to both halves.
  * @returns { x0, eps }, each [B,32,32,3]
  */
-export function guidedDenoise(model: Denoiser, xt: tf.Tensor4D, t: tf.Tensor1D, cond: Conditioning, uncond: Conditioning, scale: number): { x0: tf.Tensor4D; eps: tf.Tensor4D } {
+export function guidedDenoise(
+  model: Denoiser, xt: tf.Tensor4D, t: tf.Tensor1D, cond: Conditioning, uncond: Conditioning, scale: number, selfCond?: tf.Tensor4D,
+): { x0: tf.Tensor4D; eps: tf.Tensor4D } {
   return tf.tidy(() => {
     const b = xt.shape[0];
     const both: Conditioning = {
       context: tf.concat([cond.context, uncond.context], 0),
       mask: tf.concat([cond.mask, uncond.mask], 0),
     };
-    const out = model.denoise(tf.concat([xt, xt], 0), tf.concat([t, t], 0), both);
+    const out = model.denoise(tf.concat([xt, xt], 0), tf.concat([t, t], 0), both, selfCond ? tf.concat([selfCond, selfCond], 0) : undefined);
     const guide = (y: tf.Tensor4D) => {
       const [c, u] = tf.split(y, [b, b], 0);
       return tf.add(u, tf.mul(scale, tf.sub(c, u))) as tf.Tensor4D;
@@ -127,27 +130,35 @@ export function ddimSample(model: Denoiser, prompts: readonly string[], opts: Sa
     x = tf.tidy(() => tf.add(tf.mul(Math.sqrt(ab), opts.init!.images), tf.mul(Math.sqrt(1 - ab), noise)) as tf.Tensor4D);
     noise.dispose();
   }
+  // A self-conditioned model gets the previous step's (guided, clipped) x0; zeros at the first step.
+  let prevX0: tf.Tensor4D | null = model.selfConditioned ? tf.zerosLike(x) : null;
   ts.forEach((t, i) => {
     if (i < from) return;
     const abT = alphasCumprod[t];
     const abPrev = i + 1 < ts.length ? alphasCumprod[ts[i + 1]] : 1;
     const sigma = opts.eta * Math.sqrt((1 - abPrev) / (1 - abT)) * Math.sqrt(1 - abT / abPrev);
-    const next = tf.tidy(() => {
+    const [next, x0Out] = tf.tidy(() => {
       const tt = tf.fill([prompts.length], t) as tf.Tensor1D;
       const scale = scaleAt(t);
-      let { x0, eps } = scale !== null ? guidedDenoise(model, x, tt, cond, uncond, scale) : model.denoise(x, tt, cond);
+      const sc = prevX0 ?? undefined;
+      let { x0, eps } = scale !== null ? guidedDenoise(model, x, tt, cond, uncond, scale, sc) : model.denoise(x, tt, cond, sc);
       if (opts.clipSample) {
         x0 = tf.clipByValue(x0, -1, 1);
         eps = tf.div(tf.sub(x, tf.mul(Math.sqrt(abT), x0)), Math.sqrt(1 - abT)) as tf.Tensor4D;
       }
       let prev = tf.add(tf.mul(Math.sqrt(abPrev), x0), tf.mul(Math.sqrt(Math.max(0, 1 - abPrev - sigma * sigma)), eps));
       if (sigma > 0) prev = tf.add(prev, tf.mul(sigma, noiseFor(rngs)));
-      return prev as tf.Tensor4D;
+      return [prev as tf.Tensor4D, x0];
     });
     x.dispose();
     x = next;
+    if (prevX0) {
+      prevX0.dispose();
+      prevX0 = x0Out;
+    } else x0Out.dispose();
   });
   tf.dispose([cond.context, cond.mask, uncond.context, uncond.mask]);
+  prevX0?.dispose();
   return x;
 }
 

@@ -10,7 +10,7 @@ import { Rng } from '../../engine/random';
 import { PretrainConfig } from '../config';
 import { BatchSource, Example, imagesToTensor } from '../data';
 import { LoopOptions, LoopResult, runTrainingLoop } from '../train-loop';
-import { denoisingLoss, drawNoise, TimestepDraw } from './loss';
+import { denoisingLoss, drawNoise, selfConditionInput, TimestepDraw } from './loss';
 import { NULL_PROMPT, TextToImage } from './model';
 
 /** The draws of step s of a run with `seed`: prompt dropout, timesteps, noise. */
@@ -20,7 +20,8 @@ export function diffusionStepRng(seed: number, s: number): Rng {
 
 /**
  * One optimizer update of the UNet on a batch; returns its loss.
- * `rng` decides which prompts are dropped, the timesteps (drawn as `sampling` says; absent, uniform) and the noise.
+ * `rng` decides which prompts are dropped, the timesteps (drawn as `sampling` says; absent, uniform) and the noise,
+ * and for a self-conditioned UNet which examples get its own x0 estimate (half, `selfConditionInput`).
  */
 export function trainDiffusionStep(
   model: TextToImage,
@@ -32,10 +33,12 @@ export function trainDiffusionStep(
 ): number {
   const prompts = batch.map((ex) => (rng.bernoulli(condDropout) ? NULL_PROMPT : ex.caption));
   const draw = drawNoise(rng, batch.length, model.schedule.timesteps, sampling);
+  const use = model.selfConditioned ? batch.map(() => rng.bernoulli(0.5)) : [];
   const x0 = imagesToTensor(batch);
   const cond = model.encodePrompts(prompts);
-  const loss = optimizer.minimize(() => tf.mean(denoisingLoss(model, x0, cond, draw)) as tf.Scalar, true, Object.values(model.trainableVariables));
-  tf.dispose([x0, cond.context, cond.mask]);
+  const selfCond = selfConditionInput(model, x0, cond, draw, use) ?? undefined;
+  const loss = optimizer.minimize(() => tf.mean(denoisingLoss(model, x0, cond, draw, undefined, selfCond)) as tf.Scalar, true, Object.values(model.trainableVariables));
+  tf.dispose([x0, cond.context, cond.mask, selfCond as tf.Tensor]);
   const value = loss!.dataSync()[0];
   loss!.dispose();
   return value;

@@ -143,6 +143,7 @@ export class Unet {
   private readonly normOut: GroupNorm;
   private readonly convOut: Conv2d;
   private readonly textFc?: Linear;
+  private readonly convSelf?: Conv2d;
 
   /**
    * @param contextDim width of the text encoder's per-token features.
@@ -185,6 +186,7 @@ export class Unet {
     this.convOut = new Conv2d(ps, name('conv_out'), c, 3 * p * p, { zero: true });
     // Made last, so that the other weights start as they do without it.
     if (config.pooledText) this.textFc = new Linear(ps, name('time/text_fc'), contextDim, td, { zero: true });
+    if (config.selfCondition) this.convSelf = new Conv2d(ps, name('conv_in_self'), 3 * p * p, ch[0], { zero: true });
     this.variables = ps.variables;
   }
 
@@ -193,12 +195,14 @@ export class Unet {
    * @param xt noisy images [B, 32, 32, 3]
    * @param t timesteps [B] (float, 0 .. T-1)
    * @param context prompt token features [B, T, contextDim]; mask [B, T] (1 = token, 0 = padding)
+   * @param selfCond with `selfCondition`, the previous estimate of x0 [B, 32, 32, 3] (absent: zeros, as at a first step)
    * @returns predicted noise [B, 32, 32, 3]
    */
-  apply(xt: tf.Tensor4D, t: tf.Tensor1D, context: tf.Tensor3D, mask: tf.Tensor2D): tf.Tensor4D {
+  apply(xt: tf.Tensor4D, t: tf.Tensor1D, context: tf.Tensor3D, mask: tf.Tensor2D, selfCond?: tf.Tensor4D): tf.Tensor4D {
     let temb = this.timeFc2.apply(silu(this.timeFc1.apply(timestepFeatures(t, this.config.timeEmbedDim)))) as tf.Tensor2D;
     if (this.textFc) temb = tf.add(temb, this.textFc.apply(pooledTokens(context, mask))) as tf.Tensor2D;
     let h = this.convIn.apply(spaceToDepth(xt, this.config.patchSize));
+    if (this.convSelf) h = tf.add(h, this.convSelf.apply(spaceToDepth(selfCond ?? tf.zerosLike(xt), this.config.patchSize)));
     const skips: tf.Tensor4D[] = [];
     this.down.forEach((level, i) => {
       for (const r of level.res) h = r.apply(h, temb);
