@@ -23,7 +23,7 @@ import { BASE_MODEL_DIR, diffusionCheckpointDir } from '../eval/base';
 import { EMA_PREFIX, loadTextToImage } from '../models/checkpoint';
 import { LossWeighting, PretrainConfig } from '../models/config';
 import { Example, imagesToTensor, shuffledBatches } from '../models/data';
-import { denoisingLoss, drawNoise } from '../models/diffusion/loss';
+import { denoisingLoss, drawNoise, selfConditionInput } from '../models/diffusion/loss';
 import { NULL_PROMPT, TextToImage } from '../models/diffusion/model';
 import { generateImages } from '../models/diffusion/sampler';
 import { runTrainingLoop } from '../models/train-loop';
@@ -119,20 +119,28 @@ export function finetuneStep(
     // The same draws mapped onto lo..hi, so that every other draw of the step stays as it was.
     for (let i = 0; i < modelBatch.length; i++) draw.t[i] = lo + Math.floor((draw.t[i] * (hi - lo + 1)) / T);
   }
+  // A self-conditioned UNet is trained as in pretraining: half the examples get its own x0 estimate.
+  const use = model.selfConditioned ? all.map(() => rng.bernoulli(0.5)) : [];
   const x0 = imagesToTensor(all);
+  const selfCond = use.length ? tf.tidy(() => {
+    const c = model.encodePrompts(prompts);
+    const est = selfConditionInput(model, x0, c, draw, use);
+    tf.dispose([c.context, c.mask]);
+    return est ?? tf.zerosLike(x0);
+  }) : undefined;
   const weights = tf.tensor1d(modelBatch.map((e) => e.weight));
   const m = modelBatch.length;
   const loss = optimizer.minimize(
     () => {
       // Encoded inside: where the text encoder is trained, its weights need this on the gradient tape.
       const cond = model.encodePrompts(prompts);
-      const l = denoisingLoss(model, x0, cond, draw, lossWeighting);
+      const l = denoisingLoss(model, x0, cond, draw, lossWeighting, selfCond);
       return rewardWeightedLoss(l.slice([0], [m]), weights, l.slice([m], [all.length - m]), beta);
     },
     true,
     Object.values(trainable),
   );
-  tf.dispose([x0, weights]);
+  tf.dispose([x0, weights, selfCond as tf.Tensor]);
   const value = loss!.dataSync()[0];
   loss!.dispose();
   return value;

@@ -9,6 +9,7 @@ import { readCheckpointIndex } from '../../src/engine/checkpoint';
 import { loadTextToImage, MiniClip, saveModelCheckpoint, TextToImage } from '../../src/models';
 import { denoisingLoss, drawNoise, timestepWeights } from '../../src/models/diffusion/loss';
 import { adam } from '../../src/engine/adam';
+import { assertStepDoesNotLeak } from '../../src/engine';
 import { imagesToTensor } from '../../src/models/data';
 import { Rng } from '../../src/engine/random';
 import { RewardModel, TextEmbeddings } from '../../src/reward';
@@ -123,6 +124,30 @@ test('modelTimesteps: the model-generated examples\' timesteps are the same draw
   assert.notDeepEqual(banded.t.slice(0, 2), plain.t.slice(0, 2), 'the draws here fall below 70 at least once');
   assert.deepEqual(step([0, T - 1]).t, plain.t, '[0, T-1] is the identity');
   assert.equal(resolveFinetuneConfig('default').modelTimesteps, null);
+  model.dispose({ clip: true });
+});
+
+test('a self-conditioned UNet is fine-tuned as it was pretrained: leak-free, its estimate input learns, the same step twice gives the same weights', async () => {
+  const { model, batch, x0, cond } = await tinyModelAndBatch({ unet: { ...tinyConfig().diffusion.unet, selfCondition: true } }, 4);
+  tf.dispose([x0, cond.context, cond.mask]);
+  const modelBatch = batch.slice(0, 2).map((b, i) => ({ ...b, id: String(i), weight: 1, from: 'labels' as const }));
+  const start = Object.fromEntries(Object.entries(model.unet.variables).map(([k, v]) => [k, v.clone()]));
+  const run = async (check: boolean) => {
+    for (const [k, v] of Object.entries(model.unet.variables)) v.assign(start[k]);
+    const opt = adam(1e-2);
+    for (let s = 0; s < 3; s++) {
+      const step = () => { finetuneStep(model, opt, modelBatch, batch.slice(2), 1, new Rng(s)); };
+      if (check && s === 0) await assertStepDoesNotLeak(step, 'finetuneStep with selfCondition');
+      else step();
+    }
+    opt.dispose();
+    return Object.fromEntries(Object.entries(model.unet.variables).map(([k, v]) => [k, Array.from(v.dataSync())]));
+  };
+  const a = await run(false);
+  assert.ok(a['unet/conv_in_self/w'].some((v) => v !== 0), 'conv_in_self/w learns');
+  assert.deepEqual(await run(false), a);
+  await run(true);
+  tf.dispose(Object.values(start));
   model.dispose({ clip: true });
 });
 
