@@ -189,9 +189,10 @@ function epsScaled(model: TextToImage, lambda: number, tMax: number): Denoiser {
   return {
     schedule: model.schedule,
     encodePrompts: (prompts) => model.encodePrompts(prompts),
-    denoise: (xt, t, cond) =>
+    selfConditioned: model.selfConditioned,
+    denoise: (xt, t, cond, selfCond) =>
       tf.tidy(() => {
-        const out = model.denoise(xt, t, cond);
+        const out = model.denoise(xt, t, cond, selfCond);
         const ts = Array.from(t.dataSync());
         if (!ts.some((v) => v <= tMax)) return out;
         const lam = tf.tensor4d(ts.map((v) => (v <= tMax ? 1 / lambda : 1)), [ts.length, 1, 1, 1]);

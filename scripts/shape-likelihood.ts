@@ -22,7 +22,8 @@
  * defaulting to 1000, the README's tuning seed (never a reported one).
  * The error is the denoising error (of v or eps, as the model predicts) summed over each image's object boxes
  * (the rest of the image is the same for both shapes); --whole takes the whole
- * image's mean instead.
+ * image's mean instead. A self-conditioned model (`selfCondition`) is read with a zero
+ * estimate, the input of its first sampling step and of half its training examples.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

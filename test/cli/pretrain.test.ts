@@ -184,14 +184,14 @@ test('pretrain --init-from: takes the folder\'s MiniCLIP and starts the UNet fro
   }
 });
 
-test('pretrain --init-from onto a UNet with more attention levels: the added blocks start as the identity', async () => {
+test('pretrain --init-from onto a UNet with more attention levels and self-conditioning: the added blocks start as the identity', async () => {
   const dir = removedAtExit('t2i-pretrain-grow-');
   const a = path.join(dir, 'a'), b = path.join(dir, 'b');
   const base = ['pretrain', '--quick', '--corpus-size', '48', '--sample-every', '0'];
   assert.equal(run([...base, '--config', tinyConfigFile(dir), '--out', a]).status, 0);
   // As above, a rate too small to move a weight: b must compute what a computes.
   const grown = path.join(dir, 'grown.json');
-  const unet = { ...TINY.diffusion.unet, attentionLevels: [0, 1] };
+  const unet = { ...TINY.diffusion.unet, attentionLevels: [0, 1], selfCondition: true };
   fs.writeFileSync(grown, JSON.stringify({ ...TINY, diffusion: { ...TINY.diffusion, unet }, diffusionTrain: { ...TINY.diffusionTrain, learningRate: 1e-12 } }));
   const warm = run([...base, '--config', grown, '--out', b, '--init-from', a]);
   assert.equal(warm.status, 0, warm.stderr);
@@ -202,7 +202,8 @@ test('pretrain --init-from onto a UNet with more attention levels: the added blo
   const wb = (await loadTextToImage(path.join(b, 'diffusion'))).model;
   try {
     const added = Object.keys(wb.unet.variables).filter((k) => !(k in wa.unet.variables));
-    assert.ok(added.length > 0 && added.every((k) => /(down|up)\/0\/attn\//.test(k)), `only level 0's attention is new: ${added.join(', ')}`);
+    assert.ok(added.length > 0 && added.every((k) => /(down|up)\/0\/attn\/|conv_in_self\//.test(k)), `only level 0's attention and the estimate's convolution are new: ${added.join(', ')}`);
+    assert.ok(added.includes('unet/conv_in_self/w') && wb.selfConditioned);
     const diff = (k: string) => tf.tidy(() => tf.max(tf.abs(tf.sub(wa.unet.variables[k], wb.unet.variables[k]))).dataSync()[0]);
     assert.ok(Object.keys(wa.unet.variables).every((k) => diff(k) < 1e-6), 'the shared weights are a\'s average');
     const prompts = ['a red circle', 'two blue squares in the forest'];

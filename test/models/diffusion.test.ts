@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { adam, assertNoLeaks, assertStepDoesNotLeak, Rng } from '../../src/engine';
 import {
   ddimSample, ddimTimesteps, upsample2, denoisingLoss, timestepWeights, depthToSpace, drawNoise, generateImages, guidedEps, imagesToTensor, makeSchedule,
-  MiniClip, NULL_PROMPT, pooledTokens, SamplerConfigSchema, spaceToDepth, TextToImage, trainDiffusionStep, UnetConfigSchema,
+  MiniClip, NULL_PROMPT, pooledTokens, qSample, SamplerConfigSchema, selfConditionInput, spaceToDepth, TextToImage, trainDiffusionStep, UnetConfigSchema,
 } from '../../src/models';
 import { fakeBatches, initTestBackend, maxAbsDiff, randomize, tinyConfig } from './helpers';
 
@@ -172,6 +172,39 @@ test('negative prompts: empty ones are plain guidance bit for bit, a real one ch
   assert.throws(() => ddimSample(m.model, prompts, { ...opts, negativePrompts: ['a square'] }), /got 1 negative prompts for 3 prompts; give one per prompt/);
   await assert.rejects(generateImages(m.model, prompts, { ...opts, negativePrompts: ['a square'] }), /got 1 negative prompts for 3 prompts/);
   m.dispose();
+});
+
+test('self-conditioned sampling: each pass gets its own previous x0, clipped (zeros at the first step); the unguided steps keep the unconditional one', () => {
+  const schedule = makeSchedule('cosine', 1000);
+  const calls: Array<{ b: number; sc: number[] | null; x0: number[] }> = [];
+  let k = 0;
+  const recorder = {
+    schedule,
+    selfConditioned: true,
+    encodePrompts: (p: readonly string[]) => ({ context: tf.zeros([p.length, 1, 1]) as tf.Tensor3D, mask: tf.ones([p.length, 1]) as tf.Tensor2D }),
+    denoise: (xt: tf.Tensor4D, t: tf.Tensor1D, _c: unknown, selfCond?: tf.Tensor4D) => {
+      // x0: a different constant per call and per half, some outside [-1, 1].
+      const b = xt.shape[0];
+      const vals = Array.from({ length: b }, (_, i) => (k + 1) * (i + 1) * 0.4);
+      k++;
+      calls.push({ b, sc: selfCond ? Array.from({ length: b }, (_, i) => selfCond.slice([i, 0, 0, 0], [1, 1, 1, 1]).dataSync()[0]) : null, x0: vals });
+      return tf.tidy(() => ({ x0: tf.mul(tf.onesLike(xt), tf.tensor4d(vals, [b, 1, 1, 1])) as tf.Tensor4D, eps: tf.zerosLike(xt) }));
+    },
+  };
+  const ts = ddimTimesteps(1000, 4, 'trailing');
+  // Guided at the first two steps, the conditional model alone at the last two.
+  tf.dispose(ddimSample(recorder, ['a'], { steps: 4, guidanceScale: 2, spacing: 'trailing' as const, eta: 0, clipSample: true, seed: 0, guidanceInterval: [ts[1], 999] }));
+  const clip = (v: number) => Math.fround(Math.max(-1, Math.min(1, v)));
+  assert.deepEqual(calls.map((c) => c.b), [2, 2, 1, 1]);
+  assert.deepEqual(calls[0].sc, [0, 0], 'zeros at the first step');
+  assert.deepEqual(calls[1].sc, calls[0].x0.map(clip), 'each half its own previous x0, clipped');
+  assert.deepEqual(calls[2].sc, [clip(calls[1].x0[0])], 'the conditional pass alone gets the conditional estimate');
+  assert.deepEqual(calls[3].sc, [clip(calls[2].x0[0])]);
+  const before = tf.memory().numTensors;
+  calls.length = 0;
+  tf.dispose(ddimSample(recorder, ['a'], { steps: 4, guidanceScale: 2, spacing: 'trailing' as const, eta: 1, clipSample: false, seed: 0 }));
+  assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+  assert.deepEqual(calls[1].sc, calls[0].x0.map(clip), 'clipped also when the sampler does not clip');
 });
 
 test('DDIM with an oracle noise predictor recovers the image exactly (eta 0 and 1)', async () => {
@@ -369,6 +402,7 @@ test('selfCondition: off in a config that does not name it; on, it adds only the
   assert.deepEqual([plain.selfConditioned, sc.selfConditioned], [false, true]);
   const extra = Object.keys(sc.unet.variables).filter((n) => !(n in plain.unet.variables));
   assert.deepEqual(extra.sort(), ['unet/conv_in_self/b', 'unet/conv_in_self/w']);
+  for (const [n, v] of Object.entries(plain.unet.variables)) assert.equal(maxAbsDiff(v, sc.unet.variables[n]), 0, `made last: ${n} starts as without it`);
   randomize(plain.unet.variables, 3);
   for (const [n, v] of Object.entries(plain.unet.variables)) sc.unet.variables[n].assign(v);
   const probe = () => tf.tidy(() => {
@@ -391,6 +425,19 @@ test('selfCondition: off in a config that does not name it; on, it adds only the
   assert.ok(maxAbsDiff(p.withEst, p.zeros) > 0, 'the learnt estimate input is in the forward path');
   assert.equal(maxAbsDiff(p.none, p.zeros), 0, 'no estimate is a zero estimate');
   tf.dispose(Object.values(p));
+  // The training input: the model's own clipped x0 at the loss's very x_t for the examples that use it, zeros for the others.
+  tf.tidy(() => {
+    const batch = data(50, 2);
+    const x0 = imagesToTensor(batch);
+    const cond = sc.encodePrompts(batch.map((b) => b.caption));
+    const draw = drawNoise(new Rng(3), 2, sc.schedule.timesteps);
+    const input = selfConditionInput(sc, x0, cond, draw, [true, false])!;
+    const xt = qSample(sc.schedule, x0, tf.randomNormal(x0.shape, 0, 1, 'float32', draw.noiseSeed) as tf.Tensor4D, draw.t);
+    const own = tf.clipByValue(sc.denoise(xt, tf.tensor1d(Float32Array.from(draw.t)), cond).x0, -1, 1);
+    assert.equal(maxAbsDiff(input.slice(0, 1), own.slice(0, 1)), 0, 'the estimate at the same x_t');
+    assert.equal(input.slice(1, 1).abs().max().dataSync()[0], 0, 'zeros where not used');
+    assert.equal(selfConditionInput(sc, x0, cond, draw, [false, false]), null);
+  });
   // The same steps twice from the same start give the same weights (the estimate pass is seeded as the loss is).
   const runs = [0, 1].map(() => {
     const m = new TextToImage(clip, sc.config, 7);

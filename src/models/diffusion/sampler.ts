@@ -46,25 +46,34 @@ export function ddimTimesteps(timesteps: number, steps: number, spacing: Sampler
  * Classifier-free guided estimates of x0 and eps, one UNet call on the batch
  * [cond; uncond] of size 2B: for each, uncond + scale * (cond - uncond).
  * @param xt [B,32,32,3]; t [B]; cond and uncond conditionings of batch B.
- * @param selfCond a self-conditioned model's previous x0 estimate [B,32,32,3], given to both halves.
- * @returns { x0, eps }, each [B,32,32,3]
+ * @param selfCond a self-conditioned model's previous x0 estimates [B,32,32,3], each half its own
+ *   (as in training, where a dropped prompt's estimate comes from the pass without the prompt).
+ * @returns { x0, eps }, each [B,32,32,3]; with selfCond also `own`, each half's x0 clipped to [-1, 1], for the next step.
  */
 export function guidedDenoise(
-  model: Denoiser, xt: tf.Tensor4D, t: tf.Tensor1D, cond: Conditioning, uncond: Conditioning, scale: number, selfCond?: tf.Tensor4D,
-): { x0: tf.Tensor4D; eps: tf.Tensor4D } {
+  model: Denoiser, xt: tf.Tensor4D, t: tf.Tensor1D, cond: Conditioning, uncond: Conditioning, scale: number, selfCond?: SelfCondEstimates,
+): { x0: tf.Tensor4D; eps: tf.Tensor4D; own?: SelfCondEstimates } {
   return tf.tidy(() => {
     const b = xt.shape[0];
     const both: Conditioning = {
       context: tf.concat([cond.context, uncond.context], 0),
       mask: tf.concat([cond.mask, uncond.mask], 0),
     };
-    const out = model.denoise(tf.concat([xt, xt], 0), tf.concat([t, t], 0), both, selfCond ? tf.concat([selfCond, selfCond], 0) : undefined);
+    const out = model.denoise(tf.concat([xt, xt], 0), tf.concat([t, t], 0), both, selfCond ? tf.concat([selfCond.cond, selfCond.uncond], 0) : undefined);
     const guide = (y: tf.Tensor4D) => {
       const [c, u] = tf.split(y, [b, b], 0);
       return tf.add(u, tf.mul(scale, tf.sub(c, u))) as tf.Tensor4D;
     };
-    return { x0: guide(out.x0), eps: guide(out.eps) };
+    if (!selfCond) return { x0: guide(out.x0), eps: guide(out.eps) };
+    const [c, u] = tf.split(tf.clipByValue(out.x0, -1, 1), [b, b], 0) as tf.Tensor4D[];
+    return { x0: guide(out.x0), eps: guide(out.eps), own: { cond: c, uncond: u } };
   });
+}
+
+/** A self-conditioned model's previous x0 estimates during guided sampling: the conditional pass's and the unconditional (or negative) pass's. */
+export interface SelfCondEstimates {
+  cond: tf.Tensor4D;
+  uncond: tf.Tensor4D;
 }
 
 /** Classifier-free guided noise prediction: eps_uncond + scale * (eps_cond - eps_uncond), [B,32,32,3]. */
@@ -130,35 +139,41 @@ export function ddimSample(model: Denoiser, prompts: readonly string[], opts: Sa
     x = tf.tidy(() => tf.add(tf.mul(Math.sqrt(ab), opts.init!.images), tf.mul(Math.sqrt(1 - ab), noise)) as tf.Tensor4D);
     noise.dispose();
   }
-  // A self-conditioned model gets the previous step's (guided, clipped) x0; zeros at the first step.
-  let prevX0: tf.Tensor4D | null = model.selfConditioned ? tf.zerosLike(x) : null;
+  // A self-conditioned model's passes each get their own previous x0, clipped; zeros at the first step.
+  let prevX0: SelfCondEstimates | null = model.selfConditioned ? { cond: tf.zerosLike(x), uncond: tf.zerosLike(x) } : null;
   ts.forEach((t, i) => {
     if (i < from) return;
     const abT = alphasCumprod[t];
     const abPrev = i + 1 < ts.length ? alphasCumprod[ts[i + 1]] : 1;
     const sigma = opts.eta * Math.sqrt((1 - abPrev) / (1 - abT)) * Math.sqrt(1 - abT / abPrev);
-    const [next, x0Out] = tf.tidy(() => {
+    const [next, ownCond, ownUncond] = tf.tidy(() => {
       const tt = tf.fill([prompts.length], t) as tf.Tensor1D;
       const scale = scaleAt(t);
       const sc = prevX0 ?? undefined;
-      let { x0, eps } = scale !== null ? guidedDenoise(model, x, tt, cond, uncond, scale, sc) : model.denoise(x, tt, cond, sc);
+      let x0: tf.Tensor4D, eps: tf.Tensor4D, own: SelfCondEstimates | undefined;
+      if (scale !== null) ({ x0, eps, own } = guidedDenoise(model, x, tt, cond, uncond, scale, sc));
+      else {
+        ({ x0, eps } = model.denoise(x, tt, cond, sc?.cond));
+        // The unconditional pass did not run: it keeps its last estimate.
+        if (sc) own = { cond: tf.clipByValue(x0, -1, 1), uncond: tf.clone(sc.uncond) };
+      }
       if (opts.clipSample) {
         x0 = tf.clipByValue(x0, -1, 1);
         eps = tf.div(tf.sub(x, tf.mul(Math.sqrt(abT), x0)), Math.sqrt(1 - abT)) as tf.Tensor4D;
       }
       let prev = tf.add(tf.mul(Math.sqrt(abPrev), x0), tf.mul(Math.sqrt(Math.max(0, 1 - abPrev - sigma * sigma)), eps));
       if (sigma > 0) prev = tf.add(prev, tf.mul(sigma, noiseFor(rngs)));
-      return [prev as tf.Tensor4D, x0];
+      return own ? [prev as tf.Tensor4D, own.cond, own.uncond] : [prev as tf.Tensor4D];
     });
     x.dispose();
     x = next;
     if (prevX0) {
-      prevX0.dispose();
-      prevX0 = x0Out;
-    } else x0Out.dispose();
+      tf.dispose([prevX0.cond, prevX0.uncond]);
+      prevX0 = { cond: ownCond!, uncond: ownUncond! };
+    }
   });
   tf.dispose([cond.context, cond.mask, uncond.context, uncond.mask]);
-  prevX0?.dispose();
+  if (prevX0) tf.dispose([prevX0.cond, prevX0.uncond]);
   return x;
 }
 
