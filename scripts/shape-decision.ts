@@ -10,7 +10,7 @@
  *       [--category count|color|background|combination] [--seed S] [--per-category N]
  *       [--prompts-per-category P] [--guidance G] [--guidance-at G2:LO:HI]
  *       [--steps N] [--eta E] [--no-clip] [--eps-scale L[:THI]] [--negative-object OBJ]
- *       [--negative-count D]
+ *       [--negative-count D] [--zero-estimates]
  *       [--from 'k1,k2,...'] [--out DIR]
  *
  * The prompts and image seeds are eval-base's (`evalJobs`) for that seed, the
@@ -31,6 +31,8 @@
  * --negative-count D: the same with the count moved by D (a whole number, not 0;
  * the empty prompt where that count is outside 1..MAX_COUNT), e.g. 1: away from
  * one object more. Both together change object and count in one negative prompt.
+ * --zero-estimates: a self-conditioned model (`selfCondition`) sampled with zero
+ * estimates at every step, as if it had none (what the estimate input adds).
  * `--from 0` alone is then plain sampling with that variant.
  */
 import * as fs from 'node:fs';
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
       'eps-scale': { type: 'string' },
       'negative-object': { type: 'string' },
       'negative-count': { type: 'string' },
+      'zero-estimates': { type: 'boolean', default: false },
       from: { type: 'string', default: '49,44,39,34,29,24,19,14,0' },
       out: { type: 'string', default: path.join('results', 'shape-decision') },
     },
@@ -129,7 +132,11 @@ async function main(): Promise<void> {
       ...(eta !== undefined ? { eta } : {}),
       ...(values['no-clip'] ? { clipSample: false } : {}),
     };
-    const denoiser = epsScale ? epsScaled(model, epsScale.lambda, epsScale.tMax) : model;
+    if (values['zero-estimates'] && !model.selfConditioned) throw new Error(`--zero-estimates: ${dir} is not self-conditioned (its unet.selfCondition is false)`);
+    const scaled = epsScale ? epsScaled(model, epsScale.lambda, epsScale.tMax) : model;
+    const denoiser: Denoiser = values['zero-estimates']
+      ? { schedule: model.schedule, selfConditioned: false, encodePrompts: (p) => scaled.encodePrompts(p), denoise: (xt, t, cond) => scaled.denoise(xt, t, cond) }
+      : scaled;
     const sampler = at ? { ...base, guidanceScale: at.scale, guidanceInterval: [at.lo, at.hi] as [number, number], guidanceOutside: base.guidanceScale } : base;
     const ts = ddimTimesteps(model.schedule.timesteps, sampler.steps, sampler.spacing);
     const from = values.from!.split(',').map((k) => {
@@ -141,7 +148,7 @@ async function main(): Promise<void> {
     const renders = jobs.map((j, i) => renderPrompt(j.entry.attributes, `${seed}/render/${i}`).image);
     const lines = [
       `${dir}, ${set} ${category} prompts, seed ${seed}, ${jobs.length} images, guidance ${base.guidanceScale}${at ? ` (${at.scale} at ${at.lo} <= t <= ${at.hi})` : ''}, ${sampler.steps} steps, eta ${sampler.eta}` +
-        `${sampler.clipSample ? '' : ', x0 not clipped'}${epsScale ? `, eps / ${epsScale.lambda} at t <= ${epsScale.tMax}` : ''}${negObject || negCount ? `, negative prompts with${negObject ? ` ${negObject}` : ''}${negCount ? ` count ${negCount > 0 ? '+' : ''}${negCount}` : ''}` : ''}`,
+        `${sampler.clipSample ? '' : ', x0 not clipped'}${epsScale ? `, eps / ${epsScale.lambda} at t <= ${epsScale.tMax}` : ''}${values['zero-estimates'] ? ', zero self-conditioning estimates' : ''}${negObject || negCount ? `, negative prompts with${negObject ? ` ${negObject}` : ''}${negCount ? ` count ${negCount > 0 ? '+' : ''}${negCount}` : ''}` : ''}`,
       '',
       '| start: step, timestep | steps sampled | images: object recognised | count right | objects misread | read as (misread) |',
       '|---|---:|---:|---:|---:|---|',

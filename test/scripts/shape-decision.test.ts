@@ -27,6 +27,7 @@ test('shape-decision: a bad category, guidance, sampler variant, start step or m
     [['--negative-count', '1.5'], /--negative-count must be a whole number other than 0, got '1.5'/],
     [['--steps', '20'], /--from takes sampling steps in 0..19, got '49'/],
     [['--model', '/nonexistent'], /no diffusion checkpoint in \/nonexistent/],
+    [['--zero-estimates'], /--zero-estimates: .*data\/base-model\/diffusion is not self-conditioned \(its unet.selfCondition is false\)/],
   ] as const) {
     const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'shape-decision.ts'), ...args, '--out', out], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(r.status, 1, r.stderr);
