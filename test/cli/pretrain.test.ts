@@ -328,7 +328,7 @@ test('ship-base-model ships a finished run; a warm start from the shipped folder
   assert.equal(run([...base, '--out', path.join(dir, 'c'), '--init-from', path.join(dir, 'a')]).status, 0);
   const third = ship(path.join(dir, 'c'), path.join(dir, 'shipped-c'));
   assert.deepEqual(third.stages.map((st: { command: string; diffusionUpdates: number }) => [st.command, st.diffusionUpdates]), [
-    [`npx t2i-align pretrain --quick --config <{"diffusion":${JSON.stringify({ ...TINY.diffusion, unet: { ...TINY.diffusion.unet, resBlocks: 1, pooledText: false } })},"corpus":{"size":48}}>`, 4],
+    [`npx t2i-align pretrain --quick --config <{"diffusion":${JSON.stringify({ ...TINY.diffusion, unet: { ...TINY.diffusion.unet, resBlocks: 1, pooledText: false, selfCondition: false } })},"corpus":{"size":48}}>`, 4],
     [third.stages[1].command, 4],
   ]);
   assert.match(third.stages[1].command, /--init-from .*\/a --config/);
