@@ -122,12 +122,12 @@ export function finetuneStep(
   // A self-conditioned UNet is trained as in pretraining: half the examples get its own x0 estimate.
   const use = model.selfConditioned ? all.map(() => rng.bernoulli(0.5)) : [];
   const x0 = imagesToTensor(all);
-  const selfCond = use.length ? tf.tidy(() => {
+  let selfCond: tf.Tensor4D | undefined;
+  if (use.some(Boolean)) {
     const c = model.encodePrompts(prompts);
-    const est = selfConditionInput(model, x0, c, draw, use);
+    selfCond = selfConditionInput(model, x0, c, draw, use) ?? undefined;
     tf.dispose([c.context, c.mask]);
-    return est ?? tf.zerosLike(x0);
-  }) : undefined;
+  }
   const weights = tf.tensor1d(modelBatch.map((e) => e.weight));
   const m = modelBatch.length;
   const loss = optimizer.minimize(

@@ -84,8 +84,7 @@ export function denoisingLoss(
   model: TextToImage, x0: tf.Tensor4D, cond: Conditioning, draw: NoiseDraw, lossWeighting: LossWeighting = model.config.lossWeighting, selfCond?: tf.Tensor4D,
 ): tf.Tensor1D {
   return tf.tidy(() => {
-    const eps = tf.randomNormal(x0.shape, 0, 1, 'float32', draw.noiseSeed) as tf.Tensor4D;
-    const xt = qSample(model.schedule, x0, eps, draw.t);
+    const { eps, xt } = noised(model.schedule, x0, draw);
     const pred = model.predict(xt, tf.tensor1d(Float32Array.from(draw.t)), cond, selfCond);
     const target = model.config.prediction === 'epsilon' ? eps : qSample(model.schedule, eps, tf.neg(x0), draw.t);
     const perExample = tf.mean(tf.square(tf.sub(target, pred)), [1, 2, 3]) as tf.Tensor1D;
@@ -102,9 +101,14 @@ export function denoisingLoss(
 export function selfConditionInput(model: TextToImage, x0: tf.Tensor4D, cond: Conditioning, draw: NoiseDraw, use: readonly boolean[]): tf.Tensor4D | null {
   if (!use.some(Boolean)) return null;
   return tf.tidy(() => {
-    const eps = tf.randomNormal(x0.shape, 0, 1, 'float32', draw.noiseSeed) as tf.Tensor4D;
-    const xt = qSample(model.schedule, x0, eps, draw.t);
+    const { xt } = noised(model.schedule, x0, draw);
     const est = tf.clipByValue(model.denoise(xt, tf.tensor1d(Float32Array.from(draw.t)), cond).x0, -1, 1);
     return tf.mul(est, tf.tensor4d(use.map((u) => (u ? 1 : 0)), [use.length, 1, 1, 1])) as tf.Tensor4D;
   });
+}
+
+/** The draw's noise eps and x_t (`qSample`) for clean images x0: the same tensors for the same draw. */
+function noised(schedule: NoiseSchedule, x0: tf.Tensor4D, draw: NoiseDraw): { eps: tf.Tensor4D; xt: tf.Tensor4D } {
+  const eps = tf.randomNormal(x0.shape, 0, 1, 'float32', draw.noiseSeed) as tf.Tensor4D;
+  return { eps, xt: qSample(schedule, x0, eps, draw.t) };
 }

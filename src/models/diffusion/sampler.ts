@@ -102,6 +102,10 @@ export interface SampleOptions extends SamplerConfig {
   negativePrompts?: readonly string[];
 }
 
+function checkNegatives(opts: Pick<SampleOptions, 'negativePrompts'>, n: number): void {
+  if (opts.negativePrompts && opts.negativePrompts.length !== n) throw new Error(`got ${opts.negativePrompts.length} negative prompts for ${n} prompts; give one per prompt`);
+}
+
 function perImageRngs(seed: SampleOptions['seed'], n: number): Rng[] {
   if (Array.isArray(seed)) {
     if (seed.length !== n) throw new Error(`got ${seed.length} seeds for ${n} prompts; give one per prompt or a single seed`);
@@ -126,7 +130,7 @@ export function ddimSample(model: Denoiser, prompts: readonly string[], opts: Sa
   const from = opts.init?.fromStep ?? 0;
   if (opts.init && !(Number.isInteger(from) && from >= 0 && from < ts.length)) throw new Error(`init.fromStep must be a step in 0..${ts.length - 1}, got ${from}`);
   if (opts.init && opts.init.images.shape[0] !== prompts.length) throw new Error(`init: got ${opts.init.images.shape[0]} images for ${prompts.length} prompts`);
-  if (opts.negativePrompts && opts.negativePrompts.length !== prompts.length) throw new Error(`got ${opts.negativePrompts.length} negative prompts for ${prompts.length} prompts; give one per prompt`);
+  checkNegatives(opts, prompts.length);
   const cond = model.encodePrompts(prompts);
   const uncond = model.encodePrompts(opts.negativePrompts ?? prompts.map(() => NULL_PROMPT));
   const [lo, hi] = opts.guidanceInterval ?? [0, Infinity];
@@ -203,7 +207,7 @@ export async function generateImages(
     ? [...(opts.seed as Array<number | string>)]
     : prompts.map((_, i) => `${opts.seed}/${i}`);
   if (rngSeeds.length !== prompts.length) throw new Error(`got ${rngSeeds.length} seeds for ${prompts.length} prompts`);
-  if (opts.negativePrompts && opts.negativePrompts.length !== prompts.length) throw new Error(`got ${opts.negativePrompts.length} negative prompts for ${prompts.length} prompts; give one per prompt`);
+  checkNegatives(opts, prompts.length);
   const bs = opts.batchSize ?? 32;
   const out: ImageLike[] = [];
   for (let i = 0; i < prompts.length; i += bs) {
