@@ -23,6 +23,7 @@ test('unknown keys and bad values are errors naming the key path', () => {
   assert.throws(() => resolvePretrainConfig('quick', { diffusion: { snrGamma: 0 } }), /diffusion\.snrGamma/);
   assert.throws(() => resolvePretrainConfig('quick', { diffusion: { unet: { resBlocks: 0 } } }), /diffusion\.unet\.resBlocks/);
   assert.throws(() => resolvePretrainConfig('quick', { diffusion: { unet: { pooledText: 'yes' } } } as never), /diffusion\.unet\.pooledText/);
+  assert.throws(() => resolvePretrainConfig('quick', { diffusion: { unet: { selfCondition: 1 } } } as never), /diffusion\.unet\.selfCondition/);
   assert.throws(() => parsePretrainConfig({}), /seed/);
   assert.throws(() => resolvePretrainConfig('huge' as never), /unknown preset "huge"; allowed: quick, default/);
 });
