@@ -169,6 +169,13 @@ export const DiffusionTrainConfigSchema = TrainConfigSchema.extend({
   logitMean: z.number().min(-5).max(5).optional(),
   /** Standard deviation of u for 'logit-normal' (absent: 1). */
   logitStd: z.number().positive().max(5).optional(),
+  /**
+   * Input perturbation against exposure bias (Ning et al. 2023): x_t is made with the noise eps + gamma xi,
+   * xi ~ N(0, I) drawn apart, while the target stays eps (or its v). The network so learns to denoise
+   * inputs a little off the forward process, as its own samples are at sampling time. Absent: 0 (none;
+   * the draws of earlier runs unchanged). The paper's gamma: 0.1.
+   */
+  inputPerturbation: z.number().min(0).max(1).optional(),
 });
 export type DiffusionTrainConfig = z.infer<typeof DiffusionTrainConfigSchema>;
 

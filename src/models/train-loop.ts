@@ -89,11 +89,12 @@ export function resumeMismatch(a: PretrainConfig, b: PretrainConfig, kind: Model
     ...(['batchSize', 'learningRate', 'warmupSteps', 'lrSchedule', 'emaDecay'] as const).map((k) => [`${trainKey}.${k}`, ta[k], tb[k]] as [string, unknown, unknown]),
   ];
   if (kind === 'diffusion') {
-    // The timestep draw; absent keys are their defaults, and logitMean/logitStd matter only under 'logit-normal'.
+    // The timestep and noise draws; absent keys are their defaults, and logitMean/logitStd matter only under 'logit-normal'.
     const da = a.diffusionTrain, db = b.diffusionTrain;
     const logit = da.timestepSampling === 'logit-normal' || db.timestepSampling === 'logit-normal';
     pairs.push(['diffusionTrain.timestepSampling', da.timestepSampling ?? 'uniform', db.timestepSampling ?? 'uniform']);
     if (logit) pairs.push(['diffusionTrain.logitMean', da.logitMean ?? 0, db.logitMean ?? 0], ['diffusionTrain.logitStd', da.logitStd ?? 1, db.logitStd ?? 1]);
+    pairs.push(['diffusionTrain.inputPerturbation', da.inputPerturbation ?? 0, db.inputPerturbation ?? 0]);
   }
   if (ta.lrSchedule === 'cosine' || tb.lrSchedule === 'cosine') pairs.push([`${trainKey}.steps (part of the cosine schedule)`, ta.steps, tb.steps]);
   const bad = pairs.filter(([, x, y]) => JSON.stringify(x) !== JSON.stringify(y));

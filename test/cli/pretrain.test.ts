@@ -86,6 +86,7 @@ test('pretrain: a bad config key is a one-line error naming its path', () => {
   assert.throws(() => resolvePretrainRun('quick', { clipTrain: { steps: -1 } }), /clipTrain\.steps/);
   assert.throws(() => resolvePretrainRun('quick', { diffusionTrain: { timestepSampling: 'gaussian' } }), /diffusionTrain\.timestepSampling: .*uniform.*logit-normal/);
   assert.throws(() => resolvePretrainRun('quick', { diffusionTrain: { logitStd: 0 } }), /diffusionTrain\.logitStd/);
+  assert.throws(() => resolvePretrainRun('quick', { diffusionTrain: { inputPerturbation: -0.1 } }), /diffusionTrain\.inputPerturbation: .*>=0/);
   const badRate = run(['pretrain', '--quick', '--config', tinyConfigFile(dir, { corpus: { confuseColor: 2 } }), '--out', path.join(dir, 'y')]);
   assert.equal(badRate.status, 1);
   assert.match(badRate.stderr, /^t2i-align: invalid pretrain config: corpus\.confuseColor: .*<=1/);

@@ -485,3 +485,42 @@ test("drawNoise: 'uniform' (or absent) draws as before; 'logit-normal' puts time
   };
   assert.ok(spread(0.5) < 0.01 && spread(1) > 0.02 && spread(1) < 0.06, 'a narrower std leaves the ends (t < 100 or > 899) alone');
 });
+
+test('input perturbation: absent or 0 draws and trains as before; on, x_t is made with eps + gamma xi while the target stays the draw\'s own (v of eps)', async () => {
+  await initTestBackend();
+  const plain = drawNoise(new Rng('draw'), 3, 100);
+  assert.deepEqual(drawNoise(new Rng('draw'), 3, 100, { inputPerturbation: 0 }), plain, '0: the same draw, no extra seed');
+  const on = drawNoise(new Rng('draw'), 3, 100, { inputPerturbation: 0.1 });
+  assert.deepEqual([Array.from(on.t), on.noiseSeed], [Array.from(plain.t), plain.noiseSeed], 'the timesteps and eps are drawn first, as before');
+  assert.equal(on.perturb?.gamma, 0.1);
+  const m = tinyModel();
+  assert.equal(m.model.schedule.timesteps, 100);
+  await assertNoLeaks(async () => {
+    tf.tidy(() => {
+      const x0 = tf.randomUniform([3, 32, 32, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+      const cond = m.model.encodePrompts(['a heart', 'two red circles', NULL_PROMPT]);
+      const inputs: tf.Tensor4D[] = [];
+      const zeroPredictor = Object.create(m.model) as TextToImage;
+      zeroPredictor.predict = (xt: tf.Tensor4D) => { inputs.push(tf.keep(xt.clone())); return tf.zerosLike(xt); };
+      const lossPlain = denoisingLoss(zeroPredictor, x0, cond, plain, 'none');
+      const lossOn = denoisingLoss(zeroPredictor, x0, cond, on, 'none');
+      // with a zero prediction the loss is the target's mean square: the same target
+      assert.deepEqual(Array.from(lossOn.dataSync()), Array.from(lossPlain.dataSync()));
+      const eps = tf.randomNormal([3, 32, 32, 3], 0, 1, 'float32', plain.noiseSeed) as tf.Tensor4D;
+      const xi = tf.randomNormal([3, 32, 32, 3], 0, 1, 'float32', on.perturb!.seed) as tf.Tensor4D;
+      assert.equal(maxAbsDiff(inputs[0], qSample(m.model.schedule, x0, eps, plain.t)), 0);
+      assert.ok(maxAbsDiff(inputs[1], qSample(m.model.schedule, x0, tf.add(eps, tf.mul(xi, 0.1)) as tf.Tensor4D, on.t)) < 1e-6, 'x_t by hand');
+      assert.ok(maxAbsDiff(inputs[1], inputs[0]) > 1e-3, 'the perturbation moves x_t');
+      tf.dispose(inputs);
+    });
+  }, 'the perturbed loss');
+  const opt = adam(1e-3);
+  const data = fakeBatches();
+  let s = 0;
+  await assertStepDoesNotLeak(() => {
+    const loss = trainDiffusionStep(m.model, opt, data(s, 4), new Rng(s++), 0.1, { inputPerturbation: 0.1 });
+    assert.ok(Number.isFinite(loss) && loss > 0, `loss ${loss}`);
+  }, 'trainDiffusionStep with an input perturbation');
+  opt.dispose();
+  m.dispose();
+});

@@ -34,6 +34,9 @@ test('resumeMismatch names each changed key; checkpointEvery may change, and ste
   assert.equal(resumeMismatch(a, { ...a, diffusionTrain: { ...a.diffusionTrain, timestepSampling: 'uniform', logitMean: 3 } }, 'diffusion'), undefined);
   assert.match(resumeMismatch(a, logit, 'diffusion')!, /^diffusionTrain\.timestepSampling was "uniform", now "logit-normal"; diffusionTrain\.logitMean was 0, now 0\.4$/);
   assert.match(resumeMismatch(logit, { ...logit, diffusionTrain: { ...logit.diffusionTrain, logitStd: 2 } }, 'diffusion')!, /^diffusionTrain\.logitStd was 1, now 2$/);
+  // the input perturbation: absent is 0
+  assert.equal(resumeMismatch(a, { ...a, diffusionTrain: { ...a.diffusionTrain, inputPerturbation: 0 } }, 'diffusion'), undefined);
+  assert.match(resumeMismatch(a, { ...a, diffusionTrain: { ...a.diffusionTrain, inputPerturbation: 0.1 } }, 'diffusion')!, /^diffusionTrain\.inputPerturbation was 0, now 0\.1$/);
   // the MiniCLIP run ignores the diffusion keys
   assert.equal(resumeMismatch(a, { ...a, diffusionTrain: { ...a.diffusionTrain, learningRate: 1 } }, 'miniclip'), undefined);
 });

@@ -21,14 +21,20 @@ export interface NoiseDraw {
   t: Int32Array;
   /** Seed of eps ~ N(0, I) (tf.randomNormal). */
   noiseSeed: number;
+  /** Input perturbation (DiffusionTrainConfig.inputPerturbation): x_t is made with eps + gamma xi, xi from `seed`. */
+  perturb?: { gamma: number; seed: number };
 }
 
-/** How timesteps are drawn (DiffusionTrainConfig's timestepSampling, logitMean, logitStd); absent: uniform. */
-export type TimestepDraw = Pick<DiffusionTrainConfig, 'timestepSampling' | 'logitMean' | 'logitStd'>;
+/**
+ * How timesteps and noise are drawn (DiffusionTrainConfig's timestepSampling, logitMean, logitStd,
+ * inputPerturbation); absent: uniform timesteps, no perturbation.
+ */
+export type TimestepDraw = Pick<DiffusionTrainConfig, 'timestepSampling' | 'logitMean' | 'logitStd' | 'inputPerturbation'>;
 
 /**
  * Draw a timestep per example and a noise seed from `rng`: t ~ Uniform{0..T-1}, or with
- * 'logit-normal' t = min(T-1, floor(T sigmoid(u))), u ~ N(logitMean, logitStd^2).
+ * 'logit-normal' t = min(T-1, floor(T sigmoid(u))), u ~ N(logitMean, logitStd^2); then, only
+ * with an input perturbation, the perturbation's seed (so draws without one are as before).
  */
 export function drawNoise(rng: Rng, batchSize: number, timesteps: number, sampling?: TimestepDraw): NoiseDraw {
   const t = new Int32Array(batchSize);
@@ -38,7 +44,9 @@ export function drawNoise(rng: Rng, batchSize: number, timesteps: number, sampli
       t[i] = Math.min(timesteps - 1, Math.floor(timesteps / (1 + Math.exp(-u))));
     } else t[i] = rng.int(0, timesteps - 1);
   }
-  return { t, noiseSeed: rng.tfSeed() };
+  const noiseSeed = rng.tfSeed();
+  const gamma = sampling?.inputPerturbation ?? 0;
+  return gamma > 0 ? { t, noiseSeed, perturb: { gamma, seed: rng.tfSeed() } } : { t, noiseSeed };
 }
 
 /** x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, for x0, eps [B,H,W,C] and t [B]. */
@@ -107,8 +115,16 @@ export function selfConditionInput(model: TextToImage, x0: tf.Tensor4D, cond: Co
   });
 }
 
-/** The draw's noise eps and x_t (`qSample`) for clean images x0: the same tensors for the same draw. */
-function noised(schedule: NoiseSchedule, x0: tf.Tensor4D, draw: NoiseDraw): { eps: tf.Tensor4D; xt: tf.Tensor4D } {
+/**
+ * The draw's noise eps (the target's) and x_t (`qSample`) for clean images x0: the same tensors for the
+ * same draw. With an input perturbation, x_t is made with eps + gamma xi instead (Ning et al. 2023).
+ */
+export function noised(schedule: NoiseSchedule, x0: tf.Tensor4D, draw: NoiseDraw): { eps: tf.Tensor4D; xt: tf.Tensor4D } {
   const eps = tf.randomNormal(x0.shape, 0, 1, 'float32', draw.noiseSeed) as tf.Tensor4D;
-  return { eps, xt: qSample(schedule, x0, eps, draw.t) };
+  if (!draw.perturb) return { eps, xt: qSample(schedule, x0, eps, draw.t) };
+  const { gamma, seed } = draw.perturb;
+  const input = tf.tidy(() => tf.add(eps, tf.mul(tf.randomNormal(x0.shape, 0, 1, 'float32', seed), gamma)) as tf.Tensor4D);
+  const xt = qSample(schedule, x0, input, draw.t);
+  input.dispose();
+  return { eps, xt };
 }
