@@ -119,12 +119,11 @@ export function selfConditionInput(model: TextToImage, x0: tf.Tensor4D, cond: Co
  * The draw's noise eps (the target's) and x_t (`qSample`) for clean images x0: the same tensors for the
  * same draw. With an input perturbation, x_t is made with eps + gamma xi instead (Ning et al. 2023).
  */
-export function noised(schedule: NoiseSchedule, x0: tf.Tensor4D, draw: NoiseDraw): { eps: tf.Tensor4D; xt: tf.Tensor4D } {
-  const eps = tf.randomNormal(x0.shape, 0, 1, 'float32', draw.noiseSeed) as tf.Tensor4D;
-  if (!draw.perturb) return { eps, xt: qSample(schedule, x0, eps, draw.t) };
-  const { gamma, seed } = draw.perturb;
-  const input = tf.tidy(() => tf.add(eps, tf.mul(tf.randomNormal(x0.shape, 0, 1, 'float32', seed), gamma)) as tf.Tensor4D);
-  const xt = qSample(schedule, x0, input, draw.t);
-  input.dispose();
-  return { eps, xt };
+function noised(schedule: NoiseSchedule, x0: tf.Tensor4D, draw: NoiseDraw): { eps: tf.Tensor4D; xt: tf.Tensor4D } {
+  return tf.tidy(() => {
+    const eps = tf.randomNormal(x0.shape, 0, 1, 'float32', draw.noiseSeed) as tf.Tensor4D;
+    const p = draw.perturb;
+    const input = p ? (tf.add(eps, tf.mul(tf.randomNormal(x0.shape, 0, 1, 'float32', p.seed), p.gamma)) as tf.Tensor4D) : eps;
+    return { eps, xt: qSample(schedule, x0, input, draw.t) };
+  });
 }
