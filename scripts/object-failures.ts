@@ -17,8 +17,8 @@
  * guidance scale when given: a pretrain run's folder holds its preset's scale
  * (7), a shipped model the scale it was shipped at (2.5), so give --guidance
  * to compare the two.
- * S defaults to 1000, the tuning seed of the README's "How the recipe was
- * chosen" (never a reported seed); N and P default to that tuning's 96 and 8.
+ * S defaults to 1000, the tuning seed of docs/base-model-recipe.md (never a
+ * reported seed); N and P default to that tuning's 96 and 8.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
