@@ -13,7 +13,7 @@ import {
   Category, CATEGORIES, ImageLike, judge, PromptEntry, seenPrompts, unseenPrompts, Verdict,
 } from '../world';
 import { makeDir } from '../engine/files';
-import { bootstrapOverPrompts } from '../reward/metrics';
+import { bootstrapOverPrompts, pairedPromptTest } from '../reward/metrics';
 
 /** The shipped base model (data/base-model), relative to the package root (the same from src/ and dist/). */
 export const BASE_MODEL_DIR = path.resolve(__dirname, '..', '..', 'data', 'base-model');
@@ -87,6 +87,16 @@ export interface CategoryResult {
   objectRecognised: Rate;
   /** Images where the judge sees at least one object of some shape at all. */
   anyObject: Rate;
+  /** Per prompt, in order of first appearance: what a paired comparison of two models on the same images needs (`compareBaseEvals`). */
+  byPrompt: PromptTally[];
+}
+
+/** One prompt's images in a cell: how many, how many aligned, how many with the prompt's shape recognised. */
+export interface PromptTally {
+  prompt: string;
+  n: number;
+  aligned: number;
+  recognised: number;
 }
 
 export interface BaseEvalOptions {
@@ -144,11 +154,21 @@ export function summarise(verdicts: readonly Verdict[], prompts: readonly string
     const has = verdicts.map((v, i) => ({ v: v.verdicts.find((x) => x.attribute === a), prompt: prompts[i] })).filter((x) => x.v);
     if (has.length) attributes[a] = promptRate(has.map((x) => x.v!.ok), has.map((x) => x.prompt));
   }
+  const recognised = verdicts.map((v) => !!v.verdicts.find((x) => x.attribute === 'object')?.ok);
+  const byPrompt = new Map<string, PromptTally>();
+  verdicts.forEach((v, i) => {
+    const t = byPrompt.get(prompts[i]) ?? { prompt: prompts[i], n: 0, aligned: 0, recognised: 0 };
+    t.n++;
+    t.aligned += v.aligned ? 1 : 0;
+    t.recognised += recognised[i] ? 1 : 0;
+    byPrompt.set(prompts[i], t);
+  });
   return {
     accuracy: promptRate(verdicts.map((v) => v.aligned), prompts),
     attributes,
-    objectRecognised: promptRate(verdicts.map((v) => !!v.verdicts.find((x) => x.attribute === 'object')?.ok), prompts),
+    objectRecognised: promptRate(recognised, prompts),
     anyObject: promptRate(verdicts.map((v) => v.observed.objects.length > 0), prompts),
+    byPrompt: [...byPrompt.values()],
   };
 }
 
@@ -262,6 +282,83 @@ export function baseModelTargets(r: Pick<BaseEvalResult, 'seen' | 'unseen' | 'su
   const comb = r.seen.combination.accuracy.rate;
   out.push({ target: 'seen combination: accuracy below every single-attribute category', value: comb, ok: comb < Math.min(...singles) });
   return out;
+}
+
+/** One row of `compareBaseEvals`: model B minus model A on the same images' prompts. */
+export interface PairedDifference {
+  set: 'seen' | 'unseen';
+  /** A category, or 'all' for every image of the set. */
+  cell: Category | 'all';
+  a: number;
+  b: number;
+  /** b - a, as shares of the cell's images. */
+  diff: number;
+  /** Percentile 95% interval of the difference from 1000 bootstrap draws of prompts, both models' images of a drawn prompt together. */
+  lo: number;
+  hi: number;
+  /** Two-sided sign-flip test over prompts of the per-prompt difference (each prompt weighs the same). */
+  p: number;
+  prompts: number;
+  images: number;
+}
+
+type PerPromptCells = { config?: { seed: number; seeds: readonly number[]; imagesPerCategory: number; promptsPerCategory: number }; seen: Record<Category, Pick<CategoryResult, 'byPrompt'>>; unseen: Record<Category, Pick<CategoryResult, 'byPrompt'>> };
+
+/**
+ * Model B against model A, evaluated by `eval-base` on the same prompts and image seeds
+ * (the same --seed, --seeds, --per-category and --prompts-per-category; the sampler may differ):
+ * per set and category, and over the whole set, the difference in the share of images with
+ * the prompt's shape recognised (`measure` 'recognised') or judged aligned ('aligned'), with an
+ * interval bootstrapped over prompts and a paired sign-flip test over prompts. Evaluations that
+ * are not paired (another prompt or image count in a cell, or no per-prompt tallies) are refused.
+ * The interval covers the images' noise only: a second training seed of either model may differ more.
+ */
+export function compareBaseEvals(a: PerPromptCells, b: PerPromptCells, measure: 'recognised' | 'aligned' = 'recognised'): PairedDifference[] {
+  if (a.config && b.config) {
+    for (const k of ['seed', 'imagesPerCategory', 'promptsPerCategory'] as const)
+      if (a.config[k] !== b.config[k]) throw new Error(`the two evaluations are not paired: config.${k} is ${a.config[k]} against ${b.config[k]} (evaluate both with the same --seed, --seeds, --per-category and --prompts-per-category)`);
+    if (a.config.seeds.join(',') !== b.config.seeds.join(',')) throw new Error(`the two evaluations are not paired: config.seeds is [${a.config.seeds}] against [${b.config.seeds}]`);
+  }
+  const rows: PairedDifference[] = [];
+  for (const set of ['seen', 'unseen'] as const) {
+    const all: Array<{ prompt: string; n: number; ka: number; kb: number }> = [];
+    for (const cell of CATEGORIES) {
+      const ta = a[set][cell].byPrompt, tb = b[set][cell].byPrompt;
+      if (!ta || !tb) throw new Error(`${set} ${cell}: an evaluation without per-prompt tallies (byPrompt; written before they existed): rerun eval-base --json on it`);
+      if (ta.length !== tb.length) throw new Error(`the two evaluations are not paired: ${set} ${cell} has ${ta.length} prompts against ${tb.length}`);
+      const pairs = ta.map((x, i) => {
+        const y = tb[i];
+        if (x.prompt !== y.prompt || x.n !== y.n) throw new Error(`the two evaluations are not paired: ${set} ${cell} prompt ${i + 1} is "${x.prompt}" (${x.n} images) against "${y.prompt}" (${y.n})`);
+        return { prompt: `${cell}/${x.prompt}`, n: x.n, ka: x[measure], kb: y[measure] };
+      });
+      rows.push(pairedRow(set, cell, pairs));
+      all.push(...pairs);
+    }
+    rows.push(pairedRow(set, 'all', all));
+  }
+  return rows;
+}
+
+function pairedRow(set: 'seen' | 'unseen', cell: Category | 'all', pairs: ReadonlyArray<{ prompt: string; n: number; ka: number; kb: number }>): PairedDifference {
+  // One item per image: score = model A's outcome, target = model B's; a prompt's images are resampled together,
+  // so only each prompt's tallies matter, not which of its images is which.
+  const items = pairs.flatMap((x) => Array.from({ length: x.n }, (_, j) => ({ prompt: x.prompt, score: j < x.ka ? 1 : 0, target: j < x.kb ? 1 : 0 })));
+  const diff = (s: Float64Array, t: Float64Array) => (t.reduce((u, v) => u + v, 0) - s.reduce((u, v) => u + v, 0)) / t.length;
+  const { value, lo, hi } = bootstrapOverPrompts(items, diff, { seed: 'base-compare' });
+  const n = pairs.reduce((u, x) => u + x.n, 0);
+  const { p } = pairedPromptTest(pairs.map((x) => ({ prompt: x.prompt, d: (x.kb - x.ka) / x.n })), { seed: 'base-compare' });
+  return { set, cell, a: pairs.reduce((u, x) => u + x.ka, 0) / n, b: pairs.reduce((u, x) => u + x.kb, 0) / n, diff: value, lo, hi, p, prompts: pairs.length, images: n };
+}
+
+/** `compareBaseEvals` as a markdown table, in points. */
+export function pairedDifferenceTable(rows: readonly PairedDifference[], names: [string, string] = ['A', 'B']): string {
+  const pt = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : '-');
+  const signed = (x: number) => (x > 0 ? '+' : '') + pt(x);
+  return [
+    `| set | category | ${names[0]} | ${names[1]} | ${names[1]} - ${names[0]}, points [95% CI over prompts] | sign-flip p | prompts x images |`,
+    '|---|---|---:|---:|---|---:|---|',
+    ...rows.map((r) => `| ${r.set} | ${r.cell} | ${pt(r.a)}% | ${pt(r.b)}% | ${signed(r.diff)} [${signed(r.lo)}, ${signed(r.hi)}] | ${r.p.toFixed(3)} | ${r.prompts} x ${r.images / r.prompts} |`),
+  ].join('\n');
 }
 
 /** A markdown table: set, category, accuracy [95% CI] (n), objects recognised. */

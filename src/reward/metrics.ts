@@ -194,3 +194,32 @@ export function fitLogistic(scores: ArrayLike<number>, targets: ArrayLike<number
   }
   return { a: a / sd, b: b - (a * mean) / sd };
 }
+
+/**
+ * Paired test over prompts: per prompt the mean of `diff` over its images,
+ * then a Monte Carlo sign-flip test of the mean over prompts (two-sided).
+ */
+export function pairedPromptTest(diffs: ReadonlyArray<{ prompt: string; d: number }>, opts: { draws?: number; seed?: string } = {}): { mean: number; p: number; prompts: number } {
+  const per = new Map<string, { s: number; n: number }>();
+  for (const x of diffs) {
+    const e = per.get(x.prompt) ?? { s: 0, n: 0 };
+    e.s += x.d;
+    e.n++;
+    per.set(x.prompt, e);
+  }
+  const bad = diffs.find((x) => !Number.isFinite(x.d));
+  if (bad) throw new Error(`paired test: the difference for prompt "${bad.prompt}" is ${bad.d} (the two evaluations are not paired)`);
+  const v = [...per.values()].map((e) => e.s / e.n);
+  const n = v.length;
+  if (n === 0) return { mean: NaN, p: NaN, prompts: 0 };
+  const observed = Math.abs(v.reduce((a, b) => a + b, 0));
+  const rng = new Rng(opts.seed ?? 'paired-prompt-test');
+  const draws = opts.draws ?? 10000;
+  let extreme = 0;
+  for (let r = 0; r < draws; r++) {
+    let s = 0;
+    for (const x of v) s += rng.bernoulli(0.5) ? x : -x;
+    if (Math.abs(s) >= observed - 1e-12) extreme++;
+  }
+  return { mean: v.reduce((a, b) => a + b, 0) / n, p: (extreme + 1) / (draws + 1), prompts: n };
+}

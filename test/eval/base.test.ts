@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { MiniClip, TextToImage } from '../../src/models';
-import { CATEGORIES, judge, renderPrompt, seenPrompts } from '../../src/world';
-import { alignmentTable, baseModelTargets, evalPlan, evaluateBaseModel, promptRate, summarise, wilson } from '../../src/eval/base';
+import { CATEGORIES, createImage, judge, renderPrompt, seenPrompts } from '../../src/world';
+import { alignmentTable, baseModelTargets, compareBaseEvals, evalPlan, evaluateBaseModel, pairedDifferenceTable, promptRate, summarise, wilson } from '../../src/eval/base';
 import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
 
 test('wilson interval: golden values and edge cases', () => {
@@ -98,4 +98,60 @@ test('baseModelTargets: each target met or not by its own measure', () => {
     'seen: counts two to four right >= 15%',
     'unseen background: object recognised >= 75%',
   ]);
+});
+
+test('summarise: per-prompt tallies of images, aligned and recognised', () => {
+  const entries = seenPrompts({ perCategory: { combination: 3 } }).filter((e) => e.category === 'combination');
+  const prompts = entries.flatMap((e) => [e.prompt, e.prompt]);
+  // Each prompt twice: its own render, then a blank grey canvas (no object).
+  const verdicts = entries.flatMap((e, i) => {
+    const render = renderPrompt(e.attributes, i).image;
+    return [judge(e.attributes, render), judge(e.attributes, createImage(render.width, render.height, [128, 128, 128]))];
+  });
+  const s = summarise(verdicts, prompts);
+  assert.deepEqual(s.byPrompt.map((t) => t.prompt), entries.map((e) => e.prompt));
+  for (const [k, t] of s.byPrompt.entries()) {
+    const mine = verdicts.slice(2 * k, 2 * k + 2);
+    assert.equal(t.n, 2);
+    assert.equal(t.aligned, mine.filter((v) => v.aligned).length);
+    assert.equal(t.recognised, mine.filter((v) => v.verdicts.find((x) => x.attribute === 'object')?.ok).length);
+  }
+  assert.equal(s.byPrompt.reduce((a, t) => a + t.recognised, 0), s.objectRecognised.k);
+  assert.equal(s.byPrompt.reduce((a, t) => a + t.aligned, 0), s.accuracy.k);
+});
+
+test('compareBaseEvals: the paired difference, its interval over prompts, and unpaired inputs refused', () => {
+  const tallies = (rec: number[]) => rec.map((r, i) => ({ prompt: `p${i}`, n: 4, aligned: Math.min(r, 2), recognised: r }));
+  const cells = (rec: number[]) => Object.fromEntries(CATEGORIES.map((c) => [c, { byPrompt: tallies(rec) }])) as Record<(typeof CATEGORIES)[number], { byPrompt: ReturnType<typeof tallies> }>;
+  const config = { seed: 0, seeds: [0], imagesPerCategory: 32, promptsPerCategory: 8 };
+  const a = { config, seen: cells([1, 2, 1, 0, 2, 1, 3, 2]), unseen: cells([2, 2, 2, 2, 2, 2, 2, 2]) };
+  // B recognises one more image of every seen prompt: +1/4 everywhere, the same for every prompt.
+  const b = { config, seen: cells([2, 3, 2, 1, 3, 2, 4, 3]), unseen: cells([2, 2, 2, 2, 2, 2, 2, 2]) };
+  const rows = compareBaseEvals(a, b);
+  assert.equal(rows.length, 2 * (CATEGORIES.length + 1));
+  const seenCount = rows.find((r) => r.set === 'seen' && r.cell === 'count')!;
+  assert.equal(seenCount.a, 12 / 32);
+  assert.equal(seenCount.b, 20 / 32);
+  assert.equal(seenCount.diff, 0.25);
+  assert.deepEqual([seenCount.lo, seenCount.hi], [0.25, 0.25], 'the same shift in every prompt: no spread');
+  assert.ok(seenCount.p < 0.01, `p ${seenCount.p}`);
+  const seenAll = rows.find((r) => r.set === 'seen' && r.cell === 'all')!;
+  assert.deepEqual([seenAll.diff, seenAll.prompts, seenAll.images], [0.25, 32, 128]);
+  const unseen = rows.find((r) => r.set === 'unseen' && r.cell === 'all')!;
+  assert.deepEqual([unseen.diff, unseen.p], [0, 1]);
+  // Mixed shifts: the interval spans the per-prompt differences' spread and the test sees no effect.
+  const mixed = { config, seen: cells([2, 1, 2, 0, 2, 1, 3, 1]), unseen: a.unseen };
+  const m = compareBaseEvals(a, mixed).find((r) => r.set === 'seen' && r.cell === 'count')!;
+  assert.equal(m.diff, 0);
+  assert.ok(m.lo < 0 && m.hi > 0 && m.p > 0.5, JSON.stringify(m));
+  assert.equal(compareBaseEvals(a, b, 'aligned').find((r) => r.set === 'seen' && r.cell === 'count')!.diff, (15 - 11) / 32); // aligned = min(recognised, 2)
+  assert.match(pairedDifferenceTable(rows, ['shipped', 'new']), /\| seen \| count \| 37\.5% \| 62\.5% \| \+25\.0 \[\+25\.0, \+25\.0\] \|/);
+  // Unpaired: another image seed, another prompt, another image count, no tallies.
+  assert.throws(() => compareBaseEvals(a, { ...b, config: { ...config, seeds: [1] } }), /not paired: config\.seeds is \[0\] against \[1\]/);
+  const other = { config, seen: { ...b.seen, color: { byPrompt: tallies([1, 1, 1, 1, 1, 1, 1, 1]).map((t, i) => (i === 3 ? { ...t, prompt: 'q' } : t)) } }, unseen: b.unseen };
+  assert.throws(() => compareBaseEvals(a, other), /not paired: seen color prompt 4 is "p3" \(4 images\) against "q" \(4\)/);
+  const fewer = { config, seen: { ...b.seen, background: { byPrompt: tallies([1, 1]) } }, unseen: b.unseen };
+  assert.throws(() => compareBaseEvals(a, fewer), /seen background has 8 prompts against 2/);
+  const old = { config, seen: { ...b.seen, count: {} }, unseen: b.unseen } as unknown as typeof b;
+  assert.throws(() => compareBaseEvals(a, old), /seen count: an evaluation without per-prompt tallies .* rerun eval-base --json/);
 });
