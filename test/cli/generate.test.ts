@@ -77,6 +77,7 @@ test('generate writes PNGs and a manifest, skips ids already there, and rejects 
   assert.equal(ev.status, 0, ev.stderr);
   const res = JSON.parse(ev.stdout);
   assert.equal(res.seen.combination.accuracy.n, 2);
+  assert.deepEqual(res.seen.combination.byPrompt.map((t: { n: number }) => t.n), [2], 'one prompt, its two image seeds: what compare-base pairs');
   assert.deepEqual(res.config.seeds, [0, 1]);
   assert.ok(fs.existsSync(path.join(evalOut, 'grid-unseen-count.png')));
 
