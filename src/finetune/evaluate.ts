@@ -23,7 +23,7 @@ export const DRAWN_MAX = 5;
  * One prompt's images: `k` of `n` aligned, and `drawn[c]` images in which the
  * judge found c objects (recognised or not, as its count verdict counts them;
  * index DRAWN_MAX: that many or more). Where a category's rate hides which
- * way counts move, this shows it (README, "Does it help here?").
+ * way counts move, this shows it (docs/finetune-findings.md, "How many objects does the fine-tuned model draw?").
  */
 export interface PromptCell {
   k: number;
