@@ -355,9 +355,9 @@ export function pairedDifferenceTable(rows: readonly PairedDifference[], names: 
   const pt = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : '-');
   const signed = (x: number) => (x > 0 ? '+' : '') + pt(x);
   return [
-    `| set | category | ${names[0]} | ${names[1]} | ${names[1]} - ${names[0]}, points [95% CI over prompts] | sign-flip p | prompts x images |`,
-    '|---|---|---:|---:|---|---:|---|',
-    ...rows.map((r) => `| ${r.set} | ${r.cell} | ${pt(r.a)}% | ${pt(r.b)}% | ${signed(r.diff)} [${signed(r.lo)}, ${signed(r.hi)}] | ${r.p.toFixed(3)} | ${r.prompts} x ${r.images / r.prompts} |`),
+    `| set | category | ${names[0]} | ${names[1]} | ${names[1]} - ${names[0]}, points [95% CI over prompts] | sign-flip p | prompts | images |`,
+    '|---|---|---:|---:|---|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.set} | ${r.cell} | ${pt(r.a)}% | ${pt(r.b)}% | ${signed(r.diff)} [${signed(r.lo)}, ${signed(r.hi)}] | ${r.p < 0.001 ? '<0.001' : r.p.toFixed(3)} | ${r.prompts} | ${r.images} |`),
   ].join('\n');
 }
 

@@ -145,7 +145,8 @@ test('compareBaseEvals: the paired difference, its interval over prompts, and un
   assert.equal(m.diff, 0);
   assert.ok(m.lo < 0 && m.hi > 0 && m.p > 0.5, JSON.stringify(m));
   assert.equal(compareBaseEvals(a, b, 'aligned').find((r) => r.set === 'seen' && r.cell === 'count')!.diff, (15 - 11) / 32); // aligned = min(recognised, 2)
-  assert.match(pairedDifferenceTable(rows, ['shipped', 'new']), /\| seen \| count \| 37\.5% \| 62\.5% \| \+25\.0 \[\+25\.0, \+25\.0\] \|/);
+  assert.match(pairedDifferenceTable(rows, ['shipped', 'new']), /\| seen \| count \| 37\.5% \| 62\.5% \| \+25\.0 \[\+25\.0, \+25\.0\] \| 0\.0\d\d \| 8 \| 32 \|/);
+  assert.match(pairedDifferenceTable(rows), /\| seen \| all \| .* \| 32 \| 128 \|/);
   // Unpaired: another image seed, another prompt, another image count, no tallies.
   assert.throws(() => compareBaseEvals(a, { ...b, config: { ...config, seeds: [1] } }), /not paired: config\.seeds is \[0\] against \[1\]/);
   const other = { config, seen: { ...b.seen, color: { byPrompt: tallies([1, 1, 1, 1, 1, 1, 1, 1]).map((t, i) => (i === 3 ? { ...t, prompt: 'q' } : t)) } }, unseen: b.unseen };
