@@ -32,7 +32,7 @@ test('compare-base: a table of B minus A, and the same rows as JSON', () => {
   assert.ok(rows.every((x) => x.diff === 0), 'aligned is the same in both');
 });
 
-test('compare-base: a wrong file count, a bad --measure, a missing or non-JSON file and an unpaired pair are each one clear line', () => {
+test('compare-base: a wrong file count, a bad --measure or --names, a missing or non-JSON file and an unpaired pair are each one clear line', () => {
   const tmp = removedAtExit('t2i-compare-');
   const a = path.join(tmp, 'a.json'), b = path.join(tmp, 'b.json'), bad = path.join(tmp, 'bad.json'), other = path.join(tmp, 'other.json');
   fs.writeFileSync(a, JSON.stringify(evalJson(1)));
@@ -42,6 +42,7 @@ test('compare-base: a wrong file count, a bad --measure, a missing or non-JSON f
   const cases: Array<[string[], RegExp]> = [
     [[a], /usage: compare-base\.ts A\.json B\.json .*\(got 1 files\)/],
     [[a, a, '--measure', 'count'], /--measure must be recognised or aligned, got "count"/],
+    [[a, a, '--names', 'old'], /--names needs two names separated by a comma, got "old"/],
     [[a, path.join(tmp, 'missing.json')], /cannot read .*missing\.json/],
     [[a, bad], /bad\.json is not JSON/],
     [[a, other], /other\.json is not an eval-base --json output/],
