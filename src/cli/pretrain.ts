@@ -161,7 +161,7 @@ export interface TrainingStage {
  * metrics.json when it is a shipped model, else from its config and timing as a pretrain
  * run folder) and then this run.
  */
-function trainingStages(runConfig: Record<string, any>, wallSeconds: TrainingStage['wallSeconds'], diffusionUpdates: number): TrainingStage[] {
+export function trainingStages(runConfig: Record<string, any>, wallSeconds: TrainingStage['wallSeconds'], diffusionUpdates: number): TrainingStage[] {
   const init = runConfig.initFrom as { dir: string; sha256: string } | null | undefined;
   const read = (file: string) => JSON.parse(fs.readFileSync(path.join(init!.dir, file), 'utf8'));
   let earlier: TrainingStage[] = [];
@@ -180,21 +180,40 @@ function trainingStages(runConfig: Record<string, any>, wallSeconds: TrainingSta
   const clipFrom = runConfig.clipFrom as { dir: string } | undefined;
   // --clip-from's MiniCLIP must match the run's clip settings, so the command names them; so are a UNet's
   // settings where they are not its preset's (a warm start may add attention levels).
-  const sections = clipFrom ? (['clip', 'clipTrain', 'diffusion', 'corpus'] as const) : (['diffusion', 'corpus'] as const);
-  const changed = Object.fromEntries(sections.map((k) => [k, sectionOverrides(runConfig, k)]).filter(([, v]) => v));
-  const overrides = JSON.stringify({ ...(init ? { diffusionTrain: { steps: dt.steps, learningRate: dt.learningRate } } : {}), ...changed });
+  // The training settings are named too: a run from random weights may train longer than its preset (the one cycle).
+  const sections = clipFrom ? (['clip', 'clipTrain', 'diffusion', 'diffusionTrain', 'corpus'] as const) : (['diffusion', 'diffusionTrain', 'corpus'] as const);
+  const changed: Record<string, Record<string, unknown>> = Object.fromEntries(sections.map((k) => [k, sectionOverrides(runConfig, k)]).filter(([, v]) => v));
+  if (init) changed.diffusionTrain = { steps: dt.steps, learningRate: dt.learningRate, ...changed.diffusionTrain };
+  const { diffusionTrain, ...rest } = changed;
+  const overrides = JSON.stringify(diffusionTrain ? { diffusionTrain, ...rest } : rest);
   const flags = `${init ? ` --init-from ${init.dir}` : ''}${clipFrom ? ` --clip-from ${clipFrom.dir}` : ''}${overrides !== '{}' ? ` --config <${overrides}>` : ''}`;
   const command = `npx t2i-align pretrain${runConfig.preset === 'quick' ? ' --quick' : ''}${flags}`;
   return [...earlier, { command, initFrom: init?.sha256 ?? null, diffusionUpdates, learningRate: dt.learningRate, wallSeconds }];
 }
 
-/** The keys of one section of a run's config that it sets otherwise than its preset would (undefined: none). */
-function sectionOverrides(runConfig: Record<string, any>, section: 'clip' | 'clipTrain' | 'diffusion' | 'corpus'): Record<string, unknown> | undefined {
+/**
+ * The keys of one section of a run's config that it sets otherwise than its preset would (undefined: none),
+ * nested objects down to the keys that differ (`{"unet": {"selfCondition": true}}`, not the whole UNet).
+ */
+function sectionOverrides(runConfig: Record<string, any>, section: 'clip' | 'clipTrain' | 'diffusion' | 'diffusionTrain' | 'corpus'): Record<string, unknown> | undefined {
   if (!runConfig[section]) return undefined;
   const preset = (runConfig.preset ?? 'default') as PresetName;
   const { config, corpus } = resolvePretrainRun(preset, { seed: runConfig.seed });
-  const plain = (section === 'corpus' ? corpus : config[section]) as Record<string, unknown>;
-  const diff = Object.entries(runConfig[section] as Record<string, unknown>).filter(([k, v]) => JSON.stringify(v) !== JSON.stringify(plain[k]));
+  return objectDiff(runConfig[section], section === 'corpus' ? corpus : config[section]);
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** What `actual` sets otherwise than `plain`, recursing into objects both hold (undefined: nothing). */
+function objectDiff(actual: Record<string, unknown>, plain: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  const diff: Array<[string, unknown]> = [];
+  for (const [k, v] of Object.entries(actual)) {
+    const p = plain?.[k];
+    if (isPlainObject(v) && isPlainObject(p)) {
+      const inner = objectDiff(v, p);
+      if (inner) diff.push([k, inner]);
+    } else if (JSON.stringify(v) !== JSON.stringify(p)) diff.push([k, v]);
+  }
   return diff.length ? Object.fromEntries(diff) : undefined;
 }
 
@@ -213,7 +232,7 @@ function lookalikeNote(corpus: { confuseColor?: number; confuseBackground?: numb
     : '';
 }
 
-function baseModelReadme(m: Record<string, any>, table: string): string {
+export function baseModelReadme(m: Record<string, any>, table: string): string {
   const w = m.wallSeconds;
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
   const a = m.alignment.config;
@@ -228,7 +247,7 @@ ${stages.map((st) => `| \`${st.command}\` | ${st.diffusionUpdates} | ${st.learni
 
 (the default preset, seed ${m.seed}; corpus of ${m.corpus.size} pairs, seed ${m.corpus.seed}${lookalikeNote(m.corpus, 'in the last run ')}),
 then \`npx t2i-align ship-base-model --run <the last run's folder>${shipFlags(m.shipSampler)}\`.`
-    : `Made by \`npx t2i-align pretrain --out results/pretrain/default\` (the \`default\` preset, seed ${m.seed}; corpus of ${m.corpus.size} pairs, seed ${m.corpus.seed}${lookalikeNote(m.corpus, '')})
+    : `Made by \`${stages[0]?.command ?? 'npx t2i-align pretrain'} --out results/pretrain/default\` (seed ${m.seed}; corpus of ${m.corpus.size} pairs, seed ${m.corpus.seed}${lookalikeNote(m.corpus, '')})
 then \`npx t2i-align ship-base-model --run results/pretrain/default${shipFlags(m.shipSampler)}\`.`;
   return `# The shipped base models
 

@@ -5,11 +5,26 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { removedAtExit } from '../helpers/temp';
+import { MiniClip, saveModelCheckpoint, TextToImage } from '../../src/models';
+import { initTestBackend, tinyConfig } from '../models/helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 
-test('shape-decision: a bad category, guidance, sampler variant, start step or model is one line, exit status 1, nothing written', () => {
+/** A tiny model folder without self-conditioning (the shipped one has it). */
+async function tinyPlainModel(): Promise<string> {
+  await initTestBackend();
+  const cfg = tinyConfig();
+  const clip = new MiniClip(cfg.clip, 0);
+  const model = new TextToImage(clip, { ...cfg.diffusion, unet: { ...cfg.diffusion.unet, selfCondition: false } }, 0);
+  const dir = removedAtExit('sd-plain-');
+  await saveModelCheckpoint(path.join(dir, 'diffusion'), model.variables, { kind: 'diffusion', step: 0, config: cfg, vocab: [...clip.tokenizer.vocab], recentLoss: null });
+  model.dispose({ clip: true });
+  return dir;
+}
+
+test('shape-decision: a bad category, guidance, sampler variant, start step or model is one line, exit status 1, nothing written', async () => {
   const out = path.join(removedAtExit('sd-'), 'out');
+  const plain = await tinyPlainModel();
   for (const [args, message] of [
     [['--category', 'size'], /--category must be one of count, color, background, combination, got 'size'/],
     [['--guidance', ''], /--guidance needs a number >= 0, got ''/],
@@ -27,7 +42,7 @@ test('shape-decision: a bad category, guidance, sampler variant, start step or m
     [['--negative-count', '1.5'], /--negative-count must be a whole number other than 0, got '1.5'/],
     [['--steps', '20'], /--from takes sampling steps in 0..19, got '49'/],
     [['--model', '/nonexistent'], /no diffusion checkpoint in \/nonexistent/],
-    [['--zero-estimates'], /--zero-estimates: .*data\/base-model\/diffusion is not self-conditioned \(its unet.selfCondition is false\)/],
+    [['--model', plain, '--zero-estimates'], /--zero-estimates: .*sd-plain-.*\/diffusion is not self-conditioned \(its unet.selfCondition is false\)/],
   ] as const) {
     const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'shape-decision.ts'), ...args, '--out', out], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(r.status, 1, r.stderr);
