@@ -213,8 +213,10 @@ const quick: PretrainConfig = {
 };
 
 /**
- * `default`: the first run of the shipped base model's recipe (data/base-model;
- * two more rounds of 6,000 updates follow, `npm run recipe:base-model`), on the
+ * `default`: the preset the shipped base model's recipe stretches to 28,000
+ * updates with self-conditioning (`npm run recipe:base-model`); the first run of
+ * the fourth-run model's recipe (three more rounds of 6,000 updates followed,
+ * `npm run recipe:base-model-r4`), on the
  * 2-core dev machine (wasm backend with the kit's native kernels). Diffusion:
  * 10000 updates at batch 32, Adam 1e-3 with 100 warmup updates and a cosine
  * decay to 0, min-SNR-5 loss weighting (Hang et al. 2023), an EMA of the
