@@ -161,7 +161,7 @@ export interface TrainingStage {
  * metrics.json when it is a shipped model, else from its config and timing as a pretrain
  * run folder) and then this run.
  */
-export function trainingStages(runConfig: Record<string, any>, wallSeconds: TrainingStage['wallSeconds'], diffusionUpdates: number): TrainingStage[] {
+function trainingStages(runConfig: Record<string, any>, wallSeconds: TrainingStage['wallSeconds'], diffusionUpdates: number): TrainingStage[] {
   const init = runConfig.initFrom as { dir: string; sha256: string } | null | undefined;
   const read = (file: string) => JSON.parse(fs.readFileSync(path.join(init!.dir, file), 'utf8'));
   let earlier: TrainingStage[] = [];
@@ -180,12 +180,13 @@ export function trainingStages(runConfig: Record<string, any>, wallSeconds: Trai
   const clipFrom = runConfig.clipFrom as { dir: string } | undefined;
   // --clip-from's MiniCLIP must match the run's clip settings, so the command names them; so are a UNet's
   // settings where they are not its preset's (a warm start may add attention levels).
-  // The training settings are named too: a run from random weights may train longer than its preset (the one cycle).
-  const sections = clipFrom ? (['clip', 'clipTrain', 'diffusion', 'diffusionTrain', 'corpus'] as const) : (['diffusion', 'diffusionTrain', 'corpus'] as const);
-  const changed: Record<string, Record<string, unknown>> = Object.fromEntries(sections.map((k) => [k, sectionOverrides(runConfig, k)]).filter(([, v]) => v));
-  if (init) changed.diffusionTrain = { steps: dt.steps, learningRate: dt.learningRate, ...changed.diffusionTrain };
-  const { diffusionTrain, ...rest } = changed;
-  const overrides = JSON.stringify(diffusionTrain ? { diffusionTrain, ...rest } : rest);
+  // The training settings are named too (a run from random weights may train longer than its preset: the one
+  // cycle); a warm start always names its schedule, since its fresh cycle is what the run is.
+  const sections = clipFrom ? (['clip', 'clipTrain', 'diffusion', 'corpus'] as const) : (['diffusion', 'corpus'] as const);
+  const trained = sectionOverrides(runConfig, 'diffusionTrain');
+  const diffusionTrain = init ? { steps: dt.steps, learningRate: dt.learningRate, ...trained } : trained;
+  const changed = Object.fromEntries(sections.map((k) => [k, sectionOverrides(runConfig, k)]).filter(([, v]) => v));
+  const overrides = JSON.stringify({ ...(diffusionTrain ? { diffusionTrain } : {}), ...changed });
   const flags = `${init ? ` --init-from ${init.dir}` : ''}${clipFrom ? ` --clip-from ${clipFrom.dir}` : ''}${overrides !== '{}' ? ` --config <${overrides}>` : ''}`;
   const command = `npx t2i-align pretrain${runConfig.preset === 'quick' ? ' --quick' : ''}${flags}`;
   return [...earlier, { command, initFrom: init?.sha256 ?? null, diffusionUpdates, learningRate: dt.learningRate, wallSeconds }];
@@ -232,7 +233,7 @@ function lookalikeNote(corpus: { confuseColor?: number; confuseBackground?: numb
     : '';
 }
 
-export function baseModelReadme(m: Record<string, any>, table: string): string {
+function baseModelReadme(m: Record<string, any>, table: string): string {
   const w = m.wallSeconds;
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
   const a = m.alignment.config;

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { compareWithBase, comparisonTable, drawnCountTable, finetune, finetuneEvalPrompts, finetuneStep, modelData, progressEval, resolveFinetuneConfig, rewardWeightedLoss, weightAudit } from '../../src/finetune';
 import { generateImages } from '../../src/models/diffusion/sampler';
 import { readCheckpointIndex } from '../../src/engine/checkpoint';
-import { loadTextToImage, MiniClip, saveModelCheckpoint, TextToImage } from '../../src/models';
+import { loadTextToImage, MiniClip, TextToImage } from '../../src/models';
 import { denoisingLoss, drawNoise, timestepWeights } from '../../src/models/diffusion/loss';
 import { adam } from '../../src/engine/adam';
 import { assertStepDoesNotLeak } from '../../src/engine';
@@ -16,25 +16,14 @@ import { RewardModel, TextEmbeddings } from '../../src/reward';
 import { parsePrompt, readImage, readManifest, seenPrompts } from '../../src/world';
 import { runCli } from '../cli/run-in-process';
 import { smallDataset } from '../feedback/helpers';
-import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
+import { initTestBackend, randomize, tinyConfig, tinyModelFolder } from '../models/helpers';
 import { labelledDataset, tinyFrozenClip } from '../reward/helpers';
 import { removedAtExit } from '../helpers/temp';
 
 const close = (a: number, b: number, tol = 1e-6) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
 
 /** A tiny randomised base model folder (diffusion/ + config.json with a small corpus). */
-async function tinyBase(): Promise<string> {
-  await initTestBackend();
-  const cfg = tinyConfig();
-  const clip = new MiniClip(cfg.clip, 0);
-  const model = new TextToImage(clip, cfg.diffusion, 0);
-  randomize(model.unet.variables, 3, 0.05);
-  const dir = removedAtExit('t2i-ft-base-');
-  await saveModelCheckpoint(path.join(dir, 'diffusion'), model.variables, { kind: 'diffusion', step: 0, config: cfg, vocab: [...clip.tokenizer.vocab], recentLoss: null });
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ corpus: { size: 48, seed: 0 } }));
-  model.dispose({ clip: true });
-  return dir;
-}
+const tinyBase = () => tinyModelFolder('t2i-ft-base-', { randomizeSeed: 3 });
 
 const TINY = { train: { steps: 4, batchSize: 4, learningRate: 1e-3, warmupSteps: 1, lrSchedule: 'constant', emaDecay: 0.9, checkpointEvery: 2 }, evalEvery: 2, evalPromptsPerCategory: 1, evalImagesPerPrompt: 1 };
 

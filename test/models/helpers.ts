@@ -1,7 +1,10 @@
 /** Tiny models and fake batches for the model tests (fast on the cpu backend). */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, Rng } from '../../src/engine';
-import { Example, PretrainConfig, resolvePretrainConfig } from '../../src/models';
+import { Example, MiniClip, PretrainConfig, resolvePretrainConfig, saveModelCheckpoint, TextToImage } from '../../src/models';
+import { removedAtExit } from '../helpers/temp';
 
 export function tinyConfig(): PretrainConfig {
   return resolvePretrainConfig('quick', {
@@ -45,4 +48,21 @@ export function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
 export async function initTestBackend(): Promise<void> {
   const info = await initBackend('wasm');
   if (!info.kitKernels.includes('Conv2DBackpropFilter')) await initBackend('cpu');
+}
+
+/**
+ * A tiny base model folder (diffusion/ + config.json with a small corpus), removed at exit: tinyConfig's UNet,
+ * without self-conditioning; `randomizeSeed` gives its UNet random weights (std 0.05) instead of its initial ones.
+ */
+export async function tinyModelFolder(prefix: string, opts: { randomizeSeed?: number } = {}): Promise<string> {
+  await initTestBackend();
+  const cfg = tinyConfig();
+  const clip = new MiniClip(cfg.clip, 0);
+  const model = new TextToImage(clip, cfg.diffusion, 0);
+  if (opts.randomizeSeed !== undefined) randomize(model.unet.variables, opts.randomizeSeed, 0.05);
+  const dir = removedAtExit(prefix);
+  await saveModelCheckpoint(path.join(dir, 'diffusion'), model.variables, { kind: 'diffusion', step: 0, config: cfg, vocab: [...clip.tokenizer.vocab], recentLoss: null });
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ corpus: { size: 48, seed: 0 } }));
+  model.dispose({ clip: true });
+  return dir;
 }

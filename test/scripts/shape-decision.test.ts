@@ -5,26 +5,13 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { removedAtExit } from '../helpers/temp';
-import { MiniClip, saveModelCheckpoint, TextToImage } from '../../src/models';
-import { initTestBackend, tinyConfig } from '../models/helpers';
+import { tinyModelFolder } from '../models/helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 
-/** A tiny model folder without self-conditioning (the shipped one has it). */
-async function tinyPlainModel(): Promise<string> {
-  await initTestBackend();
-  const cfg = tinyConfig();
-  const clip = new MiniClip(cfg.clip, 0);
-  const model = new TextToImage(clip, { ...cfg.diffusion, unet: { ...cfg.diffusion.unet, selfCondition: false } }, 0);
-  const dir = removedAtExit('sd-plain-');
-  await saveModelCheckpoint(path.join(dir, 'diffusion'), model.variables, { kind: 'diffusion', step: 0, config: cfg, vocab: [...clip.tokenizer.vocab], recentLoss: null });
-  model.dispose({ clip: true });
-  return dir;
-}
-
 test('shape-decision: a bad category, guidance, sampler variant, start step or model is one line, exit status 1, nothing written', async () => {
   const out = path.join(removedAtExit('sd-'), 'out');
-  const plain = await tinyPlainModel();
+  const plain = await tinyModelFolder('sd-plain-'); // not self-conditioned (the shipped model is)
   for (const [args, message] of [
     [['--category', 'size'], /--category must be one of count, color, background, combination, got 'size'/],
     [['--guidance', ''], /--guidance needs a number >= 0, got ''/],
