@@ -225,15 +225,24 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const startedAt = new Date().toISOString();
   const t0 = Date.now();
   const secs = { corpus: 0, clip: 0, diffusion: 0, total: 0 };
+  let t = t0; // when the current stage began
   const flushTiming = () => {
     secs.total = (Date.now() - t0) / 1000;
     writeTiming(timingFile, { startedAt, ...secs });
   };
-  const appendLoss = (stage: LossLine['stage']) => (step: number, loss: number) => fs.appendFileSync(lossFile, JSON.stringify({ stage, step, loss }) + '\n');
+  // Each update's loss is appended; at each checkpoint the stage's wall time so far is written too, so an
+  // invocation that is killed keeps the time that produced the checkpoint its resume starts from.
+  const appendLoss = (stage: LossLine['stage']) => (step: number, loss: number) => {
+    fs.appendFileSync(lossFile, JSON.stringify({ stage, step, loss }) + '\n');
+    if (step % (stage === 'clip' ? config.clipTrain : config.diffusionTrain).checkpointEvery === 0) {
+      secs[stage] = (Date.now() - t) / 1000;
+      flushTiming();
+    }
+  };
   const progress = opts.progress === false ? (false as const) : undefined;
 
   // Corpus.
-  let t = Date.now();
+  t = Date.now();
   const examples: Example[] = [];
   for (const item of pretrainingCorpus(corpus)) examples.push({ image: item.image, caption: item.caption });
   secs.corpus = (Date.now() - t) / 1000;

@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine';
+import { hasCheckpoint, readCheckpointIndex } from '../../src/engine/checkpoint';
 import { generateImages, loadMiniClip, loadTextToImage, PretrainConfig } from '../../src/models';
 import { grownLevels, resolvePretrainRun } from '../../src/pipeline/pretrain';
 import { removedAtExit } from '../helpers/temp';
@@ -73,6 +74,32 @@ test('pretrain --quick: stopped early, rerun resumes; writes loadable checkpoint
   const { clip, meta: cmeta } = await loadMiniClip(path.join(out, 'clip'));
   assert.equal(cmeta.step, 4);
   clip.dispose();
+});
+
+test('pretrain: a killed invocation keeps its wall time up to the last checkpoint in timing.json', async () => {
+  const dir = removedAtExit('t2i-pretrain-kill-');
+  const out = path.join(dir, 'run');
+  const cfg = tinyConfigFile(dir, { diffusionTrain: { ...TINY.diffusionTrain, steps: 100_000 } });
+  const child = spawn(process.execPath, [BIN, 'pretrain', '--quick', '--config', cfg, '--corpus-size', '48', '--out', out, '--sample-every', '0'], {
+    env: { ...process.env, T2I_PROGRESS: '0' },
+    stdio: 'ignore',
+  });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const diffStep = () => (hasCheckpoint(path.join(out, 'diffusion')) ? readCheckpointIndex<{ step: number }>(path.join(out, 'diffusion')).meta.step : 0);
+  const deadline = Date.now() + 120_000;
+  try {
+    while (diffStep() < 4) {
+      assert.ok(Date.now() < deadline && child.exitCode === null, 'the run made no diffusion checkpoint at step 4 in time');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  const timing = JSON.parse(fs.readFileSync(path.join(out, 'timing.json'), 'utf8'));
+  assert.equal(timing.runs.length, 1);
+  assert.ok(timing.runs[0].diffusion > 0 && timing.total.diffusion > 0, JSON.stringify(timing));
+  assert.ok(timing.total.total >= timing.total.clip + timing.total.diffusion, JSON.stringify(timing));
 });
 
 test('pretrain: a bad config key is a one-line error naming its path', () => {
