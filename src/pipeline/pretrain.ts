@@ -232,7 +232,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   };
   // Each update's loss is appended; at each checkpoint the stage's wall time so far is written too, so an
   // invocation that is killed keeps the time that produced the checkpoint its resume starts from.
-  const appendLoss = (stage: LossLine['stage']) => (step: number, loss: number) => {
+  const recordUpdate = (stage: LossLine['stage']) => (step: number, loss: number) => {
     fs.appendFileSync(lossFile, JSON.stringify({ stage, step, loss }) + '\n');
     if (step % (stage === 'clip' ? config.clipTrain : config.diffusionTrain).checkpointEvery === 0) {
       secs[stage] = (Date.now() - t) / 1000;
@@ -261,7 +261,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     // A MiniCLIP taken from elsewhere is finished (checkInitFrom, checkClipFrom); shipped ones hold no optimizer state to resume from.
     clipRes = clipSource
       ? { startStep: config.clipTrain.steps, step: config.clipTrain.steps, losses: [] }
-      : await trainClip(clip, data, config, { checkpointDir: clipDir, progress, onStep: appendLoss('clip'), maxUpdates: opts.maxUpdates });
+      : await trainClip(clip, data, config, { checkpointDir: clipDir, progress, onStep: recordUpdate('clip'), maxUpdates: opts.maxUpdates });
   } catch (e) {
     clip.dispose();
     throw e;
@@ -303,7 +303,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     const imgs = withWeights(model.unet.variables, ema, () => sampleSync(model, config, prompts, `${config.seed}/samples`));
     writeFileAtomic(path.join(out, 'samples', name), encodePng(tileImages(imgs, { columns: prompts.length, scale: 3 })));
   };
-  const onLoss = appendLoss('diffusion');
+  const onLoss = recordUpdate('diffusion');
   try {
     const res = await trainDiffusion(model, data, config, {
       checkpointDir: diffDir,
