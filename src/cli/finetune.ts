@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
 import { writeFileAtomic } from '../engine/checkpoint';
 import { BASE_MODEL_DIR } from '../eval/base';
-import { compareWithBase, comparisonTable, drawnCountTable, finetuneEvalPrompts, FinetunePreset, finetune, resolveFinetuneConfig, weightAuditTable, WEIGHT_MODES, NORMALISATIONS } from '../finetune';
+import { compareSettings, compareWithBase, comparisonTable, FinetuneComparison, Setting, settingsTable, drawnCountTable, finetuneEvalPrompts, FinetunePreset, finetune, resolveFinetuneConfig, weightAuditTable, WEIGHT_MODES, NORMALISATIONS } from '../finetune';
 import { CATEGORIES } from '../world';
 import { addSamplerOptions, choiceListOption, intOption, jsonFileOption, numberOption, repeatable, SamplerFlags, samplerOverrides } from './options';
 
@@ -60,12 +60,13 @@ export function registerFinetune(program: Command): void {
     });
 }
 
-/** `eval-finetune`: fine-tuned models (one per seed) vs the base on the same seen prompts and fresh image seeds. */
+/** `eval-finetune`: fine-tuned models (one per seed, of one setting or several) vs the base on the same seen prompts and fresh image seeds. */
 export function registerEvalFinetune(program: Command): void {
   addSamplerOptions(program
     .command('eval-finetune')
-    .description('judge accuracy of fine-tuned models (one per fine-tuning seed) vs the base model, per category, paired over seeds')
-    .requiredOption('--runs <dir>', 'fine-tuned model folder (repeat, one per fine-tuning seed)', repeatable, [])
+    .description('judge accuracy of fine-tuned models (one per fine-tuning seed) vs the base model, per category, paired over seeds; --group compares several settings against one judging of the base')
+    .option('--runs <dir>', 'fine-tuned model folder (repeat, one per fine-tuning seed)', repeatable, [])
+    .option('--group <name=dirs>', 'a setting and its runs, NAME=DIR,DIR (repeat, one per setting; instead of --runs)', repeatable, [])
     .option('--base <dir>', 'base model (default data/base-model)')
     .option('--prompts <set>', 'seen | unseen', 'seen')
     .option('--prompts-per-category <n>', 'most prompts per category (seeded subsample)', '16')
@@ -74,7 +75,10 @@ export function registerEvalFinetune(program: Command): void {
     .option('--seed <n>', 'seed of the prompt subsample and of the image seeds', '0')
     .option('--out <file>', 'also write the comparison as JSON')
     .option('--json', 'print the comparison as JSON'), "each model's checkpoint config's; given, it applies to the base and the fine-tuned models alike")
-    .action(async (opts: { runs: string[]; base?: string; prompts: string; promptsPerCategory: string; categories?: string; perPrompt: string; seed: string; out?: string; json?: boolean } & SamplerFlags) => {
+    .action(async (opts: { runs: string[]; group: string[]; base?: string; prompts: string; promptsPerCategory: string; categories?: string; perPrompt: string; seed: string; out?: string; json?: boolean } & SamplerFlags) => {
+      if (opts.runs.length > 0 && opts.group.length > 0) throw new Error('give either --runs DIR (the seeds of one setting, repeated) or --group NAME=DIR,DIR (one per setting), not both');
+      if (opts.runs.length === 0 && opts.group.length === 0) throw new Error('nothing to compare: give --runs DIR (repeat, one per fine-tuning seed) or --group NAME=DIR,DIR (repeat, one per setting)');
+      const settings = opts.group.map(groupOption);
       if (opts.prompts !== 'seen' && opts.prompts !== 'unseen') throw new Error(`--prompts must be seen or unseen, got "${opts.prompts}"`);
       const k = intOption('--prompts-per-category', opts.promptsPerCategory, 1, 10000);
       const only = opts.categories === undefined ? CATEGORIES : choiceListOption('--categories', opts.categories, CATEGORIES);
@@ -84,11 +88,31 @@ export function registerEvalFinetune(program: Command): void {
       const prompts = finetuneEvalPrompts(opts.prompts, k, seed, only);
       await initBackend();
       warnIfSlowPath();
-      const c = await compareWithBase(opts.base ?? BASE_MODEL_DIR, opts.runs, prompts, perPrompt, seed, (dir) => process.stderr.write(`eval-finetune: ${dir}\n`), sampler);
+      const base = opts.base ?? BASE_MODEL_DIR;
+      const onModel = (dir: string) => process.stderr.write(`eval-finetune: ${dir}\n`);
+      const c = settings.length > 0
+        ? await compareSettings(base, settings, prompts, perPrompt, seed, onModel, sampler)
+        : await compareWithBase(base, opts.runs, prompts, perPrompt, seed, onModel, sampler);
       if (opts.out) writeFileAtomic(opts.out, JSON.stringify(c, null, 2) + '\n');
       if (opts.json) return void process.stdout.write(JSON.stringify(c, null, 2) + '\n');
-      console.log(comparisonTable(c));
-      const drawn = drawnCountTable(c);
-      if (drawn) console.log(`\nCount prompts: images aligned, and how many objects the judge found\n\n${drawn}`);
+      if ('settings' in c) {
+        console.log(settingsTable(c));
+        for (const x of c.settings) printComparison(x, `\n## ${x.name}\n\n`);
+      } else printComparison(c);
     });
+}
+
+/** `--group NAME=DIR,DIR`: a setting's name and its run folders. */
+function groupOption(v: string): Setting {
+  const eq = v.indexOf('=');
+  const runs = v.slice(eq + 1).split(',').map((d) => d.trim());
+  if (eq < 1 || runs.some((d) => d === '')) throw new Error(`--group must be NAME=DIR[,DIR...] (a setting's name, then its fine-tuned model folders, comma-separated), got "${v}"`);
+  return { name: v.slice(0, eq).trim(), runs };
+}
+
+/** A comparison's category table, and the count prompts' table when it has count prompts. */
+function printComparison(c: FinetuneComparison, heading = ''): void {
+  console.log(heading + comparisonTable(c));
+  const drawn = drawnCountTable(c);
+  if (drawn) console.log(`\nCount prompts: images aligned, and how many objects the judge found\n\n${drawn}`);
 }

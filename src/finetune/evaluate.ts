@@ -7,7 +7,7 @@
  * the integer seeds `collect` gives the images fine-tuning learns from.
  */
 import { pairedInterval, signFlipTest } from '../reward/ablation';
-import { loadModel, promptRate } from '../eval/base';
+import { diffusionCheckpointDir, loadModel, promptRate } from '../eval/base';
 import { SamplerConfig } from '../models/config';
 import { generateImages } from '../models/diffusion/sampler';
 import { judge } from '../world/judge';
@@ -117,17 +117,84 @@ export async function compareWithBase(
   sampler: Partial<SamplerConfig> = {},
 ): Promise<FinetuneComparison> {
   if (runs.length === 0) throw new Error('no fine-tuned model to compare (--runs DIR[,DIR...])');
-  onModel?.(base);
-  const { cells: b, byPrompt: bp } = await modelAccuracy(base, prompts, perPrompt, seed, undefined, sampler);
-  const rs: FinetuneComparison['runs'] = [];
-  const rp: PromptCell[][] = [];
-  for (const dir of runs) {
-    onModel?.(dir);
-    const r = await modelAccuracy(dir, prompts, perPrompt, seed, undefined, sampler);
-    rs.push({ dir, cells: r.cells });
-    rp.push(r.byPrompt);
+  const { settings: [{ name: _, ...c }] } = await compareSettings(base, [{ name: 'runs', runs }], prompts, perPrompt, seed, onModel, sampler);
+  return c;
+}
+
+/** One setting of an ablation: the fine-tuned models made with it, one per fine-tuning seed. */
+export interface Setting {
+  name: string;
+  runs: readonly string[];
+}
+
+/** Several settings, each paired with the one base model, judged once, on the same prompts and image seeds. */
+export interface SettingsComparison {
+  prompts: number;
+  perPrompt: number;
+  sampler: Partial<SamplerConfig>;
+  base: Cells;
+  /** Each setting's comparison with the base, in the order given (its `base` is the one above). */
+  settings: Array<{ name: string } & FinetuneComparison>;
+}
+
+/** What a setting's name may be: it heads a table row and a JSON key. */
+export const SETTING_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$/;
+
+/**
+ * Compare several settings with `base` (as `compareWithBase` does for one):
+ * the base is judged once, every run on the same prompts and image seeds, so
+ * the settings' rows differ only by their models. Every run folder is checked
+ * before anything is judged, so a mistyped one fails in a second, not after
+ * the base's minutes.
+ */
+export async function compareSettings(
+  base: string,
+  settings: readonly Setting[],
+  prompts: readonly EvalPrompt[],
+  perPrompt: number,
+  seed: number | string = 0,
+  onModel?: (dir: string) => void,
+  sampler: Partial<SamplerConfig> = {},
+): Promise<SettingsComparison> {
+  if (settings.length === 0) throw new Error('no setting to compare (--group NAME=DIR[,DIR...])');
+  const names = new Set<string>();
+  for (const s of settings) {
+    if (!SETTING_NAME.test(s.name)) throw new Error(`setting name "${s.name}": use 1-40 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+    if (names.has(s.name)) throw new Error(`setting "${s.name}" is given twice: give each setting once, with all its runs (NAME=DIR,DIR)`);
+    names.add(s.name);
+    if (s.runs.length === 0) throw new Error(`setting "${s.name}" has no fine-tuned model (NAME=DIR[,DIR...])`);
   }
-  const byPrompt = prompts.map((p, i) => ({ prompt: p.prompt, category: p.category, base: bp[i], runs: rp.map((r) => r[i]) }));
+  for (const dir of [base, ...settings.flatMap((s) => s.runs)]) diffusionCheckpointDir(dir); // throws, naming the folder
+  onModel?.(base);
+  const b = await modelAccuracy(base, prompts, perPrompt, seed, undefined, sampler);
+  const judged = new Map<string, ModelAccuracy>();
+  const out: SettingsComparison['settings'] = [];
+  for (const s of settings) {
+    const rs: ModelAccuracy[] = [];
+    for (const dir of s.runs) {
+      if (!judged.has(dir)) {
+        onModel?.(dir);
+        judged.set(dir, await modelAccuracy(dir, prompts, perPrompt, seed, undefined, sampler));
+      }
+      rs.push(judged.get(dir)!);
+    }
+    out.push({ name: s.name, ...pairWithBase(b, s.runs, rs, prompts, perPrompt, sampler) });
+  }
+  return { prompts: prompts.length, perPrompt, sampler: { ...sampler }, base: b.cells, settings: out };
+}
+
+/** The paired comparison of runs' verdicts (`acc[i]` is `runs[i]`'s) with the base's. */
+function pairWithBase(
+  base: ModelAccuracy,
+  runs: readonly string[],
+  acc: readonly ModelAccuracy[],
+  prompts: readonly EvalPrompt[],
+  perPrompt: number,
+  sampler: Partial<SamplerConfig>,
+): FinetuneComparison {
+  const b = base.cells;
+  const rs = runs.map((dir, i) => ({ dir, cells: acc[i].cells }));
+  const byPrompt = prompts.map((p, i) => ({ prompt: p.prompt, category: p.category, base: base.byPrompt[i], runs: acc.map((r) => r.byPrompt[i]) }));
   const effects = (['all', ...CATEGORIES] as const).filter((c) => b[c].n > 0).map((category) => {
     const diffs = rs.map((r) => r.cells[category].rate - b[category].rate);
     return {
@@ -138,16 +205,33 @@ export async function compareWithBase(
   return { prompts: prompts.length, perPrompt, sampler: { ...sampler }, base: b, runs: rs, byPrompt, effects };
 }
 
+const pct = (x: number) => (Number.isNaN(x) ? '-' : (100 * x).toFixed(1));
+const signed = (x: number) => `${x >= 0 ? '+' : ''}${pct(x)}`;
+
+/**
+ * One row per setting: its accuracy per fine-tuning seed, and per category the
+ * mean difference to the base in points with its 95% t interval over seeds
+ * (none with one seed). The rows share the base's images, so they compare.
+ */
+export function settingsTable(s: SettingsComparison): string {
+  const cats = s.settings[0]?.effects.map((e) => e.category) ?? [];
+  return [
+    `| setting | accuracy per seed, % (base ${pct(s.base.all.rate)}) | ${cats.map((c, i) => (i === 0 ? `over the base, points [95% t interval]: ${c}` : c)).join(' | ')} |`,
+    `|---|---|${cats.map(() => '---|').join('')}`,
+    ...s.settings.map((x) => `| ${x.name} | ${x.runs.map((r) => pct(r.cells.all.rate)).join(', ')} | ${x.effects
+      .map((e) => `${signed(e.diff.mean)}${Number.isNaN(e.diff.lo) ? '' : ` [${pct(e.diff.lo)}, ${pct(e.diff.hi)}]`}`).join(' | ')} |`),
+  ].join('\n');
+}
+
 /** The comparison as a Markdown table. */
 export function comparisonTable(c: FinetuneComparison): string {
-  const pct = (x: number) => (Number.isNaN(x) ? '-' : (100 * x).toFixed(1));
   const lines = [
     `| category | base | fine-tuned (mean of ${c.runs.length}) | per seed | difference [95% t interval], points | sign-flip p |`,
     '|---|---:|---:|---|---|---:|',
   ];
   for (const e of c.effects) {
     const per = c.runs.map((r) => pct(r.cells[e.category].rate)).join(', ');
-    lines.push(`| ${e.category} | ${pct(e.base)} (n=${c.base[e.category].n}) | ${pct(e.finetuned)} | ${per} | ${e.diff.mean >= 0 ? '+' : ''}${pct(e.diff.mean)} [${pct(e.diff.lo)}, ${pct(e.diff.hi)}] | ${e.p === null ? '-' : e.p.toFixed(3)} |`);
+    lines.push(`| ${e.category} | ${pct(e.base)} (n=${c.base[e.category].n}) | ${pct(e.finetuned)} | ${per} | ${signed(e.diff.mean)} [${pct(e.diff.lo)}, ${pct(e.diff.hi)}] | ${e.p === null ? '-' : e.p.toFixed(3)} |`);
   }
   return lines.join('\n');
 }
