@@ -1,11 +1,16 @@
 /**
  * `finetune`: Stage 3, reward-weighted fine-tuning of the base model (src/finetune).
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
 import { writeFileAtomic } from '../engine/checkpoint';
 import { BASE_MODEL_DIR } from '../eval/base';
-import { compareSettings, compareWithBase, comparisonTable, FinetuneComparison, Setting, settingsTable, drawnCountTable, finetuneEvalPrompts, FinetunePreset, finetune, resolveFinetuneConfig, weightAuditTable, WEIGHT_MODES, NORMALISATIONS } from '../finetune';
+import {
+  checkSettings, compareSettings, compareWithBase, comparisonTable, drawnCountTable, finetune, FinetuneComparison, finetuneEvalPrompts, FinetunePreset,
+  NORMALISATIONS, resolveFinetuneConfig, Setting, SETTING_NAME, SETTING_NAME_RULE, settingsTable, weightAuditTable, WEIGHT_MODES,
+} from '../finetune';
 import { CATEGORIES } from '../world';
 import { addSamplerOptions, choiceListOption, intOption, jsonFileOption, numberOption, repeatable, SamplerFlags, samplerOverrides } from './options';
 
@@ -79,6 +84,8 @@ export function registerEvalFinetune(program: Command): void {
       if (opts.runs.length > 0 && opts.group.length > 0) throw new Error('give either --runs DIR (the seeds of one setting, repeated) or --group NAME=DIR,DIR (one per setting), not both');
       if (opts.runs.length === 0 && opts.group.length === 0) throw new Error('nothing to compare: give --runs DIR (repeat, one per fine-tuning seed) or --group NAME=DIR,DIR (repeat, one per setting)');
       const settings = opts.group.map(groupOption);
+      const twice = settings.find((x, i) => settings.findIndex((y) => y.name === x.name) < i);
+      if (twice) throw new Error(`--group ${twice.name}=... is given twice: give each setting once, with all its runs (NAME=DIR,DIR)`);
       if (opts.prompts !== 'seen' && opts.prompts !== 'unseen') throw new Error(`--prompts must be seen or unseen, got "${opts.prompts}"`);
       const k = intOption('--prompts-per-category', opts.promptsPerCategory, 1, 10000);
       const only = opts.categories === undefined ? CATEGORIES : choiceListOption('--categories', opts.categories, CATEGORIES);
@@ -86,28 +93,35 @@ export function registerEvalFinetune(program: Command): void {
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
       const sampler = samplerOverrides(opts);
       const prompts = finetuneEvalPrompts(opts.prompts, k, seed, only);
+      const base = opts.base ?? BASE_MODEL_DIR;
+      checkSettings(base, settings.length > 0 ? settings : [{ name: 'runs', runs: opts.runs }]); // folders, before the backend starts
       await initBackend();
       warnIfSlowPath();
-      const base = opts.base ?? BASE_MODEL_DIR;
       const onModel = (dir: string) => process.stderr.write(`eval-finetune: ${dir}\n`);
       const c = settings.length > 0
-        ? await compareSettings(base, settings, prompts, perPrompt, seed, onModel, sampler)
+        ? await compareSettings(base, settings, prompts, perPrompt, { seed, onModel, sampler })
         : await compareWithBase(base, opts.runs, prompts, perPrompt, seed, onModel, sampler);
-      if (opts.out) writeFileAtomic(opts.out, JSON.stringify(c, null, 2) + '\n');
-      if (opts.json) return void process.stdout.write(JSON.stringify(c, null, 2) + '\n');
-      if ('settings' in c) {
+      // Shown before it is saved: a folder that cannot be written loses no judging.
+      if (opts.json) process.stdout.write(JSON.stringify(c, null, 2) + '\n');
+      else if ('settings' in c) {
         console.log(settingsTable(c));
         for (const x of c.settings) printComparison(x, `\n## ${x.name}\n\n`);
       } else printComparison(c);
+      if (opts.out) {
+        fs.mkdirSync(path.dirname(opts.out), { recursive: true });
+        writeFileAtomic(opts.out, JSON.stringify(c, null, 2) + '\n');
+      }
     });
 }
 
 /** `--group NAME=DIR,DIR`: a setting's name and its run folders. */
 function groupOption(v: string): Setting {
   const eq = v.indexOf('=');
+  const name = v.slice(0, Math.max(eq, 0)).trim();
   const runs = v.slice(eq + 1).split(',').map((d) => d.trim());
-  if (eq < 1 || runs.some((d) => d === '')) throw new Error(`--group must be NAME=DIR[,DIR...] (a setting's name, then its fine-tuned model folders, comma-separated), got "${v}"`);
-  return { name: v.slice(0, eq).trim(), runs };
+  if (eq < 0 || name === '' || runs.some((d) => d === '')) throw new Error(`--group must be NAME=DIR[,DIR...] (a setting's name, then its fine-tuned model folders, comma-separated), got "${v}"`);
+  if (!SETTING_NAME.test(name)) throw new Error(`--group "${v}": NAME must be ${SETTING_NAME_RULE}`);
+  return { name, runs };
 }
 
 /** A comparison's category table, and the count prompts' table when it has count prompts. */

@@ -6,6 +6,7 @@
  * sign-flip test. Image seeds are strings `eval-finetune/${seed}/...`, never
  * the integer seeds `collect` gives the images fine-tuning learns from.
  */
+import * as path from 'node:path';
 import { pairedInterval, signFlipTest } from '../reward/ablation';
 import { diffusionCheckpointDir, loadModel, promptRate } from '../eval/base';
 import { SamplerConfig } from '../models/config';
@@ -116,8 +117,8 @@ export async function compareWithBase(
   onModel?: (dir: string) => void,
   sampler: Partial<SamplerConfig> = {},
 ): Promise<FinetuneComparison> {
-  if (runs.length === 0) throw new Error('no fine-tuned model to compare (--runs DIR[,DIR...])');
-  const { settings: [{ name: _, ...c }] } = await compareSettings(base, [{ name: 'runs', runs }], prompts, perPrompt, seed, onModel, sampler);
+  if (runs.length === 0) throw new Error('no fine-tuned model to compare (--runs DIR, repeated: one per fine-tuning seed)');
+  const { settings: [{ name: _, ...c }] } = await compareSettings(base, [{ name: 'runs', runs }], prompts, perPrompt, { seed, onModel, sampler });
   return c;
 }
 
@@ -137,8 +138,43 @@ export interface SettingsComparison {
   settings: Array<{ name: string } & FinetuneComparison>;
 }
 
-/** What a setting's name may be: it heads a table row and a JSON key. */
+/** What a setting's name may be: it heads a table row and a `##` heading, and is `settings[].name` in the JSON. */
 export const SETTING_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$/;
+
+/** What `SETTING_NAME` allows, in words. */
+export const SETTING_NAME_RULE = "1-40 letters, digits, '.', '_' or '-', starting with a letter or digit";
+
+/**
+ * Check settings before anything is judged: names allowed and each given
+ * once, every setting with a run, every folder a model, no model twice in a
+ * setting (one model counted as two seeds would fake a certain result).
+ * Returns each setting's runs as resolved checkpoint folders, in order.
+ */
+export function checkSettings(base: string, settings: readonly Setting[]): string[][] {
+  if (settings.length === 0) throw new Error('no setting to compare (--group NAME=DIR[,DIR...])');
+  diffusionCheckpointDir(base); // throws, naming the folder
+  const names = new Set<string>();
+  return settings.map((s) => {
+    if (!SETTING_NAME.test(s.name)) throw new Error(`setting name "${s.name}": use ${SETTING_NAME_RULE}`);
+    if (names.has(s.name)) throw new Error(`setting "${s.name}" is given twice: give each setting once, with all its runs (NAME=DIR,DIR)`);
+    names.add(s.name);
+    if (s.runs.length === 0) throw new Error(`setting "${s.name}" has no fine-tuned model (NAME=DIR[,DIR...])`);
+    const resolved = s.runs.map((dir) => path.resolve(diffusionCheckpointDir(dir)));
+    resolved.forEach((r, i) => {
+      const j = resolved.indexOf(r);
+      if (j < i) throw new Error(`setting "${s.name}" names one model twice (as ${s.runs[j]} and ${s.runs[i]}): give each fine-tuning seed's folder once`);
+    });
+    return resolved;
+  });
+}
+
+/** How `compareSettings` and `compareWithBase` judge: the image seeds' name, who hears of each model, the sampler overrides. */
+export interface CompareOptions {
+  seed?: number | string;
+  onModel?: (dir: string) => void;
+  /** Overrides every model's own sampler settings alike (the base's and the runs'). */
+  sampler?: Partial<SamplerConfig>;
+}
 
 /**
  * Compare several settings with `base` (as `compareWithBase` does for one):
@@ -152,31 +188,22 @@ export async function compareSettings(
   settings: readonly Setting[],
   prompts: readonly EvalPrompt[],
   perPrompt: number,
-  seed: number | string = 0,
-  onModel?: (dir: string) => void,
-  sampler: Partial<SamplerConfig> = {},
+  { seed = 0, onModel, sampler = {} }: CompareOptions = {},
 ): Promise<SettingsComparison> {
-  if (settings.length === 0) throw new Error('no setting to compare (--group NAME=DIR[,DIR...])');
-  const names = new Set<string>();
-  for (const s of settings) {
-    if (!SETTING_NAME.test(s.name)) throw new Error(`setting name "${s.name}": use 1-40 letters, digits, '.', '_' or '-', starting with a letter or digit`);
-    if (names.has(s.name)) throw new Error(`setting "${s.name}" is given twice: give each setting once, with all its runs (NAME=DIR,DIR)`);
-    names.add(s.name);
-    if (s.runs.length === 0) throw new Error(`setting "${s.name}" has no fine-tuned model (NAME=DIR[,DIR...])`);
-  }
-  for (const dir of [base, ...settings.flatMap((s) => s.runs)]) diffusionCheckpointDir(dir); // throws, naming the folder
+  const resolved = checkSettings(base, settings);
   onModel?.(base);
   const b = await modelAccuracy(base, prompts, perPrompt, seed, undefined, sampler);
-  const judged = new Map<string, ModelAccuracy>();
+  const judged = new Map<string, ModelAccuracy>([[path.resolve(diffusionCheckpointDir(base)), b]]); // by resolved folder: each model is judged once
   const out: SettingsComparison['settings'] = [];
-  for (const s of settings) {
+  for (const [k, s] of settings.entries()) {
     const rs: ModelAccuracy[] = [];
-    for (const dir of s.runs) {
-      if (!judged.has(dir)) {
+    for (const [i, dir] of s.runs.entries()) {
+      const key = resolved[k][i];
+      if (!judged.has(key)) {
         onModel?.(dir);
-        judged.set(dir, await modelAccuracy(dir, prompts, perPrompt, seed, undefined, sampler));
+        judged.set(key, await modelAccuracy(dir, prompts, perPrompt, seed, undefined, sampler));
       }
-      rs.push(judged.get(dir)!);
+      rs.push(judged.get(key)!);
     }
     out.push({ name: s.name, ...pairWithBase(b, s.runs, rs, prompts, perPrompt, sampler) });
   }
@@ -215,8 +242,9 @@ const signed = (x: number) => `${x >= 0 ? '+' : ''}${pct(x)}`;
  */
 export function settingsTable(s: SettingsComparison): string {
   const cats = s.settings[0]?.effects.map((e) => e.category) ?? [];
+  const over = s.settings.some((x) => x.runs.length >= 2) ? 'over the base, points [95% t interval]' : 'over the base, points';
   return [
-    `| setting | accuracy per seed, % (base ${pct(s.base.all.rate)}) | ${cats.map((c, i) => (i === 0 ? `over the base, points [95% t interval]: ${c}` : c)).join(' | ')} |`,
+    `| setting | accuracy per seed, % (base ${pct(s.base.all.rate)}) | ${cats.map((c, i) => (i === 0 ? `${over}: ${c}` : c)).join(' | ')} |`,
     `|---|---|${cats.map(() => '---|').join('')}`,
     ...s.settings.map((x) => `| ${x.name} | ${x.runs.map((r) => pct(r.cells.all.rate)).join(', ')} | ${x.effects
       .map((e) => `${signed(e.diff.mean)}${Number.isNaN(e.diff.lo) ? '' : ` [${pct(e.diff.lo)}, ${pct(e.diff.hi)}]`}`).join(' | ')} |`),

@@ -326,20 +326,29 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   assert.deepEqual(cmp.sampler, {});
   // Several settings against one judging of the base: each setting's row is what compareWithBase gives it alone.
   const judgedModels: string[] = [];
-  const both = await compareSettings(base, [{ name: 'a', runs: [outA] }, { name: 'a-and-b', runs: [outA, outB] }], seenPrompts({ perCategory: { count: 1, color: 1, background: 1, combination: 1 } }), 1, 0, (d) => judgedModels.push(d));
-  assert.deepEqual(judgedModels, [base, outA, outB], 'the base once, a run named in two settings once');
-  assert.deepEqual(both.settings.map((x) => x.name), ['a', 'a-and-b']);
+  const settings = [{ name: 'a', runs: [outA] }, { name: 'a-and-b', runs: [outA, outB] }, { name: 'mix', runs: [`${base}/`, outA] }];
+  const both = await compareSettings(base, settings, seenPrompts({ perCategory: { count: 1, color: 1, background: 1, combination: 1 } }), 1, { onModel: (d) => judgedModels.push(d) });
+  assert.deepEqual(judgedModels, [base, outA, outB], 'each model judged once, however often and however spelt it is named');
+  assert.deepEqual(both.settings.map((x) => x.name), ['a', 'a-and-b', 'mix']);
+  const mix = both.settings[2];
+  assert.deepEqual(mix.runs.map((r) => r.dir), [`${base}/`, outA]);
+  mix.byPrompt.forEach((p, i) => {
+    assert.equal(p.runs[0], p.base, "each run's verdicts are its own model's: the base's");
+    assert.equal(p.runs[1], both.settings[0].byPrompt[i].runs[0], "and A's");
+  });
   const { name: _name, ...second } = both.settings[1];
   assert.deepEqual(second, cmp, 'the same comparison as compareWithBase of those runs');
   assert.deepEqual(both.base, cmp.base);
   const rows = settingsTable(both).split('\n');
-  assert.equal(rows.length, 4);
+  assert.equal(rows.length, 5);
   assert.ok(rows[2].startsWith(`| a | ${(100 * both.settings[0].runs[0].cells.all.rate).toFixed(1)} | `) && !rows[2].includes('['), `one seed: no interval: ${rows[2]}`);
   assert.match(rows[3], /^\| a-and-b \| [\d.]+, [\d.]+ \| [+-][\d.]+ \[/);
-  const grouped = await runCli('eval-finetune', '--base', base, '--group', `one=${outA}`, '--group', `two=${outA},${outB}`, '--categories', 'color', '--prompts-per-category', '1', '--per-prompt', '1', '--steps', '2');
+  const groupsJson = path.join(removedAtExit('t2i-ft-grp-'), 'new', 'groups.json'); // --out makes its folder
+  const grouped = await runCli('eval-finetune', '--base', base, '--group', `one=${outA}`, '--group', `two=${outA},${outB}`, '--categories', 'color', '--prompts-per-category', '1', '--per-prompt', '1', '--steps', '2', '--out', groupsJson);
   assert.match(grouped, /^\| one \| /m);
   assert.match(grouped, /^\| two \| /m);
   assert.match(grouped, /^## two$/m);
+  assert.deepEqual(JSON.parse(fs.readFileSync(groupsJson, 'utf8')).settings.map((x: { name: string }) => x.name), ['one', 'two']);
   const one = await compareWithBase(base, [outA], seenPrompts({ perCategory: { count: 1, color: 0, background: 0, combination: 0 } }), 1, 0, undefined, { guidanceScale: 2.5, steps: 2 });
   assert.deepEqual(one.sampler, { guidanceScale: 2.5, steps: 2 }, 'the sampler both sides used is recorded');
   assert.ok(one.effects.every((e) => e.p === null), 'one run: no sign-flip p');
@@ -385,11 +394,15 @@ test('t2i-align finetune: bad input is one clear line and writes nothing', async
   await assert.rejects(runCli('eval-finetune', '--runs', out, '--guidance', '-1'), /--guidance must be a number in 0\.\.100, got "-1"/);
   await assert.rejects(runCli('eval-finetune'), /nothing to compare: give --runs DIR .* or --group NAME=DIR,DIR/);
   await assert.rejects(runCli('eval-finetune', '--runs', out, '--group', `a=${out}`), /give either --runs .* or --group .*, not both/);
-  for (const g of ['=x', 'a=', 'a=x,,y', 'nodirs']) await assert.rejects(runCli('eval-finetune', '--group', g), /--group must be NAME=DIR\[,DIR\.\.\.\]/);
-  await assert.rejects(runCli('eval-finetune', '--base', base, '--group', `a b=${base}`), /setting name "a b": use 1-40 letters/);
-  await assert.rejects(runCli('eval-finetune', '--base', base, '--group', `a=${base}`, '--group', `a=${base}`), /setting "a" is given twice/);
+  for (const g of ['=x', ' =x', 'a=', 'a=x,,y', 'nodirs']) await assert.rejects(runCli('eval-finetune', '--group', g), /--group must be NAME=DIR\[,DIR\.\.\.\]/);
+  await assert.rejects(runCli('eval-finetune', '--base', base, '--group', `a b=${base}`), /--group "a b=.*": NAME must be 1-40 letters/);
+  await assert.rejects(runCli('eval-finetune', '--base', base, '--group', `a=${base}`, '--group', `a=${base}`), /--group a=\.\.\. is given twice/);
+  await assert.rejects(runCli('eval-finetune', '--base', base, '--group', `a=${base},${base}/`), /setting "a" names one model twice \(as .* and .*\/\): give each fine-tuning seed's folder once/);
+  await assert.rejects(runCli('eval-finetune', '--base', base, '--runs', out), /no diffusion checkpoint in .*out/);
   const judged: string[] = [];
-  await assert.rejects(compareSettings(base, [{ name: 'a', runs: [base] }, { name: 'b', runs: [out] }], seenPrompts({ perCategory: { count: 1, color: 0, background: 0, combination: 0 } }), 1, 0, (d) => judged.push(d)), /no diffusion checkpoint in .*out/);
-  assert.deepEqual(judged, [], 'a missing run folder fails before the base is judged');
+  const onePrompt = seenPrompts({ perCategory: { count: 1, color: 0, background: 0, combination: 0 } });
+  await assert.rejects(compareSettings(base, [{ name: 'a', runs: [base] }, { name: 'b', runs: [out] }], onePrompt, 1, { onModel: (d) => judged.push(d) }), /no diffusion checkpoint in .*out/);
+  await assert.rejects(compareSettings(base, [{ name: 'a b', runs: [base] }], onePrompt, 1, { onModel: (d) => judged.push(d) }), /setting name "a b": use 1-40 letters/);
+  assert.deepEqual(judged, [], 'a bad setting fails before the base is judged');
   assert.equal(fs.existsSync(out), false);
 });
