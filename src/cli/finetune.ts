@@ -26,7 +26,7 @@ export function registerFinetune(program: Command): void {
     .option('--model <dir>', 'base model (default data/base-model)')
     .option('--beta <b>', 'weight of the pretraining loss (default 1)')
     .option('--weights <mode>', `weight of a generated image: ${WEIGHT_MODES.join(' | ')} (default reward)`)
-    .option('--normalise <how>', `weights: ${NORMALISATIONS.join(' | ')} (divide by their mean; default none, mean with --quick)`)
+    .option('--normalise <how>', `weights: ${NORMALISATIONS.join(' | ')} (mean: divide by their mean, the default; none: as they are, the paper)`)
     .option('--steps <n>', 'updates (default: 2400, or 600 with --quick)')
     .option('--quick', 'the quick preset: 600 updates at 2e-4, weights divided by their mean, judged every 100')
     .option('--config <file>', 'JSON overrides of the fine-tuning config (keys of FinetuneConfig, e.g. {"train": {"learningRate": 1e-5}}); flags win')

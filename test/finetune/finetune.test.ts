@@ -140,6 +140,17 @@ test('a self-conditioned UNet is fine-tuned as it was pretrained: leak-free, its
   model.dispose({ clip: true });
 });
 
+test('finetune config: the default is 2,400 updates at 2e-4 on mean-normalised weights; --quick is its first 600; the earlier default comes back from its file', () => {
+  const d = resolveFinetuneConfig('default'), q = resolveFinetuneConfig('quick');
+  assert.deepEqual([d.train.steps, d.train.learningRate, d.normalise], [2400, 2e-4, 'mean']);
+  assert.deepEqual([q.train.steps, q.train.learningRate, q.normalise], [600, 2e-4, 'mean']);
+  const read = (f: string) => JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'scripts', f), 'utf8'));
+  const old = resolveFinetuneConfig('default', read('finetune-default-until-2026-12-05.json'));
+  assert.deepEqual([old.train.steps, old.train.learningRate, old.normalise, old.modelCondDropout], [2400, 2e-5, 'none', 0]);
+  const dropped = resolveFinetuneConfig('default', read('finetune-dropped-prompts-until-2026-12-05.json'));
+  assert.deepEqual([dropped.train.learningRate, dropped.normalise, dropped.modelCondDropout], [2e-5, 'none', null]);
+});
+
 test('modelCondDropout: the model-generated examples keep their prompts at 0 while D_pre keeps its own dropout; same draws otherwise', async () => {
   const { model, batch, x0, cond } = await tinyModelAndBatch({}, 3);
   tf.dispose([x0, cond.context, cond.mask]);
