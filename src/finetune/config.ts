@@ -125,7 +125,8 @@ export const FINETUNE_PRESETS = {
    * 'mean' over 300 (the preset until 2026-12-05). On the fifth-run model (2026-12-05): +7.5 with that preset,
    * +10.8 over 600 updates (this one), +10.4 with beta 0.25 too, +7.2 with beta 0.25 over 300, +5.5 with
    * 'threshold' weights, +5.8 and +7.4 with 2,752 unlabelled images added over 300 and 600
-   * (docs/finetune-findings.md, "How `--quick` was chosen again on the fifth-run model").
+   * (docs/finetune-findings.md, "How `--quick` was chosen again on the fifth-run model"); then +11.1 at
+   * 4e-4 and +10.4 at 8e-4 over 600, no more than this one ("A higher rate for `--quick`?").
    */
   quick: {
     ...defaults,
