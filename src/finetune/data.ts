@@ -27,7 +27,12 @@ export interface WeightedExample extends Example {
 
 /** What D_model is made of, for the record saved with the run. */
 export interface ModelDataSummary {
-  datasets: Array<{ dir: string; kind: 'labelled' | 'unlabelled'; images: number; used: number; manifestSha256: string; labels: number }>;
+  /**
+   * Per dataset: its images, how many D_model uses, its manifest's sha256, how many images have labels that set a
+   * weight, and the sha256 of those labels (each image's share of raters who said good; null where no label is
+   * read), so that a resume after a label changed is refused even where the count of labelled images is the same.
+   */
+  datasets: Array<{ dir: string; kind: 'labelled' | 'unlabelled'; images: number; used: number; manifestSha256: string; labels: number; labelsSha256: string | null }>;
   examples: number;
   /** Mean, min and max of the weights (after normalisation). */
   weight: { mean: number; min: number; max: number };
@@ -78,6 +83,13 @@ export function weightAuditTable(audit: readonly WeightAudit[]): string {
     '|---|---:|---:|---:|',
     ...audit.map((a) => `| ${a.group === 'several' ? 'several objects' : a.group} | ${a.images} | ${pct(a.aligned)} | ${pct(a.weightOnAligned)} |`),
   ].join('\n');
+}
+
+/** sha256 of the labels that set weights: each image's share of raters who said good, by image id; null for none. */
+export function labelsSha256(shares: ReadonlyMap<string, number>): string | null {
+  if (shares.size === 0) return null;
+  const rows = [...shares].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return createHash('sha256').update(JSON.stringify(rows)).digest('hex');
 }
 
 /** sha256 of a dataset's manifest (which images, prompts and seeds). */
@@ -131,7 +143,7 @@ export function modelData(
       examples.push({ id: `${dir}:${r.id}`, image, caption: r.prompt, weight, from });
       used++;
     });
-    summary.datasets.push({ dir, kind, images: records.length, used, manifestSha256: manifestSha256(dir), labels: labels.size });
+    summary.datasets.push({ dir, kind, images: records.length, used, manifestSha256: manifestSha256(dir), labels: labels.size, labelsSha256: labelsSha256(labels) });
   }
   if (examples.length === 0) throw new Error(`no model-generated image has a weight above 0 (weights: ${config.weights}); lower --threshold or use --weights reward`);
   const mean = examples.reduce((a, e) => a + e.weight, 0) / examples.length;

@@ -20,7 +20,7 @@ import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine/c
 import { Progress, progress as makeProgress } from '../engine/progress';
 import { Rng } from '../engine/random';
 import { BASE_MODEL_DIR, diffusionCheckpointDir } from '../eval/base';
-import { EMA_PREFIX, loadTextToImage } from '../models/checkpoint';
+import { EMA_PREFIX, loadTextToImage, readModelMeta } from '../models/checkpoint';
 import { LossWeighting, PretrainConfig } from '../models/config';
 import { Example, imagesToTensor, shuffledBatches } from '../models/data';
 import { denoisingLoss, drawNoise, selfConditionInput } from '../models/diffusion/loss';
@@ -146,7 +146,10 @@ export function finetuneStep(
   return value;
 }
 
-/** The fixed prompt set the run judges as it goes (seen prompts; never those of the reported evaluations). */
+/**
+ * The fixed prompt set the run judges as it goes: seen prompts subsampled with seed 7919, so most of them are among
+ * `eval-finetune`'s too; their image seeds (`finetune-progress/...`) are never those of a reported evaluation.
+ */
 export function progressPrompts(perCategory: number): ReturnType<typeof seenPrompts> {
   return seenPrompts({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, perCategory])), seed: 7919 });
 }
@@ -182,12 +185,29 @@ async function withWeights<T>(vars: Record<string, tf.Variable>, ema: Readonly<R
   }
 }
 
+/** Drop the points of a progress file judged after `step` (the checkpoint a run resumes from). */
+function keepProgressUpTo(file: string, step: number): void {
+  if (!fs.existsSync(file)) return;
+  const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const kept = lines.filter((l) => (JSON.parse(l) as EvalPoint).step <= step);
+  if (kept.length < lines.length) writeFileAtomic(file, kept.map((l) => l + '\n').join(''));
+}
+
 /** Config keys added after the first fine-tuning runs, with the value those runs used (for resuming them). */
 const KEYS_ADDED_SINCE: Partial<FinetuneConfig> = { evalGuidance: null, timestepWeighting: 'model', trainTextEncoder: false, modelCondDropout: null, modelTimesteps: null };
 
-/** First differing key path of two JSON values, or undefined (the order of an object's keys does not count; arrays compare whole). */
+/**
+ * First differing key path of two JSON values, or undefined (the order of an object's keys does not count; arrays of
+ * objects of the same length compare item by item, as `datasets[0].labels`, other arrays whole).
+ */
 export function firstDifference(a: unknown, b: unknown, at = ''): string | undefined {
   if (JSON.stringify(a) === JSON.stringify(b)) return undefined;
+  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length && [...a, ...b].some((x) => x !== null && typeof x === 'object')) {
+    for (let i = 0; i < a.length; i++) {
+      const d = firstDifference(a[i], b[i], `${at}[${i}]`);
+      if (d) return d;
+    }
+  }
   if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
     for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
       const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k);
@@ -234,6 +254,10 @@ export async function finetune(
     const saved = JSON.parse(fs.readFileSync(recordFile, 'utf8'));
     // Keys added since a run began read as the values the run used.
     saved.config = { ...KEYS_ADDED_SINCE, ...saved.config };
+    // A record made before the labels' hash was kept is checked on the rest (the count of labels among it).
+    for (const [i, d] of (saved.inputs?.datasets ?? []).entries()) {
+      if (d && typeof d === 'object' && !('labelsSha256' in d)) d.labelsSha256 = record.inputs.datasets[i]?.labelsSha256 ?? null;
+    }
     const diff = firstDifference(saved, JSON.parse(JSON.stringify(record)));
     if (diff) throw new Error(`${inputs.out} holds a fine-tuning run with other settings or inputs (${diff}); use another --out, or the same settings to resume`);
   }
@@ -266,6 +290,9 @@ export async function finetune(
     if (!hasCheckpoint(ckpt)) {
       fs.rmSync(progressFile, { force: true });
       if (config.evalEvery > 0) addPoint(await progressEval(model, loaded.meta.config.sampler, config, 0));
+    } else {
+      // A run stopped after judging a step but before its checkpoint judges that step again on resume.
+      keepProgressUpTo(progressFile, readModelMeta(ckpt, 'diffusion').step);
     }
     const optimizer = adam(config.train.learningRate);
     const m = model;

@@ -18,6 +18,8 @@ import { runCli } from '../cli/run-in-process';
 import { smallDataset } from '../feedback/helpers';
 import { initTestBackend, randomize, tinyConfig, tinyModelFolder } from '../models/helpers';
 import { labelledDataset, tinyFrozenClip } from '../reward/helpers';
+import { goodShare, labelledImages } from '../../src/reward/data';
+import { LabelStore } from '../../src/feedback/store';
 import { removedAtExit } from '../helpers/temp';
 
 const close = (a: number, b: number, tol = 1e-6) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
@@ -260,6 +262,35 @@ test('weightAudit: per category and for several objects, the aligned share and t
   assert.equal(rows.several.images, 4);
   close(rows.all.weightOnAligned, 1.4 / 3);
   assert.ok(Number.isNaN(rows.combination.weightOnAligned), 'all weights 0: no share');
+});
+
+test('finetune resumed: a step judged after the last checkpoint is judged once; a changed label is refused, naming it', async () => {
+  const base = await tinyBase();
+  const data = labelledDataset(10);
+  // Judged every update, checkpointed every second: stopped after update 3, the point of step 3 outlives its checkpoint.
+  const cfg = resolveFinetuneConfig('quick', { ...TINY, weights: 'labels', evalEvery: 1 });
+  const whole = removedAtExit('t2i-ft-pa-');
+  const cut = removedAtExit('t2i-ft-pb-');
+  await finetune({ model: base, data: [data], out: whole }, cfg, { progress: false });
+  await finetune({ model: base, data: [data], out: cut }, cfg, { progress: false, maxUpdates: 3 });
+  const steps = (d: string) => fs.readFileSync(path.join(d, 'progress.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  assert.deepEqual(steps(cut), [0, 1, 2, 3]);
+  await finetune({ model: base, data: [data], out: cut }, cfg, { progress: false });
+  assert.deepEqual(steps(cut), [0, 1, 2, 3, 4]);
+  assert.equal(fs.readFileSync(path.join(cut, 'progress.jsonl'), 'utf8'), fs.readFileSync(path.join(whole, 'progress.jsonl'), 'utf8'));
+  // One more rater's label on an image that had labels: as many labelled images, another weight.
+  const first = labelledImages(data)[0];
+  const store = LabelStore.open(path.join(data, 'labels.sqlite'));
+  store.add({ imageId: first.record.id, rater: 'late', raterKind: 'human', label: goodShare(first.labels) > 0 ? 'bad' : 'good' });
+  store.close();
+  const before = fs.readFileSync(path.join(cut, 'finetune.json'), 'utf8');
+  await assert.rejects(finetune({ model: base, data: [data], out: cut }, cfg, { progress: false }), /other settings or inputs \(inputs\.datasets\[0\]\.labelsSha256 was "[0-9a-f]{64}", now "[0-9a-f]{64}"\)/);
+  assert.equal(fs.readFileSync(path.join(cut, 'finetune.json'), 'utf8'), before, 'nothing rewritten');
+  // A record made before the hash was kept resumes (checked on the rest).
+  const record = JSON.parse(before);
+  delete record.inputs.datasets[0].labelsSha256;
+  fs.writeFileSync(path.join(cut, 'finetune.json'), JSON.stringify(record));
+  assert.equal((await finetune({ model: base, data: [data], out: cut }, cfg, { progress: false })).step, 4, 'resumed (already done)');
 });
 
 test('finetune: leak-free; an interrupted and resumed run ends with the weights of an uninterrupted one; progress judged', async () => {
