@@ -15,6 +15,12 @@
  * per-image test to point the paper's way too.
  * A claim of several parts (e.g. per category) is reproduced when every part
  * is, not reproduced when none is even mixed, and mixed in between.
+ * A sign-flip test over m units (prompts or seeds) cannot give p below 2 / 2^m
+ * (`leastP`): with 4 prompts 0.125, 5 prompts 0.0625. Such a part is never
+ * reproduced whatever its effect (at most mixed, by its interval over seeds;
+ * with one seed, not reproduced); `makeClaim` names it in the claim's note, so
+ * that a part held back by its prompt count is not read as evidence against
+ * the paper.
  */
 import { EvaluateResult, EvaluatorName, pairedPromptTest } from '../eval/evaluate';
 import { pairedInterval, signFlipTest } from '../reward/ablation';
@@ -38,6 +44,8 @@ export interface ClaimPart {
   /** Name of the paired test and its two-sided p. */
   test: string;
   p: number;
+  /** The least p the test can give (2 / 2^units for a sign flip); absent where there is no such floor. */
+  leastP?: number;
   verdict: ClaimVerdict;
   /** The same effect read by the independent classifier (alignment claims). */
   secondReader?: { effect: number; p: number; verdict: ClaimVerdict };
@@ -62,6 +70,11 @@ export function partVerdict(effect: number, direction: 1 | -1, p: number, interv
   const intervalOk = interval === null ? testOk : direction > 0 ? interval[0] > 0 : interval[1] < 0;
   if (testOk && intervalOk) return 'reproduced';
   return testOk || intervalOk ? 'mixed' : 'not reproduced';
+}
+
+/** The least two-sided p of a sign-flip test over `units` units: all signs alike, 2 of the 2^units patterns as extreme. */
+export function leastP(units: number): number {
+  return units > 0 ? Math.min(1, 2 / 2 ** units) : 1;
 }
 
 /** The verdict of a claim from its parts' verdicts. */
@@ -130,7 +143,7 @@ export function alignmentEffect(
   const test = pairedPromptTest([...perImage.values()], { seed: name });
   const effect = mean(perSeed);
   const iv = interval(perSeed);
-  return { name, effect, direction: 1, perSeed, interval: iv, test: `sign-flip over ${test.prompts} prompts`, p: test.p, verdict: partVerdict(effect, 1, test.p, iv) };
+  return { name, effect, direction: 1, perSeed, interval: iv, test: `sign-flip over ${test.prompts} prompts`, p: test.p, leastP: leastP(test.prompts), verdict: partVerdict(effect, 1, test.p, iv) };
 }
 
 /** Alignment effect read by the judge, with the classifier's reading beside it. */
@@ -166,7 +179,7 @@ export function fidelityPart(name: string, treated: readonly EvaluateResult[], c
   const p = Math.sign(test.mean) === direction ? test.p : 1;
   return {
     name, unit: 'FID', effect, direction, perSeed, interval: iv, test: `sign-flip over ${test.prompts} prompts (distance to renders, mean ${test.mean >= 0 ? '+' : ''}${test.mean.toFixed(2)})`,
-    p: test.p, verdict: partVerdict(effect, direction, p, iv),
+    p: test.p, leastP: leastP(test.prompts), verdict: partVerdict(effect, direction, p, iv),
   };
 }
 
@@ -176,7 +189,7 @@ export function seedEffectPart(name: string, perSeed: readonly number[], directi
   const effect = mean(perSeed);
   const p = perSeed.length <= 20 ? signFlipTest(perSeed) : NaN;
   const iv = interval(perSeed);
-  return { name, effect, direction, perSeed: [...perSeed], interval: iv, test: `exact sign-flip over ${perSeed.length} seeds`, p, verdict: partVerdict(effect, direction, p, iv) };
+  return { name, effect, direction, perSeed: [...perSeed], interval: iv, test: `exact sign-flip over ${perSeed.length} seeds`, p, leastP: leastP(perSeed.length), verdict: partVerdict(effect, direction, p, iv) };
 }
 
 /** Alignment per category (and pooled) of fine-tuned models against the base model. */
@@ -184,10 +197,18 @@ export function perCategoryParts(treated: readonly EvaluateResult[], control: Ev
   return CATEGORIES.filter((c) => treated[0].images.some((x) => x.category === c)).map((c) => alignmentPart(c, treated, control, c));
 }
 
-/** Build a claim from its parts (the verdict follows from theirs). */
+/**
+ * Build a claim from its parts (the verdict follows from theirs); parts whose test cannot reach p < ALPHA are
+ * named in its note.
+ */
 export function makeClaim(c: Omit<Claim, 'verdict'>): Claim {
   if (c.parts.length === 0) throw new Error(`claim ${c.id}: nothing was measured`);
-  return { ...c, verdict: claimVerdict(c.parts) };
+  const capped = c.parts.filter((p) => p.leastP !== undefined && p.leastP >= ALPHA);
+  const cap = capped.length
+    ? `${capped.map((p) => `${p.name} (${p.test}: p >= ${p.leastP!.toFixed(3)})`).join(', ')}: ${capped.length === 1 ? 'its test cannot' : 'their tests cannot'} reach p < ${ALPHA}, so ${capped.length === 1 ? 'this part' : 'these parts'} cannot be called reproduced whatever the effect (at most mixed where seeds give an interval)`
+    : undefined;
+  const note = [c.note, cap].filter((x) => x).join('; ') || undefined;
+  return { ...c, ...(note ? { note } : {}), verdict: claimVerdict(c.parts) };
 }
 
 /** A p-value for a table: three decimals, or "<0.001". */

@@ -34,7 +34,7 @@ import { Rng } from '../engine/random';
 import { encodePng, tileImages } from '../world/image';
 import { CATEGORIES } from '../world/prompt';
 import { PromptEntry, seenPrompts, unseenPrompts } from '../world/promptSets';
-import { alignmentPart, Claim, claimsMarkdown, fidelityPart, makeClaim, perCategoryParts, seedEffectPart, partVerdict } from './claims';
+import { ALPHA, alignmentPart, Claim, claimsMarkdown, fidelityPart, leastP, makeClaim, perCategoryParts, seedEffectPart, partVerdict } from './claims';
 import { collectStage, evaluateStage, finetuneStage, labelStage, trainRewardStage } from './stages';
 import { EvaluationSummary, writeReproduceReport } from './reproduceReport';
 
@@ -153,6 +153,8 @@ export interface ReproduceSummary {
   seconds: number;
   /** Wall seconds of each step in this invocation (resumed steps are near 0). */
   steps: Record<string, number>;
+  /** `seconds` and `steps` of the earlier invocations on this folder, oldest first: a rerun keeps the times of the work it resumed. */
+  earlier?: Array<{ seconds: number; steps: Record<string, number> }>;
   reward: RewardClaims;
   evaluations: Record<string, Record<EvalSetName, EvaluationSummary>>;
   pairs: Array<{ a: string; b: string; set: EvalSetName; alignment: WinTieLose; fidelity: WinTieLose }>;
@@ -333,8 +335,9 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
         pairs.push({ a, b, set, alignment: sum('alignment'), fidelity: sum('fidelity') });
       }
     }
+    const earlier = earlierInvocations(dir('summary.json'));
     const summary: ReproduceSummary = {
-      config, out, seconds: (Date.now() - t0) / 1000, steps, reward,
+      config, out, seconds: (Date.now() - t0) / 1000, steps, ...(earlier.length ? { earlier } : {}), reward,
       evaluations: Object.fromEntries(Object.entries(evals).map(([k, v]) => [k, { seen: evaluationJson(v.seen), unseen: evaluationJson(v.unseen) }])),
       pairs, claims,
     };
@@ -381,6 +384,18 @@ async function rewardClaims(config: ReproduceConfig, out: string, onRun: () => v
   } finally {
     model.dispose();
     frozen.clip.dispose();
+  }
+}
+
+/** The times of the invocations that wrote `file` (a summary.json) and those before them; none if it is missing or unreadable. */
+function earlierInvocations(file: string): NonNullable<ReproduceSummary['earlier']> {
+  if (!fs.existsSync(file)) return [];
+  try {
+    const prev = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<ReproduceSummary>;
+    if (typeof prev.seconds !== 'number' || !prev.steps) return [];
+    return [...(prev.earlier ?? []), { seconds: prev.seconds, steps: prev.steps }];
+  } catch {
+    return [];
   }
 }
 
@@ -455,10 +470,11 @@ export function buildClaims(
     measure: `reward AUC with the auxiliary loss minus without, ${reward.ablation.seeds.length} reward seeds`,
     unit: 'AUC',
     parts: auxMetrics.flatMap(({ name, m }) => (m ? [seedEffectPart(name, m.with.map((w, i) => w - m.without[i]), 1)] : [])),
+    // Where the floor is ALPHA or more, makeClaim's note says so for each part.
     note: [
-      `with ${reward.ablation.seeds.length} reward seeds the exact sign-flip p cannot go below ${(2 / 2 ** reward.ablation.seeds.length).toFixed(3)}`,
+      ...(leastP(reward.ablation.seeds.length) < ALPHA ? [`with ${reward.ablation.seeds.length} reward seeds the exact sign-flip p cannot go below ${leastP(reward.ablation.seeds.length).toFixed(3)}`] : []),
       ...(auxOneClass.length ? [untestable(auxOneClass).note!] : []),
-    ].join('; '),
+    ].join('; ') || undefined,
   }));
   claims.push(makeClaim({
     id: 'reward-vs-clip',

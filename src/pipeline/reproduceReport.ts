@@ -155,6 +155,18 @@ export function evaluationTable(summary: ReproduceSummary): aq.ColumnTable {
     .select(aq.not('rank'));
 }
 
+/** Seconds per step in this invocation, and in the earlier ones on the same folder where there were any (the work a rerun resumed). */
+function timeTable(summary: ReproduceSummary): { columns: string[]; rows: string[][] } {
+  const earlier = summary.earlier ?? [];
+  if (earlier.length === 0) return { columns: ['step', 'seconds'], rows: Object.entries(summary.steps).map(([k, v]) => [k, v.toFixed(1)]) };
+  const before = (k: string) => earlier.reduce((a, e) => a + (e.steps[k] ?? 0), 0);
+  const names = [...new Set([...earlier.flatMap((e) => Object.keys(e.steps)), ...Object.keys(summary.steps)])];
+  return {
+    columns: ['step', 'seconds, this invocation', `seconds, the ${earlier.length} earlier`],
+    rows: names.map((k) => [k, (summary.steps[k] ?? 0).toFixed(1), before(k).toFixed(1)]),
+  };
+}
+
 /** Write the report of a finished run. */
 export function writeReproduceReport(file: string, summary: ReproduceSummary): void {
   const groups = modelGroups(summary.evaluations);
@@ -196,7 +208,7 @@ export function writeReproduceReport(file: string, summary: ReproduceSummary): v
         text: [`The same ${prompts.length} seen prompts and seeds, 4 images each (one row per prompt): ${prompts.join('; ')}.`],
         images: grids.map((g) => ({ title: g.replace(/\.png$/, ''), png: path.join(gdir, g), pixelated: true })),
       },
-      { title: 'Time', table: { columns: ['step', 'seconds'], rows: Object.entries(summary.steps).map(([k, v]) => [k, v.toFixed(1)]) } },
+      { title: 'Time', table: timeTable(summary) },
       { title: 'Config', pre: JSON.stringify(summary.config, null, 2) },
     ],
   };

@@ -66,6 +66,28 @@ test('alignment claims: a real improvement in every category reproduces, no chan
   assert.match(claimsMarkdown([up, flat]), /\| up \|.*\*\*reproduced\*\*/);
 });
 
+test('a part whose sign-flip test cannot reach p < 0.05 (4 prompts) is never reproduced, and the note says why', () => {
+  // Every image wrong before and right after: the largest effect there is, on 4 prompts a category.
+  const base = fakeEval(() => 0, 'base4', { prompts: 4 });
+  const perfect = [0, 1, 2].map((s) => fakeEval(() => 1, `perfect${s}`, { prompts: 4 }));
+  const claim = makeClaim({ id: 'z', claim: 'every category', measure: 'm', unit: 'points', parts: perCategoryParts(perfect, base) });
+  for (const p of claim.parts) {
+    assert.equal(p.effect, 1);
+    assert.equal(p.leastP, 0.125);
+    assert.ok(p.p >= 0.1, `p ${p.p}`);
+    assert.equal(p.verdict, 'mixed', 'the interval over seeds is clear of 0, the test cannot be');
+  }
+  assert.match(claim.note!, /^count \(sign-flip over 4 prompts: p >= 0\.125\), color .*: their tests cannot reach p < 0\.05/);
+  // With one seed there is no interval: not reproduced.
+  const one = makeClaim({ id: 'z1', claim: 'every category', measure: 'm', unit: 'points', parts: perCategoryParts(perfect.slice(0, 1), base) });
+  assert.deepEqual(one.parts.map((p) => p.verdict), ['not reproduced', 'not reproduced', 'not reproduced', 'not reproduced']);
+  // Enough prompts: no note.
+  const base10 = fakeEval(() => 0, 'base10');
+  const up10 = makeClaim({ id: 'z2', claim: 'c', measure: 'm', unit: 'points', parts: perCategoryParts([0, 1].map((s) => fakeEval(() => 1, `p10-${s}`)), base10) });
+  assert.equal(up10.note, undefined);
+  assert.match(claimsMarkdown([claim]), /- z: count \(sign-flip over 4 prompts/);
+});
+
 test('fidelity parts and win/tie/lose read the distances to the renders', () => {
   const base = fakeEval(() => 0.3, 'base', { fid: 2, distance: 1 });
   const worse = [fakeEval(() => 0.3, 'w0', { fid: 5, distance: 3 }), fakeEval(() => 0.3, 'w1', { fid: 6, distance: 3 })];
@@ -105,7 +127,8 @@ test('buildClaims: every claim of the paper, each with a verdict', () => {
   assert.equal(aux.parts[0].p, 1 / 16);
   assert.equal(aux.parts[0].verdict, 'mixed', 'five seeds: the exact sign-flip p cannot go below 1/16');
   assert.equal(aux.parts[1].verdict, 'not reproduced');
-  assert.match(aux.note!, /cannot go below 0\.063/);
+  assert.match(aux.note!, /labels\) \(exact sign-flip over 5 seeds: p >= 0\.063\): their tests cannot reach p < 0\.05/);
+  assert.equal(aux.parts[0].leastP, 1 / 16);
   assert.deepEqual(aux.parts.map((p) => p.name), ['unseen prompts (stand-in renders, judge)', 'seen prompts, new images (labels)']);
   assert.match(aux.note!, /one class \(no AUC\): unseen prompts \(base-model images, judge\)/);
   // A set whose images are all of one class has no AUC: left out and named, not counted against the claim.

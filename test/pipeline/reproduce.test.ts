@@ -73,6 +73,7 @@ test('reproduce at toy scale: summary, claims, a report that draws, resume, and 
   const t0 = Date.now();
   const again = await reproduce(config, out, { log: () => {} });
   assert.deepEqual(again.claims, s.claims);
+  assert.deepEqual(again.earlier, [{ seconds: s.seconds, steps: s.steps }], 'the first invocation\'s times are kept');
   assert.ok(Date.now() - t0 < (s.seconds * 1000) / 2, `resume took ${Date.now() - t0} ms against ${s.seconds} s`);
 
   // A run folder from before eval.guidance existed resumes: the missing key reads as its default (null).
