@@ -4,7 +4,10 @@
  *   1. each pixel -> nearest palette color (object colors + every place's
  *      colors); object-colored pixels are foreground;
  *   2. foreground -> 8-connected components; tiny ones (noise) are dropped;
- *   3. each component: color = majority pixel label, shape = the template
+ *   3. each component: color = majority pixel label, or UNKNOWN_COLOR when
+ *      the component's mean color lies farther than COLOR_THRESHOLD from
+ *      every mix of that color with the place's colors (a black, grey or
+ *      brown object: off the palette); shape = the template
  *      (shapes.ts, drawn in the component's bounding box) with the best IoU,
  *      or UNKNOWN_OBJECT when that IoU is below SHAPE_THRESHOLD (a blob, an
  *      oval, two shapes merged into one component, a cut or frayed shape);
@@ -19,6 +22,10 @@ import { Color, COLORS, OBJECT_COLORS, ObjectName, OBJECTS, Place, PLACES, RGB }
 export const UNKNOWN_OBJECT = 'unknown';
 /** A recognised shape or UNKNOWN_OBJECT (never equal to a prompt's object). */
 export type SeenShape = ObjectName | typeof UNKNOWN_OBJECT;
+/** What the judge calls the color of a component whose mean color is of no palette color (see COLOR_THRESHOLD). */
+export const UNKNOWN_COLOR = 'unknown';
+/** A palette color or UNKNOWN_COLOR (never equal to a prompt's color). */
+export type SeenColor = Color | typeof UNKNOWN_COLOR;
 
 /**
  * One object the judge sees: color, shape, pixel area and bounding box. Every
@@ -27,7 +34,12 @@ export type SeenShape = ObjectName | typeof UNKNOWN_OBJECT;
  * with IoU >= SHAPE_THRESHOLD is recognised as that shape.
  */
 export interface SeenObject {
-  color: Color;
+  /** The majority pixel color, or 'unknown': the component's mean color is off the palette (COLOR_THRESHOLD). */
+  color: SeenColor;
+  /** The majority pixel color, whatever the mean (for diagnostics). */
+  nearestColor: Color;
+  /** RGB distance of the component's mean color from the nearest mix of `nearestColor` with a color of the place (0 = on it). */
+  colorDistance: number;
   /** The recognised shape, or 'unknown': no template matches well enough (a blob, a cut or merged shape). */
   object: SeenShape;
   /** The best-matching template's shape, recognised or not (for diagnostics). */
@@ -79,6 +91,18 @@ export interface Verdict {
  */
 export const SHAPE_THRESHOLD = 0.8;
 
+/**
+ * Largest RGB distance of a component's mean color from the nearest mix
+ * alpha*C + (1-alpha)*B (C its majority color, B a color of the place) at
+ * which it is still called C; beyond it the color is UNKNOWN_COLOR. Each
+ * pixel is labelled by the nearest such mix however far it is, so without
+ * this a black or grey object reads as green and a brown one as red. The
+ * mean averages pixel noise out: renders lie within a few units (noise and
+ * blur included), black, grey, white-ish and brown objects 70 and more away
+ * (`test/world/judge.test.ts`; README, "The world").
+ */
+export const COLOR_THRESHOLD = 45;
+
 const PLACE_NAMES = Object.keys(PLACES) as Place[];
 // palette: object colors first, then each place's colors
 const PALETTE: Array<{ rgb: RGB; color?: Color; place?: Place }> = [
@@ -112,12 +136,22 @@ function minArea(img: ImageLike): number {
   return Math.max(4, Math.round((12 * img.width * img.height) / 1024));
 }
 
+/** Squared distance of p from the segment b -> c, and the mix alpha of its nearest point (0 at b, 1 at c). */
+function segment(p: readonly number[], b: RGB, c: RGB): { dist: number; a: number } {
+  const d0 = c[0] - b[0], d1 = c[1] - b[1], d2 = c[2] - b[2];
+  const dd = d0 * d0 + d1 * d1 + d2 * d2;
+  let a = dd > 0 ? ((p[0] - b[0]) * d0 + (p[1] - b[1]) * d1 + (p[2] - b[2]) * d2) / dd : 0;
+  a = a < 0 ? 0 : a > 1 ? 1 : a;
+  return { dist: (p[0] - b[0] - a * d0) ** 2 + (p[1] - b[1] - a * d1) ** 2 + (p[2] - b[2] - a * d2) ** 2, a };
+}
+
 /**
  * Object color index per pixel, or -1 for background: the pixel is modelled
  * as a mix alpha*C + (1-alpha)*B of an object color C and a color B of the
- * background place; the closest such segment wins and the pixel is
- * foreground when alpha >= 1/2. (Plain nearest-color would lose blurred
- * edges to some third palette color.) [H*W]
+ * background place, or as a mix of two of the place's colors (a soft
+ * horizon: background); the closest such segment wins and the pixel is
+ * foreground when it is an object's with alpha >= 1/2. (Plain nearest-color
+ * would lose blurred edges to some third palette color.) [H*W]
  */
 function objectLabels(img: ImageLike, place: Place): Int8Array {
   const n = img.width * img.height;
@@ -129,17 +163,21 @@ function objectLabels(img: ImageLike, place: Place): Int8Array {
     let label = -1;
     for (const b of bgs)
       for (let k = 0; k < COLORS.length; k++) {
-        const c = OBJECT_COLORS[COLORS[k]];
-        const d = [c[0] - b[0], c[1] - b[1], c[2] - b[2]];
-        const dd = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-        let a = ((p[0] - b[0]) * d[0] + (p[1] - b[1]) * d[1] + (p[2] - b[2]) * d[2]) / dd;
-        a = a < 0 ? 0 : a > 1 ? 1 : a;
-        const dist = (p[0] - b[0] - a * d[0]) ** 2 + (p[1] - b[1] - a * d[1]) ** 2 + (p[2] - b[2] - a * d[2]) ** 2;
+        const { dist, a } = segment(p, b, OBJECT_COLORS[COLORS[k]]);
         if (dist < bestD) [bestD, label] = [dist, a >= 0.5 ? k : -1];
       }
+    for (let j = 0; j < bgs.length; j++)
+      for (let k = j + 1; k < bgs.length; k++) if (segment(p, bgs[j], bgs[k]).dist < bestD) [bestD, label] = [segment(p, bgs[j], bgs[k]).dist, -1];
     out[i] = label;
   }
   return out;
+}
+
+/** RGB distance of `mean` from the nearest mix of `color` with a color of `place` (see COLOR_THRESHOLD). */
+export function colorDistance(mean: readonly number[], color: Color, place: Place): number {
+  let best = Infinity;
+  for (const b of PLACES[place].palette as readonly RGB[]) best = Math.min(best, segment(mean, b, OBJECT_COLORS[color]).dist);
+  return Math.sqrt(best);
 }
 
 /** 3x3 mean filter (edges clamped): averages out pixel noise before the place vote. */
@@ -203,20 +241,25 @@ export function observe(img: ImageLike): Observation {
         }
     }
     nComp++;
-    if (pixels.length >= minArea(img)) objects.push(describe(pixels, labels, w));
+    if (pixels.length >= minArea(img)) objects.push(describe(pixels, labels, img, background));
   }
   return { background, backgroundShare: total ? best / total : 0, objects };
 }
 
-function describe(pixels: number[], labels: Int8Array, w: number): SeenObject {
+function describe(pixels: number[], labels: Int8Array, img: ImageLike, place: Place): SeenObject {
+  const w = img.width;
   let x0 = Infinity, y0 = Infinity, x1 = -1, y1 = -1;
   const counts = new Array(COLORS.length).fill(0);
+  const mean = [0, 0, 0];
   for (const p of pixels) {
     const x = p % w, y = (p - x) / w;
     x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
     counts[labels[p]]++;
+    for (let c = 0; c < 3; c++) mean[c] += img.data[p * 3 + c] / pixels.length;
   }
-  const color = COLORS[counts.indexOf(Math.max(...counts))];
+  const nearestColor = COLORS[counts.indexOf(Math.max(...counts))];
+  const distance = colorDistance(mean, nearestColor, place);
+  const color: SeenColor = distance <= COLOR_THRESHOLD ? nearestColor : UNKNOWN_COLOR;
   const bw = x1 - x0 + 1, bh = y1 - y0 + 1;
   const mask = new Uint8Array(bw * bh);
   for (const p of pixels) {
@@ -230,7 +273,7 @@ function describe(pixels: number[], labels: Int8Array, w: number): SeenObject {
     if (iou > shapeScore) [nearest, shapeScore] = [t.shape, iou];
   }
   const object: SeenShape = shapeScore >= SHAPE_THRESHOLD ? nearest : UNKNOWN_OBJECT;
-  return { color, object, nearest, area: pixels.length, box: { x: x0, y: y0, w: bw, h: bh }, shapeScore };
+  return { color, nearestColor, colorDistance: distance, object, nearest, area: pixels.length, box: { x: x0, y: y0, w: bw, h: bh }, shapeScore };
 }
 
 interface Template {

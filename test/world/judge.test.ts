@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/engine/random';
-import { createImage, ImageLike } from '../../src/world/image';
-import { judge, observe, SHAPE_THRESHOLD, UNKNOWN_OBJECT } from '../../src/world/judge';
+import { addGaussianNoise, createImage, gaussianBlur, ImageLike } from '../../src/world/image';
+import { COLOR_THRESHOLD, judge, observe, SHAPE_THRESHOLD, UNKNOWN_COLOR, UNKNOWN_OBJECT } from '../../src/world/judge';
 import { CATEGORIES, parsePrompt } from '../../src/world/prompt';
 import { sampleAttributes } from '../../src/world/promptSets';
 import { renderPrompt, renderScene, sceneFor } from '../../src/world/render';
@@ -87,4 +87,65 @@ test('an oval (a circle stretched 2:1) is an object of no recognisable shape, no
   const v = judge('two blue circles', img);
   assert.deepEqual(v.reasons, ['object: expected circle, saw circle+unknown']);
   assert.deepEqual(v.verdicts.find((x) => x.attribute === 'count'), { attribute: 'count', expected: 2, seen: 2, ok: true });
+});
+
+/** A `side` px shape of one RGB color painted at (x0, y0) on a canvas of the place's first color. */
+function painted(place: keyof typeof PLACES, rgb: readonly number[], shape: (typeof OBJECTS)[number] = 'circle', side = 14, x0 = 9, y0 = 9): ImageLike {
+  const img = createImage(32, 32, PLACES[place].palette[0] as [number, number, number]);
+  const m = shapeMask(shape, side, side);
+  for (let y = 0; y < side; y++) for (let x = 0; x < side; x++) if (m[y * side + x]) img.data.set(rgb, ((y0 + y) * 32 + x0 + x) * 3);
+  return img;
+}
+
+test('an object of no palette color (black, grey, brown, white) is an object of unknown color, never a palette color', () => {
+  const cases: Array<[keyof typeof PLACES, number[], string]> = [
+    ['plain', [10, 10, 10], 'a green circle'], // each pixel's nearest mix is green's
+    ['plain', [128, 128, 128], 'a green circle'],
+    ['plain', [140, 70, 30], 'a red circle'], // brown: nearest mix red's
+    ['plain', [20, 20, 80], 'a blue circle'],
+    ['forest', [255, 255, 255], 'a pink circle in the forest'],
+    ['desert', [10, 10, 10], 'a green circle in the desert'],
+  ];
+  for (const [place, rgb, prompt] of cases) {
+    const v = judge(prompt, painted(place, rgb));
+    assert.equal(v.observed.objects.length, 1, `${rgb} on ${place}: still one object`);
+    const [o] = v.observed.objects;
+    assert.equal(o.color, UNKNOWN_COLOR, `${rgb} on ${place}: ${o.nearestColor} at ${o.colorDistance.toFixed(0)}`);
+    assert.ok(o.colorDistance > COLOR_THRESHOLD);
+    assert.equal(o.object, 'circle');
+    assert.equal(v.aligned, false);
+    assert.deepEqual(v.reasons, [`color: expected ${parsePrompt(prompt).color}, saw unknown`]);
+  }
+  // A palette color stays itself, on every place.
+  for (const place of Object.keys(PLACES) as (keyof typeof PLACES)[]) {
+    for (const c of COLORS) assert.equal(observe(painted(place, OBJECT_COLORS[c])).objects[0]?.color, c, `${c} on ${place}`);
+  }
+});
+
+test('renders stay well inside COLOR_THRESHOLD, even at noise 30 and blur 1 px', () => {
+  const rng = new Rng(400000);
+  let worst = 0;
+  for (const c of CATEGORIES) {
+    for (let i = 0; i < 100; i++) {
+      const r = renderPrompt(sampleAttributes(rng, c), `colors/${c}/${i}`);
+      const img = addGaussianNoise(gaussianBlur(r.image, 1), 30, rng.fork(`n${c}${i}`));
+      for (const o of observe(img).objects) worst = Math.max(worst, o.colorDistance);
+    }
+  }
+  assert.ok(worst < COLOR_THRESHOLD * 0.85, `worst ${worst.toFixed(1)} against ${COLOR_THRESHOLD}`);
+});
+
+test('a soft horizon on the moon (a mix of its two colors) is background, not an object', () => {
+  const [dark, light] = PLACES.moon.palette as readonly (readonly number[])[];
+  for (const rows of [3, 6, 10]) {
+    const img = createImage(32, 32, dark as [number, number, number]);
+    for (let y = 0; y < 32; y++) {
+      const t = Math.min(1, Math.max(0, (y - 18 + 0.5) / rows));
+      for (let x = 0; x < 32; x++) img.data.set(dark.map((v, c) => Math.round((1 - t) * v + t * light[c])), (y * 32 + x) * 3);
+    }
+    const m = shapeMask('circle', 13, 13);
+    for (let y = 0; y < 13; y++) for (let x = 0; x < 13; x++) if (m[y * 13 + x]) img.data.set(OBJECT_COLORS.yellow, ((2 + y) * 32 + 4 + x) * 3);
+    const v = judge('a yellow circle on the moon', img);
+    assert.equal(v.aligned, true, `horizon over ${rows} rows: ${v.reasons.join('; ')}`);
+  }
 });
