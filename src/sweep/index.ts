@@ -125,6 +125,10 @@ async function runSweepLocked(dir: string, s: ResolvedSweep, opts: SweepOptions)
     bar.done();
   }
   if (failures.length) throw new Error(`${failures.length} run(s) failed (rerun the same command to resume them): ${failures.join('; ')}`);
+  const incomplete = runs.filter((r) => savedRows(dir, r).length < snapshotSteps(r.settings).length);
+  if (incomplete.length) {
+    throw new Error(`${incomplete.length} run(s) ended without all their rows (${incomplete.map((r) => r.key).join(', ')}): rerun the same command to resume them`);
+  }
   const rows = runs.flatMap((r) => savedRows(dir, r));
   const { figures, summary } = writeSweepResults(dir, s, rows, base);
   const pngs = opts.png === false ? [] : await exportFigurePngs(dir, s.figures.map((_, k) => figureId(s.name, k)));

@@ -72,9 +72,11 @@ export async function runOnQueue(url: string, dir: string, runs: readonly SweepR
     await events.waitUntilReady();
     const abs = path.resolve(dir);
     const jobs = await Promise.all(runs.map(async (run) => {
-      // A job that failed in an earlier sweep of this folder would be found again, failed: start it afresh.
+      // A job of an earlier sweep of this folder would be found again: failed, or completed with rows that are no
+      // longer on disk (the run was missing, so it is asked for again). Start it afresh; one still queued or running
+      // (another sweep process's) is waited for.
       const old = await queue.getJob(jobId(abs, run));
-      if (old && (await old.isFailed())) await old.remove();
+      if (old && ['completed', 'failed'].includes(await old.getState())) await old.remove();
       return queue.add('run', { dir: abs, run }, { jobId: jobId(abs, run), attempts: 2, removeOnComplete: false, removeOnFail: false });
     }));
     await Promise.all(jobs.map(async (job, i) => {

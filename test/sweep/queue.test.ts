@@ -12,7 +12,9 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { initBackend } from '../../src/engine';
-import { queueConnection, resolveSweep, runSweep } from '../../src/sweep';
+import { Queue, QueueEvents } from 'bullmq';
+import { queueConnection, QUEUE_NAME, resolveSweep, runSweep, sweepRuns } from '../../src/sweep';
+import { jobId } from '../../src/sweep/queue';
 import { csvWithoutSeconds, tempDir, TINY } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -104,5 +106,24 @@ test('through the queue, with a worker killed mid-run, the sweep gives the local
   // B finished both runs, the one A had started among them.
   assert.match(b.output(), new RegExp(`finished ${killedRun.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
   assert.ok(new Set([...b.output().matchAll(/finished (\S+)/g)].map((m) => m[1])).size === 2, b.output());
+  assert.equal(csvWithoutSeconds(queued), csvWithoutSeconds(local));
+
+  // A completed job left in the queue (a sweep stopped before its clean-up) must not stand in for a run whose rows
+  // were removed since: the run is done again, not taken as done.
+  const [run] = sweepRuns(sweep);
+  const queue = new Queue(QUEUE_NAME, { connection: queueConnection(url) });
+  const events = new QueueEvents(QUEUE_NAME, { connection: queueConnection(url) });
+  try {
+    await events.waitUntilReady();
+    const stale = await queue.add('run', { dir: path.resolve(queued), run }, { jobId: jobId(queued, run), removeOnComplete: false });
+    await stale.waitUntilFinished(events); // worker B: the rows are on disk, so it returns them at once
+    assert.equal(await stale.getState(), 'completed');
+  } finally {
+    await events.close();
+    await queue.close();
+  }
+  fs.rmSync(path.join(queued, 'runs', run.key), { recursive: true });
+  const again = await runSweep(queued, sweep, { queue: url, png: false });
+  assert.equal(again.ran, 1);
   assert.equal(csvWithoutSeconds(queued), csvWithoutSeconds(local));
 });
