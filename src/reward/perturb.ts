@@ -7,8 +7,10 @@
  * - count: another count word (the noun's number follows);
  * - color: another color, only where the prompt names one (adding a color to
  *   "a circle" could name the color the image happens to have);
- * - background: another place, or a place where the prompt names none (an
- *   image without a place has the plain background, which no place phrase names).
+ * - background: another place, only where the prompt names one (an image of
+ *   "a circle" may show any place: the model draws one in about a third of
+ *   such images, the judge and the raters accept any, so "a circle on the
+ *   moon" can be true of it. Until 2026-12-06 a place was added there too.)
  * Words are never dropped: a shorter prompt is still true of the image.
  * Every perturbation is a prompt of the grammar (formatPrompt) and differs
  * from the original.
@@ -33,7 +35,7 @@ function alternatives(a: Attributes): Record<PerturbedAttribute, Array<Partial<A
   return {
     count: Array.from({ length: MAX_COUNT }, (_, i) => i + 1).filter((c) => c !== a.count).map((count) => ({ count })),
     color: a.color === undefined ? [] : COLORS.filter((c) => c !== a.color).map((color) => ({ color })),
-    background: BACKGROUNDS.filter((b) => b !== a.background).map((background) => ({ background })),
+    background: a.background === undefined ? [] : BACKGROUNDS.filter((b) => b !== a.background).map((background) => ({ background })),
   };
 }
 
@@ -76,7 +78,8 @@ function poolOf(a: Attributes): Perturbation[][] {
  * single-attribute changes first (in random order), then two-attribute
  * changes, then three, so the classes are as close to the true prompt as the
  * grammar allows. They are distinct while the grammar has enough of them
- * ("a circle" has 8 single and 15 double changes); beyond that they repeat,
+ * ("a circle" has 3 single changes, its counts, and no double ones; "a red
+ * circle" 9 single and 18 double); beyond that they repeat,
  * drawn again from the whole pool.
  */
 export function perturbPrompt(a: Attributes, count: number, rng: Rng): Perturbation[] {
