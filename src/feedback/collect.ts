@@ -184,7 +184,8 @@ export function loadPrompts(spec: string): PromptEntry[] {
   if (!fs.existsSync(spec) || !fs.statSync(spec).isFile()) {
     throw new Error(`--prompts must be seen, unseen or a readable text file, got "${spec}"`);
   }
-  return readPromptsFile(spec).map((p) => ({ prompt: p.text, attributes: p.attributes, category: categoryOf(p.attributes) }));
+  // The canonical form ("One Circle" -> "a circle"): what the models were trained on and the reward scores.
+  return readPromptsFile(spec).map((p) => ({ prompt: p.prompt, attributes: p.attributes, category: categoryOf(p.attributes) }));
 }
 
 /** Change one attribute of `a` to another value (the mistake of the stand-in generator). */

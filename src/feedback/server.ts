@@ -99,7 +99,16 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   }
   const p = schema.safeParse(body);
   if (!p.success) {
-    throw new HttpError(400, p.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ` : '') + (i.code === 'invalid_type' && i.input === undefined ? 'missing' : i.message)).join('; '));
+    // zod does not report the input itself: a key is missing when the body does not hold it.
+    const present = (keys: readonly PropertyKey[]) => {
+      let v: unknown = body;
+      for (const k of keys) {
+        if (v === null || typeof v !== 'object' || !(k in v)) return false;
+        v = (v as Record<PropertyKey, unknown>)[k];
+      }
+      return true;
+    };
+    throw new HttpError(400, p.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ` : '') + (i.code === 'invalid_type' && !present(i.path) ? 'missing' : i.message)).join('; '));
   }
   return p.data;
 }

@@ -41,7 +41,7 @@ export const METRIC_TITLES: Record<Metric | SettingKey, string> = {
   step: 'fine-tuning updates', labelCount: 'labels used', count: 'judge accuracy: count prompts', color: 'judge accuracy: color prompts',
   background: 'judge accuracy: background prompts', combination: 'judge accuracy: combination prompts', overall: 'judge accuracy (overall)',
   gain: 'judge accuracy minus the base model\'s', classifier: 'classifier accuracy (overall)', fid: 'FID to renders (lower: closer)',
-  reward: 'mean reward of the fine-tuned model\'s images', rewardAucUnseen: 'reward AUC vs the judge, unseen prompts', rewardAucHeldOut: 'reward AUC, held-out labels',
+  reward: 'mean reward of the fine-tuned model\'s images', rewardAucUnseen: 'reward AUC vs the judge, unseen prompts', rewardAucHeldOut: 'reward AUC, held-out labels (the early-stopping prompts)',
   seconds: 'wall seconds',
 };
 const Column = z.enum([...SETTING_KEYS, ...METRICS] as unknown as [string, ...string[]]);

@@ -73,8 +73,9 @@ test('loadPrompts: sets by name, a file with comments, a bad line named', () => 
   assert.equal(loadPrompts('seen').length, seenPrompts().length);
   const dir = tempDir('prompts');
   const file = path.join(dir, 'p.txt');
-  fs.writeFileSync(file, '# my prompts\ntwo red circles in the forest\n\nthree circles\n');
-  assert.deepEqual(loadPrompts(file).map((p) => [p.prompt, p.category]), [['two red circles in the forest', 'combination'], ['three circles', 'count']]);
+  fs.writeFileSync(file, '# my prompts\ntwo red circles in the forest\n\nThree Circles\none circle\n');
+  // The canonical form, whatever the case or count word written: what the models were trained on.
+  assert.deepEqual(loadPrompts(file).map((p) => [p.prompt, p.category]), [['two red circles in the forest', 'combination'], ['three circles', 'count'], ['a circle', 'count']]);
   fs.writeFileSync(file, 'two red circles\nseven purple dragons\n');
   assert.throws(() => loadPrompts(file), new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:2: `));
   assert.throws(() => loadPrompts(path.join(dir, 'missing.txt')), /--prompts must be seen, unseen or a readable text file/);
