@@ -142,11 +142,13 @@ test('a self-conditioned UNet is fine-tuned as it was pretrained: leak-free, its
   model.dispose({ clip: true });
 });
 
-test('finetune config: the default is 2,400 updates at 2e-4 on mean-normalised weights; --quick is its first 600; the earlier default comes back from its file', () => {
+test('finetune config: the default is 2,400 updates at 2e-4 on mean-normalised weights; --quick is its first 1,000; the earlier presets come back from their files', () => {
   const d = resolveFinetuneConfig('default'), q = resolveFinetuneConfig('quick');
   assert.deepEqual([d.train.steps, d.train.learningRate, d.normalise], [2400, 2e-4, 'mean']);
-  assert.deepEqual([q.train.steps, q.train.learningRate, q.normalise], [600, 2e-4, 'mean']);
+  assert.deepEqual([q.train.steps, q.train.learningRate, q.normalise, q.evalEvery], [1000, 2e-4, 'mean', 250]);
   const read = (f: string) => JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'scripts', f), 'utf8'));
+  const q600 = resolveFinetuneConfig('quick', read('finetune-quick-until-2026-12-06.json'));
+  assert.deepEqual([q600.train.steps, q600.train.checkpointEvery, q600.evalEvery, q600.train.learningRate], [600, 100, 100, 2e-4]);
   const old = resolveFinetuneConfig('default', read('finetune-default-until-2026-12-05.json'));
   assert.deepEqual([old.train.steps, old.train.learningRate, old.normalise, old.modelCondDropout], [2400, 2e-5, 'none', 0]);
   const dropped = resolveFinetuneConfig('default', read('finetune-dropped-prompts-until-2026-12-05.json'));
