@@ -40,6 +40,8 @@ export interface SeenObject {
   nearestColor: Color;
   /** RGB distance of the component's mean color from the nearest mix of `nearestColor` with a color of the place (0 = on it). */
   colorDistance: number;
+  /** Share of the component's pixels whose own color is `nearestColor` (1 = all of one color). */
+  colorShare: number;
   /** The recognised shape, or 'unknown': no template matches well enough (a blob, a cut or merged shape). */
   object: SeenShape;
   /** The best-matching template's shape, recognised or not (for diagnostics). */
@@ -258,6 +260,7 @@ function describe(pixels: number[], labels: Int8Array, img: ImageLike, place: Pl
     for (let c = 0; c < 3; c++) mean[c] += img.data[p * 3 + c] / pixels.length;
   }
   const nearestColor = COLORS[counts.indexOf(Math.max(...counts))];
+  const colorShare = Math.max(...counts) / pixels.length;
   const distance = colorDistance(mean, nearestColor, place);
   const color: SeenColor = distance <= COLOR_THRESHOLD ? nearestColor : UNKNOWN_COLOR;
   const bw = x1 - x0 + 1, bh = y1 - y0 + 1;
@@ -273,7 +276,7 @@ function describe(pixels: number[], labels: Int8Array, img: ImageLike, place: Pl
     if (iou > shapeScore) [nearest, shapeScore] = [t.shape, iou];
   }
   const object: SeenShape = shapeScore >= SHAPE_THRESHOLD ? nearest : UNKNOWN_OBJECT;
-  return { color, nearestColor, colorDistance: distance, object, nearest, area: pixels.length, box: { x: x0, y: y0, w: bw, h: bh }, shapeScore };
+  return { color, nearestColor, colorDistance: distance, colorShare, object, nearest, area: pixels.length, box: { x: x0, y: y0, w: bw, h: bh }, shapeScore };
 }
 
 interface Template {
