@@ -29,9 +29,12 @@ export type Denoiser = Pick<TextToImage, 'schedule' | 'denoise' | 'encodePrompts
 /**
  * The S DDIM timesteps, descending.
  *   trailing: T-1, T-1-T/S, ..., T/S-1 (starts where training's noise is pure).
- *   leading:  1 + (S-1)T/S, ..., 1 + T/S, 1 (Stable Diffusion's default, steps_offset 1): skips the last
- *             T/S - 1 steps, where alpha_bar ~ 0 makes x0 = (x_t - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar)
- *             amplify any error of eps_theta by 1 / sqrt(alpha_bar) (~2e4 at t = T-1 for the cosine schedule).
+ *   leading:  1 + (S-1)k, ..., 1 + k, 1 with k = floor(T/S) (Stable Diffusion's default, steps_offset 1, diffusers'
+ *             stride): skips the last k - 1 steps, where alpha_bar ~ 0 makes x0 = (x_t - sqrt(1 - alpha_bar) eps) /
+ *             sqrt(alpha_bar) amplify any error of eps_theta by 1 / sqrt(alpha_bar) (~2e4 at t = T-1 for the cosine
+ *             schedule). Where S does not divide T it starts well below T-1 from pure noise (S = 600 of T = 1000:
+ *             at t = 600, alpha_bar 0.34): use trailing there. With S = T the first step is clamped to T-1, which
+ *             is then visited twice (the second visit changes nothing).
  */
 export function ddimTimesteps(timesteps: number, steps: number, spacing: SamplerConfig['spacing'] = 'leading'): number[] {
   if (!Number.isInteger(steps) || steps < 1 || steps > timesteps) {
