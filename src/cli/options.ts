@@ -31,17 +31,18 @@ export function choiceListOption<T extends string>(name: string, value: string, 
   return xs as T[];
 }
 
+/** A decimal number as written ("2.5", "-1", "1e-4"); Number() alone also takes "", " ", "0x10" and "0b11". */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 /** A classifier-free guidance scale: a number in 0..100 (`--guidance`). */
 export function guidanceOption(v: string): number {
-  const g = Number(v);
-  if (!Number.isFinite(g) || g < 0 || g > 100) throw new Error(`--guidance must be a number in 0..100, got "${v}"`);
-  return g;
+  return numberOption('--guidance', v, 0, 100);
 }
 
-/** A number in [lo, hi]. */
+/** A decimal number in [lo, hi]. */
 export function numberOption(name: string, value: string, lo: number, hi: number): number {
   const x = Number(value);
-  if (value.trim() === '' || !Number.isFinite(x) || x < lo || x > hi) throw new Error(`${name} must be a number in ${lo}..${hi}, got "${value}"`);
+  if (!DECIMAL.test(value.trim()) || !Number.isFinite(x) || x < lo || x > hi) throw new Error(`${name} must be a number in ${lo}..${hi}, got "${value}"`);
   return x;
 }
 
@@ -50,11 +51,14 @@ export const repeatable = (value: string, previous: string[]): string[] => [...p
 
 /** The JSON object in the file of a `--config` option (e.g. preset overrides); errors name the option and the file. */
 export function jsonFileOption(name: string, file: string): Record<string, unknown> {
+  let v: unknown;
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
+    v = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
     throw new Error(`${name} ${file}: ${(e as Error).message}`);
   }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${name} ${file}: must be a JSON object of settings, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
+  return v as Record<string, unknown>;
 }
 
 /** The sampler options shared by the commands that sample (generate, eval-base, ship-base-model). */

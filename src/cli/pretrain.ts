@@ -73,6 +73,15 @@ export async function shipBaseModel(
   opts: { imagesPerCategory?: number; promptsPerCategory?: number; seeds?: number[]; sampler?: Partial<SamplerConfig>; log?: (s: string) => void } = {},
 ): Promise<Record<string, unknown>> {
   const log = opts.log ?? ((s: string) => console.log(s));
+  // The swap at the end replaces the destination folder whole: it must be new, empty or a shipped model, and it is
+  // resolved first (with a trailing slash the temporary folder would be inside it, and deleted with it).
+  dest = path.resolve(dest);
+  if (fs.existsSync(dest)) {
+    if (!fs.statSync(dest).isDirectory()) throw new Error(`--out ${dest} is a file, not a folder`);
+    if (fs.readdirSync(dest).length > 0 && !fs.existsSync(path.join(dest, 'diffusion', 'checkpoint.json'))) {
+      throw new Error(`--out ${dest} holds files but no shipped model (diffusion/checkpoint.json), and shipping replaces the folder whole: give a new or empty folder, or a shipped model's to replace it`);
+    }
+  }
   const { loadTextToImage, countParams, saveModelCheckpoint } = await import('../models');
   const ev = await import('../eval');
   const runConfig = JSON.parse(fs.readFileSync(path.join(run, 'config.json'), 'utf8'));

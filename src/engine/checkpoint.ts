@@ -124,7 +124,7 @@ export async function loadCheckpoint<M = unknown>(
   const bytes = fs.readFileSync(weightsPath);
   if (bytes.byteLength !== index.byteLength) {
     throw new CheckpointError(
-      `truncated checkpoint ${weightsPath}: ${bytes.byteLength} bytes, expected ${index.byteLength}`,
+      `${bytes.byteLength < index.byteLength ? 'truncated' : 'corrupt'} checkpoint ${weightsPath}: ${bytes.byteLength} bytes, expected ${index.byteLength}`,
     );
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');

@@ -112,6 +112,9 @@ export function prepareCollect(opts: CollectTarget): void {
   if (!Number.isSafeInteger(perPrompt) || perPrompt < 1) throw new Error(`perPrompt must be a positive integer, got ${perPrompt}`);
   if (prompts.length === 0) throw new Error('collect: no prompts');
   if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) throw new Error(`${outDir} exists and is not a folder (pick another --out)`);
+  if (fs.existsSync(outDir) && !fs.existsSync(path.join(outDir, MANIFEST)) && fs.readdirSync(outDir).some((f) => !f.startsWith('.'))) {
+    throw new Error(`${outDir} holds files but no dataset (${MANIFEST}): pick a new or empty --out, or a dataset's folder to resume it`);
+  }
   const existing = new Map<string, { prompt: string; seed: number | string }>();
   if (fs.existsSync(path.join(outDir, MANIFEST))) {
     const text = fs.readFileSync(path.join(outDir, MANIFEST), 'utf8');

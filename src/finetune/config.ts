@@ -143,6 +143,7 @@ export type FinetunePreset = keyof typeof FINETUNE_PRESETS;
 export function resolveFinetuneConfig(preset: FinetunePreset = 'default', overrides: Record<string, unknown> = {}): FinetuneConfig {
   const base = FINETUNE_PRESETS[preset];
   const { train, ...rest } = overrides as { train?: Record<string, unknown> };
+  if (train !== undefined && (train === null || typeof train !== 'object' || Array.isArray(train))) throw new Error(`finetune config: train: must be an object of training settings, got ${JSON.stringify(train)}`);
   const merged = { ...base, ...rest, train: { ...base.train, ...(train ?? {}) } };
   const p = FinetuneConfigSchema.safeParse(merged);
   if (!p.success) throw new Error(`finetune config: ${p.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);

@@ -260,6 +260,8 @@ export async function finetune(
     }
     const diff = firstDifference(saved, JSON.parse(JSON.stringify(record)));
     if (diff) throw new Error(`${inputs.out} holds a fine-tuning run with other settings or inputs (${diff}); use another --out, or the same settings to resume`);
+  } else if (fs.existsSync(inputs.out) && (!fs.statSync(inputs.out).isDirectory() || fs.readdirSync(inputs.out).length > 0)) {
+    throw new Error(`--out ${inputs.out} ${fs.statSync(inputs.out).isDirectory() ? `holds files but no fine-tuning run (${RECORD})` : 'is a file'}: give a new or empty folder`);
   }
   let model: TextToImage | undefined;
   try {

@@ -144,11 +144,22 @@ test('ship-base-model --guidance, --steps, --eta: a bad value is one line and th
   const cases: Array<[string, string, string]> = [
     ['--guidance', 'abc', 'a number in 0..100'], ['--guidance', '-1', 'a number in 0..100'], ['--guidance', '101', 'a number in 0..100'],
     ['--steps', '0', 'an integer in 1..1000'], ['--steps', '2.5', 'an integer in 1..1000'], ['--eta', '1.5', 'a number in 0..1'], ['--eta', 'x', 'a number in 0..1'],
+    // Number() takes these as 0, 16 and 3: not what anyone meant.
+    ['--guidance', '', 'a number in 0..100'], ['--guidance', '0x10', 'a number in 0..100'], ['--eta', '0b1', 'a number in 0..1'],
   ];
   for (const [flag, bad, allowed] of cases) {
     const r = run(['ship-base-model', '--run', path.join(dir, 'no-run'), '--out', dest, flag, bad]);
     assert.equal(r.status, 1);
     assert.equal(r.stderr.trim(), `t2i-align: ${flag} must be ${allowed}, got "${bad}"`);
+  }
+  assert.equal(fs.readFileSync(path.join(dest, 'keep.txt'), 'utf8'), 'old model');
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['shipped']);
+  // Shipping replaces the folder whole: one that holds files but no shipped model is refused before any work,
+  // also when named with a trailing slash (which once put the temporary folder inside it, deleted with it).
+  for (const out of [dest, `${dest}/`]) {
+    const r = run(['ship-base-model', '--run', path.join(dir, 'no-run'), '--out', out]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr.trim(), /^t2i-align: --out .*shipped holds files but no shipped model \(diffusion\/checkpoint\.json\)/);
   }
   assert.equal(fs.readFileSync(path.join(dest, 'keep.txt'), 'utf8'), 'old model');
   assert.deepEqual(fs.readdirSync(dir).sort(), ['shipped']);

@@ -96,6 +96,12 @@ test('t2i-align collect --guidance: a bad scale, or a scale for the stand-in, is
   await assert.rejects(runCli('collect', '--prompts', 'seen', '--out', out, '--guidance', 'strong'), /--guidance must be a number in 0\.\.100, got "strong"/);
   await assert.rejects(runCli('collect', '--prompts', 'seen', '--out', out, '--stand-in', '0.5', '--guidance', '3'), /--guidance is a setting of the model; the stand-in has none/);
   assert.equal(fs.existsSync(out), false);
+  // A folder that holds something else (here a model's checkpoint) gets no images beside it.
+  const other = path.join(tempDir('other'), 'model');
+  fs.mkdirSync(other);
+  fs.writeFileSync(path.join(other, 'checkpoint.json'), '{}');
+  await assert.rejects(runCli('collect', '--prompts', 'seen', '--out', other, '--stand-in', '0'), /holds files but no dataset \(manifest\.jsonl\): pick a new or empty --out/);
+  assert.deepEqual(fs.readdirSync(other), ['checkpoint.json']);
 });
 
 /** Every file of a folder and its bytes (to show a refused run changed nothing). */

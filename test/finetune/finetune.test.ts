@@ -149,6 +149,7 @@ test('finetune config: the default is 2,400 updates at 2e-4 on mean-normalised w
   const read = (f: string) => JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'scripts', f), 'utf8'));
   const q600 = resolveFinetuneConfig('quick', read('finetune-quick-until-2026-12-06.json'));
   assert.deepEqual([q600.train.steps, q600.train.checkpointEvery, q600.evalEvery, q600.train.learningRate], [600, 100, 100, 2e-4]);
+  for (const train of [5, null, [1], 'fast']) assert.throws(() => resolveFinetuneConfig('default', { train }), /finetune config: train: must be an object of training settings/);
   const old = resolveFinetuneConfig('default', read('finetune-default-until-2026-12-05.json'));
   assert.deepEqual([old.train.steps, old.train.learningRate, old.normalise, old.modelCondDropout], [2400, 2e-5, 'none', 0]);
   const dropped = resolveFinetuneConfig('default', read('finetune-dropped-prompts-until-2026-12-05.json'));
@@ -426,6 +427,14 @@ test('t2i-align finetune: bad input is one clear line and writes nothing', async
   fs.writeFileSync(bad, JSON.stringify({ evalGuidance: -2 }));
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--config', bad, '--out', out), /finetune config: evalGuidance: /);
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--config', '/nope.json', '--out', out), /--config \/nope\.json: /);
+  fs.writeFileSync(bad, 'null');
+  await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--config', bad, '--out', out), /--config .*bad\.json: must be a JSON object of settings, got null/);
+  fs.writeFileSync(bad, '[1]');
+  await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--config', bad, '--out', out), /must be a JSON object of settings, got an array/);
+  // An --out that holds something else (here a model) is refused before anything is written into it.
+  const before = fs.readdirSync(base).sort();
+  await assert.rejects(runCli('finetune', '--model', base, '--data', labelledDataset(3), '--weights', 'labels', '--out', base), /--out .* holds files but no fine-tuning run \(finetune\.json\): give a new or empty folder/);
+  assert.deepEqual(fs.readdirSync(base).sort(), before);
   fs.writeFileSync(bad, JSON.stringify({ modelTimesteps: [900, 800] }));
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--config', bad, '--out', out), /finetune config: modelTimesteps: \[lo, hi\] needs lo <= hi/);
   const labelled = labelledDataset(3);

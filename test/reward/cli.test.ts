@@ -14,6 +14,10 @@ test('t2i-align train-reward, reward --manifest/--image and eval-reward on a sma
   assert.equal(trained.rows.train + trained.rows.heldOut, 30);
   assert.ok(trained.heldOut.auc.value >= 0 && trained.heldOut.auc.value <= 1);
   await assert.rejects(runCli('train-reward', '--data', data, '--out', out), /already holds a checkpoint.*--overwrite/);
+  const aFile = path.join(path.dirname(out), 'a-file');
+  fs.writeFileSync(aFile, 'notes');
+  await assert.rejects(runCli('train-reward', '--data', data, '--out', aFile), /--out .*a-file is a file, not a folder/); // before training, not after
+  assert.equal(fs.readFileSync(aFile, 'utf8'), 'notes');
 
   const scored = JSON.parse(await runCli('reward', '--model', out, '--manifest', data, '--json'));
   assert.equal(scored.scores.length, 30);
