@@ -272,8 +272,9 @@ export class ConfigError extends Error {
 export function parsePretrainConfig(value: unknown): PretrainConfig {
   const r = PretrainConfigSchema.safeParse(value);
   if (!r.success) {
-    const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new ConfigError(`invalid pretrain config:\n${lines.join('\n')}`);
+    // One line (the CLI prints an error's first line only), each bad key by its path.
+    const keys = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`invalid pretrain config: ${keys.join('; ')}`);
   }
   checkConsistency(r.data);
   return r.data;
@@ -290,7 +291,7 @@ function checkConsistency(c: PretrainConfig): void {
     if (ch % u.heads !== 0) problems.push(`diffusion.unet.channels.${i}: ${ch} is not a multiple of heads ${u.heads}`);
   });
   for (const l of u.attentionLevels) if (l >= u.channels.length) problems.push(`diffusion.unet.attentionLevels: level ${l} does not exist (${u.channels.length} levels)`);
-  if (problems.length > 0) throw new ConfigError(`invalid pretrain config:\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0) throw new ConfigError(`invalid pretrain config: ${problems.join('; ')}`);
 }
 
 /** A preset with overrides applied (deep merge; arrays replace), validated. */

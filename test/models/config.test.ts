@@ -27,3 +27,8 @@ test('unknown keys and bad values are errors naming the key path', () => {
   assert.throws(() => parsePretrainConfig({}), /seed/);
   assert.throws(() => resolvePretrainConfig('huge' as never), /unknown preset "huge"; allowed: quick, default/);
 });
+
+test('an invalid config is one line naming each bad key (a checkpoint holding one says which)', () => {
+  const bad = { ...resolvePretrainConfig('quick'), diffusionTrain: { ...resolvePretrainConfig('quick').diffusionTrain, steps: -1 } };
+  assert.throws(() => parsePretrainConfig(bad), (e: Error) => !e.message.includes('\n') && /^invalid pretrain config: diffusionTrain\.steps: /.test(e.message));
+});
