@@ -279,7 +279,9 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
     if (name === '' || name.startsWith('/') || path.isAbsolute(name)) throw new HttpError(400, 'bad image path: must be a file name from the manifest');
     const rec = records().byFile.get(name);
     if (!rec) throw new HttpError(404, `no image "${name.slice(0, 200)}" in this dataset`);
-    return reply.type('image/png').header('cache-control', 'private, max-age=3600').send(fs.readFileSync(path.join(dataDir, rec.file)));
+    const file = path.join(dataDir, rec.file);
+    if (!fs.existsSync(file)) throw new HttpError(404, `image "${name.slice(0, 200)}" is in the manifest but its file is missing from the dataset folder`);
+    return reply.type('image/png').header('cache-control', 'private, max-age=3600').send(fs.readFileSync(file));
   });
 
   return server;

@@ -1,17 +1,20 @@
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { classUrlsFor, createLabelServer, LabelServer } from '../../src/feedback/server';
 import { decodePng } from '../../src/world/image';
+import { readManifest } from '../../src/world/dataset';
 import { OBJECT_COLORS } from '../../src/world/vocab';
 import { smallDataset, tempDir } from './helpers';
 
 let s: LabelServer;
 let base: string;
+let dir: string;
 
 before(async () => {
-  const dir = smallDataset(12);
+  dir = smallDataset(12);
   s = await createLabelServer({ dataDir: dir, storeFile: path.join(tempDir('srv'), 'labels.sqlite'), bodyLimit: 4096 });
   base = await s.app.listen({ host: '127.0.0.1', port: 0 });
 });
@@ -113,6 +116,16 @@ test('bad input gets a 4xx with a clear JSON message, and the server keeps servi
   const ok = await raw('GET', '/api/info');
   assert.equal(ok.status, 200);
   assert.equal(ok.json.images, 12);
+  // An image file removed while the server runs: a 404 that says so, not a 500.
+  const last = readManifest(dir).at(-1)!;
+  fs.renameSync(path.join(dir, last.file), path.join(dir, `${last.file}.moved`));
+  try {
+    const gone = await raw('GET', `/images/${last.file}`);
+    assert.equal(gone.status, 404);
+    assert.match(String(gone.json.error), /is in the manifest but its file is missing/);
+  } finally {
+    fs.renameSync(path.join(dir, `${last.file}.moved`), path.join(dir, last.file));
+  }
 });
 
 test('GET /api/rubric: rules, example renders served as 32x32 PNGs, swatches from the vocabulary', async () => {
