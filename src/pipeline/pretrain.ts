@@ -80,6 +80,9 @@ export interface PretrainResult {
 export function resolvePretrainRun(preset: PresetName, overrides: unknown = {}): { config: PretrainConfig; corpus: CorpusConfig } {
   if (overrides === null || typeof overrides !== 'object' || Array.isArray(overrides)) throw new Error('pretrain config overrides must be a JSON object');
   const { corpus: corpusOver, ...modelOver } = overrides as Record<string, unknown>;
+  if (corpusOver !== undefined && (corpusOver === null || typeof corpusOver !== 'object' || Array.isArray(corpusOver))) {
+    throw new Error(`invalid pretrain config: corpus: must be an object of corpus settings, got ${JSON.stringify(corpusOver)}`);
+  }
   // Check the keys against the schema first so the error names the full path of an unknown key.
   const unknownKeys = [...checkKeys(modelOver, PretrainConfigSchema, ''), ...checkKeys(corpusOver ?? {}, CorpusConfigSchema, 'corpus')];
   if (unknownKeys.length) throw new Error(`invalid pretrain config: ${unknownKeys.join('; ')}`);

@@ -111,6 +111,7 @@ test('pretrain: a bad config key is a one-line error naming its path', () => {
   assert.throws(() => resolvePretrainRun('quick', { diffusion: { unet: { chanels: [8] } } }), /diffusion\.unet\.chanels: unknown key/);
   assert.throws(() => resolvePretrainRun('quick', { corpus: { sise: 3 } }), /corpus\.sise/);
   assert.throws(() => resolvePretrainRun('quick', { clipTrain: { steps: -1 } }), /clipTrain\.steps/);
+  for (const corpus of [5, null, 'abc', [1]]) assert.throws(() => resolvePretrainRun('quick', { corpus }), /^Error: invalid pretrain config: corpus: must be an object of corpus settings/);
   assert.throws(() => resolvePretrainRun('quick', { diffusionTrain: { timestepSampling: 'gaussian' } }), /diffusionTrain\.timestepSampling: .*uniform.*logit-normal/);
   assert.throws(() => resolvePretrainRun('quick', { diffusionTrain: { logitStd: 0 } }), /diffusionTrain\.logitStd/);
   assert.throws(() => resolvePretrainRun('quick', { diffusionTrain: { inputPerturbation: -0.1 } }), /diffusionTrain\.inputPerturbation: .*>=0/);
