@@ -20,9 +20,14 @@ import { makeDir } from '../engine/files';
 import { fixed3 } from '../reward/metrics';
 
 
+/** Refuse an --out that is a file before any work (it would fail only when the results are written). */
+function checkNotFile(out: string): void {
+  if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new Error(`--out ${out} is a file, not a folder`);
+}
+
 /** Refuse to overwrite a saved model: nothing already saved is lost. */
 function checkFreshOut(out: string, overwrite?: boolean): void {
-  if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new Error(`--out ${out} is a file, not a folder`);
+  checkNotFile(out);
   if (hasCheckpoint(out) && !overwrite) throw new Error(`--out ${out} already holds a checkpoint; choose another folder or pass --overwrite`);
 }
 
@@ -142,7 +147,7 @@ export function registerReward(program: Command): void {
       const resamples = intOption('--resamples', opts.resamples, 0, 100000);
       const renderPrompts = intOption('--render-prompts', opts.renderPrompts, 1, 100000);
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
-      if (opts.out && fs.existsSync(opts.out) && !fs.statSync(opts.out).isDirectory()) throw new Error(`--out ${opts.out} is a file, not a folder`);
+      if (opts.out) checkNotFile(opts.out);
       await initBackend();
       const { model, meta, frozen } = await loadRewardModel(opts.model);
       try {

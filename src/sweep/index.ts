@@ -94,7 +94,8 @@ async function runSweepLocked(dir: string, s: ResolvedSweep, opts: SweepOptions)
   const log = opts.log ?? (() => {});
   const { base } = await prepareSweep(dir, s, { log });
   const runs = sweepRuns(s);
-  const missing = runs.filter((r) => savedRows(dir, r).length < snapshotSteps(r.settings).length);
+  const lacksRows = (r: SweepRun) => savedRows(dir, r).length < snapshotSteps(r.settings).length;
+  const missing = runs.filter(lacksRows);
   log(`${runs.length} runs, ${runs.length - missing.length} already done`);
   const bar = (opts.progress ?? makeProgress)(missing.length, `sweep ${s.name}`);
   const finished = (run: SweepRun) => {
@@ -125,7 +126,7 @@ async function runSweepLocked(dir: string, s: ResolvedSweep, opts: SweepOptions)
     bar.done();
   }
   if (failures.length) throw new Error(`${failures.length} run(s) failed (rerun the same command to resume them): ${failures.join('; ')}`);
-  const incomplete = runs.filter((r) => savedRows(dir, r).length < snapshotSteps(r.settings).length);
+  const incomplete = runs.filter(lacksRows);
   if (incomplete.length) {
     throw new Error(`${incomplete.length} run(s) ended without all their rows (${incomplete.map((r) => r.key).join(', ')}): rerun the same command to resume them`);
   }

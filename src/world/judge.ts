@@ -169,7 +169,10 @@ function objectLabels(img: ImageLike, place: Place): Int8Array {
         if (dist < bestD) [bestD, label] = [dist, a >= 0.5 ? k : -1];
       }
     for (let j = 0; j < bgs.length; j++)
-      for (let k = j + 1; k < bgs.length; k++) if (segment(p, bgs[j], bgs[k]).dist < bestD) [bestD, label] = [segment(p, bgs[j], bgs[k]).dist, -1];
+      for (let k = j + 1; k < bgs.length; k++) {
+        const { dist } = segment(p, bgs[j], bgs[k]);
+        if (dist < bestD) [bestD, label] = [dist, -1];
+      }
     out[i] = label;
   }
   return out;
@@ -259,8 +262,9 @@ function describe(pixels: number[], labels: Int8Array, img: ImageLike, place: Pl
     counts[labels[p]]++;
     for (let c = 0; c < 3; c++) mean[c] += img.data[p * 3 + c] / pixels.length;
   }
-  const nearestColor = COLORS[counts.indexOf(Math.max(...counts))];
-  const colorShare = Math.max(...counts) / pixels.length;
+  const most = Math.max(...counts);
+  const nearestColor = COLORS[counts.indexOf(most)];
+  const colorShare = most / pixels.length;
   const distance = colorDistance(mean, nearestColor, place);
   const color: SeenColor = distance <= COLOR_THRESHOLD ? nearestColor : UNKNOWN_COLOR;
   const bw = x1 - x0 + 1, bh = y1 - y0 + 1;

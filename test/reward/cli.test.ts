@@ -58,6 +58,10 @@ test('reward commands: bad input is one clear line and writes nothing', async ()
   await assert.rejects(runCli('reward', '--model', unlabelled, '--manifest', unlabelled), /no checkpoint|checkpoint\.json is missing/);
   await assert.rejects(runCli('eval-reward', '--model', out), /at least one --labels DIR or --judge DIR/);
   await assert.rejects(runCli('eval-reward', '--model', out, '--judge', unlabelled, '--resamples', 'many'), /--resamples must be an integer in 0\.\.100000/);
+  const aFile = path.join(tempDir('evout'), 'a-file');
+  fs.writeFileSync(aFile, 'notes');
+  await assert.rejects(runCli('eval-reward', '--model', out, '--judge', unlabelled, '--out', aFile), /--out .*a-file is a file, not a folder/); // before the evaluation
+  assert.equal(fs.readFileSync(aFile, 'utf8'), 'notes');
   await assert.rejects(runCli('train-reward', '--data', unlabelled, '--out', out, '--aux-prompts', '1'), /--aux-prompts must be an integer in 2\.\.64/);
   await assert.rejects(runCli('reward-ablation', '--data', unlabelled, '--judge', unlabelled, '--seeds', '3'), /--seeds must be 2\.\.20 integers/);
   await assert.rejects(runCli('reward-ablation', '--data', unlabelled, '--judge', unlabelled, '--aux-weight', '0'), /--aux-weight must be a number in 1e-9\.\.100/);
