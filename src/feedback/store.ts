@@ -4,8 +4,10 @@
  *
  * - One row per act: (image, rater, label, time). Rows are never updated or
  *   deleted, so the history is the audit log. A changed mind is a new row.
- * - The *current* label of (image, rater) is its latest row that has not been
- *   retracted.
+ * - The *current* label of (image, rater) is its latest row (by the time it
+ *   was given; rows of the same time by insertion order) that has not been
+ *   retracted. By time, not by insertion, so that importing an older export
+ *   (labels given before those stored) does not replace newer labels.
  * - Undo appends a row with label 'retract' whose `retracts` column names the
  *   row it takes back (chosen over deleting rows: deletes would lose the audit
  *   trail). Undoing twice takes back the two latest labels, like an editor.
@@ -67,6 +69,7 @@ export class ConflictError extends Error {}
 
 const RATER_NAME = /^[\p{L}\p{N}][\p{L}\p{N} _.@:-]{0,63}$/u;
 const REQUEST_ID = /^[A-Za-z0-9_.:/-]{8,200}$/;
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
 
 /** Throws unless `name` is a valid rater name (1-64 letters, digits, space, _ . @ : -, starting with a letter or digit). */
 export function checkRaterName(name: unknown): string {
@@ -104,8 +107,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS labels_retracts ON labels (retracts) WHERE ret
 // Live rows: labels not taken back by an undo.
 const LIVE = `SELECT * FROM labels l WHERE l.label != 'retract'
   AND NOT EXISTS (SELECT 1 FROM labels r WHERE r.retracts = l.seq)`;
+// Latest first: by the time a label was given (julianday reads any ISO 8601
+// offset), then by insertion.
+const LATEST_FIRST = 'julianday(time) DESC, seq DESC';
 // Current label of each (image, rater): its latest live row.
-const CURRENT = `SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY image_id, rater ORDER BY seq DESC) AS rn FROM (${LIVE})) WHERE rn = 1`;
+const CURRENT = `SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY image_id, rater ORDER BY ${LATEST_FIRST}) AS rn FROM (${LIVE})) WHERE rn = 1`;
 
 interface DbRow {
   seq: number;
@@ -175,6 +181,7 @@ export class LabelStore {
       if (!(RATER_KINDS as readonly string[]).includes(l.raterKind)) throw new Error(`rater kind must be simulated or human, got ${JSON.stringify(l.raterKind)}`);
       if (!(LABELS as readonly string[]).includes(l.label)) throw new Error(`label must be good, bad or skip, got ${JSON.stringify(l.label)}`);
       if (typeof l.imageId !== 'string' || l.imageId === '') throw new Error('image id must be a non-empty string');
+      if (l.time !== undefined && !ISO_TIME.test(l.time)) throw new Error(`time must be an ISO 8601 date and time with an offset (e.g. 2026-12-06T09:30:00.000Z), got ${JSON.stringify(l.time)}`);
       return { ...l, requestId: l.requestId === undefined ? randomUUID() : checkRequestId(l.requestId), time: l.time ?? new Date().toISOString() };
     });
     const find = this.db.prepare<[string], DbRow>('SELECT * FROM labels WHERE request_id = ?');
@@ -207,7 +214,7 @@ export class LabelStore {
   }
 
   /**
-   * Undo `rater`'s latest live label (any image): append a 'retract' row for
+   * Undo `rater`'s latest live label (any image; latest as in `current`): append a 'retract' row for
    * it. Returns null when the rater has nothing left to undo. Idempotent per
    * request id like `add`.
    */
@@ -220,7 +227,7 @@ export class LabelStore {
         if (prior.label !== 'retract' || prior.rater !== rater) throw new ConflictError(`request_id ${requestId} was already used for something else`);
         return { row: fromDb(prior), duplicate: true };
       }
-      const last = this.db.prepare<[string], DbRow>(`SELECT * FROM (${LIVE}) WHERE rater = ? ORDER BY seq DESC LIMIT 1`).get(rater);
+      const last = this.db.prepare<[string], DbRow>(`SELECT * FROM (${LIVE}) WHERE rater = ? ORDER BY ${LATEST_FIRST} LIMIT 1`).get(rater);
       if (!last) return null;
       const info = this.db
         .prepare('INSERT INTO labels (image_id, rater, rater_kind, label, time, retracts, request_id) VALUES (?, ?, ?, \'retract\', ?, ?, ?)')
@@ -302,6 +309,8 @@ export class LabelStore {
    * rater, kind, label, time and request id; `retracts` is remapped to the new
    * seq of the row it named. Rows whose request id is already stored are
    * skipped, so importing the same file twice adds nothing. All or nothing.
+   * An imported label older than one stored for the same image and rater
+   * joins the history without becoming current (see `current`).
    */
   importRows(rows: readonly LabelRow[]): { added: number; skipped: number } {
     const find = this.db.prepare<[string], DbRow>('SELECT * FROM labels WHERE request_id = ?');

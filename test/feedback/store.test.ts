@@ -103,6 +103,28 @@ test('export and import round trip, JSONL and CSV, history and retractions inclu
   store.close();
 });
 
+test('importing an older export keeps the newer labels current; the older rows join the history', () => {
+  const dir = tempDir('io-older');
+  const laptop = LabelStore.open(path.join(dir, 'laptop.sqlite'));
+  laptop.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'bad', requestId: 'old-000001', time: '2026-12-01T10:00:00.000Z' });
+  laptop.add({ imageId: 'b', rater: 'ann', raterKind: 'human', label: 'good', requestId: 'old-000002', time: '2026-12-01T11:00:00+02:00' });
+  const file = path.join(dir, 'laptop.jsonl');
+  exportLabels(laptop, file);
+  laptop.close();
+  const store = LabelStore.open(path.join(dir, 'main.sqlite'));
+  // ann changed her mind about a later, on this machine; b's stored label (09:30Z) is newer than the laptop's (09:00Z).
+  store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'good', requestId: 'new-000001', time: '2026-12-02T10:00:00.000Z' });
+  store.add({ imageId: 'b', rater: 'ann', raterKind: 'human', label: 'bad', requestId: 'new-000002', time: '2026-12-01T09:30:00.000Z' });
+  assert.deepEqual(importLabels(store, file), { added: 2, skipped: 0 });
+  assert.equal(store.size(), 4);
+  assert.deepEqual(store.current().map((r) => [r.imageId, r.label]), [['a', 'good'], ['b', 'bad']]);
+  // Undo takes back the latest label by time (a's), not the last row inserted.
+  store.undo('ann', 'undo-000001');
+  assert.deepEqual(store.current().map((r) => [r.imageId, r.label]), [['a', 'bad'], ['b', 'bad']]);
+  assert.throws(() => store.add({ imageId: 'c', rater: 'ann', raterKind: 'human', label: 'good', time: 'yesterday' }), /time must be an ISO 8601 date and time with an offset .* got "yesterday"/);
+  store.close();
+});
+
 test('a corrupt import file is an error naming the line, and nothing is imported', () => {
   const store = LabelStore.open(':memory:');
   store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'good', requestId: 'r-000001' });
