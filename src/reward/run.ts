@@ -8,7 +8,7 @@ import { BASE_MODEL_DIR } from '../eval/base';
 import { Progress } from '../engine/progress';
 import { readManifest } from '../world/dataset';
 import { allAttributes } from '../world/prompt';
-import { labelledImages, LabelledImage } from './data';
+import { goodShare, labelledImages, LabelledImage } from './data';
 import { EmbeddingTable, FrozenClip, datasetImageEmbeddings } from './embeddings';
 import { saveRewardModel, RewardDatasetInfo } from './checkpoint';
 import { AucDifference, aucDifference, EvalSet, evaluateScorer, labelledSet, renderCheck, renderCheckPrompts, ScorerEval, subset } from './evaluate';
@@ -73,7 +73,9 @@ export async function trainReward(
   const config = resolveRewardConfig(overrides);
   const result = await trainRewardModel(data.images, data.embeddings, frozen, config, { progress: opts.progress });
   const held = new Set(result.heldOutPrompts);
-  const all = labelledSet(data.images, data.embeddings, 'held-out prompts (labels)');
+  // Images the raters split evenly on have no majority: left out of the metrics (as eval-reward does), not counted as bad.
+  const decided = data.images.flatMap((im, i) => (goodShare(im.labels) === 0.5 ? [] : [i]));
+  const all = subset(labelledSet(data.images, data.embeddings, 'held-out prompts (labels)'), decided);
   const part = (heldOut: boolean) => subset(all, all.prompts.flatMap((p, i) => (held.has(p) === heldOut ? [i] : [])));
   const clipScore = new ClipScore(result.model.texts);
   const trainSet = part(false);

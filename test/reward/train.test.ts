@@ -237,6 +237,20 @@ test('trainReward saves a checkpoint with its config, datasets and label counts;
   frozen.clip.dispose();
 });
 
+test('held-out metrics and the CLIP threshold leave out the images the raters split evenly on (no majority), as eval-reward does', async () => {
+  await initTestBackend();
+  const dir = labelledDataset(40, 'flip=0.5,skip=0x2');
+  const frozen = tinyFrozenClip(1);
+  const data = loadRewardData([dir], frozen);
+  const run = await trainReward(data, frozen, FAST, { progress: false });
+  const held = data.images.filter((im) => run.heldOutPrompts.includes(formatPrompt(im.attributes)));
+  const tied = held.filter((im) => im.labels.filter((l) => l === 'good').length * 2 === im.labels.length);
+  assert.ok(tied.length > 0, 'the panel gives some held-out images a tie');
+  assert.equal(run.heldOut!.images, held.length - tied.length);
+  run.model.dispose();
+  frozen.clip.dispose();
+});
+
 test('labelAudit: with a panel that never errs, every good image is aligned', () => {
   const dir = labelledDataset(18, 'flip=0,skip=0,leniency=0x3');
   const a = labelAudit(dir);
