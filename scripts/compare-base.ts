@@ -9,7 +9,7 @@
  */
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { compareBaseEvals, pairedDifferenceTable } from '../src/eval/base';
+import { compareBaseEvals, pairedDifferenceTable, unverifiedPairing } from '../src/eval/base';
 
 function readEval(file: string): Parameters<typeof compareBaseEvals>[0] {
   let text: string;
@@ -40,7 +40,10 @@ function main(): void {
   if (measure !== 'recognised' && measure !== 'aligned') throw new Error(`--measure must be recognised or aligned, got "${measure}"`);
   const names = (values.names ?? positionals.join(',')).split(',');
   if (names.length !== 2 || names.some((n) => n.trim() === '')) throw new Error(`--names needs two names separated by a comma, got "${values.names}"`);
-  const rows = compareBaseEvals(readEval(positionals[0]), readEval(positionals[1]), measure);
+  const [a, b] = [readEval(positionals[0]), readEval(positionals[1])];
+  const rows = compareBaseEvals(a, b, measure);
+  const warning = unverifiedPairing(a, b, [positionals[0], positionals[1]]);
+  if (warning) process.stderr.write(`compare-base: warning: ${warning}\n`);
   process.stdout.write(values.json ? JSON.stringify(rows, null, 2) + '\n' : `${measure === 'recognised' ? 'objects recognised' : 'judged aligned'}\n\n${pairedDifferenceTable(rows, [names[0], names[1]])}\n`);
 }
 

@@ -305,12 +305,24 @@ export interface PairedDifference {
 type PerPromptCells = { config?: { seed: number; seeds: readonly number[]; imagesPerCategory: number; promptsPerCategory: number }; seen: Record<Category, Pick<CategoryResult, 'byPrompt'>>; unseen: Record<Category, Pick<CategoryResult, 'byPrompt'>> };
 
 /**
+ * Why `compareBaseEvals` cannot check that `a` and `b` used the same image seeds (one or
+ * both were written before eval-base recorded its config), or null when it can. The
+ * prompts and image counts are still checked; a caller should show this warning.
+ */
+export function unverifiedPairing(a: PerPromptCells, b: PerPromptCells, names: readonly [string, string] = ['A', 'B']): string | null {
+  const missing = [a, b].flatMap((e, i) => (e.config ? [] : [names[i]]));
+  if (!missing.length) return null;
+  return `${missing.join(' and ')} ${missing.length > 1 ? 'have' : 'has'} no config (written before eval-base recorded its --seed and --seeds): that both evaluations drew the same image seeds is not checked, only their prompts and image counts`;
+}
+
+/**
  * Model B against model A, evaluated by `eval-base` on the same prompts and image seeds
  * (the same --seed, --seeds, --per-category and --prompts-per-category; the sampler may differ):
  * per set and category, and over the whole set, the difference in the share of images with
  * the prompt's shape recognised (`measure` 'recognised') or judged aligned ('aligned'), with an
  * interval bootstrapped over prompts and a paired sign-flip test over prompts. Evaluations that
- * are not paired (another prompt or image count in a cell, or no per-prompt tallies) are refused.
+ * are not paired (another prompt or image count in a cell, or no per-prompt tallies) are refused;
+ * the image seeds can be checked only where both carry their config (see `unverifiedPairing`).
  * The interval covers the images' noise only: a second training seed of either model may differ more.
  */
 export function compareBaseEvals(a: PerPromptCells, b: PerPromptCells, measure: 'recognised' | 'aligned' = 'recognised'): PairedDifference[] {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { MiniClip, TextToImage } from '../../src/models';
 import { CATEGORIES, createImage, judge, renderPrompt, seenPrompts } from '../../src/world';
-import { alignmentTable, baseModelTargets, compareBaseEvals, evalPlan, evaluateBaseModel, pairedDifferenceTable, promptRate, summarise, wilson } from '../../src/eval/base';
+import { alignmentTable, baseModelTargets, compareBaseEvals, evalPlan, evaluateBaseModel, pairedDifferenceTable, promptRate, summarise, unverifiedPairing, wilson } from '../../src/eval/base';
 import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
 
 test('wilson interval: golden values and edge cases', () => {
@@ -155,4 +155,10 @@ test('compareBaseEvals: the paired difference, its interval over prompts, and un
   assert.throws(() => compareBaseEvals(a, fewer), /seen background has 8 prompts against 2/);
   const old = { config, seen: { ...b.seen, count: {} }, unseen: b.unseen } as unknown as typeof b;
   assert.throws(() => compareBaseEvals(a, old), /seen count: an evaluation without per-prompt tallies .* rerun eval-base --json/);
+  // Without a config the image seeds cannot be checked: compared, with a warning naming the file.
+  const noConfig = { seen: b.seen, unseen: b.unseen };
+  assert.equal(compareBaseEvals(a, noConfig).find((r) => r.set === 'seen' && r.cell === 'count')!.diff, 0.25);
+  assert.equal(unverifiedPairing(a, b), null);
+  assert.match(unverifiedPairing(a, noConfig, ['old.json', 'new.json'])!, /^new\.json has no config .* same image seeds is not checked/);
+  assert.match(unverifiedPairing(noConfig, noConfig)!, /^A and B have no config/);
 });

@@ -30,6 +30,14 @@ test('compare-base: a table of B minus A, and the same rows as JSON', () => {
   const rows = JSON.parse(j.stdout) as Array<{ diff: number }>;
   assert.equal(rows.length, 10);
   assert.ok(rows.every((x) => x.diff === 0), 'aligned is the same in both');
+  assert.equal(r.stderr, '', 'both carry their config: no warning');
+  // An evaluation written before eval-base recorded its config: compared, with one warning line naming it.
+  const { config: _, ...old } = evalJson(1);
+  fs.writeFileSync(path.join(tmp, 'old.json'), JSON.stringify(old));
+  const w = run(path.join(tmp, 'old.json'), path.join(tmp, 'b.json'));
+  assert.equal(w.status, 0, w.stderr);
+  assert.match(w.stdout, /\| seen \| count \| 25\.0% \| 75\.0% \|/);
+  assert.match(w.stderr, /^compare-base: warning: .*old\.json has no config .* not checked, only their prompts and image counts\n$/);
 });
 
 test('compare-base: a wrong file count, a bad --measure or --names, a missing or non-JSON file and an unpaired pair are each one clear line', () => {
