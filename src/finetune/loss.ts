@@ -15,7 +15,9 @@
  * so the v-MSE is the eps-MSE with the per-timestep weight 1 / alpha_bar_t
  * (more weight on noisy timesteps). A base model trained with min-SNR
  * weighting (diffusion.lossWeighting, as the shipped one) multiplies both terms
- * by the same w_t = min(SNR_t, 5) / (SNR_t + 1) (`timestepWeights`). Both terms
+ * by the same w_t = min(SNR_t, 5) / (SNR_t + 1) (`timestepWeights`): on the
+ * eps error that is min(1, 5 / SNR_t), the paper's eps-MSE exactly wherever
+ * SNR_t <= 5, less weight on the least noisy timesteps. Both terms
  * use the same per-example loss
  * (`denoisingLoss`, the pretraining loss), so the objective keeps its meaning:
  * a reward-weighted denoising loss plus beta times the pretraining loss.
