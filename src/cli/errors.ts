@@ -84,7 +84,7 @@ export function commanderLine(err: CommanderError, cmd: Command): string {
 }
 
 /** An error thrown by Node's fs, net or child_process: it has an errno code and a syscall. */
-function isSystemError(e: unknown): e is NodeJS.ErrnoException & { address?: string; port?: number; dest?: string } {
+function isSystemError(e: unknown): e is NodeJS.ErrnoException & { address?: string; port?: number; dest?: string; hostname?: string } {
   return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && /^E[A-Z0-9]+$/.test((e as NodeJS.ErrnoException).code!) && typeof (e as NodeJS.ErrnoException).syscall === 'string';
 }
 
@@ -131,6 +131,10 @@ export function systemErrorLine(e: unknown): string | undefined {
       return `no space left on the device${file ? ` for ${file}` : ''} (free some space, or pick another path)`;
     case 'EADDRINUSE':
       return `address ${addr} is already in use: another server listens there (stop it, pick another --port, or --port 0 for any free one)`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      if (e.syscall === 'getaddrinfo' && e.hostname) return `host ${e.hostname} ${e.code === 'ENOTFOUND' ? 'is not known' : 'could not be looked up (the name server did not answer)'} (use --host 127.0.0.1, an IP address of this machine, or 0.0.0.0 for the whole LAN)`;
+      break;
     case 'EADDRNOTAVAIL':
       return `address ${addr} is not an address of this machine (use --host 127.0.0.1, or 0.0.0.0 for the whole LAN)`;
     case 'EMFILE':

@@ -80,6 +80,7 @@ test('errorLine: each system error names the user\'s path (not a temp file) and 
   assert.equal(errorLine(sys('EEXIST', 'mkdir', { path: 'out' })), 'out already exists and is not a folder (remove it, or pick another path)');
   assert.equal(errorLine(sys('EACCES', 'open', { path: '/root/x.png.tmp-123-1700000000000' })), 'permission denied: cannot open /root/x.png (pick a path you may read and write, or change its permissions)');
   assert.equal(errorLine(sys('EACCES', 'listen', { address: '0.0.0.0', port: 80 })), 'no permission to listen on 0.0.0.0:80 (ports below 1024 need privileges: pick a port above 1023, or --port 0 for any free one)');
+  assert.equal(errorLine(sys('ENOTFOUND', 'getaddrinfo', { hostname: 'nosuchhost' })), 'host nosuchhost is not known (use --host 127.0.0.1, an IP address of this machine, or 0.0.0.0 for the whole LAN)');
   assert.equal(errorLine(sys('ENOENT', 'open', { path: '/nope/in.txt' })), '/nope/in.txt: no such file or folder (check the path)');
   assert.equal(errorLine(sys('ENOTDIR', 'open', { path: 'a.txt/b' })), 'a.txt/b: a part of this path is a file, not a folder (pick another path)');
   assert.equal(errorLine(new Error('first line\nsecond line')), 'first line');
