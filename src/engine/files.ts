@@ -8,6 +8,24 @@ import * as path from 'node:path';
  * spins forever on some paths (e.g. /proc/x), where this fails at once with
  * the system error of the level that cannot be made.
  */
+/** The outermost folder of `dir`'s path that does not exist yet (what makeDir would create first), or undefined when `dir` exists. */
+export function firstMissingDir(dir: string): string | undefined {
+  let first: string | undefined;
+  for (let d = path.resolve(dir); !fs.existsSync(d); d = path.dirname(d)) {
+    first = d;
+    if (path.dirname(d) === d) break;
+  }
+  return first;
+}
+
+/** Remove `dir` if it holds nothing but empty folders (what a refused run made); true when removed. Anything with a file is left as it is. */
+export function removeEmptyTree(dir: string): boolean {
+  const empty = (d: string): boolean => fs.readdirSync(d, { withFileTypes: true }).every((e) => e.isDirectory() && empty(path.join(d, e.name)));
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory() || !empty(dir)) return false;
+  fs.rmSync(dir, { recursive: true });
+  return true;
+}
+
 export function makeDir(dir: string): void {
   const missing: string[] = [];
   for (let d = path.resolve(dir); !fs.existsSync(d); d = path.dirname(d)) {

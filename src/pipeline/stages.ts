@@ -12,6 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine/checkpoint';
+import { firstMissingDir, removeEmptyTree } from '../engine/files';
 import { BASE_MODEL_DIR, diffusionCheckpointDir } from '../eval/base';
 import { CLASSIFIER_DIR } from '../eval/classifier';
 import { Progress } from '../engine/progress';
@@ -77,14 +78,20 @@ export async function collectStage(config: CollectStageConfig, out: string, hook
     source = (path.relative(process.cwd(), path.resolve(dir)) || '.') + changed;
   }
   const target = { prompts, perPrompt: config.perPrompt, outDir: out, seed: config.seed, source, origin };
+  const made = firstMissingDir(out);
   prepareCollect(target);
   let generate: ImageGenerator;
   let dispose = () => {};
   if (config.standIn !== undefined) generate = standInGenerator(config.standIn);
   else {
-    const m = await modelGenerator(dir, config.sampler ?? {});
-    generate = m.generate;
-    dispose = m.dispose;
+    try {
+      const m = await modelGenerator(dir, config.sampler ?? {});
+      generate = m.generate;
+      dispose = m.dispose;
+    } catch (e) {
+      if (made) removeEmptyTree(made); // a model that cannot be loaded leaves no empty --out behind
+      throw e;
+    }
   }
   try {
     const r = await collect({ ...target, generate, batchSize: config.batchSize, onProgress: hooks.onProgress });

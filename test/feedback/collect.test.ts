@@ -10,6 +10,7 @@ import { collectStage } from '../../src/pipeline/stages';
 import { seenPrompts } from '../../src/world/promptSets';
 import { runCli } from '../cli/run-in-process';
 import { tempDir } from './helpers';
+import { tinyModelFolder } from '../models/helpers';
 
 const PROMPTS = seenPrompts().slice(0, 5);
 
@@ -141,4 +142,20 @@ test('t2i-align collect and generate into a folder made from another source: one
   await assert.rejects(runCli('collect', '--prompts', prompts, '--per-prompt', '2', '--stand-in', '0.3', '--out', out), /^Error: [^\n]*dataset\.json: this dataset was made with generator\.errorRate 0\.1; this run has generator\.errorRate 0\.3/);
   await assert.rejects(runCli('generate', '--prompts', prompts, '--out', out), /dataset\.json: this dataset was made with generator\.kind "stand-in"/);
   assert.deepEqual(snapshot(out), before);
+});
+
+test('t2i-align collect and generate with a model whose weights cannot be loaded: one line, and no empty --out left behind', async () => {
+  const model = await tinyModelFolder('t2i-broken-model-');
+  const weights = fs.readdirSync(path.join(model, 'diffusion')).find((f) => f.endsWith('.bin'))!;
+  fs.truncateSync(path.join(model, 'diffusion', weights), 100);
+  const dir = tempDir('broken-model');
+  const prompts = path.join(dir, 'prompts.txt');
+  fs.writeFileSync(prompts, 'a circle\n');
+  await assert.rejects(runCli('collect', '--prompts', prompts, '--model', model, '--out', path.join(dir, 'new', 'ds')), /truncated checkpoint .*: 100 bytes, expected/);
+  await assert.rejects(runCli('generate', '--prompts', prompts, '--model', model, '--out', path.join(dir, 'gen')), /truncated checkpoint/);
+  assert.deepEqual(fs.readdirSync(dir), ['prompts.txt'], 'neither --out nor its new parent is left');
+  // An --out that existed before is left as it was, empty or not.
+  fs.mkdirSync(path.join(dir, 'mine'));
+  await assert.rejects(runCli('collect', '--prompts', prompts, '--model', model, '--out', path.join(dir, 'mine')), /truncated checkpoint/);
+  assert.ok(fs.existsSync(path.join(dir, 'mine')));
 });
