@@ -90,7 +90,7 @@ function isSystemError(e: unknown): e is NodeJS.ErrnoException & { address?: str
 
 /** The path a user gave, not the temp file an atomic write made next to it (`x.png.tmp-123-abc` -> `x.png`). */
 function userPath(p: string): string {
-  return p.replace(/\.tmp-\d+(-[A-Za-z0-9]+)?$/, '');
+  return p.replace(/\.tmp-\d+(-[A-Za-z0-9]+)*$/, '');
 }
 
 /**

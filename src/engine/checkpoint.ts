@@ -42,18 +42,8 @@ export interface LoadedCheckpoint<M> {
   meta: M;
 }
 
-/** Write `data` to `file` atomically: a temp file in the same folder, fsync, rename. */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-}
+import { writeFileAtomic } from './files';
+export { writeFileAtomic };
 
 /**
  * Save named tensors (or variables) and JSON-able `meta` (the resolved config,

@@ -3,6 +3,28 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /**
+ * Write `data` to `file` atomically: a temp file in the same folder, fsync
+ * (unless `durable` is false), rename; readers never see half a file. When
+ * any step fails (e.g. `file` is a folder) the temp file is removed.
+ */
+export function writeFileAtomic(file: string, data: string | Uint8Array, opts: { durable?: boolean } = {}): void {
+  const tmp = `${file}.tmp-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+  try {
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeFileSync(fd, data);
+      if (opts.durable !== false) fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
  * Make the folder `dir` and its missing parents, as fs.mkdirSync(dir,
  * { recursive: true }) does, but one level at a time: Node's recursive mkdir
  * spins forever on some paths (e.g. /proc/x), where this fails at once with

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { makeDir } from '../engine/files';
+import { makeDir, writeFileAtomic as writeAtomic } from '../engine/files';
 import { decodePng, encodePng, ImageLike } from './image';
 import { CaptionAttributes } from './prompt';
 import { BACKGROUNDS, COLORS, OBJECTS } from './vocab';
@@ -46,11 +46,9 @@ export const RecordSchema = z.object({
 });
 export type ManifestRecord = Omit<z.infer<typeof RecordSchema>, 'attributes'> & { attributes: CaptionAttributes };
 
-/** Write `bytes` to `file` via a temp file and a rename (readers never see half a file). */
+/** Dataset files: via a temp file and a rename, without fsync (thousands of small PNGs; a lost one is made again on resume). */
 function writeFileAtomic(file: string, bytes: string | Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  fs.writeFileSync(tmp, bytes);
-  fs.renameSync(tmp, file);
+  writeAtomic(file, bytes, { durable: false });
 }
 
 /** Safe file name for a record id. */

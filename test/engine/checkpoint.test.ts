@@ -68,3 +68,24 @@ test('missing, truncated, corrupt and mismatched checkpoints give one-line error
   fs.writeFileSync(path.join(dir, 'checkpoint.json'), '{"format": "t2i-align-checkp');
   await assert.rejects(loadCheckpoint(dir), (e: Error) => /not valid JSON/.test(e.message) && !e.message.includes('\n'));
 });
+
+test('writeFileAtomic: a write that cannot land (the path is a folder) leaves no temp file beside it; the error names the path the caller gave', async () => {
+  const { writeFileAtomic } = await import('../../src/engine/files');
+  const { errorLine } = await import('../../src/cli/errors');
+  const dir = removedAtExit('t2i-atomic-');
+  fs.mkdirSync(path.join(dir, 'taken'));
+  for (const durable of [true, false]) {
+    let err: unknown;
+    try {
+      writeFileAtomic(path.join(dir, 'taken'), 'data', { durable });
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err, 'the write fails');
+    assert.match(errorLine(err), new RegExp(`^${path.join(dir, 'taken').replace(/[/.]/g, '\\$&')} is a folder, where a file is expected`));
+    assert.deepEqual(fs.readdirSync(dir), ['taken']);
+  }
+  writeFileAtomic(path.join(dir, 'ok.txt'), 'data');
+  assert.equal(fs.readFileSync(path.join(dir, 'ok.txt'), 'utf8'), 'data');
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['ok.txt', 'taken']);
+});
