@@ -14,7 +14,7 @@ import { loadPrompts } from '../feedback/collect';
 import { resolveReproduceConfig, reproduce } from '../pipeline/reproduce';
 import { EVALUATION_FILE, evaluateStage } from '../pipeline/stages';
 import { CATEGORIES, PromptEntry, seenPrompts, unseenPrompts } from '../world';
-import { addSamplerOptions, intOption, jsonFileOption, SamplerFlags, samplerOverrides } from './options';
+import { addSamplerOptions, intOption, jsonFileOption, outFolderOption, SamplerFlags, samplerOverrides } from './options';
 
 /**
  * The prompts of `--prompts`, with `--prompts-per-category k` a seeded sample of k per category:
@@ -75,6 +75,7 @@ export function registerEvaluate(program: Command): void {
       if (opts.model !== 'base' && !fs.existsSync(opts.model)) throw new Error(`--model ${opts.model}: no such folder (or use "base" for the shipped base model)`);
       if (opts.reward && !fs.existsSync(opts.reward)) throw new Error(`--reward ${opts.reward}: no such folder`);
       const prompts = evaluationPrompts(opts.prompts, k, seed);
+      outFolderOption(opts.out);
       await initBackend();
       warnIfSlowPath();
       const bar = progress(prompts.length * perPrompt * (rejectionK ?? 1), 'evaluate');
@@ -123,6 +124,7 @@ export function registerEvaluate(program: Command): void {
       const preset = opts.quick ? 'quick' : 'default';
       const config = resolveReproduceConfig(preset, opts.config !== undefined ? jsonFileOption('--config', opts.config) : {});
       const out = opts.out ?? path.join('results', 'reproduce', preset);
+      outFolderOption(out);
       await initBackend();
       warnIfSlowPath();
       const s = await reproduce(config, out);

@@ -6,7 +6,7 @@ import { progress } from '../engine/progress';
 import { defaultStorePath, exportLabels, formatAgreement, formatOf, imageInfo, importLabels, isLoopbackUrl, LabelStore, loadPrompts, serveLabels } from '../feedback';
 import { readManifest } from '../world/dataset';
 import { collectStage, labelStage } from '../pipeline/stages';
-import { guidanceOption, intOption } from './options';
+import { guidanceOption, intOption, outFileOption } from './options';
 
 /** `collect`, `label`, `serve`, `export-labels`, `import-labels`: Stage 1 feedback. */
 export function registerFeedback(program: Command): void {
@@ -101,6 +101,7 @@ export function registerFeedback(program: Command): void {
     .option('--db <file>', 'label store (default <dir>/labels.sqlite)')
     .action((opts: { data: string; out: string; db?: string }) => {
       const format = formatOf(opts.out);
+      outFileOption(opts.out);
       const images = imageInfo(readManifest(opts.data, { checkFiles: false }));
       const store = LabelStore.open(opts.db ?? defaultStorePath(opts.data), { readonly: true });
       try {

@@ -12,7 +12,7 @@ import {
   NORMALISATIONS, resolveFinetuneConfig, Setting, SETTING_NAME, SETTING_NAME_RULE, settingsTable, weightAuditTable, WEIGHT_MODES,
 } from '../finetune';
 import { CATEGORIES } from '../world';
-import { addSamplerOptions, choiceListOption, intOption, jsonFileOption, numberOption, repeatable, SamplerFlags, samplerOverrides } from './options';
+import { addSamplerOptions, choiceListOption, intOption, jsonFileOption, numberOption, outFileOption, repeatable, SamplerFlags, samplerOverrides } from './options';
 
 
 export function registerFinetune(program: Command): void {
@@ -94,6 +94,7 @@ export function registerEvalFinetune(program: Command): void {
       const sampler = samplerOverrides(opts);
       const prompts = finetuneEvalPrompts(opts.prompts, k, seed, only);
       const base = opts.base ?? BASE_MODEL_DIR;
+      outFileOption(opts.out);
       checkSettings(base, settings.length > 0 ? settings : [{ name: 'runs', runs: opts.runs }]); // folders, before the backend starts
       await initBackend();
       warnIfSlowPath();

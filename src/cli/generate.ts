@@ -11,7 +11,7 @@ import { alignmentTable, BASE_MODEL_DIR, baseModelTargets, diffusionCheckpointDi
 import { collectStage } from '../pipeline/stages';
 import { SamplerConfig } from '../models';
 import { categoryOf, encodePng, PromptLine, readPromptsFile, tileImages } from '../world';
-import { addSamplerOptions, intOption, SamplerFlags, samplerOverrides } from './options';
+import { addSamplerOptions, intOption, outFolderOption, SamplerFlags, samplerOverrides } from './options';
 
 export interface GenerateOptions {
   prompts: readonly PromptLine[];
@@ -93,6 +93,7 @@ export function registerGenerate(program: Command): void {
       const seeds = opts.seeds !== undefined ? opts.seeds.split(',').map((v) => intOption('--seeds', v, 0, 2 ** 31)) : undefined;
       const batchSize = intOption('--batch-size', opts.batchSize, 1, 4096);
       const sampler = samplerOverrides(opts);
+      outFolderOption(opts.out);
       await initBackend();
       warnIfSlowPath();
       const { model, meta, dir } = await loadModel(opts.model ?? BASE_MODEL_DIR);

@@ -3,6 +3,16 @@ import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import type { SamplerConfig } from '../models/config';
 
+/** Refuse, before any work, an `--out` folder that is a file (the results would fail to save only at the end). */
+export function outFolderOption(out: string | undefined, name = '--out'): void {
+  if (out !== undefined && fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new Error(`${name} ${out} is a file, not a folder (give a folder)`);
+}
+
+/** Refuse, before any work, an `--out` file that is a folder. */
+export function outFileOption(out: string | undefined, name = '--out'): void {
+  if (out !== undefined && fs.existsSync(out) && fs.statSync(out).isDirectory()) throw new Error(`${name} ${out} is a folder, where a file is expected (give a file path)`);
+}
+
 /** An integer in [lo, hi]. */
 export function intOption(name: string, value: string, lo: number, hi: number): number {
   const n = Number(value);

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { initBackend } from '../engine/backend';
-import { hasCheckpoint, writeFileAtomic } from '../engine/checkpoint';
+import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine/checkpoint';
 import { lineChartSvg } from '../eval/report';
 import {
   ablationTable, auxLossAblation, BASE_CLIP_DIR, ClipScore, embedImages, evaluateReward, FrozenClip, judgeEvalSet, labelEvalSet, LABEL_MODES, REWARD_INPUTS, RewardInputs, LabelMode,
@@ -15,20 +15,31 @@ import {
 } from '../reward';
 import { decodePng, formatPrompt, ImageLike, parsePrompt, readManifest } from '../world';
 import { trainRewardStage } from '../pipeline/stages';
-import { intOption, numberListOption, numberOption, repeatable } from './options';
+import { intOption, numberListOption, numberOption, outFileOption, outFolderOption, repeatable } from './options';
 import { makeDir } from '../engine/files';
 import { fixed3 } from '../reward/metrics';
 
 
-/** Refuse an --out that is a file before any work (it would fail only when the results are written). */
-function checkNotFile(out: string): void {
-  if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new Error(`--out ${out} is a file, not a folder`);
-}
-
-/** Refuse to overwrite a saved model: nothing already saved is lost. */
+/**
+ * Refuse, before any work, an --out that would lose or pollute something saved: a reward model
+ * (unless --overwrite), a checkpoint of another kind (a diffusion model, a classifier: never
+ * replaced), or a folder of other files (a dataset, a shipped model's folder).
+ */
 function checkFreshOut(out: string, overwrite?: boolean): void {
-  checkNotFile(out);
-  if (hasCheckpoint(out) && !overwrite) throw new Error(`--out ${out} already holds a checkpoint; choose another folder or pass --overwrite`);
+  outFolderOption(out);
+  if (!fs.existsSync(out)) return;
+  if (hasCheckpoint(out)) {
+    let kind: unknown;
+    try {
+      kind = (readCheckpointIndex<{ kind?: unknown }>(out).meta as { kind?: unknown } | undefined)?.kind;
+    } catch {
+      kind = 'unreadable';
+    }
+    if (kind !== 'reward') throw new Error(`--out ${out} holds ${typeof kind === 'string' ? `a "${kind}" checkpoint` : 'a checkpoint'}, not a reward model: give a new or empty folder`);
+    if (!overwrite) throw new Error(`--out ${out} already holds a reward model; choose another folder or pass --overwrite`);
+    return;
+  }
+  if (fs.readdirSync(out).some((f) => !f.startsWith('.'))) throw new Error(`--out ${out} holds files but no reward model (checkpoint.json): give a new or empty folder`);
 }
 
 /** The reward or the CLIP baseline, by `--model DIR|clip`. */
@@ -147,7 +158,7 @@ export function registerReward(program: Command): void {
       const resamples = intOption('--resamples', opts.resamples, 0, 100000);
       const renderPrompts = intOption('--render-prompts', opts.renderPrompts, 1, 100000);
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
-      if (opts.out) checkNotFile(opts.out);
+      outFolderOption(opts.out);
       await initBackend();
       const { model, meta, frozen } = await loadRewardModel(opts.model);
       try {
@@ -188,6 +199,7 @@ export function registerReward(program: Command): void {
       if (seeds.some((s) => !Number.isInteger(s)) || seeds.length < 2 || seeds.length > 20) throw new Error(`--seeds must be 2..20 integers, got "${opts.seeds}"`);
       const auxWeight = numberOption('--aux-weight', opts.auxWeight, 1e-9, 100);
       const renderPrompts = intOption('--render-prompts', opts.renderPrompts, 0, 100000);
+      outFileOption(opts.out);
       await initBackend();
       const frozen = await loadFrozenClip(opts.clip ?? BASE_CLIP_DIR);
       try {

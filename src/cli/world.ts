@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../engine/checkpoint';
 import { renderSet } from '../eval/fid';
 import { loadPrompts } from '../feedback/collect';
 import { ExitStatus } from './errors';
-import { intOption, numberListOption, numberOption } from './options';
+import { intOption, numberListOption, numberOption, outFileOption } from './options';
 
 /** `vocab`, `render`, `render-set`, `judge` and `judge-accuracy`: the world's commands. */
 export function registerWorld(program: Command): void {
@@ -39,6 +39,7 @@ export function registerWorld(program: Command): void {
     .option('--size <px>', 'canvas side in pixels', '32')
     .action((opts: { prompt: string; out: string; seed: string; size: string }) => {
       const attrs = parsePrompt(opts.prompt);
+      outFileOption(opts.out);
       const r = renderPrompt(attrs, intOption('--seed', opts.seed, -(2 ** 53) + 1, 2 ** 53 - 1), { size: intOption('--size', opts.size, 16, 1024) });
       writeFileAtomic(opts.out, encodePng(r.image));
       console.log(`${opts.out}: ${r.image.width}x${r.image.height}, ${r.scene.objects.length} ${r.scene.objects[0]?.color ?? ''} ${attrs.object}(s) on ${r.scene.place}`);
@@ -79,6 +80,7 @@ export function registerWorld(program: Command): void {
       if (opts.manifest) {
         if (opts.prompt || opts.image) throw new Error('use either --manifest or --prompt with --image, not both');
         const dir = path.basename(opts.manifest) === MANIFEST ? path.dirname(opts.manifest) : opts.manifest;
+        outFileOption(opts.out);
         const res = judgeDataset(dir);
         const out = opts.out ?? path.join(dir, 'verdicts.jsonl');
         writeFileAtomic(out, res.records.map((r) => JSON.stringify(r) + '\n').join(''));

@@ -13,7 +13,15 @@ test('t2i-align train-reward, reward --manifest/--image and eval-reward on a sma
   const trained = JSON.parse(await runCli('train-reward', '--data', data, '--out', out, '--json'));
   assert.equal(trained.rows.train + trained.rows.heldOut, 30);
   assert.ok(trained.heldOut.auc.value >= 0 && trained.heldOut.auc.value <= 1);
-  await assert.rejects(runCli('train-reward', '--data', data, '--out', out), /already holds a checkpoint.*--overwrite/);
+  await assert.rejects(runCli('train-reward', '--data', data, '--out', out), /already holds a reward model.*--overwrite/);
+  // A dataset's folder, or a folder holding another kind of checkpoint, is never written into (not even with --overwrite).
+  const before = fs.readdirSync(data).sort();
+  await assert.rejects(runCli('train-reward', '--data', data, '--out', data), /holds files but no reward model \(checkpoint\.json\): give a new or empty folder/);
+  assert.deepEqual(fs.readdirSync(data).sort(), before);
+  const diffusion = path.join(tempDir('rm-other'), 'diffusion');
+  fs.mkdirSync(diffusion);
+  fs.writeFileSync(path.join(diffusion, 'checkpoint.json'), fs.readFileSync(path.join(out, 'checkpoint.json'), 'utf8').replace(/"kind": *"reward"/, '"kind": "diffusion"'));
+  await assert.rejects(runCli('train-reward', '--data', data, '--out', diffusion, '--overwrite'), /holds a "diffusion" checkpoint, not a reward model/);
   const aFile = path.join(path.dirname(out), 'a-file');
   fs.writeFileSync(aFile, 'notes');
   await assert.rejects(runCli('train-reward', '--data', data, '--out', aFile), /--out .*a-file is a file, not a folder/); // before training, not after

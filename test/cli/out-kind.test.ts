@@ -1,0 +1,38 @@
+// An --out of the wrong kind (a file where a folder is written, a folder where a file is) is one line
+// before any work (no sampling, no training), and leaves nothing behind (no temp file beside it).
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { runCli } from './run-in-process';
+import { smallDataset } from '../feedback/helpers';
+import { removedAtExit } from '../helpers/temp';
+
+test('--out of the wrong kind is refused in one line before any work, and nothing is left beside it', async () => {
+  const dir = removedAtExit('t2i-out-kind-');
+  const file = path.join(dir, 'notes.txt');
+  fs.writeFileSync(file, 'keep');
+  const folder = path.join(dir, 'results.csv');
+  fs.mkdirSync(folder);
+  const data = smallDataset(2);
+  const isFile = /--out .*notes\.txt is a file, not a folder \(give a folder\)/;
+  const isFolder = /--out .*results\.csv is a folder, where a file is expected \(give a file path\)/;
+  const cases: Array<[string[], RegExp]> = [
+    [['eval-base', '--out', file], isFile],
+    [['evaluate', '--model', 'base', '--prompts', 'seen', '--out', file], isFile],
+    [['reproduce', '--quick', '--out', file], isFile],
+    [['eval-finetune', '--runs', dir, '--out', folder], isFolder],
+    [['reward-ablation', '--data', data, '--judge', data, '--out', folder], isFolder],
+    [['render', '--prompt', 'a circle', '--out', folder], isFolder],
+    [['judge', '--manifest', data, '--out', folder], isFolder],
+    [['export-labels', '--data', data, '--out', folder], isFolder],
+  ];
+  for (const [args, message] of cases) {
+    const t0 = Date.now();
+    await assert.rejects(runCli(...args), (e: Error) => (assert.match(e.message, message, args.join(' ')), assert.equal(e.message.split('\n').length, 1), true));
+    assert.ok(Date.now() - t0 < 15000, `${args[0]} refused before any work (${Date.now() - t0} ms)`);
+  }
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['notes.txt', 'results.csv']);
+  assert.equal(fs.readFileSync(file, 'utf8'), 'keep');
+  assert.deepEqual(fs.readdirSync(folder), []);
+});
