@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { initBackend } from '../engine/backend';
 import { warnIfSlowPath } from '../engine/native';
 import { progress } from '../engine/progress';
-import { defaultStorePath, exportLabels, formatAgreement, formatOf, imageInfo, importLabels, isLoopbackUrl, LabelStore, loadPrompts, serveLabels } from '../feedback';
+import { defaultStorePath, exportLabels, formatAgreement, formatOf, imageInfo, isLoopbackUrl, readLabelFile, LabelStore, loadPrompts, serveLabels } from '../feedback';
 import { readManifest } from '../world/dataset';
 import { collectStage, labelStage } from '../pipeline/stages';
 import { guidanceOption, intOption, outFileOption } from './options';
@@ -120,9 +120,10 @@ export function registerFeedback(program: Command): void {
     .action((opts: { data: string; in: string; db?: string }) => {
       const format = formatOf(opts.in);
       const images = imageInfo(readManifest(opts.data, { checkFiles: false }));
+      const rows = readLabelFile(opts.in, format, images); // checked before a store is opened (or made)
       const store = LabelStore.open(opts.db ?? defaultStorePath(opts.data));
       try {
-        const r = importLabels(store, opts.in, format, images);
+        const r = store.importRows(rows);
         console.log(`${store.file}: ${r.added} rows added, ${r.skipped} already stored`);
       } finally {
         store.close();

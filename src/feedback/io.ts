@@ -163,7 +163,7 @@ export function parseRows(text: string, format: ExportFormat, file = '<labels>',
   }
   const seqs = new Set<number>();
   const ids = new Set<string>();
-  return raw.map(({ line, value }) => {
+  const rows = raw.map(({ line, value }) => {
     const p = RowSchema.safeParse(value);
     if (!p.success) throw new Error(`${file}:${line}: ${issues(p.error)}`);
     const r = p.data;
@@ -175,10 +175,19 @@ export function parseRows(text: string, format: ExportFormat, file = '<labels>',
     if (known !== undefined && r.prompt != null && r.prompt !== known) {
       throw new Error(`${file}:${line}: image ${r.image_id} has prompt "${r.prompt}" here but "${known}" in the dataset: these labels belong to another dataset (nothing was imported)`);
     }
+    // An image the dataset does not list, exported from a dataset that did (it has a prompt): another dataset's labels.
+    if (images && known === undefined && r.prompt != null) {
+      throw new Error(`${file}:${line}: image ${r.image_id} ("${r.prompt}") is not in the dataset: these labels belong to another dataset (nothing was imported)`);
+    }
     seqs.add(r.seq);
     ids.add(r.request_id);
     return fromExport(r);
   });
+  // Exports of older kits carry no prompts: a file none of whose images the dataset lists is another dataset's.
+  if (images && rows.length > 0 && !rows.some((r) => images.has(r.imageId))) {
+    throw new Error(`${file}: none of its ${new Set(rows.map((r) => r.imageId)).size} images is in the dataset: these labels belong to another dataset (nothing was imported)`);
+  }
+  return rows;
 }
 
 /**
@@ -187,11 +196,16 @@ export function parseRows(text: string, format: ExportFormat, file = '<labels>',
  * a file whose prompts differ from the dataset's is refused whole.
  */
 export function importLabels(store: LabelStore, file: string, format: ExportFormat = formatOf(file), images?: ImageInfo): { added: number; skipped: number } {
+  return store.importRows(readLabelFile(file, format, images));
+}
+
+/** Read and check an export file (see parseRows) without touching any store: so a bad file creates no store. */
+export function readLabelFile(file: string, format: ExportFormat = formatOf(file), images?: ImageInfo): LabelRow[] {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch {
     throw new Error(`${file}: cannot read`);
   }
-  return store.importRows(parseRows(text, format, file, images));
+  return parseRows(text, format, file, images);
 }

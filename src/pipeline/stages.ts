@@ -28,7 +28,7 @@ import { FinetuneConfig } from '../finetune/config';
 import { loadFrozenClip } from '../reward/embeddings';
 import { BASE_CLIP_DIR, loadRewardData, trainReward, TrainRewardRun } from '../reward/run';
 import { RewardTrainConfig } from '../reward/train';
-import { DatasetOrigin, promptsOrigin } from '../world/dataset';
+import { DatasetOrigin, promptsOrigin, readManifest } from '../world/dataset';
 import { PromptEntry } from '../world/promptSets';
 import { SamplerConfig } from '../models/config';
 
@@ -112,6 +112,7 @@ export interface LabelStageConfig {
 /** Stage 1: every rater of the panel labels every image of `data` into its label store. */
 export function labelStage(config: LabelStageConfig, data: string): { store: string; added: number; duplicates: number; raters: number; stats: AgreementStats } {
   const panel = panelFromSpec(config.panel, config.seed);
+  readManifest(data); // a folder that is not a dataset is refused before a label store is made in it
   const file = config.db ?? defaultStorePath(data);
   const store = LabelStore.open(file);
   try {

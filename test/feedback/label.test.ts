@@ -59,3 +59,22 @@ test('t2i-align export-labels writes prompt and category columns; import-labels 
   assert.ok(lines.slice(1).some((l) => l.startsWith(`1,${first.id},${first.prompt},${first.extras!.category},sim-2-s0-r0,simulated,`)), lines[1]);
   assert.match(await run('import-labels', '--data', dir, '--in', csv, '--db', path.join(dir, 'copy.sqlite')), /copy\.sqlite: 8 rows added, 0 already stored/);
 });
+
+test('t2i-align label and import-labels refused (no dataset, a bad file, another dataset\'s labels) make no label store', async () => {
+  const dir = smallDataset(4);
+  await run('label', '--data', dir, '--panel', '2');
+  const csv = path.join(dir, 'labels.csv');
+  await run('export-labels', '--data', dir, '--out', csv);
+  const empty = fs.mkdtempSync(path.join(path.dirname(dir), 'no-dataset-'));
+  await assert.rejects(run('label', '--data', empty), /manifest\.jsonl: no manifest/);
+  await assert.rejects(run('label', '--data', path.join(empty, 'typo')), /no manifest/);
+  assert.deepEqual(fs.readdirSync(empty), []);
+  const other = smallDataset(2);
+  const before = fs.readdirSync(other).sort();
+  const bad = path.join(other, 'bad.csv');
+  fs.writeFileSync(bad, 'seq,image\n');
+  await assert.rejects(run('import-labels', '--data', other, '--in', bad), /bad\.csv:1: header must be/);
+  await assert.rejects(run('import-labels', '--data', other, '--in', path.join(other, 'missing.csv')), /missing\.csv: cannot read/);
+  await assert.rejects(run('import-labels', '--data', other, '--in', csv, '--db', path.join(other, 'c.sqlite')), /these labels belong to another dataset/);
+  assert.deepEqual(fs.readdirSync(other).sort(), [...before, 'bad.csv'].sort(), 'no labels.sqlite, no c.sqlite');
+});

@@ -184,6 +184,13 @@ test('exports carry each image\'s prompt and category; exports without them (old
   fs.writeFileSync(other, fs.readFileSync(csv, 'utf8').replace(`,${prompt},`, ',a purple dragon,'));
   const copy = LabelStore.open(':memory:');
   assert.throws(() => importLabels(copy, other, undefined, images), /other\.csv:2: image img-1 has prompt "a purple dragon" here but ".*" in the dataset: these labels belong to another dataset/);
+  // Labels of another dataset whose ids this one does not list: refused too (with prompts, by the line; without, because none is known).
+  const elsewhere = path.join(dir, 'elsewhere.csv');
+  fs.writeFileSync(elsewhere, fs.readFileSync(csv, 'utf8').replace(',img-1,', ',p168-0,'));
+  assert.throws(() => importLabels(copy, elsewhere, undefined, images), /elsewhere\.csv:2: image p168-0 \(".*"\) is not in the dataset: these labels belong to another dataset \(nothing was imported\)/);
+  const oldElsewhere = path.join(dir, 'old-elsewhere.csv');
+  fs.writeFileSync(oldElsewhere, fs.readFileSync(oldCsv, 'utf8').replace(',img-1,', ',p168-0,'));
+  assert.throws(() => importLabels(copy, oldElsewhere, undefined, images), /old-elsewhere\.csv: none of its 2 images is in the dataset: these labels belong to another dataset/);
   assert.equal(copy.size(), 0);
   copy.close();
   store.close();
