@@ -8,7 +8,7 @@ import {
 import { writeFileAtomic } from '../engine/checkpoint';
 import { renderSet } from '../eval/fid';
 import { loadPrompts } from '../feedback/collect';
-import { ExitStatus } from './errors';
+import { ExitStatus, systemErrorLine } from './errors';
 import { intOption, numberListOption, numberOption, outFileOption } from './options';
 
 /** `vocab`, `render`, `render-set`, `judge` and `judge-accuracy`: the world's commands. */
@@ -48,7 +48,7 @@ export function registerWorld(program: Command): void {
   program
     .command('render-set')
     .description('fresh renders of a prompt set into a dataset folder (PNGs + manifest.jsonl), optionally blurred then noised (e.g. reference sets for fid)')
-    .option('--prompts <set>', 'seen | unseen | a text file with one prompt a line', 'seen')
+    .option('--prompts <set>', 'seen | unseen | a text file with one prompt a line (default: seen)')
     .option('--set <name>', 'the same as --prompts seen|unseen (kept for older scripts)')
     .requiredOption('--out <dir>', 'dataset folder (created; must not hold a manifest yet)')
     .option('--per-prompt <n>', 'renders per prompt', '1')
@@ -56,14 +56,15 @@ export function registerWorld(program: Command): void {
     .option('--noise <sigma>', 'Gaussian noise sigma, 0-255 scale, added after the blur', '0')
     .option('--blur <sigma>', 'Gaussian blur sigma in pixels', '0')
     .option('--size <px>', 'canvas side in pixels', '32')
-    .action((opts: { prompts: string; set?: string; out: string; perPrompt: string; seed: string; noise: string; blur: string; size: string }) => {
+    .action((opts: { prompts?: string; set?: string; out: string; perPrompt: string; seed: string; noise: string; blur: string; size: string }) => {
       if (opts.set !== undefined && opts.set !== 'seen' && opts.set !== 'unseen') throw new Error(`--set must be seen or unseen, got "${opts.set}"`);
+      if (opts.set !== undefined && opts.prompts !== undefined && opts.prompts !== opts.set) throw new Error(`--set ${opts.set} and --prompts ${opts.prompts} disagree: give one of them (--set is the older name of --prompts seen|unseen)`);
       const perPrompt = intOption('--per-prompt', opts.perPrompt, 1, 100000);
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
       const noise = numberOption('--noise', opts.noise, 0, 255);
       const blur = numberOption('--blur', opts.blur, 0, 10);
       const size = intOption('--size', opts.size, 16, 1024);
-      const prompts = loadPrompts(opts.set ?? opts.prompts);
+      const prompts = loadPrompts(opts.set ?? opts.prompts ?? 'seen');
       const n = renderSet({ prompts, perPrompt, out: opts.out, seed, noise, blur, size });
       console.log(`${opts.out}: ${n} renders of ${prompts.length} prompts (noise ${noise}, blur ${blur})`);
     });
@@ -96,8 +97,9 @@ export function registerWorld(program: Command): void {
       let bytes: Buffer;
       try {
         bytes = fs.readFileSync(opts.image);
-      } catch {
-        throw new Error(`cannot read image ${opts.image}`);
+      } catch (e) {
+        (e as NodeJS.ErrnoException).path ??= opts.image; // a read of a folder (EISDIR) names no path
+        throw new Error(`cannot read image ${opts.image}: ${systemErrorLine(e) ?? (e as Error).message}`);
       }
       let image: ReturnType<typeof decodePng>;
       try {

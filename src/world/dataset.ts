@@ -244,7 +244,7 @@ function leaves(v: unknown, prefix = '', out = new Map<string, string>()): Map<s
  */
 export function checkOrigin(dir: string, origin: DatasetOrigin, prompts: readonly string[], recordSource: string): void {
   const recorded = readOrigin(dir);
-  const advice = 'use the same generator (--model or --stand-in, --guidance, --steps) and --seed as before, or a new --out (nothing was written)';
+  const advice = 'use the same generator (--model or --stand-in, --guidance; for generate also --steps, --eta, --guidance-interval) and --seed as before, or a new --out (nothing was written)';
   if (!recorded) {
     const manifest = path.join(dir, MANIFEST);
     if (!fs.existsSync(manifest)) return;
