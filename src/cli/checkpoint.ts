@@ -2,11 +2,11 @@ import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, loadCheckpoint, readCheckpointIndex } from '../engine';
 
-/** `t2i-align checkpoint DIR [--json]`: verify a checkpoint (size, hash) and print its meta and tensors. */
+/** `t2i-align checkpoint DIR [--json]`: verify a checkpoint (specs, size, hash) and print its meta and tensors. */
 export function registerCheckpoint(program: Command): void {
   program
     .command('checkpoint')
-    .description('verify a checkpoint folder (size and sha256 of its weights) and print its meta and tensors')
+    .description('verify a checkpoint folder (its tensor specs against the weights\' size, and their sha256) and print its meta and tensors')
     .argument('<dir>', 'checkpoint folder (holds checkpoint.json)')
     .option('--json', 'print one JSON object')
     .action(async (dir: string, opts: { json?: boolean }) => {

@@ -97,7 +97,33 @@ export function readCheckpointIndex<M = unknown>(dir: string): CheckpointIndex<M
   if (!Array.isArray(index.specs) || typeof index.weightsFile !== 'string' || typeof index.byteLength !== 'number') {
     throw new CheckpointError(`corrupt checkpoint ${file}: specs, weightsFile or byteLength missing`);
   }
+  checkSpecs(file, index.specs, index.byteLength);
   return index;
+}
+
+/** Bytes per value of the dtypes a checkpoint may hold. */
+const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
+
+/**
+ * The specs must describe the weights file exactly: each a unique name, a shape of
+ * whole numbers and a dtype this kit saves, their sizes adding up to byteLength
+ * (the sha256 covers the weights alone, so an edited spec would misread them).
+ */
+function checkSpecs(file: string, specs: unknown[], byteLength: number): void {
+  const names = new Set<string>();
+  let total = 0;
+  specs.forEach((s, i) => {
+    const spec = s as { name?: unknown; shape?: unknown; dtype?: unknown };
+    const what = typeof spec?.name === 'string' ? `tensor ${spec.name}` : `tensor spec ${i + 1}`;
+    if (typeof spec?.name !== 'string' || spec.name === '') throw new CheckpointError(`corrupt checkpoint ${file}: ${what} has no name`);
+    if (names.has(spec.name)) throw new CheckpointError(`corrupt checkpoint ${file}: ${what} is listed twice`);
+    names.add(spec.name);
+    if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new CheckpointError(`corrupt checkpoint ${file}: ${what} has shape ${JSON.stringify(spec.shape)}, not a list of whole numbers`);
+    const bytes = typeof spec.dtype === 'string' ? DTYPE_BYTES[spec.dtype] : undefined;
+    if (bytes === undefined) throw new CheckpointError(`corrupt checkpoint ${file}: ${what} has dtype ${JSON.stringify(spec.dtype)}; allowed: ${Object.keys(DTYPE_BYTES).join(', ')}`);
+    total += (spec.shape as number[]).reduce((a, b) => a * b, 1) * bytes;
+  });
+  if (total !== byteLength) throw new CheckpointError(`corrupt checkpoint ${file}: its tensor specs describe ${total} bytes, but byteLength is ${byteLength}`);
 }
 
 /**

@@ -65,6 +65,26 @@ test('missing, truncated, corrupt and mismatched checkpoints give one-line error
   await assert.rejects(loadCheckpoint(dir, { 'dense/w': [3, 2], 'dense/b': [3] }), /does not match the model: dense\/w is \[2,3\] in the file, \[3,2\] in the model/);
   await assert.rejects(loadCheckpoint(dir, { 'dense/w': [2, 3] }), /unexpected dense\/b/);
 
+  // Edited specs (the sha256 covers the weights alone): each is refused before a tensor is decoded.
+  const indexFile = path.join(dir, 'checkpoint.json');
+  const saved = fs.readFileSync(indexFile, 'utf8');
+  const edit = (f: (specs: Array<Record<string, unknown>>) => void) => {
+    const j = JSON.parse(saved);
+    j.specs.sort((a: { name: string }, b: { name: string }) => (a.name === 'dense/w' ? -1 : b.name === 'dense/w' ? 1 : 0)); // dense/w [2, 3] first
+    f(j.specs);
+    fs.writeFileSync(indexFile, JSON.stringify(j));
+  };
+  edit((s) => (s[0].shape = [1, 3])); // 6 values -> 3
+  await assert.rejects(loadCheckpoint(dir), /corrupt checkpoint .*checkpoint\.json: its tensor specs describe 24 bytes, but byteLength is 36/);
+  edit((s) => (s[0].dtype = 'complex64'));
+  await assert.rejects(loadCheckpoint(dir), /tensor dense\/w has dtype "complex64"; allowed: float32, int32, bool/);
+  edit((s) => (s[0].shape = [2, -3]));
+  await assert.rejects(loadCheckpoint(dir), /tensor dense\/w has shape \[2,-3\], not a list of whole numbers/);
+  edit((s) => (s[1].name = s[0].name));
+  await assert.rejects(loadCheckpoint(dir), /tensor dense\/w is listed twice/);
+  fs.writeFileSync(indexFile, saved);
+  await loadCheckpoint(dir).then((c) => tf.dispose(Object.values(c.tensors)));
+
   fs.writeFileSync(path.join(dir, 'checkpoint.json'), '{"format": "t2i-align-checkp');
   await assert.rejects(loadCheckpoint(dir), (e: Error) => /not valid JSON/.test(e.message) && !e.message.includes('\n'));
 });
