@@ -75,7 +75,7 @@ export function registerEvaluate(program: Command): void {
       if (opts.model !== 'base' && !fs.existsSync(opts.model)) throw new Error(`--model ${opts.model}: no such folder (or use "base" for the shipped base model)`);
       if (opts.reward && !fs.existsSync(opts.reward)) throw new Error(`--reward ${opts.reward}: no such folder`);
       const prompts = evaluationPrompts(opts.prompts, k, seed);
-      outFolderOption(opts.out);
+      outFolderOption(opts.out, { files: ['evaluation.json'], what: 'evaluation' });
       await initBackend();
       warnIfSlowPath();
       const bar = progress(prompts.length * perPrompt * (rejectionK ?? 1), 'evaluate');
@@ -124,7 +124,7 @@ export function registerEvaluate(program: Command): void {
       const preset = opts.quick ? 'quick' : 'default';
       const config = resolveReproduceConfig(preset, opts.config !== undefined ? jsonFileOption('--config', opts.config) : {});
       const out = opts.out ?? path.join('results', 'reproduce', preset);
-      outFolderOption(out);
+      outFolderOption(out, { files: ['config.json', 'summary.json'], what: 'reproduce run' });
       await initBackend();
       warnIfSlowPath();
       const s = await reproduce(config, out);

@@ -12,7 +12,7 @@ import {
   readClassifierMeta, resolveClassifierConfig, trainClassifier,
 } from '../eval/classifier';
 import { datasetImages, fidBetween } from '../eval/fid';
-import { intOption, numberOption } from './options';
+import { intOption, numberOption, outFolderOption } from './options';
 
 const pct = (k: number, n: number) => `${((100 * k) / n).toFixed(1)}%`;
 const shown = (dir: string) => path.relative(process.cwd(), dir) || '.';
@@ -56,6 +56,7 @@ export function registerEvaluator(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (opts: { quick?: boolean; out: string; seed: string; overwrite?: boolean; json?: boolean }) => {
       const config = resolveClassifierConfig(opts.quick ? 'quick' : 'default', { seed: intOption('--seed', opts.seed, 0, 2 ** 31) });
+      outFolderOption(opts.out, { files: ['checkpoint.json'], what: 'classifier checkpoint' });
       const plan = outPlan(opts.out, config, opts.overwrite);
       await initBackend();
       const run = await trainClassifier(config, { out: opts.out, resume: plan === 'resume' });

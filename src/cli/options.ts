@@ -1,11 +1,23 @@
 /** Parsers for CLI option values: each error names the option, the allowed range and the bad value. */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import type { SamplerConfig } from '../models/config';
 
-/** Refuse, before any work, an `--out` folder that is a file (the results would fail to save only at the end). */
-export function outFolderOption(out: string | undefined, name = '--out'): void {
-  if (out !== undefined && fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new Error(`${name} ${out} is a file, not a folder (give a folder)`);
+/**
+ * Refuse, before any work, an `--out` folder that is a file (the results would fail to save only
+ * at the end). With `holds` (the files this command's results folder has, e.g. ['base-eval.json'])
+ * also a folder of other files (a dataset, a model): it is written only when new, empty, or
+ * holding one of them (an earlier run of the command).
+ */
+export function outFolderOption(out: string | undefined, holds?: { files: readonly string[]; what: string }, name = '--out'): void {
+  if (out === undefined || !fs.existsSync(out)) return;
+  if (!fs.statSync(out).isDirectory()) throw new Error(`${name} ${out} is a file, not a folder (give a folder)`);
+  if (!holds || holds.files.some((f) => fs.existsSync(path.join(out, f)))) return;
+  if (fs.readdirSync(out).some((f) => !f.startsWith('.'))) {
+    if (!holds.files.length) throw new Error(`${name} ${out} holds files: a ${holds.what} needs a new or empty folder`);
+    throw new Error(`${name} ${out} holds files but no ${holds.what} (${holds.files.join(' or ')}): give a new or empty folder, or the folder of an earlier ${holds.what}`);
+  }
 }
 
 /** Refuse, before any work, an `--out` file that is a folder. */

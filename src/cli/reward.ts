@@ -158,7 +158,7 @@ export function registerReward(program: Command): void {
       const resamples = intOption('--resamples', opts.resamples, 0, 100000);
       const renderPrompts = intOption('--render-prompts', opts.renderPrompts, 1, 100000);
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
-      outFolderOption(opts.out);
+      outFolderOption(opts.out, { files: ['eval-reward.json'], what: 'eval-reward results' });
       await initBackend();
       const { model, meta, frozen } = await loadRewardModel(opts.model);
       try {

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
 import { availableCores, namedSweep, queueConnection, resolveSweep, runSweep, startQueueWorker, SWEEP_NAMES } from '../sweep';
-import { intOption, jsonFileOption, numberOption } from './options';
+import { intOption, jsonFileOption, numberOption, outFolderOption } from './options';
 
 export function registerSweep(program: Command): void {
   program
@@ -37,6 +37,7 @@ export function registerSweep(program: Command): void {
       const threads = opts.threads !== undefined ? intOption('--threads', opts.threads, 1, 256) : undefined;
       if (opts.queue !== undefined) queueConnection(opts.queue); // a bad URL fails before any work
       const out = opts.out ?? path.join('results', 'sweeps', s.name + (s.quick ? '-quick' : ''));
+      outFolderOption(out, { files: ['sweep.json'], what: 'sweep' });
       await initBackend();
       warnIfSlowPath();
       const r = await runSweep(out, s, { workers, threads, queue: opts.queue, png: opts.png, log: (l) => process.stderr.write(`sweep ${s.name}: ${l}\n`) });

@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../engine/checkpoint';
 import { renderSet } from '../eval/fid';
 import { loadPrompts } from '../feedback/collect';
 import { ExitStatus, systemErrorLine } from './errors';
-import { intOption, numberListOption, numberOption, outFileOption } from './options';
+import { intOption, numberListOption, numberOption, outFileOption, outFolderOption } from './options';
 
 /** `vocab`, `render`, `render-set`, `judge` and `judge-accuracy`: the world's commands. */
 export function registerWorld(program: Command): void {
@@ -65,6 +65,7 @@ export function registerWorld(program: Command): void {
       const blur = numberOption('--blur', opts.blur, 0, 10);
       const size = intOption('--size', opts.size, 16, 1024);
       const prompts = loadPrompts(opts.set ?? opts.prompts ?? 'seen');
+      if (!fs.existsSync(path.join(opts.out, MANIFEST))) outFolderOption(opts.out, { files: [], what: 'render set' }); // an earlier set is refused by renderSet, naming its manifest
       const n = renderSet({ prompts, perPrompt, out: opts.out, seed, noise, blur, size });
       console.log(`${opts.out}: ${n} renders of ${prompts.length} prompts (noise ${noise}, blur ${blur})`);
     });

@@ -36,3 +36,26 @@ test('--out of the wrong kind is refused in one line before any work, and nothin
   assert.equal(fs.readFileSync(file, 'utf8'), 'keep');
   assert.deepEqual(fs.readdirSync(folder), []);
 });
+
+test('a results --out that holds other files (a dataset) is refused before any work; the folder is left as it was', async () => {
+  const data = smallDataset(2);
+  const before = fs.readdirSync(data).sort();
+  const holds = (what: string) => new RegExp(`--out .* holds files but no ${what} \\(`);
+  const cases: Array<[string[], RegExp]> = [
+    [['eval-base', '--out', data], holds('eval-base results')],
+    [['evaluate', '--model', 'base', '--prompts', 'seen', '--out', data], holds('evaluation')],
+    [['reproduce', '--quick', '--out', data], holds('reproduce run')],
+    [['sweep', 'beta', '--quick', '--out', data], holds('sweep')],
+    [['train-classifier', '--quick', '--out', data], holds('classifier checkpoint')],
+    [['eval-reward', '--model', 'clip', '--judge', data, '--out', data], holds('eval-reward results')],
+    [['render-set', '--out', data], /manifest\.jsonl already exists; choose a new folder/],
+  ];
+  for (const [args, message] of cases) {
+    await assert.rejects(runCli(...args), (e: Error) => (assert.match(e.message, message, args.join(' ')), assert.equal(e.message.split('\n').length, 1), true));
+  }
+  assert.deepEqual(fs.readdirSync(data).sort(), before);
+  const model = removedAtExit('t2i-out-model-');
+  fs.writeFileSync(path.join(model, 'checkpoint.json'), '{}');
+  await assert.rejects(runCli('render-set', '--out', model), /--out .* holds files: a render set needs a new or empty folder/);
+  assert.deepEqual(fs.readdirSync(model), ['checkpoint.json']);
+});
