@@ -9,7 +9,10 @@ import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
 import { progress } from '../engine/progress';
 import { Rng } from '../engine/random';
+import { diffusionCheckpointDir } from '../eval/base';
+import { CLASSIFIER_DIR, readClassifierMeta } from '../eval/classifier';
 import { EVALUATORS, EvaluateResult, EvaluatorName, evaluationJson, winTieLose } from '../eval/evaluate';
+import { readRewardMeta } from '../reward/checkpoint';
 import { loadPrompts } from '../feedback/collect';
 import { resolveReproduceConfig, reproduce } from '../pipeline/reproduce';
 import { EVALUATION_FILE, evaluateStage } from '../pipeline/stages';
@@ -74,7 +77,12 @@ export function registerEvaluate(program: Command): void {
       if (rejectionK !== undefined && !opts.reward) throw new Error('--rejection needs --reward DIR (the reward model picks the best sample)');
       if (opts.model !== 'base' && !fs.existsSync(opts.model)) throw new Error(`--model ${opts.model}: no such folder (or use "base" for the shipped base model)`);
       if (opts.reward && !fs.existsSync(opts.reward)) throw new Error(`--reward ${opts.reward}: no such folder`);
+      // Each model is read before any sampling: a wrong folder (a classifier as --reward, ...) costs no images.
+      if (opts.model !== 'base') diffusionCheckpointDir(opts.model);
+      if (opts.reward) readRewardMeta(opts.reward);
+      readClassifierMeta(opts.classifier ?? CLASSIFIER_DIR);
       const prompts = evaluationPrompts(opts.prompts, k, seed);
+      if (prompts.length * perPrompt < 2) throw new Error(`${prompts.length} prompt x --per-prompt ${perPrompt} is one image: the FID needs at least 2 (raise --per-prompt, or give more prompts)`);
       outFolderOption(opts.out, { files: ['evaluation.json'], what: 'evaluation' });
       await initBackend();
       warnIfSlowPath();

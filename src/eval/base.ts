@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { hasCheckpoint } from '../engine/checkpoint';
+import { hasCheckpoint, readCheckpointIndex } from '../engine/checkpoint';
 import { loadTextToImage, ModelCheckpointMeta, SamplerConfig, TextToImage, generateImages } from '../models';
 import {
   Category, CATEGORIES, ImageLike, judge, PromptEntry, seenPrompts, unseenPrompts, Verdict,
@@ -23,11 +23,18 @@ export const BASE_MODEL_DIR = path.resolve(__dirname, '..', '..', 'data', 'base-
  * holds a checkpoint, else `dir/diffusion` (a pretrain output or data/base-model).
  */
 export function diffusionCheckpointDir(dir: string = BASE_MODEL_DIR): string {
-  if (hasCheckpoint(dir)) return dir;
+  if (hasCheckpoint(dir)) return checkDiffusionKind(dir);
   const sub = path.join(dir, 'diffusion');
-  if (hasCheckpoint(sub)) return sub;
+  if (hasCheckpoint(sub)) return checkDiffusionKind(sub);
   const hint = dir === BASE_MODEL_DIR ? ' (the shipped base model is missing: run `t2i-align pretrain` and pass --model results/pretrain/default)' : '';
   throw new Error(`no diffusion checkpoint in ${dir} or ${sub}${hint}`);
+}
+
+/** `dir` when its checkpoint is a text-to-image model's; else an error naming what it holds (a reward model, a classifier). */
+function checkDiffusionKind(dir: string): string {
+  const kind = (readCheckpointIndex<{ kind?: unknown }>(dir).meta as { kind?: unknown } | undefined)?.kind;
+  if (kind !== 'diffusion') throw new Error(`${dir} holds a ${JSON.stringify(kind ?? null)} checkpoint, not a text-to-image model (a model folder holds diffusion/checkpoint.json; e.g. data/base-model or a finetune --out)`);
+  return dir;
 }
 
 /** Load a text-to-image model from a model location (see diffusionCheckpointDir). Free it with `model.dispose({ clip: true })`. */

@@ -69,4 +69,12 @@ test('evaluate: bad input is one line naming what is wrong and what is allowed',
   fs.writeFileSync(cfg, JSON.stringify({ seeds: [0], finetuneStep: 3 }));
   await assert.rejects(runCli('reproduce', '--quick', '--config', cfg, '--out', path.join(dir, 'run')), /reproduce config: .*finetuneStep/);
   assert.ok(!fs.existsSync(path.join(dir, 'run')), 'nothing written on a refused config');
+  // The wrong kind of model in any role, and a single image, are refused before any sampling.
+  const one = path.join(dir, 'one.txt');
+  fs.writeFileSync(one, 'a red circle\n');
+  await assert.rejects(runCli('evaluate', '--model', 'data/reward-model', '--prompts', one, '--per-prompt', '2'), /data\/reward-model holds a "reward" checkpoint, not a text-to-image model/);
+  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', one, '--per-prompt', '2', '--reward', 'data/classifier'), /checkpoint data\/classifier holds a "classifier" model, not a reward model/);
+  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', one, '--per-prompt', '2', '--classifier', 'data/reward-model'), /checkpoint data\/reward-model holds a "reward" model, not a classifier/);
+  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', one, '--per-prompt', '1'), /1 prompt x --per-prompt 1 is one image: the FID needs at least 2/);
+  await assert.rejects(runCli('eval-finetune', '--runs', 'data/classifier'), /data\/classifier holds a "classifier" checkpoint, not a text-to-image model/);
 });
