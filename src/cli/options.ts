@@ -36,7 +36,7 @@ export function intOption(name: string, value: string, lo: number, hi: number): 
 
 /** Comma-separated numbers, each in [lo, hi]. */
 export function numberListOption(name: string, value: string, lo: number, hi: number): number[] {
-  const xs = value.split(',').map((v) => (v.trim() === '' ? NaN : Number(v.trim())));
+  const xs = value.split(',').map((v) => (DECIMAL.test(v.trim()) ? Number(v.trim()) : NaN));
   if (xs.some((x) => !Number.isFinite(x) || x < lo || x > hi)) {
     throw new Error(`${name} must be comma-separated numbers in ${lo}..${hi}, got "${value}"`);
   }

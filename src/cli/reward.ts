@@ -197,6 +197,7 @@ export function registerReward(program: Command): void {
       if (opts.labels.length + opts.judge.length === 0) throw new Error('give at least one --labels DIR or --judge DIR to evaluate on');
       const seeds = numberListOption('--seeds', opts.seeds, 0, 2 ** 31);
       if (seeds.some((s) => !Number.isInteger(s)) || seeds.length < 2 || seeds.length > 20) throw new Error(`--seeds must be 2..20 integers, got "${opts.seeds}"`);
+      if (new Set(seeds).size !== seeds.length) throw new Error(`--seeds must name each seed once (a repeated seed would count one training twice in the paired test), got "${opts.seeds}"`);
       const auxWeight = numberOption('--aux-weight', opts.auxWeight, 1e-9, 100);
       const renderPrompts = intOption('--render-prompts', opts.renderPrompts, 0, 100000);
       outFileOption(opts.out);

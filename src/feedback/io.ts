@@ -147,6 +147,8 @@ export function parseRows(text: string, format: ExportFormat, file = '<labels>',
     });
   } else {
     const records = csvRecords(text, file);
+    // An export ends with a line break; a last row without one may be cut short (and its request id with it).
+    if (records.length > 1 && !/\r?\n$/.test(text)) throw new Error(`${file}:${records[records.length - 1].line}: the file ends inside this row (no line break after it): truncated? An export ends with a line break; add one if the row is whole (nothing was imported)`);
     if (records.length === 0) throw new Error(`${file}:1: empty CSV (expected the header ${COLUMNS.join(',')})`);
     const header = records[0].cells;
     const columns: readonly string[] | undefined = [COLUMNS, OLD_COLUMNS].find((cs) => header.join(',') === cs.join(','));

@@ -28,6 +28,7 @@ export function readPromptsFile(file: string): PromptLine[] {
   } catch {
     throw new Error(`cannot read prompts file ${file}`);
   }
+  if (/[\u0000\uFFFD]/.test(text)) throw new Error(`${file} is not a text file of prompts (it holds binary data, e.g. an image): give one prompt a line`);
   const out: PromptLine[] = [];
   const bad: Array<{ line: number; why: string }> = [];
   text.split(/\r?\n/).forEach((raw, k) => {

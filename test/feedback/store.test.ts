@@ -139,6 +139,10 @@ test('a corrupt import file is an error naming the line, and nothing is imported
   assert.throws(() => parseRows(bad(csv, 0, 'seq,image'), 'csv', 'x.csv'), /x\.csv:1: header must be/);
   assert.throws(() => parseRows(bad(jsonl, 1, jsonl[1].replace('"retracts":null', '"retracts":9')), 'jsonl', 'x.jsonl'), /x\.jsonl:2: retracts/);
   assert.throws(() => parseRows(bad(csv, 2, csv[2].replace(/,[^,]*$/, ',r-000001')), 'csv', 'x.csv'), /x\.csv:3: duplicate request_id/);
+  // A CSV cut inside its last row (the request id shortened, still valid): refused, not imported half.
+  const whole = formatRows(store.history(), 'csv');
+  assert.throws(() => parseRows(whole.slice(0, whole.length - 4), 'csv', 'x.csv'), /x\.csv:3: the file ends inside this row \(no line break after it\): truncated\?/);
+  assert.equal(parseRows(whole, 'csv', 'x.csv').length, 2);
   store.close();
 });
 

@@ -14,6 +14,7 @@ test('t2i-align train-reward, reward --manifest/--image and eval-reward on a sma
   assert.equal(trained.rows.train + trained.rows.heldOut, 30);
   assert.ok(trained.heldOut.auc.value >= 0 && trained.heldOut.auc.value <= 1);
   await assert.rejects(runCli('train-reward', '--data', data, '--out', out), /already holds a reward model.*--overwrite/);
+  await assert.rejects(runCli('reward-ablation', '--data', data, '--judge', data, '--seeds', '0,0'), /--seeds must name each seed once .*got "0,0"/);
   // A dataset's folder, or a folder holding another kind of checkpoint, is never written into (not even with --overwrite).
   const before = fs.readdirSync(data).sort();
   await assert.rejects(runCli('train-reward', '--data', data, '--out', data), /holds files but no reward model \(checkpoint\.json\): give a new or empty folder/);

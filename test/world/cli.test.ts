@@ -58,5 +58,6 @@ test('judge-accuracy reports per-category accuracy per noise/blur cell and rejec
   assert.deepEqual(rows.map((r: { noiseSigma: number }) => r.noiseSigma), [0, 10]);
   for (const r of rows) assert.deepEqual(Object.keys(r.exact).sort(), ['all', 'background', 'color', 'combination', 'count']);
   await assert.rejects(run('judge-accuracy', '--noise', '1,x'), /--noise must be comma-separated numbers in 0..255, got "1,x"/);
+  await assert.rejects(run('judge-accuracy', '--noise', '0x10'), /--noise must be comma-separated numbers in 0..255, got "0x10"/);
   await assert.rejects(run('judge-accuracy', '--per-category', '0'), /--per-category must be an integer in 1..100000/);
 });

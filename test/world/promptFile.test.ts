@@ -41,3 +41,11 @@ function readPromptsFileError(f: string): string {
   }
   throw new Error('no error');
 }
+
+test('a binary file (an image given as the prompts) is one short line, not its bytes', () => {
+  const f = file('');
+  fs.writeFileSync(f, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]));
+  const message = readPromptsFileError(f);
+  assert.match(message, /prompts\.txt is not a text file of prompts \(it holds binary data, e\.g\. an image\): give one prompt a line$/);
+  assert.ok(message.length < 300, message);
+});
