@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
+import { readJsonFile } from '../engine/files';
 import { initBackend, warnIfSlowPath } from '../engine';
 import { progress } from '../engine/progress';
 import { Rng } from '../engine/random';
@@ -42,11 +43,10 @@ const pct = (x: number) => (100 * x).toFixed(1);
 function readEvaluation(dir: string, flag: string): EvaluateResult {
   const file = path.join(dir, EVALUATION_FILE);
   if (!fs.existsSync(file)) throw new Error(`${flag} ${dir}: no ${EVALUATION_FILE} (write one with \`evaluate --out ${dir}\`)`);
-  try {
-    return (JSON.parse(fs.readFileSync(file, 'utf8')) as { result: EvaluateResult }).result;
-  } catch (e) {
-    throw new Error(`${file}: not an evaluation (${(e as Error).message})`);
-  }
+  const saved = readJsonFile<{ result?: Partial<EvaluateResult> }>(file, `write it again with \`evaluate --out ${dir}\``);
+  const r = saved?.result;
+  if (!r || typeof r !== 'object' || !Array.isArray(r.images) || typeof r.overall !== 'object') throw new Error(`${file}: not an evaluation (no result with images and an overall cell): write it again with \`evaluate --out ${dir}\``);
+  return r as EvaluateResult;
 }
 
 export function registerEvaluate(program: Command): void {

@@ -25,6 +25,19 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, opts: {
 }
 
 /**
+ * The JSON in `file`, or an error naming the file: "<file>: not valid JSON (...)" plus `advice`
+ * (what to do: restore it, use another folder). A missing file is the caller's to check.
+ */
+export function readJsonFile<T = unknown>(file: string, advice = 'restore it, or use another folder'): T {
+  const text = fs.readFileSync(file, 'utf8');
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message}${text.trim() === '' ? '; the file is empty' : ''}): ${advice}`);
+  }
+}
+
+/**
  * Make the folder `dir` and its missing parents, as fs.mkdirSync(dir,
  * { recursive: true }) does, but one level at a time: Node's recursive mkdir
  * spins forever on some paths (e.g. /proc/x), where this fails at once with

@@ -146,7 +146,17 @@ export class LabelStore {
       if (opts.readonly && !fs.existsSync(file)) throw new Error(`${file}: no label store`);
       makeDir(path.dirname(path.resolve(file)));
     }
-    const db = new Database(file, { readonly: opts.readonly ?? false, timeout: opts.busyTimeoutMs ?? 10000 });
+    const fail = (e: unknown) => {
+      const why = e instanceof Error ? e.message : String(e);
+      const hint = file !== ':memory:' && fs.existsSync(file) && fs.statSync(file).isDirectory() ? 'it is a folder; --db names a file, e.g. labels.sqlite' : why;
+      return new Error(`${file}: cannot open label store: ${hint}`);
+    };
+    let db: Database.Database;
+    try {
+      db = new Database(file, { readonly: opts.readonly ?? false, timeout: opts.busyTimeoutMs ?? 10000 });
+    } catch (e) {
+      throw fail(e);
+    }
     try {
       if (!opts.readonly) {
         db.pragma('journal_mode = WAL');
@@ -154,9 +164,11 @@ export class LabelStore {
         db.exec(SCHEMA);
       }
       db.pragma('foreign_keys = ON');
+      // Reading the schema reads the file: another kind of file fails here ("file is not a database"), not at the first query.
+      if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'labels'").get()) throw new Error('an SQLite file without a labels table (not made by this kit)');
     } catch (e) {
       db.close();
-      throw new Error(`${file}: cannot open label store: ${e instanceof Error ? e.message : String(e)}`);
+      throw fail(e);
     }
     return new LabelStore(file, db);
   }

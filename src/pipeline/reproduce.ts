@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine/checkpoint';
+import { readJsonFile } from '../engine/files';
 import { readManifest } from '../world/dataset';
 import { progress as makeProgress, Progress } from '../engine/progress';
 import { BASE_MODEL_DIR, loadModel } from '../eval/base';
@@ -226,7 +227,7 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
   fs.mkdirSync(out, { recursive: true });
   const configFile = path.join(out, 'config.json');
   if (fs.existsSync(configFile)) {
-    const raw = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+    const raw = readJsonFile<any>(configFile, 'it records the run\'s settings: restore it, or use another --out');
     // Keys added since the run began read as their defaults (a run from before eval.guidance or feedback.guidance used each model's own),
     // except where the key's stage is new: a run from before the unseen base-model reward test set has not collected it yet.
     if (raw?.rewardTest && typeof raw.rewardTest === 'object' && !('unseenPromptsPerCategory' in raw.rewardTest)) {
@@ -359,7 +360,7 @@ async function rewardClaims(config: ReproduceConfig, out: string, onRun: () => v
     sets: ['feedback', 'test', 'unseen-test', 'standin-unseen'].map((d) => readManifest(path.join(out, d)).length),
   });
   if (fs.existsSync(file)) {
-    const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as RewardClaims & { key?: string };
+    const saved = readJsonFile<RewardClaims & { key?: string }>(file, 'remove it to compute the reward claims again');
     if (saved.key === key) return { sets: saved.sets, ablation: saved.ablation };
   }
   const { model, frozen } = await loadRewardModel(path.join(out, 'reward'));

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine/checkpoint';
-import { firstMissingDir, removeEmptyTree } from '../engine/files';
+import { firstMissingDir, readJsonFile, removeEmptyTree } from '../engine/files';
 import { BASE_MODEL_DIR, diffusionCheckpointDir } from '../eval/base';
 import { CLASSIFIER_DIR } from '../eval/classifier';
 import { Progress } from '../engine/progress';
@@ -164,7 +164,7 @@ export async function evaluateStage(config: Omit<EvaluateOptions, 'onProgress' |
     weights: { model: sha(diffusionCheckpointDir(config.model === 'base' ? BASE_MODEL_DIR : config.model)), reward: sha(config.reward), classifier: sha(config.classifier ?? CLASSIFIER_DIR) },
   });
   if (file && fs.existsSync(file)) {
-    const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as { settings: string; result: EvaluateResult };
+    const saved = readJsonFile<{ settings: string; result: EvaluateResult }>(file, 'remove it to evaluate again, or use another --out');
     if (saved.settings !== settings) throw new Error(`${file} holds an evaluation with other settings or weights; use another folder (nothing was overwritten)`);
     if (!hooks.onImages) return saved.result;
   }

@@ -19,7 +19,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hasCheckpoint, writeFileAtomic } from '../engine/checkpoint';
-import { makeDir } from '../engine/files';
+import { makeDir, readJsonFile } from '../engine/files';
 import { BASE_MODEL_DIR } from '../eval/base';
 import { EvaluateResult } from '../eval/evaluate';
 import { resolveFinetuneConfig } from '../finetune/config';
@@ -89,7 +89,7 @@ function feedbackPrompts(s: ResolvedSweep, set: 'seen' | 'unseen'): PromptEntry[
 export function readSweep(dir: string): ResolvedSweep {
   const file = path.join(dir, SWEEP_FILE);
   if (!fs.existsSync(file)) throw new Error(`${dir} holds no sweep (${SWEEP_FILE} is missing)`);
-  return JSON.parse(fs.readFileSync(file, 'utf8')) as ResolvedSweep;
+  return readJsonFile<ResolvedSweep>(file, 'it records the sweep\'s settings: restore it, or use another --out');
 }
 
 /**
@@ -103,7 +103,7 @@ export function claimSweepDir(dir: string, s: ResolvedSweep): void {
   if (fs.existsSync(file)) {
     // More seeds only add runs: the runs on disk stay valid.
     const runsOnly = ({ question, figures, seeds, ...rest }: ResolvedSweep) => (void question, void figures, void seeds, JSON.parse(JSON.stringify(rest)));
-    const diff = firstDifference(runsOnly(JSON.parse(fs.readFileSync(file, 'utf8'))), runsOnly(s));
+    const diff = firstDifference(runsOnly(readJsonFile<ResolvedSweep>(file, 'it records the sweep\'s settings: restore it, or use another --out')), runsOnly(s));
     if (diff) throw new Error(`${dir} holds another sweep (${diff}); use another --out, or the same settings to resume`);
   }
   writeFileAtomic(file, JSON.stringify(s, null, 2) + '\n');
