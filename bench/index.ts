@@ -20,6 +20,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parseArgs } from 'node:util';
 import { benchNative } from './native';
 import { round } from './timing';
 
@@ -84,10 +85,22 @@ function table(result: Record<string, unknown>): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n');
 }
 
+/** The flags, checked before any section runs: a typo must not overwrite results/bench.json with an empty run. */
+export function benchArgs(argv: string[]): { json: boolean; only?: string[] } {
+  let values: { json?: boolean; only?: string };
+  try {
+    ({ values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, only: { type: 'string' } }, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new Error(`${(e as Error).message.split('\n')[0]} (usage: npm run bench -- [--json] [--only ${SECTIONS.map((s) => s.name).join(',')}])`);
+  }
+  const only = values.only?.split(',').map((s) => s.trim());
+  const unknown = only?.filter((n) => !SECTIONS.some((s) => s.name === n)) ?? [];
+  if (only && (unknown.length || only.length === 0)) throw new Error(`--only: unknown section${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `"${n}"`).join(', ')}; the sections are ${SECTIONS.map((s) => s.name).join(', ')}`);
+  return { json: values.json ?? false, only };
+}
+
 export async function main(argv: string[]): Promise<Record<string, unknown>> {
-  const json = argv.includes('--json');
-  const onlyArg = argv.find((a) => a.startsWith('--only='))?.slice(7) ?? (argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined);
-  const only = onlyArg ? onlyArg.split(',') : undefined;
+  const { json, only } = benchArgs(argv);
   const t0 = performance.now();
   const result: Record<string, unknown> = {
     machine: {
@@ -124,4 +137,9 @@ export async function main(argv: string[]): Promise<Record<string, unknown>> {
   return result;
 }
 
-if (require.main === module) void main(process.argv.slice(2));
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((e) => {
+    process.stderr.write(`bench: ${(e as Error).message}\n`);
+    process.exit(1);
+  });
+}

@@ -6,6 +6,9 @@
  */
 import { SIZES, benchTfjs } from './tfjs';
 
+/** A bad section name: one line, no stack. */
+class UsageError extends Error {}
+
 async function main(name: string): Promise<unknown> {
   if (name === 'finetune') return (await import('./finetune')).benchFinetune();
   if (name === 'sweep') return (await import('./sweep')).benchSweepPool();
@@ -15,7 +18,7 @@ async function main(name: string): Promise<unknown> {
     return best.benchBest();
   }
   const sizes = SIZES[name];
-  if (!sizes) throw new Error(`unknown bench section "${name}"; use one of: ${[...Object.keys(SIZES), 'best'].join(', ')}`);
+  if (!sizes) throw new UsageError(`unknown bench section "${name}"; use one of: ${[...Object.keys(SIZES), 'best', 'finetune', 'sweep'].join(', ')}`);
   const { initBackend } = await import('../src/engine');
   const info = await initBackend(name);
   const out = benchTfjs(sizes, info.threads, info.kitKernels);
@@ -27,7 +30,7 @@ async function main(name: string): Promise<unknown> {
 main(process.argv[2] ?? '').then(
   (r) => process.stdout.write(JSON.stringify(r) + '\n'),
   (e) => {
-    process.stderr.write(String(e instanceof Error ? e.stack : e) + '\n');
+    process.stderr.write(String(e instanceof UsageError ? `bench/section.ts: ${e.message}` : e instanceof Error ? e.stack : e) + '\n');
     process.exit(1);
   },
 );
