@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
-import { availableCores, namedSweep, queueConnection, resolveSweep, runSweep, startQueueWorker, SWEEP_NAMES } from '../sweep';
+import { availableCores, checkQueue, namedSweep, resolveSweep, runSweep, startQueueWorker, SWEEP_NAMES } from '../sweep';
 import { intOption, jsonFileOption, numberOption, outFolderOption } from './options';
 
 export function registerSweep(program: Command): void {
@@ -35,7 +35,7 @@ export function registerSweep(program: Command): void {
       });
       const workers = opts.workers !== undefined ? intOption('--workers', opts.workers, 0, 64) : defaultWorkers();
       const threads = opts.threads !== undefined ? intOption('--threads', opts.threads, 1, 256) : undefined;
-      if (opts.queue !== undefined) queueConnection(opts.queue); // a bad URL fails before any work
+      if (opts.queue !== undefined) await checkQueue(opts.queue); // a bad URL, or no server there, fails before any work
       const out = opts.out ?? path.join('results', 'sweeps', s.name + (s.quick ? '-quick' : ''));
       outFolderOption(out, { files: ['sweep.json'], what: 'sweep' });
       await initBackend();

@@ -22,7 +22,7 @@ export * from './config';
 export * from './run';
 export * from './results';
 export { createRunPool, availableCores } from './pool';
-export { queueConnection, runOnQueue, startQueueWorker, QUEUE_NAME } from './queue';
+export { checkQueue, queueConnection, runOnQueue, startQueueWorker, QUEUE_NAME } from './queue';
 
 export interface SweepOptions {
   /** Worker processes of the local pool (0: run in this process). Ignored with `queue`. */

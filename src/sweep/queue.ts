@@ -59,6 +59,16 @@ async function reachable(queue: Queue, url: string): Promise<void> {
   }
 }
 
+/** Throw (within 10 s) unless the queue at `url` answers: a sweep checks it before its stages, not after. */
+export async function checkQueue(url: string): Promise<void> {
+  const queue = new Queue<RunJob, SweepRow[]>(QUEUE_NAME, { connection: queueConnection(url) });
+  try {
+    await reachable(queue, url);
+  } finally {
+    await queue.close().catch(() => {});
+  }
+}
+
 /**
  * Enqueue the runs of a prepared sweep folder and wait for their rows.
  * `onDone` is called as each finishes. A failed run (after its attempts) rejects.

@@ -75,6 +75,15 @@ test('a worker that cannot reach its queue says so in one line', () => {
   assert.equal(r.stderr.trim().split('\n').length, 1);
 });
 
+test('a sweep whose queue cannot be reached says so before any stage runs, and makes no sweep folder', () => {
+  const out = path.join(tempDir('unreachable'), 'sweep');
+  const r = spawnSync(process.execPath, ['bin/t2i-align.js', 'sweep', 'beta', '--quick', '--queue', 'redis://127.0.0.1:1', '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr.trim(), /^t2i-align: cannot reach the queue at redis:\/\/127\.0\.0\.1:1 within 10 s/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.ok(!fs.existsSync(out));
+});
+
 test('through the queue, with a worker killed mid-run, the sweep gives the local pool\'s CSV', async () => {
   const sweep = resolveSweep(TINY);
   const local = tempDir('pool');
