@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { makeDir, writeFileAtomic as writeAtomic } from '../engine/files';
 import { decodePng, encodePng, ImageLike } from './image';
-import { CaptionAttributes } from './prompt';
+import { Attributes, CaptionAttributes, parsePrompt } from './prompt';
 import { BACKGROUNDS, COLORS, OBJECTS } from './vocab';
 
 export const MANIFEST = 'manifest.jsonl';
@@ -133,6 +133,7 @@ export function readManifest(dir: string, opts: { checkFiles?: boolean } = {}): 
     const r = RecordSchema.safeParse(json);
     if (!r.success) throw new Error(`${where}: ${issues(r.error)}`);
     const rec = r.data as ManifestRecord;
+    checkPromptMatches(where, rec);
     if (seen.has(rec.id)) throw new Error(`${where}: duplicate id "${rec.id}"`);
     seen.add(rec.id);
     if (opts.checkFiles !== false && !fs.existsSync(path.join(dir, rec.file))) {
@@ -141,6 +142,27 @@ export function readManifest(dir: string, opts: { checkFiles?: boolean } = {}): 
     out.push(rec);
   });
   return out;
+}
+
+/**
+ * A record whose attributes name a count holds a prompt of the grammar: the prompt must parse and
+ * say what the attributes say (the judge reads the attributes, the reward the prompt; a hand-edited
+ * line where they differ would be scored against two different prompts). Captions without a count
+ * (pretraining-style) are outside the grammar and not checked.
+ */
+function checkPromptMatches(where: string, rec: ManifestRecord): void {
+  if (rec.attributes.count === undefined) return;
+  let said: Attributes;
+  try {
+    said = parsePrompt(rec.prompt);
+  } catch (e) {
+    throw new Error(`${where}: prompt ${JSON.stringify(rec.prompt)}: ${(e as Error).message}`);
+  }
+  for (const k of ['count', 'color', 'object', 'background'] as const) {
+    if (said[k] !== rec.attributes[k]) {
+      throw new Error(`${where}: prompt ${JSON.stringify(rec.prompt)} says ${k} ${said[k] ?? '(none)'}, but the record's attributes say ${k} ${rec.attributes[k] ?? '(none)'}: the prompt and its attributes must agree (edited by hand?)`);
+    }
+  }
 }
 
 /** Replace the whole manifest atomically (e.g. after adding labels to extras). */

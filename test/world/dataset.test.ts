@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { checkOrigin, Dataset, DatasetOrigin, MANIFEST, ORIGIN_FILE, promptsOrigin, readManifest, readOrigin, writeManifest, writeOrigin } from '../../src/world/dataset';
 import { sameImage } from '../../src/world/image';
 import { judgeDataset } from '../../src/world/judgeDataset';
-import { parsePrompt } from '../../src/world/prompt';
+import { formatPrompt, parsePrompt } from '../../src/world/prompt';
 import { renderPrompt } from '../../src/world/render';
 import { removedAtExit } from '../helpers/temp';
 
@@ -72,6 +72,17 @@ test('corrupt manifests give errors naming file and line', () => {
   badAttr.attributes.object = 'dog';
   fs.writeFileSync(file, JSON.stringify(badAttr) + '\n');
   assert.throws(() => readManifest(dir), /manifest.jsonl:1: attributes.object/);
+
+  // A prompt edited by hand: outside the grammar, or saying other than the attributes.
+  const unicorns = JSON.parse(lines[1]);
+  unicorns.prompt = 'two unicorns';
+  fs.writeFileSync(file, [lines[0], JSON.stringify(unicorns)].join('\n') + '\n');
+  assert.throws(() => readManifest(dir), /manifest\.jsonl:2: prompt "two unicorns": unknown object "unicorns"/);
+  const other = JSON.parse(lines[1]);
+  const said = parsePrompt(other.prompt);
+  other.prompt = formatPrompt({ ...said, count: said.count === 1 ? 2 : 1 });
+  fs.writeFileSync(file, [lines[0], JSON.stringify(other)].join('\n') + '\n');
+  assert.throws(() => readManifest(dir), /manifest\.jsonl:2: prompt ".*" says count \d, but the record's attributes say count \d: the prompt and its attributes must agree/);
 
   fs.writeFileSync(file, good);
   fs.rmSync(path.join(dir, 'r1.png'));
