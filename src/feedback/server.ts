@@ -145,6 +145,12 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
   records();
 
   const store = LabelStore.open(storeFile);
+  try {
+    store.bindDataset(new Map(manifest.records.map((r) => [r.id, r.prompt])), dataDir);
+  } catch (e) {
+    store.close();
+    throw e;
+  }
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 16 * 1024 });
   const server: LabelServer = {
     app,

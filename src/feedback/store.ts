@@ -18,6 +18,10 @@
  *   instead of failing, and each write is one `BEGIN IMMEDIATE` transaction.
  *   A write returns only after its COMMIT (synchronous=FULL), so a caller may
  *   acknowledge it: a killed process loses no returned label.
+ * - The store remembers the prompt of each image of the dataset it labels
+ *   (`image_prompts`, filled by `bindDataset`), so a store given for another
+ *   dataset whose ids coincide (`--db`) is refused instead of mixing labels.
+ *   A store made before that table existed is bound on its next use.
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -102,6 +106,10 @@ CREATE TABLE IF NOT EXISTS labels (
 CREATE INDEX IF NOT EXISTS labels_image_rater ON labels (image_id, rater, seq);
 CREATE INDEX IF NOT EXISTS labels_rater ON labels (rater, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS labels_retracts ON labels (retracts) WHERE retracts IS NOT NULL;
+CREATE TABLE IF NOT EXISTS image_prompts (
+  image_id TEXT PRIMARY KEY,
+  prompt   TEXT NOT NULL
+);
 `;
 
 // Live rows: labels not taken back by an undo.
@@ -249,6 +257,29 @@ export class LabelStore {
     const result = run.immediate();
     this.index = null;
     return result;
+  }
+
+  /**
+   * Check that this store belongs to the dataset of `images` (image id -> prompt) and remember
+   * their prompts: an image the store knows under another prompt is an error naming it (the
+   * store is another dataset's). A read-only store is checked, not written.
+   */
+  bindDataset(images: ReadonlyMap<string, string>, dataset: string): void {
+    const has = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'image_prompts'").get();
+    if (!has) return; // a read-only store of an older kit: nothing to check against
+    const run = this.db.transaction(() => {
+      for (const r of this.db.prepare<[], { image_id: string; prompt: string }>('SELECT image_id, prompt FROM image_prompts').iterate()) {
+        const now = images.get(r.image_id);
+        if (now !== undefined && now !== r.prompt) {
+          throw new Error(`${this.file} holds labels of another dataset: image ${r.image_id} is "${r.prompt}" there but "${now}" in ${dataset} (give this dataset's own store, or a new --db)`);
+        }
+      }
+      if (this.db.readonly) return;
+      const insert = this.db.prepare('INSERT OR IGNORE INTO image_prompts (image_id, prompt) VALUES (?, ?)');
+      for (const [id, prompt] of images) insert.run(id, prompt);
+    });
+    if (this.db.readonly) run();
+    else run.immediate();
   }
 
   /** The row an undo took back (for showing the image again). */

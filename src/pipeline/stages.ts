@@ -112,10 +112,11 @@ export interface LabelStageConfig {
 /** Stage 1: every rater of the panel labels every image of `data` into its label store. */
 export function labelStage(config: LabelStageConfig, data: string): { store: string; added: number; duplicates: number; raters: number; stats: AgreementStats } {
   const panel = panelFromSpec(config.panel, config.seed);
-  readManifest(data); // a folder that is not a dataset is refused before a label store is made in it
+  const records = readManifest(data); // a folder that is not a dataset is refused before a label store is made in it
   const file = config.db ?? defaultStorePath(data);
   const store = LabelStore.open(file);
   try {
+    store.bindDataset(new Map(records.map((r) => [r.id, r.prompt])), data);
     const run = labelWithPanel(data, store, panel);
     return { store: file, added: run.added, duplicates: run.duplicates, raters: panel.raters.length, stats: datasetAgreement(data, store, run.verdicts) };
   } finally {

@@ -51,6 +51,7 @@ export function labelledImages(dir: string, storeFile: string = defaultStorePath
   const store = LabelStore.open(storeFile, { readonly: true });
   const byImage = new Map<string, Array<'good' | 'bad'>>();
   try {
+    store.bindDataset(new Map(records.map((r) => [r.id, r.prompt])), dir);
     for (const row of store.current()) {
       if (row.label !== 'good' && row.label !== 'bad') continue;
       if (!byImage.has(row.imageId)) byImage.set(row.imageId, []);

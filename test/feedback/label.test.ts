@@ -6,7 +6,9 @@ import { runCli } from '../cli/run-in-process';
 import { datasetAgreement, labelWithPanel } from '../../src/feedback/label';
 import { panelFromSpec } from '../../src/feedback/panel';
 import { LabelStore } from '../../src/feedback/store';
-import { readManifest } from '../../src/world/dataset';
+import { Dataset, readManifest } from '../../src/world/dataset';
+import { seenPrompts } from '../../src/world/promptSets';
+import { renderPrompt } from '../../src/world/render';
 import { smallDataset } from './helpers';
 
 const run = runCli;
@@ -77,4 +79,27 @@ test('t2i-align label and import-labels refused (no dataset, a bad file, another
   await assert.rejects(run('import-labels', '--data', other, '--in', path.join(other, 'missing.csv')), /missing\.csv: cannot read/);
   await assert.rejects(run('import-labels', '--data', other, '--in', csv, '--db', path.join(other, 'c.sqlite')), /these labels belong to another dataset/);
   assert.deepEqual(fs.readdirSync(other).sort(), [...before, 'bad.csv'].sort(), 'no labels.sqlite, no c.sqlite');
+});
+
+test('a label store given for another dataset whose image ids coincide is refused by label, import-labels, export-labels and train-reward\'s reader; the store is left as it was', async () => {
+  const a = smallDataset(4);
+  // Another dataset with the same ids (img-0 ...) and other prompts.
+  const b = fs.mkdtempSync(path.join(path.dirname(a), 'other-ds-'));
+  const other = Dataset.create(b);
+  seenPrompts().slice(40, 44).forEach((p, i) => other.add({ id: `img-${i}`, prompt: p.prompt, attributes: p.attributes, seed: `o/${i}`, source: 'render', extras: { category: p.category } }, renderPrompt(p.attributes, `o/${i}`).image));
+  assert.deepEqual(readManifest(b).map((r) => r.id), readManifest(a).map((r) => r.id));
+  await run('label', '--data', a, '--panel', '2');
+  const store = path.join(a, 'labels.sqlite');
+  const size = () => { const s = LabelStore.open(store, { readonly: true }); const n = s.size(); s.close(); return n; };
+  const before = size();
+  const another = /labels\.sqlite holds labels of another dataset: image \S+ is ".*" there but ".*" in .* \(give this dataset's own store, or a new --db\)/;
+  await assert.rejects(run('label', '--data', b, '--db', store, '--seed', '5'), another);
+  const csv = path.join(path.dirname(a), `${path.basename(a)}-labels.csv`);
+  await run('export-labels', '--data', a, '--out', csv);
+  await assert.rejects(run('export-labels', '--data', b, '--db', store, '--out', `${csv}.b.csv`), another);
+  await assert.rejects(run('import-labels', '--data', b, '--in', csv, '--db', store), /another dataset/);
+  const { labelledImages } = await import('../../src/reward/data');
+  assert.throws(() => labelledImages(b, store), another);
+  assert.equal(size(), before);
+  assert.equal(labelledImages(a).length, 4, 'its own dataset still reads it');
 });
