@@ -37,7 +37,9 @@ export function decodePng(bytes: Uint8Array): ImageLike {
   try {
     png = PNG.sync.read(Buffer.from(bytes));
   } catch (e) {
-    throw new Error(`not a readable PNG: ${e instanceof Error ? e.message : String(e)}`);
+    const why = e instanceof Error ? e.message : String(e);
+    // pngjs reports a file cut short as read requests left waiting on the stream.
+    throw new Error(`not a readable PNG: ${/waiting|waitng|unexpected end|end of stream/i.test(why) ? 'the file ends early (truncated?)' : why}`);
   }
   const { width, height } = png;
   const data = new Uint8Array(width * height * 3);

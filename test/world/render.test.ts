@@ -42,4 +42,6 @@ test('PNG round-trip and tiling', () => {
   assert.equal(grid.width, 2 * 96 + 3);
   assert.equal(grid.height, 2 * 96 + 3);
   assert.throws(() => decodePng(new Uint8Array([1, 2, 3])), /not a readable PNG/);
+  const png = encodePng(r.image);
+  assert.throws(() => decodePng(png.subarray(0, 60)), /^Error: not a readable PNG: the file ends early \(truncated\?\)$/);
 });
