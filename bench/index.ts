@@ -89,7 +89,8 @@ function table(result: Record<string, unknown>): string {
 export function benchArgs(argv: string[]): { json: boolean; only?: string[] } {
   let values: { json?: boolean; only?: string };
   try {
-    ({ values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, only: { type: 'string' } }, strict: true, allowPositionals: false }));
+    // `npm run bench -- --json -- --only x` hands the script a bare `--` too: drop them.
+    ({ values } = parseArgs({ args: argv.filter((a) => a !== '--'), options: { json: { type: 'boolean' }, only: { type: 'string' } }, strict: true, allowPositionals: false }));
   } catch (e) {
     throw new Error(`${(e as Error).message.split('\n')[0]} (usage: npm run bench -- [--json] [--only ${SECTIONS.map((s) => s.name).join(',')}])`);
   }

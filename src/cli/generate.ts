@@ -93,7 +93,7 @@ export function registerGenerate(program: Command): void {
       const seeds = opts.seeds !== undefined ? opts.seeds.split(',').map((v) => intOption('--seeds', v, 0, 2 ** 31)) : undefined;
       const batchSize = intOption('--batch-size', opts.batchSize, 1, 4096);
       const sampler = samplerOverrides(opts);
-      outFolderOption(opts.out, { files: ['base-eval.json'], what: 'eval-base results' });
+      outFolderOption(opts.out, { files: ['base-eval.json'], what: 'eval-base results', leftovers: /^grid-/ });
       await initBackend();
       warnIfSlowPath();
       const { model, meta, dir } = await loadModel(opts.model ?? BASE_MODEL_DIR);

@@ -7,14 +7,17 @@ import type { SamplerConfig } from '../models/config';
 /**
  * Refuse, before any work, an `--out` folder that is a file (the results would fail to save only
  * at the end). With `holds` (the files this command's results folder has, e.g. ['base-eval.json'])
- * also a folder of other files (a dataset, a model): it is written only when new, empty, or
- * holding one of them (an earlier run of the command).
+ * also a folder of other files (a dataset, a model): it is written only when new, empty, holding
+ * one of them (an earlier run of the command), or holding only what an interrupted run leaves
+ * (`leftovers`, e.g. the grids eval-base writes before its JSON).
  */
-export function outFolderOption(out: string | undefined, holds?: { files: readonly string[]; what: string }, name = '--out'): void {
+export function outFolderOption(out: string | undefined, holds?: { files: readonly string[]; what: string; leftovers?: RegExp }, name = '--out'): void {
   if (out === undefined || !fs.existsSync(out)) return;
   if (!fs.statSync(out).isDirectory()) throw new Error(`${name} ${out} is a file, not a folder (give a folder)`);
   if (!holds || holds.files.some((f) => fs.existsSync(path.join(out, f)))) return;
-  if (fs.readdirSync(out).some((f) => !f.startsWith('.'))) {
+  const entries = fs.readdirSync(out).filter((f) => !f.startsWith('.'));
+  if (holds.leftovers && entries.every((f) => holds.leftovers!.test(f))) return;
+  if (entries.length > 0) {
     if (!holds.files.length) throw new Error(`${name} ${out} holds files: a ${holds.what} needs a new or empty folder`);
     throw new Error(`${name} ${out} holds files but no ${holds.what} (${holds.files.join(' or ')}): give a new or empty folder, or the folder of an earlier ${holds.what}`);
   }

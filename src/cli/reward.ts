@@ -39,7 +39,8 @@ function checkFreshOut(out: string, overwrite?: boolean): void {
     if (!overwrite) throw new Error(`--out ${out} already holds a reward model; choose another folder or pass --overwrite`);
     return;
   }
-  if (fs.readdirSync(out).some((f) => !f.startsWith('.'))) throw new Error(`--out ${out} holds files but no reward model (checkpoint.json): give a new or empty folder`);
+  // Weights alone are what a save interrupted before its checkpoint.json leaves.
+  if (fs.readdirSync(out).some((f) => !f.startsWith('.') && !/^weights-[0-9a-f]+\.bin$/.test(f))) throw new Error(`--out ${out} holds files but no reward model (checkpoint.json): give a new or empty folder`);
 }
 
 /** The reward or the CLIP baseline, by `--model DIR|clip`. */
@@ -158,7 +159,7 @@ export function registerReward(program: Command): void {
       const resamples = intOption('--resamples', opts.resamples, 0, 100000);
       const renderPrompts = intOption('--render-prompts', opts.renderPrompts, 1, 100000);
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
-      outFolderOption(opts.out, { files: ['eval-reward.json'], what: 'eval-reward results' });
+      outFolderOption(opts.out, { files: ['eval-reward.json', 'ablation.json', 'ablation.md', 'reliability.svg'], what: 'eval-reward results' });
       await initBackend();
       const { model, meta, frozen } = await loadRewardModel(opts.model);
       try {

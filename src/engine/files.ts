@@ -37,12 +37,6 @@ export function readJsonFile<T = unknown>(file: string, advice = 'restore it, or
   }
 }
 
-/**
- * Make the folder `dir` and its missing parents, as fs.mkdirSync(dir,
- * { recursive: true }) does, but one level at a time: Node's recursive mkdir
- * spins forever on some paths (e.g. /proc/x), where this fails at once with
- * the system error of the level that cannot be made.
- */
 /** The outermost folder of `dir`'s path that does not exist yet (what makeDir would create first), or undefined when `dir` exists. */
 export function firstMissingDir(dir: string): string | undefined {
   let first: string | undefined;
@@ -53,14 +47,37 @@ export function firstMissingDir(dir: string): string | undefined {
   return first;
 }
 
-/** Remove `dir` if it holds nothing but empty folders (what a refused run made); true when removed. Anything with a file is left as it is. */
+/**
+ * Remove `dir` if it holds nothing but empty folders (what a refused run made); true when removed.
+ * Bottom up with rmdir, which fails on a folder that is not empty: a file another process has just
+ * put there (a second run sharing a new parent folder) stops the removal, and is kept.
+ */
 export function removeEmptyTree(dir: string): boolean {
-  const empty = (d: string): boolean => fs.readdirSync(d, { withFileTypes: true }).every((e) => e.isDirectory() && empty(path.join(d, e.name)));
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory() || !empty(dir)) return false;
-  fs.rmSync(dir, { recursive: true });
-  return true;
+  const remove = (d: string): boolean => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return false;
+    }
+    const all = entries.map((e) => e.isDirectory() && remove(path.join(d, e.name))).every(Boolean);
+    if (!all) return false;
+    try {
+      fs.rmdirSync(d);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return fs.existsSync(dir) && fs.statSync(dir).isDirectory() && remove(dir);
 }
 
+/**
+ * Make the folder `dir` and its missing parents, as fs.mkdirSync(dir,
+ * { recursive: true }) does, but one level at a time: Node's recursive mkdir
+ * spins forever on some paths (e.g. /proc/x), where this fails at once with
+ * the system error of the level that cannot be made.
+ */
 export function makeDir(dir: string): void {
   const missing: string[] = [];
   for (let d = path.resolve(dir); !fs.existsSync(d); d = path.dirname(d)) {

@@ -177,15 +177,12 @@ export function parseRows(text: string, format: ExportFormat, file = '<labels>',
     if (known !== undefined && r.prompt != null && r.prompt !== known) {
       throw new Error(`${file}:${line}: image ${r.image_id} has prompt "${r.prompt}" here but "${known}" in the dataset: these labels belong to another dataset (nothing was imported)`);
     }
-    // An image the dataset does not list, exported from a dataset that did (it has a prompt): another dataset's labels.
-    if (images && known === undefined && r.prompt != null) {
-      throw new Error(`${file}:${line}: image ${r.image_id} ("${r.prompt}") is not in the dataset: these labels belong to another dataset (nothing was imported)`);
-    }
     seqs.add(r.seq);
     ids.add(r.request_id);
     return fromExport(r);
   });
-  // Exports of older kits carry no prompts: a file none of whose images the dataset lists is another dataset's.
+  // A file none of whose images the dataset lists is another dataset's (older exports carry no prompts to compare).
+  // Some unknown ids beside known ones are kept: a copy of the same dataset with more images per prompt.
   if (images && rows.length > 0 && !rows.some((r) => images.has(r.imageId))) {
     throw new Error(`${file}: none of its ${new Set(rows.map((r) => r.imageId)).size} images is in the dataset: these labels belong to another dataset (nothing was imported)`);
   }

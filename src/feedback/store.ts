@@ -166,6 +166,9 @@ export class LabelStore {
       throw fail(e);
     }
     try {
+      // Another program's SQLite file (tables, none of them ours) is refused before the schema is added to it.
+      const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((t) => t.name);
+      if (tables.length > 0 && !tables.includes('labels')) throw new Error(`an SQLite file without a labels table (tables ${tables.slice(0, 5).join(', ')}): not a label store`);
       if (!opts.readonly) {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = FULL');
@@ -173,7 +176,7 @@ export class LabelStore {
       }
       db.pragma('foreign_keys = ON');
       // Reading the schema reads the file: another kind of file fails here ("file is not a database"), not at the first query.
-      if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'labels'").get()) throw new Error('an SQLite file without a labels table (not made by this kit)');
+      if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'labels'").get()) throw new Error('an SQLite file without a labels table: not a label store');
     } catch (e) {
       db.close();
       throw fail(e);
@@ -201,7 +204,7 @@ export class LabelStore {
       if (!(RATER_KINDS as readonly string[]).includes(l.raterKind)) throw new Error(`rater kind must be simulated or human, got ${JSON.stringify(l.raterKind)}`);
       if (!(LABELS as readonly string[]).includes(l.label)) throw new Error(`label must be good, bad or skip, got ${JSON.stringify(l.label)}`);
       if (typeof l.imageId !== 'string' || l.imageId === '') throw new Error('image id must be a non-empty string');
-      if (l.time !== undefined && !ISO_TIME.test(l.time)) throw new Error(`time must be an ISO 8601 date and time with an offset (e.g. 2026-12-06T09:30:00.000Z), got ${JSON.stringify(l.time)}`);
+      if (l.time !== undefined && !(ISO_TIME.test(l.time) && Number.isFinite(Date.parse(l.time)))) throw new Error(`time must be an ISO 8601 date and time with an offset (e.g. 2026-12-06T09:30:00.000Z), got ${JSON.stringify(l.time)}`);
       return { ...l, requestId: l.requestId === undefined ? randomUUID() : checkRequestId(l.requestId), time: l.time ?? new Date().toISOString() };
     });
     const find = this.db.prepare<[string], DbRow>('SELECT * FROM labels WHERE request_id = ?');

@@ -61,6 +61,27 @@ export interface TrainRewardRun extends RewardTrainResult {
 }
 
 /**
+ * A trained reward model's accuracy and AUC on the held-out prompts' images against the raters'
+ * majority, and the CLIP score's best threshold on the training prompts' images. Images the raters
+ * split evenly on have no majority: left out (as eval-reward does), not counted as bad (they were
+ * until 2026-12-06: HELD_OUT_TIES names the definition).
+ */
+export function heldOutMetrics(model: RewardModel, data: RewardData, heldOutPrompts: readonly string[], trainPrompts: readonly string[], seed: number): { heldOut: TrainRewardRun['heldOut']; clipThreshold: number } {
+  const held = new Set(heldOutPrompts);
+  const decided = data.images.flatMap((im, i) => (goodShare(im.labels) === 0.5 ? [] : [i]));
+  const all = subset(labelledSet(data.images, data.embeddings, 'held-out prompts (labels)'), decided);
+  const part = (heldOut: boolean) => subset(all, all.prompts.flatMap((p, i) => (held.has(p) === heldOut ? [i] : [])));
+  const trainSet = part(false);
+  const clipThreshold = bestThreshold(new ClipScore(model.texts).score(trainSet.embeddings, trainSet.prompts), trainSet.targets);
+  if (!held.size) return { heldOut: null, clipThreshold };
+  const row = evaluateScorer(model, part(true), trainPrompts, 0.5, { resamples: 500, seed }).rows[0];
+  return { heldOut: { images: row.images, accuracy: row.accuracy, auc: row.auc }, clipThreshold };
+}
+
+/** How held-out metrics treat tied images (see heldOutMetrics); a sweep recomputes a cached value without it. */
+export const HELD_OUT_TIES = 'left out';
+
+/**
  * Train a reward model on `data` (see trainRewardModel) and measure it on the
  * held-out prompts; with `out`, save it there.
  */
@@ -72,20 +93,7 @@ export async function trainReward(
 ): Promise<TrainRewardRun> {
   const config = resolveRewardConfig(overrides);
   const result = await trainRewardModel(data.images, data.embeddings, frozen, config, { progress: opts.progress });
-  const held = new Set(result.heldOutPrompts);
-  // Images the raters split evenly on have no majority: left out of the metrics (as eval-reward does), not counted as bad.
-  const decided = data.images.flatMap((im, i) => (goodShare(im.labels) === 0.5 ? [] : [i]));
-  const all = subset(labelledSet(data.images, data.embeddings, 'held-out prompts (labels)'), decided);
-  const part = (heldOut: boolean) => subset(all, all.prompts.flatMap((p, i) => (held.has(p) === heldOut ? [i] : [])));
-  const clipScore = new ClipScore(result.model.texts);
-  const trainSet = part(false);
-  const clipThreshold = bestThreshold(clipScore.score(trainSet.embeddings, trainSet.prompts), trainSet.targets);
-  let heldOut: TrainRewardRun['heldOut'] = null;
-  if (held.size) {
-    const hs = part(true);
-    const all = evaluateScorer(result.model, hs, result.trainPrompts, 0.5, { resamples: 500, seed: config.seed }).rows[0];
-    heldOut = { images: all.images, accuracy: all.accuracy, auc: all.auc };
-  }
+  const { heldOut, clipThreshold } = heldOutMetrics(result.model, data, result.heldOutPrompts, result.trainPrompts, config.seed);
   const run: TrainRewardRun = { ...result, heldOut, clipThreshold, datasets: data.datasets };
   if (opts.out) {
     await saveRewardModel(opts.out, result.model, {

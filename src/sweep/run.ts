@@ -31,7 +31,8 @@ import { labelledImages } from '../reward/data';
 import { datasetImageEmbeddings, loadFrozenClip } from '../reward/embeddings';
 import { judgeEvalSet } from '../reward/evaluate';
 import { rocAuc } from '../reward/metrics';
-import { BASE_CLIP_DIR, loadRewardData, trainReward } from '../reward/run';
+import { loadRewardModel } from '../reward/checkpoint';
+import { BASE_CLIP_DIR, HELD_OUT_TIES, heldOutMetrics, loadRewardData, trainReward } from '../reward/run';
 import { MANIFEST, ORIGIN_FILE, readManifest, writeManifest } from '../world/dataset';
 import { CATEGORIES } from '../world/prompt';
 import { PromptEntry, seenPrompts, unseenPrompts } from '../world/promptSets';
@@ -141,7 +142,11 @@ interface RewardInfo {
   labelCount: number;
   rewardAucHeldOut: number;
   rewardAucUnseen: number;
+  /** How rewardAucHeldOut treats images the raters split evenly on (HELD_OUT_TIES); absent: counted as bad (before 2026-12-06). */
+  heldOutTies?: string;
 }
+
+const infoFile = (dir: string, settings: RunSettings, seed: number) => path.join(rewardDir(dir, settings, seed), 'sweep-info.json');
 
 export interface PrepareHooks {
   log?: (line: string) => void;
@@ -180,8 +185,21 @@ export async function prepareSweep(dir: string, s: ResolvedSweep, hooks: Prepare
     const standIn = judgeEvalSet(path.join(dir, 'pool', 'standin-unseen'), frozen, 'unseen stand-in (judge)');
     for (const r of runs) {
       const rd = rewardDir(dir, r.settings, r.seed);
-      const infoFile = path.join(rd, 'sweep-info.json');
-      if (fs.existsSync(infoFile)) continue;
+      const file = infoFile(dir, r.settings, r.seed);
+      if (fs.existsSync(file)) {
+        const old = readJsonFile<RewardInfo>(file);
+        if (old.heldOutTies === HELD_OUT_TIES) continue;
+        // Cached before ties were left out: measured again on the same reward model, so every row of the sweep has one definition.
+        log(`held-out AUC of ${path.basename(rd)} again (ties left out)`);
+        const { model, meta } = await loadRewardModel(rd, { clip: frozen });
+        try {
+          const { heldOut } = heldOutMetrics(model, loadRewardData([labelsDir(dir, r.settings)], frozen), meta.heldOutPrompts, meta.trainPrompts, meta.config.seed);
+          writeFileAtomic(file, JSON.stringify({ ...old, rewardAucHeldOut: heldOut?.auc.value ?? NaN, heldOutTies: HELD_OUT_TIES }, null, 2) + '\n');
+        } finally {
+          model.dispose();
+        }
+        continue;
+      }
       log(`train reward ${path.basename(rd)}`);
       fs.rmSync(rd, { recursive: true, force: true });
       // The shared MiniCLIP serves training and scoring (trainRewardStage would load its own each time).
@@ -191,8 +209,9 @@ export async function prepareSweep(dir: string, s: ResolvedSweep, hooks: Prepare
           labelCount: labelledImages(labelsDir(dir, r.settings)).reduce((n, im) => n + im.labels.length, 0),
           rewardAucHeldOut: t.heldOut?.auc.value ?? NaN,
           rewardAucUnseen: rocAuc(model.score(standIn.embeddings, standIn.prompts), standIn.targets),
+          heldOutTies: HELD_OUT_TIES,
         };
-        writeFileAtomic(infoFile, JSON.stringify(info, null, 2) + '\n');
+        writeFileAtomic(file, JSON.stringify(info, null, 2) + '\n');
       } finally {
         model.dispose();
       }
@@ -213,9 +232,15 @@ export function snapshotSteps(s: RunSettings): number[] {
 
 const rowFile = (dir: string, run: SweepRun, step: number) => path.join(dir, 'runs', run.key, 'rows', `step-${step}.json`);
 
-/** The rows of a run already on disk (one per evaluation step done). */
+/**
+ * The rows of a run already on disk (one per evaluation step done), with the reward's held-out AUC
+ * as its sweep-info.json has it now (a row written before it was measured again keeps one definition).
+ */
 export function savedRows(dir: string, run: SweepRun): SweepRow[] {
-  return snapshotSteps(run.settings).flatMap((st) => (fs.existsSync(rowFile(dir, run, st)) ? [JSON.parse(fs.readFileSync(rowFile(dir, run, st), 'utf8')) as SweepRow] : []));
+  const rows = snapshotSteps(run.settings).flatMap((st) => (fs.existsSync(rowFile(dir, run, st)) ? [readJsonFile<SweepRow>(rowFile(dir, run, st))] : []));
+  const file = infoFile(dir, run.settings, run.seed);
+  const info = rows.length && fs.existsSync(file) ? readJsonFile<RewardInfo>(file) : undefined;
+  return info?.heldOutTies === HELD_OUT_TIES ? rows.map((r) => ({ ...r, rewardAucHeldOut: info.rewardAucHeldOut })) : rows;
 }
 
 export interface RunHooks {

@@ -87,6 +87,7 @@ export class Dataset {
     const full: ManifestRecord = { ...record, file: fileFor(record.id) };
     const parsed = RecordSchema.safeParse(full);
     if (!parsed.success) throw new Error(`record ${record.id}: ${issues(parsed.error)}`);
+    checkPromptMatches(`record ${record.id}`, full); // what readManifest would refuse is never written
     writeFileAtomic(path.join(this.dir, full.file), encodePng(image));
     fs.appendFileSync(this.manifestPath, JSON.stringify(full) + '\n');
     this.ids.add(full.id);

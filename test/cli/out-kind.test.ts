@@ -59,3 +59,15 @@ test('a results --out that holds other files (a dataset) is refused before any w
   await assert.rejects(runCli('render-set', '--out', model), /--out .* holds files: a render set needs a new or empty folder/);
   assert.deepEqual(fs.readdirSync(model), ['checkpoint.json']);
 });
+
+test('outFolderOption: an earlier run\'s folder, or one holding only what an interrupted run leaves, is accepted', async () => {
+  const { outFolderOption } = await import('../../src/cli/options');
+  const dir = removedAtExit('t2i-out-leftovers-');
+  fs.writeFileSync(path.join(dir, 'grid-seen-count.png'), '');
+  const evalBase = { files: ['base-eval.json'], what: 'eval-base results', leftovers: /^grid-/ };
+  outFolderOption(dir, evalBase);
+  fs.writeFileSync(path.join(dir, 'notes.txt'), '');
+  assert.throws(() => outFolderOption(dir, evalBase), /holds files but no eval-base results \(base-eval\.json\)/);
+  fs.writeFileSync(path.join(dir, 'base-eval.json'), '{}');
+  outFolderOption(dir, evalBase);
+});

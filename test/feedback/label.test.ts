@@ -6,6 +6,7 @@ import { runCli } from '../cli/run-in-process';
 import { datasetAgreement, labelWithPanel } from '../../src/feedback/label';
 import { panelFromSpec } from '../../src/feedback/panel';
 import { LabelStore } from '../../src/feedback/store';
+import { OLD_COLUMNS } from '../../src/feedback/io';
 import { Dataset, readManifest } from '../../src/world/dataset';
 import { seenPrompts } from '../../src/world/promptSets';
 import { renderPrompt } from '../../src/world/render';
@@ -77,8 +78,9 @@ test('t2i-align label and import-labels refused (no dataset, a bad file, another
   fs.writeFileSync(bad, 'seq,image\n');
   await assert.rejects(run('import-labels', '--data', other, '--in', bad), /bad\.csv:1: header must be/);
   await assert.rejects(run('import-labels', '--data', other, '--in', path.join(other, 'missing.csv')), /missing\.csv: cannot read/);
-  await assert.rejects(run('import-labels', '--data', other, '--in', csv, '--db', path.join(other, 'c.sqlite')), /these labels belong to another dataset/);
-  assert.deepEqual(fs.readdirSync(other).sort(), [...before, 'bad.csv'].sort(), 'no labels.sqlite, no c.sqlite');
+  assert.deepEqual(fs.readdirSync(other).sort(), [...before, 'bad.csv'].sort(), 'no labels.sqlite');
+  // `other` is a copy of the same dataset with fewer images (the same ids and prompts): its labels merge, the extra images' too.
+  assert.match(await run('import-labels', '--data', other, '--in', csv, '--db', path.join(other, 'c.sqlite')), /c\.sqlite: 8 rows added, 0 already stored/);
 });
 
 test('a label store given for another dataset whose image ids coincide is refused by label, import-labels, export-labels and train-reward\'s reader; the store is left as it was', async () => {
@@ -98,6 +100,11 @@ test('a label store given for another dataset whose image ids coincide is refuse
   await run('export-labels', '--data', a, '--out', csv);
   await assert.rejects(run('export-labels', '--data', b, '--db', store, '--out', `${csv}.b.csv`), another);
   await assert.rejects(run('import-labels', '--data', b, '--in', csv, '--db', store), /another dataset/);
+  // An export of an older kit carries no prompts (its ids are b's too): only the store's own memory can refuse it.
+  const old = `${csv}.old.csv`;
+  const rows = fs.readFileSync(csv, 'utf8').trimEnd().split('\n');
+  fs.writeFileSync(old, [OLD_COLUMNS.join(','), ...rows.slice(1).map((l) => l.replace(/^(\d+,[^,]*),[^,]*,[^,]*,/, '$1,'))].join('\n') + '\n');
+  await assert.rejects(run('import-labels', '--data', b, '--in', old, '--db', store), another);
   const { labelledImages } = await import('../../src/reward/data');
   assert.throws(() => labelledImages(b, store), another);
   assert.equal(size(), before);

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import { exportLabels, formatRows, imageInfo, importLabels, OLD_COLUMNS, parseRows } from '../../src/feedback/io';
 import { readManifest } from '../../src/world/dataset';
 import { smallDataset } from './helpers';
@@ -122,6 +123,7 @@ test('importing an older export keeps the newer labels current; the older rows j
   store.undo('ann', 'undo-000001');
   assert.deepEqual(store.current().map((r) => [r.imageId, r.label]), [['a', 'bad'], ['b', 'bad']]);
   assert.throws(() => store.add({ imageId: 'c', rater: 'ann', raterKind: 'human', label: 'good', time: 'yesterday' }), /time must be an ISO 8601 date and time with an offset .* got "yesterday"/);
+  assert.throws(() => store.add({ imageId: 'c', rater: 'ann', raterKind: 'human', label: 'good', time: '2026-13-01T25:00:00Z' }), /time must be an ISO 8601 date/);
   store.close();
 });
 
@@ -188,14 +190,26 @@ test('exports carry each image\'s prompt and category; exports without them (old
   fs.writeFileSync(other, fs.readFileSync(csv, 'utf8').replace(`,${prompt},`, ',a purple dragon,'));
   const copy = LabelStore.open(':memory:');
   assert.throws(() => importLabels(copy, other, undefined, images), /other\.csv:2: image img-1 has prompt "a purple dragon" here but ".*" in the dataset: these labels belong to another dataset/);
-  // Labels of another dataset whose ids this one does not list: refused too (with prompts, by the line; without, because none is known).
+  // Labels of another dataset none of whose ids this one lists: refused too, with prompts or without.
   const elsewhere = path.join(dir, 'elsewhere.csv');
   fs.writeFileSync(elsewhere, fs.readFileSync(csv, 'utf8').replace(',img-1,', ',p168-0,'));
-  assert.throws(() => importLabels(copy, elsewhere, undefined, images), /elsewhere\.csv:2: image p168-0 \(".*"\) is not in the dataset: these labels belong to another dataset \(nothing was imported\)/);
+  assert.throws(() => importLabels(copy, elsewhere, undefined, images), /elsewhere\.csv: none of its 2 images is in the dataset: these labels belong to another dataset/);
   const oldElsewhere = path.join(dir, 'old-elsewhere.csv');
   fs.writeFileSync(oldElsewhere, fs.readFileSync(oldCsv, 'utf8').replace(',img-1,', ',p168-0,'));
   assert.throws(() => importLabels(copy, oldElsewhere, undefined, images), /old-elsewhere\.csv: none of its 2 images is in the dataset: these labels belong to another dataset/);
   assert.equal(copy.size(), 0);
   copy.close();
   store.close();
+});
+
+test('another program\'s SQLite file is refused as a label store, and left as it was', () => {
+  const file = path.join(tempDir('foreign'), 'notes.sqlite');
+  const db = new Database(file);
+  db.exec('CREATE TABLE notes (x TEXT)');
+  db.close();
+  for (const readonly of [false, true]) assert.throws(() => LabelStore.open(file, { readonly }), /notes\.sqlite: cannot open label store: an SQLite file without a labels table \(tables notes\): not a label store/);
+  const again = new Database(file, { readonly: true });
+  assert.deepEqual(again.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((t) => t.name), ['notes']);
+  assert.equal(again.pragma('journal_mode', { simple: true }), 'delete');
+  again.close();
 });

@@ -8,6 +8,7 @@ test('bench flags: --json and --only as given; an unknown section or flag is one
   assert.deepEqual(benchArgs([]), { json: false, only: undefined });
   assert.deepEqual(benchArgs(['--json', '--only', 'native,parity']), { json: true, only: ['native', 'parity'] });
   assert.deepEqual(benchArgs(['--only=finetune']), { json: false, only: ['finetune'] });
+  assert.deepEqual(benchArgs(['--json', '--', '--only', 'native']), { json: true, only: ['native'] }, 'npm run bench -- --json -- --only native');
   assert.throws(() => benchArgs(['--only', 'natve', '--json']), /^Error: --only: unknown section "natve"; the sections are native, wasm, cpu, tensorflow, best, finetune, sweep, parity$/);
   assert.throws(() => benchArgs(['--onyl', 'native']), /Unknown option '--onyl' \(usage: npm run bench -- \[--json\] \[--only native,wasm/);
   assert.throws(() => benchArgs(['native']), /usage: npm run bench/);

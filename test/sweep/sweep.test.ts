@@ -8,7 +8,7 @@ import { before, test } from 'node:test';
 import { initBackend } from '../../src/engine';
 import { checkReportInBrowser } from '../../src/pipeline/report';
 import { decodePng } from '../../src/world/image';
-import { loadSweepResults, RESULT_COLUMNS, resolveSweep, runSweep, SweepResult } from '../../src/sweep';
+import { loadSweepResults, RESULT_COLUMNS, resolveSweep, runSweep, savedRows, SweepResult, sweepRuns } from '../../src/sweep';
 import { csvWithoutSeconds, tempDir, TINY } from './helpers';
 
 let dir: string;
@@ -72,6 +72,22 @@ test('a rerun resumes: only the missing run is done again, and the numbers are t
   const again = await runSweep(dir, resolveSweep(TINY), { workers: 0, png: false });
   assert.equal(again.ran, 1);
   assert.equal(csvWithoutSeconds(dir), before);
+});
+
+test('a reward held-out AUC cached before ties were left out is measured again on the same model, and every row of the sweep takes it', async () => {
+  const before = csvWithoutSeconds(dir);
+  const infos = fs.readdirSync(path.join(dir, 'reward')).map((d) => path.join(dir, 'reward', d, 'sweep-info.json')).filter((f) => fs.existsSync(f));
+  assert.ok(infos.length > 0);
+  for (const f of infos) {
+    const { heldOutTies, ...old } = JSON.parse(fs.readFileSync(f, 'utf8'));
+    assert.equal(heldOutTies, 'left out');
+    fs.writeFileSync(f, JSON.stringify({ ...old, rewardAucHeldOut: 0.123 }));
+  }
+  assert.ok(sweepRuns(resolveSweep(TINY)).every((run) => savedRows(dir, run).every((r) => r.rewardAucHeldOut !== 0.123)), 'an old cache is not read as the new definition');
+  const again = await runSweep(dir, resolveSweep(TINY), { workers: 0, png: false });
+  assert.equal(again.ran, 0, 'no fine-tuning run again');
+  for (const f of infos) assert.equal(JSON.parse(fs.readFileSync(f, 'utf8')).heldOutTies, 'left out');
+  assert.equal(csvWithoutSeconds(dir), before, 'the same numbers as measured the new way from the start');
 });
 
 test('new figures for a finished sweep are drawn without rerunning anything', async () => {

@@ -84,6 +84,13 @@ test('corrupt manifests give errors naming file and line', () => {
   fs.writeFileSync(file, [lines[0], JSON.stringify(other)].join('\n') + '\n');
   assert.throws(() => readManifest(dir), /manifest\.jsonl:2: prompt ".*" says count \d, but the record's attributes say count \d: the prompt and its attributes must agree/);
 
+  // Dataset.add refuses what readManifest would, before writing anything.
+  fs.writeFileSync(file, good);
+  const ds = Dataset.open(dir);
+  assert.throws(() => ds.add({ ...JSON.parse(lines[1]), id: 'new', prompt: 'two unicorns' }, renderPrompt(parsePrompt('a circle'), 0).image), /record new: prompt "two unicorns": unknown object/);
+  assert.equal(fs.readFileSync(file, 'utf8'), good);
+  assert.ok(!fs.existsSync(path.join(dir, 'new.png')));
+
   fs.writeFileSync(file, good);
   fs.rmSync(path.join(dir, 'r1.png'));
   assert.throws(() => readManifest(dir), /manifest.jsonl:2: image file .*r1.png is missing/);
