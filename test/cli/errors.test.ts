@@ -53,7 +53,7 @@ test('system errors are one line naming the path or address and what to do', asy
   assert.equal(run(['collect', '--prompts', prompts, '--stand-in', '0.1', '--out', path.join(dir, 'ds')]).status, 0);
   oneLine(run(['collect', '--prompts', prompts, '--stand-in', '0.2', '--out', path.join(dir, 'ds')]), /ds\/dataset\.json: this dataset was made with generator\.errorRate 0\.1; this run has generator\.errorRate 0\.2/);
   fs.writeFileSync(path.join(dir, 'file'), '');
-  oneLine(run(['render-set', '--out', path.join(dir, 'file')]), /file exists and is not a folder/);
+  oneLine(run(['render-set', '--out', path.join(dir, 'file')]), /--out .*file is a file, not a folder \(give a folder\)/);
 
   // A busy port: the address, and what to do.
   const data = smallDataset(2);
