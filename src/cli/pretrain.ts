@@ -248,6 +248,7 @@ function baseModelReadme(m: Record<string, any>, table: string): string {
   const a = m.alignment.config;
   const stages = m.stages as TrainingStage[];
   const clipTrained = m.finalLoss.clipMeanLast100 !== null;
+  const runFolder = typeof m.run === 'string' ? m.run : 'results/pretrain/default'; // the folder that was shipped
   const made = stages.length > 1
     ? `Made by ${stages.length} training runs, each a warm start from the one before (\`pretrain --init-from\`: the earlier model's MiniCLIP as it is, or the one \`--clip-from\` names, its UNet's averaged weights as the start, and a fresh learning-rate cycle):
 
@@ -257,8 +258,8 @@ ${stages.map((st) => `| \`${st.command}\` | ${st.diffusionUpdates} | ${st.learni
 
 (the default preset, seed ${m.seed}; corpus of ${m.corpus.size} pairs, seed ${m.corpus.seed}${lookalikeNote(m.corpus, 'in the last run ')}),
 then \`npx t2i-align ship-base-model --run <the last run's folder>${shipFlags(m.shipSampler)}\`.`
-    : `Made by \`${stages[0]?.command ?? 'npx t2i-align pretrain'} --out results/pretrain/default\` (seed ${m.seed}; corpus of ${m.corpus.size} pairs, seed ${m.corpus.seed}${lookalikeNote(m.corpus, '')})
-then \`npx t2i-align ship-base-model --run results/pretrain/default${shipFlags(m.shipSampler)}\`.`;
+    : `Made by \`${stages[0]?.command ?? 'npx t2i-align pretrain'} --out ${runFolder}\` (seed ${m.seed}; corpus of ${m.corpus.size} pairs, seed ${m.corpus.seed}${lookalikeNote(m.corpus, '')})
+then \`npx t2i-align ship-base-model --run ${runFolder}${shipFlags(m.shipSampler)}\`.`;
   return `# The shipped base models
 
 ${made} The kit loads this folder by default
