@@ -33,11 +33,15 @@ test('config: presets validate; bad values name their path', () => {
   assert.throws(() => resolveClassifierConfig('nope' as 'quick'), /unknown classifier preset "nope"; allowed: quick, default/);
 });
 
-test('trainingBatch: a pure function of (config, step), labels in range, hard negatives labelled unknown', () => {
+test('trainingBatch: a pure function of (config, step), another batch at each step, labels in range, hard negatives labelled unknown', () => {
   const cfg = tinyConfig({ train: { ...tinyConfig().train, batchSize: 200 } });
   const a = trainingBatch(cfg, 3), b = trainingBatch(cfg, 3);
   assert.deepEqual(a.map((x) => x.labels), b.map((x) => x.labels));
   assert.ok(a.every((x, i) => Buffer.from(x.image.data).equals(Buffer.from(b[i].image.data))));
+  // ... of the step too: each update draws a new batch.
+  const next = trainingBatch(cfg, 4);
+  assert.ok(next.filter((x, i) => Buffer.from(x.image.data).equals(Buffer.from(a[i].image.data))).length < 5, 'step 4 draws other images than step 3');
+  assert.notDeepEqual(next.map((x) => x.labels), a.map((x) => x.labels));
   for (const x of a) for (const h of HEADS) assert.ok(x.labels[h] >= 0 && x.labels[h] < CLASSES[h].length, `${h} ${x.labels[h]}`);
   const unknown = a.filter((x) => CLASSES.object[x.labels.object] === UNKNOWN_OBJECT);
   assert.ok(unknown.length > 10 && unknown.length < 60, `hard negatives in a batch of 200 at share 0.15: ${unknown.length}`);

@@ -278,6 +278,24 @@ test('v-prediction: the loss target is v, and epsTheta turns the true v into the
     oracle.predict = () => v.clone();
     const cond = m.model.encodePrompts(['a heart', 'a heart']);
     assert.ok(maxAbsDiff(oracle.epsTheta(xt, tf.tensor1d(t), cond), eps) < 1e-4);
+    // The loss's target is v: a predictor that returns the true v of whatever x_t it is given,
+    // (sqrt(ab) x_t - x0) / sqrt(1 - ab), has loss ~0; one that returns eps (or x0) does not.
+    const fromXt = (f: (xtIn: tf.Tensor4D, a: tf.Tensor4D, s: tf.Tensor4D) => tf.Tensor4D) => {
+      const p = Object.create(m.model) as TextToImage;
+      p.predict = (xtIn: tf.Tensor4D, tIn: tf.Tensor1D) => {
+        const abs = Array.from(tIn.dataSync()).map((ti) => s.alphasCumprod[ti]);
+        const c = (g: (a: number) => number) => tf.tensor4d(abs.map(g), [abs.length, 1, 1, 1]);
+        return f(xtIn, c(Math.sqrt), c((a) => Math.sqrt(1 - a)));
+      };
+      return p;
+    };
+    const T = s.alphasCumprod.length;
+    const draw = { t: Int32Array.from([Math.floor(0.4 * T), Math.floor(0.9 * T)]), noiseSeed: 7 }; // noisy steps, where v and eps differ
+    const trueV = fromXt((xtIn, a, sd) => tf.div(tf.sub(tf.mul(a, xtIn), x0), sd) as tf.Tensor4D);
+    const trueEps = fromXt((xtIn, a, sd) => tf.div(tf.sub(xtIn, tf.mul(a, x0)), sd) as tf.Tensor4D);
+    const loss = (p: TextToImage) => Array.from(denoisingLoss(p, x0, cond, draw, 'none').dataSync());
+    assert.ok(loss(trueV).every((l) => l < 1e-6), `loss of the true v: ${loss(trueV)}`);
+    assert.ok(loss(trueEps).every((l) => l > 0.1), `loss of the true eps, not v: ${loss(trueEps)}`);
   });
   m.dispose();
 });
