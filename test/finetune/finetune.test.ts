@@ -12,7 +12,7 @@ import { adam } from '../../src/engine/adam';
 import { assertStepDoesNotLeak } from '../../src/engine';
 import { imagesToTensor } from '../../src/models/data';
 import { Rng } from '../../src/engine/random';
-import { RewardModel, TextEmbeddings } from '../../src/reward';
+import { embedImages, RewardModel, TextEmbeddings } from '../../src/reward';
 import { parsePrompt, readImage, readManifest, seenPrompts } from '../../src/world';
 import { runCli } from '../cli/run-in-process';
 import { smallDataset } from '../feedback/helpers';
@@ -228,6 +228,11 @@ test('modelData: label shares, threshold keeps good images only, mean normalisat
   const labels = modelData({ data: [dir], unlabelled: [] }, { weights: 'labels', threshold: 0.5, normalise: 'none' });
   assert.equal(labels.examples.length, 12);
   assert.ok(labels.examples.every((e) => e.weight === 0 || e.weight === 1) && labels.examples.some((e) => e.weight === 1));
+  // The panel never errs: the weight is 1 exactly on the images the judge calls aligned (every third image of
+  // smallDataset shows another shape), so all the weight sits on aligned images and some images get none.
+  assert.ok(labels.examples.some((e) => e.weight === 0));
+  assert.equal(labels.summary.audit[0].weightOnAligned, 1);
+  assert.equal(labels.summary.audit[0].aligned, labels.examples.filter((e) => e.weight === 1).length / 12);
   const sft = modelData({ data: [dir], unlabelled: [] }, { weights: 'threshold', threshold: 0.5, normalise: 'none' });
   assert.equal(sft.examples.length, labels.examples.filter((e) => e.weight === 1).length);
   assert.equal(sft.summary.audit[0].images, 12, 'images the threshold leaves out count in the audit, with weight 0');
@@ -242,6 +247,12 @@ test('modelData: label shares, threshold keeps good images only, mean normalisat
   const scored = modelData({ data: [], unlabelled: [smallDataset(5)] }, { weights: 'reward', threshold: 0.5, normalise: 'none' }, { model: reward, frozen });
   assert.equal(scored.examples.length, 5);
   assert.ok(scored.examples.every((e) => e.from === 'reward' && e.weight > 0 && e.weight < 1));
+  // Each image's weight is the reward of that image with its own prompt (scored here one by one, apart from the cache).
+  for (const e of scored.examples) {
+    const want = reward.score(embedImages(frozen.clip, [e.image]), [e.caption])[0];
+    assert.ok(Math.abs(e.weight - want) < 1e-5, `${e.id}: weight ${e.weight}, its reward ${want}`);
+  }
+  assert.ok(new Set(scored.examples.map((e) => e.weight.toFixed(6))).size > 1, 'the weights are not all one value');
   reward.dispose();
   frozen.clip.dispose();
 });
