@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import { runCli } from '../cli/run-in-process';
 import { smallDataset, tempDir } from '../feedback/helpers';
 import { labelledDataset } from './helpers';
-import { encodePng, renderPrompt } from '../../src/world';
+import { encodePng, readImage, readManifest, renderPrompt } from '../../src/world';
+import { embedImages, loadRewardModel } from '../../src/reward';
 
 test('t2i-align train-reward, reward --manifest/--image and eval-reward on a small labelled dataset', async () => {
   const data = labelledDataset(30);
@@ -34,6 +35,17 @@ test('t2i-align train-reward, reward --manifest/--image and eval-reward on a sma
     assert.deepEqual(Object.keys(s), ['id', 'prompt', 'reward']);
     assert.ok(s.reward >= 0 && s.reward <= 1);
   }
+  // Every image against its own prompt: the same numbers as scoring each record here, one by one.
+  const { model: rm, frozen: rf } = await loadRewardModel(out);
+  const records = readManifest(data);
+  records.forEach((r, i) => {
+    const want = rm.score(embedImages(rf.clip, [readImage(data, r)]), [r.prompt])[0];
+    assert.equal(scored.scores[i].id, r.id);
+    assert.ok(Math.abs(scored.scores[i].reward - want) < 1e-5, `${r.id}: ${scored.scores[i].reward} against ${want}`);
+  });
+  assert.ok(new Set(scored.scores.map((s: { reward: number }) => s.reward.toFixed(6))).size > 1);
+  rm.dispose();
+  rf.clip.dispose();
   const png = path.join(tempDir('img'), 'a.png');
   fs.writeFileSync(png, encodePng(renderPrompt({ count: 2, color: 'red', object: 'circle' }, 1).image));
   for (const model of [out, 'clip']) {
