@@ -37,6 +37,11 @@ test('a sweep writes one row per run and evaluation step, with every column', ()
   assert.equal(zero[0].overall, first.base.overall.accuracy);
   assert.equal(zero[0].fid, zero[1].fid);
   for (const r of first.rows) assert.ok(Math.abs(r.gain - (r.overall - first.base.overall.accuracy)) < 1e-12);
+  // Later steps read the fine-tuned model, not the base again, and the two betas train two different models.
+  const last = first.rows.filter((r) => r.step === 4);
+  assert.equal(last.length, 2);
+  for (const r of last) assert.notEqual(r.fid, zero[0].fid, `step 4 of beta ${r.beta} has the base model's FID`);
+  assert.notEqual(last[0].fid, last[1].fid, 'beta 0 and beta 1 gave the same model');
   // summary.csv: one row per beta and step.
   assert.equal(first.summary.length, 6);
   assert.equal(fs.readFileSync(path.join(dir, 'summary.csv'), 'utf8').trim().split('\n').length, 7);
