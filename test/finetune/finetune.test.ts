@@ -13,7 +13,7 @@ import { assertStepDoesNotLeak } from '../../src/engine';
 import { imagesToTensor } from '../../src/models/data';
 import { Rng } from '../../src/engine/random';
 import { embedImages, RewardModel, TextEmbeddings } from '../../src/reward';
-import { parsePrompt, readImage, readManifest, seenPrompts } from '../../src/world';
+import { ImageLike, parsePrompt, readImage, readManifest, seenPrompts } from '../../src/world';
 import { runCli } from '../cli/run-in-process';
 import { smallDataset } from '../feedback/helpers';
 import { initTestBackend, randomize, tinyConfig, tinyModelFolder } from '../models/helpers';
@@ -249,7 +249,7 @@ test('modelData: label shares, threshold keeps good images only, mean normalisat
   assert.ok(scored.examples.every((e) => e.from === 'reward' && e.weight > 0 && e.weight < 1));
   // Each image's weight is the reward of that image with its own prompt (scored here one by one, apart from the cache).
   for (const e of scored.examples) {
-    const want = reward.score(embedImages(frozen.clip, [e.image]), [e.caption])[0];
+    const want = reward.score(embedImages(frozen.clip, [e.image as ImageLike]), [e.caption])[0];
     assert.ok(Math.abs(e.weight - want) < 1e-5, `${e.id}: weight ${e.weight}, its reward ${want}`);
   }
   assert.ok(new Set(scored.examples.map((e) => e.weight.toFixed(6))).size > 1, 'the weights are not all one value');

@@ -180,3 +180,37 @@ test('resolveReproduceConfig: presets, nested overrides, and errors naming the k
   assert.equal(q.rewardTest.unseenPromptsPerCategory, 25);
   assert.throws(() => resolveReproduceConfig('quick', { rewardTest: { unseenPromptsPerCategory: 0 } }), /rewardTest\.unseenPromptsPerCategory/);
 });
+
+test('buildClaims: each claim reads the comparison it names (variants told apart by their accuracy and FID)', () => {
+  const config = resolveReproduceConfig('quick', { seeds: [0, 1] });
+  const rate: Record<string, number> = { rlhf: 0.7, sft: 0.25, 'labelled-only': 0.4, 'no-pretrain': 0.5 };
+  const fid: Record<string, number> = { rlhf: 3, sft: 5, 'labelled-only': 4, 'no-pretrain': 6 };
+  const base = { seen: fakeEval(() => 0.2, 'b-seen', { fid: 2 }), unseen: fakeEval(() => 0.1, 'b-unseen', { fid: 2 }) };
+  const rej = { seen: fakeEval(() => 0.3, 'r-seen', { fid: 2 }), unseen: fakeEval(() => 0.15, 'r-unseen', { fid: 2 }) };
+  const evals = new Map<string, EvaluateResult[]>();
+  const byVariant = (v: string, set: 'seen' | 'unseen') => {
+    const key = `${v}/${set}`;
+    if (!evals.has(key)) evals.set(key, config.seeds.map((s) => fakeEval(() => rate[v], `${key}/${s}`, { fid: fid[v] })));
+    return evals.get(key)!;
+  };
+  const reward: RewardClaims = {
+    sets: [{ name: 'seen test (labels)', images: 40, prompts: 10, reward: 0.8, clip: 0.6, diff: { value: 0.2, lo: 0.1, hi: 0.3, p: 0.002 } }],
+    ablation: {
+      seeds: [1, 2],
+      metrics: Object.fromEntries(['unseen test (judge)', 'unseen stand-in (judge)', 'seen test (labels)'].map((s) => [`${s}/all/auc`, { with: [0.7, 0.7], without: [0.6, 0.6] }])),
+    },
+  };
+  const claims = Object.fromEntries(buildClaims(config, base, rej, byVariant, reward).map((c) => [c.id, c]));
+  const part = (id: string, name: string) => claims[id].parts.find((p) => p.name === name)!;
+  for (const set of ['seen', 'unseen'] as const) {
+    assert.deepEqual(part(`alignment-${set}`, 'all'), alignmentPart('all', byVariant('rlhf', set), base[set]), `alignment-${set}: rlhf against the base`);
+    assert.deepEqual(part('rejection-sampling', set), alignmentPart(set, byVariant('rlhf', set), rej[set]), 'rlhf against best-of-K, not the plain base');
+    assert.deepEqual(part('fidelity-cost', set), fidelityPart(set, byVariant('rlhf', set), base[set], 1));
+    assert.deepEqual(part('unlabelled-data', `${set}: alignment`), alignmentPart(`${set}: alignment`, byVariant('rlhf', set), byVariant('labelled-only', set)));
+  }
+  // By hand: FID without the pretraining term (6) minus with it (3), per seed; alignment rlhf (0.7) minus base (0.2), about +0.5.
+  assert.deepEqual(part('pretraining-term', 'seen').perSeed, [3, 3]);
+  assert.equal(part('fidelity-cost', 'seen').effect, 1);
+  assert.ok(Math.abs(part('alignment-seen', 'all').effect - 0.5) < 0.12, `${part('alignment-seen', 'all').effect}`);
+  assert.ok(Math.abs(part('rejection-sampling', 'seen').effect - 0.4) < 0.12, `${part('rejection-sampling', 'seen').effect}`);
+});
