@@ -119,6 +119,8 @@ export interface BaseEvalOptions {
   sampler?: Partial<SamplerConfig>;
   /** Keep the images of each cell (for grids). Default: the first 16. */
   keepImages?: number;
+  /** Draws the images in place of the model (a test's renderer); default: the model's sampler. */
+  generate?: (prompts: string[], seeds: string[]) => Promise<ImageLike[]>;
   onBatch?: (done: number, total: number) => void;
 }
 
@@ -224,12 +226,14 @@ export async function evaluateBaseModel(model: TextToImage, sampler: SamplerConf
   const keep = opts.keepImages ?? 16;
   const plans = { seen: evalPlan('seen', cfg), unseen: evalPlan('unseen', cfg) };
   const jobs = [...evalJobs('seen', cfg), ...evalJobs('unseen', cfg)];
-  const images = await generateImages(model, jobs.map((j) => j.entry.prompt), {
-    ...cfg.sampler,
-    seed: jobs.map((j) => j.seed),
-    batchSize: opts.batchSize ?? 32,
-    onBatch: (done) => opts.onBatch?.(done, jobs.length),
-  });
+  const images = opts.generate
+    ? await opts.generate(jobs.map((j) => j.entry.prompt), jobs.map((j) => j.seed))
+    : await generateImages(model, jobs.map((j) => j.entry.prompt), {
+      ...cfg.sampler,
+      seed: jobs.map((j) => j.seed),
+      batchSize: opts.batchSize ?? 32,
+      onBatch: (done) => opts.onBatch?.(done, jobs.length),
+    });
   const result = { config: cfg, seen: {}, unseen: {}, summary: {}, seconds: 0 } as BaseEvalResult;
   const verdictOf = images.map((img, i) => judge(jobs[i].entry.attributes, img));
   for (const set of ['seen', 'unseen'] as const) {

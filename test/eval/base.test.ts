@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { MiniClip, TextToImage } from '../../src/models';
-import { CATEGORIES, createImage, judge, renderPrompt, seenPrompts } from '../../src/world';
+import { CATEGORIES, createImage, judge, parsePrompt, renderPrompt, seenPrompts } from '../../src/world';
 import { alignmentTable, baseModelTargets, compareBaseEvals, evalPlan, evaluateBaseModel, pairedDifferenceTable, promptRate, summarise, unverifiedPairing, wilson } from '../../src/eval/base';
 import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
 
@@ -74,6 +74,24 @@ test('evaluateBaseModel: every set and category, with n, CI and grids (tiny mode
   assert.equal(r.summary.seen.objectRecognised.n, 8);
   assert.match(alignmentTable(r), /\| unseen \| combination \|/);
   assert.match(alignmentTable(r), /\| seen \| counts 2-4/);
+});
+
+test('evaluateBaseModel judges each image against its own prompt: renders of the prompts are all aligned, renders of one prompt are not', async () => {
+  await initTestBackend();
+  const cfg = tinyConfig();
+  const model = new TextToImage(new MiniClip(cfg.clip, 0), cfg.diffusion, 0);
+  const opts = { imagesPerCategory: 4, promptsPerCategory: 4 };
+  const renders = await evaluateBaseModel(model, cfg.sampler, { ...opts, generate: async (prompts, seeds) => prompts.map((p, i) => renderPrompt(parsePrompt(p), seeds[i]).image) });
+  const first = await evaluateBaseModel(model, cfg.sampler, { ...opts, generate: async (prompts, seeds) => prompts.map((_, i) => renderPrompt(parsePrompt(prompts[0]), seeds[i]).image) });
+  model.dispose({ clip: true });
+  for (const set of ['seen', 'unseen'] as const) {
+    for (const c of CATEGORIES) {
+      assert.equal(renders[set][c].accuracy.rate, 1, `${set}/${c}: a render of its own prompt is aligned`);
+      for (const x of renders[set][c].images) assert.equal(x.aligned, judge(parsePrompt(x.prompt), x.image).aligned);
+    }
+    assert.equal(renders.summary[set].objectRecognised.rate, 1);
+    assert.ok(CATEGORIES.some((c) => first[set][c].accuracy.rate < 0.5), `${set}: images of another prompt are judged not aligned`);
+  }
 });
 
 test('baseModelTargets: each target met or not by its own measure', () => {
