@@ -105,7 +105,7 @@ export function registerFeedback(program: Command): void {
       const images = imageInfo(readManifest(opts.data, { checkFiles: false }));
       const store = LabelStore.open(opts.db ?? defaultStorePath(opts.data), { readonly: true });
       try {
-        store.bindDataset(new Map([...images].map(([id, i]) => [id, i.prompt])), opts.data);
+        store.bindDataset(images, opts.data);
         console.log(`${opts.out}: ${exportLabels(store, opts.out, format, images)} rows`);
       } finally {
         store.close();
@@ -124,7 +124,7 @@ export function registerFeedback(program: Command): void {
       const rows = readLabelFile(opts.in, format, images); // checked before a store is opened (or made)
       const store = LabelStore.open(opts.db ?? defaultStorePath(opts.data));
       try {
-        store.bindDataset(new Map([...images].map(([id, i]) => [id, i.prompt])), opts.data);
+        store.bindDataset(images, opts.data);
         const r = store.importRows(rows);
         console.log(`${store.file}: ${r.added} rows added, ${r.skipped} already stored`);
       } finally {

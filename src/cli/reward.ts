@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { initBackend } from '../engine/backend';
-import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine/checkpoint';
+import { checkpointKind, hasCheckpoint, writeFileAtomic } from '../engine/checkpoint';
 import { lineChartSvg } from '../eval/report';
 import {
   ablationTable, auxLossAblation, BASE_CLIP_DIR, ClipScore, embedImages, evaluateReward, FrozenClip, judgeEvalSet, labelEvalSet, LABEL_MODES, REWARD_INPUTS, RewardInputs, LabelMode,
@@ -31,7 +31,7 @@ function checkFreshOut(out: string, overwrite?: boolean): void {
   if (hasCheckpoint(out)) {
     let kind: unknown;
     try {
-      kind = (readCheckpointIndex<{ kind?: unknown }>(out).meta as { kind?: unknown } | undefined)?.kind;
+      kind = checkpointKind(out);
     } catch {
       kind = 'unreadable';
     }

@@ -15,7 +15,9 @@ import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeDir } from './files';
+import { makeDir, writeFileAtomic } from './files';
+
+export { writeFileAtomic };
 
 const FORMAT = 't2i-align-checkpoint';
 const VERSION = 1;
@@ -41,9 +43,6 @@ export interface LoadedCheckpoint<M> {
   tensors: tf.NamedTensorMap;
   meta: M;
 }
-
-import { writeFileAtomic } from './files';
-export { writeFileAtomic };
 
 /**
  * Save named tensors (or variables) and JSON-able `meta` (the resolved config,
@@ -77,6 +76,11 @@ export async function saveCheckpoint<M>(dir: string, tensors: tf.NamedTensorMap,
 /** True if `dir` holds a checkpoint index (it may still be corrupt). */
 export function hasCheckpoint(dir: string): boolean {
   return fs.existsSync(path.join(dir, INDEX));
+}
+
+/** The `kind` its meta names ('diffusion', 'reward', 'classifier', ...), undefined when it names none; a corrupt index throws. */
+export function checkpointKind(dir: string): unknown {
+  return (readCheckpointIndex<{ kind?: unknown }>(dir).meta as { kind?: unknown } | undefined)?.kind;
 }
 
 /** Read and validate checkpoint.json alone (no weights): meta and specs. */

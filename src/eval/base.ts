@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { hasCheckpoint, readCheckpointIndex } from '../engine/checkpoint';
+import { checkpointKind, hasCheckpoint } from '../engine/checkpoint';
 import { loadTextToImage, ModelCheckpointMeta, SamplerConfig, TextToImage, generateImages } from '../models';
 import {
   Category, CATEGORIES, ImageLike, judge, PromptEntry, seenPrompts, unseenPrompts, Verdict,
@@ -32,7 +32,7 @@ export function diffusionCheckpointDir(dir: string = BASE_MODEL_DIR): string {
 
 /** `dir` when its checkpoint is a text-to-image model's; else an error naming what it holds (a reward model, a classifier). */
 function checkDiffusionKind(dir: string): string {
-  const kind = (readCheckpointIndex<{ kind?: unknown }>(dir).meta as { kind?: unknown } | undefined)?.kind;
+  const kind = checkpointKind(dir);
   if (kind !== 'diffusion') throw new Error(`${dir} holds a ${JSON.stringify(kind ?? null)} checkpoint, not a text-to-image model (a model folder holds diffusion/checkpoint.json; e.g. data/base-model or a finetune --out)`);
   return dir;
 }

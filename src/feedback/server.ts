@@ -146,7 +146,7 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
 
   const store = LabelStore.open(storeFile);
   try {
-    store.bindDataset(new Map(manifest.records.map((r) => [r.id, r.prompt])), dataDir);
+    store.bindDataset(imageInfo(manifest.records), dataDir);
   } catch (e) {
     store.close();
     throw e;

@@ -166,17 +166,19 @@ export class LabelStore {
       throw fail(e);
     }
     try {
-      // Another program's SQLite file (tables, none of them ours) is refused before the schema is added to it.
+      // Reading the schema reads the file: another kind of file fails here ("file is not a database"). Another
+      // program's SQLite file (tables, none of them ours) is refused before the schema is added to it; a store
+      // opened read-only must have its table already.
       const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((t) => t.name);
-      if (tables.length > 0 && !tables.includes('labels')) throw new Error(`an SQLite file without a labels table (tables ${tables.slice(0, 5).join(', ')}): not a label store`);
+      if (!tables.includes('labels') && (tables.length > 0 || opts.readonly)) {
+        throw new Error(`an SQLite file without a labels table${tables.length ? ` (tables ${tables.slice(0, 5).join(', ')})` : ''}: not a label store`);
+      }
       if (!opts.readonly) {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = FULL');
         db.exec(SCHEMA);
       }
       db.pragma('foreign_keys = ON');
-      // Reading the schema reads the file: another kind of file fails here ("file is not a database"), not at the first query.
-      if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'labels'").get()) throw new Error('an SQLite file without a labels table: not a label store');
     } catch (e) {
       db.close();
       throw fail(e);
@@ -263,23 +265,23 @@ export class LabelStore {
   }
 
   /**
-   * Check that this store belongs to the dataset of `images` (image id -> prompt) and remember
+   * Check that this store belongs to the dataset of `images` (image id -> its prompt, e.g. io's imageInfo) and remember
    * their prompts: an image the store knows under another prompt is an error naming it (the
    * store is another dataset's). A read-only store is checked, not written.
    */
-  bindDataset(images: ReadonlyMap<string, string>, dataset: string): void {
+  bindDataset(images: ReadonlyMap<string, { prompt: string }>, dataset: string): void {
     const has = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'image_prompts'").get();
     if (!has) return; // a read-only store of an older kit: nothing to check against
     const run = this.db.transaction(() => {
       for (const r of this.db.prepare<[], { image_id: string; prompt: string }>('SELECT image_id, prompt FROM image_prompts').iterate()) {
-        const now = images.get(r.image_id);
+        const now = images.get(r.image_id)?.prompt;
         if (now !== undefined && now !== r.prompt) {
           throw new Error(`${this.file} holds labels of another dataset: image ${r.image_id} is "${r.prompt}" there but "${now}" in ${dataset} (give this dataset's own store, or a new --db)`);
         }
       }
       if (this.db.readonly) return;
       const insert = this.db.prepare('INSERT OR IGNORE INTO image_prompts (image_id, prompt) VALUES (?, ?)');
-      for (const [id, prompt] of images) insert.run(id, prompt);
+      for (const [id, { prompt }] of images) insert.run(id, prompt);
     });
     if (this.db.readonly) run();
     else run.immediate();

@@ -22,6 +22,7 @@ import { datasetAgreement, defaultStorePath, labelWithPanel } from '../feedback/
 import { AgreementStats } from '../feedback/agreement';
 import { DEFAULT_MODEL_DIR, modelGenerator, modelOrigin } from '../feedback/modelGenerator';
 import { panelFromSpec } from '../feedback/panel';
+import { imageInfo } from '../feedback/io';
 import { LabelStore } from '../feedback/store';
 import { finetune, FinetuneInputs, FinetuneResult } from '../finetune/train';
 import { FinetuneConfig } from '../finetune/config';
@@ -116,7 +117,7 @@ export function labelStage(config: LabelStageConfig, data: string): { store: str
   const file = config.db ?? defaultStorePath(data);
   const store = LabelStore.open(file);
   try {
-    store.bindDataset(new Map(records.map((r) => [r.id, r.prompt])), data);
+    store.bindDataset(imageInfo(records), data);
     const run = labelWithPanel(data, store, panel);
     return { store: file, added: run.added, duplicates: run.duplicates, raters: panel.raters.length, stats: datasetAgreement(data, store, run.verdicts) };
   } finally {

@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import { defaultStorePath, judgeRecords } from '../feedback/label';
+import { imageInfo } from '../feedback/io';
 import { LabelStore } from '../feedback/store';
 import { Rng } from '../engine/random';
 import { ManifestRecord, readManifest } from '../world/dataset';
@@ -51,7 +52,7 @@ export function labelledImages(dir: string, storeFile: string = defaultStorePath
   const store = LabelStore.open(storeFile, { readonly: true });
   const byImage = new Map<string, Array<'good' | 'bad'>>();
   try {
-    store.bindDataset(new Map(records.map((r) => [r.id, r.prompt])), dir);
+    store.bindDataset(imageInfo(records), dir);
     for (const row of store.current()) {
       if (row.label !== 'good' && row.label !== 'bad') continue;
       if (!byImage.has(row.imageId)) byImage.set(row.imageId, []);

@@ -259,7 +259,7 @@ export async function executeRun(dir: string, run: SweepRun, hooks: RunHooks = {
   if (done.length === steps.length) return done;
   const base = JSON.parse(fs.readFileSync(path.join(dir, 'base', 'evaluation.json'), 'utf8')).result as EvaluateResult;
   const rd = rewardDir(dir, run.settings, run.seed);
-  const info = JSON.parse(fs.readFileSync(path.join(rd, 'sweep-info.json'), 'utf8')) as RewardInfo;
+  const info = readJsonFile<RewardInfo>(infoFile(dir, run.settings, run.seed));
   const ftOut = path.join(dir, 'runs', run.key, 'finetune');
   const ckpt = path.join(ftOut, 'diffusion');
   const every = run.settings.steps / run.settings.snapshots;
