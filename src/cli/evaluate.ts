@@ -37,7 +37,7 @@ function evaluationPrompts(spec: string, perCategory: number | undefined, seed: 
   });
 }
 
-const pct = (x: number) => (100 * x).toFixed(1);
+const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : '-');
 
 /** The evaluation saved by `evaluate --out DIR` (or a reproduce run's eval/<model>/<set>). */
 function readEvaluation(dir: string, flag: string): EvaluateResult {

@@ -369,7 +369,8 @@ function pairedRow(set: 'seen' | 'unseen', cell: Category | 'all', pairs: Readon
   const diff = (s: Float64Array, t: Float64Array) => (t.reduce((u, v) => u + v, 0) - s.reduce((u, v) => u + v, 0)) / t.length;
   const { value, lo, hi } = bootstrapOverPrompts(items, diff, { seed: 'base-compare' });
   const n = pairs.reduce((u, x) => u + x.n, 0);
-  const { p } = pairedPromptTest(pairs.map((x) => ({ prompt: x.prompt, d: (x.kb - x.ka) / x.n })), { seed: 'base-compare' });
+  // The test's estimand is the difference's: the mean over images (prompts of a cell can have different image counts).
+  const { p } = pairedPromptTest(pairs.flatMap((x) => Array.from({ length: x.n }, () => ({ prompt: x.prompt, d: (x.kb - x.ka) / x.n }))), { seed: 'base-compare', weight: 'image' });
   return { set, cell, a: pairs.reduce((u, x) => u + x.ka, 0) / n, b: pairs.reduce((u, x) => u + x.kb, 0) / n, diff: value, lo, hi, p, prompts: pairs.length, images: n };
 }
 

@@ -178,7 +178,7 @@ export function fidelityPart(name: string, treated: readonly EvaluateResult[], c
   // The test reads per-image distances, the effect FID: both must point the paper's way.
   const p = Math.sign(test.mean) === direction ? test.p : 1;
   return {
-    name, unit: 'FID', effect, direction, perSeed, interval: iv, test: `sign-flip over ${test.prompts} prompts (distance to renders, mean ${test.mean >= 0 ? '+' : ''}${test.mean.toFixed(2)})`,
+    name, unit: 'FID', effect, direction, perSeed, interval: iv, test: `sign-flip over ${test.prompts} prompts (distance to renders, mean ${test.mean >= 0 ? '+' : ''}${test.mean.toFixed(2)}${p === 1 && test.p < 1 ? ': against the FID\'s direction, so the verdict reads p as 1' : ''})`,
     p: test.p, leastP: leastP(test.prompts), verdict: partVerdict(effect, direction, p, iv),
   };
 }

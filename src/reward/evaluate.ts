@@ -108,6 +108,7 @@ export interface MetricRow {
   positives: number;
   accuracy: Interval;
   auc: Interval;
+  /** Expected calibration error; lo and hi are NaN (no interval: see metricRow). */
   ece: Interval;
 }
 
@@ -136,7 +137,8 @@ function metricRow(group: string, items: Scored[], threshold: number, opts: Eval
     positives: items.filter((x) => x.target === 1).length / items.length,
     accuracy: b((s, t) => accuracyAt(s, t, threshold)),
     auc: b(rocAuc),
-    ece: b((s, t) => calibration(s, t).ece),
+    // no interval: ECE is biased upward under resampling, and its percentile interval often lies above the value itself
+    ece: { value: calibration(Float64Array.from(items, (x) => x.score), Float64Array.from(items, (x) => x.target)).ece, lo: NaN, hi: NaN },
   };
 }
 
@@ -233,7 +235,7 @@ export interface AucDifference {
 export function aucDifference(set: EvalSet, reward: ArrayLike<number>, clip: ArrayLike<number>, seed: string): AucDifference {
   const byPrompt = new Map<string, number[]>();
   set.prompts.forEach((p, i) => byPrompt.set(p, [...(byPrompt.get(p) ?? []), i]));
-  const groups = [...byPrompt.values()];
+  const groups = [...byPrompt.keys()].sort().map((p) => byPrompt.get(p)!); // sorted, so the draws do not depend on the rows' order
   const diff = (idx: readonly number[]) => {
     const t = idx.map((i) => set.targets[i]);
     return rocAuc(idx.map((i) => reward[i]), t) - rocAuc(idx.map((i) => clip[i]), t);

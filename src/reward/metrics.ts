@@ -9,10 +9,12 @@ import { Rng } from '../engine/random';
 /**
  * ROC AUC: the probability that a random positive scores above a random
  * negative (ties count half), the Mann-Whitney U / (n+ n-). NaN when one
- * class is missing.
+ * class is missing; a score that is not a finite number (a diverged model)
+ * is an error, not an AUC (sorting by NaN would give a plausible one).
  */
 export function rocAuc(scores: ArrayLike<number>, targets: ArrayLike<number>): number {
   const n = scores.length;
+  for (let i = 0; i < n; i++) if (!Number.isFinite(scores[i])) throw new Error(`ROC AUC: score ${i + 1} of ${n} is ${scores[i]} (scores must be finite numbers; a diverged model?)`);
   const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a] - scores[b]);
   let pos = 0;
   let rankSum = 0;
@@ -97,7 +99,8 @@ export interface Scored {
  * `metric` on the items, with a percentile 95% interval from `resamples`
  * bootstrap draws of prompts with replacement (each draw takes all images of
  * the drawn prompts). Draws where the metric is NaN (e.g. AUC with one class)
- * are left out of the interval.
+ * are left out of the interval. Fewer than two prompts give no interval (lo
+ * and hi NaN): every draw would be the same, and [x, x] would read as certainty.
  */
 export function bootstrapOverPrompts(
   items: readonly Scored[],
@@ -112,6 +115,7 @@ export function bootstrapOverPrompts(
   const prompts = [...groups.keys()].sort();
   const arrays = (list: readonly Scored[]) => [Float64Array.from(list, (x) => x.score), Float64Array.from(list, (x) => x.target)] as const;
   const value = metric(...arrays(items));
+  if (prompts.length < 2) return { value, lo: NaN, hi: NaN };
   const rng = new Rng(`${opts.seed ?? 0}/bootstrap`);
   const draws: number[] = [];
   for (let r = 0; r < (opts.resamples ?? 1000); r++) {
@@ -195,11 +199,25 @@ export function fitLogistic(scores: ArrayLike<number>, targets: ArrayLike<number
   return { a: a / sd, b: b - (a * mean) / sd };
 }
 
+/** Up to this many prompts the sign-flip test enumerates every pattern (exact); beyond, Monte Carlo draws. */
+export const EXACT_SIGN_FLIP_PROMPTS = 20;
+
 /**
- * Paired test over prompts: per prompt the mean of `diff` over its images,
- * then a Monte Carlo sign-flip test of the mean over prompts (two-sided).
+ * Paired test over prompts (two-sided sign flip; the prompt is the unit, since
+ * images of one prompt are not independent). `weight` says which mean is
+ * tested, and so which mean `mean` is: 'prompt' (default) the mean over
+ * prompts of each prompt's mean difference; 'image' the mean over images,
+ * each prompt's sign flipping its images' sum (the estimand of an
+ * image-weighted difference and its bootstrap, where prompts have different
+ * image counts). Exact over all 2^n sign patterns up to
+ * EXACT_SIGN_FLIP_PROMPTS prompts; beyond, `draws` seeded Monte Carlo draws
+ * over the prompts in sorted order, p = (extreme + 1) / (draws + 1). Either
+ * way p is never 0 and does not depend on the order of `diffs`.
  */
-export function pairedPromptTest(diffs: ReadonlyArray<{ prompt: string; d: number }>, opts: { draws?: number; seed?: string } = {}): { mean: number; p: number; prompts: number } {
+export function pairedPromptTest(
+  diffs: ReadonlyArray<{ prompt: string; d: number }>,
+  opts: { draws?: number; seed?: string; weight?: 'prompt' | 'image' } = {},
+): { mean: number; p: number; prompts: number } {
   const per = new Map<string, { s: number; n: number }>();
   for (const x of diffs) {
     const e = per.get(x.prompt) ?? { s: 0, n: 0 };
@@ -209,17 +227,29 @@ export function pairedPromptTest(diffs: ReadonlyArray<{ prompt: string; d: numbe
   }
   const bad = diffs.find((x) => !Number.isFinite(x.d));
   if (bad) throw new Error(`paired test: the difference for prompt "${bad.prompt}" is ${bad.d} (the two evaluations are not paired)`);
-  const v = [...per.values()].map((e) => e.s / e.n);
+  const byImage = opts.weight === 'image';
+  const v = [...per.keys()].sort().map((k) => (byImage ? per.get(k)!.s : per.get(k)!.s / per.get(k)!.n));
   const n = v.length;
   if (n === 0) return { mean: NaN, p: NaN, prompts: 0 };
-  const observed = Math.abs(v.reduce((a, b) => a + b, 0));
+  const total = v.reduce((a, b) => a + b, 0);
+  const mean = total / (byImage ? diffs.length : n);
+  const observed = Math.abs(total) - 1e-12 * Math.max(1, Math.abs(total));
+  let extreme = 0;
+  if (n <= EXACT_SIGN_FLIP_PROMPTS) {
+    const patterns = 2 ** n;
+    for (let mask = 0; mask < patterns; mask++) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += mask & (1 << i) ? -v[i] : v[i];
+      if (Math.abs(s) >= observed) extreme++;
+    }
+    return { mean, p: extreme / patterns, prompts: n };
+  }
   const rng = new Rng(opts.seed ?? 'paired-prompt-test');
   const draws = opts.draws ?? 10000;
-  let extreme = 0;
   for (let r = 0; r < draws; r++) {
     let s = 0;
     for (const x of v) s += rng.bernoulli(0.5) ? x : -x;
-    if (Math.abs(s) >= observed - 1e-12) extreme++;
+    if (Math.abs(s) >= observed) extreme++;
   }
-  return { mean: v.reduce((a, b) => a + b, 0) / n, p: (extreme + 1) / (draws + 1), prompts: n };
+  return { mean, p: (extreme + 1) / (draws + 1), prompts: n };
 }

@@ -66,7 +66,8 @@ export function uniformPanel(n: number, noise: Omit<RaterConfig, 'id'>, seed: nu
 /**
  * Fleiss' kappa from a count matrix: counts[i][j] = raters who put item i in
  * category j. Items may have different numbers of raters (>= 2 each; items
- * with fewer are ignored). kappa = (Pbar - Pe) / (1 - Pe).
+ * with fewer are ignored). kappa = (Pbar - Pe) / (1 - Pe); NaN when Pe = 1
+ * (every label the same: agreement beyond chance is undefined, not perfect).
  */
 export function fleissKappa(counts: readonly (readonly number[])[]): number {
   const rows = counts.filter((r) => r.reduce((a, b) => a + b, 0) >= 2);
@@ -87,7 +88,7 @@ export function fleissKappa(counts: readonly (readonly number[])[]): number {
   }
   pBar /= rows.length;
   const pE = totals.reduce((a, t) => a + (t / all) ** 2, 0);
-  return pE === 1 ? 1 : (pBar - pE) / (1 - pE);
+  return pE === 1 ? NaN : (pBar - pE) / (1 - pE);
 }
 
 /** Fleiss' kappa of a panel's labels: labels[i] = every rater's label of item i ('skip' ignored). */
@@ -95,7 +96,7 @@ export function panelKappa(labels: readonly (readonly Label[])[]): number {
   return fleissKappa(labels.map((ls) => [ls.filter((l) => l === 'good').length, ls.filter((l) => l === 'bad').length]));
 }
 
-/** Cohen's kappa of two raters over the same items (items either skipped are ignored). */
+/** Cohen's kappa of two raters over the same items (items either skipped are ignored); NaN when both give one label to every item (undefined: chance agreement is 1). */
 export function cohenKappa(a: readonly Label[], b: readonly Label[]): number {
   if (a.length !== b.length) throw new Error(`cohenKappa: ${a.length} vs ${b.length} labels`);
   let n = 0, agree = 0, aGood = 0, bGood = 0;
@@ -109,5 +110,5 @@ export function cohenKappa(a: readonly Label[], b: readonly Label[]): number {
   if (n === 0) throw new Error('cohenKappa: no item rated by both');
   const po = agree / n;
   const pe = (aGood / n) * (bGood / n) + (1 - aGood / n) * (1 - bGood / n);
-  return pe === 1 ? 1 : (po - pe) / (1 - pe);
+  return pe === 1 ? NaN : (po - pe) / (1 - pe);
 }

@@ -180,3 +180,23 @@ test('compareBaseEvals: the paired difference, its interval over prompts, and un
   assert.match(unverifiedPairing(a, noConfig, ['old.json', 'new.json'])!, /^new\.json has no config .* same image seeds is not checked/);
   assert.match(unverifiedPairing(noConfig, noConfig)!, /^A and B have no config/);
 });
+
+test('compareBaseEvals: the "all" row tests the mean it reports (over images), not the mean over prompts', () => {
+  // count: 2 prompts x 24 images, B recognises all, A none; the other cells: 12 prompts x 4 images, B one fewer on 10 of them.
+  const evalOf = (which: 'a' | 'b') => {
+    const set = Object.fromEntries(CATEGORIES.map((c, ci) => {
+      const [P, n] = ci === 0 ? [2, 24] : [12, 4];
+      const byPrompt = Array.from({ length: P }, (_, i) => ({
+        prompt: `${c}${i}`, n, aligned: 0,
+        recognised: ci === 0 ? (which === 'b' ? 24 : 0) : which === 'b' ? (i < 10 ? 2 : 4) : i < 10 ? 3 : 4,
+      }));
+      return [c, { byPrompt }];
+    }));
+    return { seen: set, unseen: set } as unknown as Parameters<typeof compareBaseEvals>[0];
+  };
+  const all = compareBaseEvals(evalOf('a'), evalOf('b')).find((r) => r.set === 'seen' && r.cell === 'all')!;
+  assert.ok(Math.abs(all.diff - (48 - 30) / 192) < 1e-12, String(all.diff)); // +9.4 points over images
+  // over prompts B loses on 30 of 38 and the prompt mean is down: a prompt-weighted test called that p < 0.01
+  // beside a positive difference; over images the two count prompts carry it, and two prompts cannot make it significant.
+  assert.ok(all.p > 0.2, `p ${all.p}`);
+});

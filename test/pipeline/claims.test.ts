@@ -160,6 +160,9 @@ test('a gain only the judge sees is mixed; a fidelity test pointing the other wa
   const f = fidelityPart('seen', closer, fakeEval(() => 0.2, 'b3', { fid: 2, distance: 1 }), 1);
   assert.ok(f.p < 0.05 && f.effect > 0);
   assert.notEqual(f.verdict, 'reproduced');
+  assert.match(f.test, /mean -0\.\d+: against the FID's direction, so the verdict reads p as 1\)$/);
+  const further = [fakeEval(() => 0.2, 'f0', { fid: 5, distance: 3 }), fakeEval(() => 0.2, 'f1', { fid: 6, distance: 3 })];
+  assert.doesNotMatch(fidelityPart('seen', further, fakeEval(() => 0.2, 'b3', { fid: 2, distance: 1 }), 1).test, /against/);
   assert.throws(() => fidelityPart('seen', [fakeEval(() => 0.2, 'x', { prompts: 5 })], base, 1), /not paired/);
 });
 

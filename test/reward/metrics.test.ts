@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ablationTable, pairedInterval, signFlipTest, t975 } from '../../src/reward/ablation';
-import { accuracyAt, bestThreshold, bootstrapOverPrompts, calibration, fitLogistic, rocAuc } from '../../src/reward/metrics';
-import { aucDifference, EvalSet } from '../../src/reward/evaluate';
+import { accuracyAt, bestThreshold, bootstrapOverPrompts, calibration, fitLogistic, pairedPromptTest, rocAuc } from '../../src/reward/metrics';
+import { aucDifference, EvalSet, evaluateScorer } from '../../src/reward/evaluate';
+import { categoryOf, parsePrompt } from '../../src/world';
 
 test('rocAuc: the Mann-Whitney count, ties half; NaN with one class', () => {
   assert.equal(rocAuc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]), 0.75);
@@ -125,4 +126,74 @@ test('ablationTable: one seed has no interval, shown as "-", not NaN', () => {
   const table = ablationTable({ auxWeight: 0.5, seeds: [0], runs: [], effects: [{ metric: 'a/all/auc', withMean: 0.8, withoutMean: 0.7, diff: pairedInterval([0.1]), p: signFlipTest([0.1]) }] });
   assert.match(table, /\| a\/all\/auc \| 0\.800 \| 0\.700 \| \+0\.100 \[-, -\] \| 1\.000 \|/);
   assert.doesNotMatch(table, /NaN/);
+});
+
+test('rocAuc: a score that is not a finite number is an error naming it, not a plausible AUC', () => {
+  assert.throws(() => rocAuc([0.1, NaN, 0.3, 0.9], [0, 1, 0, 1]), /ROC AUC: score 2 of 4 is NaN/);
+  assert.throws(() => rocAuc([NaN, NaN], [0, 1]), /score 1 of 2 is NaN/);
+  assert.throws(() => rocAuc([0, Infinity], [0, 1]), /is Infinity/);
+});
+
+test('bootstrapOverPrompts: one prompt gives the value and no interval (every draw would be the same)', () => {
+  const mean = (s: Float64Array) => s.reduce((a, b) => a + b, 0) / s.length;
+  const one = bootstrapOverPrompts([1, 0, 1, 1].map((score) => ({ prompt: 'a', score, target: 0 })), mean);
+  assert.equal(one.value, 0.75);
+  assert.ok(Number.isNaN(one.lo) && Number.isNaN(one.hi), JSON.stringify(one));
+  const two = bootstrapOverPrompts([1, 0, 1, 1].map((score, i) => ({ prompt: `p${i % 2}`, score, target: 0 })), mean);
+  assert.ok(two.lo < two.hi, JSON.stringify(two));
+});
+
+test('pairedPromptTest: exact up to 20 prompts (the sign-flip enumeration), independent of order; image weighting tests the image mean', () => {
+  const d = [0.3, -0.1, 0.2, 0.25, -0.05, 0.15, 0.1, 0.2].map((x, i) => ({ prompt: `q${i}`, d: x }));
+  const a = pairedPromptTest(d, { seed: 'x' });
+  assert.equal(a.p, signFlipTest(d.map((x) => x.d)));
+  assert.equal(a.p, 14 / 256);
+  assert.deepEqual(pairedPromptTest([...d].reverse(), { seed: 'y' }), a);
+  // Beyond 20 prompts, Monte Carlo over the prompts in sorted order: the same p for any row order.
+  const many = Array.from({ length: 30 }, (_, i) => ({ prompt: `m${String(i).padStart(2, '0')}`, d: ((i * 37) % 11) / 10 - 0.4 }));
+  const m = pairedPromptTest(many, { draws: 500 });
+  assert.deepEqual(pairedPromptTest([...many].reverse(), { draws: 500 }), m);
+  assert.ok(m.p > 0 && m.p <= 1);
+  // Two prompts of 24 images each much better, twelve of 4 images each slightly worse: the mean over images is up,
+  // the mean over prompts down; each weighting gives its own mean and sign.
+  const rows = [
+    ...[0, 1].flatMap((p) => Array.from({ length: 24 }, () => ({ prompt: `big${p}`, d: 1 }))),
+    ...Array.from({ length: 12 }, (_, p) => Array.from({ length: 4 }, () => ({ prompt: `small${p}`, d: -0.25 }))).flat(),
+  ];
+  const byPrompt = pairedPromptTest(rows);
+  const byImage = pairedPromptTest(rows, { weight: 'image' });
+  assert.ok(Math.abs(byPrompt.mean - (2 - 3) / 14) < 1e-12, String(byPrompt.mean));
+  assert.ok(Math.abs(byImage.mean - (48 - 12) / 96) < 1e-12, String(byImage.mean));
+  assert.equal(byImage.prompts, 14);
+  // Image sums: +24 twice and -1 twelve times, observed 36. Every pattern with the two big prompts of one sign
+  // reaches |s| >= 36, none with them apart: p = 1/2 exactly (the prompt-weighted test reads the other mean).
+  assert.equal(byImage.p, 0.5);
+  assert.notEqual(byPrompt.p, byImage.p);
+});
+
+test('aucDifference: the bootstrap does not depend on the order of the rows', () => {
+  const prompts: string[] = [], targets: number[] = [], reward: number[] = [], clip: number[] = [];
+  for (let p = 0; p < 15; p++) for (let i = 0; i < 4; i++) {
+    const t = (p * 3 + i) % 2;
+    prompts.push(`prompt ${p}`), targets.push(t), reward.push(t + ((p * 5 + i * 7) % 9) / 6), clip.push(t + ((p * 11 + i * 3) % 13) / 6);
+  }
+  const set = (order: number[]) => ({ name: 'toy', prompts: order.map((i) => prompts[i]), targets: order.map((i) => targets[i]) }) as unknown as EvalSet;
+  const fwd = prompts.map((_, i) => i), back = [...fwd].reverse();
+  const a = aucDifference(set(fwd), fwd.map((i) => reward[i]), fwd.map((i) => clip[i]), 's');
+  const b = aucDifference(set(back), back.map((i) => reward[i]), back.map((i) => clip[i]), 's');
+  assert.ok(a.diff.lo < a.diff.hi);
+  assert.deepEqual(b.diff, a.diff);
+});
+
+test('evaluateScorer: ECE is the value on all images, with no interval (its bootstrap lies above the value)', () => {
+  const prompts = Array.from({ length: 40 }, (_, i) => ['two circles', 'a red square', 'a triangle in the forest', 'three blue circles on the moon'][i % 4]);
+  const attributes = prompts.map(parsePrompt);
+  const targets = prompts.map((_, i) => (i * 7) % 3 === 0 ? 1 : 0);
+  const scores = Float32Array.from(targets, (t, i) => (t ? 0.6 : 0.3) + ((i * 13) % 10) / 50);
+  const set = { name: 'toy', target: 'judge', dir: '', records: [], prompts, attributes, categories: attributes.map((a) => categoryOf(a)), targets, embeddings: { dim: 1, data: new Float32Array(40) } } as EvalSet;
+  const r = evaluateScorer({ name: 'fixed', score: () => scores }, set, [], 0.5, { resamples: 50 });
+  const all = r.rows.find((row) => row.group === 'all')!;
+  assert.equal(all.ece.value, calibration(scores, Float64Array.from(targets)).ece);
+  assert.ok(Number.isNaN(all.ece.lo) && Number.isNaN(all.ece.hi));
+  assert.ok(all.auc.lo <= all.auc.value && all.auc.value <= all.auc.hi);
 });

@@ -74,3 +74,11 @@ test('noiseless panels agree perfectly; noisy ones less', () => {
   // two raters with flip f on balanced-ish truth agree with prob 1-2f(1-f) = 0.82 -> kappa ~ 0.64
   assert.ok(k > 0.5 && k < 0.78, String(k));
 });
+
+test("kappa is undefined (NaN), not perfect agreement, when every label is the same", () => {
+  assert.ok(Number.isNaN(cohenKappa(['good', 'good', 'good'], ['good', 'good', 'good'])));
+  assert.ok(Number.isNaN(fleissKappa([[3, 0], [2, 0], [4, 0]])));
+  assert.ok(Number.isNaN(panelKappa([['bad', 'bad'], ['bad', 'skip', 'bad']])));
+  // one rater's labels vary: chance agreement is below 1, kappa is defined
+  assert.equal(cohenKappa(['good', 'good', 'bad'], ['good', 'good', 'good']), 0);
+});
