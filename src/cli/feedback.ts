@@ -66,7 +66,7 @@ export function registerFeedback(program: Command): void {
     .option('--json', 'print the statistics as JSON')
     .action((opts: { data: string; panel: string; seed: string; db?: string; json?: boolean }) => {
       const r = labelStage({ panel: opts.panel, seed: intOption('--seed', opts.seed, 0, 2 ** 31), db: opts.db }, opts.data);
-      if (opts.json) return void process.stdout.write(JSON.stringify({ store: r.store, added: r.added, duplicates: r.duplicates, stats: r.stats }, null, 2) + '\n');
+      if (opts.json) return void process.stdout.write(JSON.stringify({ store: r.store, added: r.added, duplicates: r.duplicates, differing: r.differing, stats: r.stats }, null, 2) + '\n');
       console.log(`${r.store}: ${r.added} labels added, ${r.duplicates} already stored (${r.raters} simulated raters, seed ${opts.seed})`);
       console.log(formatAgreement(r.stats));
     });

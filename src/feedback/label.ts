@@ -23,8 +23,13 @@ export function judgeRecords(dir: string, records: readonly ManifestRecord[] = r
 export interface PanelRun {
   /** Labels written now. */
   added: number;
-  /** Labels already in the store from an earlier identical run. */
+  /** Labels already in the store from an earlier identical run (kept as stored). */
   duplicates: number;
+  /**
+   * Of those, labels the panel would now give otherwise (the judge changed
+   * since, e.g. a newer kit): the stored label is kept, as any label given is.
+   */
+  differing: number;
   /** Verdicts of every record (judged once, reused for statistics). */
   verdicts: Map<string, Verdict>;
 }
@@ -33,7 +38,10 @@ export interface PanelRun {
  * Every panel rater labels every record of the dataset in `dir`, into `store`
  * (kind 'simulated', one transaction). The request id of a label is
  * `sim:<seed>:<rater>:<settings>:<image>`, so rerunning the same panel adds
- * nothing, while a changed panel adds new rows (history is kept).
+ * nothing, while a changed panel adds new rows (history is kept). Where a
+ * rerun's label differs from the stored one (the judge changed in between),
+ * the stored label stays and `differing` counts it: a resumed run goes on
+ * with the labels its reward model was trained on.
  */
 export function labelWithPanel(dir: string, store: LabelStore, panel: RaterPanel): PanelRun {
   const records = readManifest(dir);
@@ -51,9 +59,9 @@ export function labelWithPanel(dir: string, store: LabelStore, panel: RaterPanel
       });
     });
   }
-  const results = store.addMany(labels);
+  const results = store.addMany(labels, { onConflict: 'keep' });
   const duplicates = results.filter((r) => r.duplicate).length;
-  return { added: results.length - duplicates, duplicates, verdicts };
+  return { added: results.length - duplicates, duplicates, differing: results.filter((r) => r.differs).length, verdicts };
 }
 
 /** Agreement statistics of the store's current labels on the dataset in `dir`. */

@@ -66,6 +66,8 @@ export interface NewLabel {
 export interface WriteResult {
   row: LabelRow;
   duplicate: boolean;
+  /** A duplicate whose stored label differs from the one asked for (addMany with onConflict 'keep'; otherwise an error). */
+  differs?: boolean;
 }
 
 /** A request id that was reused for a different label. */
@@ -199,8 +201,13 @@ export class LabelStore {
     return this.addMany([label])[0];
   }
 
-  /** Store several labels in one transaction (all or none), in order. */
-  addMany(labels: readonly NewLabel[]): WriteResult[] {
+  /**
+   * Store several labels in one transaction (all or none), in order. A request
+   * id already stored for another label is a ConflictError, unless
+   * `onConflict` is 'keep': then the stored label stays and the result says
+   * `differs` (a simulated panel asked again after the judge changed).
+   */
+  addMany(labels: readonly NewLabel[], opts: { onConflict?: 'error' | 'keep' } = {}): WriteResult[] {
     const rows = labels.map((l) => {
       checkRaterName(l.rater);
       if (!(RATER_KINDS as readonly string[]).includes(l.raterKind)) throw new Error(`rater kind must be simulated or human, got ${JSON.stringify(l.raterKind)}`);
@@ -223,6 +230,7 @@ export class LabelStore {
           return { row, duplicate: false };
         }
         if (row.imageId !== l.imageId || row.rater !== l.rater || row.label !== l.label) {
+          if (opts.onConflict === 'keep' && row.imageId === l.imageId && row.rater === l.rater) return { row, duplicate: true, differs: true };
           throw new ConflictError(`request_id ${l.requestId} was already used for a different label (${row.rater} ${row.label} ${row.imageId})`);
         }
         return { row, duplicate: true };

@@ -111,7 +111,7 @@ export interface LabelStageConfig {
 }
 
 /** Stage 1: every rater of the panel labels every image of `data` into its label store. */
-export function labelStage(config: LabelStageConfig, data: string): { store: string; added: number; duplicates: number; raters: number; stats: AgreementStats } {
+export function labelStage(config: LabelStageConfig, data: string): { store: string; added: number; duplicates: number; differing: number; raters: number; stats: AgreementStats } {
   const panel = panelFromSpec(config.panel, config.seed);
   const records = readManifest(data); // a folder that is not a dataset is refused before a label store is made in it
   const file = config.db ?? defaultStorePath(data);
@@ -119,7 +119,8 @@ export function labelStage(config: LabelStageConfig, data: string): { store: str
   try {
     store.bindDataset(imageInfo(records), data);
     const run = labelWithPanel(data, store, panel);
-    return { store: file, added: run.added, duplicates: run.duplicates, raters: panel.raters.length, stats: datasetAgreement(data, store, run.verdicts) };
+    if (run.differing) process.stderr.write(`t2i-align: ${file}: ${run.differing} of the panel's stored labels differ from what it gives now (the judge changed since they were given); the stored labels are kept. For labels from today's judge, label into a new store (--db) or with another --seed.\n`);
+    return { store: file, added: run.added, duplicates: run.duplicates, differing: run.differing, raters: panel.raters.length, stats: datasetAgreement(data, store, run.verdicts) };
   } finally {
     store.close();
   }

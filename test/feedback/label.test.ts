@@ -10,6 +10,7 @@ import { OLD_COLUMNS } from '../../src/feedback/io';
 import { Dataset, readManifest } from '../../src/world/dataset';
 import { seenPrompts } from '../../src/world/promptSets';
 import { renderPrompt } from '../../src/world/render';
+import { encodePng } from '../../src/world/image';
 import { smallDataset } from './helpers';
 
 const run = runCli;
@@ -19,7 +20,7 @@ test('labelWithPanel: every rater labels every image; a rerun adds nothing; a pe
   const store = LabelStore.open(':memory:');
   const first = labelWithPanel(dir, store, panelFromSpec('flip=0.1x3', 7));
   assert.equal(first.added, 36);
-  assert.deepEqual(labelWithPanel(dir, store, panelFromSpec('flip=0.1x3', 7)), { ...first, added: 0, duplicates: 36 });
+  assert.deepEqual(labelWithPanel(dir, store, panelFromSpec('flip=0.1x3', 7)), { ...first, added: 0, duplicates: 36, differing: 0 });
   // A second panel labels beside the first: its raters are named by its spec and seed.
   labelWithPanel(dir, store, panelFromSpec('flip=0,skip=0,leniency=0x2', 1));
   assert.equal(store.size(), 36 + 24);
@@ -32,6 +33,25 @@ test('labelWithPanel: every rater labels every image; a rerun adds nothing; a pe
   assert.equal(s.pairs.find((p) => p.a === perfect[0] && p.b === perfect[1])!.kappa, 1);
   assert.equal(s.balance.all.images, 12);
   assert.equal(s.balance.all.good + s.balance.all.bad + s.balance.all.skip, 60);
+  store.close();
+});
+
+test('labelWithPanel again after the judge changed its mind: the stored labels are kept, and counted as differing (was a conflict error)', () => {
+  const dir = smallDataset(6);
+  const store = LabelStore.open(':memory:');
+  const panel = () => panelFromSpec('flip=0,skip=0,leniency=0x2', 3);
+  const first = labelWithPanel(dir, store, panel());
+  assert.equal(first.differing, 0);
+  const before = store.current().filter((l) => l.imageId === 'img-0').map((l) => l.label);
+  assert.deepEqual(before, ['good', 'good']); // img-0 shows its prompt
+  // The same image now shows another object: the judge says no, so the panel would now say bad.
+  const rec = readManifest(dir).find((r) => r.id === 'img-0')!;
+  const other = { ...rec.attributes, object: rec.attributes.object === 'circle' ? 'square' : 'circle' } as typeof rec.attributes;
+  fs.writeFileSync(path.join(dir, rec.file), encodePng(renderPrompt(other, 'x').image));
+  const again = labelWithPanel(dir, store, panel());
+  assert.deepEqual([again.added, again.duplicates, again.differing], [0, 12, 2]);
+  assert.deepEqual(store.current().filter((l) => l.imageId === 'img-0').map((l) => l.label), before);
+  assert.equal(store.size(), 12);
   store.close();
 });
 
