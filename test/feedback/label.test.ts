@@ -11,6 +11,7 @@ import { Dataset, readManifest } from '../../src/world/dataset';
 import { seenPrompts } from '../../src/world/promptSets';
 import { renderPrompt } from '../../src/world/render';
 import { encodePng } from '../../src/world/image';
+import { Attributes } from '../../src/world/prompt';
 import { smallDataset } from './helpers';
 
 const run = runCli;
@@ -46,7 +47,7 @@ test('labelWithPanel again after the judge changed its mind: the stored labels a
   assert.deepEqual(before, ['good', 'good']); // img-0 shows its prompt
   // The same image now shows another object: the judge says no, so the panel would now say bad.
   const rec = readManifest(dir).find((r) => r.id === 'img-0')!;
-  const other = { ...rec.attributes, object: rec.attributes.object === 'circle' ? 'square' : 'circle' } as typeof rec.attributes;
+  const other: Attributes = { ...rec.attributes, count: rec.attributes.count ?? 1, object: rec.attributes.object === 'circle' ? 'square' : 'circle' };
   fs.writeFileSync(path.join(dir, rec.file), encodePng(renderPrompt(other, 'x').image));
   const again = labelWithPanel(dir, store, panel());
   assert.deepEqual([again.added, again.duplicates, again.differing], [0, 12, 2]);
