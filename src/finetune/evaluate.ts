@@ -3,11 +3,15 @@
  * fine-tuned models (one per fine-tuning seed) on the same prompts and image
  * seeds, per category; the effect is the paired difference (fine-tuned minus
  * base) per fine-tuning seed, with a t interval over seeds and an exact
- * sign-flip test. Image seeds are strings `eval-finetune/${seed}/...`, never
+ * sign-flip test, and beside them an interval over prompts and seeds (a
+ * two-level bootstrap: the t interval holds the prompts and images fixed,
+ * so it says how another fine-tuning seed would do on these images, not on
+ * other prompts of the set). Image seeds are strings `eval-finetune/${seed}/...`, never
  * the integer seeds `collect` gives the images fine-tuning learns from.
  */
 import * as path from 'node:path';
-import { pairedInterval, signFlipTest } from '../reward/ablation';
+import { Rng } from '../engine/random';
+import { leastSignFlipP, pairedInterval, signFlipTest } from '../reward/ablation';
 import { diffusionCheckpointDir, loadModel, promptRate } from '../eval/base';
 import { SamplerConfig } from '../models/config';
 import { generateImages } from '../models/diffusion/sampler';
@@ -98,8 +102,45 @@ export interface FinetuneComparison {
   runs: Array<{ dir: string; cells: Cells }>;
   /** Every prompt's images, the base's and each run's (in `runs`' order). */
   byPrompt: Array<{ prompt: string; category: Category; base: PromptCell; runs: PromptCell[] }>;
-  /** Per category: mean fine-tuned accuracy, paired difference to the base over runs, sign-flip p (null with one run, which no test can judge, or more than 20). */
-  effects: Array<{ category: Category | 'all'; base: number; finetuned: number; diff: ReturnType<typeof pairedInterval>; p: number | null }>;
+  /**
+   * Per category: mean fine-tuned accuracy, paired difference to the base over runs (t interval over seeds),
+   * sign-flip p (null with one run, which no test can judge, or more than 20), and `overPrompts`: the
+   * difference's 95% interval over prompts and seeds (promptSeedInterval; NaN with one prompt).
+   */
+  effects: Array<{ category: Category | 'all'; base: number; finetuned: number; diff: ReturnType<typeof pairedInterval>; p: number | null; overPrompts: { lo: number; hi: number } }>;
+}
+
+/**
+ * A 95% percentile interval of (mean over runs of the runs' accuracy) minus
+ * the base's accuracy on `rows`' images, by a two-level bootstrap: each draw
+ * takes prompts with replacement (all their images, the base's and every
+ * run's, so the pairing holds) and runs with replacement. Unlike the t
+ * interval over seeds it covers which prompts and images were drawn.
+ * Accuracies pool images, as the point estimate does. NaN with fewer than two
+ * prompts.
+ */
+export function promptSeedInterval(rows: ReadonlyArray<{ prompt: string; base: PromptCell; runs: readonly PromptCell[] }>, opts: { resamples?: number; seed?: string } = {}): { lo: number; hi: number } {
+  const byPrompt = new Map<string, { base: PromptCell; runs: readonly PromptCell[] }[]>();
+  for (const r of rows) byPrompt.set(r.prompt, [...(byPrompt.get(r.prompt) ?? []), r]);
+  const groups = [...byPrompt.keys()].sort().map((k) => byPrompt.get(k)!);
+  const runs = rows[0]?.runs.length ?? 0;
+  if (groups.length < 2 || runs === 0) return { lo: NaN, hi: NaN };
+  const rng = new Rng(`${opts.seed ?? 'finetune-effect'}/prompts-and-seeds`);
+  const draws: number[] = [];
+  for (let b = 0; b < (opts.resamples ?? 2000); b++) {
+    const picked = groups.flatMap(() => groups[rng.int(0, groups.length - 1)]);
+    const n = picked.reduce((a, r) => a + r.base.n, 0);
+    const base = picked.reduce((a, r) => a + r.base.k, 0) / n;
+    let tuned = 0;
+    for (let s = 0; s < runs; s++) {
+      const j = rng.int(0, runs - 1);
+      tuned += picked.reduce((a, r) => a + r.runs[j].k, 0) / n;
+    }
+    draws.push(tuned / runs - base);
+  }
+  draws.sort((a, b) => a - b);
+  const q = (p: number) => draws[Math.round(p * (draws.length - 1))];
+  return { lo: q(0.025), hi: q(0.975) };
 }
 
 /**
@@ -227,6 +268,7 @@ function pairWithBase(
     return {
       category, base: b[category].rate, finetuned: rs.reduce((a, r) => a + r.cells[category].rate, 0) / rs.length,
       diff: pairedInterval(diffs), p: diffs.length >= 2 && diffs.length <= 20 ? signFlipTest(diffs) : null, // one seed: no test
+      overPrompts: promptSeedInterval(byPrompt.filter((r) => category === 'all' || r.category === category), { seed: `finetune-effect/${category}` }),
     };
   });
   return { prompts: prompts.length, perPrompt, sampler: { ...sampler }, base: b, runs: rs, byPrompt, effects };
@@ -251,18 +293,27 @@ export function settingsTable(s: SettingsComparison): string {
   ].join('\n');
 }
 
-/** The comparison as a Markdown table. */
+/**
+ * The comparison as a Markdown table, and under it what its intervals cover
+ * and the least p its sign-flip test can give with this many seeds.
+ */
 export function comparisonTable(c: FinetuneComparison): string {
   const lines = [
-    `| category | base | fine-tuned (mean of ${c.runs.length}) | per seed | difference [95% t interval], points | sign-flip p |`,
-    '|---|---:|---:|---|---|---:|',
+    `| category | base | fine-tuned (mean of ${c.runs.length}) | per seed | difference [95% t interval over seeds], points | [95% over prompts and seeds] | sign-flip p over seeds |`,
+    '|---|---:|---:|---|---|---|---:|',
   ];
   for (const e of c.effects) {
     const per = c.runs.map((r) => pct(r.cells[e.category].rate)).join(', ');
-    lines.push(`| ${e.category} | ${pct(e.base)} (n=${c.base[e.category].n}) | ${pct(e.finetuned)} | ${per} | ${signed(e.diff.mean)} [${pct(e.diff.lo)}, ${pct(e.diff.hi)}] | ${e.p === null ? '-' : e.p.toFixed(3)} |`);
+    const op = e.overPrompts ?? { lo: NaN, hi: NaN }; // comparisons saved before it existed
+    lines.push(`| ${e.category} | ${pct(e.base)} (n=${c.base[e.category].n}) | ${pct(e.finetuned)} | ${per} | ${signed(e.diff.mean)} [${pct(e.diff.lo)}, ${pct(e.diff.hi)}] | [${pct(op.lo)}, ${pct(op.hi)}] | ${e.p === null ? '-' : e.p.toFixed(3)} |`);
+  }
+  lines.push('', 'The t interval holds these prompts and images fixed (another fine-tuning seed on the same images); the interval over prompts and seeds also resamples the prompts (another draw of prompts from the set).');
+  if (c.runs.length >= 2 && c.runs.length <= 20 && leastSignFlipP(c.runs.length) >= 0.05) {
+    lines.push(`With ${c.runs.length} seeds the exact sign-flip p cannot go below ${leastSignFlipP(c.runs.length).toFixed(3)}, whatever the effect: it cannot reach 0.05 below 6 seeds.`);
   }
   return lines.join('\n');
 }
+
 
 /**
  * The count prompts, one row each: images aligned, images with the asked-for

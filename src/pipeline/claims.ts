@@ -23,7 +23,7 @@
  * the paper.
  */
 import { EvaluateResult, EvaluatorName, pairedPromptTest } from '../eval/evaluate';
-import { pairedInterval, signFlipTest } from '../reward/ablation';
+import { leastSignFlipP, pairedInterval, signFlipTest } from '../reward/ablation';
 import { Category, CATEGORIES } from '../world/prompt';
 
 export const ALPHA = 0.05;
@@ -72,10 +72,8 @@ export function partVerdict(effect: number, direction: 1 | -1, p: number, interv
   return testOk || intervalOk ? 'mixed' : 'not reproduced';
 }
 
-/** The least two-sided p of a sign-flip test over `units` units: all signs alike, 2 of the 2^units patterns as extreme. */
-export function leastP(units: number): number {
-  return units > 0 ? Math.min(1, 2 / 2 ** units) : 1;
-}
+/** The least two-sided p of a sign-flip test over `units` units (leastSignFlipP). */
+export const leastP = leastSignFlipP;
 
 /** The verdict of a claim from its parts' verdicts. */
 export function claimVerdict(parts: readonly { verdict: ClaimVerdict }[]): ClaimVerdict {

@@ -36,6 +36,11 @@ export function pairedInterval(diffs: readonly number[]): { mean: number; lo: nu
   return { mean, lo: mean - h, hi: mean + h, sd };
 }
 
+/** The least two-sided p of an exact sign flip over `units` units: every sign alike, 2 of the 2^units patterns. */
+export function leastSignFlipP(units: number): number {
+  return units > 0 ? Math.min(1, 2 / 2 ** units) : 1;
+}
+
 /**
  * Exact two-sided sign-flip (paired permutation) test of mean difference 0:
  * the share of the 2^n sign patterns whose |mean| is at least the observed

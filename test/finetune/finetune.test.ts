@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { compareSettings, compareWithBase, comparisonTable, settingsTable, drawnCountTable, finetune, finetuneEvalPrompts, finetuneStep, modelData, progressEval, resolveFinetuneConfig, rewardWeightedLoss, weightAudit } from '../../src/finetune';
+import { FinetuneComparison, promptSeedInterval } from '../../src/finetune/evaluate';
 import { generateImages } from '../../src/models/diffusion/sampler';
 import { readCheckpointIndex } from '../../src/engine/checkpoint';
 import { loadTextToImage, MiniClip, TextToImage } from '../../src/models';
@@ -469,4 +470,35 @@ test('t2i-align finetune: bad input is one clear line and writes nothing', async
   await assert.rejects(compareSettings(base, [{ name: 'a b', runs: [base] }], onePrompt, 1, { onModel: (d) => judged.push(d) }), /setting name "a b": use 1-40 letters/);
   assert.deepEqual(judged, [], 'a bad setting fails before the base is judged');
   assert.equal(fs.existsSync(out), false);
+});
+
+test('promptSeedInterval: resamples prompts as well as seeds; seeds that agree on varied prompts still get a wide interval', () => {
+  const cell = (k: number, n = 4) => ({ k, n, drawn: [] as number[] });
+  // 8 prompts: the base gets 2 of 4 on each; three runs agree exactly with one another on every prompt,
+  // gaining 2 on half the prompts and losing 1 on the other half. Over seeds the effect is certain (+12.5 every seed);
+  // over prompts it is not.
+  const rows = Array.from({ length: 8 }, (_, p) => ({ prompt: `p${p}`, base: cell(2), runs: [0, 1, 2].map(() => cell(p % 2 ? 4 : 1)) }));
+  const iv = promptSeedInterval(rows, { resamples: 1000 });
+  assert.ok(iv.lo < 0.125 && 0.125 < iv.hi, JSON.stringify(iv));
+  assert.ok(iv.hi - iv.lo > 0.2, `width ${iv.hi - iv.lo}`);
+  // The same draws in any row order; one prompt gives none.
+  assert.deepEqual(promptSeedInterval([...rows].reverse(), { resamples: 1000 }), iv);
+  assert.ok(Number.isNaN(promptSeedInterval(rows.slice(0, 1)).lo));
+  // Every prompt gains alike on every seed: the interval is that gain.
+  const same = Array.from({ length: 6 }, (_, p) => ({ prompt: `q${p}`, base: cell(1), runs: [cell(3), cell(3)] }));
+  assert.deepEqual(promptSeedInterval(same, { resamples: 200 }), { lo: 0.5, hi: 0.5 });
+});
+
+test('comparisonTable: both intervals, what each covers, and the least p three seeds allow', () => {
+  const cells = (rate: number) => Object.fromEntries(['all', 'count', 'color', 'background', 'combination'].map((c) => [c, { k: rate * 8, n: 8, rate, lo: 0, hi: 1 }])) as FinetuneComparison['base'];
+  const c = {
+    prompts: 2, perPrompt: 4, sampler: {}, base: cells(0.25), runs: [0, 1, 2].map((i) => ({ dir: `r${i}`, cells: cells(0.5) })), byPrompt: [],
+    effects: [{ category: 'all' as const, base: 0.25, finetuned: 0.5, diff: { mean: 0.25, lo: 0.25, hi: 0.25, sd: 0 }, p: 0.25, overPrompts: { lo: -0.1, hi: 0.6 } }],
+  } as FinetuneComparison;
+  const t = comparisonTable(c);
+  assert.match(t, /\| all \| 25\.0 \(n=8\) \| 50\.0 \| 50\.0, 50\.0, 50\.0 \| \+25\.0 \[25\.0, 25\.0\] \| \[-10\.0, 60\.0\] \| 0\.250 \|/);
+  assert.match(t, /With 3 seeds the exact sign-flip p cannot go below 0\.250/);
+  assert.match(t, /also resamples the prompts/);
+  // A comparison saved before the interval existed still prints.
+  assert.match(comparisonTable({ ...c, effects: [{ ...c.effects[0], overPrompts: undefined as never }] }), /\| \[-, -\] \|/);
 });
