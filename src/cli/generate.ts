@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
-import { alignmentTable, BASE_MODEL_DIR, baseModelTargets, diffusionCheckpointDir, evaluateBaseModel, loadModel, writeBaseEval } from '../eval/base';
+import { alignmentTable, BASE_MODEL_DIR, baseModelTargets, diffusionCheckpointDir, evaluateBaseModel, loadModel, targetLine, writeBaseEval } from '../eval/base';
 import { collectStage } from '../pipeline/stages';
 import { SamplerConfig } from '../models';
 import { categoryOf, encodePng, PromptLine, readPromptsFile, tileImages } from '../world';
@@ -105,7 +105,7 @@ export function registerGenerate(program: Command): void {
         const file = writeBaseEval(opts.out, r, (imgs) => encodePng(tileImages(imgs, { columns: 8, scale: 3 })), { model: dir, step: meta.step, configSeed: meta.config.seed });
         if (opts.json) process.stdout.write(fs.readFileSync(file, 'utf8'));
         else {
-          const targets = baseModelTargets(r).map((t) => `  ${t.ok ? 'met    ' : 'NOT met'}  ${t.target}: ${(100 * t.value).toFixed(1)}%`);
+          const targets = baseModelTargets(r).map((t) => `  ${t.ok === null ? 'not measured' : t.ok ? 'met    ' : 'NOT met'}  ${t.target}: ${targetLine(t).value}`);
           console.log(`${alignmentTable(r)}\n\nbase-model targets:\n${targets.join('\n')}\n\n${file} (${r.seconds.toFixed(0)} s)`);
         }
       } finally {

@@ -11,6 +11,7 @@ import { encodePng, tileImages } from '../world';
 import { checkClipFrom, checkInitFrom, pretrain, PretrainOverrides, readOverridesFile, resolvePretrainRun } from '../pipeline/pretrain';
 import { addSamplerOptions, intOption, SamplerFlags, samplerOverrides } from './options';
 import { makeDir } from '../engine/files';
+import { TargetCheck, targetLine } from '../eval/base';
 
 
 /** `pretrain`: train MiniCLIP and the diffusion model from scratch (or resume). */
@@ -301,7 +302,7 @@ Targets of the base model (issue 9: it should draw the object and get the attrib
 
 | target | measured | met |
 |---|---|---|
-${(m.targets as Array<{ target: string; value: number; ok: boolean }>).map((t) => `| ${t.target} | ${(100 * t.value).toFixed(1)}% | ${t.ok ? 'yes' : '**no**'} |`).join('\n')}
+${(m.targets as TargetCheck[]).map((t) => `| ${t.target} | ${targetLine(t).value} | ${t.ok === false ? '**no**' : targetLine(t).met} |`).join('\n')}
 `;
 }
 

@@ -75,7 +75,7 @@ export interface Rate {
 export function promptRate(ok: readonly boolean[], prompts: readonly string[]): Rate {
   if (ok.length !== prompts.length) throw new Error(`promptRate: ${ok.length} verdicts for ${prompts.length} prompts`);
   const k = ok.filter(Boolean).length, n = ok.length;
-  if (n === 0) return { k, n, rate: 0, lo: 0, hi: 1 };
+  if (n === 0) return { k, n, rate: NaN, lo: NaN, hi: NaN }; // no image: not measured (not 0%)
   if (new Set(prompts).size < 2) return { k, n, rate: k / n, lo: NaN, hi: NaN };
   const items = ok.map((x, i) => ({ prompt: prompts[i], score: 0, target: x ? 1 : 0 }));
   const mean = (_s: Float64Array, t: Float64Array) => t.reduce((a, b) => a + b, 0) / t.length;
@@ -270,8 +270,15 @@ export function withoutImages(r: BaseEvalResult): Omit<BaseEvalResult, 'seen' | 
 /** One of issue 9's targets for the shipped base model, checked on an eval result. */
 export interface TargetCheck {
   target: string;
+  /** NaN when no image measured it (e.g. no prompt with two to four objects in a small plan). */
   value: number;
-  ok: boolean;
+  /** null: not measured. */
+  ok: boolean | null;
+}
+
+/** A target's line: measured and met or not, or not measured. */
+export function targetLine(t: TargetCheck): { value: string; met: string } {
+  return t.ok === null ? { value: '-', met: 'not measured' } : { value: `${(100 * t.value).toFixed(1)}%`, met: t.ok ? 'yes' : 'no' };
 }
 
 /**
@@ -292,7 +299,7 @@ export function baseModelTargets(r: Pick<BaseEvalResult, 'seen' | 'unseen' | 'su
   (['count', 'color', 'background'] as const).forEach((c, i) => out.push({ target: `seen ${c}: accuracy in [15%, 85%]`, value: singles[i], ok: singles[i] >= 0.15 && singles[i] <= 0.85 }));
   const comb = r.seen.combination.accuracy.rate;
   out.push({ target: 'seen combination: accuracy below every single-attribute category', value: comb, ok: comb < Math.min(...singles) });
-  return out;
+  return out.map((t) => (Number.isNaN(t.value) ? { ...t, ok: null } : t));
 }
 
 /** One row of `compareBaseEvals`: model B minus model A on the same images' prompts. */

@@ -34,7 +34,7 @@ import { loadRewardData } from '../reward/run';
 import { Rng } from '../engine/random';
 import { encodePng, tileImages } from '../world/image';
 import { CATEGORIES } from '../world/prompt';
-import { PromptEntry, seenPrompts, unseenPrompts } from '../world/promptSets';
+import { PromptEntry, samplePerCategory, seenPrompts, unseenPrompts } from '../world/promptSets';
 import { ALPHA, alignmentPart, Claim, claimsMarkdown, fidelityPart, leastP, makeClaim, perCategoryParts, seedEffectPart, partVerdict } from './claims';
 import { collectStage, evaluateStage, finetuneStage, labelStage, trainRewardStage } from './stages';
 import { EvaluationSummary, writeReproduceReport } from './reproduceReport';
@@ -173,9 +173,7 @@ export function evalPrompts(set: EvalSetName, config: ReproduceConfig): PromptEn
   const k = config.eval.promptsPerCategory;
   if (set === 'seen' && config.feedbackPromptsPerCategory !== null) {
     // Seen means given feedback: sample among the prompts feedback was collected for.
-    const rng = new Rng(`eval-prompts/${config.eval.seed}`);
-    const fed = feedbackPrompts('seen', config);
-    return CATEGORIES.flatMap((c) => rng.fork(c).shuffle(fed.filter((p) => p.category === c)).slice(0, k));
+    return samplePerCategory(feedbackPrompts('seen', config), k, `eval-prompts/${config.eval.seed}`);
   }
   return (set === 'seen' ? seenPrompts : unseenPrompts)({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, k])), seed: config.eval.seed });
 }

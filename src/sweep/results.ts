@@ -30,7 +30,9 @@ export type SummaryRow = Record<string, number>;
 
 /**
  * Mean over seeds per grid point and step (arquero groupby / rollup), with a
- * 95% t interval (`<metric>_lo`, `<metric>_hi`; NaN with one seed).
+ * 95% t interval (`<metric>_lo`, `<metric>_hi`; NaN with one seed). A metric
+ * missing (NaN or null) for some of a row's seeds has no mean there (NaN), not
+ * a mean over the others: `seeds` counts them all, so it would overstate it.
  */
 export function summariseSweep(table: aq.ColumnTable): SummaryRow[] {
   const keys = [...SETTING_KEYS, 'step'];
@@ -40,7 +42,8 @@ export function summariseSweep(table: aq.ColumnTable): SummaryRow[] {
   return grouped.map((g) => {
     const out: SummaryRow = Object.fromEntries([...keys, 'seeds'].map((k) => [k, g[k] as number]));
     for (const m of SUMMARISED) {
-      const t = pairedInterval(g[m] as number[]);
+      const values = g[m] as number[]; // array_agg leaves out NaN and null
+      const t = values.length === out.seeds ? pairedInterval(values) : { mean: NaN, lo: NaN, hi: NaN };
       Object.assign(out, { [m]: t.mean, [`${m}_lo`]: t.lo, [`${m}_hi`]: t.hi });
     }
     return out;

@@ -35,7 +35,7 @@ import { loadRewardModel } from '../reward/checkpoint';
 import { BASE_CLIP_DIR, HELD_OUT_TIES, heldOutMetrics, loadRewardData, trainReward } from '../reward/run';
 import { MANIFEST, ORIGIN_FILE, readManifest, writeManifest } from '../world/dataset';
 import { CATEGORIES } from '../world/prompt';
-import { PromptEntry, seenPrompts, unseenPrompts } from '../world/promptSets';
+import { PromptEntry, samplePerCategory, seenPrompts, unseenPrompts } from '../world/promptSets';
 import { ResolvedSweep, RunSettings, SweepRun, sweepRuns } from './config';
 
 /** One row of results.csv: a run at one evaluation step. */
@@ -61,7 +61,7 @@ export interface SweepRow extends RunSettings {
 }
 
 export const SWEEP_FILE = 'sweep.json';
-const FEEDBACK_SEED = 0;
+export const FEEDBACK_SEED = 0;
 const UNLABELLED_SEED = 10;
 const STANDIN_SEED = 21;
 const PANEL_SEED = 0;
@@ -74,9 +74,16 @@ const rewardDir = (dir: string, s: RunSettings, seed: number) => path.join(dir, 
 /** The panel spec of these settings (see src/feedback/panel.ts). */
 export const panelSpec = (s: RunSettings) => `flip=${s.flip}x${s.raters}`;
 
-/** The evaluation prompts: a seeded sample of seen prompts per category (the same for every run and the base). */
+/**
+ * The evaluation prompts: a seeded sample of seen prompts per category (the
+ * same for every run and the base). Where feedback covers a sample of the seen
+ * prompts (`feedbackPromptsPerCategory`), seen means given feedback: the
+ * sample is drawn among those, as `reproduce` draws it.
+ */
 export function sweepEvalPrompts(s: ResolvedSweep): PromptEntry[] {
-  return seenPrompts({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, s.eval.promptsPerCategory])), seed: s.eval.seed });
+  const k = s.eval.promptsPerCategory;
+  if (s.feedbackPromptsPerCategory !== null) return samplePerCategory(feedbackPrompts(s, 'seen'), k, `eval-prompts/${s.eval.seed}`);
+  return seenPrompts({ perCategory: Object.fromEntries(CATEGORIES.map((c) => [c, k])), seed: s.eval.seed });
 }
 
 /** The prompts feedback is collected for: every seen prompt, or a seeded sample per category. */

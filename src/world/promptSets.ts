@@ -61,6 +61,16 @@ export function unseenPrompts(opts: PromptSetOptions = {}): PromptEntry[] {
   return entries(list, opts);
 }
 
+/**
+ * At most `perCategory` prompts per category of `among`, a seeded shuffle of
+ * each category's (the same `seed` gives the same ones): evaluation prompts
+ * drawn only from those that got feedback.
+ */
+export function samplePerCategory(among: readonly PromptEntry[], perCategory: number, seed: string): PromptEntry[] {
+  const rng = new Rng(seed);
+  return CATEGORIES.flatMap((c) => rng.fork(c).shuffle(among.filter((p) => p.category === c)).slice(0, perCategory));
+}
+
 /** A random prompt of a category (uniform over its attribute choices). */
 export function sampleAttributes(rng: Rng, category: Category, objects: readonly ObjectName[] = OBJECTS): Attributes {
   const object = rng.pick(objects);

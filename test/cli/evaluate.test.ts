@@ -17,10 +17,10 @@ test('evaluate prints one JSON object per the spec for a prompt file, with the s
     assert.equal(cell.n, 2, c);
     assert.equal(cell.prompts, 1, c);
     assert.ok(cell.accuracy >= 0 && cell.accuracy <= 1);
-    assert.equal(cell.ci95.length, 2);
-    assert.ok(cell.ci95[0] <= cell.accuracy && cell.accuracy <= cell.ci95[1]);
+    assert.deepEqual(cell.ci95, [null, null], 'one prompt: no interval over prompts (was [x, x])');
   }
   assert.equal(r.overall.n, 8);
+  assert.ok(r.overall.ci95[0] <= r.overall.accuracy && r.overall.accuracy <= r.overall.ci95[1], 'four prompts: an interval');
   assert.ok(r.meanReward > 0 && r.meanReward < 1);
   assert.ok(Number.isFinite(r.fid.value) && r.fid.value >= 0);
   assert.equal(r.fid.images, 8);

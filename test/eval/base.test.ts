@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { MiniClip, TextToImage } from '../../src/models';
 import { CATEGORIES, createImage, judge, parsePrompt, renderPrompt, seenPrompts } from '../../src/world';
-import { alignmentTable, baseModelTargets, compareBaseEvals, evalPlan, evaluateBaseModel, pairedDifferenceTable, promptRate, summarise, unverifiedPairing, wilson } from '../../src/eval/base';
+import { alignmentTable, baseModelTargets, compareBaseEvals, evalPlan, evaluateBaseModel, pairedDifferenceTable, promptRate, summarise, targetLine, unverifiedPairing, wilson } from '../../src/eval/base';
 import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
 
 test('wilson interval: golden values and edge cases', () => {
@@ -28,7 +28,8 @@ test('promptRate: the interval resamples prompts, not images', () => {
   const s = promptRate(single.map((_, i) => i % 2 === 0), single);
   assert.ok(Math.abs(s.lo - 0.4) < 0.03 && Math.abs(s.hi - 0.6) < 0.03, `${s.lo} ${s.hi}`);
   assert.deepEqual(promptRate(ok, prompts), r, 'seeded: the same interval again');
-  assert.deepEqual(promptRate([], []), { k: 0, n: 0, rate: 0, lo: 0, hi: 1 });
+  // No image: not measured (a rate of 0% would fail a target that was never measured).
+  assert.deepEqual(promptRate([], []), { k: 0, n: 0, rate: NaN, lo: NaN, hi: NaN });
   // One prompt: nothing to resample, so no interval (not [rate, rate], which would read as certainty).
   const one = promptRate([true, false, true], ['p', 'p', 'p']);
   assert.deepEqual([one.k, one.n, one.rate, Number.isNaN(one.lo), Number.isNaN(one.hi)], [2, 3, 2 / 3, true, true]);
@@ -116,6 +117,12 @@ test('baseModelTargets: each target met or not by its own measure', () => {
     'seen: counts two to four right >= 15%',
     'unseen background: object recognised >= 75%',
   ]);
+  // A plan with no prompt of two to four objects measures nothing there: not measured, not failed.
+  r.summary.seen.countsTwoToFour = { k: 0, n: 0, rate: NaN, lo: NaN, hi: NaN };
+  const none = baseModelTargets(r).find((t) => t.target === 'seen: counts two to four right >= 15%')!;
+  assert.equal(none.ok, null);
+  assert.deepEqual(targetLine(none), { value: '-', met: 'not measured' });
+  assert.deepEqual(targetLine(baseModelTargets(r)[0]), { value: '95.0%', met: 'yes' });
 });
 
 test('summarise: per-prompt tallies of images, aligned and recognised', () => {

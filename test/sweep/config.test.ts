@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_SETTINGS, NAMED_SWEEPS, namedSweep, resolveSweep, snapshotSteps, sweepRuns, SWEEP_NAMES } from '../../src/sweep';
+import { FEEDBACK_SEED, sweepEvalPrompts } from '../../src/sweep/run';
+import { seenPrompts } from '../../src/world';
 import { TINY } from './helpers';
 
 test('every named sweep resolves, default and quick, with its axes varied and its seeds', () => {
@@ -49,4 +51,15 @@ test('a bad sweep config is an error that names the key and what is allowed', ()
   bad({ ...TINY, figures: [{ title: 't', x: 'nope', y: ['overall'] }] }, /figures\.0\.x/);
   bad({ ...TINY, name: 'Bad Name' }, /name/);
   assert.throws(() => namedSweep('gamma'), /unknown sweep "gamma"; the named sweeps are beta, aux, unlabelled, labels, noise, overopt/);
+});
+
+test('a sweep whose feedback covers a sample of the seen prompts evaluates only among them (as reproduce does)', () => {
+  const s = resolveSweep({ ...namedSweep('beta'), feedbackPromptsPerCategory: 4 }, { quick: true });
+  const fed = new Set(seenPrompts({ perCategory: { count: 4, color: 4, background: 4, combination: 4 }, seed: FEEDBACK_SEED }).map((p) => p.prompt));
+  const evalSet = sweepEvalPrompts(s);
+  assert.ok(evalSet.length > 0);
+  assert.deepEqual(evalSet.filter((p) => !fed.has(p.prompt)).map((p) => p.prompt), []);
+  // Without the sample, every seen prompt can be drawn.
+  const all = sweepEvalPrompts(resolveSweep(namedSweep('beta'), { quick: true }));
+  assert.ok(all.some((p) => !fed.has(p.prompt)));
 });
