@@ -232,12 +232,34 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluateResu
   };
 }
 
-/** The evaluation as the CLI's JSON (without the per-image list unless asked). */
-export function evaluationJson(r: EvaluateResult): Omit<EvaluateResult, 'images'> & { images: number };
+/** One prompt's images in an evaluation: how many, and how many each reader calls aligned. */
+export interface PromptTally {
+  prompt: string;
+  category: Category;
+  n: number;
+  judge: number;
+  classifier: number;
+}
+
+/** Per-prompt tallies of the images, prompts in the order they first appear. */
+export function promptTallies(images: readonly EvaluatedImage[]): PromptTally[] {
+  const by = new Map<string, PromptTally>();
+  for (const x of images) {
+    const t = by.get(x.prompt) ?? { prompt: x.prompt, category: x.category, n: 0, judge: 0, classifier: 0 };
+    t.n++;
+    if (x.judge) t.judge++;
+    if (x.classifier) t.classifier++;
+    by.set(x.prompt, t);
+  }
+  return [...by.values()];
+}
+
+/** The evaluation as the CLI's JSON: without the per-image list unless asked, with per-prompt tallies (intervals over prompts need them). */
+export function evaluationJson(r: EvaluateResult): Omit<EvaluateResult, 'images'> & { images: number; byPrompt: PromptTally[] };
 export function evaluationJson(r: EvaluateResult, withImages: true): EvaluateResult;
 export function evaluationJson(r: EvaluateResult, withImages = false): object {
   const { images, ...rest } = r;
-  return withImages ? r : { ...rest, images: images.length };
+  return withImages ? r : { ...rest, images: images.length, byPrompt: promptTallies(images) };
 }
 
 /** A paired comparison of two evaluations of the same prompts and image seeds. */

@@ -10,8 +10,10 @@
  * the integer seeds `collect` gives the images fine-tuning learns from.
  */
 import * as path from 'node:path';
-import { Rng } from '../engine/random';
 import { leastSignFlipP, pairedInterval, signFlipTest } from '../reward/ablation';
+import { promptSeedInterval } from '../reward/metrics';
+
+export { promptSeedInterval };
 import { diffusionCheckpointDir, loadModel, promptRate } from '../eval/base';
 import { SamplerConfig } from '../models/config';
 import { generateImages } from '../models/diffusion/sampler';
@@ -110,38 +112,6 @@ export interface FinetuneComparison {
   effects: Array<{ category: Category | 'all'; base: number; finetuned: number; diff: ReturnType<typeof pairedInterval>; p: number | null; overPrompts: { lo: number; hi: number } }>;
 }
 
-/**
- * A 95% percentile interval of (mean over runs of the runs' accuracy) minus
- * the base's accuracy on `rows`' images, by a two-level bootstrap: each draw
- * takes prompts with replacement (all their images, the base's and every
- * run's, so the pairing holds) and runs with replacement. Unlike the t
- * interval over seeds it covers which prompts and images were drawn.
- * Accuracies pool images, as the point estimate does. NaN with fewer than two
- * prompts.
- */
-export function promptSeedInterval(rows: ReadonlyArray<{ prompt: string; base: PromptCell; runs: readonly PromptCell[] }>, opts: { resamples?: number; seed?: string } = {}): { lo: number; hi: number } {
-  const byPrompt = new Map<string, { base: PromptCell; runs: readonly PromptCell[] }[]>();
-  for (const r of rows) byPrompt.set(r.prompt, [...(byPrompt.get(r.prompt) ?? []), r]);
-  const groups = [...byPrompt.keys()].sort().map((k) => byPrompt.get(k)!);
-  const runs = rows[0]?.runs.length ?? 0;
-  if (groups.length < 2 || runs === 0) return { lo: NaN, hi: NaN };
-  const rng = new Rng(`${opts.seed ?? 'finetune-effect'}/prompts-and-seeds`);
-  const draws: number[] = [];
-  for (let b = 0; b < (opts.resamples ?? 2000); b++) {
-    const picked = groups.flatMap(() => groups[rng.int(0, groups.length - 1)]);
-    const n = picked.reduce((a, r) => a + r.base.n, 0);
-    const base = picked.reduce((a, r) => a + r.base.k, 0) / n;
-    let tuned = 0;
-    for (let s = 0; s < runs; s++) {
-      const j = rng.int(0, runs - 1);
-      tuned += picked.reduce((a, r) => a + r.runs[j].k, 0) / n;
-    }
-    draws.push(tuned / runs - base);
-  }
-  draws.sort((a, b) => a - b);
-  const q = (p: number) => draws[Math.round(p * (draws.length - 1))];
-  return { lo: q(0.025), hi: q(0.975) };
-}
 
 /**
  * Compare fine-tuned models (`runs`, one per fine-tuning seed) with `base` on

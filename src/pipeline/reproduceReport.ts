@@ -6,15 +6,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as aq from 'arquero';
-import { AccuracyCell, EvaluateResult } from '../eval/evaluate';
+import { AccuracyCell, EvaluateResult, PromptTally } from '../eval/evaluate';
+import { promptSeedInterval } from '../reward/metrics';
 import { pairedInterval } from '../reward/ablation';
 import { CATEGORIES } from '../world/prompt';
 import { Claim, formatEffect, formatP } from './claims';
 import { PALETTE, Report, ReportFigure, ReportSection, writeReport } from './report';
 import type { EvalSetName, ReproduceSummary } from './reproduce';
 
-/** An evaluation as summary.json holds it (the per-image list replaced by its length). */
-export type EvaluationSummary = Omit<EvaluateResult, 'images'>;
+/** An evaluation as summary.json holds it (the per-image list replaced by its length and, since 2026-12-06, per-prompt tallies). */
+export type EvaluationSummary = Omit<EvaluateResult, 'images'> & { byPrompt?: PromptTally[] };
 
 
 
@@ -28,20 +29,38 @@ export function modelGroups(evals: Record<string, Record<EvalSetName, Evaluation
   return [...groups].map(([name, runs]) => ({ name, runs }));
 }
 
-/** Mean over runs and a 95% interval: t over runs, or the single run's bootstrap interval. */
-function meanWithError(cells: readonly AccuracyCell[]): { y: number; lo: number; hi: number } {
-  if (cells.length === 1) return { y: cells[0].accuracy, lo: cells[0].ci95[0], hi: cells[0].ci95[1] };
+/**
+ * Mean over runs of a category's accuracy (or 'overall') and a 95% interval:
+ * over prompts and seeds (a two-level bootstrap of the runs' per-prompt
+ * tallies; one run: over prompts) where every run has them, so that every
+ * group's bar covers the prompts' spread alike; else (a summary written before
+ * the tallies) t over runs, or the single run's bootstrap interval.
+ */
+function meanWithError(runs: readonly EvaluationSummary[], category: string): { y: number; lo: number; hi: number } {
+  const cells = runs.map((r) => (category === 'overall' ? r.overall : r.byCategory[category as (typeof CATEGORIES)[number]])).filter((c): c is AccuracyCell => !!c);
+  if (cells.length === 0) return { y: NaN, lo: NaN, hi: NaN };
+  const y = cells.reduce((a, c) => a + c.accuracy, 0) / cells.length;
+  if (runs.every((r) => r.byPrompt)) {
+    const keep = (t: PromptTally) => category === 'overall' || t.category === category;
+    const perRun = runs.map((r) => new Map(r.byPrompt!.filter(keep).map((t) => [t.prompt, { k: t.judge, n: t.n }])));
+    const rows = [...perRun[0].keys()].map((prompt) => ({ prompt, runs: perRun.map((m) => m.get(prompt) ?? { k: 0, n: 0 }) }));
+    return { y, ...promptSeedInterval(rows, { seed: `report/${category}` }) };
+  }
+  if (cells.length === 1) return { y, lo: cells[0].ci95[0], hi: cells[0].ci95[1] };
   const t = pairedInterval(cells.map((c) => c.accuracy));
   return { y: t.mean, lo: t.lo, hi: t.hi };
 }
 
 function accuracyFigure(set: EvalSetName, groups: ReturnType<typeof modelGroups>): ReportFigure {
   const x = [...CATEGORIES, 'overall'];
+  const tallies = groups.every((g) => g.runs.every((r) => r[set].byPrompt));
   return {
     title: `Judge accuracy per category, ${set} prompts`,
-    caption: 'Bars: mean over fine-tuning seeds; error bars: 95% t interval over seeds (one seed: bootstrap over prompts).',
+    caption: tallies
+      ? 'Bars: mean over fine-tuning seeds; error bars: 95% interval over prompts and seeds (a two-level bootstrap; one seed: over prompts), alike for every model.'
+      : 'Bars: mean over fine-tuning seeds; error bars: 95% t interval over seeds, which holds the prompts fixed (one seed: bootstrap over prompts, which does not), so the two kinds differ in width: compare them with care.',
     data: groups.map((g) => {
-      const pts = x.map((c) => meanWithError(g.runs.map((r) => (c === 'overall' ? r[set].overall : r[set].byCategory[c as (typeof CATEGORIES)[number]]!)).filter(Boolean)));
+      const pts = x.map((c) => meanWithError(g.runs.map((r) => r[set]), c));
       return {
         type: 'bar', name: g.name, x, y: pts.map((p) => 100 * p.y), marker: { color: PALETTE[groups.indexOf(g) % PALETTE.length] },
         error_y: { type: 'data', symmetric: false, array: pts.map((p) => 100 * (p.hi - p.y)), arrayminus: pts.map((p) => 100 * (p.y - p.lo)) },

@@ -199,6 +199,51 @@ export function fitLogistic(scores: ArrayLike<number>, targets: ArrayLike<number
   return { a: a / sd, b: b - (a * mean) / sd };
 }
 
+/** A prompt's images: `k` of `n` counted (aligned, say). */
+export interface Tally {
+  k: number;
+  n: number;
+}
+
+/**
+ * A 95% percentile interval of the mean over runs of each run's rate (k / n
+ * pooled over the prompts' images), minus the base's rate when `base` is
+ * given, by a two-level bootstrap: each draw takes prompts with replacement
+ * (all their images, the base's and every run's, so a pairing holds) and runs
+ * (seeds) with replacement. Unlike a t interval over seeds it covers which
+ * prompts and images were drawn; with one run it is a bootstrap over prompts.
+ * Prompts in sorted order (the rows' order does not matter); NaN with fewer
+ * than two prompts. With few runs the seed part is narrow (a bootstrap over
+ * three values cannot be wide), so read it beside a t interval over seeds.
+ */
+export function promptSeedInterval(rows: ReadonlyArray<{ prompt: string; base?: Tally; runs: readonly Tally[] }>, opts: { resamples?: number; seed?: string } = {}): { lo: number; hi: number } {
+  const byPrompt = new Map<string, Array<{ base?: Tally; runs: readonly Tally[] }>>();
+  for (const r of rows) byPrompt.set(r.prompt, [...(byPrompt.get(r.prompt) ?? []), r]);
+  const groups = [...byPrompt.keys()].sort().map((k) => byPrompt.get(k)!);
+  const runs = rows[0]?.runs.length ?? 0;
+  if (rows.some((r) => r.runs.length !== runs)) throw new Error(`promptSeedInterval: every prompt needs each run's tally (${runs} runs on the first, other counts on others)`);
+  if (groups.length < 2 || runs === 0) return { lo: NaN, hi: NaN };
+  const rng = new Rng(`${opts.seed ?? 'finetune-effect'}/prompts-and-seeds`);
+  const draws: number[] = [];
+  for (let b = 0; b < (opts.resamples ?? 2000); b++) {
+    const picked = groups.flatMap(() => groups[rng.int(0, groups.length - 1)]);
+    const rate = (t: (r: (typeof picked)[number]) => Tally | undefined) => {
+      let k = 0, n = 0;
+      for (const r of picked) (k += t(r)?.k ?? 0), (n += t(r)?.n ?? 0);
+      return n ? k / n : 0;
+    };
+    let tuned = 0;
+    for (let s = 0; s < runs; s++) {
+      const j = rng.int(0, runs - 1);
+      tuned += rate((r) => r.runs[j]);
+    }
+    draws.push(tuned / runs - rate((r) => r.base));
+  }
+  draws.sort((a, b) => a - b);
+  const q = (p: number) => draws[Math.round(p * (draws.length - 1))];
+  return { lo: q(0.025), hi: q(0.975) };
+}
+
 /** Up to this many prompts the sign-flip test enumerates every pattern (exact); beyond, Monte Carlo draws. */
 export const EXACT_SIGN_FLIP_PROMPTS = 20;
 

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { accuracyTable, EvaluatedImage, EvaluateResult, pairedPromptTest, winTieLose } from '../../src/eval/evaluate';
+import { accuracyTable, EvaluatedImage, EvaluateResult, evaluationJson, pairedPromptTest, winTieLose } from '../../src/eval/evaluate';
 import { alignmentEffect, alignmentPart, claimsMarkdown, claimVerdict, fidelityPart, makeClaim, partVerdict, perCategoryParts } from '../../src/pipeline/claims';
-import { buildClaims, resolveReproduceConfig, RewardClaims } from '../../src/pipeline/reproduce';
+import { buildClaims, resolveReproduceConfig, ReproduceSummary, RewardClaims } from '../../src/pipeline/reproduce';
+import { EvaluationSummary, reproduceFigures } from '../../src/pipeline/reproduceReport';
 import { Rng } from '../../src/engine/random';
 import { Category, CATEGORIES } from '../../src/world/prompt';
 
@@ -216,4 +217,30 @@ test('buildClaims: each claim reads the comparison it names (variants told apart
   assert.equal(part('fidelity-cost', 'seen').effect, 1);
   assert.ok(Math.abs(part('alignment-seen', 'all').effect - 0.5) < 0.12, `${part('alignment-seen', 'all').effect}`);
   assert.ok(Math.abs(part('rejection-sampling', 'seen').effect - 0.4) < 0.12, `${part('rejection-sampling', 'seen').effect}`);
+});
+
+test('the report\'s accuracy bars: every model\'s interval over prompts (and seeds), not t over seeds beside a bootstrap over prompts', () => {
+  // Three fine-tuning seeds with the same verdicts on every image: a t interval over seeds has width 0, but the
+  // prompts vary (half always right, half never), so an interval over prompts cannot be narrow.
+  const varied = (seed: string) => fakeEval(() => 0, seed, { prompts: 10, per: 4 });
+  const flip = (e: EvaluateResult): EvaluateResult => {
+    const images = e.images.map((x) => ({ ...x, judge: Number(x.prompt.split(' ').pop()) % 2 === 0, classifier: false }));
+    return { ...e, images, ...accuracyTable(images.map((x) => ({ prompt: x.prompt, category: x.category, ok: x.judge }))) };
+  };
+  const evals: Record<string, Record<'seen' | 'unseen', EvaluationSummary>> = { base: { seen: evaluationJson(flip(varied('b'))), unseen: evaluationJson(flip(varied('bu'))) } };
+  for (const s of [0, 1, 2]) evals[`rlhf-seed${s}`] = { seen: evaluationJson(flip(varied('r'))), unseen: evaluationJson(flip(varied('ru'))) };
+  const summary = { evaluations: evals, pairs: [], reward: { sets: [], ablation: { seeds: [], metrics: {} } }, claims: [] } as unknown as ReproduceSummary;
+  const seen = reproduceFigures(summary).seen!;
+  assert.match(seen.caption!, /over prompts and seeds .* alike for every model/);
+  const bar = (name: string) => (seen.data as Array<{ name: string; y: number[]; error_y: { array: number[]; arrayminus: number[] } }>).find((d) => d.name === name)!;
+  const overall = 4; // x: the four categories, then overall
+  for (const name of ['base', 'rlhf']) {
+    assert.equal(bar(name).y[overall], 50);
+    assert.ok(bar(name).error_y.array[overall] > 10 && bar(name).error_y.arrayminus[overall] > 10, `${name}: ${JSON.stringify(bar(name).error_y)}`);
+  }
+  // A summary written before the tallies: the old bars, and a caption that says they differ in kind.
+  for (const e of Object.values(evals)) (delete (e.seen as { byPrompt?: unknown }).byPrompt, delete (e.unseen as { byPrompt?: unknown }).byPrompt);
+  const old = reproduceFigures(summary).seen!;
+  assert.match(old.caption!, /compare them with care/);
+  assert.equal((old.data as Array<{ name: string; error_y: { array: number[] } }>).find((d) => d.name === 'rlhf')!.error_y.array[overall], 0);
 });
