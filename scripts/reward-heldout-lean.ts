@@ -18,6 +18,7 @@ import { initBackend } from '../src/engine';
 import { Rng } from '../src/engine/random';
 import { formatPrompt } from '../src/world/prompt';
 import { loadFrozenClip } from '../src/reward/embeddings';
+import { pairedInterval } from '../src/reward/ablation';
 import { BASE_CLIP_DIR, heldOutMetrics, loadRewardData, RewardData } from '../src/reward/run';
 import { resolveRewardConfig, trainRewardModel } from '../src/reward/train';
 import { intArg } from './args';
@@ -31,18 +32,6 @@ function restrict(data: RewardData, prompts: ReadonlySet<string>, keep: boolean)
   const out = new Float32Array(rows.length * dim);
   rows.forEach((r, j) => out.set(data.embeddings.data.subarray(r * dim, (r + 1) * dim), j * dim));
   return { images: rows.map((r) => data.images[r]), embeddings: { dim, data: out }, datasets: data.datasets };
-}
-
-/** Mean and a t interval (95%) of xs. */
-function meanInterval(xs: readonly number[]): { mean: number; lo: number; hi: number } {
-  const n = xs.length;
-  const mean = xs.reduce((a, x) => a + x, 0) / n;
-  if (n < 2) return { mean, lo: NaN, hi: NaN };
-  const sd = Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1));
-  // two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom; 1.96 beyond
-  const T = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
-  const h = (T[n - 2] ?? 1.96) * (sd / Math.sqrt(n));
-  return { mean, lo: mean - h, hi: mean + h };
 }
 
 async function main(): Promise<void> {
@@ -73,8 +62,8 @@ async function main(): Promise<void> {
     console.log(`| ${seed} | ${r.bestEpoch} | ${a.auc.value.toFixed(3)} (${a.images}) | ${b.auc.value.toFixed(3)} (${b.images}) | ${(a.auc.value - b.auc.value).toFixed(3)} |`);
   }
   const f = (m: { mean: number; lo: number; hi: number }) => `${m.mean.toFixed(3)} [${m.lo.toFixed(3)}, ${m.hi.toFixed(3)}]`;
-  console.log(`\nearly-stopping prompts: AUC ${f(meanInterval(es))}; test prompts: ${f(meanInterval(test))}`);
-  console.log(`lean (early-stopping minus test, ${seeds} seeds, t interval): ${f(meanInterval(es.map((x, i) => x - test[i])))}`);
+  console.log(`\nearly-stopping prompts: AUC ${f(pairedInterval(es))}; test prompts: ${f(pairedInterval(test))}`);
+  console.log(`lean (early-stopping minus test, ${seeds} seeds, t interval): ${f(pairedInterval(es.map((x, i) => x - test[i])))}`);
   frozen.clip.dispose();
 }
 

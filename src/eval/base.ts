@@ -298,7 +298,7 @@ export function baseModelTargets(r: Pick<BaseEvalResult, 'seen' | 'unseen' | 'su
   const singles = (['count', 'color', 'background'] as const).map((c) => r.seen[c].accuracy.rate);
   (['count', 'color', 'background'] as const).forEach((c, i) => out.push({ target: `seen ${c}: accuracy in [15%, 85%]`, value: singles[i], ok: singles[i] >= 0.15 && singles[i] <= 0.85 }));
   const comb = r.seen.combination.accuracy.rate;
-  out.push({ target: 'seen combination: accuracy below every single-attribute category', value: comb, ok: comb < Math.min(...singles) });
+  out.push({ target: 'seen combination: accuracy below every single-attribute category', value: comb, ok: singles.some(Number.isNaN) ? null : comb < Math.min(...singles) });
   return out.map((t) => (Number.isNaN(t.value) ? { ...t, ok: null } : t));
 }
 

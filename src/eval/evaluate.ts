@@ -233,7 +233,7 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluateResu
 }
 
 /** One prompt's images in an evaluation: how many, and how many each reader calls aligned. */
-export interface PromptTally {
+export interface PromptVerdicts {
   prompt: string;
   category: Category;
   n: number;
@@ -242,8 +242,8 @@ export interface PromptTally {
 }
 
 /** Per-prompt tallies of the images, prompts in the order they first appear. */
-export function promptTallies(images: readonly EvaluatedImage[]): PromptTally[] {
-  const by = new Map<string, PromptTally>();
+export function promptTallies(images: readonly EvaluatedImage[]): PromptVerdicts[] {
+  const by = new Map<string, PromptVerdicts>();
   for (const x of images) {
     const t = by.get(x.prompt) ?? { prompt: x.prompt, category: x.category, n: 0, judge: 0, classifier: 0 };
     t.n++;
@@ -255,7 +255,7 @@ export function promptTallies(images: readonly EvaluatedImage[]): PromptTally[] 
 }
 
 /** The evaluation as the CLI's JSON: without the per-image list unless asked, with per-prompt tallies (intervals over prompts need them). */
-export function evaluationJson(r: EvaluateResult): Omit<EvaluateResult, 'images'> & { images: number; byPrompt: PromptTally[] };
+export function evaluationJson(r: EvaluateResult): Omit<EvaluateResult, 'images'> & { images: number; byPrompt: PromptVerdicts[] };
 export function evaluationJson(r: EvaluateResult, withImages: true): EvaluateResult;
 export function evaluationJson(r: EvaluateResult, withImages = false): object {
   const { images, ...rest } = r;

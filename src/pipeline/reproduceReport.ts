@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as aq from 'arquero';
-import { AccuracyCell, EvaluateResult, PromptTally } from '../eval/evaluate';
+import { AccuracyCell, EvaluateResult, PromptVerdicts } from '../eval/evaluate';
 import { promptSeedInterval } from '../reward/metrics';
 import { pairedInterval } from '../reward/ablation';
 import { CATEGORIES } from '../world/prompt';
@@ -15,7 +15,7 @@ import { PALETTE, Report, ReportFigure, ReportSection, writeReport } from './rep
 import type { EvalSetName, ReproduceSummary } from './reproduce';
 
 /** An evaluation as summary.json holds it (the per-image list replaced by its length and, since 2026-12-06, per-prompt tallies). */
-export type EvaluationSummary = Omit<EvaluateResult, 'images'> & { byPrompt?: PromptTally[] };
+export type EvaluationSummary = Omit<EvaluateResult, 'images'> & { byPrompt?: PromptVerdicts[] };
 
 
 
@@ -41,8 +41,8 @@ function meanWithError(runs: readonly EvaluationSummary[], category: string): { 
   if (cells.length === 0) return { y: NaN, lo: NaN, hi: NaN };
   const y = cells.reduce((a, c) => a + c.accuracy, 0) / cells.length;
   if (runs.every((r) => r.byPrompt)) {
-    const keep = (t: PromptTally) => category === 'overall' || t.category === category;
-    const perRun = runs.map((r) => new Map(r.byPrompt!.filter(keep).map((t) => [t.prompt, { k: t.judge, n: t.n }])));
+    const keep = (t: PromptVerdicts) => category === 'overall' || t.category === category;
+    const perRun = runs.map((r) => new Map(r.byPrompt!.filter(keep).map((t) => [t.prompt, { k: t[r.evaluator], n: t.n }]))); // the reader the bar's height is
     const rows = [...perRun[0].keys()].map((prompt) => ({ prompt, runs: perRun.map((m) => m.get(prompt) ?? { k: 0, n: 0 }) }));
     return { y, ...promptSeedInterval(rows, { seed: `report/${category}` }) };
   }

@@ -8,7 +8,9 @@ import { FrozenClip } from './embeddings';
 import { allAttributes } from '../world/prompt';
 import { EvalSet, evaluateScorer, renderCheck, renderCheckPrompts } from './evaluate';
 import { RewardData, trainReward } from './run';
-import { fixed3 } from './metrics';
+import { fixed3, leastSignFlipP, signFlipTest } from './metrics';
+
+export { leastSignFlipP, signFlipTest };
 import { RewardTrainConfig } from './train';
 
 /** Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom. */
@@ -36,29 +38,6 @@ export function pairedInterval(diffs: readonly number[]): { mean: number; lo: nu
   return { mean, lo: mean - h, hi: mean + h, sd };
 }
 
-/** The least two-sided p of an exact sign flip over `units` units: every sign alike, 2 of the 2^units patterns. */
-export function leastSignFlipP(units: number): number {
-  return units > 0 ? Math.min(1, 2 / 2 ** units) : 1;
-}
-
-/**
- * Exact two-sided sign-flip (paired permutation) test of mean difference 0:
- * the share of the 2^n sign patterns whose |mean| is at least the observed
- * one (n <= 20).
- */
-export function signFlipTest(diffs: readonly number[]): number {
-  const n = diffs.length;
-  if (n === 0 || n > 20) throw new Error(`sign-flip test needs 1..20 paired differences, got ${n}`);
-  if (!diffs.every(Number.isFinite)) throw new Error(`sign-flip test: the paired differences must be finite numbers, got [${diffs.join(', ')}]`);
-  const observed = Math.abs(diffs.reduce((a, b) => a + b, 0));
-  let extreme = 0;
-  for (let mask = 0; mask < 1 << n; mask++) {
-    let s = 0;
-    for (let i = 0; i < n; i++) s += mask & (1 << i) ? -diffs[i] : diffs[i];
-    if (Math.abs(s) >= observed - 1e-12) extreme++;
-  }
-  return extreme / (1 << n);
-}
 
 export interface AblationRun {
   seed: number;

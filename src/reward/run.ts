@@ -53,7 +53,7 @@ export function loadRewardData(dirs: readonly string[], frozen: FrozenClip): Rew
 }
 
 export interface TrainRewardRun extends RewardTrainResult {
-  /** Accuracy and AUC on the held-out prompts' images against the raters' majority (null without a held-out split). Early stopping chose the epoch on these prompts' loss; a third split measured that lean on the shipped feedback at +0.001 [-0.016, 0.018] AUC (scripts/reward-heldout-lean.ts). The test sets of eval-reward are apart from training altogether. */
+  /** Accuracy and AUC on the held-out prompts' images against the raters' majority (null without a held-out split). Early stopping chose the epoch on these prompts' loss; a third split measured that lean on the shipped feedback at +0.001 [-0.016, 0.019] AUC (scripts/reward-heldout-lean.ts). The test sets of eval-reward are apart from training altogether. */
   heldOut: { images: number; accuracy: Interval; auc: Interval } | null;
   /** Best-accuracy threshold of the CLIP score on the training images (for its accuracy). */
   clipThreshold: number;

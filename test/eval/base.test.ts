@@ -123,6 +123,9 @@ test('baseModelTargets: each target met or not by its own measure', () => {
   assert.equal(none.ok, null);
   assert.deepEqual(targetLine(none), { value: '-', met: 'not measured' });
   assert.deepEqual(targetLine(baseModelTargets(r)[0]), { value: '95.0%', met: 'yes' });
+  // A single-attribute category not measured: combinations cannot be compared with it either.
+  r.seen.count.accuracy = { k: 0, n: 0, rate: NaN, lo: NaN, hi: NaN };
+  assert.equal(baseModelTargets(r).find((t) => t.target.startsWith('seen combination: accuracy below'))!.ok, null);
 });
 
 test('summarise: per-prompt tallies of images, aligned and recognised', () => {

@@ -484,6 +484,10 @@ test('promptSeedInterval: resamples prompts as well as seeds; seeds that agree o
   // The same draws in any row order; one prompt gives none.
   assert.deepEqual(promptSeedInterval([...rows].reverse(), { resamples: 1000 }), iv);
   assert.ok(Number.isNaN(promptSeedInterval(rows.slice(0, 1)).lo));
+  // No prompt varies, the seeds do (30, 50, 70%): the seed level is a t interval's (df 2), not the seeds' range.
+  const spread = Array.from({ length: 10 }, (_, p) => ({ prompt: `s${p}`, runs: [3, 5, 7].map((k) => cell(k, 10)) }));
+  const wide = promptSeedInterval(spread);
+  assert.ok(wide.lo < 0.15 && wide.hi > 0.85, JSON.stringify(wide)); // t over seeds: [0.003, 0.997]; the seeds' range [0.3, 0.7]
   // Every prompt gains alike on every seed: the interval is that gain.
   const same = Array.from({ length: 6 }, (_, p) => ({ prompt: `q${p}`, base: cell(1), runs: [cell(3), cell(3)] }));
   assert.deepEqual(promptSeedInterval(same, { resamples: 200 }), { lo: 0.5, hi: 0.5 });
