@@ -83,6 +83,8 @@ export interface Interval {
   value: number;
   lo: number;
   hi: number;
+  /** Share of bootstrap draws where the metric was undefined (e.g. AUC of a draw with one class), left out of lo and hi; absent when none. */
+  undefinedDraws?: number;
 }
 
 /** x with 3 decimals, or '-' when it is not a number (an interval or AUC that could not be computed). */
@@ -99,7 +101,8 @@ export interface Scored {
  * `metric` on the items, with a percentile 95% interval from `resamples`
  * bootstrap draws of prompts with replacement (each draw takes all images of
  * the drawn prompts). Draws where the metric is NaN (e.g. AUC with one class)
- * are left out of the interval. Fewer than two prompts give no interval (lo
+ * are left out of the interval, and their share is `undefinedDraws` (then the
+ * interval is over the draws where it is defined, and leans to them). Fewer than two prompts give no interval (lo
  * and hi NaN): every draw would be the same, and [x, x] would read as certainty.
  */
 export function bootstrapOverPrompts(
@@ -118,16 +121,18 @@ export function bootstrapOverPrompts(
   if (prompts.length < 2) return { value, lo: NaN, hi: NaN };
   const rng = new Rng(`${opts.seed ?? 0}/bootstrap`);
   const draws: number[] = [];
-  for (let r = 0; r < (opts.resamples ?? 1000); r++) {
+  const resamples = opts.resamples ?? 1000;
+  for (let r = 0; r < resamples; r++) {
     const pick: Scored[] = [];
     for (let k = 0; k < prompts.length; k++) pick.push(...groups.get(prompts[rng.int(0, prompts.length - 1)])!);
     const v = metric(...arrays(pick));
     if (!Number.isNaN(v)) draws.push(v);
   }
   draws.sort((a, b) => a - b);
-  if (draws.length === 0) return { value, lo: NaN, hi: NaN };
+  const undefinedDraws = draws.length < resamples ? { undefinedDraws: (resamples - draws.length) / resamples } : {};
+  if (draws.length === 0) return { value, lo: NaN, hi: NaN, ...undefinedDraws };
   const q = (p: number) => draws[Math.min(draws.length - 1, Math.max(0, Math.round(p * (draws.length - 1))))];
-  return { value, lo: q(0.025), hi: q(0.975) };
+  return { value, lo: q(0.025), hi: q(0.975), ...undefinedDraws };
 }
 
 /**

@@ -142,7 +142,9 @@ export function evaluateReward(
 }
 
 const pct = (x: number) => (Number.isNaN(x) ? '-' : (100 * x).toFixed(1));
-const ci = (i: Interval, f: (x: number) => string = pct) => `${f(i.value)} [${f(i.lo)}, ${f(i.hi)}]`;
+/** Bootstrap draws undefined beyond this share mark an interval (see Interval.undefinedDraws). */
+const UNDEFINED_DRAWS_MARK = 0.05;
+const ci = (i: Interval, f: (x: number) => string = pct) => `${f(i.value)} [${f(i.lo)}, ${f(i.hi)}]${(i.undefinedDraws ?? 0) > UNDEFINED_DRAWS_MARK ? '*' : ''}`;
 const num = fixed3;
 
 /** The evaluation as a Markdown table: one line per (set, group), reward beside CLIP. */
@@ -157,6 +159,11 @@ export function rewardTable(r: RewardEvaluation): string {
       const c = cl.rows[k];
       lines.push(`| ${rw.set} | ${row.group} | ${row.images} | ${row.prompts} | ${pct(row.positives)} | ${ci(row.auc, num)} | ${ci(c.auc, num)} | ${ci(row.accuracy)} | ${ci(c.accuracy)} | ${num(row.ece.value)} | ${num(c.ece.value)} |`);
     });
+  }
+  const marked = r.evals.flatMap((e) => e.rows.flatMap((row) => [row.auc, row.accuracy])).filter((i) => (i.undefinedDraws ?? 0) > UNDEFINED_DRAWS_MARK);
+  if (marked.length) {
+    const most = Math.max(...marked.map((i) => i.undefinedDraws!));
+    lines.push('', `\\* In more than ${100 * UNDEFINED_DRAWS_MARK}% of this interval's bootstrap draws (at most ${pct(most)}%) the drawn prompts' images were all of one class, so the AUC was undefined there; the interval is over the other draws and leans to them.`);
   }
   lines.push(
     '',

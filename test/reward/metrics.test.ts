@@ -197,3 +197,12 @@ test('evaluateScorer: ECE is the value on all images, with no interval (its boot
   assert.ok(Number.isNaN(all.ece.lo) && Number.isNaN(all.ece.hi));
   assert.ok(all.auc.lo <= all.auc.value && all.auc.value <= all.auc.hi);
 });
+
+test('bootstrapOverPrompts says what share of its draws had no value (AUC of one class), where there were any', () => {
+  // One prompt of six holds every positive: draws without it have one class and no AUC.
+  const items = Array.from({ length: 6 }, (_, p) => [0, 1, 2].map((i) => ({ prompt: `p${p}`, score: i / 3 + p / 10, target: p === 0 && i > 0 ? 1 : 0 }))).flat();
+  const r = bootstrapOverPrompts(items, (s, t) => rocAuc(s, t), { resamples: 400 });
+  assert.ok(r.undefinedDraws! > 0.25 && r.undefinedDraws! < 0.45, String(r.undefinedDraws)); // (5/6)^6 = 0.33
+  const mean = (s: Float64Array) => s.reduce((a, b) => a + b, 0) / s.length;
+  assert.equal(bootstrapOverPrompts(items, mean, { resamples: 50 }).undefinedDraws, undefined, 'none: no field');
+});
