@@ -219,7 +219,7 @@ export interface Tally {
  * standard error, so that the seed level is a t interval's, as wide as the t
  * interval over seeds where the prompts do not vary. (Resampling three runs
  * instead could never reach beyond their range: it covered about 85% in a
- * simulation.) With one run it is a bootstrap over prompts. Percentiles of
+ * simulation.) The runs' level is kept in [0, 1]. With one run it is a bootstrap over prompts. Percentiles of
  * the draws; prompts in sorted order, so the rows' order does not matter; NaN
  * with fewer than two prompts.
  */
@@ -247,7 +247,9 @@ export function promptSeedInterval(rows: ReadonlyArray<{ prompt: string; base?: 
     const rates = Array.from({ length: runs }, (_, j) => rate((r) => r.runs[j]));
     const mean = rates.reduce((a, x) => a + x, 0) / runs;
     const se = runs > 1 ? Math.sqrt(rates.reduce((a, x) => a + (x - mean) ** 2, 0) / (runs - 1) / runs) : 0;
-    draws.push(mean + (runs > 1 ? studentT(runs - 1) * se : 0) - rate((r) => r.base));
+    // a rate stays in [0, 1] and a difference of two in [-1, 1] (the t draw alone could leave them)
+    const level = Math.min(1, Math.max(0, mean + (runs > 1 ? studentT(runs - 1) * se : 0)));
+    draws.push(level - rate((r) => r.base));
   }
   draws.sort((a, b) => a - b);
   const q = (p: number) => draws[Math.round(p * (draws.length - 1))];
