@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../engine/checkpoint';
 import { ManifestRecord } from '../world/dataset';
 import { Attributes, categoryOf } from '../world/prompt';
-import { LabelRow, LabelStore } from './store';
+import { checkRaterName, checkRequestId, LabelRow, LabelStore } from './store';
 
 export type ExportFormat = 'jsonl' | 'csv';
 export const COLUMNS = ['seq', 'image_id', 'prompt', 'category', 'rater', 'rater_kind', 'label', 'time', 'retracts', 'request_id'] as const;
@@ -33,13 +33,25 @@ const RowSchema = z.strictObject({
   image_id: z.string().min(1),
   prompt: z.string().nullable().optional(),
   category: z.string().nullable().optional(),
-  rater: z.string().min(1),
+  // the names and ids the store and the labeller accept (an import is no way around them)
+  rater: z.string().superRefine(storeCheck(checkRaterName)).transform((v) => v.normalize('NFC')),
   rater_kind: z.enum(['simulated', 'human']),
   label: z.enum(['good', 'bad', 'skip', 'retract']),
   time: z.iso.datetime({ offset: true }),
   retracts: z.number().int().min(1).nullable(),
-  request_id: z.string().min(1),
+  request_id: z.string().superRefine(storeCheck(checkRequestId)),
 });
+
+/** A zod refinement from one of the store's checks (its message as the issue's). */
+function storeCheck(check: (v: string) => unknown): (v: string, ctx: z.RefinementCtx) => void {
+  return (v, ctx) => {
+    try {
+      check(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    }
+  };
+}
 type ExportRow = z.infer<typeof RowSchema>;
 
 function toExport(r: LabelRow, images?: ImageInfo): ExportRow {

@@ -16,8 +16,11 @@
  *         GET  /api/stats                   AgreementStats as JSON (with each rater's last activity)
  *         GET  /api/export.jsonl, /api/export.csv   the raw label history
  *         GET  /images/<file>               a dataset PNG (only files the manifest lists)
- * Every error is JSON {error, code?} with a 4xx status; a label is
- * acknowledged (2xx) only after its SQLite commit.
+ * Every error is JSON {error, code?}: 4xx naming what is wrong (405 with
+ * Allow for an API route asked with another method), 500 without internals;
+ * a label is acknowledged (2xx) only after its SQLite commit. Writes are
+ * idempotent per request_id, an undo that found nothing included; a
+ * conflict (409) does not show what the other request stored.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -62,11 +65,11 @@ class HttpError extends Error {
   }
 }
 
-const STATIC_FILES: Record<string, string> = {
-  'app.js': 'text/javascript; charset=utf-8',
-  'stats.js': 'text/javascript; charset=utf-8',
-  'style.css': 'text/css; charset=utf-8',
-};
+const STATIC_FILES = new Map<string, string>([
+  ['app.js', 'text/javascript; charset=utf-8'],
+  ['stats.js', 'text/javascript; charset=utf-8'],
+  ['style.css', 'text/css; charset=utf-8'],
+]);
 
 /** Folder of the hand-written page files: beside this file in src/, or src/feedback/static from dist/. */
 function staticDir(): string {
@@ -82,8 +85,8 @@ const Rater = z.string().superRefine((v, ctx) => {
   } catch (e) {
     ctx.addIssue({ code: 'custom', message: (e as Error).message });
   }
-  if (/^sim-/.test(v)) ctx.addIssue({ code: 'custom', message: `rater names starting with "sim-" are reserved for simulated raters, got "${v}"` });
-});
+  if (/^sim-/.test(v)) ctx.addIssue({ code: 'custom', message: `rater names starting with "sim-" are reserved for simulated raters, got "${v.slice(0, 80)}"` });
+}).transform((v) => v.normalize('NFC')); // one rater however the name's accents were typed (the store keeps NFC)
 const RequestId = z.string().regex(/^[A-Za-z0-9_.:/-]{8,200}$/, 'request_id must be 8-200 characters of A-Z a-z 0-9 _ . : / -');
 const LabelBody = z.strictObject({
   rater: Rater,
@@ -108,7 +111,12 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
       }
       return true;
     };
-    throw new HttpError(400, p.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ` : '') + (i.code === 'invalid_type' && !present(i.path) ? 'missing' : i.message)).join('; '));
+    const allowed = Object.keys((schema as unknown as { shape?: Record<string, unknown> }).shape ?? {});
+    const say = (i: z.core.$ZodIssue) =>
+      i.code === 'invalid_type' && !present(i.path) ? 'missing'
+      : i.code === 'unrecognized_keys' ? `${i.message}; the fields are ${allowed.join(', ')}`
+      : i.message.slice(0, 300);
+    throw new HttpError(400, p.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ` : '') + say(i)).join('; '));
   }
   return p.data;
 }
@@ -152,6 +160,7 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
     throw e;
   }
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 16 * 1024 });
+  app.removeContentTypeParser('text/plain'); // bodies are JSON: text is 415 like any other type, not a 400 about its shape
   const server: LabelServer = {
     app,
     store,
@@ -168,11 +177,17 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
     const code = (err as FastifyError).code;
     const message =
       status === 413 ? `request body is larger than ${opts.bodyLimit ?? 16 * 1024} bytes`
-      : status === 415 ? `content-type must be application/json, got "${req.headers['content-type'] ?? ''}"`
+      : status === 415 ? `content-type must be application/json, got "${(req.headers['content-type'] ?? '').slice(0, 100)}"`
+      : status >= 500 ? 'internal error (the server logs it with --log)' // a raw message could show the server's paths
       : err.message;
     void reply.status(status).send(code ? { error: message, code } : { error: message });
   });
   app.setNotFoundHandler((req, reply) => {
+    // An API route asked with another method is 405 naming the one it takes.
+    const api: Record<string, string> = { '/api/labels': 'POST', '/api/undo': 'POST' };
+    for (const r of ['info', 'rubric', 'next', 'stats', 'export.jsonl', 'export.csv']) api[`/api/${r}`] = 'GET, HEAD';
+    const allow = Object.hasOwn(api, req.url.split('?')[0]) ? api[req.url.split('?')[0]] : undefined;
+    if (allow) return void reply.status(405).header('allow', allow).send({ error: `${req.method} is not allowed on ${req.url.split('?')[0]}: use ${allow}` });
     void reply.status(404).send({ error: `no such page: ${req.method} ${req.url.slice(0, 200)}` });
   });
 
@@ -180,8 +195,8 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
   app.get('/', (_req, reply) => reply.type('text/html; charset=utf-8').send(page('index.html')));
   app.get('/stats', (_req, reply) => reply.type('text/html; charset=utf-8').send(page('stats.html')));
   app.get<{ Params: { name: string } }>('/static/:name', (req, reply) => {
-    const type = STATIC_FILES[req.params.name];
-    if (!type) throw new HttpError(404, `no such static file: ${req.params.name}`);
+    const type = STATIC_FILES.get(req.params.name); // a Map: 'constructor' and the like are no file names
+    if (!type) throw new HttpError(404, `no such static file: ${req.params.name.slice(0, 200)}`);
     return reply.type(type).send(page(req.params.name));
   });
 

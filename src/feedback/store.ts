@@ -73,22 +73,28 @@ export interface WriteResult {
 /** A request id that was reused for a different label. */
 export class ConflictError extends Error {}
 
-const RATER_NAME = /^[\p{L}\p{N}][\p{L}\p{N} _.@:-]{0,63}$/u;
+const RATER_NAME = /^[\p{L}\p{N}][\p{L}\p{M}\p{N} _.@:'\u2019-]{0,63}$/u;
 const REQUEST_ID = /^[A-Za-z0-9_.:/-]{8,200}$/;
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
 
-/** Throws unless `name` is a valid rater name (1-64 letters, digits, space, _ . @ : -, starting with a letter or digit). */
+/**
+ * The rater name `name` in Unicode's composed form (NFC: "José" typed either way is one rater);
+ * throws unless it is 1-64 letters (with their accents and vowel signs), digits, spaces or
+ * _ . @ : ' -, starting with a letter or digit.
+ */
 export function checkRaterName(name: unknown): string {
-  if (typeof name !== 'string' || !RATER_NAME.test(name) || name !== name.trim()) {
-    throw new Error(`rater name must be 1-64 letters, digits, spaces or _ . @ : - (starting with a letter or digit), got ${JSON.stringify(name)}`);
+  const nfc = typeof name === 'string' ? name.normalize('NFC') : name;
+  if (typeof nfc !== 'string' || !RATER_NAME.test(nfc) || nfc !== nfc.trim()) {
+    const shown = JSON.stringify(typeof name === 'string' && name.length > 80 ? `${name.slice(0, 80)}...` : name);
+    throw new Error(`rater name must be 1-64 letters, digits, spaces or _ . @ : ' - (starting with a letter or digit), got ${shown}`);
   }
-  return name;
+  return nfc;
 }
 
 /** Throws unless `id` is a valid request id (8-200 of A-Z a-z 0-9 _ . : / -). */
 export function checkRequestId(id: unknown): string {
   if (typeof id !== 'string' || !REQUEST_ID.test(id)) {
-    throw new Error(`request_id must be 8-200 characters of A-Z a-z 0-9 _ . : / -, got ${JSON.stringify(id)}`);
+    throw new Error(`request_id must be 8-200 characters of A-Z a-z 0-9 _ . : / -, got ${JSON.stringify(typeof id === 'string' && id.length > 80 ? `${id.slice(0, 80)}...` : id)}`);
   }
   return id;
 }
@@ -111,6 +117,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS labels_retracts ON labels (retracts) WHERE ret
 CREATE TABLE IF NOT EXISTS image_prompts (
   image_id TEXT PRIMARY KEY,
   prompt   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS empty_undos (
+  request_id TEXT PRIMARY KEY,
+  rater      TEXT NOT NULL,
+  time       TEXT NOT NULL
 );
 `;
 
@@ -209,20 +220,22 @@ export class LabelStore {
    */
   addMany(labels: readonly NewLabel[], opts: { onConflict?: 'error' | 'keep' } = {}): WriteResult[] {
     const rows = labels.map((l) => {
-      checkRaterName(l.rater);
+      const rater = checkRaterName(l.rater);
       if (!(RATER_KINDS as readonly string[]).includes(l.raterKind)) throw new Error(`rater kind must be simulated or human, got ${JSON.stringify(l.raterKind)}`);
       if (!(LABELS as readonly string[]).includes(l.label)) throw new Error(`label must be good, bad or skip, got ${JSON.stringify(l.label)}`);
       if (typeof l.imageId !== 'string' || l.imageId === '') throw new Error('image id must be a non-empty string');
       if (l.time !== undefined && !(ISO_TIME.test(l.time) && Number.isFinite(Date.parse(l.time)))) throw new Error(`time must be an ISO 8601 date and time with an offset (e.g. 2026-12-06T09:30:00.000Z), got ${JSON.stringify(l.time)}`);
-      return { ...l, requestId: l.requestId === undefined ? randomUUID() : checkRequestId(l.requestId), time: l.time ?? new Date().toISOString() };
+      return { ...l, rater, requestId: l.requestId === undefined ? randomUUID() : checkRequestId(l.requestId), time: l.time ?? new Date().toISOString() };
     });
     const find = this.db.prepare<[string], DbRow>('SELECT * FROM labels WHERE request_id = ?');
     const insert = this.db.prepare(
       'INSERT INTO labels (image_id, rater, rater_kind, label, time, retracts, request_id) VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (request_id) DO NOTHING',
     );
+    const emptyUndo = this.db.prepare<[string], { rater: string }>('SELECT rater FROM empty_undos WHERE request_id = ?');
     const added: LabelRow[] = [];
     const run = this.db.transaction(() =>
       rows.map((l): WriteResult => {
+        if (emptyUndo.get(l.requestId)) throw new ConflictError(`request_id ${l.requestId} was already used for an undo; a new label needs a new request_id`);
         const info = insert.run(l.imageId, l.rater, l.raterKind, l.label, l.time, l.requestId);
         const row = fromDb(find.get(l.requestId)!);
         if (info.changes === 1) {
@@ -231,7 +244,8 @@ export class LabelStore {
         }
         if (row.imageId !== l.imageId || row.rater !== l.rater || row.label !== l.label) {
           if (opts.onConflict === 'keep' && row.imageId === l.imageId && row.rater === l.rater) return { row, duplicate: true, differs: true };
-          throw new ConflictError(`request_id ${l.requestId} was already used for a different label (${row.rater} ${row.label} ${row.imageId})`);
+          // what the earlier request stored is not said: it may be another rater's label
+          throw new ConflictError(`request_id ${l.requestId} was already used for a different label; a new label needs a new request_id`);
         }
         return { row, duplicate: true };
       }),
@@ -248,11 +262,11 @@ export class LabelStore {
 
   /**
    * Undo `rater`'s latest live label (any image; latest as in `current`): append a 'retract' row for
-   * it. Returns null when the rater has nothing left to undo. Idempotent per
-   * request id like `add`.
+   * it. Returns null when the rater has nothing left to undo (and remembers the request id, so that a
+   * retry after the rater labels again still undoes nothing). Idempotent per request id like `add`.
    */
   undo(rater: string, requestId: string = randomUUID(), time: string = new Date().toISOString()): WriteResult | null {
-    checkRaterName(rater);
+    rater = checkRaterName(rater);
     checkRequestId(requestId);
     const run = this.db.transaction((): WriteResult | null => {
       const prior = this.db.prepare<[string], DbRow>('SELECT * FROM labels WHERE request_id = ?').get(requestId);
@@ -260,8 +274,16 @@ export class LabelStore {
         if (prior.label !== 'retract' || prior.rater !== rater) throw new ConflictError(`request_id ${requestId} was already used for something else`);
         return { row: fromDb(prior), duplicate: true };
       }
+      const empty = this.db.prepare<[string], { rater: string }>('SELECT rater FROM empty_undos WHERE request_id = ?').get(requestId);
+      if (empty) {
+        if (empty.rater !== rater) throw new ConflictError(`request_id ${requestId} was already used for something else`);
+        return null; // this request found nothing to undo the first time, and its retry does the same
+      }
       const last = this.db.prepare<[string], DbRow>(`SELECT * FROM (${LIVE}) WHERE rater = ? ORDER BY ${LATEST_FIRST} LIMIT 1`).get(rater);
-      if (!last) return null;
+      if (!last) {
+        this.db.prepare('INSERT INTO empty_undos (request_id, rater, time) VALUES (?, ?, ?)').run(requestId, rater, time);
+        return null;
+      }
       const info = this.db
         .prepare('INSERT INTO labels (image_id, rater, rater_kind, label, time, retracts, request_id) VALUES (?, ?, ?, \'retract\', ?, ?, ?)')
         .run(last.image_id, rater, last.rater_kind, time, last.seq, requestId);

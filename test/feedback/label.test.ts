@@ -84,6 +84,23 @@ test('t2i-align export-labels writes prompt and category columns; import-labels 
   assert.match(await run('import-labels', '--data', dir, '--in', csv, '--db', path.join(dir, 'copy.sqlite')), /copy\.sqlite: 8 rows added, 0 already stored/);
 });
 
+test('import-labels takes the rater names and request ids the labeller takes, no others (a formula or markup as a name was imported)', async () => {
+  const dir = smallDataset(2);
+  await run('label', '--data', dir, '--panel', '1');
+  const file = path.join(dir, 'labels.jsonl');
+  await run('export-labels', '--data', dir, '--out', file);
+  const row = JSON.parse(fs.readFileSync(file, 'utf8').trim().split('\n')[0]);
+  for (const [key, value, message] of [
+    ['rater', '=HYPERLINK("http://x")', /rater name must be/],
+    ['rater', '<img src=x onerror=alert(1)>', /rater name must be/],
+    ['request_id', 'hostile 0002 <b>', /request_id must be 8-200 characters/],
+  ] as const) {
+    const bad = path.join(dir, `bad-${key}.jsonl`);
+    fs.writeFileSync(bad, JSON.stringify({ ...row, [key]: value, request_id: key === 'request_id' ? value : 'import-test-0001' }) + '\n');
+    await assert.rejects(run('import-labels', '--data', dir, '--in', bad, '--db', path.join(dir, 'other.sqlite')), message, `${key} ${value}`);
+  }
+});
+
 test('t2i-align label and import-labels refused (no dataset, a bad file, another dataset\'s labels) make no label store', async () => {
   const dir = smallDataset(4);
   await run('label', '--data', dir, '--panel', '2');

@@ -107,6 +107,13 @@ test('bad input gets a 4xx with a clear JSON message, and the server keeps servi
     ['rubric name with odd characters', raw('GET', '/rubric/SHAPE-circle%00.png'), 404, /no rubric example/],
     ['rubric without a name', raw('GET', '/rubric/'), 404, /no (such page|rubric example)/],
     ['unknown route', raw('GET', '/admin'), 404, /no such page/],
+    // From an HTTP fuzz review (2026-12-06): each of these was a 500 with the server's path, a 400 about the body's shape, or a 404.
+    ['static name inherited by every object', raw('GET', '/static/constructor'), 404, /no such static file: constructor/],
+    ['text body', raw('POST', '/api/labels', '{"rater":"ann"}', { 'content-type': 'text/plain' }), 415, /content-type must be application\/json, got "text\/plain"/],
+    ['GET on a POST route', raw('GET', '/api/labels'), 405, /GET is not allowed on \/api\/labels: use POST/],
+    ['DELETE on a GET route', raw('DELETE', '/api/stats'), 405, /use GET, HEAD/],
+    ['unknown field names the fields', post('/api/labels', { rater: 'ann', image_id: 'img-0', label: 'good', request_id: 'req-x-00009', extra: 1 }), 400, /the fields are rater, image_id, label, request_id/],
+    ['a very long rater name is not echoed whole', post('/api/labels', { rater: `x${'y'.repeat(3000)}`, image_id: 'img-0', label: 'good', request_id: 'req-x-00010' }), 400, /^rater: rater name must be .{0,250}\.\.\."$/],
   ];
   for (const [name, p, status, message] of cases) {
     const r = await p;
@@ -195,4 +202,33 @@ test('GET /api/stats: last activity per rater, humans and simulated apart, dispu
   assert.equal(stats.kinds.simulated.raters, 1);
   assert.ok(stats.disputed.human.some((d) => d.id === id && d.good === 1 && d.bad === 1));
   assert.ok(stats.disputed.all.some((d) => d.id === id && d.good === 2 && d.bad === 1));
+});
+
+test('an undo that found nothing keeps its request id: retried after a new label it still undoes nothing; another rater cannot take the id', async () => {
+  const none = await post('/api/undo', { rater: 'newcomer', request_id: 'undo-newcomer-0001' });
+  assert.deepEqual([none.status, none.json.undone], [200, null]);
+  const lab = await post('/api/labels', { rater: 'newcomer', image_id: 'img-2', label: 'good', request_id: 'lab-first-000001' });
+  assert.equal(lab.status, 201);
+  const retry = await post('/api/undo', { rater: 'newcomer', request_id: 'undo-newcomer-0001' });
+  assert.deepEqual([retry.status, retry.json.undone], [200, null], 'the retry of an empty undo took back the new label before');
+  assert.equal(s.store.current().filter((l) => l.rater === 'newcomer').length, 1);
+  const other = await post('/api/undo', { rater: 'ann', request_id: 'undo-newcomer-0001' });
+  assert.equal(other.status, 409);
+  const asLabel = await post('/api/labels', { rater: 'newcomer', image_id: 'img-3', label: 'bad', request_id: 'undo-newcomer-0001' });
+  assert.equal(asLabel.status, 409);
+  // A conflict does not show what another request stored.
+  const taken = await post('/api/labels', { rater: 'bob', image_id: 'img-4', label: 'bad', request_id: 'lab-first-000001' });
+  assert.equal(taken.status, 409);
+  assert.doesNotMatch(String(taken.json.error), /newcomer|good|img-2/);
+});
+
+test("rater names: apostrophes and vowel signs are letters' company; one name however its accents were typed", async () => {
+  for (const [name, id] of [["O'Brien", 'img-5'], ['अनिल', 'img-6']] as const) {
+    const r = await post('/api/labels', { rater: name, image_id: id, label: 'good', request_id: `lab-${id}-names-01` });
+    assert.equal(r.status, 201, `${name}: ${JSON.stringify(r.json)}`);
+  }
+  const composed = 'Jos\u00e9', decomposed = 'Jose\u0301';
+  assert.equal((await post('/api/labels', { rater: decomposed, image_id: 'img-7', label: 'good', request_id: 'lab-jose-000001' })).status, 201);
+  assert.equal((await post('/api/labels', { rater: composed, image_id: 'img-8', label: 'bad', request_id: 'lab-jose-000002' })).status, 201);
+  assert.deepEqual([...new Set(s.store.current().filter((l) => l.rater.startsWith('Jos')).map((l) => l.rater))], [composed]);
 });
