@@ -24,8 +24,10 @@ COPY . .
 RUN npm install --no-audit --no-fund \
     && npm install --no-audit --no-fund --no-save @tensorflow/tfjs-node-gpu@4.22.0 \
     && node scripts/notebooks.js --register \
-    && node bin/t2i-align.js info   # no GPU while building: tensorflow may show as not loadable here
+    && T2I_BACKEND=tensorflow node bin/t2i-align.js info   # fails the build if tfjs-node-gpu cannot load (auto would fall back to wasm and pass)
 
 ENV T2I_BACKEND=tensorflow
+# Each process takes the GPU memory it needs, not all of it at start (a sweep's workers, a notebook beside a CLI run).
+ENV TF_FORCE_GPU_ALLOW_GROWTH=true
 EXPOSE 8888
 CMD ["python3", "-m", "notebook", "--ip=0.0.0.0", "--port=8888", "--allow-root", "--no-browser", "--notebook-dir=/opt/t2i-align/notebooks"]

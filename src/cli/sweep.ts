@@ -18,7 +18,7 @@ export function registerSweep(program: Command): void {
     .option('--quick', 'the sweep\'s quick variant: fewer points and seeds, 100 updates, a small evaluation (<= 10 min on 2 cores)')
     .option('--seeds <n>', 'seeds per grid point (default: the sweep\'s)')
     .option('--out <dir>', 'sweep folder (default results/sweeps/<name>[-quick])')
-    .option('--workers <n>', `worker processes of the local pool, 0 for this process (default ${defaultWorkers()})`)
+    .option('--workers <n>', `worker processes of the local pool, 0 for this process (default ${defaultWorkers()}; 1 on the tensorflow backend)`)
     .option('--threads <n>', 'native threads per pool worker (default: cores / workers)')
     .option('--queue <url>', 'enqueue the runs on BullMQ at redis://HOST:PORT for `t2i-align worker` processes')
     .option('--no-png', 'skip the PNG export through Chromium')
@@ -33,12 +33,13 @@ export function registerSweep(program: Command): void {
         quick: opts.quick, seeds: opts.seeds !== undefined ? intOption('--seeds', opts.seeds, 1, 20) : undefined,
         source: opts.config ?? `sweep ${name}`,
       });
-      const workers = opts.workers !== undefined ? intOption('--workers', opts.workers, 0, 64) : defaultWorkers();
+      const asked = opts.workers !== undefined ? intOption('--workers', opts.workers, 0, 64) : undefined;
       const threads = opts.threads !== undefined ? intOption('--threads', opts.threads, 1, 256) : undefined;
       if (opts.queue !== undefined) await checkQueue(opts.queue); // a bad URL, or no server there, fails before any work
       const out = opts.out ?? path.join('results', 'sweeps', s.name + (s.quick ? '-quick' : ''));
       outFolderOption(out, { files: ['sweep.json'], what: 'sweep' });
-      await initBackend();
+      const backend = await initBackend();
+      const workers = sweepWorkers(asked, backend.active); // auto may take tensorflow too
       warnIfSlowPath();
       const r = await runSweep(out, s, { workers, threads, queue: opts.queue, png: opts.png, log: (l) => process.stderr.write(`sweep ${s.name}: ${l}\n`) });
       if (opts.json) return void process.stdout.write(JSON.stringify({ dir: out, seconds: r.seconds, ran: r.ran, summary: r.summary, pngs: r.pngs }, null, 2) + '\n');
@@ -71,7 +72,16 @@ export function registerSweep(program: Command): void {
     });
 }
 
-/** Default pool size: one worker per core, one native thread each (the README's measurement: 1.6x one process on 2 cores). */
+/**
+ * Default pool size: one worker per core, one native thread each (the README's measurement: 1.6x one
+ * process on 2 cores). On the tensorflow backend the sweep takes one instead: libtensorflow in every
+ * worker process would each take the GPU's memory.
+ */
 export function defaultWorkers(): number {
   return availableCores();
+}
+
+/** The pool size: `--workers` when given, else one on the tensorflow backend, else `defaultWorkers()`. */
+export function sweepWorkers(asked: number | undefined, backend: string): number {
+  return asked ?? (backend === 'tensorflow' ? 1 : defaultWorkers());
 }

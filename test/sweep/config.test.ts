@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_SETTINGS, NAMED_SWEEPS, namedSweep, resolveSweep, snapshotSteps, sweepRuns, SWEEP_NAMES } from '../../src/sweep';
 import { FEEDBACK_SEED, sweepEvalPrompts } from '../../src/sweep/run';
+import { defaultWorkers, sweepWorkers } from '../../src/cli/sweep';
 import { seenPrompts } from '../../src/world';
 import { TINY } from './helpers';
 
@@ -62,4 +63,11 @@ test('a sweep whose feedback covers a sample of the seen prompts evaluates only 
   // Without the sample, every seen prompt can be drawn.
   const all = sweepEvalPrompts(resolveSweep(namedSweep('beta'), { quick: true }));
   assert.ok(all.some((p) => !fed.has(p.prompt)));
+});
+
+test('a sweep\'s pool: --workers as given, one worker on the tensorflow backend (each would hold the GPU\'s memory), else one per core', () => {
+  assert.equal(sweepWorkers(undefined, 'tensorflow'), 1);
+  assert.equal(sweepWorkers(undefined, 'wasm'), defaultWorkers());
+  assert.equal(sweepWorkers(3, 'tensorflow'), 3);
+  assert.equal(sweepWorkers(0, 'wasm'), 0);
 });
