@@ -135,6 +135,14 @@ export async function main(argv: string[]): Promise<Record<string, unknown>> {
   } else {
     process.stdout.write(table(result) + '\n');
   }
+  // Say at the end which sections gave no numbers (a skipped parity section has no ratios), and fail on an error.
+  const sections = SECTIONS.map((s) => [s.name, result[s.name]] as const).filter(([, v]) => v && typeof v === 'object');
+  for (const [name, v] of sections) {
+    const r = v as { skipped?: boolean; reason?: string; error?: string };
+    if (r.skipped) process.stderr.write(`bench: ${name} skipped: ${r.reason}\n`);
+    if (r.error) process.stderr.write(`bench: ${name} failed: ${r.error}\n`);
+  }
+  if (sections.some(([, v]) => (v as { error?: string }).error)) process.exitCode = 1;
   return result;
 }
 
