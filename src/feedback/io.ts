@@ -43,7 +43,7 @@ const RowSchema = z.strictObject({
 });
 
 /** A zod refinement from one of the store's checks (its message as the issue's). */
-function storeCheck(check: (v: string) => unknown): (v: string, ctx: z.RefinementCtx) => void {
+export function storeCheck(check: (v: string) => unknown): (v: string, ctx: z.RefinementCtx) => void {
   return (v, ctx) => {
     try {
       check(v);

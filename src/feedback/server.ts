@@ -29,10 +29,10 @@ import Fastify, { FastifyError, FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ManifestRecord, MANIFEST, readManifest } from '../world/dataset';
 import { AgreementStats, agreementStats, recordCategory } from './agreement';
-import { formatRows, imageInfo } from './io';
+import { formatRows, imageInfo, storeCheck } from './io';
 import { judgeRecords } from './label';
 import { rubric, rubricImage } from './rubric';
-import { checkRaterName, ConflictError, LabelRow, LabelStore, LABELS } from './store';
+import { checkRaterName, ConflictError, LabelRow, LabelStore, LABELS, REQUEST_ID } from './store';
 
 export interface ServerOptions {
   /** Dataset folder (manifest.jsonl + PNGs). */
@@ -79,15 +79,10 @@ function staticDir(): string {
   throw new Error(`cannot find the labeller's static files (looked beside ${__dirname})`);
 }
 
-const Rater = z.string().superRefine((v, ctx) => {
-  try {
-    checkRaterName(v);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
-  }
+const Rater = z.string().superRefine(storeCheck(checkRaterName)).superRefine((v, ctx) => {
   if (/^sim-/.test(v)) ctx.addIssue({ code: 'custom', message: `rater names starting with "sim-" are reserved for simulated raters, got "${v.slice(0, 80)}"` });
 }).transform((v) => v.normalize('NFC')); // one rater however the name's accents were typed (the store keeps NFC)
-const RequestId = z.string().regex(/^[A-Za-z0-9_.:/-]{8,200}$/, 'request_id must be 8-200 characters of A-Z a-z 0-9 _ . : / -');
+const RequestId = z.string().regex(REQUEST_ID, 'request_id must be 8-200 characters of A-Z a-z 0-9 _ . : / -');
 const LabelBody = z.strictObject({
   rater: Rater,
   image_id: z.string().min(1).max(500),

@@ -74,8 +74,11 @@ export interface WriteResult {
 export class ConflictError extends Error {}
 
 const RATER_NAME = /^[\p{L}\p{N}][\p{L}\p{M}\p{N} _.@:'\u2019-]{0,63}$/u;
-const REQUEST_ID = /^[A-Za-z0-9_.:/-]{8,200}$/;
+export const REQUEST_ID = /^[A-Za-z0-9_.:/-]{8,200}$/;
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
+
+/** A value for an error message: JSON, a long string cut at 80 characters. */
+const shown = (v: unknown): string => JSON.stringify(typeof v === 'string' && v.length > 80 ? `${v.slice(0, 80)}...` : v);
 
 /**
  * The rater name `name` in Unicode's composed form (NFC: "José" typed either way is one rater);
@@ -85,8 +88,7 @@ const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
 export function checkRaterName(name: unknown): string {
   const nfc = typeof name === 'string' ? name.normalize('NFC') : name;
   if (typeof nfc !== 'string' || !RATER_NAME.test(nfc) || nfc !== nfc.trim()) {
-    const shown = JSON.stringify(typeof name === 'string' && name.length > 80 ? `${name.slice(0, 80)}...` : name);
-    throw new Error(`rater name must be 1-64 letters, digits, spaces or _ . @ : ' - (starting with a letter or digit), got ${shown}`);
+    throw new Error(`rater name must be 1-64 letters, digits, spaces or _ . @ : ' - (starting with a letter or digit), got ${shown(name)}`);
   }
   return nfc;
 }
@@ -94,7 +96,7 @@ export function checkRaterName(name: unknown): string {
 /** Throws unless `id` is a valid request id (8-200 of A-Z a-z 0-9 _ . : / -). */
 export function checkRequestId(id: unknown): string {
   if (typeof id !== 'string' || !REQUEST_ID.test(id)) {
-    throw new Error(`request_id must be 8-200 characters of A-Z a-z 0-9 _ . : / -, got ${JSON.stringify(typeof id === 'string' && id.length > 80 ? `${id.slice(0, 80)}...` : id)}`);
+    throw new Error(`request_id must be 8-200 characters of A-Z a-z 0-9 _ . : / -, got ${shown(id)}`);
   }
   return id;
 }

@@ -10,16 +10,16 @@
  * the integer seeds `collect` gives the images fine-tuning learns from.
  */
 import * as path from 'node:path';
-import { leastSignFlipP, pairedInterval, signFlipTest } from '../reward/ablation';
-import { promptSeedInterval } from '../reward/metrics';
-
-export { promptSeedInterval };
+import { pairedInterval } from '../reward/ablation';
+import { leastSignFlipP, promptSeedInterval, signFlipTest } from '../reward/metrics';
 import { diffusionCheckpointDir, loadModel, promptRate } from '../eval/base';
 import { SamplerConfig } from '../models/config';
 import { generateImages } from '../models/diffusion/sampler';
 import { judge } from '../world/judge';
 import { Category, CATEGORIES, parsePrompt } from '../world/prompt';
 import { PromptEntry, seenPrompts, unseenPrompts } from '../world/promptSets';
+
+export { promptSeedInterval };
 
 export type Cells = Record<Category | 'all', { k: number; n: number; rate: number; lo: number; hi: number }>;
 
@@ -111,7 +111,6 @@ export interface FinetuneComparison {
    */
   effects: Array<{ category: Category | 'all'; base: number; finetuned: number; diff: ReturnType<typeof pairedInterval>; p: number | null; overPrompts: { lo: number; hi: number } }>;
 }
-
 
 /**
  * Compare fine-tuned models (`runs`, one per fine-tuning seed) with `base` on
@@ -283,7 +282,6 @@ export function comparisonTable(c: FinetuneComparison): string {
   }
   return lines.join('\n');
 }
-
 
 /**
  * The count prompts, one row each: images aligned, images with the asked-for

@@ -9,9 +9,9 @@ import { allAttributes } from '../world/prompt';
 import { EvalSet, evaluateScorer, renderCheck, renderCheckPrompts } from './evaluate';
 import { RewardData, trainReward } from './run';
 import { fixed3, leastSignFlipP, signFlipTest } from './metrics';
+import { RewardTrainConfig } from './train';
 
 export { leastSignFlipP, signFlipTest };
-import { RewardTrainConfig } from './train';
 
 /** Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom. */
 const T975: readonly number[] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
@@ -37,7 +37,6 @@ export function pairedInterval(diffs: readonly number[]): { mean: number; lo: nu
   const h = t975(n - 1) * (sd / Math.sqrt(n));
   return { mean, lo: mean - h, hi: mean + h, sd };
 }
-
 
 export interface AblationRun {
   seed: number;

@@ -314,8 +314,8 @@ export function pairedPromptTest(
   if (n === 0) return { mean: NaN, p: NaN, prompts: 0 };
   const total = v.reduce((a, b) => a + b, 0);
   const mean = total / (byImage ? diffs.length : n);
-  const observed = Math.abs(total) - 1e-12 * Math.max(1, Math.abs(total));
   if (n <= EXACT_SIGN_FLIP_PROMPTS) return { mean, p: signFlipTest(v), prompts: n };
+  const observed = Math.abs(total) - 1e-12 * Math.max(1, Math.abs(total));
   const rng = new Rng(opts.seed ?? 'paired-prompt-test');
   const draws = opts.draws ?? 10000;
   let extreme = 0;
