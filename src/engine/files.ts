@@ -24,6 +24,17 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, opts: {
   }
 }
 
+/** writeFileAtomic, unless `file` already holds exactly `text` (a resumed run's record keeps its time). */
+export function writeIfChanged(file: string, text: string): void {
+  let now: string | undefined;
+  try {
+    now = fs.readFileSync(file, 'utf8');
+  } catch {
+    now = undefined;
+  }
+  if (now !== text) writeFileAtomic(file, text);
+}
+
 /**
  * The JSON in `file`, or an error naming the file: "<file>: not valid JSON (...)" plus `advice`
  * (what to do: restore it, use another folder). A missing file is the caller's to check.

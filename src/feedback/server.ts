@@ -156,6 +156,17 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
   }
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 16 * 1024 });
   app.removeContentTypeParser('text/plain'); // bodies are JSON: text is 415 like any other type, not a 400 about its shape
+  // JSON.parse, not fastify's parser: that one calls a body with a "__proto__" key "not valid JSON". Such a key is
+  // an own property here (JSON.parse never sets a prototype), and the strict schemas refuse it as an unknown field.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    if (body === '') return done(new HttpError(400, 'request body is empty: send a JSON object'), undefined);
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (e) {
+      done(new HttpError(400, `request body is not valid JSON (${(e as Error).message.slice(0, 200)})`), undefined);
+    }
+  });
   const server: LabelServer = {
     app,
     store,

@@ -206,6 +206,18 @@ export class LabelStore {
   }
 
   /**
+   * The time of a label `rater` gives now: the clock's, or a millisecond after the rater's latest row where the
+   * clock reads earlier (it was set back), so that a new label is still the latest. Called inside a write's
+   * transaction.
+   */
+  private now(rater: string): string {
+    const clock = Date.now();
+    const latest = this.db.prepare<[string], { time: string }>(`SELECT time FROM labels WHERE rater = ? ORDER BY ${LATEST_FIRST} LIMIT 1`).get(rater);
+    const after = latest ? Date.parse(latest.time) + 1 : -Infinity;
+    return new Date(Math.max(clock, after)).toISOString();
+  }
+
+  /**
    * Store one label (one transaction, committed on return). A request id seen
    * before returns the earlier row with duplicate=true; the same id with a
    * different image, rater or label throws ConflictError.
@@ -227,7 +239,7 @@ export class LabelStore {
       if (!(LABELS as readonly string[]).includes(l.label)) throw new Error(`label must be good, bad or skip, got ${JSON.stringify(l.label)}`);
       if (typeof l.imageId !== 'string' || l.imageId === '') throw new Error('image id must be a non-empty string');
       if (l.time !== undefined && !(ISO_TIME.test(l.time) && Number.isFinite(Date.parse(l.time)))) throw new Error(`time must be an ISO 8601 date and time with an offset (e.g. 2026-12-06T09:30:00.000Z), got ${JSON.stringify(l.time)}`);
-      return { ...l, rater, requestId: l.requestId === undefined ? randomUUID() : checkRequestId(l.requestId), time: l.time ?? new Date().toISOString() };
+      return { ...l, rater, requestId: l.requestId === undefined ? randomUUID() : checkRequestId(l.requestId) };
     });
     const find = this.db.prepare<[string], DbRow>('SELECT * FROM labels WHERE request_id = ?');
     const insert = this.db.prepare(
@@ -238,7 +250,7 @@ export class LabelStore {
     const run = this.db.transaction(() =>
       rows.map((l): WriteResult => {
         if (emptyUndo.get(l.requestId)) throw new ConflictError(`request_id ${l.requestId} was already used for an undo; a new label needs a new request_id`);
-        const info = insert.run(l.imageId, l.rater, l.raterKind, l.label, l.time, l.requestId);
+        const info = insert.run(l.imageId, l.rater, l.raterKind, l.label, l.time ?? this.now(l.rater), l.requestId);
         const row = fromDb(find.get(l.requestId)!);
         if (info.changes === 1) {
           added.push(row);
@@ -267,7 +279,7 @@ export class LabelStore {
    * it. Returns null when the rater has nothing left to undo (and remembers the request id, so that a
    * retry after the rater labels again still undoes nothing). Idempotent per request id like `add`.
    */
-  undo(rater: string, requestId: string = randomUUID(), time: string = new Date().toISOString()): WriteResult | null {
+  undo(rater: string, requestId: string = randomUUID(), time?: string): WriteResult | null {
     rater = checkRaterName(rater);
     checkRequestId(requestId);
     const run = this.db.transaction((): WriteResult | null => {
@@ -283,12 +295,12 @@ export class LabelStore {
       }
       const last = this.db.prepare<[string], DbRow>(`SELECT * FROM (${LIVE}) WHERE rater = ? ORDER BY ${LATEST_FIRST} LIMIT 1`).get(rater);
       if (!last) {
-        this.db.prepare('INSERT INTO empty_undos (request_id, rater, time) VALUES (?, ?, ?)').run(requestId, rater, time);
+        this.db.prepare('INSERT INTO empty_undos (request_id, rater, time) VALUES (?, ?, ?)').run(requestId, rater, time ?? new Date().toISOString());
         return null;
       }
       const info = this.db
         .prepare('INSERT INTO labels (image_id, rater, rater_kind, label, time, retracts, request_id) VALUES (?, ?, ?, \'retract\', ?, ?, ?)')
-        .run(last.image_id, rater, last.rater_kind, time, last.seq, requestId);
+        .run(last.image_id, rater, last.rater_kind, time ?? this.now(rater), last.seq, requestId);
       return { row: fromDb(this.db.prepare<[number], DbRow>('SELECT * FROM labels WHERE seq = ?').get(Number(info.lastInsertRowid))!), duplicate: false };
     });
     const result = run.immediate();
@@ -387,21 +399,31 @@ export class LabelStore {
   /**
    * Append rows from an export (see io.ts) in their order, keeping each row's
    * rater, kind, label, time and request id; `retracts` is remapped to the new
-   * seq of the row it named. Rows whose request id is already stored are
-   * skipped, so importing the same file twice adds nothing. All or nothing.
+   * seq of the row it named. Rows whose request id is already stored for the
+   * same image, rater and label are skipped, so importing the same file twice
+   * adds nothing; a request id stored for another label, or used by an undo
+   * that found nothing, is a ConflictError naming the row. All or nothing.
    * An imported label older than one stored for the same image and rater
    * joins the history without becoming current (see `current`).
    */
   importRows(rows: readonly LabelRow[]): { added: number; skipped: number } {
     const find = this.db.prepare<[string], DbRow>('SELECT * FROM labels WHERE request_id = ?');
+    const emptyUndo = this.db.prepare<[string], { rater: string }>('SELECT rater FROM empty_undos WHERE request_id = ?');
     const insert = this.db.prepare('INSERT INTO labels (image_id, rater, rater_kind, label, time, retracts, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)');
     const run = this.db.transaction(() => {
       const seqMap = new Map<number, number>();
       let added = 0;
       let skipped = 0;
       for (const r of rows) {
+        if (emptyUndo.get(r.requestId)) {
+          throw new ConflictError(`row ${r.seq}: request_id ${r.requestId} was already used here for an undo that found nothing; nothing was imported`);
+        }
         const prior = find.get(r.requestId);
         if (prior) {
+          if (prior.image_id !== r.imageId || prior.rater !== r.rater || prior.label !== r.label) {
+            // what the stored request holds is not said: it may be another rater's label
+            throw new ConflictError(`row ${r.seq}: request_id ${r.requestId} is stored here for a different label; nothing was imported`);
+          }
           seqMap.set(r.seq, prior.seq);
           skipped++;
           continue;

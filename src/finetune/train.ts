@@ -34,7 +34,7 @@ import { seenPrompts } from '../world/promptSets';
 import { FinetuneConfig } from './config';
 import { corpusConfigOf, modelData, ModelDataSummary, pretrainingData, WeightedExample } from './data';
 import { rewardWeightedLoss } from './loss';
-import { makeDir } from '../engine/files';
+import { makeDir, writeIfChanged } from '../engine/files';
 
 export interface FinetuneInputs {
   /** Base model folder (default data/base-model). */
@@ -273,8 +273,9 @@ export async function finetune(
     }
     const pre = pretrainingData(corpus);
     makeDir(inputs.out);
-    writeFileAtomic(recordFile, JSON.stringify(record, null, 2) + '\n');
-    writeFileAtomic(path.join(inputs.out, WEIGHTS), JSON.stringify(summary, null, 2) + '\n');
+    // A resumed or finished run's files are left as they are where nothing in them changed.
+    writeIfChanged(recordFile, JSON.stringify(record, null, 2) + '\n');
+    writeIfChanged(path.join(inputs.out, WEIGHTS), JSON.stringify(summary, null, 2) + '\n');
 
     const loopConfig: PretrainConfig = { ...loaded.meta.config, seed: config.seed, diffusionTrain: config.train };
     const nModel = Math.max(1, Math.round(config.train.batchSize * config.modelFraction));

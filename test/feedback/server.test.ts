@@ -113,6 +113,10 @@ test('bad input gets a 4xx with a clear JSON message, and the server keeps servi
     ['GET on a POST route', raw('GET', '/api/labels'), 405, /GET is not allowed on \/api\/labels: use POST/],
     ['DELETE on a GET route', raw('DELETE', '/api/stats'), 405, /use GET, HEAD/],
     ['unknown field names the fields', post('/api/labels', { rater: 'ann', image_id: 'img-0', label: 'good', request_id: 'req-x-00009', extra: 1 }), 400, /the fields are rater, image_id, label, request_id/],
+    ['a "__proto__" field: named as an unknown field, not called "not valid JSON"', raw('POST', '/api/labels', '{"rater":"ann","image_id":"img-0","label":"good","request_id":"req-x-00011","__proto__":{"label":"bad"}}'), 400, /unrecognized key.*"__proto__".*the fields are rater/i],
+    ['a "constructor" field, the same', raw('POST', '/api/undo', '{"rater":"ann","request_id":"req-x-00012","constructor":{"prototype":{}}}'), 400, /"constructor".*the fields are rater, request_id/i],
+    ['an empty JSON body', raw('POST', '/api/labels', '', { 'content-type': 'application/json' }), 400, /request body is empty: send a JSON object/],
+    ['malformed JSON says so, with where', raw('POST', '/api/labels', '{"rater": "ann",'), 400, /^request body is not valid JSON \(.+\)$/],
     ['a very long rater name is not echoed whole', post('/api/labels', { rater: `x${'y'.repeat(3000)}`, image_id: 'img-0', label: 'good', request_id: 'req-x-00010' }), 400, /^rater: rater name must be .{0,250}\.\.\."$/],
   ];
   for (const [name, p, status, message] of cases) {

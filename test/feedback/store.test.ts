@@ -46,6 +46,22 @@ test('history: a changed label is a new row, current is the latest, undo retract
   store.close();
 });
 
+test('a clock set back does not hide a new label: it is current, and undo takes it back first', () => {
+  const store = LabelStore.open(':memory:');
+  // Given while the clock ran an hour ahead; the clock is now right, so earlier.
+  const ahead = new Date(Date.now() + 3_600_000).toISOString();
+  store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'good', requestId: 'req-0001', time: ahead });
+  store.add({ imageId: 'b', rater: 'ann', raterKind: 'human', label: 'good', requestId: 'req-0002', time: ahead });
+  const changed = store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'bad', requestId: 'req-0003' });
+  assert.ok(Date.parse(changed.row.time) > Date.parse(ahead), changed.row.time);
+  assert.deepEqual(store.current({ rater: 'ann' }).map((r) => [r.imageId, r.label]), [['a', 'bad'], ['b', 'good']]);
+  const undone = store.undo('ann', 'undo-0001')!;
+  assert.equal(store.row(undone.row.retracts!)!.requestId, 'req-0003', 'the undo took back the label given last');
+  // Another rater's rows do not move this one's clock.
+  assert.ok(Date.parse(store.add({ imageId: 'a', rater: 'bob', raterKind: 'human', label: 'good', requestId: 'req-0004' }).row.time) < Date.parse(ahead));
+  store.close();
+});
+
 test('idempotency: a retried request id returns the stored row; reuse for another label is a conflict', () => {
   const store = LabelStore.open(':memory:');
   const a = store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'good', requestId: 'retry-123' });
@@ -102,6 +118,28 @@ test('export and import round trip, JSONL and CSV, history and retractions inclu
     copy.close();
   }
   store.close();
+});
+
+test('an import whose request id is stored for another label, or was used by an empty undo, is refused whole', () => {
+  const dir = tempDir('io-conflict');
+  const source = LabelStore.open(path.join(dir, 'source.sqlite'));
+  source.add({ imageId: 'img-1', rater: 'ann', raterKind: 'human', label: 'good', requestId: 'r-000001' });
+  source.add({ imageId: 'img-2', rater: 'ann', raterKind: 'human', label: 'bad', requestId: 'r-000002' });
+  const file = path.join(dir, 'labels.jsonl');
+  exportLabels(source, file);
+  source.close();
+
+  const other = LabelStore.open(path.join(dir, 'other.sqlite'));
+  other.add({ imageId: 'img-2', rater: 'bob', raterKind: 'human', label: 'good', requestId: 'r-000002' });
+  assert.throws(() => importLabels(other, file), (e: Error) => e instanceof ConflictError && /row 2: request_id r-000002 is stored here for a different label/.test(e.message) && !/bob/.test(e.message));
+  assert.deepEqual(other.history().map((r) => [r.imageId, r.rater, r.label]), [['img-2', 'bob', 'good']], 'nothing imported, the stored label kept');
+  other.close();
+
+  const undone = LabelStore.open(path.join(dir, 'undone.sqlite'));
+  assert.equal(undone.undo('ann', 'r-000001'), null);
+  assert.throws(() => importLabels(undone, file), (e: Error) => e instanceof ConflictError && /row 1: request_id r-000001 was already used here for an undo/.test(e.message));
+  assert.equal(undone.size(), 0);
+  undone.close();
 });
 
 test('importing an older export keeps the newer labels current; the older rows join the history', () => {

@@ -326,6 +326,11 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   assert.equal(saved.examples, b.data.examples);
   const sha = (d: string) => readCheckpointIndex(path.join(d, 'diffusion')).sha256;
   assert.equal(sha(outB), sha(outA), 'weights, moving average and optimizer state bit for bit');
+  const mtimes = (d: string) => ['finetune.json', 'weights.json'].map((f) => fs.statSync(path.join(d, f)).mtimeMs);
+  const written = mtimes(outB);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal((await finetune({ model: base, data: [data], out: outB }, cfg, { progress: false })).step, 4, 'a finished run asked again');
+  assert.deepEqual(mtimes(outB), written, 'a finished run\'s record and weight audit are not written again');
   assert.deepEqual(fs.readFileSync(path.join(outB, 'progress.jsonl'), 'utf8'), fs.readFileSync(path.join(outA, 'progress.jsonl'), 'utf8'));
   await assert.rejects(finetune({ model: base, data: [data], out: outA }, resolveFinetuneConfig('quick', { ...TINY, weights: 'labels', beta: 2 }), { progress: false }), /other settings or inputs \(config\.beta was 1, now 2\)/);
   // The progress judge samples at the model's own scale, or at evalGuidance; a run begun before that key resumes.
