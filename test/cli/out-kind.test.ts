@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runCli } from './run-in-process';
+import { runCli, tensorsMade } from './run-in-process';
 import { smallDataset } from '../feedback/helpers';
 import { removedAtExit } from '../helpers/temp';
 
@@ -28,9 +28,10 @@ test('--out of the wrong kind is refused in one line before any work, and nothin
     [['export-labels', '--data', data, '--out', folder], isFolder],
   ];
   for (const [args, message] of cases) {
-    const t0 = Date.now();
-    await assert.rejects(runCli(...args), (e: Error) => (assert.match(e.message, message, args.join(' ')), assert.equal(e.message.split('\n').length, 1), true));
-    assert.ok(Date.now() - t0 < 15000, `${args[0]} refused before any work (${Date.now() - t0} ms)`);
+    const made = await tensorsMade(() =>
+      assert.rejects(runCli(...args), (e: Error) => (assert.match(e.message, message, args.join(' ')), assert.equal(e.message.split('\n').length, 1), true)),
+    );
+    assert.equal(made, 0, `${args[0]} refused before any work (it made ${made} tensors)`);
   }
   assert.deepEqual(fs.readdirSync(dir).sort(), ['notes.txt', 'results.csv']);
   assert.equal(fs.readFileSync(file, 'utf8'), 'keep');
@@ -51,7 +52,10 @@ test('a results --out that holds other files (a dataset) is refused before any w
     [['render-set', '--out', data], /manifest\.jsonl already exists; choose a new folder/],
   ];
   for (const [args, message] of cases) {
-    await assert.rejects(runCli(...args), (e: Error) => (assert.match(e.message, message, args.join(' ')), assert.equal(e.message.split('\n').length, 1), true));
+    const made = await tensorsMade(() =>
+      assert.rejects(runCli(...args), (e: Error) => (assert.match(e.message, message, args.join(' ')), assert.equal(e.message.split('\n').length, 1), true)),
+    );
+    assert.equal(made, 0, `${args[0]} refused before any work (it made ${made} tensors)`);
   }
   assert.deepEqual(fs.readdirSync(data).sort(), before);
   const model = removedAtExit('t2i-out-model-');

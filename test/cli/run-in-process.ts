@@ -1,5 +1,6 @@
 import { buildProgram } from '../../src/cli/main';
 import { ExitStatus } from '../../src/cli/errors';
+import * as tf from '@tensorflow/tfjs';
 
 /** Run the CLI in this process; returns what it printed on stdout and how it ended (an error as thrown, or an exit status). */
 async function capture(args: string[]): Promise<{ stdout: string; status: number; error?: unknown }> {
@@ -37,4 +38,15 @@ export async function runCliStatus(...args: string[]): Promise<{ status: number;
   const r = await capture(args);
   if (r.error !== undefined && !(r.error instanceof ExitStatus)) throw r.error;
   return { status: r.status, stdout: r.stdout };
+}
+
+/**
+ * How many tensors tfjs made while `run` ran: 0 says a command was refused before any work (no model
+ * loaded, nothing sampled or trained), where a time bound would only say it was quick.
+ */
+export async function tensorsMade(run: () => Promise<unknown>): Promise<number> {
+  const id = () => tf.tidy(() => tf.scalar(0)).id; // tfjs numbers every tensor it makes, in order
+  const before = id();
+  await run();
+  return id() - before - 1;
 }
