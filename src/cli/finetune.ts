@@ -26,6 +26,7 @@ export function registerFinetune(program: Command): void {
     .option('--model <dir>', 'base model (default data/base-model)')
     .option('--beta <b>', 'weight of the pretraining loss (default 1)')
     .option('--weights <mode>', `weight of a generated image: ${WEIGHT_MODES.join(' | ')} (default reward)`)
+    .option('--threshold <r>', 'with --weights threshold: the least reward of an unlabelled image kept (default 0.5)')
     .option('--normalise <how>', `weights: ${NORMALISATIONS.join(' | ')} (mean: divide by their mean, the default; none: as they are, the paper)`)
     .option('--steps <n>', 'updates (default: 2400, or 1000 with --quick)')
     .option('--quick', 'the quick preset: 1000 updates at 2e-4, weights divided by their mean, judged and checkpointed every 250')
@@ -34,7 +35,7 @@ export function registerFinetune(program: Command): void {
     .option('--seed <n>', 'integer seed of batches, dropout, timesteps and noise (default 0)')
     .option('--json', 'print the result as JSON')
     .action(async (opts: {
-      data: string[]; unlabelled: string[]; reward?: string; out: string; model?: string; beta?: string; weights?: string; normalise?: string;
+      data: string[]; unlabelled: string[]; reward?: string; out: string; model?: string; beta?: string; weights?: string; threshold?: string; normalise?: string;
       steps?: string; quick?: boolean; config?: string; evalGuidance?: string; seed?: string; json?: boolean;
     }) => {
       if (opts.weights !== undefined && !(WEIGHT_MODES as readonly string[]).includes(opts.weights)) throw new Error(`--weights must be one of ${WEIGHT_MODES.join(', ')}, got "${opts.weights}"`);
@@ -44,6 +45,7 @@ export function registerFinetune(program: Command): void {
       const flags: Record<string, unknown> = {};
       if (opts.beta !== undefined) flags.beta = numberOption('--beta', opts.beta, 0, 1000);
       if (opts.weights !== undefined) flags.weights = opts.weights;
+      if (opts.threshold !== undefined) flags.threshold = numberOption('--threshold', opts.threshold, 0, 1);
       if (opts.normalise !== undefined) flags.normalise = opts.normalise;
       if (opts.seed !== undefined) flags.seed = intOption('--seed', opts.seed, 0, 2 ** 31);
       if (opts.evalGuidance !== undefined) flags.evalGuidance = numberOption('--eval-guidance', opts.evalGuidance, 0, 100);
@@ -61,6 +63,12 @@ export function registerFinetune(program: Command): void {
       console.log(`${opts.out}: ${done} on ${r.data.examples} model-generated images (mean weight ${r.data.weight.mean.toFixed(3)}) + the pretraining corpus; beta ${config.beta}, weights ${config.weights}`);
       console.log(`where the weight falls (the judge's verdicts; weights that see what it sees put more of it on aligned images than there are of them):`);
       console.log(weightAuditTable(r.data.audit));
+      for (const d of r.data.datasets) {
+        // Without a reward model an image without labels has no weight: said, not silently dropped.
+        if (d.kind === 'labelled' && opts.reward === undefined && d.labels < d.images) {
+          console.log(`${d.dir}: ${d.images - d.labels} of its ${d.images} images have no labels and no reward model weighs them (--reward DIR): left out of D_model`);
+        }
+      }
       console.log(`use it: npx t2i-align eval-base --model ${opts.out}`);
     });
 }

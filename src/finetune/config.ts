@@ -147,5 +147,15 @@ export function resolveFinetuneConfig(preset: FinetunePreset = 'default', overri
   const merged = { ...base, ...rest, train: { ...base.train, ...(train ?? {}) } };
   const p = FinetuneConfigSchema.safeParse(merged);
   if (!p.success) throw new Error(`finetune config: ${p.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  const { model, pre } = batchSplit(p.data);
+  if (p.data.beta > 0 && pre === 0) {
+    throw new Error(`finetune config: beta ${p.data.beta} weighs the pretraining loss, but modelFraction ${p.data.modelFraction} of train.batchSize ${p.data.train.batchSize} leaves no D_pre example in a batch (${model} of ${model} are D_model): give beta 0, or a smaller modelFraction`);
+  }
   return p.data;
+}
+
+/** How a batch splits: D_model examples (at least one) and D_pre examples (the rest). */
+export function batchSplit(config: Pick<FinetuneConfig, 'modelFraction' | 'train'>): { model: number; pre: number } {
+  const model = Math.max(1, Math.round(config.train.batchSize * config.modelFraction));
+  return { model, pre: config.train.batchSize - model };
 }

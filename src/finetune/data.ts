@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readJsonFile } from '../engine/files';
 import { defaultStorePath } from '../feedback/label';
 import { Example } from '../models/data';
 import { goodShare, labelledImages, promptAttributes } from '../reward/data';
@@ -145,7 +146,7 @@ export function modelData(
     });
     summary.datasets.push({ dir, kind, images: records.length, used, manifestSha256: manifestSha256(dir), labels: labels.size, labelsSha256: labelsSha256(labels) });
   }
-  if (examples.length === 0) throw new Error(`no model-generated image has a weight above 0 (weights: ${config.weights}); lower --threshold or use --weights reward`);
+  if (examples.length === 0) throw new Error(`no model-generated image has a weight above 0 (weights: ${config.weights}); lower --threshold (the least reward kept, now ${config.threshold}) or use --weights reward`);
   const mean = examples.reduce((a, e) => a + e.weight, 0) / examples.length;
   if (config.normalise === 'mean') {
     if (!(mean > 0)) throw new Error('every weight is 0: nothing to normalise by');
@@ -158,11 +159,19 @@ export function modelData(
   return { examples, summary };
 }
 
-/** The corpus config of a model folder (its config.json's `corpus`), else the defaults. */
+/**
+ * The corpus config of a model folder: its config.json's `corpus` (a pretrain run or a shipped model), or
+ * for a fine-tuned model the corpus its own D_pre was (finetune.json), else the defaults.
+ */
 export function corpusConfigOf(modelDir: string): CorpusConfig {
+  const finetuned = path.join(modelDir, 'finetune.json');
+  if (fs.existsSync(finetuned)) {
+    const corpus = readJsonFile<{ inputs?: { corpus?: unknown } }>(finetuned).inputs?.corpus;
+    if (corpus) return resolveCorpusConfig(corpus);
+  }
   for (const file of [path.join(modelDir, 'config.json'), path.join(modelDir, '..', 'config.json')]) {
     if (fs.existsSync(file)) {
-      const corpus = (JSON.parse(fs.readFileSync(file, 'utf8')) as { corpus?: unknown }).corpus;
+      const corpus = readJsonFile<{ corpus?: unknown }>(file).corpus;
       if (corpus) return resolveCorpusConfig(corpus);
     }
   }

@@ -9,7 +9,10 @@
  * other prompts of the set). Image seeds are strings `eval-finetune/${seed}/...`, never
  * the integer seeds `collect` gives the images fine-tuning learns from.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readCheckpointIndex } from '../engine/checkpoint';
+import { readJsonFile } from '../engine/files';
 import { pairedInterval } from '../reward/ablation';
 import { leastSignFlipP, promptSeedInterval, signFlipTest } from '../reward/metrics';
 import { diffusionCheckpointDir, loadModel, promptRate } from '../eval/base';
@@ -18,6 +21,7 @@ import { generateImages } from '../models/diffusion/sampler';
 import { judge } from '../world/judge';
 import { Category, CATEGORIES, parsePrompt } from '../world/prompt';
 import { PromptEntry, seenPrompts, unseenPrompts } from '../world/promptSets';
+import { firstDifference, KEYS_ADDED_SINCE } from './train';
 
 export { promptSeedInterval };
 
@@ -162,7 +166,7 @@ export const SETTING_NAME_RULE = "1-40 letters, digits, '.', '_' or '-', startin
  */
 export function checkSettings(base: string, settings: readonly Setting[]): string[][] {
   if (settings.length === 0) throw new Error('no setting to compare (--group NAME=DIR[,DIR...])');
-  diffusionCheckpointDir(base); // throws, naming the folder
+  const baseSha = readCheckpointIndex(diffusionCheckpointDir(base)).sha256; // throws, naming the folder
   const names = new Set<string>();
   return settings.map((s) => {
     if (!SETTING_NAME.test(s.name)) throw new Error(`setting name "${s.name}": use ${SETTING_NAME_RULE}`);
@@ -174,7 +178,39 @@ export function checkSettings(base: string, settings: readonly Setting[]): strin
       const j = resolved.indexOf(r);
       if (j < i) throw new Error(`setting "${s.name}" names one model twice (as ${s.runs[j]} and ${s.runs[i]}): give each fine-tuning seed's folder once`);
     });
+    checkRuns(s, resolved, baseSha);
     return resolved;
+  });
+}
+
+/**
+ * What a setting's runs say of themselves (their finetune.json, where they have one): each fine-tuned from
+ * the base it is paired with, no two the same model (a copy, or the same seed), and no setting but the seed
+ * differing between them. A folder without a record (a model made otherwise) is checked by its weights alone.
+ */
+function checkRuns(s: Setting, resolved: readonly string[], baseSha: string): void {
+  const seen = new Map<string, number>();
+  let first: { i: number; what: Record<string, unknown> } | undefined;
+  resolved.forEach((dir, i) => {
+    const sha = readCheckpointIndex(dir).sha256;
+    if (seen.has(sha)) throw new Error(`setting "${s.name}": ${s.runs[seen.get(sha)!]} and ${s.runs[i]} hold the same weights (a copy?): give each fine-tuning seed's own run`);
+    seen.set(sha, i);
+    const file = [path.join(s.runs[i], 'finetune.json'), path.join(path.dirname(dir), 'finetune.json')].find((f) => fs.existsSync(f));
+    if (!file) return;
+    const rec = readJsonFile<{ config?: Record<string, unknown>; inputs?: { model?: { sha256?: string; dir?: string }; reward?: { sha256?: string } | null; datasets?: Array<{ manifestSha256?: string }> } }>(file);
+    if (rec.inputs?.model?.sha256 !== undefined && rec.inputs.model.sha256 !== baseSha) {
+      throw new Error(`setting "${s.name}": ${s.runs[i]} was fine-tuned from ${rec.inputs.model.dir ?? 'another model'}, not from the base it is compared with (another checkpoint): give that model as --base`);
+    }
+    const what = {
+      config: { ...KEYS_ADDED_SINCE, ...(rec.config ?? {}), seed: undefined },
+      reward: rec.inputs?.reward?.sha256 ?? null,
+      datasets: (rec.inputs?.datasets ?? []).map((d) => d.manifestSha256),
+    };
+    if (!first) return void (first = { i, what });
+    const seedOf = (j: number) => readJsonFile<{ config?: { seed?: number } }>([path.join(s.runs[j], 'finetune.json'), path.join(path.dirname(resolved[j]), 'finetune.json')].find((f) => fs.existsSync(f))!).config?.seed;
+    const diff = firstDifference(first.what, what);
+    if (diff) throw new Error(`setting "${s.name}": ${s.runs[first.i]} and ${s.runs[i]} differ in more than the seed (${diff.replace(' was ', ': ').replace(', now ', ' in the first, ')} in the second): a setting's runs are one recipe's fine-tuning seeds (give the others as another --group)`);
+    if (seedOf(first.i) === rec.config?.seed) throw new Error(`setting "${s.name}": ${s.runs[first.i]} and ${s.runs[i]} are the same recipe with the same seed (${rec.config?.seed}): give each fine-tuning seed once`);
   });
 }
 

@@ -31,7 +31,7 @@ import { loadRewardModel } from '../reward/checkpoint';
 import { judge } from '../world/judge';
 import { Category, CATEGORIES } from '../world/prompt';
 import { seenPrompts } from '../world/promptSets';
-import { FinetuneConfig } from './config';
+import { batchSplit, FinetuneConfig } from './config';
 import { corpusConfigOf, modelData, ModelDataSummary, pretrainingData, WeightedExample } from './data';
 import { rewardWeightedLoss } from './loss';
 import { makeDir, writeIfChanged } from '../engine/files';
@@ -194,7 +194,7 @@ function keepProgressUpTo(file: string, step: number): void {
 }
 
 /** Config keys added after the first fine-tuning runs, with the value those runs used (for resuming them). */
-const KEYS_ADDED_SINCE: Partial<FinetuneConfig> = { evalGuidance: null, timestepWeighting: 'model', trainTextEncoder: false, modelCondDropout: null, modelTimesteps: null };
+export const KEYS_ADDED_SINCE: Partial<FinetuneConfig> = { evalGuidance: null, timestepWeighting: 'model', trainTextEncoder: false, modelCondDropout: null, modelTimesteps: null };
 
 /**
  * First differing key path of two JSON values, or undefined (the order of an object's keys does not count; arrays of
@@ -278,8 +278,7 @@ export async function finetune(
     writeIfChanged(path.join(inputs.out, WEIGHTS), JSON.stringify(summary, null, 2) + '\n');
 
     const loopConfig: PretrainConfig = { ...loaded.meta.config, seed: config.seed, diffusionTrain: config.train };
-    const nModel = Math.max(1, Math.round(config.train.batchSize * config.modelFraction));
-    const nPre = config.train.batchSize - nModel;
+    const { model: nModel, pre: nPre } = batchSplit(config);
     const modelBatches = shuffledBatches(examples, `${config.seed}/model`);
     const preBatches = shuffledBatches(pre, `${config.seed}/pre`);
     const ckpt = path.join(inputs.out, 'diffusion');

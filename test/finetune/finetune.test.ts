@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { compareSettings, compareWithBase, comparisonTable, settingsTable, drawnCountTable, finetune, finetuneEvalPrompts, finetuneStep, modelData, progressEval, resolveFinetuneConfig, rewardWeightedLoss, weightAudit } from '../../src/finetune';
+import { checkSettings, compareSettings, corpusConfigOf, compareWithBase, comparisonTable, settingsTable, drawnCountTable, finetune, finetuneEvalPrompts, finetuneStep, modelData, progressEval, resolveFinetuneConfig, rewardWeightedLoss, weightAudit } from '../../src/finetune';
 import { FinetuneComparison, promptSeedInterval } from '../../src/finetune/evaluate';
 import { generateImages } from '../../src/models/diffusion/sampler';
 import { readCheckpointIndex } from '../../src/engine/checkpoint';
@@ -355,10 +355,12 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   const p2 = await progressEval(loaded.model, sampler, resolveFinetuneConfig('quick', TINY), 0, spy);
   assert.deepEqual([p1.guidance, p2.guidance, ...scales], [2.5, ownScale, 2.5, ownScale]);
   loaded.model.dispose({ clip: true });
-  // Paired comparison with the base on the same prompts and image seeds.
-  const cmp = await compareWithBase(base, [outA, outB], seenPrompts({ perCategory: { count: 1, color: 1, background: 1, combination: 1 } }), 1, 0);
+  // Paired comparison with the base on the same prompts and image seeds; a second fine-tuning seed (outB is outA's model again).
+  const outS = removedAtExit('t2i-ft-s1-');
+  await finetune({ model: base, data: [data], out: outS }, resolveFinetuneConfig('quick', { ...TINY, weights: 'labels', seed: 1 }), { progress: false });
+  await assert.rejects(compareWithBase(base, [outA, outB], seenPrompts({ perCategory: { count: 1 } }), 1, 0), /hold the same weights \(a copy\?\)/);
+  const cmp = await compareWithBase(base, [outA, outS], seenPrompts({ perCategory: { count: 1, color: 1, background: 1, combination: 1 } }), 1, 0);
   assert.deepEqual(cmp.effects.map((e) => e.category), ['all', 'count', 'color', 'background', 'combination']);
-  assert.deepEqual(cmp.runs[0].cells, cmp.runs[1].cells, 'identical models, identical verdicts');
   assert.equal(cmp.effects[0].diff.mean, cmp.runs[0].cells.all.rate - cmp.base.all.rate);
   assert.match(comparisonTable(cmp), /\| all \| /);
   // Per prompt: every image counted once, the same verdicts as the categories, and where objects were drawn.
@@ -367,13 +369,12 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
     assert.ok(cells.every((x) => x.n === 1 && x.k <= x.n && x.drawn.length === 6 && x.drawn.reduce((a, v) => a + v, 0) === x.n));
   }
   assert.equal(cmp.byPrompt.reduce((a, p) => a + p.base.k, 0), cmp.base.all.k);
-  assert.deepEqual(cmp.byPrompt[0].runs[0], cmp.byPrompt[0].runs[1], 'identical models, identical images');
   const countRow = drawnCountTable(cmp).split('\n')[2];
   const asked = parsePrompt(cmp.byPrompt[0].prompt).count ?? 1;
-  const b0 = cmp.byPrompt[0].base, r0 = cmp.byPrompt[0].runs[0];
+  const b0 = cmp.byPrompt[0].base, r0 = cmp.byPrompt[0].runs[0], r1 = cmp.byPrompt[0].runs[1];
   assert.ok(countRow.startsWith(`| ${cmp.byPrompt[0].prompt} | ${b0.k}/1 | ${b0.drawn[asked]}/1 | ${b0.drawn.join(' / ')} | `), countRow);
-  const summed = r0.drawn.map((v) => 2 * v).join(' / ');
-  assert.ok(countRow.endsWith(`| ${2 * r0.k}/2 | ${2 * r0.drawn[asked]}/2 | ${summed} |`), `fine-tuned cells are summed over runs: ${countRow}`);
+  const summed = r0.drawn.map((v, i) => v + r1.drawn[i]).join(' / ');
+  assert.ok(countRow.endsWith(`| ${r0.k + r1.k}/2 | ${r0.drawn[asked] + r1.drawn[asked]}/2 | ${summed} |`), `fine-tuned cells are summed over runs: ${countRow}`);
   assert.equal(drawnCountTable({ ...cmp, byPrompt: cmp.byPrompt.filter((p) => p.category !== 'count') }), '', 'no count prompt, no table');
   // --categories: a prompt keeps its place in the whole set, so it gets the same image seeds as in a full run.
   const whole = finetuneEvalPrompts('seen', 2, 0);
@@ -388,9 +389,9 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   assert.deepEqual(cmp.sampler, {});
   // Several settings against one judging of the base: each setting's row is what compareWithBase gives it alone.
   const judgedModels: string[] = [];
-  const settings = [{ name: 'a', runs: [outA] }, { name: 'a-and-b', runs: [outA, outB] }, { name: 'mix', runs: [`${base}/`, outA] }];
+  const settings = [{ name: 'a', runs: [outA] }, { name: 'a-and-b', runs: [outA, outS] }, { name: 'mix', runs: [`${base}/`, outA] }];
   const both = await compareSettings(base, settings, seenPrompts({ perCategory: { count: 1, color: 1, background: 1, combination: 1 } }), 1, { onModel: (d) => judgedModels.push(d) });
-  assert.deepEqual(judgedModels, [base, outA, outB], 'each model judged once, however often and however spelt it is named');
+  assert.deepEqual(judgedModels, [base, outA, outS], 'each model judged once, however often and however spelt it is named');
   assert.deepEqual(both.settings.map((x) => x.name), ['a', 'a-and-b', 'mix']);
   const mix = both.settings[2];
   assert.deepEqual(mix.runs.map((r) => r.dir), [`${base}/`, outA]);
@@ -406,11 +407,20 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   assert.ok(rows[2].startsWith(`| a | ${(100 * both.settings[0].runs[0].cells.all.rate).toFixed(1)} | `) && !rows[2].includes('['), `one seed: no interval: ${rows[2]}`);
   assert.match(rows[3], /^\| a-and-b \| [\d.]+, [\d.]+ \| [+-][\d.]+ \[/);
   const groupsJson = path.join(removedAtExit('t2i-ft-grp-'), 'new', 'groups.json'); // --out makes its folder
-  const grouped = await runCli('eval-finetune', '--base', base, '--group', `one=${outA}`, '--group', `two=${outA},${outB}`, '--categories', 'color', '--prompts-per-category', '1', '--per-prompt', '1', '--steps', '2', '--out', groupsJson);
+  const grouped = await runCli('eval-finetune', '--base', base, '--group', `one=${outA}`, '--group', `two=${outA},${outS}`, '--categories', 'color', '--prompts-per-category', '1', '--per-prompt', '1', '--steps', '2', '--out', groupsJson);
   assert.match(grouped, /^\| one \| /m);
   assert.match(grouped, /^\| two \| /m);
   assert.match(grouped, /^## two$/m);
   assert.deepEqual(JSON.parse(fs.readFileSync(groupsJson, 'utf8')).settings.map((x: { name: string }) => x.name), ['one', 'two']);
+  // A fine-tuned model fine-tuned again draws D_pre from its base's corpus, not the defaults.
+  assert.deepEqual(corpusConfigOf(outA), corpusConfigOf(base));
+  assert.equal(corpusConfigOf(outA).size, 48);
+  // A setting's runs are one recipe's seeds, each fine-tuned from the base it is compared with.
+  const outBeta = removedAtExit('t2i-ft-beta-');
+  await finetune({ model: base, data: [data], out: outBeta }, resolveFinetuneConfig('quick', { ...TINY, weights: 'labels', seed: 1, beta: 2 }), { progress: false });
+  assert.throws(() => checkSettings(base, [{ name: 'x', runs: [outA, outBeta] }]), /setting "x": .* differ in more than the seed \(config\.beta: 1 in the first, 2 in the second\)/);
+  const otherBase = await tinyModelFolder('t2i-ft-base2-', { randomizeSeed: 4 });
+  assert.throws(() => checkSettings(otherBase, [{ name: 'x', runs: [outA] }]), /was fine-tuned from .*, not from the base it is compared with/);
   const one = await compareWithBase(base, [outA], seenPrompts({ perCategory: { count: 1, color: 0, background: 0, combination: 0 } }), 1, 0, undefined, { guidanceScale: 2.5, steps: 2 });
   assert.deepEqual(one.sampler, { guidanceScale: 2.5, steps: 2 }, 'the sampler both sides used is recorded');
   assert.ok(one.effects.every((e) => e.p === null), 'one run: no sign-flip p');
@@ -428,6 +438,22 @@ function writePrompts(): string {
   return f;
 }
 
+test('t2i-align finetune: images without labels and no reward model to weigh them are named as left out, not dropped silently', async () => {
+  const base = await tinyBase();
+  const data = labelledDataset(10);
+  // Take back every rater's latest label: the images they were on now have none.
+  const store = LabelStore.open(path.join(data, 'labels.sqlite'));
+  const raters = [...new Set(store.current().map((r) => r.rater))];
+  for (const r of raters) store.undo(r);
+  const unlabelled = readManifest(data).length - labelledImages(data).length;
+  store.close();
+  assert.ok(unlabelled > 0);
+  const config = path.join(removedAtExit('t2i-ft-cfg-'), 'tiny.json');
+  fs.writeFileSync(config, JSON.stringify({ ...TINY, evalEvery: 0 }));
+  const said = await runCli('finetune', '--model', base, '--data', data, '--weights', 'labels', '--config', config, '--out', path.join(removedAtExit('t2i-ft-left-'), 'out'));
+  assert.match(said, new RegExp(`: ${unlabelled} of its ${readManifest(data).length} images have no labels and no reward model weighs them \\(--reward DIR\\): left out of D_model`));
+});
+
 test('t2i-align finetune: bad input is one clear line and writes nothing', async () => {
   const base = await tinyBase();
   const out = path.join(removedAtExit('t2i-ft-bad-'), 'out');
@@ -441,6 +467,11 @@ test('t2i-align finetune: bad input is one clear line and writes nothing', async
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--config', bad, '--out', out), /finetune config: .*betta/);
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--normalise', 'max', '--out', out), /--normalise must be one of none, mean/);
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--eval-guidance', 'high', '--out', out), /--eval-guidance must be a number in 0\.\.100, got "high"/);
+  // A beta with no D_pre in the batch would be ignored: refused, naming both keys.
+  fs.writeFileSync(bad, JSON.stringify({ modelFraction: 1 }));
+  await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--config', bad, '--out', out), /finetune config: beta 1 weighs the pretraining loss, but modelFraction 1 of train\.batchSize 32 leaves no D_pre example in a batch .*give beta 0, or a smaller modelFraction/);
+  assert.equal(resolveFinetuneConfig('default', { modelFraction: 1, beta: 0 }).beta, 0);
+  await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'threshold', '--threshold', '1.5', '--out', out), /--threshold must be a number in 0\.\.1, got "1\.5"/);
   fs.writeFileSync(bad, JSON.stringify({ evalGuidance: -2 }));
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--config', bad, '--out', out), /finetune config: evalGuidance: /);
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--config', '/nope.json', '--out', out), /--config \/nope\.json: /);
