@@ -13,10 +13,15 @@
  *   moon" can be true of it. Until 2026-12-06 a place was added there too.)
  * Words are never dropped: a shorter prompt is still true of the image.
  * Every perturbation is a prompt of the grammar (formatPrompt) and differs
- * from the original.
+ * from the original. None is a test-only prompt: a change that would make a
+ * held-out color/background pair is not made (until 2026-12-06 it was, and
+ * the 20 unseen prompts of the main object were classes of the auxiliary
+ * loss, so the reward had trained on the prompts its "new combination" rows
+ * test).
  */
 import { Rng } from '../engine/random';
 import { Attributes, formatPrompt } from '../world/prompt';
+import { usesHeldOutCombination } from '../world/promptSets';
 import { BACKGROUNDS, COLORS, MAX_COUNT } from '../world/vocab';
 
 /** The attributes a perturbation may change. */
@@ -41,16 +46,17 @@ function alternatives(a: Attributes): Record<PerturbedAttribute, Array<Partial<A
 
 /**
  * Every perturbation of `a` that changes exactly the attributes in `which`
- * (one, two or all three), in a fixed order.
+ * (one, two or all three), in a fixed order; none makes a held-out pair that `a` does not have.
  */
 export function perturbationsOf(a: Attributes, which: readonly PerturbedAttribute[]): Perturbation[] {
   const alt = alternatives(a);
   let out: Array<Partial<Attributes>> = [{}];
   for (const key of which) out = out.flatMap((p) => alt[key].map((v) => ({ ...p, ...v })));
   const changed = PERTURBED_ATTRIBUTES.filter((k) => which.includes(k));
-  return out.map((p) => {
+  const testOnly = (b: Attributes) => usesHeldOutCombination(b) && !usesHeldOutCombination(a);
+  return out.flatMap((p) => {
     const attributes = { ...a, ...p };
-    return { prompt: formatPrompt(attributes), attributes, changed };
+    return testOnly(attributes) ? [] : [{ prompt: formatPrompt(attributes), attributes, changed }];
   });
 }
 

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { Rng } from '../../src/engine/random';
 import { perturbationsOf, perturbPrompt, PERTURBED_ATTRIBUTES } from '../../src/reward/perturb';
 import { allAttributes, Attributes, formatPrompt, parsePrompt } from '../../src/world/prompt';
+import { seenPrompts, unseenPrompts } from '../../src/world/promptSets';
 
 const KEYS = ['count', 'color', 'background'] as const;
 
@@ -43,4 +44,21 @@ test('single-attribute changes come first, distinct; the pool of "a circle" is i
   assert.deepEqual(perturbPrompt(c, 9, new Rng(2)), p, 'seeded');
   assert.equal(perturbPrompt(a, 40, new Rng(3)).length, 40, 'beyond the pool they repeat');
   assert.throws(() => perturbPrompt(a, -1, new Rng(0)), /non-negative integer/);
+});
+
+test('no perturbation of a seen prompt is a test-only prompt (a held-out color/background pair): the reward never trains on what its unseen rows test', () => {
+  const unseen = new Set(unseenPrompts().map((p) => p.prompt));
+  let draws = 0;
+  for (const seen of seenPrompts()) {
+    const all = KEYS.flatMap((k, i) => [perturbationsOf(seen.attributes, [k]), ...KEYS.slice(i + 1).map((l) => perturbationsOf(seen.attributes, [k, l]))]).flat();
+    all.push(...perturbationsOf(seen.attributes, [...KEYS]));
+    for (const p of [...all, ...perturbPrompt(seen.attributes, 50, new Rng(seen.prompt))]) {
+      assert.ok(!unseen.has(p.prompt), `${seen.prompt} -> ${p.prompt}, an unseen prompt`);
+      draws++;
+    }
+  }
+  assert.ok(draws > 10_000);
+  // A prompt that has a held-out pair (an unseen one) may keep it.
+  const held = unseenPrompts().find((p) => p.attributes.color !== undefined && p.attributes.background !== undefined && p.attributes.object === 'circle')!;
+  assert.ok(perturbationsOf(held.attributes, ['count']).every((p) => p.attributes.background === held.attributes.background));
 });
