@@ -31,7 +31,10 @@ export function encodePng(img: ImageLike): Buffer {
   return PNG.sync.write(png, { colorType: 2, inputColorType: 2, inputHasAlpha: false });
 }
 
-/** Decode PNG bytes to RGB (alpha dropped, composited on nothing). */
+/**
+ * Decode PNG bytes to RGB. An image with a transparent pixel is refused: what a viewer shows there depends
+ * on what it is drawn over, and the colour under it is anything (a judge reading it would see what no person does).
+ */
 export function decodePng(bytes: Uint8Array): ImageLike {
   let png: PNG;
   try {
@@ -43,6 +46,11 @@ export function decodePng(bytes: Uint8Array): ImageLike {
   }
   const { width, height } = png;
   const data = new Uint8Array(width * height * 3);
+  let transparent = 0;
+  for (let i = 0; i < width * height; i++) if (png.data[i * 4 + 3] !== 255) transparent++;
+  if (transparent > 0) {
+    throw new Error(`not an opaque image: ${transparent} of its ${width * height} pixels are transparent (alpha below 255); flatten it onto a background first (the kit reads RGB)`);
+  }
   for (let i = 0; i < width * height; i++) {
     data[i * 3] = png.data[i * 4];
     data[i * 3 + 1] = png.data[i * 4 + 1];

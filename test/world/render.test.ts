@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { PNG } from 'pngjs';
 import { decodePng, encodePng, sameImage, tileImages } from '../../src/world/image';
 import { parsePrompt } from '../../src/world/prompt';
 import { renderPrompt } from '../../src/world/render';
@@ -44,4 +45,13 @@ test('PNG round-trip and tiling', () => {
   assert.throws(() => decodePng(new Uint8Array([1, 2, 3])), /not a readable PNG/);
   const png = encodePng(r.image);
   assert.throws(() => decodePng(png.subarray(0, 60)), /^Error: not a readable PNG: the file ends early \(truncated\?\)$/);
+  // A red circle drawn fully transparent: a viewer shows nothing there, the RGB under it says "red circle".
+  const rgba = new PNG({ width: r.image.width, height: r.image.height });
+  for (let i = 0; i < r.image.width * r.image.height; i++) {
+    rgba.data.set(r.image.data.subarray(i * 3, i * 3 + 3), i * 4);
+    rgba.data[i * 4 + 3] = i < 10 ? 0 : 255;
+  }
+  assert.throws(() => decodePng(PNG.sync.write(rgba)), /not an opaque image: 10 of its \d+ pixels are transparent \(alpha below 255\); flatten it onto a background first/);
+  for (let i = 0; i < 10; i++) rgba.data[i * 4 + 3] = 255;
+  assert.ok(sameImage(decodePng(PNG.sync.write(rgba)), r.image), 'an opaque RGBA PNG reads as its RGB');
 });
