@@ -180,6 +180,9 @@ export async function runTrainingLoop(spec: LoopSpec, opts: LoopOptions = {}): P
         recent.push(loss);
         await opts.onStep?.(s, loss, ema);
         bar?.tick(1, { loss });
+        // Let the event loop turn between updates (awaits of settled promises do not): a pool worker whose sweep
+        // was killed hears its channel close and exits, instead of training on beside the rerun's worker.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         if (s % train.checkpointEvery === 0 || s === train.steps) {
           await save(s, recent);
           recent = [];

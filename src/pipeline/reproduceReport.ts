@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import * as aq from 'arquero';
 import { AccuracyCell, EvaluateResult, PromptVerdicts } from '../eval/evaluate';
 import { promptSeedInterval } from '../reward/metrics';
@@ -12,6 +13,7 @@ import { pairedInterval } from '../reward/ablation';
 import { CATEGORIES } from '../world/prompt';
 import { Claim, formatEffect, formatP } from './claims';
 import { PALETTE, Report, ReportFigure, ReportSection, writeReport } from './report';
+import { REPRODUCE_PRESETS } from './reproduce';
 import type { EvalSetName, ReproduceSummary } from './reproduce';
 
 /** An evaluation as summary.json holds it (the per-image list replaced by its length and, since 2026-12-06, per-prompt tallies). */
@@ -138,11 +140,19 @@ function claimsTable(claims: readonly Claim[]): ReportSection['table'] {
   return {
     columns: ['claim', 'part', 'effect', '95% interval over seeds', 'paired test, p', 'part verdict', 'classifier reads', 'claim verdict'],
     rows: claims.flatMap((c) => c.parts.map((p, i) => [
-      i === 0 ? c.claim : '', `${p.name} (${p.unit ?? c.unit})`, formatEffect(p.effect, p.unit ?? c.unit), p.interval ? `[${formatEffect(p.interval[0], p.unit ?? c.unit)}, ${formatEffect(p.interval[1], p.unit ?? c.unit)}]` : '-',
+      i === 0 ? c.claim : '', `${p.name} (${p.unit ?? c.unit})`, formatEffect(p.effect, p.unit ?? c.unit),
+      p.interval ? `[${formatEffect(p.interval[0], p.unit ?? c.unit)}, ${formatEffect(p.interval[1], p.unit ?? c.unit)}]` : `- (${p.perSeed.length} seed${p.perSeed.length === 1 ? '' : 's'})`,
       `${p.test}: ${formatP(p.p)}`, p.verdict, p.secondReader ? `${formatEffect(p.secondReader.effect, p.unit ?? c.unit)} (${p.secondReader.verdict})` : '', i === 0 ? c.verdict : '',
     ])),
-    caption: 'Verdict rules: src/pipeline/claims.ts. Effects in accuracy points (alignment), FID units (fidelity) or AUC (reward).',
+    // The claims' notes (a test that cannot reach p < 0.05, how to read a part), as claims.md has them.
+    caption: ['Verdict rules: src/pipeline/claims.ts. Effects in accuracy points (alignment), FID units (fidelity) or AUC (reward).', ...claims.filter((c) => c.note).map((c) => `${c.id}: ${c.note}.`)].join(' '),
   };
+}
+
+/** Which preset a run's config is: a `--quick` run's report says so (its tests cannot reach what the default's can). */
+function presetName(c: ReproduceSummary['config']): string {
+  for (const preset of ['quick', 'default'] as const) if (isDeepStrictEqual(JSON.parse(JSON.stringify(c)), JSON.parse(JSON.stringify(REPRODUCE_PRESETS[preset])))) return preset === 'quick' ? 'the --quick preset' : 'the default preset';
+  return 'a config of its own (config.json)';
 }
 
 /** The run's figures, by name (the report's, and notebook 05's from a summary.json). */
@@ -200,7 +210,7 @@ export function writeReproduceReport(file: string, summary: ReproduceSummary): v
   });
   const report: Report = {
     title: 'Aligning a text-to-image model with (simulated) human feedback: the reproduction',
-    subtitle: `Lee et al. (2023), reproduced by t2i-align in its world of shapes. Run folder ${summary.out}; ${c.seeds.length} fine-tuning seed(s); ${(summary.seconds / 60).toFixed(1)} min in this invocation.`,
+    subtitle: `Lee et al. (2023), reproduced by t2i-align in its world of shapes. Run folder ${summary.out}; ${presetName(c)}; ${c.seeds.length} fine-tuning seed(s); ${(summary.seconds / 60).toFixed(1)} min in this invocation.`,
     generated: new Date().toISOString(),
     sections: [
       {

@@ -200,15 +200,38 @@ export const NAMED_SWEEPS: Record<string, SweepConfigInput> = {
 export const SWEEP_NAMES = Object.keys(NAMED_SWEEPS);
 
 /** zod issues as one line naming each key. */
-function issues(e: z.ZodError): string {
-  return e.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+function issues(e: z.ZodError, schema?: z.ZodType): string {
+  return e.issues.map((i) => {
+    const keys = i.code === 'unrecognized_keys' && schema ? keysAt(schema, i.path) : undefined;
+    return `${i.path.join('.') || '(root)'}: ${i.message}${keys ? `; the keys there are ${keys.join(', ')}` : ''}`;
+  }).join('; ');
+}
+
+/** The keys an object schema takes at `at` (through optional, default, array and partial wrappers), if it is one. */
+function keysAt(schema: z.ZodType, at: readonly PropertyKey[]): string[] | undefined {
+  let t: unknown = schema;
+  const def = (x: unknown) => (x as { _zod?: { def?: Record<string, unknown> } })._zod?.def ?? {};
+  const unwrap = () => {
+    for (let d = def(t); d.innerType !== undefined; d = def(t)) t = d.innerType;
+  };
+  for (const k of at) {
+    unwrap();
+    if (typeof k === 'number') t = def(t).element;
+    else t = (def(t).shape as Record<string, unknown> | undefined)?.[k as string];
+    if (t === undefined) return undefined;
+  }
+  unwrap();
+  const shape = def(t).shape as Record<string, unknown> | undefined;
+  if (shape) return Object.keys(shape);
+  const entries = def(def(t).keyType).entries as Record<string, string> | undefined; // a record keyed by an enum
+  return entries ? Object.values(entries) : undefined;
 }
 
 /** Check a sweep config (a named one or a user's JSON) and apply `quick`; errors name the key. */
 export function resolveSweep(input: unknown, opts: { quick?: boolean; seeds?: number; source?: string } = {}): ResolvedSweep {
   const p = SweepConfigSchema.safeParse(input);
   const where = opts.source ?? 'sweep config';
-  if (!p.success) throw new Error(`${where}: ${issues(p.error)}`);
+  if (!p.success) throw new Error(`${where}: ${issues(p.error, SweepConfigSchema)}`);
   const c = p.data;
   const q = opts.quick ? (c.quick ?? {}) : {};
   const settings = { ...DEFAULT_SETTINGS, ...c.settings, ...(opts.quick ? QUICK_SETTINGS : {}), ...(q.settings ?? {}) };
@@ -228,9 +251,15 @@ export function resolveSweep(input: unknown, opts: { quick?: boolean; seeds?: nu
   if (!s.success) throw new Error(`${where}: settings: ${issues(s.error)}`);
   for (const st of grid.steps ?? [s.data.steps]) {
     for (const n of grid.snapshots ?? [s.data.snapshots]) {
-      if (st % n !== 0) throw new Error(`${where}: steps (${st}) must be a multiple of snapshots (${n}), so that the evaluations are evenly spaced`);
+      if (st % n !== 0) throw new Error(`${where}${opts.quick ? ' (quick)' : ''}: steps (${st}) must be a multiple of snapshots (${n}), so that the evaluations are evenly spaced`);
     }
   }
+  c.figures.forEach((f, k) => {
+    // A change since step 0 needs a step 0: runs evaluated more than once.
+    if (f.change && Math.max(...(grid.snapshots ?? [s.data.snapshots])) < 2) {
+      throw new Error(`${where}${opts.quick ? ' (quick)' : ''}: figures.${k}.change: a change since step 0 needs runs evaluated more than once (snapshots > 1), and snapshots is ${s.data.snapshots}`);
+    }
+  });
   const ev = EvalSettingsSchema.parse({ ...DEFAULT_EVAL, ...c.eval, ...(opts.quick ? QUICK_EVAL : {}), ...(q.eval ?? {}) });
   return {
     name: c.name, question: c.question, quick: !!opts.quick, settings: s.data, grid,

@@ -105,7 +105,7 @@ async function runSweepLocked(dir: string, s: ResolvedSweep, opts: SweepOptions)
   const failures: string[] = [];
   try {
     if (missing.length && opts.queue) {
-      await runOnQueue(opts.queue, dir, missing, (run) => finished(run));
+      await runOnQueue(opts.queue, dir, missing, (run) => finished(run), { log });
     } else if (missing.length && (opts.workers ?? 0) > 0) {
       // Threads from the requested pool size, not from the runs left: the same --workers gives the same numbers on a resume.
       const threads = opts.threads ?? Math.max(1, Math.floor(availableCores() / opts.workers!));

@@ -12,9 +12,9 @@
  */
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
-import { Job, Queue, QueueEvents, Worker } from 'bullmq';
+import { Job, Queue, Worker } from 'bullmq';
 import type { SweepRun } from './config';
-import { executeRun, SweepRow } from './run';
+import { executeRun, savedRows, snapshotSteps, SweepRow } from './run';
 
 export const QUEUE_NAME = 't2i-align-runs';
 
@@ -39,24 +39,31 @@ export function queueConnection(url: string): { host: string; port: number; db: 
   return { host: u.hostname, port, db, maxRetriesPerRequest: null };
 }
 
-/** The job id of a run: the same run of the same sweep folder is one job, however often it is enqueued. */
+/**
+ * The job id of a run: the same run of the same sweep folder is one job, however often it is enqueued. The run's
+ * settings are in it, so a job an earlier sweep of the folder left queued (other settings, same run name) is
+ * another job, never taken for this one.
+ */
 export function jobId(dir: string, run: SweepRun): string {
-  return createHash('sha256').update(`${path.resolve(dir)}\n${run.key}`).digest('hex').slice(0, 32);
+  return createHash('sha256').update(`${path.resolve(dir)}\n${run.key}\n${JSON.stringify(run)}`).digest('hex').slice(0, 32);
 }
 
 /** Give up on connecting after this long, with a clear error (ioredis would retry for ever). */
 const CONNECT_TIMEOUT_MS = 10_000;
 
-async function reachable(queue: Queue, url: string): Promise<void> {
+/** `p`, or `undefined` when it has not settled within `ms` (Redis away: ioredis waits for it for ever). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`cannot reach the queue at ${url} within ${CONNECT_TIMEOUT_MS / 1000} s: is redis-server running there? (start one with: redis-server --port PORT)`)), CONNECT_TIMEOUT_MS);
-  });
   try {
-    await Promise.race([queue.waitUntilReady(), timeout]);
+    return await Promise.race([p, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
   } finally {
     clearTimeout(timer);
   }
+}
+
+async function reachable(queue: Queue, url: string): Promise<void> {
+  const ready = await within(queue.waitUntilReady().then(() => true), CONNECT_TIMEOUT_MS);
+  if (!ready) throw new Error(`cannot reach the queue at ${url} within ${CONNECT_TIMEOUT_MS / 1000} s: is redis-server running there? (start one with: redis-server --port PORT)`);
 }
 
 /** Throw (within 10 s) unless the queue at `url` answers: a sweep checks it before its stages, not after. */
@@ -69,34 +76,77 @@ export async function checkQueue(url: string): Promise<void> {
   }
 }
 
+export interface QueueWaitOptions {
+  /** One line when the queue stops or starts answering, or a run's job is enqueued again. */
+  log?: (line: string) => void;
+  /** How often each job is asked after (default 5 s). */
+  pollMs?: number;
+}
+
 /**
- * Enqueue the runs of a prepared sweep folder and wait for their rows.
- * `onDone` is called as each finishes. A failed run (after its attempts) rejects.
+ * Enqueue the runs of a prepared sweep folder and wait for their rows, asking after each job every few seconds.
+ * `onDone` is called as each finishes. A job that is gone (Redis restarted without its data) is settled by the
+ * folder: the run's rows on disk when a worker wrote them all, else the job is enqueued again. While the queue
+ * does not answer the wait goes on, said once. Runs that fail (after their attempts) are named together at the
+ * end, after the others have finished.
  */
-export async function runOnQueue(url: string, dir: string, runs: readonly SweepRun[], onDone: (run: SweepRun, rows: SweepRow[]) => void): Promise<void> {
-  const connection = queueConnection(url);
-  const queue = new Queue<RunJob, SweepRow[]>(QUEUE_NAME, { connection });
-  const events = new QueueEvents(QUEUE_NAME, { connection });
+export async function runOnQueue(
+  url: string, dir: string, runs: readonly SweepRun[], onDone: (run: SweepRun, rows: SweepRow[]) => void, opts: QueueWaitOptions = {},
+): Promise<void> {
+  const log = opts.log ?? (() => {});
+  const pollMs = opts.pollMs ?? 5000;
+  const queue = new Queue<RunJob, SweepRow[]>(QUEUE_NAME, { connection: queueConnection(url) });
   try {
     await reachable(queue, url);
-    await events.waitUntilReady();
     const abs = path.resolve(dir);
-    const jobs = await Promise.all(runs.map(async (run) => {
+    const enqueue = async (run: SweepRun) => {
       // A job of an earlier sweep of this folder would be found again: failed, or completed with rows that are no
       // longer on disk (the run was missing, so it is asked for again). Start it afresh; one still queued or running
       // (another sweep process's) is waited for.
       const old = await queue.getJob(jobId(abs, run));
       if (old && ['completed', 'failed'].includes(await old.getState())) await old.remove();
-      return queue.add('run', { dir: abs, run }, { jobId: jobId(abs, run), attempts: 2, removeOnComplete: false, removeOnFail: false });
-    }));
-    await Promise.all(jobs.map(async (job, i) => {
-      const rows = (await job.waitUntilFinished(events)) as SweepRow[];
-      onDone(runs[i], rows);
-    }));
-    // Finished jobs are not needed once their rows are on disk; a later sweep of the same folder enqueues afresh.
-    await Promise.all(jobs.map((j) => j.remove().catch(() => {})));
+      await queue.add('run', { dir: abs, run }, { jobId: jobId(abs, run), attempts: 2, removeOnComplete: false, removeOnFail: false });
+    };
+    for (const run of runs) await enqueue(run);
+    const pending = new Set(runs);
+    const failures: string[] = [];
+    let away = false;
+    while (pending.size > 0) {
+      for (const run of [...pending]) {
+        const asked = await within((async () => {
+          const job = await queue.getJob(jobId(abs, run));
+          return { job, state: job ? await job.getState() : 'gone' };
+        })(), CONNECT_TIMEOUT_MS);
+        if (!asked) {
+          if (!away) log(`the queue at ${url} does not answer; waiting for it (workers write each run's rows to the folder)`);
+          away = true;
+          break;
+        }
+        if (away) log(`the queue at ${url} answers again`);
+        away = false;
+        const { job, state } = asked;
+        if (state === 'completed') {
+          pending.delete(run);
+          onDone(run, job!.returnvalue);
+          await job!.remove().catch(() => {}); // its rows are on disk; a later sweep of the folder enqueues afresh
+        } else if (state === 'failed') {
+          pending.delete(run);
+          failures.push(`${run.key}: ${job!.failedReason}`);
+        } else if (state === 'gone') {
+          const rows = savedRows(abs, run);
+          if (rows.length === snapshotSteps(run.settings).length) {
+            pending.delete(run);
+            onDone(run, rows);
+          } else {
+            log(`${run.key}: its job is no longer in the queue (did Redis restart without its data?); enqueued again`);
+            await enqueue(run);
+          }
+        }
+      }
+      if (pending.size > 0) await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+    if (failures.length) throw new Error(`${failures.length} run(s) failed on the queue's workers (rerun the same command to resume them): ${failures.join('; ')}`);
   } finally {
-    await events.close();
     await queue.close();
   }
 }

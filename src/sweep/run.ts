@@ -261,6 +261,10 @@ export interface RunHooks {
 export async function executeRun(dir: string, run: SweepRun, hooks: RunHooks = {}): Promise<SweepRow[]> {
   const log = hooks.log ?? (() => {});
   const s = readSweep(dir);
+  // A queued job carries its run: one an earlier sweep of this folder left behind has another sweep's settings.
+  const mine = sweepRuns(s).find((r) => r.key === run.key);
+  const diff = mine ? firstDifference(mine, JSON.parse(JSON.stringify(run))) : 'not a run of it';
+  if (diff) throw new Error(`${dir}: run ${run.key} is not this sweep's (${diff}; a job an earlier sweep of the folder left in the queue?): nothing was run`);
   const steps = snapshotSteps(run.settings);
   const done = savedRows(dir, run);
   if (done.length === steps.length) return done;

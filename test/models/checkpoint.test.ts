@@ -131,6 +131,20 @@ test('training resumed from a checkpoint ends where the uninterrupted run ends (
   tf.dispose([emaStraight, emaResumed, trained]);
 });
 
+test('the training loop lets the event loop turn between updates (a pool worker hears its sweep die and exits)', async () => {
+  await initTestBackend();
+  const cfg = tinyConfig();
+  const clip = new MiniClip(cfg.clip, 1);
+  const model = new TextToImage(clip, cfg.diffusion);
+  let updates = 0;
+  let heardAt = -1;
+  setImmediate(() => (heardAt = updates)); // as an IPC 'disconnect' would be delivered
+  await trainDiffusion(model, fakeBatches(), cfg, { progress: false, checkpointDir: tmp(), maxUpdates: 3, onStep: () => void updates++ });
+  assert.equal(updates, 3);
+  assert.ok(heardAt >= 0 && heardAt < 3, `the event loop turned only after the last update (heard at ${heardAt})`);
+  [model, clip].forEach((m) => m.dispose());
+});
+
 test("resuming diffusion with another text encoder than the checkpoint's is refused", async () => {
   await initTestBackend();
   const cfg = tinyConfig();

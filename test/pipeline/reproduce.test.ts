@@ -68,13 +68,20 @@ test('reproduce at toy scale: summary, claims, a report that draws, resume, and 
   assert.deepEqual(check.blank, []);
   assert.equal(check.drawn, check.figures);
   assert.ok(check.figures >= 8, `${check.figures} figures`);
+  // The report names the preset and carries the claims' notes, as claims.md does.
+  const html = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
+  assert.match(html, /a config of its own \(config\.json\)/);
+  const noted = claims.filter((c: { note?: string }) => c.note);
+  assert.ok(noted.length > 0);
+  for (const c of noted) assert.ok(html.includes(`${c.id}: `), `${c.id}'s note is in report.html`);
+  assert.match(html, /- \(1 seed\)/, 'an interval a single seed cannot give says why it is missing');
 
-  // Resume: every stage finds its work done (no image, weights file or evaluation is written again; a finished
-  // fine-tuning run rewrites only its small metadata); the claims come out the same.
+  // Resume: every stage finds its work done (no image, weights file, evaluation or fine-tuning record is written
+  // again); the claims come out the same.
   const work = () =>
     Object.fromEntries(['feedback', 'reward', 'finetune', 'eval'].flatMap((d) =>
       (fs.readdirSync(path.join(out, d), { recursive: true }) as string[]).map((f) => path.join(d, f))
-        .filter((f) => /\.(png|bin|jsonl)$/.test(f) || (f.startsWith('eval') && f.endsWith('.json')))
+        .filter((f) => /\.(png|bin|jsonl)$/.test(f) || (f.startsWith('eval') && f.endsWith('.json')) || /(finetune|weights)\.json$/.test(f))
         .map((f) => [f, fs.statSync(path.join(out, f)).mtimeMs]),
     ));
   const stamps = work();

@@ -44,7 +44,11 @@ test('a bad sweep config is an error that names the key and what is allowed', ()
   bad({ ...TINY, setings: {} }, /my\.json: .*setings/);
   bad({ ...TINY, settings: { beta: -1 } }, /settings\.beta/);
   bad({ ...TINY, settings: { nonsense: 1 } }, /settings.*nonsense/);
-  bad({ ...TINY, grid: { gamma: [1] } }, /grid/);
+  bad({ ...TINY, grid: { gamma: [1] } }, /grid: Unrecognized key: "gamma"; the keys there are labels, raters, flip, unlabelled, aux, beta, steps, snapshots/);
+  bad({ ...TINY, quick: { settings: { stpes: 1 } } }, /quick\.settings: .*"stpes"; the keys there are labels, .*steps, snapshots/);
+  bad({ ...TINY, figures: [{ title: 't', x: 'step', y: ['overall'], colour: 'red' }] }, /figures\.0: .*"colour"; the keys there are title, x, y, series, mode, change, caption/);
+  bad({ ...TINY, settings: { ...TINY.settings, snapshots: 1 }, grid: { beta: [0, 1] }, figures: [{ title: 't', x: 'step', y: ['overall'], change: true }] }, /figures\.0\.change: a change since step 0 needs runs evaluated more than once \(snapshots > 1\), and snapshots is 1/);
+  assert.throws(() => resolveSweep({ ...TINY, quick: { settings: { steps: 5, snapshots: 2 } } }, { quick: true, source: 'my.json' }), /my\.json \(quick\): steps \(5\) must be a multiple of snapshots \(2\)/);
   bad({ ...TINY, grid: {} }, /name at least one setting to vary/);
   bad({ ...TINY, grid: { beta: [0, 0] } }, /grid\.beta: a value is listed twice/);
   bad({ ...TINY, grid: { flip: [0.9] } }, /grid\.flip: 0\.9 is not allowed/);

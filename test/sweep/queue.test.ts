@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { initBackend } from '../../src/engine';
 import { Queue, QueueEvents } from 'bullmq';
 import { queueConnection, QUEUE_NAME, resolveSweep, runSweep, sweepRuns } from '../../src/sweep';
-import { jobId } from '../../src/sweep/queue';
+import { jobId, runOnQueue } from '../../src/sweep/queue';
 import { csvWithoutSeconds, tempDir, TINY } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -135,4 +135,46 @@ test('through the queue, with a worker killed mid-run, the sweep gives the local
   const again = await runSweep(queued, sweep, { queue: url, png: false });
   assert.equal(again.ran, 1);
   assert.equal(csvWithoutSeconds(queued), csvWithoutSeconds(local));
+
+  // A job an earlier sweep of the folder left queued, with other settings under the same run name, is another
+  // job; a worker that takes it refuses it, and the sweep's own run is not mixed with it.
+  const other = { ...run, settings: { ...run.settings, beta: run.settings.beta + 1 } };
+  assert.notEqual(jobId(queued, other), jobId(queued, run));
+  const refused = await runOnQueue(url, queued, [other], () => {}, { pollMs: 100 }).then(() => '', (e: Error) => e.message);
+  assert.match(refused, /^1 run\(s\) failed on the queue's workers \(rerun the same command to resume them\): .*: run .* is not this sweep's \(settings\.beta was \d+, now \d+; a job an earlier sweep of the folder left in the queue\?\): nothing was run/);
+  assert.equal(csvWithoutSeconds(queued), csvWithoutSeconds(local));
+});
+
+test('a job that Redis lost (restarted without its data) is settled by the folder: rows on disk, else enqueued again', async () => {
+  const sweep = resolveSweep(TINY);
+  const [run] = sweepRuns(sweep);
+  const dir = tempDir('lost');
+  await runSweep(dir, sweep, { workers: 0, png: false });
+  const noWorker = `${url}/3`; // a database no worker reads: the jobs wait until they are lost
+  const lose = () => new Promise<void>((resolve) => setTimeout(async () => {
+    const q = new Queue(QUEUE_NAME, { connection: queueConnection(noWorker) });
+    await q.obliterate({ force: true });
+    await q.close();
+    resolve();
+  }, 400));
+  const logged: string[] = [];
+  const done: string[] = [];
+  await Promise.all([runOnQueue(noWorker, dir, [run], (r) => done.push(r.key), { pollMs: 100, log: (l) => logged.push(l) }), lose()]);
+  assert.deepEqual(done, [run.key], 'its rows were on disk: done');
+  // Without its rows the run is asked for again.
+  const rows = path.join(dir, 'runs', run.key, 'rows');
+  fs.renameSync(rows, `${rows}.aside`);
+  let waited: Promise<void> | undefined;
+  await new Promise<void>((resolve) => {
+    waited = runOnQueue(noWorker, dir, [run], (r) => done.push(r.key), { pollMs: 100, log: (l) => (logged.push(l), /enqueued again/.test(l) && resolve()) });
+    void lose();
+  });
+  const q = new Queue(QUEUE_NAME, { connection: queueConnection(noWorker) });
+  assert.equal(await (await q.getJob(jobId(dir, run)))!.getState(), 'waiting', 'enqueued again');
+  fs.renameSync(`${rows}.aside`, rows); // a worker elsewhere finished it; then the queue lost it again
+  await q.obliterate({ force: true });
+  await q.close();
+  await waited;
+  assert.deepEqual(done, [run.key, run.key]);
+  assert.ok(logged.some((l) => new RegExp(`^${run.key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: its job is no longer in the queue \\(did Redis restart without its data\\?\\); enqueued again$`).test(l)), logged.join('\n'));
 });
