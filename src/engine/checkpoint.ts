@@ -70,6 +70,19 @@ export async function saveCheckpoint<M>(dir: string, tensors: tf.NamedTensorMap,
   writeFileAtomic(path.join(dir, INDEX), JSON.stringify(index, null, 2) + '\n');
   for (const f of fs.readdirSync(dir)) {
     if (/^weights-[0-9a-f]+\.bin$/.test(f) && f !== weightsFile) fs.rmSync(path.join(dir, f), { force: true });
+    // What a save killed mid-write left (a whole checkpoint's size each time): its writer's process is gone.
+    const tmp = /^(?:weights-[0-9a-f]+\.bin|checkpoint\.json)\.tmp-(\d+)-/.exec(f);
+    if (tmp && !processAlive(Number(tmp[1]))) fs.rmSync(path.join(dir, f), { force: true });
+  }
+}
+
+/** Whether a process of this pid runs (signal 0 asks without sending; EPERM: it runs, as another user). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -40,6 +41,19 @@ test('saving again replaces the weights file and leaves exactly one', async () =
   const bins = fs.readdirSync(dir).filter((f) => f.endsWith('.bin'));
   assert.equal(bins.length, 1);
   assert.equal(readCheckpointIndex<{ step: number }>(dir).meta.step, 8);
+});
+
+test('what a save killed mid-write left is removed by the next save; a running writer\'s temp file is kept', async () => {
+  await initBackend('cpu');
+  const dir = tmpDir();
+  await saveExample(dir);
+  const gone = spawnSync(process.execPath, ['-e', '']).pid!; // a process that has exited
+  const orphans = [`weights-0123456789ab.bin.tmp-${gone}-1-abc`, `checkpoint.json.tmp-${gone}-2-def`];
+  const running = `weights-0123456789ab.bin.tmp-${process.ppid}-3-ghi`; // another process writes it now
+  for (const f of [...orphans, running]) fs.writeFileSync(path.join(dir, f), 'half a file');
+  await saveExample(dir);
+  const left = fs.readdirSync(dir).filter((f) => f.includes('.tmp-'));
+  assert.deepEqual(left, [running]);
 });
 
 test('missing, truncated, corrupt and mismatched checkpoints give one-line errors naming the problem', async () => {

@@ -21,3 +21,13 @@ test('assertStepDoesNotLeak allows first-step state but catches growth', async (
   tf.dispose([...kept, v]);
   opt.dispose();
 });
+
+test('a buffer a kernel forgets to free is a leak, even inside a tf.tidy (which frees tensors, not buffers)', async () => {
+  await initBackend('cpu');
+  const backend = tf.engine().backend as unknown as { write(values: Float32Array, shape: number[], dtype: string): object; disposeData(id: object): void };
+  const forgotten: object[] = [];
+  const kernelThatForgets = () => tf.tidy(() => (forgotten.push(backend.write(new Float32Array(4), [4], 'float32')), tf.ones([2]).sum().dataSync()));
+  await assert.rejects(assertNoLeaks(kernelThatForgets, 'kernel'), /kernel leaked 1 backend buffer/);
+  await assert.rejects(assertStepDoesNotLeak(kernelThatForgets, 'kernel step'), /kernel step leaks: 3 backend buffer/);
+  for (const id of forgotten) backend.disposeData(id);
+});

@@ -21,6 +21,7 @@ export function fusedMatMulKernel(args: KernelArgs): TensorInfo {
   const p = planMatMul(a.shape, b.shape, transposeA, transposeB);
   const preluFlat = preluActivationWeights == null || preluActivationWeights.shape.length <= 1;
   const alreadyFast = !transposeA && !transposeB && p.batchA === 1 && p.batchB === 1;
+  if (p.batchB !== 1 && bias != null && p.m * p.n * p.k > 0) return batchedWithBias(backend, args, transposeA, transposeB);
   if (alreadyFast || p.batchB !== 1 || !preluFlat || p.m * p.n * p.k === 0 || a.dtype !== 'float32') {
     return runOriginal('_FusedMatMul', backend, args.inputs, attrs);
   }
@@ -40,3 +41,26 @@ export function fusedMatMulKernel(args: KernelArgs): TensorInfo {
   return { dataId: out.dataId, dtype: out.dtype, shape: p.outShape };
 }
 
+
+/** The activations of _FusedMatMul, as the kernels that apply them alone. */
+const ACTIVATIONS: Record<string, string> = { relu: 'Relu', relu6: 'Relu6', elu: 'Elu', sigmoid: 'Sigmoid', leakyrelu: 'LeakyRelu', prelu: 'Prelu' };
+
+/**
+ * A batched `b` with a bias, step by step: tfjs-backend-wasm's fused kernel adds the bias wrongly there (ones
+ * [3,2,4] x ones [3,4,2] + [10, 20] gave rows of 24, 24). The kit's models never take this path; it is slow and right.
+ */
+function batchedWithBias(backend: BackendWasm, args: KernelArgs, transposeA: boolean, transposeB: boolean): TensorInfo {
+  const { a, b, bias, preluActivationWeights } = args.inputs;
+  const attrs = args.attrs ?? {};
+  const product = runOriginal('BatchMatMul', backend, { a, b }, { transposeA, transposeB });
+  const biased = runOriginal('Add', backend, { a: product, b: bias }, {});
+  disposeInfos(backend, [product]);
+  const activation = String(attrs.activation ?? 'linear');
+  if (activation === 'linear') return biased;
+  const kernel = ACTIVATIONS[activation];
+  if (!kernel) throw new Error(`_FusedMatMul: unknown activation "${activation}"`);
+  const out = kernel === 'Prelu' ? runOriginal(kernel, backend, { x: biased, alpha: preluActivationWeights })
+    : runOriginal(kernel, backend, { x: biased }, kernel === 'LeakyRelu' ? { alpha: attrs.leakyreluAlpha ?? 0.2 } : {});
+  disposeInfos(backend, [biased]);
+  return out;
+}

@@ -67,8 +67,12 @@ export async function assertMatchesCpu(label: string, c: Case): Promise<void> {
   const ref = evaluate(label, c);
   await useWasm();
   const before = tf.memory().numTensors;
+  // evaluate runs in a tf.tidy, which disposes any tensor the case makes: a kernel's leak shows in the backend's
+  // buffers, which no tidy frees (a kernel works on buffers, and one it forgets to free stays).
+  const buffers = tf.engine().backend.numDataIds();
   const got = evaluate(label, c);
   assert.equal(tf.memory().numTensors, before, `${label}: leaked ${tf.memory().numTensors - before} tensor(s) on wasm`);
+  assert.equal(tf.engine().backend.numDataIds(), buffers, `${label}: leaked ${tf.engine().backend.numDataIds() - buffers} backend buffer(s) on wasm`);
   assert.equal(got.length, ref.length);
   ref.forEach((r, i) => {
     const what = i === 0 ? 'value' : `gradient ${i - 1}`;

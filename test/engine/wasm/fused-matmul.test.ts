@@ -25,3 +25,15 @@ test('fused matMul with bias and activation matches cpu, all transpose flags, ba
     }
   }
 });
+
+test('fused matMul with a batched b and a bias matches cpu, every activation (the stock wasm kernel added the bias wrongly)', async () => {
+  for (const activation of ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu'] as const) {
+    for (const tB of [false, true]) {
+      await assertMatchesCpu(`fused batched b ${activation} tB ${tB}`, {
+        shapes: [[3, 5, 4], tB ? [3, 6, 4] : [3, 4, 6], [6]],
+        f: (a, b, bias) => tf.fused.matMul({ a, b, transposeB: tB, bias, activation, leakyreluAlpha: 0.1 }),
+        grads: false,
+      });
+    }
+  }
+});
