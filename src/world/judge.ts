@@ -134,12 +134,12 @@ function nearestLabels(img: ImageLike): Uint8Array {
 }
 
 /** Smallest component area kept, in pixels (noise specks are smaller). */
-function minArea(img: ImageLike): number {
+export function minArea(img: ImageLike): number {
   return Math.max(4, Math.round((12 * img.width * img.height) / 1024));
 }
 
 /** Squared distance of p from the segment b -> c, and the mix alpha of its nearest point (0 at b, 1 at c). */
-function segment(p: readonly number[], b: RGB, c: RGB): { dist: number; a: number } {
+export function segment(p: readonly number[], b: RGB, c: RGB): { dist: number; a: number } {
   const d0 = c[0] - b[0], d1 = c[1] - b[1], d2 = c[2] - b[2];
   const dd = d0 * d0 + d1 * d1 + d2 * d2;
   let a = dd > 0 ? ((p[0] - b[0]) * d0 + (p[1] - b[1]) * d1 + (p[2] - b[2]) * d2) / dd : 0;
@@ -205,6 +205,12 @@ function boxFilter(img: ImageLike): ImageLike {
 
 /** Read an image: background place and every object's color and shape. */
 export function observe(img: ImageLike): Observation {
+  const { background, backgroundShare, objects } = observeWithPixels(img);
+  return { background, backgroundShare, objects: objects.map((o) => o.seen) };
+}
+
+/** `observe`, with each object's pixels (indices y * width + x) beside it: for a second look (judgeAudit.ts). */
+export function observeWithPixels(img: ImageLike): { background: Place; backgroundShare: number; objects: Array<{ seen: SeenObject; pixels: number[] }> } {
   const { width: w, height: h } = img;
   // pass 1: the place, by votes of pixels whose nearest palette color is a place color
   const nearest = nearestLabels(boxFilter(img));
@@ -222,7 +228,7 @@ export function observe(img: ImageLike): Observation {
   // pass 2: objects, as 8-connected components of object-colored pixels against that place
   const labels = objectLabels(img, background);
   const comp = new Int32Array(w * h).fill(-1);
-  const objects: SeenObject[] = [];
+  const objects: Array<{ seen: SeenObject; pixels: number[] }> = [];
   const stack: number[] = [];
   let nComp = 0;
   for (let start = 0; start < w * h; start++) {
@@ -246,7 +252,7 @@ export function observe(img: ImageLike): Observation {
         }
     }
     nComp++;
-    if (pixels.length >= minArea(img)) objects.push(describe(pixels, labels, img, background));
+    if (pixels.length >= minArea(img)) objects.push({ seen: describe(pixels, labels, img, background), pixels });
   }
   return { background, backgroundShare: total ? best / total : 0, objects };
 }

@@ -1,0 +1,79 @@
+/**
+ * Does fine-tuning use a blind spot of the judge? The audit's flags
+ * (src/world/judgeAudit.ts) on the base model's images and on fine-tuned
+ * models' images of the same prompts and image seeds, beside renders of them
+ * (the control: no mark but a weak place vote now and then). A flag that
+ * rises with fine-tuning, among the images the judge calls aligned above all,
+ * would be a reward hack that the judge's accuracy counts as a gain.
+ *
+ *   node --import tsx scripts/judge-audit.ts --base DIR --runs DIR[,DIR...]
+ *
+ * DIRs: datasets of one prompt file and seed (`generate --prompts F --per-prompt N --seed S`), one per
+ * model (the runs: one per fine-tuning seed). Intervals: 95% over prompts and seeds (promptSeedInterval).
+ */
+import { parseArgs } from 'node:util';
+import { promptSeedInterval, Tally } from '../src/reward/metrics';
+import { readImage, readManifest } from '../src/world/dataset';
+import { judge } from '../src/world/judge';
+import { AUDIT_FLAGS, AuditFlag, auditImage } from '../src/world/judgeAudit';
+import { parsePrompt } from '../src/world/prompt';
+import { renderPrompt } from '../src/world/render';
+
+type Row = { key: string; prompt: string; flags: Record<AuditFlag, boolean>; aligned: boolean };
+
+function audit(dir: string): Map<string, Row> {
+  const rows = new Map<string, Row>();
+  for (const r of readManifest(dir)) {
+    const img = readImage(dir, r);
+    rows.set(`${r.prompt}\n${r.seed}`, { key: `${r.prompt}\n${r.seed}`, prompt: r.prompt, flags: auditImage(img), aligned: judge(r.attributes, img).aligned });
+  }
+  return rows;
+}
+
+const pct = (t: Tally) => (t.n ? `${((100 * t.k) / t.n).toFixed(1)}%` : '-');
+const tally = (rows: Row[], keep: (r: Row) => boolean, count: (r: Row) => boolean): Tally => {
+  const kept = rows.filter(keep);
+  return { k: kept.filter(count).length, n: kept.length };
+};
+
+function main(): void {
+  const { values } = parseArgs({ options: { base: { type: 'string' }, runs: { type: 'string', multiple: true } }, strict: true });
+  const runDirs = (values.runs ?? []).flatMap((r) => r.split(',')).filter((r) => r);
+  if (!values.base || runDirs.length === 0) throw new Error('usage: node --import tsx scripts/judge-audit.ts --base DIR --runs DIR[,DIR...]');
+  const base = audit(values.base);
+  const runs = runDirs.map((d) => {
+    const rows = audit(d);
+    const missing = [...base.keys()].filter((k) => !rows.has(k));
+    if (missing.length || rows.size !== base.size) throw new Error(`${d} does not hold the base's prompts and image seeds (${missing.length} of ${base.size} missing): generate it with the same --prompts, --per-prompt and --seed`);
+    return rows;
+  });
+  // Renders of the same prompts and seeds: what the world itself draws.
+  const renders = new Map([...readManifest(values.base)].map((r) => {
+    const flags = auditImage(renderPrompt(parsePrompt(r.prompt), r.seed).image);
+    return [`${r.prompt}\n${r.seed}`, { key: '', prompt: r.prompt, flags, aligned: true }];
+  }));
+  const prompts = [...new Set([...base.values()].map((r) => r.prompt))].sort();
+  const of = (m: Map<string, Row>, p: string) => [...m.values()].filter((r) => r.prompt === p);
+  console.log(`${base.size} images of ${prompts.length} prompts per model; ${runs.length} fine-tuned runs\n`);
+  for (const [what, keep] of [['all images', () => true], ['images the judge calls aligned', (r: Row) => r.aligned]] as const) {
+    console.log(`### ${what}\n\n| flag | renders | base | fine-tuned (${runs.map((_, i) => `run ${i}`).join(', ')}) | fine-tuned minus base [95% over prompts and seeds] |\n|---|---:|---:|---|---|`);
+    for (const f of AUDIT_FLAGS) {
+      const per = prompts.map((p) => ({ prompt: p, base: tally(of(base, p), keep, (r) => r.flags[f]), runs: runs.map((m) => tally(of(m, p), keep, (r) => r.flags[f])) }));
+      const sum = (ts: Tally[]) => ({ k: ts.reduce((a, t) => a + t.k, 0), n: ts.reduce((a, t) => a + t.n, 0) });
+      const baseT = sum(per.map((x) => x.base));
+      const runT = runs.map((_, j) => sum(per.map((x) => x.runs[j])));
+      const mean = runT.reduce((a, t) => a + (t.n ? t.k / t.n : 0), 0) / runs.length - (baseT.n ? baseT.k / baseT.n : 0);
+      const iv = promptSeedInterval(per, { seed: `judge-audit/${f}/${what}` });
+      const renderT = sum(prompts.map((p) => tally(of(renders, p), () => true, (r) => r.flags[f])));
+      console.log(`| ${f} | ${pct(renderT)} | ${pct(baseT)} | ${runT.map(pct).join(', ')} | ${(100 * mean >= 0 ? '+' : '') + (100 * mean).toFixed(1)} [${(100 * iv.lo).toFixed(1)}, ${(100 * iv.hi).toFixed(1)}] |`);
+    }
+    console.log('');
+  }
+}
+
+try {
+  main();
+} catch (e) {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+}

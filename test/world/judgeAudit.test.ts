@@ -1,0 +1,73 @@
+// The audit's flags: each catches an image the judge accepts and a person would not (a blind spot), and
+// renders carry none of the marks (the place vote aside: a large object can leave it under 70%).
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { AUDIT_FLAGS, auditImage } from '../../src/world/judgeAudit';
+import { ImageLike } from '../../src/world/image';
+import { judge, observeWithPixels } from '../../src/world/judge';
+import { allAttributes, parsePrompt } from '../../src/world/prompt';
+import { renderPrompt } from '../../src/world/render';
+
+const render = (prompt: string, seed = 1) => renderPrompt(parsePrompt(prompt), seed).image;
+const copy = (img: ImageLike): ImageLike => ({ ...img, data: new Uint8Array(img.data) });
+const paint = (img: ImageLike, pixels: Iterable<number>, rgb: readonly number[]) => {
+  for (const p of pixels) img.data.set(rgb, p * 3);
+};
+const disc = (img: ImageLike, cx: number, cy: number, r: number, step = 1) => {
+  const out: number[] = [];
+  for (let y = 0; y < img.height; y += step) for (let x = 0; x < img.width; x += step) if ((x - cx) ** 2 + (y - cy) ** 2 <= r * r) out.push(y * img.width + x);
+  return out;
+};
+const flags = (img: ImageLike) => AUDIT_FLAGS.filter((f) => auditImage(img)[f]);
+/** A place of the object away from it: the disc farthest from the object's box, at radius r. */
+const emptyCorner = (img: ImageLike, r: number): [number, number] => {
+  const box = observeWithPixels(img).objects[0].seen.box;
+  const cx = box.x + box.w / 2 < img.width / 2 ? img.width - r - 2 : r + 1;
+  const cy = box.y + box.h / 2 < img.height / 2 ? img.height - r - 2 : r + 1;
+  return [cx, cy];
+};
+
+test('renders of the whole grammar carry no faded color, stray mark or holed shape', () => {
+  const attrs = allAttributes();
+  let weak = 0;
+  for (let i = 0; i < attrs.length; i += 5) {
+    const f = flags(renderPrompt(attrs[i], i).image);
+    assert.deepEqual(f.filter((x) => x !== 'weakPlace'), [], `render ${i}: ${f}`);
+    if (f.includes('weakPlace')) weak++;
+  }
+  assert.ok(weak / Math.ceil(attrs.length / 5) < 0.05, `${weak} renders with a weak place vote`);
+});
+
+test('a brown object the judge reads as orange is a faded color', () => {
+  const img = copy(render('an orange circle on the moon'));
+  paint(img, observeWithPixels(img).objects[0].pixels, [145, 79, 11]);
+  assert.ok(judge('an orange circle on the moon', img).aligned, 'the blind spot this flag is for');
+  assert.deepEqual(flags(img), ['fadedColor']);
+});
+
+test('a pale extra circle and a dotted one the judge does not count are stray marks', () => {
+  for (const step of [1, 2]) {
+    const img = copy(render('a red circle'));
+    const [cx, cy] = emptyCorner(img, 5);
+    paint(img, disc(img, cx, cy, 5, step), step === 1 ? [150, 190, 250] : [35, 70, 240]);
+    assert.ok(judge('a red circle', img).aligned, `the judge still sees one red circle (step ${step})`);
+    assert.deepEqual(flags(img), ['strayMarks'], `step ${step}`);
+  }
+});
+
+test('a ring read as a circle is a holed shape', () => {
+  const img = copy(render('a red circle'));
+  const { seen } = observeWithPixels(img).objects[0];
+  const [cx, cy] = [seen.box.x + seen.box.w / 2 - 0.5, seen.box.y + seen.box.h / 2 - 0.5];
+  paint(img, disc(img, cx, cy, 1.5), [250, 250, 250]);
+  assert.equal(judge('a red circle', img).observed.objects[0].object, 'circle', 'the blind spot this flag is for');
+  assert.deepEqual(flags(img), ['holedShape']);
+});
+
+test('a background of two places is a weak place', () => {
+  const sea = render('a red circle in the sea');
+  const city = render('a red circle in the city', 2);
+  const img = copy(sea);
+  for (let y = 0; y < img.height; y++) for (let x = img.width / 2; x < img.width; x++) img.data.set(city.data.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3), (y * img.width + x) * 3);
+  assert.ok(flags(img).includes('weakPlace'), flags(img).join(','));
+});
