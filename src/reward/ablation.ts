@@ -86,18 +86,21 @@ export async function auxLossAblation(
       onRun?.(seed, lambda);
       const run = await trainReward(data, frozen, { ...config, auxWeight: lambda, seed }, { progress: false });
       const out: Record<string, number> = {};
-      for (const set of sets) {
-        for (const row of evaluateScorer(run.model, set, run.trainPrompts, 0.5, { resamples: 0 }).rows) {
-          out[`${set.name}/${row.group}/auc`] = row.auc.value;
-          out[`${set.name}/${row.group}/accuracy`] = row.accuracy.value;
+      try {
+        for (const set of sets) {
+          for (const row of evaluateScorer(run.model, set, run.trainPrompts, 0.5, { resamples: 0 }).rows) {
+            out[`${set.name}/${row.group}/auc`] = row.auc.value;
+            out[`${set.name}/${row.group}/accuracy`] = row.accuracy.value;
+          }
         }
+        if (renderPrompts > 0) {
+          const rc = renderCheck(run.model, frozen, renderSet, 'ablation-renders');
+          out['renders/pairs'] = rc.pairs;
+          for (const [k, v] of Object.entries(rc.byAttribute)) out[`renders/${k}`] = v;
+        }
+      } finally {
+        run.model.dispose(); // also when an evaluation throws: a notebook goes on with the same process
       }
-      if (renderPrompts > 0) {
-        const rc = renderCheck(run.model, frozen, renderSet, 'ablation-renders');
-        out['renders/pairs'] = rc.pairs;
-        for (const [k, v] of Object.entries(rc.byAttribute)) out[`renders/${k}`] = v;
-      }
-      run.model.dispose();
       return out;
     };
     runs.push({ seed, with: await measure(auxWeight), without: await measure(0) });

@@ -6,6 +6,7 @@ export * from './image';
 export * from './shapes';
 export * from './render';
 export * from './judge';
+export * from './judgeAudit';
 export * from './robustness';
 export * from './raters';
 export * from './corpus';

@@ -477,6 +477,8 @@ test('selfCondition: off in a config that does not name it; on, it adds only the
       const zerosOnly = { schedule: sc.schedule, encodePrompts: sc.encodePrompts.bind(sc), denoise: sc.denoise.bind(sc) };
       assert.ok(maxAbsDiff(fed, ddimSample(zerosOnly, ['two red circles'], opts)) > 1e-5, 'the sampler feeds the estimate');
     });
+    // Outside any tidy, as a user samples: the estimates carried between steps (guided and not) are freed.
+    await generateImages(sc, ['two red circles', 'a heart'], { ...opts, guidanceInterval: [0, 50] });
   }, 'sampling a self-conditioned model');
   opt.dispose();
   plain.dispose();

@@ -4,7 +4,9 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../cli/run-in-process';
 import { smallDataset, tempDir } from '../feedback/helpers';
-import { labelledDataset } from './helpers';
+import { labelledDataset, tinyFrozenClip } from './helpers';
+import { assertNoLeaks } from '../../src/engine';
+import { auxLossAblation, EvalSet, loadRewardData } from '../../src/reward';
 import { encodePng, readImage, readManifest, renderPrompt } from '../../src/world';
 import { embedImages, loadRewardModel } from '../../src/reward';
 
@@ -94,7 +96,7 @@ test('t2i-align reward-ablation writes its result as JSON and as the markdown ta
   const data = labelledDataset(30);
   const judged = smallDataset(12);
   const out = path.join(tempDir('abl'), 'ablation.json');
-  const printed = await runCli('reward-ablation', '--data', data, '--judge', judged, '--seeds', '0,1', '--render-prompts', '4', '--out', out);
+  const printed = await assertNoLeaks(() => runCli('reward-ablation', '--data', data, '--judge', judged, '--seeds', '0,1', '--render-prompts', '4', '--out', out), 'reward-ablation');
   const r = JSON.parse(fs.readFileSync(out, 'utf8'));
   assert.deepEqual(r.seeds, [0, 1]);
   assert.equal(r.auxWeight, 0.5);
@@ -103,4 +105,12 @@ test('t2i-align reward-ablation writes its result as JSON and as the markdown ta
   const md = fs.readFileSync(out.replace(/\.json$/, '.md'), 'utf8');
   assert.equal(md, printed.endsWith('\n') ? printed : printed + '\n', 'the .md file is the table the command prints');
   assert.match(md, /\| metric \|/);
+});
+
+test('auxLossAblation frees each reward model when an evaluation throws', async () => {
+  const frozen = tinyFrozenClip();
+  const data = loadRewardData([labelledDataset(20)], frozen);
+  const unreadable = { name: 'bad', get embeddings(): never { throw new Error('unreadable set'); } } as unknown as EvalSet;
+  await assertNoLeaks(() => assert.rejects(auxLossAblation(data, frozen, [unreadable], [0, 1], { maxEpochs: 1 }, undefined, 0), /unreadable set/), 'a failed ablation');
+  frozen.clip.dispose();
 });
