@@ -70,9 +70,21 @@ export async function saveCheckpoint<M>(dir: string, tensors: tf.NamedTensorMap,
   writeFileAtomic(path.join(dir, INDEX), JSON.stringify(index, null, 2) + '\n');
   for (const f of fs.readdirSync(dir)) {
     if (/^weights-[0-9a-f]+\.bin$/.test(f) && f !== weightsFile) fs.rmSync(path.join(dir, f), { force: true });
-    // What a save killed mid-write left (a whole checkpoint's size each time): its writer's process is gone.
+    // What a save killed mid-write left (a whole checkpoint's size each time): its writer's process is gone here,
+    // and it has not been written for 10 minutes (a writer on another host sharing the folder has another pid space).
     const tmp = /^(?:weights-[0-9a-f]+\.bin|checkpoint\.json)\.tmp-(\d+)-/.exec(f);
-    if (tmp && !processAlive(Number(tmp[1]))) fs.rmSync(path.join(dir, f), { force: true });
+    if (tmp && !processAlive(Number(tmp[1])) && Date.now() - mtimeMs(path.join(dir, f)) > STALE_TEMP_MS) fs.rmSync(path.join(dir, f), { force: true });
+  }
+}
+
+/** How long a temp file of a save must have gone unwritten before another save removes it. */
+const STALE_TEMP_MS = 10 * 60_000;
+
+function mtimeMs(file: string): number {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return Date.now(); // gone already
   }
 }
 

@@ -46,32 +46,36 @@ function alternatives(a: Attributes): Record<PerturbedAttribute, Array<Partial<A
 
 /**
  * Every perturbation of `a` that changes exactly the attributes in `which`
- * (one, two or all three), in a fixed order; none makes a held-out pair that `a` does not have.
+ * (one, two or all three), in a fixed order (all of them: the reward's render check reads them;
+ * training draws from `poolOf`'s, which leaves out the test-only ones).
  */
 export function perturbationsOf(a: Attributes, which: readonly PerturbedAttribute[]): Perturbation[] {
   const alt = alternatives(a);
   let out: Array<Partial<Attributes>> = [{}];
   for (const key of which) out = out.flatMap((p) => alt[key].map((v) => ({ ...p, ...v })));
   const changed = PERTURBED_ATTRIBUTES.filter((k) => which.includes(k));
-  const testOnly = (b: Attributes) => usesHeldOutCombination(b) && !usesHeldOutCombination(a);
-  return out.flatMap((p) => {
+  return out.map((p) => {
     const attributes = { ...a, ...p };
-    return testOnly(attributes) ? [] : [{ prompt: formatPrompt(attributes), attributes, changed }];
+    return { prompt: formatPrompt(attributes), attributes, changed };
   });
 }
 
 const pools = new Map<string, Perturbation[][]>();
 
-/** The perturbations of `a` by how many attributes they change (1, 2, 3), memoised by prompt. */
+/**
+ * The perturbations training may draw for `a`, by how many attributes they change (1, 2, 3), memoised by
+ * prompt: none is a test-only prompt (a held-out pair `a` does not have).
+ */
 function poolOf(a: Attributes): Perturbation[][] {
   const key = formatPrompt(a);
   let pool = pools.get(key);
   if (!pool) {
     const k = PERTURBED_ATTRIBUTES;
+    const trainable = (ps: Perturbation[]) => ps.filter((p) => !usesHeldOutCombination(p.attributes) || usesHeldOutCombination(a));
     pool = [
-      k.flatMap((x) => perturbationsOf(a, [x])),
-      [[k[0], k[1]], [k[0], k[2]], [k[1], k[2]]].flatMap((w) => perturbationsOf(a, w)),
-      perturbationsOf(a, [...k]),
+      trainable(k.flatMap((x) => perturbationsOf(a, [x]))),
+      trainable([[k[0], k[1]], [k[0], k[2]], [k[1], k[2]]].flatMap((w) => perturbationsOf(a, w))),
+      trainable(perturbationsOf(a, [...k])),
     ];
     if (pools.size > 4096) pools.clear();
     pools.set(key, pool);

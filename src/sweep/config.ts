@@ -255,9 +255,10 @@ export function resolveSweep(input: unknown, opts: { quick?: boolean; seeds?: nu
     }
   }
   c.figures.forEach((f, k) => {
-    // A change since step 0 needs a step 0: runs evaluated more than once.
-    if (f.change && Math.max(...(grid.snapshots ?? [s.data.snapshots])) < 2) {
-      throw new Error(`${where}${opts.quick ? ' (quick)' : ''}: figures.${k}.change: a change since step 0 needs runs evaluated more than once (snapshots > 1), and snapshots is ${s.data.snapshots}`);
+    // A change since step 0 needs a step 0 in every run: each evaluated more than once.
+    const once = grid.snapshots ? grid.snapshots.find((n) => n < 2) : s.data.snapshots < 2 ? s.data.snapshots : undefined;
+    if (f.change && once !== undefined) {
+      throw new Error(`${where}${opts.quick ? ' (quick)' : ''}: figures.${k}.change: a change since step 0 needs runs evaluated more than once (snapshots > 1), and ${grid.snapshots ? `grid.snapshots has ${once}` : `snapshots is ${once}`}`);
     }
   });
   const ev = EvalSettingsSchema.parse({ ...DEFAULT_EVAL, ...c.eval, ...(opts.quick ? QUICK_EVAL : {}), ...(q.eval ?? {}) });

@@ -11,6 +11,7 @@
  * same as a local run's.
  */
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Job, Queue, Worker } from 'bullmq';
 import type { SweepRun } from './config';
@@ -81,6 +82,27 @@ export interface QueueWaitOptions {
   log?: (line: string) => void;
   /** How often each job is asked after (default 5 s). */
   pollMs?: number;
+  /**
+   * A lost job's run is enqueued again only when nothing in its folder was written for this long (default
+   * 10 min): the worker that had it may still be running it (a worker is not stopped when its job is lost),
+   * and two on one run folder would race.
+   */
+  quietMs?: number;
+}
+
+/** Milliseconds since anything under `dir` was last written (Infinity when it does not exist). */
+function quietFor(dir: string): number {
+  let newest = -Infinity;
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const f = path.join(d, e.name);
+      newest = Math.max(newest, fs.statSync(f).mtimeMs);
+      if (e.isDirectory()) walk(f);
+    }
+  };
+  if (!fs.existsSync(dir)) return Infinity;
+  walk(dir);
+  return Date.now() - newest;
 }
 
 /**
@@ -95,6 +117,8 @@ export async function runOnQueue(
 ): Promise<void> {
   const log = opts.log ?? (() => {});
   const pollMs = opts.pollMs ?? 5000;
+  const quietMs = opts.quietMs ?? 600_000;
+  const waitingOn = new Set<string>();
   const queue = new Queue<RunJob, SweepRow[]>(QUEUE_NAME, { connection: queueConnection(url) });
   try {
     await reachable(queue, url);
@@ -134,11 +158,16 @@ export async function runOnQueue(
           failures.push(`${run.key}: ${job!.failedReason}`);
         } else if (state === 'gone') {
           const rows = savedRows(abs, run);
+          const quiet = quietFor(path.join(abs, 'runs', run.key));
           if (rows.length === snapshotSteps(run.settings).length) {
             pending.delete(run);
             onDone(run, rows);
+          } else if (quiet < quietMs) {
+            if (!waitingOn.has(run.key)) log(`${run.key}: its job is no longer in the queue (did Redis restart without its data?); its folder was written ${Math.round(quiet / 1000)} s ago, so a worker may still run it: enqueued again once it is ${quietMs / 1000} s quiet`);
+            waitingOn.add(run.key);
           } else {
             log(`${run.key}: its job is no longer in the queue (did Redis restart without its data?); enqueued again`);
+            waitingOn.delete(run.key);
             await enqueue(run);
           }
         }

@@ -45,7 +45,11 @@ export async function runCliStatus(...args: string[]): Promise<{ status: number;
  * loaded, nothing sampled or trained), where a time bound would only say it was quick.
  */
 export async function tensorsMade(run: () => Promise<unknown>): Promise<number> {
-  const id = () => tf.tidy(() => tf.scalar(0)).id; // tfjs numbers every tensor it makes, in order
+  const id = () => {
+    const t = tf.scalar(0); // tfjs numbers every tensor it makes, in order
+    t.dispose();
+    return t.id;
+  };
   const before = id();
   await run();
   return id() - before - 1;

@@ -43,17 +43,23 @@ test('saving again replaces the weights file and leaves exactly one', async () =
   assert.equal(readCheckpointIndex<{ step: number }>(dir).meta.step, 8);
 });
 
-test('what a save killed mid-write left is removed by the next save; a running writer\'s temp file is kept', async () => {
+test('what a save killed mid-write left is removed by the next save; a running writer\'s temp file, or one written lately, is kept', async () => {
   await initBackend('cpu');
   const dir = tmpDir();
   await saveExample(dir);
   const gone = spawnSync(process.execPath, ['-e', '']).pid!; // a process that has exited
   const orphans = [`weights-0123456789ab.bin.tmp-${gone}-1-abc`, `checkpoint.json.tmp-${gone}-2-def`];
   const running = `weights-0123456789ab.bin.tmp-${process.ppid}-3-ghi`; // another process writes it now
-  for (const f of [...orphans, running]) fs.writeFileSync(path.join(dir, f), 'half a file');
+  const lately = `checkpoint.json.tmp-${gone}-4-jkl`; // its pid is not running here, but it was written a minute ago (another host?)
+  const old = new Date(Date.now() - 3_600_000);
+  for (const f of [...orphans, running, lately]) {
+    fs.writeFileSync(path.join(dir, f), 'half a file');
+    if (f !== lately) fs.utimesSync(path.join(dir, f), old, old);
+  }
+  fs.utimesSync(path.join(dir, lately), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
   await saveExample(dir);
-  const left = fs.readdirSync(dir).filter((f) => f.includes('.tmp-'));
-  assert.deepEqual(left, [running]);
+  const left = fs.readdirSync(dir).filter((f) => f.includes('.tmp-')).sort();
+  assert.deepEqual(left, [lately, running].sort());
 });
 
 test('missing, truncated, corrupt and mismatched checkpoints give one-line errors naming the problem', async () => {

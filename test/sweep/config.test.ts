@@ -48,6 +48,7 @@ test('a bad sweep config is an error that names the key and what is allowed', ()
   bad({ ...TINY, quick: { settings: { stpes: 1 } } }, /quick\.settings: .*"stpes"; the keys there are labels, .*steps, snapshots/);
   bad({ ...TINY, figures: [{ title: 't', x: 'step', y: ['overall'], colour: 'red' }] }, /figures\.0: .*"colour"; the keys there are title, x, y, series, mode, change, caption/);
   bad({ ...TINY, settings: { ...TINY.settings, snapshots: 1 }, grid: { beta: [0, 1] }, figures: [{ title: 't', x: 'step', y: ['overall'], change: true }] }, /figures\.0\.change: a change since step 0 needs runs evaluated more than once \(snapshots > 1\), and snapshots is 1/);
+  bad({ ...TINY, settings: { ...TINY.settings, snapshots: 4 }, grid: { snapshots: [1, 2] }, figures: [{ title: 't', x: 'step', y: ['overall'], change: true }] }, /figures\.0\.change: .*and grid\.snapshots has 1$/);
   assert.throws(() => resolveSweep({ ...TINY, quick: { settings: { steps: 5, snapshots: 2 } } }, { quick: true, source: 'my.json' }), /my\.json \(quick\): steps \(5\) must be a multiple of snapshots \(2\)/);
   bad({ ...TINY, grid: {} }, /name at least one setting to vary/);
   bad({ ...TINY, grid: { beta: [0, 0] } }, /grid\.beta: a value is listed twice/);

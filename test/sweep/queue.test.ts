@@ -166,7 +166,7 @@ test('a job that Redis lost (restarted without its data) is settled by the folde
   fs.renameSync(rows, `${rows}.aside`);
   let waited: Promise<void> | undefined;
   await new Promise<void>((resolve) => {
-    waited = runOnQueue(noWorker, dir, [run], (r) => done.push(r.key), { pollMs: 100, log: (l) => (logged.push(l), /enqueued again/.test(l) && resolve()) });
+    waited = runOnQueue(noWorker, dir, [run], (r) => done.push(r.key), { pollMs: 100, quietMs: 0, log: (l) => (logged.push(l), /enqueued again$/.test(l) && resolve()) });
     void lose();
   });
   const q = new Queue(QUEUE_NAME, { connection: queueConnection(noWorker) });
@@ -176,5 +176,22 @@ test('a job that Redis lost (restarted without its data) is settled by the folde
   await q.close();
   await waited;
   assert.deepEqual(done, [run.key, run.key]);
+  // A run whose folder was written lately may still be running on the worker that lost its job: not enqueued
+  // again (two workers would race on one folder) until the folder is quiet; here its rows appear meanwhile.
+  fs.renameSync(rows, `${rows}.aside`);
+  fs.utimesSync(path.join(dir, 'runs', run.key), new Date(), new Date());
+  const waitedLog: string[] = [];
+  let patient: Promise<void> | undefined;
+  await new Promise<void>((resolve) => {
+    patient = runOnQueue(noWorker, dir, [run], (r) => done.push(r.key), { pollMs: 100, log: (l) => (waitedLog.push(l), /a worker may still run it/.test(l) && resolve()) });
+    void lose();
+  });
+  const q2 = new Queue(QUEUE_NAME, { connection: queueConnection(noWorker) });
+  assert.equal(await q2.getJob(jobId(dir, run)), undefined, 'not enqueued again while its folder is fresh');
+  fs.renameSync(`${rows}.aside`, rows);
+  await q2.close();
+  await patient;
+  assert.deepEqual(done, [run.key, run.key, run.key]);
+  assert.match(waitedLog.join('\n'), /its folder was written \d+ s ago, so a worker may still run it: enqueued again once it is 600 s quiet/);
   assert.ok(logged.some((l) => new RegExp(`^${run.key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: its job is no longer in the queue \\(did Redis restart without its data\\?\\); enqueued again$`).test(l)), logged.join('\n'));
 });
