@@ -57,6 +57,7 @@ export const ENV_VARS: Record<string, EnvVar> = {
   T2I_QUICK: { about: 'smoke mode of the notebooks' },
   T2I_MODEL: { about: 'the model notebook 02 uses' },
   T2I_RUN: { about: 'the reproduce run notebook 05 reads' },
+  T2I_SWEEPS: { about: 'the folder of sweeps notebook 06 reads' },
   T2I_ALLOW_NO_NATIVE: { about: 'tests: allow skipping the native kernels (npm test -- --no-native)' },
   T2I_UPDATE_DOCS: { about: 'tests: refresh the screenshots in docs/' },
 };

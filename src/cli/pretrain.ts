@@ -197,7 +197,7 @@ function trainingStages(runConfig: Record<string, any>, wallSeconds: TrainingSta
   const diffusionTrain = init ? { steps: dt.steps, learningRate: dt.learningRate, ...trained } : trained;
   const changed = Object.fromEntries(sections.map((k) => [k, sectionOverrides(runConfig, k)]).filter(([, v]) => v));
   const overrides = JSON.stringify({ ...(diffusionTrain ? { diffusionTrain } : {}), ...changed });
-  const flags = `${init ? ` --init-from ${init.dir}` : ''}${clipFrom ? ` --clip-from ${clipFrom.dir}` : ''}${overrides !== '{}' ? ` --config <${overrides}>` : ''}`;
+  const flags = `${init ? ` --init-from ${init.dir}` : ''}${clipFrom ? ` --clip-from ${clipFrom.dir}` : ''}${overrides !== '{}' ? ` --config <(echo '${overrides}')` : ''}`;
   const command = `npx t2i-align pretrain${runConfig.preset === 'quick' ? ' --quick' : ''}${flags}`;
   return [...earlier, { command, initFrom: init?.sha256 ?? null, diffusionUpdates, learningRate: dt.learningRate, wallSeconds }];
 }

@@ -110,6 +110,23 @@ test('every command checks the T2I_* variables before it runs: a bad value names
   await assert.rejects(withEnv({ T2I_BAKEND: 'cpu' }, 'vocab'), /T2I_BAKEND is not a variable of t2i-align \(did you mean T2I_BACKEND\? known: T2I_BACKEND, /);
   assert.ok(JSON.parse(await withEnv({ T2I_BACKEND: 'cpu', T2I_NATIVE: 'off', T2I_NATIVE_THREADS: '2', T2I_POOL_SPIN_US: '0', T2I_PROGRESS: '0', T2I_QUICK: '1' }, 'vocab', '--json')).counts);
   assert.doesNotThrow(() => checkEnvironment({ T2I_BACKEND: '', T2I_NATIVE: 'Yes' }), 'empty is the default; case does not matter');
+  // Every variable the notebooks, the sources and the scripts read is one the CLI knows (notebook 06's T2I_SWEEPS stopped every command).
+  const root = path.join(__dirname, '..', '..');
+  const files = [...fs.readdirSync(path.join(root, 'notebooks')).map((f) => path.join('notebooks', f)), ...(fs.readdirSync(path.join(root, 'src'), { recursive: true }) as string[]).map((f) => path.join('src', f)), ...fs.readdirSync(path.join(root, 'scripts')).map((f) => path.join('scripts', f))]
+    .filter((f) => /\.(ts|js|ipynb)$/.test(f));
+  const read = new Set(files.flatMap((f) => [...fs.readFileSync(path.join(root, f), 'utf8').matchAll(/process\.env\.(T2I_[A-Z_]+)/g)].map((m) => m[1])));
+  assert.ok(read.has('T2I_SWEEPS') && read.has('T2I_QUICK'), [...read].join(' '));
+  for (const name of read) {
+    const unknown = (() => {
+      try {
+        checkEnvironment({ [name]: '1' });
+        return '';
+      } catch (e) {
+        return /is not a variable of t2i-align/.test((e as Error).message) ? (e as Error).message : ''; // a bad value is another matter
+      }
+    })();
+    assert.equal(unknown, '', `${name} is read but unknown to the CLI`);
+  }
   // The same from a shell: one line, exit status 1 (commands that never touch tfjs included).
   oneLine(run(['judge', '--prompt', 'a circle', '--image', png], { T2I_BACKEND: 'bogus' }), /^t2i-align: T2I_BACKEND="bogus" is not a backend/);
   oneLine(run(['vocab'], { T2I_NATIVE_THREADS: '-1' }), /^t2i-align: T2I_NATIVE_THREADS="-1"/);

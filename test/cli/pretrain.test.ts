@@ -257,7 +257,7 @@ test('pretrain --init-from onto a UNet with more attention levels and self-condi
   const shipped = run(['ship-base-model', '--run', b, '--out', path.join(dir, 'shipped-b'), '--per-category', '2', '--prompts-per-category', '1']);
   assert.equal(shipped.status, 0, shipped.stderr);
   const stages = JSON.parse(fs.readFileSync(path.join(dir, 'shipped-b', 'metrics.json'), 'utf8')).stages;
-  assert.match(stages.at(-1).command, /--init-from .*\/a --config <\{"diffusionTrain":.*"diffusion":\{.*"attentionLevels":\[0,1\]/);
+  assert.match(stages.at(-1).command, /--init-from .*\/a --config <\(echo '\{"diffusionTrain":.*"diffusion":\{.*"attentionLevels":\[0,1\]/);
 });
 
 test('pretrain --clip-from: the MiniCLIP from another folder as it is, the UNet from --init-from; resumes only with the same MiniCLIP', async () => {
@@ -317,7 +317,7 @@ test('pretrain --clip-from: the MiniCLIP from another folder as it is, the UNet 
   const shipped = run(['ship-base-model', '--run', b, '--out', path.join(dir, 'shipped-b'), '--per-category', '2', '--prompts-per-category', '1']);
   assert.equal(shipped.status, 0, shipped.stderr);
   const stages = JSON.parse(fs.readFileSync(path.join(dir, 'shipped-b', 'metrics.json'), 'utf8')).stages;
-  assert.match(stages.at(-1).command, /--init-from .*\/a --clip-from .*\/k\/clip --config <\{"diffusionTrain":.*"clip":\{.*"countNegatives":true\}/);
+  assert.match(stages.at(-1).command, /--init-from .*\/a --clip-from .*\/k\/clip --config <\(echo '\{"diffusionTrain":.*"clip":\{.*"countNegatives":true\}/);
 });
 
 test('ship-base-model ships a finished run; a warm start from the shipped folder lists both runs in metrics.json and the README', () => {
@@ -347,7 +347,7 @@ test('ship-base-model ships a finished run; a warm start from the shipped folder
   assert.deepEqual(second.stages[0], first.stages[0]);
   const sha = JSON.parse(fs.readFileSync(path.join(dir, 'shipped-a', 'diffusion', 'checkpoint.json'), 'utf8')).sha256;
   assert.equal(second.stages[1].initFrom, sha);
-  assert.match(second.stages[1].command, /--init-from .*shipped-a --config <\{"diffusionTrain":\{"steps":4,"learningRate":0\.001,.*\},"diffusion":\{"timesteps":100,.*\},"corpus":\{"size":48,"confuseColor":0\.5\}\}>/);
+  assert.match(second.stages[1].command, /--init-from .*shipped-a --config <\(echo '\{"diffusionTrain":\{"steps":4,"learningRate":0\.001,.*\},"diffusion":\{"timesteps":100,.*\},"corpus":\{"size":48,"confuseColor":0\.5\}\}'\)/);
   assert.match(fs.readFileSync(path.join(dir, 'shipped-b', 'README.md'), 'utf8'), /in the last run its captions name a color's look-alike in 50% and a place's in 0% of the captions that name one/);
   const readme = fs.readFileSync(path.join(dir, 'shipped-b', 'README.md'), 'utf8');
   assert.match(readme, /Made by 2 training runs/);
@@ -370,8 +370,11 @@ test('ship-base-model ships a finished run; a warm start from the shipped folder
   assert.deepEqual(third.stages.map((st: { diffusionUpdates: number }) => st.diffusionUpdates), [4, 4]);
   // The listed command remakes the run's settings: its overrides on the preset give the run's config (training included).
   const first0 = third.stages[0].command as string;
-  assert.match(first0, /^npx t2i-align pretrain --quick --config <\{"diffusionTrain":\{"steps":4,.*\}>$/);
-  const { config: remade, corpus: remadeCorpus } = resolvePretrainRun('quick', JSON.parse(first0.slice(first0.indexOf('<') + 1, -1)));
+  assert.match(first0, /^npx t2i-align pretrain --quick --config <\(echo '\{"diffusionTrain":\{"steps":4,.*\}'\)$/);
+  // The --config is a shell's process substitution: the command runs as written (bash reads it as a file).
+  const substituted = spawnSync('bash', ['-c', `cat ${first0.slice(first0.indexOf('<('))}`], { encoding: 'utf8' });
+  assert.equal(substituted.status, 0, substituted.stderr);
+  const { config: remade, corpus: remadeCorpus } = resolvePretrainRun('quick', JSON.parse(substituted.stdout));
   const ranA = JSON.parse(fs.readFileSync(path.join(dir, 'a', 'config.json'), 'utf8'));
   assert.deepEqual([remade.diffusion, remade.diffusionTrain, remadeCorpus], [ranA.diffusion, ranA.diffusionTrain, ranA.corpus]);
   assert.doesNotMatch(first0, /"resBlocks"/, 'only the keys that differ from the preset');
