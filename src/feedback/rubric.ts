@@ -62,7 +62,7 @@ export function rubric(): Rubric {
     rules: [
       {
         attribute: 'count',
-        text: 'Count every separate colored thing, shape or not; specks smaller than about 1% of the image are noise. "a" and "one" mean exactly one.',
+        text: 'Count every separate thing drawn in one of the colors below, shape or not (the place\'s own texture, like the moon\'s craters, is background); specks smaller than about 1% of the image are noise. "a" and "one" mean exactly one.',
       },
       {
         attribute: 'shape',
@@ -70,7 +70,7 @@ export function rubric(): Rubric {
       },
       {
         attribute: 'color',
-        text: `Every thing must be the named color: a shade counts as the nearest of the ${COLORS.length} swatches (purplish blue is blue if it is nearer blue).`,
+        text: `Every thing must be the named color: a shade counts as the nearest of the ${COLORS.length} swatches (purplish blue is blue if it is nearer blue). When the prompt names no color, any color is fine.`,
       },
       {
         attribute: 'place',

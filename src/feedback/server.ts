@@ -88,6 +88,8 @@ const LabelBody = z.strictObject({
   image_id: z.string().min(1).max(500),
   label: z.enum(LABELS, { message: 'must be one of good, bad, skip' }),
   request_id: RequestId,
+  /** true: refuse (409) a label on an image this rater has a live label on (the labeller's page sends it). */
+  if_unlabelled: z.boolean().optional(),
 });
 const UndoBody = z.strictObject({ rater: Rater, request_id: RequestId });
 
@@ -259,7 +261,7 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
     const b = parseBody(LabelBody, req.body);
     if (!records().byId.has(b.image_id)) throw new HttpError(404, `unknown image id "${b.image_id}"`);
     try {
-      const res = store.add({ imageId: b.image_id, rater: b.rater, raterKind: 'human', label: b.label, requestId: b.request_id });
+      const res = store.add({ imageId: b.image_id, rater: b.rater, raterKind: 'human', label: b.label, requestId: b.request_id }, { ifUnlabelled: b.if_unlabelled });
       return reply.status(res.duplicate ? 200 : 201).send({ stored: true, duplicate: res.duplicate, seq: res.row.seq });
     } catch (e) {
       if (e instanceof ConflictError) throw new HttpError(409, e.message);

@@ -222,8 +222,8 @@ export class LabelStore {
    * before returns the earlier row with duplicate=true; the same id with a
    * different image, rater or label throws ConflictError.
    */
-  add(label: NewLabel): WriteResult {
-    return this.addMany([label])[0];
+  add(label: NewLabel, opts: { ifUnlabelled?: boolean } = {}): WriteResult {
+    return this.addMany([label], opts)[0];
   }
 
   /**
@@ -231,8 +231,11 @@ export class LabelStore {
    * id already stored for another label is a ConflictError, unless
    * `onConflict` is 'keep': then the stored label stays and the result says
    * `differs` (a simulated panel asked again after the judge changed).
+   * `ifUnlabelled`: a new label on an image its rater already has a live
+   * label on is a ConflictError (the labeller open in two tabs showed both
+   * the same image); a retried request is still found as a duplicate.
    */
-  addMany(labels: readonly NewLabel[], opts: { onConflict?: 'error' | 'keep' } = {}): WriteResult[] {
+  addMany(labels: readonly NewLabel[], opts: { onConflict?: 'error' | 'keep'; ifUnlabelled?: boolean } = {}): WriteResult[] {
     const rows = labels.map((l) => {
       const rater = checkRaterName(l.rater);
       if (!(RATER_KINDS as readonly string[]).includes(l.raterKind)) throw new Error(`rater kind must be simulated or human, got ${JSON.stringify(l.raterKind)}`);
@@ -246,10 +249,14 @@ export class LabelStore {
       'INSERT INTO labels (image_id, rater, rater_kind, label, time, retracts, request_id) VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (request_id) DO NOTHING',
     );
     const emptyUndo = this.db.prepare<[string], { rater: string }>('SELECT rater FROM empty_undos WHERE request_id = ?');
+    const live = this.db.prepare<[string, string], { seq: number }>(`SELECT seq FROM (${LIVE}) WHERE image_id = ? AND rater = ? LIMIT 1`);
     const added: LabelRow[] = [];
     const run = this.db.transaction(() =>
       rows.map((l): WriteResult => {
         if (emptyUndo.get(l.requestId)) throw new ConflictError(`request_id ${l.requestId} was already used for an undo; a new label needs a new request_id`);
+        if (opts.ifUnlabelled && !find.get(l.requestId) && live.get(l.imageId, l.rater)) {
+          throw new ConflictError(`${l.rater} already labelled image ${l.imageId} (in another tab?); it was not labelled again (undo it to change the label)`);
+        }
         const info = insert.run(l.imageId, l.rater, l.raterKind, l.label, l.time ?? this.now(l.rater), l.requestId);
         const row = fromDb(find.get(l.requestId)!);
         if (info.changes === 1) {

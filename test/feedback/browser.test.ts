@@ -43,7 +43,8 @@ after(async () => {
 
 /** Wait until the page shows an image other than `prev` and is ready for a key. */
 async function nextItem(page: Page, prev: string | undefined): Promise<string> {
-  await page.waitForFunction((p) => document.body.dataset.busy === '0' && document.body.dataset.item !== p, prev ?? '__none__', { timeout: 10000 });
+  // ready: the image has been on screen long enough for a label to count (a double-click's second click does not)
+  await page.waitForFunction((p) => document.body.dataset.busy === '0' && document.body.dataset.item !== p && (document.body.dataset.item === '' || document.body.dataset.ready === '1'), prev ?? '__none__', { timeout: 10000 });
   return page.evaluate(() => document.body.dataset.item ?? '');
 }
 
@@ -159,8 +160,7 @@ test('label by keyboard with a confirmation of every action and undo, reload res
     let item = await nextItem(p, undefined);
     for (let k = 0; ; k++) {
       await p.keyboard.press(keys[k % keys.length]);
-      await p.waitForFunction((prev) => document.body.dataset.busy === '0' && document.body.dataset.item !== prev, item, { timeout: 10000 });
-      item = await p.evaluate(() => document.body.dataset.item ?? '');
+      item = await nextItem(p, item);
       if (item === '') return;
     }
   };
@@ -232,4 +232,41 @@ test('label by keyboard with a confirmation of every action and undo, reload res
 
   assert.match((await stats.textContent('#balance')) ?? '', /combination|count|color|background/);
   await screenshot('stats.png', (file) => stats.screenshot({ path: file, fullPage: true }));
+});
+
+test('a double-click labels one image; a next image that cannot load leaves nothing to label until Try again; a second tab cannot label an image twice', async () => {
+  const page = await startRater('erin');
+  const a = await nextItem(page, undefined);
+  await page.dblclick('#good'); // the second click lands on the next image within milliseconds
+  const b = await nextItem(page, a);
+  await page.waitForTimeout(400);
+  assert.deepEqual(server.store.history({ rater: 'erin' }).map((r) => [r.imageId, r.label]), [[a, 'good']], 'one click of the two labelled');
+
+  // The label is stored, the next image cannot be had: nothing is on screen to label, and a key labels nothing.
+  await page.route('**/api/next*', (r) => r.fulfill({ status: 404, contentType: 'application/json', body: '{"error":"no such page"}' }));
+  let n = await statusN(page);
+  await page.keyboard.press('b');
+  assert.match(await statusAfter(page, n), new RegExp(`^Saved: bad for .*\\(${b}\\), but no such page\\. Press Try again \\(or r\\) when the server answers\\.$`));
+  assert.equal(await page.isVisible('#retry'), true);
+  assert.equal(await page.isVisible('#image'), false);
+  await page.keyboard.press('g');
+  await page.waitForTimeout(400);
+  assert.equal(server.store.history({ rater: 'erin' }).length, 2, 'a key pressed after the failure labelled nothing');
+  await page.unroute('**/api/next*');
+  await page.click('#retry');
+  const c = await nextItem(page, '');
+  assert.ok(![a, b].includes(c));
+  assert.equal(await page.isVisible('#retry'), false);
+
+  // The same rater in a second tab is shown the same image; once one tab labels it, the other's label is refused.
+  const tab = await page.context().newPage();
+  await tab.goto(base + '/');
+  assert.equal(await nextItem(tab, undefined), c);
+  await page.keyboard.press('g');
+  await nextItem(page, c);
+  n = await statusN(tab);
+  await tab.keyboard.press('b');
+  assert.match(await statusAfter(tab, n), /^erin already labelled image .* \(in another tab\?\); it was not labelled again/);
+  assert.notEqual(await nextItem(tab, c), c, 'the tab moves on');
+  assert.equal(current('erin')[c], 'good');
 });

@@ -6,8 +6,14 @@
   const KEY = 't2i-align.rater';
   const $ = (id) => document.getElementById(id);
   let rater = localStorage.getItem(KEY);
-  let item = null; // the image on screen
+  let item = null; // the image on screen (null while none is: loading, failed, all done)
   let busy = false;
+  // A label counts only after the image has been on screen this long: the second click of a double-click
+  // (or a key pressed twice) would otherwise label the next image, unseen.
+  const SETTLE_MS = 350;
+  let shownAt = 0;
+  // What the last action did (a label stored, one refused), said once the next image is on screen, or with why it is not.
+  let saved = null;
 
   function newId() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -35,10 +41,12 @@
 
   const quote = (prompt) => '\u201c' + prompt + '\u201d';
 
+  // While saving, the buttons say so (aria-disabled) but keep their focus: a keyboard user stays where they were.
   function setBusy(b) {
     busy = b;
     document.body.dataset.busy = b ? '1' : '0';
-    for (const id of ['good', 'bad', 'skip', 'undo']) $(id).disabled = b;
+    for (const id of ['good', 'bad', 'skip']) $(id).setAttribute('aria-disabled', b || !item ? 'true' : 'false');
+    $('undo').setAttribute('aria-disabled', b ? 'true' : 'false');
   }
 
   // fetch JSON; network errors and 5xx are retried (same body, so the same request id).
@@ -85,6 +93,7 @@
       const r = await api('GET', q);
       showProgress(r.progress);
       if (r.done) {
+        if (saved) setStatus(saved.text, saved.error, saved.thumb);
         item = null;
         $('labeller').hidden = true;
         $('done').hidden = false;
@@ -93,34 +102,57 @@
       }
       $('done').hidden = true;
       $('labeller').hidden = false;
+      // The prompt and the image change together, once the image has loaded: never a new prompt over the old image.
+      const img = $('image');
+      await new Promise((resolve, reject) => {
+        img.onload = resolve;
+        img.onerror = () => reject(new Error('cannot load the image ' + r.item.id));
+        img.src = r.item.image;
+      });
       item = r.item;
       $('prompt').textContent = item.prompt;
-      const img = $('image');
-      await new Promise((resolve) => {
-        img.onload = img.onerror = resolve;
-        img.src = item.image;
-      });
+      $('frame').hidden = false;
+      $('retry').hidden = true;
+      shownAt = Date.now();
       document.body.dataset.item = item.id;
-      if ($('status').classList.contains('error')) setStatus('');
+      if (saved) setStatus(saved.text, saved.error, saved.thumb);
+      else if ($('status').classList.contains('error')) setStatus('');
+      document.body.dataset.ready = '0';
+      const shownItem = item;
+      setTimeout(() => item === shownItem && (document.body.dataset.ready = '1'), SETTLE_MS); // what tests wait for
     } catch (e) {
-      setStatus(e.message, true);
+      // Nothing to label on screen: the last image stays labelled once, whatever is pressed.
+      item = null;
+      document.body.dataset.item = '';
+      $('frame').hidden = true;
+      $('prompt').textContent = '';
+      $('retry').hidden = false;
+      setStatus((saved ? saved.text + ', but ' : '') + e.message + '. Press Try again (or r) when the server answers.', true);
     } finally {
+      saved = null;
       setBusy(false);
     }
   }
 
   async function label(value) {
-    if (busy || !item) return;
+    if (busy || !item || Date.now() - shownAt < SETTLE_MS) return;
     setBusy(true);
     const it = item;
+    const done = (value === 'skip' ? 'Skipped ' : 'Saved: ' + value + ' for ') + quote(it.prompt) + ' (' + it.id + ')';
     try {
-      await api('POST', '/api/labels', { rater, image_id: it.id, label: value, request_id: newId() });
-      setStatus((value === 'skip' ? 'Skipped ' : 'Saved: ' + value + ' for ') + quote(it.prompt) + ' (' + it.id + ')', false, it.image);
+      // if_unlabelled: an image this rater has labelled already (in another tab) is refused, not labelled twice.
+      await api('POST', '/api/labels', { rater, image_id: it.id, label: value, request_id: newId(), if_unlabelled: true });
     } catch (e) {
-      setStatus(e.message, true);
+      if (/already labelled/.test(e.message)) {
+        saved = { text: e.message, error: true }; // another tab labelled it: on to the next image, saying so
+        await next();
+        return;
+      }
+      setStatus('Not saved: ' + value + ' for ' + quote(it.prompt) + '. ' + e.message + '. Press it again when the server answers.', true);
       setBusy(false);
       return;
     }
+    saved = { text: done, error: false, thumb: it.image };
     await next();
   }
 
@@ -161,7 +193,7 @@
 
   $('name-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    const name = $('name-input').value.trim();
+    const name = $('name-input').value.replace(/\u00a0/g, ' ').trim(); // a non-breaking space (pasted, option-space) is a space
     try {
       // Ask the server whether the name is acceptable before keeping it.
       await api('GET', '/api/next?rater=' + encodeURIComponent(name));
@@ -178,21 +210,25 @@
   $('bad').addEventListener('click', () => label('bad'));
   $('skip').addEventListener('click', () => label('skip'));
   $('undo').addEventListener('click', undo);
+  $('retry').addEventListener('click', () => !busy && next());
   $('undo-done').addEventListener('click', undo);
 
   document.addEventListener('keydown', (ev) => {
     if (!rater || !$('name-form').hidden || ev.target.tagName === 'INPUT' || ev.repeat) return;
     const k = ev.key.toLowerCase();
-    if ((ev.ctrlKey || ev.metaKey) && k === 'z') {
+    if ((ev.ctrlKey || ev.metaKey) && k === 'z' && !ev.shiftKey) {
       ev.preventDefault();
       undo();
       return;
     }
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
-    const action = { g: 'good', arrowright: 'good', b: 'bad', arrowleft: 'bad', s: 'skip', arrowdown: 'skip', u: 'undo' }[k];
+    // By the key's place on the keyboard too (KeyG, ...), so a Cyrillic or Greek layout works. The down arrow scrolls.
+    const byCode = { KeyG: 'g', KeyB: 'b', KeyS: 's', KeyU: 'u', KeyR: 'r' }[ev.code];
+    const action = { g: 'good', arrowright: 'good', b: 'bad', arrowleft: 'bad', s: 'skip', u: 'undo', r: 'retry' }[k] || { g: 'good', b: 'bad', s: 'skip', u: 'undo', r: 'retry' }[byCode];
     if (!action) return;
     ev.preventDefault();
     if (action === 'undo') undo();
+    else if (action === 'retry') !busy && !$('retry').hidden && next();
     else label(action);
   });
 

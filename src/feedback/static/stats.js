@@ -96,8 +96,8 @@
     const sims = s.raters.filter((r) => r.kind !== 'human');
     $('summary').textContent =
       s.labels + ' labels on ' + s.labelledImages + ' of ' + s.images + ' images by ' + humans.length + ' students and ' +
-      sims.length + " simulated raters. Fleiss' kappa " + f3(s.fleissKappa) + ' over ' + s.fleissItems + ' images with two or more good/bad labels.';
-    const k = (x) => "Fleiss' kappa " + f3(x.fleissKappa) + ' over ' + x.fleissItems + ' images';
+      sims.length + " simulated raters. Fleiss' kappa " + f3(s.fleissKappa) + ' over ' + s.fleissItems + (s.fleissItems === 1 ? ' image' : ' images') + ' with two or more good/bad labels.';
+    const k = (x) => "Fleiss' kappa " + f3(x.fleissKappa) + ' over ' + x.fleissItems + (x.fleissItems === 1 ? ' image' : ' images');
     $('humans-note').textContent = humans.length ? humans.length + ' \u00b7 ' + k(s.kinds.human) : '';
     $('simulated-note').textContent = sims.length ? sims.length + ' \u00b7 ' + k(s.kinds.simulated) : '';
     const byActivity = [...humans].sort((a, b) => (b.lastActivity || '').localeCompare(a.lastActivity || ''));
