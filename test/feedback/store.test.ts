@@ -62,6 +62,20 @@ test('a clock set back does not hide a new label: it is current, and undo takes 
   store.close();
 });
 
+test('ifUnlabelled: a second label on an image its rater has a live label on is refused; a retry is still its duplicate; after an undo it is allowed', () => {
+  const store = LabelStore.open(':memory:');
+  store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'good', requestId: 'req-0001' }, { ifUnlabelled: true });
+  assert.equal(store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'good', requestId: 'req-0001' }, { ifUnlabelled: true }).duplicate, true);
+  assert.throws(() => store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'bad', requestId: 'req-0002' }, { ifUnlabelled: true }), (e: Error) => e instanceof ConflictError && /ann already labelled image a \(in another tab\?\)/.test(e.message));
+  store.add({ imageId: 'a', rater: 'bob', raterKind: 'human', label: 'bad', requestId: 'req-0003' }, { ifUnlabelled: true }); // another rater's is theirs
+  store.undo('ann', 'undo-0001');
+  store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'bad', requestId: 'req-0004' }, { ifUnlabelled: true });
+  assert.deepEqual(store.current({ rater: 'ann' }).map((r) => r.label), ['bad']);
+  store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'skip', requestId: 'req-0005' }); // without it: a changed mind, as before
+  assert.deepEqual(store.current({ rater: 'ann' }).map((r) => r.label), ['skip']);
+  store.close();
+});
+
 test('idempotency: a retried request id returns the stored row; reuse for another label is a conflict', () => {
   const store = LabelStore.open(':memory:');
   const a = store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'good', requestId: 'retry-123' });
