@@ -270,3 +270,41 @@ test('a double-click labels one image; a next image that cannot load leaves noth
   assert.notEqual(await nextItem(tab, c), c, 'the tab moves on');
   assert.equal(current('erin')[c], 'good');
 });
+
+test('a held Enter on a focused button labels one image; an undo whose next image cannot load says what it undid, and Try again shows that image; a double undo undoes one', async () => {
+  const page = await startRater('fay');
+  const a = await nextItem(page, undefined);
+  await page.focus('#good');
+  for (let i = 0; i < 4; i++) {
+    await page.keyboard.down('Enter'); // the second and later are repeats, as a held key sends them
+    await page.waitForTimeout(450); // longer than an image takes to count
+  }
+  await page.keyboard.up('Enter');
+  const b = await nextItem(page, a);
+  await page.waitForTimeout(500);
+  assert.deepEqual(server.store.history({ rater: 'fay' }).map((r) => r.imageId), [a], 'one label for one press');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'good', 'focus stays on the button');
+
+  // A Latin layout is read by its letters: Dvorak's "i" sits where QWERTY's "g" does, and labels nothing.
+  await page.keyboard.press('i');
+  await page.waitForTimeout(300);
+  assert.equal(server.store.history({ rater: 'fay' }).length, 1);
+
+  await page.route('**/api/next*', (r) => r.fulfill({ status: 404, contentType: 'application/json', body: '{"error":"no such page"}' }));
+  const n = await statusN(page);
+  await page.keyboard.press('u');
+  assert.match(await statusAfter(page, n), new RegExp(`^Undone: good for .*\\(${a}\\), shown again to label`));
+  await page.waitForFunction(() => !document.getElementById('retry')!.hidden, undefined, { timeout: 10000 });
+  assert.match((await page.textContent('#status-text')) ?? '', /^Undone: good for .*, but no such page\. Press Try again/);
+  await page.unroute('**/api/next*');
+  await page.keyboard.press('r');
+  assert.equal(await nextItem(page, ''), a, 'Try again shows the undone image');
+  assert.notEqual(a, b);
+
+  // Two undos within a double-click's time undo one label.
+  await page.keyboard.press('g');
+  await nextItem(page, a);
+  await page.dblclick('#undo');
+  await page.waitForTimeout(600);
+  assert.equal(server.store.history({ rater: 'fay' }).filter((r) => r.label === 'retract').length, 2, 'the first undo and one of the two');
+});

@@ -12,6 +12,7 @@
   // (or a key pressed twice) would otherwise label the next image, unseen.
   const SETTLE_MS = 350;
   let shownAt = 0;
+  let uncertain = null; // a label whose request may have been stored (no answer came): its id, reused by a press again
   // What the last action did (a label stored, one refused), said once the next image is on screen, or with why it is not.
   let saved = null;
 
@@ -86,7 +87,9 @@
     $('bar').value = p.labelled;
   }
 
+  let retryPrefer; // the image a failed next() was asked for (an undone one): Try again asks for it again
   async function next(prefer) {
+    retryPrefer = prefer;
     setBusy(true);
     try {
       const q = '/api/next?rater=' + encodeURIComponent(rater) + (prefer ? '&prefer=' + encodeURIComponent(prefer) : '');
@@ -94,6 +97,7 @@
       showProgress(r.progress);
       if (r.done) {
         if (saved) setStatus(saved.text, saved.error, saved.thumb);
+        $('retry').hidden = true;
         item = null;
         $('labeller').hidden = true;
         $('done').hidden = false;
@@ -124,6 +128,8 @@
       // Nothing to label on screen: the last image stays labelled once, whatever is pressed.
       item = null;
       document.body.dataset.item = '';
+      $('done').hidden = true; // the Try again button is in the labeller, which shows it (also after an undo from the done page)
+      $('labeller').hidden = false;
       $('frame').hidden = true;
       $('prompt').textContent = '';
       $('retry').hidden = false;
@@ -139,16 +145,21 @@
     setBusy(true);
     const it = item;
     const done = (value === 'skip' ? 'Skipped ' : 'Saved: ' + value + ' for ') + quote(it.prompt) + ' (' + it.id + ')';
+    // A press again of the same label on the same image after a failure is the same request: stored once.
+    const id = uncertain && uncertain.image === it.id && uncertain.label === value ? uncertain.id : newId();
+    uncertain = { image: it.id, label: value, id };
     try {
       // if_unlabelled: an image this rater has labelled already (in another tab) is refused, not labelled twice.
-      await api('POST', '/api/labels', { rater, image_id: it.id, label: value, request_id: newId(), if_unlabelled: true });
+      await api('POST', '/api/labels', { rater, image_id: it.id, label: value, request_id: id, if_unlabelled: true });
+      uncertain = null;
     } catch (e) {
+      if (!/cannot reach the server/.test(e.message)) uncertain = null; // an answer came: nothing was stored
       if (/already labelled/.test(e.message)) {
         saved = { text: e.message, error: true }; // another tab labelled it: on to the next image, saying so
         await next();
         return;
       }
-      setStatus('Not saved: ' + value + ' for ' + quote(it.prompt) + '. ' + e.message + '. Press it again when the server answers.', true);
+      setStatus((uncertain ? 'Perhaps not saved: ' : 'Not saved: ') + value + ' for ' + quote(it.prompt) + '. ' + e.message + '. Press ' + (value === 'skip' ? 'skip' : value) + ' again when the server answers (it is stored once).', true);
       setBusy(false);
       return;
     }
@@ -157,14 +168,16 @@
   }
 
   async function undo() {
-    if (busy) return;
+    if (busy || Date.now() - shownAt < SETTLE_MS) return; // a double-click undoes one label
     setBusy(true);
     let back = null;
     try {
       const r = await api('POST', '/api/undo', { rater, request_id: newId() });
       back = r.undone;
-      if (back) setStatus('Undone: ' + back.label + ' for ' + (back.prompt ? quote(back.prompt) + ' ' : '') + '(' + back.image_id + '), shown again to label', false, back.image);
-      else setStatus('Nothing to undo: you have no labels left to take back');
+      saved = back
+        ? { text: 'Undone: ' + back.label + ' for ' + (back.prompt ? quote(back.prompt) + ' ' : '') + '(' + back.image_id + '), shown again to label', error: false, thumb: back.image }
+        : { text: 'Nothing to undo: you have no labels left to take back', error: false };
+      setStatus(saved.text, false, saved.thumb);
     } catch (e) {
       setStatus(e.message, true);
       setBusy(false);
@@ -210,10 +223,12 @@
   $('bad').addEventListener('click', () => label('bad'));
   $('skip').addEventListener('click', () => label('skip'));
   $('undo').addEventListener('click', undo);
-  $('retry').addEventListener('click', () => !busy && next());
+  $('retry').addEventListener('click', () => !busy && next(retryPrefer));
   $('undo-done').addEventListener('click', undo);
 
   document.addEventListener('keydown', (ev) => {
+    // A held Enter or Space on a focused button repeats its click: one label per press.
+    if (ev.repeat && (ev.key === 'Enter' || ev.key === ' ') && ev.target.tagName === 'BUTTON') return void ev.preventDefault();
     if (!rater || !$('name-form').hidden || ev.target.tagName === 'INPUT' || ev.repeat) return;
     const k = ev.key.toLowerCase();
     if ((ev.ctrlKey || ev.metaKey) && k === 'z' && !ev.shiftKey) {
@@ -223,12 +238,12 @@
     }
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     // By the key's place on the keyboard too (KeyG, ...), so a Cyrillic or Greek layout works. The down arrow scrolls.
-    const byCode = { KeyG: 'g', KeyB: 'b', KeyS: 's', KeyU: 'u', KeyR: 'r' }[ev.code];
+    const byCode = /^[a-z]$/i.test(ev.key) ? undefined : { KeyG: 'g', KeyB: 'b', KeyS: 's', KeyU: 'u', KeyR: 'r' }[ev.code]; // a Latin layout (Dvorak too) by its letters
     const action = { g: 'good', arrowright: 'good', b: 'bad', arrowleft: 'bad', s: 'skip', u: 'undo', r: 'retry' }[k] || { g: 'good', b: 'bad', s: 'skip', u: 'undo', r: 'retry' }[byCode];
     if (!action) return;
     ev.preventDefault();
     if (action === 'undo') undo();
-    else if (action === 'retry') !busy && !$('retry').hidden && next();
+    else if (action === 'retry') !busy && !$('retry').hidden && next(retryPrefer);
     else label(action);
   });
 
