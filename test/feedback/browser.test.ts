@@ -232,6 +232,13 @@ test('label by keyboard with a confirmation of every action and undo, reload res
 
   assert.match((await stats.textContent('#balance')) ?? '', /combination|count|color|background/);
   await screenshot('stats.png', (file) => stats.screenshot({ path: file, fullPage: true }));
+  // The server away: a banner at the top says the tables are as last read (they were silently stale).
+  assert.equal(await stats.isVisible('#stale'), false);
+  await stats.route('**/api/stats', (r) => r.fulfill({ status: 503, contentType: 'application/json', body: '{"error":"internal error"}' }));
+  await stats.waitForFunction(() => !document.getElementById('stale')!.hidden, undefined, { timeout: 12000 });
+  assert.match((await stats.textContent('#stale')) ?? '', /^The server does not answer \(internal error\): what is shown is from \d/);
+  await stats.unroute('**/api/stats');
+  await stats.waitForFunction(() => document.getElementById('stale')!.hidden, undefined, { timeout: 12000 });
 });
 
 test('a double-click labels one image; a next image that cannot load leaves nothing to label until Try again; a second tab cannot label an image twice', async () => {

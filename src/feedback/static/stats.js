@@ -7,6 +7,8 @@
   const pct = (x) => (x === null ? 'n/a' : (100 * x).toFixed(1) + '%');
   const SVG = 'http://www.w3.org/2000/svg';
   let last = null; // the latest stats, redrawn when the gallery's group changes
+  let chosen = false; // the teacher picked the gallery's group: kept
+  let since = null; // when the stats were last read, for a stale page
 
   function el(tag, props, children) {
     const e = Object.assign(document.createElement(tag), props || {});
@@ -120,14 +122,19 @@
       const res = await fetch('/api/stats');
       const s = await res.json();
       if (!res.ok) throw new Error(s.error || 'HTTP ' + res.status);
-      // Students' disputes by default once any student has labelled, else everyone's.
-      if (!last && s.kinds.human.labels === 0) $('disputed-among').value = 'all';
+      // Students' disputes by default once any student has labelled, else everyone's (until the teacher picks).
+      if (!chosen) $('disputed-among').value = s.kinds.human.labels === 0 ? 'all' : 'human';
       last = s;
+      since = new Date();
       draw(s);
       $('status').textContent = '';
+      $('stale').hidden = true;
       document.body.dataset.loaded = '1';
     } catch (e) {
       $('status').textContent = e.message;
+      // Said at the top: the tables below are as they were when last read.
+      $('stale').textContent = 'The server does not answer (' + e.message + '): what is shown is from ' + (since ? since.toLocaleTimeString() : 'nothing yet') + '.';
+      $('stale').hidden = false;
     }
   }
 
@@ -143,7 +150,7 @@
       document.body.dataset.info = '1';
     })
     .catch((e) => ($('status').textContent = 'cannot load /api/info: ' + e.message));
-  $('disputed-among').addEventListener('change', () => last && draw(last));
+  $('disputed-among').addEventListener('change', () => ((chosen = true), last && draw(last)));
   refresh();
   setInterval(() => { if ($('auto').checked) refresh(); }, 5000);
 })();
