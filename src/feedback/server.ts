@@ -193,7 +193,7 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
   app.setNotFoundHandler((req, reply) => {
     // An API route asked with another method is 405 naming the one it takes.
     const api: Record<string, string> = { '/api/labels': 'POST', '/api/undo': 'POST' };
-    for (const r of ['info', 'rubric', 'next', 'stats', 'export.jsonl', 'export.csv']) api[`/api/${r}`] = 'GET, HEAD';
+    for (const r of ['info', 'rubric', 'next', 'raters', 'stats', 'export.jsonl', 'export.csv']) api[`/api/${r}`] = 'GET, HEAD';
     const allow = Object.hasOwn(api, req.url.split('?')[0]) ? api[req.url.split('?')[0]] : undefined;
     if (allow) return void reply.status(405).header('allow', allow).send({ error: `${req.method} is not allowed on ${req.url.split('?')[0]}: use ${allow}` });
     void reply.status(404).send({ error: `no such page: ${req.method} ${req.url.slice(0, 200)}` });
@@ -231,6 +231,13 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
     const png = m ? rubricImage(m[1]) : null;
     if (!png) throw new HttpError(404, `no rubric example "${req.params.file.slice(0, 100)}"; GET /api/rubric lists them`);
     return reply.type('image/png').header('cache-control', 'public, max-age=86400').send(png);
+  });
+
+  // Raters whose name is `like` but for case or width ("Ana" for "ana", "Ａna"): the page asks before a student becomes two raters.
+  app.get<{ Querystring: { like?: string } }>('/api/raters', (req) => {
+    const q = parseBody(z.strictObject({ like: Rater }), { ...req.query });
+    const key = (name: string) => name.normalize('NFKC').toLocaleLowerCase();
+    return { same: [...store.lastActivity().keys()].filter((r) => r !== q.like && key(r) === key(q.like)).sort() };
   });
 
   // prefer=ID (after an undo): that image, if the rater has not labelled it.

@@ -315,3 +315,17 @@ test('a held Enter on a focused button labels one image; an undo whose next imag
   await page.waitForTimeout(600);
   assert.equal(server.store.history({ rater: 'fay' }).filter((r) => r.label === 'retract').length, 2, 'the first undo and one of the two');
 });
+
+test('a name that differs from a rater\'s only by case is asked about once, then taken as a new rater', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(base + '/');
+  await page.fill('#name-input', 'Erin'); // "erin" labelled above
+  await page.click('#name-form button[type=submit]');
+  await page.waitForFunction(() => (document.getElementById('name-error')!.textContent ?? '') !== '', undefined, { timeout: 10000 });
+  assert.match((await page.textContent('#name-error')) ?? '', /^Someone labels as \u201cerin\u201d already\. If that is you, type the name exactly so; to label as \u201cErin\u201d, a new rater, press Start again\.$/);
+  assert.equal(await page.isVisible('#labeller'), false);
+  await page.click('#name-form button[type=submit]');
+  await nextItem(page, undefined);
+  assert.equal(await page.textContent('#rater-name'), 'Erin');
+});

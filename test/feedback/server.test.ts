@@ -236,3 +236,13 @@ test("rater names: apostrophes and vowel signs are letters' company; one name ho
   assert.equal((await post('/api/labels', { rater: composed, image_id: 'img-8', label: 'bad', request_id: 'lab-jose-000002' })).status, 201);
   assert.deepEqual([...new Set(s.store.current().filter((l) => l.rater.startsWith('Jos')).map((l) => l.rater))], [composed]);
 });
+
+test('GET /api/raters?like=NAME: the raters whose name is it but for case or width, so a student does not become two', async () => {
+  for (const [name, id] of [['Olga', 'req-olga-0001'], ['olga', 'req-olga-0002']] as const) assert.equal((await post('/api/labels', { rater: name, image_id: 'img-1', label: 'good', request_id: id })).status, 201);
+  assert.deepEqual((await raw('GET', '/api/raters?like=OLGA')).json, { same: ['Olga', 'olga'] });
+  assert.deepEqual((await raw('GET', `/api/raters?like=${encodeURIComponent('Ｏlga')}`)).json, { same: ['Olga', 'olga'] }, 'a full-width letter too');
+  assert.deepEqual((await raw('GET', '/api/raters?like=olga')).json, { same: ['Olga'] }, 'the name itself is not listed');
+  assert.deepEqual((await raw('GET', '/api/raters?like=nobody')).json, { same: [] });
+  assert.equal((await raw('GET', '/api/raters')).status, 400);
+  assert.equal((await raw('POST', '/api/raters', '{}')).status, 405);
+});

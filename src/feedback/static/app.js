@@ -15,6 +15,7 @@
   let uncertain = null; // a label whose request may have been stored (no answer came): its id, reused by a press again
   // What the last action did (a label stored, one refused), said once the next image is on screen, or with why it is not.
   let saved = null;
+  let confirmedName = null; // a name like another rater's that the student chose anyway
 
   function newId() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -213,6 +214,15 @@
     } catch (e) {
       $('name-error').textContent = e.message;
       return;
+    }
+    // "Ana" and "ana" are two raters: asked once before a student becomes a second one.
+    if (name !== confirmedName) {
+      const r = await api('GET', '/api/raters?like=' + encodeURIComponent(name)).catch(() => ({ same: [] }));
+      if (r.same.length) {
+        confirmedName = name;
+        $('name-error').textContent = 'Someone labels as ' + r.same.map(quote).join(', ') + ' already. If that is you, type the name exactly so; to label as ' + quote(name) + ', a new rater, press Start again.';
+        return;
+      }
     }
     rater = name;
     localStorage.setItem(KEY, rater);
