@@ -189,12 +189,13 @@ export function checkSettings(base: string, settings: readonly Setting[]): strin
  * differing between them. A folder without a record (a model made otherwise) is checked by its weights alone.
  */
 function checkRuns(s: Setting, resolved: readonly string[], baseSha: string): void {
-  const seen = new Map<string, number>();
+  const byWeights = new Map<string, number>();
+  const bySeed = new Map<unknown, number>();
   let first: { i: number; what: Record<string, unknown> } | undefined;
   resolved.forEach((dir, i) => {
     const sha = readCheckpointIndex(dir).sha256;
-    if (seen.has(sha)) throw new Error(`setting "${s.name}": ${s.runs[seen.get(sha)!]} and ${s.runs[i]} hold the same weights (a copy?): give each fine-tuning seed's own run`);
-    seen.set(sha, i);
+    if (byWeights.has(sha)) throw new Error(`setting "${s.name}": ${s.runs[byWeights.get(sha)!]} and ${s.runs[i]} hold the same weights (a copy?): give each fine-tuning seed's own run`);
+    byWeights.set(sha, i);
     const file = [path.join(s.runs[i], 'finetune.json'), path.join(path.dirname(dir), 'finetune.json')].find((f) => fs.existsSync(f));
     if (!file) return;
     const rec = readJsonFile<{ config?: Record<string, unknown>; inputs?: { model?: { sha256?: string; dir?: string }; reward?: { sha256?: string } | null; datasets?: Array<{ manifestSha256?: string }> } }>(file);
@@ -206,11 +207,12 @@ function checkRuns(s: Setting, resolved: readonly string[], baseSha: string): vo
       reward: rec.inputs?.reward?.sha256 ?? null,
       datasets: (rec.inputs?.datasets ?? []).map((d) => d.manifestSha256),
     };
-    if (!first) return void (first = { i, what });
-    const seedOf = (j: number) => readJsonFile<{ config?: { seed?: number } }>([path.join(s.runs[j], 'finetune.json'), path.join(path.dirname(resolved[j]), 'finetune.json')].find((f) => fs.existsSync(f))!).config?.seed;
-    const diff = firstDifference(first.what, what);
-    if (diff) throw new Error(`setting "${s.name}": ${s.runs[first.i]} and ${s.runs[i]} differ in more than the seed (${diff.replace(' was ', ': ').replace(', now ', ' in the first, ')} in the second): a setting's runs are one recipe's fine-tuning seeds (give the others as another --group)`);
-    if (seedOf(first.i) === rec.config?.seed) throw new Error(`setting "${s.name}": ${s.runs[first.i]} and ${s.runs[i]} are the same recipe with the same seed (${rec.config?.seed}): give each fine-tuning seed once`);
+    const diff = first && firstDifference(first.what, what);
+    if (first && diff) throw new Error(`setting "${s.name}": ${s.runs[first.i]} and ${s.runs[i]} differ in more than the seed (${diff.replace(' was ', ': ').replace(', now ', ' in the first, ')} in the second): a setting's runs are one recipe's fine-tuning seeds (give the others as another --group)`);
+    first ??= { i, what };
+    const seed = rec.config?.seed;
+    if (bySeed.has(seed)) throw new Error(`setting "${s.name}": ${s.runs[bySeed.get(seed)!]} and ${s.runs[i]} are the same recipe with the same seed (${seed}): give each fine-tuning seed once`);
+    bySeed.set(seed, i);
   });
 }
 

@@ -227,14 +227,22 @@ export function observeWithPixels(img: ImageLike): { background: Place; backgrou
   for (const [p, v] of votes) if (v > best) [background, best] = [p, v];
   // pass 2: objects, as 8-connected components of object-colored pixels against that place
   const labels = objectLabels(img, background);
-  const comp = new Int32Array(w * h).fill(-1);
   const objects: Array<{ seen: SeenObject; pixels: number[] }> = [];
+  for (const pixels of components(w, h, (p) => labels[p] >= 0)) {
+    if (pixels.length >= minArea(img)) objects.push({ seen: describe(pixels, labels, img, background), pixels });
+  }
+  return { background, backgroundShare: total ? best / total : 0, objects };
+}
+
+/** The 8-connected components of the pixels `inside` keeps (indices y * w + x), each in the order it is found. */
+export function components(w: number, h: number, inside: (p: number) => boolean): number[][] {
+  const seen = new Uint8Array(w * h);
+  const out: number[][] = [];
   const stack: number[] = [];
-  let nComp = 0;
   for (let start = 0; start < w * h; start++) {
-    if (labels[start] < 0 || comp[start] >= 0) continue;
+    if (seen[start] || !inside(start)) continue;
     const pixels: number[] = [];
-    comp[start] = nComp;
+    seen[start] = 1;
     stack.push(start);
     while (stack.length) {
       const p = stack.pop()!;
@@ -245,16 +253,15 @@ export function observeWithPixels(img: ImageLike): { background: Place; backgrou
           const x = px + dx, y = py + dy;
           if (x < 0 || y < 0 || x >= w || y >= h) continue;
           const q = y * w + x;
-          if (labels[q] >= 0 && comp[q] < 0) {
-            comp[q] = nComp;
+          if (!seen[q] && inside(q)) {
+            seen[q] = 1;
             stack.push(q);
           }
         }
     }
-    nComp++;
-    if (pixels.length >= minArea(img)) objects.push({ seen: describe(pixels, labels, img, background), pixels });
+    out.push(pixels);
   }
-  return { background, backgroundShare: total ? best / total : 0, objects };
+  return out;
 }
 
 function describe(pixels: number[], labels: Int8Array, img: ImageLike, place: Place): SeenObject {

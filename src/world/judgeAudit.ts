@@ -24,7 +24,7 @@
  * diamond read as a cross.
  */
 import { ImageLike } from './image';
-import { minArea, observeWithPixels, segment } from './judge';
+import { components, minArea, observeWithPixels, segment } from './judge';
 import { OBJECT_COLORS, PLACES, RGB } from './vocab';
 
 export const AUDIT_FLAGS = ['fadedColor', 'strayMarks', 'holedShape', 'weakPlace'] as const;
@@ -84,7 +84,7 @@ export function auditImage(img: ImageLike): AuditResult {
   const scale = minArea(img) / 12;
   let total = 0;
   for (let p = 0; p < w * h; p++) total += mark[p];
-  const strayMarks = largestComponent(mark, w, h) >= Math.max(2, Math.round(STRAY_AREA_32 * scale)) || total >= Math.round(STRAY_TOTAL_32 * scale);
+  const strayMarks = Math.max(0, ...components(w, h, (p) => mark[p] === 1).map((c) => c.length)) >= Math.max(2, Math.round(STRAY_AREA_32 * scale)) || total >= Math.round(STRAY_TOTAL_32 * scale);
 
   return { fadedColor, strayMarks, holedShape, weakPlace: seen.backgroundShare < PLACE_SHARE };
 }
@@ -124,30 +124,4 @@ function nearObject(p: number, inObject: Uint8Array, w: number, h: number): bool
       if (nx >= 0 && ny >= 0 && nx < w && ny < h && inObject[ny * w + nx]) return true;
     }
   return false;
-}
-
-/** Pixels in the largest 8-connected region of `mask`. */
-function largestComponent(mask: Uint8Array, w: number, h: number): number {
-  const seen = new Uint8Array(w * h);
-  let best = 0;
-  for (let s = 0; s < w * h; s++) {
-    if (!mask[s] || seen[s]) continue;
-    let n = 0;
-    const stack = [s];
-    seen[s] = 1;
-    while (stack.length) {
-      const q = stack.pop()!;
-      n++;
-      const x = q % w, y = (q - x) / w;
-      for (let dy = -1; dy <= 1; dy++)
-        for (let dx = -1; dx <= 1; dx++) {
-          const nx = x + dx, ny = y + dy;
-          if (nx < 0 || ny < 0 || nx >= w || ny >= h) continue;
-          const r = ny * w + nx;
-          if (mask[r] && !seen[r]) (seen[r] = 1), stack.push(r);
-        }
-    }
-    best = Math.max(best, n);
-  }
-  return best;
 }
