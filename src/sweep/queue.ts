@@ -158,12 +158,12 @@ export async function runOnQueue(
           failures.push(`${run.key}: ${job!.failedReason}`);
         } else if (state === 'gone') {
           const rows = savedRows(abs, run);
-          const quiet = quietFor(path.join(abs, 'runs', run.key));
+          const quiet = () => quietFor(path.join(abs, 'runs', run.key)); // walks the run's folder: only when its rows are not all there
           if (rows.length === snapshotSteps(run.settings).length) {
             pending.delete(run);
             onDone(run, rows);
-          } else if (quiet < quietMs) {
-            if (!waitingOn.has(run.key)) log(`${run.key}: its job is no longer in the queue (did Redis restart without its data?); its folder was written ${Math.round(quiet / 1000)} s ago, so a worker may still run it: enqueued again once it is ${quietMs / 1000} s quiet`);
+          } else if (quiet() < quietMs) {
+            if (!waitingOn.has(run.key)) log(`${run.key}: its job is no longer in the queue (did Redis restart without its data?); its folder was written ${Math.round(quiet() / 1000)} s ago, so a worker may still run it: enqueued again once it is ${quietMs / 1000} s quiet`);
             waitingOn.add(run.key);
           } else {
             log(`${run.key}: its job is no longer in the queue (did Redis restart without its data?); enqueued again`);

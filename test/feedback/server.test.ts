@@ -89,6 +89,7 @@ test('bad input gets a 4xx with a clear JSON message, and the server keeps servi
     ['reserved rater', post('/api/labels', { rater: 'sim-r0', image_id: 'img-0', label: 'good', request_id: 'req-x-00005' }), 400, /reserved/],
     ['missing request id', post('/api/labels', { rater: 'ann', image_id: 'img-0', label: 'good' }), 400, /request_id: missing/],
     ['image id of the wrong type: named as such, not as missing', post('/api/labels', { rater: 'ann', image_id: 5, label: 'good', request_id: 'req-x-00008' }), 400, /^image_id: (?!missing).*expected string/],
+    ['if_unlabelled not a boolean', post('/api/labels', { rater: 'ann', image_id: 'img-0', label: 'good', request_id: 'req-x-00013', if_unlabelled: 'yes' }), 400, /^if_unlabelled: .*boolean/],
     ['unknown field', post('/api/labels', { rater: 'ann', image_id: 'img-0', label: 'good', request_id: 'req-x-00006', extra: 1 }), 400, /extra/],
     ['oversized body', post('/api/labels', { rater: 'ann', image_id: 'img-0', label: 'good', request_id: 'req-x-00007', pad: 'x'.repeat(10000) }), 413, /larger than 4096 bytes/],
     ['request id reused for another label', post('/api/labels', { rater: 'ann', image_id: 'img-1', label: 'bad', request_id: 'req-ann-0001' }), 409, /already used/],
