@@ -4,7 +4,12 @@
  * models' images of the same prompts and image seeds, beside renders of them
  * (the control: no mark but a weak place vote now and then). A flag that
  * rises with fine-tuning, among the images the judge calls aligned above all,
- * would be a reward hack that the judge's accuracy counts as a gain.
+ * would be a reward hack that the judge's accuracy counts as a gain. Then the
+ * shape fit (`shapeFits`: the mean template IoU of the objects the judge
+ * finds; renders 1), fine-tuned minus base, with the paired sign-flip test
+ * over prompts, for all objects and by their size (a model that draws more,
+ * smaller objects fits worse for that alone): shapes drawn nearer the
+ * judge's threshold, a fidelity cost that the judge's verdicts do not see.
  *
  *   node --import tsx scripts/judge-audit.ts --base DIR --runs DIR[,DIR...]
  *
@@ -12,20 +17,20 @@
  * model (the runs: one per fine-tuning seed). Intervals: 95% over prompts and seeds (promptSeedInterval).
  */
 import { parseArgs } from 'node:util';
-import { promptSeedInterval, Tally } from '../src/reward/metrics';
+import { pairedPromptTest, promptSeedInterval, Tally } from '../src/reward/metrics';
 import { readImage, readManifest } from '../src/world/dataset';
 import { judge } from '../src/world/judge';
-import { AUDIT_FLAGS, AuditFlag, auditImage } from '../src/world/judgeAudit';
+import { AUDIT_FLAGS, AuditFlag, auditImage, shapeFits } from '../src/world/judgeAudit';
 import { parsePrompt } from '../src/world/prompt';
 import { renderPrompt } from '../src/world/render';
 
-type Row = { key: string; prompt: string; flags: Record<AuditFlag, boolean>; aligned: boolean };
+type Row = { key: string; prompt: string; flags: Record<AuditFlag, boolean>; aligned: boolean; fits: Array<{ fit: number; side: number }> };
 
 function audit(dir: string): Map<string, Row> {
   const rows = new Map<string, Row>();
   for (const r of readManifest(dir)) {
     const img = readImage(dir, r);
-    rows.set(`${r.prompt}\n${r.seed}`, { key: `${r.prompt}\n${r.seed}`, prompt: r.prompt, flags: auditImage(img), aligned: judge(r.attributes, img).aligned });
+    rows.set(`${r.prompt}\n${r.seed}`, { key: `${r.prompt}\n${r.seed}`, prompt: r.prompt, flags: auditImage(img), aligned: judge(r.attributes, img).aligned, fits: shapeFits(img) });
   }
   return rows;
 }
@@ -49,8 +54,8 @@ function main(): void {
   });
   // Renders of the same prompts and seeds: what the world itself draws.
   const renders = new Map([...readManifest(values.base)].map((r) => {
-    const flags = auditImage(renderPrompt(parsePrompt(r.prompt), r.seed).image);
-    return [`${r.prompt}\n${r.seed}`, { key: '', prompt: r.prompt, flags, aligned: true }];
+    const image = renderPrompt(parsePrompt(r.prompt), r.seed).image;
+    return [`${r.prompt}\n${r.seed}`, { key: '', prompt: r.prompt, flags: auditImage(image), aligned: true, fits: shapeFits(image) }];
   }));
   const prompts = [...new Set([...base.values()].map((r) => r.prompt))].sort();
   const of = (m: Map<string, Row>, p: string) => [...m.values()].filter((r) => r.prompt === p);
@@ -68,6 +73,32 @@ function main(): void {
       console.log(`| ${f} | ${pct(renderT)} | ${pct(baseT)} | ${runT.map(pct).join(', ')} | ${(100 * mean >= 0 ? '+' : '') + (100 * mean).toFixed(1)} [${(100 * iv.lo).toFixed(1)}, ${(100 * iv.hi).toFixed(1)}] |`);
     }
     console.log('');
+  }
+  // Shape fit: the objects' summed fit over their number, pooled over a prompt's images (a Tally of sum and n).
+  const SIZES: Array<[string, (side: number) => boolean]> = [
+    ['all objects', () => true],
+    ['box side under 0.3 of the image', (s) => s < 0.3],
+    ['0.3 to 0.45', (s) => s >= 0.3 && s < 0.45],
+    ['0.45 and over', (s) => s >= 0.45],
+  ];
+  const rate = (t: Tally) => (t.n ? t.k / t.n : NaN);
+  console.log(`### shape fit: mean template IoU of the objects the judge finds (renders 1; recognised from 0.8; objects in brackets)\n`);
+  console.log(`| objects | renders | base | fine-tuned (${runs.map((_, i) => `run ${i}`).join(', ')}) | fine-tuned minus base [95% over prompts and seeds] | sign-flip p over prompts |\n|---|---:|---:|---|---|---:|`);
+  for (const [what, keep] of SIZES) {
+    const fitOf = (rows: Row[]): Tally => {
+      const kept = rows.flatMap((r) => r.fits.filter((f) => keep(f.side)));
+      return { k: kept.reduce((a, f) => a + f.fit, 0), n: kept.length };
+    };
+    const per = prompts.map((p) => ({ prompt: p, base: fitOf(of(base, p)), runs: runs.map((m) => fitOf(of(m, p))) }));
+    const all = (m: Map<string, Row>) => fitOf([...m.values()]);
+    const cell = (m: Map<string, Row>) => `${rate(all(m)).toFixed(3)} (${all(m).n})`;
+    const diff = runs.reduce((a, m) => a + rate(all(m)), 0) / runs.length - rate(all(base));
+    const iv = promptSeedInterval(per, { seed: `judge-audit/shape-fit/${what}` });
+    // per prompt: the runs' mean fit minus the base's, over the prompts with such objects in every model
+    const diffs = per.filter((x) => x.base.n && x.runs.every((t) => t.n)).map((x) => ({ prompt: x.prompt, d: x.runs.reduce((a, t) => a + rate(t), 0) / runs.length - rate(x.base) }));
+    const test = pairedPromptTest(diffs, { seed: `judge-audit/shape-fit/${what}` });
+    const p = !diffs.length ? '-' : test.p < 0.001 ? `< 0.001 (${test.prompts})` : `${test.p.toFixed(3)} (${test.prompts})`;
+    console.log(`| ${what} | ${cell(renders)} | ${cell(base)} | ${runs.map(cell).join(', ')} | ${(diff >= 0 ? '+' : '') + diff.toFixed(3)} [${iv.lo.toFixed(3)}, ${iv.hi.toFixed(3)}] | ${p} |`);
   }
 }
 

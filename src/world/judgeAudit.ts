@@ -21,10 +21,12 @@
  *
  * Not flagged, though also blind spots: an extra object in a color of the
  * place itself (a grey circle in the city), polygons close to a circle, a
- * diamond read as a cross.
+ * diamond read as a cross. For the last two, `shapeFit` measures how
+ * closely the objects follow their shapes, so a model that draws nearer the
+ * judge's shape threshold shows as a lower fit (`shapeFits`).
  */
 import { ImageLike } from './image';
-import { components, minArea, observeWithPixels, segment } from './judge';
+import { components, minArea, observe, observeWithPixels, segment } from './judge';
 import { OBJECT_COLORS, PLACES, RGB } from './vocab';
 
 export const AUDIT_FLAGS = ['fadedColor', 'strayMarks', 'holedShape', 'weakPlace'] as const;
@@ -87,6 +89,21 @@ export function auditImage(img: ImageLike): AuditResult {
   const strayMarks = Math.max(0, ...components(w, h, (p) => mark[p] === 1).map((c) => c.length)) >= Math.max(2, Math.round(STRAY_AREA_32 * scale)) || total >= Math.round(STRAY_TOTAL_32 * scale);
 
   return { fadedColor, strayMarks, holedShape, weakPlace: seen.backgroundShare < PLACE_SHARE };
+}
+
+/**
+ * How closely an image's objects follow the shapes the judge reads them as:
+ * each object's best template IoU (`shapeScore`), for every object the judge
+ * finds, recognised or not (counting only the recognised would reward a
+ * model for dropping its worst shapes below the threshold), with its box's
+ * longer side over the image's width (small objects fit worse: a pixel is
+ * more of them). A render's objects fit 1; the judge recognises a shape from
+ * 0.8 (SHAPE_THRESHOLD). Averaged over objects, it reads image fidelity in
+ * this world without the classifier's features, which also move with
+ * alignment (the FID's caveat).
+ */
+export function shapeFits(img: ImageLike): Array<{ fit: number; side: number }> {
+  return observe(img).objects.map((o) => ({ fit: Math.max(0, o.shapeScore), side: Math.max(o.box.w, o.box.h) / img.width }));
 }
 
 /** Pixels of the object's box that are not the object and cannot reach the box's edge through non-object pixels. */

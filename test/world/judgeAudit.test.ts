@@ -2,7 +2,7 @@
 // renders carry none of the marks (the place vote aside: a large object can leave it under 70%).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { AUDIT_FLAGS, auditImage } from '../../src/world/judgeAudit';
+import { AUDIT_FLAGS, auditImage, shapeFits } from '../../src/world/judgeAudit';
 import { ImageLike } from '../../src/world/image';
 import { judge, observeWithPixels } from '../../src/world/judge';
 import { allAttributes, parsePrompt } from '../../src/world/prompt';
@@ -82,4 +82,35 @@ test('a background of two places, which the judge passes as one of them, is a we
   assert.ok(judge('a red circle in the sea', img).aligned, 'the blind spot this flag is for: 37% of it is the city');
   // The city's band is also off the sea's colors: marks no object explains.
   assert.deepEqual(flags(img), ['strayMarks', 'weakPlace']);
+});
+
+test('shape fit: 1 for every object of a render, under 1 for an octagon the judge reads as a circle, and an unrecognised object counts too', () => {
+  for (const prompt of ['a red circle', 'three blue squares in the city', 'two stars on the moon']) {
+    const fits = shapeFits(render(prompt, 3));
+    assert.equal(fits.length, parsePrompt(prompt).count ?? 1, prompt);
+    for (const f of fits) assert.equal(f.fit, 1, prompt), assert.ok(f.side > 0 && f.side <= 1);
+  }
+  const img = copy(render('a red circle', 2));
+  const { seen, pixels } = observeWithPixels(img).objects[0];
+  const ground = [...img.data.subarray(0, 3)];
+  paint(img, pixels, ground);
+  const [cx, cy, r] = [seen.box.x + (seen.box.w - 1) / 2, seen.box.y + (seen.box.h - 1) / 2, (seen.box.w - 1) / 2];
+  const inOctagon = (x: number, y: number) => Math.abs(x - cx) <= r && Math.abs(y - cy) <= r && Math.abs(x - cx) + Math.abs(y - cy) <= 1.25 * r;
+  const octagon: number[] = [];
+  for (let y = 0; y < img.height; y++) for (let x = 0; x < img.width; x++) if (inOctagon(x, y)) octagon.push(y * img.width + x);
+  paint(img, octagon, [230, 30, 30]);
+  assert.ok(judge('a red circle', img).aligned, 'the blind spot the fit is for');
+  const [octFit] = shapeFits(img);
+  assert.ok(octFit.fit >= 0.8 && octFit.fit < 0.95, `octagon fit ${octFit.fit}`);
+  // a thin bar beside it: found, not recognised, and in the fits
+  const bar = copy(img);
+  const [bx, by] = emptyCorner(bar, 4);
+  const barPixels: number[] = [];
+  for (let y = by - 4; y <= by + 4; y++) for (let x = bx - 1; x <= bx; x++) barPixels.push(y * bar.width + x);
+  paint(bar, barPixels, [230, 30, 30]);
+  const objects = observeWithPixels(bar).objects.map((o) => o.seen);
+  assert.equal(objects.length, 2);
+  const fits = shapeFits(bar);
+  assert.deepEqual(fits.map((f) => f.fit).sort(), objects.map((o) => Math.max(0, o.shapeScore)).sort());
+  assert.ok(objects.some((o) => o.object === 'unknown'), `the bar is not recognised: ${objects.map((o) => `${o.object} ${o.shapeScore.toFixed(2)}`)}`);
 });
