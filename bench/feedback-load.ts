@@ -110,7 +110,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
       const n = (await next.json()) as { done: boolean; item?: { id: string } };
       if (!next.ok) throw new Error(`GET /api/next ${next.status}`);
       if (n.done) throw new Error(`${name} ran out of images after ${k} labels`);
-      const body = { rater: name, image_id: n.item!.id, label: ['good', 'bad', 'skip'][(r + k) % 3], request_id: `load-${r}-${k}-${process.pid}` };
+      const body = { rater: name, image_id: n.item!.id, label: ['good', 'bad', 'skip'][(r + k) % 3], request_id: `load-${r}-${k}-${process.pid}`, if_unlabelled: true }; // as the page sends it
       await postLabel(body);
       acked.add(body.request_id);
       if (Math.random() < retryRate && (await postLabel(body)).duplicate) retriesRecognised++;
