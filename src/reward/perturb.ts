@@ -64,7 +64,8 @@ const pools = new Map<string, Perturbation[][]>();
 
 /**
  * The perturbations training may draw for `a`, by how many attributes they change (1, 2, 3), memoised by
- * prompt: none is a test-only prompt (a held-out pair `a` does not have).
+ * prompt: none is a test-only prompt (a held-out pair `a` does not have). perturbPrompt also leaves out
+ * the run's own held-out prompts.
  */
 function poolOf(a: Attributes): Perturbation[][] {
   const key = formatPrompt(a);
@@ -83,6 +84,11 @@ function poolOf(a: Attributes): Perturbation[][] {
   return pool;
 }
 
+/** Whether `exclude` leaves some of the perturbations training may draw for `a` (else perturbPrompt draws them all). */
+export function perturbationsLeft(a: Attributes, exclude: ReadonlySet<string>): boolean {
+  return poolOf(a).some((level) => level.some((p) => !exclude.has(p.prompt)));
+}
+
 /**
  * `count` perturbed prompts of `a` for one training example, drawn from `rng`:
  * single-attribute changes first (in random order), then two-attribute
@@ -90,12 +96,18 @@ function poolOf(a: Attributes): Perturbation[][] {
  * grammar allows. They are distinct while the grammar has enough of them
  * ("a circle" has 3 single changes, its counts, and no double ones; "a red
  * circle" 9 single and 18 double); beyond that they repeat,
- * drawn again from the whole pool.
+ * drawn again from the whole pool. `exclude`: prompts training must not
+ * see either, as a wrong prompt or otherwise (the reward's held-out prompts,
+ * whose AUC is reported as that of prompts it was not trained on). Where it
+ * leaves nothing (a prompt of count alone has three perturbations, its
+ * other counts, and a 20% split holds out all three now and then: "three
+ * circles" at seed 0), the whole pool is drawn, since a row needs its wrong
+ * prompts; `perturbationsLeft` says whether that happens.
  */
-export function perturbPrompt(a: Attributes, count: number, rng: Rng): Perturbation[] {
+export function perturbPrompt(a: Attributes, count: number, rng: Rng, exclude?: ReadonlySet<string>): Perturbation[] {
   if (!Number.isInteger(count) || count < 0) throw new Error(`perturbation count must be a non-negative integer, got ${count}`);
   const out: Perturbation[] = [];
-  const levels = poolOf(a);
+  const levels = exclude?.size && perturbationsLeft(a, exclude) ? poolOf(a).map((level) => level.filter((p) => !exclude.has(p.prompt))) : poolOf(a);
   for (const level of levels) {
     if (out.length >= count) break;
     out.push(...rng.shuffle(level).slice(0, count - out.length));

@@ -98,10 +98,10 @@ function rowsOf(images: readonly LabelledImage[], mode: RewardTrainConfig['label
 }
 
 /** The tensors of a batch: inputs and targets, and the [G * N] pairs of its good rows' prompt classification. */
-function batchTensors(rows: readonly Row[], emb: EmbeddingTable, texts: TextEmbeddings, n: number, rngOf: (r: Row) => Rng) {
+function batchTensors(rows: readonly Row[], emb: EmbeddingTable, texts: TextEmbeddings, n: number, rngOf: (r: Row) => Rng, exclude?: ReadonlySet<string>) {
   const e = emb.dim;
   const good = rows.filter((r) => r.good);
-  const pcPrompts = good.flatMap((r) => [r.prompt, ...perturbPrompt(r.attributes, n - 1, rngOf(r)).map((p) => p.prompt)]);
+  const pcPrompts = good.flatMap((r) => [r.prompt, ...perturbPrompt(r.attributes, n - 1, rngOf(r), exclude).map((p) => p.prompt)]);
   return {
     image: tf.tensor2d(gatherRows(emb, rows.map((r) => r.image)), [rows.length, e]),
     text: tf.tensor2d(textRows(texts, rows.map((r) => r.prompt)), [rows.length, e]),
@@ -182,7 +182,8 @@ export async function trainRewardModel(
       const sums = [0, 0, 0];
       for (let s = 0; s < order.length; s += config.batchSize) {
         const idx = order.slice(s, s + config.batchSize);
-        const b = batchTensors(idx.map((i) => train[i]), embeddings, texts, n, (r) => new Rng(`${config.seed}/pc/${e}/${r.key}`));
+        // The held-out prompts are not drawn as wrong prompts either: their AUC is that of prompts never trained on.
+        const b = batchTensors(idx.map((i) => train[i]), embeddings, texts, n, (r) => new Rng(`${config.seed}/pc/${e}/${r.key}`), held);
         let parts: tf.Tensor1D | undefined;
         const loss = optimizer.minimize(() => {
           const l = losses(model, b, n, lambda);

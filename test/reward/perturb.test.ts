@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Rng } from '../../src/engine/random';
-import { perturbationsOf, perturbPrompt, PERTURBED_ATTRIBUTES } from '../../src/reward/perturb';
+import { perturbationsLeft, perturbationsOf, perturbPrompt, PERTURBED_ATTRIBUTES } from '../../src/reward/perturb';
 import { allAttributes, Attributes, formatPrompt, parsePrompt } from '../../src/world/prompt';
 import { seenPrompts, unseenPrompts, usesHeldOutCombination } from '../../src/world/promptSets';
+import { heldOutPrompts } from '../../src/reward/data';
 
 const KEYS = ['count', 'color', 'background'] as const;
 
@@ -64,4 +65,26 @@ test('no perturbation training draws for a seen prompt is a test-only prompt (a 
   const held = unseenPrompts().find((p) => p.attributes.color !== undefined && p.attributes.background !== undefined && p.attributes.object === 'circle')!;
   const drawn = perturbPrompt(held.attributes, 600, new Rng(1));
   assert.ok(drawn.some((p) => p.changed.length === 1 && p.changed[0] === 'count' && usesHeldOutCombination(p.attributes)), 'its count changes are drawn');
+});
+
+test("the run's held-out prompts are not drawn as wrong prompts when excluded, unless nothing else is left", () => {
+  const seen = seenPrompts().map((p) => p.prompt);
+  const held = heldOutPrompts(seen, 0.2, 0);
+  assert.ok(held.size > 20);
+  let hits = 0;
+  const kept: string[] = [];
+  for (const p of seenPrompts().filter((q) => !held.has(q.prompt))) {
+    const all = perturbPrompt(p.attributes, 600, new Rng(p.prompt)).map((x) => x.prompt);
+    hits += all.filter((x) => held.has(x)).length; // without the exclusion: the leak measured on 2026-12-06
+    if (!perturbationsLeft(p.attributes, held)) {
+      kept.push(p.prompt);
+      continue;
+    }
+    for (const x of perturbPrompt(p.attributes, 600, new Rng(p.prompt), held)) assert.ok(!held.has(x.prompt), `${p.prompt} -> ${x.prompt}, a held-out prompt`);
+  }
+  assert.ok(hits > 1000, `without exclude the held-out prompts are drawn (${hits})`);
+  // a prompt of count alone whose three other counts are all held out keeps them: its rows need wrong prompts
+  assert.deepEqual(kept, ['three circles']);
+  const a = parsePrompt('three circles');
+  assert.deepEqual(perturbPrompt(a, 5, new Rng(0), held), perturbPrompt(a, 5, new Rng(0)));
 });
