@@ -388,7 +388,7 @@ export function pairedDifferenceTable(rows: readonly PairedDifference[], names: 
   return [
     `| set | category | ${names[0]} | ${names[1]} | ${names[1]} - ${names[0]}, points [95% CI over prompts] | sign-flip p | prompts | images |`,
     '|---|---|---:|---:|---|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.set} | ${r.cell} | ${pt(r.a)}% | ${pt(r.b)}% | ${signed(r.diff)} [${signed(r.lo)}, ${signed(r.hi)}] | ${r.p < 0.001 ? '<0.001' : r.p.toFixed(3)} | ${r.prompts} | ${r.images} |`),
+    ...rows.map((r) => `| ${r.set} | ${r.cell} | ${pt(r.a)}% | ${pt(r.b)}% | ${signed(r.diff)} [${signed(r.lo)}, ${signed(r.hi)}] | ${!Number.isFinite(r.p) ? '-' : r.p < 0.001 ? '<0.001' : r.p.toFixed(3)} | ${r.prompts} | ${r.images} |`),
   ].join('\n');
 }
 

@@ -25,6 +25,8 @@ export interface RetrievalResult {
  */
 export function clipRetrieval(clip: MiniClip, opts: { n?: number; seed?: number | string } = {}): RetrievalResult {
   const n = opts.n ?? 256;
+  const grammar = allAttributes().length;
+  if (!Number.isInteger(n) || n < 2 || n > grammar) throw new Error(`retrieval needs 2 to ${grammar} distinct prompts (the grammar's), got ${n}`);
   const seed = opts.seed ?? 'retrieval';
   const attrs = new Rng(`${seed}/prompts`).shuffle(allAttributes()).slice(0, n);
   const captions = attrs.map(formatPrompt);

@@ -6,7 +6,8 @@
  *
  * ClaimVerdict of one measured effect, with `direction` the paper's sign:
  * - reproduced: the effect has the paper's sign, the paired test gives
- *   p < 0.05, and the interval over seeds (where there is one) excludes 0;
+ *   p < 0.05, and the interval over seeds excludes 0 (with one seed there is
+ *   none, so at most mixed: an effect needs an interval over training seeds);
  * - mixed: the sign is right and only one of the test and the interval agrees;
  * - not reproduced: otherwise (no clear effect, or the opposite one).
  * An alignment part the judge calls reproduced but the independent classifier
@@ -67,7 +68,8 @@ export interface Claim {
 export function partVerdict(effect: number, direction: 1 | -1, p: number, interval: [number, number] | null): ClaimVerdict {
   if (!(effect * direction > 0)) return 'not reproduced';
   const testOk = p < ALPHA;
-  const intervalOk = interval === null ? testOk : direction > 0 ? interval[0] > 0 : interval[1] < 0;
+  // With one seed there is no interval over seeds, so the test alone cannot make it reproduced (at most mixed).
+  const intervalOk = interval !== null && (direction > 0 ? interval[0] > 0 : interval[1] < 0);
   if (testOk && intervalOk) return 'reproduced';
   return testOk || intervalOk ? 'mixed' : 'not reproduced';
 }
@@ -211,7 +213,8 @@ export function makeClaim(c: Omit<Claim, 'verdict'>): Claim {
 
 /** A p-value for a table: three decimals, or "<0.001". */
 export function formatP(p: number): string {
-  return !Number.isFinite(p) ? '-' : p < 0.001 ? '<0.001' : p.toFixed(3);
+  // a p just under ALPHA keeps a digit more, so that it never prints as 0.050 beside a verdict it passed
+  return !Number.isFinite(p) ? '-' : p < 0.001 ? '<0.001' : p < ALPHA && p.toFixed(3) === ALPHA.toFixed(3) ? p.toPrecision(3) : p.toFixed(3);
 }
 
 /** An effect or interval end in its unit: signed points (x100), AUC to 3 decimals, FID to 2. */

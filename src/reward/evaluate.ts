@@ -216,6 +216,9 @@ export function renderCheckPrompts(all: readonly Attributes[], n: number, seed: 
   return new Rng(`${seed}/render-check`).shuffle(all).slice(0, n);
 }
 
+/** Fewest prompts for which aucDifference gives a p. */
+export const MIN_BOOTSTRAP_PROMPTS = 5;
+
 /** Reward AUC minus the CLIP score's on one set, with its paired bootstrap over prompts (aucDifference). */
 export interface AucDifference {
   name: string;
@@ -230,7 +233,10 @@ export interface AucDifference {
  * AUC of reward minus CLIP on one set, with a paired bootstrap over prompts
  * (1,000 draws; every draw takes all images of the drawn prompts, scored by
  * both): a percentile interval, and p = 2 x the smaller share of draws on
- * either side of 0 (each count + 1, so p is never 0).
+ * either side of 0 (each count + 1, so p is never 0). With one prompt there
+ * is nothing to resample (NaN interval and p); with fewer than
+ * MIN_BOOTSTRAP_PROMPTS the interval is given but no p (a bootstrap over so
+ * few prompts has few distinct draws and would claim p = 0.002).
  */
 export function aucDifference(set: EvalSet, reward: ArrayLike<number>, clip: ArrayLike<number>, seed: string): AucDifference {
   const byPrompt = new Map<string, number[]>();
@@ -251,10 +257,11 @@ export function aucDifference(set: EvalSet, reward: ArrayLike<number>, clip: Arr
   }
   draws.sort((a, b) => a - b);
   const base = { name: set.name, images: all.length, prompts: groups.length, reward: rocAuc(reward, set.targets), clip: rocAuc(clip, set.targets) };
-  // One class in every draw (or in the set): no AUC, so no difference to test.
-  if (draws.length === 0) return { ...base, diff: { value, lo: NaN, hi: NaN, p: NaN } };
+  // One class in every draw (or in the set), or one prompt: no AUC to resample, so no difference to test.
+  if (draws.length === 0 || groups.length < 2) return { ...base, diff: { value, lo: NaN, hi: NaN, p: NaN } };
   const q = (x: number) => draws[Math.min(draws.length - 1, Math.max(0, Math.round(x * (draws.length - 1))))];
   const below = draws.filter((d) => d <= 0).length + 1;
   const above = draws.filter((d) => d >= 0).length + 1;
-  return { ...base, diff: { value, lo: q(0.025), hi: q(0.975), p: Math.min(1, (2 * Math.min(below, above)) / (draws.length + 1)) } };
+  const p = groups.length < MIN_BOOTSTRAP_PROMPTS ? NaN : Math.min(1, (2 * Math.min(below, above)) / (draws.length + 1));
+  return { ...base, diff: { value, lo: q(0.025), hi: q(0.975), p } };
 }

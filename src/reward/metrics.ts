@@ -242,15 +242,18 @@ export function promptSeedInterval(rows: ReadonlyArray<{ prompt: string; base?: 
     const rate = (t: (r: (typeof picked)[number]) => Tally | undefined) => {
       let k = 0, n = 0;
       for (const r of picked) (k += t(r)?.k ?? 0), (n += t(r)?.n ?? 0);
-      return n ? k / n : 0;
+      return n ? k / n : NaN;
     };
     const rates = Array.from({ length: runs }, (_, j) => rate((r) => r.runs[j]));
     const mean = rates.reduce((a, x) => a + x, 0) / runs;
     const se = runs > 1 ? Math.sqrt(rates.reduce((a, x) => a + (x - mean) ** 2, 0) / (runs - 1) / runs) : 0;
     // a rate stays in [0, 1] and a difference of two in [-1, 1] (the t draw alone could leave them)
     const level = Math.min(1, Math.max(0, mean + (runs > 1 ? studentT(runs - 1) * se : 0)));
-    draws.push(level - rate((r) => r.base));
+    const d = rows.some((r) => r.base) ? level - rate((r) => r.base) : level;
+    if (Number.isFinite(d)) draws.push(d);
   }
+  // a draw of prompts with no images (in a run or the base) measures nothing; none at all: no interval
+  if (draws.length === 0) return { lo: NaN, hi: NaN };
   draws.sort((a, b) => a - b);
   const q = (p: number) => draws[Math.round(p * (draws.length - 1))];
   return { lo: q(0.025), hi: q(0.975) };
@@ -275,7 +278,7 @@ export function signFlipTest(diffs: readonly number[]): number {
   for (let mask = 0; mask < 1 << n; mask++) {
     let s = 0;
     for (let i = 0; i < n; i++) s += mask & (1 << i) ? -diffs[i] : diffs[i];
-    if (Math.abs(s) >= observed - 1e-12) extreme++;
+    if (Math.abs(s) >= observed - 1e-12 * Math.max(1, observed)) extreme++; // relative: sums of large values tie exactly too
   }
   return extreme / (1 << n);
 }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { MiniClip, TextToImage } from '../../src/models';
+import { clipRetrieval } from '../../src/eval/clip';
 import { CATEGORIES, createImage, judge, parsePrompt, renderPrompt, seenPrompts } from '../../src/world';
 import { alignmentTable, baseModelTargets, compareBaseEvals, evalPlan, evaluateBaseModel, pairedDifferenceTable, promptRate, summarise, targetLine, unverifiedPairing, wilson } from '../../src/eval/base';
 import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
@@ -175,6 +176,10 @@ test('compareBaseEvals: the paired difference, its interval over prompts, and un
   assert.equal(compareBaseEvals(a, b, 'aligned').find((r) => r.set === 'seen' && r.cell === 'count')!.diff, (15 - 11) / 32); // aligned = min(recognised, 2)
   assert.match(pairedDifferenceTable(rows, ['shipped', 'new']), /\| seen \| count \| 37\.5% \| 62\.5% \| \+25\.0 \[\+25\.0, \+25\.0\] \| 0\.0\d\d \| 8 \| 32 \|/);
   assert.match(pairedDifferenceTable(rows), /\| seen \| all \| .* \| 32 \| 128 \|/);
+  // a cell with no prompts: '-' for its p as for its other columns, never NaN
+  const empty = pairedDifferenceTable([{ ...seenCount, a: NaN, b: NaN, diff: NaN, lo: NaN, hi: NaN, p: NaN, prompts: 0, images: 0 }]);
+  assert.doesNotMatch(empty, /NaN/);
+  assert.match(empty, /\| - \| 0 \| 0 \|$/);
   // Unpaired: another image seed, another prompt, another image count, no tallies.
   assert.throws(() => compareBaseEvals(a, { ...b, config: { ...config, seeds: [1] } }), /not paired: config\.seeds is \[0\] against \[1\]/);
   const other = { config, seen: { ...b.seen, color: { byPrompt: tallies([1, 1, 1, 1, 1, 1, 1, 1]).map((t, i) => (i === 3 ? { ...t, prompt: 'q' } : t)) } }, unseen: b.unseen };
@@ -209,4 +214,10 @@ test('compareBaseEvals: the "all" row tests the mean it reports (over images), n
   // over prompts B loses on 30 of 38 and the prompt mean is down: a prompt-weighted test called that p < 0.01
   // beside a positive difference; over images the two count prompts carry it, and two prompts cannot make it significant.
   assert.ok(all.p > 0.2, `p ${all.p}`);
+});
+
+test('clipRetrieval asks for at most the grammar\'s prompts (chance 1/n needs n distinct captions)', () => {
+  const none = {} as MiniClip; // refused before the model is used
+  assert.throws(() => clipRetrieval(none, { n: 2000 }), /retrieval needs 2 to 1152 distinct prompts \(the grammar's\), got 2000/);
+  assert.throws(() => clipRetrieval(none, { n: 1 }), /got 1$/);
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { accuracyTable, EvaluatedImage, EvaluateResult, evaluationJson, pairedPromptTest, winTieLose } from '../../src/eval/evaluate';
-import { alignmentEffect, alignmentPart, claimsMarkdown, claimVerdict, fidelityPart, makeClaim, partVerdict, perCategoryParts } from '../../src/pipeline/claims';
+import { alignmentEffect, alignmentPart, claimsMarkdown, claimVerdict, fidelityPart, formatP, makeClaim, partVerdict, perCategoryParts } from '../../src/pipeline/claims';
 import { buildClaims, resolveReproduceConfig, ReproduceSummary, RewardClaims } from '../../src/pipeline/reproduce';
 import { EvaluationSummary, reproduceFigures } from '../../src/pipeline/reproduceReport';
 import { Rng } from '../../src/engine/random';
@@ -25,9 +25,17 @@ function fakeEval(rate: (c: Category) => number, seed: string, opts: { prompts?:
   };
 }
 
+test('formatP: a p just under 0.05 never prints as 0.050', () => {
+  assert.equal(formatP(0.0496), '0.0496');
+  assert.equal(formatP(0.05), '0.050');
+  assert.equal(formatP(0.0312), '0.031');
+  assert.equal(formatP(0.0004), '<0.001');
+  assert.equal(formatP(NaN), '-');
+});
+
 test('partVerdict: right sign with a significant test and an interval clear of 0 reproduces; otherwise mixed or not', () => {
   assert.equal(partVerdict(0.1, 1, 0.01, [0.02, 0.2]), 'reproduced');
-  assert.equal(partVerdict(0.1, 1, 0.01, null), 'reproduced');
+  assert.equal(partVerdict(0.1, 1, 0.01, null), 'mixed', 'one seed: no interval over seeds, so at most mixed');
   assert.equal(partVerdict(0.1, 1, 0.01, [-0.02, 0.2]), 'mixed');
   assert.equal(partVerdict(0.1, 1, 0.2, [0.01, 0.2]), 'mixed');
   assert.equal(partVerdict(0.1, 1, 0.2, [-0.1, 0.2]), 'not reproduced');

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ablationTable, pairedInterval, signFlipTest, t975 } from '../../src/reward/ablation';
-import { accuracyAt, bestThreshold, bootstrapOverPrompts, calibration, fitLogistic, pairedPromptTest, rocAuc } from '../../src/reward/metrics';
-import { aucDifference, EvalSet, evaluateScorer } from '../../src/reward/evaluate';
+import { accuracyAt, bestThreshold, bootstrapOverPrompts, calibration, fitLogistic, pairedPromptTest, promptSeedInterval, rocAuc } from '../../src/reward/metrics';
+import { aucDifference, EvalSet, evaluateScorer, MIN_BOOTSTRAP_PROMPTS } from '../../src/reward/evaluate';
 import { categoryOf, parsePrompt } from '../../src/world';
 
 test('rocAuc: the Mann-Whitney count, ties half; NaN with one class', () => {
@@ -120,6 +120,38 @@ test('aucDifference: reward AUC minus CLIP\'s with a paired bootstrap over promp
   const oneClass = { ...set, targets: targets.map(() => 1) } as EvalSet;
   const none = aucDifference(oneClass, reward, noise, 'toy');
   assert.deepEqual([none.reward, none.diff.value, none.diff.lo, none.diff.hi, none.diff.p].map(Number.isNaN), [true, true, true, true, true]);
+  // One prompt: nothing to resample (it gave a zero-width interval and p 0.002); a few: an interval, no p.
+  const keep = (n: number) => {
+    const idx = prompts.map((p, i) => (Number(p.split(' ')[1]) < n ? i : -1)).filter((i) => i >= 0);
+    const sub = { ...set, prompts: idx.map((i) => prompts[i]), targets: idx.map((i) => targets[i]) } as EvalSet;
+    return aucDifference(sub, idx.map((i) => reward[i]), idx.map((i) => noise[i]), 'toy');
+  };
+  const one = keep(1);
+  assert.ok(Number.isFinite(one.diff.value));
+  assert.deepEqual([one.diff.lo, one.diff.hi, one.diff.p].map(Number.isNaN), [true, true, true]);
+  const few = keep(MIN_BOOTSTRAP_PROMPTS - 1);
+  assert.ok(Number.isFinite(few.diff.lo) && Number.isNaN(few.diff.p));
+  assert.ok(Number.isFinite(keep(MIN_BOOTSTRAP_PROMPTS).diff.p));
+});
+
+test('signFlipTest: p does not depend on the scale of the differences (exact ties at any size)', () => {
+  const a = [1, -1, -2, 0, 1, -1];
+  const b = [-1, 0, 0, 2, -3, 0, 2, 1];
+  for (const scale of [1, 3333, 33333, 1e7]) {
+    assert.equal(signFlipTest(a.map((x) => x * scale)), signFlipTest(a), `scale ${scale}`);
+    assert.equal(signFlipTest(b.map((x) => x * scale)), signFlipTest(b), `scale ${scale}`);
+  }
+  assert.equal(signFlipTest(a), 0.75);
+  assert.equal(signFlipTest(b), 1);
+});
+
+test('promptSeedInterval: prompts with no images give no interval, not [0, 0]', () => {
+  const empty = promptSeedInterval([{ prompt: 'a', base: { k: 0, n: 0 }, runs: [{ k: 0, n: 0 }] }, { prompt: 'b', base: { k: 0, n: 0 }, runs: [{ k: 0, n: 0 }] }]);
+  assert.ok(Number.isNaN(empty.lo) && Number.isNaN(empty.hi));
+  // one prompt empty, one not: the draws that pick only the empty one are left out
+  const part = promptSeedInterval([{ prompt: 'a', base: { k: 0, n: 0 }, runs: [{ k: 0, n: 0 }] }, { prompt: 'b', base: { k: 1, n: 4 }, runs: [{ k: 3, n: 4 }] }]);
+  assert.equal(part.lo, 0.5);
+  assert.equal(part.hi, 0.5);
 });
 
 test('ablationTable: one seed has no interval, shown as "-", not NaN', () => {
