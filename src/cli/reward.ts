@@ -10,7 +10,7 @@ import { initBackend } from '../engine/backend';
 import { checkpointKind, hasCheckpoint, writeFileAtomic } from '../engine/checkpoint';
 import { lineChartSvg } from '../eval/report';
 import {
-  ablationTable, auxLossAblation, BASE_CLIP_DIR, ClipScore, embedImages, evaluateReward, FrozenClip, judgeEvalSet, labelEvalSet, LABEL_MODES, REWARD_INPUTS, RewardInputs, LabelMode,
+  ablationTable, auxLossAblation, BASE_CLIP_DIR, ClipScore, embedImages, evaluateReward, FrozenClip, imagesSeenInTraining, judgeEvalSet, labelEvalSet, LABEL_MODES, REWARD_INPUTS, RewardInputs, LabelMode,
   loadFrozenClip, loadRewardData, loadRewardModel, RewardScorer, rewardTable, TextEmbeddings, datasetImageEmbeddings, RewardTrainConfig,
 } from '../reward';
 import { decodePng, formatPrompt, ImageLike, parsePrompt, readManifest } from '../world';
@@ -163,6 +163,7 @@ export function registerReward(program: Command): void {
       await initBackend();
       const { model, meta, frozen } = await loadRewardModel(opts.model);
       try {
+        refuseTrainingImages(opts.model, meta.datasets ?? [], [...opts.labels, ...opts.judge], 'the data this reward model was trained on');
         const sets = [...opts.labels.map((d) => labelEvalSet(d, frozen)), ...opts.judge.map((d) => judgeEvalSet(d, frozen))];
         const r = evaluateReward(model, frozen, sets, { trainPrompts: meta.trainPrompts, clipThreshold: Number(meta.metrics.clipThreshold ?? 0.5) }, { resamples, seed, renderPrompts });
         const table = rewardTable(r);
@@ -202,6 +203,7 @@ export function registerReward(program: Command): void {
       const auxWeight = numberOption('--aux-weight', opts.auxWeight, 1e-9, 100);
       const renderPrompts = intOption('--render-prompts', opts.renderPrompts, 0, 100000);
       outFileOption(opts.out);
+      refuseTrainingImages(process.cwd(), opts.data.map((dir) => ({ dir })), [...opts.labels, ...opts.judge], 'the data these reward models train on');
       await initBackend();
       const frozen = await loadFrozenClip(opts.clip ?? BASE_CLIP_DIR);
       try {
@@ -219,4 +221,13 @@ export function registerReward(program: Command): void {
         frozen.clip.dispose();
       }
     });
+}
+
+/** A test set must be images the model never saw: refuse one that holds training images (by their bytes). */
+function refuseTrainingImages(base: string, training: ReadonlyArray<{ dir: string }>, testDirs: readonly string[], what: string): void {
+  for (const d of [...new Set(testDirs)]) {
+    const o = imagesSeenInTraining(base, training, d);
+    if (o.shared) throw new Error(`${d}: ${o.shared} of its ${o.total} images are in ${what} (${o.trainDirs.join(', ')}): evaluate on images it never saw (collect them with another --seed)`);
+    for (const m of o.missing) console.error(`t2i-align: the training data ${m} is not here, so ${d} is not checked against it`);
+  }
 }

@@ -10,6 +10,9 @@
  *   'new object'       a word (in this world: the object) never was.
  * Intervals: bootstrap over prompts.
  */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Rng } from '../engine/random';
 import { judgeRecords } from '../feedback/label';
 import { ManifestRecord, readManifest } from '../world/dataset';
@@ -264,4 +267,35 @@ export function aucDifference(set: EvalSet, reward: ArrayLike<number>, clip: Arr
   const above = draws.filter((d) => d >= 0).length + 1;
   const p = groups.length < MIN_BOOTSTRAP_PROMPTS ? NaN : Math.min(1, (2 * Math.min(below, above)) / (draws.length + 1));
   return { ...base, diff: { value, lo: q(0.025), hi: q(0.975), p } };
+}
+
+/**
+ * Images of the dataset `dir` that are also in a dataset the reward model
+ * was trained on (`datasets`, as its checkpoint records them: folders
+ * relative to `modelDir`), by the PNG's bytes: a test set collected with
+ * the feedback's --seed is the training set again. Training folders that are
+ * no longer there are named in `missing` (nothing to compare).
+ */
+export function imagesSeenInTraining(modelDir: string, datasets: ReadonlyArray<{ dir: string }>, dir: string): { shared: number; total: number; trainDirs: string[]; missing: string[] } {
+  const digest = (d: string, r: ManifestRecord) => crypto.createHash('sha256').update(fs.readFileSync(path.join(d, r.file))).digest('hex');
+  const trainDirs: string[] = [], missing: string[] = [];
+  const seen = new Set<string>();
+  for (const t of datasets) {
+    const d = path.resolve(modelDir, t.dir);
+    if (!fs.existsSync(path.join(d, 'manifest.jsonl'))) {
+      missing.push(d);
+      continue;
+    }
+    trainDirs.push(d);
+    for (const r of readManifest(d)) {
+      try {
+        seen.add(digest(d, r));
+      } catch {
+        // an image of the training set that is gone: nothing to compare it with
+      }
+    }
+  }
+  const records = readManifest(dir);
+  const shared = seen.size ? records.filter((r) => seen.has(digest(dir, r))).length : 0;
+  return { shared, total: records.length, trainDirs, missing };
 }

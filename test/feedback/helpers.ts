@@ -16,14 +16,14 @@ export function tempDir(tag: string): string {
  * A small dataset of `n` seen prompts: every third image shows another
  * object than its prompt names, so the judge calls some images bad.
  */
-export function smallDataset(n: number, dir = tempDir('ds')): string {
+export function smallDataset(n: number, dir = tempDir('ds'), seedPrefix = 't'): string {
   const ds = Dataset.create(dir);
   const prompts = seenPrompts().slice(0, n);
   prompts.forEach((p, i) => {
     let attrs: Attributes = p.attributes;
     if (i % 3 === 2) attrs = { ...p.attributes, object: OBJECTS.find((o) => o !== p.attributes.object)! };
-    const img = renderPrompt(attrs, `t/${i}`).image;
-    ds.add({ id: `img-${i}`, prompt: p.prompt, attributes: p.attributes, seed: `t/${i}`, source: 'render', extras: { category: p.category } }, img);
+    const img = renderPrompt(attrs, `${seedPrefix}/${i}`).image;
+    ds.add({ id: `img-${i}`, prompt: p.prompt, attributes: p.attributes, seed: `${seedPrefix}/${i}`, source: 'render', extras: { category: p.category } }, img);
   });
   if (!fs.existsSync(path.join(dir, MANIFEST))) throw new Error('no manifest');
   return dir;

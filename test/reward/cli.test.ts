@@ -54,7 +54,7 @@ test('t2i-align train-reward, reward --manifest/--image and eval-reward on a sma
     const one = JSON.parse(await runCli('reward', '--model', model, '--image', png, '--prompt', 'two red circles', '--prompt', 'Three red circles.', '--json'));
     assert.deepEqual(one.scores.map((s: { prompt: string }) => s.prompt), ['two red circles', 'three red circles']);
   }
-  const judged = smallDataset(12);
+  const judged = smallDataset(12, tempDir('ds'), 'test'); // images the model never saw
   const ev = JSON.parse(await runCli('eval-reward', '--model', out, '--judge', judged, '--resamples', '20', '--render-prompts', '5', '--json'));
   assert.deepEqual(ev.evals.map((e: { scorer: string }) => e.scorer), ['reward', 'clip']);
   assert.equal(ev.evals[0].rows[0].images, 12);
@@ -62,6 +62,11 @@ test('t2i-align train-reward, reward --manifest/--image and eval-reward on a sma
   assert.equal(ev.differences.length, 1);
   assert.equal(ev.differences[0].reward, ev.evals[0].rows[0].auc.value, 'the difference starts from the AUCs of the table');
   assert.equal(ev.differences[0].clip, ev.evals[1].rows[0].auc.value);
+  // Its own training images are not a test set (a collect with the feedback's --seed makes them again).
+  const evOut = path.join(tempDir('ev'), 'out');
+  await assert.rejects(runCli('eval-reward', '--model', out, '--judge', judged, '--labels', data, '--out', evOut), /: 30 of its 30 images are in the data this reward model was trained on \(.*\): evaluate on images it never saw/);
+  assert.equal(fs.existsSync(evOut), false);
+  await assert.rejects(runCli('reward-ablation', '--data', data, '--judge', judged, '--judge', data, '--seeds', '0,1'), /: 30 of its 30 images are in the data these reward models train on/);
 });
 
 test('reward commands: bad input is one clear line and writes nothing', async () => {
@@ -94,7 +99,7 @@ test('reward commands: bad input is one clear line and writes nothing', async ()
 
 test('t2i-align reward-ablation writes its result as JSON and as the markdown table beside it', async () => {
   const data = labelledDataset(30);
-  const judged = smallDataset(12);
+  const judged = smallDataset(12, tempDir('ds'), 'test'); // images the model never saw
   const out = path.join(tempDir('abl'), 'ablation.json');
   const printed = await assertNoLeaks(() => runCli('reward-ablation', '--data', data, '--judge', judged, '--seeds', '0,1', '--render-prompts', '4', '--out', out), 'reward-ablation');
   const r = JSON.parse(fs.readFileSync(out, 'utf8'));
