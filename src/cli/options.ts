@@ -23,9 +23,34 @@ export function outFolderOption(out: string | undefined, holds?: { files: readon
   }
 }
 
-/** Refuse, before any work, an `--out` file that is a folder. */
-export function outFileOption(out: string | undefined, name = '--out'): void {
-  if (out !== undefined && fs.existsSync(out) && fs.statSync(out).isDirectory()) throw new Error(`${name} ${out} is a folder, where a file is expected (give a file path)`);
+/**
+ * Files the kit keeps its data in (a dataset's manifest and label store, a checkpoint, a run's records):
+ * an `--out` file never replaces one, whatever the command (a table written over a manifest loses the dataset).
+ */
+const KEPT_FILES: ReadonlyArray<[RegExp, string]> = [
+  [/^manifest\.jsonl$/, "a dataset's manifest"],
+  [/^dataset\.json$/, "a dataset's description"],
+  [/^labels\.sqlite(-wal|-shm|-journal)?$/, 'a label store'],
+  [/^checkpoint\.json$/, "a model's checkpoint"],
+  [/^weights(-[0-9a-f]+)?\.bin$/, "a model's weights"],
+  [/^(finetune|sweep|config|timing)\.json$/, "a run's record"],
+  [/^(losses|progress)\.jsonl$/, "a run's log"],
+];
+
+/**
+ * Refuse, before any work, an `--out` file that is a folder, or an existing file the kit keeps data in
+ * (KEPT_FILES); any other existing file is replaced, as an output of an earlier run would be.
+ * `also`: the other files the command writes beside it (e.g. the markdown table beside a JSON), checked alike.
+ */
+export function outFileOption(out: string | undefined, name = '--out', also: readonly string[] = []): void {
+  if (out === undefined) return;
+  for (const f of [out, ...also]) {
+    if (!fs.existsSync(f)) continue;
+    const what = f === out ? `${name} ${out} is` : `${name} ${out} also writes ${f}, which is`;
+    if (fs.statSync(f).isDirectory()) throw new Error(`${what} a folder, where a file is expected (give a file path)`);
+    const kept = KEPT_FILES.find(([re]) => re.test(path.basename(f)));
+    if (kept) throw new Error(`${what} ${kept[1]}, not an output to replace: give another file name`);
+  }
 }
 
 /** An integer in [lo, hi]. */

@@ -202,7 +202,8 @@ export function registerReward(program: Command): void {
       if (new Set(seeds).size !== seeds.length) throw new Error(`--seeds must name each seed once (a repeated seed would count one training twice in the paired test), got "${opts.seeds}"`);
       const auxWeight = numberOption('--aux-weight', opts.auxWeight, 1e-9, 100);
       const renderPrompts = intOption('--render-prompts', opts.renderPrompts, 0, 100000);
-      outFileOption(opts.out);
+      if (opts.out !== undefined && !opts.out.endsWith('.json')) throw new Error(`--out must name a .json file (the markdown table goes beside it, .md), got "${opts.out}"`);
+      outFileOption(opts.out, '--out', opts.out ? [opts.out.replace(/\.json$/, '.md')] : []);
       refuseTrainingImages(process.cwd(), opts.data.map((dir) => ({ dir })), [...opts.labels, ...opts.judge], 'the data these reward models train on');
       await initBackend();
       const frozen = await loadFrozenClip(opts.clip ?? BASE_CLIP_DIR);
@@ -213,7 +214,7 @@ export function registerReward(program: Command): void {
         const table = ablationTable(r);
         if (opts.out) {
           writeFileAtomic(opts.out, JSON.stringify(r, null, 2) + '\n');
-          writeFileAtomic(opts.out.replace(/\.json$/, '') + '.md', table + '\n');
+          writeFileAtomic(opts.out.replace(/\.json$/, '.md'), table + '\n');
         }
         if (opts.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
         console.log(table);

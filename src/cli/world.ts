@@ -82,9 +82,9 @@ export function registerWorld(program: Command): void {
       if (opts.manifest) {
         if (opts.prompt || opts.image) throw new Error('use either --manifest or --prompt with --image, not both');
         const dir = path.basename(opts.manifest) === MANIFEST ? path.dirname(opts.manifest) : opts.manifest;
-        outFileOption(opts.out);
-        const res = judgeDataset(dir);
         const out = opts.out ?? path.join(dir, 'verdicts.jsonl');
+        outFileOption(out, '--out', [out.replace(/(\.jsonl)?$/, '.summary.json')]);
+        const res = judgeDataset(dir);
         writeFileAtomic(out, res.records.map((r) => JSON.stringify(r) + '\n').join(''));
         writeFileAtomic(out.replace(/(\.jsonl)?$/, '.summary.json'), JSON.stringify(res.summary, null, 2) + '\n');
         if (opts.json) process.stdout.write(JSON.stringify({ verdicts: out, summary: res.summary }, null, 2) + '\n');

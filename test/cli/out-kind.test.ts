@@ -14,6 +14,8 @@ test('--out of the wrong kind is refused in one line before any work, and nothin
   fs.writeFileSync(file, 'keep');
   const folder = path.join(dir, 'results.csv');
   fs.mkdirSync(folder);
+  const jsonFolder = path.join(dir, 'results.json');
+  fs.mkdirSync(jsonFolder);
   const data = smallDataset(2);
   const isFile = /--out .*notes\.txt is a file, not a folder \(give a folder\)/;
   const isFolder = /--out .*results\.csv is a folder, where a file is expected \(give a file path\)/;
@@ -22,7 +24,7 @@ test('--out of the wrong kind is refused in one line before any work, and nothin
     [['evaluate', '--model', 'base', '--prompts', 'seen', '--out', file], isFile],
     [['reproduce', '--quick', '--out', file], isFile],
     [['eval-finetune', '--runs', dir, '--out', folder], isFolder],
-    [['reward-ablation', '--data', data, '--judge', data, '--out', folder], isFolder],
+    [['reward-ablation', '--data', data, '--judge', data, '--out', jsonFolder], /--out .*results\.json is a folder, where a file is expected/],
     [['render', '--prompt', 'a circle', '--out', folder], isFolder],
     [['judge', '--manifest', data, '--out', folder], isFolder],
     [['export-labels', '--data', data, '--out', folder], isFolder],
@@ -33,7 +35,7 @@ test('--out of the wrong kind is refused in one line before any work, and nothin
     );
     assert.equal(made, 0, `${args[0]} refused before any work (it made ${made} tensors)`);
   }
-  assert.deepEqual(fs.readdirSync(dir).sort(), ['notes.txt', 'results.csv']);
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['notes.txt', 'results.csv', 'results.json']);
   assert.equal(fs.readFileSync(file, 'utf8'), 'keep');
   assert.deepEqual(fs.readdirSync(folder), []);
 });
@@ -74,4 +76,28 @@ test('outFolderOption: an earlier run\'s folder, or one holding only what an int
   assert.throws(() => outFolderOption(dir, evalBase), /holds files but no eval-base results \(base-eval\.json\)/);
   fs.writeFileSync(path.join(dir, 'base-eval.json'), '{}');
   outFolderOption(dir, evalBase);
+});
+
+test("an --out file is never one the kit keeps data in (a dataset's manifest, a label store, a checkpoint), whatever the command", async () => {
+  const data = smallDataset(2);
+  fs.writeFileSync(path.join(data, 'labels.sqlite'), 'labels');
+  const before = new Map(fs.readdirSync(data).map((f) => [f, fs.readFileSync(path.join(data, f))]));
+  const other = removedAtExit('t2i-out-kept-');
+  fs.mkdirSync(path.join(other, 'ablation.md'));
+  const manifest = path.join(data, 'manifest.jsonl');
+  const cases: Array<[string[], RegExp]> = [
+    [['export-labels', '--data', data, '--out', manifest], /--out .*manifest\.jsonl is a dataset's manifest, not an output to replace: give another file name/],
+    [['judge', '--manifest', data, '--out', manifest], /is a dataset's manifest/],
+    [['render', '--prompt', 'a circle', '--out', path.join(data, 'labels.sqlite')], /labels\.sqlite is a label store/],
+    [['eval-finetune', '--runs', data, '--out', manifest], /is a dataset's manifest/],
+    [['reward-ablation', '--data', data, '--judge', data, '--out', path.join(data, 'ablation.md')], /--out must name a \.json file \(the markdown table goes beside it, \.md\), got/],
+    [['reward-ablation', '--data', data, '--judge', data, '--out', path.join(other, 'ablation.json')], /--out .*ablation\.json also writes .*ablation\.md, which is a folder/],
+  ];
+  for (const [args, message] of cases) {
+    const made = await tensorsMade(() =>
+      assert.rejects(runCli(...args), (e: Error) => (assert.match(e.message, message, args.join(' ')), assert.equal(e.message.split('\n').length, 1), true)),
+    );
+    assert.equal(made, 0, `${args[0]} refused before any work`);
+  }
+  assert.deepEqual(new Map(fs.readdirSync(data).map((f) => [f, fs.readFileSync(path.join(data, f))])), before);
 });
