@@ -10,7 +10,7 @@ import { loadMiniClip, PresetName, SamplerConfig } from '../models';
 import { encodePng, tileImages } from '../world';
 import { checkClipFrom, checkInitFrom, pretrain, PretrainOverrides, readOverridesFile, resolvePretrainRun } from '../pipeline/pretrain';
 import { addSamplerOptions, intOption, SamplerFlags, samplerOverrides } from './options';
-import { makeDir } from '../engine/files';
+import { makeDir, readJsonFile } from '../engine/files';
 import { TargetCheck, targetLine } from '../eval/base';
 
 
@@ -77,15 +77,19 @@ export async function shipBaseModel(
   // The swap at the end replaces the destination folder whole: it must be new, empty or a shipped model, and it is
   // resolved first (with a trailing slash the temporary folder would be inside it, and deleted with it).
   dest = path.resolve(dest);
+  if (dest === path.resolve(run)) throw new Error(`--out ${dest} is the run itself (--run): shipping replaces the folder whole, which would delete the run; give another folder`);
   if (fs.existsSync(dest)) {
     if (!fs.statSync(dest).isDirectory()) throw new Error(`--out ${dest} is a file, not a folder`);
+    // A pretrain run (its loss log, timing, optimizer state) is not a shipped model, though it holds diffusion/checkpoint.json too.
+    const runFiles = ['losses.jsonl', 'timing.json'].filter((f) => fs.existsSync(path.join(dest, f)));
+    if (runFiles.length) throw new Error(`--out ${dest} is a pretrain run (it holds ${runFiles.join(' and ')}), and shipping replaces the folder whole: give a new or empty folder, or a shipped model's to replace it`);
     if (fs.readdirSync(dest).length > 0 && !fs.existsSync(path.join(dest, 'diffusion', 'checkpoint.json'))) {
       throw new Error(`--out ${dest} holds files but no shipped model (diffusion/checkpoint.json), and shipping replaces the folder whole: give a new or empty folder, or a shipped model's to replace it`);
     }
   }
   const { loadTextToImage, countParams, saveModelCheckpoint } = await import('../models');
   const ev = await import('../eval');
-  const runConfig = JSON.parse(fs.readFileSync(path.join(run, 'config.json'), 'utf8'));
+  const runConfig = readJsonFile<Record<string, unknown> & { sampler?: unknown }>(path.join(run, 'config.json'), `run \`pretrain --out ${run}\` again to remake it`);
   const { model, meta } = await loadTextToImage(path.join(run, 'diffusion'));
   const { clip, meta: cmeta } = await loadMiniClip(path.join(run, 'clip'));
   if (meta.step < meta.config.diffusionTrain.steps) throw new Error(`${run}: the diffusion run is not finished (${meta.step}/${meta.config.diffusionTrain.steps}); resume it first`);

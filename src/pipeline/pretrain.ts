@@ -27,6 +27,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine';
+import { readJsonFile } from '../engine/files';
 import {
   ddimSample, DeepPartial, Example, MiniClip, PresetName, PretrainConfig, PretrainConfigSchema, readModelMeta,
   resolvePretrainConfig, resumeMismatch, shuffledBatches, TextToImage, trainClip, trainDiffusion, loadMiniClip, loadTextToImage, EMA_PREFIX,
@@ -190,18 +191,34 @@ function writeTiming(file: string, run: Timing['runs'][number]): void {
   writeFileAtomic(file, JSON.stringify({ runs, total }, null, 2) + '\n');
 }
 
+/**
+ * Refuse an --out that is not a pretrain run's folder before anything is written in it: a file, or a
+ * folder of other files (a dataset, a shipped model, a fine-tuning run). New, empty, a run's (its
+ * config.json, and no metrics.json, which a shipped model has) or holding only the samples/ an
+ * interrupted start leaves are taken.
+ */
+export function checkPretrainOut(out: string): void {
+  if (!fs.existsSync(out)) return;
+  if (!fs.statSync(out).isDirectory()) throw new Error(`--out ${out} is a file, not a folder (give a folder)`);
+  const entries = fs.readdirSync(out).filter((f) => !f.startsWith('.'));
+  if (entries.every((f) => f === 'samples')) return;
+  if (fs.existsSync(path.join(out, 'config.json')) && !fs.existsSync(path.join(out, 'metrics.json'))) return;
+  const shipped = fs.existsSync(path.join(out, 'metrics.json')) ? ' (a shipped model: a pretrain run can start from it with --init-from)' : '';
+  throw new Error(`--out ${out} holds files but no pretrain run (config.json)${shipped}: give a new or empty folder, or the folder of an earlier pretrain run to resume it`);
+}
+
 /** Run (or resume) the whole pretraining into `opts.out`. */
 export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const { config, corpus } = resolvePretrainRun(opts.preset, opts.overrides ?? {});
   const out = opts.out;
-  fs.mkdirSync(path.join(out, 'samples'), { recursive: true });
   const cfgFile = path.join(out, 'config.json');
+  checkPretrainOut(out);
   const clipFrom = opts.clipFrom === undefined ? null : checkClipFrom(opts.clipFrom, config);
   const initFrom = opts.initFrom === undefined ? null : checkInitFrom(opts.initFrom, config, { ownClip: clipFrom !== null });
   const resolved = { preset: opts.preset, ...config, corpus, initFrom, ...(clipFrom ? { clipFrom } : {}) };
   if (fs.existsSync(cfgFile)) {
-    const prev = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
+    const prev = readJsonFile<{ corpus?: unknown; initFrom?: { dir: string; sha256: string } | null; clipFrom?: { dir: string; sha256: string } }>(cfgFile, 'restore it, or use another --out');
     if (JSON.stringify(prev.corpus) !== JSON.stringify(corpus)) {
       throw new Error(`${out} holds a run with another corpus config (${JSON.stringify(prev.corpus)}); use another --out`);
     }
@@ -220,6 +237,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     const why = resumeMismatch(readModelMeta(dir, kind).config, config, kind);
     if (why) throw new Error(`cannot resume from ${dir}: ${why}; use another output folder, or the checkpoint's settings`);
   }
+  fs.mkdirSync(path.join(out, 'samples'), { recursive: true }); // the checks above passed: the run's folder
   writeFileAtomic(cfgFile, JSON.stringify(resolved, null, 2) + '\n');
   const lossFile = path.join(out, 'losses.jsonl');
   const timingFile = path.join(out, 'timing.json');

@@ -166,6 +166,44 @@ test('ship-base-model --guidance, --steps, --eta: a bad value is one line and th
   assert.deepEqual(fs.readdirSync(dir).sort(), ['shipped']);
 });
 
+test('ship-base-model never replaces a pretrain run (the run itself, or another), and pretrain --out never writes into a folder of other files', () => {
+  const dir = removedAtExit('t2i-ship-run-');
+  const runDir = path.join(dir, 'run');
+  fs.mkdirSync(path.join(runDir, 'diffusion'), { recursive: true });
+  for (const f of ['config.json', 'losses.jsonl', 'timing.json', 'diffusion/checkpoint.json']) fs.writeFileSync(path.join(runDir, f), '{}');
+  const snapshot = (d: string) => fs.readdirSync(d, { recursive: true }).map(String).sort();
+  const before = snapshot(dir);
+  for (const [args, message] of [
+    [['--run', runDir, '--out', runDir], /--out .*run is the run itself \(--run\): shipping replaces the folder whole/],
+    [['--run', path.join(dir, 'other'), '--out', runDir], /--out .*run is a pretrain run \(it holds losses\.jsonl and timing\.json\)/],
+  ] as Array<[string[], RegExp]>) {
+    const r = run(['ship-base-model', ...args]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr.trim(), message);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  }
+  // a dataset, a shipped model (metrics.json): refused before anything is written in them
+  const data = path.join(dir, 'data');
+  fs.mkdirSync(data);
+  fs.writeFileSync(path.join(data, 'manifest.jsonl'), '');
+  const shipped = path.join(dir, 'shipped');
+  fs.mkdirSync(shipped);
+  for (const f of ['config.json', 'metrics.json']) fs.writeFileSync(path.join(shipped, f), '{}');
+  const before2 = snapshot(dir);
+  let r = run(['pretrain', '--quick', '--out', data]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr.trim(), /^t2i-align: --out .*data holds files but no pretrain run \(config\.json\): give a new or empty folder/);
+  r = run(['pretrain', '--quick', '--out', shipped]);
+  assert.match(r.stderr.trim(), /holds files but no pretrain run \(config\.json\) \(a shipped model: a pretrain run can start from it with --init-from\)/);
+  // a run's config.json that is not JSON: named, with what to do
+  fs.writeFileSync(path.join(runDir, 'config.json'), 'x');
+  r = run(['pretrain', '--quick', '--out', runDir]);
+  assert.match(r.stderr.trim(), /config\.json: not valid JSON .*restore it, or use another --out/);
+  fs.writeFileSync(path.join(runDir, 'config.json'), '{}');
+  assert.deepEqual(snapshot(dir), before2);
+  assert.ok(before.every((f) => before2.includes(f)));
+});
+
 test('pretrain --init-from: takes the folder\'s MiniCLIP and starts the UNet from its (averaged) weights; resumes only with the same start', async () => {
   const dir = removedAtExit('t2i-pretrain-init-');
   const a = path.join(dir, 'a'), b = path.join(dir, 'b');
