@@ -11,26 +11,31 @@
  * smaller objects fits worse for that alone): shapes drawn nearer the
  * judge's threshold, a fidelity cost that the judge's verdicts do not see.
  *
- *   node --import tsx scripts/judge-audit.ts --base DIR --runs DIR[,DIR...]
+ *   node --import tsx scripts/judge-audit.ts --base DIR --runs DIR[,DIR...] [--grid FILE.png]
+ *
+ * --grid: the 8 images whose shape fit fell most from the base's to the first run's and 4 at the median
+ * change, each base image beside the run's (4 pairs a row, 4x).
  *
  * DIRs: datasets of one prompt file and seed (`generate --prompts F --per-prompt N --seed S`), one per
  * model (the runs: one per fine-tuning seed). Intervals: 95% over prompts and seeds (promptSeedInterval).
  */
 import { parseArgs } from 'node:util';
 import { pairedPromptTest, promptSeedInterval, Tally } from '../src/reward/metrics';
+import * as fs from 'node:fs';
 import { readImage, readManifest } from '../src/world/dataset';
+import { encodePng, ImageLike, tileImages } from '../src/world/image';
 import { judge } from '../src/world/judge';
 import { AUDIT_FLAGS, AuditFlag, auditImage, shapeFits } from '../src/world/judgeAudit';
 import { parsePrompt } from '../src/world/prompt';
 import { renderPrompt } from '../src/world/render';
 
-type Row = { key: string; prompt: string; flags: Record<AuditFlag, boolean>; aligned: boolean; fits: Array<{ fit: number; side: number }> };
+type Row = { key: string; prompt: string; flags: Record<AuditFlag, boolean>; aligned: boolean; fits: Array<{ fit: number; side: number }>; image?: ImageLike };
 
 function audit(dir: string): Map<string, Row> {
   const rows = new Map<string, Row>();
   for (const r of readManifest(dir)) {
     const img = readImage(dir, r);
-    rows.set(`${r.prompt}\n${r.seed}`, { key: `${r.prompt}\n${r.seed}`, prompt: r.prompt, flags: auditImage(img), aligned: judge(r.attributes, img).aligned, fits: shapeFits(img) });
+    rows.set(`${r.prompt}\n${r.seed}`, { key: `${r.prompt}\n${r.seed}`, prompt: r.prompt, flags: auditImage(img), aligned: judge(r.attributes, img).aligned, fits: shapeFits(img), image: img });
   }
   return rows;
 }
@@ -42,7 +47,8 @@ const tally = (rows: Row[], keep: (r: Row) => boolean, count: (r: Row) => boolea
 };
 
 function main(): void {
-  const { values } = parseArgs({ options: { base: { type: 'string' }, runs: { type: 'string', multiple: true } }, strict: true });
+  const { values } = parseArgs({ options: { base: { type: 'string' }, runs: { type: 'string', multiple: true }, grid: { type: 'string' } }, strict: true });
+  if (values.grid !== undefined && !values.grid.endsWith('.png')) throw new Error(`--grid must name a .png file, got "${values.grid}"`);
   const runDirs = (values.runs ?? []).flatMap((r) => r.split(',')).filter((r) => r);
   if (!values.base || runDirs.length === 0) throw new Error('usage: node --import tsx scripts/judge-audit.ts --base DIR --runs DIR[,DIR...]');
   const base = audit(values.base);
@@ -99,6 +105,15 @@ function main(): void {
     const test = pairedPromptTest(diffs, { seed: `judge-audit/shape-fit/${what}` });
     const p = !diffs.length ? '-' : test.p < 0.001 ? `< 0.001 (${test.prompts})` : `${test.p.toFixed(3)} (${test.prompts})`;
     console.log(`| ${what} | ${cell(renders)} | ${cell(base)} | ${runs.map(cell).join(', ')} | ${(diff >= 0 ? '+' : '') + diff.toFixed(3)} [${iv.lo.toFixed(3)}, ${iv.hi.toFixed(3)}] | ${p} |`);
+  }
+  if (values.grid) {
+    // base beside run 0, by the change in the image's mean fit: the largest falls, then the median ones
+    const mean = (r: Row) => (r.fits.length ? r.fits.reduce((a, f) => a + f.fit, 0) / r.fits.length : 1);
+    const pairs = [...base.values()].map((b) => ({ b, r: runs[0].get(b.key)! })).map((x) => ({ ...x, d: mean(x.r) - mean(x.b) })).sort((x, y) => x.d - y.d || (x.b.key < y.b.key ? -1 : 1));
+    const mid = Math.floor(pairs.length / 2);
+    const shown = [...pairs.slice(0, 8), ...pairs.slice(mid - 2, mid + 2)];
+    fs.writeFileSync(values.grid, encodePng(tileImages(shown.flatMap((x) => [x.b.image!, x.r.image!]), { columns: 8, scale: 4, gap: 2 })));
+    console.log(`\n${values.grid}: base beside run 0, 4 pairs a row; the 8 largest falls in shape fit, then 4 at the median:\n${shown.map((x) => `${x.b.prompt}: ${mean(x.b).toFixed(3)} -> ${mean(x.r).toFixed(3)}`).join('\n')}`);
   }
 }
 
