@@ -50,7 +50,8 @@ export function registerEvaluator(program: Command): void {
     .command('train-classifier')
     .description('train the attribute classifier (count, color, object or unknown, background) on fresh renders and hard negatives')
     .option('--quick', 'the tiny preset (seconds; for tests and demos)')
-    .option('--out <dir>', 'checkpoint folder (an unfinished run of the same settings there is resumed)', CLASSIFIER_DIR)
+    // Not the shipped data/classifier by default: a demo run with --overwrite replaced it long before its own was ready.
+    .option('--out <dir>', 'checkpoint folder (an unfinished run of the same settings there is resumed); evaluate reads it with --classifier', 'results/classifier')
     .option('--seed <n>', 'integer seed of the weights and every batch', '0')
     .option('--overwrite', 'replace a checkpoint already in --out')
     .option('--json', 'print the result as JSON')

@@ -102,10 +102,17 @@ export const repeatable = (value: string, previous: string[]): string[] => [...p
 /** The JSON object in the file of a `--config` option (e.g. preset overrides); errors name the option and the file. */
 export function jsonFileOption(name: string, file: string): Record<string, unknown> {
   let v: unknown;
+  let text: string;
   try {
-    v = JSON.parse(fs.readFileSync(file, 'utf8'));
+    text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new Error(`${name} ${file}: ${(e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`${name} ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a JSON file' : (e as Error).message}`);
+  }
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${name} ${file}: not valid JSON (${(e as Error).message})`);
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${name} ${file}: must be a JSON object of settings, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
   return v as Record<string, unknown>;

@@ -156,7 +156,7 @@ export function registerReward(program: Command): void {
     .option('--json', 'print the evaluation as JSON')
     .action(async (opts: { model: string; labels: string[]; judge: string[]; resamples: string; renderPrompts: string; seed: string; out?: string; json?: boolean }) => {
       if (opts.labels.length + opts.judge.length === 0) throw new Error('give at least one --labels DIR or --judge DIR to evaluate on');
-      const resamples = intOption('--resamples', opts.resamples, 0, 100000);
+      const resamples = intOption('--resamples', opts.resamples, 10, 100000); // fewer give no interval (0: a fake [0, 0])
       const renderPrompts = intOption('--render-prompts', opts.renderPrompts, 1, 100000);
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
       outFolderOption(opts.out, { files: ['eval-reward.json', 'ablation.json', 'ablation.md', 'reliability.svg'], what: 'eval-reward results' });

@@ -456,7 +456,7 @@ export async function loadClassifier(dir: string = CLASSIFIER_DIR): Promise<Load
   }
   const meta = readClassifierMeta(dir);
   if (meta.step < meta.config.train.steps) {
-    throw new CheckpointError(`classifier ${dir} is unfinished (step ${meta.step} of ${meta.config.train.steps}); resume it with \`t2i-align train-classifier --out ${dir}\``);
+    throw new CheckpointError(`classifier ${dir} is unfinished (step ${meta.step} of ${meta.config.train.steps}); resume it with \`t2i-align train-classifier --out ${dir}\`, with the --quick and --seed it was started with`);
   }
   const model = new AttributeClassifier(meta.config);
   try {

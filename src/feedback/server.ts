@@ -25,6 +25,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { AddressInfo } from 'node:net';
 import Fastify, { FastifyError, FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ManifestRecord, MANIFEST, readManifest } from '../world/dataset';
@@ -349,6 +350,7 @@ export function classUrlsFor(host: string, port: number): string[] {
 export async function serveLabels(opts: ServerOptions & { host: string; port: number }): Promise<LabelServer & { url: string }> {
   const s = await createLabelServer(opts);
   const url = await s.app.listen({ host: opts.host, port: opts.port });
-  s.classUrls = classUrlsFor(opts.host, Number(new URL(url).port));
+  // the port it listens on (URL.port is '' for 80, which read as port 0)
+  s.classUrls = classUrlsFor(opts.host, (s.app.server.address() as AddressInfo).port);
   return Object.assign(s, { url });
 }

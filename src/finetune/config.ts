@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { LOSS_WEIGHTINGS, TrainConfigSchema } from '../models/config';
+import { zodIssuesLine } from '../engine/zodIssues';
 
 /** Where the weight of a model-generated image comes from. */
 export const WEIGHT_MODES = ['reward', 'labels', 'threshold'] as const;
@@ -149,7 +150,7 @@ export function resolveFinetuneConfig(preset: FinetunePreset = 'default', overri
   if (train !== undefined && (train === null || typeof train !== 'object' || Array.isArray(train))) throw new Error(`finetune config: train: must be an object of training settings, got ${JSON.stringify(train)}`);
   const merged = { ...base, ...rest, train: { ...base.train, ...(train ?? {}) } };
   const p = FinetuneConfigSchema.safeParse(merged);
-  if (!p.success) throw new Error(`finetune config: ${p.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  if (!p.success) throw new Error(`finetune config: ${zodIssuesLine(p.error, FinetuneConfigSchema)}`);
   const { model, pre } = batchSplit(p.data);
   if (p.data.beta > 0 && pre === 0) {
     throw new Error(`finetune config: beta ${p.data.beta} weighs the pretraining loss, but modelFraction ${p.data.modelFraction} of train.batchSize ${p.data.train.batchSize} leaves no D_pre example in a batch (${model} of ${model} are D_model): give beta 0, or a smaller modelFraction`);

@@ -194,6 +194,7 @@ function checkRuns(s: Setting, resolved: readonly string[], baseSha: string): vo
   let first: { i: number; what: Record<string, unknown> } | undefined;
   resolved.forEach((dir, i) => {
     const sha = readCheckpointIndex(dir).sha256;
+    if (sha === baseSha) throw new Error(`setting "${s.name}": ${s.runs[i]} holds the base model's own weights (the base, or a copy of it): give the fine-tuned runs, and the base as --base`);
     if (byWeights.has(sha)) throw new Error(`setting "${s.name}": ${s.runs[byWeights.get(sha)!]} and ${s.runs[i]} hold the same weights (a copy?): give each fine-tuning seed's own run`);
     byWeights.set(sha, i);
     const file = [path.join(s.runs[i], 'finetune.json'), path.join(path.dirname(dir), 'finetune.json')].find((f) => fs.existsSync(f));

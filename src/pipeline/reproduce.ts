@@ -18,6 +18,8 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine/checkpoint';
 import { readJsonFile } from '../engine/files';
+import { zodIssuesLine } from '../engine/zodIssues';
+import { parsePanelSpec } from '../feedback/panel';
 import { readManifest } from '../world/dataset';
 import { progress as makeProgress, Progress } from '../engine/progress';
 import { BASE_MODEL_DIR, loadModel } from '../eval/base';
@@ -130,7 +132,18 @@ export function resolveReproduceConfig(preset: 'quick' | 'default', overrides: R
     merged[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof base[k] === 'object' && !Array.isArray(base[k]) ? { ...(base[k] as object), ...(v as object) } : v;
   }
   const p = ReproduceConfigSchema.safeParse(merged);
-  if (!p.success) throw new Error(`reproduce config: ${p.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  if (!p.success) throw new Error(`reproduce config: ${zodIssuesLine(p.error, ReproduceConfigSchema)}`);
+  // Checked here, before any image is made (the panel was read only at the label step, after collecting).
+  try {
+    parsePanelSpec(p.data.feedback.panel);
+  } catch (e) {
+    throw new Error(`reproduce config: feedback.panel: ${(e as Error).message}`);
+  }
+  const seen = new Set<number>();
+  for (const s of p.data.seeds) {
+    if (seen.has(s)) throw new Error(`reproduce config: seeds: ${s} is given twice (a repeated seed counts one fine-tuning twice in the interval over seeds), got [${p.data.seeds.join(', ')}]`);
+    seen.add(s);
+  }
   return p.data;
 }
 

@@ -6,6 +6,7 @@
  * checked by the same schema, so a bad key is an error that names it.
  */
 import { z } from 'zod';
+import { zodIssuesLine } from '../engine/zodIssues';
 
 /** One point of the pipeline: what data the reward and the fine-tuning see, and how they train. */
 export const RunSettingsSchema = z.strictObject({
@@ -199,39 +200,11 @@ export const NAMED_SWEEPS: Record<string, SweepConfigInput> = {
 };
 export const SWEEP_NAMES = Object.keys(NAMED_SWEEPS);
 
-/** zod issues as one line naming each key. */
-function issues(e: z.ZodError, schema?: z.ZodType): string {
-  return e.issues.map((i) => {
-    const keys = i.code === 'unrecognized_keys' && schema ? keysAt(schema, i.path) : undefined;
-    return `${i.path.join('.') || '(root)'}: ${i.message}${keys ? `; the keys there are ${keys.join(', ')}` : ''}`;
-  }).join('; ');
-}
-
-/** The keys an object schema takes at `at` (through optional, default, array and partial wrappers), if it is one. */
-function keysAt(schema: z.ZodType, at: readonly PropertyKey[]): string[] | undefined {
-  let t: unknown = schema;
-  const def = (x: unknown) => (x as { _zod?: { def?: Record<string, unknown> } })._zod?.def ?? {};
-  const unwrap = () => {
-    for (let d = def(t); d.innerType !== undefined; d = def(t)) t = d.innerType;
-  };
-  for (const k of at) {
-    unwrap();
-    if (typeof k === 'number') t = def(t).element;
-    else t = (def(t).shape as Record<string, unknown> | undefined)?.[k as string];
-    if (t === undefined) return undefined;
-  }
-  unwrap();
-  const shape = def(t).shape as Record<string, unknown> | undefined;
-  if (shape) return Object.keys(shape);
-  const entries = def(def(t).keyType).entries as Record<string, string> | undefined; // a record keyed by an enum
-  return entries ? Object.values(entries) : undefined;
-}
-
 /** Check a sweep config (a named one or a user's JSON) and apply `quick`; errors name the key. */
 export function resolveSweep(input: unknown, opts: { quick?: boolean; seeds?: number; source?: string } = {}): ResolvedSweep {
   const p = SweepConfigSchema.safeParse(input);
   const where = opts.source ?? 'sweep config';
-  if (!p.success) throw new Error(`${where}: ${issues(p.error, SweepConfigSchema)}`);
+  if (!p.success) throw new Error(`${where}: ${zodIssuesLine(p.error, SweepConfigSchema)}`);
   const c = p.data;
   const q = opts.quick ? (c.quick ?? {}) : {};
   const settings = { ...DEFAULT_SETTINGS, ...c.settings, ...(opts.quick ? QUICK_SETTINGS : {}), ...(q.settings ?? {}) };
@@ -243,12 +216,12 @@ export function resolveSweep(input: unknown, opts: { quick?: boolean; seeds?: nu
   for (const k of axes) {
     for (const v of grid[k]!) {
       const r = RunSettingsSchema.safeParse({ ...settings, [k]: v });
-      if (!r.success) throw new Error(`${where}: grid.${k}: ${v} is not allowed (${issues(r.error)})`);
+      if (!r.success) throw new Error(`${where}: grid.${k}: ${v} is not allowed (${zodIssuesLine(r.error)})`);
     }
     if (new Set(grid[k]).size !== grid[k]!.length) throw new Error(`${where}: grid.${k}: a value is listed twice`);
   }
   const s = RunSettingsSchema.safeParse(settings);
-  if (!s.success) throw new Error(`${where}: settings: ${issues(s.error)}`);
+  if (!s.success) throw new Error(`${where}: settings: ${zodIssuesLine(s.error)}`);
   for (const st of grid.steps ?? [s.data.steps]) {
     for (const n of grid.snapshots ?? [s.data.snapshots]) {
       if (st % n !== 0) throw new Error(`${where}${opts.quick ? ' (quick)' : ''}: steps (${st}) must be a multiple of snapshots (${n}), so that the evaluations are evenly spaced`);

@@ -25,8 +25,11 @@ export function readPromptsFile(file: string): PromptLine[] {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
-  } catch {
-    throw new Error(`cannot read prompts file ${file}`);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'EISDIR' ? 'it is a folder, not a file' : code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    const sets = file === 'seen' || file === 'unseen' ? ` ("${file}", the prompt set, is taken by collect, render-set and evaluate; here write its prompts to a file, one a line)` : '';
+    throw new Error(`cannot read prompts file ${file}: ${why}${sets}`);
   }
   if (/[\u0000\uFFFD]/.test(text)) throw new Error(`${file} is not a text file of prompts (it holds binary data, e.g. an image): give one prompt a line`);
   const out: PromptLine[] = [];

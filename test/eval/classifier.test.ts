@@ -88,7 +88,7 @@ test('same seed, same weights; another seed, other weights; an interrupted run r
   const dir = tmp();
   const first = await trainClassifier(tinyConfig(), { out: dir, progress: false, maxUpdates: 2 });
   first.classifier.dispose();
-  await assert.rejects(loadClassifier(dir), /unfinished \(step 2 of 4\)/);
+  await assert.rejects(loadClassifier(dir), /unfinished \(step 2 of 4\); resume it with `t2i-align train-classifier --out .*`, with the --quick and --seed it was started with/);
   const rest = await trainClassifier(tinyConfig(), { out: dir, progress: false });
   assert.equal(rest.startStep, 2);
   assert.equal(rest.step, 4);

@@ -88,6 +88,8 @@ test("timestepWeighting: fine-tuning can replace the model's per-timestep weight
   assert.equal(resolveFinetuneConfig('default').timestepWeighting, 'model');
   assert.throws(() => resolveFinetuneConfig('default', { timestepWeighting: 'snr' }), /finetune config: timestepWeighting: /);
   assert.throws(() => resolveFinetuneConfig('default', { trainTextEncoder: 'yes' }), /finetune config: trainTextEncoder: /);
+  assert.throws(() => resolveFinetuneConfig('default', { stepz: 1 }), /finetune config: \(root\): Unrecognized key: "stepz"; the keys there are train, beta, modelFraction, weights,/);
+  assert.throws(() => resolveFinetuneConfig('default', { train: { lr: 1 } }), /finetune config: train: Unrecognized key: "lr"; the keys there are steps, batchSize, learningRate,/);
   model.dispose({ clip: true });
 });
 
@@ -421,6 +423,7 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   assert.throws(() => checkSettings(base, [{ name: 'x', runs: [outA, outBeta] }]), /setting "x": .* differ in more than the seed \(config\.beta: 1 in the first, 2 in the second\)/);
   const otherBase = await tinyModelFolder('t2i-ft-base2-', { randomizeSeed: 4 });
   assert.throws(() => checkSettings(otherBase, [{ name: 'x', runs: [outA] }]), /was fine-tuned from .*, not from the base it is compared with/);
+  assert.throws(() => checkSettings(base, [{ name: 'x', runs: [base] }]), /setting "x": .* holds the base model's own weights \(the base, or a copy of it\)/);
   const one = await compareWithBase(base, [outA], seenPrompts({ perCategory: { count: 1, color: 0, background: 0, combination: 0 } }), 1, 0, undefined, { guidanceScale: 2.5, steps: 2 });
   assert.deepEqual(one.sampler, { guidanceScale: 2.5, steps: 2 }, 'the sampler both sides used is recorded');
   assert.ok(one.effects.every((e) => e.p === null), 'one run: no sign-flip p');

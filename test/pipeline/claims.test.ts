@@ -180,7 +180,11 @@ test('resolveReproduceConfig: presets, nested overrides, and errors naming the k
   assert.deepEqual(q.seeds, [0]);
   assert.deepEqual(resolveReproduceConfig('default').seeds, [0, 1, 2]);
   assert.equal(resolveReproduceConfig('quick', { eval: { perPrompt: 2 } }).eval.promptsPerCategory, q.eval.promptsPerCategory);
-  assert.throws(() => resolveReproduceConfig('quick', { sedes: [1] }), /reproduce config: .*sedes/);
+  assert.throws(() => resolveReproduceConfig('quick', { sedes: [1] }), /reproduce config: \(root\): Unrecognized key: "sedes"; the keys there are feedbackPromptsPerCategory, seeds, feedback,/);
+  assert.throws(() => resolveReproduceConfig('quick', { eval: { prompts: 3 } }), /eval: Unrecognized key: "prompts"; the keys there are promptsPerCategory, perPrompt, seed, guidance/);
+  // checked before any image is made: the panel (read only at the label step before) and a repeated seed
+  assert.throws(() => resolveReproduceConfig('quick', { feedback: { panel: 'bogus' } }), /reproduce config: feedback\.panel: .*"bogus" is not key=value/);
+  assert.throws(() => resolveReproduceConfig('quick', { seeds: [0, 1, 0] }), /reproduce config: seeds: 0 is given twice/);
   assert.throws(() => resolveReproduceConfig('quick', { eval: { perPrompt: 0 } }), /eval\.perPrompt/);
   assert.equal(q.eval.guidance, null, "each model's own guidance by default");
   assert.equal(resolveReproduceConfig('quick', { eval: { guidance: 2.5 } }).eval.guidance, 2.5);

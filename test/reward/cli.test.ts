@@ -85,7 +85,8 @@ test('reward commands: bad input is one clear line and writes nothing', async ()
   await assert.rejects(runCli('reward', '--model', 'clip', '--image', png), /needs at least one --prompt/);
   await assert.rejects(runCli('reward', '--model', unlabelled, '--manifest', unlabelled), /no checkpoint|checkpoint\.json is missing/);
   await assert.rejects(runCli('eval-reward', '--model', out), /at least one --labels DIR or --judge DIR/);
-  await assert.rejects(runCli('eval-reward', '--model', out, '--judge', unlabelled, '--resamples', 'many'), /--resamples must be an integer in 0\.\.100000/);
+  await assert.rejects(runCli('eval-reward', '--model', out, '--judge', unlabelled, '--resamples', 'many'), /--resamples must be an integer in 10\.\.100000/);
+  await assert.rejects(runCli('eval-reward', '--model', out, '--judge', unlabelled, '--resamples', '0'), /--resamples must be an integer in 10\.\.100000, got "0"/);
   const aFile = path.join(tempDir('evout'), 'a-file');
   fs.writeFileSync(aFile, 'notes');
   await assert.rejects(runCli('eval-reward', '--model', out, '--judge', unlabelled, '--out', aFile), /--out .*a-file is a file, not a folder/); // before the evaluation

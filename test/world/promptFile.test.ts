@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as os from 'node:os';
 import { readPromptsFile } from '../../src/world/promptFile';
 import { removedAtExit } from '../helpers/temp';
 
@@ -48,4 +49,10 @@ test('a binary file (an image given as the prompts) is one short line, not its b
   const message = readPromptsFileError(f);
   assert.match(message, /prompts\.txt is not a text file of prompts \(it holds binary data, e\.g\. an image\): give one prompt a line$/);
   assert.ok(message.length < 300, message);
+});
+
+test('a prompts file that cannot be read says why, and "seen" where a file is expected says where the set is taken', () => {
+  assert.throws(() => readPromptsFile('/nonexistent/prompts.txt'), /^Error: cannot read prompts file \/nonexistent\/prompts\.txt: no such file$/);
+  assert.throws(() => readPromptsFile(os.tmpdir()), /: it is a folder, not a file$/);
+  assert.throws(() => readPromptsFile('seen'), /cannot read prompts file seen: no such file \("seen", the prompt set, is taken by collect, render-set and evaluate/);
 });
