@@ -14,7 +14,8 @@ export interface Progress {
 
 export type ProgressMode = 'terminal' | 'notebook' | 'lines' | 'silent';
 
-interface NotebookDisplay {
+/** Where a notebook's progress line goes (tslab's display; a test's stand-in). */
+export interface NotebookDisplay {
   html(s: string): void;
 }
 
@@ -29,6 +30,9 @@ function notebookDisplay(): NotebookDisplay | undefined {
     return undefined;
   }
 }
+
+/** Least time between two updates of a notebook's progress line. */
+export const NOTEBOOK_UPDATE_MS = 1000;
 
 /** Which way progress will be shown here. */
 export function progressMode(stream: NodeJS.WriteStream = process.stderr): ProgressMode {
@@ -51,7 +55,7 @@ function formatInfo(info?: Record<string, number | string>): string {
  *   for (...) { ...; bar.tick(1, { loss }); }
  *   bar.done();
  */
-export function progress(total: number, label: string, mode: ProgressMode = progressMode()): Progress {
+export function progress(total: number, label: string, mode: ProgressMode = progressMode(), notebook?: NotebookDisplay): Progress {
   let count = 0;
   let finished = false;
   const started = Date.now();
@@ -72,7 +76,7 @@ export function progress(total: number, label: string, mode: ProgressMode = prog
       },
     };
   }
-  const display = mode === 'notebook' ? notebookDisplay() : undefined;
+  const display = mode === 'notebook' ? (notebook ?? notebookDisplay()) : undefined;
   let lastShown = started;
   const show = (info?: Record<string, number | string>) => {
     const pct = total > 0 ? Math.floor((100 * count) / total) : 100;
@@ -80,10 +84,15 @@ export function progress(total: number, label: string, mode: ProgressMode = prog
     const text = `${label} ${count}/${total} (${pct}%) ${secs}s ${formatInfo(info)}`.trim();
     if (display) {
       const width = Math.max(0, Math.min(100, pct));
-      display.html(
-        `<div style="font-family:monospace">${text}<div style="background:#eee;width:300px;height:8px">` +
-          `<div style="background:#4a8;width:${width * 3}px;height:8px"></div></div></div>`,
-      );
+      try {
+        display.html(
+          `<div style="font-family:monospace">${text}<div style="background:#eee;width:300px;height:8px">` +
+            `<div style="background:#4a8;width:${width * 3}px;height:8px"></div></div></div>`,
+        );
+      } catch {
+        // The kernel's socket still sending the last update ("Socket is busy writing", on a loaded machine):
+        // skip this one rather than fail the training it reports on; the next update shows the count.
+      }
     } else if (mode !== 'silent') {
       process.stderr.write(text + '\n');
     }
@@ -92,8 +101,9 @@ export function progress(total: number, label: string, mode: ProgressMode = prog
     tick(n = 1, info) {
       count += n;
       const now = Date.now();
-      // Lines: at most every 10% or every 5 s; notebook: at most 4 updates a second.
-      const due = display ? now - lastShown > 250 : now - lastShown > 5000 || Math.floor((10 * count) / total) > Math.floor((10 * (count - n)) / total);
+      // Lines: at most every 10% or every 5 s; notebook: at most one update a second (more kept the kernel's
+      // socket busy on a loaded machine, and a send while it was killed a notebook's kernel).
+      const due = display ? now - lastShown > NOTEBOOK_UPDATE_MS : now - lastShown > 5000 || Math.floor((10 * count) / total) > Math.floor((10 * (count - n)) / total);
       if (due || count >= total) {
         lastShown = now;
         show(info);
