@@ -168,7 +168,10 @@ export async function evaluateStage(config: Omit<EvaluateOptions, 'onProgress' |
   });
   if (file && fs.existsSync(file)) {
     const saved = readJsonFile<{ settings: string; result: EvaluateResult }>(file, 'remove it to evaluate again, or use another --out');
-    if (saved.settings !== settings) throw new Error(`${file} holds an evaluation with other settings or weights; use another folder (nothing was overwritten)`);
+    // Compared without the folders' paths (the weights' sha256 stands for them): a run folder moved, copied or
+    // mounted elsewhere (a queue worker's) resumes; a model retrained in place does not.
+    const withoutPaths = (s: string) => JSON.stringify({ ...JSON.parse(s), model: undefined, reward: undefined, classifier: undefined });
+    if (withoutPaths(saved.settings) !== withoutPaths(settings)) throw new Error(`${file} holds an evaluation with other settings or weights; use another folder (nothing was overwritten)`);
     if (!hooks.onImages) return saved.result;
   }
   const r = await evaluateModel({ ...config, ...hooks });

@@ -237,6 +237,9 @@ export function snapshotSteps(s: RunSettings): number[] {
   return s.snapshots > 1 ? [0, ...after] : after;
 }
 
+/** The fields every saved row has as numbers (a check that the file is one). */
+const ROW_NUMBERS = ['seed', 'step', 'overall', 'seconds'] as const;
+
 const rowFile = (dir: string, run: SweepRun, step: number) => path.join(dir, 'runs', run.key, 'rows', `step-${step}.json`);
 
 /**
@@ -244,7 +247,17 @@ const rowFile = (dir: string, run: SweepRun, step: number) => path.join(dir, 'ru
  * as its sweep-info.json has it now (a row written before it was measured again keeps one definition).
  */
 export function savedRows(dir: string, run: SweepRun): SweepRow[] {
-  const rows = snapshotSteps(run.settings).flatMap((st) => (fs.existsSync(rowFile(dir, run, st)) ? [readJsonFile<SweepRow>(rowFile(dir, run, st))] : []));
+  const rows = snapshotSteps(run.settings).flatMap((st) => {
+    const file = rowFile(dir, run, st);
+    if (!fs.existsSync(file)) return [];
+    const row = readJsonFile<SweepRow>(file, 'remove it to evaluate that step again');
+    // A row is the run's finished evaluation at that step only if it says so (an empty or foreign file made a blank line of results.csv).
+    const bad = row === null || typeof row !== 'object' ? ['(not an object)'] : ROW_NUMBERS.filter((k) => typeof row[k] !== 'number' || !Number.isFinite(row[k]));
+    if (bad.length || row.step !== st || row.seed !== run.seed) {
+      throw new Error(`${file} is not this run's row at step ${st} (${bad.length ? `no number for ${bad.join(', ')}` : `it says step ${row.step}, seed ${row.seed}`}): remove it to evaluate that step again`);
+    }
+    return [row];
+  });
   const file = infoFile(dir, run.settings, run.seed);
   const info = rows.length && fs.existsSync(file) ? readJsonFile<RewardInfo>(file) : undefined;
   return info?.heldOutTies === HELD_OUT_TIES ? rows.map((r) => ({ ...r, rewardAucHeldOut: info.rewardAucHeldOut })) : rows;

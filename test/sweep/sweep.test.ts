@@ -79,6 +79,20 @@ test('a rerun resumes: only the missing run is done again, and the numbers are t
   assert.equal(csvWithoutSeconds(dir), before);
 });
 
+test('a sweep folder copied elsewhere resumes there; a row file that is not the run\'s row is named, not read as a blank row', async () => {
+  const copy = path.join(tempDir('copy'), 'moved');
+  fs.cpSync(dir, copy, { recursive: true });
+  const before = csvWithoutSeconds(copy);
+  const key = first.rows[first.rows.length - 1].run;
+  const row = path.join(copy, 'runs', key, 'rows', 'step-4.json');
+  fs.writeFileSync(row, '{}');
+  await assert.rejects(runSweep(copy, resolveSweep(TINY), { workers: 0, png: false }), /step-4\.json is not this run's row at step 4 \(no number for seed, step, overall, seconds\): remove it to evaluate that step again/);
+  fs.rmSync(row);
+  const again = await runSweep(copy, resolveSweep(TINY), { workers: 0, png: false });
+  assert.equal(again.ran, 1, 'the evaluations saved under the old path are read, not refused');
+  assert.equal(csvWithoutSeconds(copy), before);
+});
+
 test('a reward held-out AUC cached before ties were left out is measured again on the same model, and every row of the sweep takes it', async () => {
   const before = csvWithoutSeconds(dir);
   const infos = fs.readdirSync(path.join(dir, 'reward')).map((d) => path.join(dir, 'reward', d, 'sweep-info.json')).filter((f) => fs.existsSync(f));
