@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readJsonFile } from '../engine/files';
 import { defaultStorePath } from '../feedback/label';
-import { Example } from '../models/data';
+import { checkModelSide, Example } from '../models/data';
 import { goodShare, labelledImages, promptAttributes } from '../reward/data';
 import { datasetImageEmbeddings, FrozenClip } from '../reward/embeddings';
 import { RewardModel } from '../reward/model';
@@ -122,6 +122,7 @@ export function modelData(
   const sources = [...dirs.data.map((dir) => ({ dir, kind: 'labelled' as const })), ...dirs.unlabelled.map((dir) => ({ dir, kind: 'unlabelled' as const }))];
   for (const { dir, kind } of sources) {
     const records = readManifest(dir);
+    if (records.length) checkModelSide(dir, readImage(dir, records[0]), records[0].id);
     const hasLabels = kind === 'labelled' && fs.existsSync(defaultStorePath(dir));
     if (kind === 'labelled' && config.weights !== 'reward' && !hasLabels && !reward) {
       throw new Error(`${dir} has no labels (${defaultStorePath(dir)} is missing) and no reward model was given: label it (\`t2i-align label --data ${dir}\`) or pass --reward DIR`);

@@ -21,6 +21,16 @@ export type BatchSource = (step: number, batchSize: number) => Example[] | Promi
 const SIDE = 32;
 const PIXELS = SIDE * SIDE * 3;
 
+/** The side of the images the models take (collect, generate and render-set's default make them). */
+export const MODEL_SIDE = SIDE;
+
+/** Refuse a dataset whose images are not the models' size, naming it (before any work on it). */
+export function checkModelSide(dir: string, img: { width: number; height: number }, id: string): void {
+  if (img.width !== SIDE || img.height !== SIDE) {
+    throw new Error(`${dir}: image ${id} is ${img.width}x${img.height}; the models take ${SIDE}x${SIDE} (render-set --size ${SIDE}, collect and generate make them)`);
+  }
+}
+
 /** Images of a batch as one tensor [B, 32, 32, 3] in [-1, 1]. */
 export function imagesToTensor(batch: readonly Example[]): tf.Tensor4D {
   const out = new Float32Array(batch.length * PIXELS);

@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { readCheckpointIndex, writeFileAtomic } from '../engine/checkpoint';
 import { l2normalize, MiniClip } from '../models/clip/model';
 import { loadMiniClip } from '../models/checkpoint';
-import { imagesToTensor } from '../models/data';
+import { checkModelSide, imagesToTensor } from '../models/data';
 import { ManifestRecord, readImage, readManifest } from '../world/dataset';
 import { ImageLike } from '../world/image';
 
@@ -127,7 +127,9 @@ export function datasetImageEmbeddings(dir: string, frozen: FrozenClip, records:
   const at = new Map(ids.map((id, i) => [id, i]));
   const missing = records.filter((r) => !at.has(r.id));
   if (missing.length > 0) {
-    const fresh = embedImages(frozen.clip, missing.map((r) => readImage(dir, r)));
+    const images = missing.map((r) => readImage(dir, r));
+    images.forEach((img, i) => checkModelSide(dir, img, missing[i].id));
+    const fresh = embedImages(frozen.clip, images);
     const all = new Float32Array(cached.length + fresh.data.length);
     all.set(cached);
     all.set(fresh.data, cached.length);

@@ -545,3 +545,11 @@ test('comparisonTable: both intervals, what each covers, and the least p three s
   // A comparison saved before the interval existed still prints.
   assert.match(comparisonTable({ ...c, effects: [{ ...c.effects[0], overPrompts: undefined as never }] }), /\| \[-, -\] \|/);
 });
+
+test('modelData names a dataset whose images are not the models\' size, before reading any label or score', async () => {
+  const big = path.join(removedAtExit('t2i-ft-big-'), 'renders');
+  const prompts = path.join(path.dirname(big), 'prompts.txt');
+  fs.writeFileSync(prompts, 'a red circle\n');
+  await runCli('render-set', '--prompts', prompts, '--size', '64', '--out', big);
+  assert.throws(() => modelData({ data: [big], unlabelled: [] }, resolveFinetuneConfig('quick', { weights: 'labels' })), /renders: image .* is 64x64; the models take 32x32/);
+});

@@ -96,6 +96,12 @@ test('reward commands: bad input is one clear line and writes nothing', async ()
   await assert.rejects(runCli('reward-ablation', '--data', unlabelled, '--judge', unlabelled, '--aux-weight', '0'), /--aux-weight must be a number in 1e-9\.\.100/);
   await assert.rejects(runCli('reward-ablation', '--data', unlabelled, '--judge', unlabelled, '--render-prompts', '-1'), /--render-prompts must be an integer in 0\.\.100000/);
   assert.equal(fs.existsSync(out), false);
+  // a dataset of another image size is named, with the size the models take (it was "example 0 ("") is 64x64")
+  const big = path.join(tempDir('big'), 'renders');
+  const prompts = path.join(path.dirname(big), 'prompts.txt');
+  fs.writeFileSync(prompts, 'a red circle\n');
+  await runCli('render-set', '--prompts', prompts, '--size', '64', '--out', big);
+  await assert.rejects(runCli('reward', '--model', 'clip', '--manifest', big), /renders: image .* is 64x64; the models take 32x32 \(render-set --size 32/);
 });
 
 test('t2i-align reward-ablation writes its result as JSON and as the markdown table beside it', async () => {
