@@ -51,6 +51,7 @@ export function registerFinetune(program: Command): void {
       if (opts.evalGuidance !== undefined) flags.evalGuidance = numberOption('--eval-guidance', opts.evalGuidance, 0, 100);
       const train = { ...((file.train as object | undefined) ?? {}), ...(opts.steps !== undefined ? { steps: intOption('--steps', opts.steps, 1, 10_000_000) } : {}) };
       const config = resolveFinetuneConfig(preset, { ...file, ...flags, train });
+      if (opts.threshold !== undefined && config.weights !== 'threshold') throw new Error(`--threshold applies to --weights threshold only (these weights are ${config.weights}, which no threshold changes)`);
       await initBackend();
       warnIfSlowPath();
       const r = await finetune({ model: opts.model, data: opts.data, unlabelled: opts.unlabelled, reward: opts.reward, out: opts.out }, config, {

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { initBackend, readCheckpointIndex, warnIfSlowPath } from '../engine';
+import { processAlive } from '../engine/checkpoint';
 import { loadMiniClip, PresetName, SamplerConfig } from '../models';
 import { encodePng, tileImages } from '../world';
 import { checkClipFrom, checkInitFrom, pretrain, PretrainOverrides, readOverridesFile, resolvePretrainRun } from '../pipeline/pretrain';
@@ -99,6 +100,9 @@ export async function shipBaseModel(
   // Build the folder beside dest and swap it in at the end: a failed ship leaves the shipped model as it was.
   const final = dest;
   dest = `${final}.tmp-${process.pid}`;
+  // A ship stopped by Ctrl-C or a kill (its evaluation is minutes of synchronous work, so no handler could run)
+  // leaves its temporary folder: the next ship to this destination removes those whose process is gone.
+  removeStaleShipFolders(final);
   try {
     fs.rmSync(dest, { recursive: true, force: true });
     makeDir(dest);
@@ -157,6 +161,16 @@ export async function shipBaseModel(
     model.dispose({ clip: true });
     clip.dispose();
   }
+}
+
+/** Remove `${dest}.tmp-PID` folders of ships whose process no longer runs (killed mid-way). */
+export function removeStaleShipFolders(dest: string): string[] {
+  const parent = path.dirname(dest);
+  const prefix = `${path.basename(dest)}.tmp-`;
+  if (!fs.existsSync(parent)) return [];
+  const stale = fs.readdirSync(parent).filter((f) => f.startsWith(prefix) && /^\d+$/.test(f.slice(prefix.length)) && !processAlive(Number(f.slice(prefix.length))));
+  for (const f of stale) fs.rmSync(path.join(parent, f), { recursive: true, force: true });
+  return stale;
 }
 
 /** One training run behind a shipped model: what it ran and how long it took. */

@@ -89,7 +89,7 @@ function mtimeMs(file: string): number {
 }
 
 /** Whether a process of this pid runs (signal 0 asks without sending; EPERM: it runs, as another user). */
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

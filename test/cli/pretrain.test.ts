@@ -441,3 +441,21 @@ test('grownLevels: a warm start may add attention levels or self-conditioning (b
   assert.equal(grownLevels(withUnet({ selfCondition: true }), withUnet({ selfCondition: false })), null);
   assert.equal(grownLevels(d, withUnet({ pooledText: true })), null);
 });
+
+test('a killed ship-base-model\'s temporary folder is removed by the next ship to that destination (not one whose process runs)', async () => {
+  const dir = removedAtExit('t2i-ship-int-');
+  assert.equal(run(['pretrain', '--quick', '--corpus-size', '48', '--sample-every', '0', '--config', tinyConfigFile(dir), '--out', path.join(dir, 'a')]).status, 0);
+  const child = spawn(process.execPath, [BIN, 'ship-base-model', '--run', path.join(dir, 'a'), '--out', path.join(dir, 'shipped'), '--per-category', '40', '--prompts-per-category', '4'], { env: { ...process.env, T2I_PROGRESS: '0' }, stdio: 'ignore' });
+  const exited = new Promise<unknown>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+  const tmp = () => fs.readdirSync(dir).filter((f) => f.includes('.tmp-'));
+  for (let t = 0; tmp().length === 0 && t < 600; t++) await new Promise((r) => setTimeout(r, 25));
+  child.kill('SIGKILL');
+  assert.equal(await exited, 'SIGKILL');
+  assert.equal(tmp().length, 1, 'a killed ship leaves its folder');
+  const live = path.join(dir, `shipped.tmp-${process.pid}`); // a ship still running (this process): kept
+  fs.mkdirSync(live);
+  const r = run(['ship-base-model', '--run', path.join(dir, 'a'), '--out', path.join(dir, 'shipped'), '--per-category', '2', '--prompts-per-category', '1']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(tmp(), [path.basename(live)]);
+  assert.ok(fs.existsSync(path.join(dir, 'shipped', 'metrics.json')));
+});

@@ -464,6 +464,7 @@ test('t2i-align finetune: bad input is one clear line and writes nothing', async
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--out', out), /has no labels .* no reward model was given/);
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--out', out), /--weights reward needs a reward model/);
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'best', '--out', out), /--weights must be one of reward, labels, threshold/);
+  await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--threshold', '0.3', '--out', out), /--threshold applies to --weights threshold only \(these weights are labels/);
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--beta', '-1', '--out', out), /--beta must be a number in 0\.\.1000/);
   const bad = path.join(path.dirname(out), 'bad.json');
   fs.writeFileSync(bad, JSON.stringify({ betta: 1 }));
