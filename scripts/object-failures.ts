@@ -28,7 +28,7 @@ import { BASE_MODEL_DIR, evalJobs, loadModel } from '../src/eval';
 import { generateImages } from '../src/models';
 import { encodePng, ImageLike, tileImages } from '../src/world/image';
 import { judge, SeenObject, UNKNOWN_OBJECT } from '../src/world/judge';
-import { intArg } from './args';
+import { intArg, numberArg } from './args';
 
 const CATEGORIES = ['count', 'combination'] as const;
 const SIDE_BINS: Array<[string, (side: number) => boolean]> = [
@@ -55,11 +55,10 @@ async function main(): Promise<void> {
   });
   const set = values.set;
   if (set !== 'seen' && set !== 'unseen') throw new Error(`--set must be seen or unseen, got '${set}'`);
-  const seed = intArg('seed', values.seed, 1000, 0);
+  const seed = intArg('seed', values.seed, 1000, 0, 2 ** 31);
   const imagesPerCategory = intArg('per-category', values['per-category'], 96, 1);
   const promptsPerCategory = intArg('prompts-per-category', values['prompts-per-category'], 8, 1);
-  const guidance = values.guidance === undefined ? undefined : Number(values.guidance);
-  if (guidance !== undefined && !(Number.isFinite(guidance) && guidance >= 0)) throw new Error(`--guidance must be a number >= 0, got '${values.guidance}'`);
+  const guidance = numberArg('guidance', values.guidance, 0, 100);
   await initBackend();
   const { model, meta, dir } = await loadModel(values.model ?? BASE_MODEL_DIR);
   try {

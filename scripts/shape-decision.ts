@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   if (set !== 'seen' && set !== 'unseen') throw new Error(`--set must be seen or unseen, got '${set}'`);
   const category = values.category as Category;
   if (!CATEGORIES.includes(category)) throw new Error(`--category must be one of ${CATEGORIES.join(', ')}, got '${values.category}'`);
-  const seed = intArg('seed', values.seed, 1000, 0);
+  const seed = intArg('seed', values.seed, 1000, 0, 2 ** 31);
   const imagesPerCategory = intArg('per-category', values['per-category'], 96, 1);
   const promptsPerCategory = intArg('prompts-per-category', values['prompts-per-category'], 8, 1);
   const guidance = values.guidance === undefined ? undefined : scaleArg('guidance', values.guidance);

@@ -12,10 +12,12 @@ test('object-failures: a bad set, guidance, seed, image count or model is one li
   const out = path.join(removedAtExit('of-'), 'out');
   for (const [args, message] of [
     [['--set', 'both'], /--set must be seen or unseen, got 'both'/],
-    [['--guidance', 'x'], /--guidance must be a number >= 0, got 'x'/],
-    [['--seed', '1.5'], /--seed must be a whole number >= 0, got '1.5'/],
+    [['--guidance', 'x'], /--guidance must be a number in 0\.\.100, got "x"/],
+    [['--guidance', ''], /--guidance must be a number in 0\.\.100, got ""/], // Number('') is 0: the summary said guidance 0
+    [['--seed', '1.5'], /--seed must be an integer in 0\.\.2147483648, got "1\.5"/],
     [['--bogus'], /Unknown option '--bogus'/],
-    [['--per-category', '0'], /--per-category must be a whole number >= 1, got '0'/],
+    [['--per-category', '0'], /--per-category must be an integer in 1\.\.100000, got "0"/],
+    [['--per-category', '1e300'], /--per-category must be an integer in 1\.\.100000, got "1e300"/], // it ran silently for ever
     [['--model', '/nonexistent'], /no diffusion checkpoint in \/nonexistent/],
   ] as const) {
     const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'object-failures.ts'), ...args, '--out', out], { cwd: ROOT, encoding: 'utf8' });

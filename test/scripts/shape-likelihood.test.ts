@@ -43,7 +43,7 @@ test('shape-likelihood: a bad attribute, shapes, timesteps, counts or model is o
     [['--shapes', 'circle'], /--shapes needs two or more different shapes, got 'circle'/],
     [['--t', '1000'], /--t takes timesteps in 0..999, got '1000'/],
     [['--t', '100,'], /--t takes timesteps in 0..999, got ''/],
-    [['--images', '0'], /--images must be a whole number >= 1, got '0'/],
+    [['--images', '0'], /--images must be an integer in 1\.\.100000, got "0"/],
     [['--attribute', 'size'], /--attribute must be shape or count, got 'size'/],
     [['--attribute', 'count', '--counts', '2,2'], /--counts needs two or more different counts, got '2,2'/],
     [['--attribute', 'count', '--counts', '2,5'], /--counts takes counts in 1..4, got '5'/],

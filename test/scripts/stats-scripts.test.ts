@@ -39,5 +39,5 @@ test('finetune-table and reward-heldout-lean: bad input is one line naming what 
   fs.writeFileSync(path.join(tmp, 'base.json'), JSON.stringify({ config: {}, seen: {}, unseen: {} }));
   bad(run('finetune-table.ts', path.join(tmp, 'base.json')), /base\.json: no per-prompt tallies \(byPrompt\)/);
   bad(run('reward-heldout-lean.ts'), /usage: --data DIR/);
-  bad(run('reward-heldout-lean.ts', '--data', tmp, '--seeds', '1'), /--seeds must be a whole number >= 2, got '1'/);
+  bad(run('reward-heldout-lean.ts', '--data', tmp, '--seeds', '1'), /--seeds must be an integer in 2\.\.100000, got "1"/);
 });
