@@ -126,7 +126,9 @@ export function registerFeedback(program: Command): void {
       try {
         store.bindDataset(images, opts.data);
         const r = store.importRows(rows);
-        console.log(`${store.file}: ${r.added} rows added, ${r.skipped} already stored`);
+        const orphans = rows.filter((row) => !images.has(row.imageId)).length;
+        const note = orphans ? `; ${orphans} of the file's rows are for images ${opts.data} does not have (stored, they label no image here)` : '';
+        console.log(`${store.file}: ${r.added} rows added, ${r.skipped} already stored${note}`);
       } finally {
         store.close();
       }

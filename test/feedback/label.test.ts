@@ -81,7 +81,14 @@ test('t2i-align export-labels writes prompt and category columns; import-labels 
   assert.equal(lines[0], 'seq,image_id,prompt,category,rater,rater_kind,label,time,retracts,request_id');
   const first = readManifest(dir)[0];
   assert.ok(lines.slice(1).some((l) => l.startsWith(`1,${first.id},${first.prompt},${first.extras!.category},sim-2-s0-r0,simulated,`)), lines[1]);
-  assert.match(await run('import-labels', '--data', dir, '--in', csv, '--db', path.join(dir, 'copy.sqlite')), /copy\.sqlite: 8 rows added, 0 already stored/);
+  assert.match(await run('import-labels', '--data', dir, '--in', csv, '--db', path.join(dir, 'copy.sqlite')), /copy\.sqlite: 8 rows added, 0 already stored$/m);
+  // rows of images the dataset does not have are said, not silently stored
+  const other = lines.slice(1).map((l) => l.replace(`,${first.id},${first.prompt},`, `,not-here,${first.prompt},`));
+  const orphaned = path.join(dir, 'orphans.csv');
+  fs.writeFileSync(orphaned, [lines[0], ...other].join('\n') + '\n');
+  const n = other.filter((l) => l.includes(',not-here,')).length;
+  assert.ok(n > 0);
+  assert.match(await run('import-labels', '--data', dir, '--in', orphaned, '--db', path.join(dir, 'copy2.sqlite')), new RegExp(`8 rows added, 0 already stored; ${n} of the file's rows are for images .* does not have`));
 });
 
 test('import-labels takes the rater names and request ids the labeller takes, no others (a formula or markup as a name was imported)', async () => {
