@@ -3,9 +3,10 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import {
   decodePng, encodePng, hardNegativeRates, judge, judgeDataset, MANIFEST, parsePrompt, renderPrompt, robustnessCurve,
-  SHAPE_THRESHOLD, vocabulary,
+  SHAPE_THRESHOLD, vocabulary, CATEGORIES,
 } from '../world';
 import { writeFileAtomic } from '../engine/checkpoint';
+import { progress as makeProgress } from '../engine/progress';
 import { renderSet } from '../eval/fid';
 import { loadPrompts } from '../feedback/collect';
 import { ExitStatus, systemErrorLine } from './errors';
@@ -144,12 +145,13 @@ export function registerWorld(program: Command): void {
         }
         return;
       }
-      const rows = robustnessCurve({
-        perCategory: intOption('--per-category', opts.perCategory, 1, 100000),
-        seed: intOption('--seed', opts.seed, 0, 2 ** 31),
-        noiseSigmas: numberListOption('--noise', opts.noise, 0, 255),
-        blurSigmas: numberListOption('--blur', opts.blur, 0, 10),
-      });
+      const perCategory = intOption('--per-category', opts.perCategory, 1, 100000);
+      const noiseSigmas = numberListOption('--noise', opts.noise, 0, 255);
+      const blurSigmas = numberListOption('--blur', opts.blur, 0, 10);
+      // one tick a render: 100,000 a category is minutes of work
+      const bar = makeProgress(CATEGORIES.length * perCategory * noiseSigmas.length * blurSigmas.length, 'judge-accuracy');
+      const rows = robustnessCurve({ perCategory, seed: intOption('--seed', opts.seed, 0, 2 ** 31), noiseSigmas, blurSigmas, onImage: () => bar.tick() });
+      bar.done();
       if (opts.json) {
         process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
         return;

@@ -21,6 +21,8 @@ export interface JudgeAccuracyOptions {
   blurSigma?: number;
   /** Canvas side. Default 32. */
   size?: number;
+  /** Called after each render is judged (progress). */
+  onImage?: () => void;
 }
 
 export interface CategoryAccuracy {
@@ -56,6 +58,7 @@ export function judgeAccuracy(opts: JudgeAccuracyOptions): Record<Category, Cate
       const v = judge(attrs, img);
       if (v.aligned) acc.aligned++;
       if (observationMatches(v.observed, r.scene)) acc.exact++;
+      opts.onImage?.();
     }
     out[category] = acc;
   }
@@ -78,11 +81,12 @@ export function robustnessCurve(opts: {
   perCategory: number;
   seed: number;
   size?: number;
+  onImage?: () => void;
 }): RobustnessRow[] {
   const rows: RobustnessRow[] = [];
   for (const blurSigma of opts.blurSigmas)
     for (const noiseSigma of opts.noiseSigmas) {
-      const acc = judgeAccuracy({ perCategory: opts.perCategory, seed: opts.seed, noiseSigma, blurSigma, size: opts.size });
+      const acc = judgeAccuracy({ perCategory: opts.perCategory, seed: opts.seed, noiseSigma, blurSigma, size: opts.size, onImage: opts.onImage });
       const frac = (k: 'aligned' | 'exact') => {
         const r = {} as Record<Category | 'all', number>;
         let sum = 0, n = 0;

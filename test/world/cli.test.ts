@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { runCli, runCliStatus } from '../cli/run-in-process';
 import { removedAtExit } from '../helpers/temp';
 
@@ -60,4 +61,12 @@ test('judge-accuracy reports per-category accuracy per noise/blur cell and rejec
   await assert.rejects(run('judge-accuracy', '--noise', '1,x'), /--noise must be comma-separated numbers in 0..255, got "1,x"/);
   await assert.rejects(run('judge-accuracy', '--noise', '0x10'), /--noise must be comma-separated numbers in 0..255, got "0x10"/);
   await assert.rejects(run('judge-accuracy', '--per-category', '0'), /--per-category must be an integer in 1..100000/);
+});
+
+test('judge-accuracy shows progress (a large --per-category is minutes of silent work otherwise)', () => {
+  const bin = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
+  const r = spawnSync(process.execPath, [bin, 'judge-accuracy', '--per-category', '50', '--noise', '0,5', '--json'], { encoding: 'utf8', env: { ...process.env, T2I_PROGRESS: '' } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /^judge-accuracy 400\/400 \(100%\)/m, 'one tick a render: 4 categories x 50 x 2 cells');
+  assert.equal(JSON.parse(r.stdout).length, 2, 'the JSON on stdout is untouched');
 });
