@@ -89,7 +89,7 @@ function main(): void {
   ];
   const rate = (t: Tally) => (t.n ? t.k / t.n : NaN);
   console.log(`### shape fit: mean template IoU of the objects the judge finds (renders 1; recognised from 0.8; objects in brackets)\n`);
-  console.log(`| objects | renders | base | fine-tuned (${runs.map((_, i) => `run ${i}`).join(', ')}) | fine-tuned minus base [95% over prompts and seeds] | sign-flip p over prompts |\n|---|---:|---:|---|---|---:|`);
+  console.log(`| objects | renders | base | fine-tuned (${runs.map((_, i) => `run ${i}`).join(', ')}) | fine-tuned minus base, pooled over objects [95% over prompts and seeds] | the same, mean over prompts: sign-flip p (prompts) |\n|---|---:|---:|---|---|---|`);
   for (const [what, keep] of SIZES) {
     const fitOf = (rows: Row[]): Tally => {
       const kept = rows.flatMap((r) => r.fits.filter((f) => keep(f.side)));
@@ -103,7 +103,8 @@ function main(): void {
     // per prompt: the runs' mean fit minus the base's, over the prompts with such objects in every model
     const diffs = per.filter((x) => x.base.n && x.runs.every((t) => t.n)).map((x) => ({ prompt: x.prompt, d: x.runs.reduce((a, t) => a + rate(t), 0) / runs.length - rate(x.base) }));
     const test = pairedPromptTest(diffs, { seed: `judge-audit/shape-fit/${what}` });
-    const p = !diffs.length ? '-' : test.p < 0.001 ? `< 0.001 (${test.prompts})` : `${test.p.toFixed(3)} (${test.prompts})`;
+    // the test weighs every prompt alike, the pooled effect every object: both shown, as they can disagree
+    const p = !diffs.length ? '-' : `${(test.mean >= 0 ? '+' : '') + test.mean.toFixed(3)}: ${test.p < 0.001 ? '< 0.001' : test.p.toFixed(3)} (${test.prompts})`;
     console.log(`| ${what} | ${cell(renders)} | ${cell(base)} | ${runs.map(cell).join(', ')} | ${(diff >= 0 ? '+' : '') + diff.toFixed(3)} [${iv.lo.toFixed(3)}, ${iv.hi.toFixed(3)}] | ${p} |`);
   }
   if (values.grid) {

@@ -163,12 +163,19 @@ export async function shipBaseModel(
   }
 }
 
-/** Remove `${dest}.tmp-PID` folders of ships whose process no longer runs (killed mid-way). */
+/** How long a ship's temporary folder must have gone unchanged before another ship may remove it. */
+const STALE_SHIP_MS = 60 * 60_000;
+
+/**
+ * Remove `${dest}.tmp-PID` folders of ships killed mid-way: no process of that pid runs here and the folder has
+ * not changed for an hour (a ship on another machine sharing the folder has a pid this one cannot see).
+ */
 export function removeStaleShipFolders(dest: string): string[] {
   const parent = path.dirname(dest);
   const prefix = `${path.basename(dest)}.tmp-`;
   if (!fs.existsSync(parent)) return [];
-  const stale = fs.readdirSync(parent).filter((f) => f.startsWith(prefix) && /^\d+$/.test(f.slice(prefix.length)) && !processAlive(Number(f.slice(prefix.length))));
+  const old = (f: string) => Date.now() - fs.statSync(path.join(parent, f)).mtimeMs > STALE_SHIP_MS;
+  const stale = fs.readdirSync(parent).filter((f) => f.startsWith(prefix) && /^\d+$/.test(f.slice(prefix.length)) && !processAlive(Number(f.slice(prefix.length))) && old(f));
   for (const f of stale) fs.rmSync(path.join(parent, f), { recursive: true, force: true });
   return stale;
 }

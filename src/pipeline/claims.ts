@@ -67,7 +67,7 @@ export interface Claim {
 /** The verdict of one effect (see the file comment). */
 export function partVerdict(effect: number, direction: 1 | -1, p: number, interval: [number, number] | null): ClaimVerdict {
   if (!(effect * direction > 0)) return 'not reproduced';
-  const testOk = p < ALPHA;
+  const testOk = Number.isFinite(p) && p < ALPHA; // no p (NaN, or null read from JSON) is no evidence
   // With one seed there is no interval over seeds, so the test alone cannot make it reproduced (at most mixed).
   const intervalOk = interval !== null && (direction > 0 ? interval[0] > 0 : interval[1] < 0);
   if (testOk && intervalOk) return 'reproduced';
@@ -214,7 +214,7 @@ export function makeClaim(c: Omit<Claim, 'verdict'>): Claim {
 /** A p-value for a table: three decimals, or "<0.001". */
 export function formatP(p: number): string {
   // a p just under ALPHA keeps a digit more, so that it never prints as 0.050 beside a verdict it passed
-  return !Number.isFinite(p) ? '-' : p < 0.001 ? '<0.001' : p < ALPHA && p.toFixed(3) === ALPHA.toFixed(3) ? p.toPrecision(3) : p.toFixed(3);
+  return !Number.isFinite(p) ? '-' : p < 0.001 ? '<0.001' : p < ALPHA && p.toFixed(3) === ALPHA.toFixed(3) ? (Math.floor(p * 1e4) / 1e4).toFixed(4) : p.toFixed(3);
 }
 
 /** An effect or interval end in its unit: signed points (x100), AUC to 3 decimals, FID to 2. */

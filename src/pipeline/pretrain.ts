@@ -194,17 +194,19 @@ function writeTiming(file: string, run: Timing['runs'][number]): void {
 /**
  * Refuse an --out that is not a pretrain run's folder before anything is written in it: a file, or a
  * folder of other files (a dataset, a shipped model, a fine-tuning run). New, empty, a run's (its
- * config.json, and no metrics.json, which a shipped model has) or holding only the samples/ an
- * interrupted start leaves are taken.
+ * config.json, and no metrics.json, which a shipped model has), or holding only samples/ (an
+ * interrupted start) and clip/ or diffusion/ checkpoints copied in are taken.
  */
 export function checkPretrainOut(out: string): void {
   if (!fs.existsSync(out)) return;
   if (!fs.statSync(out).isDirectory()) throw new Error(`--out ${out} is a file, not a folder (give a folder)`);
   const entries = fs.readdirSync(out).filter((f) => !f.startsWith('.'));
-  if (entries.every((f) => f === 'samples')) return;
+  // samples/ an interrupted start leaves; clip/ or diffusion/ checkpoints copied in to resume from (README, "a run of
+  // the MiniCLIP stage copied in"; their settings are checked against the run's before anything is written)
+  if (entries.every((f) => f === 'samples' || f === 'clip' || f === 'diffusion')) return;
   if (fs.existsSync(path.join(out, 'config.json')) && !fs.existsSync(path.join(out, 'metrics.json'))) return;
   const shipped = fs.existsSync(path.join(out, 'metrics.json')) ? ' (a shipped model: a pretrain run can start from it with --init-from)' : '';
-  throw new Error(`--out ${out} holds files but no pretrain run (config.json)${shipped}: give a new or empty folder, or the folder of an earlier pretrain run to resume it`);
+  throw new Error(`--out ${out} holds files but no pretrain run (config.json)${shipped}: give a new or empty folder, or the folder of an earlier pretrain run to resume it (a MiniCLIP of another run: --clip-from DIR)`);
 }
 
 /** Run (or resume) the whole pretraining into `opts.out`. */

@@ -28,6 +28,7 @@ import { resolveFinetuneConfig } from '../finetune/config';
 import { firstDifference } from '../finetune/train';
 import { generateImages } from '../models/diffusion/sampler';
 import { auxLossAblation } from '../reward/ablation';
+import { PERTURBATION_RULES } from '../reward/perturb';
 import { loadRewardModel } from '../reward/checkpoint';
 import { AucDifference, aucDifference, judgeEvalSet, labelEvalSet } from '../reward/evaluate';
 import { fixed3 } from '../reward/metrics';
@@ -138,6 +139,13 @@ export function resolveReproduceConfig(preset: 'quick' | 'default', overrides: R
     parsePanelSpec(p.data.feedback.panel);
   } catch (e) {
     throw new Error(`reproduce config: feedback.panel: ${(e as Error).message}`);
+  }
+  // The seen-prompt image sets come from one collect each: the same seed would make the same images (the reward's
+  // test set its training set, or D_model's unlabelled part its labelled part again).
+  const sets = [['feedback.seed', p.data.feedback.seed], ['unlabelled.seed', p.data.unlabelled.seed], ['rewardTest.seed', p.data.rewardTest.seed]] as const;
+  for (const [i, [a, x]] of sets.entries()) {
+    const same = sets.slice(i + 1).find(([, y]) => y === x);
+    if (same) throw new Error(`reproduce config: ${a} and ${same[0]} are both ${x}: the two sets would be the same images; give each its own seed`);
   }
   const seen = new Set<number>();
   for (const s of p.data.seeds) {
@@ -368,11 +376,16 @@ async function rewardClaims(config: ReproduceConfig, out: string, onRun: () => v
   const file = path.join(out, 'reward-claims.json');
   const key = JSON.stringify({
     reward: readCheckpointIndex(path.join(out, 'reward')).sha256, seeds: config.rewardSeeds,
+    // the perturbed prompts the ablation's models train with: a cache made before a change of them is computed again
+    perturbations: PERTURBATION_RULES,
     sets: ['feedback', 'test', 'unseen-test', 'standin-unseen'].map((d) => readManifest(path.join(out, d)).length),
   });
   if (fs.existsSync(file)) {
     const saved = readJsonFile<RewardClaims & { key?: string }>(file, 'remove it to compute the reward claims again');
-    if (saved.key === key) return { sets: saved.sets, ablation: saved.ablation };
+    // JSON keeps NaN (no interval, no p) as null, which a comparison would read as 0 (p < 0.05): back to NaN.
+    const nan = (x: number | null) => (x === null ? NaN : x);
+    const sets = saved.sets.map((s) => ({ ...s, reward: nan(s.reward), clip: nan(s.clip), diff: { value: nan(s.diff.value), lo: nan(s.diff.lo), hi: nan(s.diff.hi), p: nan(s.diff.p) } }));
+    if (saved.key === key) return { sets, ablation: saved.ablation };
   }
   const { model, frozen } = await loadRewardModel(path.join(out, 'reward'));
   try {

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine/checkpoint';
 import { firstMissingDir, readJsonFile, removeEmptyTree } from '../engine/files';
 import { BASE_MODEL_DIR, diffusionCheckpointDir } from '../eval/base';
+import { readModelMeta } from '../models/checkpoint';
 import { CLASSIFIER_DIR } from '../eval/classifier';
 import { Progress } from '../engine/progress';
 import { EvaluateOptions, EvaluateResult, evaluateModel, evaluationJson } from '../eval/evaluate';
@@ -168,9 +169,15 @@ export async function evaluateStage(config: Omit<EvaluateOptions, 'onProgress' |
   });
   if (file && fs.existsSync(file)) {
     const saved = readJsonFile<{ settings: string; result: EvaluateResult }>(file, 'remove it to evaluate again, or use another --out');
-    // Compared without the folders' paths (the weights' sha256 stands for them): a run folder moved, copied or
-    // mounted elsewhere (a queue worker's) resumes; a model retrained in place does not.
+    // Compared without the folders' paths (the weights' sha256 stands for them), so a saved evaluation is read in a
+    // folder moved, copied or mounted elsewhere (a queue worker's); a model retrained in place is refused. The
+    // sampler it was made with is compared too: two folders of the same weights can ship different ones.
     const withoutPaths = (s: string) => JSON.stringify({ ...JSON.parse(s), model: undefined, reward: undefined, classifier: undefined });
+    const dir = diffusionCheckpointDir(config.model === 'base' ? BASE_MODEL_DIR : config.model);
+    const sampler = { ...readModelMeta(dir, 'diffusion').config.sampler, ...config.sampler };
+    if (saved.result?.sampler && JSON.stringify(saved.result.sampler) !== JSON.stringify(sampler)) {
+      throw new Error(`${file} holds an evaluation sampled with ${JSON.stringify(saved.result.sampler)}, and this model samples with ${JSON.stringify(sampler)}; use another folder (nothing was overwritten)`);
+    }
     if (withoutPaths(saved.settings) !== withoutPaths(settings)) throw new Error(`${file} holds an evaluation with other settings or weights; use another folder (nothing was overwritten)`);
     if (!hooks.onImages) return saved.result;
   }

@@ -272,12 +272,14 @@ export function aucDifference(set: EvalSet, reward: ArrayLike<number>, clip: Arr
 /**
  * Images of the dataset `dir` that are also in a dataset the reward model
  * was trained on (`datasets`, as its checkpoint records them: folders
- * relative to `modelDir`), by the PNG's bytes: a test set collected with
- * the feedback's --seed is the training set again. Training folders that are
+ * relative to `modelDir`), by prompt and PNG bytes together (a test set
+ * collected with the feedback's --seed is the training set again; a render
+ * of "a circle" that happens to equal one of "a yellow circle" is another
+ * example). Training folders that are
  * no longer there are named in `missing` (nothing to compare).
  */
 export function imagesSeenInTraining(modelDir: string, datasets: ReadonlyArray<{ dir: string }>, dir: string): { shared: number; total: number; trainDirs: string[]; missing: string[] } {
-  const digest = (d: string, r: ManifestRecord) => crypto.createHash('sha256').update(fs.readFileSync(path.join(d, r.file))).digest('hex');
+  const digest = (d: string, r: ManifestRecord) => `${r.prompt}\n${crypto.createHash('sha256').update(fs.readFileSync(path.join(d, r.file))).digest('hex')}`;
   const trainDirs: string[] = [], missing: string[] = [];
   const seen = new Set<string>();
   for (const t of datasets) {

@@ -60,6 +60,13 @@ export function perturbationsOf(a: Attributes, which: readonly PerturbedAttribut
   });
 }
 
+/**
+ * The version of the rules training draws perturbed prompts by; a cache of results of models trained with
+ * them (reproduce's reward claims) holds it, so that a change of the rules recomputes it. 3: none is one of
+ * the run's own held-out prompts (2026-12-06); 2: none is a test-only prompt; 1: no place added where none is named.
+ */
+export const PERTURBATION_RULES = 3;
+
 const pools = new Map<string, Perturbation[][]>();
 
 /**

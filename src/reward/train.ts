@@ -98,10 +98,11 @@ function rowsOf(images: readonly LabelledImage[], mode: RewardTrainConfig['label
 }
 
 /** The tensors of a batch: inputs and targets, and the [G * N] pairs of its good rows' prompt classification. */
-function batchTensors(rows: readonly Row[], emb: EmbeddingTable, texts: TextEmbeddings, n: number, rngOf: (r: Row) => Rng, exclude?: ReadonlySet<string>) {
+function batchTensors(rows: readonly Row[], emb: EmbeddingTable, texts: TextEmbeddings, n: number, rngOf: (r: Row) => Rng, exclude?: ReadonlySet<string>, onPrompts?: (prompts: readonly string[]) => void) {
   const e = emb.dim;
   const good = rows.filter((r) => r.good);
   const pcPrompts = good.flatMap((r) => [r.prompt, ...perturbPrompt(r.attributes, n - 1, rngOf(r), exclude).map((p) => p.prompt)]);
+  onPrompts?.(pcPrompts);
   return {
     image: tf.tensor2d(gatherRows(emb, rows.map((r) => r.image)), [rows.length, e]),
     text: tf.tensor2d(textRows(texts, rows.map((r) => r.prompt)), [rows.length, e]),
@@ -157,7 +158,12 @@ export async function trainRewardModel(
   embeddings: EmbeddingTable,
   frozen: FrozenClip,
   config: RewardTrainConfig,
-  opts: { progress?: false | ((total: number, label: string) => Progress); onEpoch?: (s: EpochStats) => void } = {},
+  opts: {
+    progress?: false | ((total: number, label: string) => Progress);
+    onEpoch?: (s: EpochStats) => void;
+    /** Sees each training batch's prompt classes (true prompts and their perturbations), e.g. to check what training reads. */
+    onAuxPrompts?: (prompts: readonly string[]) => void;
+  } = {},
 ): Promise<RewardTrainResult> {
   if (embeddings.data.length !== images.length * embeddings.dim) throw new Error(`${embeddings.data.length / embeddings.dim} embeddings for ${images.length} images`);
   const held = heldOutPrompts(images.map((im) => formatPrompt(im.attributes)), config.heldOutFraction, config.seed);
@@ -183,7 +189,7 @@ export async function trainRewardModel(
       for (let s = 0; s < order.length; s += config.batchSize) {
         const idx = order.slice(s, s + config.batchSize);
         // The held-out prompts are not drawn as wrong prompts either: their AUC is that of prompts never trained on.
-        const b = batchTensors(idx.map((i) => train[i]), embeddings, texts, n, (r) => new Rng(`${config.seed}/pc/${e}/${r.key}`), held);
+        const b = batchTensors(idx.map((i) => train[i]), embeddings, texts, n, (r) => new Rng(`${config.seed}/pc/${e}/${r.key}`), held, opts.onAuxPrompts);
         let parts: tf.Tensor1D | undefined;
         const loss = optimizer.minimize(() => {
           const l = losses(model, b, n, lambda);

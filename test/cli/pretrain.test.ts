@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine';
 import { hasCheckpoint, readCheckpointIndex } from '../../src/engine/checkpoint';
 import { generateImages, loadMiniClip, loadTextToImage, PretrainConfig } from '../../src/models';
-import { grownLevels, resolvePretrainRun } from '../../src/pipeline/pretrain';
+import { checkPretrainOut, grownLevels, resolvePretrainRun } from '../../src/pipeline/pretrain';
 import { removedAtExit } from '../helpers/temp';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
@@ -193,6 +193,11 @@ test('ship-base-model never replaces a pretrain run (the run itself, or another)
   let r = run(['pretrain', '--quick', '--out', data]);
   assert.equal(r.status, 1);
   assert.match(r.stderr.trim(), /^t2i-align: --out .*data holds files but no pretrain run \(config\.json\): give a new or empty folder/);
+  // a folder holding only a checkpoint copied in (to resume from) is still taken: checked against the run's settings
+  const copied = path.join(dir, 'copied');
+  fs.mkdirSync(path.join(copied, 'clip'), { recursive: true });
+  assert.doesNotThrow(() => checkPretrainOut(copied));
+  fs.rmSync(copied, { recursive: true });
   r = run(['pretrain', '--quick', '--out', shipped]);
   assert.match(r.stderr.trim(), /holds files but no pretrain run \(config\.json\) \(a shipped model: a pretrain run can start from it with --init-from\)/);
   // a run's config.json that is not JSON: named, with what to do
@@ -448,14 +453,19 @@ test('a killed ship-base-model\'s temporary folder is removed by the next ship t
   const child = spawn(process.execPath, [BIN, 'ship-base-model', '--run', path.join(dir, 'a'), '--out', path.join(dir, 'shipped'), '--per-category', '40', '--prompts-per-category', '4'], { env: { ...process.env, T2I_PROGRESS: '0' }, stdio: 'ignore' });
   const exited = new Promise<unknown>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
   const tmp = () => fs.readdirSync(dir).filter((f) => f.includes('.tmp-'));
-  for (let t = 0; tmp().length === 0 && t < 600; t++) await new Promise((r) => setTimeout(r, 25));
+  for (let t = 0; tmp().length === 0 && t < 2400; t++) await new Promise((r) => setTimeout(r, 25));
   child.kill('SIGKILL');
   assert.equal(await exited, 'SIGKILL');
   assert.equal(tmp().length, 1, 'a killed ship leaves its folder');
+  const [killed] = tmp();
   const live = path.join(dir, `shipped.tmp-${process.pid}`); // a ship still running (this process): kept
   fs.mkdirSync(live);
+  const recent = path.join(dir, 'shipped.tmp-999999999'); // no such process here, but changed within the hour (another machine's?): kept
+  fs.mkdirSync(recent);
+  const hoursAgo = new Date(Date.now() - 2 * 3600_000);
+  for (const d of [killed, path.basename(live)]) fs.utimesSync(path.join(dir, d), hoursAgo, hoursAgo);
   const r = run(['ship-base-model', '--run', path.join(dir, 'a'), '--out', path.join(dir, 'shipped'), '--per-category', '2', '--prompts-per-category', '1']);
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(tmp(), [path.basename(live)]);
+  assert.deepEqual(tmp().sort(), [path.basename(live), path.basename(recent)].sort());
   assert.ok(fs.existsSync(path.join(dir, 'shipped', 'metrics.json')));
 });

@@ -27,6 +27,7 @@ function fakeEval(rate: (c: Category) => number, seed: string, opts: { prompts?:
 
 test('formatP: a p just under 0.05 never prints as 0.050', () => {
   assert.equal(formatP(0.0496), '0.0496');
+  assert.equal(formatP(500 / 10001), '0.0499', 'a Monte Carlo p of 0.049995 (it printed 0.0500)');
   assert.equal(formatP(0.05), '0.050');
   assert.equal(formatP(0.0312), '0.031');
   assert.equal(formatP(0.0004), '<0.001');
@@ -42,6 +43,8 @@ test('partVerdict: right sign with a significant test and an interval clear of 0
   assert.equal(partVerdict(-0.1, 1, 0.001, [-0.2, -0.05]), 'not reproduced', 'a significant effect the other way');
   assert.equal(partVerdict(-2, -1, 0.001, [-3, -1]), 'reproduced', 'a claimed decrease');
   assert.equal(partVerdict(0, 1, 0.001, null), 'not reproduced');
+  assert.equal(partVerdict(0.1, 1, NaN, [0.02, 0.2]), 'mixed', 'no p: the interval alone');
+  assert.equal(partVerdict(0.1, 1, null as unknown as number, [0.02, 0.2]), 'mixed', 'a p read back from JSON as null is not 0');
   assert.equal(claimVerdict([{ verdict: 'reproduced' }, { verdict: 'reproduced' }]), 'reproduced');
   assert.equal(claimVerdict([{ verdict: 'reproduced' }, { verdict: 'not reproduced' }]), 'mixed');
   assert.equal(claimVerdict([{ verdict: 'not reproduced' }, { verdict: 'not reproduced' }]), 'not reproduced');
@@ -185,6 +188,7 @@ test('resolveReproduceConfig: presets, nested overrides, and errors naming the k
   // checked before any image is made: the panel (read only at the label step before) and a repeated seed
   assert.throws(() => resolveReproduceConfig('quick', { feedback: { panel: 'bogus' } }), /reproduce config: feedback\.panel: .*"bogus" is not key=value/);
   assert.throws(() => resolveReproduceConfig('quick', { seeds: [0, 1, 0] }), /reproduce config: seeds: 0 is given twice/);
+  assert.throws(() => resolveReproduceConfig('quick', { rewardTest: { seed: 0 } }), /reproduce config: feedback\.seed and rewardTest\.seed are both 0: the two sets would be the same images/);
   assert.throws(() => resolveReproduceConfig('quick', { eval: { perPrompt: 0 } }), /eval\.perPrompt/);
   assert.equal(q.eval.guidance, null, "each model's own guidance by default");
   assert.equal(resolveReproduceConfig('quick', { eval: { guidance: 2.5 } }).eval.guidance, 2.5);

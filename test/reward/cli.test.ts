@@ -6,7 +6,7 @@ import { runCli } from '../cli/run-in-process';
 import { smallDataset, tempDir } from '../feedback/helpers';
 import { labelledDataset, tinyFrozenClip } from './helpers';
 import { assertNoLeaks } from '../../src/engine';
-import { auxLossAblation, EvalSet, loadRewardData } from '../../src/reward';
+import { auxLossAblation, EvalSet, imagesSeenInTraining, loadRewardData } from '../../src/reward';
 import { encodePng, readImage, readManifest, renderPrompt } from '../../src/world';
 import { embedImages, loadRewardModel } from '../../src/reward';
 
@@ -67,6 +67,15 @@ test('t2i-align train-reward, reward --manifest/--image and eval-reward on a sma
   await assert.rejects(runCli('eval-reward', '--model', out, '--judge', judged, '--labels', data, '--out', evOut), /: 30 of its 30 images are in the data this reward model was trained on \(.*\): evaluate on images it never saw/);
   assert.equal(fs.existsSync(evOut), false);
   await assert.rejects(runCli('reward-ablation', '--data', data, '--judge', judged, '--judge', data, '--seeds', '0,1'), /: 30 of its 30 images are in the data these reward models train on/);
+  // The same pictures under other prompts are other examples (a stand-in render can equal one of another prompt).
+  const renamed = path.join(tempDir('renamed'), 'ds');
+  fs.cpSync(data, renamed, { recursive: true });
+  const lines = fs.readFileSync(path.join(renamed, 'manifest.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const rotated = lines.map((r, i) => ({ ...r, prompt: lines[(i + 1) % lines.length].prompt, attributes: lines[(i + 1) % lines.length].attributes }));
+  fs.writeFileSync(path.join(renamed, 'manifest.jsonl'), rotated.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  const { meta } = await loadRewardModel(out).then((m) => (m.model.dispose(), m.frozen.clip.dispose(), m));
+  assert.equal(imagesSeenInTraining(out, meta.datasets, renamed).shared, 0);
+  assert.equal(imagesSeenInTraining(out, meta.datasets, data).shared, 30);
 });
 
 test('reward commands: bad input is one clear line and writes nothing', async () => {

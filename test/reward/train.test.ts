@@ -10,7 +10,8 @@ import { datasetImageEmbeddings, TextEmbeddings } from '../../src/reward/embeddi
 import { RewardModel } from '../../src/reward/model';
 import { loadRewardData, trainReward } from '../../src/reward/run';
 import { resolveRewardConfig, trainRewardModel } from '../../src/reward/train';
-import { formatPrompt } from '../../src/world/prompt';
+import { formatPrompt, parsePrompt } from '../../src/world/prompt';
+import { perturbationsLeft, perturbationsOf } from '../../src/reward/perturb';
 import { smallDataset } from '../feedback/helpers';
 import { initTestBackend } from '../models/helpers';
 import { labelledDataset, tinyFrozenClip, weightsOf } from './helpers';
@@ -66,6 +67,17 @@ test('training: the split has no prompt on both sides; same seed same weights; a
   assert.equal(a.rows.train + a.rows.heldOut, data.images.length);
   assert.deepEqual(new Set(data.images.map((im) => formatPrompt(im.attributes))), new Set([...a.trainPrompts, ...a.heldOutPrompts]));
   assert.ok(a.history.every((h) => Number.isFinite(h.train.loss) && h.heldOut !== null));
+  // Training never reads a held-out prompt, as a wrong prompt of the auxiliary loss either (19.6% of them were).
+  const read = new Set<string>();
+  const halves = await trainRewardModel(data.images, data.embeddings, frozen, resolveRewardConfig({ ...FAST, seed: 0, heldOutFraction: 0.5 }), { progress: false, onAuxPrompts: (ps) => ps.forEach((p) => read.add(p)) });
+  const held = new Set(halves.heldOutPrompts);
+  const kept = halves.trainPrompts.filter((p) => !perturbationsLeft(parsePrompt(p), held)); // rows whose every perturbation is held out keep them
+  assert.ok(read.size > halves.trainPrompts.length, 'wrong prompts were drawn');
+  const SUBSETS = [['count'], ['color'], ['background'], ['count', 'color'], ['count', 'background'], ['color', 'background'], ['count', 'color', 'background']] as const;
+  const allowed = new Set(kept.flatMap((k) => SUBSETS.flatMap((w) => perturbationsOf(parsePrompt(k), w).map((x) => x.prompt))));
+  assert.deepEqual([...read].filter((p) => held.has(p) && !allowed.has(p)), []);
+  assert.ok(kept.length < halves.trainPrompts.length);
+  halves.model.dispose();
   const b = await run(0);
   assert.deepEqual(weightsOf(b.model.variables), weightsOf(a.model.variables));
   const c = await run(1);
