@@ -391,14 +391,15 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   assert.deepEqual(cmp.sampler, {});
   // Several settings against one judging of the base: each setting's row is what compareWithBase gives it alone.
   const judgedModels: string[] = [];
-  const settings = [{ name: 'a', runs: [outA] }, { name: 'a-and-b', runs: [outA, outS] }, { name: 'mix', runs: [`${base}/`, outA] }];
+  const settings = [{ name: 'a', runs: [outA] }, { name: 'a-and-b', runs: [outA, outS] }, { name: 'mix', runs: [`${outS}/`, outA] }];
   const both = await compareSettings(base, settings, seenPrompts({ perCategory: { count: 1, color: 1, background: 1, combination: 1 } }), 1, { onModel: (d) => judgedModels.push(d) });
   assert.deepEqual(judgedModels, [base, outA, outS], 'each model judged once, however often and however spelt it is named');
+  await assert.rejects(compareSettings(base, [{ name: 'self', runs: [`${base}/`] }], seenPrompts({ perCategory: { count: 1, color: 0, background: 0, combination: 0 } }), 1), /setting "self": .* holds the base model's own weights/);
   assert.deepEqual(both.settings.map((x) => x.name), ['a', 'a-and-b', 'mix']);
   const mix = both.settings[2];
-  assert.deepEqual(mix.runs.map((r) => r.dir), [`${base}/`, outA]);
+  assert.deepEqual(mix.runs.map((r) => r.dir), [`${outS}/`, outA]);
   mix.byPrompt.forEach((p, i) => {
-    assert.equal(p.runs[0], p.base, "each run's verdicts are its own model's: the base's");
+    assert.equal(p.runs[0], both.settings[1].byPrompt[i].runs[1], "each run's verdicts are its own model's: S's");
     assert.equal(p.runs[1], both.settings[0].byPrompt[i].runs[0], "and A's");
   });
   const { name: _name, ...second } = both.settings[1];
@@ -506,7 +507,7 @@ test('t2i-align finetune: bad input is one clear line and writes nothing', async
   await assert.rejects(runCli('eval-finetune', '--base', base, '--runs', out), /no diffusion checkpoint in .*out/);
   const judged: string[] = [];
   const onePrompt = seenPrompts({ perCategory: { count: 1, color: 0, background: 0, combination: 0 } });
-  await assert.rejects(compareSettings(base, [{ name: 'a', runs: [base] }, { name: 'b', runs: [out] }], onePrompt, 1, { onModel: (d) => judged.push(d) }), /no diffusion checkpoint in .*out/);
+  await assert.rejects(compareSettings(base, [{ name: 'b', runs: [out] }], onePrompt, 1, { onModel: (d) => judged.push(d) }), /no diffusion checkpoint in .*out/);
   await assert.rejects(compareSettings(base, [{ name: 'a b', runs: [base] }], onePrompt, 1, { onModel: (d) => judged.push(d) }), /setting name "a b": use 1-40 letters/);
   assert.deepEqual(judged, [], 'a bad setting fails before the base is judged');
   assert.equal(fs.existsSync(out), false);
