@@ -24,7 +24,7 @@ import { pairedPromptTest, promptSeedInterval, Tally } from '../src/reward/metri
 import * as fs from 'node:fs';
 import { readImage, readManifest } from '../src/world/dataset';
 import { encodePng, ImageLike, tileImages } from '../src/world/image';
-import { judge } from '../src/world/judge';
+import { observe, verdictFor } from '../src/world/judge';
 import { AUDIT_FLAGS, AuditFlag, auditImage, shapeFits } from '../src/world/judgeAudit';
 import { parsePrompt } from '../src/world/prompt';
 import { renderPrompt } from '../src/world/render';
@@ -35,7 +35,8 @@ function audit(dir: string): Map<string, Row> {
   const rows = new Map<string, Row>();
   for (const r of readManifest(dir)) {
     const img = readImage(dir, r);
-    rows.set(`${r.prompt}\n${r.seed}`, { key: `${r.prompt}\n${r.seed}`, prompt: r.prompt, flags: auditImage(img), aligned: judge(r.attributes, img).aligned, fits: shapeFits(img), image: img });
+    const observed = observe(img); // one reading for the verdict and the shape fit
+    rows.set(`${r.prompt}\n${r.seed}`, { key: `${r.prompt}\n${r.seed}`, prompt: r.prompt, flags: auditImage(img), aligned: verdictFor(r.attributes, observed).aligned, fits: shapeFits(img, observed), image: img });
   }
   return rows;
 }

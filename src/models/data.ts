@@ -21,9 +21,6 @@ export type BatchSource = (step: number, batchSize: number) => Example[] | Promi
 const SIDE = 32;
 const PIXELS = SIDE * SIDE * 3;
 
-/** The side of the images the models take (collect, generate and render-set's default make them). */
-export const MODEL_SIDE = SIDE;
-
 /** Refuse a dataset whose images are not the models' size, naming it (before any work on it). */
 export function checkModelSide(dir: string, img: { width: number; height: number }, id: string): void {
   if (img.width !== SIDE || img.height !== SIDE) {

@@ -163,9 +163,10 @@ export async function evaluateStage(config: Omit<EvaluateOptions, 'onProgress' |
   const file = out ? path.join(out, EVALUATION_FILE) : undefined;
   // The settings and the weights they name: a model retrained in place is not mistaken for the saved one.
   const sha = (dir: string | undefined) => (dir ? readCheckpointIndex(dir).sha256 : null);
+  const modelDir = diffusionCheckpointDir(config.model === 'base' ? BASE_MODEL_DIR : config.model);
   const settings = JSON.stringify({
     ...config, prompts: config.prompts.map((p) => p.prompt),
-    weights: { model: sha(diffusionCheckpointDir(config.model === 'base' ? BASE_MODEL_DIR : config.model)), reward: sha(config.reward), classifier: sha(config.classifier ?? CLASSIFIER_DIR) },
+    weights: { model: sha(modelDir), reward: sha(config.reward), classifier: sha(config.classifier ?? CLASSIFIER_DIR) },
   });
   if (file && fs.existsSync(file)) {
     const saved = readJsonFile<{ settings: string; result: EvaluateResult }>(file, 'remove it to evaluate again, or use another --out');
@@ -173,8 +174,7 @@ export async function evaluateStage(config: Omit<EvaluateOptions, 'onProgress' |
     // folder moved, copied or mounted elsewhere (a queue worker's); a model retrained in place is refused. The
     // sampler it was made with is compared too: two folders of the same weights can ship different ones.
     const withoutPaths = (s: string) => JSON.stringify({ ...JSON.parse(s), model: undefined, reward: undefined, classifier: undefined });
-    const dir = diffusionCheckpointDir(config.model === 'base' ? BASE_MODEL_DIR : config.model);
-    const sampler = { ...readModelMeta(dir, 'diffusion').config.sampler, ...config.sampler };
+    const sampler = { ...readModelMeta(modelDir, 'diffusion').config.sampler, ...config.sampler };
     if (saved.result?.sampler && JSON.stringify(saved.result.sampler) !== JSON.stringify(sampler)) {
       throw new Error(`${file} holds an evaluation sampled with ${JSON.stringify(saved.result.sampler)}, and this model samples with ${JSON.stringify(sampler)}; use another folder (nothing was overwritten)`);
     }

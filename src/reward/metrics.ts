@@ -231,6 +231,7 @@ export function promptSeedInterval(rows: ReadonlyArray<{ prompt: string; base?: 
   if (rows.some((r) => r.runs.length !== runs)) throw new Error(`promptSeedInterval: every prompt needs each run's tally (${runs} runs on the first, other counts on others)`);
   if (groups.length < 2 || runs === 0) return { lo: NaN, hi: NaN };
   const rng = new Rng(`${opts.seed ?? 'finetune-effect'}/prompts-and-seeds`);
+  const hasBase = rows.some((r) => r.base);
   const studentT = (df: number) => {
     let chi2 = 0;
     for (let i = 0; i < df; i++) chi2 += rng.normal() ** 2;
@@ -249,7 +250,7 @@ export function promptSeedInterval(rows: ReadonlyArray<{ prompt: string; base?: 
     const se = runs > 1 ? Math.sqrt(rates.reduce((a, x) => a + (x - mean) ** 2, 0) / (runs - 1) / runs) : 0;
     // a rate stays in [0, 1] and a difference of two in [-1, 1] (the t draw alone could leave them)
     const level = Math.min(1, Math.max(0, mean + (runs > 1 ? studentT(runs - 1) * se : 0)));
-    const d = rows.some((r) => r.base) ? level - rate((r) => r.base) : level;
+    const d = hasBase ? level - rate((r) => r.base) : level;
     if (Number.isFinite(d)) draws.push(d);
   }
   // a draw of prompts with no images (in a run or the base) measures nothing; none at all: no interval

@@ -21,12 +21,12 @@
  *
  * Not flagged, though also blind spots: an extra object in a color of the
  * place itself (a grey circle in the city), polygons close to a circle, a
- * diamond read as a cross. For the last two, `shapeFit` measures how
+ * diamond read as a cross. For the last two, `shapeFits` measures how
  * closely the objects follow their shapes, so a model that draws nearer the
- * judge's shape threshold shows as a lower fit (`shapeFits`).
+ * judge's shape threshold shows as a lower fit.
  */
 import { ImageLike } from './image';
-import { components, minArea, observe, observeWithPixels, segment } from './judge';
+import { components, minArea, observe, Observation, observeWithPixels, segment } from './judge';
 import { OBJECT_COLORS, PLACES, RGB } from './vocab';
 
 export const AUDIT_FLAGS = ['fadedColor', 'strayMarks', 'holedShape', 'weakPlace'] as const;
@@ -102,8 +102,8 @@ export function auditImage(img: ImageLike): AuditResult {
  * this world without the classifier's features, which also move with
  * alignment (the FID's caveat).
  */
-export function shapeFits(img: ImageLike): Array<{ fit: number; side: number }> {
-  return observe(img).objects.map((o) => ({ fit: Math.max(0, o.shapeScore), side: Math.max(o.box.w, o.box.h) / img.width }));
+export function shapeFits(img: ImageLike, observed: Observation = observe(img)): Array<{ fit: number; side: number }> {
+  return observed.objects.map((o) => ({ fit: Math.max(0, o.shapeScore), side: Math.max(o.box.w, o.box.h) / img.width }));
 }
 
 /** Pixels of the object's box that are not the object and cannot reach the box's edge through non-object pixels. */
