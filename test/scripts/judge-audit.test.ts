@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import * as fs from 'node:fs';
 import { Dataset } from '../../src/world/dataset';
 import { observeWithPixels } from '../../src/world/judge';
 import { parsePrompt } from '../../src/world/prompt';
@@ -49,4 +50,33 @@ test('judge-audit: runs not of the base\'s prompts and seeds, and a missing flag
   const usage = run('--base', dataset(false));
   assert.equal(usage.status, 1);
   assert.match(usage.stderr, /^usage: node --import tsx scripts\/judge-audit\.ts --base DIR --runs DIR\[,DIR\.\.\.\]\n$/);
+});
+
+test('judge-audit: shape fit is 1 on renders and falls with a frayed shape; --grid writes the pairs, and a --grid that is not a .png is one line', () => {
+  // the runs' objects lose a pixel column at their box's right edge: a shape a little off its template
+  const frayed = removedAtExit('t2i-audit-frayed-');
+  const ds = Dataset.create(frayed);
+  for (const prompt of PROMPTS) {
+    for (const seed of [0, 1]) {
+      const img = renderPrompt(parsePrompt(prompt), seed).image;
+      const { seen, pixels } = observeWithPixels(img).objects[0];
+      const ground = [...img.data.subarray(0, 3)];
+      for (const p of pixels) if (p % 32 === seen.box.x + seen.box.w - 1 && (Math.floor(p / 32) - seen.box.y) % 2 === 0) img.data.set(ground, p * 3);
+      ds.add({ id: `${prompt}-${seed}`, prompt, attributes: parsePrompt(prompt), seed, source: 'render' }, img);
+    }
+  }
+  const grid = path.join(removedAtExit('t2i-audit-grid-'), 'grid.png');
+  const r = run('--base', dataset(false), '--runs', frayed, '--grid', grid);
+  assert.equal(r.status, 0, r.stderr);
+  const all = r.stdout.split('\n').find((l) => l.startsWith('| all objects'))!;
+  const [, , renders, base, runs, diff] = all.split('|').map((c) => c.trim());
+  assert.match(renders, /^1\.000 \(8\)$/);
+  assert.match(base, /^1\.000 \(8\)$/);
+  assert.ok(Number(runs.split(' ')[0]) < 1, all);
+  assert.match(diff, /^-0\.\d+ \[/);
+  assert.ok(fs.statSync(grid).size > 0);
+  assert.match(r.stdout, /grid\.png: base beside run 0/);
+  const bad = run('--base', dataset(false), '--runs', frayed, '--grid', path.join(path.dirname(grid), 'grid.jpg'));
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /^--grid must name a \.png file, got ".*grid\.jpg"\n$/);
 });
