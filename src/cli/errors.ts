@@ -83,6 +83,25 @@ export function commanderLine(err: CommanderError, cmd: Command): string {
   }
 }
 
+/**
+ * An option given no value, so that it took the next flag as one (`render
+ * --prompt --out x.png` reads "--out" as the prompt): its one line, or
+ * undefined. Commander's own message would name the option left without its
+ * value (--out is required), not the one that was missing it.
+ */
+export function flagTakenAsValue(cmd: Command): string | undefined {
+  const flags = new Set<string>(['--help', '-h', ...cmd.options.flatMap((o) => [o.long, o.short].filter((f): f is string => !!f))]);
+  for (const o of cmd.options) {
+    const key = o.attributeName();
+    const v: unknown = cmd.getOptionValue(key);
+    const taken = (Array.isArray(v) ? v : [v]).find((x): x is string => typeof x === 'string' && flags.has(x));
+    if (taken === undefined || cmd.getOptionValueSource(key) !== 'cli') continue;
+    const where = cmd.parent ? `${cmd.name()}: ` : '';
+    return `${where}${o.long ?? o.short} has no value: it took the next flag, ${taken}, as its value; write ${o.flags} (${o.description}; ${commandPath(cmd)} --help)`;
+  }
+  return undefined;
+}
+
 /** An error thrown by Node's fs, net or child_process: it has an errno code and a syscall. */
 function isSystemError(e: unknown): e is NodeJS.ErrnoException & { address?: string; port?: number; dest?: string; hostname?: string } {
   return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && /^E[A-Z0-9]+$/.test((e as NodeJS.ErrnoException).code!) && typeof (e as NodeJS.ErrnoException).syscall === 'string';

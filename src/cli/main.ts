@@ -8,7 +8,7 @@
 import { Command, CommanderError } from 'commander';
 import { KIT_VERSION } from '../version';
 import { checkEnvironment } from './env';
-import { commanderLine, errorLine, ExitStatus, isHelpOrVersion } from './errors';
+import { commanderLine, errorLine, ExitStatus, flagTakenAsValue, isHelpOrVersion } from './errors';
 import { registerCheckpoint } from './checkpoint';
 import { registerFeedback } from './feedback';
 import { registerEvaluate } from './evaluate';
@@ -53,13 +53,34 @@ export function buildProgram(): Command {
     .version(KIT_VERSION)
     .configureOutput({ outputError: () => {} });
   for (const register of COMMANDS) register(program);
-  program.hook('preAction', () => checkEnvironment());
+  registerHelp(program);
+  program.hook('preAction', (_program, command) => {
+    const taken = flagTakenAsValue(command);
+    if (taken) throw new Error(taken);
+    if (command.name() !== 'help') checkEnvironment();
+  });
   for (const cmd of allCommands(program)) {
     cmd.exitOverride((err: CommanderError) => {
-      throw isHelpOrVersion(err) ? err : new Error(commanderLine(err, cmd));
+      throw isHelpOrVersion(err) ? err : new Error(flagTakenAsValue(cmd) ?? commanderLine(err, cmd));
     });
   }
   return program;
+}
+
+/** `help [command]`, as commander's own, except that a command that does not exist is an error naming those that do. */
+function registerHelp(program: Command): void {
+  program.helpCommand(false);
+  program
+    .command('help [command]')
+    .description('display help for command')
+    .action((name: string | undefined) => {
+      if (name === undefined) program.help();
+      const sub = program.commands.find((c) => c.name() === name || c.aliases().includes(name));
+      if (!sub || sub.name() === 'help') {
+        throw new Error(`help: no command "${name}"; commands: ${program.commands.filter((c) => c.name() !== 'help').map((c) => c.name()).join(', ')}`);
+      }
+      sub.help();
+    });
 }
 
 /** Run the CLI; errors print as one line `t2i-align: <message>` and exit 1. */

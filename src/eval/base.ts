@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { checkpointKind, hasCheckpoint } from '../engine/checkpoint';
+import { SHIPPED_BASE_MODEL_DIR } from '../models/checkpoint';
 import { loadTextToImage, ModelCheckpointMeta, SamplerConfig, TextToImage, generateImages } from '../models';
 import {
   Category, CATEGORIES, ImageLike, judge, PromptEntry, seenPrompts, unseenPrompts, Verdict,
@@ -16,7 +17,7 @@ import { makeDir } from '../engine/files';
 import { bootstrapOverPrompts, pairedPromptTest } from '../reward/metrics';
 
 /** The shipped base model (data/base-model), relative to the package root (the same from src/ and dist/). */
-export const BASE_MODEL_DIR = path.resolve(__dirname, '..', '..', 'data', 'base-model');
+export const BASE_MODEL_DIR = SHIPPED_BASE_MODEL_DIR;
 
 /**
  * The diffusion checkpoint folder of a model location: `dir` itself when it

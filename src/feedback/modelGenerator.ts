@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { hasCheckpoint, readCheckpointIndex } from '../engine/checkpoint';
-import { loadTextToImage, readModelMeta } from '../models/checkpoint';
+import { loadTextToImage, readModelMeta, SHIPPED_BASE_MODEL_DIR } from '../models/checkpoint';
 import { SamplerConfig } from '../models/config';
 import { generateImages } from '../models/diffusion/sampler';
 import { DatasetOrigin } from '../world/dataset';
@@ -20,7 +20,7 @@ export interface ModelGenerator {
 }
 
 /** The shipped pretrained model (as `t2i-align generate` uses). */
-export const DEFAULT_MODEL_DIR = path.resolve(__dirname, '..', '..', 'data', 'base-model');
+export const DEFAULT_MODEL_DIR = SHIPPED_BASE_MODEL_DIR;
 
 /**
  * Load the diffusion checkpoint in `dir`, or in `dir/diffusion` (a pretrain

@@ -7,6 +7,7 @@
  *   optimizer state  optimizer/iter, optimizer/m/<weight>, optimizer/v/<weight>
  *   moving average   ema/<weight> (when trained with emaDecay > 0): the weights used for sampling
  */
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { CheckpointError, loadCheckpoint, readCheckpointIndex, saveCheckpoint } from '../engine/checkpoint';
 import { MiniClip } from './clip/model';
@@ -15,6 +16,9 @@ import { TextToImage } from './diffusion/model';
 import { variableShapes } from './layers';
 
 export type ModelKind = 'miniclip' | 'diffusion';
+
+/** The shipped base model's folder (`data/base-model`: `clip/` and `diffusion/`). */
+export const SHIPPED_BASE_MODEL_DIR = path.resolve(__dirname, '..', '..', 'data', 'base-model');
 
 export interface ModelCheckpointMeta {
   kind: ModelKind;

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assignVariables, CheckpointError, hasCheckpoint, loadCheckpoint, readCheckpointIndex, saveCheckpoint } from '../engine/checkpoint';
+import { SHIPPED_BASE_MODEL_DIR } from '../models/checkpoint';
 import { variableShapes } from '../models/layers';
 import { FrozenClip, loadFrozenClip, TextEmbeddings } from './embeddings';
 import { RewardModel, RewardModelConfig, RewardModelConfigSchema } from './model';
@@ -58,21 +59,13 @@ export function readRewardMeta(dir: string): RewardMeta {
 
 /**
  * Load a reward model, with the MiniCLIP it was trained on (from the folder
- * its meta names, unless `clip` is given; either way its weights' sha256 must
- * match the one recorded).
+ * its meta names, or the shipped one with the same weights: `findClipDir`;
+ * unless `clip` is given; either way its weights' sha256 must match the one
+ * recorded).
  */
 export async function loadRewardModel(dir: string, opts: { clip?: FrozenClip } = {}): Promise<{ model: RewardModel; meta: RewardMeta; frozen: FrozenClip }> {
   const meta = readRewardMeta(dir);
-  const clipDir = path.resolve(dir, meta.clip.dir);
-  if (!opts.clip && !hasCheckpoint(clipDir)) {
-    // The path is stored relative to the reward model's folder, so a copied or moved folder points elsewhere.
-    const what = fs.existsSync(clipDir) ? 'holds no checkpoint.json (a partial copy?)' : 'does not exist';
-    throw new CheckpointError(
-      `reward model ${dir} names its MiniCLIP as ${meta.clip.dir} (relative to its folder), and ${clipDir} ${what}: ` +
-        `a reward model folder keeps that path when it is copied or moved; train it with --out where it will be used, or put it back where it was trained (its MiniCLIP's weights: ${meta.clip.sha256.slice(0, 12)})`,
-    );
-  }
-  const frozen = opts.clip ?? (await loadFrozenClip(clipDir));
+  const frozen = opts.clip ?? (await loadFrozenClip(findClipDir(dir, meta)));
   if (frozen.sha256 !== meta.clip.sha256) {
     if (!opts.clip) frozen.clip.dispose();
     throw new CheckpointError(`reward model ${dir} was trained on the MiniCLIP with weights ${meta.clip.sha256.slice(0, 12)}, not ${frozen.sha256.slice(0, 12)} (${frozen.dir})`);
@@ -86,4 +79,25 @@ export async function loadRewardModel(dir: string, opts: { clip?: FrozenClip } =
     throw e;
   }
   return { model, meta, frozen };
+}
+
+/**
+ * The MiniCLIP folder a reward model reads: the one its meta names (relative
+ * to the reward model's folder), or, where that path no longer leads to the
+ * recorded weights (the reward model's folder was copied or moved, as a sweep
+ * folder is), the shipped base model's MiniCLIP when its weights are those
+ * recorded. Otherwise a one-line error says where it looked.
+ */
+function findClipDir(dir: string, meta: RewardMeta): string {
+  const named = path.resolve(dir, meta.clip.dir);
+  const shipped = path.join(SHIPPED_BASE_MODEL_DIR, 'clip');
+  const holdsRecorded = (d: string) => hasCheckpoint(d) && readCheckpointIndex(d).sha256 === meta.clip.sha256;
+  if (holdsRecorded(named)) return named;
+  if (holdsRecorded(shipped)) return shipped;
+  if (hasCheckpoint(named)) return named; // the sha256 check on load names both weights
+  const what = fs.existsSync(named) ? 'holds no checkpoint.json (a partial copy?)' : 'does not exist';
+  throw new CheckpointError(
+    `reward model ${dir} names its MiniCLIP as ${meta.clip.dir} (relative to its folder), and ${named} ${what}, nor is it the shipped one (${shipped}): ` +
+      `a reward model folder keeps that path when it is copied or moved; train it with --out where it will be used, or put it back where it was trained (its MiniCLIP's weights: ${meta.clip.sha256.slice(0, 12)})`,
+  );
 }

@@ -36,6 +36,17 @@ test('parser errors are one line that says what is allowed; --help stays long', 
   const help = run(['render', '--help']);
   assert.equal(help.status, 0);
   assert.ok(help.stdout.split('\n').length > 5 && /--prompt <text>/.test(help.stdout));
+  // An option left without its value takes the next flag as one: the line names the option that lacks it, not the flag it took.
+  oneLine(run(['render', '--prompt', '--out', 'x.png']), /^t2i-align: render: --prompt has no value: it took the next flag, --out, as its value; write --prompt <text> \(e\.g\. "two red circles in the forest"; t2i-align render --help\)\n$/);
+  oneLine(run(['eval-base', '--model', '--json']), /^t2i-align: eval-base: --model has no value: it took the next flag, --json, as its value/);
+  // help names an unknown command as one; a known one gets its help.
+  oneLine(run(['help', 'rendr']), /^t2i-align: help: no command "rendr"; commands: info, vocab, render, .*, worker\n$/);
+  const helpRender = run(['help', 'render']);
+  assert.equal(helpRender.status, 0);
+  assert.equal(helpRender.stdout, help.stdout);
+  const helpAll = run(['help']);
+  assert.equal(helpAll.status, 0);
+  assert.match(helpAll.stdout, /Commands:[\s\S]*render \[options\][\s\S]*help \[command\]/);
 });
 
 test('system errors are one line naming the path or address and what to do', async () => {

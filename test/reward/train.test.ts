@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
@@ -165,16 +166,34 @@ test('a reward model copied away from its MiniCLIP is one clear error naming the
   const stored = readRewardMeta(moved).clip.dir;
   await assert.rejects(loadRewardModel(moved), (e: Error) => {
     assert.ok(e.message.includes(`names its MiniCLIP as ${stored}`), e.message);
-    assert.match(e.message, /does not exist: a reward model folder keeps that path when it is copied or moved/);
+    assert.match(e.message, /does not exist, nor is it the shipped one \(.*\): a reward model folder keeps that path when it is copied or moved/);
     assert.ok(!e.message.includes('\n'));
     return true;
   });
   // A folder where the MiniCLIP should be, without its checkpoint, is named as such.
   fs.mkdirSync(path.resolve(moved, stored), { recursive: true });
-  await assert.rejects(loadRewardModel(moved), /holds no checkpoint\.json \(a partial copy\?\): a reward model folder keeps that path when it is copied or moved/);
+  await assert.rejects(loadRewardModel(moved), /holds no checkpoint\.json \(a partial copy\?\), nor is it the shipped one \(.*\): a reward model folder keeps that path when it is copied or moved/);
   const { model } = await loadRewardModel(moved, { clip: frozen }); // given the MiniCLIP, the copy loads
   model.dispose();
   frozen.clip.dispose();
+});
+
+test('a reward model trained on the shipped MiniCLIP, copied elsewhere (a moved sweep folder), reads the shipped MiniCLIP and scores as before', async () => {
+  await initTestBackend();
+  const shipped = path.resolve(__dirname, '..', '..', 'data', 'reward-model');
+  const moved = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2i-rm-')), 'a', 'b', 'rm');
+  fs.cpSync(shipped, moved, { recursive: true, filter: (src) => !src.includes(`${path.sep}eval`) });
+  assert.ok(!fs.existsSync(path.resolve(moved, readRewardMeta(moved).clip.dir)), 'the stored relative path leads nowhere from the copy');
+  const here = await loadRewardModel(shipped);
+  const there = await loadRewardModel(moved);
+  assert.equal(there.frozen.sha256, here.frozen.sha256);
+  const dim = here.frozen.clip.config.embedDim;
+  const image = { dim, data: new Float32Array(dim).fill(0.125) };
+  assert.deepEqual(there.model.score(image, ['two red circles']), here.model.score(image, ['two red circles']));
+  for (const r of [here, there]) {
+    r.model.dispose();
+    r.frozen.clip.dispose();
+  }
 });
 
 test('clipWeight: the MLP is trained alone, then joined with k * cos(u, v) and recalibrated; 0 (the default) is the MLP alone; an older checkpoint reads as 0', async () => {
