@@ -31,6 +31,7 @@ import { loadFrozenClip } from '../reward/embeddings';
 import { BASE_CLIP_DIR, loadRewardData, trainReward, TrainRewardRun } from '../reward/run';
 import { RewardTrainConfig } from '../reward/train';
 import { DatasetOrigin, promptsOrigin, readManifest } from '../world/dataset';
+import { RaterPanel } from '../world/raters';
 import { PromptEntry } from '../world/promptSets';
 import { SamplerConfig } from '../models/config';
 
@@ -121,10 +122,30 @@ export function labelStage(config: LabelStageConfig, data: string): { store: str
     store.bindDataset(imageInfo(records), data);
     const run = labelWithPanel(data, store, panel);
     if (run.differing) process.stderr.write(`t2i-align: ${file}: ${run.differing} of the panel's stored labels differ from what it gives now (the judge changed since they were given); the stored labels are kept. For labels from today's judge, label into a new store (--db) or with another --seed.\n`);
+    const others = otherPanels(store, panel);
+    if (others.length) {
+      process.stderr.write(
+        `t2i-align: ${file} also holds the labels of ${others.length === 1 ? 'another simulated panel' : `${others.length} other simulated panels`} (${others.map((o) => `${o.panel}: ${o.raters} rater${o.raters === 1 ? '' : 's'}`).join(', ')}), and the reward model averages every rater's labels; for this panel's alone, label into a new store (--db FILE).\n`,
+      );
+    }
     return { store: file, added: run.added, duplicates: run.duplicates, differing: run.differing, raters: panel.raters.length, stats: datasetAgreement(data, store, run.verdicts) };
   } finally {
     store.close();
   }
+}
+
+/** The simulated panels other than `panel` with current labels in `store`: name (`sim-3-s0`) and rater count. */
+function otherPanels(store: LabelStore, panel: RaterPanel): Array<{ panel: string; raters: number }> {
+  const panelOf = (rater: string) => rater.replace(/-r\d+$/, '');
+  const own = new Set(panel.raters.map((r) => panelOf(r.id)));
+  const raters = new Map<string, Set<string>>();
+  for (const row of store.current()) {
+    if (row.raterKind !== 'simulated' || own.has(panelOf(row.rater))) continue;
+    const name = panelOf(row.rater);
+    if (!raters.has(name)) raters.set(name, new Set());
+    raters.get(name)!.add(row.rater);
+  }
+  return [...raters].map(([name, set]) => ({ panel: name, raters: set.size }));
 }
 
 /** Stage 2: train the reward model on the labelled datasets `data` and save it in `out` (refused where one is saved, unless `overwrite`). */

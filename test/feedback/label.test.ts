@@ -72,6 +72,28 @@ test('t2i-align label: writes DIR/labels.sqlite, prints kappa and balance; bad -
   await assert.rejects(run('label', '--data', dir, '--panel', 'flip=2'), /flip must be a probability in \[0, 1\]/);
 });
 
+test('t2i-align label with a second panel adds its raters beside the first and says so on stderr; the same panel again says nothing', async () => {
+  const dir = smallDataset(6);
+  const stderrOf = async (...args: string[]) => {
+    const lines: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((s: string | Uint8Array, ...rest: unknown[]) => (typeof s === 'string' ? (lines.push(s), true) : (write as (...a: unknown[]) => boolean)(s, ...rest))) as typeof process.stderr.write;
+    try {
+      await run(...args);
+    } finally {
+      process.stderr.write = write;
+    }
+    return lines.join('');
+  };
+  assert.equal(await stderrOf('label', '--data', dir, '--panel', '3'), '');
+  const second = await stderrOf('label', '--data', dir, '--panel', 'flip=0.3x2');
+  assert.match(second, /^t2i-align: .*labels\.sqlite also holds the labels of another simulated panel \(sim-3-s0: 3 raters\), and the reward model averages every rater's labels; for this panel's alone, label into a new store \(--db FILE\)\.\n$/);
+  assert.match(await stderrOf('label', '--data', dir, '--panel', '3', '--seed', '1'), /of 2 other simulated panels \(sim-3-s0: 3 raters, sim-flip0\.3x2-s0: 2 raters\)/);
+  const store = LabelStore.open(path.join(dir, 'labels.sqlite'), { readonly: true });
+  assert.equal(new Set(store.current().map((r) => r.rater)).size, 8, 'the panels label beside each other');
+  store.close();
+});
+
 test('t2i-align export-labels writes prompt and category columns; import-labels reads them back', async () => {
   const dir = smallDataset(4);
   await run('label', '--data', dir, '--panel', '2');
