@@ -13,7 +13,11 @@ export class Rng {
     this.next = seedrandom.alea(String(seed));
   }
 
-  /** A new independent stream named `name`, derived from this stream's seed (not from its position). */
+  /**
+   * A new independent stream named `name`, derived from this stream's seed (not
+   * from its position). Names are paths: `fork('noise/3')` is
+   * `fork('noise').fork(3)`, so a name holding '/' is a nested stream, not a new one.
+   */
   fork(name: string | number): Rng {
     return new Rng(`${this.seed}/${name}`);
   }

@@ -15,6 +15,9 @@ test('forks are independent of the parent position and of each other', () => {
   draw(a, 10);
   assert.deepEqual(draw(a.fork('x')), draw(b.fork('x')));
   assert.notDeepEqual(draw(a.fork('x')), draw(a.fork('y')));
+  // Names are paths (the documented meaning the kit's 'noise/<i>' forks use).
+  assert.deepEqual(draw(a.fork('noise/3')), draw(b.fork('noise').fork(3)));
+  assert.notDeepEqual(draw(a.fork('noise/3')), draw(a.fork('noise').fork(4)));
 });
 
 test('int, pick and shuffle stay in range; normal has mean 0 and std 1', () => {
