@@ -117,8 +117,8 @@ export function finetuneStep(
     const [lo, hi] = opts.modelTimesteps;
     if (hi >= T) throw new Error(`modelTimesteps [${lo}, ${hi}]: timesteps run 0..${T - 1}`);
     // The same draws mapped onto lo..hi, so that every other draw of the step stays as it was. Where hi - lo + 1 does
-    // not divide T the map is uneven: each timestep of the range is drawn floor or ceil of T / (hi - lo + 1) times as
-    // often as 1 / T (e.g. [800, 950]: 6 or 7 of the 1,000), a bias of at most one part in that ratio.
+    // not divide T the map is uneven: each timestep of the range takes floor or ceil of T / (hi - lo + 1) of the T
+    // values a draw can have (e.g. [800, 950]: 6 or 7 of the 1,000), so some are drawn 7/6 as often as others.
     for (let i = 0; i < modelBatch.length; i++) draw.t[i] = lo + Math.floor((draw.t[i] * (hi - lo + 1)) / T);
   }
   // A self-conditioned UNet is trained as in pretraining: half the examples get its own x0 estimate.
