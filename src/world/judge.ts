@@ -280,7 +280,19 @@ function describe(pixels: number[], labels: Int8Array, img: ImageLike, place: Pl
   const colorShare = most / pixels.length;
   const distance = colorDistance(mean, nearestColor, place);
   const color: SeenColor = distance <= COLOR_THRESHOLD ? nearestColor : UNKNOWN_COLOR;
-  const bw = x1 - x0 + 1, bh = y1 - y0 + 1;
+  const box = { x: x0, y: y0, w: x1 - x0 + 1, h: y1 - y0 + 1 };
+  const { nearest, shapeScore } = bestShape(pixels, w, box);
+  const object: SeenShape = shapeScore >= SHAPE_THRESHOLD ? nearest : UNKNOWN_OBJECT;
+  return { color, nearestColor, colorDistance: distance, colorShare, object, nearest, area: pixels.length, box, shapeScore };
+}
+
+/**
+ * The shape template that best matches a component (its pixels, indices
+ * y * w + x, inside `box`) and its IoU: the first template of the best IoU,
+ * in templatesNear's order, whether or not it clears SHAPE_THRESHOLD.
+ */
+export function bestShape(pixels: readonly number[], w: number, box: { x: number; y: number; w: number; h: number }): { nearest: ObjectName; shapeScore: number } {
+  const { x: x0, y: y0, w: bw, h: bh } = box;
   const mask = new Uint8Array(bw * bh);
   for (const p of pixels) {
     const x = p % w, y = (p - x) / w;
@@ -301,8 +313,7 @@ function describe(pixels: number[], labels: Int8Array, img: ImageLike, place: Pl
     const iou = bestIoU(mask, bw, bh, t);
     if (iou > shapeScore || (iou === shapeScore && i < first)) [nearest, shapeScore, first] = [t.shape, iou, i];
   }
-  const object: SeenShape = shapeScore >= SHAPE_THRESHOLD ? nearest : UNKNOWN_OBJECT;
-  return { color, nearestColor, colorDistance: distance, colorShare, object, nearest, area: pixels.length, box: { x: x0, y: y0, w: bw, h: bh }, shapeScore };
+  return { nearest, shapeScore };
 }
 
 interface Template {

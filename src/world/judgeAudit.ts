@@ -18,18 +18,25 @@
  * - holedShape: a recognised shape with a hole (a ring read as a circle).
  * - weakPlace: the place won less than 70% of the background's votes (a
  *   background of two places, or of none).
+ * - placeShape: a shape drawn in one of the place's own colors (a grey
+ *   circle in the city), which the judge reads as background and does not
+ *   count: a region of one place color, off the image's edge and away from
+ *   the counted objects, at least the judge's size floor, that a shape
+ *   template fits as well as the judge asks of an object. The places'
+ *   textures make some (a forest's foliage is discs, the moon's craters
+ *   too), so renders carry it now and then: the control is renders of the
+ *   same prompts, and the question whether a model draws it more often.
  *
- * Not flagged, though also blind spots: an extra object in a color of the
- * place itself (a grey circle in the city), polygons close to a circle, a
- * diamond read as a cross. For the last two, `shapeFits` measures how
- * closely the objects follow their shapes, so a model that draws nearer the
- * judge's shape threshold shows as a lower fit.
+ * Not flagged, though also blind spots: polygons close to a circle, a
+ * diamond read as a cross. For those, `shapeFits` measures how closely the
+ * objects follow their shapes, so a model that draws nearer the judge's
+ * shape threshold shows as a lower fit.
  */
 import { ImageLike } from './image';
-import { components, minArea, observe, Observation, observeWithPixels, segment } from './judge';
-import { OBJECT_COLORS, PLACES, RGB } from './vocab';
+import { bestShape, components, minArea, observe, Observation, observeWithPixels, segment, SHAPE_THRESHOLD } from './judge';
+import { OBJECT_COLORS, ObjectName, Place, PLACES, RGB } from './vocab';
 
-export const AUDIT_FLAGS = ['fadedColor', 'strayMarks', 'holedShape', 'weakPlace'] as const;
+export const AUDIT_FLAGS = ['fadedColor', 'strayMarks', 'holedShape', 'weakPlace', 'placeShape'] as const;
 export type AuditFlag = (typeof AUDIT_FLAGS)[number];
 
 /** RGB distance of an object's inside from its color beyond which the color is "faded" (renders: within noise). */
@@ -88,7 +95,44 @@ export function auditImage(img: ImageLike): AuditResult {
   for (let p = 0; p < w * h; p++) total += mark[p];
   const strayMarks = Math.max(0, ...components(w, h, (p) => mark[p] === 1).map((c) => c.length)) >= Math.max(2, Math.round(STRAY_AREA_32 * scale)) || total >= Math.round(STRAY_TOTAL_32 * scale);
 
-  return { fadedColor, strayMarks, holedShape, weakPlace: seen.backgroundShare < PLACE_SHARE };
+  return { fadedColor, strayMarks, holedShape, weakPlace: seen.backgroundShare < PLACE_SHARE, placeShape: placeShapes(img, seen.background, inObject).length > 0 };
+}
+
+/**
+ * Shapes drawn in the place's own colors (the `placeShape` flag): each pixel
+ * not in or touching a counted object takes the nearest of the place's
+ * colors; a component of one such color that does not touch the image's
+ * edge (the background's own expanse does), of at least the judge's size
+ * floor, whose best shape template has IoU >= SHAPE_THRESHOLD.
+ */
+export function placeShapes(img: ImageLike, place: Place, inObject: Uint8Array): Array<{ shape: ObjectName; fit: number; area: number }> {
+  const { width: w, height: h } = img;
+  const palette = PLACES[place].palette as readonly RGB[];
+  if (palette.length < 2) return []; // one color: the background is one region, and what it encloses is a hole
+  const label = new Int8Array(w * h).fill(-1);
+  for (let p = 0; p < w * h; p++) {
+    if (nearObject(p, inObject, w, h)) continue;
+    let best = Infinity;
+    palette.forEach((c, k) => {
+      const d = (img.data[p * 3] - c[0]) ** 2 + (img.data[p * 3 + 1] - c[1]) ** 2 + (img.data[p * 3 + 2] - c[2]) ** 2;
+      if (d < best) [best, label[p]] = [d, k];
+    });
+  }
+  const out: Array<{ shape: ObjectName; fit: number; area: number }> = [];
+  for (let k = 0; k < palette.length; k++) {
+    for (const pixels of components(w, h, (p) => label[p] === k)) {
+      if (pixels.length < minArea(img)) continue;
+      let x0 = w, y0 = h, x1 = -1, y1 = -1;
+      for (const p of pixels) {
+        const x = p % w, y = (p - x) / w;
+        x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+      }
+      if (x0 === 0 || y0 === 0 || x1 === w - 1 || y1 === h - 1) continue;
+      const { nearest, shapeScore } = bestShape(pixels, w, { x: x0, y: y0, w: x1 - x0 + 1, h: y1 - y0 + 1 });
+      if (shapeScore >= SHAPE_THRESHOLD) out.push({ shape: nearest, fit: shapeScore, area: pixels.length });
+    }
+  }
+  return out;
 }
 
 /**

@@ -27,15 +27,38 @@ const emptyCorner = (img: ImageLike, r: number): [number, number] => {
   return [cx, cy];
 };
 
-test('renders of the whole grammar carry no faded color, stray mark or holed shape', () => {
+test('renders of the whole grammar carry no faded color, stray mark or holed shape; place shapes only where the texture draws them', () => {
   const attrs = allAttributes();
   let weak = 0;
+  const placeShape = new Map<string, { k: number; n: number }>();
   for (let i = 0; i < attrs.length; i += 5) {
-    const f = flags(renderPrompt(attrs[i], i).image);
-    assert.deepEqual(f.filter((x) => x !== 'weakPlace'), [], `render ${i}: ${f}`);
+    const r = renderPrompt(attrs[i], i);
+    const f = flags(r.image);
+    assert.deepEqual(f.filter((x) => x !== 'weakPlace' && x !== 'placeShape'), [], `render ${i}: ${f}`);
     if (f.includes('weakPlace')) weak++;
+    const t = placeShape.get(r.scene.place) ?? { k: 0, n: 0 };
+    placeShape.set(r.scene.place, { k: t.k + (f.includes('placeShape') ? 1 : 0), n: t.n + 1 });
   }
   assert.ok(weak / Math.ceil(attrs.length / 5) < 0.05, `${weak} renders with a weak place vote`);
+  // A forest's foliage and the moon's craters are discs in the place's colors; the other places' textures rarely make a shape.
+  for (const place of ['plain', 'desert', 'sea', 'city']) assert.ok(placeShape.get(place)!.k / placeShape.get(place)!.n < 0.15, `${place}: ${JSON.stringify(placeShape.get(place))}`);
+  assert.equal(placeShape.get('plain')!.k, 0);
+  assert.ok(placeShape.get('forest')!.k / placeShape.get('forest')!.n > 0.2, 'the forest control is what makes a base rate');
+});
+
+test('a grey circle in the city, which the judge takes for the skyline and does not count, is a place shape', () => {
+  let seed = 0;
+  for (; flags(render('two red squares in the city', seed)).length; seed++);
+  const img = copy(render('two red squares in the city', seed));
+  const objects = observeWithPixels(img).objects.map((o) => o.seen.box);
+  // A disc of the windows' grey, off the edge and clear of both squares.
+  const clear = (cx: number, cy: number) => cx > 5 && cy > 5 && cx < 26 && cy < 26 && objects.every((b) => cx + 5 < b.x || b.x + b.w + 5 <= cx || cy + 5 < b.y || b.y + b.h + 5 <= cy);
+  let at: [number, number] | undefined;
+  for (let cy = 6; cy < 26 && !at; cy++) for (let cx = 6; cx < 26 && !at; cx++) if (clear(cx, cy)) at = [cx, cy];
+  assert.ok(at, 'room for a third shape');
+  paint(img, disc(img, at[0], at[1], 3.5), [140, 140, 150]);
+  assert.ok(judge('two red squares in the city', img).aligned, 'the blind spot this flag is for: the judge still counts two');
+  assert.deepEqual(flags(img), ['placeShape']);
 });
 
 test('a brown object the judge reads as orange is a faded color', () => {
