@@ -102,7 +102,7 @@ export function registerFeedback(program: Command): void {
     .action((opts: { data: string; out: string; db?: string }) => {
       const format = formatOf(opts.out);
       outFileOption(opts.out);
-      const images = imageInfo(readManifest(opts.data, { checkFiles: false }));
+      const images = imageInfo(readManifest(opts.data, { checkFiles: false }), opts.data);
       const store = LabelStore.open(opts.db ?? defaultStorePath(opts.data), { readonly: true });
       try {
         store.bindDataset(images, opts.data);
@@ -120,7 +120,7 @@ export function registerFeedback(program: Command): void {
     .option('--db <file>', 'label store (default <dir>/labels.sqlite)')
     .action((opts: { data: string; in: string; db?: string }) => {
       const format = formatOf(opts.in);
-      const images = imageInfo(readManifest(opts.data, { checkFiles: false }));
+      const images = imageInfo(readManifest(opts.data, { checkFiles: false }), opts.data);
       const rows = readLabelFile(opts.in, format, images); // checked before a store is opened (or made)
       const store = LabelStore.open(opts.db ?? defaultStorePath(opts.data));
       try {

@@ -2,13 +2,18 @@
  * Export and import of the label history: raw per-rater rows, retractions
  * included, as JSONL (one object a line) or CSV (RFC 4180, header line).
  * Both carry the same columns:
- *   seq, image_id, prompt, category, rater, rater_kind, label, time, retracts, request_id
- * prompt and category come from the dataset's manifest (empty, or null in
- * JSONL, for an image it does not list); exports of older kits, without
- * them, still import. Reading validates every row; a problem is an error
- * `<file>:<line>: ...`.
+ *   seq, image_id, prompt, category, image_sha, rater, rater_kind, label, time, retracts, request_id
+ * prompt and category come from the dataset's manifest, image_sha is the
+ * first 16 hex digits of the sha256 of the image's PNG (all three empty, or
+ * null in JSONL, for an image the dataset does not list). Importing checks
+ * both against the dataset: two datasets collected with the same prompts
+ * share image ids and prompts, and only the PNG tells their images apart.
+ * Exports of older kits, without them, still import. Reading validates
+ * every row; a problem is an error `<file>:<line>: ...`.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../engine/checkpoint';
 import { ManifestRecord } from '../world/dataset';
@@ -16,16 +21,32 @@ import { Attributes, categoryOf } from '../world/prompt';
 import { checkRaterName, checkRequestId, LabelRow, LabelStore } from './store';
 
 export type ExportFormat = 'jsonl' | 'csv';
-export const COLUMNS = ['seq', 'image_id', 'prompt', 'category', 'rater', 'rater_kind', 'label', 'time', 'retracts', 'request_id'] as const;
+export const COLUMNS = ['seq', 'image_id', 'prompt', 'category', 'image_sha', 'rater', 'rater_kind', 'label', 'time', 'retracts', 'request_id'] as const;
+/** The columns of exports before image_sha was added (2026-12-06; still read). */
+export const COLUMNS_WITHOUT_SHA = ['seq', 'image_id', 'prompt', 'category', 'rater', 'rater_kind', 'label', 'time', 'retracts', 'request_id'] as const;
 /** The columns of exports before prompt and category were added (still read). */
 export const OLD_COLUMNS = ['seq', 'image_id', 'rater', 'rater_kind', 'label', 'time', 'retracts', 'request_id'] as const;
 
-/** What an export says of each image besides its id: its prompt and the prompt's category. */
-export type ImageInfo = ReadonlyMap<string, { prompt: string; category: string }>;
+/** What an export says of each image besides its id: its prompt, the prompt's category and (given the dataset's folder) its PNG's sha. */
+export type ImageInfo = ReadonlyMap<string, { prompt: string; category: string; sha?: string }>;
 
-/** The prompt and category of every record of a dataset (the category as collect recorded it, else from the attributes). */
-export function imageInfo(records: readonly ManifestRecord[]): ImageInfo {
-  return new Map(records.map((r) => [r.id, { prompt: r.prompt, category: typeof r.extras?.category === 'string' ? r.extras.category : categoryOf(r.attributes as Attributes) }]));
+/**
+ * The prompt and category of every record of a dataset (the category as
+ * collect recorded it, else from the attributes); with the dataset's folder
+ * `dir`, each PNG's sha too (first 16 hex digits of its sha256; none for a
+ * PNG that cannot be read).
+ */
+export function imageInfo(records: readonly ManifestRecord[], dir?: string): ImageInfo {
+  const sha = (file: string) => {
+    try {
+      return createHash('sha256').update(fs.readFileSync(path.join(dir!, file))).digest('hex').slice(0, 16);
+    } catch {
+      return undefined;
+    }
+  };
+  return new Map(
+    records.map((r) => [r.id, { prompt: r.prompt, category: typeof r.extras?.category === 'string' ? r.extras.category : categoryOf(r.attributes as Attributes), ...(dir !== undefined ? { sha: sha(r.file) } : {}) }]),
+  );
 }
 
 const RowSchema = z.strictObject({
@@ -33,6 +54,7 @@ const RowSchema = z.strictObject({
   image_id: z.string().min(1),
   prompt: z.string().nullable().optional(),
   category: z.string().nullable().optional(),
+  image_sha: z.string().regex(/^[0-9a-f]{16}$/, '16 lowercase hex digits').nullable().optional(),
   // the names and ids the store and the labeller accept (an import is no way around them)
   rater: z.string().superRefine(storeCheck(checkRaterName)).transform((v) => v.normalize('NFC')),
   rater_kind: z.enum(['simulated', 'human']),
@@ -56,7 +78,7 @@ type ExportRow = z.infer<typeof RowSchema>;
 
 function toExport(r: LabelRow, images?: ImageInfo): ExportRow {
   const i = images?.get(r.imageId);
-  return { seq: r.seq, image_id: r.imageId, prompt: i?.prompt ?? null, category: i?.category ?? null, rater: r.rater, rater_kind: r.raterKind, label: r.label, time: r.time, retracts: r.retracts, request_id: r.requestId };
+  return { seq: r.seq, image_id: r.imageId, prompt: i?.prompt ?? null, category: i?.category ?? null, image_sha: i?.sha ?? null, rater: r.rater, rater_kind: r.raterKind, label: r.label, time: r.time, retracts: r.retracts, request_id: r.requestId };
 }
 
 function fromExport(r: ExportRow): LabelRow {
@@ -163,14 +185,14 @@ export function parseRows(text: string, format: ExportFormat, file = '<labels>',
     if (records.length > 1 && !/\r?\n$/.test(text)) throw new Error(`${file}:${records[records.length - 1].line}: the file ends inside this row (no line break after it): truncated? An export ends with a line break; add one if the row is whole (nothing was imported)`);
     if (records.length === 0) throw new Error(`${file}:1: empty CSV (expected the header ${COLUMNS.join(',')})`);
     const header = records[0].cells;
-    const columns: readonly string[] | undefined = [COLUMNS, OLD_COLUMNS].find((cs) => header.join(',') === cs.join(','));
-    if (!columns) throw new Error(`${file}:1: header must be ${COLUMNS.join(',')} (or, from older kits, ${OLD_COLUMNS.join(',')}), got ${header.join(',')}`);
+    const columns: readonly string[] | undefined = [COLUMNS, COLUMNS_WITHOUT_SHA, OLD_COLUMNS].find((cs) => header.join(',') === cs.join(','));
+    if (!columns) throw new Error(`${file}:1: header must be ${COLUMNS.join(',')} (or, from older kits, ${COLUMNS_WITHOUT_SHA.join(',')} or ${OLD_COLUMNS.join(',')}), got ${header.join(',')}`);
     for (const { line, cells } of records.slice(1)) {
       if (cells.length !== columns.length) throw new Error(`${file}:${line}: expected ${columns.length} fields, got ${cells.length}`);
       const o: Record<string, unknown> = {};
       columns.forEach((c, j) => {
         const v = cells[j];
-        o[c] = c === 'seq' || c === 'retracts' ? (v === '' ? null : /^\d+$/.test(v) ? Number(v) : v) : (c === 'prompt' || c === 'category') && v === '' ? null : v;
+        o[c] = c === 'seq' || c === 'retracts' ? (v === '' ? null : /^\d+$/.test(v) ? Number(v) : v) : (c === 'prompt' || c === 'category' || c === 'image_sha') && v === '' ? null : v;
       });
       raw.push({ line, value: o });
     }
@@ -188,6 +210,12 @@ export function parseRows(text: string, format: ExportFormat, file = '<labels>',
     const known = images?.get(r.image_id)?.prompt;
     if (known !== undefined && r.prompt != null && r.prompt !== known) {
       throw new Error(`${file}:${line}: image ${r.image_id} has prompt "${r.prompt}" here but "${known}" in the dataset: these labels belong to another dataset (nothing was imported)`);
+    }
+    const png = images?.get(r.image_id)?.sha;
+    if (png !== undefined && r.image_sha != null && r.image_sha !== png) {
+      throw new Error(
+        `${file}:${line}: image ${r.image_id} here is not the dataset's image of that id (PNG sha ${r.image_sha} here, ${png} in the dataset; same id and prompt, so another dataset made with the same prompts, e.g. another collect seed): these labels belong to another dataset's images (nothing was imported)`,
+      );
     }
     seqs.add(r.seq);
     ids.add(r.request_id);

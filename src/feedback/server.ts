@@ -303,7 +303,7 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
       reply
         .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
         .header('content-disposition', `attachment; filename="labels.${format}"`)
-        .send(formatRows(store.history(), format, imageInfo(records().records))),
+        .send(formatRows(store.history(), format, imageInfo(records().records, dataDir))),
     );
   }
 

@@ -100,10 +100,14 @@ test('t2i-align export-labels writes prompt and category columns; import-labels 
   const csv = path.join(dir, 'labels.csv');
   assert.match(await run('export-labels', '--data', dir, '--out', csv), /labels\.csv: 8 rows/);
   const lines = fs.readFileSync(csv, 'utf8').trim().split('\n');
-  assert.equal(lines[0], 'seq,image_id,prompt,category,rater,rater_kind,label,time,retracts,request_id');
+  assert.equal(lines[0], 'seq,image_id,prompt,category,image_sha,rater,rater_kind,label,time,retracts,request_id');
   const first = readManifest(dir)[0];
-  assert.ok(lines.slice(1).some((l) => l.startsWith(`1,${first.id},${first.prompt},${first.extras!.category},sim-2-s0-r0,simulated,`)), lines[1]);
+  assert.ok(lines.slice(1).some((l) => l.startsWith(`1,${first.id},${first.prompt},${first.extras!.category},`) && /^([^,]*,){4}[0-9a-f]{16},sim-2-s0-r0,simulated,/.test(l)), lines[1]);
   assert.match(await run('import-labels', '--data', dir, '--in', csv, '--db', path.join(dir, 'copy.sqlite')), /copy\.sqlite: 8 rows added, 0 already stored$/m);
+  // A dataset of the same prompts and ids but other images (another seed) does not take them, and gets no store.
+  const twin = smallDataset(4, undefined, 'twin');
+  await assert.rejects(run('import-labels', '--data', twin, '--in', csv), /is not the dataset's image of that id .*: these labels belong to another dataset's images \(nothing was imported\)/);
+  assert.ok(!fs.existsSync(path.join(twin, 'labels.sqlite')));
   // rows of images the dataset does not have are said, not silently stored
   const other = lines.slice(1).map((l) => l.replace(`,${first.id},${first.prompt},`, `,not-here,${first.prompt},`));
   const orphaned = path.join(dir, 'orphans.csv');
@@ -170,7 +174,7 @@ test('a label store given for another dataset whose image ids coincide is refuse
   // An export of an older kit carries no prompts (its ids are b's too): only the store's own memory can refuse it.
   const old = `${csv}.old.csv`;
   const rows = fs.readFileSync(csv, 'utf8').trimEnd().split('\n');
-  fs.writeFileSync(old, [OLD_COLUMNS.join(','), ...rows.slice(1).map((l) => l.replace(/^(\d+,[^,]*),[^,]*,[^,]*,/, '$1,'))].join('\n') + '\n');
+  fs.writeFileSync(old, [OLD_COLUMNS.join(','), ...rows.slice(1).map((l) => l.replace(/^(\d+,[^,]*),[^,]*,[^,]*,[^,]*,/, '$1,'))].join('\n') + '\n');
   await assert.rejects(run('import-labels', '--data', b, '--in', old, '--db', store), another);
   const { labelledImages } = await import('../../src/reward/data');
   assert.throws(() => labelledImages(b, store), another);

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { exportLabels, formatRows, imageInfo, importLabels, OLD_COLUMNS, parseRows } from '../../src/feedback/io';
+import { COLUMNS_WITHOUT_SHA, exportLabels, formatRows, imageInfo, importLabels, OLD_COLUMNS, parseRows } from '../../src/feedback/io';
 import { readManifest } from '../../src/world/dataset';
 import { smallDataset } from './helpers';
 import { ConflictError, LabelStore } from '../../src/feedback/store';
@@ -189,7 +189,7 @@ test('a corrupt import file is an error naming the line, and nothing is imported
   assert.throws(() => parseRows(bad(jsonl, 1, '{"seq": 2,'), 'jsonl', 'x.jsonl'), /^Error: x\.jsonl:2: not valid JSON/);
   assert.throws(() => parseRows(bad(jsonl, 1, jsonl[1].replace('"bad"', '"meh"')), 'jsonl', 'x.jsonl'), /x\.jsonl:2: label:/);
   assert.throws(() => parseRows(bad(csv, 2, csv[2].replace(',bad,', ',meh,')), 'csv', 'x.csv'), /x\.csv:3: label:/);
-  assert.throws(() => parseRows(bad(csv, 2, 'just,three,fields'), 'csv', 'x.csv'), /x\.csv:3: expected 10 fields, got 3/);
+  assert.throws(() => parseRows(bad(csv, 2, 'just,three,fields'), 'csv', 'x.csv'), /x\.csv:3: expected 11 fields, got 3/);
   assert.throws(() => parseRows(bad(csv, 0, 'seq,image'), 'csv', 'x.csv'), /x\.csv:1: header must be/);
   assert.throws(() => parseRows(bad(jsonl, 1, jsonl[1].replace('"retracts":null', '"retracts":9')), 'jsonl', 'x.jsonl'), /x\.jsonl:2: retracts/);
   assert.throws(() => parseRows(bad(csv, 2, csv[2].replace(/,[^,]*$/, ',r-000001')), 'csv', 'x.csv'), /x\.csv:3: duplicate request_id/);
@@ -203,21 +203,23 @@ test('a corrupt import file is an error naming the line, and nothing is imported
 test('exports carry each image\'s prompt and category; exports without them (older kits) still import; another dataset\'s labels are refused', () => {
   const dir = tempDir('io-prompts');
   const data = smallDataset(3, path.join(dir, 'ds'));
-  const images = imageInfo(readManifest(data));
+  const images = imageInfo(readManifest(data), data);
   const store = LabelStore.open(path.join(dir, 'a.sqlite'));
   store.add({ imageId: 'img-1', rater: 'ann', raterKind: 'human', label: 'good', requestId: 'r-000001' });
   store.add({ imageId: 'gone', rater: 'ann', raterKind: 'human', label: 'bad', requestId: 'r-000002' });
   const csv = path.join(dir, 'labels.csv');
   exportLabels(store, csv, 'csv', images);
   const lines = fs.readFileSync(csv, 'utf8').trim().split('\n');
-  assert.equal(lines[0], 'seq,image_id,prompt,category,rater,rater_kind,label,time,retracts,request_id');
+  assert.equal(lines[0], 'seq,image_id,prompt,category,image_sha,rater,rater_kind,label,time,retracts,request_id');
   const prompt = readManifest(data)[1].prompt;
-  assert.ok(lines[1].startsWith(`1,img-1,${prompt},${images.get('img-1')!.category},ann,human,good,`), lines[1]);
-  assert.ok(lines[2].startsWith('2,gone,,,ann,human,bad,'), 'an image the dataset does not list: empty prompt and category');
+  const sha = images.get('img-1')!.sha!;
+  assert.match(sha, /^[0-9a-f]{16}$/);
+  assert.ok(lines[1].startsWith(`1,img-1,${prompt},${images.get('img-1')!.category},${sha},ann,human,good,`), lines[1]);
+  assert.ok(lines[2].startsWith('2,gone,,,,ann,human,bad,'), 'an image the dataset does not list: empty prompt, category and sha');
   const jsonl = path.join(dir, 'labels.jsonl');
   exportLabels(store, jsonl, 'jsonl', images);
   const rows = fs.readFileSync(jsonl, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual([rows[0].prompt, rows[0].category, rows[1].prompt], [prompt, images.get('img-1')!.category, null]);
+  assert.deepEqual([rows[0].prompt, rows[0].category, rows[0].image_sha, rows[1].prompt, rows[1].image_sha], [prompt, images.get('img-1')!.category, sha, null, null]);
   for (const file of [csv, jsonl]) {
     const copy = LabelStore.open(':memory:');
     assert.deepEqual(importLabels(copy, file, undefined, images), { added: 2, skipped: 0 });
@@ -225,17 +227,28 @@ test('exports carry each image\'s prompt and category; exports without them (old
     copy.close();
   }
 
-  // An export of an older kit: no prompt or category columns.
+  // Exports of older kits: no image_sha column; no prompt or category columns either.
+  const noShaCsv = path.join(dir, 'no-sha.csv');
+  fs.writeFileSync(noShaCsv, [COLUMNS_WITHOUT_SHA.join(','), ...lines.slice(1).map((l) => l.replace(/^((?:[^,]*,){4})[^,]*,/, '$1'))].join('\n') + '\n');
   const oldCsv = path.join(dir, 'old.csv');
-  fs.writeFileSync(oldCsv, [OLD_COLUMNS.join(','), ...lines.slice(1).map((l) => l.replace(/^(\d+,[^,]*),[^,]*,[^,]*,/, '$1,'))].join('\n') + '\n');
+  fs.writeFileSync(oldCsv, [OLD_COLUMNS.join(','), ...lines.slice(1).map((l) => l.replace(/^(\d+,[^,]*),[^,]*,[^,]*,[^,]*,/, '$1,'))].join('\n') + '\n');
   const oldJsonl = path.join(dir, 'old.jsonl');
-  fs.writeFileSync(oldJsonl, rows.map(({ prompt: _p, category: _c, ...r }) => JSON.stringify(r) + '\n').join(''));
-  for (const file of [oldCsv, oldJsonl]) {
+  fs.writeFileSync(oldJsonl, rows.map(({ prompt: _p, category: _c, image_sha: _s, ...r }) => JSON.stringify(r) + '\n').join(''));
+  for (const file of [noShaCsv, oldCsv, oldJsonl]) {
     const copy = LabelStore.open(':memory:');
     assert.deepEqual(importLabels(copy, file, undefined, images), { added: 2, skipped: 0 }, file);
     assert.deepEqual(copy.history(), store.history());
     copy.close();
   }
+
+  // Labels of another dataset made with the same prompts (same ids and prompts, other PNGs: another collect seed): refused whole.
+  const twin = imageInfo(readManifest(smallDataset(3, path.join(dir, 'twin'), 'u')), path.join(dir, 'twin'));
+  assert.equal(twin.get('img-1')!.prompt, prompt);
+  assert.notEqual(twin.get('img-1')!.sha, sha);
+  const refused = LabelStore.open(':memory:');
+  assert.throws(() => importLabels(refused, csv, undefined, twin), /labels\.csv:2: image img-1 here is not the dataset's image of that id \(PNG sha [0-9a-f]{16} here, [0-9a-f]{16} in the dataset; same id and prompt, so another dataset made with the same prompts, e\.g\. another collect seed\): these labels belong to another dataset's images \(nothing was imported\)/);
+  assert.equal(refused.size(), 0);
+  refused.close();
 
   // Labels of another dataset (same ids, other prompts): refused whole, naming the line.
   const other = path.join(dir, 'other.csv');
