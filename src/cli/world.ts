@@ -24,11 +24,12 @@ export function registerWorld(program: Command): void {
         process.stdout.write(JSON.stringify(v, null, 2) + '\n');
         return;
       }
-      console.log(`counts:      ${v.counts.join(', ')}`);
+      console.log(`counts:      ${v.counts.join(', ')} ("a" or "an" for one)`);
       console.log(`colors:      ${v.colors.join(', ')}`);
       console.log(`objects:     ${v.objects.join(', ')} (main: ${v.mainObject})`);
       console.log(`backgrounds: ${v.backgrounds.join(', ')}`);
       console.log(`held out:    objects ${v.heldOut.objects.join(', ')}; combinations ${v.heldOut.combinations.map((c) => `${c.color} ${c.background}`).join(', ')}`);
+      console.log('             (the unseen prompts: never asked for in the feedback, kept to test generalisation; render and judge take every prompt)');
     });
 
   program
