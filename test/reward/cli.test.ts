@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { fewLabels } from '../../src/cli/reward';
 import { runCli } from '../cli/run-in-process';
 import { smallDataset, tempDir } from '../feedback/helpers';
 import { labelledDataset, tinyFrozenClip } from './helpers';
@@ -13,8 +14,20 @@ import { embedImages, loadRewardModel } from '../../src/reward';
 test('t2i-align train-reward, reward --manifest/--image and eval-reward on a small labelled dataset', async () => {
   const data = labelledDataset(30);
   const out = path.join(tempDir('rm'), 'model');
-  const trained = JSON.parse(await runCli('train-reward', '--data', data, '--out', out, '--json'));
+  const stderr: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((t: string | Uint8Array, ...rest: unknown[]) => (typeof t === 'string' ? (stderr.push(t), true) : (write as (...a: unknown[]) => boolean)(t, ...rest))) as typeof process.stderr.write;
+  let trained;
+  try {
+    trained = JSON.parse(await runCli('train-reward', '--data', data, '--out', out, '--json'));
+  } finally {
+    process.stderr.write = write;
+  }
   assert.equal(trained.rows.train + trained.rows.heldOut, 30);
+  // 30 images: a caution on stderr, with how much one held-out image moves the accuracy.
+  assert.match(stderr.join(''), new RegExp(`(^|\\n)t2i-align: only ${trained.rows.train} training rows and ${trained.heldOut.images} held-out images: .* one held-out image moves its held-out accuracy by ${(100 / trained.heldOut.images).toFixed(1)} points [^\\n]*\\n`));
+  assert.equal(fewLabels({ train: 2208 }, 544), undefined);
+  assert.match(fewLabels({ train: 7 }, 0)!, /only 7 training rows and 0 held-out images: .*no image was held out/);
   assert.ok(trained.heldOut.auc.value >= 0 && trained.heldOut.auc.value <= 1);
   await assert.rejects(runCli('train-reward', '--data', data, '--out', out), /already holds a reward model.*--overwrite/);
   await assert.rejects(runCli('reward-ablation', '--data', data, '--judge', data, '--seeds', '0,0'), /--seeds must name each seed once .*got "0,0"/);
