@@ -41,6 +41,7 @@ export function registerWorld(program: Command): void {
     .option('--size <px>', 'canvas side in pixels', '32')
     .action((opts: { prompt: string; out: string; seed: string; size: string }) => {
       const attrs = parsePrompt(opts.prompt);
+      if (!/\.png$/i.test(opts.out)) throw new Error(`--out must name a .png file (render writes PNG), got "${opts.out}"`);
       outFileOption(opts.out);
       const r = renderPrompt(attrs, intOption('--seed', opts.seed, -(2 ** 53) + 1, 2 ** 53 - 1), { size: intOption('--size', opts.size, 16, 1024) });
       writeFileAtomic(opts.out, encodePng(r.image));
@@ -78,7 +79,7 @@ export function registerWorld(program: Command): void {
     .option('--prompt <text>', 'prompt to check against')
     .option('--image <file.png>', 'image to check')
     .option('--manifest <path>', 'dataset folder or its manifest.jsonl: judge every record')
-    .option('--out <file>', 'with --manifest: per-record verdicts (default <dataset>/verdicts.jsonl)')
+    .option('--out <file>', 'the verdicts file of --manifest (default <dataset>/verdicts.jsonl)')
     .option('--json', 'print JSON')
     .action((opts: { prompt?: string; image?: string; manifest?: string; out?: string; json?: boolean }) => {
       if (opts.manifest) {
@@ -102,7 +103,8 @@ export function registerWorld(program: Command): void {
         bytes = fs.readFileSync(opts.image);
       } catch (e) {
         (e as NodeJS.ErrnoException).path ??= opts.image; // a read of a folder (EISDIR) names no path
-        throw new Error(`cannot read image ${opts.image}: ${systemErrorLine(e) ?? (e as Error).message}`);
+        const folder = (e as NodeJS.ErrnoException).code === 'EISDIR' ? '; for every image of a dataset folder, --manifest DIR' : '';
+        throw new Error(`cannot read image ${opts.image}: ${systemErrorLine(e) ?? (e as Error).message}${folder}`);
       }
       let image: ReturnType<typeof decodePng>;
       try {

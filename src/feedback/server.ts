@@ -28,7 +28,7 @@ import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import Fastify, { FastifyError, FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { ManifestRecord, MANIFEST, readManifest } from '../world/dataset';
+import { manifestFile, ManifestRecord, readManifest } from '../world/dataset';
 import { AgreementStats, agreementStats, recordCategory } from './agreement';
 import { formatRows, imageInfo, storeCheck } from './io';
 import { judgeRecords } from './label';
@@ -138,7 +138,7 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
   // The manifest is re-read when it changes, so a dataset may grow while served.
   let manifest = { key: '', records: [] as ManifestRecord[], byId: new Map<string, ManifestRecord>(), byFile: new Map<string, ManifestRecord>() };
   const records = (): typeof manifest => {
-    const st = fs.statSync(path.join(dataDir, MANIFEST));
+    const st = fs.statSync(manifestFile(dataDir));
     const key = `${st.mtimeMs}:${st.size}`;
     if (key !== manifest.key) {
       const rs = readManifest(dataDir);

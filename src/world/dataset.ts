@@ -110,13 +110,29 @@ function issues(e: z.ZodError): string {
 }
 
 /**
+ * The manifest of the dataset folder `dir`, or an error that says what `dir`
+ * is instead: a folder that does not exist, the manifest file itself (its
+ * folder is meant), or a folder without one.
+ */
+export function manifestFile(dir: string): string {
+  const file = path.join(dir, MANIFEST);
+  if (fs.existsSync(file)) return file;
+  const made = 'a dataset folder is made by collect, generate or render-set with --out';
+  if (!fs.existsSync(dir)) throw new Error(`${dir}: no such folder (${made})`);
+  if (!fs.statSync(dir).isDirectory()) {
+    const hint = path.basename(dir) === MANIFEST ? `give its folder, ${path.dirname(dir)}` : made;
+    throw new Error(`${dir} is a file, not a dataset folder (${hint})`);
+  }
+  throw new Error(`${file}: no manifest (not a dataset folder? ${made})`);
+}
+
+/**
  * Read and validate `dir/manifest.jsonl` (blank lines allowed). Throws
  * `<file>:<line>: <problem>` on a bad JSON line, a bad or missing field, a
  * duplicate id or (with checkFiles, the default) a missing PNG.
  */
 export function readManifest(dir: string, opts: { checkFiles?: boolean } = {}): ManifestRecord[] {
-  const file = path.join(dir, MANIFEST);
-  if (!fs.existsSync(file)) throw new Error(`${file}: no manifest (not a dataset folder?)`);
+  const file = manifestFile(dir);
   const text = fs.readFileSync(file, 'utf8');
   const lines = text.split('\n');
   const out: ManifestRecord[] = [];

@@ -36,6 +36,12 @@ export function encodePng(img: ImageLike): Buffer {
  * on what it is drawn over, and the colour under it is anything (a judge reading it would see what no person does).
  */
 export function decodePng(bytes: Uint8Array): ImageLike {
+  const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  if (bytes.length === 0) throw new Error('not a PNG: the file is empty');
+  if (!SIGNATURE.every((b, i) => bytes[i] === b)) {
+    const start = Buffer.from(bytes.subarray(0, 4)).toString('latin1').replace(/[^\x20-\x7e]/g, '.');
+    throw new Error(`not a PNG: it does not start with the PNG signature (it starts "${start}"; another format, or text?)`);
+  }
   let png: PNG;
   try {
     png = PNG.sync.read(Buffer.from(bytes));

@@ -141,7 +141,7 @@ test('t2i-align label and import-labels refused (no dataset, a bad file, another
   await run('export-labels', '--data', dir, '--out', csv);
   const empty = fs.mkdtempSync(path.join(path.dirname(dir), 'no-dataset-'));
   await assert.rejects(run('label', '--data', empty), /manifest\.jsonl: no manifest/);
-  await assert.rejects(run('label', '--data', path.join(empty, 'typo')), /no manifest/);
+  await assert.rejects(run('label', '--data', path.join(empty, 'typo')), /typo: no such folder/);
   assert.deepEqual(fs.readdirSync(empty), []);
   const other = smallDataset(2);
   const before = fs.readdirSync(other).sort();

@@ -16,7 +16,7 @@ test('reward-counts: no dataset, an unknown flag, a folder that is no dataset an
   const cases: Array<[string[], RegExp]> = [
     [[], /usage: \[--model DIR\] DATASET/],
     [['--bogus', tmp], /Unknown option '--bogus'/],
-    [[path.join(tmp, 'none')], /no manifest \(not a dataset folder\?\)/],
+    [[path.join(tmp, 'none')], /none: no such folder \(a dataset folder is made by collect, generate or render-set with --out\)/],
     [['--model', path.join(tmp, 'no-model'), tmp], /no checkpoint at .*no-model/],
   ];
   for (const [args, message] of cases) {

@@ -43,11 +43,13 @@ test('bad input is an error naming it', async () => {
   await assert.rejects(run('render', '--prompt', 'two circles', '--seed', '1.5', '--out', '/tmp/never.png'), /--seed must be an integer/);
   await assert.rejects(run('render', '--prompt', 'two circles', '--size', '8', '--out', '/tmp/never.png'), /--size must be an integer in 16..1024/);
   await assert.rejects(run('judge', '--prompt', 'a circle', '--image', '/nonexistent.png'), /cannot read image \/nonexistent\.png: \/nonexistent\.png: no such file or folder/);
-  await assert.rejects(run('judge', '--prompt', 'a circle', '--image', '/tmp'), /cannot read image \/tmp: \/tmp is a folder, where a file is expected/);
+  await assert.rejects(run('judge', '--prompt', 'a circle', '--image', '/tmp'), /cannot read image \/tmp: \/tmp is a folder, where a file is expected \(give a file path\); for every image of a dataset folder, --manifest DIR$/);
+  await assert.rejects(run('render', '--prompt', 'a red circle', '--out', '/tmp/never.jpg'), /^Error: --out must name a \.png file \(render writes PNG\), got "\/tmp\/never\.jpg"$/);
+  assert.ok(!fs.existsSync('/tmp/never.jpg'));
   await assert.rejects(run('render-set', '--set', 'unseen', '--prompts', 'seen', '--out', '/tmp/never'), /--set unseen and --prompts seen disagree: give one of them/);
   const notPng = path.join(removedAtExit('t2i-cli-'), 'notes.png');
   fs.writeFileSync(notPng, 'not an image');
-  await assert.rejects(run('judge', '--prompt', 'a circle', '--image', notPng), new RegExp(`^Error: ${notPng.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: not a readable PNG`));
+  await assert.rejects(run('judge', '--prompt', 'a circle', '--image', notPng), new RegExp(`^Error: ${notPng.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: not a PNG: it does not start with the PNG signature \\(it starts "not "; another format, or text\\?\\)$`));
   await assert.rejects(run('render', '--prompt', 'red circle', '--out', '/tmp/never.png'), /a count word is missing at the start of "red circle" .*e\.g\. "a red circle"/);
   await assert.rejects(run('judge', '--prompt', 'a circle'), /needs --prompt and --image/);
   await assert.rejects(run('render-set', '--set', 'other', '--out', '/tmp/never'), /--set must be seen or unseen/);

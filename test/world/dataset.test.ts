@@ -96,7 +96,10 @@ test('corrupt manifests give errors naming file and line', () => {
   assert.throws(() => readManifest(dir), /manifest.jsonl:2: image file .*r1.png is missing/);
   assert.equal(readManifest(dir, { checkFiles: false }).length, 3);
 
-  assert.throws(() => readManifest(tmpDir()), /no manifest/);
+  assert.throws(() => readManifest(tmpDir()), /manifest\.jsonl: no manifest \(not a dataset folder\? a dataset folder is made by collect, generate or render-set with --out\)/);
+  // A typo'd folder, and the manifest given for its folder, say so.
+  assert.throws(() => readManifest(path.join(dir, 'typo')), /typo: no such folder \(a dataset folder is made by/);
+  assert.throws(() => readManifest(path.join(dir, 'manifest.jsonl')), new RegExp(`manifest\\.jsonl is a file, not a dataset folder \\(give its folder, ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`));
 });
 
 test('dataset.json: images from another generator, seed or prompts are refused; more prompts after the same ones are not', () => {
