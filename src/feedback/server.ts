@@ -83,7 +83,7 @@ function staticDir(): string {
 const Rater = z.string().superRefine(storeCheck(checkRaterName)).superRefine((v, ctx) => {
   if (/^sim-/.test(v)) ctx.addIssue({ code: 'custom', message: `rater names starting with "sim-" are reserved for simulated raters, got "${v.slice(0, 80)}"` });
 }).transform((v) => v.normalize('NFC')); // one rater however the name's accents were typed (the store keeps NFC)
-const RequestId = z.string().regex(REQUEST_ID, 'request_id must be 8-200 characters of A-Z a-z 0-9 _ . : / -');
+const RequestId = z.string().regex(REQUEST_ID, 'must be 8-200 characters of A-Z a-z 0-9 _ . : / -');
 const LabelBody = z.strictObject({
   rater: Rater,
   image_id: z.string().min(1).max(500),
@@ -157,7 +157,7 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
     store.close();
     throw e;
   }
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 16 * 1024 });
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 16 * 1024, routerOptions: { ignoreTrailingSlash: true } }); // /stats/ is /stats
   app.removeContentTypeParser('text/plain'); // bodies are JSON: text is 415 like any other type, not a 400 about its shape
   // JSON.parse, not fastify's parser: that one calls a body with a "__proto__" key "not valid JSON". Such a key is
   // an own property here (JSON.parse never sets a prototype), and the strict schemas refuse it as an unknown field.

@@ -46,7 +46,7 @@ function raw(method: string, url: string, body?: string, headers: Record<string,
 const post = (url: string, body: unknown) => raw('POST', url, JSON.stringify(body));
 
 test('the pages and an image are served', async () => {
-  for (const p of ['/', '/stats', '/static/app.js', '/static/stats.js', '/static/style.css']) {
+  for (const p of ['/', '/stats', '/stats/', '/static/app.js', '/static/stats.js', '/static/style.css']) {
     const r = await fetch(base + p);
     assert.equal(r.status, 200, p);
   }
@@ -88,6 +88,7 @@ test('bad input gets a 4xx with a clear JSON message, and the server keeps servi
     ['empty rater', post('/api/labels', { rater: '', image_id: 'img-0', label: 'good', request_id: 'req-x-00004' }), 400, /rater name/],
     ['reserved rater', post('/api/labels', { rater: 'sim-r0', image_id: 'img-0', label: 'good', request_id: 'req-x-00005' }), 400, /reserved/],
     ['missing request id', post('/api/labels', { rater: 'ann', image_id: 'img-0', label: 'good' }), 400, /request_id: missing/],
+    ['bad request id: named once', post('/api/labels', { rater: 'ann', image_id: 'img-0', label: 'good', request_id: 'x y' }), 400, /^request_id: must be 8-200 characters of A-Z a-z 0-9 _ \. : \/ -$/],
     ['image id of the wrong type: named as such, not as missing', post('/api/labels', { rater: 'ann', image_id: 5, label: 'good', request_id: 'req-x-00008' }), 400, /^image_id: (?!missing).*expected string/],
     ['if_unlabelled not a boolean', post('/api/labels', { rater: 'ann', image_id: 'img-0', label: 'good', request_id: 'req-x-00013', if_unlabelled: 'yes' }), 400, /^if_unlabelled: .*boolean/],
     ['unknown field', post('/api/labels', { rater: 'ann', image_id: 'img-0', label: 'good', request_id: 'req-x-00006', extra: 1 }), 400, /extra/],
