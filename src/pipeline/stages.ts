@@ -78,7 +78,8 @@ export async function collectStage(config: CollectStageConfig, out: string, hook
   } else {
     origin = { prompts: promptsOrigin(promptSource, prompts.map((p) => p.prompt)), seed: config.seed, ...modelOrigin(dir, config.sampler ?? {}) };
     const changed = Object.entries(config.sampler ?? {}).filter(([, v]) => v !== undefined).map(([k, v]) => ` ${k} ${v}`).join('');
-    source = (path.relative(process.cwd(), path.resolve(dir)) || '.') + changed;
+    const rel = path.relative(process.cwd(), path.resolve(dir)) || '.';
+    source = (rel.startsWith('..') ? path.resolve(dir) : rel) + changed; // a model outside the folder the command runs in: its absolute path
   }
   const target = { prompts, perPrompt: config.perPrompt, outDir: out, seed: config.seed, source, origin };
   const made = firstMissingDir(out);
