@@ -271,6 +271,29 @@ function leaves(v: unknown, prefix = '', out = new Map<string, string>()): Map<s
   return out;
 }
 
+/** The option that sets each compared origin setting (collect's and generate's), for refusals a person reads. */
+const FLAG_OF: Record<string, string> = {
+  seed: '--seed',
+  'generator.errorRate': '--stand-in',
+  'generator.weightsSha256': 'the model (--model), weights',
+  'generator.sampler.guidanceScale': '--guidance',
+  'generator.sampler.steps': '--steps',
+  'generator.sampler.eta': '--eta',
+  'generator.sampler.guidanceInterval': '--guidance-interval',
+};
+
+/** A generator in words: "the stand-in (--stand-in 0.3)" or "the model data/base-model (weights 1a2b3c4d5e6f)". */
+function generatorWords(o: Pick<DatasetOrigin, 'generator' | 'location'>): string {
+  const g = o.generator as { kind?: unknown; errorRate?: unknown; weightsSha256?: unknown };
+  if (g.kind === 'stand-in') return `the stand-in (--stand-in ${String(g.errorRate)})`;
+  if (g.kind === 'model') {
+    const rel = o.location ? path.relative(process.cwd(), o.location) || '.' : undefined;
+    const where = rel === undefined ? '' : ` ${rel.startsWith('..') ? o.location : rel}`;
+    return `the model${where} (--model; weights ${String(g.weightsSha256).slice(0, 12)})`;
+  }
+  return `the generator ${JSON.stringify(o.generator).slice(0, 60)}`;
+}
+
 /**
  * Throws a one-line error unless images made from `origin` may join the
  * dataset in `dir`; reads only, so a refused run leaves the folder as it was.
@@ -304,8 +327,11 @@ export function checkOrigin(dir: string, origin: DatasetOrigin, prompts: readonl
   const now = leaves({ generator: origin.generator, seed: origin.seed });
   const keys = [...new Set([...was.keys(), ...now.keys()])].filter((k) => was.get(k) !== now.get(k));
   if (keys.length) {
-    const list = (m: Map<string, string>) => keys.map((k) => `${k} ${m.get(k) ?? 'none'}`).join(', ');
-    throw new Error(`${path.join(dir, ORIGIN_FILE)}: this dataset was made with ${list(was)}; this run has ${list(now)}: ${advice}`);
+    const kindChanged = keys.includes('generator.kind');
+    const list = (m: Map<string, string>, o: Pick<DatasetOrigin, 'generator' | 'location'>) =>
+      kindChanged ? generatorWords(o) : keys.map((k) => `${FLAG_OF[k] ?? k} ${m.get(k) ?? 'none'}`).join(', ');
+    const seed = kindChanged && keys.includes('seed') ? (m: Map<string, string>) => `, --seed ${m.get('seed')}` : () => '';
+    throw new Error(`${path.join(dir, ORIGIN_FILE)}: this dataset was made with ${list(was, recorded)}${seed(was)}; this run has ${list(now, origin)}${seed(now)}: ${advice}`);
   }
   const p = recorded.prompts;
   if (prompts.length < p.count || promptsOrigin(p.source, prompts.slice(0, p.count)).sha256 !== p.sha256) {

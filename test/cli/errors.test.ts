@@ -62,7 +62,7 @@ test('system errors are one line naming the path or address and what to do', asy
   assert.equal(made, 0, `refused before the model loads (it made ${made} tensors)`);
   // A dataset refused for another source: the one line only (no progress line before it).
   assert.equal(run(['collect', '--prompts', prompts, '--stand-in', '0.1', '--out', path.join(dir, 'ds')]).status, 0);
-  oneLine(run(['collect', '--prompts', prompts, '--stand-in', '0.2', '--out', path.join(dir, 'ds')]), /ds\/dataset\.json: this dataset was made with generator\.errorRate 0\.1; this run has generator\.errorRate 0\.2/);
+  oneLine(run(['collect', '--prompts', prompts, '--stand-in', '0.2', '--out', path.join(dir, 'ds')]), /ds\/dataset\.json: this dataset was made with --stand-in 0\.1; this run has --stand-in 0\.2/);
   fs.writeFileSync(path.join(dir, 'file'), '');
   oneLine(run(['render-set', '--out', path.join(dir, 'file')]), /--out .*file is a file, not a folder \(give a folder\)/);
 

@@ -118,9 +118,9 @@ test('a dataset records what it was made from, and refuses images of another sou
   assert.deepEqual([more.existing, more.generated], [10, 8]);
   assert.equal(readOrigin(dir)!.prompts.count, 6, 'the longer prompt list is recorded');
   const before = snapshot(dir);
-  await assert.rejects(collectStage({ prompts: PROMPTS, perPrompt: 1, seed: 3, standIn: 0.5 }, dir), /made with generator\.errorRate 0\.2; this run has generator\.errorRate 0\.5: use the same generator/);
+  await assert.rejects(collectStage({ prompts: PROMPTS, perPrompt: 1, seed: 3, standIn: 0.5 }, dir), /made with --stand-in 0\.2; this run has --stand-in 0\.5: use the same generator/);
   // The shipped model: refused from its checkpoint.json alone, before it loads.
-  await assert.rejects(collectStage({ prompts: PROMPTS, perPrompt: 1, seed: 3 }, dir), /made with generator\.kind "stand-in", generator\.errorRate 0\.2, generator\.weightsSha256 none, generator\.sampler\.steps none, .*; this run has generator\.kind "model"/);
+  await assert.rejects(collectStage({ prompts: PROMPTS, perPrompt: 1, seed: 3 }, dir), /made with the stand-in \(--stand-in 0\.2\); this run has the model \S+ \(--model; weights [0-9a-f]{12}\)/);
   await assert.rejects(collectStage({ prompts: seenPrompts().slice(1, 6), perPrompt: 1, seed: 3, standIn: 0.2 }, dir), /p0-0 has prompt .* use the same --prompts and --seed/);
   assert.deepEqual(snapshot(dir), before, 'a refused run leaves the dataset as it was');
 
@@ -139,8 +139,8 @@ test('t2i-align collect and generate into a folder made from another source: one
   await runCli('collect', '--prompts', prompts, '--per-prompt', '2', '--stand-in', '0.1', '--out', out);
   assert.equal(readOrigin(out)!.prompts.source, prompts);
   const before = snapshot(out);
-  await assert.rejects(runCli('collect', '--prompts', prompts, '--per-prompt', '2', '--stand-in', '0.3', '--out', out), /^Error: [^\n]*dataset\.json: this dataset was made with generator\.errorRate 0\.1; this run has generator\.errorRate 0\.3/);
-  await assert.rejects(runCli('generate', '--prompts', prompts, '--out', out), /dataset\.json: this dataset was made with generator\.kind "stand-in"/);
+  await assert.rejects(runCli('collect', '--prompts', prompts, '--per-prompt', '2', '--stand-in', '0.3', '--out', out), /^Error: [^\n]*dataset\.json: this dataset was made with --stand-in 0\.1; this run has --stand-in 0\.3/);
+  await assert.rejects(runCli('generate', '--prompts', prompts, '--out', out), /dataset\.json: this dataset was made with the stand-in \(--stand-in 0\.1\); this run has the model \S+ \(--model; weights [0-9a-f]{12}\)/);
   assert.deepEqual(snapshot(out), before);
 });
 

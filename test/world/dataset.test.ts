@@ -113,9 +113,9 @@ test('dataset.json: images from another generator, seed or prompts are refused; 
   checkOrigin(dir, { ...origin, location: '/elsewhere' }, prompts, 'x'); // the folder is for people, not compared
   checkOrigin(dir, { ...origin, prompts: promptsOrigin('seen', [...prompts, 'a circle']) }, [...prompts, 'a circle'], 'x');
   const refused = (o: DatasetOrigin, ps: string[], re: RegExp) => assert.throws(() => checkOrigin(dir, o, ps, 'x'), (e: Error) => (assert.match(e.message, re), assert.doesNotMatch(e.message, /\n/), true));
-  refused({ ...origin, generator: { kind: 'stand-in', errorRate: 0.3 } }, prompts, /dataset\.json: this dataset was made with generator\.kind "model", generator\.weightsSha256 "aaaaaaaaaaaa…", generator\.sampler\.steps 25, generator\.sampler\.guidanceScale 7, generator\.errorRate none; this run has generator\.kind "stand-in", .*generator\.errorRate 0\.3: use the same generator .* or a new --out \(nothing was written\)$/);
-  refused({ ...origin, generator: { ...origin.generator, sampler: { steps: 25, guidanceScale: 3 } } }, prompts, /made with generator\.sampler\.guidanceScale 7; this run has generator\.sampler\.guidanceScale 3/);
-  refused({ ...origin, seed: 1 }, prompts, /made with seed 0; this run has seed 1/);
+  refused({ ...origin, generator: { kind: 'stand-in', errorRate: 0.3 } }, prompts, /dataset\.json: this dataset was made with the model \/models\/a \(--model; weights aaaaaaaaaaaa\); this run has the stand-in \(--stand-in 0\.3\): use the same generator .* or a new --out \(nothing was written\)$/);
+  refused({ ...origin, generator: { ...origin.generator, sampler: { steps: 25, guidanceScale: 3 } } }, prompts, /made with --guidance 7; this run has --guidance 3/);
+  refused({ ...origin, seed: 1 }, prompts, /made with --seed 0; this run has --seed 1/);
   refused({ ...origin, prompts: promptsOrigin('other.txt', ['a circle']) }, ['a circle'], /made for 2 prompts from mine\.txt; this run's 1 prompts \(from other\.txt\) do not start with them/);
   refused(origin, [...prompts].reverse(), /do not start with them/);
   fs.writeFileSync(path.join(dir, ORIGIN_FILE), '{');
