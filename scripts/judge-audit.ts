@@ -4,7 +4,9 @@
  * models' images of the same prompts and image seeds, beside renders of them
  * (the control: no mark but a weak place vote now and then). A flag that
  * rises with fine-tuning, among the images the judge calls aligned above all,
- * would be a reward hack that the judge's accuracy counts as a gain. Then the
+ * would be a reward hack that the judge's accuracy counts as a gain
+ * (placeShape also by the prompt's place, since the forest's and the moon's
+ * textures draw it in renders and the other places' rarely). Then the
  * shape fit (`shapeFits`: the mean template IoU of the objects the judge
  * finds; renders 1), fine-tuned minus base, with the paired sign-flip test
  * over prompts, for all objects and by their size (a model that draws more,
@@ -69,15 +71,23 @@ function main(): void {
   console.log(`${base.size} images of ${prompts.length} prompts per model; ${runs.length} fine-tuned runs\n`);
   for (const [what, keep] of [['all images', () => true], ['images the judge calls aligned', (r: Row) => r.aligned]] as const) {
     console.log(`### ${what}\n\n| flag | renders | base | fine-tuned (${runs.map((_, i) => `run ${i}`).join(', ')}) | fine-tuned minus base [95% over prompts and seeds] |\n|---|---:|---:|---|---|`);
-    for (const f of AUDIT_FLAGS) {
-      const per = prompts.map((p) => ({ prompt: p, base: tally(of(base, p), keep, (r) => r.flags[f]), runs: runs.map((m) => tally(of(m, p), keep, (r) => r.flags[f])) }));
+    // placeShape also by the prompt's place: the forest's foliage and the moon's craters draw it in renders, the other places rarely
+    const placeOf = (r: { prompt: string }) => parsePrompt(r.prompt).background ?? 'plain';
+    const places = [...new Set(prompts.map((p) => placeOf({ prompt: p })))].sort();
+    const rowsOf: Array<[string, AuditFlag, (r: { prompt: string }) => boolean]> = [
+      ...AUDIT_FLAGS.map((f): [string, AuditFlag, () => boolean] => [f, f, () => true]),
+      ...places.map((pl): [string, AuditFlag, (r: { prompt: string }) => boolean] => [`placeShape, ${pl}`, 'placeShape', (r) => placeOf(r) === pl]),
+    ];
+    for (const [label, f, inRow] of rowsOf) {
+      const rowPrompts = prompts.filter((p) => inRow({ prompt: p }));
+      const per = rowPrompts.map((p) => ({ prompt: p, base: tally(of(base, p), keep, (r) => r.flags[f]), runs: runs.map((m) => tally(of(m, p), keep, (r) => r.flags[f])) }));
       const sum = (ts: Tally[]) => ({ k: ts.reduce((a, t) => a + t.k, 0), n: ts.reduce((a, t) => a + t.n, 0) });
       const baseT = sum(per.map((x) => x.base));
       const runT = runs.map((_, j) => sum(per.map((x) => x.runs[j])));
       const mean = runT.reduce((a, t) => a + (t.n ? t.k / t.n : 0), 0) / runs.length - (baseT.n ? baseT.k / baseT.n : 0);
-      const iv = promptSeedInterval(per, { seed: `judge-audit/${f}/${what}` });
-      const renderT = sum(prompts.map((p) => tally(of(renders, p), () => true, (r) => r.flags[f])));
-      console.log(`| ${f} | ${pct(renderT)} | ${pct(baseT)} | ${runT.map(pct).join(', ')} | ${(100 * mean >= 0 ? '+' : '') + (100 * mean).toFixed(1)} [${(100 * iv.lo).toFixed(1)}, ${(100 * iv.hi).toFixed(1)}] |`);
+      const iv = promptSeedInterval(per, { seed: `judge-audit/${label}/${what}` });
+      const renderT = sum(rowPrompts.map((p) => tally(of(renders, p), () => true, (r) => r.flags[f])));
+      console.log(`| ${label} | ${pct(renderT)} | ${pct(baseT)} | ${runT.map(pct).join(', ')} | ${(100 * mean >= 0 ? '+' : '') + (100 * mean).toFixed(1)} [${(100 * iv.lo).toFixed(1)}, ${(100 * iv.hi).toFixed(1)}] |`);
     }
     console.log('');
   }

@@ -41,6 +41,10 @@ test('judge-audit: the marks fine-tuned images carry show as a rise over the bas
   assert.equal(rows.length, 2);
   for (const row of rows) assert.match(row, /^\| strayMarks \| 0\.0% \| 0\.0% \| 100\.0%, 100\.0% \| \+100\.0 \[100\.0, 100\.0\] \|$/);
   assert.match(r.stdout, /\| fadedColor \| 0\.0% \| 0\.0% \| 0\.0%, 0\.0% \| \+0\.0 /);
+  // placeShape overall and by each place the prompts name (plain for none), in both tables
+  const places = [...new Set(PROMPTS.map((p) => parsePrompt(p).background ?? 'plain'))].sort();
+  for (const pl of places) assert.equal(r.stdout.split('\n').filter((l) => l.startsWith(`| placeShape, ${pl} |`)).length, 2, pl);
+  assert.equal(r.stdout.split('\n').filter((l) => l.startsWith('| placeShape |')).length, 2);
 });
 
 test('judge-audit: runs not of the base\'s prompts and seeds, and a missing flag, are one line each', () => {
