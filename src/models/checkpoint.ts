@@ -19,6 +19,8 @@ export type ModelKind = 'miniclip' | 'diffusion';
 
 /** The shipped base model's folder (`data/base-model`: `clip/` and `diffusion/`). */
 export const SHIPPED_BASE_MODEL_DIR = path.resolve(__dirname, '..', '..', 'data', 'base-model');
+/** Its MiniCLIP (the frozen encoder of the shipped reward model). */
+export const SHIPPED_CLIP_DIR = path.join(SHIPPED_BASE_MODEL_DIR, 'clip');
 
 export interface ModelCheckpointMeta {
   kind: ModelKind;

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assignVariables, CheckpointError, hasCheckpoint, loadCheckpoint, readCheckpointIndex, saveCheckpoint } from '../engine/checkpoint';
-import { SHIPPED_BASE_MODEL_DIR } from '../models/checkpoint';
+import { SHIPPED_CLIP_DIR } from '../models/checkpoint';
 import { variableShapes } from '../models/layers';
 import { FrozenClip, loadFrozenClip, TextEmbeddings } from './embeddings';
 import { RewardModel, RewardModelConfig, RewardModelConfigSchema } from './model';
@@ -90,7 +90,7 @@ export async function loadRewardModel(dir: string, opts: { clip?: FrozenClip } =
  */
 function findClipDir(dir: string, meta: RewardMeta): string {
   const named = path.resolve(dir, meta.clip.dir);
-  const shipped = path.join(SHIPPED_BASE_MODEL_DIR, 'clip');
+  const shipped = SHIPPED_CLIP_DIR;
   const holdsRecorded = (d: string) => hasCheckpoint(d) && readCheckpointIndex(d).sha256 === meta.clip.sha256;
   if (holdsRecorded(named)) return named;
   if (holdsRecorded(shipped)) return shipped;

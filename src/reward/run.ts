@@ -11,13 +11,14 @@ import { allAttributes } from '../world/prompt';
 import { goodShare, labelledImages, LabelledImage } from './data';
 import { EmbeddingTable, FrozenClip, datasetImageEmbeddings } from './embeddings';
 import { saveRewardModel, RewardDatasetInfo } from './checkpoint';
+import { SHIPPED_CLIP_DIR } from '../models/checkpoint';
 import { AucDifference, aucDifference, EvalSet, evaluateScorer, labelledSet, renderCheck, renderCheckPrompts, ScorerEval, subset } from './evaluate';
 import { bestThreshold, fixed3, Interval } from './metrics';
 import { ClipScore, RewardModel } from './model';
 import { resolveRewardConfig, RewardTrainConfig, RewardTrainResult, trainRewardModel } from './train';
 
-/** The MiniCLIP the shipped base model was trained with (the reward's frozen encoder by default). */
-export const BASE_CLIP_DIR = path.join(BASE_MODEL_DIR, 'clip');
+/** The MiniCLIP the shipped base model was trained with (the reward's frozen encoder by default; the reward module's name for SHIPPED_CLIP_DIR, which notebooks import). */
+export const BASE_CLIP_DIR = SHIPPED_CLIP_DIR;
 /** The shipped reward model, trained on the base model's labelled images (see the README for the commands). */
 export const REWARD_MODEL_DIR = path.join(path.dirname(BASE_MODEL_DIR), 'reward-model');
 

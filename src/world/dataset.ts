@@ -282,6 +282,13 @@ const FLAG_OF: Record<string, string> = {
   'generator.sampler.guidanceInterval': '--guidance-interval',
 };
 
+/** A compared setting's value as its option takes it: a guidance interval as lo:hi (all when none is set). */
+function flagValue(key: string, json: string | undefined): string {
+  if (key !== 'generator.sampler.guidanceInterval') return json ?? 'none';
+  const v: unknown = json === undefined || json === 'none' ? null : JSON.parse(json);
+  return Array.isArray(v) && v.length === 2 ? `${v[0]}:${v[1]}` : 'all';
+}
+
 /** A generator in words: "the stand-in (--stand-in 0.3)" or "the model data/base-model (weights 1a2b3c4d5e6f)". */
 function generatorWords(o: Pick<DatasetOrigin, 'generator' | 'location'>): string {
   const g = o.generator as { kind?: unknown; errorRate?: unknown; weightsSha256?: unknown };
@@ -329,7 +336,7 @@ export function checkOrigin(dir: string, origin: DatasetOrigin, prompts: readonl
   if (keys.length) {
     const kindChanged = keys.includes('generator.kind');
     const list = (m: Map<string, string>, o: Pick<DatasetOrigin, 'generator' | 'location'>) =>
-      kindChanged ? generatorWords(o) : keys.map((k) => `${FLAG_OF[k] ?? k} ${m.get(k) ?? 'none'}`).join(', ');
+      kindChanged ? generatorWords(o) : keys.map((k) => `${FLAG_OF[k] ?? k} ${flagValue(k, m.get(k))}`).join(', ');
     const seed = kindChanged && keys.includes('seed') ? (m: Map<string, string>) => `, --seed ${m.get('seed')}` : () => '';
     throw new Error(`${path.join(dir, ORIGIN_FILE)}: this dataset was made with ${list(was, recorded)}${seed(was)}; this run has ${list(now, origin)}${seed(now)}: ${advice}`);
   }

@@ -38,6 +38,7 @@ export function encodePng(img: ImageLike): Buffer {
 export function decodePng(bytes: Uint8Array): ImageLike {
   const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
   if (bytes.length === 0) throw new Error('not a PNG: the file is empty');
+  if (bytes.length < SIGNATURE.length && SIGNATURE.slice(0, bytes.length).every((b, i) => bytes[i] === b)) throw new Error('not a readable PNG: the file ends early (truncated?)');
   if (!SIGNATURE.every((b, i) => bytes[i] === b)) {
     const start = Buffer.from(bytes.subarray(0, 4)).toString('latin1').replace(/[^\x20-\x7e]/g, '.');
     throw new Error(`not a PNG: it does not start with the PNG signature (it starts "${start}"; another format, or text?)`);

@@ -95,17 +95,19 @@ export function auditImage(img: ImageLike): AuditResult {
   for (let p = 0; p < w * h; p++) total += mark[p];
   const strayMarks = Math.max(0, ...components(w, h, (p) => mark[p] === 1).map((c) => c.length)) >= Math.max(2, Math.round(STRAY_AREA_32 * scale)) || total >= Math.round(STRAY_TOTAL_32 * scale);
 
-  return { fadedColor, strayMarks, holedShape, weakPlace: seen.backgroundShare < PLACE_SHARE, placeShape: placeShapes(img, seen.background, inObject).length > 0 };
+  return { fadedColor, strayMarks, holedShape, weakPlace: seen.backgroundShare < PLACE_SHARE, placeShape: placeShapes(img, seen.background, inObject, seen.objects.map((o) => o.seen.box)).length > 0 };
 }
 
 /**
  * Shapes drawn in the place's own colors (the `placeShape` flag): each pixel
  * not in or touching a counted object takes the nearest of the place's
  * colors; a component of one such color that does not touch the image's
- * edge (the background's own expanse does), of at least the judge's size
- * floor, whose best shape template has IoU >= SHAPE_THRESHOLD.
+ * edge (the background's own expanse does), does not lie within a counted
+ * object's box (the hole of a ring, a star's notch: `holedShape`'s business),
+ * is at least the judge's size floor, and whose best shape template has IoU
+ * >= SHAPE_THRESHOLD. `objectBoxes`: the counted objects' boxes.
  */
-export function placeShapes(img: ImageLike, place: Place, inObject: Uint8Array): Array<{ shape: ObjectName; fit: number; area: number }> {
+export function placeShapes(img: ImageLike, place: Place, inObject: Uint8Array, objectBoxes: ReadonlyArray<{ x: number; y: number; w: number; h: number }>): Array<{ shape: ObjectName; fit: number; area: number }> {
   const { width: w, height: h } = img;
   const palette = PLACES[place].palette as readonly RGB[];
   if (palette.length < 2) return []; // one color: the background is one region, and what it encloses is a hole
@@ -128,6 +130,7 @@ export function placeShapes(img: ImageLike, place: Place, inObject: Uint8Array):
         x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
       }
       if (x0 === 0 || y0 === 0 || x1 === w - 1 || y1 === h - 1) continue;
+      if (objectBoxes.some((b) => x0 >= b.x && y0 >= b.y && x1 < b.x + b.w && y1 < b.y + b.h)) continue;
       const { nearest, shapeScore } = bestShape(pixels, w, { x: x0, y: y0, w: x1 - x0 + 1, h: y1 - y0 + 1 });
       if (shapeScore >= SHAPE_THRESHOLD) out.push({ shape: nearest, fit: shapeScore, area: pixels.length });
     }

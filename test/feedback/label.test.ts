@@ -86,6 +86,7 @@ test('t2i-align label with a second panel adds its raters beside the first and s
     return lines.join('');
   };
   assert.equal(await stderrOf('label', '--data', dir, '--panel', '3'), '');
+  assert.equal(await stderrOf('label', '--data', dir, '--panel', '3'), '', 'the same panel again, alone in its store');
   const second = await stderrOf('label', '--data', dir, '--panel', 'flip=0.3x2');
   assert.match(second, /^t2i-align: .*labels\.sqlite also holds the labels of another simulated panel \(sim-3-s0: 3 raters\), and the reward model averages every rater's labels; for this panel's alone, label into a new store \(--db FILE\)\.\n$/);
   assert.match(await stderrOf('label', '--data', dir, '--panel', '3', '--seed', '1'), /of 2 other simulated panels \(sim-3-s0: 3 raters, sim-flip0\.3x2-s0: 2 raters\)/);

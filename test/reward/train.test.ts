@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
@@ -15,6 +14,7 @@ import { formatPrompt, parsePrompt } from '../../src/world/prompt';
 import { perturbationsLeft, perturbationsOf } from '../../src/reward/perturb';
 import { smallDataset } from '../feedback/helpers';
 import { initTestBackend } from '../models/helpers';
+import { removedAtExit } from '../helpers/temp';
 import { labelledDataset, tinyFrozenClip, weightsOf } from './helpers';
 
 const FAST = { maxEpochs: 6, patience: 3, batchSize: 8, hidden: [16] };
@@ -181,8 +181,8 @@ test('a reward model copied away from its MiniCLIP is one clear error naming the
 test('a reward model trained on the shipped MiniCLIP, copied elsewhere (a moved sweep folder), reads the shipped MiniCLIP and scores as before', async () => {
   await initTestBackend();
   const shipped = path.resolve(__dirname, '..', '..', 'data', 'reward-model');
-  const moved = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2i-rm-')), 'a', 'b', 'rm');
-  fs.cpSync(shipped, moved, { recursive: true, filter: (src) => !src.includes(`${path.sep}eval`) });
+  const moved = path.join(removedAtExit('t2i-rm-moved-'), 'a', 'b', 'rm');
+  fs.cpSync(shipped, moved, { recursive: true, filter: (src) => path.relative(shipped, src).split(path.sep)[0] !== 'eval' });
   assert.ok(!fs.existsSync(path.resolve(moved, readRewardMeta(moved).clip.dir)), 'the stored relative path leads nowhere from the copy');
   const here = await loadRewardModel(shipped);
   const there = await loadRewardModel(moved);

@@ -116,6 +116,7 @@ test('dataset.json: images from another generator, seed or prompts are refused; 
   refused({ ...origin, generator: { kind: 'stand-in', errorRate: 0.3 } }, prompts, /dataset\.json: this dataset was made with the model \/models\/a \(--model; weights aaaaaaaaaaaa\); this run has the stand-in \(--stand-in 0\.3\): use the same generator .* or a new --out \(nothing was written\)$/);
   refused({ ...origin, generator: { ...origin.generator, sampler: { steps: 25, guidanceScale: 3 } } }, prompts, /made with --guidance 7; this run has --guidance 3/);
   refused({ ...origin, seed: 1 }, prompts, /made with --seed 0; this run has --seed 1/);
+  refused({ ...origin, generator: { ...origin.generator, sampler: { steps: 25, guidanceScale: 7, guidanceInterval: [800, 950] } } }, prompts, /made with --guidance-interval all; this run has --guidance-interval 800:950/);
   refused({ ...origin, prompts: promptsOrigin('other.txt', ['a circle']) }, ['a circle'], /made for 2 prompts from mine\.txt; this run's 1 prompts \(from other\.txt\) do not start with them/);
   refused(origin, [...prompts].reverse(), /do not start with them/);
   fs.writeFileSync(path.join(dir, ORIGIN_FILE), '{');

@@ -44,6 +44,7 @@ test('PNG round-trip and tiling', () => {
   assert.equal(grid.height, 2 * 96 + 3);
   assert.throws(() => decodePng(new Uint8Array([1, 2, 3])), /^Error: not a PNG: it does not start with the PNG signature \(it starts "\.\.\."; another format, or text\?\)$/);
   assert.throws(() => decodePng(new Uint8Array(0)), /^Error: not a PNG: the file is empty$/);
+  assert.throws(() => decodePng(new Uint8Array([0x89, 0x50, 0x4e, 0x47])), /^Error: not a readable PNG: the file ends early \(truncated\?\)$/, 'cut inside the signature');
   const png = encodePng(r.image);
   assert.throws(() => decodePng(png.subarray(0, 60)), /^Error: not a readable PNG: the file ends early \(truncated\?\)$/);
   // A red circle drawn fully transparent: a viewer shows nothing there, the RGB under it says "red circle".
