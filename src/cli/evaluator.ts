@@ -12,10 +12,10 @@ import {
   readClassifierMeta, resolveClassifierConfig, trainClassifier,
 } from '../eval/classifier';
 import { datasetImages, fidBetween } from '../eval/fid';
+import { shownPath } from '../engine/files';
 import { intOption, numberOption, outFolderOption } from './options';
 
 const pct = (k: number, n: number) => `${((100 * k) / n).toFixed(1)}%`;
-const shown = (dir: string) => path.relative(process.cwd(), dir) || '.';
 
 /**
  * What train-classifier may do with `out`: start afresh (nothing there, or
@@ -69,8 +69,8 @@ export function registerEvaluator(program: Command): void {
       };
       if (opts.json) return void process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
       const from = run.startStep > 0 ? `, resumed from update ${run.startStep}` : '';
-      console.log(`${shown(opts.out)}: classifier trained for ${run.step} updates in ${run.seconds.toFixed(1)} s${from}; mean loss of the last updates ${summary.finalLoss?.toFixed(4)}`);
-      console.log(`measure it: t2i-align classifier-accuracy --model ${shown(opts.out)}`);
+      console.log(`${shownPath(opts.out)}: classifier trained for ${run.step} updates in ${run.seconds.toFixed(1)} s${from}; mean loss of the last updates ${summary.finalLoss?.toFixed(4)}`);
+      console.log(`measure it: t2i-align classifier-accuracy --model ${shownPath(opts.out)}`);
     });
 
   program
@@ -96,7 +96,7 @@ export function registerEvaluator(program: Command): void {
           process.stdout.write(JSON.stringify({ classifier: classifier.dir, step: classifier.meta.step, accuracy, agreement }, null, 2) + '\n');
           return;
         }
-        console.log(`classifier ${shown(classifier.dir)}: ${perCategory} fresh renders per category, seed ${seed}, noise ${noise}, blur ${blur}`);
+        console.log(`classifier ${shownPath(classifier.dir)}: ${perCategory} fresh renders per category, seed ${seed}, noise ${noise}, blur ${blur}`);
         console.log(accuracyTable({ ...accuracy.categories, all: accuracy.all }));
         const hn = Object.entries(accuracy.hardNegatives).map(([k, v]) => `${k} ${pct(v.unknown, v.n)}`).join('  ');
         console.log(`hard negatives read as 'unknown' (${perCategory} per kind): ${hn}`);
@@ -122,7 +122,7 @@ export function registerEvaluator(program: Command): void {
       try {
         const r = { ...fidBetween(classifier, a, b), classifier: classifier.dir };
         if (opts.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-        console.log(`FID ${r.fid.toFixed(3)} between ${opts.a} (${r.nA} images) and ${opts.b} (${r.nB} images), in the ${r.dim}-d features of ${shown(r.classifier)}`);
+        console.log(`FID ${r.fid.toFixed(3)} between ${opts.a} (${r.nA} images) and ${opts.b} (${r.nB} images), in the ${r.dim}-d features of ${shownPath(r.classifier)}`);
       } finally {
         classifier.dispose();
       }

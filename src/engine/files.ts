@@ -104,3 +104,13 @@ export function makeDir(dir: string): void {
     }
   }
 }
+
+/**
+ * A path as a person reads it in a message: relative to the working folder
+ * when inside it ("data/base-model", "." for the folder itself), else absolute
+ * (not "../../work/main/data/base-model").
+ */
+export function shownPath(p: string): string {
+  const rel = path.relative(process.cwd(), path.resolve(p));
+  return rel === '' ? '.' : rel.startsWith('..') || path.isAbsolute(rel) ? path.resolve(p) : rel;
+}

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine/checkpoint';
-import { firstMissingDir, readJsonFile, removeEmptyTree } from '../engine/files';
+import { firstMissingDir, readJsonFile, removeEmptyTree, shownPath } from '../engine/files';
 import { BASE_MODEL_DIR, diffusionCheckpointDir } from '../eval/base';
 import { readModelMeta } from '../models/checkpoint';
 import { CLASSIFIER_DIR } from '../eval/classifier';
@@ -78,8 +78,7 @@ export async function collectStage(config: CollectStageConfig, out: string, hook
   } else {
     origin = { prompts: promptsOrigin(promptSource, prompts.map((p) => p.prompt)), seed: config.seed, ...modelOrigin(dir, config.sampler ?? {}) };
     const changed = Object.entries(config.sampler ?? {}).filter(([, v]) => v !== undefined).map(([k, v]) => ` ${k} ${v}`).join('');
-    const rel = path.relative(process.cwd(), path.resolve(dir)) || '.';
-    source = (rel.startsWith('..') ? path.resolve(dir) : rel) + changed; // a model outside the folder the command runs in: its absolute path
+    source = shownPath(dir) + changed;
   }
   const target = { prompts, perPrompt: config.perPrompt, outDir: out, seed: config.seed, source, origin };
   const made = firstMissingDir(out);

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { makeDir, writeFileAtomic as writeAtomic } from '../engine/files';
+import { makeDir, shownPath, writeFileAtomic as writeAtomic } from '../engine/files';
 import { decodePng, encodePng, ImageLike } from './image';
 import { Attributes, CaptionAttributes, parsePrompt } from './prompt';
 import { BACKGROUNDS, COLORS, OBJECTS } from './vocab';
@@ -294,8 +294,7 @@ function generatorWords(o: Pick<DatasetOrigin, 'generator' | 'location'>): strin
   const g = o.generator as { kind?: unknown; errorRate?: unknown; weightsSha256?: unknown };
   if (g.kind === 'stand-in') return `the stand-in (--stand-in ${String(g.errorRate)})`;
   if (g.kind === 'model') {
-    const rel = o.location ? path.relative(process.cwd(), o.location) || '.' : undefined;
-    const where = rel === undefined ? '' : ` ${rel.startsWith('..') ? o.location : rel}`;
+    const where = o.location ? ` ${shownPath(o.location)}` : '';
     return `the model${where} (--model; weights ${String(g.weightsSha256).slice(0, 12)})`;
   }
   return `the generator ${JSON.stringify(o.generator).slice(0, 60)}`;
