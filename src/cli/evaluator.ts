@@ -3,7 +3,6 @@
  * and `fid` (Frechet distance between two dataset folders in the classifier's
  * feature space; `render-set --noise --blur` in ./world.ts makes reference sets).
  */
-import * as path from 'node:path';
 import { Command } from 'commander';
 import { initBackend } from '../engine';
 import { hasCheckpoint } from '../engine/checkpoint';

@@ -11,12 +11,10 @@
  * Exports of older kits, without them, still import. Reading validates
  * every row; a problem is an error `<file>:<line>: ...`.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../engine/checkpoint';
-import { ManifestRecord } from '../world/dataset';
+import { imageFileSha, ManifestRecord } from '../world/dataset';
 import { Attributes, categoryOf } from '../world/prompt';
 import { checkRaterName, checkRequestId, LabelRow, LabelStore } from './store';
 
@@ -37,15 +35,15 @@ export type ImageInfo = ReadonlyMap<string, { prompt: string; category: string; 
  * PNG that cannot be read).
  */
 export function imageInfo(records: readonly ManifestRecord[], dir?: string): ImageInfo {
-  const sha = (file: string) => {
+  const sha = (r: ManifestRecord) => {
     try {
-      return createHash('sha256').update(fs.readFileSync(path.join(dir!, file))).digest('hex').slice(0, 16);
+      return imageFileSha(dir!, r).slice(0, 16);
     } catch {
       return undefined;
     }
   };
   return new Map(
-    records.map((r) => [r.id, { prompt: r.prompt, category: typeof r.extras?.category === 'string' ? r.extras.category : categoryOf(r.attributes as Attributes), ...(dir !== undefined ? { sha: sha(r.file) } : {}) }]),
+    records.map((r) => [r.id, { prompt: r.prompt, category: typeof r.extras?.category === 'string' ? r.extras.category : categoryOf(r.attributes as Attributes), ...(dir !== undefined ? { sha: sha(r) } : {}) }]),
   );
 }
 

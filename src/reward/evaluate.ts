@@ -10,12 +10,11 @@
  *   'new object'       a word (in this world: the object) never was.
  * Intervals: bootstrap over prompts.
  */
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from '../engine/random';
 import { judgeRecords } from '../feedback/label';
-import { ManifestRecord, readManifest } from '../world/dataset';
+import { imageFileSha, ManifestRecord, readManifest } from '../world/dataset';
 import { renderPrompt } from '../world/render';
 import { Attributes, categoryOf, Category, CATEGORIES, formatPrompt, parsePrompt } from '../world/prompt';
 import { goodShare, LabelledImage, labelledImages, promptAttributes } from './data';
@@ -279,7 +278,7 @@ export function aucDifference(set: EvalSet, reward: ArrayLike<number>, clip: Arr
  * no longer there are named in `missing` (nothing to compare).
  */
 export function imagesSeenInTraining(modelDir: string, datasets: ReadonlyArray<{ dir: string }>, dir: string): { shared: number; total: number; trainDirs: string[]; missing: string[] } {
-  const digest = (d: string, r: ManifestRecord) => `${r.prompt}\n${crypto.createHash('sha256').update(fs.readFileSync(path.join(d, r.file))).digest('hex')}`;
+  const digest = (d: string, r: ManifestRecord) => `${r.prompt}\n${imageFileSha(d, r)}`;
   const trainDirs: string[] = [], missing: string[] = [];
   const seen = new Set<string>();
   for (const t of datasets) {

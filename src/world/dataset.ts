@@ -191,6 +191,11 @@ export function writeManifest(dir: string, records: readonly ManifestRecord[]): 
   writeFileAtomic(path.join(dir, MANIFEST), records.map((r) => JSON.stringify(r) + '\n').join(''));
 }
 
+/** The sha256 (hex) of a record's PNG file, as stored (what tells two datasets' images of one id apart). */
+export function imageFileSha(dir: string, record: Pick<ManifestRecord, 'file'>): string {
+  return createHash('sha256').update(fs.readFileSync(path.join(dir, record.file))).digest('hex');
+}
+
 /** Decode a record's PNG (errors name the file). */
 export function readImage(dir: string, record: ManifestRecord): ImageLike {
   const file = path.join(dir, record.file);
