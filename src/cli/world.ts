@@ -41,8 +41,8 @@ export function registerWorld(program: Command): void {
     .option('--size <px>', 'canvas side in pixels', '32')
     .action((opts: { prompt: string; out: string; seed: string; size: string }) => {
       const attrs = parsePrompt(opts.prompt);
+      outFileOption(opts.out); // a kept file (a manifest, a label store) is named as such first
       if (!/\.png$/i.test(opts.out)) throw new Error(`--out must name a .png file (render writes PNG), got "${opts.out}"`);
-      outFileOption(opts.out);
       const r = renderPrompt(attrs, intOption('--seed', opts.seed, -(2 ** 53) + 1, 2 ** 53 - 1), { size: intOption('--size', opts.size, 16, 1024) });
       writeFileAtomic(opts.out, encodePng(r.image));
       console.log(`${opts.out}: ${r.image.width}x${r.image.height}, ${r.scene.objects.length} ${r.scene.objects[0]?.color ?? ''} ${attrs.object}(s) on ${r.scene.place}`);

@@ -9,6 +9,7 @@ import { readPromptsFile } from '../../src/world/promptFile';
 import { seedFor } from '../../src/feedback/collect';
 import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
 import { removedAtExit } from '../helpers/temp';
+import { shownPath } from '../../src/engine/files';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
 const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, T2I_PROGRESS: '0' } });
@@ -48,7 +49,7 @@ test('generate writes PNGs and a manifest, skips ids already there, and rejects 
   const recs = readManifest(out);
   // The same writer as collect: ids p<i>-<k>, seeds seedFor(seed, i, k), source the model folder.
   assert.deepEqual(recs.map((x) => x.id), ['p0-0', 'p0-1', 'p1-0', 'p1-1']);
-  assert.equal(recs[0].source, path.relative(process.cwd(), path.join(modelDir, 'diffusion')));
+  assert.equal(recs[0].source, shownPath(path.join(modelDir, 'diffusion'))); // a folder outside the working one: its absolute path
   assert.equal(recs[0].seed, seedFor(5, 0, 0));
   assert.deepEqual(recs[0].attributes, { count: 2, object: 'circle', color: 'red', background: 'forest' });
   assert.equal(recs[0].extras?.category, 'combination');
