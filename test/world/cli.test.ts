@@ -13,6 +13,10 @@ test('vocab --json has the documented shape', async () => {
   assert.deepEqual(v.counts, ['one', 'two', 'three', 'four']);
   assert.ok(v.backgrounds.includes('in the forest'));
   assert.ok(Array.isArray(v.heldOut.objects) && Array.isArray(v.heldOut.combinations));
+  // The text says what the JSON cannot: "a"/"an" count as one, and what the held-out line is for.
+  const text = await run('vocab');
+  assert.match(text, /^counts: +one, two, three, four \("a" or "an" for one\)$/m);
+  assert.match(text, /^held out: .*\n +\(the unseen prompts: never asked for in the feedback, kept to test generalisation; render and judge take every prompt\)$/m);
 });
 
 test('render then judge a PNG; render-set then judge --manifest', async () => {
