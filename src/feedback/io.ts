@@ -21,7 +21,7 @@ import { checkRaterName, checkRequestId, LabelRow, LabelStore } from './store';
 export type ExportFormat = 'jsonl' | 'csv';
 export const COLUMNS = ['seq', 'image_id', 'prompt', 'category', 'image_sha', 'rater', 'rater_kind', 'label', 'time', 'retracts', 'request_id'] as const;
 /** The columns of exports before image_sha was added (2026-12-06; still read). */
-export const COLUMNS_WITHOUT_SHA = ['seq', 'image_id', 'prompt', 'category', 'rater', 'rater_kind', 'label', 'time', 'retracts', 'request_id'] as const;
+export const COLUMNS_WITHOUT_SHA: readonly string[] = COLUMNS.filter((c) => c !== 'image_sha');
 /** The columns of exports before prompt and category were added (still read). */
 export const OLD_COLUMNS = ['seq', 'image_id', 'rater', 'rater_kind', 'label', 'time', 'retracts', 'request_id'] as const;
 

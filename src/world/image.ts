@@ -31,12 +31,14 @@ export function encodePng(img: ImageLike): Buffer {
   return PNG.sync.write(png, { colorType: 2, inputColorType: 2, inputHasAlpha: false });
 }
 
+/** The eight bytes every PNG file starts with. */
+const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
 /**
  * Decode PNG bytes to RGB. An image with a transparent pixel is refused: what a viewer shows there depends
  * on what it is drawn over, and the colour under it is anything (a judge reading it would see what no person does).
  */
 export function decodePng(bytes: Uint8Array): ImageLike {
-  const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
   if (bytes.length === 0) throw new Error('not a PNG: the file is empty');
   if (bytes.length < SIGNATURE.length && SIGNATURE.slice(0, bytes.length).every((b, i) => bytes[i] === b)) throw new Error('not a readable PNG: the file ends early (truncated?)');
   if (!SIGNATURE.every((b, i) => bytes[i] === b)) {

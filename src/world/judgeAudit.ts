@@ -34,7 +34,7 @@
  */
 import { ImageLike } from './image';
 import { bestShape, components, minArea, observe, Observation, observeWithPixels, segment, SHAPE_THRESHOLD } from './judge';
-import { OBJECT_COLORS, ObjectName, Place, PLACES, RGB } from './vocab';
+import { OBJECT_COLORS, ObjectName, PLACES, RGB } from './vocab';
 
 export const AUDIT_FLAGS = ['fadedColor', 'strayMarks', 'holedShape', 'weakPlace', 'placeShape'] as const;
 export type AuditFlag = (typeof AUDIT_FLAGS)[number];
@@ -95,7 +95,7 @@ export function auditImage(img: ImageLike): AuditResult {
   for (let p = 0; p < w * h; p++) total += mark[p];
   const strayMarks = Math.max(0, ...components(w, h, (p) => mark[p] === 1).map((c) => c.length)) >= Math.max(2, Math.round(STRAY_AREA_32 * scale)) || total >= Math.round(STRAY_TOTAL_32 * scale);
 
-  return { fadedColor, strayMarks, holedShape, weakPlace: seen.backgroundShare < PLACE_SHARE, placeShape: placeShapes(img, seen.background, inObject, seen.objects.map((o) => o.seen.box)).length > 0 };
+  return { fadedColor, strayMarks, holedShape, weakPlace: seen.backgroundShare < PLACE_SHARE, placeShape: placeShapes(img, seen).length > 0 };
 }
 
 /**
@@ -105,12 +105,15 @@ export function auditImage(img: ImageLike): AuditResult {
  * edge (the background's own expanse does), does not lie within a counted
  * object's box (the hole of a ring, a star's notch: `holedShape`'s business),
  * is at least the judge's size floor, and whose best shape template has IoU
- * >= SHAPE_THRESHOLD. `objectBoxes`: the counted objects' boxes.
+ * >= SHAPE_THRESHOLD. `seen`: the judge's reading of `img`, with pixels.
  */
-export function placeShapes(img: ImageLike, place: Place, inObject: Uint8Array, objectBoxes: ReadonlyArray<{ x: number; y: number; w: number; h: number }>): Array<{ shape: ObjectName; fit: number; area: number }> {
+export function placeShapes(img: ImageLike, seen: ReturnType<typeof observeWithPixels> = observeWithPixels(img)): Array<{ shape: ObjectName; fit: number; area: number }> {
   const { width: w, height: h } = img;
-  const palette = PLACES[place].palette as readonly RGB[];
+  const palette = PLACES[seen.background].palette as readonly RGB[];
   if (palette.length < 2) return []; // one color: the background is one region, and what it encloses is a hole
+  const inObject = new Uint8Array(w * h);
+  for (const o of seen.objects) for (const p of o.pixels) inObject[p] = 1;
+  const objectBoxes = seen.objects.map((o) => o.seen.box);
   const label = new Int8Array(w * h).fill(-1);
   for (let p = 0; p < w * h; p++) {
     if (nearObject(p, inObject, w, h)) continue;
