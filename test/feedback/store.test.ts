@@ -188,6 +188,7 @@ test('a corrupt import file is an error naming the line, and nothing is imported
   const bad = (lines: string[], k: number, line: string) => lines.map((l, i) => (i === k ? line : l)).join('\n');
   assert.throws(() => parseRows(bad(jsonl, 1, '{"seq": 2,'), 'jsonl', 'x.jsonl'), /^Error: x\.jsonl:2: not valid JSON/);
   assert.throws(() => parseRows(bad(jsonl, 1, jsonl[1].replace('"bad"', '"meh"')), 'jsonl', 'x.jsonl'), /x\.jsonl:2: label:/);
+  assert.throws(() => parseRows(bad(jsonl, 1, jsonl[1].replace('"image_sha":null', '"image_sha":"XYZ"')), 'jsonl', 'x.jsonl'), /^Error: x\.jsonl:2: image_sha: 16 lowercase hex digits$/);
   assert.throws(() => parseRows(bad(csv, 2, csv[2].replace(',bad,', ',meh,')), 'csv', 'x.csv'), /x\.csv:3: label:/);
   assert.throws(() => parseRows(bad(csv, 2, 'just,three,fields'), 'csv', 'x.csv'), /x\.csv:3: expected 11 fields, got 3/);
   assert.throws(() => parseRows(bad(csv, 0, 'seq,image'), 'csv', 'x.csv'), /x\.csv:1: header must be/);
