@@ -54,16 +54,6 @@ async function loadScorer(model: string, clipDir?: string): Promise<{ scorer: Re
   return { scorer: r.model, frozen: r.frozen, dispose: () => (r.model.dispose(), r.frozen.clip.dispose()) };
 }
 
-/** Fewest training rows, and held-out images, whose numbers the kit prints without a caution. */
-export const FEW_LABELS = { train: 200, heldOut: 40 };
-
-/** A one-line caution when a reward model learnt from few labels (a student's ten), else undefined. */
-export function fewLabels(rows: { train: number }, heldOutImages: number): string | undefined {
-  if (rows.train >= FEW_LABELS.train && heldOutImages >= FEW_LABELS.heldOut) return undefined;
-  const swing = heldOutImages > 0 ? `one held-out image moves its held-out accuracy by ${(100 / heldOutImages).toFixed(1)} points` : 'no image was held out to measure it';
-  return `only ${rows.train} training rows and ${heldOutImages} held-out images: a reward model this small fits its few labels, and ${swing} (the shipped one learnt from 2,208 rows; label more images, or give several --data folders)`;
-}
-
 export function registerReward(program: Command): void {
   program
     .command('train-reward')
@@ -97,8 +87,7 @@ export function registerReward(program: Command): void {
         out: opts.out, seconds, config: run.config, rows: run.rows, bestEpoch: run.bestEpoch, epochs: run.history.length,
         heldOutPrompts: run.heldOutPrompts.length, trainPrompts: run.trainPrompts.length, heldOut: run.heldOut, datasets: run.datasets,
       };
-      const few = fewLabels(run.rows, run.heldOut?.images ?? 0);
-      if (few) process.stderr.write(`t2i-align: ${few}\n`);
+      if (run.caution) process.stderr.write(`t2i-align: ${run.caution}\n`);
       if (opts.json) return void process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
       const h = run.heldOut;
       console.log(`${opts.out}: reward model trained in ${seconds.toFixed(1)} s on ${run.rows.train} rows (${run.trainPrompts.length} prompts; ${run.rows.goodTrain} good), best epoch ${run.bestEpoch} of ${run.history.length}`);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { fewLabels } from '../../src/cli/reward';
+import { fewLabels } from '../../src/reward/run';
 import { runCli } from '../cli/run-in-process';
 import { smallDataset, tempDir } from '../feedback/helpers';
 import { labelledDataset, tinyFrozenClip } from './helpers';

@@ -8,7 +8,7 @@ import { labelAudit, labelledImages } from '../../src/reward/data';
 import { readRewardMeta, loadRewardModel } from '../../src/reward/checkpoint';
 import { datasetImageEmbeddings, TextEmbeddings } from '../../src/reward/embeddings';
 import { RewardModel } from '../../src/reward/model';
-import { loadRewardData, trainReward } from '../../src/reward/run';
+import { fewLabels, loadRewardData, trainReward } from '../../src/reward/run';
 import { resolveRewardConfig, trainRewardModel } from '../../src/reward/train';
 import { formatPrompt, parsePrompt } from '../../src/world/prompt';
 import { perturbationsLeft, perturbationsOf } from '../../src/reward/perturb';
@@ -278,6 +278,9 @@ test('held-out metrics and the CLIP threshold leave out the images the raters sp
   const tied = held.filter((im) => im.labels.filter((l) => l === 'good').length * 2 === im.labels.length);
   assert.ok(tied.length > 0, 'the panel gives some held-out images a tie');
   assert.equal(run.heldOut!.images, held.length - tied.length);
+  // 40 images: the run carries the few-labels caution, for a notebook as for the CLI.
+  assert.equal(run.caution, fewLabels(run.rows, run.heldOut!.images));
+  assert.match(run.caution!, new RegExp(`^only ${run.rows.train} training rows and ${run.heldOut!.images} held-out images`));
   run.model.dispose();
   frozen.clip.dispose();
 });
