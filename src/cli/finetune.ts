@@ -49,7 +49,10 @@ export function registerFinetune(program: Command): void {
       if (opts.normalise !== undefined) flags.normalise = opts.normalise;
       if (opts.seed !== undefined) flags.seed = intOption('--seed', opts.seed, 0, 2 ** 31);
       if (opts.evalGuidance !== undefined) flags.evalGuidance = numberOption('--eval-guidance', opts.evalGuidance, 0, 100);
-      const train = { ...((file.train as object | undefined) ?? {}), ...(opts.steps !== undefined ? { steps: intOption('--steps', opts.steps, 1, 10_000_000) } : {}) };
+      // --steps joins the file's train object; a train that is no object goes on as it is, for the config's own error.
+      const steps = opts.steps !== undefined ? { steps: intOption('--steps', opts.steps, 1, 10_000_000) } : {};
+      const fileTrain = file.train;
+      const train = fileTrain === undefined || (typeof fileTrain === 'object' && fileTrain !== null && !Array.isArray(fileTrain)) ? { ...(fileTrain ?? {}), ...steps } : fileTrain;
       const config = resolveFinetuneConfig(preset, { ...file, ...flags, train });
       if (opts.threshold !== undefined && config.weights !== 'threshold') throw new Error(`--threshold applies to --weights threshold only (these weights are ${config.weights}, which no threshold changes)`);
       await initBackend();

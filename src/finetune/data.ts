@@ -136,7 +136,11 @@ export function modelData(
       let weight: number;
       let from: WeightedExample['from'];
       if (share !== undefined) ((weight = config.weights === 'threshold' ? (share > 0.5 ? 1 : 0) : share), (from = 'labels'));
-      else if (scores) ((weight = config.weights === 'threshold' ? (scores[i] >= config.threshold ? 1 : 0) : scores[i]), (from = 'reward'));
+      else if (scores) {
+        // A NaN would pass as weight 0 under a threshold and poison the mean otherwise: refused where it arises.
+        if (!Number.isFinite(scores[i])) throw new Error(`${dir}: the reward model scored image ${r.id} ${scores[i]}, not a finite number: its weights may be corrupt (check it with \`t2i-align eval-reward --model DIR\`)`);
+        ((weight = config.weights === 'threshold' ? (scores[i] >= config.threshold ? 1 : 0) : scores[i]), (from = 'reward'));
+      }
       else return;
       const image = readImage(dir, r);
       const attributes = promptAttributes(dir, r);
@@ -147,12 +151,17 @@ export function modelData(
     });
     summary.datasets.push({ dir, kind, images: records.length, used, manifestSha256: manifestSha256(dir), labels: labels.size, labelsSha256: labelsSha256(labels) });
   }
-  if (examples.length === 0) throw new Error(`no model-generated image has a weight above 0 (weights: ${config.weights}); lower --threshold (the least reward kept, now ${config.threshold}) or use --weights reward`);
-  const mean = examples.reduce((a, e) => a + e.weight, 0) / examples.length;
-  if (config.normalise === 'mean') {
-    if (!(mean > 0)) throw new Error('every weight is 0: nothing to normalise by');
-    for (const e of examples) e.weight /= mean;
+  // Weights all 0 leave the model term nothing to teach (the run would be beta x the pretraining loss alone): refused in every mode.
+  if (!examples.some((e) => e.weight > 0)) {
+    const why = {
+      threshold: `lower --threshold (the least reward kept, now ${config.threshold}) or use --weights reward`,
+      labels: `every labelled image is bad to all its raters${reward ? ' and the reward model scores the rest 0' : ''}, so the model term has nothing to teach: label more images, or use --weights reward`,
+      reward: 'the reward model scores every image 0: check it with `t2i-align eval-reward --model DIR`',
+    }[config.weights];
+    throw new Error(`no model-generated image has a weight above 0 (weights: ${config.weights}, ${examples.length} images weighed); ${why}`);
   }
+  const mean = examples.reduce((a, e) => a + e.weight, 0) / examples.length;
+  if (config.normalise === 'mean') for (const e of examples) e.weight /= mean;
   const ws = examples.map((e) => e.weight);
   summary.examples = examples.length;
   summary.weight = { mean: ws.reduce((a, b) => a + b, 0) / ws.length, min: Math.min(...ws), max: Math.max(...ws) };

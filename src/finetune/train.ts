@@ -232,6 +232,12 @@ export async function finetune(
 ): Promise<FinetuneResult> {
   const t0 = Date.now();
   const baseDir = diffusionCheckpointDir(inputs.model ?? BASE_MODEL_DIR);
+  const recordFile = path.join(inputs.out, RECORD);
+  // An --out that is a file or holds something else is refused before the datasets are read (reading them caches
+  // their embeddings in their folders); a run's own folder is compared with its record once the inputs are known.
+  if (!fs.existsSync(recordFile) && fs.existsSync(inputs.out) && (!fs.statSync(inputs.out).isDirectory() || fs.readdirSync(inputs.out).length > 0)) {
+    throw new Error(`--out ${inputs.out} ${fs.statSync(inputs.out).isDirectory() ? `holds files but no fine-tuning run (${RECORD})` : 'is a file'}: give a new or empty folder`);
+  }
   const reward = inputs.reward ? await loadRewardModel(inputs.reward) : undefined;
   let data: ReturnType<typeof modelData>;
   try {
@@ -251,7 +257,6 @@ export async function finetune(
       corpus,
     },
   };
-  const recordFile = path.join(inputs.out, RECORD);
   if (fs.existsSync(recordFile)) {
     const saved = JSON.parse(fs.readFileSync(recordFile, 'utf8'));
     // Keys added since a run began read as the values the run used.
@@ -262,8 +267,6 @@ export async function finetune(
     }
     const diff = firstDifference(saved, JSON.parse(JSON.stringify(record)));
     if (diff) throw new Error(`${inputs.out} holds a fine-tuning run with other settings or inputs (${diff}); use another --out, or the same settings to resume`);
-  } else if (fs.existsSync(inputs.out) && (!fs.statSync(inputs.out).isDirectory() || fs.readdirSync(inputs.out).length > 0)) {
-    throw new Error(`--out ${inputs.out} ${fs.statSync(inputs.out).isDirectory() ? `holds files but no fine-tuning run (${RECORD})` : 'is a file'}: give a new or empty folder`);
   }
   let model: TextToImage | undefined;
   try {

@@ -79,7 +79,10 @@ function poolOf(a: Attributes): Perturbation[][] {
   let pool = pools.get(key);
   if (!pool) {
     const k = PERTURBED_ATTRIBUTES;
-    const trainable = (ps: Perturbation[]) => ps.filter((p) => !usesHeldOutCombination(p.attributes) || usesHeldOutCombination(a));
+    // A held-out pair is kept only where it is `a`'s own (a's color and place): for a prompt outside the held-out
+    // pairs (everything the kit trains on) that leaves the pool as it was, so PERTURBATION_RULES stays 3.
+    const ownPair = (b: Attributes) => b.color === a.color && b.background === a.background;
+    const trainable = (ps: Perturbation[]) => ps.filter((p) => !usesHeldOutCombination(p.attributes) || ownPair(p.attributes));
     pool = [
       trainable(k.flatMap((x) => perturbationsOf(a, [x]))),
       trainable([[k[0], k[1]], [k[0], k[2]], [k[1], k[2]]].flatMap((w) => perturbationsOf(a, w))),

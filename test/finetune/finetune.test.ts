@@ -13,7 +13,7 @@ import { adam } from '../../src/engine/adam';
 import { assertStepDoesNotLeak } from '../../src/engine';
 import { imagesToTensor } from '../../src/models/data';
 import { Rng } from '../../src/engine/random';
-import { embedImages, RewardModel, TextEmbeddings } from '../../src/reward';
+import { embedImages, REWARD_MODEL_DIR, RewardModel, TextEmbeddings } from '../../src/reward';
 import { ImageLike, parsePrompt, readImage, readManifest, seenPrompts } from '../../src/world';
 import { runCli } from '../cli/run-in-process';
 import { smallDataset } from '../feedback/helpers';
@@ -225,6 +225,20 @@ test('trainTextEncoder: the text encoder learns only when asked; leak-free, resu
   assert.notEqual(sha(minSnr), sha(dirs[2]));
 });
 
+test('modelData: weights all 0 are refused in every mode and normalisation (the run would be the pretraining term alone)', async () => {
+  await initTestBackend();
+  const dir = smallDataset(6);
+  const store = LabelStore.open(path.join(dir, 'labels.sqlite'));
+  for (const r of readManifest(dir)) store.add({ imageId: r.id, rater: 'r0', raterKind: 'simulated', label: 'bad' });
+  store.close();
+  for (const weights of ['labels', 'threshold'] as const) {
+    for (const normalise of ['none', 'mean'] as const) {
+      assert.throws(() => modelData({ data: [dir], unlabelled: [] }, { weights, threshold: 0.5, normalise }), new RegExp(`no model-generated image has a weight above 0 \\(weights: ${weights}, `));
+    }
+  }
+  assert.throws(() => modelData({ data: [dir], unlabelled: [] }, { weights: 'labels', threshold: 0.5, normalise: 'none' }), /every labelled image is bad to all its raters.*label more images, or use --weights reward/);
+});
+
 test('modelData: label shares, threshold keeps good images only, mean normalisation; no reward model is a clear error', async () => {
   await initTestBackend();
   const dir = labelledDataset(12, 'flip=0,skip=0,leniency=0x3');
@@ -256,6 +270,11 @@ test('modelData: label shares, threshold keeps good images only, mean normalisat
     assert.ok(Math.abs(e.weight - want) < 1e-5, `${e.id}: weight ${e.weight}, its reward ${want}`);
   }
   assert.ok(new Set(scored.examples.map((e) => e.weight.toFixed(6))).size > 1, 'the weights are not all one value');
+  // A reward that is not a number is refused where it arises (a threshold read it as 0, a mean as NaN).
+  const nan = { score: (_e: unknown, prompts: string[]) => prompts.map(() => NaN) } as unknown as RewardModel;
+  for (const weights of ['reward', 'threshold'] as const) {
+    assert.throws(() => modelData({ data: [], unlabelled: [smallDataset(3)] }, { weights, threshold: 0.5, normalise: 'none' }, { model: nan, frozen }), /the reward model scored image .* NaN, not a finite number/);
+  }
   reward.dispose();
   frozen.clip.dispose();
 });
@@ -484,10 +503,24 @@ test('t2i-align finetune: bad input is one clear line and writes nothing', async
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--config', bad, '--out', out), /--config .*bad\.json: must be a JSON object of settings, got null/);
   fs.writeFileSync(bad, '[1]');
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--config', bad, '--out', out), /must be a JSON object of settings, got an array/);
+  // A train that is no object is the config's error, with or without --steps (it was read as the default settings).
+  for (const train of [5, null, 'abc', [1]]) {
+    fs.writeFileSync(bad, JSON.stringify({ train }));
+    for (const steps of [[], ['--steps', '3']]) {
+      await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--config', bad, ...steps, '--out', out), new RegExp(`finetune config: train: must be an object of training settings, got ${JSON.stringify(train).replace(/[[\]]/g, '\\$&')}`));
+    }
+  }
   // An --out that holds something else (here a model) is refused before anything is written into it.
   const before = fs.readdirSync(base).sort();
   await assert.rejects(runCli('finetune', '--model', base, '--data', labelledDataset(3), '--weights', 'labels', '--out', base), /--out .* holds files but no fine-tuning run \(finetune\.json\): give a new or empty folder/);
   assert.deepEqual(fs.readdirSync(base).sort(), before);
+  // ... and before the datasets are read: scoring them with a reward model would cache embeddings in their folders.
+  const scoredData = smallDataset(2);
+  const listing = fs.readdirSync(scoredData).sort();
+  const occupied = removedAtExit('t2i-ft-occupied-');
+  fs.writeFileSync(path.join(occupied, 'notes.txt'), 'mine\n');
+  await assert.rejects(runCli('finetune', '--model', base, '--data', scoredData, '--reward', REWARD_MODEL_DIR, '--out', occupied), /--out .* holds files but no fine-tuning run \(finetune\.json\): give a new or empty folder/);
+  assert.deepEqual(fs.readdirSync(scoredData).sort(), listing);
   fs.writeFileSync(bad, JSON.stringify({ modelTimesteps: [900, 800] }));
   await assert.rejects(runCli('finetune', '--model', base, '--data', unlabelled, '--weights', 'labels', '--config', bad, '--out', out), /finetune config: modelTimesteps: \[lo, hi\] needs lo <= hi/);
   const labelled = labelledDataset(3);

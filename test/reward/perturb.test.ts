@@ -65,6 +65,13 @@ test('no perturbation training draws for a seen prompt is a test-only prompt (a 
   const held = unseenPrompts().find((p) => p.attributes.color !== undefined && p.attributes.background !== undefined && p.attributes.object === 'circle')!;
   const drawn = perturbPrompt(held.attributes, 600, new Rng(1));
   assert.ok(drawn.some((p) => p.changed.length === 1 && p.changed[0] === 'count' && usesHeldOutCombination(p.attributes)), 'its count changes are drawn');
+  // ... and no other held-out pair, for any unseen circle prompt with a color and a place.
+  for (const u of unseenPrompts().filter((p) => p.attributes.object === 'circle' && p.attributes.color !== undefined && p.attributes.background !== undefined)) {
+    for (const p of perturbPrompt(u.attributes, 600, new Rng(u.prompt))) {
+      const own = p.attributes.color === u.attributes.color && p.attributes.background === u.attributes.background;
+      assert.ok(own || !usesHeldOutCombination(p.attributes), `${u.prompt} -> ${p.prompt}, another held-out pair`);
+    }
+  }
 });
 
 test("the run's held-out prompts are not drawn as wrong prompts when excluded, unless nothing else is left", () => {
