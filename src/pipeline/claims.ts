@@ -21,7 +21,10 @@
  * reproduced whatever its effect (at most mixed, by its interval over seeds;
  * with one seed, not reproduced); `makeClaim` names it in the claim's note, so
  * that a part held back by its prompt count is not read as evidence against
- * the paper.
+ * the paper. The floor is the design's (prompts measured), not the data's:
+ * prompts whose difference came out 0 lower what the test could reach on
+ * these data, but a prompt fine-tuning left unchanged is part of the result,
+ * not a limit of the design, so they are not counted out.
  */
 import { EvaluateResult, EvaluatorName, pairedPromptTest } from '../eval/evaluate';
 import { leastSignFlipP, pairedInterval, signFlipTest } from '../reward/ablation';
@@ -84,7 +87,8 @@ export function claimVerdict(parts: readonly { verdict: ClaimVerdict }[]): Claim
   return 'mixed';
 }
 
-function interval(perSeed: readonly number[]): [number, number] | null {
+/** The 95% t interval over seeds of per-seed effects (pairedInterval); null with fewer than two seeds. */
+export function seedInterval(perSeed: readonly number[]): [number, number] | null {
   if (perSeed.length < 2) return null;
   const t = pairedInterval(perSeed);
   return [t.lo, t.hi];
@@ -142,7 +146,7 @@ export function alignmentEffect(
   });
   const test = pairedPromptTest([...perImage.values()], { seed: name });
   const effect = mean(perSeed);
-  const iv = interval(perSeed);
+  const iv = seedInterval(perSeed);
   return { name, effect, direction: 1, perSeed, interval: iv, test: `sign-flip over ${test.prompts} prompts`, p: test.p, leastP: leastP(test.prompts), verdict: partVerdict(effect, 1, test.p, iv) };
 }
 
@@ -174,7 +178,7 @@ export function fidelityPart(name: string, treated: readonly EvaluateResult[], c
   });
   const test = pairedPromptTest([...perImage.values()], { seed: name });
   const effect = mean(perSeed);
-  const iv = interval(perSeed);
+  const iv = seedInterval(perSeed);
   // The test reads per-image distances, the effect FID: both must point the paper's way.
   const p = Math.sign(test.mean) === direction ? test.p : 1;
   return {
@@ -188,7 +192,7 @@ export function seedEffectPart(name: string, perSeed: readonly number[], directi
   if (perSeed.length === 0 || perSeed.some((x) => !Number.isFinite(x))) throw new Error(`${name}: a per-seed effect is missing or not finite (${perSeed.join(', ')})`);
   const effect = mean(perSeed);
   const p = perSeed.length <= 20 ? signFlipTest(perSeed) : NaN;
-  const iv = interval(perSeed);
+  const iv = seedInterval(perSeed);
   return { name, effect, direction, perSeed: [...perSeed], interval: iv, test: `exact sign-flip over ${perSeed.length} seeds`, p, leastP: leastP(perSeed.length), verdict: partVerdict(effect, direction, p, iv) };
 }
 

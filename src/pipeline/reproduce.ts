@@ -38,7 +38,7 @@ import { Rng } from '../engine/random';
 import { encodePng, tileImages } from '../world/image';
 import { CATEGORIES } from '../world/prompt';
 import { PromptEntry, samplePerCategory, seenPrompts, unseenPrompts } from '../world/promptSets';
-import { ALPHA, alignmentPart, Claim, claimsMarkdown, fidelityPart, leastP, makeClaim, perCategoryParts, seedEffectPart, partVerdict } from './claims';
+import { ALPHA, alignmentPart, Claim, claimsMarkdown, fidelityPart, leastP, makeClaim, perCategoryParts, seedEffectPart, seedInterval, partVerdict } from './claims';
 import { collectStage, evaluateStage, finetuneStage, labelStage, trainRewardStage } from './stages';
 import { EvaluationSummary, writeReproduceReport } from './reproduceReport';
 
@@ -504,13 +504,19 @@ export function buildClaims(
   claims.push(makeClaim({
     id: 'reward-vs-clip',
     claim: 'The learned reward predicts alignment better than the CLIP score',
-    measure: 'AUC of the reward minus AUC of the CLIP score, one reward model; interval and p from a paired bootstrap over prompts',
+    measure: `AUC of the reward minus AUC of the CLIP score: effect and p of the run's reward model (paired bootstrap over prompts), interval over the ${reward.ablation.seeds.length} reward seeds of the same recipe (the auxiliary-loss runs with it)`,
     unit: 'AUC',
+    // As for fine-tuning, the verdict needs a paired test over prompts and an interval over training seeds: the
+    // bootstrap's own percentile interval comes from the same draws as its p, one piece of evidence, not two.
     // A set of one class has no AUC: it is left out (named in the note), not counted against the claim.
-    parts: reward.sets.filter((s) => Number.isFinite(s.diff.value)).map((s) => ({
-      name: s.name, effect: s.diff.value, direction: 1 as const, perSeed: [s.diff.value], interval: null, test: `paired bootstrap over ${s.prompts} prompts [${fixed3(s.diff.lo)}, ${fixed3(s.diff.hi)}]`,
-      p: s.diff.p, verdict: partVerdict(s.diff.value, 1, s.diff.p, [s.diff.lo, s.diff.hi]),
-    })),
+    parts: reward.sets.filter((s) => Number.isFinite(s.diff.value)).map((s) => {
+      const perSeed = reward.ablation.metrics[`${s.name}/all/auc`]?.with.map((auc) => auc - s.clip) ?? [];
+      const iv = seedInterval(perSeed);
+      return {
+        name: s.name, effect: s.diff.value, direction: 1 as const, perSeed: perSeed.length ? perSeed : [s.diff.value], interval: iv,
+        test: `paired bootstrap over ${s.prompts} prompts [${fixed3(s.diff.lo)}, ${fixed3(s.diff.hi)}]`, p: s.diff.p, verdict: partVerdict(s.diff.value, 1, s.diff.p, iv),
+      };
+    }),
     ...untestable(reward.sets.filter((s) => !Number.isFinite(s.diff.value)).map((s) => s.name)),
   }));
   claims.push(makeClaim({

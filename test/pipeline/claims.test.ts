@@ -135,6 +135,17 @@ test('buildClaims: every claim of the paper, each with a verdict', () => {
   assert.deepEqual(claims.map((c) => c.id), ['alignment-seen', 'alignment-unseen', 'fidelity-cost', 'pretraining-term', 'unlabelled-data', 'auxiliary-loss', 'reward-vs-clip', 'rejection-sampling']);
   for (const c of claims) assert.ok(['reproduced', 'mixed', 'not reproduced'].includes(c.verdict));
   assert.equal(claims.find((c) => c.id === 'reward-vs-clip')!.verdict, 'reproduced');
+  // Reward against CLIP: the run's model gives the effect and the test over prompts, the ablation's reward seeds
+  // (the same recipe) the interval; the bootstrap's own interval (the same draws as its p) is no second piece of evidence.
+  const vsClipPart = claims.find((c) => c.id === 'reward-vs-clip')!.parts[0];
+  assert.deepEqual(vsClipPart.perSeed.map((x) => +x.toFixed(9)), [0.2, 0.2, 0.2, 0.2, 0.2]);
+  assert.deepEqual(vsClipPart.interval!.map((x) => +x.toFixed(9)), [0.2, 0.2]);
+  const spread = structuredClone(reward);
+  spread.ablation.metrics['seen test (labels)/all/auc'].with = [0.55, 0.66, 0.57, 0.65, 0.58];
+  const spreadPart = buildClaims(config, base, rej, byVariant, spread).find((c) => c.id === 'reward-vs-clip')!.parts[0];
+  assert.ok(spreadPart.interval![0] < 0 && spreadPart.interval![1] > 0, JSON.stringify(spreadPart.interval));
+  assert.equal(spreadPart.p, 0.002);
+  assert.equal(spreadPart.verdict, 'mixed', 'p 0.002 over prompts, but another reward seed may lose to CLIP');
   const aux = claims.find((c) => c.id === 'auxiliary-loss')!;
   assert.equal(aux.parts[0].p, 1 / 16);
   assert.equal(aux.parts[0].verdict, 'mixed', 'five seeds: the exact sign-flip p cannot go below 1/16');
