@@ -315,7 +315,7 @@ export interface PairedDifference {
   /** Percentile 95% interval of the difference from 1000 bootstrap draws of prompts, both models' images of a drawn prompt together. */
   lo: number;
   hi: number;
-  /** Two-sided sign-flip test over prompts of the per-prompt difference (each prompt weighs the same). */
+  /** Two-sided sign-flip test over prompts of the difference's own estimand, the mean over images (each prompt's sum of differences flips as one; pairedPromptTest with weight 'image'). */
   p: number;
   prompts: number;
   images: number;
