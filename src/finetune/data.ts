@@ -13,7 +13,7 @@ import { goodShare, labelledImages, promptAttributes } from '../reward/data';
 import { datasetImageEmbeddings, FrozenClip } from '../reward/embeddings';
 import { RewardModel } from '../reward/model';
 import { CorpusConfig, pretrainingCorpus, resolveCorpusConfig } from '../world/corpus';
-import { MANIFEST, readImage, readManifest } from '../world/dataset';
+import { MANIFEST, readImage, readManifest, refuseRepeatedDatasets } from '../world/dataset';
 import { judge } from '../world/judge';
 import { Attributes, Category, CATEGORIES, categoryOf, formatPrompt } from '../world/prompt';
 import { FinetuneConfig } from './config';
@@ -110,6 +110,7 @@ export function modelData(
   reward?: { model: RewardModel; frozen: FrozenClip },
 ): { examples: WeightedExample[]; summary: ModelDataSummary } {
   if (dirs.data.length + dirs.unlabelled.length === 0) throw new Error('no model-generated images: give --data DIR (and/or --unlabelled DIR)');
+  refuseRepeatedDatasets([...dirs.data.map((dir) => ({ dir, flag: '--data' })), ...dirs.unlabelled.map((dir) => ({ dir, flag: '--unlabelled' }))]);
   if (!reward && config.weights === 'reward') throw new Error('--weights reward needs a reward model: --reward DIR (e.g. data/reward-model)');
   if (!reward && dirs.unlabelled.length > 0) throw new Error('unlabelled images are weighted by the reward model: give --reward DIR');
   const examples: WeightedExample[] = [];

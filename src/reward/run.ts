@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { BASE_MODEL_DIR } from '../eval/base';
 import { Progress } from '../engine/progress';
-import { readManifest } from '../world/dataset';
+import { readManifest, refuseRepeatedDatasets } from '../world/dataset';
 import { allAttributes } from '../world/prompt';
 import { goodShare, labelledImages, LabelledImage } from './data';
 import { EmbeddingTable, FrozenClip, datasetImageEmbeddings } from './embeddings';
@@ -42,6 +42,7 @@ export function fewLabels(rows: { train: number }, heldOutImages: number): strin
 /** Read the labelled images of each dataset folder and their (cached) embeddings. */
 export function loadRewardData(dirs: readonly string[], frozen: FrozenClip): RewardData {
   if (dirs.length === 0) throw new Error('no dataset given (--data DIR)');
+  refuseRepeatedDatasets(dirs.map((dir) => ({ dir, flag: '--data' })));
   const images: LabelledImage[] = [];
   const parts: Float32Array[] = [];
   const datasets: RewardDatasetInfo[] = [];

@@ -127,6 +127,20 @@ export function manifestFile(dir: string): string {
 }
 
 /**
+ * Refuse a dataset folder named twice (by any path to it) among `folders`: its images would count twice.
+ * `flag` is the option each came from, for the message.
+ */
+export function refuseRepeatedDatasets(folders: ReadonlyArray<{ dir: string; flag: string }>): void {
+  const seen = new Map<string, string>();
+  for (const { dir, flag } of folders) {
+    const key = fs.existsSync(dir) ? fs.realpathSync(dir) : path.resolve(dir);
+    const before = seen.get(key);
+    if (before !== undefined) throw new Error(`${dir} is given twice (${before === flag ? `${flag} twice` : `${before} and ${flag}`}): each dataset counts once, or its images weigh double`);
+    seen.set(key, flag);
+  }
+}
+
+/**
  * Read and validate `dir/manifest.jsonl` (blank lines allowed). Throws
  * `<file>:<line>: <problem>` on a bad JSON line, a bad or missing field, a
  * duplicate id or (with checkFiles, the default) a missing PNG.

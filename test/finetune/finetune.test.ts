@@ -259,6 +259,9 @@ test('modelData: label shares, threshold keeps good images only, mean normalisat
   assert.equal(norm.summary.audit[0].images, 12, 'the audit covers every weighted image');
   assert.throws(() => modelData({ data: [dir], unlabelled: [] }, { weights: 'reward', threshold: 0.5, normalise: 'none' }), /--weights reward needs a reward model: --reward DIR/);
   assert.throws(() => modelData({ data: [smallDataset(2)], unlabelled: [] }, { weights: 'labels', threshold: 0.5, normalise: 'none' }), /has no labels .* no reward model was given/);
+  // A folder named twice, by any path to it, would weigh its images double.
+  assert.throws(() => modelData({ data: [dir, path.join(dir, '.')], unlabelled: [] }, { weights: 'labels', threshold: 0.5, normalise: 'none' }), /is given twice \(--data twice\): each dataset counts once/);
+  assert.throws(() => modelData({ data: [dir], unlabelled: [dir + '/'] }, { weights: 'labels', threshold: 0.5, normalise: 'none' }), /is given twice \(--data and --unlabelled\)/);
   const frozen = tinyFrozenClip(1);
   const reward = new RewardModel({ hidden: [8], inputs: 'product', embedDim: frozen.clip.config.embedDim }, new TextEmbeddings(frozen), 0);
   const scored = modelData({ data: [], unlabelled: [smallDataset(5)] }, { weights: 'reward', threshold: 0.5, normalise: 'none' }, { model: reward, frozen });

@@ -30,6 +30,7 @@ test('t2i-align train-reward, reward --manifest/--image and eval-reward on a sma
   assert.match(fewLabels({ train: 7 }, 0)!, /only 7 training rows and 0 held-out images: .*no image was held out/);
   assert.ok(trained.heldOut.auc.value >= 0 && trained.heldOut.auc.value <= 1);
   await assert.rejects(runCli('train-reward', '--data', data, '--out', out), /already holds a reward model.*--overwrite/);
+  await assert.rejects(runCli('train-reward', '--data', data, '--data', path.join(data, '..', path.basename(data)), '--out', path.join(tempDir('rm-twice'), 'm')), /is given twice \(--data twice\): each dataset counts once/);
   await assert.rejects(runCli('reward-ablation', '--data', data, '--judge', data, '--seeds', '0,0'), /--seeds must name each seed once .*got "0,0"/);
   // A dataset's folder, or a folder holding another kind of checkpoint, is never written into (not even with --overwrite).
   const before = fs.readdirSync(data).sort();
