@@ -27,7 +27,7 @@ import { denoisingLoss, drawNoise, selfConditionInput } from '../models/diffusio
 import { NULL_PROMPT, TextToImage } from '../models/diffusion/model';
 import { generateImages } from '../models/diffusion/sampler';
 import { runTrainingLoop } from '../models/train-loop';
-import { loadRewardModel } from '../reward/checkpoint';
+import { loadRewardModel, rewardScoreKey } from '../reward/checkpoint';
 import { judge } from '../world/judge';
 import { Category, CATEGORIES } from '../world/prompt';
 import { seenPrompts } from '../world/promptSets';
@@ -252,7 +252,7 @@ export async function finetune(
     config,
     inputs: {
       model: { dir: path.resolve(baseDir), sha256: readCheckpointIndex(baseDir).sha256 },
-      reward: inputs.reward ? { dir: path.resolve(inputs.reward), sha256: readCheckpointIndex(inputs.reward).sha256 } : null,
+      reward: inputs.reward ? { dir: path.resolve(inputs.reward), sha256: readCheckpointIndex(inputs.reward).sha256, score: rewardScoreKey(inputs.reward) } : null,
       datasets: summary.datasets.map((d) => ({ ...d, dir: path.resolve(d.dir) })),
       corpus,
     },
@@ -265,6 +265,9 @@ export async function finetune(
     for (const [i, d] of (saved.inputs?.datasets ?? []).entries()) {
       if (d && typeof d === 'object' && !('labelsSha256' in d)) d.labelsSha256 = record.inputs.datasets[i]?.labelsSha256 ?? null;
     }
+    // ... and one made before the reward's score key (2026-12-06) on its weights' sha256 alone.
+    const savedReward = saved.inputs?.reward;
+    if (savedReward && typeof savedReward === 'object' && !('score' in savedReward) && record.inputs.reward) savedReward.score = record.inputs.reward.score;
     const diff = firstDifference(saved, JSON.parse(JSON.stringify(record)));
     if (diff) throw new Error(`${inputs.out} holds a fine-tuning run with other settings or inputs (${diff}); use another --out, or the same settings to resume`);
   }

@@ -22,14 +22,15 @@ import { zodIssuesLine } from '../engine/zodIssues';
 import { parsePanelSpec } from '../feedback/panel';
 import { readManifest } from '../world/dataset';
 import { progress as makeProgress, Progress } from '../engine/progress';
-import { BASE_MODEL_DIR, loadModel } from '../eval/base';
+import { BASE_MODEL_DIR, diffusionCheckpointDir, loadModel } from '../eval/base';
 import { EvaluateResult, evaluationJson, winTieLose, WinTieLose } from '../eval/evaluate';
 import { resolveFinetuneConfig } from '../finetune/config';
 import { firstDifference } from '../finetune/train';
 import { generateImages } from '../models/diffusion/sampler';
+import { readModelMeta } from '../models/checkpoint';
 import { auxLossAblation } from '../reward/ablation';
 import { PERTURBATION_RULES } from '../reward/perturb';
-import { loadRewardModel } from '../reward/checkpoint';
+import { loadRewardModel, rewardScoreKey } from '../reward/checkpoint';
 import { AucDifference, aucDifference, judgeEvalSet, labelEvalSet } from '../reward/evaluate';
 import { fixed3 } from '../reward/metrics';
 import { ClipScore } from '../reward/model';
@@ -375,17 +376,31 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
 async function rewardClaims(config: ReproduceConfig, out: string, onRun: () => void): Promise<RewardClaims> {
   const file = path.join(out, 'reward-claims.json');
   const key = JSON.stringify({
-    reward: readCheckpointIndex(path.join(out, 'reward')).sha256, seeds: config.rewardSeeds,
+    reward: readCheckpointIndex(path.join(out, 'reward')).sha256, rewardScore: rewardScoreKey(path.join(out, 'reward')), seeds: config.rewardSeeds,
     // the perturbed prompts the ablation's models train with: a cache made before a change of them is computed again
     perturbations: PERTURBATION_RULES,
     sets: ['feedback', 'test', 'unseen-test', 'standin-unseen'].map((d) => readManifest(path.join(out, d)).length),
   });
   if (fs.existsSync(file)) {
-    const saved = readJsonFile<RewardClaims & { key?: string }>(file, 'remove it to compute the reward claims again');
-    // JSON keeps NaN (no interval, no p) as null, which a comparison would read as 0 (p < 0.05): back to NaN.
-    const nan = (x: number | null) => (x === null ? NaN : x);
-    const sets = saved.sets.map((s) => ({ ...s, reward: nan(s.reward), clip: nan(s.clip), diff: { value: nan(s.diff.value), lo: nan(s.diff.lo), hi: nan(s.diff.hi), p: nan(s.diff.p) } }));
-    if (saved.key === key) return { sets, ablation: saved.ablation };
+    const saved = readJsonFile<Partial<RewardClaims> & { key?: unknown }>(file, 'remove it to compute the reward claims again');
+    // A cache made before the reward's score key (2026-12-06) is compared on the rest of its key.
+    const sameKey = (() => {
+      if (typeof saved?.key !== 'string') return false;
+      try {
+        const k = JSON.parse(saved.key);
+        return JSON.stringify('rewardScore' in k ? JSON.parse(key) : { ...JSON.parse(key), rewardScore: undefined }) === JSON.stringify(k);
+      } catch {
+        return false;
+      }
+    })();
+    if (sameKey) {
+      const shaped = Array.isArray(saved.sets) && saved.sets.every((s) => s && typeof s === 'object' && s.diff && typeof s.diff === 'object') && saved.ablation && typeof saved.ablation === 'object';
+      if (!shaped) throw new Error(`${file}: not the reward claims reproduce writes (sets with their AUC differences, and the ablation); remove it to compute them again`);
+      // JSON keeps NaN (no interval, no p) as null, which a comparison would read as 0 (p < 0.05): back to NaN.
+      const nan = (x: number | null) => (x === null ? NaN : x);
+      const sets = saved.sets!.map((s) => ({ ...s, reward: nan(s.reward), clip: nan(s.clip), diff: { value: nan(s.diff.value), lo: nan(s.diff.lo), hi: nan(s.diff.hi), p: nan(s.diff.p) } }));
+      return { sets, ablation: saved.ablation! };
+    }
   }
   const { model, frozen } = await loadRewardModel(path.join(out, 'reward'));
   try {
@@ -537,12 +552,18 @@ async function writeGrids(config: ReproduceConfig, out: string, models: Array<{ 
   writeFileAtomic(path.join(gdir, 'prompts.txt'), prompts.join('\n') + '\n');
   for (const m of models) {
     const file = path.join(gdir, `${m.name}.png`);
-    if (fs.existsSync(file)) continue;
-    const { model, meta } = await loadModel(m.model);
+    // A grid is kept only beside the key it was drawn with (the weights, sampler, prompts and seeds): a model
+    // fine-tuned again in its folder is drawn again, not shown under its new name with the old images.
+    const keyFile = path.join(gdir, `${m.name}.json`);
+    const sampler = { ...readModelMeta(diffusionCheckpointDir(m.model), 'diffusion').config.sampler, ...guidanceOverride(config.eval.guidance).sampler };
+    const key = JSON.stringify({ weights: readCheckpointIndex(diffusionCheckpointDir(m.model)).sha256, sampler, prompts, seed: config.eval.seed }) + '\n';
+    if (fs.existsSync(file) && fs.existsSync(keyFile) && fs.readFileSync(keyFile, 'utf8') === key) continue;
+    const { model } = await loadModel(m.model);
     try {
       const jobs = prompts.flatMap((p) => [0, 1, 2, 3].map((k) => ({ p, seed: `grids/${config.eval.seed}/${p}/${k}` })));
-      const images = await generateImages(model, jobs.map((j) => j.p), { ...meta.config.sampler, ...guidanceOverride(config.eval.guidance).sampler, seed: jobs.map((j) => j.seed), batchSize: 32 });
+      const images = await generateImages(model, jobs.map((j) => j.p), { ...sampler, seed: jobs.map((j) => j.seed), batchSize: 32 });
       writeFileAtomic(file, encodePng(tileImages(images, { columns: 4, scale: 3, gap: 2 })));
+      writeFileAtomic(keyFile, key);
     } finally {
       model.dispose({ clip: true });
     }

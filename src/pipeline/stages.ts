@@ -28,6 +28,7 @@ import { LabelStore } from '../feedback/store';
 import { finetune, FinetuneInputs, FinetuneResult } from '../finetune/train';
 import { FinetuneConfig } from '../finetune/config';
 import { loadFrozenClip } from '../reward/embeddings';
+import { rewardScoreKey } from '../reward/checkpoint';
 import { BASE_CLIP_DIR, loadRewardData, trainReward, TrainRewardRun } from '../reward/run';
 import { RewardTrainConfig } from '../reward/train';
 import { DatasetOrigin, promptsOrigin, readManifest } from '../world/dataset';
@@ -188,19 +189,31 @@ export async function evaluateStage(config: Omit<EvaluateOptions, 'onProgress' |
   const settings = JSON.stringify({
     ...config, prompts: config.prompts.map((p) => p.prompt),
     weights: { model: sha(modelDir), reward: sha(config.reward), classifier: sha(config.classifier ?? CLASSIFIER_DIR) },
+    ...(config.reward ? { rewardScore: rewardScoreKey(config.reward) } : {}),
   });
   if (file && fs.existsSync(file)) {
-    const saved = readJsonFile<{ settings: string; result: EvaluateResult }>(file, 'remove it to evaluate again, or use another --out');
+    const again = 'remove it to evaluate again, or use another --out';
+    const saved = readJsonFile<{ settings?: unknown; result?: EvaluateResult }>(file, again);
+    const shaped = (x: typeof saved) => x !== null && typeof x === 'object' && !Array.isArray(x) && typeof x.settings === 'string' && typeof x.result === 'object' && x.result !== null && Array.isArray(x.result.images);
+    let savedSettings: Record<string, unknown> | undefined;
+    try {
+      if (shaped(saved)) savedSettings = JSON.parse(saved.settings as string);
+    } catch {
+      // named below
+    }
+    if (!savedSettings || typeof savedSettings !== 'object') throw new Error(`${file}: not an evaluation written by evaluate (no settings and per-image results); ${again}`);
     // Compared without the folders' paths (the weights' sha256 stands for them), so a saved evaluation is read in a
     // folder moved, copied or mounted elsewhere (a queue worker's); a model retrained in place is refused. The
-    // sampler it was made with is compared too: two folders of the same weights can ship different ones.
-    const withoutPaths = (s: string) => JSON.stringify({ ...JSON.parse(s), model: undefined, reward: undefined, classifier: undefined });
+    // sampler it was made with is compared too: two folders of the same weights can ship different ones. An
+    // evaluation saved before the reward's score key was kept (2026-12-06) is compared without it.
+    const legacy = !('rewardScore' in savedSettings);
+    const withoutPaths = (s: string) => JSON.stringify({ ...JSON.parse(s), model: undefined, reward: undefined, classifier: undefined, ...(legacy ? { rewardScore: undefined } : {}) });
     const sampler = { ...readModelMeta(modelDir, 'diffusion').config.sampler, ...config.sampler };
-    if (saved.result?.sampler && JSON.stringify(saved.result.sampler) !== JSON.stringify(sampler)) {
-      throw new Error(`${file} holds an evaluation sampled with ${JSON.stringify(saved.result.sampler)}, and this model samples with ${JSON.stringify(sampler)}; use another folder (nothing was overwritten)`);
+    if (saved.result!.sampler && JSON.stringify(saved.result!.sampler) !== JSON.stringify(sampler)) {
+      throw new Error(`${file} holds an evaluation sampled with ${JSON.stringify(saved.result!.sampler)}, and this model samples with ${JSON.stringify(sampler)}; use another folder (nothing was overwritten)`);
     }
-    if (withoutPaths(saved.settings) !== withoutPaths(settings)) throw new Error(`${file} holds an evaluation with other settings or weights; use another folder (nothing was overwritten)`);
-    if (!hooks.onImages) return saved.result;
+    if (withoutPaths(saved.settings as string) !== withoutPaths(settings)) throw new Error(`${file} holds an evaluation with other settings or weights; use another folder (nothing was overwritten)`);
+    if (!hooks.onImages) return saved.result!;
   }
   const r = await evaluateModel({ ...config, ...hooks });
   if (file) {

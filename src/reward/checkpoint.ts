@@ -58,6 +58,16 @@ export function readRewardMeta(dir: string): RewardMeta {
 }
 
 /**
+ * What a reward model's scores depend on beside its weights' bytes: its model block (inputs, clipWeight, the
+ * calibration) and its MiniCLIP's sha256. `train-reward --clip-weight K --overwrite` rewrites the first with the
+ * same weights, so a cache keyed on the weights' sha256 alone reused results scored by the model before.
+ */
+export function rewardScoreKey(dir: string): { model: RewardModelConfig; clip: string } {
+  const meta = readRewardMeta(dir);
+  return { model: meta.model, clip: meta.clip.sha256 };
+}
+
+/**
  * Load a reward model, with the MiniCLIP it was trained on (from the folder
  * its meta names, or the shipped one with the same weights: `findClipDir`;
  * unless `clip` is given; either way its weights' sha256 must match the one

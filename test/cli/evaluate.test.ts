@@ -50,6 +50,22 @@ test('evaluate prints one JSON object per the spec for a prompt file, with the s
   assert.deepEqual(w.alignment, { win: 0, tie: 8, lose: 0, n: 8 });
   assert.deepEqual(w.fidelity, { win: 0, tie: 8, lose: 0, n: 8 });
   await assert.rejects(runCli('compare', '--a', path.join(dir, 'a'), '--b', dir), /--b .*: no evaluation\.json \(write one with `evaluate --out/);
+
+  // A reward model rewritten with the same weights but another score (train-reward --clip-weight K --overwrite) is
+  // another reward: its saved evaluation is refused, not read back as this one's.
+  const rescored = path.join(dir, 'reward-rescored');
+  fs.cpSync('data/reward-model', rescored, { recursive: true });
+  const index = JSON.parse(fs.readFileSync(path.join(rescored, 'checkpoint.json'), 'utf8'));
+  index.meta.model = { ...index.meta.model, clipWeight: 20, calibration: { a: 2, b: -1, rows: 100 } };
+  fs.writeFileSync(path.join(rescored, 'checkpoint.json'), JSON.stringify(index));
+  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', file, '--per-prompt', '2', '--seed', '3', '--reward', rescored, '--out', path.join(dir, 'a'), '--json'), /evaluation\.json holds an evaluation with other settings or weights/);
+  // A saved file of another shape is one line naming it.
+  for (const [i, body] of ['{}', 'null', '[]', '{"settings": "{}", "result": null}', '{"settings": "not json", "result": {"images": []}}'].entries()) {
+    const out = path.join(dir, `shape-${i}`);
+    fs.mkdirSync(out, { recursive: true });
+    fs.writeFileSync(path.join(out, 'evaluation.json'), body);
+    await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', file, '--per-prompt', '1', '--out', out), (e: Error) => e.message.includes(path.join(out, 'evaluation.json')) && !e.message.includes('\n') && /not an evaluation written by evaluate|not valid JSON/.test(e.message), body);
+  }
 });
 
 test('evaluate: bad input is one line naming what is wrong and what is allowed', async () => {

@@ -91,6 +91,24 @@ test('reproduce at toy scale: summary, claims, a report that draws, resume, and 
   assert.deepEqual(again.earlier, [{ seconds: s.seconds, steps: s.steps }], 'the first invocation\'s times are kept');
   assert.deepEqual(work(), stamps, 'a resumed run redid no stage');
 
+  // A grid is kept only beside its key: one without (or drawn from other weights) is drawn again, not shown
+  // under the model's name. A reward-claims cache from before the reward's score key is read as it is; one of
+  // another shape under this run's key is one line naming the file.
+  const grid = path.join(out, 'grids', 'base.png');
+  const drawn = fs.readFileSync(grid);
+  fs.writeFileSync(grid, 'not this model\n');
+  fs.rmSync(path.join(out, 'grids', 'base.json'));
+  const claimsFile = path.join(out, 'reward-claims.json');
+  const cached = JSON.parse(fs.readFileSync(claimsFile, 'utf8'));
+  fs.writeFileSync(claimsFile, JSON.stringify({ ...cached, key: JSON.stringify({ ...JSON.parse(cached.key), rewardScore: undefined }) }));
+  const legacyStamp = fs.statSync(claimsFile).mtimeMs;
+  assert.deepEqual((await reproduce(config, out, { log: () => {} })).claims, s.claims);
+  assert.deepEqual(fs.readFileSync(grid), drawn, 'the grid without its key was drawn again');
+  assert.equal(fs.statSync(claimsFile).mtimeMs, legacyStamp, 'the cache from before the score key was read, not computed again');
+  fs.writeFileSync(claimsFile, JSON.stringify({ key: cached.key }));
+  await assert.rejects(reproduce(config, out, { log: () => {} }), /reward-claims\.json: not the reward claims reproduce writes .*remove it to compute them again/);
+  fs.writeFileSync(claimsFile, JSON.stringify(cached));
+
   // A run folder from before eval.guidance existed resumes: the missing key reads as its default (null).
   const saved = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
   delete saved.eval.guidance;
