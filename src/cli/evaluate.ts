@@ -11,7 +11,7 @@ import { initBackend, warnIfSlowPath } from '../engine';
 import { progress } from '../engine/progress';
 import { Rng } from '../engine/random';
 import { diffusionCheckpointDir } from '../eval/base';
-import { CLASSIFIER_DIR, readClassifierMeta } from '../eval/classifier';
+import { CLASSIFIER_DIR, readReadyClassifierMeta } from '../eval/classifier';
 import { EVALUATORS, EvaluateResult, EvaluatorName, evaluationJson, winTieLose } from '../eval/evaluate';
 import { readRewardMeta } from '../reward/checkpoint';
 import { loadPrompts } from '../feedback/collect';
@@ -80,7 +80,7 @@ export function registerEvaluate(program: Command): void {
       // Each model is read before any sampling: a wrong folder (a classifier as --reward, ...) costs no images.
       if (opts.model !== 'base') diffusionCheckpointDir(opts.model);
       if (opts.reward) readRewardMeta(opts.reward);
-      readClassifierMeta(opts.classifier ?? CLASSIFIER_DIR);
+      readReadyClassifierMeta(opts.classifier ?? CLASSIFIER_DIR);
       const prompts = evaluationPrompts(opts.prompts, k, seed);
       if (prompts.length * perPrompt < 2) throw new Error(`${prompts.length} prompt x --per-prompt ${perPrompt} is one image: the FID needs at least 2 (raise --per-prompt, or give more prompts)`);
       outFolderOption(opts.out, { files: ['evaluation.json'], what: 'evaluation' });

@@ -448,8 +448,11 @@ async function loadClassifierWeights(dir: string, model: AttributeClassifier, wi
 /** A trained classifier with its checkpoint's meta and folder. */
 export type LoadedClassifier = AttributeClassifier & { meta: ClassifierMeta; dir: string };
 
-/** Load the classifier in `dir` (default: the shipped data/classifier). Refuses an unfinished run's checkpoint. */
-export async function loadClassifier(dir: string = CLASSIFIER_DIR): Promise<LoadedClassifier> {
+/**
+ * The meta of a classifier that can read images (default: the shipped one): refuses a missing checkpoint and an
+ * unfinished run's, as loadClassifier does, without loading the weights (a check before any image is sampled).
+ */
+export function readReadyClassifierMeta(dir: string = CLASSIFIER_DIR): ClassifierMeta {
   if (!hasCheckpoint(dir)) {
     const hint = dir === CLASSIFIER_DIR ? ' (the shipped classifier is missing: run `t2i-align train-classifier`)' : '';
     throw new CheckpointError(`no classifier checkpoint in ${dir}${hint}`);
@@ -458,6 +461,12 @@ export async function loadClassifier(dir: string = CLASSIFIER_DIR): Promise<Load
   if (meta.step < meta.config.train.steps) {
     throw new CheckpointError(`classifier ${dir} is unfinished (step ${meta.step} of ${meta.config.train.steps}); resume it with \`t2i-align train-classifier --out ${dir}\`, with the --quick and --seed it was started with`);
   }
+  return meta;
+}
+
+/** Load the classifier in `dir` (default: the shipped data/classifier). Refuses an unfinished run's checkpoint. */
+export async function loadClassifier(dir: string = CLASSIFIER_DIR): Promise<LoadedClassifier> {
+  const meta = readReadyClassifierMeta(dir);
   const model = new AttributeClassifier(meta.config);
   try {
     tf.dispose(Object.values(await loadClassifierWeights(dir, model, false)));

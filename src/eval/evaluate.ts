@@ -21,7 +21,7 @@ import { Attributes, Category, CATEGORIES } from '../world/prompt';
 import { PromptEntry } from '../world/promptSets';
 import { renderPrompt } from '../world/render';
 import { BASE_MODEL_DIR, loadModel } from './base';
-import { classifierVerdict, loadClassifier } from './classifier';
+import { classifierVerdict, loadClassifier, readReadyClassifierMeta } from './classifier';
 import { frechetDistance } from './fid';
 
 /** The paired sign-flip test over prompts lives beside the bootstrap over prompts; re-exported for the claims. */
@@ -151,6 +151,7 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluateResu
   if (!Number.isSafeInteger(K) || K < 1) throw new Error(`rejection K must be a positive integer, got ${K}`);
   if (K > 1 && !opts.reward) throw new Error('rejection sampling needs a reward model (--reward DIR)');
   const modelDir = opts.model === 'base' ? BASE_MODEL_DIR : opts.model;
+  readReadyClassifierMeta(opts.classifier); // a classifier that cannot read is refused before any image is sampled
 
   const slots = opts.prompts.flatMap((p) => Array.from({ length: opts.perPrompt }, (_, k) => ({ p, k })));
   const jobs = slots.flatMap((s, slot) => Array.from({ length: K }, (_, j) => ({ ...s, slot, seed: evaluateSeed(seed, s.p.prompt, s.k, j) })));

@@ -9,7 +9,8 @@ import {
   agreementSet, agreementWithJudge, AttributeClassifier, CLASSES, CLASSIFIER_DIR, classifierAccuracy, classifierLoss, classifierVerdict,
   ClassifierConfig, HEADS, loadClassifier, Prediction, resolveClassifierConfig, trainClassifier, trainClassifierStep, trainingBatch,
 } from '../../src/eval/classifier';
-import { parsePrompt, UNKNOWN_OBJECT } from '../../src/world';
+import { parsePrompt, seenPrompts, UNKNOWN_OBJECT } from '../../src/world';
+import { evaluateModel } from '../../src/eval/evaluate';
 import { initTestBackend } from '../models/helpers';
 import { removedAtExit } from '../helpers/temp';
 
@@ -89,6 +90,11 @@ test('same seed, same weights; another seed, other weights; an interrupted run r
   const first = await trainClassifier(tinyConfig(), { out: dir, progress: false, maxUpdates: 2 });
   first.classifier.dispose();
   await assert.rejects(loadClassifier(dir), /unfinished \(step 2 of 4\); resume it with `t2i-align train-classifier --out .*`, with the --quick and --seed it was started with/);
+  // evaluate refuses it before sampling a single image (it sampled them all, then refused).
+  let sampled = 0;
+  const prompts = seenPrompts({ perCategory: { count: 1, color: 1, background: 1, combination: 1 }, seed: 0 });
+  await assert.rejects(evaluateModel({ model: 'base', prompts, perPrompt: 1, classifier: dir, onProgress: () => sampled++ }), /unfinished \(step 2 of 4\)/);
+  assert.equal(sampled, 0);
   const rest = await trainClassifier(tinyConfig(), { out: dir, progress: false });
   assert.equal(rest.startStep, 2);
   assert.equal(rest.step, 4);
