@@ -91,6 +91,7 @@ export function registerGenerate(program: Command): void {
       const promptsPerCategory = intOption('--prompts-per-category', opts.promptsPerCategory, 1, 100000);
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
       const seeds = opts.seeds !== undefined ? opts.seeds.split(',').map((v) => intOption('--seeds', v, 0, 2 ** 31)) : undefined;
+      if (seeds && new Set(seeds).size !== seeds.length) throw new Error(`--seeds must name each seed once (a repeated seed draws the same images again and counts them twice), got "${opts.seeds}"`);
       const batchSize = intOption('--batch-size', opts.batchSize, 1, 4096);
       const sampler = samplerOverrides(opts);
       outFolderOption(opts.out, { files: ['base-eval.json'], what: 'eval-base results', leftovers: /^grid-/ });

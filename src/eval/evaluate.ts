@@ -146,6 +146,8 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluateResu
   const evaluator = opts.evaluator ?? 'judge';
   if (!(EVALUATORS as readonly string[]).includes(evaluator)) throw new Error(`evaluator must be one of ${EVALUATORS.join(', ')}, got "${evaluator}"`);
   if (opts.prompts.length === 0) throw new Error('evaluate: no prompts');
+  const repeated = opts.prompts.find((p, i) => opts.prompts.findIndex((q) => q.prompt === p.prompt) !== i);
+  if (repeated) throw new Error(`evaluate: the prompt "${repeated.prompt}" is given twice (as written, or another way to write it): its images would be drawn with the same seeds and counted twice; give each prompt once`);
   if (!Number.isSafeInteger(opts.perPrompt) || opts.perPrompt < 1) throw new Error(`perPrompt must be a positive integer, got ${opts.perPrompt}`);
   const K = opts.rejectionK ?? 1;
   if (!Number.isSafeInteger(K) || K < 1) throw new Error(`rejection K must be a positive integer, got ${K}`);

@@ -73,6 +73,9 @@ test('evaluate: bad input is one line naming what is wrong and what is allowed',
   const bad = path.join(dir, 'bad.txt');
   fs.writeFileSync(bad, 'a red circle\n\nthree purple blorps\n');
   await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', bad), /bad\.txt:3: unknown object "blorps".*allowed objects/);
+  // One prompt twice (here written two ways) would be the same images counted twice.
+  fs.writeFileSync(bad, 'two circles\na red circle\nTwo Circles\n');
+  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', bad), /the prompt "two circles" is given twice .*counted twice; give each prompt once/);
   await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', 'seen', '--evaluator', 'human'), /--evaluator must be one of judge, classifier, got "human"/);
   await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', 'seen', '--rejection', '4'), /--rejection needs --reward DIR/);
   await assert.rejects(runCli('evaluate', '--model', path.join(dir, 'nope'), '--prompts', 'seen'), /--model .*nope: no such folder/);

@@ -74,6 +74,10 @@ test('generate writes PNGs and a manifest, skips ids already there, and rejects 
   assert.ok(!fs.existsSync(path.join(dir, 'never')));
 
   const evalOut = path.join(dir, 'eval');
+  const twice = run(['eval-base', '--model', modelDir, '--seeds', '1,1', '--out', evalOut]);
+  assert.equal(twice.status, 1);
+  assert.match(twice.stderr, /^t2i-align: --seeds must name each seed once \(a repeated seed draws the same images again and counts them twice\), got "1,1"/);
+  assert.ok(!fs.existsSync(evalOut));
   const ev = run(['eval-base', '--model', modelDir, '--per-category', '1', '--prompts-per-category', '1', '--seeds', '0,1', '--out', evalOut, '--json']);
   assert.equal(ev.status, 0, ev.stderr);
   const res = JSON.parse(ev.stdout);
