@@ -201,6 +201,18 @@ export function evalPrompts(set: EvalSetName, config: ReproduceConfig): PromptEn
 }
 
 /**
+ * The evaluation's design in words: its prompts per category in each set (a category with fewer prompts than
+ * eval.promptsPerCategory gives all it has: 4 seen count prompts, not 12) and images per prompt.
+ */
+export function evalDesignText(config: ReproduceConfig): string {
+  const counts = (set: EvalSetName) => {
+    const ps = evalPrompts(set, config);
+    return CATEGORIES.map((c) => ps.filter((p) => p.category === c).length).join(' / ');
+  };
+  return `seen prompts ${counts('seen')} and unseen ${counts('unseen')} (count / color / background / combination; at most ${config.eval.promptsPerCategory} each), ${config.eval.perPrompt} images per prompt`;
+}
+
+/**
  * The prompts feedback is collected for (set 'seen'), or the unseen prompts of the stand-in renders; with
  * `perCategory`, fewer (a prefix of the same seeded sample, so the base-model images' prompts are among the renders').
  */
@@ -364,7 +376,7 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
     };
     writeFileAtomic(dir('summary.json'), JSON.stringify(summary, null, 2) + '\n');
     writeFileAtomic(dir('claims.json'), JSON.stringify(claims, null, 2) + '\n');
-    writeFileAtomic(dir('claims.md'), claimsMarkdown(claims, `# Claims of Lee et al. (2023), as the kit measures them\n\n${config.seeds.length} fine-tuning seed(s), ${config.finetuneSteps} updates each; evaluation on ${config.eval.promptsPerCategory} prompts per category x ${config.eval.perPrompt} images (seen and unseen), image seed ${config.eval.seed}${config.eval.guidance === null ? '' : `, every model at guidance ${config.eval.guidance}`}. Effects in accuracy points, FID or AUC; judge verdicts, the independent classifier beside them.\n`) + '\n');
+    writeFileAtomic(dir('claims.md'), claimsMarkdown(claims, `# Claims of Lee et al. (2023), as the kit measures them\n\n${config.seeds.length} fine-tuning seed(s), ${config.finetuneSteps} updates each; evaluation on ${evalDesignText(config)}, image seed ${config.eval.seed}${config.eval.guidance === null ? '' : `, every model at guidance ${config.eval.guidance}`}. Effects in accuracy points, FID or AUC; judge verdicts, the independent classifier beside them.\n`) + '\n');
     writeReproduceReport(dir('report.html'), summary);
     return summary;
   } finally {

@@ -13,7 +13,7 @@ import { pairedInterval } from '../reward/ablation';
 import { CATEGORIES } from '../world/prompt';
 import { Claim, formatEffect, formatP } from './claims';
 import { PALETTE, Report, ReportFigure, ReportSection, writeReport } from './report';
-import { REPRODUCE_PRESETS } from './reproduce';
+import { evalDesignText, REPRODUCE_PRESETS } from './reproduce';
 import type { EvalSetName, ReproduceSummary } from './reproduce';
 
 /** An evaluation as summary.json holds it (the per-image list replaced by its length and, since 2026-12-06, per-prompt tallies). */
@@ -220,7 +220,7 @@ export function writeReproduceReport(file: string, summary: ReproduceSummary): v
       },
       {
         title: 'Alignment',
-        text: [`Every model generates ${c.eval.perPrompt} images for each of ${c.eval.promptsPerCategory} prompts per category, with the same image seeds; the judge reads them.`],
+        text: [`Every model generates the same images (the same prompts and image seeds): ${evalDesignText(c)}; the judge reads them.`],
         figures: [accuracyFigure('seen', groups), accuracyFigure('unseen', groups)],
         table: {
           columns: ['model', 'prompts', 'seeds', 'judge %', 'classifier %', 'FID', 'mean reward'],

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { accuracyTable, EvaluatedImage, EvaluateResult, evaluationJson, pairedPromptTest, winTieLose } from '../../src/eval/evaluate';
 import { alignmentEffect, alignmentPart, claimsMarkdown, claimVerdict, fidelityPart, formatP, makeClaim, partVerdict, perCategoryParts } from '../../src/pipeline/claims';
-import { buildClaims, resolveReproduceConfig, ReproduceSummary, RewardClaims } from '../../src/pipeline/reproduce';
+import { buildClaims, evalDesignText, resolveReproduceConfig, ReproduceSummary, RewardClaims } from '../../src/pipeline/reproduce';
 import { EvaluationSummary, reproduceFigures } from '../../src/pipeline/reproduceReport';
 import { Rng } from '../../src/engine/random';
 import { Category, CATEGORIES } from '../../src/world/prompt';
@@ -187,6 +187,10 @@ test('a gain only the judge sees is mixed; a fidelity test pointing the other wa
   const further = [fakeEval(() => 0.2, 'f0', { fid: 5, distance: 3 }), fakeEval(() => 0.2, 'f1', { fid: 6, distance: 3 })];
   assert.doesNotMatch(fidelityPart('seen', further, fakeEval(() => 0.2, 'b3', { fid: 2, distance: 1 }), 1).test, /against/);
   assert.throws(() => fidelityPart('seen', [fakeEval(() => 0.2, 'x', { prompts: 5 })], base, 1), /not paired/);
+});
+
+test('the evaluation design in words counts the prompts each category has (4 seen count prompts, not 12)', () => {
+  assert.equal(evalDesignText(resolveReproduceConfig('default')), 'seen prompts 4 / 7 / 5 / 12 and unseen 12 / 12 / 12 / 12 (count / color / background / combination; at most 12 each), 4 images per prompt');
 });
 
 test('resolveReproduceConfig: presets, nested overrides, and errors naming the key', () => {
