@@ -26,7 +26,6 @@ import { resolveFinetuneConfig } from '../finetune/config';
 import { firstDifference } from '../finetune/train';
 import { readModelMeta } from '../models/checkpoint';
 import { collectStage, evaluateStage, finetuneStage, labelStage } from '../pipeline/stages';
-import { defaultStorePath } from '../feedback/label';
 import { labelledImages } from '../reward/data';
 import { datasetImageEmbeddings, loadFrozenClip } from '../reward/embeddings';
 import { judgeEvalSet } from '../reward/evaluate';
@@ -141,6 +140,9 @@ export function subsetDataset(src: string, out: string, keep: (id: string) => bo
   fs.renameSync(tmp, out);
 }
 
+/** Written in a labels folder once its labels are in the store (the store alone may be a killed labelling's). */
+export const LABELLED_FILE = 'labelled.json';
+
 /** Image k of a prompt has id `p<i>-<k>` (see collectId). */
 const kOf = (id: string) => Number(id.slice(id.lastIndexOf('-') + 1));
 
@@ -177,9 +179,13 @@ export async function prepareSweep(dir: string, s: ResolvedSweep, hooks: Prepare
 
   for (const r of runs) {
     const d = labelsDir(dir, r.settings);
-    if (!fs.existsSync(defaultStorePath(d))) {
+    // Done once labelled.json is written after the labels: the store exists from the moment labelling starts, so a
+    // sweep killed inside labelStage left an empty one that was taken as done. Labelling again keeps the labels there.
+    const done = path.join(d, LABELLED_FILE);
+    if (!fs.existsSync(done)) {
       subsetDataset(path.join(dir, 'pool', 'feedback'), d, (id) => kOf(id) < r.settings.labels);
       labelStage({ panel: panelSpec(r.settings), seed: PANEL_SEED }, d);
+      writeFileAtomic(done, JSON.stringify({ panel: panelSpec(r.settings), seed: PANEL_SEED }) + '\n');
       log(`labelled ${path.basename(d)} (panel ${panelSpec(r.settings)})`);
     }
     if (r.settings.unlabelled > 0) subsetDataset(path.join(dir, 'pool', 'unlabelled'), unlabelledDir(dir, r.settings), (id) => kOf(id) < r.settings.unlabelled);
@@ -293,9 +299,10 @@ export async function executeRun(dir: string, run: SweepRun, hooks: RunHooks = {
   });
   const inputs = { data: [labelsDir(dir, run.settings)], unlabelled: run.settings.unlabelled > 0 ? [unlabelledDir(dir, run.settings)] : [], reward: rd, out: ftOut };
   const prompts = sweepEvalPrompts(s);
-  let seconds = done.length ? done[done.length - 1].seconds : 0;
+  let seconds = Math.max(0, ...done.map((r) => r.seconds));
   const rows = [...done];
-  for (const step of steps.slice(done.length)) {
+  // The steps without a row, wherever they are (a row removed before the last is evaluated again, not the last twice).
+  for (const step of steps.filter((st) => !done.some((r) => r.step === st))) {
     const t0 = Date.now();
     const at = hasCheckpoint(ckpt) ? readModelMeta(ckpt, 'diffusion').step : 0;
     if (step > 0 && at > step) throw new Error(`${ftOut} is at update ${at}, past the evaluation at ${step} that has no row: remove ${path.join(dir, 'runs', run.key)} and rerun`);
@@ -318,5 +325,5 @@ export async function executeRun(dir: string, run: SweepRun, hooks: RunHooks = {
     writeFileAtomic(rowFile(dir, run, step), JSON.stringify(row, null, 2) + '\n');
     rows.push(row);
   }
-  return rows;
+  return rows.sort((a, b) => a.step - b.step);
 }

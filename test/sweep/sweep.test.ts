@@ -8,7 +8,8 @@ import { before, test } from 'node:test';
 import { initBackend } from '../../src/engine';
 import { checkReportInBrowser } from '../../src/pipeline/report';
 import { decodePng } from '../../src/world/image';
-import { loadSweepResults, RESULT_COLUMNS, resolveSweep, runSweep, savedRows, SweepResult, sweepRuns } from '../../src/sweep';
+import { LABELLED_FILE, loadSweepResults, RESULT_COLUMNS, resolveSweep, runSweep, savedRows, SweepResult, sweepRuns } from '../../src/sweep';
+import { LabelStore } from '../../src/feedback/store';
 import { csvWithoutSeconds, tempDir, TINY } from './helpers';
 
 let dir: string;
@@ -77,6 +78,24 @@ test('a rerun resumes: only the missing run is done again, and the numbers are t
   const again = await runSweep(dir, resolveSweep(TINY), { workers: 0, png: false });
   assert.equal(again.ran, 1);
   assert.equal(csvWithoutSeconds(dir), before);
+});
+
+test('a resume evaluates the row missing before the last (not the last again), and relabels a labelling killed midway', async () => {
+  const copy = path.join(tempDir('gap'), 'sweep');
+  fs.cpSync(dir, copy, { recursive: true });
+  const before = csvWithoutSeconds(copy);
+  const key = first.rows[0].run;
+  fs.rmSync(path.join(copy, 'runs', key, 'rows', 'step-0.json'));
+  // A labelling killed after the store was opened: an empty store and no labelled.json.
+  const labelled = (fs.readdirSync(copy, { recursive: true }) as string[]).filter((f) => path.basename(f) === LABELLED_FILE);
+  assert.ok(labelled.length > 0);
+  const killed = path.dirname(path.join(copy, labelled[0]));
+  for (const f of fs.readdirSync(killed).filter((f) => f.startsWith('labels.sqlite') || f === LABELLED_FILE)) fs.rmSync(path.join(killed, f));
+  LabelStore.open(path.join(killed, 'labels.sqlite')).close();
+  const again = await runSweep(copy, resolveSweep(TINY), { workers: 0, png: false });
+  assert.equal(again.ran, 1);
+  assert.ok(fs.existsSync(path.join(killed, LABELLED_FILE)));
+  assert.equal(csvWithoutSeconds(copy), before);
 });
 
 test('a sweep folder copied elsewhere resumes there; a row file that is not the run\'s row is named, not read as a blank row', async () => {
