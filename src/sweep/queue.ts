@@ -90,13 +90,32 @@ export interface QueueWaitOptions {
   quietMs?: number;
 }
 
-/** Milliseconds since anything under `dir` was last written (Infinity when it does not exist). */
-function quietFor(dir: string): number {
+/**
+ * Milliseconds since anything under `dir` was last written (Infinity when it does not exist). A file or folder
+ * that goes between listing and reading (a checkpoint's temporary file renamed, old weights removed) is a write
+ * just now: someone is still at work there.
+ */
+export function quietFor(dir: string): number {
   let newest = -Infinity;
+  const gone = (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT';
   const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch (e) {
+      if (!gone(e)) throw e;
+      newest = Date.now();
+      return;
+    }
+    for (const e of entries) {
       const f = path.join(d, e.name);
-      newest = Math.max(newest, fs.statSync(f).mtimeMs);
+      try {
+        newest = Math.max(newest, fs.statSync(f).mtimeMs);
+      } catch (err) {
+        if (!gone(err)) throw err;
+        newest = Date.now();
+        continue;
+      }
       if (e.isDirectory()) walk(f);
     }
   };

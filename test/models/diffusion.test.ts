@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { adam, assertNoLeaks, assertStepDoesNotLeak, Rng } from '../../src/engine';
 import {
-  ddimSample, ddimTimesteps, upsample2, denoisingLoss, timestepWeights, depthToSpace, drawNoise, generateImages, guidedEps, imagesToTensor, makeSchedule,
+  ddimSample, ddimTimesteps, toImages, upsample2, denoisingLoss, timestepWeights, depthToSpace, drawNoise, generateImages, guidedEps, imagesToTensor, makeSchedule,
   MiniClip, NULL_PROMPT, pooledTokens, qSample, SamplerConfigSchema, selfConditionInput, spaceToDepth, TextToImage, trainDiffusionStep, UnetConfigSchema,
 } from '../../src/models';
 import { fakeBatches, initTestBackend, maxAbsDiff, randomize, tinyConfig } from './helpers';
@@ -121,6 +121,21 @@ test('DDIM sampler: same seed same images, another seed differs, an image does n
     const x = ddimSample(m.model, prompts, { ...opts, seed: 1 });
     assert.ok(x.min().dataSync()[0] >= -1 && x.max().dataSync()[0] <= 1, 'clipSample keeps x0 in [-1, 1]');
   });
+  // generateImages lets the event loop turn after each denoising step (a queue worker renews its job's lock
+  // meanwhile), and draws what the synchronous sampler draws.
+  const steps = 6;
+  let turns = 0;
+  const timer = setInterval(() => turns++, 0);
+  let images;
+  try {
+    images = await generateImages(m.model, prompts, { ...opts, steps, seed: 9 });
+  } finally {
+    clearInterval(timer);
+  }
+  assert.ok(turns >= steps - 1, `the event loop turned ${turns} times in ${steps} steps`);
+  const x = ddimSample(m.model, prompts, { ...opts, steps, seed: 9 });
+  assert.deepEqual(images, await toImages(x));
+  x.dispose();
   m.dispose();
 });
 

@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { initBackend } from '../../src/engine';
 import { Queue, QueueEvents } from 'bullmq';
 import { queueConnection, QUEUE_NAME, resolveSweep, runSweep, sweepRuns } from '../../src/sweep';
-import { jobId, runOnQueue } from '../../src/sweep/queue';
+import { jobId, quietFor, runOnQueue } from '../../src/sweep/queue';
 import { csvWithoutSeconds, tempDir, TINY } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -66,6 +66,20 @@ test('queue URLs: redis://HOST:PORT[/DB], anything else named with the form', ()
   assert.deepEqual(queueConnection('redis://10.0.0.2:6380/2'), { host: '10.0.0.2', port: 6380, db: 2, maxRetriesPerRequest: null });
   assert.throws(() => queueConnection('localhost:6379'), /only redis:\/\/ queues are supported/);
   assert.throws(() => queueConnection('nonsense'), /not a URL; give redis:\/\/HOST:PORT/);
+});
+
+test('quietFor: a file that goes while the folder is read is a write just now, not an ENOENT', () => {
+  const dir = tempDir('quiet');
+  fs.mkdirSync(path.join(dir, 'rows'));
+  fs.writeFileSync(path.join(dir, 'rows', 'step-0.json'), '{}');
+  const old = new Date(Date.now() - 3_600_000);
+  for (const f of [path.join(dir, 'rows', 'step-0.json'), path.join(dir, 'rows'), dir]) fs.utimesSync(f, old, old);
+  assert.ok(quietFor(dir) > 3_000_000, 'an hour quiet');
+  // A dangling link stands for a checkpoint's temporary file renamed between the listing and the stat.
+  fs.symlinkSync(path.join(dir, 'weights.bin.tmp-gone'), path.join(dir, 'rows', 'weights.bin.tmp-1'));
+  fs.utimesSync(path.join(dir, 'rows'), old, old);
+  assert.ok(quietFor(dir) < 60_000);
+  assert.equal(quietFor(path.join(dir, 'nope')), Infinity);
 });
 
 test('a worker that cannot reach its queue says so in one line', () => {

@@ -126,6 +126,29 @@ function noiseFor(rngs: Rng[]): tf.Tensor4D {
  * @returns x_0 [B, 32, 32, 3] in [-1, 1] (the caller disposes it).
  */
 export function ddimSample(model: Denoiser, prompts: readonly string[], opts: SampleOptions): tf.Tensor4D {
+  const steps = ddimSteps(model, prompts, opts);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+  }
+}
+
+/**
+ * ddimSample, letting the event loop turn after each denoising step (awaits of settled promises do not): a
+ * queue worker renews its job's lock while it samples, and a pool worker whose sweep was killed hears its
+ * channel close. The same images as ddimSample.
+ */
+export async function ddimSampleYielding(model: Denoiser, prompts: readonly string[], opts: SampleOptions): Promise<tf.Tensor4D> {
+  const steps = ddimSteps(model, prompts, opts);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/** The DDIM loop of ddimSample, one denoising step per `next()`; returns x_0. */
+function* ddimSteps(model: Denoiser, prompts: readonly string[], opts: SampleOptions): Generator<void, tf.Tensor4D> {
   if (prompts.length === 0) throw new Error('ddimSample: no prompts');
   const { alphasCumprod } = model.schedule;
   const ts = ddimTimesteps(model.schedule.timesteps, opts.steps, opts.spacing);
@@ -148,8 +171,8 @@ export function ddimSample(model: Denoiser, prompts: readonly string[], opts: Sa
   }
   // A self-conditioned model's passes each get their own previous x0, clipped; zeros at the first step.
   let prevX0: SelfCondEstimates | null = model.selfConditioned ? { cond: tf.zerosLike(x), uncond: tf.zerosLike(x) } : null;
-  ts.forEach((t, i) => {
-    if (i < from) return;
+  for (const [i, t] of ts.entries()) {
+    if (i < from) continue;
     const abT = alphasCumprod[t];
     const abPrev = i + 1 < ts.length ? alphasCumprod[ts[i + 1]] : 1;
     const sigma = opts.eta * Math.sqrt((1 - abPrev) / (1 - abT)) * Math.sqrt(1 - abT / abPrev);
@@ -178,7 +201,8 @@ export function ddimSample(model: Denoiser, prompts: readonly string[], opts: Sa
       tf.dispose([prevX0.cond, prevX0.uncond]);
       prevX0 = { cond: ownCond!, uncond: ownUncond! };
     }
-  });
+    yield;
+  }
   tf.dispose([cond.context, cond.mask, uncond.context, uncond.mask]);
   if (prevX0) tf.dispose([prevX0.cond, prevX0.uncond]);
   return x;
@@ -215,7 +239,7 @@ export async function generateImages(
   const out: ImageLike[] = [];
   for (let i = 0; i < prompts.length; i += bs) {
     const negativePrompts = opts.negativePrompts?.slice(i, i + bs);
-    const x = ddimSample(model, prompts.slice(i, i + bs), { ...opts, seed: rngSeeds.slice(i, i + bs), ...(negativePrompts ? { negativePrompts } : {}) });
+    const x = await ddimSampleYielding(model, prompts.slice(i, i + bs), { ...opts, seed: rngSeeds.slice(i, i + bs), ...(negativePrompts ? { negativePrompts } : {}) });
     out.push(...(await toImages(x)));
     x.dispose();
     opts.onBatch?.(Math.min(prompts.length, i + bs));
