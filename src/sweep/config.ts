@@ -228,6 +228,13 @@ export function resolveSweep(input: unknown, opts: { quick?: boolean; seeds?: nu
     }
   }
   c.figures.forEach((f, k) => {
+    // One line per series value: a setting the grid varies besides the figure's x and series would join points
+    // of its different values into one zigzag line (labels and raters make labelCount, so it stands for them).
+    const shown = new Set<string>([f.x, ...(f.series ? [f.series] : []), ...(f.x === 'labelCount' ? ['labels', 'raters'] : [])]);
+    const hidden = axes.filter((a) => !shown.has(a));
+    if (hidden.length) {
+      throw new Error(`${where}${opts.quick ? ' (quick)' : ''}: figures.${k} ("${f.title}"): the grid varies ${hidden.join(' and ')}, which this figure neither puts on x (${f.x}) nor makes its series${f.series ? ` (${f.series})` : ''}, so each of its lines would join points of different ${hidden.join(' and ')}: set series (or x) to ${hidden[0]}`);
+    }
     // A change since step 0 needs a step 0 in every run: each evaluated more than once.
     const once = grid.snapshots ? grid.snapshots.find((n) => n < 2) : s.data.snapshots < 2 ? s.data.snapshots : undefined;
     if (f.change && once !== undefined) {

@@ -59,6 +59,14 @@ const fmt = (v: number) => (Number.isInteger(v) ? String(v) : String(Math.round(
 
 /** The plotly figure of one figure spec from the summary rows (and the base model, drawn as a dotted line where it has the metric). */
 export function sweepFigure(spec: SweepFigure, summary: readonly SummaryRow[], base: EvaluateResult | undefined, id: string): ReportFigure {
+  // Against anything but the step, each run's last evaluation (the fine-tuned model): the rows of its earlier
+  // steps would join into the same line.
+  if (spec.x !== 'step') {
+    const point = (r: SummaryRow) => SETTING_KEYS.map((k) => r[k]).join(',');
+    const last = new Map<string, number>();
+    for (const r of summary) last.set(point(r), Math.max(last.get(point(r)) ?? -Infinity, r.step));
+    summary = summary.filter((r) => r.step === last.get(point(r)));
+  }
   const seriesValues = spec.series ? [...new Set(summary.map((r) => r[spec.series!]))].sort((a, b) => a - b) : [undefined];
   const xIsSetting = (SETTING_KEYS as readonly string[]).includes(spec.x) || spec.x === 'step';
   const err = (r: SummaryRow, c: string) => (Number.isFinite(r[`${c}_lo`]) ? { plus: r[`${c}_hi`] - r[c], minus: r[c] - r[`${c}_lo`] } : { plus: NaN, minus: NaN });

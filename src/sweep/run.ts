@@ -110,8 +110,13 @@ export function claimSweepDir(dir: string, s: ResolvedSweep): void {
   if (fs.existsSync(file)) {
     // More seeds only add runs: the runs on disk stay valid.
     const runsOnly = ({ question, figures, seeds, ...rest }: ResolvedSweep) => (void question, void figures, void seeds, JSON.parse(JSON.stringify(rest)));
-    const diff = firstDifference(runsOnly(readJsonFile<ResolvedSweep>(file, 'it records the sweep\'s settings: restore it, or use another --out')), runsOnly(s));
+    const saved = readJsonFile<ResolvedSweep>(file, 'it records the sweep\'s settings: restore it, or use another --out');
+    const diff = firstDifference(runsOnly(saved), runsOnly(s));
     if (diff) throw new Error(`${dir} holds another sweep (${diff}); use another --out, or the same settings to resume`);
+    // The runs' folder names follow the grid's order (beta=0,aux=1-seed0): the same grid in another order would
+    // name every run anew and redo them all.
+    const order = (g: object) => Object.keys(g ?? {}).join(', ');
+    if (order(saved.grid) !== order(s.grid)) throw new Error(`${dir} holds this sweep with its grid in the order ${order(saved.grid)}, and this config gives ${order(s.grid)}: its runs are named in that order, so give the grid's settings in it to resume`);
   }
   writeFileAtomic(file, JSON.stringify(s, null, 2) + '\n');
 }

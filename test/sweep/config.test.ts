@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { test } from 'node:test';
-import { DEFAULT_SETTINGS, NAMED_SWEEPS, namedSweep, resolveSweep, snapshotSteps, sweepRuns, SWEEP_NAMES } from '../../src/sweep';
-import { FEEDBACK_SEED, sweepEvalPrompts } from '../../src/sweep/run';
+import { DEFAULT_SETTINGS, NAMED_SWEEPS, namedSweep, resolveSweep, snapshotSteps, sweepFigure, sweepRuns, SWEEP_NAMES, SummaryRow } from '../../src/sweep';
+import { claimSweepDir, FEEDBACK_SEED, sweepEvalPrompts } from '../../src/sweep/run';
 import { defaultWorkers, sweepWorkers } from '../../src/cli/sweep';
 import { seenPrompts } from '../../src/world';
-import { TINY } from './helpers';
+import { tempDir, TINY } from './helpers';
 
 test('every named sweep resolves, default and quick, with its axes varied and its seeds', () => {
   assert.deepEqual(SWEEP_NAMES, ['beta', 'aux', 'unlabelled', 'labels', 'noise', 'overopt']);
@@ -26,7 +28,7 @@ test('every named sweep resolves, default and quick, with its axes varied and it
 });
 
 test('runs: grid points in order, seeds innermost, settings filled in', () => {
-  const s = resolveSweep({ ...TINY, grid: { beta: [0, 1], aux: [0, 0.5] }, seeds: 2 });
+  const s = resolveSweep({ ...TINY, grid: { beta: [0, 1], aux: [0, 0.5] }, seeds: 2, figures: [{ title: 'Beta and aux', x: 'beta', y: ['overall'], series: 'aux' }] });
   const runs = sweepRuns(s);
   assert.equal(runs.length, 8);
   assert.deepEqual(runs.slice(0, 3).map((r) => r.key), ['beta=0,aux=0-seed0', 'beta=0,aux=0-seed1', 'beta=0,aux=0.5-seed0']);
@@ -47,14 +49,17 @@ test('a bad sweep config is an error that names the key and what is allowed', ()
   bad({ ...TINY, grid: { gamma: [1] } }, /grid: Unrecognized key: "gamma"; the keys there are labels, raters, flip, unlabelled, aux, beta, steps, snapshots/);
   bad({ ...TINY, quick: { settings: { stpes: 1 } } }, /quick\.settings: .*"stpes"; the keys there are labels, .*steps, snapshots/);
   bad({ ...TINY, figures: [{ title: 't', x: 'step', y: ['overall'], colour: 'red' }] }, /figures\.0: .*"colour"; the keys there are title, x, y, series, mode, change, caption/);
-  bad({ ...TINY, settings: { ...TINY.settings, snapshots: 1 }, grid: { beta: [0, 1] }, figures: [{ title: 't', x: 'step', y: ['overall'], change: true }] }, /figures\.0\.change: a change since step 0 needs runs evaluated more than once \(snapshots > 1\), and snapshots is 1/);
-  bad({ ...TINY, settings: { ...TINY.settings, snapshots: 4 }, grid: { snapshots: [1, 2] }, figures: [{ title: 't', x: 'step', y: ['overall'], change: true }] }, /figures\.0\.change: .*and grid\.snapshots has 1$/);
+  bad({ ...TINY, settings: { ...TINY.settings, snapshots: 1 }, grid: { beta: [0, 1] }, figures: [{ title: 't', x: 'step', y: ['overall'], series: 'beta', change: true }] }, /figures\.0\.change: a change since step 0 needs runs evaluated more than once \(snapshots > 1\), and snapshots is 1/);
+  bad({ ...TINY, settings: { ...TINY.settings, snapshots: 4 }, grid: { snapshots: [1, 2] }, figures: [{ title: 't', x: 'step', y: ['overall'], series: 'snapshots', change: true }] }, /figures\.0\.change: .*and grid\.snapshots has 1$/);
   assert.throws(() => resolveSweep({ ...TINY, quick: { settings: { steps: 5, snapshots: 2 } } }, { quick: true, source: 'my.json' }), /my\.json \(quick\): steps \(5\) must be a multiple of snapshots \(2\)/);
   bad({ ...TINY, grid: {} }, /name at least one setting to vary/);
   bad({ ...TINY, grid: { beta: [0, 0] } }, /grid\.beta: a value is listed twice/);
   bad({ ...TINY, grid: { flip: [0.9] } }, /grid\.flip: 0\.9 is not allowed/);
   bad({ ...TINY, settings: { steps: 5, snapshots: 2 } }, /multiple of snapshots/);
   bad({ ...TINY, figures: [{ title: 't', x: 'nope', y: ['overall'] }] }, /figures\.0\.x/);
+  // A setting the grid varies beside the figure's x and series would join its values into one zigzag line.
+  bad({ ...TINY, grid: { beta: [0, 1], aux: [0, 0.5] } }, /figures\.0 \("Proxy and truth over updates"\): the grid varies aux, which this figure neither puts on x \(step\) nor makes its series \(beta\), .*set series \(or x\) to aux/);
+  assert.doesNotThrow(() => resolveSweep({ ...TINY, grid: { labels: [1, 2] }, figures: [{ title: 't', x: 'labelCount', y: ['gain'] }] }), 'labelCount is labels x raters: it stands for them');
   bad({ ...TINY, name: 'Bad Name' }, /name/);
   assert.throws(() => namedSweep('gamma'), /unknown sweep "gamma"; the named sweeps are beta, aux, unlabelled, labels, noise, overopt/);
 });
@@ -75,4 +80,25 @@ test('a sweep\'s pool: --workers as given, one worker on the tensorflow backend 
   assert.equal(sweepWorkers(undefined, 'wasm'), defaultWorkers());
   assert.equal(sweepWorkers(3, 'tensorflow'), 3);
   assert.equal(sweepWorkers(0, 'wasm'), 0);
+});
+
+test('a sweep folder refuses its grid in another order (its runs are named in the first order and would all be redone)', () => {
+  const dir = tempDir('order');
+  const ba = resolveSweep({ ...TINY, grid: { beta: [0, 1], aux: [0, 0.5] }, figures: [{ title: 'Beta and aux', x: 'beta', y: ['overall'], series: 'aux' }] });
+  const ab = resolveSweep({ ...TINY, grid: { aux: [0, 0.5], beta: [0, 1] }, figures: [{ title: 'Beta and aux', x: 'beta', y: ['overall'], series: 'aux' }] });
+  assert.notDeepEqual(sweepRuns(ba).map((r) => r.key).sort(), sweepRuns(ab).map((r) => r.key).sort());
+  claimSweepDir(dir, ba);
+  const saved = fs.readFileSync(path.join(dir, 'sweep.json'), 'utf8');
+  assert.throws(() => claimSweepDir(dir, ab), /holds this sweep with its grid in the order beta, aux, and this config gives aux, beta: .*give the grid's settings in it to resume/);
+  assert.equal(fs.readFileSync(path.join(dir, 'sweep.json'), 'utf8'), saved);
+  claimSweepDir(dir, ba);
+});
+
+test('a figure against anything but the step draws each run\'s last evaluation: earlier steps would join the same line', () => {
+  const row = (beta: number, step: number, fid: number, overall: number) => ({ ...DEFAULT_SETTINGS, steps: 4, snapshots: 2, beta, step, fid, overall, seeds: 1 }) as unknown as SummaryRow;
+  const summary = [row(0, 0, 50, 0.2), row(0, 2, 40, 0.3), row(0, 4, 30, 0.4), row(1, 0, 50, 0.2), row(1, 2, 45, 0.25), row(1, 4, 42, 0.3)];
+  const fig = sweepFigure({ title: 't', x: 'fid', y: ['overall'], series: 'beta', mode: 'lines', change: false }, summary, undefined, 'f') as unknown as { data: Array<{ x: number[]; y: number[] }> };
+  assert.deepEqual(fig.data.map((d) => [d.x, d.y]), [[[30], [0.4]], [[42], [0.3]]]);
+  const overSteps = sweepFigure({ title: 't', x: 'step', y: ['overall'], series: 'beta', mode: 'lines', change: false }, summary, undefined, 'f') as unknown as { data: Array<{ x: number[] }> };
+  assert.deepEqual(overSteps.data.map((d) => d.x), [[0, 2, 4], [0, 2, 4]]);
 });
