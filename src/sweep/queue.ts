@@ -26,7 +26,7 @@ export interface RunJob {
 }
 
 /** ioredis options from `redis://HOST:PORT[/DB]`; anything else is an error that shows the form. */
-export function queueConnection(url: string): { host: string; port: number; db: number; maxRetriesPerRequest: null } {
+export function queueConnection(url: string): { host: string; port: number; db: number; username?: string; password?: string; maxRetriesPerRequest: null } {
   let u: URL;
   try {
     u = new URL(url);
@@ -37,7 +37,9 @@ export function queueConnection(url: string): { host: string; port: number; db: 
   const port = u.port ? Number(u.port) : 6379;
   const db = u.pathname && u.pathname !== '/' ? Number(u.pathname.slice(1)) : 0;
   if (!u.hostname || !Number.isInteger(db) || db < 0) throw new Error(`--queue "${url}": give redis://HOST:PORT[/DB], e.g. redis://127.0.0.1:6379`);
-  return { host: u.hostname, port, db, maxRetriesPerRequest: null };
+  // redis://[USER]:PASSWORD@HOST: the credentials go to Redis (they were dropped, and an AUTH-protected queue refused).
+  const auth = { ...(u.username ? { username: decodeURIComponent(u.username) } : {}), ...(u.password ? { password: decodeURIComponent(u.password) } : {}) };
+  return { host: u.hostname, port, db, ...auth, maxRetriesPerRequest: null };
 }
 
 /**

@@ -66,6 +66,19 @@ test('queue URLs: redis://HOST:PORT[/DB], anything else named with the form', ()
   assert.deepEqual(queueConnection('redis://10.0.0.2:6380/2'), { host: '10.0.0.2', port: 6380, db: 2, maxRetriesPerRequest: null });
   assert.throws(() => queueConnection('localhost:6379'), /only redis:\/\/ queues are supported/);
   assert.throws(() => queueConnection('nonsense'), /not a URL; give redis:\/\/HOST:PORT/);
+  assert.deepEqual(queueConnection('redis://:s%40cret@10.0.0.2'), { host: '10.0.0.2', port: 6379, db: 0, password: 's@cret', maxRetriesPerRequest: null });
+  assert.deepEqual(queueConnection('redis://kit:pw@h:1/3'), { host: 'h', port: 1, db: 3, username: 'kit', password: 'pw', maxRetriesPerRequest: null });
+});
+
+test('a queue behind a password is reached with the password in its URL (it was dropped)', async () => {
+  const port = await freePort();
+  await startChild(REDIS, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', 'kit-pass'], /Ready to accept connections/);
+  const queue = new Queue(QUEUE_NAME, { connection: queueConnection(`redis://:kit-pass@127.0.0.1:${port}`) });
+  try {
+    assert.equal(await queue.count(), 0);
+  } finally {
+    await queue.close();
+  }
 });
 
 test('quietFor: a file that goes while the folder is read is a write just now, not an ENOENT', () => {
