@@ -121,6 +121,11 @@ export function labelStage(config: LabelStageConfig, data: string): { store: str
   const store = LabelStore.open(file);
   try {
     store.bindDataset(imageInfo(records), data);
+    // Rater k of every panel draws its noise from the seed and k alone: a second panel of the same seed would copy
+    // the first's coin flips (correlated raters the reward counts as independent). Refused before any label.
+    const seedOf = (name: string) => /-s([^-]+)$/.exec(name)?.[1];
+    const twin = otherPanels(store, panel).find((o) => seedOf(o.panel) === seedOf(panel.raters[0].id.replace(/-r\d+$/, '')));
+    if (twin) throw new Error(`${file} holds the labels of panel ${twin.panel}, of the same seed ${config.seed}: this panel's raters would draw the same noise as its raters (rater k of each panel shares rater k's draws), so the two would agree far more than independent raters; give another --seed, or label into a new store (--db FILE)`);
     const run = labelWithPanel(data, store, panel);
     if (run.differing) process.stderr.write(`t2i-align: ${file}: ${run.differing} of the panel's stored labels differ from what it gives now (the judge changed since they were given); the stored labels are kept. For labels from today's judge, label into a new store (--db) or with another --seed.\n`);
     const others = otherPanels(store, panel);

@@ -87,9 +87,17 @@ test('t2i-align label with a second panel adds its raters beside the first and s
   };
   assert.equal(await stderrOf('label', '--data', dir, '--panel', '3'), '');
   assert.equal(await stderrOf('label', '--data', dir, '--panel', '3'), '', 'the same panel again, alone in its store');
-  const second = await stderrOf('label', '--data', dir, '--panel', 'flip=0.3x2');
+  // Another panel of the same seed would copy the first's draws (rater k shares rater k's noise): refused, nothing written.
+  const before = LabelStore.open(path.join(dir, 'labels.sqlite'), { readonly: true });
+  const rows = before.current().length;
+  before.close();
+  await assert.rejects(run('label', '--data', dir, '--panel', 'flip=0.3x2'), /holds the labels of panel sim-3-s0, of the same seed 0: .*give another --seed, or label into a new store \(--db FILE\)/);
+  const after = LabelStore.open(path.join(dir, 'labels.sqlite'), { readonly: true });
+  assert.equal(after.current().length, rows);
+  after.close();
+  const second = await stderrOf('label', '--data', dir, '--panel', 'flip=0.3x2', '--seed', '2');
   assert.match(second, /^t2i-align: .*labels\.sqlite also holds the labels of another simulated panel \(sim-3-s0: 3 raters\), and the reward model averages every rater's labels; for this panel's alone, label into a new store \(--db FILE\)\.\n$/);
-  assert.match(await stderrOf('label', '--data', dir, '--panel', '3', '--seed', '1'), /of 2 other simulated panels \(sim-3-s0: 3 raters, sim-flip0\.3x2-s0: 2 raters\)/);
+  assert.match(await stderrOf('label', '--data', dir, '--panel', '3', '--seed', '1'), /of 2 other simulated panels \(sim-3-s0: 3 raters, sim-flip0\.3x2-s2: 2 raters\)/);
   const store = LabelStore.open(path.join(dir, 'labels.sqlite'), { readonly: true });
   assert.equal(new Set(store.current().map((r) => r.rater)).size, 8, 'the panels label beside each other');
   store.close();
