@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../engine/checkpoint';
 import { imageFileSha, ManifestRecord } from '../world/dataset';
 import { Attributes, categoryOf } from '../world/prompt';
-import { checkRaterName, checkRequestId, LabelRow, LabelStore } from './store';
+import { checkRaterName, checkRequestId, LabelRow, LabelStore, retractionProblem } from './store';
 
 export type ExportFormat = 'jsonl' | 'csv';
 export const COLUMNS = ['seq', 'image_id', 'prompt', 'category', 'image_sha', 'rater', 'rater_kind', 'label', 'time', 'retracts', 'request_id'] as const;
@@ -197,6 +197,9 @@ export function parseRows(text: string, format: ExportFormat, file = '<labels>',
   }
   const seqs = new Set<number>();
   const ids = new Set<string>();
+  // What each earlier row is, for its retractions: a rater takes back their own label of that image, once.
+  const bySeq = new Map<number, { rater: string; image: string; label: string; line: number }>();
+  const retracted = new Map<number, number>();
   const rows = raw.map(({ line, value }) => {
     const p = RowSchema.safeParse(value);
     if (!p.success) throw new Error(`${file}:${line}: ${issues(p.error)}`);
@@ -205,6 +208,14 @@ export function parseRows(text: string, format: ExportFormat, file = '<labels>',
     if (seqs.has(r.seq)) throw new Error(`${file}:${line}: duplicate seq ${r.seq}`);
     if (ids.has(r.request_id)) throw new Error(`${file}:${line}: duplicate request_id ${r.request_id}`);
     if (r.retracts !== null && !seqs.has(r.retracts)) throw new Error(`${file}:${line}: retracts seq ${r.retracts}, which no earlier row has`);
+    if (r.retracts !== null) {
+      const target = bySeq.get(r.retracts)!;
+      const why = retractionProblem({ rater: r.rater, image: r.image_id }, target);
+      if (why) throw new Error(`${file}:${line}: retracts seq ${r.retracts} (line ${target.line}), ${why}`);
+      if (retracted.has(r.retracts)) throw new Error(`${file}:${line}: retracts seq ${r.retracts}, already retracted at line ${retracted.get(r.retracts)}`);
+      retracted.set(r.retracts, line);
+    }
+    bySeq.set(r.seq, { rater: r.rater, image: r.image_id, label: r.label, line });
     const known = images?.get(r.image_id)?.prompt;
     if (known !== undefined && r.prompt != null && r.prompt !== known) {
       throw new Error(`${file}:${line}: image ${r.image_id} has prompt "${r.prompt}" here but "${known}" in the dataset: these labels belong to another dataset (nothing was imported)`);

@@ -159,6 +159,17 @@ export interface StoreOptions {
   readonly?: boolean;
 }
 
+/**
+ * Why a retraction by `by` of the label `target` is not one (a retraction, another rater's label, another
+ * image's), or undefined where it is: a rater takes back their own label of that image.
+ */
+export function retractionProblem(by: { rater: string; image: string }, target: { rater: string; image: string; label: string }): string | undefined {
+  if (target.label === 'retract') return 'which is itself a retraction: a retraction is taken back by labelling again';
+  if (target.rater !== by.rater) return `which is ${target.rater}'s label, not ${by.rater}'s: a rater takes back only their own`;
+  if (target.image !== by.image) return `which labels image ${target.image}, not ${by.image}`;
+  return undefined;
+}
+
 /** A connection to a label store file. Open as many as you like, in as many processes. */
 export class LabelStore {
   private constructor(readonly file: string, private readonly db: Database.Database) {}
@@ -429,6 +440,8 @@ export class LabelStore {
     const find = this.db.prepare<[string], DbRow>('SELECT * FROM labels WHERE request_id = ?');
     const emptyUndo = this.db.prepare<[string], { rater: string }>('SELECT rater FROM empty_undos WHERE request_id = ?');
     const insert = this.db.prepare('INSERT INTO labels (image_id, rater, rater_kind, label, time, retracts, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const bySeq = this.db.prepare<[number], DbRow>('SELECT * FROM labels WHERE seq = ?');
+    const retractedBy = this.db.prepare<[number], { seq: number }>('SELECT seq FROM labels WHERE retracts = ?');
     const run = this.db.transaction(() => {
       const seqMap = new Map<number, number>();
       let added = 0;
@@ -451,6 +464,10 @@ export class LabelStore {
         if (r.retracts !== null) {
           const to = seqMap.get(r.retracts);
           if (to === undefined) throw new Error(`row ${r.seq} retracts row ${r.retracts}, which does not come before it in the import`);
+          const target = bySeq.get(to)!;
+          const why = retractionProblem({ rater: r.rater, image: r.imageId }, { rater: target.rater, image: target.image_id, label: target.label });
+          if (why) throw new ConflictError(`row ${r.seq} retracts row ${r.retracts}, ${why}; nothing was imported`);
+          if (retractedBy.get(to)) throw new ConflictError(`row ${r.seq} retracts row ${r.retracts}, whose label is already taken back here; nothing was imported`);
           retracts = to;
         }
         const info = insert.run(r.imageId, r.rater, r.raterKind, r.label, r.time, retracts, r.requestId);

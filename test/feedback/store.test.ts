@@ -279,3 +279,21 @@ test('another program\'s SQLite file is refused as a label store, and left as it
   assert.equal(again.pragma('journal_mode', { simple: true }), 'delete');
   again.close();
 });
+
+test('an import retracts only its rater\'s own label of that image, once (it took back another rater\'s label)', () => {
+  const row = (seq: number, image: string, rater: string, label: string, retracts: number | null) =>
+    JSON.stringify({ seq, image_id: image, rater, rater_kind: 'human', label, time: `2026-01-02T00:00:0${seq}.000Z`, retracts, request_id: `req-import-000${seq}` });
+  const file = (...rows: string[]) => rows.join('\n');
+  // In the file itself: each named with its line.
+  assert.throws(() => parseRows(file(row(1, 'x', 'ann', 'good', null), row(2, 'x', 'bob', 'retract', 1)), 'jsonl', 'f.jsonl'), /f\.jsonl:2: retracts seq 1 \(line 1\), which is ann's label, not bob's: a rater takes back only their own/);
+  assert.throws(() => parseRows(file(row(1, 'x', 'ann', 'good', null), row(2, 'y', 'ann', 'retract', 1)), 'jsonl', 'f.jsonl'), /f\.jsonl:2: retracts seq 1 \(line 1\), which labels image x, not y/);
+  assert.throws(() => parseRows(file(row(1, 'x', 'ann', 'good', null), row(2, 'x', 'ann', 'retract', 1), row(3, 'x', 'ann', 'retract', 2)), 'jsonl', 'f.jsonl'), /f\.jsonl:3: .*which is itself a retraction/);
+  assert.throws(() => parseRows(file(row(1, 'x', 'ann', 'good', null), row(2, 'x', 'ann', 'retract', 1), row(3, 'x', 'ann', 'retract', 1)), 'jsonl', 'f.jsonl'), /f\.jsonl:3: retracts seq 1, already retracted at line 2/);
+  // Against the store: a label retracted here already is named, not a raw SQLite error, and nothing is imported.
+  const store = LabelStore.open(':memory:');
+  store.importRows(parseRows(file(row(1, 'x', 'ann', 'good', null), row(2, 'x', 'ann', 'retract', 1)), 'jsonl', 'a.jsonl'));
+  const again = parseRows(file(row(1, 'x', 'ann', 'good', null), JSON.stringify({ ...JSON.parse(row(2, 'x', 'ann', 'retract', 1)), request_id: 'req-other-undo-1' })), 'jsonl', 'b.jsonl');
+  assert.throws(() => store.importRows(again), (e: Error) => e instanceof ConflictError && /row 2 retracts row 1, whose label is already taken back here; nothing was imported/.test(e.message));
+  assert.equal(store.history().length, 2);
+  store.close();
+});
