@@ -417,7 +417,8 @@ export class LabelStore {
 
   /** Time of each rater's latest row (label or undo): rater -> ISO time. */
   lastActivity(): Map<string, string> {
-    const rows = this.db.prepare<[], { rater: string; time: string }>('SELECT rater, max(time) AS time FROM labels GROUP BY rater').all();
+    // By time, not by text: imported times may carry other offsets or fraction lengths ("10:00+02:00" is 08:00Z).
+    const rows = this.db.prepare<[], { rater: string; time: string }>('SELECT rater, time FROM (SELECT rater, time, row_number() OVER (PARTITION BY rater ORDER BY julianday(time) DESC, seq DESC) AS rn FROM labels) WHERE rn = 1').all();
     return new Map(rows.map((r) => [r.rater, r.time]));
   }
 

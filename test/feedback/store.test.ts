@@ -297,3 +297,11 @@ test('an import retracts only its rater\'s own label of that image, once (it too
   assert.equal(store.history().length, 2);
   store.close();
 });
+
+test('lastActivity is the latest label by time, not by the text of its timestamp', () => {
+  const store = LabelStore.open(':memory:');
+  const row = (seq: number, image: string, rater: string, time: string) => ({ seq, imageId: image, rater, raterKind: 'human' as const, label: 'good' as const, time, retracts: null, requestId: `req-time-000${seq}` });
+  store.importRows([row(1, 'a', 'ann', '2026-01-01T10:00:00+02:00'), row(2, 'b', 'ann', '2026-01-01T09:00:00.000Z'), row(3, 'a', 'bob', '2026-01-01T09:00:00Z'), row(4, 'b', 'bob', '2026-01-01T09:00:00.500Z')]);
+  assert.deepEqual(Object.fromEntries(store.lastActivity()), { ann: '2026-01-01T09:00:00.000Z', bob: '2026-01-01T09:00:00.500Z' });
+  store.close();
+});
