@@ -135,13 +135,24 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
   const storeFile = opts.storeFile ?? path.join(dataDir, 'labels.sqlite');
   const pages = staticDir();
 
-  // The manifest is re-read when it changes, so a dataset may grow while served.
+  // The manifest is re-read when it changes, so a dataset may grow while served. Read strictly at the start; later,
+  // a state it cannot read (a line half appended, a PNG removed by hand) keeps the last good one served, said once
+  // on stderr, instead of answering every route with 500 (the image route names a missing file itself).
   let manifest = { key: '', records: [] as ManifestRecord[], byId: new Map<string, ManifestRecord>(), byFile: new Map<string, ManifestRecord>() };
+  let unreadable = '';
   const records = (): typeof manifest => {
     const st = fs.statSync(manifestFile(dataDir));
     const key = `${st.mtimeMs}:${st.size}`;
     if (key !== manifest.key) {
-      const rs = readManifest(dataDir);
+      let rs: ManifestRecord[];
+      try {
+        rs = readManifest(dataDir, manifest.key ? { checkFiles: false } : {});
+      } catch (e) {
+        if (!manifest.key) throw e;
+        if (unreadable !== key) process.stderr.write(`t2i-align: ${(e as Error).message}; serving the ${manifest.records.length} images read before until it reads again\n`);
+        unreadable = key;
+        return manifest;
+      }
       manifest = { key, records: rs, byId: new Map(rs.map((r) => [r.id, r])), byFile: new Map(rs.map((r) => [r.file, r])) };
       verdicts = null;
     }

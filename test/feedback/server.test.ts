@@ -248,3 +248,27 @@ test('GET /api/raters?like=NAME: the raters whose name is it but for case or wid
   assert.equal((await raw('GET', '/api/raters')).status, 400);
   assert.equal((await raw('POST', '/api/raters', '{}')).status, 405);
 });
+
+test('a manifest it cannot read while serving (a line half appended, a PNG removed) keeps the last good one served, not 500 everywhere', async () => {
+  const own = smallDataset(4);
+  const server = await createLabelServer({ dataDir: own, storeFile: path.join(tempDir('srv-torn'), 'labels.sqlite') });
+  const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+  const write = process.stderr.write.bind(process.stderr);
+  const said: string[] = [];
+  process.stderr.write = ((t: string | Uint8Array, ...rest: unknown[]) => (typeof t === 'string' ? (said.push(t), true) : (write as (...a: unknown[]) => boolean)(t, ...rest))) as typeof process.stderr.write;
+  try {
+    const manifest = path.join(own, 'manifest.jsonl');
+    fs.appendFileSync(manifest, '{"id":"img-9","prompt":"a cir');
+    for (const p of ['/api/next?rater=ann', '/api/stats', '/images/img-0.png']) assert.equal((await fetch(url + p)).status, 200, p);
+    assert.match(said.join(''), /manifest\.jsonl:5: not valid JSON \(truncated last line\?\); serving the 4 images read before until it reads again/);
+    // The line completed (its image missing): read again; the image route names the missing file itself.
+    fs.appendFileSync(manifest, 'cle","attributes":{"count":1,"object":"circle"},"seed":"t/9","source":"render","extras":{"category":"count"},"file":"img-9.png"}\n');
+    assert.equal((await fetch(`${url}/api/info`)).status, 200);
+    const missing = await fetch(`${url}/images/img-9.png`);
+    assert.equal(missing.status, 404);
+    assert.match(((await missing.json()) as { error: string }).error, /in the manifest but its file is missing/);
+  } finally {
+    process.stderr.write = write;
+    await server.close();
+  }
+});
