@@ -26,7 +26,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import Fastify, { FastifyError, FastifyInstance } from 'fastify';
+import Fastify, { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { manifestFile, ManifestRecord, readManifest } from '../world/dataset';
 import { AgreementStats, agreementStats, recordCategory } from './agreement';
@@ -129,6 +129,9 @@ function hash(s: string): number {
   return h;
 }
 
+/** Longest path part the router takes (fastify's maxParamLength): a longer one is a 414. */
+const MAX_PATH_PART = 100;
+
 /** Build the app (not listening yet). */
 export async function createLabelServer(opts: ServerOptions): Promise<LabelServer> {
   const dataDir = path.resolve(opts.dataDir);
@@ -168,7 +171,21 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
     store.close();
     throw e;
   }
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 16 * 1024, routerOptions: { ignoreTrailingSlash: true } }); // /stats/ is /stats
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: opts.bodyLimit ?? 16 * 1024,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PATH_PART }, // /stats/ is /stats
+    // Errors of the router itself (a path that is no valid URL, a name past the router's length) skip
+    // setErrorHandler: answered here in the same { error, code } form, naming what is wrong.
+    frameworkErrors: (err, req, reply) => {
+      const status = err.statusCode ?? 400;
+      const message =
+        err.code === 'FST_ERR_BAD_URL' ? `the path ${JSON.stringify(req.url.slice(0, 200))} is not a valid URL (a "%" must start an escape like %20)`
+        : status === 414 ? `the path's last part is longer than ${MAX_PATH_PART} characters`
+        : err.message;
+      void (reply as FastifyReply).status(status).send({ error: message, code: err.code });
+    },
+  });
   app.removeContentTypeParser('text/plain'); // bodies are JSON: text is 415 like any other type, not a 400 about its shape
   // JSON.parse, not fastify's parser: that one calls a body with a "__proto__" key "not valid JSON". Such a key is
   // an own property here (JSON.parse never sets a prototype), and the strict schemas refuse it as an unknown field.

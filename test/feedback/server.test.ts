@@ -78,6 +78,13 @@ test('label, next skips labelled images, duplicate POST is stored once, undo bri
 });
 
 test('bad input gets a 4xx with a clear JSON message, and the server keeps serving', async () => {
+  // The router's own errors come in the same form, naming what is wrong (they came as fastify's "Bad Request").
+  const badUrl = await raw('GET', '/images/%');
+  assert.equal(badUrl.status, 400);
+  assert.match(badUrl.json.error!, /the path "\/images\/%" is not a valid URL \(a "%" must start an escape like %20\)/);
+  const long = await raw('GET', `/static/${'a'.repeat(150)}`);
+  assert.equal(long.status, 414);
+  assert.match(long.json.error!, /the path's last part is longer than 100 characters/);
   const cases: Array<[string, Promise<{ status: number; json: { error?: string } }>, number, RegExp]> = [
     ['malformed JSON', raw('POST', '/api/labels', '{"rater": "ann",'), 400, /JSON/i],
     ['JSON that is not an object', raw('POST', '/api/labels', '[1,2]'), 400, /JSON object/],
