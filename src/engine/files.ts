@@ -114,3 +114,40 @@ export function shownPath(p: string): string {
   const rel = path.relative(process.cwd(), path.resolve(p));
   return rel === '' ? '.' : rel.startsWith('..') || path.isAbsolute(rel) ? path.resolve(p) : rel;
 }
+
+/** Lock files this process holds (a second holder in the same process is refused too, not taken for a dead one). */
+const heldLocks = new Set<string>();
+
+/**
+ * Hold `dir` for this process while `f` runs, with the lock file `name` holding its pid: a second `what`
+ * (another process, or another call in this one) is refused naming the holder; a lock left by a process that
+ * is gone (killed) is taken over.
+ */
+export async function withFolderLock<T>(dir: string, name: string, what: string, f: () => Promise<T>): Promise<T> {
+  makeDir(dir);
+  const file = path.resolve(dir, name);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
+      const pid = Number(fs.readFileSync(file, 'utf8'));
+      let alive = pid === process.pid ? heldLocks.has(file) : false;
+      try {
+        alive ||= Number.isInteger(pid) && pid > 0 && pid !== process.pid && (process.kill(pid, 0), true);
+      } catch {
+        // no such process: a killed run's lock, taken over
+      }
+      if (alive) throw new Error(`another ${what} (pid ${pid}${pid === process.pid ? ', this one' : ''}) is running in ${dir}; wait for it, or stop it (a killed ${what} resumes when rerun)`);
+      fs.rmSync(file, { force: true });
+    }
+  }
+  heldLocks.add(file);
+  try {
+    return await f();
+  } finally {
+    heldLocks.delete(file);
+    fs.rmSync(file, { force: true });
+  }
+}

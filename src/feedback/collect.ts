@@ -18,7 +18,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from '../engine/random';
-import { makeDir } from '../engine/files';
+import { makeDir, withFolderLock } from '../engine/files';
 import { checkOrigin, Dataset, DatasetOrigin, MANIFEST, promptsOrigin, readManifest, readOrigin, writeOrigin } from '../world/dataset';
 import { ImageLike } from '../world/image';
 import { Attributes, categoryOf, parsePrompt } from '../world/prompt';
@@ -143,14 +143,22 @@ export function prepareCollect(opts: CollectTarget): void {
   makeDir(outDir);
 }
 
-/** Generate the missing images of the job list into `outDir` (see the file comment). */
+/** The lock a collect holds in its folder: two at once each appended every image (duplicate ids: a dataset no command reads). */
+export const COLLECT_LOCK = '.collect.lock';
+
+/** Generate the missing images of the job list into `outDir` (see the file comment); one collect per folder at a time. */
 export async function collect(opts: CollectOptions): Promise<CollectResult> {
+  const batchSize = opts.batchSize ?? 32;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
+  prepareCollect(opts); // refusals (another dataset's folder, ...) before the lock file is made in it
+  return withFolderLock(opts.outDir, COLLECT_LOCK, 'collect', () => collectLocked(opts));
+}
+
+async function collectLocked(opts: CollectOptions): Promise<CollectResult> {
   const { prompts, perPrompt, outDir } = opts;
   const seed = opts.seed ?? 0;
   const batchSize = opts.batchSize ?? 32;
-  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
   const origin = opts.origin ?? defaultOrigin(prompts, opts.source ?? 'pretrain', seed);
-  prepareCollect(opts);
   repairManifestTail(outDir);
   const ds = Dataset.create(outDir);
   const recorded = readOrigin(outDir);

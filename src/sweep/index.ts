@@ -6,9 +6,7 @@
  * (./results.ts). Resumable: a rerun finishes only the missing runs.
  * Call initBackend first.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { makeDir } from '../engine/files';
+import { withFolderLock } from '../engine/files';
 import { progress as makeProgress, Progress } from '../engine/progress';
 import { EvaluateResult } from '../eval/evaluate';
 import { ReportFigure } from '../pipeline/report';
@@ -52,41 +50,9 @@ export interface SweepResult {
 
 const LOCK = '.sweep.lock';
 
-/**
- * Hold `dir` for this process while `f` runs: a second sweep into the same
- * folder is refused with the holder's pid; a lock left by a process that is
- * gone (killed) is taken over.
- */
-async function withSweepLock<T>(dir: string, f: () => Promise<T>): Promise<T> {
-  makeDir(dir);
-  const file = path.join(dir, LOCK);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
-      const pid = Number(fs.readFileSync(file, 'utf8'));
-      let alive = false;
-      try {
-        alive = Number.isInteger(pid) && pid > 0 && pid !== process.pid && (process.kill(pid, 0), true);
-      } catch {
-        alive = false;
-      }
-      if (alive) throw new Error(`another sweep (pid ${pid}) is running in ${dir}; wait for it, or stop it (a killed sweep resumes when rerun)`);
-      fs.rmSync(file, { force: true });
-    }
-  }
-  try {
-    return await f();
-  } finally {
-    fs.rmSync(file, { force: true });
-  }
-}
-
 /** Run (or resume) a sweep in `dir`; one sweep process per folder at a time. */
 export async function runSweep(dir: string, s: ResolvedSweep, opts: SweepOptions = {}): Promise<SweepResult> {
-  return withSweepLock(dir, () => runSweepLocked(dir, s, opts));
+  return withFolderLock(dir, LOCK, 'sweep', () => runSweepLocked(dir, s, opts));
 }
 
 async function runSweepLocked(dir: string, s: ResolvedSweep, opts: SweepOptions): Promise<SweepResult> {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { collect, ImageGenerator, loadPrompts, seedFor, standInGenerator } from '../../src/feedback/collect';
+import { collect, COLLECT_LOCK, ImageGenerator, loadPrompts, seedFor, standInGenerator } from '../../src/feedback/collect';
 import { createImage } from '../../src/world/image';
 import { judge } from '../../src/world/judge';
 import { MANIFEST, ORIGIN_FILE, promptsOrigin, readManifest, readOrigin } from '../../src/world/dataset';
@@ -158,4 +158,27 @@ test('t2i-align collect and generate with a model whose weights cannot be loaded
   fs.mkdirSync(path.join(dir, 'mine'));
   await assert.rejects(runCli('collect', '--prompts', prompts, '--model', model, '--out', path.join(dir, 'mine')), /truncated checkpoint/);
   assert.ok(fs.existsSync(path.join(dir, 'mine')));
+});
+
+test('two collects into one folder at once: the second is refused naming the first (both appended every image: duplicate ids); a killed one\'s lock is taken over', async () => {
+  const out = tempDir('collect-twice');
+  const runs = await Promise.allSettled([0, 1].map(() => collect({ prompts: PROMPTS, perPrompt: 2, outDir: out, generate: fakeGenerator().generate, batchSize: 2, seed: 3 })));
+  assert.equal(runs.filter((r) => r.status === 'fulfilled').length, 1);
+  const refused = runs.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+  assert.match((refused.reason as Error).message, new RegExp(`another collect \\(pid ${process.pid}, this one\\) is running in .*; wait for it`));
+  assert.equal(readManifest(out).length, 10);
+  assert.ok(!fs.existsSync(path.join(out, COLLECT_LOCK)), 'the lock goes with its collect');
+  // A lock a killed collect left (its pid gone): taken over, and the CLI's folder check does not mind it.
+  fs.writeFileSync(path.join(out, COLLECT_LOCK), '999999999');
+  assert.deepEqual(await collect({ prompts: PROMPTS, perPrompt: 2, outDir: out, generate: fakeGenerator().generate, seed: 3 }), { total: 10, generated: 0, existing: 10 });
+  const elsewhere = tempDir('collect-cli');
+  const prompts = path.join(elsewhere, 'two-prompts.txt');
+  fs.writeFileSync(prompts, 'two circles\na red circle\n');
+  const cli = path.join(elsewhere, 'cli');
+  const args = ['collect', '--prompts', prompts, '--stand-in', '0.3', '--per-prompt', '1', '--out', cli];
+  await runCli(...args);
+  fs.writeFileSync(path.join(cli, COLLECT_LOCK), '999999999');
+  await runCli(...args);
+  assert.equal(readManifest(cli).length, 2);
+  assert.ok(!fs.existsSync(path.join(cli, COLLECT_LOCK)));
 });
