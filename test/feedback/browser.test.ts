@@ -314,6 +314,26 @@ test('a held Enter on a focused button labels one image; an undo whose next imag
   await page.dblclick('#undo');
   await page.waitForTimeout(600);
   assert.equal(server.store.history({ rater: 'fay' }).filter((r) => r.label === 'retract').length, 2, 'the first undo and one of the two');
+
+  // An undo that reached the server but whose answer was lost, pressed again: the same request, one label undone.
+  await page.keyboard.press('g');
+  const c = await nextItem(page, a);
+  await page.keyboard.press('b');
+  await nextItem(page, c);
+  const retracts = () => server.store.history({ rater: 'fay' }).filter((r) => r.label === 'retract').length;
+  const before = retracts();
+  await page.route('**/api/undo', async (r) => {
+    await r.fetch(); // stored on the server...
+    await r.abort('failed'); // ...and the answer lost
+  });
+  await page.keyboard.press('u');
+  await page.waitForFunction(() => /Perhaps not undone: cannot reach the server/.test(document.getElementById('status-text')!.textContent ?? ''), undefined, { timeout: 20000 });
+  assert.equal(retracts(), before + 1, 'the retries were one request');
+  await page.unroute('**/api/undo');
+  await page.waitForTimeout(500);
+  await page.keyboard.press('u');
+  await page.waitForFunction(() => /^Undone: /.test(document.getElementById('status-text')!.textContent ?? ''), undefined, { timeout: 10000 });
+  assert.equal(retracts(), before + 1, 'pressed again after the lost answer: still one undo');
 });
 
 test('a name that differs from a rater\'s only by case is asked about once, then taken as a new rater', async () => {

@@ -13,6 +13,7 @@
   const SETTLE_MS = 350;
   let shownAt = 0;
   let uncertain = null; // a label whose request may have been stored (no answer came): its id, reused by a press again
+  let uncertainUndo = null; // the same for an undo: its request id
   // What the last action did (a label stored, one refused), said once the next image is on screen, or with why it is not.
   let saved = null;
   let confirmedName = null; // a name like another rater's that the student chose anyway
@@ -153,8 +154,12 @@
       // if_unlabelled: an image this rater has labelled already (in another tab) is refused, not labelled twice.
       await api('POST', '/api/labels', { rater, image_id: it.id, label: value, request_id: id, if_unlabelled: true });
       uncertain = null;
+      uncertainUndo = null; // an undo pressed now is of this label, not a retry of one before it
     } catch (e) {
-      if (!/cannot reach the server/.test(e.message)) uncertain = null; // an answer came: nothing was stored
+      if (!/cannot reach the server/.test(e.message)) {
+        uncertain = null; // an answer came: nothing was stored
+        uncertainUndo = null;
+      }
       if (/already labelled/.test(e.message)) {
         saved = { text: e.message, error: true }; // another tab labelled it: on to the next image, saying so
         await next();
@@ -172,15 +177,21 @@
     if (busy || Date.now() - shownAt < SETTLE_MS) return; // a double-click undoes one label
     setBusy(true);
     let back = null;
+    // An undo whose answer was lost may have been stored: pressed again, it is the same request (undone once).
+    const id = uncertainUndo || newId();
+    uncertainUndo = id;
     try {
-      const r = await api('POST', '/api/undo', { rater, request_id: newId() });
+      const r = await api('POST', '/api/undo', { rater, request_id: id });
+      uncertainUndo = null;
       back = r.undone;
       saved = back
         ? { text: 'Undone: ' + back.label + ' for ' + (back.prompt ? quote(back.prompt) + ' ' : '') + '(' + back.image_id + '), shown again to label', error: false, thumb: back.image }
         : { text: 'Nothing to undo: you have no labels left to take back', error: false };
       setStatus(saved.text, false, saved.thumb);
     } catch (e) {
-      setStatus(e.message, true);
+      const lost = /cannot reach the server/.test(e.message);
+      if (!lost) uncertainUndo = null; // an answer came: nothing was undone
+      setStatus(lost ? 'Perhaps not undone: ' + e.message + '. Press undo again when the server answers (it undoes once).' : e.message, true);
       setBusy(false);
       return;
     }
