@@ -531,17 +531,24 @@ export function buildClaims(
   claims.push(makeClaim({
     id: 'reward-vs-clip',
     claim: 'The learned reward predicts alignment better than the CLIP score',
-    measure: `AUC of the reward minus AUC of the CLIP score: effect and p of the run's reward model (paired bootstrap over prompts), interval over the ${reward.ablation.seeds.length} reward seeds of the same recipe (the auxiliary-loss runs with it)`,
+    measure: `AUC of the reward minus AUC of the CLIP score: effect and interval over the ${reward.ablation.seeds.length} reward seeds of the recipe (the auxiliary-loss runs with it), p of the run's own reward model (paired bootstrap over prompts)`,
     unit: 'AUC',
     // As for fine-tuning, the verdict needs a paired test over prompts and an interval over training seeds: the
     // bootstrap's own percentile interval comes from the same draws as its p, one piece of evidence, not two.
     // A set of one class has no AUC: it is left out (named in the note), not counted against the claim.
     parts: reward.sets.filter((s) => Number.isFinite(s.diff.value)).map((s) => {
-      const perSeed = reward.ablation.metrics[`${s.name}/all/auc`]?.with.map((auc) => auc - s.clip) ?? [];
+      // Like every effect of the table, the mean over training seeds; the run's own model (whose scores weighted its
+      // fine-tuning) is tested over prompts, its difference shown beside its p.
+      const seeds = reward.ablation.metrics[`${s.name}/all/auc`]?.with.map((auc) => auc - s.clip) ?? [];
+      const perSeed = seeds.length ? seeds : [s.diff.value];
+      const effect = perSeed.reduce((a, b) => a + b, 0) / perSeed.length;
       const iv = seedInterval(perSeed);
+      const sign = (x: number) => (x >= 0 ? '+' : '') + fixed3(x);
       return {
-        name: s.name, effect: s.diff.value, direction: 1 as const, perSeed: perSeed.length ? perSeed : [s.diff.value], interval: iv,
-        test: `paired bootstrap over ${s.prompts} prompts [${fixed3(s.diff.lo)}, ${fixed3(s.diff.hi)}]`, p: s.diff.p, verdict: partVerdict(s.diff.value, 1, s.diff.p, iv),
+        name: s.name, effect, direction: 1 as const, perSeed, interval: iv,
+        test: `the run's model ${sign(s.diff.value)}, paired bootstrap over ${s.prompts} prompts [${fixed3(s.diff.lo)}, ${fixed3(s.diff.hi)}]`, p: s.diff.p,
+        // the test speaks for the claim only where the run's model points the same way as the seeds' mean
+        verdict: partVerdict(effect, 1, Math.sign(s.diff.value) === Math.sign(effect) ? s.diff.p : 1, iv),
       };
     }),
     ...untestable(reward.sets.filter((s) => !Number.isFinite(s.diff.value)).map((s) => s.name)),

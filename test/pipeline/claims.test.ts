@@ -146,6 +146,13 @@ test('buildClaims: every claim of the paper, each with a verdict', () => {
   assert.ok(spreadPart.interval![0] < 0 && spreadPart.interval![1] > 0, JSON.stringify(spreadPart.interval));
   assert.equal(spreadPart.p, 0.002);
   assert.equal(spreadPart.verdict, 'mixed', 'p 0.002 over prompts, but another reward seed may lose to CLIP');
+  // The effect is the seeds' mean; the run's own model's p counts only where it points the same way.
+  const against = structuredClone(reward);
+  against.sets[0].diff = { value: -0.05, lo: -0.09, hi: -0.01, p: 0.002 };
+  const againstPart = buildClaims(config, base, rej, byVariant, against).find((c) => c.id === 'reward-vs-clip')!.parts[0];
+  assert.equal(+againstPart.effect.toFixed(9), 0.2);
+  assert.equal(againstPart.verdict, 'mixed', 'the seeds beat CLIP, the run\'s own model loses to it: the test does not count');
+  assert.match(againstPart.test, /^the run's model -0\.050, paired bootstrap over 10 prompts/);
   const aux = claims.find((c) => c.id === 'auxiliary-loss')!;
   assert.equal(aux.parts[0].p, 1 / 16);
   assert.equal(aux.parts[0].verdict, 'mixed', 'five seeds: the exact sign-flip p cannot go below 1/16');
