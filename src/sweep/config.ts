@@ -110,7 +110,8 @@ export interface ResolvedSweep {
 export const DEFAULT_SETTINGS: RunSettings = { labels: 2, raters: 3, flip: 0.05, unlabelled: 2, aux: 0.5, beta: 1, steps: 300, snapshots: 1 };
 const DEFAULT_EVAL = { promptsPerCategory: 8, perPrompt: 2, seed: 30 };
 /** What every quick sweep changes: fewer updates and a smaller evaluation. */
-const QUICK_SETTINGS: Partial<RunSettings> = { steps: 100 };
+/** What `--quick` caps a sweep at (never raising a config's own smaller values). */
+const QUICK_STEPS = 100;
 const QUICK_EVAL = { promptsPerCategory: 4, perPrompt: 2 };
 
 const ALIGNMENT = ['count', 'color', 'background', 'combination', 'overall'] as const;
@@ -207,7 +208,11 @@ export function resolveSweep(input: unknown, opts: { quick?: boolean; seeds?: nu
   if (!p.success) throw new Error(`${where}: ${zodIssuesLine(p.error, SweepConfigSchema)}`);
   const c = p.data;
   const q = opts.quick ? (c.quick ?? {}) : {};
-  const settings = { ...DEFAULT_SETTINGS, ...c.settings, ...(opts.quick ? QUICK_SETTINGS : {}), ...(q.settings ?? {}) };
+  // --quick caps the updates (at a multiple of the config's snapshots, so its evaluations stay evenly spaced) and
+  // the evaluation; a config's own smaller values stay (it made a run larger, or asked for steps it never wrote).
+  const own = { ...DEFAULT_SETTINGS, ...c.settings };
+  const quickSteps = Math.min(own.steps, Math.max(own.snapshots, QUICK_STEPS - (QUICK_STEPS % own.snapshots)));
+  const settings = { ...own, ...(opts.quick ? { steps: quickSteps } : {}), ...(q.settings ?? {}) };
   const grid = { ...c.grid, ...(q.grid ?? {}) } as Partial<Record<SettingKey, number[]>>;
   const axes = Object.keys(grid) as SettingKey[];
   if (axes.length === 0) throw new Error(`${where}: grid: name at least one setting to vary (one of ${SETTING_KEYS.join(', ')})`);
@@ -241,7 +246,9 @@ export function resolveSweep(input: unknown, opts: { quick?: boolean; seeds?: nu
       throw new Error(`${where}${opts.quick ? ' (quick)' : ''}: figures.${k}.change: a change since step 0 needs runs evaluated more than once (snapshots > 1), and ${grid.snapshots ? `grid.snapshots has ${once}` : `snapshots is ${once}`}`);
     }
   });
-  const ev = EvalSettingsSchema.parse({ ...DEFAULT_EVAL, ...c.eval, ...(opts.quick ? QUICK_EVAL : {}), ...(q.eval ?? {}) });
+  const ownEval = { ...DEFAULT_EVAL, ...c.eval };
+  const quickEval = { promptsPerCategory: Math.min(ownEval.promptsPerCategory, QUICK_EVAL.promptsPerCategory), perPrompt: Math.min(ownEval.perPrompt, QUICK_EVAL.perPrompt) };
+  const ev = EvalSettingsSchema.parse({ ...ownEval, ...(opts.quick ? quickEval : {}), ...(q.eval ?? {}) });
   return {
     name: c.name, question: c.question, quick: !!opts.quick, settings: s.data, grid,
     seeds: opts.seeds ?? q.seeds ?? c.seeds, eval: ev, figures: c.figures,

@@ -102,3 +102,14 @@ test('a figure against anything but the step draws each run\'s last evaluation: 
   const overSteps = sweepFigure({ title: 't', x: 'step', y: ['overall'], series: 'beta', mode: 'lines', change: false }, summary, undefined, 'f') as unknown as { data: Array<{ x: number[] }> };
   assert.deepEqual(overSteps.data.map((d) => d.x), [[0, 2, 4], [0, 2, 4]]);
 });
+
+test('--quick caps a config at 100 updates and 4 prompts x 2 images, never raising its own smaller values, and keeps its evaluations evenly spaced', () => {
+  const small = resolveSweep({ ...TINY, settings: { ...TINY.settings, steps: 40, snapshots: 2 }, eval: { promptsPerCategory: 2, perPrompt: 1 } }, { quick: true });
+  assert.deepEqual([small.settings.steps, small.eval.promptsPerCategory, small.eval.perPrompt], [40, 2, 1]);
+  // 600 updates evaluated 6 times: 96 under --quick (100 is no multiple of 6, and the user never wrote it).
+  const six = resolveSweep({ ...TINY, settings: { ...TINY.settings, steps: 600, snapshots: 6 }, eval: {} }, { quick: true });
+  assert.deepEqual([six.settings.steps, six.eval.promptsPerCategory, six.eval.perPrompt], [96, 4, 2]);
+  // A config's own quick block still has the last word.
+  const own = resolveSweep({ ...TINY, settings: { ...TINY.settings, steps: 600, snapshots: 6 }, quick: { settings: { steps: 120 } } }, { quick: true });
+  assert.equal(own.settings.steps, 120);
+});
