@@ -131,15 +131,21 @@ export async function withFolderLock<T>(dir: string, name: string, what: string,
       fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
       break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
-      const pid = Number(fs.readFileSync(file, 'utf8'));
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let pid = NaN;
+      try {
+        pid = Number(fs.readFileSync(file, 'utf8'));
+      } catch {
+        // gone since: its holder finished; try again
+      }
       let alive = pid === process.pid ? heldLocks.has(file) : false;
       try {
         alive ||= Number.isInteger(pid) && pid > 0 && pid !== process.pid && (process.kill(pid, 0), true);
       } catch {
         // no such process: a killed run's lock, taken over
       }
-      if (alive) throw new Error(`another ${what} (pid ${pid}${pid === process.pid ? ', this one' : ''}) is running in ${dir}; wait for it, or stop it (a killed ${what} resumes when rerun)`);
+      // A second EEXIST: another process took the stale lock over between our removal and our write.
+      if (alive || attempt > 0) throw new Error(`another ${what} (pid ${pid}${pid === process.pid ? ', this one' : ''}) is running in ${dir}; wait for it, or stop it (a killed ${what} resumes when rerun)`);
       fs.rmSync(file, { force: true });
     }
   }
