@@ -5,7 +5,7 @@
  */
 import { Command } from 'commander';
 import { initBackend } from '../engine';
-import { hasCheckpoint } from '../engine/checkpoint';
+import { checkpointKind, hasCheckpoint } from '../engine/checkpoint';
 import {
   agreementSet, agreementWithJudge, AttributeCounts, CLASSIFIER_DIR, classifierAccuracy, classifierResumeMismatch, loadClassifier,
   readClassifierMeta, resolveClassifierConfig, trainClassifier,
@@ -22,6 +22,16 @@ const pct = (k: number, n: number) => `${((100 * k) / n).toFixed(1)}%`;
  */
 function outPlan(out: string, config: ReturnType<typeof resolveClassifierConfig>, overwrite?: boolean): 'fresh' | 'resume' {
   if (!hasCheckpoint(out)) return 'fresh';
+  // A checkpoint of another kind (a reward model, a diffusion model) is never replaced, --overwrite or not: it was
+  // deleted for a classifier (as train-reward refuses its own other kinds).
+  // (One whose kind cannot be read, a corrupt checkpoint, is named below and may be replaced.)
+  let kind: unknown;
+  try {
+    kind = checkpointKind(out);
+  } catch {
+    kind = undefined;
+  }
+  if (kind !== undefined && kind !== 'classifier') throw new Error(`--out ${out} holds ${typeof kind === 'string' ? `a "${kind}" checkpoint` : 'a checkpoint of no kind'}, not a classifier: give a new or empty folder (--overwrite replaces only a classifier)`);
   if (overwrite) return 'fresh';
   let meta;
   try {

@@ -78,4 +78,10 @@ test('train-classifier --quick trains and checkpoints; a second run refuses to o
   await assert.rejects(runCli('train-classifier', '--quick', '--out', out), /already holds a trained classifier .*pass --overwrite/);
   fs.writeFileSync(path.join(out, 'checkpoint.json'), '{ not json');
   await assert.rejects(runCli('train-classifier', '--quick', '--out', out), /corrupt checkpoint .*pass --overwrite to replace it/);
+  // A checkpoint of another kind is never replaced, --overwrite or not (a reward model was deleted for a classifier).
+  const reward = path.join(tmp(), 'reward');
+  fs.cpSync('data/reward-model', reward, { recursive: true });
+  const before = fs.readdirSync(reward).sort();
+  await assert.rejects(runCli('train-classifier', '--quick', '--out', reward, '--overwrite'), /holds a "reward" checkpoint, not a classifier: give a new or empty folder \(--overwrite replaces only a classifier\)/);
+  assert.deepEqual(fs.readdirSync(reward).sort(), before);
 });
