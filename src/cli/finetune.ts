@@ -107,6 +107,7 @@ export function registerEvalFinetune(program: Command): void {
       const prompts = finetuneEvalPrompts(opts.prompts, k, seed, only);
       const base = opts.base ?? BASE_MODEL_DIR;
       outFileOption(opts.out);
+      if (opts.out !== undefined && !opts.out.endsWith('.json')) throw new Error(`--out must name a .json file (the comparison as JSON), got "${opts.out}"`);
       checkSettings(base, settings.length > 0 ? settings : [{ name: 'runs', runs: opts.runs }]); // folders, before the backend starts
       await initBackend();
       warnIfSlowPath();

@@ -87,6 +87,8 @@ export function registerWorld(program: Command): void {
         const dir = path.basename(opts.manifest) === MANIFEST ? path.dirname(opts.manifest) : opts.manifest;
         const out = opts.out ?? path.join(dir, 'verdicts.jsonl');
         outFileOption(out, '--out', [out.replace(/(\.jsonl)?$/, '.summary.json')]);
+        // JSON lines only: an --out naming an image or any other file replaced it (a dataset's PNG among them).
+        if (!out.endsWith('.jsonl')) throw new Error(`--out must name a .jsonl file (one verdict a line; the summary goes beside it, .summary.json), got "${out}"`);
         const res = judgeDataset(dir);
         writeFileAtomic(out, res.records.map((r) => JSON.stringify(r) + '\n').join(''));
         writeFileAtomic(out.replace(/(\.jsonl)?$/, '.summary.json'), JSON.stringify(res.summary, null, 2) + '\n');

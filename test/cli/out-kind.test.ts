@@ -90,6 +90,9 @@ test("an --out file is never one the kit keeps data in (a dataset's manifest, a 
     [['judge', '--manifest', data, '--out', manifest], /is a dataset's manifest/],
     [['render', '--prompt', 'a circle', '--out', path.join(data, 'labels.sqlite')], /labels\.sqlite is a label store/],
     [['eval-finetune', '--runs', data, '--out', manifest], /is a dataset's manifest/],
+    // Another file of the folder (a dataset's image) is no output of these: named by what they write.
+    [['judge', '--manifest', data, '--out', path.join(data, 'img-0.png')], /--out must name a \.jsonl file \(one verdict a line; the summary goes beside it, \.summary\.json\), got/],
+    [['eval-finetune', '--runs', data, '--out', path.join(data, 'img-1.png')], /--out must name a \.json file \(the comparison as JSON\), got/],
     [['reward-ablation', '--data', data, '--judge', data, '--out', path.join(data, 'ablation.md')], /--out must name a \.json file \(the markdown table goes beside it, \.md\), got/],
     [['reward-ablation', '--data', data, '--judge', data, '--out', path.join(other, 'ablation.json')], /--out .*ablation\.json also writes .*ablation\.md, which is a folder/],
   ];
