@@ -376,8 +376,18 @@ export function classUrlsFor(host: string, port: number): string[] {
 
 /** Build the app and listen on host:port; resolves to the server and its address (its classUrls set). */
 export async function serveLabels(opts: ServerOptions & { host: string; port: number }): Promise<LabelServer & { url: string }> {
+  const storeFile = opts.storeFile ?? path.join(path.resolve(opts.dataDir), 'labels.sqlite');
+  const made = !fs.existsSync(storeFile);
   const s = await createLabelServer(opts);
-  const url = await s.app.listen({ host: opts.host, port: opts.port });
+  let url: string;
+  try {
+    url = await s.app.listen({ host: opts.host, port: opts.port });
+  } catch (e) {
+    // No class was served: a store this call made (still empty) goes with it, not left in the dataset.
+    await s.close();
+    if (made) for (const f of [storeFile, `${storeFile}-wal`, `${storeFile}-shm`]) fs.rmSync(f, { force: true });
+    throw e;
+  }
   // the port it listens on (URL.port is '' for 80, which read as port 0)
   s.classUrls = classUrlsFor(opts.host, (s.app.server.address() as AddressInfo).port);
   return Object.assign(s, { url });

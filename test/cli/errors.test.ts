@@ -81,6 +81,8 @@ test('system errors are one line naming the path or address and what to do', asy
     });
     assert.equal(status, 1);
     assert.equal(stderr, `t2i-align: address 127.0.0.1:${port} is already in use: another server listens there (stop it, pick another --port, or --port 0 for any free one)\n`);
+    // No class was served: the label store it made (empty) is not left in the dataset.
+    assert.deepEqual(fs.readdirSync(data).filter((f) => f.startsWith('labels.sqlite')), []);
   } finally {
     busy.close();
   }
