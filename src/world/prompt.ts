@@ -86,7 +86,12 @@ export function parsePrompt(text: string): Attributes {
     i = 2;
   }
   if (words.length > i + 1) {
-    fail(`unknown background phrase "${words.slice(i + 1).join(' ')}" in "${text}"; allowed: ${BACKGROUNDS.map((b) => PLACES[b].phrase).join(', ')}`);
+    const tail = words.slice(i + 1).join(' ');
+    const places: string[] = BACKGROUNDS.map((b) => PLACES[b].phrase);
+    // Two of one attribute read as a background that is not one: named for what they are.
+    if (places.includes(tail)) fail(`two places in "${text}" ("${tail}" and the one after it): a prompt names at most one; allowed: ${places.join(', ')}`);
+    if (color !== undefined && (COLORS as string[]).includes(words[i])) fail(`two colors in "${text}" ("${color}" and "${words[i]}"): a prompt names at most one; allowed colors: ${COLORS.join(', ')}`);
+    fail(`unknown background phrase "${tail}" in "${text}"; allowed: ${places.join(', ')}`);
   }
   const noun = words[i];
   const object = OBJECTS.find((o) => o === noun || plural(o) === noun);

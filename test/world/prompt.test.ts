@@ -30,6 +30,9 @@ test('parser rejects words outside the grammar, naming the word and the allowed 
     ['red dragon', /count word is missing at the start of "red dragon" \(it starts with the color "red"\); start with one of: a, an, one, two, three, four$/],
     ['two teal circles', /unknown color "teal".*allowed colors: red/],
     ['two circles under water', /unknown background phrase "under water".*in the forest/],
+    // Two of one attribute named for what they are (they read as an unknown background, one of the allowed ones).
+    ['two red circles in the forest on the moon', /two places in ".*" \("in the forest" and the one after it\): a prompt names at most one; allowed: in the forest/],
+    ['two red blue circles', /two colors in "two red blue circles" \("red" and "blue"\): a prompt names at most one; allowed colors: red/],
     ['two circle', /needs the plural "circles"/],
     ['one circles', /needs the singular "circle"/],
     ['an circle', /should be "a circle"/],
