@@ -117,9 +117,15 @@ export function datasetImageEmbeddings(dir: string, frozen: FrozenClip, records:
   let ids: string[] = [];
   let cached = new Float32Array(0);
   if (fs.existsSync(files.index) && fs.existsSync(files.data)) {
-    const index = JSON.parse(fs.readFileSync(files.index, 'utf8')) as { dim: number; ids: string[]; sha256: string };
+    // A cache, so an index it cannot read (cut short, edited) is computed again, not an error about JSON.
+    let index: { dim?: unknown; ids?: unknown; sha256?: unknown } = {};
+    try {
+      index = JSON.parse(fs.readFileSync(files.index, 'utf8')) ?? {};
+    } catch {
+      index = {};
+    }
     const bytes = fs.readFileSync(files.data);
-    if (index.dim === dim && index.sha256 === frozen.sha256 && bytes.byteLength === index.ids.length * dim * 4) {
+    if (index.dim === dim && index.sha256 === frozen.sha256 && Array.isArray(index.ids) && index.ids.every((x) => typeof x === 'string') && bytes.byteLength === index.ids.length * dim * 4) {
       ids = index.ids;
       cached = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
     }

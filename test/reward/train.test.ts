@@ -49,6 +49,11 @@ test('embeddings are cached beside the dataset, keyed by the MiniCLIP hash, and 
   const other = tinyFrozenClip(2);
   datasetImageEmbeddings(dir, other, records);
   assert.equal(fs.readdirSync(path.join(dir, 'embeddings')).length, 4, 'another MiniCLIP gets its own cache');
+  // An index cut short (or edited) is computed again, the same numbers, not an error about JSON.
+  for (const body of ['{"dim": 8, "ids": [', 'null', '{"dim": 8, "ids": [1, 2], "sha256": "x"}']) {
+    fs.writeFileSync(path.join(dir, 'embeddings', `${frozen.sha256.slice(0, 16)}.json`), body);
+    assert.deepEqual(Array.from(datasetImageEmbeddings(dir, frozen, records).data), Array.from(a.data), body);
+  }
   frozen.clip.dispose();
   other.clip.dispose();
 });
