@@ -214,6 +214,7 @@ export function registerReward(program: Command): void {
         const r = await auxLossAblation(data, frozen, sets, seeds, { auxWeight }, (seed, lambda) => process.stderr.write(`reward-ablation: seed ${seed}, lambda ${lambda}\n`), renderPrompts);
         const table = ablationTable(r);
         if (opts.out) {
+          makeDir(path.dirname(opts.out)); // as eval-finetune --out: its folder is made (it was refused after every model had trained)
           writeFileAtomic(opts.out, JSON.stringify(r, null, 2) + '\n');
           writeFileAtomic(opts.out.replace(/\.json$/, '.md'), table + '\n');
         }

@@ -130,7 +130,7 @@ test('reward commands: bad input is one clear line and writes nothing', async ()
 test('t2i-align reward-ablation writes its result as JSON and as the markdown table beside it', async () => {
   const data = labelledDataset(30);
   const judged = smallDataset(12, tempDir('ds'), 'test'); // images the model never saw
-  const out = path.join(tempDir('abl'), 'ablation.json');
+  const out = path.join(tempDir('abl'), 'new', 'ablation.json'); // --out makes its folder (it was refused after every model had trained)
   const printed = await assertNoLeaks(() => runCli('reward-ablation', '--data', data, '--judge', judged, '--seeds', '0,1', '--render-prompts', '4', '--out', out), 'reward-ablation');
   const r = JSON.parse(fs.readFileSync(out, 'utf8'));
   assert.deepEqual(r.seeds, [0, 1]);
