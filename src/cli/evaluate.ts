@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import { readJsonFile } from '../engine/files';
 import { initBackend, warnIfSlowPath } from '../engine';
+import { readVerifiedWeights } from '../engine/checkpoint';
 import { progress } from '../engine/progress';
 import { Rng } from '../engine/random';
 import { diffusionCheckpointDir } from '../eval/base';
@@ -18,7 +19,7 @@ import { loadPrompts } from '../feedback/collect';
 import { resolveReproduceConfig, reproduce } from '../pipeline/reproduce';
 import { EVALUATION_FILE, evaluateStage } from '../pipeline/stages';
 import { CATEGORIES, PromptEntry, seenPrompts, unseenPrompts } from '../world';
-import { addSamplerOptions, intOption, jsonFileOption, outFolderOption, SamplerFlags, samplerOverrides } from './options';
+import { addSamplerOptions, forOption, intOption, jsonFileOption, outFolderOption, SamplerFlags, samplerOverrides } from './options';
 
 /**
  * The prompts of `--prompts`, with `--prompts-per-category k` a seeded sample of k per category:
@@ -77,10 +78,11 @@ export function registerEvaluate(program: Command): void {
       if (rejectionK !== undefined && !opts.reward) throw new Error('--rejection needs --reward DIR (the reward model picks the best sample)');
       if (opts.model !== 'base' && !fs.existsSync(opts.model)) throw new Error(`--model ${opts.model}: no such folder (or use "base" for the shipped base model)`);
       if (opts.reward && !fs.existsSync(opts.reward)) throw new Error(`--reward ${opts.reward}: no such folder`);
-      // Each model is read before any sampling: a wrong folder (a classifier as --reward, ...) costs no images.
-      if (opts.model !== 'base') diffusionCheckpointDir(opts.model);
-      if (opts.reward) readRewardMeta(opts.reward);
-      readReadyClassifierMeta(opts.classifier ?? CLASSIFIER_DIR);
+      // Each model is read, its weights checked against their sha256, before any sampling: a wrong or corrupt
+      // folder (a classifier as --reward, truncated weights, ...) costs no images.
+      if (opts.model !== 'base') forOption('--model', () => readVerifiedWeights(diffusionCheckpointDir(opts.model)));
+      if (opts.reward) forOption('--reward', () => (readRewardMeta(opts.reward!), readVerifiedWeights(opts.reward!)));
+      forOption('--classifier', () => (readReadyClassifierMeta(opts.classifier ?? CLASSIFIER_DIR), readVerifiedWeights(opts.classifier ?? CLASSIFIER_DIR)));
       const prompts = evaluationPrompts(opts.prompts, k, seed);
       if (prompts.length * perPrompt < 2) throw new Error(`${prompts.length} prompt x --per-prompt ${perPrompt} is one image: the FID needs at least 2 (raise --per-prompt, or give more prompts)`);
       outFolderOption(opts.out, { files: ['evaluation.json'], what: 'evaluation' });

@@ -154,3 +154,21 @@ export function guidanceIntervalOption(v: string): [number, number] | undefined 
   }
   return [Number(m[1]), Number(m[2])];
 }
+
+/**
+ * Run `f`, which reads what the option `flag` names (a checkpoint folder, a dataset): an error it
+ * throws gains the option's name ("--clip: checkpoint data/classifier holds a ..."), unless it
+ * names an option already. Works for a sync or an async `f`.
+ */
+export function forOption<T>(flag: string, f: () => T): T {
+  const named = (e: unknown) => {
+    if (e instanceof Error && !e.message.startsWith('--')) e.message = `${flag}: ${e.message}`;
+    return e;
+  };
+  try {
+    const r = f();
+    return (r instanceof Promise ? r.catch((e: unknown) => Promise.reject(named(e))) : r) as T;
+  } catch (e) {
+    throw named(e);
+  }
+}

@@ -11,11 +11,11 @@ import { checkpointKind, hasCheckpoint, writeFileAtomic } from '../engine/checkp
 import { lineChartSvg } from '../eval/report';
 import {
   ablationTable, auxLossAblation, BASE_CLIP_DIR, ClipScore, embedImages, evaluateReward, FrozenClip, imagesSeenInTraining, judgeEvalSet, labelEvalSet, LABEL_MODES, REWARD_INPUTS, RewardInputs, LabelMode,
-  loadFrozenClip, loadRewardData, loadRewardModel, RewardScorer, rewardTable, TextEmbeddings, datasetImageEmbeddings, RewardTrainConfig,
+  clipCheckpointDir, loadFrozenClip, loadRewardData, loadRewardModel, RewardScorer, rewardTable, TextEmbeddings, datasetImageEmbeddings, RewardTrainConfig,
 } from '../reward';
 import { decodePng, formatPrompt, ImageLike, parsePrompt, readManifest } from '../world';
 import { trainRewardStage } from '../pipeline/stages';
-import { intOption, numberListOption, numberOption, outFileOption, outFolderOption, repeatable } from './options';
+import { forOption, intOption, numberListOption, numberOption, outFileOption, outFolderOption, repeatable } from './options';
 import { makeDir } from '../engine/files';
 import { fixed3 } from '../reward/metrics';
 
@@ -46,11 +46,14 @@ function checkFreshOut(out: string, overwrite?: boolean): void {
 /** The reward or the CLIP baseline, by `--model DIR|clip`. */
 async function loadScorer(model: string, clipDir?: string): Promise<{ scorer: RewardScorer; frozen: FrozenClip; dispose: () => void }> {
   if (model === 'clip') {
-    const frozen = await loadFrozenClip(clipDir ?? BASE_CLIP_DIR);
+    const frozen = await forOption('--clip', () => loadFrozenClip(clipDir ?? BASE_CLIP_DIR));
     return { scorer: new ClipScore(new TextEmbeddings(frozen)), frozen, dispose: () => frozen.clip.dispose() };
   }
-  const frozen = clipDir ? await loadFrozenClip(clipDir) : undefined;
-  const r = await loadRewardModel(model, { clip: frozen });
+  if (!fs.existsSync(model)) {
+    throw new Error(`--model ${model}: no such folder; give a reward model folder (e.g. data/reward-model) or "clip" (lower case) for the CLIP-score baseline`);
+  }
+  const frozen = clipDir ? await forOption('--clip', () => loadFrozenClip(clipDir)) : undefined;
+  const r = await forOption('--model', () => loadRewardModel(model, { clip: frozen }));
   return { scorer: r.model, frozen: r.frozen, dispose: () => (r.model.dispose(), r.frozen.clip.dispose()) };
 }
 
@@ -81,6 +84,7 @@ export function registerReward(program: Command): void {
         seed: intOption('--seed', opts.seed, 0, 2 ** 31),
       };
       checkFreshOut(opts.out, opts.overwrite);
+      if (opts.clip !== undefined) forOption('--clip', () => clipCheckpointDir(opts.clip!));
       await initBackend();
       const { seconds, run } = await trainRewardStage(config, opts.data, opts.out, { clip: opts.clip, overwrite: opts.overwrite, progress: undefined });
       const summary = {
@@ -162,7 +166,7 @@ export function registerReward(program: Command): void {
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);
       outFolderOption(opts.out, { files: ['eval-reward.json', 'ablation.json', 'ablation.md', 'reliability.svg'], what: 'eval-reward results' });
       await initBackend();
-      const { model, meta, frozen } = await loadRewardModel(opts.model);
+      const { model, meta, frozen } = await forOption('--model', () => loadRewardModel(opts.model));
       try {
         refuseTrainingImages(opts.model, meta.datasets ?? [], [...opts.labels, ...opts.judge], 'the data this reward model was trained on');
         const sets = [...opts.labels.map((d) => labelEvalSet(d, frozen)), ...opts.judge.map((d) => judgeEvalSet(d, frozen))];
@@ -207,7 +211,7 @@ export function registerReward(program: Command): void {
       outFileOption(opts.out, '--out', opts.out ? [opts.out.replace(/\.json$/, '.md')] : []);
       refuseTrainingImages(process.cwd(), opts.data.map((dir) => ({ dir })), [...opts.labels, ...opts.judge], 'the data these reward models train on');
       await initBackend();
-      const frozen = await loadFrozenClip(opts.clip ?? BASE_CLIP_DIR);
+      const frozen = await forOption('--clip', () => loadFrozenClip(opts.clip ?? BASE_CLIP_DIR));
       try {
         const data = loadRewardData(opts.data, frozen);
         const sets = [...opts.labels.map((d) => labelEvalSet(d, frozen)), ...opts.judge.map((d) => judgeEvalSet(d, frozen))];

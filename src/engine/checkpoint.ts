@@ -108,6 +108,32 @@ export function checkpointKind(dir: string): unknown {
   return (readCheckpointIndex<{ kind?: unknown }>(dir).meta as { kind?: unknown } | undefined)?.kind;
 }
 
+/** What each kind of checkpoint is and where one is found: the hint of a wrong-kind error. */
+const KIND_HINTS: Record<string, string> = {
+  miniclip: 'a MiniCLIP is a model folder\'s clip/, e.g. data/base-model/clip',
+  diffusion: 'a text-to-image model is a folder holding diffusion/, e.g. data/base-model or a finetune --out',
+  reward: 'a reward model is what train-reward --out writes, e.g. data/reward-model',
+  classifier: 'the classifier is what train-classifier --out writes, e.g. data/classifier',
+};
+
+/**
+ * The index of the checkpoint in `dir`, which must be of `kind`; otherwise one
+ * line naming what the folder holds (another kind, or a model folder with
+ * clip/ and diffusion/ where a checkpoint of its own was wanted) and where the
+ * wanted kind is found.
+ */
+export function readCheckpointOfKind<M = unknown>(dir: string, kind: string): CheckpointIndex<M> {
+  const hint = KIND_HINTS[kind] ? ` (${KIND_HINTS[kind]})` : '';
+  if (fs.existsSync(dir) && !hasCheckpoint(dir)) {
+    const parts = ['clip', 'diffusion'].filter((d) => hasCheckpoint(path.join(dir, d)));
+    if (parts.length > 0) throw new CheckpointError(`${dir} is a text-to-image model folder (${parts.map((d) => `${d}/`).join(', ')}), not a ${kind} checkpoint${hint}`);
+  }
+  const index = readCheckpointIndex<M>(dir);
+  const found = (index.meta as { kind?: unknown } | undefined)?.kind;
+  if (found !== kind) throw new CheckpointError(`checkpoint ${dir} holds a ${JSON.stringify(found ?? null)} model, not a ${kind} model${hint}`);
+  return index;
+}
+
 /** Read and validate checkpoint.json alone (no weights): meta and specs. */
 export function readCheckpointIndex<M = unknown>(dir: string): CheckpointIndex<M> {
   const file = path.join(dir, INDEX);
@@ -163,6 +189,18 @@ export async function loadCheckpoint<M = unknown>(
   dir: string,
   expect?: Record<string, readonly number[]>,
 ): Promise<LoadedCheckpoint<M>> {
+  const { index, bytes } = readVerifiedWeights<M>(dir);
+  if (expect) checkShapes(dir, index.specs, expect);
+  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  const tensors = tf.io.decodeWeights(buffer, index.specs);
+  return { tensors, meta: index.meta };
+}
+
+/**
+ * A checkpoint's index and its weights' bytes, checked against the index (present, of its size,
+ * of its sha256): what a command verifies before long work that loads the checkpoint at its end.
+ */
+export function readVerifiedWeights<M = unknown>(dir: string): { index: CheckpointIndex<M>; bytes: Buffer } {
   const index = readCheckpointIndex<M>(dir);
   const weightsPath = path.join(dir, path.basename(index.weightsFile));
   if (!fs.existsSync(weightsPath)) throw new CheckpointError(`corrupt checkpoint ${dir}: weights file ${index.weightsFile} is missing`);
@@ -174,10 +212,7 @@ export async function loadCheckpoint<M = unknown>(
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (sha256 !== index.sha256) throw new CheckpointError(`corrupt checkpoint ${weightsPath}: sha256 does not match ${INDEX}`);
-  if (expect) checkShapes(dir, index.specs, expect);
-  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  const tensors = tf.io.decodeWeights(buffer, index.specs);
-  return { tensors, meta: index.meta };
+  return { index, bytes };
 }
 
 function checkShapes(dir: string, specs: tf.io.WeightsManifestEntry[], expect: Record<string, readonly number[]>): void {

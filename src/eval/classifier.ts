@@ -19,7 +19,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { adam } from '../engine/adam';
-import { CheckpointError, hasCheckpoint, loadCheckpoint, readCheckpointIndex, saveCheckpoint } from '../engine/checkpoint';
+import { CheckpointError, hasCheckpoint, loadCheckpoint, readCheckpointIndex, readCheckpointOfKind, saveCheckpoint } from '../engine/checkpoint';
 import { Progress, progress as makeProgress } from '../engine/progress';
 import { Rng } from '../engine/random';
 import { optimizerState, restoreOptimizer } from '../models/checkpoint';
@@ -306,8 +306,7 @@ export interface ClassifierMeta {
 
 /** Read and check a classifier checkpoint's meta (errors name the folder and what is wrong). */
 export function readClassifierMeta(dir: string): ClassifierMeta {
-  const meta = readCheckpointIndex<ClassifierMeta>(dir).meta;
-  if (meta?.kind !== 'classifier') throw new CheckpointError(`checkpoint ${dir} holds a ${JSON.stringify(meta?.kind)} model, not a classifier`);
+  const meta = readCheckpointOfKind<ClassifierMeta>(dir, 'classifier').meta;
   try {
     meta.config = parseClassifierConfig(meta.config);
   } catch (e) {

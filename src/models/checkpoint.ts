@@ -9,7 +9,7 @@
  */
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { CheckpointError, loadCheckpoint, readCheckpointIndex, saveCheckpoint } from '../engine/checkpoint';
+import { CheckpointError, loadCheckpoint, readCheckpointIndex, readCheckpointOfKind, saveCheckpoint } from '../engine/checkpoint';
 import { MiniClip } from './clip/model';
 import { parsePretrainConfig, PretrainConfig } from './config';
 import { TextToImage } from './diffusion/model';
@@ -116,8 +116,7 @@ export async function saveModelCheckpoint(
  * config validated (errors name the folder and what is wrong).
  */
 export function readModelMeta(dir: string, kind: ModelKind): ModelCheckpointMeta {
-  const meta = readCheckpointIndex<ModelCheckpointMeta>(dir).meta;
-  if (meta?.kind !== kind) throw new CheckpointError(`checkpoint ${dir} holds a ${JSON.stringify(meta?.kind)} model, not a ${kind} model`);
+  const meta = readCheckpointOfKind<ModelCheckpointMeta>(dir, kind).meta;
   try {
     meta.config = parsePretrainConfig(meta.config);
   } catch (e) {

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assignVariables, CheckpointError, hasCheckpoint, loadCheckpoint, readCheckpointIndex, saveCheckpoint } from '../engine/checkpoint';
+import { assignVariables, CheckpointError, hasCheckpoint, loadCheckpoint, readCheckpointIndex, readCheckpointOfKind, saveCheckpoint } from '../engine/checkpoint';
 import { SHIPPED_CLIP_DIR } from '../models/checkpoint';
 import { variableShapes } from '../models/layers';
 import { FrozenClip, loadFrozenClip, TextEmbeddings } from './embeddings';
@@ -47,8 +47,7 @@ export async function saveRewardModel(dir: string, model: RewardModel, meta: Rew
 
 /** Read a reward checkpoint's meta (errors name the folder and what is wrong). */
 export function readRewardMeta(dir: string): RewardMeta {
-  const meta = readCheckpointIndex<RewardMeta>(dir).meta;
-  if (meta?.kind !== 'reward') throw new CheckpointError(`checkpoint ${dir} holds a ${JSON.stringify(meta?.kind)} model, not a reward model`);
+  const meta = readCheckpointOfKind<RewardMeta>(dir, 'reward').meta;
   const cfg = RewardTrainConfigSchema.safeParse(meta.config);
   const m = RewardModelConfigSchema.safeParse(meta.model);
   if (!cfg.success || !m.success) throw new CheckpointError(`checkpoint ${dir} has an invalid reward config`);

@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { readCheckpointIndex, writeFileAtomic } from '../engine/checkpoint';
+import { hasCheckpoint, readCheckpointOfKind, writeFileAtomic } from '../engine/checkpoint';
 import { l2normalize, MiniClip } from '../models/clip/model';
 import { loadMiniClip } from '../models/checkpoint';
 import { checkModelSide, imagesToTensor } from '../models/data';
@@ -26,9 +26,17 @@ export interface FrozenClip {
   dir: string;
 }
 
-/** Load the MiniCLIP checkpoint in `dir` (a `miniclip` checkpoint folder). */
+/** The MiniCLIP folder `dir` names: itself, or the clip/ of a model folder; an error names what else it holds. */
+export function clipCheckpointDir(dir: string): string {
+  if (!hasCheckpoint(dir) && hasCheckpoint(path.join(dir, 'clip'))) dir = path.join(dir, 'clip');
+  readCheckpointOfKind(dir, 'miniclip');
+  return dir;
+}
+
+/** Load the MiniCLIP checkpoint in `dir` (a `miniclip` checkpoint folder, or a model folder holding one in clip/). */
 export async function loadFrozenClip(dir: string): Promise<FrozenClip> {
-  const sha256 = readCheckpointIndex(dir).sha256;
+  dir = clipCheckpointDir(dir);
+  const sha256 = readCheckpointOfKind(dir, 'miniclip').sha256;
   const { clip } = await loadMiniClip(dir);
   return { clip, sha256, dir };
 }

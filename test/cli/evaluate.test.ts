@@ -93,7 +93,16 @@ test('evaluate: bad input is one line naming what is wrong and what is allowed',
   fs.writeFileSync(one, 'a red circle\n');
   await assert.rejects(runCli('evaluate', '--model', 'data/reward-model', '--prompts', one, '--per-prompt', '2'), /data\/reward-model holds a "reward" checkpoint, not a text-to-image model/);
   await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', one, '--per-prompt', '2', '--reward', 'data/classifier'), /checkpoint data\/classifier holds a "classifier" model, not a reward model/);
-  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', one, '--per-prompt', '2', '--classifier', 'data/reward-model'), /checkpoint data\/reward-model holds a "reward" model, not a classifier/);
+  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', one, '--per-prompt', '2', '--classifier', 'data/reward-model'), /--classifier: checkpoint data\/reward-model holds a "reward" model, not a classifier model \(the classifier is what train-classifier --out writes/);
+  // A reward model whose weights were damaged is refused before sampling too (was after every image was drawn).
+  const damaged = path.join(dir, 'damaged-reward');
+  fs.cpSync('data/reward-model', damaged, { recursive: true });
+  const weights = path.join(damaged, readCheckpointIndex(damaged).weightsFile);
+  const bytes = fs.readFileSync(weights);
+  bytes[100] ^= 0xff;
+  fs.writeFileSync(weights, bytes);
+  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', one, '--per-prompt', '2', '--reward', damaged, '--out', path.join(dir, 'damaged-eval')), /--reward: corrupt checkpoint .*sha256 does not match/);
+  assert.ok(!fs.existsSync(path.join(dir, 'damaged-eval')), 'nothing written for a corrupt reward model');
   await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', one, '--per-prompt', '1'), /1 prompt x --per-prompt 1 is one image: the FID needs at least 2/);
   await assert.rejects(runCli('eval-finetune', '--runs', 'data/classifier'), /data\/classifier holds a "classifier" checkpoint, not a text-to-image model/);
 });

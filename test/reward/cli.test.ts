@@ -106,7 +106,18 @@ test('reward commands: bad input is one clear line and writes nothing', async ()
   fs.writeFileSync(png, encodePng(renderPrompt({ count: 1, object: 'circle' }, 1).image));
   await assert.rejects(runCli('reward', '--model', 'clip', '--image', png, '--prompt', 'two purple dogs'), /unknown object "dogs"/);
   await assert.rejects(runCli('reward', '--model', 'clip', '--image', png), /needs at least one --prompt/);
-  await assert.rejects(runCli('reward', '--model', unlabelled, '--manifest', unlabelled), /no checkpoint|checkpoint\.json is missing/);
+  await assert.rejects(runCli('reward', '--model', unlabelled, '--manifest', unlabelled), /--model: no checkpoint at .*checkpoint\.json is missing/);
+  // A wrong kind of folder names the option, what the folder holds and where the right kind is found.
+  await assert.rejects(runCli('reward', '--model', 'data/base-model', '--image', png, '--prompt', 'a circle'), /--model: data\/base-model is a text-to-image model folder \(clip\/, diffusion\/\), not a reward checkpoint \(a reward model is what train-reward --out writes, e\.g\. data\/reward-model\)/);
+  await assert.rejects(runCli('reward', '--model', 'data/base-model/clip', '--image', png, '--prompt', 'a circle'), /--model: checkpoint data\/base-model\/clip holds a "miniclip" model, not a reward model/);
+  await assert.rejects(runCli('reward', '--model', 'CLIP', '--image', png, '--prompt', 'a circle'), /--model CLIP: no such folder; give a reward model folder \(e\.g\. data\/reward-model\) or "clip"/);
+  await assert.rejects(runCli('reward', '--model', 'clip', '--clip', 'data/classifier', '--image', png, '--prompt', 'a circle'), /--clip: checkpoint data\/classifier holds a "classifier" model, not a miniclip model \(a MiniCLIP is a model folder's clip\/, e\.g\. data\/base-model\/clip\)/);
+  await assert.rejects(runCli('train-reward', '--data', unlabelled, '--out', out, '--clip', 'data/reward-model'), /--clip: checkpoint data\/reward-model holds a "reward" model, not a miniclip model/);
+  assert.equal(fs.existsSync(out), false);
+  // A model folder stands for its clip/: the same scores as the MiniCLIP folder itself.
+  const viaModel = await runCli('reward', '--model', 'clip', '--clip', 'data/base-model', '--image', png, '--prompt', 'a circle', '--json');
+  const viaClip = await runCli('reward', '--model', 'clip', '--clip', 'data/base-model/clip', '--image', png, '--prompt', 'a circle', '--json');
+  assert.equal(viaModel, viaClip);
   await assert.rejects(runCli('eval-reward', '--model', out), /at least one --labels DIR or --judge DIR/);
   await assert.rejects(runCli('eval-reward', '--model', out, '--judge', unlabelled, '--resamples', 'many'), /--resamples must be an integer in 10\.\.100000/);
   await assert.rejects(runCli('eval-reward', '--model', out, '--judge', unlabelled, '--resamples', '0'), /--resamples must be an integer in 10\.\.100000, got "0"/);
