@@ -114,6 +114,9 @@ export function registerEvaluate(program: Command): void {
     .option('--json', 'print one JSON object')
     .action((opts: { a: string; b: string; evaluator: string; json?: boolean }) => {
       if (!(EVALUATORS as readonly string[]).includes(opts.evaluator)) throw new Error(`--evaluator must be one of ${EVALUATORS.join(', ')}, got "${opts.evaluator}"`);
+      if (fs.existsSync(opts.a) && fs.existsSync(opts.b) && fs.realpathSync(opts.a) === fs.realpathSync(opts.b)) {
+        throw new Error(`--a and --b name the same evaluation (${opts.a}): every image would tie; give the evaluations of two models`);
+      }
       const [a, b] = [readEvaluation(opts.a, '--a'), readEvaluation(opts.b, '--b')];
       const w = winTieLose(a, b, opts.evaluator as EvaluatorName);
       if (opts.json) return void process.stdout.write(JSON.stringify({ a: opts.a, b: opts.b, evaluator: opts.evaluator, ...w }, null, 2) + '\n');

@@ -130,6 +130,8 @@ export function registerEvaluator(program: Command): void {
       const classifier = await loadClassifier(opts.model ?? CLASSIFIER_DIR);
       try {
         const r = { ...fidBetween(classifier, a, b), classifier: classifier.dir };
+        // With fewer images than features the covariances are rank-deficient and the FID is dominated by the sample size.
+        if (Math.min(r.nA, r.nB) <= r.dim) process.stderr.write(`t2i-align: caution: ${Math.min(r.nA, r.nB)} images in the smaller set, no more than the ${r.dim} features: this FID mostly measures the sample size; compare it only with FIDs of the same sizes, or use more images\n`);
         if (opts.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
         console.log(`FID ${r.fid.toFixed(3)} between ${opts.a} (${r.nA} images) and ${opts.b} (${r.nB} images), in the ${r.dim}-d features of ${shownPath(r.classifier)}`);
       } finally {

@@ -81,6 +81,7 @@ export function registerFeedback(program: Command): void {
     .option('--log', 'log every request')
     .action(async (opts: { data: string; port: string; host: string; db?: string; log?: boolean }) => {
       const port = intOption('--port', opts.port, 0, 65535);
+      if (opts.host.trim() === '') throw new Error('--host must be an address to listen on (127.0.0.1: this computer only; 0.0.0.0: the whole LAN), got ""');
       const s = await serveLabels({ dataDir: opts.data, storeFile: opts.db, host: opts.host, port, logger: !!opts.log });
       console.log(`labelling ${path.resolve(opts.data)} into ${s.store.file}`);
       for (const u of s.classUrls) console.log(`  labeller:   ${u}\n  statistics: ${u}stats`);

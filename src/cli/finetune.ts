@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../engine/checkpoint';
 import { BASE_MODEL_DIR } from '../eval/base';
 import {
   checkSettings, compareSettings, compareWithBase, comparisonTable, drawnCountTable, finetune, FinetuneComparison, finetuneEvalPrompts, FinetunePreset,
-  NORMALISATIONS, resolveFinetuneConfig, Setting, SETTING_NAME, SETTING_NAME_RULE, settingsTable, weightAuditTable, WEIGHT_MODES,
+  NORMALISATIONS, renderedDataCaution, resolveFinetuneConfig, Setting, SETTING_NAME, SETTING_NAME_RULE, settingsTable, weightAuditTable, WEIGHT_MODES,
 } from '../finetune';
 import { CATEGORIES } from '../world';
 import { addSamplerOptions, choiceListOption, intOption, jsonFileOption, numberOption, outFileOption, repeatable, SamplerFlags, samplerOverrides } from './options';
@@ -55,6 +55,8 @@ export function registerFinetune(program: Command): void {
       const train = fileTrain === undefined || (typeof fileTrain === 'object' && fileTrain !== null && !Array.isArray(fileTrain)) ? { ...(fileTrain ?? {}), ...steps } : fileTrain;
       const config = resolveFinetuneConfig(preset, { ...file, ...flags, train });
       if (opts.threshold !== undefined && config.weights !== 'threshold') throw new Error(`--threshold applies to --weights threshold only (these weights are ${config.weights}, which no threshold changes)`);
+      const rendered = renderedDataCaution([...opts.data, ...opts.unlabelled]);
+      if (rendered) process.stderr.write(`t2i-align: caution: ${rendered}\n`);
       await initBackend();
       warnIfSlowPath();
       const r = await finetune({ model: opts.model, data: opts.data, unlabelled: opts.unlabelled, reward: opts.reward, out: opts.out }, config, {

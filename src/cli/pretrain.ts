@@ -88,6 +88,12 @@ export async function shipBaseModel(
       throw new Error(`--out ${dest} holds files but no shipped model (diffusion/checkpoint.json), and shipping replaces the folder whole: give a new or empty folder, or a shipped model's to replace it`);
     }
   }
+  if (!fs.existsSync(run) || !fs.statSync(run).isDirectory()) throw new Error(`--run ${run}: no such folder; give the --out folder of a finished \`t2i-align pretrain\``);
+  const lacks = ['config.json', 'losses.jsonl', 'diffusion/checkpoint.json', 'clip/checkpoint.json'].filter((f) => !fs.existsSync(path.join(run, f)));
+  if (lacks.length > 0) {
+    const shipped = fs.existsSync(path.join(run, 'metrics.json')) ? ' (it is a shipped model: shipping starts from the run it came from)' : '';
+    throw new Error(`--run ${run} is not a pretrain run: it lacks ${lacks.join(', ')}${shipped}; give the --out folder of a finished \`t2i-align pretrain\``);
+  }
   const { loadTextToImage, countParams, saveModelCheckpoint } = await import('../models');
   const ev = await import('../eval');
   const runConfig = readJsonFile<Record<string, unknown> & { sampler?: unknown }>(path.join(run, 'config.json'), `run \`pretrain --out ${run}\` again to remake it`);

@@ -13,7 +13,7 @@ import {
   ablationTable, auxLossAblation, BASE_CLIP_DIR, ClipScore, embedImages, evaluateReward, FrozenClip, imagesSeenInTraining, judgeEvalSet, labelEvalSet, LABEL_MODES, REWARD_INPUTS, RewardInputs, LabelMode,
   clipCheckpointDir, loadFrozenClip, loadRewardData, loadRewardModel, RewardScorer, rewardTable, TextEmbeddings, datasetImageEmbeddings, RewardTrainConfig,
 } from '../reward';
-import { decodePng, formatPrompt, ImageLike, parsePrompt, readManifest } from '../world';
+import { decodePng, formatPrompt, ImageLike, parsePrompt, readManifest, refuseRepeatedDatasets } from '../world';
 import { trainRewardStage } from '../pipeline/stages';
 import { forOption, intOption, numberListOption, numberOption, outFileOption, outFolderOption, repeatable } from './options';
 import { makeDir } from '../engine/files';
@@ -161,6 +161,9 @@ export function registerReward(program: Command): void {
     .option('--json', 'print the evaluation as JSON')
     .action(async (opts: { model: string; labels: string[]; judge: string[]; resamples: string; renderPrompts: string; seed: string; out?: string; json?: boolean }) => {
       if (opts.labels.length + opts.judge.length === 0) throw new Error('give at least one --labels DIR or --judge DIR to evaluate on');
+      // Each set is its own row: one folder may be read against the labels and against the judge, not twice as one.
+      refuseRepeatedDatasets(opts.labels.map((dir) => ({ dir, flag: '--labels' })));
+      refuseRepeatedDatasets(opts.judge.map((dir) => ({ dir, flag: '--judge' })));
       const resamples = intOption('--resamples', opts.resamples, 10, 100000); // fewer give no interval (0: a fake [0, 0])
       const renderPrompts = intOption('--render-prompts', opts.renderPrompts, 1, 100000);
       const seed = intOption('--seed', opts.seed, 0, 2 ** 31);

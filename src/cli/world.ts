@@ -100,6 +100,7 @@ export function registerWorld(program: Command): void {
         return;
       }
       if (!opts.prompt || !opts.image) throw new Error('judge needs --prompt and --image (or --manifest <dataset>)');
+      if (opts.out !== undefined) throw new Error('--out goes with --manifest (the verdicts file of a dataset); the verdict on one image is printed (--json for JSON, the exit status says aligned or not)');
       let bytes: Buffer;
       try {
         bytes = fs.readFileSync(opts.image);

@@ -99,6 +99,23 @@ export function manifestSha256(dir: string): string {
 }
 
 /**
+ * A caution for D_model datasets whose images are the renderer's (`render-set`), not the model's samples:
+ * the paper's D_model is the model's own images, and reward-weighting renders is supervised learning on the
+ * renderer's. Undefined when every image comes from a generator. A folder that cannot be read is left to `modelData`.
+ */
+export function renderedDataCaution(dirs: readonly string[]): string | undefined {
+  const rendered = dirs.filter((dir) => {
+    try {
+      return readManifest(dir, { checkFiles: false }).some((r) => r.source === 'render');
+    } catch {
+      return false;
+    }
+  });
+  if (rendered.length === 0) return undefined;
+  return `${rendered.join(', ')} ${rendered.length === 1 ? 'holds' : 'hold'} renders (render-set), not the model's samples: the paper's D_model is the model's own images, and weighting renders is supervised learning on the renderer's images (give collect's or generate's folders for the paper's method)`;
+}
+
+/**
  * D_model from labelled datasets (`data`, with a label store unless the
  * weights come from the reward model) and unlabelled ones (scored by the
  * reward model), weighted per `config.weights` and `config.normalise`.

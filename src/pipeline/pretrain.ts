@@ -85,7 +85,7 @@ export function resolvePretrainRun(preset: PresetName, overrides: unknown = {}):
     throw new Error(`invalid pretrain config: corpus: must be an object of corpus settings, got ${JSON.stringify(corpusOver)}`);
   }
   // Check the keys against the schema first so the error names the full path of an unknown key.
-  const unknownKeys = [...checkKeys(modelOver, PretrainConfigSchema, ''), ...checkKeys(corpusOver ?? {}, CorpusConfigSchema, 'corpus')];
+  const unknownKeys = [...checkKeys(modelOver, PretrainConfigSchema, '', ['corpus']), ...checkKeys(corpusOver ?? {}, CorpusConfigSchema, 'corpus')];
   if (unknownKeys.length) throw new Error(`invalid pretrain config: ${unknownKeys.join('; ')}`);
   let config: PretrainConfig;
   try {
@@ -105,15 +105,15 @@ function resolveCorpusCfg(over: unknown): CorpusConfig {
   }
 }
 
-/** Unknown keys of `value` against a zod object schema, recursively, as "a.b.c: unknown key". */
-function checkKeys(value: unknown, schema: z.ZodType, prefix: string): string[] {
+/** Unknown keys of `value` against a zod object schema, recursively, as "a.b.c: unknown key"; `also`: keys allowed beside the schema's at this level. */
+function checkKeys(value: unknown, schema: z.ZodType, prefix: string, also: readonly string[] = []): string[] {
   const def = (schema as unknown as { def?: { type?: string; shape?: Record<string, z.ZodType> } }).def;
   if (!def || def.type !== 'object' || !def.shape || value === null || typeof value !== 'object' || Array.isArray(value)) return [];
   const out: string[] = [];
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
     const key = prefix ? `${prefix}.${k}` : k;
     const sub = def.shape[k];
-    if (!sub) out.push(`${key}: unknown key (allowed: ${Object.keys(def.shape).join(', ')})`);
+    if (!sub) out.push(`${key}: unknown key (allowed: ${[...Object.keys(def.shape), ...also].join(', ')})`);
     else out.push(...checkKeys(v, sub, key));
   }
   return out;

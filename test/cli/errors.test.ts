@@ -144,3 +144,41 @@ test('every command checks the T2I_* variables before it runs: a bad value names
   oneLine(run(['judge', '--prompt', 'a circle', '--image', png], { T2I_BACKEND: 'bogus' }), /^t2i-align: T2I_BACKEND="bogus" is not a backend/);
   oneLine(run(['vocab'], { T2I_NATIVE_THREADS: '-1' }), /^t2i-align: T2I_NATIVE_THREADS="-1"/);
 });
+
+test('inputs once taken without a word: an option that does nothing, the same folder twice, an empty host, a tiny FID, renders as D_model', async () => {
+  const dir = tmp();
+  const png = path.join(dir, 'a.png');
+  assert.equal(run(['render', '--prompt', 'a red circle', '--out', png]).status, 0);
+  // judge on one image ignored --out (the verdict is printed, no file written)
+  oneLine(run(['judge', '--prompt', 'a red circle', '--image', png, '--out', path.join(dir, 'v.jsonl')]), /--out goes with --manifest \(the verdicts file of a dataset\); the verdict on one image is printed/);
+  assert.ok(!fs.existsSync(path.join(dir, 'v.jsonl')));
+  // compare of an evaluation with itself: every image a tie
+  const ev = path.join(dir, 'ev');
+  fs.mkdirSync(ev);
+  oneLine(run(['compare', '--a', ev, '--b', `${ev}/`]), /--a and --b name the same evaluation .*: every image would tie/);
+  // eval-reward: one set given twice as the same role is one row twice; labels and judge of one folder are two rows
+  const data = smallDataset(3);
+  await assert.rejects(runCli('eval-reward', '--model', 'data/reward-model', '--judge', data, '--judge', data), /is given twice \(--judge twice\)/);
+  // serve on an empty host listened on every address, as 0.0.0.0 would
+  await assert.rejects(runCli('serve', '--data', data, '--host', '', '--port', '0'), /--host must be an address to listen on \(127\.0\.0\.1: this computer only; 0\.0\.0\.0: the whole LAN\), got ""/);
+  assert.ok(!fs.existsSync(path.join(data, 'labels.sqlite')), 'no store made for a refused serve');
+  // an FID on fewer images than features is computed, with a caution
+  const few = path.join(dir, 'few.txt');
+  fs.writeFileSync(few, 'a red circle\ntwo blue stars\na square in the sea\n');
+  const [a, b] = ['a', 'b'].map((s, i) => {
+    const out = path.join(dir, `set-${s}`);
+    assert.equal(run(['render-set', '--prompts', few, '--per-prompt', '2', '--out', out, '--seed', String(i)]).status, 0);
+    return out;
+  });
+  const fid = run(['fid', '--a', a, '--b', b, '--json']);
+  assert.equal(fid.status, 0, fid.stderr);
+  const r = JSON.parse(fid.stdout) as { nA: number; dim: number };
+  assert.ok(r.nA <= r.dim, `the render set has ${r.nA} images, the features ${r.dim}`);
+  assert.match(fid.stderr, /^t2i-align: caution: \d+ images in the smaller set, no more than the \d+ features: this FID mostly measures the sample size/);
+  // renders as D_model: a caution naming the folder; collect's images: none
+  const { renderedDataCaution } = await import('../../src/finetune');
+  const manifest = path.join(data, 'manifest.jsonl');
+  fs.writeFileSync(manifest, fs.readFileSync(manifest, 'utf8').replaceAll('"source":"render"', '"source":"pretrain"')); // as collect writes them
+  assert.match(renderedDataCaution([data, a]) ?? '', new RegExp(`^${a.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} holds renders \\(render-set\\), not the model's samples`));
+  assert.equal(renderedDataCaution([data]), undefined);
+});

@@ -164,6 +164,17 @@ test('ship-base-model --guidance, --steps, --eta: a bad value is one line and th
   }
   assert.equal(fs.readFileSync(path.join(dest, 'keep.txt'), 'utf8'), 'old model');
   assert.deepEqual(fs.readdirSync(dir).sort(), ['shipped']);
+  // A --run that is no pretrain run (none, a shipped model, a MiniCLIP) is named as such (was "config.json: no such file").
+  for (const [runArg, message] of [
+    [path.join(dir, 'no-run'), /^t2i-align: --run .*no-run: no such folder; give the --out folder of a finished `t2i-align pretrain`$/],
+    ['data/base-model', /^t2i-align: --run data\/base-model is not a pretrain run: it lacks losses\.jsonl \(it is a shipped model: shipping starts from the run it came from\)/],
+    ['data/base-model/clip', /^t2i-align: --run data\/base-model\/clip is not a pretrain run: it lacks config\.json, losses\.jsonl, diffusion\/checkpoint\.json, clip\/checkpoint\.json;/],
+  ] as Array<[string, RegExp]>) {
+    const r = run(['ship-base-model', '--run', runArg, '--out', path.join(dir, 'new-out')]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr.trim(), message);
+  }
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['shipped']);
 });
 
 test('ship-base-model never replaces a pretrain run (the run itself, or another), and pretrain --out never writes into a folder of other files', () => {

@@ -30,6 +30,8 @@ test('scripts: the fine-tuning configs resolve as fine-tuning configs', () => {
 
 test('scripts: a config with a misspelt key is refused, naming the key', () => {
   assert.throws(() => resolvePretrainRun('default', { diffusionTrain: { step: 6000 } }), /diffusionTrain\.step\b/);
+  // A misspelt top-level key lists every allowed one, "corpus" (the corpus's settings) among them.
+  assert.throws(() => resolvePretrainRun('default', { corpsu: { size: 10 } }), /corpsu: unknown key \(allowed: [^)]*\bdiffusionTrain\b[^)]*, corpus\)/);
 });
 
 test('scripts: every config is named in the README or docs', () => {
