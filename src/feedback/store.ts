@@ -170,9 +170,20 @@ export function retractionProblem(by: { rater: string; image: string }, target: 
   return undefined;
 }
 
+/** True if this process may write `file` and its folder (where SQLite keeps the -wal and -shm files). */
+function writable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.W_OK);
+    fs.accessSync(path.dirname(path.resolve(file)), fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A connection to a label store file. Open as many as you like, in as many processes. */
 export class LabelStore {
-  private constructor(readonly file: string, private readonly db: Database.Database) {}
+  private constructor(readonly file: string, private readonly db: Database.Database, private readonly readOnly: boolean) {}
 
   /** Open (creating if needed) the store at `file` (':memory:' for a private in-memory store). */
   static open(file: string, opts: StoreOptions = {}): LabelStore {
@@ -186,8 +197,13 @@ export class LabelStore {
       return new Error(`${file}: cannot open label store: ${hint}`);
     };
     let db: Database.Database;
+    // A read-only SQLite connection to a WAL store makes its -wal and -shm files and cannot remove them: every reader
+    // (export-labels, train-reward, finetune) left two files in the dataset. A reader that may write the folder opens
+    // it read-write with writes refused (query_only), so the last connection to close removes them, as a writer's does.
+    const trueReadonly = !!opts.readonly && !writable(file);
     try {
-      db = new Database(file, { readonly: opts.readonly ?? false, timeout: opts.busyTimeoutMs ?? 10000 });
+      db = new Database(file, { readonly: trueReadonly, fileMustExist: !!opts.readonly, timeout: opts.busyTimeoutMs ?? 10000 });
+      if (opts.readonly && !trueReadonly) db.pragma('query_only = ON');
     } catch (e) {
       throw fail(e);
     }
@@ -209,7 +225,7 @@ export class LabelStore {
       db.close();
       throw fail(e);
     }
-    return new LabelStore(file, db);
+    return new LabelStore(file, db, !!opts.readonly);
   }
 
   close(): void {
@@ -353,11 +369,11 @@ export class LabelStore {
           throw new Error(`${this.file} holds labels of another dataset: image ${r.image_id} is "${r.prompt}" there but "${now}" in ${dataset} (give this dataset's own store, or a new --db)`);
         }
       }
-      if (this.db.readonly) return;
+      if (this.readOnly) return;
       const insert = this.db.prepare('INSERT OR IGNORE INTO image_prompts (image_id, prompt) VALUES (?, ?)');
       for (const [id, { prompt }] of images) insert.run(id, prompt);
     });
-    if (this.db.readonly) run();
+    if (this.readOnly) run();
     else run.immediate();
   }
 

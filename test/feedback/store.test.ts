@@ -305,3 +305,28 @@ test('lastActivity is the latest label by time, not by the text of its timestamp
   assert.deepEqual(Object.fromEntries(store.lastActivity()), { ann: '2026-01-01T09:00:00.000Z', bob: '2026-01-01T09:00:00.500Z' });
   store.close();
 });
+
+test('a reader leaves no -wal or -shm file beside the store, cannot write, and still opens a store it may not write', () => {
+  const dir = tempDir('store-reader');
+  const file = path.join(dir, 'labels.sqlite');
+  const w = LabelStore.open(file);
+  w.add({ imageId: 'img-1', rater: 'r', raterKind: 'human', label: 'good', requestId: 'r-000001' });
+  w.close();
+  const files = () => fs.readdirSync(dir).sort();
+  assert.deepEqual(files(), ['labels.sqlite']);
+  const bytes = fs.readFileSync(file);
+  const r = LabelStore.open(file, { readonly: true });
+  assert.equal(r.size(), 1);
+  assert.throws(() => r.add({ imageId: 'img-2', rater: 'r', raterKind: 'human', label: 'bad', requestId: 'r-000002' }), /readonly|read-only|query_only/i);
+  r.close();
+  assert.deepEqual(files(), ['labels.sqlite'], 'the reader removed what it made (it left labels.sqlite-shm and -wal)');
+  assert.ok(fs.readFileSync(file).equals(bytes), 'the store is unchanged by a reader');
+  // A store this process may not write (a shared class folder): opened read-only as before.
+  if (process.getuid?.() !== 0) {
+    fs.chmodSync(file, 0o444);
+    const ro = LabelStore.open(file, { readonly: true });
+    assert.equal(ro.size(), 1);
+    ro.close();
+    fs.chmodSync(file, 0o644);
+  }
+});
