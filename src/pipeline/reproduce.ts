@@ -410,7 +410,7 @@ async function rewardClaims(config: ReproduceConfig, out: string, onRun: () => v
       if (!shaped) throw new Error(`${file}: not the reward claims reproduce writes (sets with their AUC differences, and the ablation); remove it to compute them again`);
       // JSON keeps NaN (no interval, no p) as null, which a comparison would read as 0 (p < 0.05): back to NaN.
       const nan = (x: number | null) => (x === null ? NaN : x);
-      const sets = saved.sets!.map((s) => ({ ...s, reward: nan(s.reward), clip: nan(s.clip), diff: { value: nan(s.diff.value), lo: nan(s.diff.lo), hi: nan(s.diff.hi), p: nan(s.diff.p) } }));
+      const sets = saved.sets!.map((s) => ({ ...s, reward: nan(s.reward), clip: nan(s.clip), diff: { ...s.diff, value: nan(s.diff.value), lo: nan(s.diff.lo), hi: nan(s.diff.hi), p: nan(s.diff.p) } }));
       return { sets, ablation: saved.ablation! };
     }
   }

@@ -228,7 +228,8 @@ export interface AucDifference {
   prompts: number;
   reward: number;
   clip: number;
-  diff: { value: number; lo: number; hi: number; p: number };
+  /** undefinedDraws: the share of draws whose images were all of one class (no AUC), left out of the interval and p, as in `Interval`. */
+  diff: { value: number; lo: number; hi: number; p: number; undefinedDraws?: number };
 }
 
 /**
@@ -238,7 +239,8 @@ export interface AucDifference {
  * either side of 0 (each count + 1, so p is never 0). With one prompt there
  * is nothing to resample (NaN interval and p); with fewer than
  * MIN_BOOTSTRAP_PROMPTS the interval is given but no p (a bootstrap over so
- * few prompts has few distinct draws and would claim p = 0.002).
+ * few prompts has few distinct draws and would claim p = 0.002). Draws of one
+ * class have no AUC: they are left out, and their share is `undefinedDraws`.
  */
 export function aucDifference(set: EvalSet, reward: ArrayLike<number>, clip: ArrayLike<number>, seed: string): AucDifference {
   const byPrompt = new Map<string, number[]>();
@@ -260,12 +262,13 @@ export function aucDifference(set: EvalSet, reward: ArrayLike<number>, clip: Arr
   draws.sort((a, b) => a - b);
   const base = { name: set.name, images: all.length, prompts: groups.length, reward: rocAuc(reward, set.targets), clip: rocAuc(clip, set.targets) };
   // One class in every draw (or in the set), or one prompt: no AUC to resample, so no difference to test.
-  if (draws.length === 0 || groups.length < 2) return { ...base, diff: { value, lo: NaN, hi: NaN, p: NaN } };
+  const undefinedDraws = draws.length < B ? { undefinedDraws: (B - draws.length) / B } : {};
+  if (draws.length === 0 || groups.length < 2) return { ...base, diff: { value, lo: NaN, hi: NaN, p: NaN, ...undefinedDraws } };
   const q = (x: number) => draws[Math.min(draws.length - 1, Math.max(0, Math.round(x * (draws.length - 1))))];
   const below = draws.filter((d) => d <= 0).length + 1;
   const above = draws.filter((d) => d >= 0).length + 1;
   const p = groups.length < MIN_BOOTSTRAP_PROMPTS ? NaN : Math.min(1, (2 * Math.min(below, above)) / (draws.length + 1));
-  return { ...base, diff: { value, lo: q(0.025), hi: q(0.975), p } };
+  return { ...base, diff: { value, lo: q(0.025), hi: q(0.975), p, ...undefinedDraws } };
 }
 
 /**

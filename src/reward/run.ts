@@ -175,19 +175,19 @@ export function rewardTable(r: RewardEvaluation): string {
       lines.push(`| ${rw.set} | ${row.group} | ${row.images} | ${row.prompts} | ${pct(row.positives)} | ${ci(row.auc, num)} | ${ci(c.auc, num)} | ${ci(row.accuracy)} | ${ci(c.accuracy)} | ${num(row.ece.value)} | ${num(c.ece.value)} |`);
     });
   }
-  const marked = r.evals.flatMap((e) => e.rows.flatMap((row) => [row.auc, row.accuracy])).filter((i) => (i.undefinedDraws ?? 0) > UNDEFINED_DRAWS_MARK);
-  if (marked.length) {
-    const most = Math.max(...marked.map((i) => i.undefinedDraws!));
-    lines.push('', `\\* In more than ${100 * UNDEFINED_DRAWS_MARK}% of this interval's bootstrap draws (at most ${pct(most)}%) the drawn prompts' images were all of one class, so the AUC was undefined there; the interval is over the other draws and leans to them.`);
-  }
   lines.push(
     '',
     'Reward minus CLIP score, ROC AUC on each whole set (paired bootstrap over prompts, 1,000 draws; p: two-sided):',
     '',
     '| set | images | prompts | AUC reward | AUC CLIP | difference [95% CI] | p |',
     '|---|---:|---:|---:|---:|---|---:|',
-    ...r.differences.map((d) => `| ${d.name} | ${d.images} | ${d.prompts} | ${num(d.reward)} | ${num(d.clip)} | ${d.diff.value >= 0 ? '+' : ''}${num(d.diff.value)} [${num(d.diff.lo)}, ${num(d.diff.hi)}] | ${num(d.diff.p)} |`),
+    ...r.differences.map((d) => `| ${d.name} | ${d.images} | ${d.prompts} | ${num(d.reward)} | ${num(d.clip)} | ${d.diff.value >= 0 ? '+' : ''}${ci(d.diff, num)} | ${num(d.diff.p)} |`),
   );
+  const marked = [...r.evals.flatMap((e) => e.rows.flatMap((row) => [row.auc, row.accuracy])), ...r.differences.map((d) => d.diff)].filter((i) => (i.undefinedDraws ?? 0) > UNDEFINED_DRAWS_MARK);
+  if (marked.length) {
+    const most = Math.max(...marked.map((i) => i.undefinedDraws!));
+    lines.push('', `\\* In more than ${100 * UNDEFINED_DRAWS_MARK}% of this interval's bootstrap draws (at most ${pct(most)}%) the drawn prompts' images were all of one class, so the AUC was undefined there; the interval (and a difference's p) is over the other draws and leans to them.`);
+  }
   const rr = r.renders;
   const byAttribute = Object.keys(rr.reward.byAttribute).map((a) => `${a} ${pct(rr.reward.byAttribute[a])}% vs ${pct(rr.clip.byAttribute[a])}%`).join(', ');
   lines.push('', `Clean renders (${rr.reward.renders} prompts of the whole grammar): true prompt above each one-attribute change in ${pct(rr.reward.pairs)}% of pairs (reward) vs ${pct(rr.clip.pairs)}% (CLIP); above all of them in ${pct(rr.reward.all)}% vs ${pct(rr.clip.all)}% of renders. By the attribute changed: ${byAttribute}.`);

@@ -4,6 +4,7 @@ import { ablationTable, pairedInterval, signFlipTest, t975 } from '../../src/rew
 import { accuracyAt, bestThreshold, bootstrapOverPrompts, calibration, fitLogistic, pairedPromptTest, promptSeedInterval, rocAuc } from '../../src/reward/metrics';
 import { aucDifference, EvalSet, evaluateScorer, MIN_BOOTSTRAP_PROMPTS } from '../../src/reward/evaluate';
 import { categoryOf, parsePrompt } from '../../src/world';
+import { RewardEvaluation, rewardTable } from '../../src/reward/run';
 
 test('rocAuc: the Mann-Whitney count, ties half; NaN with one class', () => {
   assert.equal(rocAuc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]), 0.75);
@@ -132,6 +133,17 @@ test('aucDifference: reward AUC minus CLIP\'s with a paired bootstrap over promp
   const few = keep(MIN_BOOTSTRAP_PROMPTS - 1);
   assert.ok(Number.isFinite(few.diff.lo) && Number.isNaN(few.diff.p));
   assert.ok(Number.isFinite(keep(MIN_BOOTSTRAP_PROMPTS).diff.p));
+  assert.equal(d.diff.undefinedDraws, undefined, 'every draw has both classes');
+  // Aligned images under 2 of 12 prompts only: a draw without either has one class and no AUC. Such draws are
+  // left out, counted (about (10/12)^12 = 11% of them), and the table marks the interval (they were dropped unsaid).
+  const rare = { ...set, targets: prompts.map((p, i) => (Number(p.split(' ')[1]) < 2 ? targets[i] : 0)) } as EvalSet;
+  const idx = prompts.map((p, i) => (Number(p.split(' ')[1]) < 12 ? i : -1)).filter((i) => i >= 0);
+  const sub = { ...rare, prompts: idx.map((i) => prompts[i]), targets: idx.map((i) => rare.targets[i]) } as EvalSet;
+  const r = aucDifference(sub, idx.map((i) => reward[i]), idx.map((i) => noise[i]), 'toy');
+  assert.ok(r.diff.undefinedDraws! > 0.05 && r.diff.undefinedDraws! < 0.2, `share ${r.diff.undefinedDraws}`);
+  const table = rewardTable({ evals: [], differences: [r], renders: { reward: { renders: 0, pairs: NaN, all: NaN, byAttribute: {} }, clip: { renders: 0, pairs: NaN, all: NaN, byAttribute: {} } } } as unknown as RewardEvaluation);
+  assert.match(table, /\| toy \| 36 \| 12 \| .* \[[-0-9.]+, [-0-9.]+\]\* \|/);
+  assert.match(table, /all of one class, so the AUC was undefined there; the interval \(and a difference's p\) is over the other draws/);
 });
 
 test('signFlipTest: p does not depend on the scale of the differences (exact ties at any size)', () => {
