@@ -268,6 +268,8 @@ export async function finetune(
     // ... and one made before the reward's score key (2026-12-06) on its weights' sha256 alone.
     const savedReward = saved.inputs?.reward;
     if (savedReward && typeof savedReward === 'object' && !('score' in savedReward) && record.inputs.reward) savedReward.score = record.inputs.reward.score;
+    // How often checkpoints are written changes no number (a resume is bit-identical), as in pretraining: not compared.
+    if (saved.config?.train && typeof saved.config.train === 'object') saved.config.train.checkpointEvery = record.config.train.checkpointEvery;
     const diff = firstDifference(saved, JSON.parse(JSON.stringify(record)));
     if (diff) throw new Error(`${inputs.out} holds a fine-tuning run with other settings or inputs (${diff}); use another --out, or the same settings to resume`);
   }

@@ -22,7 +22,7 @@ import { hasCheckpoint, writeFileAtomic } from '../engine/checkpoint';
 import { makeDir, readJsonFile } from '../engine/files';
 import { BASE_MODEL_DIR } from '../eval/base';
 import { EvaluateResult } from '../eval/evaluate';
-import { resolveFinetuneConfig } from '../finetune/config';
+import { FinetuneConfig, resolveFinetuneConfig } from '../finetune/config';
 import { firstDifference } from '../finetune/train';
 import { readModelMeta } from '../models/checkpoint';
 import { collectStage, evaluateStage, finetuneStage, labelStage } from '../pipeline/stages';
@@ -279,6 +279,22 @@ export interface RunHooks {
 }
 
 /**
+ * The fine-tuning config of a sweep run. Its checkpoints land on every evaluation step (each is where a
+ * `maxUpdates` call stops) and at most the default's interval apart: with one evaluation they were only at the
+ * end, and a run killed midway started again from update 0.
+ */
+export function runFinetuneConfig(run: Pick<SweepRun, 'settings' | 'seed'>): FinetuneConfig {
+  const every = run.settings.steps / run.settings.snapshots;
+  const most = resolveFinetuneConfig('default', {}).train.checkpointEvery;
+  let interval = Math.min(every, most);
+  while (every % interval !== 0) interval--;
+  return resolveFinetuneConfig('default', {
+    beta: run.settings.beta, seed: run.seed, evalEvery: 0,
+    train: { steps: run.settings.steps, checkpointEvery: interval },
+  });
+}
+
+/**
  * One run of a prepared sweep: fine-tune up to each evaluation step (resuming
  * from the run's checkpoint), evaluate, write the row. Returns every row of the run.
  */
@@ -297,11 +313,7 @@ export async function executeRun(dir: string, run: SweepRun, hooks: RunHooks = {
   const info = readJsonFile<RewardInfo>(infoFile(dir, run.settings, run.seed));
   const ftOut = path.join(dir, 'runs', run.key, 'finetune');
   const ckpt = path.join(ftOut, 'diffusion');
-  const every = run.settings.steps / run.settings.snapshots;
-  const config = resolveFinetuneConfig('default', {
-    beta: run.settings.beta, seed: run.seed, evalEvery: 0,
-    train: { steps: run.settings.steps, checkpointEvery: every },
-  });
+  const config = runFinetuneConfig(run);
   const inputs = { data: [labelsDir(dir, run.settings)], unlabelled: run.settings.unlabelled > 0 ? [unlabelledDir(dir, run.settings)] : [], reward: rd, out: ftOut };
   const prompts = sweepEvalPrompts(s);
   let seconds = Math.max(0, ...done.map((r) => r.seconds));

@@ -350,6 +350,13 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   assert.equal(saved.examples, b.data.examples);
   const sha = (d: string) => readCheckpointIndex(path.join(d, 'diffusion')).sha256;
   assert.equal(sha(outB), sha(outA), 'weights, moving average and optimizer state bit for bit');
+  // Checkpoints written at another interval change no number: a resume with another checkpointEvery is taken (a sweep
+  // run begun before its interval changed was refused) and ends on the same weights.
+  const outC = removedAtExit('t2i-ft-c-');
+  await finetune({ model: base, data: [data], out: outC }, cfg, { progress: false, maxUpdates: 2 });
+  const every1 = resolveFinetuneConfig('quick', { ...TINY, weights: 'labels', train: { ...TINY.train, checkpointEvery: 1 } });
+  assert.equal((await finetune({ model: base, data: [data], out: outC }, every1, { progress: false })).step, 4);
+  assert.equal(sha(outC), sha(outA), 'the same weights with checkpoints every update');
   const mtimes = (d: string) => ['finetune.json', 'weights.json'].map((f) => fs.statSync(path.join(d, f)).mtimeMs);
   const written = mtimes(outB);
   await new Promise((r) => setTimeout(r, 20));

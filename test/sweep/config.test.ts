@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { DEFAULT_SETTINGS, NAMED_SWEEPS, namedSweep, resolveSweep, snapshotSteps, sweepFigure, sweepRuns, SWEEP_NAMES, SummaryRow } from '../../src/sweep';
-import { claimSweepDir, FEEDBACK_SEED, sweepEvalPrompts } from '../../src/sweep/run';
+import { claimSweepDir, FEEDBACK_SEED, runFinetuneConfig, sweepEvalPrompts } from '../../src/sweep/run';
 import { defaultWorkers, sweepWorkers } from '../../src/cli/sweep';
 import { seenPrompts } from '../../src/world';
 import { tempDir, TINY } from './helpers';
@@ -39,6 +39,17 @@ test('runs: grid points in order, seeds innermost, settings filled in', () => {
 test('evaluation steps: evenly spaced, with 0 (the base) first when there are several', () => {
   assert.deepEqual(snapshotSteps({ ...DEFAULT_SETTINGS, steps: 600, snapshots: 6 }), [0, 100, 200, 300, 400, 500, 600]);
   assert.deepEqual(snapshotSteps({ ...DEFAULT_SETTINGS, steps: 300, snapshots: 1 }), [300]);
+});
+
+test('a run checkpoints on every evaluation step and at most 200 updates apart (one evaluation once meant one checkpoint, at the end)', () => {
+  for (const [steps, snapshots, interval] of [[1000, 1, 200], [600, 6, 100], [1200, 4, 150], [300, 1, 150], [4, 2, 2], [700, 1, 175], [1400, 2, 175]]) {
+    const settings = { ...DEFAULT_SETTINGS, steps, snapshots };
+    const c = runFinetuneConfig({ settings, seed: 3 });
+    assert.equal(c.train.checkpointEvery, interval, `${steps} updates, ${snapshots} evaluation(s)`);
+    for (const st of snapshotSteps(settings)) assert.equal(st % c.train.checkpointEvery, 0, `evaluation at ${st}`);
+    assert.equal(c.train.steps, steps);
+    assert.equal(c.seed, 3);
+  }
 });
 
 test('a bad sweep config is an error that names the key and what is allowed', () => {
