@@ -1,7 +1,8 @@
 // Sweeps across processes. A local pool run is the reference; then the same
 // sweep goes through BullMQ on a real redis-server (Debian's package, started
 // here on 127.0.0.1) to two `t2i-align worker` processes, one of which is
-// killed mid-run: another worker takes its run over and the CSV is the same.
+// killed mid-run: another worker takes its run over and the CSV is the same;
+// then one worker with --concurrency 2 runs both at once, with the same CSV.
 // The lock is 15 s: a busy worker renews it between updates, a killed one
 // loses it after 15 s. Workers and the pool run with one native thread each, so the sums are done
 // in the same order (the thread count changes the last bits).
@@ -170,6 +171,18 @@ test('through the queue, with a worker killed mid-run, the sweep gives the local
   const refused = await runOnQueue(url, queued, [other], () => {}, { pollMs: 100 }).then(() => '', (e: Error) => e.message);
   assert.match(refused, /^1 run\(s\) failed on the queue's workers \(rerun the same command to resume them\): .*: run .* is not this sweep's \(settings\.beta was \d+, now \d+; a job an earlier sweep of the folder left in the queue\?\): nothing was run/);
   assert.equal(csvWithoutSeconds(queued), csvWithoutSeconds(local));
+
+  // One worker with --concurrency 2 takes both runs at once: they interleave on its one thread (each update and
+  // denoising step lets the event loop turn), and the CSV is still the local pool's.
+  b.child.kill('SIGKILL');
+  const c = await startChild(process.execPath, [...args, '--concurrency', '2'], /waiting for runs/, env);
+  const both = tempDir('queue-concurrent');
+  assert.equal((await runSweep(both, sweep, { queue: url, png: false })).ran, 2);
+  const log = c.output();
+  const starts = [...log.matchAll(/started (\S+)/g)];
+  assert.equal(new Set(starts.map((m) => m[1])).size, 2, log);
+  assert.ok(starts[1].index! < log.indexOf('finished '), `the second run started before the first finished:\n${log}`);
+  assert.equal(csvWithoutSeconds(both), csvWithoutSeconds(local));
 });
 
 test('a job that Redis lost (restarted without its data) is settled by the folder: rows on disk, else enqueued again', async () => {
