@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { initBackend } from '../engine/backend';
 import { warnIfSlowPath } from '../engine/native';
 import { progress } from '../engine/progress';
-import { defaultStorePath, exportLabels, formatAgreement, formatOf, imageInfo, isLoopbackUrl, readLabelFile, LabelStore, loadPrompts, serveLabels } from '../feedback';
+import { DEFAULT_BATCH_SIZE, defaultStorePath, exportLabels, formatAgreement, formatOf, imageInfo, isLoopbackUrl, readLabelFile, LabelStore, loadPrompts, serveLabels } from '../feedback';
 import { readManifest } from '../world/dataset';
 import { collectStage, labelStage } from '../pipeline/stages';
 import { guidanceOption, intOption, outFileOption } from './options';
@@ -19,7 +19,7 @@ export function registerFeedback(program: Command): void {
     .option('--model <dir>', 'diffusion checkpoint or pretrain output folder (default: the shipped data/base-model)')
     .option('--stand-in <p>', 'no model: render each prompt, getting one attribute wrong with probability p (for demos and tests)')
     .option('--seed <n>', 'integer base seed of the per-image seeds', '0')
-    .option('--batch-size <n>', 'images per generator call', '32')
+    .option('--batch-size <n>', 'images per generator call', String(DEFAULT_BATCH_SIZE))
     .option('--guidance <s>', 'classifier-free guidance scale of the model (default: its checkpoint\'s)')
     .action(async (opts: { prompts: string; out: string; perPrompt: string; model?: string; standIn?: string; seed: string; batchSize: string; guidance?: string }) => {
       const prompts = loadPrompts(opts.prompts);

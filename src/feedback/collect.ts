@@ -40,7 +40,7 @@ export interface CollectOptions {
   generate: ImageGenerator;
   /** Base seed of the per-image seeds. Default 0. */
   seed?: number;
-  /** Images per generator call. Default 32. */
+  /** Images per generator call. Default DEFAULT_BATCH_SIZE (32). */
   batchSize?: number;
   /** The manifest's `source` field, e.g. the model folder. Default 'pretrain'. */
   source?: string;
@@ -143,21 +143,23 @@ export function prepareCollect(opts: CollectTarget): void {
   makeDir(outDir);
 }
 
+/** Images per generator call unless `batchSize` says otherwise (the CLI's --batch-size default too). */
+export const DEFAULT_BATCH_SIZE = 32;
+
 /** The lock a collect holds in its folder: two at once each appended every image (duplicate ids: a dataset no command reads). */
 export const COLLECT_LOCK = '.collect.lock';
 
 /** Generate the missing images of the job list into `outDir` (see the file comment); one collect per folder at a time. */
 export async function collect(opts: CollectOptions): Promise<CollectResult> {
-  const batchSize = opts.batchSize ?? 32;
+  const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
   prepareCollect(opts); // refusals (another dataset's folder, ...) before the lock file is made in it
-  return withFolderLock(opts.outDir, COLLECT_LOCK, 'collect', () => collectLocked(opts));
+  return withFolderLock(opts.outDir, COLLECT_LOCK, 'collect', () => collectLocked(opts, batchSize));
 }
 
-async function collectLocked(opts: CollectOptions): Promise<CollectResult> {
+async function collectLocked(opts: CollectOptions, batchSize: number): Promise<CollectResult> {
   const { prompts, perPrompt, outDir } = opts;
   const seed = opts.seed ?? 0;
-  const batchSize = opts.batchSize ?? 32;
   const origin = opts.origin ?? defaultOrigin(prompts, opts.source ?? 'pretrain', seed);
   repairManifestTail(outDir);
   const ds = Dataset.create(outDir);
