@@ -118,35 +118,67 @@ export function shownPath(p: string): string {
 /** Lock files this process holds (a second holder in the same process is refused too, not taken for a dead one). */
 const heldLocks = new Set<string>();
 
+/** How old a takeover token must be before another process may remove it (its holder died in a microseconds' step). */
+const STALE_TAKEOVER_MS = 10_000;
+
+/** The pid a lock file names, NaN when it is gone or unreadable; and whether that process runs (this one: if it holds `file`). */
+function lockHolder(file: string): { pid: number; alive: boolean } {
+  let pid = NaN;
+  try {
+    pid = Number(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return { pid, alive: false }; // gone since: its holder finished
+  }
+  if (pid === process.pid) return { pid, alive: heldLocks.has(file) };
+  try {
+    return { pid, alive: Number.isInteger(pid) && pid > 0 && (process.kill(pid, 0), true) };
+  } catch {
+    return { pid, alive: false }; // no such process: a killed run's lock
+  }
+}
+
 /**
  * Hold `dir` for this process while `f` runs, with the lock file `name` holding its pid: a second `what`
  * (another process, or another call in this one) is refused naming the holder; a lock left by a process that
- * is gone (killed) is taken over.
+ * is gone (killed) is taken over. The takeover is done under a token (`name.takeover`, made exclusively): two
+ * processes that both found the dead one's lock could otherwise each remove it, the second removing the first's
+ * new lock, and both run.
  */
 export async function withFolderLock<T>(dir: string, name: string, what: string, f: () => Promise<T>): Promise<T> {
   makeDir(dir);
   const file = path.resolve(dir, name);
-  for (let attempt = 0; ; attempt++) {
+  const refuse = (pid: number) => new Error(`another ${what} (pid ${pid}${pid === process.pid ? ', this one' : ''}) is running in ${dir}; wait for it, or stop it (a killed ${what} resumes when rerun)`);
+  const token = `${file}.takeover`;
+  const deadline = Date.now() + 2 * STALE_TAKEOVER_MS;
+  for (;;) {
     try {
       fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let pid = NaN;
+    }
+    const seen = lockHolder(file);
+    if (seen.alive || Date.now() > deadline) throw refuse(seen.pid);
+    try {
+      fs.writeFileSync(token, String(process.pid), { flag: 'wx' });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      // Another process is taking the lock over: wait for it, then look again (its lock will be alive).
       try {
-        pid = Number(fs.readFileSync(file, 'utf8'));
+        if (Date.now() - fs.statSync(token).mtimeMs > STALE_TAKEOVER_MS) fs.rmSync(token, { force: true });
       } catch {
-        // gone since: its holder finished; try again
+        // the token went meanwhile
       }
-      let alive = pid === process.pid ? heldLocks.has(file) : false;
-      try {
-        alive ||= Number.isInteger(pid) && pid > 0 && pid !== process.pid && (process.kill(pid, 0), true);
-      } catch {
-        // no such process: a killed run's lock, taken over
-      }
-      // A second EEXIST: another process took the stale lock over between our removal and our write.
-      if (alive || attempt > 0) throw new Error(`another ${what} (pid ${pid}${pid === process.pid ? ', this one' : ''}) is running in ${dir}; wait for it, or stop it (a killed ${what} resumes when rerun)`);
-      fs.rmSync(file, { force: true });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      continue;
+    }
+    try {
+      // Under the token: the lock is still the dead one's (not a lock made since), so it is ours to remove.
+      const now = lockHolder(file);
+      if (now.alive) throw refuse(now.pid);
+      if (Object.is(now.pid, seen.pid) || Number.isNaN(now.pid)) fs.rmSync(file, { force: true });
+    } finally {
+      fs.rmSync(token, { force: true });
     }
   }
   heldLocks.add(file);

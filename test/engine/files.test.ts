@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
+import * as fs from 'node:fs';
+import { spawn } from 'node:child_process';
+import { removedAtExit } from '../helpers/temp';
 import { shownPath } from '../../src/engine/files';
 
 test('shownPath: relative inside the working folder, absolute outside it, "." for the folder itself', () => {
@@ -11,4 +14,22 @@ test('shownPath: relative inside the working folder, absolute outside it, "." fo
   const outside = path.resolve(cwd, '..', 'elsewhere', 'model');
   assert.equal(shownPath(outside), outside);
   assert.equal(shownPath(path.join('..', 'elsewhere', 'model')), outside);
+});
+
+test('withFolderLock: processes that find a dead process\'s lock at once take it over one at a time (two could both remove it and both run)', async () => {
+  const child = path.join(__dirname, 'fixtures', 'lock-child.ts');
+  for (let trial = 0; trial < 4; trial++) {
+    const dir = removedAtExit('t2i-lock-');
+    fs.writeFileSync(path.join(dir, '.test.lock'), '999999999'); // a pid no process has
+    const kids = Array.from({ length: 4 }, () => spawn(process.execPath, ['--import', 'tsx', child, dir], { stdio: 'ignore' }));
+    await new Promise((r) => setTimeout(r, 1500)); // every child loaded and spinning
+    fs.writeFileSync(path.join(dir, 'go'), '');
+    await Promise.all(kids.map((k) => new Promise((r) => k.on('exit', r))));
+    const lines = fs.readFileSync(path.join(dir, 'log'), 'utf8').trim().split('\n').map((l) => l.split(' ')[0]);
+    assert.equal(lines.length, 5, lines.join(', '));
+    // One holder, once; every other refused (none ran beside it, none failed).
+    const count = (w: string) => lines.filter((l) => l === w).length;
+    assert.deepEqual([count('start'), count('end'), count('refused')], [1, 1, 3], lines.join(', '));
+    assert.ok(!fs.existsSync(path.join(dir, '.test.lock')) && !fs.existsSync(path.join(dir, '.test.lock.takeover')), 'nothing left behind');
+  }
 });
