@@ -25,7 +25,7 @@ import { DEFAULT_MODEL_DIR, modelGenerator, modelOrigin } from '../feedback/mode
 import { panelFromSpec } from '../feedback/panel';
 import { imageInfo } from '../feedback/io';
 import { LabelStore } from '../feedback/store';
-import { finetune, FinetuneInputs, FinetuneResult } from '../finetune/train';
+import { finetune, FinetuneInputs, FinetuneResult, firstDifference } from '../finetune/train';
 import { FinetuneConfig } from '../finetune/config';
 import { loadFrozenClip } from '../reward/embeddings';
 import { rewardScoreKey } from '../reward/checkpoint';
@@ -211,13 +211,18 @@ export async function evaluateStage(config: Omit<EvaluateOptions, 'onProgress' |
     // folder moved, copied or mounted elsewhere (a queue worker's); a model retrained in place is refused. The
     // sampler it was made with is compared too: two folders of the same weights can ship different ones. An
     // evaluation saved before the reward's score key was kept (2026-12-06) is compared without it.
+    // The evaluator is compared as read (an omitted one is the judge), so the same settings written either way agree.
     const legacy = !('rewardScore' in savedSettings);
-    const withoutPaths = (s: string) => JSON.stringify({ ...JSON.parse(s), model: undefined, reward: undefined, classifier: undefined, ...(legacy ? { rewardScore: undefined } : {}) });
+    const withoutPaths = (s: string) => {
+      const o = JSON.parse(s) as Record<string, unknown>;
+      return JSON.parse(JSON.stringify({ ...o, evaluator: o.evaluator ?? 'judge', model: undefined, reward: undefined, classifier: undefined, ...(legacy ? { rewardScore: undefined } : {}) })) as unknown;
+    };
     const sampler = { ...readModelMeta(modelDir, 'diffusion').config.sampler, ...config.sampler };
     if (saved.result!.sampler && JSON.stringify(saved.result!.sampler) !== JSON.stringify(sampler)) {
       throw new Error(`${file} holds an evaluation sampled with ${JSON.stringify(saved.result!.sampler)}, and this model samples with ${JSON.stringify(sampler)}; use another folder (nothing was overwritten)`);
     }
-    if (withoutPaths(saved.settings as string) !== withoutPaths(settings)) throw new Error(`${file} holds an evaluation with other settings or weights; use another folder (nothing was overwritten)`);
+    const diff = firstDifference(withoutPaths(saved.settings as string), withoutPaths(settings));
+    if (diff) throw new Error(`${file} holds an evaluation with other settings or weights (${diff.length > 300 ? `${diff.slice(0, 300)}...` : diff}); use another folder (nothing was overwritten)`);
     if (!hooks.onImages) return saved.result!;
   }
   const r = await evaluateModel({ ...config, ...hooks });

@@ -58,7 +58,16 @@ test('evaluate prints one JSON object per the spec for a prompt file, with the s
   const index = JSON.parse(fs.readFileSync(path.join(rescored, 'checkpoint.json'), 'utf8'));
   index.meta.model = { ...index.meta.model, clipWeight: 20, calibration: { a: 2, b: -1, rows: 100 } };
   fs.writeFileSync(path.join(rescored, 'checkpoint.json'), JSON.stringify(index));
-  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', file, '--per-prompt', '2', '--seed', '3', '--reward', rescored, '--out', path.join(dir, 'a'), '--json'), /evaluation\.json holds an evaluation with other settings or weights/);
+  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', file, '--per-prompt', '2', '--seed', '3', '--reward', rescored, '--out', path.join(dir, 'a'), '--json'), /evaluation\.json holds an evaluation with other settings or weights \(rewardScore\.model\.clipWeight was 0, now 20\)/);
+  // The same settings written without the evaluator (as code calling evaluateStage may) are the same evaluation: read back, not refused.
+  const saved = path.join(dir, 'a', 'evaluation.json');
+  const body = JSON.parse(fs.readFileSync(saved, 'utf8'));
+  const settings = JSON.parse(body.settings);
+  assert.equal(settings.evaluator, 'judge');
+  delete settings.evaluator;
+  fs.writeFileSync(saved, JSON.stringify({ ...body, settings: JSON.stringify(settings) }));
+  const again = JSON.parse(await runCli('evaluate', '--model', 'base', '--prompts', file, '--per-prompt', '2', '--seed', '3', '--reward', 'data/reward-model', '--out', path.join(dir, 'a'), '--json'));
+  assert.deepEqual(again.overall, r.overall);
   // A saved file of another shape is one line naming it.
   for (const [i, body] of ['{}', 'null', '[]', '{"settings": "{}", "result": null}', '{"settings": "not json", "result": {"images": []}}'].entries()) {
     const out = path.join(dir, `shape-${i}`);
