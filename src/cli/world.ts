@@ -115,6 +115,9 @@ export function registerWorld(program: Command): void {
       } catch (e) {
         throw new Error(`${opts.image}: ${(e as Error).message}`);
       }
+      // The world's images are square (32x32 samples, renders of any --size): anything else is a grid or a strip of
+      // several, which the judge would read as one image of many objects (and slowly, at a large size).
+      if (image.width !== image.height) throw new Error(`${opts.image} is ${image.width}x${image.height}; the judge reads one square image of the world (a sample is 32x32): a grid of several? Judge the dataset it came from with --manifest DIR`);
       const v = judge(opts.prompt, image);
       if (opts.json) process.stdout.write(JSON.stringify(v, null, 2) + '\n');
       else {

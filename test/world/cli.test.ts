@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { runCli, runCliStatus } from '../cli/run-in-process';
 import { removedAtExit } from '../helpers/temp';
+import { decodePng, encodePng } from '../../src/world/image';
 
 const run = runCli;
 
@@ -34,6 +35,13 @@ test('render then judge a PNG; render-set then judge --manifest', async () => {
   assert.match(plain.stdout, /^NOT aligned: "two blue stars in the city"\n/);
   assert.match(plain.stdout, /\n  - color +expected blue, saw red\n/);
   assert.equal((await runCliStatus('judge', '--prompt', 'two red stars in the city', '--image', png)).status, 0);
+  // A strip of two images (as a grid is) is refused, not read as one image of four stars.
+  const one = decodePng(fs.readFileSync(png));
+  const strip = { width: one.width * 2, height: one.height, data: new Uint8Array(one.width * 2 * one.height * 3) };
+  for (let y = 0; y < one.height; y++) for (let k = 0; k < 2; k++) strip.data.set(one.data.subarray(y * one.width * 3, (y + 1) * one.width * 3), (y * strip.width + k * one.width) * 3);
+  const stripPng = path.join(dir, 'strip.png');
+  fs.writeFileSync(stripPng, encodePng(strip));
+  await assert.rejects(run('judge', '--prompt', 'four red stars in the city', '--image', stripPng), /strip\.png is 64x32; the judge reads one square image of the world \(a sample is 32x32\): a grid of several\? Judge the dataset it came from with --manifest DIR/);
   const ds = path.join(dir, 'set');
   await run('render-set', '--set', 'seen', '--out', ds);
   const res = JSON.parse(await run('judge', '--manifest', ds, '--json'));
