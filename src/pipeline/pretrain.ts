@@ -221,6 +221,10 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const resolved = { preset: opts.preset, ...config, corpus, initFrom, ...(clipFrom ? { clipFrom } : {}) };
   if (fs.existsSync(cfgFile)) {
     const prev = readJsonFile<{ corpus?: unknown; initFrom?: { dir: string; sha256: string } | null; clipFrom?: { dir: string; sha256: string } }>(cfgFile, 'restore it, or use another --out');
+    // Another command's config.json (a reproduce run's) is no pretrain run to resume: it was read as "another corpus config (undefined)".
+    if (prev === null || typeof prev !== 'object' || Array.isArray(prev) || !('corpus' in prev) || !('diffusionTrain' in prev)) {
+      throw new Error(`--out ${out} holds a config.json that is not a pretrain run's (no corpus or diffusionTrain in it: another command's run?); give a new or empty folder, or the folder of an earlier pretrain run to resume it`);
+    }
     if (JSON.stringify(prev.corpus) !== JSON.stringify(corpus)) {
       throw new Error(`${out} holds a run with another corpus config (${JSON.stringify(prev.corpus)}); use another --out`);
     }

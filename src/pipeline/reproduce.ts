@@ -266,6 +266,11 @@ export async function reproduce(config: ReproduceConfig, out: string, hooks: Rep
       raw.rewardTest.unseenPromptsPerCategory = config.rewardTest.unseenPromptsPerCategory;
     }
     const parsed = ReproduceConfigSchema.safeParse(raw);
+    // Another command's config.json (a pretrain run's) is no reproduce run to resume: it was read as "another config (seeds was undefined ...)".
+    const ownKeys = Object.keys(ReproduceConfigSchema.shape);
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || !ownKeys.some((k) => k in raw)) {
+      throw new Error(`--out ${out} holds a config.json that is not a reproduce run's (none of ${ownKeys.slice(0, 4).join(', ')}, ... in it: another command's run?); give a new or empty folder, or the folder of an earlier reproduce run`);
+    }
     const diff = firstDifference(parsed.success ? parsed.data : raw, config);
     if (diff) throw new Error(`${out} holds a run with another config (${diff}); use another --out, or the same settings to resume`);
   } else writeFileAtomic(configFile, JSON.stringify(config, null, 2) + '\n');

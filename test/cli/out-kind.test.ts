@@ -104,3 +104,17 @@ test("an --out file is never one the kit keeps data in (a dataset's manifest, a 
   }
   assert.deepEqual(new Map(fs.readdirSync(data).map((f) => [f, fs.readFileSync(path.join(data, f))])), before);
 });
+
+test('pretrain and reproduce refuse the other\'s run folder by its config.json, naming it, and write nothing there', async () => {
+  const dir = removedAtExit('t2i-out-run-kind-');
+  const [pre, rep] = ['pretrain-run', 'reproduce-run'].map((n) => path.join(dir, n));
+  fs.mkdirSync(pre);
+  fs.mkdirSync(rep);
+  fs.copyFileSync('data/base-model/config.json', path.join(pre, 'config.json')); // a pretrain run's config
+  fs.writeFileSync(path.join(rep, 'config.json'), JSON.stringify({ seeds: [0], finetuneSteps: [100] })); // a reproduce run's keys
+  const snapshot = () => [pre, rep].map((d) => fs.readdirSync(d).map((f) => `${f}:${fs.readFileSync(path.join(d, f), 'utf8')}`).join());
+  const before = snapshot();
+  await assert.rejects(runCli('pretrain', '--quick', '--out', rep), /--out .*reproduce-run holds a config\.json that is not a pretrain run's \(no corpus or diffusionTrain in it: another command's run\?\)/);
+  await assert.rejects(runCli('reproduce', '--quick', '--out', pre), /--out .*pretrain-run holds a config\.json that is not a reproduce run's \(none of feedbackPromptsPerCategory, seeds, feedback, unlabelled, \.\.\. in it/);
+  assert.deepEqual(snapshot(), before);
+});
