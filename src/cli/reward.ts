@@ -53,7 +53,10 @@ async function loadScorer(model: string, clipDir?: string): Promise<{ scorer: Re
     throw new Error(`--model ${model}: no such folder; give a reward model folder (e.g. data/reward-model) or "clip" (lower case) for the CLIP-score baseline`);
   }
   const frozen = clipDir ? await forOption('--clip', () => loadFrozenClip(clipDir)) : undefined;
-  const r = await forOption('--model', () => loadRewardModel(model, { clip: frozen }));
+  const r = await forOption('--model', () => loadRewardModel(model, { clip: frozen })).catch((e: unknown) => {
+    frozen?.clip.dispose(); // given from outside, so the loader leaves it
+    throw e;
+  });
   return { scorer: r.model, frozen: r.frozen, dispose: () => (r.model.dispose(), r.frozen.clip.dispose()) };
 }
 

@@ -121,7 +121,11 @@ const heldLocks = new Set<string>();
 /** How old a takeover token must be before another process may remove it (its holder died in a microseconds' step). */
 const STALE_TAKEOVER_MS = 10_000;
 
-/** The pid a lock file names, NaN when it is gone or unreadable; and whether that process runs (this one: if it holds `file`). */
+/**
+ * The pid a lock file names (NaN when it is gone or unreadable), and whether that process runs: this one if it
+ * holds `file`; another unless the system says there is no such process (ESRCH: a killed run's lock). A process of
+ * another user (EPERM) runs.
+ */
 function lockHolder(file: string): { pid: number; alive: boolean } {
   let pid = NaN;
   try {
@@ -130,10 +134,45 @@ function lockHolder(file: string): { pid: number; alive: boolean } {
     return { pid, alive: false }; // gone since: its holder finished
   }
   if (pid === process.pid) return { pid, alive: heldLocks.has(file) };
+  if (!Number.isInteger(pid) || pid <= 0) return { pid, alive: false };
   try {
-    return { pid, alive: Number.isInteger(pid) && pid > 0 && (process.kill(pid, 0), true) };
+    process.kill(pid, 0);
+    return { pid, alive: true };
+  } catch (e) {
+    return { pid, alive: (e as NodeJS.ErrnoException).code !== 'ESRCH' };
+  }
+}
+
+/**
+ * Make `file` holding `text`, or return false where it exists. The file appears whole (written aside, then
+ * linked in): made empty and written after, a reader in between read no pid, took it for a dead holder's, and
+ * removed it, and both processes ran.
+ */
+function createWhole(file: string, text: string): boolean {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text);
+  try {
+    fs.linkSync(tmp, file);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+/** Remove a takeover token left by a process that died holding it: renamed aside first, so a fresh token made meanwhile is not the one removed. */
+function removeStaleToken(token: string): void {
+  try {
+    if (Date.now() - fs.statSync(token).mtimeMs <= STALE_TAKEOVER_MS) return;
+    const aside = `${token}.${process.pid}.stale`;
+    fs.renameSync(token, aside);
+    // Renamed between our look and our rename: a fresh token (younger than the limit) is put back where it was.
+    if (Date.now() - fs.statSync(aside).mtimeMs <= STALE_TAKEOVER_MS) createWhole(token, fs.readFileSync(aside, 'utf8'));
+    fs.rmSync(aside, { force: true });
   } catch {
-    return { pid, alive: false }; // no such process: a killed run's lock
+    // the token went meanwhile
   }
 }
 
@@ -151,24 +190,13 @@ export async function withFolderLock<T>(dir: string, name: string, what: string,
   const token = `${file}.takeover`;
   const deadline = Date.now() + 2 * STALE_TAKEOVER_MS;
   for (;;) {
-    try {
-      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
+    if (createWhole(file, String(process.pid))) break;
     const seen = lockHolder(file);
-    if (seen.alive || Date.now() > deadline) throw refuse(seen.pid);
-    try {
-      fs.writeFileSync(token, String(process.pid), { flag: 'wx' });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    if (seen.alive) throw refuse(seen.pid);
+    if (Date.now() > deadline) throw new Error(`could not take over ${file}, left by a process that is gone (pid ${seen.pid}): another process keeps its takeover token ${token}; remove both files if no ${what} runs in ${dir}`);
+    if (!createWhole(token, String(process.pid))) {
       // Another process is taking the lock over: wait for it, then look again (its lock will be alive).
-      try {
-        if (Date.now() - fs.statSync(token).mtimeMs > STALE_TAKEOVER_MS) fs.rmSync(token, { force: true });
-      } catch {
-        // the token went meanwhile
-      }
+      removeStaleToken(token);
       await new Promise((resolve) => setTimeout(resolve, 50));
       continue;
     }

@@ -200,16 +200,19 @@ export const KEYS_ADDED_SINCE: Partial<FinetuneConfig> = { evalGuidance: null, t
 
 /**
  * First differing key path of two JSON values, or undefined (the order of an object's keys does not count; arrays of
- * objects of the same length compare item by item, as `datasets[0].labels`, other arrays whole).
+ * objects of the same length compare item by item, as `datasets[0].labels`, other arrays whole while short; a long
+ * one, a list of 48 prompts, by its first differing item, or by its length).
  */
 export function firstDifference(a: unknown, b: unknown, at = ''): string | undefined {
   if (JSON.stringify(a) === JSON.stringify(b)) return undefined;
-  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length && [...a, ...b].some((x) => x !== null && typeof x === 'object')) {
+  const long = Array.isArray(a) && Array.isArray(b) && JSON.stringify(a).length + JSON.stringify(b).length > 200;
+  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length && (long || [...a, ...b].some((x) => x !== null && typeof x === 'object'))) {
     for (let i = 0; i < a.length; i++) {
       const d = firstDifference(a[i], b[i], `${at}[${i}]`);
       if (d) return d;
     }
   }
+  if (long && (a as unknown[]).length !== (b as unknown[]).length) return `${at || '(root)'} had ${(a as unknown[]).length} items, now ${(b as unknown[]).length}`;
   if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
     for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
       const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k);

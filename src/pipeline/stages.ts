@@ -222,7 +222,7 @@ export async function evaluateStage(config: Omit<EvaluateOptions, 'onProgress' |
       throw new Error(`${file} holds an evaluation sampled with ${JSON.stringify(saved.result!.sampler)}, and this model samples with ${JSON.stringify(sampler)}; use another folder (nothing was overwritten)`);
     }
     const diff = firstDifference(withoutPaths(saved.settings as string), withoutPaths(settings));
-    if (diff) throw new Error(`${file} holds an evaluation with other settings or weights (${diff.length > 300 ? `${diff.slice(0, 300)}...` : diff}); use another folder (nothing was overwritten)`);
+    if (diff) throw new Error(`${file} holds an evaluation with other settings or weights (${diff}); use another folder (nothing was overwritten)`);
     if (!hooks.onImages) return saved.result!;
   }
   const r = await evaluateModel({ ...config, ...hooks });

@@ -281,13 +281,16 @@ export interface RunHooks {
 /**
  * The fine-tuning config of a sweep run. Its checkpoints land on every evaluation step (each is where a
  * `maxUpdates` call stops) and at most the default's interval apart: with one evaluation they were only at the
- * end, and a run killed midway started again from update 0.
+ * end, and a run killed midway started again from update 0. Where no divisor of the gap between evaluations
+ * comes near that interval (a prime gap), once per evaluation, as before.
  */
 export function runFinetuneConfig(run: Pick<SweepRun, 'settings' | 'seed'>): FinetuneConfig {
   const every = run.settings.steps / run.settings.snapshots;
   const most = resolveFinetuneConfig('default', {}).train.checkpointEvery;
   let interval = Math.min(every, most);
   while (every % interval !== 0) interval--;
+  // A gap with no divisor near the default (401 updates: only 1) would checkpoint every few updates: once per evaluation then.
+  if (interval < 25) interval = every;
   return resolveFinetuneConfig('default', {
     beta: run.settings.beta, seed: run.seed, evalEvery: 0,
     train: { steps: run.settings.steps, checkpointEvery: interval },

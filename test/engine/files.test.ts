@@ -22,9 +22,14 @@ test('withFolderLock: processes that find a dead process\'s lock at once take it
     const dir = removedAtExit('t2i-lock-');
     fs.writeFileSync(path.join(dir, '.test.lock'), '999999999'); // a pid no process has
     const kids = Array.from({ length: 4 }, () => spawn(process.execPath, ['--import', 'tsx', child, dir], { stdio: 'ignore' }));
-    await new Promise((r) => setTimeout(r, 1500)); // every child loaded and spinning
+    const exited = kids.map((k) => new Promise((r) => k.on('exit', r)));
+    // Every child loaded and spinning (each writes ready-<pid>), or the test fails here rather than hangs.
+    for (const t0 = Date.now(); fs.readdirSync(dir).filter((f) => f.startsWith('ready-')).length < 4; ) {
+      assert.ok(Date.now() - t0 < 60_000 && kids.every((k) => k.exitCode === null), 'a child exited or never got ready');
+      await new Promise((r) => setTimeout(r, 20));
+    }
     fs.writeFileSync(path.join(dir, 'go'), '');
-    await Promise.all(kids.map((k) => new Promise((r) => k.on('exit', r))));
+    await Promise.all(exited);
     const lines = fs.readFileSync(path.join(dir, 'log'), 'utf8').trim().split('\n').map((l) => l.split(' ')[0]);
     assert.equal(lines.length, 5, lines.join(', '));
     // One holder, once; every other refused (none ran beside it, none failed).

@@ -355,7 +355,8 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   const outC = removedAtExit('t2i-ft-c-');
   await finetune({ model: base, data: [data], out: outC }, cfg, { progress: false, maxUpdates: 2 });
   const every1 = resolveFinetuneConfig('quick', { ...TINY, weights: 'labels', train: { ...TINY.train, checkpointEvery: 1 } });
-  assert.equal((await finetune({ model: base, data: [data], out: outC }, every1, { progress: false })).step, 4);
+  const c = await finetune({ model: base, data: [data], out: outC }, every1, { progress: false });
+  assert.deepEqual([c.startStep, c.step], [2, 4], 'resumed at the checkpoint, not begun again');
   assert.equal(sha(outC), sha(outA), 'the same weights with checkpoints every update');
   const mtimes = (d: string) => ['finetune.json', 'weights.json'].map((f) => fs.statSync(path.join(d, f)).mtimeMs);
   const written = mtimes(outB);
@@ -597,4 +598,17 @@ test('modelData names a dataset whose images are not the models\' size, before r
   fs.writeFileSync(prompts, 'a red circle\n');
   await runCli('render-set', '--prompts', prompts, '--size', '64', '--out', big);
   assert.throws(() => modelData({ data: [big], unlabelled: [] }, resolveFinetuneConfig('quick', { weights: 'labels' })), /renders: image .* is 64x64; the models take 32x32/);
+});
+
+test('firstDifference: a long list of plain values is named by its first differing item or its length (a cut-off list of 48 prompts said nothing)', async () => {
+  const { firstDifference } = await import('../../src/finetune/train');
+  const prompts = seenPrompts().slice(0, 48).map((p) => p.prompt);
+  const other = [...prompts];
+  other[30] = 'a red circle';
+  assert.equal(firstDifference({ prompts }, { prompts: other }), `prompts[30] was ${JSON.stringify(prompts[30])}, now "a red circle"`);
+  assert.equal(firstDifference({ prompts }, { prompts: prompts.slice(0, 40) }), 'prompts had 48 items, now 40');
+  // short lists are shown whole, as before; objects item by item
+  assert.equal(firstDifference({ seeds: [0, 1] }, { seeds: [0, 1, 2] }), 'seeds was [0,1], now [0,1,2]');
+  assert.equal(firstDifference([{ a: 1 }], [{ a: 2 }]), '[0].a was 1, now 2');
+  assert.equal(firstDifference({ b: 1, a: [1, 2] }, { a: [1, 2], b: 1 }), undefined);
 });

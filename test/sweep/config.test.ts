@@ -42,7 +42,7 @@ test('evaluation steps: evenly spaced, with 0 (the base) first when there are se
 });
 
 test('a run checkpoints on every evaluation step and at most 200 updates apart (one evaluation once meant one checkpoint, at the end)', () => {
-  for (const [steps, snapshots, interval] of [[1000, 1, 200], [600, 6, 100], [1200, 4, 150], [300, 1, 150], [4, 2, 2], [700, 1, 175], [1400, 2, 175]]) {
+  for (const [steps, snapshots, interval] of [[1000, 1, 200], [600, 6, 100], [1200, 4, 150], [300, 1, 150], [4, 2, 2], [700, 1, 175], [1400, 2, 175], [802, 2, 401], [1009, 1, 1009], [440, 1, 110]]) {
     const settings = { ...DEFAULT_SETTINGS, steps, snapshots };
     const c = runFinetuneConfig({ settings, seed: 3 });
     assert.equal(c.train.checkpointEvery, interval, `${steps} updates, ${snapshots} evaluation(s)`);
