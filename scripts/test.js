@@ -80,8 +80,9 @@ function ensureSystem() {
   const canApt = process.getuid?.() === 0 && hasApt && !args.has('--no-install');
   if (canApt) {
     console.log(`npm test: installing system packages: ${pkgs.join(' ')}`);
-    sh('apt-get', ['update', '-qq']);
-    if (sh('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], { env: { ...env, DEBIAN_FRONTEND: 'noninteractive' } }) !== 0) {
+    // Waits for another apt (unattended upgrades on a fresh machine) rather than stopping at its lock.
+    sh('apt-get', ['update', '-qq', '-o', 'DPkg::Lock::Timeout=600']);
+    if (sh('apt-get', ['install', '-y', '-qq', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=600', ...pkgs], { env: { ...env, DEBIAN_FRONTEND: 'noninteractive' } }) !== 0) {
       die(`apt-get could not install ${pkgs.join(' ')}`);
     }
     const still = SYSTEM.filter(([check]) => !check());
