@@ -184,6 +184,7 @@ function removeStaleToken(token: string): void {
  * new lock, and both run.
  */
 export async function withFolderLock<T>(dir: string, name: string, what: string, f: () => Promise<T>): Promise<T> {
+  const made = !fs.existsSync(dir);
   makeDir(dir);
   const file = path.resolve(dir, name);
   const refuse = (pid: number) => new Error(`another ${what} (pid ${pid}${pid === process.pid ? ', this one' : ''}) is running in ${dir}; wait for it, or stop it (a killed ${what} resumes when rerun)`);
@@ -215,5 +216,7 @@ export async function withFolderLock<T>(dir: string, name: string, what: string,
   } finally {
     heldLocks.delete(file);
     fs.rmSync(file, { force: true });
+    // A folder made for the lock alone (the work was refused before writing anything) goes with it.
+    if (made && fs.existsSync(dir) && fs.readdirSync(dir).length === 0) fs.rmdirSync(dir);
   }
 }

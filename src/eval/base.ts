@@ -13,7 +13,7 @@ import { loadTextToImage, ModelCheckpointMeta, SamplerConfig, TextToImage, gener
 import {
   Category, CATEGORIES, ImageLike, judge, PromptEntry, seenPrompts, unseenPrompts, Verdict,
 } from '../world';
-import { makeDir } from '../engine/files';
+import { makeDir, writeFileAtomic } from '../engine/files';
 import { bootstrapOverPrompts, pairedPromptTest } from '../reward/metrics';
 
 /** The shipped base model (data/base-model), relative to the package root (the same from src/ and dist/). */
@@ -420,13 +420,17 @@ export function alignmentTable(r: { seen: Record<Category, CategoryResult>; unse
 /** Write `dir/base-eval.json` (no images) and one PNG grid per set and category; returns the JSON path. */
 export function writeBaseEval(dir: string, r: BaseEvalResult, tile: (imgs: ImageLike[]) => Uint8Array, extra: Record<string, unknown> = {}): string {
   makeDir(dir);
+  const file = path.join(dir, 'base-eval.json');
+  // The earlier evaluation's JSON goes first and the new one comes last, each file whole (written aside, renamed in):
+  // a kill between them leaves the new grids without a JSON (an interrupted run, which a rerun replaces), never the
+  // old JSON beside the new grids, nor an empty JSON where the old one was.
+  fs.rmSync(file, { force: true });
   for (const set of ['seen', 'unseen'] as const)
     for (const c of CATEGORIES) {
       const imgs = r[set][c].images.map((x) => x.image);
-      if (imgs.length) fs.writeFileSync(path.join(dir, `grid-${set}-${c}.png`), tile(imgs));
-      fs.writeFileSync(path.join(dir, `grid-${set}-${c}.txt`), r[set][c].images.map((x) => `${x.aligned ? '+' : '-'} ${x.prompt}`).join('\n') + '\n');
+      if (imgs.length) writeFileAtomic(path.join(dir, `grid-${set}-${c}.png`), tile(imgs));
+      writeFileAtomic(path.join(dir, `grid-${set}-${c}.txt`), r[set][c].images.map((x) => `${x.aligned ? '+' : '-'} ${x.prompt}`).join('\n') + '\n');
     }
-  const file = path.join(dir, 'base-eval.json');
-  fs.writeFileSync(file, JSON.stringify({ ...extra, ...withoutImages(r), targets: baseModelTargets(r) }, null, 2) + '\n');
+  writeFileAtomic(file, JSON.stringify({ ...extra, ...withoutImages(r), targets: baseModelTargets(r) }, null, 2) + '\n');
   return file;
 }

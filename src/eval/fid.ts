@@ -19,6 +19,7 @@ import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { Rng } from '../engine/random';
 import { Dataset, ImageLike, MANIFEST, PromptEntry, readImage, readManifest, renderPrompt } from '../world';
 import { degrade } from './classifier';
+import { repairManifestTail } from '../feedback/collect';
 
 /** Rows of features: `data` is [n, dim] row-major. */
 export interface FeatureTable {
@@ -131,7 +132,9 @@ export interface RenderSetOptions {
  * Fresh renders of a prompt set into a dataset folder (PNGs + manifest.jsonl,
  * the format of `generate` and `collect`), optionally degraded. Image k of
  * prompt i has the id `p<i>-<k>` and the render seed `${seed}/${i}/${k}`; its
- * noise comes from `${seed}/${i}/${k}/noise`. Returns the images written.
+ * noise comes from `${seed}/${i}/${k}/noise`. A folder holding part of the
+ * same set (a killed run's) is finished, the same images as an uninterrupted
+ * run; one holding another set is refused. Returns the images of the set.
  */
 export function renderSet(opts: RenderSetOptions): number {
   const { prompts, perPrompt, out } = opts;
@@ -140,16 +143,33 @@ export function renderSet(opts: RenderSetOptions): number {
   if (!Number.isInteger(perPrompt) || perPrompt < 1) throw new Error(`perPrompt must be a positive integer, got ${perPrompt}`);
   if (!(noise >= 0 && noise <= 255)) throw new Error(`noise must be a sigma in 0..255, got ${noise}`);
   if (!(blur >= 0 && blur <= 10)) throw new Error(`blur must be a sigma in 0..10 px, got ${blur}`);
-  if (fs.existsSync(path.join(out, MANIFEST))) throw new Error(`${path.join(out, MANIFEST)} already exists; choose a new folder`);
-  const ds = Dataset.create(out);
-  let n = 0;
-  prompts.forEach((p, i) => {
-    for (let k = 0; k < perPrompt; k++) {
-      const s = `${seed}/${i}/${k}`;
-      const image = degrade(renderPrompt(p.attributes, s, { size: opts.size }).image, noise, blur, new Rng(`${s}/noise`));
-      ds.add({ id: `p${i}-${k}`, prompt: p.prompt, attributes: p.attributes, seed: s, source: 'render', extras: { category: p.category, noise, blur } }, image);
-      n++;
+  const jobs = prompts.flatMap((p, i) => Array.from({ length: perPrompt }, (_, k) => ({ p, id: `p${i}-${k}`, seed: `${seed}/${i}/${k}` })));
+  const record = (j: (typeof jobs)[number]) => ({ id: j.id, prompt: j.p.prompt, attributes: j.p.attributes, seed: j.seed, source: 'render', extras: { category: j.p.category, noise, blur } });
+  const existing = new Map<string, ReturnType<typeof record>>();
+  if (fs.existsSync(path.join(out, MANIFEST))) {
+    repairManifestTail(out);
+    const planned = new Map(jobs.map((j) => [j.id, j]));
+    const other = `${path.join(out, MANIFEST)} holds another render set`;
+    const advice = 'choose a new folder, or the same prompts, --per-prompt, --seed, --noise, --blur and --size to finish it';
+    for (const r of readManifest(out)) {
+      const j = planned.get(r.id);
+      // Compared with the keys in one order (the manifest's reader orders a record's attributes its own way).
+      const canonical = (x: unknown): unknown => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, canonical((x as Record<string, unknown>)[k])])) : x);
+      const want = j ? JSON.stringify(canonical(record(j))) : undefined;
+      const got = JSON.stringify(canonical({ id: r.id, prompt: r.prompt, attributes: r.attributes, seed: r.seed, source: r.source, extras: r.extras }));
+      if (want !== got) throw new Error(`${other} (its image ${r.id} is ${JSON.stringify(r.prompt)}, seed ${JSON.stringify(r.seed)}, ${r.source}${j ? '' : ', not in this set'}): ${advice}`);
+      if (existing.size === 0) {
+        const side = readImage(out, r).width;
+        if (side !== (opts.size ?? 32)) throw new Error(`${other} (its images are ${side}x${side}, not ${opts.size ?? 32}): ${advice}`);
+      }
+      existing.set(r.id, record(j!));
     }
-  });
-  return n;
+  }
+  const ds = Dataset.create(out);
+  for (const j of jobs) {
+    if (existing.has(j.id)) continue;
+    const image = degrade(renderPrompt(j.p.attributes, j.seed, { size: opts.size }).image, noise, blur, new Rng(`${j.seed}/noise`));
+    ds.add(record(j), image);
+  }
+  return jobs.length;
 }

@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from '../engine/random';
 import { makeDir, withFolderLock } from '../engine/files';
+import { processAlive } from '../engine/checkpoint';
 import { checkOrigin, Dataset, DatasetOrigin, MANIFEST, promptsOrigin, readManifest, readOrigin, writeOrigin } from '../world/dataset';
 import { ImageLike } from '../world/image';
 import { Attributes, categoryOf, parsePrompt } from '../world/prompt';
@@ -162,6 +163,13 @@ async function collectLocked(opts: CollectOptions, batchSize: number): Promise<C
   const seed = opts.seed ?? 0;
   const origin = opts.origin ?? defaultOrigin(prompts, opts.source ?? 'pretrain', seed);
   repairManifestTail(outDir);
+  // A PNG a killed collect was writing (`p2-1.png.tmp-<pid>-...`): its writer is gone, and this collect holds the folder.
+  if (fs.existsSync(outDir)) {
+    for (const f of fs.readdirSync(outDir)) {
+      const m = /\.tmp-(\d+)-/.exec(f);
+      if (m && !processAlive(Number(m[1]))) fs.rmSync(path.join(outDir, f), { force: true });
+    }
+  }
   const ds = Dataset.create(outDir);
   const recorded = readOrigin(outDir);
   // Record the origin; a run whose prompts extend the recorded ones records its longer list.

@@ -34,7 +34,7 @@ import { seenPrompts } from '../world/promptSets';
 import { batchSplit, FinetuneConfig } from './config';
 import { corpusConfigOf, modelData, ModelDataSummary, pretrainingData, WeightedExample } from './data';
 import { rewardWeightedLoss } from './loss';
-import { makeDir, writeIfChanged } from '../engine/files';
+import { makeDir, withFolderLock, writeIfChanged } from '../engine/files';
 
 export interface FinetuneInputs {
   /** Base model folder (default data/base-model). */
@@ -71,6 +71,8 @@ export interface FinetuneResult {
 
 const RECORD = 'finetune.json';
 const PROGRESS = 'progress.jsonl';
+/** The lock a fine-tuning run holds in its folder while it runs. */
+export const FINETUNE_LOCK = '.finetune.lock';
 const WEIGHTS = 'weights.json';
 
 /** The draws of step s: prompt dropout, timesteps, noise. */
@@ -191,7 +193,16 @@ async function withWeights<T>(vars: Record<string, tf.Variable>, ema: Readonly<R
 function keepProgressUpTo(file: string, step: number): void {
   if (!fs.existsSync(file)) return;
   const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
-  const kept = lines.filter((l) => (JSON.parse(l) as EvalPoint).step <= step);
+  const steps = lines.map((l, i) => {
+    try {
+      return (JSON.parse(l) as EvalPoint).step;
+    } catch {
+      // A last line cut short (a kill, a full disk mid-append) is a point never finished: judged again on resume.
+      if (i === lines.length - 1) return Infinity;
+      throw new Error(`${file}:${i + 1}: not a progress point (${l.slice(0, 60)}); remove the line, or the run's folder to start again`);
+    }
+  });
+  const kept = lines.filter((_, i) => steps[i] <= step);
   if (kept.length < lines.length) writeFileAtomic(file, kept.map((l) => l + '\n').join(''));
 }
 
@@ -238,9 +249,19 @@ export async function finetune(
   const recordFile = path.join(inputs.out, RECORD);
   // An --out that is a file or holds something else is refused before the datasets are read (reading them caches
   // their embeddings in their folders); a run's own folder is compared with its record once the inputs are known.
-  if (!fs.existsSync(recordFile) && fs.existsSync(inputs.out) && (!fs.statSync(inputs.out).isDirectory() || fs.readdirSync(inputs.out).length > 0)) {
+  if (!fs.existsSync(recordFile) && fs.existsSync(inputs.out) && (!fs.statSync(inputs.out).isDirectory() || fs.readdirSync(inputs.out).some((f) => f !== FINETUNE_LOCK))) {
     throw new Error(`--out ${inputs.out} ${fs.statSync(inputs.out).isDirectory() ? `holds files but no fine-tuning run (${RECORD})` : 'is a file'}: give a new or empty folder`);
   }
+  // One run per folder at a time: two ran side by side and each appended every progress point (a kill's lock is taken over).
+  return withFolderLock(inputs.out, FINETUNE_LOCK, 'finetune', () => finetuneLocked(inputs, config, opts, { t0, baseDir, recordFile }));
+}
+
+async function finetuneLocked(
+  inputs: FinetuneInputs,
+  config: FinetuneConfig,
+  opts: { progress?: false | ((total: number, label: string) => Progress); onEval?: (p: EvalPoint) => void; maxUpdates?: number },
+  { t0, baseDir, recordFile }: { t0: number; baseDir: string; recordFile: string },
+): Promise<FinetuneResult> {
   const reward = inputs.reward ? await loadRewardModel(inputs.reward) : undefined;
   let data: ReturnType<typeof modelData>;
   try {

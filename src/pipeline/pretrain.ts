@@ -27,7 +27,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine';
-import { readJsonFile } from '../engine/files';
+import { readJsonFile, withFolderLock } from '../engine/files';
 import {
   ddimSample, DeepPartial, Example, MiniClip, PresetName, PretrainConfig, PretrainConfigSchema, readModelMeta,
   resolvePretrainConfig, resumeMismatch, shuffledBatches, TextToImage, trainClip, trainDiffusion, loadMiniClip, loadTextToImage, EMA_PREFIX,
@@ -209,13 +209,20 @@ export function checkPretrainOut(out: string): void {
   throw new Error(`--out ${out} holds files but no pretrain run (config.json)${shipped}: give a new or empty folder, or the folder of an earlier pretrain run to resume it (a MiniCLIP of another run: --clip-from DIR)`);
 }
 
-/** Run (or resume) the whole pretraining into `opts.out`. */
+/** The lock a pretrain run holds in its folder while it runs. */
+export const PRETRAIN_LOCK = '.pretrain.lock';
+
+/** Run (or resume) the whole pretraining into `opts.out`; one run per folder at a time (two side by side each appended every loss line). */
 export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
-  const log = opts.log ?? ((l: string) => console.log(l));
   const { config, corpus } = resolvePretrainRun(opts.preset, opts.overrides ?? {});
+  checkPretrainOut(opts.out);
+  return withFolderLock(opts.out, PRETRAIN_LOCK, 'pretrain', () => pretrainLocked(opts, config, corpus));
+}
+
+async function pretrainLocked(opts: PretrainOptions, config: PretrainConfig, corpus: CorpusConfig): Promise<PretrainResult> {
+  const log = opts.log ?? ((l: string) => console.log(l));
   const out = opts.out;
   const cfgFile = path.join(out, 'config.json');
-  checkPretrainOut(out);
   const clipFrom = opts.clipFrom === undefined ? null : checkClipFrom(opts.clipFrom, config);
   const initFrom = opts.initFrom === undefined ? null : checkInitFrom(opts.initFrom, config, { ownClip: clipFrom !== null });
   const resolved = { preset: opts.preset, ...config, corpus, initFrom, ...(clipFrom ? { clipFrom } : {}) };

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine';
 import { hasCheckpoint, readCheckpointIndex } from '../../src/engine/checkpoint';
 import { generateImages, loadMiniClip, loadTextToImage, PretrainConfig } from '../../src/models';
-import { checkPretrainOut, grownLevels, resolvePretrainRun } from '../../src/pipeline/pretrain';
+import { checkPretrainOut, grownLevels, PretrainOverrides, resolvePretrainRun } from '../../src/pipeline/pretrain';
 import { removedAtExit } from '../helpers/temp';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
@@ -479,4 +479,22 @@ test('a killed ship-base-model\'s temporary folder is removed by the next ship t
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(tmp().sort(), [path.basename(live), path.basename(recent)].sort());
   assert.ok(fs.existsSync(path.join(dir, 'shipped', 'metrics.json')));
+});
+
+test('two pretrains into one folder at once: the second is refused naming the first (both appended every loss line), and nothing is doubled', async () => {
+  await initBackend();
+  const { pretrain } = await import('../../src/pipeline/pretrain');
+  const dir = removedAtExit('t2i-pretrain-twice-');
+  const out = path.join(dir, 'run');
+  const go = () => pretrain({ preset: 'quick', out, overrides: { ...TINY, corpus: { size: 48 } } as PretrainOverrides, sampleEvery: 0, log: () => {} });
+  const both = await Promise.allSettled([go(), go()]);
+  assert.equal(both.filter((r) => r.status === 'fulfilled').length, 1);
+  assert.match(((both.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason as Error).message, /another pretrain \(pid \d+, this one\) is running in .*run/);
+  const losses = lossLines(out);
+  assert.equal(losses.length, 8, 'each update logged once');
+  assert.ok(!fs.existsSync(path.join(out, '.pretrain.lock')));
+  // Refused before writing (a bad --clip-from): no folder is left behind for the lock alone.
+  const none = path.join(dir, 'none');
+  await assert.rejects(pretrain({ preset: 'quick', out: none, overrides: TINY as PretrainOverrides, clipFrom: path.join(dir, 'nowhere'), log: () => {} }), /--clip-from .*nowhere: no MiniCLIP checkpoint/);
+  assert.ok(!fs.existsSync(none));
 });

@@ -2,8 +2,11 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { MiniClip, TextToImage } from '../../src/models';
 import { clipRetrieval } from '../../src/eval/clip';
-import { CATEGORIES, createImage, judge, parsePrompt, renderPrompt, seenPrompts } from '../../src/world';
-import { alignmentTable, baseModelTargets, compareBaseEvals, evalPlan, evaluateBaseModel, pairedDifferenceTable, promptRate, summarise, targetLine, unverifiedPairing, wilson } from '../../src/eval/base';
+import { CATEGORIES, createImage, encodePng, ImageLike, judge, parsePrompt, renderPrompt, seenPrompts, tileImages } from '../../src/world';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { removedAtExit } from '../helpers/temp';
+import { alignmentTable, baseModelTargets, compareBaseEvals, evalPlan, evaluateBaseModel, pairedDifferenceTable, promptRate, summarise, targetLine, unverifiedPairing, wilson, writeBaseEval } from '../../src/eval/base';
 import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
 
 test('wilson interval: golden values and edge cases', () => {
@@ -94,6 +97,26 @@ test('evaluateBaseModel judges each image against its own prompt: renders of the
     assert.equal(renders.summary[set].objectRecognised.rate, 1);
     assert.ok(CATEGORIES.some((c) => first[set][c].accuracy.rate < 0.5), `${set}: images of another prompt are judged not aligned`);
   }
+});
+
+test('writeBaseEval into an earlier evaluation\'s folder: stopped midway, it leaves no old JSON beside new grids and no half file', async () => {
+  await initTestBackend();
+  const cfg = tinyConfig();
+  const model = new TextToImage(new MiniClip(cfg.clip, 0), cfg.diffusion, 0);
+  const r = await evaluateBaseModel(model, cfg.sampler, { imagesPerCategory: 2, promptsPerCategory: 2, generate: async (prompts, seeds) => prompts.map((p, i) => renderPrompt(parsePrompt(p), seeds[i]).image) });
+  model.dispose({ clip: true });
+  const dir = removedAtExit('t2i-base-eval-');
+  fs.writeFileSync(path.join(dir, 'base-eval.json'), '{"old": true}\n');
+  let tiles = 0;
+  const failing = (imgs: ImageLike[]) => {
+    if (++tiles === 3) throw new Error('stopped');
+    return encodePng(tileImages(imgs, { columns: 8 }));
+  };
+  assert.throws(() => writeBaseEval(dir, r, failing), /stopped/);
+  assert.ok(!fs.existsSync(path.join(dir, 'base-eval.json')), 'the old JSON went before the new grids were written (it stayed beside them)');
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp')), [], 'no temporary file left');
+  const file = writeBaseEval(dir, r, (imgs) => encodePng(tileImages(imgs, { columns: 8 })));
+  assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).old, undefined);
 });
 
 test('baseModelTargets: each target met or not by its own measure', () => {

@@ -99,3 +99,30 @@ test('FID sanity with the shipped classifier: small between independent render s
     classifier.dispose();
   }
 });
+
+test('renderSet: a killed set is finished on rerun, the same files as an uninterrupted one; another set in the folder is refused', async () => {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const { createHash } = await import('node:crypto');
+  const { removedAtExit } = await import('../helpers/temp');
+  const { renderSet } = await import('../../src/eval/fid');
+  const prompts = seenPrompts().slice(0, 6);
+  const opts = { prompts, perPrompt: 2, seed: 4, noise: 8, blur: 0.5 };
+  const whole = removedAtExit('t2i-rs-a-');
+  assert.equal(renderSet({ ...opts, out: whole }), 12);
+  const cut = removedAtExit('t2i-rs-b-');
+  renderSet({ ...opts, out: cut });
+  // As a kill leaves it: 5 records and a torn sixth line, the rest of the PNGs never written.
+  const lines = fs.readFileSync(path.join(cut, 'manifest.jsonl'), 'utf8').split('\n');
+  fs.writeFileSync(path.join(cut, 'manifest.jsonl'), lines.slice(0, 5).join('\n') + '\n' + lines[5].slice(0, 20));
+  for (const f of fs.readdirSync(cut)) if (f.endsWith('.png') && !lines.slice(0, 5).some((l) => l.includes(`"${f}"`))) fs.rmSync(path.join(cut, f));
+  assert.equal(renderSet({ ...opts, out: cut }), 12); // was refused: "manifest.jsonl already exists; choose a new folder"
+  const digest = (d: string) => fs.readdirSync(d).sort().map((f) => `${f}:${createHash('sha256').update(fs.readFileSync(path.join(d, f))).digest('hex')}`);
+  assert.deepEqual(digest(cut), digest(whole));
+  assert.equal(renderSet({ ...opts, out: cut }), 12, 'a finished set asked again');
+  assert.deepEqual(digest(cut), digest(whole));
+  assert.throws(() => renderSet({ ...opts, seed: 5, out: cut }), /holds another render set \(its image p0-0 is .*, seed "4\/0\/0", render\): choose a new folder, or the same prompts/);
+  assert.throws(() => renderSet({ ...opts, noise: 0, out: cut }), /holds another render set/);
+  assert.throws(() => renderSet({ ...opts, size: 48, out: cut }), /holds another render set \(its images are 32x32, not 48\)/);
+  assert.deepEqual(digest(cut), digest(whole), 'nothing written by a refused set');
+});

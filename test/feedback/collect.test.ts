@@ -170,7 +170,14 @@ test('two collects into one folder at once: the second is refused naming the fir
   assert.ok(!fs.existsSync(path.join(out, COLLECT_LOCK)), 'the lock goes with its collect');
   // A lock a killed collect left (its pid gone): taken over, and the CLI's folder check does not mind it.
   fs.writeFileSync(path.join(out, COLLECT_LOCK), '999999999');
+  // ... with the PNG it was writing: removed (it outlived every rerun), a live writer's kept.
+  const dead = path.join(out, 'p2-1.png.tmp-999999999-1-abc');
+  const live = path.join(out, `p2-1.png.tmp-${process.ppid}-1-abc`);
+  fs.writeFileSync(dead, 'half a png');
+  fs.writeFileSync(live, 'being written');
   assert.deepEqual(await collect({ prompts: PROMPTS, perPrompt: 2, outDir: out, generate: fakeGenerator().generate, seed: 3 }), { total: 10, generated: 0, existing: 10 });
+  assert.ok(!fs.existsSync(dead) && fs.existsSync(live));
+  fs.rmSync(live);
   const elsewhere = tempDir('collect-cli');
   const prompts = path.join(elsewhere, 'two-prompts.txt');
   fs.writeFileSync(prompts, 'two circles\na red circle\n');

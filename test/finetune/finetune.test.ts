@@ -314,7 +314,13 @@ test('finetune resumed: a step judged after the last checkpoint is judged once; 
   await finetune({ model: base, data: [data], out: cut }, cfg, { progress: false, maxUpdates: 3 });
   const steps = (d: string) => fs.readFileSync(path.join(d, 'progress.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
   assert.deepEqual(steps(cut), [0, 1, 2, 3]);
-  await finetune({ model: base, data: [data], out: cut }, cfg, { progress: false });
+  // A point cut short as it was appended (a kill, a full disk): dropped and judged again (the resume failed on it, unnamed).
+  fs.appendFileSync(path.join(cut, 'progress.jsonl'), '{"step":4,"accuracy":{"all":0.');
+  // Two runs into one folder at once: the second is refused (both appended every point), and the first goes on.
+  const both = await Promise.allSettled([0, 1].map(() => finetune({ model: base, data: [data], out: cut }, cfg, { progress: false })));
+  assert.equal(both.filter((r) => r.status === 'fulfilled').length, 1);
+  assert.match(((both.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason as Error).message, /another finetune \(pid \d+, this one\) is running in/);
+  assert.ok(!fs.existsSync(path.join(cut, '.finetune.lock')), 'the lock goes with its run');
   assert.deepEqual(steps(cut), [0, 1, 2, 3, 4]);
   assert.equal(fs.readFileSync(path.join(cut, 'progress.jsonl'), 'utf8'), fs.readFileSync(path.join(whole, 'progress.jsonl'), 'utf8'));
   // One more rater's label on an image that had labels: as many labelled images, another weight.
