@@ -157,7 +157,17 @@ export function renderSet(opts: RenderSetOptions): number {
       const canonical = (x: unknown): unknown => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, canonical((x as Record<string, unknown>)[k])])) : x);
       const want = j ? JSON.stringify(canonical(record(j))) : undefined;
       const got = JSON.stringify(canonical({ id: r.id, prompt: r.prompt, attributes: r.attributes, seed: r.seed, source: r.source, extras: r.extras }));
-      if (want !== got) throw new Error(`${other} (its image ${r.id} is ${JSON.stringify(r.prompt)}, seed ${JSON.stringify(r.seed)}, ${r.source}${j ? '' : ', not in this set'}): ${advice}`);
+      if (want !== got) {
+        const w = j ? record(j) : undefined;
+        const fields: Array<[string, unknown, unknown]> = [
+          ['prompt', r.prompt, w?.prompt], ['seed', r.seed, w?.seed], ['noise', r.extras?.noise, noise], ['blur', r.extras?.blur, blur], ['source', r.source, 'render'],
+          ['attributes', canonical(r.attributes), canonical(w?.attributes)], ['category', r.extras?.category, w?.extras.category],
+        ];
+        const why = w
+          ? fields.filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b)).map(([k, a, b]) => `${k} ${JSON.stringify(a)} there, ${JSON.stringify(b)} here`).join(', ')
+          : `${JSON.stringify(r.prompt)}, not in this set`;
+        throw new Error(`${other} (its image ${r.id}: ${why}): ${advice}`);
+      }
       if (existing.size === 0) {
         const side = readImage(out, r).width;
         if (side !== (opts.size ?? 32)) throw new Error(`${other} (its images are ${side}x${side}, not ${opts.size ?? 32}): ${advice}`);

@@ -36,9 +36,18 @@ export function createRunPool(workers: number, threads = Math.max(1, Math.floor(
     workerType: 'process', maxWorkers: workers, minWorkers: 0,
     forkOpts: { execArgv, env: { ...process.env, T2I_NATIVE_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), T2I_PROGRESS: '0' } },
   });
+  // A sweep stopped with Ctrl-C or a kill signal takes its workers with it: left, each trained on to its next
+  // update holding its run's folder lock, and a rerun started at once was refused ("another finetune is running").
+  const onSignal = (signal: NodeJS.Signals) => {
+    void pool.terminate(true).finally(() => process.kill(process.pid, signal));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   return {
     run: (dir, run, onLine) => pool.exec('run', [path.resolve(dir), run], { on: (p: { line?: string }) => p.line && onLine?.(p.line) }) as unknown as Promise<SweepRow[]>,
     close: async () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       await pool.terminate();
     },
   };

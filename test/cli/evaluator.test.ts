@@ -20,7 +20,7 @@ test('render-set: renders of a prompt file, degraded; bad input is one clear err
   assert.deepEqual(records.map((r) => r.id), ['p0-0', 'p0-1', 'p0-2', 'p1-0', 'p1-1', 'p1-2']);
   assert.deepEqual(records[3].attributes, { count: 1, object: 'star', background: 'moon' });
   assert.deepEqual(records[0].extras, { category: 'combination', noise: 10, blur: 0.5 });
-  await assert.rejects(runCli('render-set', '--prompts', prompts, '--per-prompt', '1', '--out', out), /manifest.jsonl already exists/);
+  await assert.rejects(runCli('render-set', '--prompts', prompts, '--per-prompt', '1', '--out', out), /manifest\.jsonl holds another render set \(its image p0-0: noise 10 there, 0 here, blur 0\.5 there, 0 here\): choose a new folder, or the same prompts/);
   await assert.rejects(runCli('render-set', '--prompts', 'seens', '--per-prompt', '1', '--out', path.join(dir, 'x')), /--prompts must be seen, unseen or a readable text file, got "seens"/);
   await assert.rejects(runCli('render-set', '--prompts', 'seen', '--per-prompt', '0', '--out', path.join(dir, 'x')), /--per-prompt must be an integer in 1\.\.100000, got "0"/);
   await assert.rejects(runCli('render-set', '--prompts', 'seen', '--per-prompt', '1', '--noise', 'loud', '--out', path.join(dir, 'x')), /--noise must be a number in 0\.\.255, got "loud"/);

@@ -51,7 +51,7 @@ test('a results --out that holds other files (a dataset) is refused before any w
     [['sweep', 'beta', '--quick', '--out', data], holds('sweep')],
     [['train-classifier', '--quick', '--out', data], holds('classifier checkpoint')],
     [['eval-reward', '--model', 'clip', '--judge', data, '--out', data], holds('eval-reward results')],
-    [['render-set', '--out', data], /manifest\.jsonl holds another render set \(its image img-0 is .*, not in this set\): choose a new folder/],
+    [['render-set', '--out', data], /manifest\.jsonl holds another render set \(its image img-0: ".*", not in this set\): choose a new folder/],
   ];
   for (const [args, message] of cases) {
     const made = await tensorsMade(() =>

@@ -121,7 +121,7 @@ test('renderSet: a killed set is finished on rerun, the same files as an uninter
   assert.deepEqual(digest(cut), digest(whole));
   assert.equal(renderSet({ ...opts, out: cut }), 12, 'a finished set asked again');
   assert.deepEqual(digest(cut), digest(whole));
-  assert.throws(() => renderSet({ ...opts, seed: 5, out: cut }), /holds another render set \(its image p0-0 is .*, seed "4\/0\/0", render\): choose a new folder, or the same prompts/);
+  assert.throws(() => renderSet({ ...opts, seed: 5, out: cut }), /holds another render set \(its image p0-0: seed "4\/0\/0" there, "5\/0\/0" here\): choose a new folder, or the same prompts/);
   assert.throws(() => renderSet({ ...opts, noise: 0, out: cut }), /holds another render set/);
   assert.throws(() => renderSet({ ...opts, size: 48, out: cut }), /holds another render set \(its images are 32x32, not 48\)/);
   assert.deepEqual(digest(cut), digest(whole), 'nothing written by a refused set');

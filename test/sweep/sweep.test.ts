@@ -161,3 +161,36 @@ test('a folder holding another sweep is refused, naming the difference, with not
   await assert.rejects(runSweep(dir, resolveSweep({ ...TINY, grid: { beta: [0, 2] } }), { workers: 0, png: false }), /holds another sweep \(grid\.beta/);
   assert.equal(fs.readFileSync(path.join(dir, 'sweep.json'), 'utf8'), manifest);
 });
+
+test('a sweep stopped with SIGINT takes its pool workers with it: none holds its run\'s folder once the sweep has exited', async () => {
+  const { spawn } = await import('node:child_process');
+  const dir = tempDir('sigint');
+  const config = path.join(dir, 'sweep.json');
+  fs.writeFileSync(config, JSON.stringify({ ...TINY, settings: { ...TINY.settings, steps: 400, snapshots: 2 }, grid: { beta: [1] } }));
+  const out = path.join(dir, 'out');
+  const bin = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
+  const child = spawn(process.execPath, [bin, 'sweep', '--config', config, '--out', out, '--workers', '1', '--no-png'], { env: { ...process.env, T2I_PROGRESS: '0' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (b: Buffer) => {
+      err += b.toString();
+      if (/fine-tune to update/.test(err)) resolve();
+    });
+    child.on('exit', () => reject(new Error(`the sweep ended before fine-tuning:\n${err}`)));
+  });
+  await new Promise((r) => setTimeout(r, 1500)); // a few updates in
+  child.kill('SIGINT'); // the sweep process alone, as `kill -INT` does (Ctrl-C signals the whole group)
+  await exited;
+  const lock = path.join(out, 'runs', 'beta=1-seed0', 'finetune', '.finetune.lock');
+  const holder = fs.existsSync(lock) ? Number(fs.readFileSync(lock, 'utf8')) : NaN;
+  const alive = Number.isInteger(holder) && (() => {
+    try {
+      process.kill(holder, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  assert.equal(alive, false, `the pool worker ${holder} still holds the run (a rerun now was refused: "another finetune is running")`);
+});
