@@ -157,11 +157,17 @@ export async function shipBaseModel(
     fs.writeFileSync(path.join(dest, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
     fs.writeFileSync(path.join(dest, 'README.md'), baseModelReadme(metrics, ev.alignmentTable(r)));
     log(ev.alignmentTable(r));
-    fs.rmSync(final, { recursive: true, force: true });
+    // The shipped model is moved aside, not deleted, until the new one is in its place: a kill between the two
+    // renames leaves it beside the destination (`.old-<pid>`), and the next ship puts it back before it starts.
+    const aside = `${final}.old-${process.pid}`;
+    if (fs.existsSync(final)) fs.renameSync(final, aside);
     fs.renameSync(dest, final);
+    fs.rmSync(aside, { recursive: true, force: true });
     return metrics;
   } catch (e) {
     fs.rmSync(dest, { recursive: true, force: true });
+    const aside = `${final}.old-${process.pid}`;
+    if (fs.existsSync(aside) && !fs.existsSync(final)) fs.renameSync(aside, final);
     throw e;
   } finally {
     model.dispose({ clip: true });
@@ -180,6 +186,13 @@ export function removeStaleShipFolders(dest: string): string[] {
   const parent = path.dirname(dest);
   const prefix = `${path.basename(dest)}.tmp-`;
   if (!fs.existsSync(parent)) return [];
+  // A shipped model moved aside by a ship killed before its new one was renamed in: back in its place. One whose
+  // replacement did land is the old model: removed.
+  const asidePrefix = `${path.basename(dest)}.old-`;
+  for (const f of fs.readdirSync(parent).filter((f) => f.startsWith(asidePrefix) && /^\d+$/.test(f.slice(asidePrefix.length)) && !processAlive(Number(f.slice(asidePrefix.length))))) {
+    if (!fs.existsSync(dest)) fs.renameSync(path.join(parent, f), dest);
+    else fs.rmSync(path.join(parent, f), { recursive: true, force: true });
+  }
   const old = (f: string) => Date.now() - fs.statSync(path.join(parent, f)).mtimeMs > STALE_SHIP_MS;
   const stale = fs.readdirSync(parent).filter((f) => f.startsWith(prefix) && /^\d+$/.test(f.slice(prefix.length)) && !processAlive(Number(f.slice(prefix.length))) && old(f));
   for (const f of stale) fs.rmSync(path.join(parent, f), { recursive: true, force: true });

@@ -498,3 +498,21 @@ test('two pretrains into one folder at once: the second is refused naming the fi
   await assert.rejects(pretrain({ preset: 'quick', out: none, overrides: TINY as PretrainOverrides, clipFrom: path.join(dir, 'nowhere'), log: () => {} }), /--clip-from .*nowhere: no MiniCLIP checkpoint/);
   assert.ok(!fs.existsSync(none));
 });
+
+test('a ship killed between moving the shipped model aside and renaming the new one in loses nothing: the next ship puts it back first', async () => {
+  const { removeStaleShipFolders } = await import('../../src/cli/pretrain');
+  const dir = removedAtExit('t2i-ship-aside-');
+  const dest = path.join(dir, 'shipped');
+  const aside = path.join(dir, 'shipped.old-999999999'); // its ship was killed (no such process)
+  fs.mkdirSync(path.join(aside, 'diffusion'), { recursive: true });
+  fs.writeFileSync(path.join(aside, 'diffusion', 'checkpoint.json'), '{"the": "shipped model"}');
+  removeStaleShipFolders(dest);
+  assert.equal(fs.readFileSync(path.join(dest, 'diffusion', 'checkpoint.json'), 'utf8'), '{"the": "shipped model"}', 'put back (it was deleted before the new one was in place)');
+  assert.ok(!fs.existsSync(aside));
+  // One whose replacement did land is the old model: removed. A live ship's (this process) is left alone.
+  fs.mkdirSync(aside);
+  const live = path.join(dir, `shipped.old-${process.pid}`);
+  fs.mkdirSync(live);
+  removeStaleShipFolders(dest);
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['shipped', `shipped.old-${process.pid}`]);
+});
