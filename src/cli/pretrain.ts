@@ -109,6 +109,7 @@ export async function shipBaseModel(
   // A ship stopped by Ctrl-C or a kill (its evaluation is minutes of synchronous work, so no handler could run)
   // leaves its temporary folder: the next ship to this destination removes those whose process is gone.
   removeStaleShipFolders(final);
+  const aside = `${final}.old-${process.pid}`; // the shipped model, while the new one is renamed in
   try {
     fs.rmSync(dest, { recursive: true, force: true });
     makeDir(dest);
@@ -159,14 +160,12 @@ export async function shipBaseModel(
     log(ev.alignmentTable(r));
     // The shipped model is moved aside, not deleted, until the new one is in its place: a kill between the two
     // renames leaves it beside the destination (`.old-<pid>`), and the next ship puts it back before it starts.
-    const aside = `${final}.old-${process.pid}`;
     if (fs.existsSync(final)) fs.renameSync(final, aside);
     fs.renameSync(dest, final);
     fs.rmSync(aside, { recursive: true, force: true });
     return metrics;
   } catch (e) {
     fs.rmSync(dest, { recursive: true, force: true });
-    const aside = `${final}.old-${process.pid}`;
     if (fs.existsSync(aside) && !fs.existsSync(final)) fs.renameSync(aside, final);
     throw e;
   } finally {

@@ -15,9 +15,9 @@ import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeDir, writeFileAtomic } from './files';
+import { makeDir, processAlive, writeFileAtomic } from './files';
 
-export { writeFileAtomic };
+export { processAlive, writeFileAtomic };
 
 const FORMAT = 't2i-align-checkpoint';
 const VERSION = 1;
@@ -88,15 +88,6 @@ function mtimeMs(file: string): number {
   }
 }
 
-/** Whether a process of this pid runs (signal 0 asks without sending; EPERM: it runs, as another user). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** True if `dir` holds a checkpoint index (it may still be corrupt). */
 export function hasCheckpoint(dir: string): boolean {

@@ -118,13 +118,22 @@ export function shownPath(p: string): string {
 /** Lock files this process holds (a second holder in the same process is refused too, not taken for a dead one). */
 const heldLocks = new Set<string>();
 
+/** Whether a process of this pid runs (signal 0 asks without sending; EPERM: it runs, as another user). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** How old a takeover token must be before another process may remove it (its holder died in a microseconds' step). */
 const STALE_TAKEOVER_MS = 10_000;
 
 /**
  * The pid a lock file names (NaN when it is gone or unreadable), and whether that process runs: this one if it
- * holds `file`; another unless the system says there is no such process (ESRCH: a killed run's lock). A process of
- * another user (EPERM) runs.
+ * holds `file`; another as `processAlive` says (a killed run's lock is not; another user's process is).
  */
 function lockHolder(file: string): { pid: number; alive: boolean } {
   let pid = NaN;
@@ -134,13 +143,7 @@ function lockHolder(file: string): { pid: number; alive: boolean } {
     return { pid, alive: false }; // gone since: its holder finished
   }
   if (pid === process.pid) return { pid, alive: heldLocks.has(file) };
-  if (!Number.isInteger(pid) || pid <= 0) return { pid, alive: false };
-  try {
-    process.kill(pid, 0);
-    return { pid, alive: true };
-  } catch (e) {
-    return { pid, alive: (e as NodeJS.ErrnoException).code !== 'ESRCH' };
-  }
+  return { pid, alive: Number.isInteger(pid) && pid > 0 && processAlive(pid) };
 }
 
 /**

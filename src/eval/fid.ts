@@ -151,10 +151,10 @@ export function renderSet(opts: RenderSetOptions): number {
     const planned = new Map(jobs.map((j) => [j.id, j]));
     const other = `${path.join(out, MANIFEST)} holds another render set`;
     const advice = 'choose a new folder, or the same prompts, --per-prompt, --seed, --noise, --blur and --size to finish it';
+    // Compared with the keys in one order (the manifest's reader orders a record's attributes its own way).
+    const canonical = (x: unknown): unknown => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, canonical((x as Record<string, unknown>)[k])])) : x);
     for (const r of readManifest(out)) {
       const j = planned.get(r.id);
-      // Compared with the keys in one order (the manifest's reader orders a record's attributes its own way).
-      const canonical = (x: unknown): unknown => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, canonical((x as Record<string, unknown>)[k])])) : x);
       const want = j ? JSON.stringify(canonical(record(j))) : undefined;
       const got = JSON.stringify(canonical({ id: r.id, prompt: r.prompt, attributes: r.attributes, seed: r.seed, source: r.source, extras: r.extras }));
       if (want !== got) {
