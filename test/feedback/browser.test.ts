@@ -327,7 +327,8 @@ test('a held Enter on a focused button labels one image; an undo whose next imag
     await r.abort('failed'); // ...and the answer lost
   });
   await page.keyboard.press('u');
-  await page.waitForFunction(() => /Perhaps not undone: cannot reach the server/.test(document.getElementById('status-text')!.textContent ?? ''), undefined, { timeout: 20000 });
+  // Six tries with back-off (about 6 s) and six server round trips: 20 s ran out once under the full suite's load.
+  await page.waitForFunction(() => /Perhaps not undone: cannot reach the server/.test(document.getElementById('status-text')!.textContent ?? ''), undefined, { timeout: 60000 });
   assert.equal(retracts(), before + 1, 'the retries were one request');
   await page.unroute('**/api/undo');
   await page.waitForTimeout(500);
