@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { hasCheckpoint, readCheckpointIndex, writeFileAtomic } from '../engine/checkpoint';
-import { readJsonFile } from '../engine/files';
+import { readJsonFile, withFolderLock } from '../engine/files';
 import { zodIssuesLine } from '../engine/zodIssues';
 import { parsePanelSpec } from '../feedback/panel';
 import { readManifest } from '../world/dataset';
@@ -252,11 +252,20 @@ function guidanceOverride(scale: number | null): { sampler?: { guidanceScale: nu
   return scale === null ? {} : { sampler: { guidanceScale: scale } };
 }
 
-/** Run (or resume) the whole pipeline into `out`. Call initBackend first. */
+/** The lock file of a reproduce run's folder (see withFolderLock). */
+export const REPRODUCE_LOCK = '.reproduce.lock';
+
+/**
+ * Run (or resume) the whole pipeline into `out`. Call initBackend first. The folder is held while it runs: a
+ * second reproduce into it is refused (two ran side by side, each stage's lock refusing the later one midway).
+ */
 export async function reproduce(config: ReproduceConfig, out: string, hooks: ReproduceHooks = {}): Promise<ReproduceSummary> {
+  return withFolderLock(out, REPRODUCE_LOCK, 'reproduce', () => reproduceLocked(config, out, hooks));
+}
+
+async function reproduceLocked(config: ReproduceConfig, out: string, hooks: ReproduceHooks): Promise<ReproduceSummary> {
   const t0 = Date.now();
   const log = hooks.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  fs.mkdirSync(out, { recursive: true });
   const configFile = path.join(out, 'config.json');
   if (fs.existsSync(configFile)) {
     const raw = readJsonFile<any>(configFile, 'it records the run\'s settings: restore it, or use another --out');

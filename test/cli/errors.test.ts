@@ -181,4 +181,12 @@ test('inputs once taken without a word: an option that does nothing, the same fo
   fs.writeFileSync(manifest, fs.readFileSync(manifest, 'utf8').replaceAll('"source":"render"', '"source":"pretrain"')); // as collect writes them
   assert.match(renderedDataCaution([data, a]) ?? '', new RegExp(`^${a.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} holds renders \\(render-set\\), not the model's samples`));
   assert.equal(renderedDataCaution([data]), undefined);
+  // ... and the CLI prints it before its own answer (here: renders carry no labels for --weights labels)
+  const ftOut = path.join(dir, 'ft-on-renders');
+  const ft = run(['finetune', '--data', a, '--weights', 'labels', '--out', ftOut]);
+  assert.equal(ft.status, 1, ft.stderr);
+  const [caution, ...rest] = ft.stderr.trimEnd().split('\n');
+  assert.match(caution, /^t2i-align: caution: .*set-a holds renders \(render-set\), not the model's samples/);
+  assert.equal(rest.length, 1, ft.stderr);
+  assert.ok(!fs.existsSync(ftOut), 'nothing written');
 });

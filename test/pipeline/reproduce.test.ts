@@ -90,6 +90,11 @@ test('reproduce at toy scale: summary, claims, a report that draws, resume, and 
   assert.deepEqual(again.claims, s.claims);
   assert.deepEqual(again.earlier, [{ seconds: s.seconds, steps: s.steps }], 'the first invocation\'s times are kept');
   assert.deepEqual(work(), stamps, 'a resumed run redid no stage');
+  // The folder is held: a second reproduce into it while one runs is refused at once, naming the holder.
+  const both = await Promise.allSettled([reproduce(config, out, { log: () => {} }), reproduce(config, out, { log: () => {} })]);
+  assert.deepEqual(both.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+  assert.match(((both.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason as Error).message, /another reproduce \(pid \d+, this one\) is running in /);
+  assert.ok(!fs.existsSync(path.join(out, '.reproduce.lock')), 'the lock goes with the run');
 
   // A grid is kept only beside its key: one without (or drawn from other weights) is drawn again, not shown
   // under the model's name. A reward-claims cache from before the reward's score key is read as it is; one of
