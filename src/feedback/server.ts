@@ -2,8 +2,8 @@
  * The labelling web app: a small HTTP server over one dataset folder and its
  * label store. Built on fastify 5 (OpenJS Foundation, actively maintained):
  * it parses JSON bodies with a size limit and content-type check, answers
- * malformed input with 4xx before our code runs, and has `inject` for tests
- * without sockets.
+ * malformed input with 4xx before our code runs. The tests talk to it over a
+ * real socket, as the browser does (fastify's `inject` is not used).
  *
  * Pages:  GET /            the labeller with its rubric (static/index.html + app.js + style.css)
  *         GET /stats       the teacher's page: class address, progress, agreement (static/stats.html + stats.js)
