@@ -295,13 +295,17 @@ export class LabelStore {
         if (opts.ifUnlabelled && !find.get(l.requestId) && live.get(l.imageId, l.rater)) {
           throw new ConflictError(`${l.rater} already labelled image ${l.imageId} (in another tab?); it was not labelled again (undo it to change the label)`);
         }
-        const info = insert.run(l.imageId, l.rater, l.raterKind, l.label, l.time ?? clock.now(l.rater), l.requestId);
-        const row = fromDb(find.get(l.requestId)!);
-        if (info.changes === 1) {
+        // Looked up before inserting: an insert that meets its request id does nothing but still uses up a row
+        // number (AUTOINCREMENT), so every rerun of a panel left a gap of the store's size in the numbering.
+        const stored = find.get(l.requestId);
+        if (!stored) {
+          insert.run(l.imageId, l.rater, l.raterKind, l.label, l.time ?? clock.now(l.rater), l.requestId);
+          const row = fromDb(find.get(l.requestId)!);
           clock.wrote(row.rater, row.time);
           added.push(row);
           return { row, duplicate: false };
         }
+        const row = fromDb(stored);
         if (row.imageId !== l.imageId || row.rater !== l.rater || row.label !== l.label) {
           if (opts.onConflict === 'keep' && row.imageId === l.imageId && row.rater === l.rater) return { row, duplicate: true, differs: true };
           // what the earlier request stored is not said: it may be another rater's label

@@ -92,6 +92,20 @@ test('idempotency: a retried request id returns the stored row; reuse for anothe
   store.close();
 });
 
+test('a retried request uses up no row number: the next label follows the last one (a panel asked again left a gap of the store\'s size)', () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'labels.sqlite');
+  const store = LabelStore.open(file);
+  const labels = ['a', 'b', 'c'].map((id) => ({ imageId: id, rater: 'sim-r0', raterKind: 'simulated' as const, label: 'good' as const, requestId: `sim:test:${id}` }));
+  store.addMany(labels, { onConflict: 'keep' });
+  assert.ok(store.addMany(labels, { onConflict: 'keep' }).every((r) => r.duplicate));
+  assert.equal(store.add({ imageId: 'a', rater: 'ann', raterKind: 'human', label: 'bad', requestId: 'ann:label:1' }).duplicate, false);
+  store.close();
+  const db = new Database(file, { readonly: true });
+  assert.deepEqual(db.prepare('SELECT seq FROM labels ORDER BY seq').all().map((r) => (r as { seq: number }).seq), [1, 2, 3, 4]);
+  db.close();
+});
+
 test('concurrency: four processes write at once through their own connections; every label stored once', async () => {
   const file = path.join(tempDir('store'), 'labels.sqlite');
   LabelStore.open(file).close();
