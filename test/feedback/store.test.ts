@@ -93,7 +93,7 @@ test('idempotency: a retried request id returns the stored row; reuse for anothe
 });
 
 test('a retried request uses up no row number: the next label follows the last one (a panel asked again left a gap of the store\'s size)', () => {
-  const dir = tempDir();
+  const dir = tempDir('seq');
   const file = path.join(dir, 'labels.sqlite');
   const store = LabelStore.open(file);
   const labels = ['a', 'b', 'c'].map((id) => ({ imageId: id, rater: 'sim-r0', raterKind: 'simulated' as const, label: 'good' as const, requestId: `sim:test:${id}` }));
