@@ -132,18 +132,46 @@ export function processAlive(pid: number): boolean {
 const STALE_TAKEOVER_MS = 10_000;
 
 /**
+ * Which process a pid is, beyond its number: the machine's boot and the process's start time (Linux's /proc;
+ * '' where there is none to read). A lock left by a killed run names a pid that a later process may take
+ * (after a reboot, most likely): alive by its pid alone, it refused every rerun, "wait for it".
+ */
+export function processStamp(pid: number): string {
+  try {
+    const boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]; // field 22, starttime (the name in parentheses may hold spaces)
+    return start ? `${boot}/${start}` : '';
+  } catch {
+    return '';
+  }
+}
+
+/** A lock file's text: this process's pid, then its stamp where there is one. */
+function lockText(): string {
+  const stamp = processStamp(process.pid);
+  return stamp ? `${process.pid} ${stamp}` : String(process.pid);
+}
+
+/**
  * The pid a lock file names (NaN when it is gone or unreadable), and whether that process runs: this one if it
- * holds `file`; another as `processAlive` says (a killed run's lock is not; another user's process is).
+ * holds `file`; another as `processAlive` says (a killed run's lock is not; another user's process is), unless
+ * the lock's stamp says it was another process of that pid (see processStamp; a lock without one is judged by
+ * its pid).
  */
 function lockHolder(file: string): { pid: number; alive: boolean } {
-  let pid = NaN;
+  let text: string;
   try {
-    pid = Number(fs.readFileSync(file, 'utf8'));
+    text = fs.readFileSync(file, 'utf8').trim();
   } catch {
-    return { pid, alive: false }; // gone since: its holder finished
+    return { pid: NaN, alive: false }; // gone since: its holder finished
   }
+  const [first, stamp] = text.split(/\s+/);
+  const pid = Number(first);
   if (pid === process.pid) return { pid, alive: heldLocks.has(file) };
-  return { pid, alive: Number.isInteger(pid) && pid > 0 && processAlive(pid) };
+  if (!(Number.isInteger(pid) && pid > 0 && processAlive(pid))) return { pid, alive: false };
+  const now = stamp ? processStamp(pid) : '';
+  return { pid, alive: !stamp || !now || now === stamp };
 }
 
 /**
@@ -194,7 +222,7 @@ export async function withFolderLock<T>(dir: string, name: string, what: string,
   const token = `${file}.takeover`;
   const deadline = Date.now() + 2 * STALE_TAKEOVER_MS;
   for (;;) {
-    if (createWhole(file, String(process.pid))) break;
+    if (createWhole(file, lockText())) break;
     const seen = lockHolder(file);
     if (seen.alive) throw refuse(seen.pid);
     if (Date.now() > deadline) throw new Error(`could not take over ${file}, left by a process that is gone (pid ${seen.pid}): another process keeps its takeover token ${token}; remove both files if no ${what} runs in ${dir}`);

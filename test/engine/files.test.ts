@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import { removedAtExit } from '../helpers/temp';
-import { shownPath } from '../../src/engine/files';
+import { processStamp, shownPath, withFolderLock } from '../../src/engine/files';
 
 test('shownPath: relative inside the working folder, absolute outside it, "." for the folder itself', () => {
   const cwd = process.cwd();
@@ -36,5 +36,25 @@ test('withFolderLock: processes that find a dead process\'s lock at once take it
     const count = (w: string) => lines.filter((l) => l === w).length;
     assert.deepEqual([count('start'), count('end'), count('refused')], [1, 1, 3], lines.join(', '));
     assert.ok(!fs.existsSync(path.join(dir, '.test.lock')) && !fs.existsSync(path.join(dir, '.test.lock.takeover')), 'nothing left behind');
+  }
+});
+
+test('withFolderLock: a lock whose pid another process has taken since (its stamp differs) is taken over; the live holder\'s is refused', async () => {
+  const dir = removedAtExit('t2i-lock-');
+  const lock = path.join(dir, '.test.lock');
+  const other = process.ppid; // a live process that is not this one
+  const stamp = processStamp(other);
+  if (process.platform === 'linux') assert.match(stamp, /^[0-9a-f-]+\/\d+$/, 'Linux gives a boot id and a start time');
+  const run = () => withFolderLock(dir, '.test.lock', 'test', async () => fs.readFileSync(lock, 'utf8'));
+  for (const held of [String(other), `${other} ${stamp}`]) {
+    fs.writeFileSync(lock, held);
+    await assert.rejects(run(), new RegExp(`another test \\(pid ${other}\\) is running in`), held);
+  }
+  if (stamp) {
+    // the pid's process started at another time (or on another boot): the lock's holder is gone
+    fs.writeFileSync(lock, `${other} ${stamp.replace(/\d+$/, (t) => String(Number(t) + 1))}`);
+    const text = await run();
+    assert.equal(text, `${process.pid} ${processStamp(process.pid)}`, 'the lock names this process and its stamp');
+    assert.ok(!fs.existsSync(lock));
   }
 });

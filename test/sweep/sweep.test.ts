@@ -183,7 +183,7 @@ test('a sweep stopped with SIGINT takes its pool workers with it: none holds its
   child.kill('SIGINT'); // the sweep process alone, as `kill -INT` does (Ctrl-C signals the whole group)
   await exited;
   const lock = path.join(out, 'runs', 'beta=1-seed0', 'finetune', '.finetune.lock');
-  const holder = fs.existsSync(lock) ? Number(fs.readFileSync(lock, 'utf8')) : NaN;
+  const holder = fs.existsSync(lock) ? Number(fs.readFileSync(lock, 'utf8').split(' ')[0]) : NaN; // "pid stamp"
   const alive = Number.isInteger(holder) && (() => {
     try {
       process.kill(holder, 0);
