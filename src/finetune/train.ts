@@ -294,6 +294,14 @@ async function finetuneLocked(
     if (savedReward && typeof savedReward === 'object' && !('score' in savedReward) && record.inputs.reward) savedReward.score = record.inputs.reward.score;
     // How often checkpoints are written changes no number (a resume is bit-identical), as in pretraining: not compared.
     if (saved.config?.train && typeof saved.config.train === 'object') saved.config.train.checkpointEvery = record.config.train.checkpointEvery;
+    // Inputs are known by their hashes, their folders kept as where they were found: a run (or an input) moved or
+    // copied elsewhere resumes (it was refused, "inputs.reward.dir was /a, now /b", with the same settings).
+    const moved = (was: any, now: { dir: string } | null | undefined, key: 'sha256' | 'manifestSha256') => {
+      if (was && typeof was === 'object' && now && typeof was.dir === 'string' && was[key] === (now as Record<string, unknown>)[key]) was.dir = now.dir;
+    };
+    moved(saved.inputs?.model, record.inputs.model, 'sha256');
+    moved(saved.inputs?.reward, record.inputs.reward, 'sha256');
+    if (Array.isArray(saved.inputs?.datasets)) saved.inputs.datasets.forEach((d: unknown, i: number) => moved(d, record.inputs.datasets[i], 'manifestSha256'));
     const diff = firstDifference(saved, JSON.parse(JSON.stringify(record)));
     if (diff) throw new Error(`${inputs.out} holds a fine-tuning run with other settings or inputs (${diff}); use another --out, or the same settings to resume`);
   }

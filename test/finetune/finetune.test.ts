@@ -323,6 +323,14 @@ test('finetune resumed: a step judged after the last checkpoint is judged once; 
   assert.ok(!fs.existsSync(path.join(cut, '.finetune.lock')), 'the lock goes with its run');
   assert.deepEqual(steps(cut), [0, 1, 2, 3, 4]);
   assert.equal(fs.readFileSync(path.join(cut, 'progress.jsonl'), 'utf8'), fs.readFileSync(path.join(whole, 'progress.jsonl'), 'utf8'));
+  // The run and its inputs copied elsewhere resume there: inputs are known by their hashes, and the record then
+  // names where they are now (it was refused: "inputs.model.dir was ..., now ...", with the same settings).
+  const away = removedAtExit('t2i-ft-moved-');
+  for (const [from, to] of [[base, 'base'], [data, 'data'], [cut, 'run']]) fs.cpSync(from, path.join(away, to), { recursive: true });
+  const moved = await finetune({ model: path.join(away, 'base'), data: [path.join(away, 'data')], out: path.join(away, 'run') }, cfg, { progress: false });
+  assert.equal(moved.step, 4, 'resumed (already done)');
+  const movedRecord = JSON.parse(fs.readFileSync(path.join(away, 'run', 'finetune.json'), 'utf8'));
+  assert.deepEqual([movedRecord.inputs.model.dir, movedRecord.inputs.datasets[0].dir], [path.join(away, 'base', 'diffusion'), path.join(away, 'data')]);
   // One more rater's label on an image that had labels: as many labelled images, another weight.
   const first = labelledImages(data)[0];
   const store = LabelStore.open(path.join(data, 'labels.sqlite'));
