@@ -170,14 +170,27 @@ export const EVAL_SETS = ['seen', 'unseen'] as const;
 export type EvalSetName = (typeof EVAL_SETS)[number];
 type ModelEvals = Record<EvalSetName, EvaluateResult>;
 
+/** One invocation's wall seconds, in all and per step; `interrupted` where it stopped before its summary. */
+export interface Invocation {
+  seconds: number;
+  steps: Record<string, number>;
+  interrupted?: true;
+}
+
+/** The invocations' times, rewritten after every step (summary.json is written once, at the end: a killed run's times were lost). */
+export const TIMING_FILE = 'timing.json';
+
 export interface ReproduceSummary {
   config: ReproduceConfig;
   out: string;
   seconds: number;
   /** Wall seconds of each step in this invocation (resumed steps are near 0). */
   steps: Record<string, number>;
-  /** `seconds` and `steps` of the earlier invocations on this folder, oldest first: a rerun keeps the times of the work it resumed. */
-  earlier?: Array<{ seconds: number; steps: Record<string, number> }>;
+  /**
+   * `seconds` and `steps` of the earlier invocations on this folder, oldest first: a rerun keeps the times of the
+   * work it resumed, a stopped invocation's (`interrupted`) up to its last finished step.
+   */
+  earlier?: Invocation[];
   reward: RewardClaims;
   evaluations: Record<string, Record<EvalSetName, EvaluationSummary>>;
   pairs: Array<{ a: string; b: string; set: EvalSetName; alignment: WinTieLose; fidelity: WinTieLose }>;
@@ -285,13 +298,21 @@ async function reproduceLocked(config: ReproduceConfig, out: string, hooks: Repr
   } else writeFileAtomic(configFile, JSON.stringify(config, null, 2) + '\n');
 
   const units = plan(config);
-  const bar = (hooks.progress ?? makeProgress)(Object.values(units).reduce((a, b) => a + b, 0), 'reproduce');
+  const runBar = (hooks.progress ?? makeProgress)(Object.values(units).reduce((a, b) => a + b, 0), 'reproduce');
+  let ticked = 0;
+  const bar = { tick: (n: number) => ((ticked += n), runBar.tick(n)) };
+  const earlier = earlierInvocations(out);
   const steps: Record<string, number> = {};
-  const step = async <T>(name: string, f: () => Promise<T> | T): Promise<T> => {
+  const writeTiming = (now: Invocation) => writeFileAtomic(path.join(out, TIMING_FILE), JSON.stringify({ invocations: [...earlier, now] }, null, 2) + '\n');
+  /** Run stage `name`; where it ticked fewer than its `planned` units (work found done by a resumed run), the bar takes the rest. */
+  const step = async <T>(name: string, f: () => Promise<T> | T, planned = 0): Promise<T> => {
     const s0 = Date.now();
+    const ticked0 = ticked;
     log(`reproduce: ${name}`);
     const r = await f();
+    if (ticked - ticked0 < planned) bar.tick(planned - (ticked - ticked0));
     steps[name] = (steps[name] ?? 0) + (Date.now() - s0) / 1000;
+    writeTiming({ seconds: (Date.now() - t0) / 1000, steps, interrupted: true });
     return r;
   };
   /** A stage's own progress as ticks of the run's bar (`weight` run units per stage unit). */
@@ -312,21 +333,22 @@ async function reproduceLocked(config: ReproduceConfig, out: string, hooks: Repr
     // Stage 1. Its base-model images are all sampled at feedback.guidance.
     const modelImages = (name: string, perPrompt: number, seed: number, prompts = feedbackPrompts('seen', config)) =>
       collectStage({ prompts, perPrompt, seed, ...guidanceOverride(config.feedback.guidance) }, dir(name), { onProgress: ticker(1) });
-    await step('collect feedback', () => modelImages('feedback', config.feedback.perPrompt, config.feedback.seed));
+    const seenCount = feedbackPrompts('seen', config).length;
+    await step('collect feedback', () => modelImages('feedback', config.feedback.perPrompt, config.feedback.seed), seenCount * config.feedback.perPrompt);
     await step('label feedback', () => labelStage({ panel: config.feedback.panel, seed: config.feedback.panelSeed }, dir('feedback')));
     if (config.unlabelled.perPrompt > 0) {
-      await step('collect unlabelled', () => modelImages('unlabelled', config.unlabelled.perPrompt, config.unlabelled.seed));
+      await step('collect unlabelled', () => modelImages('unlabelled', config.unlabelled.perPrompt, config.unlabelled.seed), seenCount * config.unlabelled.perPrompt);
     }
-    await step('collect reward test', () => modelImages('test', config.rewardTest.perPrompt, config.rewardTest.seed));
+    await step('collect reward test', () => modelImages('test', config.rewardTest.perPrompt, config.rewardTest.seed), seenCount * config.rewardTest.perPrompt);
     await step('label reward test', () => labelStage({ panel: config.feedback.panel, seed: config.rewardTest.panelSeed }, dir('test')));
-    await step('collect unseen reward test', () => modelImages('unseen-test', 1, config.rewardTest.seed + 2, unseenTestPrompts(config)));
+    await step('collect unseen reward test', () => modelImages('unseen-test', 1, config.rewardTest.seed + 2, unseenTestPrompts(config)), unseenTestPrompts(config).length);
     await step('render unseen stand-in', () => collectStage({ prompts: feedbackPrompts('unseen', config), perPrompt: 1, seed: config.rewardTest.seed + 1, standIn: 0.5 }, dir('standin-unseen')));
 
     // Stage 2.
     const rewardDir = dir('reward');
     if (!hasCheckpoint(rewardDir)) await step('train reward', () => trainRewardStage({ seed: 0 }, [dir('feedback')], rewardDir, { progress: false }));
     bar.tick(40);
-    const reward = await step('reward claims', () => rewardClaims(config, out, () => bar.tick(40)));
+    const reward = await step('reward claims', () => rewardClaims(config, out, () => bar.tick(40)), units.reward - 40);
 
     // Stage 3.
     const ftDir = (v: VariantName, s: number) => dir('finetune', `${v}-seed${s}`);
@@ -341,6 +363,7 @@ async function reproduceLocked(config: ReproduceConfig, out: string, hooks: Repr
           finetuneStage(ftConfig, {
             data: [dir('feedback')], unlabelled: spec.unlabelled && config.unlabelled.perPrompt > 0 ? [dir('unlabelled')] : [], reward: rewardDir, out: ftDir(v, s),
           }, { progress: sub(5) }),
+          units.finetune / (VARIANT_NAMES.length * config.seeds.length),
         );
       }
     }
@@ -364,6 +387,7 @@ async function reproduceLocked(config: ReproduceConfig, out: string, hooks: Repr
             dir('eval', m.name, set),
             { onProgress: ticker(1) },
           ),
+          evalPrompts(set, config).length * config.eval.perPrompt * (m.rejectionK ?? 1),
         );
       }
     }
@@ -382,9 +406,9 @@ async function reproduceLocked(config: ReproduceConfig, out: string, hooks: Repr
         pairs.push({ a, b, set, alignment: sum('alignment'), fidelity: sum('fidelity') });
       }
     }
-    const earlier = earlierInvocations(dir('summary.json'));
+    const seconds = (Date.now() - t0) / 1000;
     const summary: ReproduceSummary = {
-      config, out, seconds: (Date.now() - t0) / 1000, steps, ...(earlier.length ? { earlier } : {}), reward,
+      config, out, seconds, steps, ...(earlier.length ? { earlier } : {}), reward,
       evaluations: Object.fromEntries(Object.entries(evals).map(([k, v]) => [k, { seen: evaluationJson(v.seen), unseen: evaluationJson(v.unseen) }])),
       pairs, claims,
     };
@@ -392,9 +416,10 @@ async function reproduceLocked(config: ReproduceConfig, out: string, hooks: Repr
     writeFileAtomic(dir('claims.json'), JSON.stringify(claims, null, 2) + '\n');
     writeFileAtomic(dir('claims.md'), claimsMarkdown(claims, `# Claims of Lee et al. (2023), as the kit measures them\n\n${config.seeds.length} fine-tuning seed(s), ${config.finetuneSteps} updates each; evaluation on ${evalDesignText(config)}, image seed ${config.eval.seed}${config.eval.guidance === null ? '' : `, every model at guidance ${config.eval.guidance}`}. Effects in accuracy points, FID or AUC; judge verdicts, the independent classifier beside them.\n`) + '\n');
     writeReproduceReport(dir('report.html'), summary);
+    writeTiming({ seconds, steps });
     return summary;
   } finally {
-    bar.done();
+    runBar.done();
   }
 }
 
@@ -454,15 +479,25 @@ async function rewardClaims(config: ReproduceConfig, out: string, onRun: () => v
 }
 
 /** The times of the invocations that wrote `file` (a summary.json) and those before them; none if it is missing or unreadable. */
-function earlierInvocations(file: string): NonNullable<ReproduceSummary['earlier']> {
-  if (!fs.existsSync(file)) return [];
-  try {
-    const prev = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<ReproduceSummary>;
-    if (typeof prev.seconds !== 'number' || !prev.steps) return [];
-    return [...(prev.earlier ?? []), { seconds: prev.seconds, steps: prev.steps }];
-  } catch {
-    return [];
-  }
+/**
+ * The earlier invocations on `out`: from timing.json, or (a run from before it) from summary.json, which holds
+ * the finished ones only. Times are a record, not a result: an unreadable file gives none, as a fresh folder does.
+ */
+function earlierInvocations(out: string): Invocation[] {
+  const read = (name: string) => {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(out, name), 'utf8'));
+    } catch {
+      return undefined;
+    }
+  };
+  const isInvocation = (x: any): x is Invocation => typeof x?.seconds === 'number' && !!x.steps && typeof x.steps === 'object';
+  const timing = read(TIMING_FILE);
+  if (Array.isArray(timing?.invocations)) return timing.invocations.filter(isInvocation);
+  const prev = read('summary.json');
+  if (!isInvocation(prev)) return [];
+  const before: unknown[] = Array.isArray((prev as Partial<ReproduceSummary>).earlier) ? (prev as ReproduceSummary).earlier! : [];
+  return [...before.filter(isInvocation), { seconds: prev.seconds, steps: prev.steps }];
 }
 
 /** The note of a claim whose sets `names` could not be tested (all images of one class: no AUC), or nothing. */

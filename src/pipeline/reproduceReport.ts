@@ -210,7 +210,7 @@ export function writeReproduceReport(file: string, summary: ReproduceSummary): v
   });
   const report: Report = {
     title: 'Aligning a text-to-image model with (simulated) human feedback: the reproduction',
-    subtitle: `Lee et al. (2023), reproduced by t2i-align in its world of shapes. Run folder ${summary.out}; ${presetName(c)}; ${c.seeds.length} fine-tuning seed(s); ${(summary.seconds / 60).toFixed(1)} min in this invocation.`,
+    subtitle: `Lee et al. (2023), reproduced by t2i-align in its world of shapes. Run folder ${summary.out}; ${presetName(c)}; ${c.seeds.length} fine-tuning seed(s); ${(summary.seconds / 60).toFixed(1)} min in this invocation${summary.earlier?.length ? `, ${(summary.earlier.reduce((a, e) => a + e.seconds, 0) / 60).toFixed(1)} min in the ${summary.earlier.length} earlier (${summary.earlier.filter((e) => e.interrupted).length} stopped before the end)` : ''}.`,
     generated: new Date().toISOString(),
     sections: [
       {

@@ -86,15 +86,30 @@ test('reproduce at toy scale: summary, claims, a report that draws, resume, and 
     ));
   const stamps = work();
   assert.ok(Object.keys(stamps).some((f) => f.endsWith('.bin')) && Object.keys(stamps).some((f) => f.startsWith('eval')), Object.keys(stamps).join(' '));
-  const again = await reproduce(config, out, { log: () => {} });
+  const bar = { total: 0, ticked: 0 };
+  const again = await reproduce(config, out, { log: () => {}, progress: (total) => ((bar.total = total), { tick: (n = 1) => void (bar.ticked += n), done: () => {} }) });
   assert.deepEqual(again.claims, s.claims);
   assert.deepEqual(again.earlier, [{ seconds: s.seconds, steps: s.steps }], 'the first invocation\'s times are kept');
   assert.deepEqual(work(), stamps, 'a resumed run redid no stage');
+  assert.equal(bar.ticked, bar.total, 'the bar of a run that found every stage done reaches its end (it stopped at 4%)');
   // The folder is held: a second reproduce into it while one runs is refused at once, naming the holder.
   const both = await Promise.allSettled([reproduce(config, out, { log: () => {} }), reproduce(config, out, { log: () => {} })]);
   assert.deepEqual(both.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
   assert.match(((both.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason as Error).message, /another reproduce \(pid \d+, this one\) is running in /);
   assert.ok(!fs.existsSync(path.join(out, '.reproduce.lock')), 'the lock goes with the run');
+  // A run stopped midway keeps its times up to its last finished step (they were lost with it: summary.json is
+  // written at the end), and the next run counts them among the earlier invocations.
+  const timing = () => JSON.parse(fs.readFileSync(path.join(out, 'timing.json'), 'utf8')).invocations;
+  const made = timing().length;
+  fs.rmSync(path.join(out, 'grids', 'base.json'));
+  await assert.rejects(reproduce(config, out, { log: (l) => { if (l === 'reproduce: grids') throw new Error('stopped here'); } }), /stopped here/);
+  const stopped = timing();
+  assert.equal(stopped.length, made + 1);
+  assert.equal(stopped.at(-1).interrupted, true);
+  assert.ok('evaluate base seen' in stopped.at(-1).steps && !('grids' in stopped.at(-1).steps), JSON.stringify(stopped.at(-1)));
+  const resumed = await reproduce(config, out, { log: () => {} });
+  assert.deepEqual(resumed.earlier, stopped);
+  assert.equal(timing().length, made + 2);
 
   // A grid is kept only beside its key: one without (or drawn from other weights) is drawn again, not shown
   // under the model's name. A reward-claims cache from before the reward's score key is read as it is; one of
