@@ -118,14 +118,27 @@ export function shownPath(p: string): string {
 /** Lock files this process holds (a second holder in the same process is refused too, not taken for a dead one). */
 const heldLocks = new Set<string>();
 
-/** Whether a process of this pid runs (signal 0 asks without sending; EPERM: it runs, as another user). */
+/** The fields of /proc/PID/stat after the process's name (field 3, the state, first), or undefined where there is none to read (not Linux, gone). */
+function procStat(pid: number): string[] | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' '); // the name in parentheses may hold spaces
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether a process of this pid runs (signal 0 asks without sending; EPERM: it runs, as another user). A zombie
+ * does not (a killed run whose parent has not reaped it yet: its lock refused a rerun for a second or two).
+ */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+  return procStat(pid)?.[0] !== 'Z';
 }
 
 /** How old a takeover token must be before another process may remove it (its holder died in a microseconds' step). */
@@ -137,11 +150,10 @@ const STALE_TAKEOVER_MS = 10_000;
  * (after a reboot, most likely): alive by its pid alone, it refused every rerun, "wait for it".
  */
 export function processStamp(pid: number): string {
+  const start = procStat(pid)?.[19]; // field 22, starttime
+  if (!start) return '';
   try {
-    const boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]; // field 22, starttime (the name in parentheses may hold spaces)
-    return start ? `${boot}/${start}` : '';
+    return `${fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}/${start}`;
   } catch {
     return '';
   }

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import { removedAtExit } from '../helpers/temp';
-import { processStamp, shownPath, withFolderLock } from '../../src/engine/files';
+import { processAlive, processStamp, shownPath, withFolderLock } from '../../src/engine/files';
 
 test('shownPath: relative inside the working folder, absolute outside it, "." for the folder itself', () => {
   const cwd = process.cwd();
@@ -57,4 +57,18 @@ test('withFolderLock: a lock whose pid another process has taken since (its stam
     assert.equal(text, `${process.pid} ${processStamp(process.pid)}`, 'the lock names this process and its stamp');
     assert.ok(!fs.existsSync(lock));
   }
+});
+
+test('processAlive: a zombie (killed, not yet reaped by its parent) is not alive; a running process is', { skip: process.platform !== 'linux' && 'zombies are read from /proc' }, async () => {
+  // sh starts a child that exits at once, then becomes `sleep`, which never reaps it: a zombie for 5 s.
+  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const zombie = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (b: Buffer) => resolve(b.toString()))));
+  for (const t0 = Date.now(); !/\) Z /.test(fs.readFileSync(`/proc/${zombie}/stat`, 'utf8')); ) {
+    assert.ok(Date.now() - t0 < 3000, 'the child never became a zombie');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  process.kill(zombie, 0); // signal 0 still finds it
+  assert.equal(processAlive(zombie), false);
+  assert.equal(processAlive(parent.pid!), true);
+  parent.kill();
 });
