@@ -53,7 +53,7 @@ export function registerWorld(program: Command): void {
     .description('fresh renders of a prompt set into a dataset folder (PNGs + manifest.jsonl), optionally blurred then noised (e.g. reference sets for fid)')
     .option('--prompts <set>', 'seen | unseen | a text file with one prompt a line (default: seen)')
     .option('--set <name>', 'the same as --prompts seen|unseen (kept for older scripts)')
-    .requiredOption('--out <dir>', 'dataset folder (created; must not hold a manifest yet)')
+    .requiredOption('--out <dir>', 'dataset folder (created; a stopped render-set into it finishes the set; a folder of another set is refused)')
     .option('--per-prompt <n>', 'renders per prompt', '1')
     .option('--seed <n>', 'integer seed of the renders and the noise', '0')
     .option('--noise <sigma>', 'Gaussian noise sigma, 0-255 scale, added after the blur', '0')

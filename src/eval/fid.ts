@@ -116,7 +116,7 @@ export function datasetImages(dir: string, label = dir): ImageLike[] {
 export interface RenderSetOptions {
   prompts: readonly PromptEntry[];
   perPrompt: number;
-  /** Dataset folder; must not hold a manifest yet. */
+  /** Dataset folder: new, or this set's, interrupted (it is finished); another set's is refused. */
   out: string;
   /** Seed of the renders and the noise. Default 0. */
   seed?: number;
