@@ -97,7 +97,7 @@ export async function loadRewardModel(dir: string, opts: { clip?: FrozenClip } =
  * folder is), the shipped base model's MiniCLIP when its weights are those
  * recorded. Otherwise a one-line error says where it looked.
  */
-function findClipDir(dir: string, meta: RewardMeta): string {
+export function findClipDir(dir: string, meta: RewardMeta = readRewardMeta(dir)): string {
   const named = path.resolve(dir, meta.clip.dir);
   const shipped = SHIPPED_CLIP_DIR;
   const holdsRecorded = (d: string) => hasCheckpoint(d) && readCheckpointIndex(d).sha256 === meta.clip.sha256;

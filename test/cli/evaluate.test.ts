@@ -112,6 +112,13 @@ test('evaluate: bad input is one line naming what is wrong and what is allowed',
   fs.writeFileSync(weights, bytes);
   await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', one, '--per-prompt', '2', '--reward', damaged, '--out', path.join(dir, 'damaged-eval')), /--reward: corrupt checkpoint .*sha256 does not match/);
   assert.ok(!fs.existsSync(path.join(dir, 'damaged-eval')), 'nothing written for a corrupt reward model');
+  // ... and one copied away from its MiniCLIP (was refused after every image was drawn and judged)
+  const stranded = path.join(dir, 'stranded-reward');
+  fs.cpSync('data/reward-model', stranded, { recursive: true });
+  const index = JSON.parse(fs.readFileSync(path.join(stranded, 'checkpoint.json'), 'utf8'));
+  index.meta.clip.sha256 = 'f'.repeat(64); // a MiniCLIP that is neither beside it nor the shipped one
+  fs.writeFileSync(path.join(stranded, 'checkpoint.json'), JSON.stringify(index));
+  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', one, '--per-prompt', '2', '--reward', stranded), /^\w*Error: --reward: reward model .*stranded-reward names its MiniCLIP as .* does not exist, nor is it the shipped one/);
   await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', one, '--per-prompt', '1'), /1 prompt x --per-prompt 1 is one image: the FID needs at least 2/);
   await assert.rejects(runCli('eval-finetune', '--runs', 'data/classifier'), /data\/classifier holds a "classifier" checkpoint, not a text-to-image model/);
 });
