@@ -129,4 +129,8 @@ test('a dataset of an older kit (no dataset.json) takes images only from the sou
   const origin: DatasetOrigin = { prompts: promptsOrigin('list', ['a circle']), generator: { source: 'render' }, seed: 0 };
   checkOrigin(dir, origin, ['a circle'], 'render');
   assert.throws(() => checkOrigin(dir, origin, ['a circle'], 'data/base-model'), /its images were made by "render", and this run makes images with "data\/base-model": use the same generator/);
+  // A model's path from another folder: said to be perhaps the same model, named from elsewhere
+  const made = path.join(dir, 'manifest.jsonl');
+  fs.writeFileSync(made, fs.readFileSync(made, 'utf8').replaceAll('"source":"render"', '"source":"data/base-model"'));
+  assert.throws(() => checkOrigin(dir, origin, ['a circle'], '/work/main/data/base-model'), /made by "data\/base-model", and this run makes images with "\/work\/main\/data\/base-model" \(a model's path as given, from the folder its run was started in: .*so run from that folder\): use the same generator/);
 });
