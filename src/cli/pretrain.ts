@@ -40,8 +40,9 @@ export function registerPretrain(program: Command): void {
       }
       if (opts.corpusSize !== undefined) overrides.corpus = { ...(overrides.corpus ?? {}), size: intOption('--corpus-size', opts.corpusSize, 1, 10_000_000) };
       const { config } = resolvePretrainRun(preset, overrides); // fail on bad config before the backend starts
-      if (opts.clipFrom !== undefined) checkClipFrom(opts.clipFrom, config);
-      if (opts.initFrom !== undefined) checkInitFrom(opts.initFrom, config, { ownClip: opts.clipFrom !== undefined });
+      // A folder that is gone is pretrain's to judge (a resumed run may hold what it gave).
+      if (opts.clipFrom !== undefined && fs.existsSync(opts.clipFrom)) checkClipFrom(opts.clipFrom, config);
+      if (opts.initFrom !== undefined && fs.existsSync(opts.initFrom)) checkInitFrom(opts.initFrom, config, { ownClip: opts.clipFrom !== undefined });
       const b = await initBackend();
       warnIfSlowPath();
       const out = opts.out ?? path.join('results', 'pretrain', preset);

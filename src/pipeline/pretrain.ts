@@ -223,11 +223,26 @@ async function pretrainLocked(opts: PretrainOptions, config: PretrainConfig, cor
   const log = opts.log ?? ((l: string) => console.log(l));
   const out = opts.out;
   const cfgFile = path.join(out, 'config.json');
-  const clipFrom = opts.clipFrom === undefined ? null : checkClipFrom(opts.clipFrom, config);
-  const initFrom = opts.initFrom === undefined ? null : checkInitFrom(opts.initFrom, config, { ownClip: clipFrom !== null });
+  type Source = { dir: string; sha256: string };
+  const prev = fs.existsSync(cfgFile) ? readJsonFile<{ corpus?: unknown; initFrom?: Source | null; clipFrom?: Source }>(cfgFile, 'restore it, or use another --out') : undefined;
+  // A resume names --clip-from and --init-from as the run did; where the folder named is gone (the run was copied to
+  // another machine without it) and the run already holds what it gave (its clip/ the recorded MiniCLIP; a diffusion
+  // checkpoint past the warm start), config.json's record stands in for it. It was refused, "no checkpoint there".
+  const recorded = prev !== null && typeof prev === 'object' && !Array.isArray(prev) ? prev : undefined;
+  const ownClipSha = hasCheckpoint(path.join(out, 'clip')) ? readCheckpointIndex(path.join(out, 'clip')).sha256 : null;
+  const gone = (dir: string) => !fs.existsSync(dir);
+  const standIn = (flag: string, dir: string, source: Source) => {
+    log(`${flag} ${dir} is not here; the run holds what it gave (sha256 ${source.sha256.slice(0, 12)}), as its config.json records, and resumes with it`);
+    return source;
+  };
+  const clipFrom = opts.clipFrom === undefined ? null
+    : gone(opts.clipFrom) && recorded?.clipFrom && recorded.clipFrom.sha256 === ownClipSha ? standIn('--clip-from', opts.clipFrom, recorded.clipFrom)
+    : checkClipFrom(opts.clipFrom, config);
+  const initFrom = opts.initFrom === undefined ? null
+    : gone(opts.initFrom) && recorded?.initFrom && ownClipSha !== null && hasCheckpoint(path.join(out, 'diffusion')) ? standIn('--init-from', opts.initFrom, recorded.initFrom)
+    : checkInitFrom(opts.initFrom, config, { ownClip: clipFrom !== null });
   const resolved = { preset: opts.preset, ...config, corpus, initFrom, ...(clipFrom ? { clipFrom } : {}) };
-  if (fs.existsSync(cfgFile)) {
-    const prev = readJsonFile<{ corpus?: unknown; initFrom?: { dir: string; sha256: string } | null; clipFrom?: { dir: string; sha256: string } }>(cfgFile, 'restore it, or use another --out');
+  if (prev !== undefined) {
     // Another command's config.json (a reproduce run's) is no pretrain run to resume: it was read as "another corpus config (undefined)".
     if (prev === null || typeof prev !== 'object' || Array.isArray(prev) || !('corpus' in prev) || !('diffusionTrain' in prev)) {
       throw new Error(`--out ${out} holds a config.json that is not a pretrain run's (no corpus or diffusionTrain in it: another command's run?); give a new or empty folder, or the folder of an earlier pretrain run to resume it`);
@@ -237,11 +252,11 @@ async function pretrainLocked(opts: PretrainOptions, config: PretrainConfig, cor
     }
     if ((prev.initFrom?.sha256 ?? null) !== (initFrom?.sha256 ?? null)) {
       const was = prev.initFrom ? `warm-started from ${prev.initFrom.dir} (diffusion sha256 ${prev.initFrom.sha256.slice(0, 12)})` : 'started from random weights';
-      throw new Error(`${out} holds a run ${was}; resume it with the same --init-from, or use another --out`);
+      throw new Error(`${out} holds a run ${was}; resume it with the same --init-from (that folder or a copy of it; once the run has its own diffusion checkpoint, the same path even where it is gone), or use another --out`);
     }
     if ((prev.clipFrom?.sha256 ?? null) !== (clipFrom?.sha256 ?? null)) {
       const was = prev.clipFrom ? `with the MiniCLIP of ${prev.clipFrom.dir} (sha256 ${prev.clipFrom.sha256.slice(0, 12)})` : 'without --clip-from';
-      throw new Error(`${out} holds a run ${was}; resume it with the same --clip-from, or use another --out`);
+      throw new Error(`${out} holds a run ${was}; resume it with the same --clip-from (that folder or a copy of it; the same path even where it is gone, the run holding its MiniCLIP), or use another --out`);
     }
   }
   // Refuse a resume that would change the numbers before anything is written (the loops check again).

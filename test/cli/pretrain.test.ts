@@ -253,7 +253,7 @@ test('pretrain --init-from: takes the folder\'s MiniCLIP and starts the UNet fro
   const config = fs.readFileSync(path.join(b, 'config.json'), 'utf8');
   const cold = run([...base, '--config', still, '--out', b]);
   assert.equal(cold.status, 1);
-  assert.match(cold.stderr.trim(), /^t2i-align: .*\/b holds a run warm-started from .*\/a \(diffusion sha256 [0-9a-f]{12}\); resume it with the same --init-from, or use another --out$/);
+  assert.match(cold.stderr.trim(), /^t2i-align: .*\/b holds a run warm-started from .*\/a \(diffusion sha256 [0-9a-f]{12}\); resume it with the same --init-from \(that folder or a copy of it; .*\), or use another --out$/);
   assert.equal(fs.readFileSync(path.join(b, 'config.json'), 'utf8'), config);
 
   // Bad sources: one line each, naming the folder and what is wrong; no output folder made.
@@ -354,7 +354,7 @@ test('pretrain --clip-from: the MiniCLIP from another folder as it is, the UNet 
   const config = fs.readFileSync(path.join(b, 'config.json'), 'utf8');
   const cases: Array<[string[], RegExp]> = [
     [['--config', still, '--out', b, '--init-from', a], /--init-from .*\/a: its MiniCLIP was trained otherwise \(clip was .*"countNegatives":false.*\); give the run its clip and clipTrain settings in --config, or another MiniCLIP with --clip-from$/],
-    [['--config', still, '--out', d], /\/d holds a run with the MiniCLIP of .*\/k\/clip \(sha256 [0-9a-f]{12}\); resume it with the same --clip-from, or use another --out$/],
+    [['--config', still, '--out', d], /\/d holds a run with the MiniCLIP of .*\/k\/clip \(sha256 [0-9a-f]{12}\); resume it with the same --clip-from \(that folder or a copy of it; .*\), or use another --out$/],
     [['--config', tinyConfigFile(dir), '--out', path.join(dir, 'c'), '--init-from', a, '--clip-from', k], /--clip-from .*\/k: its MiniCLIP was trained otherwise \(clip was .*"countNegatives":true.*\); give the run its clip and clipTrain settings in --config, or another MiniCLIP with --clip-from$/],
     [['--config', still, '--out', path.join(dir, 'c'), '--clip-from', path.join(dir, 'nothing')], /--clip-from .*nothing: no MiniCLIP checkpoint there or in its clip\//],
   ];
@@ -366,6 +366,26 @@ test('pretrain --clip-from: the MiniCLIP from another folder as it is, the UNet 
   }
   assert.equal(fs.readFileSync(path.join(b, 'config.json'), 'utf8'), config);
   assert.ok(!fs.existsSync(path.join(dir, 'c')));
+
+  // Copied to a machine without the folders it started from: resumed with the same flags, config.json standing in
+  // for them (it was refused, "no MiniCLIP checkpoint there"); without the run's own MiniCLIP, still refused.
+  const away = path.join(dir, 'away');
+  fs.cpSync(b, away, { recursive: true });
+  const hidden = [a, k].map((f) => [f, `${f}.hidden`]);
+  for (const [f, h] of hidden) fs.renameSync(f, h);
+  try {
+    const moved = run([...base, '--config', still, '--out', away, '--init-from', a, '--clip-from', k]);
+    assert.equal(moved.status, 0, moved.stderr);
+    assert.match(moved.stdout, /--init-from .*\/a is not here; the run holds what it gave \(sha256 [0-9a-f]{12}\), as its config\.json records, and resumes with it/);
+    assert.equal(clipSha(away), clipSha(b));
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(away, 'config.json'), 'utf8')).initFrom, JSON.parse(config).initFrom, 'the record kept');
+    fs.rmSync(path.join(away, 'clip'), { recursive: true });
+    const bare = run([...base, '--config', still, '--out', away, '--init-from', a, '--clip-from', k]);
+    assert.equal(bare.status, 1);
+    assert.match(bare.stderr.trim(), /^t2i-align: --clip-from .*\/k: no MiniCLIP checkpoint there or in its clip\//);
+  } finally {
+    for (const [f, h] of hidden) fs.renameSync(h, f);
+  }
 
   // The shipped model's list of runs names the MiniCLIP's folder and the clip settings it needs.
   const shipped = run(['ship-base-model', '--run', b, '--out', path.join(dir, 'shipped-b'), '--per-category', '2', '--prompts-per-category', '1']);
