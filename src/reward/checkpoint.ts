@@ -5,10 +5,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assignVariables, CheckpointError, hasCheckpoint, loadCheckpoint, readCheckpointIndex, readCheckpointOfKind, saveCheckpoint } from '../engine/checkpoint';
+import { assignVariables, CheckpointError, hasCheckpoint, loadCheckpoint, readCheckpointIndex, readCheckpointOfKind, saveCheckpoint, writeFileAtomic } from '../engine/checkpoint';
+import { makeDir } from '../engine/files';
 import { SHIPPED_CLIP_DIR } from '../models/checkpoint';
 import { variableShapes } from '../models/layers';
 import { FrozenClip, loadFrozenClip, TextEmbeddings } from './embeddings';
+import { TRAINING_IMAGES_FILE, trainingImageDigests } from './evaluate';
 import { RewardModel, RewardModelConfig, RewardModelConfigSchema } from './model';
 import { EpochStats, RewardTrainConfig, RewardTrainConfigSchema } from './train';
 
@@ -35,9 +37,14 @@ export interface RewardMeta {
   metrics: Record<string, unknown>;
 }
 
-/** Save a reward model to `dir` (`clip.dir` and dataset folders are made relative to it). */
+/**
+ * Save a reward model to `dir` (`clip.dir` and dataset folders are made relative to it), with the list of its
+ * training images beside it (TRAINING_IMAGES_FILE: checked against where the training folders are not at hand).
+ */
 export async function saveRewardModel(dir: string, model: RewardModel, meta: RewardMeta): Promise<void> {
   const rel = (p: string) => path.relative(path.resolve(dir), path.resolve(p)) || '.';
+  makeDir(dir);
+  writeFileAtomic(path.join(dir, TRAINING_IMAGES_FILE), trainingImageDigests(meta.datasets.map((d) => d.dir)).join('\n') + '\n');
   await saveCheckpoint(dir, model.variables, {
     ...meta,
     clip: { ...meta.clip, dir: rel(meta.clip.dir) },

@@ -10,6 +10,7 @@
  *   'new object'       a word (in this world: the object) never was.
  * Intervals: bootstrap over prompts.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from '../engine/random';
@@ -272,34 +273,61 @@ export function aucDifference(set: EvalSet, reward: ArrayLike<number>, clip: Arr
 }
 
 /**
- * Images of the dataset `dir` that are also in a dataset the reward model
- * was trained on (`datasets`, as its checkpoint records them: folders
- * relative to `modelDir`), by prompt and PNG bytes together (a test set
- * collected with the feedback's --seed is the training set again; a render
- * of "a circle" that happens to equal one of "a yellow circle" is another
- * example). Training folders that are
- * no longer there are named in `missing` (nothing to compare).
+ * The file beside a reward model's checkpoint that lists its training images, one short digest of each image's
+ * prompt and PNG bytes a line (sorted): a test set is checked against it where the training folders are not at
+ * hand (the model copied elsewhere without them, where the check was skipped with a note).
  */
-export function imagesSeenInTraining(modelDir: string, datasets: ReadonlyArray<{ dir: string }>, dir: string): { shared: number; total: number; trainDirs: string[]; missing: string[] } {
-  const digest = (d: string, r: ManifestRecord) => `${r.prompt}\n${imageFileSha(d, r)}`;
-  const trainDirs: string[] = [], missing: string[] = [];
-  const seen = new Set<string>();
-  for (const t of datasets) {
-    const d = path.resolve(modelDir, t.dir);
-    if (!fs.existsSync(path.join(d, 'manifest.jsonl'))) {
-      missing.push(d);
-      continue;
-    }
-    trainDirs.push(d);
+export const TRAINING_IMAGES_FILE = 'training-images.txt';
+
+/** An image's identity for the check: its prompt and PNG bytes together, hashed short (64 bits). */
+function imageDigest(dir: string, r: ManifestRecord): string {
+  return createHash('sha256').update(`${r.prompt}\n${imageFileSha(dir, r)}`).digest('hex').slice(0, 16);
+}
+
+/** The digests of every image in `dirs` (TRAINING_IMAGES_FILE's lines), sorted; an image file that is gone is left out. */
+export function trainingImageDigests(dirs: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const d of dirs) {
     for (const r of readManifest(d)) {
       try {
-        seen.add(digest(d, r));
+        out.add(imageDigest(d, r));
       } catch {
         // an image of the training set that is gone: nothing to compare it with
       }
     }
   }
+  return [...out].sort();
+}
+
+/**
+ * Images of the dataset `dir` that are also in a dataset the reward model
+ * was trained on (`datasets`, as its checkpoint records them: folders
+ * relative to `modelDir`), by prompt and PNG bytes together (a test set
+ * collected with the feedback's --seed is the training set again; a render
+ * of "a circle" that happens to equal one of "a yellow circle" is another
+ * example). Where a training folder is no longer there, the model's
+ * TRAINING_IMAGES_FILE (with `recorded`) stands in for them all; without
+ * it, the folders are named in `missing` (nothing to compare).
+ */
+export function imagesSeenInTraining(
+  modelDir: string,
+  datasets: ReadonlyArray<{ dir: string }>,
+  dir: string,
+  opts: { recorded?: boolean } = {},
+): { shared: number; total: number; trainDirs: string[]; missing: string[]; fromRecord: boolean } {
+  const dirs = datasets.map((t) => path.resolve(modelDir, t.dir));
+  const missing = dirs.filter((d) => !fs.existsSync(path.join(d, 'manifest.jsonl')));
+  const trainDirs = dirs.filter((d) => !missing.includes(d));
+  const record = path.join(modelDir, TRAINING_IMAGES_FILE);
+  const fromRecord = !!opts.recorded && missing.length > 0 && fs.existsSync(record);
+  const seen = new Set(fromRecord ? fs.readFileSync(record, 'utf8').split('\n').filter(Boolean) : trainingImageDigests(trainDirs));
   const records = readManifest(dir);
-  const shared = seen.size ? records.filter((r) => seen.has(digest(dir, r))).length : 0;
-  return { shared, total: records.length, trainDirs, missing };
+  const shared = seen.size ? records.filter((r) => {
+    try {
+      return seen.has(imageDigest(dir, r));
+    } catch {
+      return false;
+    }
+  }).length : 0;
+  return { shared, total: records.length, trainDirs: fromRecord ? [record] : trainDirs, missing: fromRecord ? [] : missing, fromRecord };
 }

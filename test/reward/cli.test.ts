@@ -90,6 +90,15 @@ test('t2i-align train-reward, reward --manifest/--image and eval-reward on a sma
   const { meta } = await loadRewardModel(out).then((m) => (m.model.dispose(), m.frozen.clip.dispose(), m));
   assert.equal(imagesSeenInTraining(out, meta.datasets, renamed).shared, 0);
   assert.equal(imagesSeenInTraining(out, meta.datasets, data).shared, 30);
+  // Copied away from its training data, the model still knows its training images by the list beside it (the
+  // check was skipped with a note: a copy of the training set then passed as a test set).
+  const away = path.join(tempDir('away'), 'a', 'b', 'rm'); // deeper: the recorded relative path leads nowhere from here
+  fs.cpSync(out, away, { recursive: true });
+  const dataCopy = path.join(tempDir('data-copy'), 'ds');
+  fs.cpSync(data, dataCopy, { recursive: true });
+  assert.ok(!fs.existsSync(path.resolve(away, meta.datasets[0].dir, 'manifest.jsonl')), 'the training folder is not where the copy looks');
+  await assert.rejects(runCli('eval-reward', '--model', away, '--judge', dataCopy, '--resamples', '20'), /: 30 of its 30 images are in the data this reward model was trained on \(.*training-images\.txt\)/);
+  assert.equal(imagesSeenInTraining(away, meta.datasets, judged, { recorded: true }).shared, 0, 'images it never saw pass');
 });
 
 test('reward commands: bad input is one clear line and writes nothing', async () => {
