@@ -95,6 +95,11 @@ export function registerEvaluate(program: Command): void {
         opts.out,
         { onProgress: (done) => (bar.tick(done - shown), (shown = done)) },
       );
+      if (shown === 0 && opts.out) {
+        // Read back, not sampled (its bar stood at 0%): said so, with how to evaluate again.
+        bar.tick(prompts.length * perPrompt * (rejectionK ?? 1));
+        process.stderr.write(`evaluate: read back from ${path.join(opts.out, 'evaluation.json')} (the same settings and weights; remove it to evaluate again)\n`);
+      }
       bar.done();
       if (opts.json) return void process.stdout.write(JSON.stringify(evaluationJson(r), null, 2) + '\n');
       console.log(`${opts.model}${rejectionK ? ` (best of ${rejectionK} by the reward)` : ''}: ${r.images.length} images, ${prompts.length} prompts x ${perPrompt}, seed ${seed}, guidance ${r.sampler.guidanceScale}, ${r.sampler.steps} steps; read by the ${r.evaluator} (the ${r.otherReader.evaluator} beside it)`);

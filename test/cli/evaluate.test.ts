@@ -66,8 +66,12 @@ test('evaluate prints one JSON object per the spec for a prompt file, with the s
   assert.equal(settings.evaluator, 'judge');
   delete settings.evaluator;
   fs.writeFileSync(saved, JSON.stringify({ ...body, settings: JSON.stringify(settings) }));
-  const again = JSON.parse(await runCli('evaluate', '--model', 'base', '--prompts', file, '--per-prompt', '2', '--seed', '3', '--reward', 'data/reward-model', '--out', path.join(dir, 'a'), '--json'));
-  assert.deepEqual(again.overall, r.overall);
+  const err: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((s: string | Uint8Array) => (err.push(String(s)), true)) as typeof process.stderr.write;
+  const again = await runCli('evaluate', '--model', 'base', '--prompts', file, '--per-prompt', '2', '--seed', '3', '--reward', 'data/reward-model', '--out', path.join(dir, 'a'), '--json').finally(() => (process.stderr.write = write));
+  assert.deepEqual(JSON.parse(again).overall, r.overall);
+  assert.ok(err.some((l) => l.includes(`evaluate: read back from ${saved} (the same settings and weights; remove it to evaluate again)`)), `said it read the evaluation back: ${err.join('')}`);
   // A saved file of another shape is one line naming it.
   for (const [i, body] of ['{}', 'null', '[]', '{"settings": "{}", "result": null}', '{"settings": "not json", "result": {"images": []}}'].entries()) {
     const out = path.join(dir, `shape-${i}`);
