@@ -294,14 +294,21 @@ async function finetuneLocked(
     if (savedReward && typeof savedReward === 'object' && !('score' in savedReward) && record.inputs.reward) savedReward.score = record.inputs.reward.score;
     // How often checkpoints are written changes no number (a resume is bit-identical), as in pretraining: not compared.
     if (saved.config?.train && typeof saved.config.train === 'object') saved.config.train.checkpointEvery = record.config.train.checkpointEvery;
-    // Inputs are known by their hashes, their folders kept as where they were found: a run (or an input) moved or
-    // copied elsewhere resumes (it was refused, "inputs.reward.dir was /a, now /b", with the same settings).
-    const moved = (was: any, now: { dir: string } | null | undefined, key: 'sha256' | 'manifestSha256') => {
-      if (was && typeof was === 'object' && now && typeof was.dir === 'string' && was[key] === (now as Record<string, unknown>)[key]) was.dir = now.dir;
+    // A run (or an input) moved or copied elsewhere resumes (it was refused, "inputs.reward.dir was /a, now /b", with
+    // the same settings): a model or reward model is known by its weights' sha256; a dataset by its manifest and
+    // labels only where its recorded folder is gone (a manifest names its images by seed, not by their bytes: another
+    // folder beside it may hold another generator's images under the same manifest).
+    const moved = (was: any, now: { dir: string } | null | undefined, same: (was: any) => boolean) => {
+      if (was && typeof was === 'object' && now && typeof was.dir === 'string' && same(was)) was.dir = now.dir;
     };
-    moved(saved.inputs?.model, record.inputs.model, 'sha256');
-    moved(saved.inputs?.reward, record.inputs.reward, 'sha256');
-    if (Array.isArray(saved.inputs?.datasets)) saved.inputs.datasets.forEach((d: unknown, i: number) => moved(d, record.inputs.datasets[i], 'manifestSha256'));
+    moved(saved.inputs?.model, record.inputs.model, (was) => was.sha256 === record.inputs.model.sha256);
+    moved(saved.inputs?.reward, record.inputs.reward, (was) => was.sha256 === record.inputs.reward?.sha256);
+    if (Array.isArray(saved.inputs?.datasets)) {
+      saved.inputs.datasets.forEach((d: unknown, i: number) => {
+        const now = record.inputs.datasets[i];
+        moved(d, now, (was) => !!now && !fs.existsSync(was.dir) && was.manifestSha256 === now.manifestSha256 && was.labelsSha256 === now.labelsSha256);
+      });
+    }
     const diff = firstDifference(saved, JSON.parse(JSON.stringify(record)));
     if (diff) throw new Error(`${inputs.out} holds a fine-tuning run with other settings or inputs (${diff}); use another --out, or the same settings to resume`);
   }

@@ -230,16 +230,18 @@ async function pretrainLocked(opts: PretrainOptions, config: PretrainConfig, cor
   // checkpoint past the warm start), config.json's record stands in for it. It was refused, "no checkpoint there".
   const recorded = prev !== null && typeof prev === 'object' && !Array.isArray(prev) ? prev : undefined;
   const ownClipSha = hasCheckpoint(path.join(out, 'clip')) ? readCheckpointIndex(path.join(out, 'clip')).sha256 : null;
-  const gone = (dir: string) => !fs.existsSync(dir);
+  // Gone, and named as the run named it (a path the run never named is not taken for its source).
+  const goneAs = (dir: string, recordedDirs: readonly string[]) =>
+    !fs.existsSync(dir) && recordedDirs.some((r) => r === dir || path.resolve(r) === path.resolve(dir));
   const standIn = (flag: string, dir: string, source: Source) => {
     log(`${flag} ${dir} is not here; the run holds what it gave (sha256 ${source.sha256.slice(0, 12)}), as its config.json records, and resumes with it`);
     return source;
   };
   const clipFrom = opts.clipFrom === undefined ? null
-    : gone(opts.clipFrom) && recorded?.clipFrom && recorded.clipFrom.sha256 === ownClipSha ? standIn('--clip-from', opts.clipFrom, recorded.clipFrom)
+    : recorded?.clipFrom && recorded.clipFrom.sha256 === ownClipSha && goneAs(opts.clipFrom, [recorded.clipFrom.dir, path.dirname(recorded.clipFrom.dir)]) ? standIn('--clip-from', opts.clipFrom, recorded.clipFrom)
     : checkClipFrom(opts.clipFrom, config);
   const initFrom = opts.initFrom === undefined ? null
-    : gone(opts.initFrom) && recorded?.initFrom && ownClipSha !== null && hasCheckpoint(path.join(out, 'diffusion')) ? standIn('--init-from', opts.initFrom, recorded.initFrom)
+    : recorded?.initFrom && ownClipSha !== null && hasCheckpoint(path.join(out, 'diffusion')) && goneAs(opts.initFrom, [recorded.initFrom.dir]) ? standIn('--init-from', opts.initFrom, recorded.initFrom)
     : checkInitFrom(opts.initFrom, config, { ownClip: clipFrom !== null });
   const resolved = { preset: opts.preset, ...config, corpus, initFrom, ...(clipFrom ? { clipFrom } : {}) };
   if (prev !== undefined) {

@@ -348,7 +348,8 @@ export function checkOrigin(dir: string, origin: DatasetOrigin, prompts: readonl
     if (other.length) {
       // A model is named by the path given, relative to the folder its run was started from: the same model named
       // from another folder reads as another (the message said it was another generator).
-      const paths = [...other, recordSource].every((s) => s.includes('/') || s.includes(path.sep));
+      const tail = (a: string, b: string) => a.endsWith(`/${b.replace(/^(\.\.?\/)+/, '')}`);
+      const paths = other.every((s) => tail(s, recordSource) || tail(recordSource, s));
       const note = paths ? ` (a model's path as given, from the folder its run was started in: this older kit's dataset has no ${ORIGIN_FILE} to say more; the same model from another folder reads as another, so run from that folder)` : '';
       throw new Error(`${dir}: its images were made by ${other.map((s) => `"${s}"`).join(', ')}, and this run makes images with "${recordSource}"${note}: ${advice}`);
     }

@@ -379,6 +379,10 @@ test('pretrain --clip-from: the MiniCLIP from another folder as it is, the UNet 
     assert.match(moved.stdout, /--init-from .*\/a is not here; the run holds what it gave \(sha256 [0-9a-f]{12}\), as its config\.json records, and resumes with it/);
     assert.equal(clipSha(away), clipSha(b));
     assert.deepEqual(JSON.parse(fs.readFileSync(path.join(away, 'config.json'), 'utf8')).initFrom, JSON.parse(config).initFrom, 'the record kept');
+    // a gone path the run never named is no stand-in for its source
+    const typo = run([...base, '--config', still, '--out', away, '--init-from', path.join(dir, 'a-typo'), '--clip-from', k]);
+    assert.equal(typo.status, 1);
+    assert.match(typo.stderr.trim(), /^t2i-align: --init-from .*a-typo: no checkpoint in /);
     fs.rmSync(path.join(away, 'clip'), { recursive: true });
     const bare = run([...base, '--config', still, '--out', away, '--init-from', a, '--clip-from', k]);
     assert.equal(bare.status, 1);

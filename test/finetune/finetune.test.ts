@@ -325,10 +325,18 @@ test('finetune resumed: a step judged after the last checkpoint is judged once; 
   assert.equal(fs.readFileSync(path.join(cut, 'progress.jsonl'), 'utf8'), fs.readFileSync(path.join(whole, 'progress.jsonl'), 'utf8'));
   // The run and its inputs copied elsewhere resume there: inputs are known by their hashes, and the record then
   // names where they are now (it was refused: "inputs.model.dir was ..., now ...", with the same settings).
+  // A dataset is taken for the recorded one only where that folder is gone (a manifest names images by seed, not by
+  // their bytes: a folder beside it may hold another generator's images under the same manifest).
   const away = removedAtExit('t2i-ft-moved-');
   for (const [from, to] of [[base, 'base'], [data, 'data'], [cut, 'run']]) fs.cpSync(from, path.join(away, to), { recursive: true });
-  const moved = await finetune({ model: path.join(away, 'base'), data: [path.join(away, 'data')], out: path.join(away, 'run') }, cfg, { progress: false });
-  assert.equal(moved.step, 4, 'resumed (already done)');
+  const resumeAway = () => finetune({ model: path.join(away, 'base'), data: [path.join(away, 'data')], out: path.join(away, 'run') }, cfg, { progress: false });
+  await assert.rejects(resumeAway(), /other settings or inputs \(inputs\.datasets\[0\]\.dir was /);
+  fs.renameSync(data, `${data}.gone`);
+  try {
+    assert.equal((await resumeAway()).step, 4, 'resumed (already done)');
+  } finally {
+    fs.renameSync(`${data}.gone`, data);
+  }
   const movedRecord = JSON.parse(fs.readFileSync(path.join(away, 'run', 'finetune.json'), 'utf8'));
   assert.deepEqual([movedRecord.inputs.model.dir, movedRecord.inputs.datasets[0].dir], [path.join(away, 'base', 'diffusion'), path.join(away, 'data')]);
   // One more rater's label on an image that had labels: as many labelled images, another weight.

@@ -133,4 +133,5 @@ test('a dataset of an older kit (no dataset.json) takes images only from the sou
   const made = path.join(dir, 'manifest.jsonl');
   fs.writeFileSync(made, fs.readFileSync(made, 'utf8').replaceAll('"source":"render"', '"source":"data/base-model"'));
   assert.throws(() => checkOrigin(dir, origin, ['a circle'], '/work/main/data/base-model'), /made by "data\/base-model", and this run makes images with "\/work\/main\/data\/base-model" \(a model's path as given, from the folder its run was started in: .*so run from that folder\): use the same generator/);
+  assert.throws(() => checkOrigin(dir, origin, ['a circle'], 'results/ft-b'), (e: Error) => /made by "data\/base-model", and this run makes images with "results\/ft-b": use the same generator/.test(e.message), 'two models, no note');
 });
