@@ -14,7 +14,7 @@ import { Rng } from '../engine/random';
 import { diffusionCheckpointDir } from '../eval/base';
 import { CLASSIFIER_DIR, readReadyClassifierMeta } from '../eval/classifier';
 import { EVALUATORS, EvaluateResult, EvaluatorName, evaluationJson, winTieLose } from '../eval/evaluate';
-import { findClipDir } from '../reward/checkpoint';
+import { checkedClipDir } from '../reward/checkpoint';
 import { loadPrompts } from '../feedback/collect';
 import { resolveReproduceConfig, reproduce } from '../pipeline/reproduce';
 import { EVALUATION_FILE, evaluateStage } from '../pipeline/stages';
@@ -81,7 +81,7 @@ export function registerEvaluate(program: Command): void {
       // Each model is read, its weights checked against their sha256, before any sampling: a wrong or corrupt
       // folder (a classifier as --reward, truncated weights, ...) costs no images.
       if (opts.model !== 'base') forOption('--model', () => readVerifiedWeights(diffusionCheckpointDir(opts.model)));
-      if (opts.reward) forOption('--reward', () => (readVerifiedWeights(findClipDir(opts.reward!)), readVerifiedWeights(opts.reward!))); // its MiniCLIP too (a copied reward model's may be left behind)
+      if (opts.reward) forOption('--reward', () => (readVerifiedWeights(checkedClipDir(opts.reward!)), readVerifiedWeights(opts.reward!))); // its MiniCLIP too (left behind by a copy, or retrained in place)
       forOption('--classifier', () => (readReadyClassifierMeta(opts.classifier ?? CLASSIFIER_DIR), readVerifiedWeights(opts.classifier ?? CLASSIFIER_DIR)));
       const prompts = evaluationPrompts(opts.prompts, k, seed);
       if (prompts.length * perPrompt < 2) throw new Error(`${prompts.length} prompt x --per-prompt ${perPrompt} is one image: the FID needs at least 2 (raise --per-prompt, or give more prompts)`);

@@ -11,7 +11,7 @@ import { checkpointKind, hasCheckpoint, writeFileAtomic } from '../engine/checkp
 import { lineChartSvg } from '../eval/report';
 import {
   ablationTable, auxLossAblation, BASE_CLIP_DIR, ClipScore, embedImages, evaluateReward, FrozenClip, imagesSeenInTraining, judgeEvalSet, TRAINING_IMAGES_FILE, labelEvalSet, LABEL_MODES, REWARD_INPUTS, RewardInputs, LabelMode,
-  clipCheckpointDir, loadFrozenClip, loadRewardData, loadRewardModel, RewardScorer, rewardTable, TextEmbeddings, datasetImageEmbeddings, RewardTrainConfig,
+  clipCheckpointDir, loadFrozenClip, recordedTrainingImages, loadRewardData, loadRewardModel, RewardScorer, rewardTable, TextEmbeddings, datasetImageEmbeddings, RewardTrainConfig,
 } from '../reward';
 import { decodePng, formatPrompt, ImageLike, parsePrompt, readManifest, refuseRepeatedDatasets } from '../world';
 import { trainRewardStage } from '../pipeline/stages';
@@ -174,7 +174,7 @@ export function registerReward(program: Command): void {
       await initBackend();
       const { model, meta, frozen } = await forOption('--model', () => loadRewardModel(opts.model));
       try {
-        refuseTrainingImages(opts.model, meta.datasets ?? [], [...opts.labels, ...opts.judge], 'the data this reward model was trained on', true);
+        refuseTrainingImages(opts.model, meta.datasets ?? [], [...opts.labels, ...opts.judge], 'the data this reward model was trained on', recordedTrainingImages(opts.model, meta));
         const sets = [...opts.labels.map((d) => labelEvalSet(d, frozen)), ...opts.judge.map((d) => judgeEvalSet(d, frozen))];
         const r = evaluateReward(model, frozen, sets, { trainPrompts: meta.trainPrompts, clipThreshold: Number(meta.metrics.clipThreshold ?? 0.5) }, { resamples, seed, renderPrompts });
         const table = rewardTable(r);
@@ -237,10 +237,10 @@ export function registerReward(program: Command): void {
 }
 
 /** A test set must be images the model never saw: refuse one that holds training images (by their bytes). */
-function refuseTrainingImages(base: string, training: ReadonlyArray<{ dir: string }>, testDirs: readonly string[], what: string, recorded = false): void {
+function refuseTrainingImages(base: string, training: ReadonlyArray<{ dir: string }>, testDirs: readonly string[], what: string, recorded?: ReadonlySet<string> | null): void {
   for (const d of [...new Set(testDirs)]) {
-    const o = imagesSeenInTraining(base, training, d, { recorded });
+    const o = imagesSeenInTraining(base, training, d, recorded);
     if (o.shared) throw new Error(`${d}: ${o.shared} of its ${o.total} images are in ${what} (${o.trainDirs.join(', ')}): evaluate on images it never saw (collect them with another --seed)`);
-    for (const m of o.missing) console.error(`t2i-align: the training data ${m} is not here${recorded ? `, nor the model's list of its training images (${TRAINING_IMAGES_FILE}: reward models trained since 2026-12-07 keep one)` : ''}, so ${d} is not checked against it`);
+    for (const m of o.missing) console.error(`t2i-align: the training data ${m} is not here${recorded === null ? `, nor the model's list of its training images (${TRAINING_IMAGES_FILE}, which reward models trained since 2026-12-07 keep)` : ''}, so ${d} is not checked against it`);
   }
 }

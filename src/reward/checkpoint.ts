@@ -3,10 +3,10 @@
  * config, the MiniCLIP it reads (folder and weights sha256), the datasets and
  * label counts it learnt from, the split, the training curve and its metrics.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assignVariables, CheckpointError, hasCheckpoint, loadCheckpoint, readCheckpointIndex, readCheckpointOfKind, saveCheckpoint, writeFileAtomic } from '../engine/checkpoint';
-import { makeDir } from '../engine/files';
 import { SHIPPED_CLIP_DIR } from '../models/checkpoint';
 import { variableShapes } from '../models/layers';
 import { FrozenClip, loadFrozenClip, TextEmbeddings } from './embeddings';
@@ -35,6 +35,8 @@ export interface RewardMeta {
   history: EpochStats[];
   /** Whatever metrics the caller computed (held-out accuracy, AUC, ...). */
   metrics: Record<string, unknown>;
+  /** TRAINING_IMAGES_FILE beside the checkpoint: its lines and sha256 (a list that does not match is not read). Since 2026-12-07. */
+  trainingImages?: { images: number; sha256: string };
 }
 
 /**
@@ -43,13 +45,41 @@ export interface RewardMeta {
  */
 export async function saveRewardModel(dir: string, model: RewardModel, meta: RewardMeta): Promise<void> {
   const rel = (p: string) => path.relative(path.resolve(dir), path.resolve(p)) || '.';
-  makeDir(dir);
-  writeFileAtomic(path.join(dir, TRAINING_IMAGES_FILE), trainingImageDigests(meta.datasets.map((d) => d.dir)).join('\n') + '\n');
+  const digests = trainingImageDigests(meta.datasets.map((d) => d.dir));
+  const list = digests.join('\n') + '\n';
   await saveCheckpoint(dir, model.variables, {
     ...meta,
     clip: { ...meta.clip, dir: rel(meta.clip.dir) },
     datasets: meta.datasets.map((d) => ({ ...d, dir: rel(d.dir) })),
+    trainingImages: { images: digests.length, sha256: createHash('sha256').update(list).digest('hex') },
   });
+  // After the checkpoint that names it: a save cut short between the two leaves a list the checkpoint does not match
+  // (the model's earlier one, under --overwrite), which is not read.
+  writeFileAtomic(path.join(dir, TRAINING_IMAGES_FILE), list);
+}
+
+/**
+ * The training images' digests a reward model keeps beside it (TRAINING_IMAGES_FILE), or null where it has none
+ * that its checkpoint names (a model from before 2026-12-07, or a list that is not this checkpoint's).
+ */
+export function recordedTrainingImages(dir: string, meta: Pick<RewardMeta, 'trainingImages'> = readRewardMeta(dir)): Set<string> | null {
+  const file = path.join(dir, TRAINING_IMAGES_FILE);
+  if (!meta.trainingImages || !fs.existsSync(file)) return null;
+  const text = fs.readFileSync(file, 'utf8');
+  if (createHash('sha256').update(text).digest('hex') !== meta.trainingImages.sha256) return null;
+  return new Set(text.split('\n').filter(Boolean));
+}
+
+/**
+ * The MiniCLIP folder a reward model reads (see findClipDir), its weights checked against the sha256 the model
+ * records, reading no weights (a MiniCLIP retrained in place was found only once every image was sampled).
+ */
+export function checkedClipDir(dir: string): string {
+  const meta = readRewardMeta(dir);
+  const clipDir = findClipDir(dir, meta);
+  const sha = readCheckpointIndex(clipDir).sha256;
+  if (sha !== meta.clip.sha256) throw new CheckpointError(`reward model ${dir} was trained on the MiniCLIP with weights ${meta.clip.sha256.slice(0, 12)}, not ${sha.slice(0, 12)} (${clipDir})`);
+  return clipDir;
 }
 
 /** Read a reward checkpoint's meta (errors name the folder and what is wrong). */

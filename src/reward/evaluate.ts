@@ -305,22 +305,21 @@ export function trainingImageDigests(dirs: readonly string[]): string[] {
  * relative to `modelDir`), by prompt and PNG bytes together (a test set
  * collected with the feedback's --seed is the training set again; a render
  * of "a circle" that happens to equal one of "a yellow circle" is another
- * example). Where a training folder is no longer there, the model's
- * TRAINING_IMAGES_FILE (with `recorded`) stands in for them all; without
- * it, the folders are named in `missing` (nothing to compare).
+ * example). `recorded`: the model's own list of its training images
+ * (recordedTrainingImages), read beside the folders found (a relative path
+ * may lead a copied model to another dataset); without it, training folders
+ * that are no longer there are named in `missing` (nothing to compare).
  */
 export function imagesSeenInTraining(
   modelDir: string,
   datasets: ReadonlyArray<{ dir: string }>,
   dir: string,
-  opts: { recorded?: boolean } = {},
-): { shared: number; total: number; trainDirs: string[]; missing: string[]; fromRecord: boolean } {
+  recorded: ReadonlySet<string> | null = null,
+): { shared: number; total: number; trainDirs: string[]; missing: string[] } {
   const dirs = datasets.map((t) => path.resolve(modelDir, t.dir));
   const missing = dirs.filter((d) => !fs.existsSync(path.join(d, 'manifest.jsonl')));
   const trainDirs = dirs.filter((d) => !missing.includes(d));
-  const record = path.join(modelDir, TRAINING_IMAGES_FILE);
-  const fromRecord = !!opts.recorded && missing.length > 0 && fs.existsSync(record);
-  const seen = new Set(fromRecord ? fs.readFileSync(record, 'utf8').split('\n').filter(Boolean) : trainingImageDigests(trainDirs));
+  const seen = new Set([...trainingImageDigests(trainDirs), ...(recorded ?? [])]);
   const records = readManifest(dir);
   const shared = seen.size ? records.filter((r) => {
     try {
@@ -329,5 +328,5 @@ export function imagesSeenInTraining(
       return false;
     }
   }).length : 0;
-  return { shared, total: records.length, trainDirs: fromRecord ? [record] : trainDirs, missing: fromRecord ? [] : missing, fromRecord };
+  return { shared, total: records.length, trainDirs: recorded ? [...trainDirs, path.join(modelDir, TRAINING_IMAGES_FILE)] : trainDirs, missing: recorded ? [] : missing };
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
@@ -123,6 +124,21 @@ test('evaluate: bad input is one line naming what is wrong and what is allowed',
   index.meta.clip.sha256 = 'f'.repeat(64); // a MiniCLIP that is neither beside it nor the shipped one
   fs.writeFileSync(path.join(stranded, 'checkpoint.json'), JSON.stringify(index));
   await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', one, '--per-prompt', '2', '--reward', stranded), /^\w*Error: --reward: reward model .*stranded-reward names its MiniCLIP as .* does not exist, nor is it the shipped one/);
+  // ... or beside another MiniCLIP where its own was (retrained in place)
+  const retrained = path.join(dir, 'retrained');
+  fs.cpSync('data/reward-model', path.join(retrained, 'reward-model'), { recursive: true });
+  fs.cpSync('data/base-model/clip', path.join(retrained, 'base-model', 'clip'), { recursive: true });
+  // other weights, whole (their own sha256 in their checkpoint.json), for a reward trained on a MiniCLIP found nowhere
+  const clipDir = path.join(retrained, 'base-model', 'clip');
+  const clipIndex = JSON.parse(fs.readFileSync(path.join(clipDir, 'checkpoint.json'), 'utf8'));
+  const other = fs.readFileSync(path.join(clipDir, clipIndex.weightsFile));
+  other[100] ^= 0xff;
+  const otherSha = createHash('sha256').update(other).digest('hex');
+  fs.rmSync(path.join(clipDir, clipIndex.weightsFile));
+  fs.writeFileSync(path.join(clipDir, `weights-${otherSha.slice(0, 12)}.bin`), other);
+  fs.writeFileSync(path.join(clipDir, 'checkpoint.json'), JSON.stringify({ ...clipIndex, sha256: otherSha, weightsFile: `weights-${otherSha.slice(0, 12)}.bin` }));
+  fs.writeFileSync(path.join(retrained, 'reward-model', 'checkpoint.json'), JSON.stringify({ ...index, meta: { ...index.meta, clip: { ...index.meta.clip, sha256: 'd'.repeat(64) } } }));
+  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', one, '--per-prompt', '2', '--reward', path.join(retrained, 'reward-model')), new RegExp(`^\\w*Error: --reward: reward model .*retrained/reward-model was trained on the MiniCLIP with weights dddddddddddd, not ${otherSha.slice(0, 12)}`));
   await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', one, '--per-prompt', '1'), /1 prompt x --per-prompt 1 is one image: the FID needs at least 2/);
   await assert.rejects(runCli('eval-finetune', '--runs', 'data/classifier'), /data\/classifier holds a "classifier" checkpoint, not a text-to-image model/);
 });

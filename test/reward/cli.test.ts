@@ -7,7 +7,7 @@ import { runCli } from '../cli/run-in-process';
 import { smallDataset, tempDir } from '../feedback/helpers';
 import { labelledDataset, tinyFrozenClip } from './helpers';
 import { assertNoLeaks } from '../../src/engine';
-import { auxLossAblation, EvalSet, imagesSeenInTraining, loadRewardData } from '../../src/reward';
+import { auxLossAblation, EvalSet, imagesSeenInTraining, loadRewardData, recordedTrainingImages } from '../../src/reward';
 import { encodePng, readImage, readManifest, renderPrompt } from '../../src/world';
 import { embedImages, loadRewardModel } from '../../src/reward';
 
@@ -98,7 +98,17 @@ test('t2i-align train-reward, reward --manifest/--image and eval-reward on a sma
   fs.cpSync(data, dataCopy, { recursive: true });
   assert.ok(!fs.existsSync(path.resolve(away, meta.datasets[0].dir, 'manifest.jsonl')), 'the training folder is not where the copy looks');
   await assert.rejects(runCli('eval-reward', '--model', away, '--judge', dataCopy, '--resamples', '20'), /: 30 of its 30 images are in the data this reward model was trained on \(.*training-images\.txt\)/);
-  assert.equal(imagesSeenInTraining(away, meta.datasets, judged, { recorded: true }).shared, 0, 'images it never saw pass');
+  const list = recordedTrainingImages(away);
+  assert.equal(list?.size, 30);
+  assert.equal(imagesSeenInTraining(away, meta.datasets, judged, list).shared, 0, 'images it never saw pass');
+  // A list its checkpoint does not name (another model's, or its earlier one left by a save cut short) is not read.
+  fs.appendFileSync(path.join(away, 'training-images.txt'), '0123456789abcdef\n');
+  assert.equal(recordedTrainingImages(away), null);
+  // Beside the folders a relative path finds, not instead of them: a copy beside another dataset still knows its own.
+  const beside = path.join(tempDir('beside'), 'x');
+  fs.cpSync(out, path.join(beside, 'rm'), { recursive: true });
+  fs.cpSync(judged, path.resolve(beside, 'rm', meta.datasets[0].dir), { recursive: true }); // another dataset where the path leads
+  assert.equal(imagesSeenInTraining(path.join(beside, 'rm'), meta.datasets, dataCopy, recordedTrainingImages(path.join(beside, 'rm'))).shared, 30);
 });
 
 test('reward commands: bad input is one clear line and writes nothing', async () => {
