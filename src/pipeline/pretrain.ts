@@ -174,6 +174,21 @@ function trimLosses(file: string, stage: LossLine['stage'], upTo: number): void 
   if (kept.length !== lines.length) writeFileAtomic(file, kept.map((l) => l + '\n').join(''));
 }
 
+/** The last loss `file` logged for `stage` (a resumed run's stage that had nothing left to do trains no update to report), or null. */
+function lastLogged(file: string, stage: LossLine['stage']): number | null {
+  if (!fs.existsSync(file)) return null;
+  const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  for (let i = lines.length - 1; i >= 0; i--) {
+    try {
+      const r = JSON.parse(lines[i]) as LossLine;
+      if (r.stage === stage) return r.loss;
+    } catch {
+      // a torn line: trimLosses drops it
+    }
+  }
+  return null;
+}
+
 function stepOf(dir: string, kind: 'miniclip' | 'diffusion'): number {
   return hasCheckpoint(dir) ? readModelMeta(dir, kind).step : 0;
 }
@@ -323,7 +338,7 @@ async function pretrainLocked(opts: PretrainOptions, config: PretrainConfig, cor
   const result: PretrainResult = {
     config,
     corpus,
-    clip: { startStep: clipRes.startStep, step: clipRes.step, lastLoss: clipRes.losses.at(-1) ?? null },
+    clip: { startStep: clipRes.startStep, step: clipRes.step, lastLoss: clipRes.losses.at(-1) ?? lastLogged(lossFile, 'clip') },
     diffusion: { startStep: 0, step: 0, lastLoss: null },
     seconds: secs,
     done: false,
@@ -365,7 +380,7 @@ async function pretrainLocked(opts: PretrainOptions, config: PretrainConfig, cor
         if (every > 0 && s % every === 0 && s < config.diffusionTrain.steps) grid(`step-${String(s).padStart(6, '0')}.png`, ema);
       },
     });
-    result.diffusion = { startStep: res.startStep, step: res.step, lastLoss: res.losses.at(-1) ?? null };
+    result.diffusion = { startStep: res.startStep, step: res.step, lastLoss: res.losses.at(-1) ?? lastLogged(lossFile, 'diffusion') };
     if (res.step >= config.diffusionTrain.steps) {
       // the final grid shows what `generate` will draw: the saved checkpoint, with its moving average
       const saved = (await loadTextToImage(diffDir)).model;

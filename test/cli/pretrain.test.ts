@@ -74,6 +74,9 @@ test('pretrain --quick: stopped early, rerun resumes; writes loadable checkpoint
   const { clip, meta: cmeta } = await loadMiniClip(path.join(out, 'clip'));
   assert.equal(cmeta.step, 4);
   clip.dispose();
+  // A rerun of the finished run trains nothing and still reports the last losses (it printed "clip loss -").
+  const last = (stage: string) => losses.filter((l) => l.stage === stage).at(-1)!.loss.toFixed(4);
+  assert.match(run(args).stdout, new RegExp(`done: .*\\(clip loss ${last('clip')}, diffusion loss ${last('diffusion')}\\)`));
 });
 
 test('pretrain: a killed invocation keeps its wall time up to the last checkpoint in timing.json', async () => {
