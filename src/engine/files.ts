@@ -1,5 +1,6 @@
 /** Folders on disk (no tfjs here: the world and feedback stages use it too). */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 /**
@@ -159,27 +160,30 @@ export function processStamp(pid: number): string {
   }
 }
 
-/** A lock file's text: this process's pid, then its stamp where there is one. */
+/** A lock file's text: this process's pid, its stamp ('-' where there is none) and this host's name. */
 function lockText(): string {
-  const stamp = processStamp(process.pid);
-  return stamp ? `${process.pid} ${stamp}` : String(process.pid);
+  return `${process.pid} ${processStamp(process.pid) || '-'} ${os.hostname()}`;
 }
 
 /**
  * The pid a lock file names (NaN when it is gone or unreadable), and whether that process runs: this one if it
  * holds `file`; another as `processAlive` says (a killed run's lock is not; another user's process is), unless
  * the lock's stamp says it was another process of that pid (see processStamp; a lock without one is judged by
- * its pid).
+ * its pid); one on another host (`host`) is taken to run.
  */
-function lockHolder(file: string): { pid: number; alive: boolean } {
+function lockHolder(file: string): { pid: number; alive: boolean; host?: string } {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8').trim();
   } catch {
     return { pid: NaN, alive: false }; // gone since: its holder finished
   }
-  const [first, stamp] = text.split(/\s+/);
+  const [first, written, host] = text.split(/\s+/);
   const pid = Number(first);
+  const stamp = written === '-' ? undefined : written;
+  // Another machine's process (a folder shared between hosts, as queue workers may share one): nothing here can
+  // tell whether it runs, so it is taken to (by its pid alone it was judged here, and taken over).
+  if (host && host !== os.hostname()) return { pid, alive: true, host };
   if (pid === process.pid) return { pid, alive: heldLocks.has(file) };
   if (!(Number.isInteger(pid) && pid > 0 && processAlive(pid))) return { pid, alive: false };
   const now = stamp ? processStamp(pid) : '';
@@ -230,13 +234,16 @@ export async function withFolderLock<T>(dir: string, name: string, what: string,
   const made = !fs.existsSync(dir);
   makeDir(dir);
   const file = path.resolve(dir, name);
-  const refuse = (pid: number) => new Error(`another ${what} (pid ${pid}${pid === process.pid ? ', this one' : ''}) is running in ${dir}; wait for it, or stop it (a killed ${what} resumes when rerun)`);
+  const refuse = ({ pid, host }: { pid: number; host?: string }) =>
+    new Error(host
+      ? `another ${what} (pid ${pid} on host ${host}) holds ${dir}; wait for it, or, if none runs there, remove ${file} (a killed ${what} resumes when rerun)`
+      : `another ${what} (pid ${pid}${pid === process.pid ? ', this one' : ''}) is running in ${dir}; wait for it, or stop it (a killed ${what} resumes when rerun)`);
   const token = `${file}.takeover`;
   const deadline = Date.now() + 2 * STALE_TAKEOVER_MS;
   for (;;) {
     if (createWhole(file, lockText())) break;
     const seen = lockHolder(file);
-    if (seen.alive) throw refuse(seen.pid);
+    if (seen.alive) throw refuse(seen);
     if (Date.now() > deadline) throw new Error(`could not take over ${file}, left by a process that is gone (pid ${seen.pid}): another process keeps its takeover token ${token}; remove both files if no ${what} runs in ${dir}`);
     if (!createWhole(token, String(process.pid))) {
       // Another process is taking the lock over: wait for it, then look again (its lock will be alive).
@@ -247,7 +254,7 @@ export async function withFolderLock<T>(dir: string, name: string, what: string,
     try {
       // Under the token: the lock is still the dead one's (not a lock made since), so it is ours to remove.
       const now = lockHolder(file);
-      if (now.alive) throw refuse(now.pid);
+      if (now.alive) throw refuse(now);
       if (Object.is(now.pid, seen.pid) || Number.isNaN(now.pid)) fs.rmSync(file, { force: true });
     } finally {
       fs.rmSync(token, { force: true });

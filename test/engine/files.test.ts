@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { spawn } from 'node:child_process';
@@ -46,7 +47,7 @@ test('withFolderLock: a lock whose pid another process has taken since (its stam
   const stamp = processStamp(other);
   if (process.platform === 'linux') assert.match(stamp, /^[0-9a-f-]+\/\d+$/, 'Linux gives a boot id and a start time');
   const run = () => withFolderLock(dir, '.test.lock', 'test', async () => fs.readFileSync(lock, 'utf8'));
-  for (const held of [String(other), `${other} ${stamp}`]) {
+  for (const held of [String(other), `${other} ${stamp}`, `${other} ${stamp || '-'} ${os.hostname()}`]) {
     fs.writeFileSync(lock, held);
     await assert.rejects(run(), new RegExp(`another test \\(pid ${other}\\) is running in`), held);
   }
@@ -54,8 +55,14 @@ test('withFolderLock: a lock whose pid another process has taken since (its stam
     // the pid's process started at another time (or on another boot): the lock's holder is gone
     fs.writeFileSync(lock, `${other} ${stamp.replace(/\d+$/, (t) => String(Number(t) + 1))}`);
     const text = await run();
-    assert.equal(text, `${process.pid} ${processStamp(process.pid)}`, 'the lock names this process and its stamp');
+    assert.equal(text, `${process.pid} ${processStamp(process.pid)} ${os.hostname()}`, 'the lock names this process, its stamp and its host');
     assert.ok(!fs.existsSync(lock));
+  }
+  // Another host's lock on a shared folder: nothing here tells whether it runs, so it is not taken over (it was
+  // judged by a pid of this machine); the refusal names the host and the file to remove if none runs there.
+  for (const held of ['999999999 - far-away', `999999999 ${stamp || '-'} far-away`]) {
+    fs.writeFileSync(lock, held);
+    await assert.rejects(run(), new RegExp(`another test \\(pid 999999999 on host far-away\\) holds .*; wait for it, or, if none runs there, remove .*\\.test\\.lock`));
   }
 });
 
