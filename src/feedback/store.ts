@@ -292,12 +292,12 @@ export class LabelStore {
       const clock = this.clock();
       return rows.map((l): WriteResult => {
         if (emptyUndo.get(l.requestId)) throw new ConflictError(`request_id ${l.requestId} was already used for an undo; a new label needs a new request_id`);
-        if (opts.ifUnlabelled && !find.get(l.requestId) && live.get(l.imageId, l.rater)) {
-          throw new ConflictError(`${l.rater} already labelled image ${l.imageId} (in another tab?); it was not labelled again (undo it to change the label)`);
-        }
         // Looked up before inserting: an insert that meets its request id does nothing but still uses up a row
         // number (AUTOINCREMENT), so every rerun of a panel left a gap of the store's size in the numbering.
         const stored = find.get(l.requestId);
+        if (opts.ifUnlabelled && !stored && live.get(l.imageId, l.rater)) {
+          throw new ConflictError(`${l.rater} already labelled image ${l.imageId} (in another tab?); it was not labelled again (undo it to change the label)`);
+        }
         if (!stored) {
           insert.run(l.imageId, l.rater, l.raterKind, l.label, l.time ?? clock.now(l.rater), l.requestId);
           const row = fromDb(find.get(l.requestId)!);

@@ -478,7 +478,6 @@ async function rewardClaims(config: ReproduceConfig, out: string, onRun: () => v
   }
 }
 
-/** The times of the invocations that wrote `file` (a summary.json) and those before them; none if it is missing or unreadable. */
 /**
  * The earlier invocations on `out`: from timing.json, or (a run from before it) from summary.json, which holds
  * the finished ones only. Times are a record, not a result: an unreadable file gives none, as a fresh folder does.
@@ -496,8 +495,8 @@ function earlierInvocations(out: string): Invocation[] {
   if (Array.isArray(timing?.invocations)) return timing.invocations.filter(isInvocation);
   const prev = read('summary.json');
   if (!isInvocation(prev)) return [];
-  const before: unknown[] = Array.isArray((prev as Partial<ReproduceSummary>).earlier) ? (prev as ReproduceSummary).earlier! : [];
-  return [...before.filter(isInvocation), { seconds: prev.seconds, steps: prev.steps }];
+  const before: unknown = (prev as { earlier?: unknown }).earlier;
+  return [...(Array.isArray(before) ? before.filter(isInvocation) : []), { seconds: prev.seconds, steps: prev.steps }];
 }
 
 /** The note of a claim whose sets `names` could not be tested (all images of one class: no AUC), or nothing. */

@@ -78,8 +78,13 @@ export function checkedClipDir(dir: string): string {
   const meta = readRewardMeta(dir);
   const clipDir = findClipDir(dir, meta);
   const sha = readCheckpointIndex(clipDir).sha256;
-  if (sha !== meta.clip.sha256) throw new CheckpointError(`reward model ${dir} was trained on the MiniCLIP with weights ${meta.clip.sha256.slice(0, 12)}, not ${sha.slice(0, 12)} (${clipDir})`);
+  if (sha !== meta.clip.sha256) throw otherClip(dir, meta, sha, clipDir);
   return clipDir;
+}
+
+/** The error for a reward model given a MiniCLIP of other weights (`sha256`, from `clipDir`) than it was trained on. */
+function otherClip(dir: string, meta: RewardMeta, sha256: string, clipDir: string): CheckpointError {
+  return new CheckpointError(`reward model ${dir} was trained on the MiniCLIP with weights ${meta.clip.sha256.slice(0, 12)}, not ${sha256.slice(0, 12)} (${clipDir})`);
 }
 
 /** Read a reward checkpoint's meta (errors name the folder and what is wrong). */
@@ -114,7 +119,7 @@ export async function loadRewardModel(dir: string, opts: { clip?: FrozenClip } =
   const frozen = opts.clip ?? (await loadFrozenClip(findClipDir(dir, meta)));
   if (frozen.sha256 !== meta.clip.sha256) {
     if (!opts.clip) frozen.clip.dispose();
-    throw new CheckpointError(`reward model ${dir} was trained on the MiniCLIP with weights ${meta.clip.sha256.slice(0, 12)}, not ${frozen.sha256.slice(0, 12)} (${frozen.dir})`);
+    throw otherClip(dir, meta, frozen.sha256, frozen.dir);
   }
   const model = new RewardModel(meta.model, new TextEmbeddings(frozen));
   try {
@@ -134,7 +139,7 @@ export async function loadRewardModel(dir: string, opts: { clip?: FrozenClip } =
  * folder is), the shipped base model's MiniCLIP when its weights are those
  * recorded. Otherwise a one-line error says where it looked.
  */
-export function findClipDir(dir: string, meta: RewardMeta = readRewardMeta(dir)): string {
+function findClipDir(dir: string, meta: RewardMeta): string {
   const named = path.resolve(dir, meta.clip.dir);
   const shipped = SHIPPED_CLIP_DIR;
   const holdsRecorded = (d: string) => hasCheckpoint(d) && readCheckpointIndex(d).sha256 === meta.clip.sha256;

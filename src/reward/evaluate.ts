@@ -321,12 +321,6 @@ export function imagesSeenInTraining(
   const trainDirs = dirs.filter((d) => !missing.includes(d));
   const seen = new Set([...trainingImageDigests(trainDirs), ...(recorded ?? [])]);
   const records = readManifest(dir);
-  const shared = seen.size ? records.filter((r) => {
-    try {
-      return seen.has(imageDigest(dir, r));
-    } catch {
-      return false;
-    }
-  }).length : 0;
+  const shared = seen.size ? records.filter((r) => seen.has(imageDigest(dir, r))).length : 0;
   return { shared, total: records.length, trainDirs: recorded ? [...trainDirs, path.join(modelDir, TRAINING_IMAGES_FILE)] : trainDirs, missing: recorded ? [] : missing };
 }
