@@ -258,6 +258,8 @@ export interface ReproduceHooks {
   log?: (line: string) => void;
   /** The run's one progress display (default: the kit's progress bar). */
   progress?: (total: number, label: string) => Progress;
+  /** How often, at most, a running stage's time so far is saved to timing.json (default 30 s; a killed stage kept none of it). */
+  timingEveryMs?: number;
 }
 
 /** Sampler overrides for a guidance-scale key (eval.guidance, feedback.guidance): `{ sampler: { guidanceScale } }`, or nothing for null (the model's own). */
@@ -299,20 +301,38 @@ async function reproduceLocked(config: ReproduceConfig, out: string, hooks: Repr
 
   const units = plan(config);
   const runBar = (hooks.progress ?? makeProgress)(Object.values(units).reduce((a, b) => a + b, 0), 'reproduce');
-  let ticked = 0;
-  const bar = { tick: (n: number) => ((ticked += n), runBar.tick(n)) };
   const earlier = earlierInvocations(out);
   const steps: Record<string, number> = {};
   const writeTiming = (now: Invocation) => writeFileAtomic(path.join(out, TIMING_FILE), JSON.stringify({ invocations: [...earlier, now] }, null, 2) + '\n');
+  // A stopped invocation's times: its finished stages, and the running one's time so far, saved as the stage
+  // ticks and on a timer (at most every `timingEveryMs`), so that a killed stage keeps its minutes too.
+  let running: { name: string; s0: number } | undefined;
+  let savedAt = Date.now();
+  const timingEveryMs = hooks.timingEveryMs ?? 30_000;
+  const saveStopped = () => {
+    savedAt = Date.now();
+    const now = { ...steps };
+    if (running) now[running.name] = (now[running.name] ?? 0) + (savedAt - running.s0) / 1000;
+    writeTiming({ seconds: (savedAt - t0) / 1000, steps: now, interrupted: true });
+  };
+  const saveIfDue = () => {
+    if (running && Date.now() - savedAt >= timingEveryMs) saveStopped();
+  };
+  const timer = setInterval(saveIfDue, Math.max(1000, timingEveryMs));
+  timer.unref();
+  let ticked = 0;
+  const bar = { tick: (n: number) => ((ticked += n), saveIfDue(), runBar.tick(n)) };
   /** Run stage `name`; where it ticked fewer than its `planned` units (work found done by a resumed run), the bar takes the rest. */
   const step = async <T>(name: string, f: () => Promise<T> | T, planned = 0): Promise<T> => {
     const s0 = Date.now();
     const ticked0 = ticked;
     log(`reproduce: ${name}`);
+    running = { name, s0 };
     const r = await f();
+    running = undefined;
     if (ticked - ticked0 < planned) bar.tick(planned - (ticked - ticked0));
     steps[name] = (steps[name] ?? 0) + (Date.now() - s0) / 1000;
-    writeTiming({ seconds: (Date.now() - t0) / 1000, steps, interrupted: true });
+    saveStopped();
     return r;
   };
   /** A stage's own progress as ticks of the run's bar (`weight` run units per stage unit). */
@@ -419,6 +439,7 @@ async function reproduceLocked(config: ReproduceConfig, out: string, hooks: Repr
     writeTiming({ seconds, steps });
     return summary;
   } finally {
+    clearInterval(timer);
     runBar.done();
   }
 }

@@ -110,6 +110,17 @@ test('reproduce at toy scale: summary, claims, a report that draws, resume, and 
   const resumed = await reproduce(config, out, { log: () => {} });
   assert.deepEqual(resumed.earlier, stopped);
   assert.equal(timing().length, made + 2);
+  // A stage killed midway (at its first batch of images) keeps its time so far (saved as it ticks, here at every tick): a stopped evaluation's
+  // minutes were lost with it.
+  fs.rmSync(path.join(out, 'eval', 'base', 'seen'), { recursive: true });
+  let inEval = false;
+  const stopInEval = { tick: () => { if (inEval) throw new Error('killed in the evaluation'); }, done: () => {} };
+  await assert.rejects(reproduce(config, out, { log: (l) => void (inEval = l === 'reproduce: evaluate base seen'), progress: () => stopInEval, timingEveryMs: 0 }), /killed in the evaluation/);
+  const killed = timing().at(-1);
+  assert.equal(timing().length, made + 3);
+  assert.equal(killed.interrupted, true);
+  assert.ok(killed.steps['evaluate base seen'] > 0, JSON.stringify(killed));
+  assert.deepEqual((await reproduce(config, out, { log: () => {} })).claims, s.claims);
 
   // A grid is kept only beside its key: one without (or drawn from other weights) is drawn again, not shown
   // under the model's name. A reward-claims cache from before the reward's score key is read as it is; one of
