@@ -175,6 +175,9 @@ async function collectLocked(opts: CollectOptions, batchSize: number): Promise<C
   // Record the origin; a run whose prompts extend the recorded ones records its longer list.
   if (!recorded || recorded.prompts.count < origin.prompts.count) writeOrigin(outDir, origin);
   const existing = new Map(readManifest(outDir).map((r) => [r.id, r]));
+  // A resumed dataset's new records name their generator as its first records do: the same one (its origin was
+  // checked), whose path a resume from another working folder wrote another way (relative, then absolute).
+  const source = existing.values().next().value?.source ?? opts.source ?? 'pretrain';
   const jobs = prompts.flatMap((p, i) => Array.from({ length: perPrompt }, (_, k) => ({ p, i, k, id: collectId(i, k), seed: seedFor(seed, i, k) })));
   let done = jobs.filter((j) => existing.has(j.id)).length;
   const result: CollectResult = { total: jobs.length, generated: 0, existing: done };
@@ -185,7 +188,7 @@ async function collectLocked(opts: CollectOptions, batchSize: number): Promise<C
     if (images.length !== batch.length) throw new Error(`the generator returned ${images.length} images for ${batch.length} prompts`);
     batch.forEach((j, n) => {
       if (existing.has(j.id)) return;
-      ds.add({ id: j.id, prompt: j.p.prompt, attributes: j.p.attributes, seed: j.seed, source: opts.source ?? 'pretrain', extras: { category: j.p.category, promptIndex: j.i, k: j.k } }, images[n]);
+      ds.add({ id: j.id, prompt: j.p.prompt, attributes: j.p.attributes, seed: j.seed, source, extras: { category: j.p.category, promptIndex: j.i, k: j.k } }, images[n]);
       result.generated++;
       done++;
     });

@@ -55,6 +55,14 @@ test('collect: deterministic ids and seeds; an interrupted run resumed gives the
   assert.equal(manifestText(part), manifestText(full));
   assert.deepEqual(pngs(part), pngs(full));
 
+  // Resumed from another working folder, the same generator named by another path: the new records name it as
+  // the first ones do (the manifest mixed relative and absolute paths).
+  const moved = tempDir('collect-moved');
+  const origin = { prompts: promptsOrigin('list', PROMPTS.map((p) => p.prompt)), generator: { model: 'sha-of-the-weights' }, seed: 9 };
+  await assert.rejects(collect({ prompts: PROMPTS, perPrompt: 3, outDir: moved, generate: fakeGenerator(8).generate, batchSize: 4, seed: 9, source: 'models/m', origin }), /interrupted/);
+  await collect({ prompts: PROMPTS, perPrompt: 3, outDir: moved, generate: fakeGenerator().generate, batchSize: 4, seed: 9, source: '/home/me/kit/models/m', origin });
+  assert.deepEqual([...new Set(readManifest(moved).map((x) => x.source))], ['models/m']);
+
   // A crash inside a batch: the last two records lost, the line before them cut in half.
   const text = manifestText(part).split('\n');
   const cut = text.slice(0, 11).join('\n') + '\n' + text[11].slice(0, 20);
