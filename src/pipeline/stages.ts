@@ -218,7 +218,9 @@ export async function evaluateStage(config: Omit<EvaluateOptions, 'onProgress' |
       return JSON.parse(JSON.stringify({ ...o, evaluator: o.evaluator ?? 'judge', model: undefined, reward: undefined, classifier: undefined, ...(legacy ? { rewardScore: undefined } : {}) })) as unknown;
     };
     const sampler = { ...readModelMeta(modelDir, 'diffusion').config.sampler, ...config.sampler };
-    if (saved.result!.sampler && JSON.stringify(saved.result!.sampler) !== JSON.stringify(sampler)) {
+    // One without a sampler (an older kit's) cannot show it was made with this one: refused, not read back.
+    if (!saved.result!.sampler) throw new Error(`${file} holds an evaluation that does not record its sampler (an older kit's), so it may be another guidance or step count's; ${again}`);
+    if (JSON.stringify(saved.result!.sampler) !== JSON.stringify(sampler)) {
       throw new Error(`${file} holds an evaluation sampled with ${JSON.stringify(saved.result!.sampler)}, and this model samples with ${JSON.stringify(sampler)}; use another folder (nothing was overwritten)`);
     }
     const diff = firstDifference(withoutPaths(saved.settings as string), withoutPaths(settings));

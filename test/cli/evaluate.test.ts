@@ -73,6 +73,9 @@ test('evaluate prints one JSON object per the spec for a prompt file, with the s
   const again = await runCli('evaluate', '--model', 'base', '--prompts', file, '--per-prompt', '2', '--seed', '3', '--reward', 'data/reward-model', '--out', path.join(dir, 'a'), '--json').finally(() => (process.stderr.write = write));
   assert.deepEqual(JSON.parse(again).overall, r.overall);
   assert.ok(err.some((l) => l.includes(`evaluate: read back from ${saved} (the same settings and weights; remove it to evaluate again)`)), `said it read the evaluation back: ${err.join('')}`);
+  // One saved without its sampler (an older kit's) may be another guidance's: refused, not read back.
+  fs.writeFileSync(saved, JSON.stringify({ ...body, settings: JSON.stringify(settings), result: { ...body.result, sampler: undefined } }));
+  await assert.rejects(runCli('evaluate', '--model', 'base', '--prompts', file, '--per-prompt', '2', '--seed', '3', '--reward', 'data/reward-model', '--out', path.join(dir, 'a'), '--json'), (e: Error) => !e.message.includes('\n') && e.message.includes(`${saved} holds an evaluation that does not record its sampler`) && /remove it to evaluate again/.test(e.message));
   // A saved file of another shape is one line naming it.
   for (const [i, body] of ['{}', 'null', '[]', '{"settings": "{}", "result": null}', '{"settings": "not json", "result": {"images": []}}'].entries()) {
     const out = path.join(dir, `shape-${i}`);
