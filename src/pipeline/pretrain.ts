@@ -159,34 +159,33 @@ interface LossLine {
   loss: number;
 }
 
-/** Keep the loss lines of `stage` up to `upTo` (a resumed run redoes the steps after its checkpoint). */
+/** The loss log's lines, each with its record, or null for a torn line (a kill mid-write). */
+function lossLines(file: string): { text: string; record: LossLine | null }[] {
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((text) => {
+      try {
+        return { text, record: JSON.parse(text) as LossLine };
+      } catch {
+        return { text, record: null };
+      }
+    });
+}
+
+/** Keep the loss lines of `stage` up to `upTo` (a resumed run redoes the steps after its checkpoint); torn lines go. */
 function trimLosses(file: string, stage: LossLine['stage'], upTo: number): void {
-  if (!fs.existsSync(file)) return;
-  const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
-  const kept = lines.filter((l) => {
-    try {
-      const r = JSON.parse(l) as LossLine;
-      return r.stage !== stage || r.step <= upTo;
-    } catch {
-      return false;
-    }
-  });
-  if (kept.length !== lines.length) writeFileAtomic(file, kept.map((l) => l + '\n').join(''));
+  const lines = lossLines(file);
+  const kept = lines.filter(({ record: r }) => r !== null && (r.stage !== stage || r.step <= upTo));
+  if (kept.length !== lines.length) writeFileAtomic(file, kept.map((l) => l.text + '\n').join(''));
 }
 
 /** The last loss `file` logged for `stage` (a resumed run's stage that had nothing left to do trains no update to report), or null. */
 function lastLogged(file: string, stage: LossLine['stage']): number | null {
-  if (!fs.existsSync(file)) return null;
-  const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
-  for (let i = lines.length - 1; i >= 0; i--) {
-    try {
-      const r = JSON.parse(lines[i]) as LossLine;
-      if (r.stage === stage) return r.loss;
-    } catch {
-      // a torn line: trimLosses drops it
-    }
-  }
-  return null;
+  const last = lossLines(file).reverse().find((l) => l.record?.stage === stage);
+  return last ? last.record!.loss : null;
 }
 
 function stepOf(dir: string, kind: 'miniclip' | 'diffusion'): number {
