@@ -10,11 +10,13 @@
  * element in an order that depends on its place in a call (seen with 0.3.21's
  * Haswell kernels on an AMD EPYC). Then a whole training step of the default
  * UNet, twice from the same weights and draws on 2 threads, and once on 1
- * thread: the same weights. Fails (never skips) when the native kernels are
- * inactive.
+ * thread: the same weights. The same for the full-resolution UNet of
+ * scripts/base-model-patch1.json (32x32 maps with 16 channels at level 0).
+ * Fails (never skips) when the native kernels are inactive.
  */
 import { before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { adam, initBackend } from '../../../src/engine';
 import { loadNative } from '../../../src/engine/native';
@@ -65,6 +67,11 @@ const CONVS: Conv[] = [
   { name: 'level 0 3x3 48->48', x: [B, 16, 16, 48], w: [3, 3, 48, 48], stride: 1 },
   { name: 'up path 3x3 96+48->48', x: [B, 16, 16, 144], w: [3, 3, 144, 48], stride: 1 },
   { name: 'downsample 3x3 s2 48->48', x: [B, 16, 16, 48], w: [3, 3, 48, 48], stride: 2 },
+  // The full-resolution level of scripts/base-model-patch1.json (patch size 1, channels 16 / 48 / 96 / 96).
+  { name: 'full-resolution input 3x3 3+3->16', x: [B, 32, 32, 6], w: [3, 3, 6, 16], stride: 1 },
+  { name: 'full-resolution level 3x3 16->16', x: [B, 32, 32, 16], w: [3, 3, 16, 16], stride: 1 },
+  { name: 'full-resolution up path 3x3 48+16->16', x: [B, 32, 32, 64], w: [3, 3, 64, 16], stride: 1 },
+  { name: 'full-resolution downsample 3x3 s2 16->16', x: [B, 32, 32, 16], w: [3, 3, 16, 16], stride: 2 },
 ];
 
 const outShape = (c: Conv) => [c.x[0], c.x[1] / c.stride, c.x[2] / c.stride, c.w[3]];
@@ -192,38 +199,43 @@ test('attention matmuls at the default UNet shapes (4 heads of 24 over 16 tokens
   }
 });
 
-test('a training step of the default UNet, twice from the same weights and draws, gives bit-identical weights on 2 threads, and the same on 1 thread', (t) => {
-  if (!requireNative(t)) return;
-  const saved = loadNative()!.info().loopThreads;
-  const config = resolvePretrainConfig('default');
-  const clip = new MiniClip(config.clip, 0);
-  const batch = fakeBatches(7)(0, config.diffusionTrain.batchSize);
-  const weightsAfterStep = (threads: number): Uint8Array[] => {
-    loadNative()!.setThreads(threads);
-    const model = new TextToImage(clip, config.diffusion, 0);
-    const optimizer = adam(config.diffusionTrain.learningRate);
+const PATCH1_UNET = JSON.parse(fs.readFileSync('scripts/base-model-patch1.json', 'utf8')).diffusion.unet;
+
+for (const [name, unet] of [['the default UNet', {}], ['the full-resolution UNet', PATCH1_UNET]] as const) {
+  test(`a training step of ${name}, twice from the same weights and draws, gives bit-identical weights on 2 threads, and the same on 1 thread`, (t) => {
+    if (!requireNative(t)) return;
+    const saved = loadNative()!.info().loopThreads;
+    const preset = resolvePretrainConfig('default');
+    const config = { ...preset, diffusion: { ...preset.diffusion, unet: { ...preset.diffusion.unet, ...unet } } };
+    const clip = new MiniClip(config.clip, 0);
+    const batch = fakeBatches(7)(0, config.diffusionTrain.batchSize);
+    const weightsAfterStep = (threads: number): Uint8Array[] => {
+      loadNative()!.setThreads(threads);
+      const model = new TextToImage(clip, config.diffusion, 0);
+      const optimizer = adam(config.diffusionTrain.learningRate);
+      try {
+        const loss = trainDiffusionStep(model, optimizer, batch, diffusionStepRng(config.seed, 1));
+        assert.ok(Number.isFinite(loss));
+        return Object.values(model.trainableVariables).map((v) => new Uint8Array((v.dataSync() as Float32Array).slice().buffer));
+      } finally {
+        optimizer.dispose();
+        model.dispose();
+      }
+    };
     try {
-      const loss = trainDiffusionStep(model, optimizer, batch, diffusionStepRng(config.seed, 1));
-      assert.ok(Number.isFinite(loss));
-      return Object.values(model.trainableVariables).map((v) => new Uint8Array((v.dataSync() as Float32Array).slice().buffer));
+      const t0 = Date.now();
+      const a = weightsAfterStep(2);
+      const b = weightsAfterStep(2);
+      t.diagnostic(`batch ${batch.length}: two steps in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${a.length} weight tensors`);
+      assert.equal(a.length, b.length);
+      const differ = a.filter((w, i) => Buffer.compare(w, b[i]) !== 0).length;
+      assert.equal(differ, 0, `${differ} of ${a.length} weight tensors differ after one step`);
+      const one = weightsAfterStep(1);
+      const differOne = a.filter((w, i) => Buffer.compare(w, one[i]) !== 0).length;
+      assert.equal(differOne, 0, `${differOne} of ${a.length} weight tensors differ between 2 threads and 1 thread after one step`);
     } finally {
-      optimizer.dispose();
-      model.dispose();
+      clip.dispose();
+      loadNative()!.setThreads(saved);
     }
-  };
-  try {
-    const t0 = Date.now();
-    const a = weightsAfterStep(2);
-    const b = weightsAfterStep(2);
-    t.diagnostic(`batch ${batch.length}: two steps in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${a.length} weight tensors`);
-    assert.equal(a.length, b.length);
-    const differ = a.filter((w, i) => Buffer.compare(w, b[i]) !== 0).length;
-    assert.equal(differ, 0, `${differ} of ${a.length} weight tensors differ after one step`);
-    const one = weightsAfterStep(1);
-    const differOne = a.filter((w, i) => Buffer.compare(w, one[i]) !== 0).length;
-    assert.equal(differOne, 0, `${differOne} of ${a.length} weight tensors differ between 2 threads and 1 thread after one step`);
-  } finally {
-    clip.dispose();
-    loadNative()!.setThreads(saved);
-  }
-});
+  });
+}
