@@ -54,7 +54,7 @@ export const ReproduceConfigSchema = z.strictObject({
   /**
    * Stage 1: images per seen prompt to label, their seed, the simulated panel and its seed, and the guidance
    * scale the base model samples every model-generated image with (feedback, unlabelled and reward-test
-   * images alike): null for the model's own (7 for the shipped base model). Fine-tuning learns the guided
+   * images alike): null for the model's own (2.5 for the shipped base model; 7 until 2026-12-02). Fine-tuning learns the guided
    * samples, and sampling applies guidance again (README, "Fine-tuning").
    */
   feedback: z.strictObject({
@@ -88,7 +88,7 @@ export const ReproduceConfigSchema = z.strictObject({
   /**
    * Evaluation: prompts per category of the seen and unseen sets (seeded sample), images per prompt, seed,
    * and the guidance scale every model (base, fine-tuned, best-of-K) is sampled with there and in the grids:
-   * null for each model's own (7 for the shipped base model and what is fine-tuned from it). A model
+   * null for each model's own (2.5 for the shipped base model and what is fine-tuned from it). A model
    * fine-tuned on guided samples may be best at a lower scale (README, "Fine-tuning").
    */
   eval: z.strictObject({

@@ -14,7 +14,7 @@ const read = (f: string): Record<string, unknown> => JSON.parse(fs.readFileSync(
 
 test('scripts: the base-model recipe configs resolve as pretrain configs', () => {
   const pretrain = configs.filter((f) => f.startsWith('base-model-'));
-  assert.ok(pretrain.includes('base-model-more.json') && pretrain.includes('base-model-lookalikes.json'), 'the recipe of data/base-model');
+  assert.ok(pretrain.includes('base-model-more.json') && pretrain.includes('base-model-lookalikes.json'), 'the fourth-run recipe (npm run recipe:base-model-r4)');
   for (const f of pretrain) {
     const { config, corpus } = resolvePretrainRun('default', read(f));
     assert.ok(config.diffusionTrain.steps > 0, f);
