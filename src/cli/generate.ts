@@ -7,7 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
-import { alignmentTable, BASE_MODEL_DIR, baseModelTargets, diffusionCheckpointDir, evaluateBaseModel, loadModel, targetLine, writeBaseEval } from '../eval/base';
+import { alignmentTable, BASE_MODEL_DIR, baseModelTargets, diffusionCheckpointDir, evalJobs, evaluateBaseModel, imageBatchCache, loadModel, targetLine, writeBaseEval } from '../eval/base';
+import { readCheckpointIndex } from '../engine/checkpoint';
+import { createHash } from 'node:crypto';
 import { collectStage } from '../pipeline/stages';
 import { SamplerConfig } from '../models';
 import { categoryOf, encodePng, PromptLine, readPromptsFile, tileImages } from '../world';
@@ -83,7 +85,7 @@ export function registerGenerate(program: Command): void {
     .option('--seed <n>', 'seed of the prompt subsample (and of the images without --seeds)', '0')
     .option('--seeds <list>', 'image seeds, comma-separated: each cell is made once per seed and pooled')
     .option('--batch-size <n>', 'images per sampling batch', '32')
-    .option('--out <dir>', 'results folder (base-eval.json + a grid per set and category)', path.join('results', 'eval-base'))
+    .option('--out <dir>', 'results folder (base-eval.json + a grid per set and category; a killed evaluation rerun into it resumes)', path.join('results', 'eval-base'))
     .option('--json', 'print the results JSON');
   addSamplerOptions(evalBase)
     .action(async (opts: { model?: string; perCategory: string; promptsPerCategory: string; seed: string; seeds?: string; batchSize: string; out: string; json?: boolean } & SamplerFlags) => {
@@ -99,11 +101,23 @@ export function registerGenerate(program: Command): void {
       warnIfSlowPath();
       const { model, meta, dir } = await loadModel(opts.model ?? BASE_MODEL_DIR);
       try {
+        // The sampled batches are kept in OUT/.partial until the results are written: a killed evaluation, run
+        // again with the same settings on the same weights, samples only what it had not (the same images).
+        const cfg = { imagesPerCategory, promptsPerCategory, seed, seeds: seeds ?? [seed] };
+        const jobs = [...evalJobs('seen', cfg), ...evalJobs('unseen', cfg)].map((j) => [j.entry.prompt, j.seed]);
+        const cache = imageBatchCache(path.join(opts.out, '.partial'), JSON.stringify({
+          weights: readCheckpointIndex(diffusionCheckpointDir(dir)).sha256,
+          sampler: { ...meta.config.sampler, ...sampler },
+          batchSize,
+          jobs: createHash('sha256').update(JSON.stringify(jobs)).digest('hex'),
+        }));
+        if (cache.kept) process.stderr.write(`eval-base: resuming: ${cache.kept} of ${jobs.length} images were sampled by a run that stopped (${path.join(opts.out, '.partial')})\n`);
         const r = await evaluateBaseModel(model, meta.config.sampler, {
-          imagesPerCategory, promptsPerCategory, seed, seeds, batchSize, sampler,
+          imagesPerCategory, promptsPerCategory, seed, seeds, batchSize, sampler, cache,
           onBatch: (done, total) => process.stderr.write(`eval-base ${done}/${total}\n`),
         });
         const file = writeBaseEval(opts.out, r, (imgs) => encodePng(tileImages(imgs, { columns: 8, scale: 3 })), { model: dir, step: meta.step, configSeed: meta.config.seed });
+        cache.remove();
         if (opts.json) process.stdout.write(fs.readFileSync(file, 'utf8'));
         else {
           const targets = baseModelTargets(r).map((t) => `  ${t.ok === null ? 'not measured' : t.ok ? 'met    ' : 'NOT met'}  ${t.target}: ${targetLine(t).value}`);

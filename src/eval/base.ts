@@ -122,7 +122,68 @@ export interface BaseEvalOptions {
   keepImages?: number;
   /** Draws the images in place of the model (a test's renderer); default: the model's sampler. */
   generate?: (prompts: string[], seeds: string[]) => Promise<ImageLike[]>;
+  /** Keeps each sampled batch, so that a killed evaluation resumes where it stopped (imageBatchCache). */
+  cache?: ImageBatchCache;
   onBatch?: (done: number, total: number) => void;
+}
+
+/** Sampled batches kept by their first image's index: a batch found here is not sampled again. */
+export interface ImageBatchCache {
+  load(start: number, count: number): ImageLike[] | undefined;
+  save(start: number, images: readonly ImageLike[]): void;
+}
+
+/**
+ * An ImageBatchCache in `dir`, for one evaluation: `key` names everything its images depend on (the weights,
+ * the sampler, the prompts and seeds, the batch size, since a batch's bits depend on its company); a folder
+ * holding another key's batches is emptied first. `kept` is how many images were there to begin with;
+ * `remove()` deletes the folder (the evaluation is written). Each batch is one file, written whole
+ * (aside, then renamed in): a kill loses at most the batch being sampled.
+ */
+export function imageBatchCache(dir: string, key: string): ImageBatchCache & { kept: number; remove(): void } {
+  const keyFile = path.join(dir, 'key.json');
+  let same = false;
+  try {
+    same = fs.readFileSync(keyFile, 'utf8') === key;
+  } catch {
+    same = false;
+  }
+  if (!same) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    makeDir(dir);
+    writeFileAtomic(keyFile, key, { durable: false });
+  }
+  const file = (start: number) => path.join(dir, `batch-${String(start).padStart(7, '0')}.bin`);
+  const HEADER = 12; // count, width, height as uint32 LE
+  const read = (start: number, count: number): ImageLike[] | undefined => {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(file(start));
+    } catch {
+      return undefined;
+    }
+    if (bytes.length < HEADER) return undefined;
+    const [n, w, h] = [bytes.readUInt32LE(0), bytes.readUInt32LE(4), bytes.readUInt32LE(8)];
+    const size = w * h * 3;
+    if (n !== count || bytes.length !== HEADER + n * size) return undefined; // another batching or a torn file: sampled again
+    return Array.from({ length: n }, (_, i) => ({ width: w, height: h, data: new Uint8Array(bytes.subarray(HEADER + i * size, HEADER + (i + 1) * size)) }));
+  };
+  const kept = fs.readdirSync(dir).filter((f) => /^batch-\d+\.bin$/.test(f)).reduce((n, f) => {
+    const b = fs.readFileSync(path.join(dir, f));
+    return n + (b.length >= HEADER ? b.readUInt32LE(0) : 0);
+  }, 0);
+  return {
+    kept,
+    load: read,
+    save(start, images) {
+      const header = Buffer.alloc(HEADER);
+      header.writeUInt32LE(images.length, 0);
+      header.writeUInt32LE(images[0]?.width ?? 0, 4);
+      header.writeUInt32LE(images[0]?.height ?? 0, 8);
+      writeFileAtomic(file(start), Buffer.concat([header, ...images.map((im) => Buffer.from(im.data.buffer, im.data.byteOffset, im.data.byteLength))]), { durable: false });
+    },
+    remove: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 export interface CellResult extends CategoryResult {
@@ -227,14 +288,23 @@ export async function evaluateBaseModel(model: TextToImage, sampler: SamplerConf
   const keep = opts.keepImages ?? 16;
   const plans = { seen: evalPlan('seen', cfg), unseen: evalPlan('unseen', cfg) };
   const jobs = [...evalJobs('seen', cfg), ...evalJobs('unseen', cfg)];
-  const images = opts.generate
-    ? await opts.generate(jobs.map((j) => j.entry.prompt), jobs.map((j) => j.seed))
-    : await generateImages(model, jobs.map((j) => j.entry.prompt), {
-      ...cfg.sampler,
-      seed: jobs.map((j) => j.seed),
-      batchSize: opts.batchSize ?? 32,
-      onBatch: (done) => opts.onBatch?.(done, jobs.length),
-    });
+  const images: ImageLike[] = [];
+  if (opts.generate) images.push(...(await opts.generate(jobs.map((j) => j.entry.prompt), jobs.map((j) => j.seed))));
+  else {
+    // Batch by batch, as generateImages would batch them all (the same company, so the same bits), so that a
+    // kept batch (opts.cache) is read back instead of sampled again.
+    const bs = opts.batchSize ?? 32;
+    for (let i = 0; i < jobs.length; i += bs) {
+      const part = jobs.slice(i, i + bs);
+      let made = opts.cache?.load(i, part.length);
+      if (!made) {
+        made = await generateImages(model, part.map((j) => j.entry.prompt), { ...cfg.sampler, seed: part.map((j) => j.seed), batchSize: bs });
+        opts.cache?.save(i, made);
+      }
+      images.push(...made);
+      opts.onBatch?.(i + part.length, jobs.length);
+    }
+  }
   const result = { config: cfg, seen: {}, unseen: {}, summary: {}, seconds: 0 } as BaseEvalResult;
   const verdictOf = images.map((img, i) => judge(jobs[i].entry.attributes, img));
   for (const set of ['seen', 'unseen'] as const) {

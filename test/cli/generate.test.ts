@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MiniClip, saveModelCheckpoint, TextToImage } from '../../src/models';
@@ -85,10 +85,39 @@ test('generate writes PNGs and a manifest, skips ids already there, and rejects 
   assert.deepEqual(res.seen.combination.byPrompt.map((t: { n: number }) => t.n), [2], 'one prompt, its two image seeds: what compare-base pairs');
   assert.deepEqual(res.config.seeds, [0, 1]);
   assert.ok(fs.existsSync(path.join(evalOut, 'grid-unseen-count.png')));
+  assert.ok(!fs.existsSync(path.join(evalOut, '.partial')), 'the kept batches go once the results are written');
 
   const noModel = run(['generate', '--prompts', prompts, '--out', path.join(dir, 'x'), '--model', path.join(dir, 'nothing')]);
   assert.equal(noModel.status, 1);
   assert.match(noModel.stderr, /no diffusion checkpoint in/);
+});
+
+test('eval-base killed midway, run again with the same command: resumes from the batches it kept and gives the results of an uninterrupted run', async () => {
+  const modelDir = await tinyModelDir();
+  const dir = removedAtExit('t2i-evalbase-kill-');
+  const args = (out: string) => ['eval-base', '--model', modelDir, '--per-category', '60', '--prompts-per-category', '2', '--batch-size', '4', '--out', out, '--json'];
+  const whole = run(args(path.join(dir, 'whole')));
+  assert.equal(whole.status, 0, whole.stderr);
+  const out = path.join(dir, 'killed');
+  const child = spawn(process.execPath, [BIN, ...args(out)], { env: { ...process.env, T2I_PROGRESS: '0' }, stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const kept = () => (fs.existsSync(path.join(out, '.partial')) ? fs.readdirSync(path.join(out, '.partial')).filter((f) => f.startsWith('batch-')).length : 0);
+  try {
+    while (kept() < 3) {
+      assert.ok(child.exitCode === null, 'the evaluation ended before it could be killed');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  assert.ok(!fs.existsSync(path.join(out, 'base-eval.json')));
+  const again = run(args(out));
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stderr, /eval-base: resuming: \d+ of 480 images were sampled by a run that stopped/);
+  const strip = (json: string) => JSON.stringify({ ...JSON.parse(json), seconds: 0 });
+  assert.equal(strip(again.stdout), strip(whole.stdout), 'the same results as the uninterrupted run');
+  assert.ok(!fs.existsSync(path.join(out, '.partial')));
 });
 
 test('a long command on the plain wasm kernels says so in one stderr line: why, and how to get the native ones', async () => {

@@ -6,7 +6,7 @@ import { CATEGORIES, createImage, encodePng, ImageLike, judge, parsePrompt, rend
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { removedAtExit } from '../helpers/temp';
-import { alignmentTable, baseModelTargets, compareBaseEvals, evalPlan, evaluateBaseModel, pairedDifferenceTable, promptRate, summarise, targetLine, unverifiedPairing, wilson, writeBaseEval } from '../../src/eval/base';
+import { alignmentTable, baseModelTargets, compareBaseEvals, evalPlan, evaluateBaseModel, imageBatchCache, pairedDifferenceTable, promptRate, summarise, targetLine, unverifiedPairing, wilson, writeBaseEval } from '../../src/eval/base';
 import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
 
 test('wilson interval: golden values and edge cases', () => {
@@ -79,6 +79,42 @@ test('evaluateBaseModel: every set and category, with n, CI and grids (tiny mode
   assert.equal(r.summary.seen.objectRecognised.n, 8);
   assert.match(alignmentTable(r), /\| unseen \| combination \|/);
   assert.match(alignmentTable(r), /\| seen \| counts 2-4/);
+});
+
+test('evaluateBaseModel with a batch cache: killed after some batches, run again it samples only the rest and gives the same images and numbers; another key starts over', async () => {
+  await initTestBackend();
+  const cfg = tinyConfig();
+  const clip = new MiniClip(cfg.clip, 0);
+  const model = new TextToImage(clip, cfg.diffusion, 0);
+  randomize(model.unet.variables, 2, 0.05);
+  const dir = path.join(removedAtExit('t2i-eval-cache-'), '.partial');
+  const opts = { imagesPerCategory: 2, promptsPerCategory: 2, batchSize: 6 };
+  const bytes = (r: Awaited<ReturnType<typeof evaluateBaseModel>>) => CATEGORIES.map((c) => r.seen[c].images.concat(r.unseen[c].images).map((x) => Buffer.from(x.image.data).toString('hex')).join()).join();
+  const numbers = (r: Awaited<ReturnType<typeof evaluateBaseModel>>) => JSON.stringify({ ...r, seconds: 0 }, (k, v) => (k === 'images' ? undefined : v));
+  try {
+    const whole = await evaluateBaseModel(model, cfg.sampler, opts);
+    // "Killed" in the third batch: the first two are kept.
+    const first = imageBatchCache(dir, 'key-a');
+    let saved = 0;
+    const killing = { load: first.load, save: (start: number, imgs: readonly ImageLike[]) => { if (saved === 2) throw new Error('killed'); first.save(start, imgs); saved++; } };
+    await assert.rejects(evaluateBaseModel(model, cfg.sampler, { ...opts, cache: killing }), /killed/);
+    const again = imageBatchCache(dir, 'key-a');
+    assert.equal(again.kept, 12, 'two batches of 6 kept');
+    let sampled = 0;
+    const counting = { load: again.load, save: (start: number, imgs: readonly ImageLike[]) => { sampled += imgs.length; again.save(start, imgs); } };
+    const resumed = await evaluateBaseModel(model, cfg.sampler, { ...opts, cache: counting });
+    assert.equal(sampled, 2 * CATEGORIES.length * 2 - 12, 'only the images not kept were sampled (16 in all: 2 sets x 4 categories x 2)');
+    assert.equal(bytes(resumed), bytes(whole), 'the same images');
+    assert.equal(numbers(resumed), numbers(whole), 'the same numbers');
+    // A torn batch is sampled again, and another key (other weights, sampler, prompts or batching) starts over.
+    const torn = fs.readdirSync(dir).find((f) => f.startsWith('batch-'))!;
+    fs.writeFileSync(path.join(dir, torn), fs.readFileSync(path.join(dir, torn)).subarray(0, 40));
+    assert.equal(imageBatchCache(dir, 'key-a').load(0, 6), undefined);
+    assert.equal(imageBatchCache(dir, 'key-b').kept, 0);
+    assert.deepEqual(fs.readdirSync(dir), ['key.json']);
+  } finally {
+    model.dispose({ clip: true });
+  }
 });
 
 test('evaluateBaseModel judges each image against its own prompt: renders of the prompts are all aligned, renders of one prompt are not', async () => {
