@@ -58,12 +58,17 @@ test('summarise: renders of the prompts are judged aligned and readable', () => 
   assert.ok(s.attributes.object && s.attributes.object.n === entries.length);
 });
 
-test('evaluateBaseModel: every set and category, with n, CI and grids (tiny model)', async () => {
+/** A tiny text-to-image model with random weights (its images are noise: what the evaluation does with them is tested). */
+async function tinyRandomModel() {
   await initTestBackend();
   const cfg = tinyConfig();
-  const clip = new MiniClip(cfg.clip, 0);
-  const model = new TextToImage(clip, cfg.diffusion, 0);
+  const model = new TextToImage(new MiniClip(cfg.clip, 0), cfg.diffusion, 0);
   randomize(model.unet.variables, 2, 0.05);
+  return { cfg, model };
+}
+
+test('evaluateBaseModel: every set and category, with n, CI and grids (tiny model)', async () => {
+  const { cfg, model } = await tinyRandomModel();
   const r = await evaluateBaseModel(model, cfg.sampler, { imagesPerCategory: 2, promptsPerCategory: 2, batchSize: 16 });
   model.dispose({ clip: true });
   for (const set of ['seen', 'unseen'] as const)
@@ -82,11 +87,7 @@ test('evaluateBaseModel: every set and category, with n, CI and grids (tiny mode
 });
 
 test('evaluateBaseModel with a batch cache: killed after some batches, run again it samples only the rest and gives the same images and numbers; another key starts over', async () => {
-  await initTestBackend();
-  const cfg = tinyConfig();
-  const clip = new MiniClip(cfg.clip, 0);
-  const model = new TextToImage(clip, cfg.diffusion, 0);
-  randomize(model.unet.variables, 2, 0.05);
+  const { cfg, model } = await tinyRandomModel();
   const dir = path.join(removedAtExit('t2i-eval-cache-'), '.partial');
   const opts = { imagesPerCategory: 2, promptsPerCategory: 2, batchSize: 6 };
   const bytes = (r: Awaited<ReturnType<typeof evaluateBaseModel>>) => CATEGORIES.map((c) => r.seen[c].images.concat(r.unseen[c].images).map((x) => Buffer.from(x.image.data).toString('hex')).join()).join();
