@@ -17,12 +17,14 @@
 import { before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { adam, initBackend } from '../../../src/engine';
 import { loadNative } from '../../../src/engine/native';
 import { Rng } from '../../../src/engine/random';
 import { GroupNorm, groupNorm, ParamStore } from '../../../src/models/layers';
-import { diffusionStepRng, MiniClip, resolvePretrainConfig, TextToImage, trainDiffusionStep } from '../../../src/models';
+import { diffusionStepRng, MiniClip, TextToImage, trainDiffusionStep } from '../../../src/models';
+import { resolvePretrainRun } from '../../../src/pipeline/pretrain';
 import { fakeBatches } from '../../models/helpers';
 import { requireNative } from './require-native';
 
@@ -68,7 +70,7 @@ const CONVS: Conv[] = [
   { name: 'up path 3x3 96+48->48', x: [B, 16, 16, 144], w: [3, 3, 144, 48], stride: 1 },
   { name: 'downsample 3x3 s2 48->48', x: [B, 16, 16, 48], w: [3, 3, 48, 48], stride: 2 },
   // The full-resolution level of scripts/base-model-patch1.json (patch size 1, channels 16 / 48 / 96 / 96).
-  { name: 'full-resolution input 3x3 3+3->16', x: [B, 32, 32, 6], w: [3, 3, 6, 16], stride: 1 },
+  { name: 'full-resolution input 3x3 3->16 (the image, and the self-conditioning estimate alike)', x: [B, 32, 32, 3], w: [3, 3, 3, 16], stride: 1 },
   { name: 'full-resolution level 3x3 16->16', x: [B, 32, 32, 16], w: [3, 3, 16, 16], stride: 1 },
   { name: 'full-resolution up path 3x3 48+16->16', x: [B, 32, 32, 64], w: [3, 3, 64, 16], stride: 1 },
   { name: 'full-resolution downsample 3x3 s2 16->16', x: [B, 32, 32, 16], w: [3, 3, 16, 16], stride: 2 },
@@ -199,14 +201,13 @@ test('attention matmuls at the default UNet shapes (4 heads of 24 over 16 tokens
   }
 });
 
-const PATCH1_UNET = JSON.parse(fs.readFileSync('scripts/base-model-patch1.json', 'utf8')).diffusion.unet;
+const PATCH1 = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'scripts', 'base-model-patch1.json'), 'utf8'));
 
-for (const [name, unet] of [['the default UNet', {}], ['the full-resolution UNet', PATCH1_UNET]] as const) {
+for (const [name, overrides] of [['the default UNet', {}], ['the full-resolution UNet', PATCH1]] as const) {
   test(`a training step of ${name}, twice from the same weights and draws, gives bit-identical weights on 2 threads, and the same on 1 thread`, (t) => {
     if (!requireNative(t)) return;
     const saved = loadNative()!.info().loopThreads;
-    const preset = resolvePretrainConfig('default');
-    const config = { ...preset, diffusion: { ...preset.diffusion, unet: { ...preset.diffusion.unet, ...unet } } };
+    const { config } = resolvePretrainRun('default', overrides);
     const clip = new MiniClip(config.clip, 0);
     const batch = fakeBatches(7)(0, config.diffusionTrain.batchSize);
     const weightsAfterStep = (threads: number): Uint8Array[] => {
