@@ -7,9 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
-import { alignmentTable, BASE_MODEL_DIR, baseModelTargets, diffusionCheckpointDir, evalJobs, evaluateBaseModel, imageBatchCache, loadModel, targetLine, writeBaseEval } from '../eval/base';
+import { alignmentTable, BASE_MODEL_DIR, baseEvalCacheKey, baseModelTargets, diffusionCheckpointDir, evaluateBaseModel, imageBatchCache, loadModel, targetLine, writeBaseEval } from '../eval/base';
 import { readCheckpointIndex } from '../engine/checkpoint';
-import { createHash } from 'node:crypto';
 import { collectStage } from '../pipeline/stages';
 import { SamplerConfig } from '../models';
 import { categoryOf, encodePng, PromptLine, readPromptsFile, tileImages } from '../world';
@@ -103,17 +102,12 @@ export function registerGenerate(program: Command): void {
       try {
         // The sampled batches are kept in OUT/.partial until the results are written: a killed evaluation, run
         // again with the same settings on the same weights, samples only what it had not (the same images).
-        const cfg = { imagesPerCategory, promptsPerCategory, seed, seeds: seeds ?? [seed] };
-        const jobs = [...evalJobs('seen', cfg), ...evalJobs('unseen', cfg)].map((j) => [j.entry.prompt, j.seed]);
-        const cache = imageBatchCache(path.join(opts.out, '.partial'), JSON.stringify({
-          weights: readCheckpointIndex(diffusionCheckpointDir(dir)).sha256,
-          sampler: { ...meta.config.sampler, ...sampler },
-          batchSize,
-          jobs: createHash('sha256').update(JSON.stringify(jobs)).digest('hex'),
-        }));
-        if (cache.kept) process.stderr.write(`eval-base: resuming: ${cache.kept} of ${jobs.length} images were sampled by a run that stopped (${path.join(opts.out, '.partial')})\n`);
+        const evalOpts = { imagesPerCategory, promptsPerCategory, seed, seeds, batchSize, sampler };
+        const { key, images } = baseEvalCacheKey(readCheckpointIndex(diffusionCheckpointDir(dir)).sha256, meta.config.sampler, evalOpts);
+        const cache = imageBatchCache(path.join(opts.out, '.partial'), key);
+        if (cache.kept) process.stderr.write(`eval-base: resuming: ${cache.kept} of ${images} images were sampled by a run that stopped (${path.join(opts.out, '.partial')})\n`);
         const r = await evaluateBaseModel(model, meta.config.sampler, {
-          imagesPerCategory, promptsPerCategory, seed, seeds, batchSize, sampler, cache,
+          ...evalOpts, cache,
           onBatch: (done, total) => process.stderr.write(`eval-base ${done}/${total}\n`),
         });
         const file = writeBaseEval(opts.out, r, (imgs) => encodePng(tileImages(imgs, { columns: 8, scale: 3 })), { model: dir, step: meta.step, configSeed: meta.config.seed });

@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createHash } from 'node:crypto';
 import { checkpointKind, hasCheckpoint } from '../engine/checkpoint';
 import { SHIPPED_BASE_MODEL_DIR } from '../models/checkpoint';
 import { loadTextToImage, ModelCheckpointMeta, SamplerConfig, TextToImage, generateImages } from '../models';
@@ -271,13 +272,8 @@ export function evalJobs(
   return jobs;
 }
 
-/**
- * Generate images for the seen and unseen prompt sets and judge them.
- * Image j of prompt p in a cell uses seed `${s}/${set}/${category}/${p}/${j}` for each s of `seeds`
- * (the prompt subsample uses `seed`).
- */
-export async function evaluateBaseModel(model: TextToImage, sampler: SamplerConfig, opts: BaseEvalOptions = {}): Promise<BaseEvalResult> {
-  const t0 = Date.now();
+/** An evaluation's resolved settings and its images to make, seen set first (what evaluateBaseModel samples). */
+function baseEvalJobs(sampler: SamplerConfig, opts: BaseEvalOptions) {
   const cfg = {
     imagesPerCategory: opts.imagesPerCategory ?? 96,
     promptsPerCategory: opts.promptsPerCategory ?? 24,
@@ -285,9 +281,30 @@ export async function evaluateBaseModel(model: TextToImage, sampler: SamplerConf
     seeds: opts.seeds ?? [opts.seed ?? 0],
     sampler: { ...sampler, ...opts.sampler },
   };
+  return { cfg, jobs: [...evalJobs('seen', cfg), ...evalJobs('unseen', cfg)] };
+}
+
+/**
+ * The key of an evaluation's kept batches (imageBatchCache): the weights' sha256 and everything evaluateBaseModel
+ * makes its images from with these options (the sampler, the batch size, every image's prompt and seed); and how
+ * many images it makes.
+ */
+export function baseEvalCacheKey(weightsSha256: string, sampler: SamplerConfig, opts: BaseEvalOptions = {}): { key: string; images: number } {
+  const { cfg, jobs } = baseEvalJobs(sampler, opts);
+  const made = createHash('sha256').update(JSON.stringify(jobs.map((j) => [j.entry.prompt, j.seed]))).digest('hex');
+  return { key: JSON.stringify({ weights: weightsSha256, sampler: cfg.sampler, batchSize: opts.batchSize ?? 32, jobs: made }), images: jobs.length };
+}
+
+/**
+ * Generate images for the seen and unseen prompt sets and judge them.
+ * Image j of prompt p in a cell uses seed `${s}/${set}/${category}/${p}/${j}` for each s of `seeds`
+ * (the prompt subsample uses `seed`).
+ */
+export async function evaluateBaseModel(model: TextToImage, sampler: SamplerConfig, opts: BaseEvalOptions = {}): Promise<BaseEvalResult> {
+  const t0 = Date.now();
+  const { cfg, jobs } = baseEvalJobs(sampler, opts);
   const keep = opts.keepImages ?? 16;
   const plans = { seen: evalPlan('seen', cfg), unseen: evalPlan('unseen', cfg) };
-  const jobs = [...evalJobs('seen', cfg), ...evalJobs('unseen', cfg)];
   const images: ImageLike[] = [];
   if (opts.generate) images.push(...(await opts.generate(jobs.map((j) => j.entry.prompt), jobs.map((j) => j.seed))));
   else {

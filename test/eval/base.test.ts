@@ -6,7 +6,7 @@ import { CATEGORIES, createImage, encodePng, ImageLike, judge, parsePrompt, rend
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { removedAtExit } from '../helpers/temp';
-import { alignmentTable, baseModelTargets, compareBaseEvals, evalPlan, evaluateBaseModel, imageBatchCache, pairedDifferenceTable, promptRate, summarise, targetLine, unverifiedPairing, wilson, writeBaseEval } from '../../src/eval/base';
+import { alignmentTable, baseModelTargets, compareBaseEvals, baseEvalCacheKey, evalPlan, evaluateBaseModel, imageBatchCache, pairedDifferenceTable, promptRate, summarise, targetLine, unverifiedPairing, wilson, writeBaseEval } from '../../src/eval/base';
 import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
 
 test('wilson interval: golden values and edge cases', () => {
@@ -113,6 +113,11 @@ test('evaluateBaseModel with a batch cache: killed after some batches, run again
     assert.equal(imageBatchCache(dir, 'key-a').load(0, 6), undefined);
     assert.equal(imageBatchCache(dir, 'key-b').kept, 0);
     assert.deepEqual(fs.readdirSync(dir), ['key.json']);
+    // The CLI's key: the same options give the same key, another batch size, seed or guidance another.
+    const key = (o: Parameters<typeof baseEvalCacheKey>[2]) => baseEvalCacheKey('abc', cfg.sampler, o).key;
+    assert.equal(key(opts), key({ ...opts }));
+    for (const other of [{ batchSize: 4 }, { seeds: [1] }, { sampler: { guidanceScale: 9 } }]) assert.notEqual(key({ ...opts, ...other }), key(opts), JSON.stringify(other));
+    assert.equal(baseEvalCacheKey('abc', cfg.sampler, opts).images, 16);
   } finally {
     model.dispose({ clip: true });
   }
