@@ -7,8 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { initBackend, warnIfSlowPath } from '../engine';
-import { alignmentTable, BASE_MODEL_DIR, baseEvalCacheKey, baseModelTargets, diffusionCheckpointDir, evaluateBaseModel, imageBatchCache, loadModel, targetLine, writeBaseEval } from '../eval/base';
+import { alignmentTable, BASE_MODEL_DIR, baseEvalCacheKey, EVAL_BASE_LOCK, baseModelTargets, diffusionCheckpointDir, evaluateBaseModel, imageBatchCache, loadModel, targetLine, writeBaseEval } from '../eval/base';
 import { readCheckpointIndex } from '../engine/checkpoint';
+import { withFolderLock } from '../engine/files';
 import { collectStage } from '../pipeline/stages';
 import { SamplerConfig } from '../models';
 import { categoryOf, encodePng, PromptLine, readPromptsFile, tileImages } from '../world';
@@ -84,7 +85,7 @@ export function registerGenerate(program: Command): void {
     .option('--seed <n>', 'seed of the prompt subsample (and of the images without --seeds)', '0')
     .option('--seeds <list>', 'image seeds, comma-separated: each cell is made once per seed and pooled')
     .option('--batch-size <n>', 'images per sampling batch', '32')
-    .option('--out <dir>', 'results folder (base-eval.json + a grid per set and category; a killed evaluation rerun into it resumes)', path.join('results', 'eval-base'))
+    .option('--out <dir>', 'results folder (base-eval.json + a grid per set and category; a killed evaluation rerun into it resumes; one eval-base at a time per folder)', path.join('results', 'eval-base'))
     .option('--json', 'print the results JSON');
   addSamplerOptions(evalBase)
     .action(async (opts: { model?: string; perCategory: string; promptsPerCategory: string; seed: string; seeds?: string; batchSize: string; out: string; json?: boolean } & SamplerFlags) => {
@@ -98,27 +99,37 @@ export function registerGenerate(program: Command): void {
       outFolderOption(opts.out, { files: ['base-eval.json'], what: 'eval-base results', leftovers: /^grid-/ });
       await initBackend();
       warnIfSlowPath();
-      const { model, meta, dir } = await loadModel(opts.model ?? BASE_MODEL_DIR);
-      try {
-        // The sampled batches are kept in OUT/.partial until the results are written: a killed evaluation, run
-        // again with the same settings on the same weights, samples only what it had not (the same images).
-        const evalOpts = { imagesPerCategory, promptsPerCategory, seed, seeds, batchSize, sampler };
-        const { key, images } = baseEvalCacheKey(readCheckpointIndex(diffusionCheckpointDir(dir)).sha256, meta.config.sampler, evalOpts);
-        const cache = imageBatchCache(path.join(opts.out, '.partial'), key);
-        if (cache.kept) process.stderr.write(`eval-base: resuming: ${cache.kept} of ${images} images were sampled by a run that stopped (${path.join(opts.out, '.partial')})\n`);
-        const r = await evaluateBaseModel(model, meta.config.sampler, {
-          ...evalOpts, cache,
-          onBatch: (done, total) => process.stderr.write(`eval-base ${done}/${total}\n`),
-        });
-        const file = writeBaseEval(opts.out, r, (imgs) => encodePng(tileImages(imgs, { columns: 8, scale: 3 })), { model: dir, step: meta.step, configSeed: meta.config.seed });
-        cache.remove();
-        if (opts.json) process.stdout.write(fs.readFileSync(file, 'utf8'));
-        else {
-          const targets = baseModelTargets(r).map((t) => `  ${t.ok === null ? 'not measured' : t.ok ? 'met    ' : 'NOT met'}  ${t.target}: ${targetLine(t).value}`);
-          console.log(`${alignmentTable(r)}\n\nbase-model targets:\n${targets.join('\n')}\n\n${file} (${r.seconds.toFixed(0)} s)`);
+      // One eval-base at a time in OUT: a second one's batches would mix with the first's in OUT/.partial.
+      await withFolderLock(opts.out, EVAL_BASE_LOCK, 'eval-base', async () => {
+        const ckpt = diffusionCheckpointDir(opts.model ?? BASE_MODEL_DIR);
+        const sha256 = readCheckpointIndex(ckpt).sha256;
+        const { model, meta, dir } = await loadModel(opts.model ?? BASE_MODEL_DIR);
+        try {
+          // The resume key names the weights by their sha256: read before and after loading, so that weights
+          // replaced meanwhile (a run still saving into --model) cannot be keyed as the ones sampled.
+          if (readCheckpointIndex(ckpt).sha256 !== sha256) throw new Error(`${ckpt}: the checkpoint changed while it was loaded (a run is saving into it?); run eval-base again when it is done`);
+          // The sampled batches are kept in OUT/.partial until the results are written: a killed evaluation, run
+          // again with the same settings on the same weights, samples only what it had not (the same images).
+          const evalOpts = { imagesPerCategory, promptsPerCategory, seed, seeds, batchSize, sampler };
+          const { key, images } = baseEvalCacheKey(sha256, meta.config.sampler, evalOpts);
+          const partial = path.join(opts.out, '.partial');
+          const cache = imageBatchCache(partial, key);
+          if (cache.discarded) process.stderr.write(`eval-base: ${cache.discarded} images kept in ${partial} by a stopped run with other settings or weights were discarded\n`);
+          if (cache.kept) process.stderr.write(`eval-base: resuming: ${cache.kept} of ${images} images were sampled by a run that stopped (${partial})\n`);
+          const r = await evaluateBaseModel(model, meta.config.sampler, {
+            ...evalOpts, cache,
+            onBatch: (done, total) => process.stderr.write(`eval-base ${done}/${total}\n`),
+          });
+          const file = writeBaseEval(opts.out, r, (imgs) => encodePng(tileImages(imgs, { columns: 8, scale: 3 })), { model: dir, step: meta.step, configSeed: meta.config.seed });
+          cache.remove();
+          if (opts.json) process.stdout.write(fs.readFileSync(file, 'utf8'));
+          else {
+            const targets = baseModelTargets(r).map((t) => `  ${t.ok === null ? 'not measured' : t.ok ? 'met    ' : 'NOT met'}  ${t.target}: ${targetLine(t).value}`);
+            console.log(`${alignmentTable(r)}\n\nbase-model targets:\n${targets.join('\n')}\n\n${file} (${r.seconds.toFixed(0)} s)`);
+          }
+        } finally {
+          model.dispose({ clip: true });
         }
-      } finally {
-        model.dispose({ clip: true });
-      }
+      });
     });
 }

@@ -129,6 +129,9 @@ export interface BaseEvalOptions {
 }
 
 /** Sampled batches kept by their first image's index: a batch found here is not sampled again. */
+/** The lock file eval-base holds on its results folder while it samples into `OUT/.partial` (see imageBatchCache). */
+export const EVAL_BASE_LOCK = '.eval-base.lock';
+
 export interface ImageBatchCache {
   load(start: number, count: number): ImageLike[] | undefined;
   save(start: number, images: readonly ImageLike[]): void;
@@ -137,25 +140,34 @@ export interface ImageBatchCache {
 /**
  * An ImageBatchCache in `dir`, for one evaluation: `key` names everything its images depend on (the weights,
  * the sampler, the prompts and seeds, the batch size, since a batch's bits depend on its company); a folder
- * holding another key's batches is emptied first. `kept` is how many images were there to begin with;
- * `remove()` deletes the folder (the evaluation is written). Each batch is one file, written whole
- * (aside, then renamed in): a kill loses at most the batch being sampled.
+ * holding another key's batches is emptied first. `kept` is how many images were there to begin with,
+ * `discarded` how many of another key's were removed; `remove()` deletes the folder (the evaluation is
+ * written). Each batch is one file, written whole (aside, then renamed in): a kill loses at most the batch
+ * being sampled. One evaluation at a time may use `dir` (eval-base holds EVAL_BASE_LOCK on its folder): a
+ * second, with another key, would empty it under the first, which would then read the second's batches.
  */
-export function imageBatchCache(dir: string, key: string): ImageBatchCache & { kept: number; remove(): void } {
+export function imageBatchCache(dir: string, key: string): ImageBatchCache & { kept: number; discarded: number; remove(): void } {
   const keyFile = path.join(dir, 'key.json');
+  const HEADER = 12; // count, width, height as uint32 LE
+  const batchImages = () =>
+    (fs.existsSync(dir) ? fs.readdirSync(dir) : []).filter((f) => /^batch-\d+\.bin$/.test(f)).reduce((n, f) => {
+      const b = fs.readFileSync(path.join(dir, f));
+      return n + (b.length >= HEADER ? b.readUInt32LE(0) : 0);
+    }, 0);
   let same = false;
   try {
     same = fs.readFileSync(keyFile, 'utf8') === key;
   } catch {
     same = false;
   }
+  let discarded = 0;
   if (!same) {
+    discarded = batchImages();
     fs.rmSync(dir, { recursive: true, force: true });
     makeDir(dir);
     writeFileAtomic(keyFile, key, { durable: false });
   }
   const file = (start: number) => path.join(dir, `batch-${String(start).padStart(7, '0')}.bin`);
-  const HEADER = 12; // count, width, height as uint32 LE
   const read = (start: number, count: number): ImageLike[] | undefined => {
     let bytes: Buffer;
     try {
@@ -169,12 +181,9 @@ export function imageBatchCache(dir: string, key: string): ImageBatchCache & { k
     if (n !== count || bytes.length !== HEADER + n * size) return undefined; // another batching or a torn file: sampled again
     return Array.from({ length: n }, (_, i) => ({ width: w, height: h, data: new Uint8Array(bytes.subarray(HEADER + i * size, HEADER + (i + 1) * size)) }));
   };
-  const kept = fs.readdirSync(dir).filter((f) => /^batch-\d+\.bin$/.test(f)).reduce((n, f) => {
-    const b = fs.readFileSync(path.join(dir, f));
-    return n + (b.length >= HEADER ? b.readUInt32LE(0) : 0);
-  }, 0);
   return {
-    kept,
+    kept: batchImages(),
+    discarded,
     load: read,
     save(start, images) {
       const header = Buffer.alloc(HEADER);

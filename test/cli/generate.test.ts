@@ -10,6 +10,7 @@ import { seedFor } from '../../src/feedback/collect';
 import { initTestBackend, randomize, tinyConfig } from '../models/helpers';
 import { removedAtExit } from '../helpers/temp';
 import { shownPath } from '../../src/engine/files';
+import { EVAL_BASE_LOCK } from '../../src/eval/base';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 't2i-align.js');
 const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, T2I_PROGRESS: '0' } });
@@ -112,12 +113,24 @@ test('eval-base killed midway, run again with the same command: resumes from the
     await exited;
   }
   assert.ok(!fs.existsSync(path.join(out, 'base-eval.json')));
+  // While another eval-base holds the folder (a live pid in its lock), a second is refused before it touches the
+  // kept batches: with other settings it would empty them under the first, which would then read the second's.
+  const lock = path.join(out, EVAL_BASE_LOCK);
+  assert.ok(fs.existsSync(lock), 'the killed run left its lock');
+  const before = kept();
+  fs.writeFileSync(lock, String(process.pid));
+  const second = run(['eval-base', '--model', modelDir, '--per-category', '60', '--prompts-per-category', '2', '--batch-size', '4', '--guidance', '9', '--out', out]);
+  assert.equal(second.status, 1);
+  assert.match(second.stderr, new RegExp(`^t2i-align: another eval-base \\(pid ${process.pid}\\) is running in `));
+  assert.equal(kept(), before, 'the kept batches are untouched');
+  fs.writeFileSync(lock, '999999999'); // a killed run's lock (its pid gone): taken over by the rerun
   const again = run(args(out));
   assert.equal(again.status, 0, again.stderr);
   assert.match(again.stderr, /eval-base: resuming: \d+ of 480 images were sampled by a run that stopped/);
   const strip = (json: string) => JSON.stringify({ ...JSON.parse(json), seconds: 0 });
   assert.equal(strip(again.stdout), strip(whole.stdout), 'the same results as the uninterrupted run');
   assert.ok(!fs.existsSync(path.join(out, '.partial')));
+  assert.ok(!fs.existsSync(lock), 'the lock goes with its eval-base');
 });
 
 test('a long command on the plain wasm kernels says so in one stderr line: why, and how to get the native ones', async () => {

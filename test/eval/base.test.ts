@@ -101,6 +101,7 @@ test('evaluateBaseModel with a batch cache: killed after some batches, run again
     await assert.rejects(evaluateBaseModel(model, cfg.sampler, { ...opts, cache: killing }), /killed/);
     const again = imageBatchCache(dir, 'key-a');
     assert.equal(again.kept, 12, 'two batches of 6 kept');
+    assert.equal(again.discarded, 0);
     let sampled = 0;
     const counting = { load: again.load, save: (start: number, imgs: readonly ImageLike[]) => { sampled += imgs.length; again.save(start, imgs); } };
     const resumed = await evaluateBaseModel(model, cfg.sampler, { ...opts, cache: counting });
@@ -111,7 +112,9 @@ test('evaluateBaseModel with a batch cache: killed after some batches, run again
     const torn = fs.readdirSync(dir).find((f) => f.startsWith('batch-'))!;
     fs.writeFileSync(path.join(dir, torn), fs.readFileSync(path.join(dir, torn)).subarray(0, 40));
     assert.equal(imageBatchCache(dir, 'key-a').load(0, 6), undefined);
-    assert.equal(imageBatchCache(dir, 'key-b').kept, 0);
+    const other = imageBatchCache(dir, 'key-b');
+    assert.equal(other.kept, 0);
+    assert.equal(other.discarded, 16, "the other key's images are counted as they go (the CLI says so)");
     assert.deepEqual(fs.readdirSync(dir), ['key.json']);
     // The CLI's key: the same options give the same key, another batch size, seed or guidance another.
     const key = (o: Parameters<typeof baseEvalCacheKey>[2]) => baseEvalCacheKey('abc', cfg.sampler, o).key;
