@@ -282,7 +282,10 @@ function pairWithBase(
   return { prompts: prompts.length, perPrompt, sampler: { ...sampler }, base: b, runs: rs, byPrompt, effects };
 }
 
-const pct = (x: number) => (Number.isNaN(x) ? '-' : (100 * x).toFixed(1));
+// A bound that does not exist is NaN here and null in a comparison read back from its JSON (JSON.stringify writes
+// NaN as null, which 100 * null would print as 0.0: a one-seed run's missing interval shown as [0.0, 0.0]).
+const known = (x: number | null): x is number => x !== null && Number.isFinite(x);
+const pct = (x: number | null) => (known(x) ? (100 * x).toFixed(1) : '-');
 const signed = (x: number) => `${x >= 0 ? '+' : ''}${pct(x)}`;
 
 /**
@@ -297,7 +300,7 @@ export function settingsTable(s: SettingsComparison): string {
     `| setting | accuracy per seed, % (base ${pct(s.base.all.rate)}) | ${cats.map((c, i) => (i === 0 ? `${over}: ${c}` : c)).join(' | ')} |`,
     `|---|---|${cats.map(() => '---|').join('')}`,
     ...s.settings.map((x) => `| ${x.name} | ${x.runs.map((r) => pct(r.cells.all.rate)).join(', ')} | ${x.effects
-      .map((e) => `${signed(e.diff.mean)}${Number.isNaN(e.diff.lo) ? '' : ` [${pct(e.diff.lo)}, ${pct(e.diff.hi)}]`}`).join(' | ')} |`),
+      .map((e) => `${signed(e.diff.mean)}${known(e.diff.lo) ? ` [${pct(e.diff.lo)}, ${pct(e.diff.hi)}]` : ''}`).join(' | ')} |`),
   ].join('\n');
 }
 

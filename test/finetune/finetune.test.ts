@@ -482,6 +482,11 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   assert.ok(one.effects.every((e) => e.p === null), 'one run: no sign-flip p');
   assert.ok(cmp.effects.every((e) => e.p !== null && e.p >= 0.5), 'two runs: an exact p, at least 2/4');
   assert.match(comparisonTable(one), /\| all \|.*\| - \|$/m);
+  // Read back from its JSON (--out; scripts/finetune-table.ts), where NaN is null: no bound is still '-', not 0.0.
+  const oneBack = JSON.parse(JSON.stringify(one));
+  assert.equal(oneBack.effects[0].diff.lo, null);
+  assert.equal(comparisonTable(oneBack), comparisonTable(one));
+  assert.match(comparisonTable(oneBack), /\| all \| [^|]+ \| [^|]+ \| [^|]+ \| [+-][\d.]+ \[-, -\] \|/m);
   // The output is a model generate/eval-base accept.
   const said = await runCli('generate', '--model', outA, '--prompts', writePrompts(), '--out', path.join(outA, 'samples'));
   assert.match(said, /1 images written/);
