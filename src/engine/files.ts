@@ -231,7 +231,7 @@ function removeStaleToken(token: string): void {
  * new lock, and both run.
  */
 export async function withFolderLock<T>(dir: string, name: string, what: string, f: () => Promise<T>): Promise<T> {
-  const made = !fs.existsSync(dir);
+  const made = firstMissingDir(dir); // the outermost folder this call makes (dir or a parent of it), if any
   makeDir(dir);
   const file = path.resolve(dir, name);
   const refuse = ({ pid, host }: { pid: number; host?: string }) =>
@@ -266,7 +266,8 @@ export async function withFolderLock<T>(dir: string, name: string, what: string,
   } finally {
     heldLocks.delete(file);
     fs.rmSync(file, { force: true });
-    // A folder made for the lock alone (the work was refused before writing anything) goes with it.
-    if (made && fs.existsSync(dir) && fs.readdirSync(dir).length === 0) fs.rmdirSync(dir);
+    // Folders made for the lock alone (the work was refused before writing anything: dir and any parents it
+    // needed) go with it.
+    if (made) removeEmptyTree(made);
   }
 }

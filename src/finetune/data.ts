@@ -140,7 +140,9 @@ export function modelData(
   const sources = [...dirs.data.map((dir) => ({ dir, kind: 'labelled' as const })), ...dirs.unlabelled.map((dir) => ({ dir, kind: 'unlabelled' as const }))];
   for (const { dir, kind } of sources) {
     const records = readManifest(dir);
-    if (records.length) checkModelSide(dir, readImage(dir, records[0]), records[0].id);
+    // Before anything else: an empty dataset was blamed on the weights ("the reward model scores every image 0").
+    if (records.length === 0) throw new Error(`no model-generated images in ${dir} (its manifest is empty): give a dataset that holds images (\`t2i-align collect\`)`);
+    checkModelSide(dir, readImage(dir, records[0]), records[0].id);
     const hasLabels = kind === 'labelled' && fs.existsSync(defaultStorePath(dir));
     if (kind === 'labelled' && config.weights !== 'reward' && !hasLabels && !reward) {
       throw new Error(`${dir} has no labels (${defaultStorePath(dir)} is missing) and no reward model was given: label it (\`t2i-align label --data ${dir}\`) or pass --reward DIR`);
@@ -182,28 +184,39 @@ export function modelData(
   if (config.normalise === 'mean') for (const e of examples) e.weight /= mean;
   const ws = examples.map((e) => e.weight);
   summary.examples = examples.length;
-  summary.weight = { mean: ws.reduce((a, b) => a + b, 0) / ws.length, min: Math.min(...ws), max: Math.max(...ws) };
+  // (Not Math.min(...ws): a spread of one argument per image overflows the stack past about 125,000 images.)
+  summary.weight = { mean: ws.reduce((a, b) => a + b, 0) / ws.length, min: ws.reduce((a, b) => Math.min(a, b), Infinity), max: ws.reduce((a, b) => Math.max(a, b), -Infinity) };
   summary.audit = weightAudit(audited); // before normalisation: the shares do not depend on the scale
   return { examples, summary };
 }
 
 /**
- * The corpus config of a model folder: its config.json's `corpus` (a pretrain run or a shipped model), or
- * for a fine-tuned model the corpus its own D_pre was (finetune.json), else the defaults.
+ * The corpus a model was trained on, as its folder records it: for a fine-tuned model the corpus its own D_pre was
+ * (finetune.json), else its config.json's `corpus` (a pretrain run or a shipped model). Looked for in `modelDir` and,
+ * where that is the checkpoint folder itself (RUN/diffusion, which --model accepts), in the run's folder above it;
+ * null where neither records one.
  */
-export function corpusConfigOf(modelDir: string): CorpusConfig {
-  const finetuned = path.join(modelDir, 'finetune.json');
-  if (fs.existsSync(finetuned)) {
-    const corpus = readJsonFile<{ inputs?: { corpus?: unknown } }>(finetuned).inputs?.corpus;
-    if (corpus) return resolveCorpusConfig(corpus);
-  }
-  for (const file of [path.join(modelDir, 'config.json'), path.join(modelDir, '..', 'config.json')]) {
-    if (fs.existsSync(file)) {
-      const corpus = readJsonFile<{ corpus?: unknown }>(file).corpus;
+export function recordedCorpusOf(modelDir: string): CorpusConfig | null {
+  const dirs = [modelDir];
+  if (fs.existsSync(path.join(modelDir, 'checkpoint.json'))) dirs.push(path.dirname(path.resolve(modelDir)));
+  for (const dir of dirs) {
+    const finetuned = path.join(dir, 'finetune.json');
+    if (fs.existsSync(finetuned)) {
+      const corpus = readJsonFile<{ inputs?: { corpus?: unknown } }>(finetuned).inputs?.corpus;
+      if (corpus) return resolveCorpusConfig(corpus);
+    }
+    const config = path.join(dir, 'config.json');
+    if (fs.existsSync(config)) {
+      const corpus = readJsonFile<{ corpus?: unknown }>(config).corpus;
       if (corpus) return resolveCorpusConfig(corpus);
     }
   }
-  return resolveCorpusConfig({});
+  return null;
+}
+
+/** The corpus config of a model folder (recordedCorpusOf), else the defaults. */
+export function corpusConfigOf(modelDir: string): CorpusConfig {
+  return recordedCorpusOf(modelDir) ?? resolveCorpusConfig({});
 }
 
 /** D_pre: the pretraining corpus of `config`, as training pairs. */

@@ -79,3 +79,16 @@ test('processAlive: a zombie (killed, not yet reaped by its parent) is not alive
   assert.equal(processAlive(parent.pid!), true);
   parent.kill();
 });
+
+test('withFolderLock: a refused run leaves no folder it made, parents included; a folder that held something before, or gets something, stays', async () => {
+  const root = removedAtExit('t2i-lock-tree-');
+  const out = path.join(root, 'a', 'b', 'out');
+  await assert.rejects(withFolderLock(out, '.test.lock', 'test', async () => { throw new Error('refused before writing'); }), /refused before writing/);
+  assert.deepEqual(fs.readdirSync(root), [], 'a, a/b and a/b/out go with the lock');
+  await withFolderLock(out, '.test.lock', 'test', async () => fs.writeFileSync(path.join(out, 'result'), 'x'));
+  assert.deepEqual(fs.readdirSync(out), ['result'], 'work written: kept, only the lock goes');
+  const kept = path.join(root, 'kept');
+  fs.mkdirSync(kept);
+  await assert.rejects(withFolderLock(path.join(kept, 'new', 'out'), '.test.lock', 'test', async () => { throw new Error('no'); }));
+  assert.ok(fs.existsSync(kept) && fs.readdirSync(kept).length === 0, 'a folder that was there before stays');
+});

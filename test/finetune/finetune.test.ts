@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { checkSettings, compareSettings, corpusConfigOf, compareWithBase, comparisonTable, settingsTable, drawnCountTable, finetune, finetuneEvalPrompts, finetuneStep, modelData, progressEval, resolveFinetuneConfig, rewardWeightedLoss, weightAudit } from '../../src/finetune';
+import { checkSettings, compareSettings, corpusConfigOf, recordedCorpusOf, compareWithBase, comparisonTable, settingsTable, drawnCountTable, finetune, finetuneEvalPrompts, finetuneStep, modelData, progressEval, resolveFinetuneConfig, rewardWeightedLoss, weightAudit } from '../../src/finetune';
 import { FinetuneComparison, promptSeedInterval } from '../../src/finetune/evaluate';
 import { generateImages } from '../../src/models/diffusion/sampler';
 import { readCheckpointIndex } from '../../src/engine/checkpoint';
@@ -14,7 +14,7 @@ import { assertStepDoesNotLeak } from '../../src/engine';
 import { imagesToTensor } from '../../src/models/data';
 import { Rng } from '../../src/engine/random';
 import { embedImages, REWARD_MODEL_DIR, RewardModel, TextEmbeddings } from '../../src/reward';
-import { ImageLike, parsePrompt, readImage, readManifest, seenPrompts } from '../../src/world';
+import { Dataset, ImageLike, parsePrompt, readImage, readManifest, seenPrompts } from '../../src/world';
 import { runCli } from '../cli/run-in-process';
 import { smallDataset } from '../feedback/helpers';
 import { initTestBackend, randomize, tinyConfig, tinyModelFolder } from '../models/helpers';
@@ -237,6 +237,11 @@ test('modelData: weights all 0 are refused in every mode and normalisation (the 
     }
   }
   assert.throws(() => modelData({ data: [dir], unlabelled: [] }, { weights: 'labels', threshold: 0.5, normalise: 'none' }), /every labelled image is bad to all its raters.*label more images, or use --weights reward/);
+  // A dataset with no images at all is named as such (it was blamed on the weights: "the reward model scores every image 0").
+  const empty = removedAtExit('t2i-ft-empty-');
+  Dataset.create(empty);
+  LabelStore.open(path.join(empty, 'labels.sqlite')).close();
+  assert.throws(() => modelData({ data: [empty], unlabelled: [] }, { weights: 'labels', threshold: 0.5, normalise: 'none' }), (e: Error) => e.message.startsWith(`no model-generated images in ${empty} (its manifest is empty)`));
 });
 
 test('modelData: label shares, threshold keeps good images only, mean normalisation; no reward model is a clear error', async () => {
@@ -470,6 +475,11 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   // A fine-tuned model fine-tuned again draws D_pre from its base's corpus, not the defaults.
   assert.deepEqual(corpusConfigOf(outA), corpusConfigOf(base));
   assert.equal(corpusConfigOf(outA).size, 48);
+  // ... also when --model names its checkpoint folder (RUN/diffusion): it took the default corpus (2,000 images).
+  assert.deepEqual(corpusConfigOf(path.join(outA, 'diffusion')), corpusConfigOf(base));
+  const bare = removedAtExit('t2i-ft-bare-');
+  fs.cpSync(path.join(outA, 'diffusion'), path.join(bare, 'diffusion'), { recursive: true });
+  assert.equal(recordedCorpusOf(path.join(bare, 'diffusion')), null, 'a checkpoint that records no corpus: none, not a guess');
   // A setting's runs are one recipe's seeds, each fine-tuned from the base it is compared with.
   const outBeta = removedAtExit('t2i-ft-beta-');
   await finetune({ model: base, data: [data], out: outBeta }, resolveFinetuneConfig('quick', { ...TINY, weights: 'labels', seed: 1, beta: 2 }), { progress: false });
