@@ -26,9 +26,18 @@
  *   textures make some (a forest's foliage is discs, the moon's craters
  *   too), so renders carry it now and then: the control is renders of the
  *   same prompts, and the question whether a model draws it more often.
+ * - flatPlace: a place read from color alone (since 2026-12-07; a review
+ *   found a flat grey canvas read as the city, black as the moon, brown as
+ *   the forest, all aligned, no other flag): the judge votes each
+ *   background pixel to the nearest place color, and every place but the
+ *   plain one is drawn in two or three colors, so in its renders at least
+ *   5.7% of the background (9,000 renders, clean and degraded; the desert
+ *   least) takes another of the place's colors than the commonest. Flagged
+ *   under FLAT_SHARE.
  *
- * Not flagged, though also blind spots: polygons close to a circle, a
- * diamond read as a cross. For those, `shapeFits` measures how closely the
+ * Not flagged, though also blind spots: polygons close to a circle (an
+ * octagon, a house-shaped pentagon, a square turned 15 degrees), a diamond
+ * read as a cross. For those, `shapeFits` measures how closely the
  * objects follow their shapes, so a model that draws nearer the judge's
  * shape threshold shows as a lower fit.
  */
@@ -36,7 +45,7 @@ import { ImageLike } from './image';
 import { bestShape, components, minArea, observe, Observation, observeWithPixels, segment, SHAPE_THRESHOLD } from './judge';
 import { OBJECT_COLORS, ObjectName, PLACES, RGB } from './vocab';
 
-export const AUDIT_FLAGS = ['fadedColor', 'strayMarks', 'holedShape', 'weakPlace', 'placeShape'] as const;
+export const AUDIT_FLAGS = ['fadedColor', 'strayMarks', 'holedShape', 'weakPlace', 'placeShape', 'flatPlace'] as const;
 export type AuditFlag = (typeof AUDIT_FLAGS)[number];
 
 /** RGB distance of an object's inside from its color beyond which the color is "faded" (renders: within noise). */
@@ -49,6 +58,12 @@ const STRAY_AREA_32 = 3;
 const STRAY_TOTAL_32 = 16;
 /** Least share of the background's votes that makes its place clear. */
 export const PLACE_SHARE = 0.7;
+/**
+ * Least share of the background in the place's other colors (all but its commonest) that makes it the place's
+ * texture, not a flat fill: about half the least of 9,000 renders (0.057; desert, clean; 0.061 at noise 15 + blur
+ * 0.5 px, 0.131 at noise 30 + blur 1 px).
+ */
+export const FLAT_SHARE = 0.03;
 
 export type AuditResult = Record<AuditFlag, boolean>;
 
@@ -95,7 +110,31 @@ export function auditImage(img: ImageLike): AuditResult {
   for (let p = 0; p < w * h; p++) total += mark[p];
   const strayMarks = Math.max(0, ...components(w, h, (p) => mark[p] === 1).map((c) => c.length)) >= Math.max(2, Math.round(STRAY_AREA_32 * scale)) || total >= Math.round(STRAY_TOTAL_32 * scale);
 
-  return { fadedColor, strayMarks, holedShape, weakPlace: seen.backgroundShare < PLACE_SHARE, placeShape: placeShapes(img, seen).length > 0 };
+  return { fadedColor, strayMarks, holedShape, weakPlace: seen.backgroundShare < PLACE_SHARE, placeShape: placeShapes(img, seen).length > 0, flatPlace: textureShare(img, seen, inObject) < FLAT_SHARE };
+}
+
+/**
+ * The share of the background (the pixels not in or touching a counted object) whose nearest color of the
+ * judged place is not the commonest such color: 0 for a flat fill, at least 0.057 in renders (FLAT_SHARE).
+ * 1 for the plain place (one color: nothing to tell a fill from) and for an image without background.
+ */
+export function textureShare(img: ImageLike, seen: ReturnType<typeof observeWithPixels>, inObject: Uint8Array): number {
+  const { width: w, height: h } = img;
+  const palette = PLACES[seen.background].palette as readonly RGB[];
+  if (palette.length < 2) return 1;
+  const counts = new Array<number>(palette.length).fill(0);
+  let n = 0;
+  for (let p = 0; p < w * h; p++) {
+    if (nearObject(p, inObject, w, h)) continue;
+    let best = Infinity, k = 0;
+    palette.forEach((c, i) => {
+      const d = (img.data[p * 3] - c[0]) ** 2 + (img.data[p * 3 + 1] - c[1]) ** 2 + (img.data[p * 3 + 2] - c[2]) ** 2;
+      if (d < best) [best, k] = [d, i];
+    });
+    counts[k]++;
+    n++;
+  }
+  return n === 0 ? 1 : 1 - Math.max(...counts) / n;
 }
 
 /**

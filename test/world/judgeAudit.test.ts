@@ -120,6 +120,18 @@ test('a background of two places, which the judge passes as one of them, is a we
   assert.deepEqual(flags(img), ['strayMarks', 'weakPlace']);
 });
 
+test('a flat canvas of one color near a place\'s, which the judge reads as that place, is a flat place; its renders are not', () => {
+  for (const [prompt, fill] of [['a yellow circle in the city', [128, 128, 128]], ['a blue circle on the moon', [0, 0, 0]], ['a blue circle in the forest', [110, 70, 40]], ['a red circle in the sea', [0, 160, 160]], ['a red circle in the desert', [215, 185, 135]]] as const) {
+    const rendered = render(prompt);
+    assert.ok(!flags(rendered).includes('flatPlace'), `${prompt}: its render`);
+    const img = copy(rendered);
+    const inObject = new Set(observeWithPixels(img).objects.flatMap((o) => o.pixels));
+    paint(img, [...Array(img.width * img.height).keys()].filter((p) => !inObject.has(p)), fill);
+    assert.ok(judge(prompt, img).aligned, `${prompt}: the blind spot this flag is for (a flat ${fill} canvas)`);
+    assert.ok(flags(img).includes('flatPlace'), `${prompt}: ${flags(img)}`);
+  }
+});
+
 test('shape fit: 1 for every object of a render, under 1 for an octagon the judge reads as a circle, and an unrecognised object counts too', () => {
   for (const prompt of ['a red circle', 'three blue squares in the city', 'two stars on the moon']) {
     const fits = shapeFits(render(prompt, 3));
