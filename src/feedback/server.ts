@@ -144,8 +144,18 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
   let manifest = { key: '', records: [] as ManifestRecord[], byId: new Map<string, ManifestRecord>(), byFile: new Map<string, ManifestRecord>() };
   let unreadable = '';
   const records = (): typeof manifest => {
-    const st = fs.statSync(manifestFile(dataDir));
-    const key = `${st.mtimeMs}:${st.size}`;
+    let key = 'gone';
+    try {
+      const st = fs.statSync(manifestFile(dataDir));
+      key = `${st.mtimeMs}:${st.size}`;
+    } catch (e) {
+      // Removed or renamed while served: like a state it cannot read (the stat was outside the try, and every
+      // route, saving labels included, answered 500).
+      if (!manifest.key) throw e;
+      if (unreadable !== key) process.stderr.write(`t2i-align: ${(e as Error).message}; serving the ${manifest.records.length} images read before until it is back\n`);
+      unreadable = key;
+      return manifest;
+    }
     if (key !== manifest.key) {
       let rs: ManifestRecord[];
       try {
@@ -163,6 +173,14 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
   };
   let verdicts: Map<string, boolean> | null = null;
   records();
+  /** Whether an image's PNG is there; one missing is said once on stderr. */
+  const saidMissing = new Set<string>();
+  const fileThere = (r: ManifestRecord): boolean => {
+    if (fs.existsSync(path.join(dataDir, r.file))) return true;
+    if (!saidMissing.has(r.file)) process.stderr.write(`t2i-align: ${path.join(dataDir, r.file)} is in the manifest but missing: not offered for labelling\n`);
+    saidMissing.add(r.file);
+    return false;
+  };
 
   const store = LabelStore.open(storeFile);
   try {
@@ -190,7 +208,10 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
   // JSON.parse, not fastify's parser: that one calls a body with a "__proto__" key "not valid JSON". Such a key is
   // an own property here (JSON.parse never sets a prototype), and the strict schemas refuse it as an unknown field.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    // The body is read as UTF-8: another charset would fail as "not valid JSON" or as a bad rater name.
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.headers['content-type'] ?? '')?.[1];
+    if (charset && !/^utf-?8$/i.test(charset)) return done(new HttpError(415, `charset must be utf-8, got "${charset.slice(0, 50)}"`), undefined);
     if (body === '') return done(new HttpError(400, 'request body is empty: send a JSON object'), undefined);
     try {
       done(null, JSON.parse(body as string));
@@ -214,7 +235,7 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
     const code = (err as FastifyError).code;
     const message =
       status === 413 ? `request body is larger than ${opts.bodyLimit ?? 16 * 1024} bytes`
-      : status === 415 ? `content-type must be application/json, got "${(req.headers['content-type'] ?? '').slice(0, 100)}"`
+      : status === 415 && !(err instanceof HttpError) ? `content-type must be application/json, got "${(req.headers['content-type'] ?? '').slice(0, 100)}"`
       : status >= 500 ? 'internal error (the server logs it with --log)' // a raw message could show the server's paths
       : err.message;
     void reply.status(status).send(code ? { error: message, code } : { error: message });
@@ -223,8 +244,16 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
     // An API route asked with another method is 405 naming the one it takes.
     const api: Record<string, string> = { '/api/labels': 'POST', '/api/undo': 'POST' };
     for (const r of ['info', 'rubric', 'next', 'raters', 'stats', 'export.jsonl', 'export.csv']) api[`/api/${r}`] = 'GET, HEAD';
-    const allow = Object.hasOwn(api, req.url.split('?')[0]) ? api[req.url.split('?')[0]] : undefined;
-    if (allow) return void reply.status(405).header('allow', allow).send({ error: `${req.method} is not allowed on ${req.url.split('?')[0]}: use ${allow}` });
+    // The path as the router reads it: escapes decoded, a trailing slash dropped (ignoreTrailingSlash).
+    let route = req.url.split('?')[0];
+    try {
+      route = decodeURIComponent(route);
+    } catch {
+      // not a valid escape: the 404 below
+    }
+    if (route.length > 1) route = route.replace(/\/+$/, '');
+    const allow = Object.hasOwn(api, route) ? api[route] : undefined;
+    if (allow) return void reply.status(405).header('allow', allow).send({ error: `${req.method} is not allowed on ${route}: use ${allow}` });
     void reply.status(404).send({ error: `no such page: ${req.method} ${req.url.slice(0, 200)}` });
   });
 
@@ -276,12 +305,23 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
     const m = records();
     const mine = store.labelledBy(rater);
     let best: ManifestRecord | null = q.prefer !== undefined && !mine.has(q.prefer) ? (m.byId.get(q.prefer) ?? null) : null;
-    const counts = best ? new Map<string, number>() : store.countsPerImage((r) => !r.startsWith('sim-')); // humans spread over images; simulated labels do not count
-    let bestKey: [number, number] = [Infinity, Infinity];
-    for (const r of best ? [] : m.records) {
-      if (mine.has(r.id)) continue;
-      const key: [number, number] = [counts.get(r.id) ?? 0, hash(`${rater}\u0000${r.id}`)];
-      if (key[0] < bestKey[0] || (key[0] === bestKey[0] && key[1] < bestKey[1])) (best = r), (bestKey = key);
+    if (best && !fileThere(best)) best = null;
+    if (!best) {
+      const counts = store.countsPerImage((r) => !r.startsWith('sim-')); // humans spread over images; simulated labels do not count
+      // An image whose PNG is missing can get no label, so it would stay the least labelled and be every rater's
+      // next, for ever (the page cannot load it): passed over for the next best.
+      const skip = new Set<string>();
+      for (;;) {
+        let bestKey: [number, number] = [Infinity, Infinity];
+        best = null;
+        for (const r of m.records) {
+          if (mine.has(r.id) || skip.has(r.id)) continue;
+          const key: [number, number] = [counts.get(r.id) ?? 0, hash(`${rater}\u0000${r.id}`)];
+          if (key[0] < bestKey[0] || (key[0] === bestKey[0] && key[1] < bestKey[1])) (best = r), (bestKey = key);
+        }
+        if (!best || fileThere(best)) break;
+        skip.add(best.id);
+      }
     }
     const labelled = m.records.filter((r) => mine.has(r.id)).length;
     const progress = { labelled, total: m.records.length };
@@ -322,7 +362,8 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
 
   app.get('/api/stats', (): AgreementStats => {
     const m = records();
-    if (!verdicts) verdicts = new Map([...judgeRecords(dataDir, m.records).entries()].map(([id, v]) => [id, v.aligned]));
+    // An image whose PNG is missing gets no verdict (the judge's column leaves it out) instead of a 500 for the page.
+    if (!verdicts) verdicts = new Map([...judgeRecords(dataDir, m.records.filter(fileThere)).entries()].map(([id, v]) => [id, v.aligned]));
     return agreementStats(m.records, store.current(), verdicts, store.lastActivity());
   });
 
@@ -336,10 +377,10 @@ export async function createLabelServer(opts: ServerOptions): Promise<LabelServe
   }
 
   app.get<{ Params: { '*': string } }>('/images/*', (req, reply) => {
-    const raw = req.raw.url ?? '';
+    const raw = (req.raw.url ?? '').split('?')[0]; // the path: a query (a cache-buster) is no part of the file name
     const name = req.params['*'];
     if (/%2e|%2f|%5c|%00/i.test(raw) || /(^|\/)\.\.(\/|$)/.test(raw) || name.includes('..') || name.includes('\\') || name.includes('\0')) {
-      throw new HttpError(400, 'bad image path: ".." , encoded separators and backslashes are not allowed');
+      throw new HttpError(400, 'bad image path: "..", encoded dots and separators (%2e, %2f, %5c), null bytes (%00) and backslashes are not allowed');
     }
     if (name === '' || name.startsWith('/') || path.isAbsolute(name)) throw new HttpError(400, 'bad image path: must be a file name from the manifest');
     const rec = records().byFile.get(name);

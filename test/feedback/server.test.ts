@@ -126,6 +126,11 @@ test('bad input gets a 4xx with a clear JSON message, and the server keeps servi
     ['a "constructor" field, the same', raw('POST', '/api/undo', '{"rater":"ann","request_id":"req-x-00012","constructor":{"prototype":{}}}'), 400, /"constructor".*the fields are rater, request_id/i],
     ['an empty JSON body', raw('POST', '/api/labels', '', { 'content-type': 'application/json' }), 400, /request body is empty: send a JSON object/],
     ['malformed JSON says so, with where', raw('POST', '/api/labels', '{"rater": "ann",'), 400, /^request body is not valid JSON \(.+\)$/],
+    // From a review of 2026-12-07: a 404 for a method error, a 400 blaming the path for its query, the charset ignored.
+    ['DELETE with a trailing slash is a method error', raw('DELETE', '/api/labels/'), 405, /DELETE is not allowed on \/api\/labels: use POST/],
+    ['GET on a percent-encoded POST route', raw('GET', '/api/label%73'), 405, /GET is not allowed on \/api\/labels: use POST/],
+    ['a null byte is named', raw('GET', '/images/img-0%00.png'), 400, /null bytes \(%00\)/],
+    ['a body in another charset', raw('POST', '/api/labels', '{"rater":"ann"}', { 'content-type': 'application/json; charset=utf-16' }), 415, /^charset must be utf-8, got "utf-16"$/],
     ['a very long rater name is not echoed whole', post('/api/labels', { rater: `x${'y'.repeat(3000)}`, image_id: 'img-0', label: 'good', request_id: 'req-x-00010' }), 400, /^rater: rater name must be .{0,250}\.\.\."$/],
   ];
   for (const [name, p, status, message] of cases) {
@@ -136,6 +141,8 @@ test('bad input gets a 4xx with a clear JSON message, and the server keeps servi
   const ok = await raw('GET', '/api/info');
   assert.equal(ok.status, 200);
   assert.equal(ok.json.images, 12);
+  for (const url of ['/images/img-0.png?v=%2e', '/images/img-0.png?from=/../']) assert.equal((await raw('GET', url)).status, 200, `${url}: a query is no part of the path`);
+  assert.equal((await raw('POST', '/api/labels', '{"rater":"ann"}', { 'content-type': 'application/json; charset=UTF-8' })).status, 400, 'utf-8 named is read (then refused for the missing fields)');
   // An image file removed while the server runs: a 404 that says so, not a 500.
   const last = readManifest(dir).at(-1)!;
   fs.renameSync(path.join(dir, last.file), path.join(dir, `${last.file}.moved`));
@@ -254,6 +261,35 @@ test('GET /api/raters?like=NAME: the raters whose name is it but for case or wid
   assert.deepEqual((await raw('GET', '/api/raters?like=nobody')).json, { same: [] });
   assert.equal((await raw('GET', '/api/raters')).status, 400);
   assert.equal((await raw('POST', '/api/raters', '{}')).status, 405);
+});
+
+test('an image whose PNG is missing is passed over by /api/next (it can get no label, so it was every rater\'s next, for ever); the manifest removed while serving keeps the last one served, labels saved', async () => {
+  const own = smallDataset(4);
+  const server = await createLabelServer({ dataDir: own, storeFile: path.join(tempDir('srv-missing'), 'labels.sqlite') });
+  const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+  const write = process.stderr.write.bind(process.stderr);
+  const said: string[] = [];
+  process.stderr.write = ((t: string | Uint8Array, ...rest: unknown[]) => (typeof t === 'string' ? (said.push(t), true) : (write as (...a: unknown[]) => boolean)(t, ...rest))) as typeof process.stderr.write;
+  try {
+    const next = async (rater: string, prefer = '') => ((await (await fetch(`${url}/api/next?rater=${rater}${prefer}`)).json()) as { item?: { id: string } }).item?.id;
+    const first = (await next('ann'))!;
+    fs.renameSync(path.join(own, `${first}.png`), path.join(own, `${first}.png.moved`));
+    for (const rater of ['ann', 'bob', 'cy']) assert.notEqual(await next(rater), first, rater);
+    assert.notEqual(await next('ann', `&prefer=${first}`), first, 'nor when preferred');
+    assert.equal(said.filter((t) => t.includes(`${first}.png is in the manifest but missing: not offered for labelling`)).length, 1, 'said once');
+    // The manifest renamed away: served from memory, a label still saved (was 500 on every route).
+    fs.renameSync(path.join(own, 'manifest.jsonl'), path.join(own, 'manifest.moved'));
+    const res = await fetch(`${url}/api/next?rater=dan`); const body = await res.text(); const other = JSON.parse(body).item?.id; assert.ok(other, body);
+    const saved = await fetch(`${url}/api/labels`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rater: 'dan', image_id: other, label: 'good', request_id: 'dan-000001' }) });
+    assert.equal(saved.status, 201, await saved.clone().text());
+    assert.equal((await fetch(`${url}/api/info`)).status, 200);
+    assert.match(said.join(''), /manifest\.jsonl: no manifest .*; serving the 4 images read before until it is back/);
+    fs.renameSync(path.join(own, 'manifest.moved'), path.join(own, 'manifest.jsonl'));
+    assert.equal((await fetch(`${url}/api/stats`)).status, 200);
+  } finally {
+    process.stderr.write = write;
+    await server.close();
+  }
 });
 
 test('a manifest it cannot read while serving (a line half appended, a PNG removed) keeps the last good one served, not 500 everywhere', async () => {
