@@ -11,7 +11,7 @@ import { checkpointKind, hasCheckpoint, writeFileAtomic } from '../engine/checkp
 import { lineChartSvg } from '../eval/report';
 import {
   ablationTable, auxLossAblation, BASE_CLIP_DIR, ClipScore, embedImages, evaluateReward, FrozenClip, imagesSeenInTraining, judgeEvalSet, TRAINING_IMAGES_FILE, labelEvalSet, LABEL_MODES, REWARD_INPUTS, RewardInputs, LabelMode,
-  clipCheckpointDir, loadFrozenClip, recordedTrainingImages, loadRewardData, loadRewardModel, RewardScorer, rewardTable, TextEmbeddings, datasetImageEmbeddings, RewardTrainConfig,
+  clipCheckpointDir, loadFrozenClip, recordedTrainingImages, loadRewardData, loadRewardModel, RewardScorer, rewardTable, TextEmbeddings, datasetImageEmbeddings, RewardTrainConfig, promptAttributes,
 } from '../reward';
 import { decodePng, formatPrompt, ImageLike, parsePrompt, readManifest, refuseRepeatedDatasets } from '../world';
 import { trainRewardStage } from '../pipeline/stages';
@@ -136,7 +136,8 @@ export function registerReward(program: Command): void {
         };
       } else {
         const records = readManifest(opts.manifest!);
-        items = records.map((r) => ({ id: r.id, prompt: r.prompt }));
+        // The prompt in the grammar's one spelling, as training and eval-reward read it (and --image above).
+        items = records.map((r) => ({ id: r.id, prompt: formatPrompt(promptAttributes(opts.manifest!, r)) }));
         load = (frozen) => datasetImageEmbeddings(opts.manifest!, frozen, records);
       }
       await initBackend();

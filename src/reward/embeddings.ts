@@ -6,7 +6,11 @@
  * `DIR/embeddings/<sha>.f32` + `.json` (the ids, in row order), where <sha>
  * is the first 16 hex digits of the MiniCLIP checkpoint's weights sha256: another
  * MiniCLIP never reads a stale cache. Images added to the dataset later are
- * embedded and appended on the next call.
+ * embedded and appended on the next call. The index also keeps each image's
+ * PNG sha256 (16 hex digits; since 2026-12-07), so an image replaced under the
+ * same id (another collect copied over the folder: ids are the same in every
+ * run) is embedded again instead of read stale; an index made before keeps
+ * its rows and takes the files' digests as they are now.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -15,7 +19,7 @@ import { hasCheckpoint, readCheckpointOfKind, writeFileAtomic } from '../engine/
 import { l2normalize, MiniClip } from '../models/clip/model';
 import { loadMiniClip } from '../models/checkpoint';
 import { checkModelSide, imagesToTensor } from '../models/data';
-import { ManifestRecord, readImage, readManifest } from '../world/dataset';
+import { imageFileSha, ManifestRecord, readImage, readManifest } from '../world/dataset';
 import { ImageLike } from '../world/image';
 
 /** A MiniCLIP with the hash of its weights (what keys the caches). */
@@ -123,35 +127,66 @@ export function datasetImageEmbeddings(dir: string, frozen: FrozenClip, records:
   const dim = frozen.clip.config.embedDim;
   const files = cacheFiles(dir, frozen.sha256);
   let ids: string[] = [];
+  let shas: string[] = [];
   let cached = new Float32Array(0);
+  let legacy = false; // an index without the images' digests (made before 2026-12-07)
   if (fs.existsSync(files.index) && fs.existsSync(files.data)) {
     // A cache, so an index it cannot read (cut short, edited) is computed again, not an error about JSON.
-    let index: { dim?: unknown; ids?: unknown; sha256?: unknown } = {};
+    let index: { dim?: unknown; ids?: unknown; sha256?: unknown; images?: unknown } = {};
     try {
       index = JSON.parse(fs.readFileSync(files.index, 'utf8')) ?? {};
     } catch {
       index = {};
     }
     const bytes = fs.readFileSync(files.data);
-    if (index.dim === dim && index.sha256 === frozen.sha256 && Array.isArray(index.ids) && index.ids.every((x) => typeof x === 'string') && bytes.byteLength === index.ids.length * dim * 4) {
+    const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((v) => typeof v === 'string');
+    if (index.dim === dim && index.sha256 === frozen.sha256 && strings(index.ids) && bytes.byteLength === index.ids.length * dim * 4) {
       ids = index.ids;
       cached = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+      legacy = !(strings(index.images) && index.images.length === ids.length);
+      shas = legacy ? ids.map(() => '') : (index.images as string[]);
     }
   }
   const at = new Map(ids.map((id, i) => [id, i]));
+  const digest = (r: ManifestRecord) => imageFileSha(dir, r).slice(0, 16);
+  // Rows of images replaced since they were embedded (another PNG under the same id): embedded again, in place.
+  const stale: ManifestRecord[] = [];
+  let adopted = false;
+  for (const r of records) {
+    const row = at.get(r.id);
+    if (row === undefined) continue;
+    const now = digest(r);
+    if (shas[row] === now) continue;
+    if (shas[row] === '') ((shas[row] = now), (adopted = true));
+    else stale.push(r);
+  }
   const missing = records.filter((r) => !at.has(r.id));
-  if (missing.length > 0) {
-    const images = missing.map((r) => readImage(dir, r));
-    images.forEach((img, i) => checkModelSide(dir, img, missing[i].id));
+  const todo = [...stale, ...missing];
+  if (todo.length > 0) {
+    const images = todo.map((r) => readImage(dir, r));
+    images.forEach((img, i) => checkModelSide(dir, img, todo[i].id));
     const fresh = embedImages(frozen.clip, images);
-    const all = new Float32Array(cached.length + fresh.data.length);
+    const all = new Float32Array(cached.length + missing.length * dim);
     all.set(cached);
-    all.set(fresh.data, cached.length);
-    missing.forEach((r) => (at.set(r.id, ids.length), ids.push(r.id)));
+    todo.forEach((r, i) => {
+      if (!at.has(r.id)) (at.set(r.id, ids.length), ids.push(r.id), shas.push(''));
+      const row = at.get(r.id)!;
+      all.set(fresh.data.subarray(i * dim, (i + 1) * dim), row * dim);
+      shas[row] = digest(r);
+    });
     cached = all;
+  }
+  const index = () => JSON.stringify({ sha256: frozen.sha256, clip: path.resolve(frozen.dir), dim, ids, images: shas }) + '\n';
+  if (todo.length > 0) {
     fs.mkdirSync(path.dirname(files.data), { recursive: true });
     writeFileAtomic(files.data, new Uint8Array(cached.buffer));
-    writeFileAtomic(files.index, JSON.stringify({ sha256: frozen.sha256, clip: path.resolve(frozen.dir), dim, ids }) + '\n');
+    writeFileAtomic(files.index, index());
+  } else if (adopted || legacy) {
+    try {
+      writeFileAtomic(files.index, index()); // the digests taken now; a folder it cannot write keeps the old index
+    } catch {
+      // read-only: the rows were right, only the digests are not kept
+    }
   }
   const data = new Float32Array(records.length * dim);
   records.forEach((r, i) => data.set(cached.subarray(at.get(r.id)! * dim, (at.get(r.id)! + 1) * dim), i * dim));

@@ -279,9 +279,13 @@ export function aucDifference(set: EvalSet, reward: ArrayLike<number>, clip: Arr
  */
 export const TRAINING_IMAGES_FILE = 'training-images.txt';
 
-/** An image's identity for the check: its prompt and PNG bytes together, hashed short (64 bits). */
+/**
+ * An image's identity for the check: its prompt (in the grammar's one spelling, as training reads it: "One circle."
+ * is "a circle", so a copy of the training images under respelt prompts is still caught; collect writes that
+ * spelling, so the lists made before read the same) and PNG bytes together, hashed short (64 bits).
+ */
 function imageDigest(dir: string, r: ManifestRecord): string {
-  return createHash('sha256').update(`${r.prompt}\n${imageFileSha(dir, r)}`).digest('hex').slice(0, 16);
+  return createHash('sha256').update(`${formatPrompt(promptAttributes(dir, r))}\n${imageFileSha(dir, r)}`).digest('hex').slice(0, 16);
 }
 
 /** The digests of every image in `dirs` (TRAINING_IMAGES_FILE's lines), sorted; an image file that is gone is left out. */

@@ -101,6 +101,15 @@ test('t2i-align train-reward, reward --manifest/--image and eval-reward on a sma
   const list = recordedTrainingImages(away);
   assert.equal(list?.size, 30);
   assert.equal(imagesSeenInTraining(away, meta.datasets, judged, list).shared, 0, 'images it never saw pass');
+  // The same images under respelt prompts ("Two red circles." is "two red circles") are the training images still
+  // (they passed as a test set); and `reward --manifest` reads them in the one spelling, as training does.
+  const respelt = path.join(tempDir('respelt'), 'ds');
+  fs.cpSync(data, respelt, { recursive: true });
+  const spelt = fs.readFileSync(path.join(respelt, 'manifest.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  fs.writeFileSync(path.join(respelt, 'manifest.jsonl'), spelt.map((r) => JSON.stringify({ ...r, prompt: `${r.prompt[0].toUpperCase()}${r.prompt.slice(1)}.` })).join('\n') + '\n');
+  assert.equal(imagesSeenInTraining(away, meta.datasets, respelt, list).shared, 30);
+  const scoresOf = async (dir: string) => JSON.parse(await runCli('reward', '--model', out, '--manifest', dir, '--json')).scores;
+  assert.deepEqual(await scoresOf(respelt), await scoresOf(dataCopy));
   // A list its checkpoint does not name (another model's, or its earlier one left by a save cut short) is not read.
   fs.appendFileSync(path.join(away, 'training-images.txt'), '0123456789abcdef\n');
   assert.equal(recordedTrainingImages(away), null);
