@@ -65,7 +65,12 @@ export const ReproduceConfigSchema = z.strictObject({
     guidance: z.number().min(0).max(100).nullable().default(null),
   }),
   /** Unlabelled model images per seen prompt (D_model's unlabelled part, weighted by the reward). */
-  unlabelled: z.strictObject({ perPrompt: z.number().int().min(0), seed: z.number().int().min(0) }),
+  unlabelled: z.strictObject({
+    // At least 1: the claim "unlabelled images help" compares fine-tuning with them and without (with 0 the two runs
+    // were one job done twice, and the claim read "not reproduced" without having been tested).
+    perPrompt: z.number().int().min(1, 'must be at least 1: the claim that unlabelled images help compares fine-tuning with them and without'),
+    seed: z.number().int().min(0),
+  }),
   /**
    * Reward test sets: new labelled images per seen prompt (another panel seed); one stand-in render (seed + 1)
    * per unseen prompt and one base-model image (seed + 2) per unseen prompt of a seeded sample of
@@ -147,6 +152,11 @@ export function resolveReproduceConfig(preset: 'quick' | 'default', overrides: R
   for (const [i, [a, x]] of sets.entries()) {
     const same = sets.slice(i + 1).find(([, y]) => y === x);
     if (same) throw new Error(`reproduce config: ${a} and ${same[0]} are both ${x}: the two sets would be the same images; give each its own seed`);
+  }
+  // The raters' draws are keyed by panel seed, rater and image id, and the two sets share their ids (p<i>-<k>): one
+  // panel seed would give the test labels the feedback's skips, leniency and flips, image for image.
+  if (p.data.rewardTest.panelSeed === p.data.feedback.panelSeed) {
+    throw new Error(`reproduce config: rewardTest.panelSeed and feedback.panelSeed are both ${p.data.feedback.panelSeed}: the test labels would repeat the feedback labels' rater noise; give each its own panel seed`);
   }
   const seen = new Set<number>();
   for (const s of p.data.seeds) {

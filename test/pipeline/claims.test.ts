@@ -212,6 +212,9 @@ test('resolveReproduceConfig: presets, nested overrides, and errors naming the k
   assert.throws(() => resolveReproduceConfig('quick', { seeds: [0, 1, 0] }), /reproduce config: seeds: 0 is given twice/);
   assert.throws(() => resolveReproduceConfig('quick', { rewardTest: { seed: 0 } }), /reproduce config: feedback\.seed and rewardTest\.seed are both 0: the two sets would be the same images/);
   assert.throws(() => resolveReproduceConfig('quick', { eval: { perPrompt: 0 } }), /eval\.perPrompt/);
+  // From a review (2026-12-07): both accepted before, each making a claim untrustworthy.
+  assert.throws(() => resolveReproduceConfig('quick', { rewardTest: { panelSeed: 0 } }), /rewardTest\.panelSeed and feedback\.panelSeed are both 0: the test labels would repeat the feedback labels' rater noise/);
+  assert.throws(() => resolveReproduceConfig('quick', { unlabelled: { perPrompt: 0 } }), /unlabelled\.perPrompt.*at least 1: the claim that unlabelled images help compares fine-tuning with them and without/);
   assert.equal(q.eval.guidance, null, "each model's own guidance by default");
   assert.equal(resolveReproduceConfig('quick', { eval: { guidance: 2.5 } }).eval.guidance, 2.5);
   assert.throws(() => resolveReproduceConfig('quick', { eval: { guidance: -1 } }), /eval\.guidance/);
