@@ -138,7 +138,7 @@ export function readCheckpointIndex<M = unknown>(dir: string): CheckpointIndex<M
   }
   if (index?.format !== FORMAT) throw new CheckpointError(`${file} is not a t2i-align checkpoint (format is ${JSON.stringify(index?.format)})`);
   if (index.version !== VERSION) {
-    throw new CheckpointError(`${file} has checkpoint version ${index.version}; this kit reads version ${VERSION}`);
+    throw new CheckpointError(`${file} has checkpoint version ${JSON.stringify(index.version)}; this kit reads version ${VERSION}`);
   }
   if (!Array.isArray(index.specs) || typeof index.weightsFile !== 'string' || typeof index.byteLength !== 'number') {
     throw new CheckpointError(`corrupt checkpoint ${file}: specs, weightsFile or byteLength missing`);

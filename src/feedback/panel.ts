@@ -66,7 +66,7 @@ export function parsePanelSpec(spec: string): RaterConfig[] {
         const m = /^([a-z]+)=(.*)$/.exec(kv);
         if (!m) fail(spec, `${where}: "${kv}" is not key=value`);
         const [, key, value] = m;
-        const field = KEYS[key];
+        const field = Object.hasOwn(KEYS, key) ? KEYS[key] : undefined; // not "constructor" and the like
         if (!field) fail(spec, `${where}: unknown key "${key}" (allowed: ${Object.keys(KEYS).join(', ')})`);
         if (seen.has(key)) fail(spec, `${where}: "${key}" given twice`);
         seen.add(key);

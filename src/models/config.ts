@@ -258,7 +258,9 @@ function merge(base: unknown, over: unknown): unknown {
   if (over === undefined) return base;
   if (base && over && typeof base === 'object' && typeof over === 'object' && !Array.isArray(base) && !Array.isArray(over)) {
     const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
-    for (const [k, v] of Object.entries(over)) out[k] = merge(out[k], v);
+    // Own keys only, set as own properties: a "__proto__" key of a JSON file (JSON.parse makes it an own key) set
+    // the result's prototype, so its contents applied silently instead of being refused as an unknown key.
+    for (const [k, v] of Object.entries(over)) Object.defineProperty(out, k, { value: merge(Object.hasOwn(out, k) ? out[k] : undefined, v), enumerable: true, writable: true, configurable: true });
     return out;
   }
   return over;

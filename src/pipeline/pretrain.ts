@@ -112,7 +112,7 @@ function checkKeys(value: unknown, schema: z.ZodType, prefix: string, also: read
   const out: string[] = [];
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
     const key = prefix ? `${prefix}.${k}` : k;
-    const sub = def.shape[k];
+    const sub = Object.hasOwn(def.shape, k) ? def.shape[k] : undefined; // "__proto__" or "constructor" is no setting
     if (!sub) out.push(`${key}: unknown key (allowed: ${[...Object.keys(def.shape), ...also].join(', ')})`);
     else out.push(...checkKeys(v, sub, key));
   }

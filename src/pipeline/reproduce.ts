@@ -136,7 +136,10 @@ export function resolveReproduceConfig(preset: 'quick' | 'default', overrides: R
   const base = REPRODUCE_PRESETS[preset] as unknown as Record<string, unknown>;
   const merged: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(overrides)) {
-    merged[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof base[k] === 'object' && !Array.isArray(base[k]) ? { ...(base[k] as object), ...(v as object) } : v;
+    const known = Object.hasOwn(base, k) ? base[k] : undefined;
+    const value = v && typeof v === 'object' && !Array.isArray(v) && typeof known === 'object' && !Array.isArray(known) ? { ...(known as object), ...(v as object) } : v;
+    // An own property, so a "__proto__" key is refused as unknown below (assigned, it set the prototype: ignored).
+    Object.defineProperty(merged, k, { value, enumerable: true, writable: true, configurable: true });
   }
   const p = ReproduceConfigSchema.safeParse(merged);
   if (!p.success) throw new Error(`reproduce config: ${zodIssuesLine(p.error, ReproduceConfigSchema)}`);

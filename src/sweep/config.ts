@@ -258,7 +258,7 @@ export function resolveSweep(input: unknown, opts: { quick?: boolean; seeds?: nu
 
 /** A named sweep, or an error listing the names. */
 export function namedSweep(name: string): SweepConfigInput {
-  const c = NAMED_SWEEPS[name];
+  const c = Object.hasOwn(NAMED_SWEEPS, name) ? NAMED_SWEEPS[name] : undefined; // not "toString" and the like
   if (!c) throw new Error(`unknown sweep "${name}"; the named sweeps are ${SWEEP_NAMES.join(', ')} (or give your own with --config FILE)`);
   return c;
 }

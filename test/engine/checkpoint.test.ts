@@ -102,6 +102,10 @@ test('missing, truncated, corrupt and mismatched checkpoints give one-line error
   await assert.rejects(loadCheckpoint(dir), /tensor dense\/w has shape \[2,-3\], not a list of whole numbers/);
   edit((s) => (s[1].name = s[0].name));
   await assert.rejects(loadCheckpoint(dir), /tensor dense\/w is listed twice/);
+  // A version of another type reads as such (it was "has checkpoint version 1; this kit reads version 1").
+  const versioned = JSON.parse(saved);
+  fs.writeFileSync(indexFile, JSON.stringify({ ...versioned, version: String(versioned.version) }));
+  await assert.rejects(loadCheckpoint(dir), new RegExp(`has checkpoint version "${versioned.version}"; this kit reads version ${versioned.version}$`));
   fs.writeFileSync(indexFile, saved);
   await loadCheckpoint(dir).then((c) => tf.dispose(Object.values(c.tensors)));
 

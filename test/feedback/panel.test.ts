@@ -21,6 +21,7 @@ test('bad panel specs are errors that say what is wrong and show the syntax', ()
     ['', /empty spec/],
     ['0', /rater count must be a whole number >= 1/],
     ['flp=0.1x3', /unknown key "flp" \(allowed: flip, skip, leniency\)/],
+    ['constructor=0.5', /unknown key "constructor" \(allowed: flip, skip, leniency\)/], // was read as a key (Object.prototype's)
     ['flip=1.5', /flip must be a probability in \[0, 1\], got "1.5"/],
     ['flip=-0.1', /flip must be a probability/],
     ['flip=abc', /flip must be a probability/],

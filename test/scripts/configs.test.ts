@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resolvePretrainRun } from '../../src/pipeline/pretrain';
 import { resolveFinetuneConfig } from '../../src/finetune/config';
+import { resolveReproduceConfig } from '../../src/pipeline/reproduce';
 
 const ROOT = path.join(__dirname, '..', '..');
 const configs = fs.readdirSync(path.join(ROOT, 'scripts')).filter((f) => f.endsWith('.json')).sort();
@@ -32,6 +33,11 @@ test('scripts: a config with a misspelt key is refused, naming the key', () => {
   assert.throws(() => resolvePretrainRun('default', { diffusionTrain: { step: 6000 } }), /diffusionTrain\.step\b/);
   // A misspelt top-level key lists every allowed one, "corpus" (the corpus's settings) among them.
   assert.throws(() => resolvePretrainRun('default', { corpsu: { size: 10 } }), /corpsu: unknown key \(allowed: [^)]*\bdiffusionTrain\b[^)]*, corpus\)/);
+  // A "__proto__" key (JSON.parse makes it an own key) is an unknown key too: it was never named, and what it held
+  // was applied (its value set the merged object's prototype). Likewise in the reproduce config.
+  assert.throws(() => resolvePretrainRun('default', JSON.parse('{"diffusionTrain": {"__proto__": {"inputPerturbation": 0.5}}}')), /diffusionTrain\.__proto__: unknown key/);
+  assert.throws(() => resolvePretrainRun('default', JSON.parse('{"__proto__": {"seed": 5}}')), /__proto__: unknown key/);
+  assert.throws(() => resolveReproduceConfig('quick', JSON.parse('{"__proto__": {"seeds": [5]}}')), /__proto__/);
 });
 
 test('scripts: every config is named in the README or docs', () => {

@@ -25,6 +25,7 @@ test('every named sweep resolves, default and quick, with its axes varied and it
   assert.equal(q.settings.steps, 100);
   assert.equal(resolveSweep(namedSweep('beta'), { quick: true, seeds: 4 }).seeds, 4);
   assert.equal(resolveSweep(namedSweep('beta')).settings.labels, DEFAULT_SETTINGS.labels);
+  for (const name of ['toString', 'hasOwnProperty', 'nope']) assert.throws(() => namedSweep(name), new RegExp(`unknown sweep "${name}"; the named sweeps are`)); // the first two were Object.prototype's
 });
 
 test('runs: grid points in order, seeds innermost, settings filled in', () => {
