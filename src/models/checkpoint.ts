@@ -147,7 +147,16 @@ export async function loadWeightsInto(
   const expect: Record<string, number[]> = variableShapes(variables);
   for (const name of fresh) delete expect[name];
   const extra = (name: string) => name.startsWith(OPT) || name.startsWith(EMA_PREFIX);
-  for (const s of index.specs) if (extra(s.name)) expect[s.name] = s.shape;
+  // A weight's moving average (ema/K) and Adam moments (optimizer/m/K, optimizer/v/K) have weight K's shape: expected
+  // so (an edited spec gave a raw tfjs "shape of the new value ... must match" at the assign, naming nothing). Others
+  // (Adam's step counts; entries of weights the model lacks or does not check) keep the file's.
+  const weightOf = (name: string) => (name.startsWith(EMA_PREFIX) ? name.slice(EMA_PREFIX.length) : /^optimizer\/[mv]\//.test(name) ? name.slice(`${OPT}m/`.length) : null);
+  for (const s of index.specs) {
+    if (!extra(s.name)) continue;
+    const k = weightOf(s.name);
+    const own = k !== null && Object.hasOwn(variables, k) && !fresh.has(k) && !(frozen.has(k) && frozenCheck === 'skip');
+    expect[s.name] = own ? variables[k!].shape : s.shape;
+  }
   const { tensors } = await loadCheckpoint(dir, expect);
   const opt: tf.NamedTensorMap = {};
   for (const [name, t] of Object.entries(tensors)) {

@@ -81,7 +81,22 @@ test('wrong kind, mismatched shapes, another vocabulary and corrupt weights are 
   bytes[10] ^= 0xff;
   fs.writeFileSync(bin, bytes);
   await assert.rejects(loadMiniClip(dir), /sha256 does not match/);
-  clip.dispose();
+
+  // A moving average whose spec was edited to another shape of the same size: named, not a raw tfjs assign error.
+  const t2i = new TextToImage(clip, cfg.diffusion, 0);
+  const [k, w] = Object.entries(t2i.unet.variables).find(([, v]) => v.shape.length === 2 && v.shape[0] !== v.shape[1])!;
+  const withEma = tmp();
+  const ema = tf.zeros(w.shape);
+  await saveModelCheckpoint(withEma, { ...t2i.variables, [`ema/${k}`]: ema as unknown as tf.Variable }, meta('diffusion', cfg, clip));
+  ema.dispose();
+  const indexFile = path.join(withEma, 'checkpoint.json');
+  const j = JSON.parse(fs.readFileSync(indexFile, 'utf8'));
+  const spec = j.specs.find((x: { name: string }) => x.name === `ema/${k}`);
+  spec.shape = [...spec.shape].reverse();
+  fs.writeFileSync(indexFile, JSON.stringify(j));
+  const [a, b] = w.shape;
+  await assert.rejects(loadTextToImage(withEma), new RegExp(`does not match the model: ema/${k} is \\[${b},${a}\\] in the file, \\[${a},${b}\\] in the model`));
+  t2i.dispose({ clip: true });
 });
 
 test('training resumed from a checkpoint ends where the uninterrupted run ends (diffusion and MiniCLIP)', async () => {
