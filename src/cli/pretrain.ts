@@ -98,6 +98,14 @@ export async function shipBaseModel(
   const { loadTextToImage, countParams, saveModelCheckpoint } = await import('../models');
   const ev = await import('../eval');
   const runConfig = readJsonFile<Record<string, unknown> & { sampler?: unknown }>(path.join(run, 'config.json'), `run \`pretrain --out ${run}\` again to remake it`);
+  if (runConfig === null || typeof runConfig !== 'object' || Array.isArray(runConfig)) throw new Error(`${path.join(run, 'config.json')}: not a JSON object of the run's settings: run \`pretrain --out ${run}\` again to remake it`);
+  // The run's records, read and checked before the minutes of evaluation (they were read after it, raw).
+  const losses = ev.readLosses(path.join(run, 'losses.jsonl'));
+  const timing = readJsonFile<{ total?: Record<string, unknown> }>(path.join(run, 'timing.json'), `run \`pretrain --out ${run}\` again to remake it`);
+  const total = timing?.total;
+  if (!total || typeof total !== 'object' || !['corpus', 'clip', 'diffusion', 'total'].every((k) => typeof total[k] === 'number' && Number.isFinite(total[k]))) {
+    throw new Error(`${path.join(run, 'timing.json')}: its "total" is not the run's wall seconds per stage ({"corpus", "clip", "diffusion", "total"}, numbers): run \`pretrain --out ${run}\` again to remake it`);
+  }
   const { model, meta } = await loadTextToImage(path.join(run, 'diffusion'));
   const { clip, meta: cmeta } = await loadMiniClip(path.join(run, 'clip'));
   if (meta.step < meta.config.diffusionTrain.steps) throw new Error(`${run}: the diffusion run is not finished (${meta.step}/${meta.config.diffusionTrain.steps}); resume it first`);
@@ -117,9 +125,7 @@ export async function shipBaseModel(
     await saveModelCheckpoint(path.join(dest, 'diffusion'), model.variables, meta);
     await saveModelCheckpoint(path.join(dest, 'clip'), clip.variables, cmeta);
     fs.writeFileSync(path.join(dest, 'config.json'), JSON.stringify(runConfig, null, 2) + '\n');
-    const losses = ev.readLosses(path.join(run, 'losses.jsonl'));
     fs.writeFileSync(path.join(dest, 'losses.csv'), ev.lossesCsv(ev.binLosses(losses, 10)));
-    const timing = JSON.parse(fs.readFileSync(path.join(run, 'timing.json'), 'utf8'));
     fs.copyFileSync(path.join(run, 'samples', 'final.png'), path.join(dest, 'samples-final.png'));
     fs.copyFileSync(path.join(run, 'samples', 'prompts.txt'), path.join(dest, 'samples-final.txt'));
     const retrieval = ev.clipRetrieval(clip, { n: 256 });
@@ -149,8 +155,8 @@ export async function shipBaseModel(
       shipSampler: opts.sampler ?? {},
       params: { unet: countParams(model.unet.variables), textEncoder: countParams(clip.textVariables()), miniclip: countParams(clip.variables) },
       finalLoss: { clipMeanLast100: lastMean('clip'), diffusionMeanLast100: lastMean('diffusion') },
-      wallSeconds: timing.total,
-      stages: trainingStages(runConfig, timing.total, meta.step),
+      wallSeconds: total,
+      stages: trainingStages(runConfig, total as TrainingStage['wallSeconds'], meta.step),
       bytes: { diffusion: readCheckpointIndex(path.join(dest, 'diffusion')).byteLength, clip: readCheckpointIndex(path.join(dest, 'clip')).byteLength },
       clipRetrieval: retrieval,
       alignment: ev.withoutImages(r),

@@ -22,17 +22,35 @@ export interface LossPoint {
   loss: number;
 }
 
-/** Read a run's losses (losses.jsonl lines or a losses.csv with header stage,step,loss). */
+/**
+ * Read a run's losses (losses.jsonl lines or a losses.csv with header stage,step,loss). A line that is not a point
+ * (not JSON, a step that is no whole number, a loss that is not a finite number: a diverged run logs null) is an
+ * error naming the file and line: it reached a shipped model's losses.csv and metrics as NaN and null.
+ */
 export function readLosses(file: string): LossPoint[] {
   const text = fs.readFileSync(file, 'utf8');
-  const lines = text.split('\n').filter((l) => l.trim());
-  if (file.endsWith('.csv')) {
-    return lines.slice(1).map((l) => {
+  const csv = file.endsWith('.csv');
+  const out: LossPoint[] = [];
+  text.split('\n').forEach((l, i) => {
+    if (!l.trim() || (csv && i === 0)) return;
+    const where = `${file}:${i + 1}`;
+    let p: { stage?: unknown; step?: unknown; loss?: unknown };
+    if (csv) {
       const [stage, step, loss] = l.split(',');
-      return { stage, step: Number(step), loss: Number(loss) };
-    });
-  }
-  return lines.map((l) => JSON.parse(l) as LossPoint);
+      p = { stage, step: Number(step), loss: loss === undefined || loss.trim() === '' ? NaN : Number(loss) };
+    } else {
+      try {
+        p = JSON.parse(l) ?? {};
+      } catch (e) {
+        throw new Error(`${where}: not valid JSON (${(e as Error).message}): a loss line is {"stage", "step", "loss"}`);
+      }
+    }
+    if (typeof p.stage !== 'string' || !Number.isInteger(p.step) || typeof p.loss !== 'number' || !Number.isFinite(p.loss)) {
+      throw new Error(`${where}: not a loss point (a stage name, a whole step and a finite loss; a diverged run logs null): ${l.slice(0, 120)}`);
+    }
+    out.push({ stage: p.stage, step: p.step as number, loss: p.loss });
+  });
+  return out;
 }
 
 /** Mean loss over consecutive windows of `every` updates per stage (smooths the noisy per-update loss). */

@@ -418,6 +418,26 @@ test('ship-base-model ships a finished run; a warm start from the shipped folder
   for (const f of ['diffusion/checkpoint.json', 'clip/checkpoint.json', 'config.json', 'losses.csv', 'README.md', 'renders-vs-samples.png', 'eval/base-eval.json']) {
     assert.ok(fs.existsSync(path.join(dir, 'shipped-a', f)), f);
   }
+  // A run whose records are damaged is refused in one line naming the file, before the evaluation, and the shipped
+  // model stays as it was (they were read after it: raw JavaScript errors, and a NaN loss shipped as null).
+  const shippedBytes = fs.readFileSync(path.join(dir, 'shipped-a', 'metrics.json'));
+  const damaged = path.join(dir, 'a-damaged');
+  for (const [file, body, message] of [
+    ['timing.json', 'null', /timing\.json: its "total" is not the run's wall seconds per stage/],
+    ['timing.json', '{"total": ', /timing\.json: not valid JSON/],
+    ['config.json', 'null', /config\.json: not a JSON object of the run's settings/],
+    ['losses.jsonl', null, /losses\.jsonl:\d+: not a loss point \(a stage name, a whole step and a finite loss; a diverged run logs null\)/],
+  ] as const) {
+    fs.rmSync(damaged, { recursive: true, force: true });
+    fs.cpSync(path.join(dir, 'a'), damaged, { recursive: true });
+    if (body === null) fs.appendFileSync(path.join(damaged, file), '{"stage":"diffusion","step":5,"loss":null}\n');
+    else fs.writeFileSync(path.join(damaged, file), body);
+    const r = run(['ship-base-model', '--run', damaged, '--out', path.join(dir, 'shipped-a'), '--per-category', '2', '--prompts-per-category', '1']);
+    assert.equal(r.status, 1, `${file}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^t2i-align: .*${message.source}`), file);
+    assert.doesNotMatch(r.stderr, /^eval /m, `${file}: refused before the evaluation`);
+    assert.deepEqual(fs.readFileSync(path.join(dir, 'shipped-a', 'metrics.json')), shippedBytes, 'the shipped model is as it was');
+  }
 
   // The warm run also changes the corpus's captions: its command in the list says so.
   const lookalikes = path.join(dir, 'lookalikes.json');
