@@ -6,6 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
+import { z } from 'zod';
+import { zodIssuesLine } from '../engine/zodIssues';
 import { readJsonFile } from '../engine/files';
 import { initBackend, warnIfSlowPath } from '../engine';
 import { readVerifiedWeights } from '../engine/checkpoint';
@@ -47,8 +49,21 @@ function readEvaluation(dir: string, flag: string): EvaluateResult {
   const saved = readJsonFile<{ result?: Partial<EvaluateResult> }>(file, `write it again with \`evaluate --out ${dir}\``);
   const r = saved?.result;
   if (!r || typeof r !== 'object' || !Array.isArray(r.images) || typeof r.overall !== 'object') throw new Error(`${file}: not an evaluation (no result with images and an overall cell): write it again with \`evaluate --out ${dir}\``);
+  // Each image as compare reads it (a null one was a raw JavaScript error; "false" strings counted as wins, a
+  // missing distance as a loss, a repeated image twice).
+  const seen = new Set<string>();
+  r.images.forEach((im, i) => {
+    const p = ImageOutcome.safeParse(im);
+    if (!p.success) throw new Error(`${file}: image ${i}: ${zodIssuesLine(p.error, ImageOutcome)}: write it again with \`evaluate --out ${dir}\``);
+    const key = `${p.data.prompt}\n${p.data.k}`;
+    if (seen.has(key)) throw new Error(`${file}: image ${i} ("${p.data.prompt}", k ${p.data.k}) is listed twice: write it again with \`evaluate --out ${dir}\``);
+    seen.add(key);
+  });
   return r as EvaluateResult;
 }
+
+/** What compare reads of each evaluated image. */
+const ImageOutcome = z.object({ prompt: z.string(), k: z.number().int().min(0), judge: z.boolean(), classifier: z.boolean(), renderDistance: z.number().finite() });
 
 export function registerEvaluate(program: Command): void {
   addSamplerOptions(program

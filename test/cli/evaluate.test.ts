@@ -51,6 +51,20 @@ test('evaluate prints one JSON object per the spec for a prompt file, with the s
   assert.deepEqual(w.alignment, { win: 0, tie: 8, lose: 0, n: 8 });
   assert.deepEqual(w.fidelity, { win: 0, tie: 8, lose: 0, n: 8 });
   await assert.rejects(runCli('compare', '--a', path.join(dir, 'a'), '--b', dir), /--b .*: no evaluation\.json \(write one with `evaluate --out/);
+  // Damaged images are refused naming the file and image (a null was a raw error, "false" a win, a repeat counted twice).
+  const evalB = JSON.parse(fs.readFileSync(path.join(dir, 'b', 'evaluation.json'), 'utf8'));
+  const damaged = path.join(dir, 'b-damaged');
+  fs.mkdirSync(damaged, { recursive: true });
+  for (const [edit, message] of [
+    [(im: unknown[]) => (im[0] = null), /image 0: .*expected object/],
+    [(im: Array<Record<string, unknown>>) => (im[1] = { ...im[1], judge: 'false' }), /image 1: judge: .*expected boolean/],
+    [(im: Array<Record<string, unknown>>) => im.push({ ...im[2] }), /image 8 \(".*", k \d+\) is listed twice/],
+  ] as const) {
+    const images = structuredClone(evalB.result.images);
+    (edit as (im: unknown[]) => void)(images);
+    fs.writeFileSync(path.join(damaged, 'evaluation.json'), JSON.stringify({ ...evalB, result: { ...evalB.result, images } }));
+    await assert.rejects(runCli('compare', '--a', path.join(dir, 'a'), '--b', damaged), new RegExp(`b-damaged/evaluation\\.json: ${message.source}`));
+  }
 
   // A reward model rewritten with the same weights but another score (train-reward --clip-weight K --overwrite) is
   // another reward: its saved evaluation is refused, not read back as this one's.
