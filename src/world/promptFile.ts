@@ -34,7 +34,7 @@ export function readPromptsFile(file: string): PromptLine[] {
   if (/[\u0000\uFFFD]/.test(text)) throw new Error(`${file} is not a text file of prompts (it holds binary data, e.g. an image): give one prompt a line`);
   const out: PromptLine[] = [];
   const bad: Array<{ line: number; why: string }> = [];
-  text.split(/\r?\n/).forEach((raw, k) => {
+  text.split(/\r\n|\r|\n/).forEach((raw, k) => { // Unix, Windows and old Mac line ends (a lone \r merged two prompts)
     const s = raw.trim();
     if (s === '' || s.startsWith('#')) return;
     let attributes: Attributes;

@@ -25,6 +25,12 @@ test('a prompts file reports every bad line at once, in one line', () => {
   });
 });
 
+test('line ends of every kind: \\n, \\r\\n and a lone \\r (old Mac files; read as one line, its second prompt was blamed)', () => {
+  for (const end of ['\n', '\r\n', '\r']) {
+    assert.deepEqual(readPromptsFile(file(['a red circle', 'two stars', '', '# note', 'three squares in the sea'].join(end) + end)).map((p) => [p.line, p.prompt]), [[1, 'a red circle'], [2, 'two stars'], [5, 'three squares in the sea']], JSON.stringify(end));
+  }
+});
+
 test('one bad line reads as before; very many are cut after 20 with a count', () => {
   const one = readPromptsFileError(file('a star\ntwo blorps\n'));
   assert.match(one, /prompts\.txt:2: unknown object "blorps" in "two blorps"; allowed objects: /);
