@@ -35,7 +35,17 @@ export interface CheckpointIndex<M> {
   byteLength: number;
   sha256: string;
   specs: tf.io.WeightsManifestEntry[];
+  /**
+   * sha256 of the specs' names, shapes and dtypes in order (specsDigest; since 2026-12-07, absent before): the
+   * weights' sha256 does not cover them, so two names swapped between tensors of one shape loaded as another model.
+   */
+  specsSha256?: string;
   savedAt: string;
+}
+
+/** The digest of a checkpoint's tensor specs (names, shapes, dtypes, in order): CheckpointIndex.specsSha256. */
+export function specsDigest(specs: readonly tf.io.WeightsManifestEntry[]): string {
+  return createHash('sha256').update(JSON.stringify(specs.map((s) => [s.name, s.shape, s.dtype]))).digest('hex');
 }
 
 export interface LoadedCheckpoint<M> {
@@ -65,6 +75,7 @@ export async function saveCheckpoint<M>(dir: string, tensors: tf.NamedTensorMap,
     byteLength: bytes.byteLength,
     sha256,
     specs,
+    specsSha256: specsDigest(specs),
     savedAt: new Date().toISOString(),
   };
   writeFileAtomic(path.join(dir, INDEX), JSON.stringify(index, null, 2) + '\n');
@@ -144,6 +155,10 @@ export function readCheckpointIndex<M = unknown>(dir: string): CheckpointIndex<M
     throw new CheckpointError(`corrupt checkpoint ${file}: specs, weightsFile or byteLength missing`);
   }
   checkSpecs(file, index.specs, index.byteLength);
+  // A checkpoint saved before the digest was kept has none: read as before.
+  if (index.specsSha256 !== undefined && index.specsSha256 !== specsDigest(index.specs)) {
+    throw new CheckpointError(`corrupt checkpoint ${file}: its tensor specs (names, shapes, dtypes) are not those it was saved with (specsSha256 does not match); restore it, or save it again`);
+  }
   return index;
 }
 

@@ -102,6 +102,20 @@ test('missing, truncated, corrupt and mismatched checkpoints give one-line error
   await assert.rejects(loadCheckpoint(dir), /tensor dense\/w has shape \[2,-3\], not a list of whole numbers/);
   edit((s) => (s[1].name = s[0].name));
   await assert.rejects(loadCheckpoint(dir), /tensor dense\/w is listed twice/);
+  // Two names swapped between tensors of one shape (the weights' sha256 does not cover the specs): refused by the
+  // specs' digest; a checkpoint saved before the digest was kept (none in its index) loads as before.
+  const pair = tmpDir();
+  const [ta, tb] = [tf.tensor1d([1, 2]), tf.tensor1d([3, 4])];
+  await saveCheckpoint(pair, { 'a/b': ta, 'a/w': tb }, {});
+  tf.dispose([ta, tb]);
+  const pairIndex = JSON.parse(fs.readFileSync(path.join(pair, 'checkpoint.json'), 'utf8'));
+  [pairIndex.specs[0].name, pairIndex.specs[1].name] = [pairIndex.specs[1].name, pairIndex.specs[0].name];
+  fs.writeFileSync(path.join(pair, 'checkpoint.json'), JSON.stringify(pairIndex));
+  await assert.rejects(loadCheckpoint(pair), /its tensor specs \(names, shapes, dtypes\) are not those it was saved with \(specsSha256 does not match\)/);
+  const { specsSha256: _, ...older } = JSON.parse(saved);
+  assert.equal(typeof _, 'string', 'a save keeps the digest');
+  fs.writeFileSync(indexFile, JSON.stringify(older));
+  await loadCheckpoint(dir).then((c) => tf.dispose(Object.values(c.tensors)));
   // A version of another type reads as such (it was "has checkpoint version 1; this kit reads version 1").
   const versioned = JSON.parse(saved);
   fs.writeFileSync(indexFile, JSON.stringify({ ...versioned, version: String(versioned.version) }));
