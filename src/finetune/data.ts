@@ -214,11 +214,6 @@ export function recordedCorpusOf(modelDir: string): CorpusConfig | null {
   return null;
 }
 
-/** The corpus config of a model folder (recordedCorpusOf), else the defaults. */
-export function corpusConfigOf(modelDir: string): CorpusConfig {
-  return recordedCorpusOf(modelDir) ?? resolveCorpusConfig({});
-}
-
 /** D_pre: the pretraining corpus of `config`, as training pairs. */
 export function pretrainingData(config: CorpusConfig): Example[] {
   const out: Example[] = [];

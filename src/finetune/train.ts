@@ -32,7 +32,8 @@ import { judge } from '../world/judge';
 import { Category, CATEGORIES } from '../world/prompt';
 import { seenPrompts } from '../world/promptSets';
 import { batchSplit, FinetuneConfig } from './config';
-import { corpusConfigOf, modelData, recordedCorpusOf, ModelDataSummary, pretrainingData, WeightedExample } from './data';
+import { resolveCorpusConfig } from '../world/corpus';
+import { modelData, recordedCorpusOf, ModelDataSummary, pretrainingData, WeightedExample } from './data';
 import { rewardWeightedLoss } from './loss';
 import { makeDir, withFolderLock, writeIfChanged } from '../engine/files';
 
@@ -275,7 +276,7 @@ async function finetuneLocked(
   const recorded = recordedCorpusOf(modelDir);
   // D_pre should be the corpus the model was trained on; a folder that records none gets the default one, aloud.
   if (!recorded) process.stderr.write(`finetune: ${modelDir} records no pretraining corpus (no finetune.json or config.json with one, in it or, for a checkpoint folder, beside it): D_pre is the default corpus\n`);
-  const corpus = recorded ?? corpusConfigOf(modelDir);
+  const corpus = recorded ?? resolveCorpusConfig({});
   const record = {
     config,
     inputs: {

@@ -148,7 +148,9 @@ export function datasetImageEmbeddings(dir: string, frozen: FrozenClip, records:
     }
   }
   const at = new Map(ids.map((id, i) => [id, i]));
-  const digest = (r: ManifestRecord) => imageFileSha(dir, r).slice(0, 16);
+  // Each record's PNG digest, read once (compared with the cached row's, then kept for the rows written).
+  const digests = new Map<string, string>();
+  const digest = (r: ManifestRecord) => digests.get(r.id) ?? digests.set(r.id, imageFileSha(dir, r).slice(0, 16)).get(r.id)!;
   // Rows of images replaced since they were embedded (another PNG under the same id): embedded again, in place.
   const stale: ManifestRecord[] = [];
   let adopted = false;

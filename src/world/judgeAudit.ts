@@ -110,49 +110,19 @@ export function auditImage(img: ImageLike): AuditResult {
   for (let p = 0; p < w * h; p++) total += mark[p];
   const strayMarks = Math.max(0, ...components(w, h, (p) => mark[p] === 1).map((c) => c.length)) >= Math.max(2, Math.round(STRAY_AREA_32 * scale)) || total >= Math.round(STRAY_TOTAL_32 * scale);
 
-  return { fadedColor, strayMarks, holedShape, weakPlace: seen.backgroundShare < PLACE_SHARE, placeShape: placeShapes(img, seen).length > 0, flatPlace: textureShare(img, seen, inObject) < FLAT_SHARE };
+  const labels = placeLabels(img, seen);
+  return { fadedColor, strayMarks, holedShape, weakPlace: seen.backgroundShare < PLACE_SHARE, placeShape: placeShapes(img, seen, labels).length > 0, flatPlace: textureShare(img, seen, labels) < FLAT_SHARE };
 }
 
 /**
- * The share of the background (the pixels not in or touching a counted object) whose nearest color of the
- * judged place is not the commonest such color: 0 for a flat fill, at least 0.057 in renders (FLAT_SHARE).
- * 1 for the plain place (one color: nothing to tell a fill from) and for an image without background.
+ * Each pixel's nearest color of the judged place (its index in the place's palette), or -1 for a pixel in or
+ * touching a counted object (its rim blends into the background): what `placeShape` and `flatPlace` read.
  */
-export function textureShare(img: ImageLike, seen: ReturnType<typeof observeWithPixels>, inObject: Uint8Array): number {
+export function placeLabels(img: ImageLike, seen: ReturnType<typeof observeWithPixels>): Int8Array {
   const { width: w, height: h } = img;
   const palette = PLACES[seen.background].palette as readonly RGB[];
-  if (palette.length < 2) return 1;
-  const counts = new Array<number>(palette.length).fill(0);
-  let n = 0;
-  for (let p = 0; p < w * h; p++) {
-    if (nearObject(p, inObject, w, h)) continue;
-    let best = Infinity, k = 0;
-    palette.forEach((c, i) => {
-      const d = (img.data[p * 3] - c[0]) ** 2 + (img.data[p * 3 + 1] - c[1]) ** 2 + (img.data[p * 3 + 2] - c[2]) ** 2;
-      if (d < best) [best, k] = [d, i];
-    });
-    counts[k]++;
-    n++;
-  }
-  return n === 0 ? 1 : 1 - Math.max(...counts) / n;
-}
-
-/**
- * Shapes drawn in the place's own colors (the `placeShape` flag): each pixel
- * not in or touching a counted object takes the nearest of the place's
- * colors; a component of one such color that does not touch the image's
- * edge (the background's own expanse does), does not lie within a counted
- * object's box (the hole of a ring, a star's notch: `holedShape`'s business),
- * is at least the judge's size floor, and whose best shape template has IoU
- * >= SHAPE_THRESHOLD. `seen`: the judge's reading of `img`, with pixels.
- */
-export function placeShapes(img: ImageLike, seen: ReturnType<typeof observeWithPixels> = observeWithPixels(img)): Array<{ shape: ObjectName; fit: number; area: number }> {
-  const { width: w, height: h } = img;
-  const palette = PLACES[seen.background].palette as readonly RGB[];
-  if (palette.length < 2) return []; // one color: the background is one region, and what it encloses is a hole
   const inObject = new Uint8Array(w * h);
   for (const o of seen.objects) for (const p of o.pixels) inObject[p] = 1;
-  const objectBoxes = seen.objects.map((o) => o.seen.box);
   const label = new Int8Array(w * h).fill(-1);
   for (let p = 0; p < w * h; p++) {
     if (nearObject(p, inObject, w, h)) continue;
@@ -162,6 +132,37 @@ export function placeShapes(img: ImageLike, seen: ReturnType<typeof observeWithP
       if (d < best) [best, label[p]] = [d, k];
     });
   }
+  return label;
+}
+
+/**
+ * The share of the background (the pixels not in or touching a counted object) whose nearest color of the
+ * judged place is not the commonest such color: 0 for a flat fill, at least 0.057 in renders (FLAT_SHARE).
+ * 1 for the plain place (one color: nothing to tell a fill from) and for an image without background.
+ */
+export function textureShare(img: ImageLike, seen: ReturnType<typeof observeWithPixels> = observeWithPixels(img), label: Int8Array = placeLabels(img, seen)): number {
+  const colors = PLACES[seen.background].palette.length;
+  if (colors < 2) return 1;
+  const counts = new Array<number>(colors).fill(0);
+  let n = 0;
+  for (const k of label) if (k >= 0) (counts[k]++, n++);
+  return n === 0 ? 1 : 1 - Math.max(...counts) / n;
+}
+
+/**
+ * Shapes drawn in the place's own colors (the `placeShape` flag): each pixel
+ * not in or touching a counted object takes the nearest of the place's
+ * colors (placeLabels); a component of one such color that does not touch the image's
+ * edge (the background's own expanse does), does not lie within a counted
+ * object's box (the hole of a ring, a star's notch: `holedShape`'s business),
+ * is at least the judge's size floor, and whose best shape template has IoU
+ * >= SHAPE_THRESHOLD. `seen`: the judge's reading of `img`, with pixels.
+ */
+export function placeShapes(img: ImageLike, seen: ReturnType<typeof observeWithPixels> = observeWithPixels(img), label: Int8Array = placeLabels(img, seen)): Array<{ shape: ObjectName; fit: number; area: number }> {
+  const { width: w, height: h } = img;
+  const palette = PLACES[seen.background].palette as readonly RGB[];
+  if (palette.length < 2) return []; // one color: the background is one region, and what it encloses is a hole
+  const objectBoxes = seen.objects.map((o) => o.seen.box);
   const out: Array<{ shape: ObjectName; fit: number; area: number }> = [];
   for (let k = 0; k < palette.length; k++) {
     for (const pixels of components(w, h, (p) => label[p] === k)) {

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { checkSettings, compareSettings, corpusConfigOf, recordedCorpusOf, compareWithBase, comparisonTable, settingsTable, drawnCountTable, finetune, finetuneEvalPrompts, finetuneStep, modelData, progressEval, resolveFinetuneConfig, rewardWeightedLoss, weightAudit } from '../../src/finetune';
+import { checkSettings, compareSettings, recordedCorpusOf, compareWithBase, comparisonTable, settingsTable, drawnCountTable, finetune, finetuneEvalPrompts, finetuneStep, modelData, progressEval, resolveFinetuneConfig, rewardWeightedLoss, weightAudit } from '../../src/finetune';
 import { FinetuneComparison, promptSeedInterval } from '../../src/finetune/evaluate';
 import { generateImages } from '../../src/models/diffusion/sampler';
 import { readCheckpointIndex } from '../../src/engine/checkpoint';
@@ -473,10 +473,10 @@ test('finetune: leak-free; an interrupted and resumed run ends with the weights 
   assert.match(grouped, /^## two$/m);
   assert.deepEqual(JSON.parse(fs.readFileSync(groupsJson, 'utf8')).settings.map((x: { name: string }) => x.name), ['one', 'two']);
   // A fine-tuned model fine-tuned again draws D_pre from its base's corpus, not the defaults.
-  assert.deepEqual(corpusConfigOf(outA), corpusConfigOf(base));
-  assert.equal(corpusConfigOf(outA).size, 48);
+  assert.deepEqual(recordedCorpusOf(outA), recordedCorpusOf(base));
+  assert.equal(recordedCorpusOf(outA)?.size, 48);
   // ... also when --model names its checkpoint folder (RUN/diffusion): it took the default corpus (2,000 images).
-  assert.deepEqual(corpusConfigOf(path.join(outA, 'diffusion')), corpusConfigOf(base));
+  assert.deepEqual(recordedCorpusOf(path.join(outA, 'diffusion')), recordedCorpusOf(base));
   const bare = removedAtExit('t2i-ft-bare-');
   fs.cpSync(path.join(outA, 'diffusion'), path.join(bare, 'diffusion'), { recursive: true });
   assert.equal(recordedCorpusOf(path.join(bare, 'diffusion')), null, 'a checkpoint that records no corpus: none, not a guess');
